@@ -1,0 +1,42 @@
+# The two commands: `make demo` and `make test`. Everything else is a building block.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup system-deps demo test lint typecheck imports unit bench chaos soak clean
+
+setup: system-deps $(VENV)/.installed
+
+system-deps:
+	@bash scripts/ensure-system-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(BIN)/guanjia demo
+
+test: setup lint typecheck imports unit
+
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy
+
+imports:
+	$(BIN)/lint-imports
+
+unit:
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/guanjia bench all
+
+clean:
+	-$(BIN)/guanjia stack down
+	rm -rf .run bench/results

@@ -1,0 +1,1 @@
+"""The ``guanjia`` console script. Sub-commands import their heavy dependencies lazily."""

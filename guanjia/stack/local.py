@@ -1,0 +1,122 @@
+"""``guanjia stack up|down|status|env``: the private services of one checkout, under ``.run/``.
+
+State lives in ``.run/stack.json`` (ports) and the service folders, so a second ``make demo``
+reuses the same ports, data and accounts. Variables already set in the environment
+(``GUANJIA_DATABASE_URL``, ``GUANJIA_MQTT_URL``) win: the stack then starts nothing for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from guanjia.stack.mosquitto import BrokerAccount, MosquittoServer
+from guanjia.stack.ports import free_port
+from guanjia.stack.postgres import PostgresServer
+
+CLOUD_USER = "cloud"
+ADMIN_USER = "admin"
+DEVICES_USER = "devices"
+
+
+def _cloud_account() -> BrokerAccount:
+    return BrokerAccount(
+        CLOUD_USER,
+        secrets.token_urlsafe(18),
+        [("read", "guanjia/v1/#"), ("write", "guanjia/v1/+/+/cmd"), ("read", "$SYS/#")],
+    )
+
+
+def _admin_account() -> BrokerAccount:
+    return BrokerAccount(ADMIN_USER, secrets.token_urlsafe(18), [("readwrite", "#")])
+
+
+def _devices_account() -> BrokerAccount:
+    """The simulators' MQTT devices (gates) publish under ``devices/`` and nowhere else."""
+    return BrokerAccount(DEVICES_USER, secrets.token_urlsafe(18), [("readwrite", "devices/#")])
+
+
+@dataclass(slots=True)
+class LocalStack:
+    run_dir: Path
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir).absolute()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "stack.json"
+
+    def _state(self) -> dict[str, int]:
+        if self.state_file.exists():
+            data: dict[str, int] = json.loads(self.state_file.read_text())
+            return data
+        return {}
+
+    def _save(self, state: dict[str, int]) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o755)
+        self.state_file.write_text(json.dumps(state))
+
+    def postgres(self) -> PostgresServer:
+        state = self._state()
+        return PostgresServer(self.run_dir / "postgres", port=state.get("pg_port") or free_port())
+
+    def broker(self) -> MosquittoServer:
+        state = self._state()
+        return MosquittoServer(self.run_dir / "mosquitto", port=state.get("mqtt_port") or free_port())
+
+    # ------------------------------------------------------------------ commands
+    def up(self) -> dict[str, str]:
+        state = self._state()
+        if not os.environ.get("GUANJIA_DATABASE_URL"):
+            pg = self.postgres()
+            pg.start()
+            state["pg_port"] = pg.port
+        if not os.environ.get("GUANJIA_MQTT_URL"):
+            mq = self.broker()
+            mq.ensure_account(_admin_account())
+            mq.ensure_account(_cloud_account())
+            mq.ensure_account(_devices_account())
+            if not mq.running():
+                mq.start()
+            state["mqtt_port"] = mq.port
+        self._save(state)
+        return self.env()
+
+    def down(self) -> None:
+        if "pg_port" in self._state():
+            self.postgres().stop()
+        if "mqtt_port" in self._state():
+            self.broker().stop()
+
+    def account(self, username: str) -> BrokerAccount | None:
+        return next((a for a in self.broker().accounts() if a.username == username), None)
+
+    def env(self) -> dict[str, str]:
+        """The variables a shell can eval; given variables are passed through unchanged."""
+        state = self._state()
+        out: dict[str, str] = {}
+        if url := os.environ.get("GUANJIA_DATABASE_URL"):
+            out["GUANJIA_DATABASE_URL"] = url
+        elif "pg_port" in state:
+            out["GUANJIA_DATABASE_URL"] = self.postgres().dsn
+        if url := os.environ.get("GUANJIA_MQTT_URL"):
+            out["GUANJIA_MQTT_URL"] = url
+        elif "mqtt_port" in state and (cloud := self.account(CLOUD_USER)) is not None:
+            out["GUANJIA_MQTT_URL"] = self.broker().url_for(cloud)
+        return out
+
+    def status(self) -> dict[str, str]:
+        state = self._state()
+        pg = "external" if os.environ.get("GUANJIA_DATABASE_URL") else (
+            f"running on 127.0.0.1:{state['pg_port']}" if "pg_port" in state and self.postgres().running()
+            else "stopped")
+        mq = "external" if os.environ.get("GUANJIA_MQTT_URL") else (
+            f"running on 127.0.0.1:{state['mqtt_port']}" if "mqtt_port" in state and self.broker().running()
+            else "stopped")
+        return {"postgresql": pg, "mosquitto": mq, "run_dir": str(self.run_dir)}
