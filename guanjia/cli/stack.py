@@ -47,3 +47,49 @@ def env() -> None:
 
 def run_dir() -> Path:
     return local_stack().run_dir
+
+
+@app.command("broker-files")
+def broker_files(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for mosquitto.conf, passwd and acl."),
+    listener_port: int = typer.Option(1883, "--port"),
+) -> None:
+    """Write a production broker's config, hashed password file and ACL from the environment.
+
+    Reads MQTT_CLOUD_PASSWORD, MQTT_DEVICES_PASSWORD, MQTT_GATEWAY_PASSWORD, GUANJIA_COMMUNITY and
+    GUANJIA_GATEWAY (used by docker-compose's one-shot ``broker-auth`` service). Empty passwords
+    are refused: a broker must never come up with guessable credentials.
+    """
+    import os
+
+    from guanjia.errors import ConfigError, ConfigIssue
+    from guanjia.stack.local import broker_accounts_from_env
+    from guanjia.stack.mosquitto import write_auth_files
+
+    env = {k: os.environ.get(k, "") for k in (
+        "MQTT_CLOUD_PASSWORD", "MQTT_DEVICES_PASSWORD", "MQTT_GATEWAY_PASSWORD",
+        "GUANJIA_COMMUNITY", "GUANJIA_GATEWAY")}
+    missing = [k for k, v in env.items() if len(v) < (12 if "PASSWORD" in k else 1)]
+    if missing:
+        raise ConfigError([ConfigIssue("environment", None, k, "required (passwords: at least 12 characters)")
+                           for k in missing])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_auth_files(out_dir / "passwd", out_dir / "acl", broker_accounts_from_env(env))
+    (out_dir / "mosquitto.conf").write_text(
+        "\n".join([
+            "per_listener_settings false",
+            "allow_anonymous false",
+            f"password_file {out_dir / 'passwd'}",
+            f"acl_file {out_dir / 'acl'}",
+            f"listener {listener_port} 0.0.0.0",
+            "persistence true",
+            "persistence_location /mosquitto/data/",
+            "max_inflight_messages 1000",
+            "max_queued_messages 2000000",
+            "max_packet_size 2097152",
+            "log_dest stdout",
+        ]) + "\n"
+    )
+    for name in ("passwd", "acl", "mosquitto.conf"):
+        os.chmod(out_dir / name, 0o644)  # the broker image runs as its own user
+    out.print(f"wrote {out_dir}/mosquitto.conf, passwd, acl", markup=False, highlight=False)

@@ -22,10 +22,11 @@ ADMIN_USER = "admin"
 DEVICES_USER = "devices"
 
 
-def _cloud_account() -> BrokerAccount:
+def _cloud_account(password: str | None = None) -> BrokerAccount:
+    """The cloud reads every gateway's uplink and writes only commands."""
     return BrokerAccount(
         CLOUD_USER,
-        secrets.token_urlsafe(18),
+        password or secrets.token_urlsafe(18),
         [("read", "guanjia/v1/#"), ("write", "guanjia/v1/+/+/cmd"), ("read", "$SYS/#")],
     )
 
@@ -34,9 +35,18 @@ def _admin_account() -> BrokerAccount:
     return BrokerAccount(ADMIN_USER, secrets.token_urlsafe(18), [("readwrite", "#")])
 
 
-def _devices_account() -> BrokerAccount:
+def _devices_account(password: str | None = None) -> BrokerAccount:
     """The simulators' MQTT devices (gates) publish under ``devices/`` and nowhere else."""
-    return BrokerAccount(DEVICES_USER, secrets.token_urlsafe(18), [("readwrite", "devices/#")])
+    return BrokerAccount(DEVICES_USER, password or secrets.token_urlsafe(18), [("readwrite", "devices/#")])
+
+
+def broker_accounts_from_env(env: dict[str, str]) -> list[BrokerAccount]:
+    """Accounts of a production broker (docker-compose): cloud, devices and one gateway."""
+    return [
+        _cloud_account(env["MQTT_CLOUD_PASSWORD"]),
+        _devices_account(env["MQTT_DEVICES_PASSWORD"]),
+        BrokerAccount.gateway(env["GUANJIA_COMMUNITY"], env["GUANJIA_GATEWAY"], env["MQTT_GATEWAY_PASSWORD"]),
+    ]
 
 
 @dataclass(slots=True)
