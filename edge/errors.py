@@ -1,0 +1,41 @@
+"""The edge agent's exception tree (all derive from :class:`guanjia.errors.GuanjiaError`)::
+
+    EdgeError
+    ├── OutboxError        the local SQLite outbox could not be opened or written
+    ├── ModbusFault        one Modbus request failed; ``quality`` says how (timeout, exception code…)
+    └── CommandRejected    a cloud command failed validation or could not be applied; ``reason`` is short
+
+Third-party errors (sqlite3, pymodbus, aiomqtt) are caught at the adapter that talks to them and
+re-raised as one of these, so the agent's loops handle one tree.
+"""
+
+from __future__ import annotations
+
+from guanjia.errors import GuanjiaError
+from guanjia.wire import Quality
+
+
+class EdgeError(GuanjiaError):
+    """Root of every error the edge agent raises on purpose."""
+
+
+class OutboxError(EdgeError):
+    """The durable outbox failed (disk full, corrupt file, permissions)."""
+
+
+class ModbusFault(EdgeError):
+    """A Modbus request did not produce registers; ``quality`` is what the affected points get."""
+
+    def __init__(self, quality: Quality, detail: str = "") -> None:
+        self.quality = quality
+        self.detail = detail
+        super().__init__(f"{quality.wire}: {detail}" if detail else quality.wire)
+
+
+class CommandRejected(EdgeError):
+    """A command from the cloud was refused; ``reason`` is sent back on the reply topic."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)

@@ -1,0 +1,450 @@
+"""The durable outbox: every reading, alarm and event is committed to SQLite before it is published.
+
+Why this shape (peer gateways lose data exactly here — memory buffers dropped while offline, SQLite
+stores wiped on reconnect, SQLite stores delivering 40 % of 10 msg/s):
+
+* **Group commit.** Producers append to in-memory lists on the event loop (no I/O); a flusher
+  commits them every ``flush_interval_s`` as whole wire messages — one row per batch of up to
+  ``batch_max_items`` readings — so SQLite does a handful of transactions a second whatever the
+  reading rate. Alarms wake the flusher at once. One dedicated thread owns the connection.
+* **Sequence at enqueue.** Each row's primary key *is* the wire ``seq``: assigned once in the same
+  transaction that stores the batch, persisted (``meta.next_seq``) so it never goes backwards
+  across restarts or after the table empties, and reused on every resend. The cloud deduplicates
+  on ``(gateway, seq)``.
+* **Delete after PUBACK.** The uplink acks a seq after the broker's PUBACK; acks are deleted in
+  the next group commit. A crash between PUBACK and delete resends the same seq (a duplicate the
+  cloud drops), never a loss.
+* **Priorities.** alarms (0) < events (1) < telemetry (2); the uplink reads by priority, oldest
+  first within each.
+* **Bounded disk** (``max_bytes`` of stored payload): when a commit would exceed it, the oldest
+  *telemetry* rows are deleted until it fits. Alarms and events are never dropped (they are tiny;
+  if they alone exceed the limit the limit is exceeded and said so). Each drop is counted
+  (``dropped_messages``/``dropped_readings``), reported as an ``outbox_dropped`` event and raises
+  an ``outbox_overflow`` alarm on the gateway, cleared when usage falls below half the limit.
+* **Bounded memory.** At most ``max_pending`` readings wait for a commit; past that the oldest
+  pending readings are dropped and counted (``dropped_pending``) — only possible if the disk
+  stalls for long.
+* **Rejects and audit** tables keep malformed device payloads and command outcomes (bounded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from edge.errors import OutboxError
+
+log = logging.getLogger(__name__)
+
+PRIORITY: Final = {"alarms": 0, "events": 1, "telemetry": 2}
+KIND_BY_PRIORITY: Final = {v: k for k, v in PRIORITY.items()}
+MAX_BODY_BYTES: Final = 900_000
+"""Keep each message under the wire's 1 MiB limit, with room for the envelope."""
+MAX_REJECTS: Final = 10_000
+MAX_AUDIT: Final = 100_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq        INTEGER PRIMARY KEY,   -- the wire seq: assigned once, kept across resends
+    kind       TEXT    NOT NULL,      -- telemetry | alarms | events
+    priority   INTEGER NOT NULL,      -- 0 alarms, 1 events, 2 telemetry
+    created_ms INTEGER NOT NULL,
+    n_items    INTEGER NOT NULL,
+    body       BLOB    NOT NULL       -- JSON array of wire items
+);
+CREATE INDEX IF NOT EXISTS messages_by_priority ON messages (priority, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rejects (
+    id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, source TEXT NOT NULL, topic TEXT NOT NULL,
+    reason TEXT NOT NULL, payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, command_id TEXT NOT NULL, device TEXT NOT NULL,
+    point TEXT NOT NULL, value TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL
+);
+"""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    seq: int
+    kind: str
+    priority: int
+    created_ms: int
+    n_items: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class _Counts:
+    messages: list[int] = field(default_factory=lambda: [0, 0, 0])
+    items: list[int] = field(default_factory=lambda: [0, 0, 0])
+    bytes: int = 0
+
+
+@dataclass(slots=True)
+class _Work:
+    readings: list[dict[str, Any]]
+    alarms: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    acks: list[int]
+    rejects: list[tuple[int, str, str, str, bytes]]
+    audits: list[tuple[int, str, str, str, str, str, str]]
+
+    def empty(self) -> bool:
+        return not (self.readings or self.alarms or self.events or self.acks or self.rejects or self.audits)
+
+
+@dataclass(slots=True)
+class _CommitResult:
+    new_seqs: list[int]
+    dropped_messages: int
+    dropped_items: int
+
+
+class Outbox:
+    """SQLite (WAL) store-and-forward queue. Use as ``async with Outbox(...) as outbox:``."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        gateway: str,
+        max_bytes: int = 512 * 1024 * 1024,
+        flush_interval_s: float = 0.25,
+        batch_max_items: int = 1000,
+        max_pending: int = 200_000,
+        synchronous: str = "full",
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.path = Path(path)
+        self.gateway = gateway
+        self.max_bytes = max_bytes
+        self.flush_interval_s = flush_interval_s
+        self.batch_max_items = batch_max_items
+        self.max_pending = max_pending
+        self.synchronous = synchronous
+        self.clock = clock
+        self.wake = asyncio.Event()
+        """Set after every commit that stored new messages (the uplink waits on it)."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._db: sqlite3.Connection | None = None
+        self._next_seq = 1
+        self._counts = _Counts()
+        self._work = _Work([], [], [], [], [], [])
+        self._urgent = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._commit_lock = asyncio.Lock()
+        self._overflow_active = False
+        # metrics
+        self.commits = 0
+        self.dropped_messages = 0
+        self.dropped_readings = 0
+        self.dropped_pending = 0
+        self.rejects_total = 0
+        self.commit_time_ms_max = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Outbox:
+        await self._run(self._open)
+        self._task = asyncio.create_task(self._flusher(), name="outbox-flusher")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+        finally:
+            await self._run(self._close)
+            self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if self.synchronous == 'full' else 'NORMAL'}")
+            db.execute("PRAGMA journal_size_limit=67108864")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
+            max_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
+            self._next_seq = max(int(row[0]) if row else 1, max_seq + 1, 1)
+            for prio, count, items, size in db.execute(
+                "SELECT priority, COUNT(*), SUM(n_items), SUM(LENGTH(body)) FROM messages GROUP BY priority"
+            ):
+                self._counts.messages[prio] = count
+                self._counts.items[prio] = items or 0
+                self._counts.bytes += size or 0
+            for key, value in db.execute("SELECT key, value FROM meta"):
+                if key == "dropped_messages":
+                    self.dropped_messages = value
+                elif key == "dropped_readings":
+                    self.dropped_readings = value
+            self._db = db
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+        log.info("outbox %s: %d messages pending, next seq %d", self.path, sum(self._counts.messages),
+                 self._next_seq)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+            self._db = None
+
+    # ------------------------------------------------------------------ producers (event loop, no I/O)
+    def add_reading(self, item: dict[str, Any]) -> None:
+        work = self._work
+        work.readings.append(item)
+        if len(work.readings) > self.max_pending:
+            drop = len(work.readings) - self.max_pending
+            del work.readings[:drop]
+            self.dropped_pending += drop
+        if len(work.readings) >= self.batch_max_items * 4:
+            self._urgent.set()
+
+    def add_alarm(self, item: dict[str, Any]) -> None:
+        self._work.alarms.append(item)
+        self._urgent.set()
+
+    def add_event(self, item: dict[str, Any]) -> None:
+        self._work.events.append(item)
+        self._urgent.set()
+
+    def add_reject(self, source: str, topic: str, reason: str, payload: bytes) -> None:
+        self.rejects_total += 1
+        self._work.rejects.append((self.clock(), source, topic, reason[:500], payload[:65536]))
+
+    def add_audit(self, command_id: str, device: str, point: str, value: Any, outcome: str, reason: str) -> None:
+        self._work.audits.append(
+            (self.clock(), command_id, device, point, orjson.dumps(value).decode(), outcome, reason))
+        self._urgent.set()
+
+    def ack(self, seq: int) -> None:
+        """Called after the broker's PUBACK; the row is deleted in the next group commit."""
+        self._work.acks.append(seq)
+
+    # ------------------------------------------------------------------ commit
+    async def _flusher(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_interval_s):
+                    await self._urgent.wait()
+            try:
+                await self.flush()
+            except OutboxError:
+                log.exception("outbox commit failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def flush(self) -> None:
+        """Commit everything produced so far (returns once it is on disk)."""
+        async with self._commit_lock:
+            self._urgent.clear()
+            work, self._work = self._work, _Work([], [], [], [], [], [])
+            if work.empty():
+                return
+            started = time.perf_counter()
+            try:
+                result: _CommitResult = await self._run(self._commit, work)
+            except BaseException:
+                # nothing was committed: put the work back in front so it is retried, not lost
+                self._work.readings[:0] = work.readings
+                self._work.alarms[:0] = work.alarms
+                self._work.events[:0] = work.events
+                self._work.acks[:0] = work.acks
+                self._work.rejects[:0] = work.rejects
+                self._work.audits[:0] = work.audits
+                raise
+            self.commits += 1
+            self.commit_time_ms_max = max(self.commit_time_ms_max, (time.perf_counter() - started) * 1000)
+            if result.new_seqs:
+                self.wake.set()
+            if result.dropped_messages:
+                self._on_dropped(result.dropped_messages, result.dropped_items)
+            elif self._overflow_active and self._counts.bytes < self.max_bytes // 2:
+                self._overflow_active = False
+                self.add_alarm(self._overflow_alarm("clear"))
+
+    def _on_dropped(self, messages: int, items: int) -> None:
+        log.warning("outbox full (%d bytes > %d): dropped the %d oldest telemetry messages (%d readings)",
+                    self._counts.bytes, self.max_bytes, messages, items)
+        self.add_event({"device": self.gateway, "type": "outbox_dropped", "ts": self.clock(),
+                        "data": {"messages": messages, "readings": items, "max_bytes": self.max_bytes,
+                                 "dropped_readings_total": self.dropped_readings}})
+        if not self._overflow_active:
+            self._overflow_active = True
+            self.add_alarm(self._overflow_alarm("raise"))
+
+    def _overflow_alarm(self, state: str) -> dict[str, Any]:
+        return {"device": self.gateway, "rule": "outbox_overflow", "state": state, "severity": "major",
+                "ts": self.clock(), "value": self.dropped_readings, "work_order": False, "labels": {},
+                "message": f"{self.gateway}: outbox disk limit reached, oldest telemetry dropped"
+                if state == "raise" else f"{self.gateway}: outbox back under its disk limit"}
+
+    def _chunks(self, items: list[dict[str, Any]]) -> Iterable[tuple[int, bytes]]:
+        for start in range(0, len(items), self.batch_max_items):
+            yield from self._encode(items[start:start + self.batch_max_items])
+
+    def _encode(self, items: list[dict[str, Any]]) -> Iterable[tuple[int, bytes]]:
+        body = orjson.dumps(items)
+        if len(body) > MAX_BODY_BYTES and len(items) > 1:
+            half = len(items) // 2
+            yield from self._encode(items[:half])
+            yield from self._encode(items[half:])
+        else:
+            yield len(items), body
+
+    def _commit(self, work: _Work) -> _CommitResult:
+        db = self._db
+        if db is None:
+            raise OutboxError("outbox is closed")
+        created = self.clock()
+        new_seqs: list[int] = []
+        next_seq = self._next_seq
+        counts = _Counts(list(self._counts.messages), list(self._counts.items), self._counts.bytes)
+        dropped_messages = dropped_items = 0
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for kind, items in (("alarms", work.alarms), ("events", work.events), ("telemetry", work.readings)):
+                    prio = PRIORITY[kind]
+                    for n_items, body in self._chunks(items):
+                        db.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                                   (next_seq, kind, prio, created, n_items, body))
+                        new_seqs.append(next_seq)
+                        next_seq += 1
+                        counts.messages[prio] += 1
+                        counts.items[prio] += n_items
+                        counts.bytes += len(body)
+                if new_seqs:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (next_seq,))
+                for seq in work.acks:
+                    row = db.execute("DELETE FROM messages WHERE seq = ? RETURNING priority, n_items, LENGTH(body)",
+                                     (seq,)).fetchone()
+                    if row is not None:
+                        counts.messages[row[0]] -= 1
+                        counts.items[row[0]] -= row[1]
+                        counts.bytes -= row[2]
+                while counts.bytes > self.max_bytes and counts.messages[2] > 0:
+                    rows = db.execute(
+                        "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE priority = 2 "
+                        "ORDER BY seq LIMIT 16) RETURNING n_items, LENGTH(body)").fetchall()
+                    for n_items, size in rows:
+                        counts.messages[2] -= 1
+                        counts.items[2] -= n_items
+                        counts.bytes -= size
+                        dropped_messages += 1
+                        dropped_items += n_items
+                    if not rows:
+                        break
+                if dropped_messages:
+                    db.execute("INSERT INTO meta VALUES ('dropped_messages', ?) ON CONFLICT(key) DO UPDATE "
+                               "SET value = value + excluded.value", (dropped_messages,))
+                    db.execute("INSERT INTO meta VALUES ('dropped_readings', ?) ON CONFLICT(key) DO UPDATE "
+                               "SET value = value + excluded.value", (dropped_items,))
+                if work.rejects:
+                    db.executemany("INSERT INTO rejects (ts_ms, source, topic, reason, payload) VALUES (?,?,?,?,?)",
+                                   work.rejects)
+                    db.execute("DELETE FROM rejects WHERE id <= (SELECT MAX(id) FROM rejects) - ?", (MAX_REJECTS,))
+                if work.audits:
+                    db.executemany("INSERT INTO audit (ts_ms, command_id, device, point, value, outcome, reason) "
+                                   "VALUES (?,?,?,?,?,?,?)", work.audits)
+                    db.execute("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", (MAX_AUDIT,))
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox commit failed: {exc}") from exc
+        self._next_seq = next_seq
+        self._counts = counts
+        self.dropped_messages += dropped_messages
+        self.dropped_readings += dropped_items
+        return _CommitResult(new_seqs, dropped_messages, dropped_items)
+
+    # ------------------------------------------------------------------ consumer
+    async def fetch(self, priority: int, after: int, upto: int | None = None, limit: int = 32) -> list[StoredMessage]:
+        """Stored messages of one priority with ``after < seq <= upto``, oldest first."""
+        result: list[StoredMessage] = await self._run(self._fetch, priority, after, upto, limit)
+        return result
+
+    def _fetch(self, priority: int, after: int, upto: int | None, limit: int) -> list[StoredMessage]:
+        db = self._db
+        if db is None:
+            raise OutboxError("outbox is closed")
+        try:
+            rows = db.execute(
+                "SELECT seq, kind, priority, created_ms, n_items, body FROM messages "
+                "WHERE priority = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (priority, after, upto if upto is not None else 2**62, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox read failed: {exc}") from exc
+        return [StoredMessage(*row) for row in rows]
+
+    @property
+    def last_seq(self) -> int:
+        """The highest seq committed so far (0 if none)."""
+        return self._next_seq - 1
+
+    def pending_readings(self) -> int:
+        return len(self._work.readings)
+
+    def stats(self) -> dict[str, int | float]:
+        c = self._counts
+        return {
+            "alarms_messages": c.messages[0], "events_messages": c.messages[1], "telemetry_messages": c.messages[2],
+            "alarms_items": c.items[0], "events_items": c.items[1], "telemetry_readings": c.items[2],
+            "bytes": c.bytes, "max_bytes": self.max_bytes, "pending_in_memory": len(self._work.readings),
+            "last_seq": self.last_seq, "commits": self.commits, "dropped_messages": self.dropped_messages,
+            "dropped_readings": self.dropped_readings, "dropped_pending": self.dropped_pending,
+            "rejects": self.rejects_total, "commit_time_ms_max": round(self.commit_time_ms_max, 2),
+        }
+
+    def depth(self) -> int:
+        return sum(self._counts.messages)
+
+
+def read_stats(path: Path) -> dict[str, Any]:
+    """Figures of an outbox file, read-only (for ``guanjia edge outbox stats`` while the agent runs)."""
+    if not path.exists():
+        raise OutboxError(f"no outbox at {path}")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            per_kind = {kind: {"messages": n, "items": items or 0, "bytes": size or 0,
+                               "oldest_ms": oldest, "first_seq": first}
+                        for kind, n, items, size, oldest, first in db.execute(
+                            "SELECT kind, COUNT(*), SUM(n_items), SUM(LENGTH(body)), MIN(created_ms), MIN(seq) "
+                            "FROM messages GROUP BY kind")}
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            rejects = db.execute("SELECT COUNT(*) FROM rejects").fetchone()[0]
+            audit = db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise OutboxError(f"cannot read outbox {path}: {exc}") from exc
+    return {"path": str(path), "file_bytes": path.stat().st_size, "kinds": per_kind, "meta": meta,
+            "rejects": rejects, "audit": audit}

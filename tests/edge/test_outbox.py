@@ -1,0 +1,92 @@
+"""The durable outbox: seq assignment, persistence, priorities, acks and the disk-limit policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from edge.outbox import Outbox, read_stats
+
+
+def reading(device: str, ts: int, pad: int = 0) -> dict[str, object]:
+    return {"device": device, "ts": ts, "values": {"v": ts, "pad": "x" * pad}, "quality": "good"}
+
+
+async def test_seq_survives_restart_and_acks_delete(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    async with Outbox(path, gateway="gw", batch_max_items=10) as box:
+        for i in range(25):
+            box.add_reading(reading("d1", i))
+        await box.flush()
+        assert box.last_seq == 3  # 10 + 10 + 5
+        msgs = await box.fetch(2, 0)
+        assert [m.seq for m in msgs] == [1, 2, 3]
+        assert [m.n_items for m in msgs] == [10, 10, 5]
+        assert orjson.loads(msgs[0].body)[0]["ts"] == 0
+        box.ack(1)
+        await box.flush()
+        assert box.stats()["telemetry_messages"] == 2
+    async with Outbox(path, gateway="gw") as box:
+        assert [m.seq for m in await box.fetch(2, 0)] == [2, 3]
+        box.ack(2)
+        box.ack(3)
+        await box.flush()
+        assert box.depth() == 0
+    # an empty table must not restart the sequence
+    async with Outbox(path, gateway="gw") as box:
+        box.add_reading(reading("d1", 99))
+        await box.flush()
+        assert box.last_seq == 4
+    assert read_stats(path)["meta"]["next_seq"] == 5
+
+
+async def test_alarms_are_separate_priority(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", gateway="gw") as box:
+        box.add_reading(reading("d1", 1))
+        box.add_alarm({"device": "d1", "rule": "r", "state": "raise", "ts": 1})
+        await box.flush()
+        alarms = await box.fetch(0, 0)
+        telemetry = await box.fetch(2, 0)
+        assert len(alarms) == 1
+        assert alarms[0].kind == "alarms"
+        assert len(telemetry) == 1
+        # within one commit alarms get the lower seq
+        assert alarms[0].seq < telemetry[0].seq
+
+
+async def test_disk_limit_drops_oldest_telemetry_never_alarms(tmp_path: Path) -> None:
+    limit = 1024 * 1024
+    async with Outbox(tmp_path / "o.db", gateway="gw", max_bytes=limit, batch_max_items=10) as box:
+        for i in range(50):
+            box.add_alarm({"device": "d1", "rule": f"r{i}", "state": "raise", "ts": i})
+        await box.flush()
+        for i in range(3000):
+            box.add_reading(reading("d1", i, pad=400))
+            if i % 100 == 99:
+                await box.flush()
+        await box.flush()
+        stats = box.stats()
+        assert stats["bytes"] <= limit
+        assert stats["dropped_readings"] > 0
+        assert stats["alarms_items"] >= 50  # every alarm is kept (+ the overflow alarm itself)
+        telemetry = await box.fetch(2, 0, limit=1000)
+        first_ts = orjson.loads(telemetry[0].body)[0]["ts"]
+        last_ts = orjson.loads(telemetry[-1].body)[-1]["ts"]
+        assert last_ts == 2999  # the newest is kept
+        assert first_ts == stats["dropped_readings"]  # exactly the oldest ones went
+        alarms = [a for m in await box.fetch(0, 0, limit=1000) for a in orjson.loads(m.body)]
+        assert {a["rule"] for a in alarms} >= {f"r{i}" for i in range(50)} | {"outbox_overflow"}
+        events = [e for m in await box.fetch(1, 0, limit=1000) for e in orjson.loads(m.body)]
+        assert any(e["type"] == "outbox_dropped" for e in events)
+
+
+async def test_large_batches_split_under_wire_limit(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", gateway="gw", batch_max_items=5000) as box:
+        for i in range(5000):
+            box.add_reading(reading("d1", i, pad=300))
+        await box.flush()
+        msgs = await box.fetch(2, 0, limit=100)
+        assert len(msgs) > 1
+        assert all(len(m.body) < 1_000_000 for m in msgs)
+        assert sum(m.n_items for m in msgs) == 5000
