@@ -1,0 +1,56 @@
+"""Demo users, one per role, for ``guanjia demo`` (called by the demo with an open connection).
+
+The passwords are fixed and printed by the demo: they exist only in demo databases. Seeding is
+idempotent — running the demo twice resets the same accounts instead of failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from cloud.auth.roles import Role
+from cloud.auth.users import create_user, get_login, set_password, update_user
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: Role
+    user_id: int
+    display_name: str
+
+
+def demo_accounts(community: str) -> list[tuple[str, str, Role, str, str]]:
+    """(username, password, role, display name, language) of the demo accounts of ``community``."""
+    return [
+        ("admin", "admin-demo-pass", Role.admin, "平台管理员", "zh"),
+        ("engineer", "engineer-demo-pass", Role.engineer, "王工程师", "zh"),
+        ("butler", "butler-demo-pass", Role.butler, "李管家", "zh"),
+        ("butler2", "butler2-demo-pass", Role.butler, "张管家", "zh"),
+        ("resident", "resident-demo-pass", Role.resident, "陈女士", "zh"),
+    ]
+
+
+async def seed_demo_users(conn: AsyncConnection[Any], community: str) -> list[DemoLogin]:
+    """Create (or reset) the demo accounts in ``community``; return their logins.
+
+    The caller owns the transaction (commit after, or use an autocommit connection).
+    """
+    logins: list[DemoLogin] = []
+    for username, password, role, display, lang in demo_accounts(community):
+        found = await get_login(conn, username)
+        if found is None:
+            user = await create_user(conn, username, password, role, [community],
+                                     display_name=display, lang=lang)
+        else:
+            existing = found[0]
+            communities = sorted({*existing.communities, community})
+            user = await update_user(conn, existing.id, role=role, communities=communities,
+                                     display_name=display, lang=lang, disabled=False)
+            await set_password(conn, user.id, password)
+        logins.append(DemoLogin(username, password, role, user.id, display))
+    return logins
