@@ -1,0 +1,76 @@
+"""``create_app(settings, pool)``: the cloud's FastAPI application.
+
+Seams for the other cloud parts:
+
+* **Routers** — add ``"module:router"`` entries to :data:`ROUTERS` (with the dependency list they
+  need: ``"public"``, ``"read"`` or ``"admin"``, see :mod:`cloud.api.deps`), or include routers
+  that handle auth themselves with ``"self"``. Modules that are absent (a part not yet built) are
+  skipped with a log line, so the app always starts.
+* **State** — ``app.state.settings``, ``app.state.pool``, ``app.state.metrics`` (the process's
+  metrics, shared with the ingest workers when ``guanjia cloud serve`` runs both).
+* **Errors** — one JSON shape for every error, see :mod:`cloud.api.errors`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from cloud.api import errors
+from cloud.api.deps import admin_dependencies, read_dependencies
+from cloud.metrics import Metrics
+from guanjia.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Guard = Literal["public", "read", "admin", "self"]
+
+ROUTERS: list[tuple[str, Guard]] = [
+    ("cloud.api.routers.health:router", "public"),
+    ("cloud.api.routers.deadletter:router", "admin"),
+    ("cloud.api.routers.telemetry:router", "read"),
+    ("cloud.api.routers.auth:router", "self"),
+    ("cloud.api.routers.users:router", "self"),
+    ("cloud.api.routers.devices:router", "self"),
+    ("cloud.api.routers.dashboard:router", "self"),
+    ("cloud.api.routers.alarms:router", "self"),
+    ("cloud.api.routers.workorders:router", "self"),
+    ("cloud.api.routers.inbox:router", "self"),
+]
+
+
+def _load(entry: str) -> APIRouter | None:
+    module_name, attr = entry.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            log.debug("router %s not present; skipped", module_name)
+            return None
+        raise
+    router: APIRouter = getattr(module, attr)
+    return router
+
+
+def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, metrics: Metrics | None = None,
+               auth: bool = True) -> FastAPI:
+    """The app; ``auth=False`` leaves ingest routers unguarded (tests of storage, benchmarks)."""
+    app = FastAPI(title="guanjia cloud", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.settings = settings
+    app.state.pool = pool
+    app.state.metrics = metrics or Metrics()
+    errors.install(app)
+    guards: dict[Guard, list[Any]] = {
+        "public": [], "self": [],
+        "read": read_dependencies() if auth else [],
+        "admin": admin_dependencies() if auth else [],
+    }
+    for entry, guard in ROUTERS:
+        router = _load(entry)
+        if router is not None:
+            app.include_router(router, dependencies=guards[guard])
+    return app

@@ -1,0 +1,55 @@
+"""FastAPI dependencies as ``Annotated`` aliases, declared once (as in the FastAPI template).
+
+* ``PoolDep`` — the app's :class:`AsyncConnectionPool` (``app.state.pool``).
+* ``MetricsDep`` — the process's :class:`cloud.metrics.Metrics` (``app.state.metrics``).
+* :func:`read_dependencies` / :func:`admin_dependencies` — the seam for authentication:
+  :func:`cloud.api.app.create_app` includes the ingest routers with these (telemetry: any signed-in
+  user; dead letters: admin/engineer), taken from the WEB part (``cloud.auth.deps``). Tenant
+  scoping of a device's community is the WEB part's to add inside those dependencies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from psycopg_pool import AsyncConnectionPool
+
+from cloud.metrics import Metrics
+
+
+def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+    pool: AsyncConnectionPool[Any] | None = getattr(request.app.state, "pool", None)
+    if pool is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database pool not ready")
+    return pool
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is None:
+        metrics = Metrics()
+        request.app.state.metrics = metrics
+    return metrics
+
+
+PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+def read_dependencies() -> list[Any]:
+    """Dependencies every read-only data route requires: a signed-in user (WEB's ``current_user``)."""
+    try:
+        from cloud.auth.deps import current_user
+    except ImportError:  # the auth package is optional for an ingest-only deployment
+        return []
+    return [Depends(current_user)]
+
+
+def admin_dependencies() -> list[Any]:
+    """Dependencies of operator-only routes (dead letters): admin or engineer role."""
+    try:
+        from cloud.auth.deps import require_roles
+        from cloud.auth.roles import Role
+    except ImportError:
+        return []
+    return [Depends(require_roles(Role.admin, Role.engineer))]

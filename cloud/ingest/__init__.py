@@ -1,0 +1,12 @@
+"""MQTT → PostgreSQL ingest: shared-subscription consumers, validation, binary COPY, exactly once.
+
+Pipeline of one worker (:class:`cloud.ingest.worker.IngestWorker`)::
+
+    paho network thread ──on_message──▶ bounded queue ──▶ batcher (decode, policy, encode COPY)
+        ▲                                                   │
+        └──── ack(mid) after commit ◀── writer (one transaction: dedupe, COPY, alarms, commit)
+
+Pieces: :mod:`.consumer` (MQTT v5, manual acks, receive-maximum), :mod:`.decode` (wire →
+columnar arrays), :mod:`.copy` (numpy-built binary COPY), :mod:`.registry_cache` (device/metric
+ids, auto-registration), :mod:`.writer` (the transaction), :mod:`.hooks` (after-commit callbacks).
+"""

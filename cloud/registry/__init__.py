@@ -1,0 +1,1 @@
+"""The registry of communities, buildings, gateways and devices, and gateway provisioning."""
