@@ -1,0 +1,94 @@
+"""Load profiles from YAML (with file:line: field errors) and find the built-in ones by id.
+
+Built-in profiles are the YAML files in ``device_profiles/library/``; they are parsed once per
+process (:func:`builtin_profiles` is cached) because the simulators and the edge look them up for
+every device of a fleet.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from device_profiles.checks import profile_problems
+from device_profiles.errors import ProfileError
+from device_profiles.model import Profile
+from guanjia.config import LineMap, load_yaml, parse_model
+from guanjia.errors import ConfigError, ConfigIssue
+
+LIBRARY = Path(__file__).parent / "library"
+
+__all__ = ["LIBRARY", "builtin_profiles", "find_profile", "load_profile", "parse_profile", "profile_paths"]
+
+
+def _line(path: tuple[str | int, ...], lines: LineMap) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = None) -> Profile:
+    """Validate already-parsed data as a profile: structure (pydantic) then semantics."""
+    lines = lines or {}
+    profile = parse_model(Profile, data, source, lines)
+    problems = profile_problems(profile)
+    if problems:
+        raise ConfigError([
+            ConfigIssue(source, _line(path, lines), ".".join(str(p) for p in path), message)
+            for path, message in problems
+        ])
+    return profile
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate one profile file; raises :class:`ConfigError` naming file, line and field."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from exc
+    data, lines = load_yaml(text, str(p))
+    return parse_profile(data, str(p), lines)
+
+
+def profile_paths(paths: Iterable[str | Path] = ()) -> list[Path]:
+    """Expand files and directories (``*.yaml``/``*.yml`` inside) into profile files, sorted."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        else:
+            out.append(p)
+    return out
+
+
+@functools.cache
+def builtin_profiles() -> dict[str, Profile]:
+    """Every profile shipped in ``device_profiles/library``, by id (parsed once per process)."""
+    found: dict[str, Profile] = {}
+    for path in profile_paths([LIBRARY]):
+        profile = load_profile(path)
+        if profile.id in found:
+            raise ConfigError([ConfigIssue(str(path), None, "id", f"duplicate profile id {profile.id!r}")])
+        found[profile.id] = profile
+    return found
+
+
+def find_profile(name: str | Path) -> Profile:
+    """A built-in profile by id, or a profile file by path (``./my-meter.yaml``).
+
+    An unknown id raises :class:`ProfileError` listing the ids that exist.
+    """
+    text = str(name)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        return load_profile(text)
+    profiles = builtin_profiles()
+    try:
+        return profiles[text]
+    except KeyError:
+        raise ProfileError(f"unknown profile {text!r}; known profiles: {', '.join(sorted(profiles))}") from None

@@ -1,0 +1,247 @@
+"""The typed model of a device profile: what a device exposes, and how its values are encoded.
+
+A profile is written once per device *model* (an Eastron SDM630, a VFD pump set…) in YAML and is
+shared by three parties that must never disagree: the edge agent decodes registers with it, the
+simulators encode their physics with it, and the cloud labels metrics with it. Structural checks
+live here (pydantic, ``extra="forbid"`` so a misspelt key is an error, not a silently ignored
+field); cross-field checks that need the whole profile (overlaps, poll groups…) live in
+:mod:`device_profiles.checks` so they can be reported with the line of the offending point.
+
+Addresses: ``Point.address`` is ALWAYS the 0-based PDU address that goes on the wire. A profile
+written from a manual that prints 1-based references sets ``modbus.address_base: 1`` and writes the
+manual's numbers (without the 3xxxx/4xxxx table prefix); the loader subtracts one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
+DType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "bitfield", "enum", "string"]
+Order = Literal["big", "little"]
+Kind = Literal["meter", "pump", "elevator", "gate"]
+Transport = Literal["modbus", "mqtt"]
+
+BIT_TABLES: frozenset[str] = frozenset({"coil", "discrete_input"})
+READ_ONLY_TABLES: frozenset[str] = frozenset({"discrete_input", "input_register"})
+REGISTER_WIDTH: dict[str, int] = {
+    "bool": 1, "int16": 1, "uint16": 1, "bitfield": 1, "enum": 1,
+    "int32": 2, "uint32": 2, "float32": 2, "float64": 4,
+}
+"""Registers per value for every fixed-width dtype (strings use ``Point.length``)."""
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+PROFILE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hole(_Strict):
+    """A register range the device refuses to serve (exception 02): never read across it."""
+
+    table: Table
+    start: int = Field(ge=0, le=65535)
+    end: int = Field(ge=0, le=65535, description="inclusive")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Hole:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+    def overlaps(self, table: str, start: int, count: int) -> bool:
+        return table == self.table and start <= self.end and start + count - 1 >= self.start
+
+
+class ModbusOptions(_Strict):
+    """How to talk to the device: request size limits, addressing base, default encodings."""
+
+    max_registers_per_read: int = Field(125, ge=1, le=125)
+    max_bits_per_read: int = Field(2000, ge=1, le=2000)
+    address_base: Literal[0, 1] = 0
+    byte_order: Order = "big"
+    word_order: Order = "big"
+    holes: list[Hole] = Field(default_factory=list)
+    write_function: Literal["auto", "single", "multiple"] = Field(
+        "auto", description="auto: FC06/05 for one register/coil, FC16/15 for more; multiple: always FC16/15 "
+        "(Eastron accepts only FC16 for setup registers)")
+
+    def hole_between(self, table: str, start: int, count: int) -> Hole | None:
+        """The first hole a read of ``count`` registers from ``start`` would cross, if any."""
+        return next((h for h in self.holes if h.overlaps(table, start, count)), None)
+
+
+class MqttMapping(_Strict):
+    """Topic and JSON payload layout of an MQTT device.
+
+    ``fields`` maps a (dotted) JSON path in the payload to a point name, e.g.
+    ``{"passages.in": "passages_in"}``. Enum points travel as their *names* ("open") and are turned
+    into the enum code on decode, so the payload stays readable with ``mosquitto_sub``.
+    """
+
+    topic: str = Field(description="template with {community} and {device}, e.g. devices/{community}/{device}/state")
+    format: Literal["json"] = "json"
+    timestamp_field: str | None = "ts"
+    timestamp_unit: Literal["ms", "s"] = "ms"
+    heartbeat_s: float | None = Field(None, gt=0, description="the device publishes at least this often")
+    qos: Literal[0, 1] = 1
+    fields: dict[str, str] = Field(min_length=1)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if "{device}" not in value:
+            raise ValueError("topic must contain {device}")
+        if "#" in value or "+" in value:
+            raise ValueError("topic is a publish topic: no wildcards")
+        return value
+
+    def topic_for(self, community: str, device: str) -> str:
+        return self.topic.format(community=community, device=device)
+
+
+class Point(_Strict):
+    """One metric of a device and how it is encoded."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="metric id, [a-z0-9_]")
+    description: str | None = None
+    table: Table | None = None
+    address: int = Field(0, le=65535)
+    dtype: DType = "uint16"
+    length: int | None = Field(None, ge=1, le=123, description="registers of a string point")
+    byte_order: Order = "big"
+    word_order: Order = "big"
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = None
+    poll_group: str = "default"
+    writable: bool = False
+    min: float | None = None
+    max: float | None = None
+    enum: dict[int, str] | None = None
+    bits: dict[int, str] | None = None
+    deadband: float | None = Field(None, ge=0, description="report when the value moved at least this much")
+    on_change: bool = False
+    max_interval_s: float | None = Field(None, gt=0, description="report at least this often even if unchanged")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("address is below the profile's address_base (a 1-based profile starts at 1)")
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("scale must not be 0")
+        return value
+
+    @field_validator("enum", "bits")
+    @classmethod
+    def _labels(cls, value: dict[int, str] | None) -> dict[int, str] | None:
+        if value is not None:
+            for label in value.values():
+                if not label or not label.replace("_", "").replace("-", "").isalnum():
+                    raise ValueError(f"label {label!r} must be a non-empty word ([a-z0-9_-])")
+        return value
+
+    @property
+    def register_count(self) -> int:
+        """Registers (or bits, in coil/discrete tables) one read of this point needs."""
+        if self.table in BIT_TABLES:
+            return 1
+        if self.dtype == "string":
+            return self.length or 1
+        return REGISTER_WIDTH[self.dtype]
+
+    @property
+    def is_bit(self) -> bool:
+        return self.table in BIT_TABLES
+
+    def enum_name(self, code: int) -> str | None:
+        return None if self.enum is None else self.enum.get(code)
+
+    def enum_code(self, name: str) -> int | None:
+        if self.enum is None:
+            return None
+        return next((code for code, label in self.enum.items() if label == name), None)
+
+    def flags(self, raw: int) -> dict[str, bool]:
+        """A bitfield's raw value as ``{flag name: set?}`` for every named bit."""
+        return {label: bool(raw >> bit & 1) for bit, label in (self.bits or {}).items()}
+
+
+class Profile(_Strict):
+    """A device model: identity, transport options and points."""
+
+    id: str = Field(pattern=PROFILE_ID_PATTERN)
+    kind: Kind
+    transport: Transport
+    description: str
+    vendor: str | None = None
+    source: str | None = Field(None, description="where the register map comes from")
+    synthetic: bool = False
+    modbus: ModbusOptions | None = None
+    mqtt: MqttMapping | None = None
+    poll_groups: dict[str, float] = Field(default_factory=lambda: {"default": 1.0})
+    points: list[Point] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_base_and_defaults(cls, data: Any) -> Any:
+        """Make ``Point.address`` 0-based and give points the profile's default byte/word order.
+
+        Done before field validation on the raw mapping so that an address that is wrong for the
+        declared base is reported at that point's own line.
+        """
+        if not isinstance(data, dict):
+            return data
+        modbus = data.get("modbus")
+        points = data.get("points")
+        if not isinstance(modbus, dict) or not isinstance(points, list):
+            return data
+        base = modbus.get("address_base", 0)
+        defaults = {k: modbus[k] for k in ("byte_order", "word_order") if k in modbus}
+        if base not in (0, 1) or (base == 0 and not defaults):
+            return data
+        new_points: list[Any] = []
+        for raw in points:
+            point = raw
+            if isinstance(raw, dict):
+                point = {**defaults, **raw}
+                if base == 1 and isinstance(point.get("address"), int):
+                    point["address"] -= 1
+            new_points.append(point)
+        holes = modbus.get("holes")
+        if base == 1 and isinstance(holes, list):
+            modbus = {**modbus, "holes": [
+                {**h, **{k: h[k] - 1 for k in ("start", "end") if isinstance(h.get(k), int)}}
+                if isinstance(h, dict) else h for h in holes]}
+        return {**data, "modbus": modbus, "points": new_points}
+
+    @field_validator("poll_groups")
+    @classmethod
+    def _periods(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, period in value.items():
+            if period <= 0:
+                raise ValueError(f"poll group {name!r}: period must be > 0 seconds")
+        return value
+
+    def point(self, name: str) -> Point:
+        for p in self.points:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def point_names(self) -> list[str]:
+        return [p.name for p in self.points]
+
+    def points_in(self, group: str) -> list[Point]:
+        return [p for p in self.points if p.poll_group == group]
