@@ -1,0 +1,148 @@
+"""Causal feature pipelines in numpy: every output at hour *t* uses only hours ``<= t``.
+
+Causality is not a nicety here: the evaluation measures *when* a detection would have been
+raised, so a feature that peeks at the future (a centred rolling median, a full-series z-score)
+would inflate the lead time and make the score a lie. Functions take and return float64 arrays;
+NaN means "no data" and is skipped (state carried over), never treated as zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from cloud.analytics.frames import DAY_MS, HOUR_MS, Array
+
+MAD_TO_SIGMA = 1.4826
+"""Scale of the median absolute deviation to a normal standard deviation."""
+
+
+def ewma(values: Array, alpha: float) -> Array:
+    """Exponentially weighted moving average; NaN inputs keep the previous state.
+
+    The output is NaN until the first valid input.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError("alpha must be in (0, 1]")
+    out = np.full(values.shape, np.nan)
+    state = np.nan
+    for i, value in enumerate(values.tolist()):
+        if value == value:  # not NaN
+            state = value if state != state else state + alpha * (value - state)
+        out[i] = state
+    return out
+
+
+def cusum(values: Array, drift: float, *, reset_below: float | None = None) -> Array:
+    """One-sided upper CUSUM ``S_t = max(0, S_{t-1} + x_t - drift)``; NaN keeps ``S``.
+
+    ``drift`` (the "k" of Page's CUSUM) is the slack per step: a mean shift smaller than it never
+    accumulates, one larger than it grows linearly, so ``S`` crossing a limit ``h`` detects a
+    persistent shift of ``d`` after about ``h / (d - drift)`` steps — the lever that trades lead
+    time against false alarms. ``reset_below``: values below it reset ``S`` to 0 (a repair).
+    """
+    out = np.empty(values.shape)
+    state = 0.0
+    for i, value in enumerate(values.tolist()):
+        if value == value:
+            if reset_below is not None and value < reset_below:
+                state = 0.0
+            else:
+                state = max(0.0, state + value - drift)
+        out[i] = state
+    return out
+
+
+def robust_center_scale(values: Array, *, floor: float = 1e-9) -> tuple[float, float]:
+    """Median and MAD-based sigma of the valid values (``(nan, nan)`` when there are none)."""
+    valid = values[~np.isnan(values)]
+    if valid.size == 0:
+        return float("nan"), float("nan")
+    center = float(np.median(valid))
+    scale = float(np.median(np.abs(valid - center))) * MAD_TO_SIGMA
+    return center, max(scale, floor)
+
+
+def robust_z(values: Array, center: float, scale: float) -> Array:
+    return (values - center) / scale
+
+
+def hour_of_week(times_ms: npt.NDArray[np.int64], utc_offset_ms: int = 8 * HOUR_MS) -> npt.NDArray[np.int64]:
+    """0..167 = weekday × 24 + hour in local time (Monday 00:00 = 0); the epoch was a Thursday."""
+    local_hours = (times_ms + utc_offset_ms) // HOUR_MS
+    return np.asarray((local_hours + 3 * 24) % 168, dtype=np.int64)
+
+
+def seasonal_profile(
+    values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS, min_samples: int = 2
+) -> tuple[Array, Array]:
+    """Median and MAD-sigma per hour of week (168 slots) from a training window.
+
+    Slots with fewer than ``min_samples`` values fall back to the same hour of day over all
+    weekdays, so two weeks of history are enough and a holiday does not leave a hole.
+    """
+    slots = hour_of_week(times_ms, utc_offset_ms)
+    med = np.full(168, np.nan)
+    sig = np.full(168, np.nan)
+    valid = ~np.isnan(values)
+    for slot in range(168):
+        picked = values[valid & (slots == slot)]
+        if picked.size >= min_samples:
+            med[slot], sig[slot] = robust_center_scale(picked)
+    for slot in np.flatnonzero(np.isnan(med)).tolist():
+        picked = values[valid & (slots % 24 == slot % 24)]
+        if picked.size:
+            med[slot], sig[slot] = robust_center_scale(picked)
+    return med, sig
+
+
+def daily_sum(values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS,
+              min_hours: int = 20) -> tuple[npt.NDArray[np.int64], Array]:
+    """Sum per local day (day start in epoch ms, sums); days with < ``min_hours`` valid hours are NaN."""
+    if values.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    days = (times_ms + utc_offset_ms) // DAY_MS
+    first, last = int(days.min()), int(days.max())
+    count = last - first + 1
+    sums = np.zeros(count)
+    seen = np.zeros(count, dtype=np.int64)
+    valid = ~np.isnan(values)
+    np.add.at(sums, days[valid] - first, values[valid])
+    np.add.at(seen, days[valid] - first, 1)
+    sums[seen < min_hours] = np.nan
+    starts = (np.arange(first, last + 1, dtype=np.int64) * DAY_MS) - utc_offset_ms
+    return starts, sums
+
+
+def rising_run(values: Array, *, tolerance: float = 0.0) -> npt.NDArray[np.int64]:
+    """For each step, how many consecutive steps so far the series has risen (NaN breaks nothing).
+
+    Used on daily means of a residual: "rising for 4 days" in a butler's message is this count.
+    """
+    out = np.zeros(values.shape, dtype=np.int64)
+    previous = np.nan
+    run = 0
+    for i, value in enumerate(values.tolist()):
+        if value == value:
+            if previous == previous:
+                run = run + 1 if value > previous + tolerance else 0
+            previous = value
+        out[i] = run
+    return out
+
+
+def first_true(mask: npt.NDArray[np.bool_]) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else None
+
+
+def sustained(mask: npt.NDArray[np.bool_], hours: int) -> npt.NDArray[np.bool_]:
+    """True at *t* when ``mask`` has been true for the last ``hours`` steps (inclusive)."""
+    if hours <= 1:
+        return mask.copy()
+    run = np.zeros(mask.shape, dtype=np.int64)
+    count = 0
+    for i, flag in enumerate(mask.tolist()):
+        count = count + 1 if flag else 0
+        run[i] = count
+    return run >= hours
