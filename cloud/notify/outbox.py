@@ -1,0 +1,172 @@
+"""Write notifications into the outbox, inside the caller's transaction.
+
+Why an outbox: the work order and the news about it commit together or not at all. An inbox row
+is delivered by ``pg_notify`` (sent at commit, to every service process LISTENing, which fan it
+out to SSE subscribers); webhook, email and messenger rows are delivered and retried by
+:class:`cloud.notify.sender.NotificationSender`. ``dedup_key`` makes a replay never notify twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from cloud.notify.masking import mask_name, mask_phone, mask_text
+
+log = logging.getLogger(__name__)
+
+INBOX_CHANNEL: Final = "guanjia_inbox"
+OUTBOX_CHANNEL: Final = "guanjia_outbox"
+MAX_NOTIFY_BYTES: Final = 7000  # pg_notify payloads must stay under 8000 bytes
+
+
+async def _insert(
+    conn: AsyncConnection[Any],
+    *,
+    channel: str,
+    event: str,
+    now: datetime,
+    state: str,
+    butler_id: int | None = None,
+    target: str = "",
+    community: str | None = None,
+    work_order_id: int | None = None,
+    alarm_id: int | None = None,
+    subject: str = "",
+    body: str = "",
+    payload: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
+    cur = await conn.execute(
+        """INSERT INTO notifications (channel, butler_id, target, event, community, work_order_id, alarm_id,
+                                      subject, body, payload, state, next_attempt_at, dedup_key, created_at, sent_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
+        (channel, butler_id, target, event, community, work_order_id, alarm_id, subject, body,
+         Jsonb(payload or {}), state, None if state == "sent" else now, dedup_key, now,
+         now if state == "sent" else None),
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tuple[str, str, dict[str, Any]]:
+    """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``."""
+    name = wo.get("reporter_name") or ""
+    phone = wo.get("reporter_phone") or ""
+    if not reveal_pii:
+        name, phone = mask_name(name), mask_phone(phone)
+    description = wo.get("description") or ""
+    if not reveal_pii:
+        description = mask_text(description)
+    place = (wo.get("community"), wo.get("building"), wo.get("location") or wo.get("device"))
+    where = " / ".join(x for x in place if x)
+    subject = f"[{wo['priority']}] {wo['title']} (#{wo['id']})"
+    lines = [subject, f"event: {event}", f"where: {where}", f"state: {wo['state']}"]
+    if wo.get("respond_due"):
+        lines.append(f"accept by: {wo['respond_due'].isoformat()}  on site by: {wo['on_site_due'].isoformat()}")
+    if description:
+        lines.append(description)
+    if name or phone:
+        lines.append(f"reporter: {name} {phone}".rstrip())
+    payload = {
+        "event": event,
+        "work_order": {
+            "id": wo["id"], "title": wo["title"], "priority": wo["priority"], "state": wo["state"],
+            "community": wo["community"], "building": wo.get("building"), "device": wo.get("device"),
+            "device_kind": wo.get("device_kind"), "alarm_id": wo.get("alarm_id"),
+            "assignee_id": wo.get("assignee_id"), "escalation_level": wo.get("escalation_level", 0),
+            "respond_due": _iso(wo.get("respond_due")), "on_site_due": _iso(wo.get("on_site_due")),
+            "reporter_name": name or None, "reporter_phone": phone or None,
+            "created_at": _iso(wo.get("created_at")),
+        },
+    }
+    return subject, "\n".join(lines), payload
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+async def notify_butler(
+    conn: AsyncConnection[Any],
+    butler_id: int,
+    wo: dict[str, Any],
+    event: str,
+    now: datetime,
+    *,
+    reveal_pii: bool,
+    dedup: str | None = None,
+) -> int | None:
+    """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT id, email, messengers FROM butlers WHERE id = %s", (butler_id,))
+        butler = await cur.fetchone()
+    if butler is None:
+        return None
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
+    key = f"{dedup}:b{butler_id}" if dedup else None
+    inbox_id = await _insert(conn, channel="inbox", event=event, now=now, state="sent", butler_id=butler_id,
+                             community=wo["community"], work_order_id=wo["id"], alarm_id=wo.get("alarm_id"),
+                             subject=subject, body=body, payload=payload,
+                             dedup_key=f"{key}:inbox" if key else None)
+    if inbox_id is None:
+        return None  # already notified (replay)
+    message = {"id": inbox_id, "butler": butler_id, "event": event, "subject": subject, "payload": payload}
+    data = orjson.dumps(message)
+    if len(data) > MAX_NOTIFY_BYTES:  # keep the essentials; the client can fetch the rest
+        data = orjson.dumps({"id": inbox_id, "butler": butler_id, "event": event, "subject": subject[:200]})
+    await conn.execute("SELECT pg_notify(%s, %s)", (INBOX_CHANNEL, data.decode()))
+    queued = False
+    if butler["email"]:
+        queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
+                                target=butler["email"], community=wo["community"], work_order_id=wo["id"],
+                                alarm_id=wo.get("alarm_id"), subject=subject, body=body, payload=payload,
+                                dedup_key=f"{key}:email" if key else None) is not None
+    for url in butler["messengers"] or []:
+        # messenger groups are shared rooms: always masked
+        m_subject, m_body, m_payload = render_work_order(wo, event, reveal_pii=False)
+        queued |= await _insert(conn, channel="messenger", event=event, now=now, state="pending",
+                                butler_id=butler_id, target=url, community=wo["community"], work_order_id=wo["id"],
+                                alarm_id=wo.get("alarm_id"), subject=m_subject, body=m_body, payload=m_payload,
+                                dedup_key=f"{key}:m:{url}" if key else None) is not None
+    if queued:
+        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return inbox_id
+
+
+async def notify_webhooks(
+    conn: AsyncConnection[Any],
+    community: str,
+    event: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    work_order_id: int | None = None,
+    alarm_id: int | None = None,
+    dedup: str | None = None,
+) -> int:
+    """Queue one signed webhook per matching endpoint; payloads must already be masked."""
+    cur = await conn.execute(
+        """SELECT id, url FROM webhook_endpoints
+           WHERE active AND (community IS NULL OR community = %s)
+             AND (cardinality(events) = 0 OR %s = ANY(events))""",
+        (community, event),
+    )
+    count = 0
+    for endpoint_id, url in await cur.fetchall():
+        body = {"event": event, "community": community, **payload}
+        if await _insert(conn, channel="webhook", event=event, now=now, state="pending", target=str(url),
+                         community=community, work_order_id=work_order_id, alarm_id=alarm_id,
+                         payload={"endpoint": endpoint_id, "body": body},
+                         dedup_key=f"{dedup}:w{endpoint_id}" if dedup else None) is not None:
+            count += 1
+    if count:
+        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return count
