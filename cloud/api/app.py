@@ -37,6 +37,8 @@ ROUTERS: list[tuple[str, Guard]] = [
     ("cloud.api.routers.users:router", "self"),
     ("cloud.api.routers.devices:router", "self"),
     ("cloud.api.routers.dashboard:router", "self"),
+    ("cloud.api.routers.gateways:router", "self"),
+    ("cloud.web.pages:router", "self"),
     ("cloud.api.routers.alarms:router", "self"),
     ("cloud.api.routers.workorders:router", "self"),
     ("cloud.api.routers.inbox:router", "self"),

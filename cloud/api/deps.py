@@ -15,6 +15,18 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from psycopg_pool import AsyncConnectionPool
 
+from cloud.auth.deps import (
+    AdminUser,
+    ButlerUser,
+    CurrentUser,
+    PageUser,
+    ResidentUser,
+    StaffUser,
+    ensure_community_param,
+    ensure_visible,
+    require_roles,
+    scope_params,
+)
 from cloud.metrics import Metrics
 
 
@@ -37,19 +49,23 @@ PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 def read_dependencies() -> list[Any]:
-    """Dependencies every read-only data route requires: a signed-in user (WEB's ``current_user``)."""
-    try:
-        from cloud.auth.deps import current_user
-    except ImportError:  # the auth package is optional for an ingest-only deployment
-        return []
-    return [Depends(current_user)]
+    """Dependencies every read-only data route requires: a signed-in user whose communities
+    include the ``{device_id}`` of the path, if any (WEB's ``device_tenant_guard``)."""
+    from cloud.auth.deps import device_tenant_guard
+
+    return [Depends(device_tenant_guard)]
 
 
 def admin_dependencies() -> list[Any]:
-    """Dependencies of operator-only routes (dead letters): admin or engineer role."""
-    try:
-        from cloud.auth.deps import require_roles
-        from cloud.auth.roles import Role
-    except ImportError:
-        return []
-    return [Depends(require_roles(Role.admin, Role.engineer))]
+    """Dependencies of operator-only routes (dead letters): the admin role — dead letters span
+    every community, so tenant-scoped engineers do not see them."""
+    from cloud.auth.roles import Role
+
+    return [Depends(require_roles(Role.admin))]
+
+
+__all__ = [
+    "AdminUser", "ButlerUser", "CurrentUser", "MetricsDep", "PageUser", "PoolDep", "ResidentUser", "StaffUser",
+    "admin_dependencies", "ensure_community_param", "ensure_visible", "get_metrics", "get_pool",
+    "read_dependencies", "require_roles", "scope_params",
+]

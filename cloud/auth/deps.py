@@ -16,7 +16,8 @@ Use them as ``Annotated`` aliases in route signatures::
   (butler, plus admin/engineer who may act for them), :data:`ResidentUser`.
 * :func:`ensure_visible` / :func:`scope_params` — tenant checks. Another community's resource is
   answered with **404**, never 403, so ids of other tenants cannot be probed.
-* :data:`PageUser` — for HTML pages: redirects to the login page instead of answering 401.
+* :data:`PageUser` — for HTML pages: redirects (303) to the login page instead of answering 401.
+* :func:`device_tenant_guard` — a router-level guard for ``{device_id}`` routes.
 
 A cookie-authenticated unsafe request (POST/PUT/PATCH/DELETE) must carry the session's CSRF
 token in ``X-CSRF-Token`` (htmx pages send it) or a ``csrf_token`` form field.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -72,14 +74,6 @@ def app_pool(request: Request) -> AsyncConnectionPool[Any]:
 
 
 AuthStateDep = Annotated[AuthState, Depends(auth_state)]
-
-
-class LoginRequired(Exception):
-    """An HTML page needs a signed-in user: the handler redirects to the login page."""
-
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
-        super().__init__(next_url)
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -169,6 +163,25 @@ def ensure_community_param(user: User, community: str | None) -> None:
         ensure_visible(user, community)
 
 
+async def device_tenant_guard(request: Request, user: CurrentUser) -> User:
+    """Route-level guard for routers keyed by ``{device_id}`` that do not check tenants
+    themselves (the ingest telemetry router): another community's device is a 404."""
+    raw = request.path_params.get("device_id")
+    if raw is None or user.is_admin:
+        return user
+    try:
+        device_id = int(raw)
+    except (TypeError, ValueError):
+        return user  # path validation answers 422
+    async with app_pool(request).connection() as conn:
+        cur = await conn.execute(
+            "SELECT c.code FROM devices d JOIN communities c ON c.id = d.community_id WHERE d.id = %s",
+            (device_id,))
+        row = await cur.fetchone()
+    ensure_visible(user, row[0] if row else None)
+    return user
+
+
 async def page_user(request: Request) -> User:
     """Like :data:`CurrentUser` for HTML pages: a missing/expired session redirects to login."""
     try:
@@ -176,7 +189,10 @@ async def page_user(request: Request) -> User:
     except HTTPException as exc:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequired(target) from exc
+            # a 303 with Location passes through the API's error handler unchanged: the browser
+            # follows it to the login page
+            raise HTTPException(status.HTTP_303_SEE_OTHER, "login required",
+                                headers={"Location": "/login?" + urlencode({"next": target})}) from exc
         raise
     await _check_csrf(request, session_jti)
     return user
@@ -186,7 +202,7 @@ PageUser = Annotated[User, Depends(page_user)]
 
 __all__ = [
     "CSRF_FIELD", "CSRF_HEADER", "SESSION_COOKIE", "AdminUser", "AuthStateDep", "ButlerUser",
-    "CurrentUser", "LoginLimiter", "LoginRequired", "PageUser", "ResidentUser", "StaffUser",
-    "auth_state", "bearer_scheme", "build_auth_state", "current_user", "ensure_community_param",
+    "CurrentUser", "LoginLimiter", "PageUser", "ResidentUser", "StaffUser",
+    "auth_state", "bearer_scheme", "build_auth_state", "current_user", "device_tenant_guard", "ensure_community_param",
     "ensure_visible", "page_user", "require_roles", "scope_params",
 ]

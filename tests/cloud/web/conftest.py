@@ -31,17 +31,8 @@ def web_db(db_url: str) -> str:
 
 
 def build_app(pool: AsyncConnectionPool[Any], settings: Settings) -> FastAPI:
-    try:
-        from cloud.api.app import create_app
-    except ImportError:  # until the app factory lands: the auth routers alone
-        from cloud.api.routers import auth, users
+    from cloud.api.app import create_app
 
-        fallback = FastAPI()
-        fallback.include_router(auth.router)
-        fallback.include_router(users.router)
-        fallback.state.pool = pool
-        fallback.state.settings = settings
-        return fallback
     return create_app(settings, pool)
 
 
