@@ -92,7 +92,8 @@ class UplinkConfig(_Model):
 
 class OutboxConfig(_Model):
     path: Path = Path("outbox.db")
-    max_bytes: int = Field(512 * 1024 * 1024, description="payload bytes kept on disk before oldest telemetry is dropped")
+    max_bytes: int = Field(512 * 1024 * 1024,
+                           description="payload bytes kept on disk before oldest telemetry is dropped")
     flush_interval_s: float = Field(0.25, gt=0, le=10, description="group-commit period for readings")
     batch_max_items: int = Field(1000, ge=1, le=20_000, description="readings per telemetry message")
     max_pending: int = Field(200_000, ge=100, description="readings held in memory between commits")

@@ -1,0 +1,195 @@
+"""The edge agent: acquisition → local rules → report-by-exception → durable outbox → uplink.
+
+``async with Agent(config) as agent: await stop.wait()`` — the agent is an async context manager
+owning one TaskGroup (pollers, MQTT device listener, rules ticker, uplink). Shutdown order matters
+for "nothing lost": pollers stop first, rules state is snapshotted, the retained status is set to
+``offline``, and the outbox's final group commit runs before its file is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+from device_profiles import Profile, find_profile
+from edge.commands import CommandHandler
+from edge.config import AgentConfig
+from edge.metrics import PollMetrics
+from edge.modbus.link import ModbusLink
+from edge.modbus.poller import ModbusDevice
+from edge.mqtt_devices import MqttDeviceListener
+from edge.outbox import Outbox, now_ms
+from edge.rbe import ReportFilter
+from edge.rules_runner import RuleRunner
+from edge.uplink import Uplink
+from guanjia.wire import Quality, Scalar
+
+log = logging.getLogger(__name__)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+        return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.metrics = PollMetrics()
+        self.profiles: dict[str, Profile] = {}
+        self.kinds: dict[str, tuple[str, str]] = {}  # device -> (kind, profile id)
+        self.filters: dict[str, ReportFilter] = {}
+        self.links: dict[str, ModbusLink] = {}
+        self.devices: dict[str, ModbusDevice] = {}
+        self.started = time.monotonic()
+        self.outbox = Outbox(
+            config.outbox.path, gateway=config.gateway, max_bytes=config.outbox.max_bytes,
+            flush_interval_s=config.outbox.flush_interval_s, batch_max_items=config.outbox.batch_max_items,
+            max_pending=config.outbox.max_pending, synchronous=config.outbox.synchronous)
+        self.rules = RuleRunner(config.rules, self.outbox.add_alarm, now_ms)
+        self._build_modbus()
+        mqtt_devices = [(d, self._profile(d.profile)) for d in config.mqtt_devices.devices if d.enabled]
+        for cfg, profile in mqtt_devices:
+            self._register(cfg.id, profile, report_by_exception=True)
+        self.listener = MqttDeviceListener(
+            mqtt_devices, community=config.community, uplink=config.uplink, url=config.mqtt_devices.url,
+            gateway=config.gateway, sink=self, outbox=self.outbox)
+        self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
+                                       outbox=self.outbox, read_only_devices=lambda: self.listener.device_ids)
+        self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
+                             health=self.health, heartbeat_s=config.health.heartbeat_s,
+                             on_command=self.commands.handle)
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # ------------------------------------------------------------------ construction
+    def _profile(self, ref: str) -> Profile:
+        if ref not in self.profiles:
+            self.profiles[ref] = find_profile(ref)
+        return self.profiles[ref]
+
+    def _register(self, device_id: str, profile: Profile, report_by_exception: bool) -> None:
+        self.kinds[device_id] = (profile.kind, profile.id)
+        self.filters[device_id] = ReportFilter(profile.points, enabled=report_by_exception)
+
+    def _build_modbus(self) -> None:
+        for link_cfg in self.config.links:
+            enabled = [d for d in link_cfg.devices if d.enabled]
+            if not enabled:
+                continue
+            link = ModbusLink(link_cfg, self.metrics)
+            self.links[link.key] = link
+            for dev_cfg in enabled:
+                profile = self._profile(dev_cfg.profile)
+                self._register(dev_cfg.id, profile, dev_cfg.report_by_exception)
+                self.devices[dev_cfg.id] = ModbusDevice(
+                    dev_cfg, profile, link, self, self.metrics, offline_after=link_cfg.offline_after,
+                    backoff_max_s=link_cfg.backoff_max_s)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Agent:
+        self.rules.load()
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(self.outbox)
+        self._stack = stack
+        tg = asyncio.TaskGroup()
+        await stack.enter_async_context(tg)
+        self._tasks.append(tg.create_task(self.uplink.run(), name="uplink"))
+        self._tasks.append(tg.create_task(self.listener.run(), name="mqtt-devices"))
+        self._tasks.append(tg.create_task(self.rules.run(), name="rules"))
+        # phase offsets: devices sharing a link are spread evenly over the period, so an RS-485 bus
+        # sees a steady trickle of requests instead of a burst at every period boundary
+        for link in self.links.values():
+            on_link = [d for d in self.devices.values() if d.link is link]
+            for index, device in enumerate(on_link):
+                phase = index / len(on_link)
+                self._tasks.append(tg.create_task(device.run(phase), name=f"device-{device.id}"))
+        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d MQTT devices",
+                 self.config.community, self.config.gateway, len(self.devices), len(self.links),
+                 len(self.listener.devices))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        try:
+            for task in self._tasks:
+                if task.get_name() != "uplink":
+                    task.cancel()
+            self.rules.snapshot()
+            await self.outbox.flush()
+            await self.uplink.say_offline()
+            for task in self._tasks:
+                task.cancel()
+            for link in self.links.values():
+                await link.close()
+        finally:
+            self._tasks.clear()
+            await stack.__aexit__(None, None, None)
+            log.info("edge agent stopped; outbox holds %d messages", self.outbox.depth())
+
+    # ------------------------------------------------------------------ ReadingSink
+    def reading(self, device: str, ts_ms: int, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
+        kind, profile = self.kinds[device]
+        good = {k: v for k, v in values.items() if quality.get(k, Quality.GOOD) is Quality.GOOD}
+        if good:
+            self.rules.process(device, kind, profile, ts_ms, good, Quality.GOOD)
+        else:
+            worst = next(iter(quality.values()), Quality.BAD)
+            self.rules.process(device, kind, profile, ts_ms, {}, worst)
+        rbe = self.filters[device]
+        sent: dict[str, Scalar] = {}
+        flags: dict[str, str] = {}
+        for name, value in values.items():
+            q = quality.get(name, Quality.GOOD)
+            if rbe.should_send(name, value, q, ts_ms):
+                sent[name] = value
+                if q is not Quality.GOOD:
+                    flags[name] = q.wire
+            else:
+                self.metrics.suppressed += 1
+        if not sent:
+            return
+        item: dict[str, Any] = {"device": device, "ts": ts_ms, "values": sent}
+        if not flags:
+            item["quality"] = "good"
+        else:
+            distinct = set(flags.values())
+            item["quality"] = distinct.pop() if len(flags) == len(sent) and len(distinct) == 1 else "uncertain"
+            item["q"] = flags
+        self.metrics.readings += 1
+        self.outbox.add_reading(item)
+
+    def event(self, device: str, type_: str, data: dict[str, object]) -> None:
+        self.outbox.add_event({"device": device, "type": type_, "ts": now_ms(), "data": data})
+
+    # ------------------------------------------------------------------ health
+    def health(self) -> dict[str, Any]:
+        online = sum(1 for d in self.devices.values() if d.online)
+        offline = sum(1 for d in self.devices.values() if d.online is False)
+        listener = self.listener.stats()
+        return {
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "devices": len(self.devices) + len(self.listener.devices),
+            "devices_online": online + int(str(listener["online"])),
+            "devices_offline": offline,
+            "links": len(self.links),
+            "links_connected": sum(1 for link in self.links.values() if link.connected),
+            "poll": self.metrics.summary(),
+            "outbox": self.outbox.stats(),
+            "uplink": self.uplink.stats(),
+            "mqtt_devices": listener,
+            "rules": self.rules.stats(),
+            "commands": {"accepted": self.commands.accepted, "refused": self.commands.refused},
+            "rss_mb": rss_mb(),
+        }

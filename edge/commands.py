@@ -1,0 +1,128 @@
+"""Commands from the cloud (``…/cmd``): validated writes to device points, acknowledged and audited.
+
+A command is ``{"id": "c-1", "device": "b1-pump-1", "point": "pressure_setpoint", "value": 3.2}``
+(optionally ``"type": "write"`` and ``"reply_to"``, echoed back). The agent refuses anything the
+device profile does not allow *before* touching the bus — unknown device or point, a point that is
+not writable, a value outside the point's min/max or enum, a device that is offline — and answers
+on ``…/cmd/reply``::
+
+    {"schema": 1, "kind": "cmd/reply", "gateway": "gw-1", "community": "demo", "id": "c-1",
+     "ok": false, "reason": "out_of_range", "detail": "pressure_setpoint: 12 is above the maximum 10",
+     "device": "b1-pump-1", "point": "pressure_setpoint", "value": 12, "ts": 1700000000000}
+
+Every outcome is audited twice: a row in the outbox's ``audit`` table (local trail, survives the
+cloud being away) and a ``command`` event in the uplink stream (the cloud's trail).
+Write function codes come from the point's table and size: FC05 one coil, FC06 one register,
+FC15/FC16 several (or always FC16 when the profile says ``write_function: multiple``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from device_profiles.codec import check_write
+from device_profiles.errors import CodecError
+from edge.errors import CommandRejected, ModbusFault
+from edge.modbus.poller import ModbusDevice
+from edge.outbox import Outbox, now_ms
+from guanjia.wire import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+
+class CommandHandler:
+    def __init__(self, *, gateway: str, community: str, devices: Mapping[str, ModbusDevice], outbox: Outbox,
+                 read_only_devices: Callable[[], set[str]] = set) -> None:
+        self.gateway = gateway
+        self.community = community
+        self.devices = devices
+        self.outbox = outbox
+        self.read_only_devices = read_only_devices
+        self.accepted = 0
+        self.refused = 0
+
+    async def handle(self, payload: bytes) -> bytes:
+        """Validate, apply, audit; return the reply payload (never raises)."""
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict):
+            self.refused += 1
+            self.outbox.add_reject("cmd", "cmd", "command is not a JSON object", payload)
+            return self._reply({}, ok=False, reason="bad_command", detail="payload is not a JSON object")
+        try:
+            await self._apply(doc)
+        except CommandRejected as exc:
+            self.refused += 1
+            log.warning("command %s refused: %s", doc.get("id"), exc)
+            self._audit(doc, "refused", exc.reason, exc.detail)
+            return self._reply(doc, ok=False, reason=exc.reason, detail=exc.detail)
+        self.accepted += 1
+        log.info("command %s applied: %s.%s = %r", doc.get("id"), doc.get("device"), doc.get("point"),
+                 doc.get("value"))
+        self._audit(doc, "applied", "", "")
+        return self._reply(doc, ok=True, reason=None, detail="")
+
+    async def _apply(self, doc: dict[str, Any]) -> None:
+        cmd_id, device_id, point_name = doc.get("id"), doc.get("device"), doc.get("point")
+        value = doc.get("value")
+        if not isinstance(cmd_id, str) or not cmd_id:
+            raise CommandRejected("bad_command", "'id' must be a non-empty string")
+        if doc.get("type", "write") != "write":
+            raise CommandRejected("unsupported", f"command type {doc.get('type')!r} is not supported (write)")
+        if not isinstance(device_id, str) or not isinstance(point_name, str):
+            raise CommandRejected("bad_command", "'device' and 'point' must be strings")
+        if isinstance(value, dict | list) or value is None:
+            raise CommandRejected("bad_value", "'value' must be a number, boolean or enum name")
+        device = self.devices.get(device_id)
+        if device is None:
+            if device_id in self.read_only_devices():
+                raise CommandRejected("not_writable", f"{device_id} is an MQTT device without writable points")
+            raise CommandRejected("unknown_device", f"no device {device_id!r} on this gateway")
+        try:
+            point = device.profile.point(point_name)
+        except KeyError:
+            raise CommandRejected("unknown_point", f"{device.profile.id} has no point {point_name!r}") from None
+        if not point.writable or point.table not in ("coil", "holding_register"):
+            raise CommandRejected("not_writable", f"{point_name} is read-only")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if point.min is not None and value < point.min:
+                raise CommandRejected("out_of_range", f"{point_name}: {value} is below the minimum {point.min}")
+            if point.max is not None and value > point.max:
+                raise CommandRejected("out_of_range", f"{point_name}: {value} is above the maximum {point.max}")
+        try:
+            registers = check_write(point, value)
+        except CodecError as exc:
+            raise CommandRejected("bad_value", str(exc)) from exc
+        if device.online is False:
+            raise CommandRejected("device_offline", f"{device_id} is offline: {device.last_error}")
+        opts = device.profile.modbus
+        multiple = opts is not None and opts.write_function == "multiple"
+        try:
+            await device.link.write(point.table, point.address, registers, device.unit, multiple=multiple)
+        except ModbusFault as exc:
+            raise CommandRejected("device_error", str(exc)) from exc
+
+    def _audit(self, doc: dict[str, Any], outcome: str, reason: str, detail: str) -> None:
+        device = str(doc.get("device") or "")
+        self.outbox.add_audit(str(doc.get("id") or ""), device, str(doc.get("point") or ""), doc.get("value"),
+                              outcome, f"{reason}: {detail}" if reason else "")
+        event_device = device if device in self.devices or device in self.read_only_devices() else self.gateway
+        self.outbox.add_event({"device": event_device, "type": "command", "ts": now_ms(), "data": {
+            "id": str(doc.get("id") or "")[:64], "device": device[:64], "point": str(doc.get("point") or "")[:64],
+            "value": doc.get("value") if isinstance(doc.get("value"), int | float | str | bool) else None,
+            "outcome": outcome, "reason": reason, "detail": detail[:200]}})
+
+    def _reply(self, doc: dict[str, Any], *, ok: bool, reason: str | None, detail: str) -> bytes:
+        reply: dict[str, Any] = {
+            "schema": SCHEMA_VERSION, "kind": "cmd/reply", "gateway": self.gateway, "community": self.community,
+            "id": doc.get("id"), "ok": ok, "reason": reason, "detail": detail, "device": doc.get("device"),
+            "point": doc.get("point"), "value": doc.get("value"), "ts": now_ms()}
+        if "reply_to" in doc:
+            reply["reply_to"] = doc["reply_to"]
+        return orjson.dumps(reply)

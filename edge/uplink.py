@@ -1,0 +1,333 @@
+"""The uplink: drains the outbox to the broker with QoS 1, keeps the retained status, takes commands.
+
+* One MQTT session per connection (clean session): whatever was in flight when a connection died
+  is simply resent from the outbox after the reconnect — the outbox, not paho's memory, is the
+  source of truth. Reconnects use capped jittered backoff.
+* Up to ``max_inflight`` batches await their PUBACK at once; a batch is acked in the outbox (and
+  deleted at the next group commit) only after its PUBACK. Any publish that misses its deadline
+  tears the session down and the unacked batches go again, oldest first.
+* Order on every connection: alarms first, then events, then *live* telemetry (committed after
+  the connection came up), then the *backlog* (committed before), oldest first. The backlog may use
+  at most ``catchup_share`` of the in-flight slots (and optionally ``catchup_items_per_s``), so a
+  catch-up after a long outage never starves live data.
+* Status: retained ``online`` with health figures on connect and every ``heartbeat_s``; the
+  broker publishes the retained last-will ``offline`` if the agent vanishes; a clean shutdown
+  publishes ``offline`` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+import orjson
+
+from edge.config import UplinkConfig
+from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
+from guanjia.backoff import Backoff
+from guanjia.settings import MqttUrl
+from guanjia.wire import SCHEMA_VERSION, encode_status, topic
+
+log = logging.getLogger(__name__)
+
+_ITEMS_KEY = {"telemetry": "readings", "alarms": "alarms", "events": "events"}
+
+CommandCallback = Callable[[bytes], Awaitable[bytes | None]]
+
+
+def envelope(msg: StoredMessage, *, gateway: str, community: str, sent_at: int) -> bytes:
+    """The wire message for a stored batch (same JSON as :func:`guanjia.wire.encode`), built by
+    splicing the stored items array in, so resending a 500 kB batch does not re-serialise it."""
+    head = orjson.dumps({"schema": SCHEMA_VERSION, "kind": msg.kind, "gateway": gateway, "community": community,
+                         "seq": msg.seq, "sent_at": sent_at})
+    return head[:-1] + b',"' + _ITEMS_KEY[msg.kind].encode() + b'":' + msg.body + b"}"
+
+
+def mqtt_client_args(config: UplinkConfig, url: str | None = None) -> dict[str, Any]:
+    """Host, credentials and TLS for an aiomqtt client from the uplink config."""
+    parsed = MqttUrl.parse(url or config.url)
+    username = config.username or parsed.username
+    password = config.password or parsed.password
+    if config.password_file is not None:
+        password = config.password_file.read_text(encoding="utf-8").strip()
+    args: dict[str, Any] = {"hostname": parsed.host, "port": parsed.port, "username": username,
+                            "password": password}
+    if parsed.tls or config.tls is not None:
+        tls = config.tls
+        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls and tls.ca_file else None)
+        if tls is not None and tls.cert_file is not None:
+            context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+        if tls is not None and tls.insecure:
+            context.check_hostname = False
+        args["tls_context"] = context
+    return args
+
+
+class _Cursor:
+    """Prefetched messages of one queue (a priority, or the live/backlog part of telemetry)."""
+
+    __slots__ = ("after", "buffer", "dirty", "upto")
+
+    def __init__(self, after: int, upto: int | None) -> None:
+        self.after = after
+        self.upto = upto
+        self.buffer: deque[StoredMessage] = deque()
+        self.dirty = True
+
+
+class Uplink:
+    """Runs until cancelled: ``await uplink.run()`` (the agent starts it in its TaskGroup)."""
+
+    def __init__(self, config: UplinkConfig, *, gateway: str, community: str, outbox: Outbox,
+                 health: Callable[[], dict[str, Any]], heartbeat_s: float = 30.0,
+                 on_command: CommandCallback | None = None) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.community = community
+        self.outbox = outbox
+        self.health = health
+        self.heartbeat_s = heartbeat_s
+        self.on_command = on_command
+        self.status_topic = topic(community, gateway, "status")
+        self.cmd_topic = topic(community, gateway, "cmd")
+        self.reply_topic = topic(community, gateway, "cmd/reply")
+        self._topics = {kind: topic(community, gateway, kind) for kind in ("telemetry", "alarms", "events")}
+        self._client: aiomqtt.Client | None = None
+        self._slot = asyncio.Event()
+        self.connected = False
+        self._stopping = False
+        # metrics
+        self.published = 0
+        self.published_items = 0
+        self.backlog_items = 0
+        self.inflight = 0
+        self.reconnects = 0
+        self.publish_errors = 0
+        self.commands = 0
+        self.last_error = ""
+        self.connected_since: float | None = None
+
+    # ------------------------------------------------------------------ connection loop
+    async def run(self) -> None:
+        backoff = Backoff(self.config.reconnect_initial_s, max(self.config.reconnect_initial_s,
+                                                                self.config.reconnect_max_s))
+        while True:
+            try:
+                await self._session(backoff)
+            except* (aiomqtt.MqttError, OSError, TimeoutError, ssl.SSLError) as group:
+                self._disconnected(group.exceptions[0])
+            delay = backoff.next_delay()
+            log.debug("uplink reconnect in %.1fs", delay)
+            await asyncio.sleep(delay)
+
+    def _disconnected(self, exc: BaseException) -> None:
+        if self.connected:
+            log.warning("uplink to broker lost: %s", exc or type(exc).__name__)
+        else:
+            log.debug("uplink connect failed: %s", exc)
+        self.last_error = str(exc) or type(exc).__name__
+        self.connected = False
+        self.connected_since = None
+        self._client = None
+        self.inflight = 0
+
+    def _new_client(self) -> aiomqtt.Client:
+        will = aiomqtt.Will(self.status_topic, self._status_payload("offline", {}), qos=1, retain=True)
+        return aiomqtt.Client(
+            **mqtt_client_args(self.config),
+            identifier=f"guanjia-edge-{self.community}-{self.gateway}",
+            clean_session=True,
+            keepalive=self.config.keepalive_s,
+            will=will,
+            timeout=self.config.connect_timeout_s,
+            max_inflight_messages=self.config.max_inflight + 8,
+            max_queued_incoming_messages=1000,
+        )
+
+    async def _session(self, backoff: Backoff) -> None:
+        client = self._new_client()
+        async with contextlib.AsyncExitStack() as stack:
+            async with asyncio.timeout(self.config.connect_timeout_s):
+                await stack.enter_async_context(client)
+                await client.subscribe(self.cmd_topic, qos=1)
+                await client.publish(self.status_topic, self._status_payload("online", self.health()),
+                                     qos=1, retain=True)
+            if self.reconnects or not self.connected:
+                log.info("uplink connected to broker %s as %s", client._hostname, self.gateway)
+            self.reconnects += 1
+            self.connected = True
+            self.connected_since = time.monotonic()
+            self._client = client
+            backoff.reset()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._sender(client, tg), name="uplink-sender")
+                tg.create_task(self._heartbeat(client), name="uplink-heartbeat")
+                tg.create_task(self._listen(client, tg), name="uplink-commands")
+
+    # ------------------------------------------------------------------ status
+    def _status_payload(self, state: str, health: dict[str, Any]) -> bytes:
+        return encode_status(self.gateway, self.community, state, now_ms(), health)
+
+    async def _heartbeat(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            async with asyncio.timeout(self.config.publish_timeout_s):
+                await client.publish(self.status_topic, self._status_payload("online", self.health()),
+                                     qos=1, retain=True)
+
+    async def say_offline(self) -> None:
+        """Clean shutdown: replace the retained status with ``offline`` (the will is not sent then)."""
+        self._stopping = True
+        client = self._client
+        if client is None:
+            return
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
+            async with asyncio.timeout(3):
+                await client.publish(self.status_topic, self._status_payload("offline", self.health()),
+                                     qos=1, retain=True)
+
+    # ------------------------------------------------------------------ commands
+    async def _listen(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
+        busy = asyncio.Semaphore(8)
+        async for message in client.messages:
+            if not message.topic.matches(self.cmd_topic) or self.on_command is None:
+                continue
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            self.commands += 1
+            tg.create_task(self._command(client, busy, payload))
+
+    async def _command(self, client: aiomqtt.Client, busy: asyncio.Semaphore, payload: bytes) -> None:
+        assert self.on_command is not None
+        async with busy:
+            reply = await self.on_command(payload)
+        if reply is not None:
+            await self.publish_reply(client, reply)
+
+    async def publish_reply(self, client: aiomqtt.Client, reply: bytes) -> None:
+        async with asyncio.timeout(self.config.publish_timeout_s):
+            await client.publish(self.reply_topic, reply, qos=1)
+
+    # ------------------------------------------------------------------ sender
+    async def _sender(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
+        outbox = self.outbox
+        watermark = outbox.last_seq
+        cursors = {
+            "alarms": _Cursor(0, None),
+            "events": _Cursor(0, None),
+            "live": _Cursor(watermark, None),
+            "backlog": _Cursor(0, watermark),
+        }
+        prio = {"alarms": 0, "events": 1, "live": 2, "backlog": 2}
+        max_inflight = self.config.max_inflight
+        backlog_slots = max(1, int(max_inflight * self.config.catchup_share))
+        inflight: set[int] = set()
+        backlog_inflight = [0]
+        bucket = _TokenBucket(self.config.catchup_items_per_s)
+        outbox.wake.set()
+        while True:
+            if outbox.wake.is_set():
+                outbox.wake.clear()
+                for name in ("alarms", "events", "live"):
+                    cursors[name].dirty = True
+            self._slot.clear()
+            sent_any = False
+            while len(inflight) < max_inflight:
+                chosen: StoredMessage | None = None
+                from_backlog = False
+                for name in ("alarms", "events", "live", "backlog"):
+                    cur = cursors[name]
+                    if name == "backlog" and (backlog_inflight[0] >= backlog_slots or not bucket.ready()):
+                        continue
+                    if not cur.buffer and cur.dirty:
+                        rows = await outbox.fetch(prio[name], cur.after, cur.upto, limit=64)
+                        cur.buffer.extend(rows)
+                        if rows:
+                            cur.after = rows[-1].seq
+                        if len(rows) < 64:
+                            cur.dirty = False
+                    if cur.buffer:
+                        chosen = cur.buffer.popleft()
+                        from_backlog = name == "backlog"
+                        break
+                if chosen is None:
+                    break
+                inflight.add(chosen.seq)
+                if from_backlog:
+                    backlog_inflight[0] += 1
+                    bucket.take(chosen.n_items)
+                self.inflight = len(inflight)
+                tg.create_task(self._publish(client, chosen, inflight, backlog_inflight, from_backlog))
+                sent_any = True
+            if sent_any:
+                await asyncio.sleep(0)
+                continue
+            await self._wait_for_work(bucket)
+
+    async def _wait_for_work(self, bucket: _TokenBucket) -> None:
+        waits = [asyncio.ensure_future(self.outbox.wake.wait()), asyncio.ensure_future(self._slot.wait())]
+        try:
+            await asyncio.wait(waits, timeout=bucket.wait_s(1.0), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _publish(self, client: aiomqtt.Client, msg: StoredMessage, inflight: set[int],
+                       backlog_inflight: list[int], from_backlog: bool) -> None:
+        payload = envelope(msg, gateway=self.gateway, community=self.community, sent_at=now_ms())
+        try:
+            async with asyncio.timeout(self.config.publish_timeout_s):
+                await client.publish(self._topics[KIND_BY_PRIORITY[msg.priority]], payload, qos=1)
+        except BaseException:
+            self.publish_errors += 1
+            raise
+        self.outbox.ack(msg.seq)
+        inflight.discard(msg.seq)
+        if from_backlog:
+            backlog_inflight[0] -= 1
+            self.backlog_items += msg.n_items
+        self.inflight = len(inflight)
+        self.published += 1
+        self.published_items += msg.n_items
+        self._slot.set()
+
+    def stats(self) -> dict[str, Any]:
+        return {"connected": self.connected, "published": self.published, "published_items": self.published_items,
+                "backlog_items_sent": self.backlog_items, "inflight": self.inflight,
+                "sessions": self.reconnects, "publish_errors": self.publish_errors, "commands": self.commands,
+                "last_error": self.last_error[:200]}
+
+
+class _TokenBucket:
+    """Optional cap on backlog items per second (0 = no cap)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def ready(self) -> bool:
+        if self.rate <= 0:
+            return True
+        self._refill()
+        return self.tokens > 0
+
+    def take(self, n: int) -> None:
+        if self.rate > 0:
+            self.tokens -= n
+
+    def wait_s(self, default: float) -> float:
+        if self.rate <= 0 or self.tokens > 0:
+            return default
+        return min(default, max(0.01, -self.tokens / self.rate))
