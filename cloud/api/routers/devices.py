@@ -1,0 +1,255 @@
+"""``/api/v1/devices``: the fleet for engineers — devices with state, charts, health, live values.
+
+Every route is tenant-scoped: the device list only ever contains the caller's communities, and a
+device of another community answers 404 (the same as a device that does not exist). Admins and
+engineers only (``StaffUser``); butlers and residents work through work orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
+
+from cloud.api.deps import PoolDep, StaffUser
+from cloud.auth.users import User
+from cloud.web.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_device, load_fleet
+from cloud.web.health import load_health
+from cloud.web.history import device_alarms, device_work_orders
+from cloud.web.series import MAX_RANGE, load_series, metric_names
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+Code = Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+RangeName = Literal["1h", "24h", "7d", "30d", "365d"]
+RANGES: dict[str, dt.timedelta] = {"1h": dt.timedelta(hours=1), "24h": dt.timedelta(days=1),
+                                   "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30),
+                                   "365d": dt.timedelta(days=365)}
+LIVE_POLL_S = 2.0
+LIVE_MAX_S = 3600.0
+
+
+class DeviceOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    kind: str
+    community: str
+    building: str | None
+    floor: int | None
+    lat: float | None
+    lon: float | None
+    gateway_id: int | None
+    gateway: str | None
+    state: str = Field(description="online | alarming | maintenance | offline | unknown")
+    last_seen: dt.datetime | None
+    active_alarms: int
+    open_work_orders: int
+
+    @classmethod
+    def of(cls, d: DeviceRow) -> DeviceOut:
+        return cls(id=d.id, code=d.code, name=d.name, kind=d.kind, community=d.community, building=d.building,
+                   floor=d.floor, lat=d.lat, lon=d.lon, gateway_id=d.gateway_id, gateway=d.gateway,
+                   state=d.state, last_seen=d.last_time, active_alarms=d.alarms,
+                   open_work_orders=d.open_work_orders)
+
+
+class FleetOut(BaseModel):
+    counts: dict[str, int]
+    total: int
+    devices: list[DeviceOut]
+
+
+class SeriesOut(BaseModel):
+    device_id: int
+    metric: str
+    source: str = Field(description="telemetry | telemetry_1m | telemetry_1h")
+    step_s: int
+    start: dt.datetime
+    end: dt.datetime
+    t: list[float] = Field(description="bucket start, epoch seconds")
+    avg: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+
+
+class CounterOut(BaseModel):
+    metric: str
+    unit: str | None
+    total: float | None
+    at: dt.datetime | None
+    last_24h: float | None
+    last_30d: float | None
+
+
+class EnergyOut(BaseModel):
+    metric: str
+    last_7d: float
+    baseline_7d: float
+    delta_pct: float
+    abnormal: bool
+
+
+class HealthOut(BaseModel):
+    counters: list[CounterOut]
+    energy: EnergyOut | None
+
+
+class AlarmOut(BaseModel):
+    id: int
+    rule: str
+    severity: str
+    active: bool
+    acknowledged: bool
+    message: str
+    raised_at: dt.datetime
+    cleared_at: dt.datetime | None
+    raise_count: int
+
+
+class WorkOrderBrief(BaseModel):
+    id: int
+    title: str
+    state: str
+    priority: str
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+    assignee: str | None
+
+
+async def visible_device(request: Request, user: User, device_id: int) -> DeviceRow:
+    pool = request.app.state.pool
+    async with pool.connection() as conn:
+        device = await load_device(conn, user, device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
+    return device
+
+
+@router.get("", response_model=FleetOut, summary="Devices with their state (tenant-scoped, filterable)")
+async def list_devices(
+    pool: PoolDep, user: StaffUser,
+    community: Code | None = None, building: Code | None = None,
+    kind: Annotated[str | None, Query(max_length=32, description=f"one of {', '.join(KINDS)}")] = None,
+    state: Annotated[str | None, Query(max_length=16, description=f"one of {', '.join(STATES)}")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="search code, name, building")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> FleetOut:
+    if community is not None and not user.can_see(community):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "community not found")
+    async with pool.connection() as conn:
+        fleet = await load_fleet(conn, user, FleetFilter(community, building, kind, state, q), limit=limit)
+    return FleetOut(counts=fleet.counts, total=fleet.total, devices=[DeviceOut.of(d) for d in fleet.devices])
+
+
+@router.get("/{device_id}", response_model=DeviceOut, summary="One device")
+async def get_device(request: Request, device_id: int, user: StaffUser) -> DeviceOut:
+    return DeviceOut.of(await visible_device(request, user, device_id))
+
+
+@router.get("/{device_id}/metrics", response_model=list[str], summary="Numeric metrics the device reports")
+async def get_metrics_of(request: Request, pool: PoolDep, device_id: int, user: StaffUser) -> list[str]:
+    await visible_device(request, user, device_id)
+    async with pool.connection() as conn:
+        return await metric_names(conn, device_id)
+
+
+@router.get("/{device_id}/series", response_model=SeriesOut,
+            summary="Chart data of one metric over any range (raw, 1-minute or 1-hour rollups)")
+async def get_series(
+    request: Request, pool: PoolDep, device_id: int, user: StaffUser,
+    metric: Annotated[str, Query(min_length=1, max_length=64)],
+    range_: Annotated[RangeName | None, Query(alias="range")] = None,
+    start: dt.datetime | None = None, end: dt.datetime | None = None,
+) -> SeriesOut:
+    await visible_device(request, user, device_id)
+    end = _utc(end) if end else dt.datetime.now(dt.UTC)
+    if start is None:
+        start = end - RANGES[range_ or "24h"]
+    start = _utc(start)
+    if start >= end or end - start > MAX_RANGE:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start must be before end, at most 10 years apart")
+    async with pool.connection() as conn:
+        series = await load_series(conn, device_id, metric, start, end)
+    if series is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown metric {metric!r}")
+    return SeriesOut(device_id=device_id, metric=metric, source=series.source, step_s=series.step_s, start=start,
+                     end=end, t=series.times, avg=series.avg, min=series.min, max=series.max)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "time out of range") from exc
+
+
+@router.get("/{device_id}/health", response_model=HealthOut, summary="Equipment health record")
+async def get_health(request: Request, pool: PoolDep, device_id: int, user: StaffUser) -> HealthOut:
+    device = await visible_device(request, user, device_id)
+    async with pool.connection() as conn:
+        record = await load_health(conn, device_id, device.kind)
+    energy = None
+    if record.energy is not None:
+        e = record.energy
+        energy = EnergyOut(metric=e.metric, last_7d=e.last_7d, baseline_7d=e.baseline_7d,
+                           delta_pct=e.delta_pct, abnormal=e.abnormal)
+    return HealthOut(counters=[CounterOut(metric=c.metric, unit=c.unit, total=c.total, at=c.at,
+                                          last_24h=c.last_24h, last_30d=c.last_30d) for c in record.counters],
+                     energy=energy)
+
+
+@router.get("/{device_id}/alarms", response_model=list[AlarmOut], summary="Alarm history of the device")
+async def get_device_alarms(request: Request, pool: PoolDep, device_id: int, user: StaffUser,
+                            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[AlarmOut]:
+    device = await visible_device(request, user, device_id)
+    async with pool.connection() as conn:
+        rows = await device_alarms(conn, device.community, device.code, limit)
+    return [AlarmOut(**r) for r in rows]
+
+
+@router.get("/{device_id}/workorders", response_model=list[WorkOrderBrief], summary="Work orders of the device")
+async def get_device_work_orders(request: Request, pool: PoolDep, device_id: int, user: StaffUser,
+                                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[WorkOrderBrief]:
+    device = await visible_device(request, user, device_id)
+    async with pool.connection() as conn:
+        rows = await device_work_orders(conn, device.community, device.code, limit)
+    return [WorkOrderBrief(**r) for r in rows]
+
+
+@router.get("/{device_id}/live", summary="Live values (server-sent events)",
+            response_description="text/event-stream of `values` events: {metric: {v, t}}")
+async def live(request: Request, device_id: int, user: StaffUser) -> EventSourceResponse:
+    await visible_device(request, user, device_id)
+    pool = request.app.state.pool
+    return EventSourceResponse(_live_values(request, pool, device_id), ping=15)
+
+
+async def _live_values(request: Request, pool: Any, device_id: int) -> AsyncIterator[dict[str, str]]:
+    """Poll the last-value table and send what changed. Why polling: the last-value table is
+    what the rollup refresher maintains, one small indexed read every 2 s per open page is cheap,
+    and it needs no extra channel from ingest. The stream ends after an hour; EventSource
+    reconnects by itself."""
+    since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LIVE_MAX_S
+    while loop.time() < deadline and not await request.is_disconnected():
+        async with asyncio.timeout(10), pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT m.name, l.value, l.value_text, l.time"
+                "  FROM telemetry_last l JOIN metrics m ON m.id = l.metric_id"
+                " WHERE l.device_id = %s AND l.time > %s", (device_id, since))
+            rows = await cur.fetchall()
+        if rows:
+            since = max(r[3] for r in rows)
+            values = {r[0]: {"v": r[1] if r[1] is not None else r[2], "t": int(r[3].timestamp() * 1000)} for r in rows}
+            yield {"event": "values", "data": orjson.dumps(values).decode()}
+        await asyncio.sleep(LIVE_POLL_S)

@@ -1,0 +1,105 @@
+"""Gateway health for the dashboard: online state, last seen, what the edge reports, ingest
+bookkeeping (sequence high-water, gaps) and dead letters.
+
+The edge's retained ``status`` message carries a free-form ``health`` object (outbox depth,
+poll latency histograms, error counters …) that ingest stores in ``gateways.status``. Its exact
+keys belong to the edge agent and may grow, so the page shows every key (flattened), and the
+headline figures are picked by name: queue depth (``outbox``/``queue`` + ``depth``/``pending``),
+poll latency (``request_time``/``latency`` p50/p99) and errors (keys ending in ``errors``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from cloud.auth.users import User, scope_params
+
+_QUEUE = re.compile(r"(outbox|queue).*(depth|pending|size|rows|backlog)|(depth|pending|backlog)$")
+_LATENCY = re.compile(r"(request_time|latency|poll).*(p50|p99)")
+_ERRORS = re.compile(r"errors?$")
+
+
+@dataclass(slots=True)
+class GatewayRow:
+    id: int
+    code: str
+    name: str
+    community: str
+    online: bool
+    last_seen: dt.datetime | None
+    devices: int
+    high_water: int | None
+    gaps: int
+    received: int
+    last_received_at: dt.datetime | None
+    dead_letters_24h: int
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flat(self) -> dict[str, Any]:
+        return flatten(self.status)
+
+    @property
+    def queue_depth(self) -> float | None:
+        return _first(self.flat, _QUEUE)
+
+    @property
+    def poll_latency(self) -> dict[str, Any]:
+        return {k: v for k, v in self.flat.items() if _LATENCY.search(k)}
+
+    @property
+    def errors(self) -> int:
+        return int(sum(v for k, v in self.flat.items() if _ERRORS.search(k) and isinstance(v, int | float)))
+
+
+def flatten(doc: Any, prefix: str = "", out: dict[str, Any] | None = None, depth: int = 0) -> dict[str, Any]:
+    out = {} if out is None else out
+    if isinstance(doc, dict) and depth < 6:
+        for key, value in doc.items():
+            flatten(value, f"{prefix}.{key}" if prefix else str(key), out, depth + 1)
+    elif not isinstance(doc, list | dict):
+        out[prefix or "value"] = doc
+    return out
+
+
+def _first(flat: dict[str, Any], pattern: re.Pattern[str]) -> float | None:
+    for key, value in flat.items():
+        if pattern.search(key) and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+_SQL = """
+SELECT g.id, g.code, g.name, c.code AS community, g.online, g.last_seen, g.status,
+       (SELECT count(*) FROM devices d WHERE d.gateway_id = g.id) AS devices,
+       s.high_water, coalesce(s.gaps, 0) AS gaps, coalesce(s.received, 0) AS received, s.last_received_at,
+       (SELECT count(*) FROM dead_letters x WHERE x.gateway_id = g.id
+           AND x.received_at > now() - interval '24 hours') AS dead_letters_24h
+  FROM gateways g
+  JOIN communities c ON c.id = g.community_id
+  LEFT JOIN gateway_sequence s ON s.gateway_id = g.id
+ WHERE (%(all)s OR c.code = ANY(%(communities)s)) AND (%(id)s::int IS NULL OR g.id = %(id)s)
+   AND (%(community)s::text IS NULL OR c.code = %(community)s)
+ ORDER BY c.code, g.code
+"""
+
+
+def _row(r: dict[str, Any]) -> GatewayRow:
+    status = r["status"] if isinstance(r["status"], dict) else {}
+    return GatewayRow(id=r["id"], code=r["code"], name=r["name"], community=r["community"], online=r["online"],
+                      last_seen=r["last_seen"], devices=r["devices"], high_water=r["high_water"], gaps=r["gaps"],
+                      received=r["received"], last_received_at=r["last_received_at"],
+                      dead_letters_24h=r["dead_letters_24h"], status=status)
+
+
+async def load_gateways(conn: AsyncConnection[Any], user: User, community: str | None = None,
+                        gateway_id: int | None = None) -> list[GatewayRow]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_SQL, {**scope_params(user), "id": gateway_id, "community": community})
+        return [_row(r) for r in await cur.fetchall()]

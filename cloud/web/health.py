@@ -1,0 +1,101 @@
+"""The equipment health record: counters from the latest readings and their recent growth.
+
+What is shown per kind comes from the device profiles' counters (``device_profiles/library``):
+elevator trips (``run_count``), door cycles and run hours; pump starts, run hours and energy;
+gate passages; meter energy. Growth over 24 h / 30 days is ``max - min`` of the hourly rollup
+(counters only increase; a counter reset shows as a smaller growth, never a negative one).
+Energy is also compared with its own baseline: the last 7 days against the mean of the 4 weeks
+before (the service levels' ">15 % from normal" warning threshold is highlighted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+COUNTERS: dict[str, tuple[str, ...]] = {
+    "elevator": ("run_count", "door_cycles", "run_hours"),
+    "pump": ("start_count", "run_hours", "energy"),
+    "gate": ("passages_in", "passages_out"),
+    "meter": ("energy_total", "energy_import"),
+}
+ALL_COUNTERS = tuple(dict.fromkeys(c for names in COUNTERS.values() for c in names))
+ENERGY = ("energy", "energy_total", "energy_import")
+BASELINE_WARN = 0.15
+
+
+@dataclass(slots=True)
+class Counter:
+    metric: str
+    unit: str | None
+    total: float | None
+    at: dt.datetime | None
+    last_24h: float | None
+    last_30d: float | None
+
+
+@dataclass(slots=True)
+class EnergyBaseline:
+    metric: str
+    last_7d: float
+    baseline_7d: float
+
+    @property
+    def delta_pct(self) -> float:
+        return 100.0 * (self.last_7d - self.baseline_7d) / self.baseline_7d if self.baseline_7d else 0.0
+
+    @property
+    def abnormal(self) -> bool:
+        return abs(self.delta_pct) > BASELINE_WARN * 100
+
+
+@dataclass(slots=True)
+class HealthRecord:
+    counters: list[Counter]
+    energy: EnergyBaseline | None
+
+
+async def load_health(conn: AsyncConnection[Any], device_id: int, kind: str,
+                      now: dt.datetime | None = None) -> HealthRecord:
+    now = now or dt.datetime.now(dt.UTC)
+    names = list(COUNTERS.get(kind, ALL_COUNTERS))
+    cur = await conn.execute(
+        """SELECT m.name, m.unit, l.value, l.time,
+                  max(h.max_value) FILTER (WHERE h.bucket >= %(d1)s)
+                    - min(h.min_value) FILTER (WHERE h.bucket >= %(d1)s),
+                  max(h.max_value) - min(h.min_value)
+             FROM metrics m
+             JOIN telemetry_last l ON l.metric_id = m.id AND l.device_id = %(dev)s
+             LEFT JOIN telemetry_1h h ON h.device_id = %(dev)s AND h.metric_id = m.id AND h.bucket >= %(d30)s
+            WHERE m.name = ANY(%(names)s)
+            GROUP BY m.name, m.unit, l.value, l.time""",
+        {"dev": device_id, "names": names, "d1": now - dt.timedelta(days=1), "d30": now - dt.timedelta(days=30)})
+    found = {r[0]: Counter(r[0], r[1], r[2], r[3], r[4], r[5]) for r in await cur.fetchall()}
+    counters = [found[n] for n in names if n in found]
+    energy = None
+    for name in ENERGY:
+        if name in found:
+            energy = await _baseline(conn, device_id, name, now)
+            break
+    return HealthRecord(counters, energy)
+
+
+async def _baseline(conn: AsyncConnection[Any], device_id: int, metric: str, now: dt.datetime) -> EnergyBaseline | None:
+    cur = await conn.execute(
+        """SELECT floor(extract(epoch FROM %(now)s - h.bucket) / 604800)::int AS week,
+                  max(h.max_value) - min(h.min_value)
+             FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
+            WHERE h.device_id = %(dev)s AND m.name = %(metric)s
+              AND h.bucket >= %(since)s AND h.bucket < %(now)s
+            GROUP BY 1""",
+        {"dev": device_id, "metric": metric, "now": now, "since": now - dt.timedelta(days=35)})
+    weeks = {int(r[0]): float(r[1]) for r in await cur.fetchall() if r[1] is not None}
+    if 0 not in weeks:
+        return None
+    previous = [weeks[w] for w in (1, 2, 3, 4) if w in weeks]
+    if not previous:
+        return None
+    return EnergyBaseline(metric, weeks[0], sum(previous) / len(previous))

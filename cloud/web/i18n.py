@@ -1,0 +1,168 @@
+"""Chinese and English message catalogs and the choice of language per request.
+
+Why plain dicts and not gettext: the pages have a few hundred short strings, reviewers of both
+languages read this one file, and a missing key shows the key itself (never a crash). The choice:
+``?lang=`` (remembered in a cookie) → the ``lang`` cookie → the user's preference → the
+browser's ``Accept-Language`` → Chinese, the default of the demo community.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"
+LANG_COOKIE = "guanjia_lang"
+
+_EN: dict[str, str] = {
+    "app.title": "Guanjia property IoT",
+    "nav.fleet": "Fleet", "nav.gateways": "Gateways", "nav.inbox": "My work orders",
+    "nav.resident": "Report & rate", "nav.manager": "Performance", "nav.logout": "Log out",
+    "nav.users": "Users",
+    "login.title": "Sign in", "login.username": "Username", "login.password": "Password",
+    "login.submit": "Sign in", "login.failed": "Wrong username or password.",
+    "login.throttled": "Too many attempts. Try again in {s} seconds.",
+    "common.community": "Community", "common.building": "Building", "common.floor": "Floor",
+    "common.kind": "Kind", "common.state": "State", "common.search": "Search",
+    "common.all": "All", "common.device": "Device", "common.gateway": "Gateway",
+    "common.last_seen": "Last seen", "common.never": "never", "common.none": "None",
+    "common.apply": "Apply", "common.save": "Save", "common.note": "Note", "common.photo": "Photo",
+    "common.time": "Time", "common.value": "Value", "common.metric": "Metric", "common.range": "Range",
+    "common.severity": "Severity", "common.message": "Message", "common.priority": "Priority",
+    "common.title": "Title", "common.created": "Created", "common.due": "Due", "common.count": "Count",
+    "common.devices": "Devices", "common.back": "Back", "common.location": "Location",
+    "state.online": "Online", "state.offline": "Offline", "state.alarming": "Alarming",
+    "state.maintenance": "In maintenance", "state.unknown": "No data",
+    "kind.elevator": "Elevator", "kind.pump": "Water pump", "kind.gate": "Access gate",
+    "kind.meter": "Energy meter", "kind.unknown": "Unknown",
+    "fleet.title": "Fleet overview", "fleet.summary": "{n} devices: {online} online, {alarming} alarming, "
+    "{maintenance} in maintenance, {offline} offline",
+    "fleet.map": "Map", "fleet.floors": "Building floors", "fleet.no_devices": "No devices match.",
+    "device.title": "Device", "device.live": "Live values", "device.chart": "Chart",
+    "device.alarms": "Alarms", "device.workorders": "Work orders", "device.health": "Equipment health record",
+    "device.waiting": "waiting for data…", "device.no_alarms": "No alarms.", "device.no_wos": "No work orders.",
+    "device.total": "Total", "device.last_24h": "Last 24 h", "device.last_30d": "Last 30 days",
+    "device.no_counters": "This device reports no counters yet.",
+    "device.energy_baseline": "Energy use, last 7 days vs the 4 weeks before",
+    "device.baseline_delta": "{pct}% against baseline",
+    "health.run_count": "Elevator trips", "health.door_cycles": "Door cycles", "health.run_hours": "Run hours",
+    "health.start_count": "Pump starts", "health.energy": "Energy", "health.energy_total": "Energy",
+    "health.energy_import": "Energy imported", "health.passages_in": "Passages in",
+    "health.passages_out": "Passages out",
+    "range.1h": "1 hour", "range.24h": "24 hours", "range.7d": "7 days", "range.30d": "30 days",
+    "range.365d": "1 year",
+    "alarm.active": "active", "alarm.cleared": "cleared", "alarm.acked": "acknowledged",
+    "gateway.title": "Gateway", "gateway.list": "Gateways", "gateway.queue": "Queue depth",
+    "gateway.latency": "Poll latency", "gateway.errors": "Errors", "gateway.seq": "Sequence high-water",
+    "gateway.gaps": "Missing sequences", "gateway.received": "Batches received",
+    "gateway.deadletters": "Dead letters (24 h)", "gateway.status": "Reported status",
+    "inbox.title": "My work orders", "inbox.empty": "No open work orders. 👍",
+    "inbox.new": "New work order!", "inbox.respond_by": "Respond by", "inbox.on_site_by": "On site by",
+    "inbox.resolve_by": "Resolve by", "inbox.overdue": "overdue", "inbox.trail": "Trail",
+    "inbox.not_butler": "Your account is not linked to a butler record yet.",
+    "inbox.live": "live", "inbox.offline": "reconnecting…",
+    "action.accept": "Accept", "action.depart": "On the way", "action.arrive": "On site",
+    "action.resolve": "Resolved", "action.reject": "Reject", "action.hold": "On hold", "action.resume": "Resume",
+    "wo.new": "New", "wo.assigned": "Assigned", "wo.accepted": "Accepted", "wo.on_the_way": "On the way",
+    "wo.on_site": "On site", "wo.on_hold": "On hold", "wo.resolved": "Resolved", "wo.closed": "Closed",
+    "wo.rejected": "Rejected", "wo.cancelled": "Cancelled",
+    "resident.title": "Report a fault", "resident.text": "What is wrong?", "resident.where": "Where?",
+    "resident.submit": "Send report", "resident.sent": "Thank you — your report was sent (work order #{id}).",
+    "resident.mine": "My reports", "resident.rate": "Rate the repair", "resident.stars": "Stars",
+    "resident.comment": "Comment", "resident.rated": "Rated {stars}★", "resident.thanks": "Thank you for rating.",
+    "manager.title": "Service performance", "manager.period": "Last {days} days",
+    "manager.sla_respond": "Responded in time", "manager.sla_on_site": "On site in time",
+    "manager.mttr_respond": "Mean time to respond", "manager.mttr_repair": "Mean time to repair",
+    "manager.orders": "Orders", "manager.rating": "Mean rating", "manager.by_butler": "Per butler",
+    "manager.by_community": "Per community", "manager.ratings": "Rating distribution",
+    "manager.butler": "Butler", "error.forbidden": "You may not open this page.",
+    "error.not_found": "Not found.", "minutes": "min", "hours": "h",
+}
+
+_ZH: dict[str, str] = {
+    "app.title": "管家 · 物业物联网",
+    "nav.fleet": "设备总览", "nav.gateways": "网关", "nav.inbox": "我的工单",
+    "nav.resident": "报事报修", "nav.manager": "服务绩效", "nav.logout": "退出", "nav.users": "用户",
+    "login.title": "登录", "login.username": "用户名", "login.password": "密码", "login.submit": "登录",
+    "login.failed": "用户名或密码错误。", "login.throttled": "尝试次数过多，请 {s} 秒后再试。",
+    "common.community": "小区", "common.building": "楼栋", "common.floor": "楼层", "common.kind": "类型",
+    "common.state": "状态", "common.search": "搜索", "common.all": "全部", "common.device": "设备",
+    "common.gateway": "网关", "common.last_seen": "最后在线", "common.never": "从未", "common.none": "无",
+    "common.apply": "应用", "common.save": "保存", "common.note": "备注", "common.photo": "照片",
+    "common.time": "时间", "common.value": "数值", "common.metric": "指标", "common.range": "范围",
+    "common.severity": "级别", "common.message": "信息", "common.priority": "优先级", "common.title": "标题",
+    "common.created": "创建时间", "common.due": "期限", "common.count": "数量", "common.devices": "设备",
+    "common.back": "返回", "common.location": "位置",
+    "state.online": "在线", "state.offline": "离线", "state.alarming": "告警中", "state.maintenance": "维修中",
+    "state.unknown": "无数据",
+    "kind.elevator": "电梯", "kind.pump": "水泵", "kind.gate": "门禁", "kind.meter": "电表", "kind.unknown": "未知",
+    "fleet.title": "设备总览", "fleet.summary": "共 {n} 台设备：{online} 在线，{alarming} 告警，{maintenance} 维修中，"
+    "{offline} 离线",
+    "fleet.map": "地图", "fleet.floors": "楼层视图", "fleet.no_devices": "没有符合条件的设备。",
+    "device.title": "设备", "device.live": "实时数据", "device.chart": "曲线", "device.alarms": "告警记录",
+    "device.workorders": "工单记录", "device.health": "设备健康档案", "device.waiting": "等待数据…",
+    "device.no_alarms": "无告警。", "device.no_wos": "无工单。", "device.total": "累计",
+    "device.last_24h": "近 24 小时", "device.last_30d": "近 30 天", "device.no_counters": "该设备暂无计数数据。",
+    "device.energy_baseline": "近 7 天能耗与前 4 周基线对比", "device.baseline_delta": "较基线 {pct}%",
+    "health.run_count": "电梯运行次数", "health.door_cycles": "开关门次数", "health.run_hours": "运行小时",
+    "health.start_count": "水泵启动次数", "health.energy": "能耗", "health.energy_total": "总电能",
+    "health.energy_import": "正向电能", "health.passages_in": "进入人次", "health.passages_out": "离开人次",
+    "range.1h": "1 小时", "range.24h": "24 小时", "range.7d": "7 天", "range.30d": "30 天", "range.365d": "1 年",
+    "alarm.active": "未恢复", "alarm.cleared": "已恢复", "alarm.acked": "已确认",
+    "gateway.title": "网关", "gateway.list": "网关列表", "gateway.queue": "队列深度", "gateway.latency": "轮询延迟",
+    "gateway.errors": "错误", "gateway.seq": "序号高水位", "gateway.gaps": "缺失序号", "gateway.received": "已接收批次",
+    "gateway.deadletters": "死信（24 小时）", "gateway.status": "上报状态",
+    "inbox.title": "我的工单", "inbox.empty": "暂无待办工单。👍", "inbox.new": "新工单！",
+    "inbox.respond_by": "响应期限", "inbox.on_site_by": "到场期限", "inbox.resolve_by": "完成期限",
+    "inbox.overdue": "已超时", "inbox.trail": "处理轨迹", "inbox.not_butler": "您的账号尚未关联管家档案。",
+    "inbox.live": "实时", "inbox.offline": "重新连接中…",
+    "action.accept": "接单", "action.depart": "出发", "action.arrive": "到场", "action.resolve": "完成",
+    "action.reject": "拒单", "action.hold": "挂起", "action.resume": "继续",
+    "wo.new": "新建", "wo.assigned": "已派单", "wo.accepted": "已接单", "wo.on_the_way": "在途", "wo.on_site": "已到场",
+    "wo.on_hold": "挂起", "wo.resolved": "已完成", "wo.closed": "已关闭", "wo.rejected": "已拒单",
+    "wo.cancelled": "已取消",
+    "resident.title": "报事报修", "resident.text": "遇到了什么问题？", "resident.where": "具体位置",
+    "resident.submit": "提交", "resident.sent": "感谢您的反馈，已生成工单 #{id}。", "resident.mine": "我的报修",
+    "resident.rate": "评价维修", "resident.stars": "星级", "resident.comment": "评价内容",
+    "resident.rated": "已评价 {stars}★", "resident.thanks": "感谢您的评价。",
+    "manager.title": "服务绩效", "manager.period": "近 {days} 天", "manager.sla_respond": "按时响应率",
+    "manager.sla_on_site": "按时到场率", "manager.mttr_respond": "平均响应时间", "manager.mttr_repair": "平均修复时间",
+    "manager.orders": "工单数", "manager.rating": "平均评分", "manager.by_butler": "按管家",
+    "manager.by_community": "按小区", "manager.ratings": "评分分布", "manager.butler": "管家",
+    "error.forbidden": "您无权访问此页面。", "error.not_found": "未找到。", "minutes": "分钟", "hours": "小时",
+}
+
+CATALOGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}
+
+
+def translate(lang: str, key: str, **values: object) -> str:
+    text = CATALOGS.get(lang, _ZH).get(key) or _EN.get(key) or key
+    return text.format(**values) if values else text
+
+
+def _from_accept_language(header: str) -> str | None:
+    best: tuple[float, str] | None = None
+    for part in header.split(","):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        code = tag.strip().lower()[:2]
+        if code in LANGS and (best is None or quality > best[0]):
+            best = (quality, code)
+    return best[1] if best else None
+
+
+def pick_lang(request: Request, user_lang: str | None = None) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in LANGS:
+        return cookie
+    if user_lang in LANGS:
+        return user_lang
+    return _from_accept_language(request.headers.get("accept-language", "")) or DEFAULT_LANG
