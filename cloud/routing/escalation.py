@@ -1,0 +1,152 @@
+"""Escalation: unaccepted or overdue work climbs the chain (butler → team lead → property manager).
+
+Each work order carries ``next_escalation_at`` — the deadline of the clock that currently runs
+(accept while new/assigned/rejected, on-site while accepted/on the way, resolve while on site;
+paused on hold). When it passes, one step is taken: ``escalation_level`` + 1, the next person up
+the chain is notified (with a reminder to the assignee), the trail records it, and the next
+deadline is ``escalate_every`` later (``reminder_every`` once the chain is exhausted, so the top
+of the chain keeps being reminded — nobody can forget an order). An unassigned order is also
+offered to routing again at each step.
+
+:class:`EscalationTicker` runs :func:`escalate_due` as a component of the cloud service; its clock
+is injected, so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from cloud.notify.outbox import notify_butler, notify_webhooks, render_work_order
+from cloud.routing.repo import chain
+from cloud.workorders import repo as wo_repo
+from cloud.workorders.actors import SYSTEM_ESCALATION
+from cloud.workorders.clock import Clock, SystemClock
+from cloud.workorders.policy import Policy
+
+log = logging.getLogger(__name__)
+
+_WAITING_ACCEPT = ("new", "assigned", "rejected")
+_WAITING_SITE = ("accepted", "on_the_way")
+
+
+def _reason(state: str) -> str:
+    if state in _WAITING_ACCEPT:
+        return "not accepted in time"
+    if state in _WAITING_SITE:
+        return "nobody on site in time"
+    return "not resolved in time"
+
+
+async def escalate_one(conn: AsyncConnection[Any], policy: Policy, wo: dict[str, Any], now: datetime) -> int | None:
+    """Take one escalation step for ``wo`` (locked by the caller); return the notified butler."""
+    if wo["state"] in ("new", "rejected"):
+        exclude = frozenset({wo["assignee_id"]}) if wo["state"] == "rejected" and wo["assignee_id"] else frozenset()
+        wo = await wo_repo.auto_assign(conn, policy, wo, now, exclude)
+    level = wo["escalation_level"] + 1
+    ladder = await chain(conn, wo["assignee_id"], wo["community"]) if wo["assignee_id"] else await chain(
+        conn, -1, wo["community"])
+    clocks = policy.priorities[wo["priority"]]
+    target = ladder[min(level, len(ladder)) - 1] if ladder else None
+    exhausted = level >= len(ladder)
+    next_at = now + (policy.reminder_every if exhausted else clocks.escalate_every)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "UPDATE work_orders SET escalation_level = %s, next_escalation_at = %s, updated_at = %s WHERE id = %s "
+            "RETURNING *", (level, next_at, now, wo["id"]))
+        updated = await cur.fetchone()
+    assert updated is not None
+    reason = _reason(wo["state"])
+    await wo_repo.add_trail(conn, wo["id"], now, "escalated", SYSTEM_ESCALATION, from_state=wo["state"],
+                            to_state=wo["state"], note=f"level {level}: {reason}",
+                            data={"level": level, "to": target, "reason": reason, "chain": ladder})
+    event = "work_order.escalated"
+    dedup = f"wo{wo['id']}:esc{level}:{now.timestamp()}"
+    if target is not None:
+        await notify_butler(conn, target, updated, event, now, reveal_pii=True, dedup=dedup)
+    if wo["assignee_id"] and wo["assignee_id"] != target:
+        await notify_butler(conn, wo["assignee_id"], updated, "work_order.reminder", now, reveal_pii=True,
+                            dedup=dedup)
+    _, _, payload = render_work_order(updated, event, reveal_pii=False)
+    payload["escalation"] = {"level": level, "to": target, "reason": reason}
+    await notify_webhooks(conn, wo["community"], event, payload, now, work_order_id=wo["id"], alarm_id=wo["alarm_id"],
+                          dedup=dedup)
+    log.info("work order %s escalated to level %s (%s) → butler %s", wo["id"], level, reason, target)
+    return target
+
+
+async def escalate_due(conn: AsyncConnection[Any], policy: Policy, now: datetime, limit: int = 100) -> int:
+    """Escalate every order whose clock has run out; several service processes share the work
+    (``SKIP LOCKED``). Returns how many steps were taken."""
+    done = 0
+    async with conn.transaction():
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                """SELECT * FROM work_orders WHERE next_escalation_at <= %s
+                     AND state NOT IN ('on_hold', 'resolved', 'closed', 'cancelled')
+                   ORDER BY next_escalation_at LIMIT %s FOR UPDATE SKIP LOCKED""",
+                (now, limit),
+            )
+            rows = await cur.fetchall()
+        for wo in rows:
+            async with conn.transaction():
+                await escalate_one(conn, policy, wo, now)
+                done += 1
+    return done
+
+
+class EscalationTicker:
+    """Component: every ``interval`` seconds (or when poked), escalate what is due."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], policy: Policy, clock: Clock | None = None,
+                 interval: float = 5.0) -> None:
+        self.pool = pool
+        self.policy = policy
+        self.clock = clock or SystemClock()
+        self.interval = interval
+        self.steps = 0
+        self.errors = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def tick(self) -> int:
+        async with self.pool.connection() as conn:
+            steps = await escalate_due(conn, self.policy, self.clock.now())
+        self.steps += steps
+        return steps
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(60):
+                    await self.tick()
+            except (psycopg.Error, TimeoutError) as exc:
+                self.errors += 1
+                log.warning("escalation tick failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def __aenter__(self) -> EscalationTicker:
+        self._task = asyncio.create_task(self._run(), name="escalation-ticker")
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
