@@ -217,8 +217,8 @@ def _covered(labels: Iterable[FaultLabel], start: int, end: int, grace_ms: int) 
     spans = sorted((max(start, lb.start_ms), min(end, lb.end_ms + grace_ms)) for lb in labels)
     total = 0
     cursor = start
-    for lo, hi in spans:
-        lo = max(lo, cursor)
+    for low, hi in spans:
+        lo = max(low, cursor)
         if hi > lo:
             total += hi - lo
             cursor = hi

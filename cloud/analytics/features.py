@@ -8,6 +8,8 @@ NaN means "no data" and is skipped (state carried over), never treated as zero.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -27,8 +29,8 @@ def ewma(values: Array, alpha: float) -> Array:
     out = np.full(values.shape, np.nan)
     state = np.nan
     for i, value in enumerate(values.tolist()):
-        if value == value:  # not NaN
-            state = value if state != state else state + alpha * (value - state)
+        if not math.isnan(value):
+            state = value if math.isnan(state) else state + alpha * (value - state)
         out[i] = state
     return out
 
@@ -44,11 +46,9 @@ def cusum(values: Array, drift: float, *, reset_below: float | None = None) -> A
     out = np.empty(values.shape)
     state = 0.0
     for i, value in enumerate(values.tolist()):
-        if value == value:
-            if reset_below is not None and value < reset_below:
-                state = 0.0
-            else:
-                state = max(0.0, state + value - drift)
+        if not math.isnan(value):
+            reset = reset_below is not None and value < reset_below
+            state = 0.0 if reset else max(0.0, state + value - drift)
         out[i] = state
     return out
 
@@ -123,8 +123,8 @@ def rising_run(values: Array, *, tolerance: float = 0.0) -> npt.NDArray[np.int64
     previous = np.nan
     run = 0
     for i, value in enumerate(values.tolist()):
-        if value == value:
-            if previous == previous:
+        if not math.isnan(value):
+            if not math.isnan(previous):
                 run = run + 1 if value > previous + tolerance else 0
             previous = value
         out[i] = run

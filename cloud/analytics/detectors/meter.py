@@ -1,0 +1,144 @@
+"""Energy meters: seasonal baseline by weekday × hour with a robust band, plus phase loss.
+
+Consumption of a building's common areas (lifts, pumps, lighting, ventilation) repeats by hour of
+day and by weekday, so "normal" for this hour is the median of the same weekday-hour in the
+meter's training window (:func:`cloud.analytics.features.seasonal_profile`, falling back to the
+same hour of any weekday). Single hours are noisy; money is lost over days, so the channels
+compare *trailing sums* against the baseline's sums over the same hours:
+
+- ``energy_excess_1d`` / ``energy_deficit_1d``: trailing 24 h ratio − 1. Their limit is capped at
+  the property cost-control rule — an energy indicator more than **15 %** away from its normal
+  range always raises a warning — and may be lower when the training fleet shows the meter's
+  normal day-to-day spread is small;
+- ``energy_excess_3d``: trailing 72 h ratio − 1, whose spread is smaller, so a slow drift is
+  caught days before it reaches the hard threshold;
+- ``phase_loss``: one phase's lowest voltage in the hour below half the meter's normal voltage
+  while another phase is normal (3-phase meters only).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
+from cloud.analytics.errors import ModelFormatError, NotEnoughData
+from cloud.analytics.features import hour_of_week, seasonal_profile
+from cloud.analytics.frames import Array, HourlyFrame, counter_increase
+
+COST_RULE_BAND = 0.15
+"""Property cost control: an energy indicator > 15 % away from its normal range is a warning."""
+
+
+def hourly_energy(frame: HourlyFrame, params: Params) -> Array:
+    """kWh per hour from the import-energy counter, else from the mean active power (W)."""
+    energy = counter_increase(frame, params["energy_metric"])
+    if np.isnan(energy).all():
+        energy = frame.column(params["power_metric"]) / 1000.0
+    return energy
+
+
+def trailing_sum(values: Array, hours: int, *, min_valid: float = 0.8) -> Array:
+    """Causal sum over the last ``hours`` hours, NaN while fewer than ``min_valid`` of them have data."""
+    valid = ~np.isnan(values)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(valid, values, 0.0))])
+    ccnt = np.concatenate([[0], np.cumsum(valid)])
+    idx = np.arange(values.size)
+    lo = np.maximum(0, idx + 1 - hours)
+    sums = csum[idx + 1] - csum[lo]
+    counts = ccnt[idx + 1] - ccnt[lo]
+    out = np.where(counts >= min_valid * hours, sums, np.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
+class MeterDetector(Detector):
+    name: ClassVar[str] = "meter"
+    kind: ClassVar[str] = "meter"
+    channels: ClassVar[tuple[Channel, ...]] = (
+        Channel("energy_excess_1d", "energy_drift", floor=0.06, margin=1.3, min_hours=3),
+        Channel("energy_excess_3d", "energy_drift", floor=0.04, margin=1.3, min_hours=3),
+        Channel("energy_deficit_1d", "energy_drop", floor=0.06, margin=1.3, min_hours=3),
+        Channel("phase_loss", "phase_loss", floor=0.5, margin=1.0, min_hours=1),
+    )
+    defaults: ClassVar[Params] = {
+        "energy_metric": "energy_import",
+        "power_metric": "power_total",
+        "phase_metrics": ["voltage_l1", "voltage_l2", "voltage_l3"],
+        "min_training_hours": 7 * 24,
+        "utc_offset_ms": 8 * 3_600_000,
+    }
+
+    def limit(self, params: Params, channel: Channel) -> float:
+        found = super().limit(params, channel)
+        if channel.name.endswith("_1d"):
+            return min(found, COST_RULE_BAND)  # the cost-control rule always holds
+        return found
+
+    def fit_baseline(self, frame: HourlyFrame, params: Params) -> Params:
+        params = self.hyper(params)
+        energy = hourly_energy(frame, params)
+        valid = int((~np.isnan(energy)).sum())
+        if valid < params["min_training_hours"]:
+            raise NotEnoughData(f"{frame.device}: {valid} hours of energy data in the training window "
+                                f"(need {params['min_training_hours']})")
+        median, sigma = seasonal_profile(energy, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
+        volts = [frame.column(m) for m in params["phase_metrics"] if frame.has(m)]
+        nominal = float(np.nanmedian(np.concatenate(volts))) if volts else float("nan")
+        return {
+            "hour_of_week_kwh": [round(float(v), 6) for v in median],
+            "hour_of_week_sigma": [round(float(v), 6) for v in sigma],
+            "voltage_nominal": nominal if np.isfinite(nominal) else None,
+            "phases": len(volts),
+            "daily_kwh": float(np.nansum(median) / 7.0),
+        }
+
+    def statistics(self, frame: HourlyFrame, baseline: Params, params: Params) -> Scored:
+        try:
+            profile = np.asarray(baseline["hour_of_week_kwh"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"meter baseline is missing or has a bad field: {exc}") from exc
+        if profile.shape != (168,):
+            raise ModelFormatError("meter baseline needs 168 hour-of-week values")
+        energy = hourly_energy(frame, params)
+        expected = profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
+        expected = np.where(np.isnan(energy), np.nan, expected)
+        stats: dict[str, Array] = {}
+        context: dict[str, Array] = {"energy_kwh": energy, "expected_kwh": expected}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for hours, tag in ((24, "1d"), (72, "3d")):
+                actual = trailing_sum(energy, hours)
+                normal = trailing_sum(expected, hours)
+                ratio = np.where(normal > 1e-6, actual / normal - 1.0, np.nan)
+                context[f"ratio_{tag}"] = ratio
+                context[f"actual_{tag}"] = actual
+                context[f"normal_{tag}"] = normal
+            stats["energy_excess_1d"] = context["ratio_1d"]
+            stats["energy_excess_3d"] = context["ratio_3d"]
+            stats["energy_deficit_1d"] = -context["ratio_1d"]
+            nominal = baseline.get("voltage_nominal")
+            phases = [frame.column(m, "min") for m in params["phase_metrics"] if frame.has(m)]
+            if nominal and len(phases) >= 3:
+                lows = np.vstack(phases)
+                worst = np.nanmin(lows, axis=0)
+                best = np.nanmax(lows, axis=0)
+                loss = 1.0 - worst / float(nominal)
+                # one phase gone while another is healthy; a whole-building outage is not a phase loss
+                stats["phase_loss"] = np.where(best > 0.8 * float(nominal), loss, 0.0)
+                context["worst_phase_v"] = worst
+        return Scored(stats=stats, context=context)
+
+    def explain(self, frame: HourlyFrame, channel: Any, hour: int, scored: Scored, baseline: Params) -> str:
+        ctx = scored.context
+        if channel.name == "phase_loss":
+            return (f"meter {frame.device}: one phase dropped to {ctx['worst_phase_v'][hour]:.0f} V "
+                    f"(normal {baseline['voltage_nominal']:.0f} V) — phase loss, check the supply and breakers")
+        tag = "3d" if channel.name.endswith("3d") else "1d"
+        span = "3 days" if tag == "3d" else "24 hours"
+        ratio = ctx[f"ratio_{tag}"][hour]
+        actual = ctx[f"actual_{tag}"][hour]
+        normal = ctx[f"normal_{tag}"][hour]
+        direction = "more" if ratio > 0 else "less"
+        return (f"meter {frame.device} used {abs(ratio) * 100:.0f}% {direction} energy than normal over the last "
+                f"{span} ({actual:.0f} kWh vs {normal:.0f} kWh expected for these hours and weekdays) "
+                f"— check for equipment left running, a failing motor or a metering fault")

@@ -1,0 +1,165 @@
+"""Pumps: robust regression of current against frequency and pressure, residual trend over days.
+
+Physics: a centrifugal pump's shaft power follows the affinity laws (∝ f³ at a fixed system
+curve) and the motor current follows power / frequency, modulated by the head it delivers. A
+worn bearing adds friction torque, so the motor draws *more current for the same frequency and
+pressure*; a dry-running pump draws far *less* (no water to move); a slow pressure loss (leak,
+worn impeller, failing check valve) shows as outlet pressure sagging below what the pump held
+when healthy while the controller pushes frequency up.
+
+So the baseline is a :class:`sklearn.linear_model.HuberRegressor` of the running-hour mean current
+on ``[f, f², p, f·p]`` (Huber, because a training window always holds a few odd hours — a start
+transient, a half-hour of maintenance — that least squares would chase). Its coefficients,
+feature scaling and residual spread are stored as JSON. Channels:
+
+- ``current_excess`` (bearing wear): EWMA (≈ one day of running hours) of the relative residual
+  ``I / Î − 1``; the explanation quotes it ("draws 18 % more current than usual for this
+  pressure") with the number of consecutive days its daily mean has risen;
+- ``current_deficit`` (dry run): ``1 − I / Î`` in the hour — sudden, so no smoothing;
+- ``pressure_deficit`` (slow pressure loss): EWMA of ``1 − p / p_normal`` with ``p_normal`` the
+  median running pressure of the training window.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
+from cloud.analytics.errors import ModelFormatError, NotEnoughData
+from cloud.analytics.features import daily_sum, ewma, rising_run, robust_center_scale
+from cloud.analytics.frames import Array, HourlyFrame
+
+
+def _running_means(frame: HourlyFrame, params: Params) -> tuple[Array, Array, Array, Array]:
+    """(running fraction, current while running, frequency while running, pressure) per hour."""
+    running = frame.column(params["running_metric"])
+    current = frame.column(params["current_metric"])
+    freq = frame.column(params["frequency_metric"])
+    pressure = frame.column(params["pressure_metric"])
+    if np.isnan(running).all():
+        running = (np.nan_to_num(freq) > 1.0).astype(np.float64)
+        running[np.isnan(freq)] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(running > 0, running, np.nan)
+        # stopped minutes report 0 A / 0 Hz: the running-time mean is the hourly mean / share
+        cur_run = current / share
+        freq_run = freq / share
+    return running, cur_run, freq_run, pressure
+
+
+def _design(freq: Array, pressure: Array) -> Array:
+    return np.column_stack([freq, freq * freq, pressure, freq * pressure])
+
+
+class PumpDetector(Detector):
+    name: ClassVar[str] = "pump"
+    kind: ClassVar[str] = "pump"
+    channels: ClassVar[tuple[Channel, ...]] = (
+        Channel("current_excess", "bearing_wear", floor=0.05, margin=1.3, min_hours=6),
+        Channel("current_deficit", "dry_run", floor=0.25, margin=1.2, min_hours=1),
+        Channel("pressure_deficit", "pressure_loss", floor=0.05, margin=1.3, min_hours=6),
+    )
+    defaults: ClassVar[Params] = {
+        "running_metric": "running",
+        "current_metric": "current",
+        "frequency_metric": "frequency",
+        "pressure_metric": "outlet_pressure",
+        "min_running_share": 0.5,
+        "min_training_hours": 48,
+        "ewma_alpha": 1 / 24,
+        "huber_epsilon": 1.35,
+    }
+
+    def fit_baseline(self, frame: HourlyFrame, params: Params) -> Params:
+        from sklearn.linear_model import HuberRegressor
+
+        params = self.hyper(params)
+        running, cur, freq, pressure = _running_means(frame, params)
+        use = (running >= params["min_running_share"]) & ~np.isnan(cur) & ~np.isnan(freq) & ~np.isnan(pressure)
+        if int(use.sum()) < params["min_training_hours"]:
+            raise NotEnoughData(f"{frame.device}: {int(use.sum())} running hours with current, frequency and "
+                                f"pressure in the training window (need {params['min_training_hours']})")
+        x = _design(freq[use], pressure[use])
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        std[std < 1e-9] = 1.0
+        model = HuberRegressor(epsilon=params["huber_epsilon"], max_iter=500)
+        model.fit((x - mean) / std, cur[use])
+        predicted = model.predict((x - mean) / std)
+        ratio = cur[use] / np.maximum(predicted, 1e-6) - 1.0
+        _, spread = robust_center_scale(ratio)
+        p_normal, p_spread = robust_center_scale(pressure[use])
+        return {
+            "coef": [float(c) for c in model.coef_],
+            "intercept": float(model.intercept_),
+            "x_mean": [float(v) for v in mean],
+            "x_std": [float(v) for v in std],
+            "residual_sigma": spread,
+            "pressure_normal": p_normal,
+            "pressure_sigma": p_spread,
+            "current_normal": float(np.median(cur[use])),
+            "samples": int(use.sum()),
+        }
+
+    def predict(self, baseline: Params, freq: Array, pressure: Array) -> Array:
+        try:
+            coef = np.asarray(baseline["coef"], dtype=np.float64)
+            mean = np.asarray(baseline["x_mean"], dtype=np.float64)
+            std = np.asarray(baseline["x_std"], dtype=np.float64)
+            intercept = float(baseline["intercept"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"pump baseline is missing or has a bad field: {exc}") from exc
+        if coef.shape != (4,) or mean.shape != (4,) or std.shape != (4,):
+            raise ModelFormatError("pump baseline has the wrong number of coefficients")
+        out: Array = ((_design(freq, pressure) - mean) / std) @ coef + intercept
+        return out
+
+    def statistics(self, frame: HourlyFrame, baseline: Params, params: Params) -> Scored:
+        running, cur, freq, pressure = _running_means(frame, params)
+        use = (running >= params["min_running_share"]) & ~np.isnan(cur) & ~np.isnan(freq) & ~np.isnan(pressure)
+        predicted = np.full(frame.hours, np.nan)
+        if use.any():
+            predicted[use] = self.predict(baseline, freq[use], pressure[use])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(use, cur / np.maximum(predicted, 1e-6) - 1.0, np.nan)
+            p_def = np.where(use, 1.0 - pressure / float(baseline["pressure_normal"]), np.nan)
+        alpha = float(params["ewma_alpha"])
+        excess = ewma(ratio, alpha)
+        pressure_def = ewma(p_def, alpha)
+        # "rising for N days": consecutive rises of the daily mean residual, mapped back to hours
+        day_starts, day_sums = daily_sum(np.nan_to_num(ratio), frame.times_ms, min_hours=1)
+        _, day_counts = daily_sum(np.where(np.isnan(ratio), 0.0, 1.0), frame.times_ms, min_hours=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            day_means = np.where(day_counts > 0, day_sums / day_counts, np.nan)
+        rises = rising_run(day_means, tolerance=0.002).astype(np.float64)
+        if day_starts.size:
+            day_index = (frame.times_ms - day_starts[0]) // 86_400_000
+            rising = rises[np.clip(day_index, 0, rises.size - 1)]
+        else:
+            rising = np.zeros(frame.hours)
+        return Scored(
+            stats={"current_excess": excess, "current_deficit": -ratio, "pressure_deficit": pressure_def},
+            context={"current_ratio": ratio, "current_excess": excess, "pressure": pressure,
+                     "pressure_deficit": pressure_def, "expected_current": predicted, "current": cur,
+                     "rising_days": rising},
+        )
+
+    def explain(self, frame: HourlyFrame, channel: Any, hour: int, scored: Scored, baseline: Params) -> str:
+        ctx = scored.context
+        if channel.name == "current_excess":
+            pct = 100 * ctx["current_excess"][hour]
+            days = int(ctx["rising_days"][hour])
+            trend = f", rising for {days} day{'s' if days != 1 else ''}" if days >= 2 else ""
+            return (f"pump {frame.device} draws {pct:.0f}% more current than usual for this pressure{trend} "
+                    f"— check the bearings and motor before it trips")
+        if channel.name == "current_deficit":
+            pct = -100 * ctx["current_ratio"][hour]
+            return (f"pump {frame.device} runs but draws {pct:.0f}% less current than it should "
+                    f"— likely running dry (no water at the inlet); check the suction side and tank level")
+        pct = 100 * ctx["pressure_deficit"][hour]
+        normal = float(baseline["pressure_normal"])
+        return (f"pump {frame.device} holds {pct:.0f}% less outlet pressure than usual "
+                f"({normal * (1 - pct / 100):.2f} instead of {normal:.2f} bar) — check for a leak, "
+                f"a worn impeller or a failing check valve")
