@@ -43,3 +43,9 @@ async def device_info(conn: AsyncConnection[Any], community: str, device: str) -
     )
     row = await cur.fetchone()
     return DeviceInfo(row[0], row[1]) if row else DeviceInfo()
+
+
+async def lock_device(conn: AsyncConnection[Any], device: str) -> None:
+    """Serialise, until the transaction ends, everything that may open an order for ``device``
+    (its alarms and residents' reports about it)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"device\x1f{device}",))

@@ -1,8 +1,9 @@
 """Apply alarm events to the ``alarms`` table, open work orders, and damp flapping.
 
-Everything for one event happens in ONE transaction, serialised per identity (device, rule) by a
-transaction-scoped advisory lock, and backed by a partial unique index (one *current* row per
-identity) and one open work order per alarm. So two copies of an event arriving together (broker
+Everything for one event happens in ONE transaction, serialised per device by a transaction-scoped
+advisory lock (shared with resident reports, so a report and an alarm cannot both open an order),
+and backed by unique indexes: one *current* row per identity (device, rule), one open work order
+per alarm. So two copies of an event arriving together (broker
 redelivery, two ingest workers) produce one alarm and one work order — the failure peers have
 when creation is not transactional.
 
@@ -25,7 +26,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from cloud.alarms.assets import device_info
+from cloud.alarms.assets import device_info, lock_device
 from cloud.alarms.model import SEVERITY_RANK, AlarmEvent
 from cloud.notify.outbox import notify_webhooks
 from cloud.workorders import repo as wo_repo
@@ -70,7 +71,7 @@ async def apply_event(conn: AsyncConnection[Any], policy: Policy, event: AlarmEv
 
 
 async def _apply(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, now: datetime) -> Result:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"{event.device}\x1f{event.rule}",))
+    await lock_device(conn, event.device)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM alarms WHERE device = %s AND rule = %s AND current FOR UPDATE",
                           (event.device, event.rule))

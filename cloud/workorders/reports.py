@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from cloud.alarms.assets import device_info
+from cloud.alarms.assets import device_info, lock_device
 from cloud.notify.masking import mask_text
 from cloud.notify.outbox import notify_butler
 from cloud.workorders import repo
@@ -50,7 +50,7 @@ async def submit_report(conn: AsyncConnection[Any], policy: Policy, report: Repo
         existing: repo.WorkOrder | None = None
         alarm: dict[str, Any] | None = None
         if report.device:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (f"report\x1f{report.device}",))
+            await lock_device(conn, report.device)
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
                     """SELECT * FROM work_orders WHERE device = %s AND community = %s
