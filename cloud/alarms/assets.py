@@ -37,15 +37,15 @@ async def device_info(conn: AsyncConnection[Any], community: str, device: str) -
     except psycopg.Error:
         pass
     cur = await conn.execute(
-        "SELECT device_kind, building FROM alarms WHERE device = %s AND device_kind IS NOT NULL "
+        "SELECT device_kind, building FROM alarms WHERE community = %s AND device = %s AND device_kind IS NOT NULL "
         "ORDER BY id DESC LIMIT 1",
-        (device,),
+        (community, device),
     )
     row = await cur.fetchone()
     return DeviceInfo(row[0], row[1]) if row else DeviceInfo()
 
 
-async def lock_device(conn: AsyncConnection[Any], device: str) -> None:
+async def lock_device(conn: AsyncConnection[Any], community: str, device: str) -> None:
     """Serialise, until the transaction ends, everything that may open an order for ``device``
     (its alarms and residents' reports about it)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"device\x1f{device}",))
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"{community}\x1f{device}",))

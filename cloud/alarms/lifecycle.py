@@ -71,10 +71,11 @@ async def apply_event(conn: AsyncConnection[Any], policy: Policy, event: AlarmEv
 
 
 async def _apply(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, now: datetime) -> Result:
-    await lock_device(conn, event.device)
+    await lock_device(conn, event.community, event.device)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT * FROM alarms WHERE device = %s AND rule = %s AND current FOR UPDATE",
-                          (event.device, event.rule))
+        await cur.execute(
+            "SELECT * FROM alarms WHERE community = %s AND device = %s AND rule = %s AND current FOR UPDATE",
+            (event.community, event.device, event.rule))
         row = await cur.fetchone()
     at = from_ms(event.ts)
     if event.state == "clear":

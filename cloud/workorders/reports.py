@@ -50,7 +50,7 @@ async def submit_report(conn: AsyncConnection[Any], policy: Policy, report: Repo
         existing: repo.WorkOrder | None = None
         alarm: dict[str, Any] | None = None
         if report.device:
-            await lock_device(conn, report.device)
+            await lock_device(conn, report.community, report.device)
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
                     """SELECT * FROM work_orders WHERE device = %s AND community = %s

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS butler_shifts (
 );
 CREATE INDEX IF NOT EXISTS butler_shifts_butler ON butler_shifts (butler_id);
 
--- One row per alarm episode. Identity is (device, rule): at most one *current* row per identity
+-- One row per alarm episode. Identity is (community, device, rule) (device codes are unique per community): at most one *current* row per identity
 -- (partial unique index), so redelivered or concurrent events update it instead of inserting.
 CREATE TABLE IF NOT EXISTS alarms (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS alarms (
     last_event_ms   bigint NOT NULL,
     updated_at      timestamptz NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS alarms_identity ON alarms (device, rule) WHERE current;
+CREATE UNIQUE INDEX IF NOT EXISTS alarms_identity ON alarms (community, device, rule) WHERE current;
 CREATE INDEX IF NOT EXISTS alarms_community_active ON alarms (community, active, raised_at DESC);
 CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (raised_at DESC);
 
@@ -125,7 +125,7 @@ CREATE INDEX IF NOT EXISTS work_orders_assignee_open ON work_orders (assignee_id
     WHERE state NOT IN ('resolved', 'closed', 'cancelled');
 CREATE INDEX IF NOT EXISTS work_orders_escalation ON work_orders (next_escalation_at)
     WHERE next_escalation_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS work_orders_device_open ON work_orders (device)
+CREATE INDEX IF NOT EXISTS work_orders_device_open ON work_orders (community, device)
     WHERE state NOT IN ('resolved', 'closed', 'cancelled');
 
 CREATE TABLE IF NOT EXISTS work_order_trail (
@@ -231,3 +231,13 @@ CREATE TABLE IF NOT EXISTS notification_attempts (
     duration_ms      double precision NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notification_attempts_n ON notification_attempts (notification_id);
+
+-- Where the alarm processor is in ingest's alarm_events (updated in the same transaction as the
+-- alarms it produced, so a restart neither loses nor re-applies events). The row lock also makes
+-- several service processes take turns instead of racing.
+CREATE TABLE IF NOT EXISTS alarm_event_cursor (
+    name     text PRIMARY KEY,
+    last_id  bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO alarm_event_cursor (name, last_id) VALUES ('alarms', 0) ON CONFLICT DO NOTHING;
