@@ -159,8 +159,9 @@ class ModbusDevice:
                     values[point.name] = None
                     quality[point.name] = fault.quality
                 index += 1
-                if fault.quality in _UNREACHABLE and not self.link.connected:
-                    # the link is down: do not spend the other blocks' timeouts too
+                if fault.quality in _UNREACHABLE:
+                    # the device (or its link) is not answering: do not spend every other block's
+                    # timeout on it too — that time belongs to its neighbours on the bus
                     for rest in blocks[index:]:
                         for point, _ in rest.points:
                             values[point.name] = None
