@@ -1,0 +1,328 @@
+"""From one MQTT message to what the writer stores: rows, alarms, events, or dead letters.
+
+Order of checks: topic → wire contract (:func:`guanjia.wire.decode`) → policy (known gateway,
+known or auto-registered devices, timestamp window, value range). A message failing the contract
+or an unknown gateway becomes one dead letter; a message with *some* bad items is stored without
+them and one dead letter records the refused part (reason, counts, raw payload), so one broken
+sensor does not cost the readings of its 999 neighbours.
+
+The telemetry hot path builds columns (lists → numpy) and never a Python object per point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from cloud.ingest.copy import encode_rows
+from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
+from guanjia.errors import WireError
+from guanjia.wire import QUALITY_BY_NAME, TopicParts, decode, parse_topic
+
+DEAD_PAYLOAD_CAP: Final = 64 * 1024
+"""Dead letters keep at most this much of the payload (the true size is recorded beside it)."""
+VALUE_LIMIT: Final = 1e15
+TEXT_LIMIT: Final = 1000
+_QUALITY: Final = {name: int(q) for name, q in QUALITY_BY_NAME.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    max_future_ms: int = 5 * 60_000
+    max_age_ms: int = 30 * 86_400_000
+    value_limit: float = VALUE_LIMIT
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One received MQTT message; ``generation`` is the connection it came on (acks need it)."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+    received_ms: int
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    topic: str
+    community: str | None
+    gateway: str | None
+    gateway_id: int | None
+    reason: str
+    detail: str
+    payload: bytes
+    payload_size: int
+
+
+@dataclass(slots=True)
+class Prepared:
+    incoming: Incoming
+    kind: str
+    gateway_id: int | None = None
+    seq: int | None = None
+    sent_at_ms: int | None = None
+    items: int = 0
+    points: int = 0
+    rows: bytes = b""
+    text_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    tmin_ms: int | None = None
+    tmax_ms: int | None = None
+    alarms: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    status: tuple[Any, ...] | None = None
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def sequenced(self) -> bool:
+        return self.gateway_id is not None and self.seq is not None
+
+
+def dead_letter(incoming: Incoming, reason: str, detail: str, parts: TopicParts | None = None,
+                gateway_id: int | None = None) -> DeadLetter:
+    return DeadLetter(
+        topic=incoming.topic[:300],
+        community=parts.community if parts else None,
+        gateway=parts.gateway if parts else None,
+        gateway_id=gateway_id,
+        reason=reason,
+        detail=detail[:1000].replace("\x00", "\\0"),
+        payload=incoming.payload[:DEAD_PAYLOAD_CAP],
+        payload_size=len(incoming.payload),
+    )
+
+
+def _unknown_gateway(incoming: Incoming, parts: TopicParts) -> DeadLetter:
+    return dead_letter(incoming, "unknown_gateway", f"{parts.community}/{parts.gateway} is not registered", parts)
+
+
+def ms_to_dt(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def _clean_text(value: object, limit: int = TEXT_LIMIT) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value[:limit].replace("\x00", "")
+
+
+class Preparer:
+    """Turns :class:`Incoming` messages into :class:`Prepared` ones (needs registry lookups)."""
+
+    def __init__(self, cache: RegistryCache, policy: Policy | None = None) -> None:
+        self.cache = cache
+        self.policy = policy or Policy()
+
+    async def prepare(self, incoming: Incoming) -> Prepared:
+        try:
+            parts = parse_topic(incoming.topic)
+        except WireError as exc:
+            return Prepared(incoming, "dead", dead=[dead_letter(incoming, exc.reason, exc.detail)])
+        if parts.kind == "status":
+            return await self._status(incoming, parts)
+        if parts.kind not in ("telemetry", "alarms", "events"):
+            return Prepared(incoming, "ignored")
+        gw = await self.cache.gateway(parts.community, parts.gateway)
+        if gw is None:
+            return Prepared(incoming, "dead", dead=[_unknown_gateway(incoming, parts)])
+        try:
+            envelope = decode(incoming.payload, parts)
+        except WireError as exc:
+            return Prepared(incoming, "dead", gateway_id=gw.id,
+                            dead=[dead_letter(incoming, exc.reason, exc.detail, parts, gw.id)])
+        except (RecursionError, ValueError, TypeError) as exc:  # belt and braces: never crash on input
+            return Prepared(incoming, "dead", gateway_id=gw.id,
+                            dead=[dead_letter(incoming, "bad_shape", repr(exc)[:300], parts, gw.id)])
+        out = Prepared(incoming, envelope.kind, gateway_id=gw.id, seq=envelope.seq, sent_at_ms=envelope.sent_at,
+                       items=len(envelope.items))
+        codes = {item["device"] for item in envelope.items}
+        devices = await self.cache.device_ids(gw, codes) if codes else {}
+        lo = incoming.received_ms - self.policy.max_age_ms
+        hi = incoming.received_ms + self.policy.max_future_ms
+        refused: dict[str, int] = {}
+        if envelope.kind == "telemetry":
+            await self._telemetry(out, envelope.items, devices, lo, hi, refused)
+        elif envelope.kind == "alarms":
+            self._alarms(out, gw, envelope.items, devices, lo, hi, refused)
+        else:
+            self._events(out, gw, envelope.items, devices, lo, hi, refused)
+        if refused:
+            detail = ", ".join(f"{reason}: {count}" for reason, count in sorted(refused.items()))
+            unknown = sorted(codes - devices.keys())
+            if unknown:
+                detail += f"; unknown devices: {', '.join(unknown[:20])}"
+            reason = max(refused, key=lambda r: refused[r])
+            out.dead.append(dead_letter(incoming, reason, detail, parts, gw.id))
+        return out
+
+    # ------------------------------------------------------------------ telemetry
+    async def _telemetry(self, out: Prepared, items: list[dict[str, Any]], devices: dict[str, int], lo: int,
+                         hi: int, refused: dict[str, int]) -> None:
+        names: set[str] = set()
+        for reading in items:
+            names.update(reading["values"])
+        metric_ids = await self.cache.metric_ids(names)
+        ts_l: list[int] = []
+        dev_l: list[int] = []
+        met_l: list[int] = []
+        val_l: list[Any] = []
+        q_l: list[int] = []
+        overrides: list[tuple[int, dict[str, str], list[str]]] = []
+        for reading in items:
+            values: dict[str, Any] = reading["values"]
+            n = len(values)
+            if not n:
+                continue
+            device = devices.get(reading["device"])
+            if device is None:
+                refused["unknown_device"] = refused.get("unknown_device", 0) + n
+                continue
+            ts = reading["ts"]
+            if ts < lo or ts > hi:
+                key = "time_in_future" if ts > hi else "time_too_old"
+                refused[key] = refused.get(key, 0) + n
+                continue
+            keys = list(values)
+            try:
+                met_l.extend([metric_ids[k] for k in keys])
+            except KeyError:
+                refused["too_many_metrics"] = refused.get("too_many_metrics", 0) + n
+                continue
+            q = reading.get("q")
+            if q:
+                overrides.append((len(ts_l), q, keys))
+            ts_l.extend([ts] * n)
+            dev_l.extend([device] * n)
+            val_l.extend(values.values())
+            q_l.extend([_QUALITY[reading.get("quality", "good")]] * n)
+        if not ts_l:
+            return
+        quality = np.array(q_l, dtype=np.int16)
+        for start, q, keys in overrides:
+            for offset, key in enumerate(keys):
+                if key in q:
+                    quality[start + offset] = _QUALITY[q[key]]
+        ts = np.array(ts_l, dtype=np.int64)
+        dev = np.array(dev_l, dtype=np.int32)
+        met = np.array(met_l, dtype=np.int16)
+        value, text_mask = self._numeric(val_l, refused)
+        keep = np.ones(len(ts), dtype=bool)
+        if text_mask is not None:
+            for i in np.flatnonzero(text_mask):
+                out.text_rows.append((ms_to_dt(int(ts[i])), int(dev[i]), int(met[i]), val_l[i], int(quality[i])))
+            keep &= ~text_mask
+        bad = np.abs(value) > self.policy.value_limit
+        if bad.any():
+            refused["value_out_of_range"] = refused.get("value_out_of_range", 0) + int(bad.sum())
+            keep &= ~bad
+        if not keep.all():
+            ts, dev, met, value, quality = ts[keep], dev[keep], met[keep], value[keep], quality[keep]
+        out.points = len(ts) + len(out.text_rows)
+        if len(ts):
+            out.rows = encode_rows(ts, dev, met, value, quality)
+        all_ts = ts if not out.text_rows else np.concatenate([ts, np.array(
+            [int(r[0].timestamp() * 1000) for r in out.text_rows], dtype=np.int64)])
+        if len(all_ts):
+            out.tmin_ms, out.tmax_ms = int(all_ts.min()), int(all_ts.max())
+
+    @staticmethod
+    def _numeric(values: list[Any], refused: dict[str, int]) -> tuple[np.ndarray[Any, np.dtype[np.float64]],
+                                                                       np.ndarray[Any, np.dtype[np.bool_]] | None]:
+        """Values as float64 (None → NaN → NULL); strings flagged in a mask for ``telemetry_text``."""
+        if not any(type(v) is str for v in values):
+            try:
+                return np.array(values, dtype=np.float64), None
+            except (OverflowError, ValueError, TypeError):
+                pass
+        out = np.empty(len(values), dtype=np.float64)
+        mask = np.zeros(len(values), dtype=bool)
+        for i, v in enumerate(values):
+            if type(v) is str:
+                mask[i] = True
+                out[i] = 0.0
+                continue
+            try:
+                out[i] = math.nan if v is None else float(v)
+            except (OverflowError, ValueError, TypeError):
+                out[i] = math.inf  # refused as out of range
+        return out, (mask if mask.any() else None)
+
+    # ------------------------------------------------------------------ alarms / events
+    def _alarms(self, out: Prepared, gw: GatewayInfo, items: list[dict[str, Any]], devices: dict[str, int],
+                lo: int, hi: int, refused: dict[str, int]) -> None:
+        for alarm in items:
+            if (reason := self._item_policy(alarm, devices, lo, hi)) is not None:
+                refused[reason] = refused.get(reason, 0) + 1
+                continue
+            labels = alarm.get("labels") or {}
+            labels_json = orjson.dumps(labels) if isinstance(labels, dict) and len(labels) <= 64 else None
+            if labels_json is None or b"\\u0000" in labels_json or len(labels_json) > 8192:
+                refused["bad_labels"] = refused.get("bad_labels", 0) + 1
+                continue
+            value = alarm.get("value")
+            number = float(value) if isinstance(value, int | float) and abs(value) <= self.policy.value_limit else None
+            text = value[:256] if isinstance(value, str) else None
+            out.alarms.append((
+                gw.id, out.seq, devices[alarm["device"]], alarm["device"], alarm["rule"], alarm["state"],
+                _clean_text(alarm.get("severity", "warning"), 32) or "warning", ms_to_dt(alarm["ts"]),
+                _clean_text(alarm.get("message", "")) or "", number, _clean_text(text),
+                bool(alarm.get("work_order", False)), labels_json.decode(),
+            ))
+        out.points = len(out.alarms)
+
+    def _events(self, out: Prepared, gw: GatewayInfo, items: list[dict[str, Any]], devices: dict[str, int],
+                lo: int, hi: int, refused: dict[str, int]) -> None:
+        for event in items:
+            if (reason := self._item_policy(event, devices, lo, hi)) is not None:
+                refused[reason] = refused.get(reason, 0) + 1
+                continue
+            try:
+                data = orjson.dumps(event.get("data") or {})
+            except (orjson.JSONEncodeError, TypeError):
+                refused["bad_shape"] = refused.get("bad_shape", 0) + 1
+                continue
+            if b"\\u0000" in data or len(data) > 65536:
+                refused["bad_value"] = refused.get("bad_value", 0) + 1
+                continue
+            out.events.append((gw.id, out.seq, devices[event["device"]], event["device"], event["type"],
+                               ms_to_dt(event["ts"]), data.decode()))
+        out.points = len(out.events)
+
+    @staticmethod
+    def _item_policy(item: dict[str, Any], devices: dict[str, int], lo: int, hi: int) -> str | None:
+        if item["device"] not in devices:
+            return "unknown_device"
+        if item["ts"] > hi:
+            return "time_in_future"
+        if item["ts"] < lo:
+            return "time_too_old"
+        return None
+
+    # ------------------------------------------------------------------ status
+    async def _status(self, incoming: Incoming, parts: TopicParts) -> Prepared:
+        gw = await self.cache.gateway(parts.community, parts.gateway)
+        if gw is None:
+            return Prepared(incoming, "dead", dead=[_unknown_gateway(incoming, parts)])
+        state, health = "offline", b"{}"
+        try:
+            doc = orjson.loads(incoming.payload) if incoming.payload.strip() else {"state": "offline"}
+        except orjson.JSONDecodeError:
+            doc = {"state": incoming.payload.decode("utf-8", "replace")[:32]}
+        if isinstance(doc, dict) and isinstance(doc.get("state"), str):
+            state = doc["state"][:32].replace("\x00", "")
+            if isinstance(doc.get("health"), dict):
+                health = orjson.dumps(doc["health"])
+        elif isinstance(doc, str):
+            state = doc[:32].replace("\x00", "")
+        if len(health) > 65536 or b"\\u0000" in health:
+            health = b"{}"
+        online = state not in ("offline", "lost")
+        return Prepared(incoming, "status", gateway_id=gw.id,
+                        status=(online, ms_to_dt(incoming.received_ms), state, health.decode()))

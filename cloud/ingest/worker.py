@@ -1,0 +1,211 @@
+"""One ingest worker: consumer → prepare/batch → write → ack, as two tasks in one TaskGroup.
+
+Queues and their policies (every queue bounded, every queue a metric):
+
+* ``inbox`` (``receive_maximum + 64``): filled by the MQTT thread; cannot overflow because the
+  broker never sends more than ``receive_maximum`` unacknowledged messages. Metric
+  ``guanjia_ingest_queue_depth``.
+* ``ready`` (2 batches): the batcher prepares the next batch while the writer commits the
+  previous one; when the writer is slow the batcher waits, the inbox fills, acks stop and the
+  broker holds the rest. Metric ``guanjia_ingest_ready_batches``.
+
+Failures: database unreachable → the batch is retried with backoff, its messages stay
+unacknowledged (nothing lost, nothing duplicated thanks to the (gateway, seq) claim); a batch the
+database *rejects* (a data error no validation caught) is split and retried message by message,
+and a message rejected on its own becomes a ``storage_rejected`` dead letter — one poison message
+never stalls the stream. Hostile input never raises out of the batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from cloud.ingest.consumer import MqttConsumer
+from cloud.ingest.hooks import IngestHooks
+from cloud.ingest.prepare import Incoming, Policy, Prepared, Preparer, dead_letter
+from cloud.ingest.registry_cache import RegistryCache
+from cloud.ingest.writer import Writer, WriteResult
+from cloud.metrics import Metrics
+from guanjia.backoff import Backoff
+from guanjia.settings import MqttUrl
+from guanjia.wire import TOPIC_ROOT
+
+log = logging.getLogger(__name__)
+
+UPLINK_KINDS = ("telemetry", "alarms", "events", "status")
+
+
+def subscriptions(group: str | None) -> list[str]:
+    """Topics of a worker: shared (``$share/{group}/…``) so workers split the stream."""
+    topics = [f"{TOPIC_ROOT}/+/+/{kind}" for kind in UPLINK_KINDS]
+    return [f"$share/{group}/{t}" for t in topics] if group else topics
+
+
+def default_client_id(index: int) -> str:
+    """Stable across restarts of the same host and slot, so a restarted worker resumes its session."""
+    return f"guanjia-ingest-{socket.gethostname()[:40]}-{index}"
+
+
+@dataclass(slots=True)
+class WorkerOptions:
+    client_id: str = field(default_factory=lambda: default_client_id(0))
+    group: str | None = "guanjia-ingest"
+    receive_maximum: int = 128
+    batch_points: int = 50_000
+    batch_messages: int = 500
+    batch_wait_s: float = 0.05
+    clean_start: bool = False
+    policy: Policy = field(default_factory=Policy)
+
+
+class IngestWorker:
+    def __init__(self, pool: AsyncConnectionPool[Any], mqtt_url: MqttUrl, *, mode: str = "plain",
+                 options: WorkerOptions | None = None, metrics: Metrics | None = None,
+                 hooks: IngestHooks | None = None) -> None:
+        self.pool = pool
+        self.mqtt_url = mqtt_url
+        self.options = options or WorkerOptions()
+        self.metrics = metrics or Metrics()
+        self.hooks = hooks or IngestHooks()
+        self.cache = RegistryCache(pool)
+        self.preparer = Preparer(self.cache, self.options.policy)
+        self.writer = Writer(mode=mode)
+        self.inbox: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=self.options.receive_maximum + 64)
+        self.ready: asyncio.Queue[list[Prepared]] = asyncio.Queue(maxsize=2)
+        self.consumer: MqttConsumer | None = None
+        m = self.metrics
+        self.m_messages = m.counter("guanjia_ingest_messages_total", "MQTT messages processed, by kind")
+        self.m_points = m.counter("guanjia_ingest_points_total", "Telemetry points committed")
+        self.m_dupes = m.counter("guanjia_ingest_duplicates_total", "Redelivered messages skipped by (gateway, seq)")
+        self.m_dead = m.counter("guanjia_ingest_dead_letters_total", "Dead letters written, by reason")
+        self.m_retries = m.counter("guanjia_ingest_write_retries_total", "Batch writes retried (database errors)")
+        self.m_batch = m.summary("guanjia_ingest_batch_seconds", "Receive-to-commit latency of a batch's first message")
+        self.m_commit = m.summary("guanjia_ingest_commit_seconds", "Duration of the write transaction")
+        m.gauge("guanjia_ingest_queue_depth", "Messages received and not yet prepared", source=self.inbox.qsize)
+        m.gauge("guanjia_ingest_ready_batches", "Prepared batches waiting for the writer", source=self.ready.qsize)
+        self.m_connected = m.gauge("guanjia_ingest_broker_connected", "1 when the worker's MQTT session is up")
+
+    async def run(self) -> None:
+        """Run until cancelled; on cancel the batch being committed is finished and acknowledged."""
+        loop = asyncio.get_running_loop()
+        self.consumer = MqttConsumer(self.mqtt_url, self.options.client_id, subscriptions(self.options.group),
+                                     self.inbox, loop, receive_maximum=self.options.receive_maximum,
+                                     clean_start=self.options.clean_start,
+                                     on_state=lambda up: self.m_connected.set(1.0 if up else 0.0))
+        self.consumer.start()
+        log.info("ingest worker %s started (pid %d)", self.options.client_id, os.getpid())
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._batcher(), name="ingest-batcher")
+                group.create_task(self._writer(), name="ingest-writer")
+        finally:
+            await asyncio.to_thread(self.consumer.stop)
+
+    # ------------------------------------------------------------------ batcher
+    async def _batcher(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            message = await self.inbox.get()
+            batch: list[Prepared] = []
+            points = 0
+            deadline = loop.time() + self.options.batch_wait_s
+            while True:
+                prepared = await self._prepare(message)
+                batch.append(prepared)
+                points += prepared.points
+                if points >= self.options.batch_points or len(batch) >= self.options.batch_messages:
+                    break
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        message = await self.inbox.get()
+                except TimeoutError:
+                    break
+            await self.ready.put(batch)
+
+    async def _prepare(self, message: Incoming) -> Prepared:
+        backoff = Backoff(initial=0.2, cap=10.0)
+        while True:
+            try:
+                return await self.preparer.prepare(message)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                delay = backoff.next_delay()
+                log.warning("registry lookup failed (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
+                await asyncio.sleep(delay)
+            except Exception as exc:  # a bug must not kill ingest: keep the evidence instead
+                log.exception("preparing a message from %s failed", message.topic[:200])
+                return Prepared(message, "dead", dead=[dead_letter(message, "internal_error", repr(exc))])
+
+    # ------------------------------------------------------------------ writer
+    async def _writer(self) -> None:
+        while True:
+            batch = await self.ready.get()
+            # shielded: a cancel (shutdown) lets the current commit and its acks complete
+            task = asyncio.ensure_future(self._commit(batch))
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                try:
+                    async with asyncio.timeout(15):
+                        await task
+                except (TimeoutError, Exception):
+                    task.cancel()
+                raise
+
+    async def _commit(self, batch: list[Prepared]) -> None:
+        results = await self._write_with_retry(batch)
+        assert self.consumer is not None
+        for p in batch:
+            self.consumer.ack(p.incoming.mid, p.incoming.qos, p.incoming.generation)
+        now = time.time()
+        self.m_batch.observe(now - min(p.incoming.received_ms for p in batch) / 1000)
+        for p in batch:
+            self.m_messages.inc(kind=p.kind)
+        for result in results:
+            self.m_points.inc(result.points)
+            if result.duplicates:
+                self.m_dupes.inc(len(result.duplicates))
+            for d in result.dead:
+                self.m_dead.inc(reason=d.reason)
+            await self.hooks.fire(self.hooks.alarms, result.alarm_ids)
+            await self.hooks.fire(self.hooks.events, result.event_ids)
+
+    async def _write_with_retry(self, batch: list[Prepared]) -> list[WriteResult]:
+        backoff = Backoff(initial=0.2, cap=10.0)
+        while True:
+            started = time.perf_counter()
+            try:
+                async with self.pool.connection() as conn:
+                    result = await self.writer.write(conn, batch)
+                self.m_commit.observe(time.perf_counter() - started)
+                return [result]
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                self.m_retries.inc()
+                delay = backoff.next_delay()
+                log.warning("writing %d messages failed (%s); retrying in %.1fs", len(batch),
+                            str(exc).strip()[:200], delay)
+                await asyncio.sleep(delay)
+            except psycopg.Error as exc:
+                if len(batch) > 1:
+                    log.warning("database rejected a batch of %d (%s); retrying message by message", len(batch),
+                                str(exc).strip()[:200])
+                    results: list[WriteResult] = []
+                    for one in batch:
+                        results += await self._write_with_retry([one])
+                    return results
+                p = batch[0]
+                log.error("database rejected a message from %s: %s", p.incoming.topic[:200], str(exc).strip()[:300])
+                rejected = Prepared(p.incoming, "dead", dead=[
+                    dead_letter(p.incoming, "storage_rejected", str(exc).strip())])
+                return await self._write_with_retry([rejected])

@@ -1,0 +1,88 @@
+"""Gateway provisioning: the registry row plus a broker account limited to the gateway's prefix.
+
+Two broker targets:
+
+* the **local stack** (``.run/``): :meth:`guanjia.stack.MosquittoServer.set_accounts` keeps the
+  account list and reloads the broker;
+* a **production Mosquitto**: its password and ACL files are edited in place — the gateway's
+  old lines replaced, everyone else's kept byte for byte — written atomically, and the broker
+  reloaded with SIGHUP (``--broker-pid`` or a pid file).
+
+The password is generated here and returned once (the CLI prints it); only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloud.db.pool import connect
+from cloud.errors import BrokerError
+from cloud.registry import store
+from guanjia.stack.local import LocalStack
+from guanjia.stack.mosquitto import BrokerAccount, hash_password
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerFiles:
+    passwd: Path
+    acl: Path
+    pid: int | None = None
+
+
+def _replace_in_files(files: BrokerFiles, account: BrokerAccount) -> None:
+    user = account.username
+    passwd_lines = files.passwd.read_text().splitlines() if files.passwd.exists() else []
+    passwd_lines = [ln for ln in passwd_lines if ln.strip() and not ln.startswith(f"{user}:")]
+    passwd_lines.append(f"{user}:{hash_password(account.password)}")
+    acl_lines = files.acl.read_text().splitlines() if files.acl.exists() else []
+    kept: list[str] = []
+    skipping = False
+    for line in acl_lines:
+        words = line.split()
+        if words[:1] == ["user"]:
+            skipping = len(words) == 2 and words[1] == user
+        if not skipping:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    kept += ["", f"user {user}", *(f"topic {access} {topic}" for access, topic in account.acl), ""]
+    for path, lines, mode in ((files.passwd, passwd_lines, 0o600), (files.acl, kept, 0o644)):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if path.exists():
+            st = path.stat()
+            os.chmod(tmp, st.st_mode & 0o777)
+            if os.geteuid() == 0:
+                os.chown(tmp, st.st_uid, st.st_gid)
+        else:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    if files.pid is not None:
+        try:
+            os.kill(files.pid, signal.SIGHUP)
+        except ProcessLookupError as exc:
+            raise BrokerError(f"broker pid {files.pid} is not running; reload it by hand") from exc
+
+
+def provision_gateway(database_url: str, community: str, gateway: str, *, trusted: bool = False,
+                      auto_register: bool = False, stack: LocalStack | None = None,
+                      files: BrokerFiles | None = None) -> tuple[int, BrokerAccount]:
+    """Create the gateway row and its broker account; returns (gateway id, account with password).
+
+    The registry row is committed only after the broker accepted the account, so a failed
+    broker update leaves nothing half-made.
+    """
+    account = BrokerAccount.gateway(community, gateway)
+    with connect(database_url) as conn:
+        gateway_id = store.add_gateway(conn, community, gateway, trusted=trusted, auto_register=auto_register,
+                                       broker_username=account.username,
+                                       credentials_ref="broker-files" if files else "local-stack" if stack else None)
+        if files is not None:
+            _replace_in_files(files, account)
+        elif stack is not None:
+            stack.broker().set_accounts([account])
+        conn.commit()
+    return gateway_id, account
