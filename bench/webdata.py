@@ -67,7 +67,8 @@ async def build_world(conn: AsyncConnection[Any], communities: list[str], *, dev
                 "   FROM generate_series(1, %s) i",
                 (community_id, 31.2 + ci * 0.05, 121.4 + ci * 0.05, buildings_per_community))
             status = {"outbox": {"depth": 12, "bytes": 40960},
-                      "poll": {"request_time": {"p50_ms": 8.5, "p99_ms": 41.0}}, "request_errors": 3, "poll_errors": 1, "uptime_s": 86400}
+                      "poll": {"request_time": {"p50_ms": 8.5, "p99_ms": 41.0}}, "request_errors": 3,
+                      "poll_errors": 1, "uptime_s": 86400}
             await cur.execute(
                 "INSERT INTO gateways (community_id, code, name, online, last_seen, status, trusted)"
                 " VALUES (%s, 'gw-1', %s, true, %s, %s::jsonb, true) RETURNING id",
