@@ -89,7 +89,6 @@ async def running_worker(db_url: str, mqtt_url: str, *, group: str | None = None
         worker = IngestWorker(pool, MqttUrl.parse(mqtt_url), options=opts)
         task = asyncio.create_task(worker.run())
         try:
-            assert worker.consumer is not None or True
             deadline = time.monotonic() + 10
             while (worker.consumer is None or not worker.consumer.connected.is_set()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
