@@ -54,6 +54,7 @@ class CommandHandler:
         if not isinstance(doc, dict):
             self.refused += 1
             self.outbox.add_reject("cmd", "cmd", "command is not a JSON object", payload)
+            self._audit({}, "refused", "bad_command", "payload is not a JSON object")
             return self._reply({}, ok=False, reason="bad_command", detail="payload is not a JSON object")
         try:
             await self._apply(doc)

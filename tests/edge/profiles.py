@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import yaml
+
 from device_profiles import Profile, parse_profile
 
-TEST_PUMP: Profile = parse_profile({
+TEST_PUMP_DATA: dict[str, Any] = {
     "id": "test-pump",
     "kind": "pump",
     "transport": "modbus",
@@ -23,7 +28,16 @@ TEST_PUMP: Profile = parse_profile({
         {"name": "fault_reset", "table": "coil", "address": 0, "dtype": "bool", "writable": True,
          "poll_group": "fast"},
     ],
-}, "tests/edge/profiles.py")
+}
+TEST_PUMP: Profile = parse_profile(TEST_PUMP_DATA, "tests/edge/profiles.py")
 
 PUMP_VALUES = {"status": 1, "frequency_hz": 45.5, "outlet_pressure_bar": 3.25, "pressure_setpoint": 3.5,
                "model": 7}
+
+
+def write_profile(directory: Path, period_s: float = 0.2) -> Path:
+    """The test profile as a YAML file (the agent loads profiles by id or path)."""
+    data = {**TEST_PUMP_DATA, "poll_groups": {"fast": period_s}}
+    path = directory / "test-pump.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path

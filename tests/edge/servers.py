@@ -67,7 +67,7 @@ class Unit:
         if self.mode == "silent":
             await asyncio.sleep(3600)
         if set_values is not None:
-            self.writes.append((function_code, address, list(set_values)))  # type: ignore[arg-type]
+            self.writes.append((function_code, address, list(set_values)))
         return None
 
 
@@ -103,7 +103,7 @@ class ProfileServer:
 
     async def __aexit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
-            await self.server.shutdown()
+            await self.server.shutdown()  # type: ignore[no-untyped-call]
 
 
 class GarbageServer:

@@ -10,7 +10,7 @@ from edge.modbus.planner import plan, split
 
 
 def pt(name: str, address: int, dtype: str = "uint16", table: str = "holding_register") -> Point:
-    return Point(name=name, address=address, dtype=dtype, table=table)  # type: ignore[arg-type]
+    return Point(name=name, address=address, dtype=dtype, table=table)
 
 
 def test_contiguous_points_are_one_request() -> None:

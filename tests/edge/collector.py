@@ -1,0 +1,94 @@
+"""A cloud-side test subscriber: a persistent MQTT session that survives broker restarts and records
+every sequenced message of one gateway (decoded with the wire contract), status and replies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+import orjson
+
+from guanjia.settings import MqttUrl
+from guanjia.wire import Envelope, decode, gateway_prefix, parse_topic
+
+
+class Collector:
+    def __init__(self, url: str, community: str, gateway: str) -> None:
+        self.url = MqttUrl.parse(url)
+        self.prefix = gateway_prefix(community, gateway)
+        self.client_id = f"collector-{uuid.uuid4().hex[:8]}"
+        self.envelopes: list[Envelope] = []
+        self.status: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    async def __aenter__(self) -> Collector:
+        self._task = asyncio.create_task(self._run())
+        async with asyncio.timeout(10):
+            await self._ready.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(self.url.host, self.url.port, username=self.url.username,
+                                          password=self.url.password, identifier=self.client_id,
+                                          clean_session=False) as client:
+                    await client.subscribe(f"{self.prefix}/#", qos=1)
+                    self._ready.set()
+                    async for message in client.messages:
+                        self._on(message.topic.value, bytes(message.payload) if isinstance(
+                            message.payload, bytes | bytearray) else str(message.payload).encode())
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)
+
+    def _on(self, topic: str, payload: bytes) -> None:
+        kind = topic.removeprefix(self.prefix + "/")
+        if kind == "status":
+            self.status.append(orjson.loads(payload))
+        elif kind == "cmd/reply":
+            self.replies.append(orjson.loads(payload))
+        elif kind in ("telemetry", "alarms", "events"):
+            self.envelopes.append(decode(payload, parse_topic(topic)))
+        self._changed.set()
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        async with aiomqtt.Client(self.url.host, self.url.port, username=self.url.username,
+                                  password=self.url.password) as client:
+            await client.publish(topic, payload, qos=1)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await self._changed.wait()
+
+    def of(self, kind: str) -> list[Envelope]:
+        return [e for e in self.envelopes if e.kind == kind]
+
+    def items(self, kind: str) -> list[dict[str, Any]]:
+        return [item for e in self.of(kind) for item in e.items]
+
+    def check_sequence(self, upto: int, still_stored: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        """Every seq 1..upto arrived (or is still in the outbox); repeated seqs carry the same items."""
+        seen: dict[int, list[dict[str, Any]]] = {}
+        for env in self.envelopes:
+            if env.seq in seen:
+                assert seen[env.seq] == env.items, f"seq {env.seq} redelivered with different content"
+            seen[env.seq] = env.items
+        missing = set(range(1, upto + 1)) - set(seen) - still_stored
+        assert not missing, f"lost seqs: {sorted(missing)[:20]} (of {len(missing)})"
