@@ -97,7 +97,7 @@ class Agent:
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Agent:
-        self.rules.load()
+        self.rules.load(self.kinds)
         stack = contextlib.AsyncExitStack()
         await stack.enter_async_context(self.outbox)
         self._stack = stack
@@ -141,12 +141,7 @@ class Agent:
     # ------------------------------------------------------------------ ReadingSink
     def reading(self, device: str, ts_ms: int, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
         kind, profile = self.kinds[device]
-        good = {k: v for k, v in values.items() if quality.get(k, Quality.GOOD) is Quality.GOOD}
-        if good:
-            self.rules.process(device, kind, profile, ts_ms, good, Quality.GOOD)
-        else:
-            worst = next(iter(quality.values()), Quality.BAD)
-            self.rules.process(device, kind, profile, ts_ms, {}, worst)
+        self.rules.process(device, kind, profile, ts_ms, values, quality)
         rbe = self.filters[device]
         sent: dict[str, Scalar] = {}
         flags: dict[str, str] = {}

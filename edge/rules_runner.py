@@ -11,7 +11,6 @@ conditions (``for:`` durations, offline), and the state snapshot written to disk
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -20,8 +19,8 @@ from typing import Any
 import orjson
 
 from edge.config import RulesConfig
-from guanjia.errors import ConfigError
 from guanjia.wire import Quality, Scalar
+from rules import AlarmEvent, RuleEngine, RuleError, RuleSet, RuleWatcher, load_ruleset
 
 log = logging.getLogger(__name__)
 
@@ -35,56 +34,70 @@ class RuleRunner:
         self.config = config
         self.on_alarm = on_alarm
         self.clock = clock
-        self.engine: Any = None
-        self.watcher: Any = None
+        self.engine: RuleEngine | None = None
+        self.watcher: RuleWatcher | None = None
         self.alarms_raised = 0
         self.alarms_cleared = 0
         self.errors = 0
         self.rules = 0
-        self.reload_errors = 0
 
-    def load(self) -> None:
-        """Build the engine (raises ConfigError for invalid rule files at startup)."""
-        try:
-            from rules import RuleEngine, load_ruleset
-        except ImportError as exc:  # the rules package is optional at runtime
-            log.warning("rules engine unavailable (%s): local rules are off", exc)
-            return
+    def load(self, devices: Mapping[str, tuple[str, str]] | None = None) -> None:
+        """Build the engine (raises ConfigError for invalid rule files at startup) and restore its
+        saved state; ``devices`` (id → (kind, profile)) are watched from now on, so offline rules
+        fire even for a device that never answers."""
         ruleset = load_ruleset(self.config.paths, builtin=self.config.builtin)
         self.rules = len(ruleset)
         state = self._read_state()
+        now = self.clock()
         if state is not None:
             try:
-                self.engine = RuleEngine.restore(ruleset, state, now_ms=self.clock())
-                log.info("rules: %d rules, state restored from %s", self.rules, self.config.state_path)
-            except Exception:
-                log.exception("rules: cannot restore state from %s; starting fresh", self.config.state_path)
+                self.engine = RuleEngine.restore(ruleset, state, now_ms=now)
+                log.info("rules: %d rules, state of %d devices restored from %s", self.rules,
+                         len(state.get("devices", {})), self.config.state_path)
+            except (RuleError, KeyError, TypeError, ValueError) as exc:
+                log.warning("rules: cannot restore state from %s (%s); starting fresh", self.config.state_path, exc)
         if self.engine is None:
             self.engine = RuleEngine(ruleset)
             log.info("rules: %d rules loaded", self.rules)
+        for device, (kind, profile) in (devices or {}).items():
+            self.engine.watch(device, kind, now, profile=profile)
+        if self.config.reload and self.config.paths:
+            self.watcher = RuleWatcher(self.config.paths, self._reloaded, builtin=self.config.builtin,
+                                       interval=2.0, initial=ruleset)
 
-    def _read_state(self) -> Any:
+    def _read_state(self) -> dict[str, Any] | None:
         path = self.config.state_path
         if not path.exists():
             return None
         try:
-            return orjson.loads(path.read_bytes())
+            data = orjson.loads(path.read_bytes())
         except (OSError, orjson.JSONDecodeError) as exc:
             log.warning("rules state %s unreadable (%s); starting fresh", path, exc)
             return None
+        return data if isinstance(data, dict) else None
+
+    def _reloaded(self, ruleset: RuleSet) -> None:
+        if self.engine is not None:
+            self.rules = len(ruleset)
+            self._emit(self.engine.reload(ruleset, self.clock()))
 
     def process(self, device: str, kind: str, profile: str, ts: int, values: Mapping[str, Scalar],
-                quality: Quality) -> None:
-        if self.engine is None:
+                quality: Mapping[str, Quality]) -> None:
+        engine = self.engine
+        if engine is None:
             return
+        overall = Quality.GOOD
+        if quality and all(q is Quality.OFFLINE for q in quality.values()):
+            overall = Quality.OFFLINE
         try:
-            events = self.engine.process(device, kind, ts, values, quality=quality, profile=profile)
+            events = engine.process(device, kind, ts, values, quality=overall, q=quality, profile=profile)
         except Exception:
             self.errors += 1
             if self.errors < 10:
                 log.exception("rules failed on a reading of %s", device)
             return
-        self._emit(events)
+        if events:
+            self._emit(events)
 
     def tick(self) -> None:
         if self.engine is None:
@@ -95,7 +108,7 @@ class RuleRunner:
             self.errors += 1
             log.exception("rules tick failed")
 
-    def _emit(self, events: list[Any]) -> None:
+    def _emit(self, events: list[AlarmEvent]) -> None:
         for event in events:
             item = event.to_wire()
             if item.get("state") == "raise":
@@ -127,8 +140,8 @@ class RuleRunner:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._ticker())
             tg.create_task(self._snapshots())
-            if self.config.reload and self.config.paths:
-                tg.create_task(self._watch())
+            if self.watcher is not None:
+                tg.create_task(self.watcher.run())
 
     async def _ticker(self) -> None:
         while True:
@@ -140,28 +153,9 @@ class RuleRunner:
             await asyncio.sleep(self.config.snapshot_interval_s)
             self.snapshot()
 
-    async def _watch(self) -> None:
-        """Reload on change; keep the old rules (and their state) when the new files are invalid."""
-        from watchfiles import awatch
-
-        from rules import load_ruleset
-
-        watched = [p for p in self.config.paths if p.exists()]
-        if not watched:
-            return
-        async for _changes in awatch(*watched, debounce=500, step=100):
-            try:
-                ruleset = load_ruleset(self.config.paths, builtin=self.config.builtin)
-            except ConfigError as exc:
-                self.reload_errors += 1
-                for issue in exc.issues:
-                    log.error("rule reload refused, old rules kept: %s", issue)
-                continue
-            with contextlib.suppress(Exception):
-                self.engine.swap(ruleset)
-                self.rules = len(ruleset)
-                log.info("rules reloaded: %d rules", self.rules)
-
     def stats(self) -> dict[str, int]:
+        watcher = self.watcher
         return {"rules": self.rules, "raised": self.alarms_raised, "cleared": self.alarms_cleared,
-                "errors": self.errors, "reload_errors": self.reload_errors}
+                "errors": self.errors, "reloads": watcher.reloads if watcher else 0,
+                "reload_errors": watcher.rejected if watcher else 0,
+                "active": len(self.engine.active_alarms()) if self.engine else 0}
