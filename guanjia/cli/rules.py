@@ -34,7 +34,13 @@ def check(
     files = rule_files(targets)
     if not files:
         raise ConfigError([ConfigIssue(" ".join(map(str, targets)), None, "", "no rule files found")])
-    ruleset = load_ruleset(targets, builtin=builtin and bool(paths))
+    try:
+        ruleset = load_ruleset(targets, builtin=builtin and bool(paths))
+    except ConfigError as exc:
+        # printed here, one issue per line and never wrapped, so editors and CI can parse them
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(2) from exc
     for file in ruleset.files:
         count = sum(1 for c in ruleset.rules if c.source.file == file)
         typer.echo(f"ok  {file}  ({count} rules)")

@@ -1,0 +1,94 @@
+"""State survives snapshot/restore (as after an agent restart) and rule reloads."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from rules.engine import RuleEngine
+from rules.errors import RuleError
+from tests.rules.helpers import T0, engine, rule, ruleset, states
+
+FOR_RULE = rule("for: 10m\nthreshold: {metric: p, above: 10, hysteresis: 1}")
+
+
+def roundtrip(eng: RuleEngine, text: str | None = None) -> RuleEngine:
+    data = orjson.loads(orjson.dumps(eng.snapshot()))  # must be plain JSON
+    return RuleEngine.restore(ruleset(text) if text is not None else eng.ruleset, data)
+
+
+def test_for_duration_survives_restart_mid_duration() -> None:
+    eng = engine(FOR_RULE)
+    eng.process("d", "pump", T0, {"p": 11})
+    eng.tick(T0 + 4 * 60_000)
+    again = roundtrip(eng)
+    assert again.tick(T0 + 9 * 60_000) == []
+    assert again.process("d", "pump", T0 + 9 * 60_000 + 30_000, {"p": 11}) == []
+    assert states(again.tick(T0 + 10 * 60_000)) == [("r1", "raise")]
+
+
+def test_active_alarm_survives_restart_without_duplicate_raise() -> None:
+    eng = engine(FOR_RULE)
+    eng.process("d", "pump", T0, {"p": 11})
+    eng.process("d", "pump", T0 + 590_000, {"p": 11})
+    assert states(eng.tick(T0 + 600_000)) == [("r1", "raise")]
+    again = roundtrip(eng)
+    assert again.process("d", "pump", T0 + 601_000, {"p": 12}) == []
+    assert [e.state for e in again.active_alarms()] == ["raise"]
+    assert states(again.process("d", "pump", T0 + 602_000, {"p": 8})) == [("r1", "clear")]
+
+
+def test_every_condition_type_snapshots_to_json() -> None:
+    text = """
+    rules:
+      - {id: a, severity: info, kinds: [pump], message: m, threshold: {metric: p, above: 1}}
+      - {id: b, severity: info, kinds: [pump], message: m, rate: {metric: p, window: 1m, above: 1}}
+      - {id: c, severity: info, kinds: [pump], message: m, stuck: {metric: p, unchanged_for: 1m}}
+      - {id: d, severity: info, kinds: [pump], message: m,
+         count: {edges: {metric: p, above: 3}, at_least: 2, within: 1m}}
+      - {id: e, severity: info, kinds: [pump], message: m, count: {increase: n, at_least: 5, within: 1m}}
+      - {id: f, severity: info, kinds: [pump], message: m, state: {metric: p, above: 2}}
+      - {id: g, severity: info, kinds: [pump], message: m, offline: {after: 1m}}
+      - {id: h, severity: info, kinds: [pump], message: m, baseline: {metric: n, above_pct: 10, aggregate: increase}}
+    """
+    eng = engine(text)
+    for i in range(200):
+        eng.process("x", "pump", T0 + i * 30_000, {"p": float(i % 7), "n": i})
+    snap = eng.snapshot()
+    again = roundtrip(eng)
+    assert again.snapshot() == orjson.loads(orjson.dumps(snap))
+
+
+def test_restore_rejects_unknown_format() -> None:
+    with pytest.raises(RuleError):
+        RuleEngine.restore(ruleset(FOR_RULE), {"format": "something/9"})
+
+
+def test_reload_keeps_state_of_unchanged_rules_and_clears_removed_ones() -> None:
+    two = FOR_RULE + rule("threshold: {metric: q, above: 1}", id="r2").removeprefix("rules:\n")
+    eng = engine(two)
+    eng.process("d", "pump", T0, {"p": 11, "q": 5})  # r2 raises; r1 pending
+    # r1 only changes its message: state kept, so the pending 10 minutes still count
+    changed = two.replace('message: "{device}: {value}"', 'message: "{device} now {value}"', 1)
+    changed = changed.replace("  - id: r2", "  - id: r3")
+    out = eng.reload(ruleset(changed), T0 + 60_000)
+    assert states(out) == [("r2", "clear")]
+    eng.process("d", "pump", T0 + 590_000, {"p": 11, "q": 5})
+    assert states(eng.tick(T0 + 600_000)) == [("r1", "raise")]
+    assert eng.tick(T0 + 600_000 + 1000) == []
+
+
+def test_reload_of_changed_condition_keeps_active_alarm() -> None:
+    eng = engine(rule("threshold: {metric: p, above: 10}"))
+    eng.process("d", "pump", T0, {"p": 11})
+    assert eng.reload(ruleset(rule("threshold: {metric: p, above: 20}")), T0 + 1) == []
+    assert [a.rule for a in eng.active_alarms()] == ["r1"]
+    # the new condition says false: the kept alarm clears (once)
+    assert states(eng.process("d", "pump", T0 + 2, {"p": 11})) == [("r1", "clear")]
+
+
+def test_device_changing_kind_clears_rules_that_no_longer_apply() -> None:
+    eng = engine(rule("threshold: {metric: p, above: 10}"))
+    eng.process("d", "pump", T0, {"p": 11})
+    assert eng.process("d", "meter", T0 + 1, {"p": 11}) == []
+    assert states(eng.tick(T0 + 2)) == [("r1", "clear")]
