@@ -28,7 +28,7 @@ import numpy as np
 
 from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.errors import ModelFormatError, NotEnoughData
-from cloud.analytics.features import daily_sum, ewma, rising_run, robust_center_scale
+from cloud.analytics.features import daily_sum, ewma, hour_of_week, rising_run, robust_center_scale, seasonal_profile
 from cloud.analytics.frames import Array, HourlyFrame
 
 
@@ -59,6 +59,8 @@ class PumpDetector(Detector):
     channels: ClassVar[tuple[Channel, ...]] = (
         Channel("current_excess", "bearing_wear", floor=0.05, margin=1.3, min_hours=6),
         Channel("current_deficit", "dry_run", floor=0.25, margin=1.2, min_hours=1),
+        Channel("suction_loss", "dry_run", floor=0.5, margin=1.2, min_hours=1),
+        Channel("flow_excess", "pressure_loss", floor=0.15, margin=1.3, min_hours=3),
         Channel("pressure_deficit", "pressure_loss", floor=0.05, margin=1.3, min_hours=6),
     )
     defaults: ClassVar[Params] = {
@@ -66,6 +68,10 @@ class PumpDetector(Detector):
         "current_metric": "current",
         "frequency_metric": "frequency",
         "pressure_metric": "outlet_pressure",
+        "suction_metric": "suction_pressure",
+        "flow_metric": "flow",
+        "flow_alpha": 1 / 6,
+        "utc_offset_ms": 8 * 3_600_000,
         "min_running_share": 0.5,
         "min_training_hours": 48,
         "ewma_alpha": 1 / 24,
@@ -91,7 +97,14 @@ class PumpDetector(Detector):
         ratio = cur[use] / np.maximum(predicted, 1e-6) - 1.0
         _, spread = robust_center_scale(ratio)
         p_normal, p_spread = robust_center_scale(pressure[use])
+        suction, _ = robust_center_scale(frame.column(params["suction_metric"]))
+        flow = frame.column(params["flow_metric"])
+        flow_profile, _ = seasonal_profile(flow, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
+        flow_mean = float(np.nanmean(flow)) if not np.isnan(flow).all() else float("nan")
         return {
+            "suction_normal": suction,
+            "flow_hour_of_week": [round(float(v), 4) for v in flow_profile],
+            "flow_mean": flow_mean,
             "coef": [float(c) for c in model.coef_],
             "intercept": float(model.intercept_),
             "x_mean": [float(v) for v in mean],
@@ -139,11 +152,25 @@ class PumpDetector(Detector):
             rising = rises[np.clip(day_index, 0, rises.size - 1)]
         else:
             rising = np.zeros(frame.hours)
+        stats = {"current_excess": excess, "current_deficit": -ratio, "pressure_deficit": pressure_def}
+        suction_normal = baseline.get("suction_normal")
+        if suction_normal is not None and np.isfinite(suction_normal) and suction_normal > 0.1:
+            # dry run: the inlet loses its water; the drive soon trips, so the hourly minimum tells
+            stats["suction_loss"] = 1.0 - frame.column(params["suction_metric"], "min") / float(suction_normal)
+        flow_mean = baseline.get("flow_mean")
+        flow_profile = np.asarray(baseline.get("flow_hour_of_week") or [np.nan] * 168, dtype=np.float64)
+        flow_excess = np.full(frame.hours, np.nan)
+        if flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and flow_profile.shape == (168,):
+            expected_flow = flow_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
+            # a leak adds a constant flow around the clock: the pump no longer sleeps at night
+            flow_excess = ewma((frame.column(params["flow_metric"]) - expected_flow) / float(flow_mean),
+                               float(params["flow_alpha"]))
+            stats["flow_excess"] = flow_excess
         return Scored(
-            stats={"current_excess": excess, "current_deficit": -ratio, "pressure_deficit": pressure_def},
+            stats=stats,
             context={"current_ratio": ratio, "current_excess": excess, "pressure": pressure,
                      "pressure_deficit": pressure_def, "expected_current": predicted, "current": cur,
-                     "rising_days": rising},
+                     "rising_days": rising, "flow_excess": flow_excess},
         )
 
     def explain(self, frame: HourlyFrame, channel: Any, hour: int, scored: Scored, baseline: Params) -> str:
@@ -154,7 +181,14 @@ class PumpDetector(Detector):
             trend = f", rising for {days} day{'s' if days != 1 else ''}" if days >= 2 else ""
             return (f"pump {frame.device} draws {pct:.0f}% more current than usual for this pressure{trend} "
                     f"— check the bearings and motor before it trips")
-        if channel.name == "current_deficit":
+        if channel.name == "flow_excess":
+            pct = 100 * ctx["flow_excess"][hour]
+            return (f"pump {frame.device} pumps {pct:.0f}% of its usual daily flow more than normal for this "
+                    f"hour, day and night — water is leaking downstream; pressure will drop when the leak grows")
+        if channel.name in ("current_deficit", "suction_loss"):
+            if channel.name == "suction_loss":
+                return (f"pump {frame.device} lost its inlet pressure — running dry (no water at the inlet); "
+                        f"check the suction side, tank level and inlet valve")
             pct = -100 * ctx["current_ratio"][hour]
             return (f"pump {frame.device} runs but draws {pct:.0f}% less current than it should "
                     f"— likely running dry (no water at the inlet); check the suction side and tank level")

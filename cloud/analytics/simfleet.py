@@ -1,0 +1,342 @@
+"""The labelled evaluation fleet, driven through the simulators' own physics and fault models.
+
+Why not the Modbus servers: 30+ simulated days of 200+ devices through TCP would take hours; the
+detectors only read hourly aggregates anyway. So this module instantiates the very device models
+the demo serves (:mod:`simulators.physics`), advances each one in steps of ``step_s`` simulated
+seconds with :meth:`DeviceModel.advance_to`, samples :meth:`DeviceModel.values` after every step
+and folds the samples into hourly avg/min/max — the same shape as ``telemetry_1h``. Faults are
+switched with :meth:`DeviceModel.set_fault` at planned times; the plan *is* the ground truth
+(written out as labels in the simulators' label format by :func:`labels_jsonl`).
+
+Gradual faults are scheduled as the fault model allows: bearing wear with its ``percent_per_day``,
+energy drift with its ``ramp_hours`` up to +20 %, and a *slow* pressure loss as a leak whose
+``leak_m3h`` grows hour by hour (the pump model re-reads the fault parameters every step). For
+each gradual fault the hard-threshold rule of the shipped rule set (``rules/library``) is run
+over the same samples with the rules engine, and the first time it raises after the fault began
+is the label's ``threshold_ms`` — the reference for the lead time. Energy drift is the exception:
+the shipped ``meter-energy-drift`` rule compares single hours and fires on ordinary hourly noise
+within hours of being armed (before the drift is even 2 %), so its reference is the moment the
+drift itself crosses the 15 % cost-control band (known exactly from the fault model's ramp).
+
+Only the simulators package is imported (lazily): the analytics product code never needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from cloud.analytics.detectors.meter import COST_RULE_BAND
+from cloud.analytics.evaluation import FaultLabel
+from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
+
+log = logging.getLogger(__name__)
+
+MODEL_CLASSES: dict[str, str] = {
+    "meter": "simulators.physics.meter:MeterModel",
+    "pump": "simulators.physics.pump:PumpModel",
+    "elevator": "simulators.physics.elevator:ElevatorModel",
+    "gate": "simulators.physics.gate:GateModel",
+}
+PROFILES: dict[str, tuple[str, ...]] = {
+    "meter": ("eastron-sdm630", "eastron-sdm120"),
+    "pump": ("vfd-pump",),
+    "elevator": ("elevator-gbt24476",),
+    "gate": ("access-gate",),
+}
+SAMPLED: dict[str, tuple[str, ...]] = {
+    "meter": ("energy_import", "power_total", "power", "voltage_l1", "voltage_l2", "voltage_l3", "voltage"),
+    "pump": ("running", "current", "frequency", "outlet_pressure", "suction_pressure", "flow", "fault_code",
+             "start_count", "run_hours", "pressure_setpoint", "power", "motor_temperature"),
+    "elevator": ("run_count", "door_cycles", "run_hours", "fault_code", "car_moving", "in_door_zone",
+                 "load_percent", "service_mode"),
+    "gate": ("passages_in", "passages_out", "forced_open", "held_open", "tamper"),
+}
+"""Metrics kept per kind (what the detectors and the health record read)."""
+
+MIX: dict[str, float] = {"meter": 0.35, "pump": 0.15, "elevator": 0.3, "gate": 0.2}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """How a fault kind is injected: gradual or not, duration, parameters, its hard-threshold rule."""
+
+    kind: str
+    fault: str
+    gradual: bool
+    hours: tuple[float, float]
+    params: Callable[[np.random.Generator], dict[str, Any]]
+    threshold_rule: str | None = None
+    ramp: Callable[[dict[str, Any], float], dict[str, Any]] | None = None
+    """For faults whose intensity grows: parameters after ``hours`` since onset."""
+    threshold_after_h: Callable[[dict[str, Any]], float] | None = None
+    """Where no shipped rule is a sound reference: hours after onset the fault crosses the hard limit."""
+
+
+def _leak_ramp(params: dict[str, Any], hours: float) -> dict[str, Any]:
+    share = min(1.0, hours / float(params["ramp_hours"]))
+    return {**params, "leak_m3h": float(params["leak_max_m3h"]) * share}
+
+
+FAULTS: tuple[FaultPlan, ...] = (
+    FaultPlan("pump", "bearing_wear", True, (24 * 12, 24 * 20),
+              lambda r: {"percent_per_day": float(r.uniform(3.0, 6.0))}, "pump-bearing-wear"),
+    FaultPlan("pump", "pressure_loss", True, (24 * 8, 24 * 12),
+              lambda r: {"leak_max_m3h": float(r.uniform(20.0, 30.0)), "ramp_hours": float(r.uniform(72, 144))},
+              "pump-pressure-loss", _leak_ramp),
+    FaultPlan("pump", "dry_run", False, (1.0, 4.0), lambda r: {}),
+    FaultPlan("meter", "energy_drift", True, (24 * 10, 24 * 14),
+              lambda r: {"percent": 20.0, "ramp_hours": float(r.uniform(72, 168))},
+              threshold_after_h=lambda p: float(p["ramp_hours"]) * COST_RULE_BAND * 100 / float(p["percent"])),
+    FaultPlan("meter", "phase_loss", False, (1.0, 6.0), lambda r: {"phase": int(r.integers(1, 4))}),
+    FaultPlan("elevator", "passengers_trapped", False, (0.5, 2.0), lambda r: {}),
+    FaultPlan("elevator", "door_lock_fault", False, (1.0, 4.0), lambda r: {}),
+    FaultPlan("elevator", "out_of_leveling", False, (0.5, 2.0), lambda r: {}),
+    FaultPlan("gate", "forced_open", False, (0.2, 1.0), lambda r: {}),
+    FaultPlan("gate", "held_open", False, (0.5, 2.0), lambda r: {}),
+)
+
+
+@dataclass(slots=True)
+class FleetDevice:
+    id: str
+    kind: str
+    profile: str
+    model: Any
+
+
+@dataclass(slots=True)
+class PlannedFault:
+    device: str
+    plan: FaultPlan
+    start_ms: int
+    end_ms: int
+    params: dict[str, Any]
+    threshold_ms: int | None = None
+
+
+@dataclass(slots=True)
+class SimRun:
+    """The fleet's hourly frames and the ground truth of one simulated run."""
+
+    seed: int
+    start_ms: int
+    days: int
+    warmup_days: int
+    frames: dict[str, HourlyFrame]
+    faults: list[PlannedFault]
+    kinds_missing: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[FaultLabel]:
+        return [FaultLabel(f.device, f.plan.fault, f.start_ms, f.end_ms, f.plan.gradual, f.threshold_ms)
+                for f in self.faults]
+
+
+def available_kinds() -> dict[str, type]:
+    """Device kinds whose physics model the installed simulators provide."""
+    found: dict[str, type] = {}
+    for kind, target in MODEL_CLASSES.items():
+        module, name = target.split(":")
+        try:
+            found[kind] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            log.warning("simulators provide no %s model (%s); that kind is left out", kind, target)
+    return found
+
+
+def build_fleet(devices: int, seed: int, start_ms: int) -> tuple[list[FleetDevice], list[str]]:
+    """A generated community: ``b{n}-{kind}-{i}`` devices in :data:`MIX` proportions."""
+    from device_profiles import find_profile
+
+    classes = available_kinds()
+    missing = [k for k in MODEL_CLASSES if k not in classes]
+    rng = np.random.default_rng(seed)
+    share = {k: MIX[k] for k in classes}
+    total = sum(share.values())
+    counts = {k: max(1, round(devices * v / total)) for k, v in share.items()}
+    fleet: list[FleetDevice] = []
+    for kind, count in counts.items():
+        for i in range(count):
+            profiles = PROFILES[kind]
+            profile_id = profiles[int(rng.integers(len(profiles)))] if kind == "meter" else profiles[0]
+            device_id = f"b{i // 3 + 1}-{kind}-{i % 3 + 1}"
+            model = classes[kind](device_id, find_profile(profile_id),
+                                  np.random.default_rng([seed, len(fleet)]), start_ms / 1000.0)
+            fleet.append(FleetDevice(device_id, kind, profile_id, model))
+    return fleet, missing
+
+
+def plan_faults(fleet: list[FleetDevice], seed: int, start_ms: int, days: int, warmup_days: int,
+                faulty_share: float = 0.5) -> list[PlannedFault]:
+    """Faults on about ``faulty_share`` of the devices, every kind present, none in the warm-up.
+
+    Gradual faults start early enough to develop; sudden ones anywhere after the warm-up, at most
+    two per device, a day apart. The rest of the fleet stays fault-free for the whole run.
+    """
+    rng = np.random.default_rng([seed, 7])
+    end_ms = start_ms + days * DAY_MS
+    first_ms = start_ms + (warmup_days + 1) * DAY_MS
+    by_kind: dict[str, list[FaultPlan]] = {}
+    for plan in FAULTS:
+        by_kind.setdefault(plan.kind, []).append(plan)
+    planned: list[PlannedFault] = []
+    for device in fleet:
+        plans = by_kind.get(device.kind)
+        if not plans or not getattr(device.model, "supports", lambda _f: True)(plans[0].fault):
+            continue
+        if rng.random() >= faulty_share:
+            continue
+        plan = plans[int(rng.integers(len(plans)))]
+        if device.profile == "eastron-sdm120" and plan.fault == "phase_loss":
+            plan = next(p for p in plans if p.fault == "energy_drift")
+        repeats = 1 if plan.gradual else int(rng.integers(1, 3))
+        cursor = first_ms
+        for _ in range(repeats):
+            length_ms = int(rng.uniform(*plan.hours) * HOUR_MS)
+            latest = end_ms - (4 * DAY_MS if plan.gradual else length_ms + DAY_MS)
+            if plan.gradual:
+                latest = min(latest, end_ms - length_ms // 2)
+            if latest <= cursor:
+                break
+            begin = int(rng.uniform(cursor, latest)) // (10 * 60_000) * (10 * 60_000)
+            finish = min(end_ms, begin + length_ms)
+            params = plan.params(rng)
+            fault = PlannedFault(device.id, plan, begin, finish, params)
+            if plan.threshold_after_h is not None:
+                at = begin + int(plan.threshold_after_h(params) * HOUR_MS)
+                fault.threshold_ms = at if at <= finish else None
+            planned.append(fault)
+            cursor = finish + DAY_MS
+    return planned
+
+
+def _sample(values: dict[str, Any], metrics: tuple[str, ...]) -> list[float]:
+    out = []
+    for name in metrics:
+        value = values.get(name)
+        out.append(math.nan if value is None or isinstance(value, str) else float(value))
+    return out
+
+
+def simulate(
+    devices: int = 220,
+    days: int = 42,
+    *,
+    seed: int = 1,
+    warmup_days: int = 14,
+    step_s: int = 1200,
+    start_ms: int = 1_767_225_600_000,  # 2026-01-01T00:00Z, a Thursday
+    thresholds: bool = True,
+) -> SimRun:
+    """Run the fleet for ``days`` and return hourly frames + ground truth."""
+    if (HOUR_MS // 1000) % step_s:
+        raise ValueError("step_s must divide an hour")
+    fleet, missing = build_fleet(devices, seed, start_ms)
+    faults = plan_faults(fleet, seed, start_ms, days, warmup_days)
+    by_device: dict[str, list[PlannedFault]] = {}
+    for fault in faults:
+        by_device.setdefault(fault.device, []).append(fault)
+    frames: dict[str, HourlyFrame] = {}
+    hours = days * 24
+    per_hour = (HOUR_MS // 1000) // step_s
+    for device in fleet:
+        metrics = SAMPLED[device.kind]
+        samples = np.full((hours * per_hour, len(metrics)), np.nan)
+        engine = _threshold_engine(by_device.get(device.id, [])) if thresholds else None
+        for index, now_ms in enumerate(_steps(start_ms, hours * per_hour, step_s)):
+            _switch_faults(device, by_device.get(device.id, []), now_ms, step_s)
+            device.model.advance_to(now_ms / 1000.0)
+            values = device.model.values()
+            samples[index] = _sample(values, metrics)
+            if engine is not None:
+                _feed_threshold(engine, device, by_device[device.id], now_ms, values)
+        cube = samples.reshape(hours, per_hour, len(metrics))
+        with np.errstate(invalid="ignore"), _quiet():
+            avg, low, high = np.nanmean(cube, axis=1), np.nanmin(cube, axis=1), np.nanmax(cube, axis=1)
+        frame = HourlyFrame(device=device.id, kind=device.kind, start_ms=start_ms, hours=hours, community="sim")
+        for j, name in enumerate(metrics):
+            if np.isnan(avg[:, j]).all():
+                continue
+            frame.avg[name], frame.min[name], frame.max[name] = avg[:, j], low[:, j], high[:, j]
+        frames[device.id] = frame
+    return SimRun(seed, start_ms, days, warmup_days, frames, faults, missing)
+
+
+def _steps(start_ms: int, count: int, step_s: int) -> Iterator[int]:
+    for i in range(1, count + 1):
+        yield start_ms + i * step_s * 1000
+
+
+def _switch_faults(device: FleetDevice, faults: list[PlannedFault], now_ms: int, step_s: int) -> None:
+    """Switch faults on/off at the step that crosses their start/end; grow ramped faults hourly."""
+    for fault in faults:
+        before = now_ms - step_s * 1000
+        if before < fault.start_ms <= now_ms:
+            device.model.set_fault(fault.plan.fault, True, _ramped(fault, now_ms))
+        elif fault.start_ms < now_ms <= fault.end_ms and fault.plan.ramp is not None and now_ms % HOUR_MS == 0:
+            device.model.faults[fault.plan.fault] = _ramped(fault, now_ms)
+        if before < fault.end_ms <= now_ms:
+            device.model.set_fault(fault.plan.fault, False)
+
+
+def _ramped(fault: PlannedFault, now_ms: int) -> dict[str, Any]:
+    if fault.plan.ramp is None:
+        return dict(fault.params)
+    return fault.plan.ramp(fault.params, (now_ms - fault.start_ms) / HOUR_MS)
+
+
+class _quiet:
+    """Silence numpy's all-NaN-slice RuntimeWarning (a device offline for an hour is normal)."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(None, None, None)
+
+
+def _threshold_engine(faults: list[PlannedFault]) -> Any:
+    """A rules engine holding only the hard-threshold rules of this device's gradual faults."""
+    wanted = {f.plan.threshold_rule for f in faults if f.plan.gradual and f.plan.threshold_rule}
+    if not wanted:
+        return None
+    from rules.engine import RuleEngine
+    from rules.ruleset import RuleSet, builtin_rulesets
+
+    builtin = builtin_rulesets()
+    picked = [builtin.get(rule_id) for rule_id in sorted(wanted)]
+    compiled = [cr for cr in picked if cr is not None]
+    if not compiled:
+        return None
+    return RuleEngine(RuleSet(tuple(compiled), (), {cr.id: cr for cr in compiled}), stale_after_ms=None)
+
+
+def _feed_threshold(engine: Any, device: FleetDevice, faults: list[PlannedFault], now_ms: int,
+                    values: dict[str, Any]) -> None:
+    for event in engine.process(device.id, device.kind, now_ms, values, profile=device.profile):
+        if event.state != "raise":
+            continue
+        for fault in faults:
+            if (fault.plan.threshold_rule == event.rule and fault.threshold_ms is None
+                    and fault.start_ms <= now_ms <= fault.end_ms):
+                fault.threshold_ms = now_ms
+
+
+def labels_jsonl(run: SimRun) -> bytes:
+    """The ground truth as JSON lines (device, fault, start/end ms, gradual, threshold_ms, params)."""
+    lines = [orjson.dumps({"device": f.device, "fault": f.plan.fault, "start_ms": f.start_ms, "end_ms": f.end_ms,
+                           "gradual": f.plan.gradual, "threshold_ms": f.threshold_ms, "params": f.params,
+                           "seed": run.seed}) for f in run.faults]
+    return b"\n".join(lines) + b"\n"
