@@ -48,7 +48,7 @@ async def open_pool(
         open=False,
         timeout=timeout,
         check=AsyncConnectionPool.check_connection,
-        reconnect_timeout=0,  # never give up: the database may be down for a while
+        reconnect_timeout=60,  # background retries (1, 2, 4 … s); after that it grows again on demand
         kwargs={"autocommit": False},
     )
     try:
