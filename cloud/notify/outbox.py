@@ -67,7 +67,8 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tu
         description = mask_text(description)
     place = (wo.get("community"), wo.get("building"), wo.get("location") or wo.get("device"))
     where = " / ".join(x for x in place if x)
-    subject = f"[{wo['priority']}] {wo['title']} (#{wo['id']})"
+    title = wo["title"] if reveal_pii else mask_text(wo["title"])
+    subject = f"[{wo['priority']}] {title} (#{wo['id']})"
     lines = [subject, f"event: {event}", f"where: {where}", f"state: {wo['state']}"]
     if wo.get("respond_due"):
         lines.append(f"accept by: {wo['respond_due'].isoformat()}  on site by: {wo['on_site_due'].isoformat()}")
@@ -78,7 +79,7 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tu
     payload = {
         "event": event,
         "work_order": {
-            "id": wo["id"], "title": wo["title"], "priority": wo["priority"], "state": wo["state"],
+            "id": wo["id"], "title": title, "priority": wo["priority"], "state": wo["state"],
             "community": wo["community"], "building": wo.get("building"), "device": wo.get("device"),
             "device_kind": wo.get("device_kind"), "alarm_id": wo.get("alarm_id"),
             "assignee_id": wo.get("assignee_id"), "escalation_level": wo.get("escalation_level", 0),

@@ -73,7 +73,7 @@ async def submit_report(conn: AsyncConnection[Any], policy: Policy, report: Repo
             info = await device_info(conn, report.community, report.device) if report.device else None
             kind = (alarm or {}).get("device_kind") or (info.kind if info else None)
             new = repo.NewOrder(
-                community=report.community, title=(report.title or report.text.strip().splitlines()[0])[:120],
+                community=report.community, title=mask_text(report.title or report.text.strip().splitlines()[0])[:120],
                 origin=origin, priority=report.priority or (
                     policy.priority_for(alarm["severity"], alarm["rule"], kind) if alarm else policy.manual_priority),
                 building=report.building or (alarm or {}).get("building") or (info.building if info else None),

@@ -241,3 +241,9 @@ CREATE TABLE IF NOT EXISTS alarm_event_cursor (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO alarm_event_cursor (name, last_id) VALUES ('alarms', 0) ON CONFLICT DO NOTHING;
+
+-- alarm_events ids applied above the cursor (ids commit out of order across ingest workers, so a
+-- bare high-water cursor could skip a late-committing lower id); pruned as the cursor advances.
+CREATE TABLE IF NOT EXISTS alarm_events_applied (
+    event_id bigint PRIMARY KEY
+);
