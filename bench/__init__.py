@@ -9,4 +9,5 @@ from __future__ import annotations
 
 REGISTRY: dict[str, str] = {
     "ingest-smoke": "bench.ingest_smoke:run",
+    "analytics": "bench.analytics:run",
 }
