@@ -1,0 +1,104 @@
+"""MQTT front end: simulated gates publishing their JSON state through a real broker (aiomqtt).
+
+All gates of a fleet share one MQTT connection (like the gates' cloud bridge in a guard house), so a
+fleet of hundreds of gates costs one socket; each gate still publishes on its own topic
+(``devices/{community}/{device}/state``) with the payload layout of its profile. A gate publishes
+when its state changes (at most every ``min_interval_s`` wall seconds, a real gate's event rate
+limit) and at least every ``heartbeat_s`` of its profile; its ``heartbeat`` counter increases with
+every message. An ``offline`` gate simply stops publishing. Connection losses are retried with
+capped, jittered backoff; messages of the outage are not queued (a gate has no store-and-forward),
+the next state message carries the counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+from device_profiles import Profile
+from device_profiles.codec import Value
+from device_profiles.payload import encode_payload
+from guanjia.backoff import Backoff
+from guanjia.settings import MqttUrl
+from simulators.physics.gate import GateModel
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 10.0
+
+
+@dataclass(slots=True)
+class MqttGate:
+    device_id: str
+    profile: Profile
+    model: GateModel
+    topic: str
+    offline: bool = False
+    published: int = 0
+    last_values: dict[str, Value] = field(default_factory=dict)
+    last_publish: float = 0.0
+
+
+class GatePublisher:
+    """Publishes every gate's state; one task, one connection, reconnecting with backoff."""
+
+    def __init__(self, url: str, gates: list[MqttGate], client_id: str, *, tick_s: float = 0.5,
+                 min_interval_s: float = 1.0) -> None:
+        self.url = MqttUrl.parse(url)
+        self.gates = gates
+        self.client_id = client_id
+        self.tick_s = tick_s
+        self.min_interval_s = min_interval_s
+        self.connected = asyncio.Event()
+        self.errors = 0
+
+    def _due(self, gate: MqttGate, now: float) -> dict[str, Value] | None:
+        if gate.offline:
+            return None
+        values = gate.model.values()
+        heartbeat = gate.profile.mqtt.heartbeat_s if gate.profile.mqtt and gate.profile.mqtt.heartbeat_s else 30.0
+        changed = {k: v for k, v in values.items() if k != "heartbeat"} != \
+            {k: v for k, v in gate.last_values.items() if k != "heartbeat"}
+        if (changed and now - gate.last_publish >= self.min_interval_s) or now - gate.last_publish >= heartbeat:
+            return values
+        return None
+
+    async def _publish_all(self, client: aiomqtt.Client) -> None:
+        now = time.monotonic()
+        for gate in self.gates:
+            values = self._due(gate, now)
+            if values is None:
+                continue
+            gate.model.heartbeat += 1
+            values["heartbeat"] = gate.model.heartbeat
+            payload = encode_payload(gate.profile, values, gate.model.timestamp_ms())
+            qos = gate.profile.mqtt.qos if gate.profile.mqtt else 1
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                await client.publish(gate.topic, payload, qos=qos)
+            gate.last_values = values
+            gate.last_publish = now
+            gate.published += 1
+
+    async def run(self) -> None:
+        backoff = Backoff(initial=0.5, cap=15.0)
+        while True:
+            try:
+                async with aiomqtt.Client(self.url.host, self.url.port, username=self.url.username,
+                                          password=self.url.password, identifier=self.client_id,
+                                          timeout=10.0) as client:
+                    self.connected.set()
+                    backoff.reset()
+                    log.info("gates connected to mqtt %s:%d as %s", self.url.host, self.url.port, self.client_id)
+                    while True:
+                        await self._publish_all(client)
+                        await asyncio.sleep(self.tick_s)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                self.connected.clear()
+                self.errors += 1
+                delay = backoff.next_delay()
+                log.warning("gate publisher: mqtt %s (retrying in %.1fs)", exc, delay)
+                await asyncio.sleep(delay)
