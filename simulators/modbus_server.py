@@ -233,7 +233,7 @@ class ModbusDevice:
         return None
 
 
-class _KnownUnitsOnly(SimCore):  # type: ignore[misc]
+class _KnownUnitsOnly(SimCore):
     """pymodbus' datastore, but a unit id nobody serves gets no answer at all.
 
     Stock ``SimCore`` falls back to unit 0 and, without one, fails with a logged traceback and
@@ -245,13 +245,13 @@ class _KnownUnitsOnly(SimCore):  # type: ignore[misc]
                               count: int = 1) -> list[int] | list[bool] | ExcCodes:
         if device_id not in self.devices:
             raise NoSuchIdException(f"no device at unit {device_id}")
-        return await super().async_getValues(device_id, func_code, address, count)  # type: ignore[no-any-return]
+        return await super().async_getValues(device_id, func_code, address, count)
 
     async def async_setValues(self, device_id: int, func_code: int, address: int,
                               values: list[int] | list[bool]) -> ExcCodes | None:
         if device_id not in self.devices:
             raise NoSuchIdException(f"no device at unit {device_id}")
-        return await super().async_setValues(device_id, func_code, address, values)  # type: ignore[no-any-return]
+        return await super().async_setValues(device_id, func_code, address, values)
 
 
 class ModbusPort:
