@@ -82,3 +82,15 @@ async def load_series(conn: AsyncConnection[Any], device_id: int, metric: str,
     return Series(metric=metric, source=source, step_s=int(step.total_seconds()),
                   times=[float(r[0]) for r in rows], avg=[r[1] for r in rows],
                   min=[r[2] for r in rows], max=[r[3] for r in rows])
+
+
+PREFERRED = {"elevator": ("load_percent", "speed"), "pump": ("outlet_pressure", "flow", "power"),
+             "gate": ("passages_in",), "meter": ("power", "power_total", "voltage")}
+
+
+def default_metric(kind: str, available: list[str]) -> str | None:
+    """The metric a device page charts first: the most telling one of its kind, if reported."""
+    for name in PREFERRED.get(kind, ()):
+        if name in available:
+            return name
+    return available[0] if available else None

@@ -1,0 +1,301 @@
+"""The HTML pages (server-rendered; htmx for partial updates, uPlot for charts, SSE for live data).
+
+Roles and their home page: admin/engineer → fleet overview; butler → inbox; resident → report &
+rate. Every page uses :data:`~cloud.auth.deps.PageUser` (a missing session redirects to
+``/login``) and the same tenant-scoped queries as the JSON API. Work-order changes go through the
+WORKORDERS part's domain functions (state machine, trail, notifications), never raw SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from psycopg.rows import dict_row
+
+from cloud.api.routers.auth import client_ip
+from cloud.auth.deps import SESSION_COOKIE, PageUser, app_pool, auth_state
+from cloud.auth.roles import Role
+from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
+from cloud.auth.users import User, scope_params
+from cloud.web import photos
+from cloud.web.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
+from cloud.web.gateways import load_gateways
+from cloud.web.health import load_health
+from cloud.web.history import device_alarms, device_work_orders
+from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report, resident_orders
+from cloud.web.rendering import STATIC, render
+from cloud.web.series import default_metric, metric_names
+from cloud.web.stats import load_performance
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+HOME = {Role.admin: "/fleet", Role.engineer: "/fleet", Role.butler: "/inbox", Role.resident: "/resident"}
+STAFF = (Role.admin, Role.engineer)
+
+
+def _forbidden(request: Request, user: User) -> Response:
+    return render(request, "error.html", user, status.HTTP_403_FORBIDDEN, message_key="error.forbidden")
+
+
+def _not_found(request: Request, user: User) -> Response:
+    return render(request, "error.html", user, status.HTTP_404_NOT_FOUND, message_key="error.not_found")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only local paths: an attacker's ``?next=https://evil`` must not become a redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _run_dir(request: Request) -> Path:
+    settings = getattr(request.app.state, "settings", None)
+    return Path(getattr(settings, "run_dir", ".run"))
+
+
+# --- static files and login ---------------------------------------------------------------------
+
+@router.get("/static/{path:path}")
+async def static(path: str) -> Response:
+    target = (STATIC / path).resolve()
+    if not target.is_relative_to(STATIC.resolve()) or not target.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return FileResponse(target, headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    return render(request, "login.html", None, next=_safe_next(request.query_params.get("next")) or "")
+
+
+@router.post("/login")
+async def login(request: Request, username: Annotated[str, Form(max_length=64)],
+                password: Annotated[str, Form(max_length=256)],
+                next_url: Annotated[str, Form(alias="next", max_length=500)] = "") -> Response:
+    auth = auth_state(request)
+    async with app_pool(request).connection() as conn:
+        try:
+            user = await authenticate(conn, auth.limiter, username, password, client_ip(request))
+        except LoginThrottled as exc:
+            return render(request, "login.html", None, status.HTTP_429_TOO_MANY_REQUESTS, next=next_url,
+                          error_key="login.throttled", error_args={"s": exc.retry_after}, username=username)
+        except LoginRejected:
+            return render(request, "login.html", None, status.HTTP_401_UNAUTHORIZED, next=next_url,
+                          error_key="login.failed", error_args={}, username=username)
+    token, ttl = auth.tokens.issue(user.id, user.token_version, "session")
+    response = RedirectResponse(_safe_next(next_url) or HOME[user.role], status.HTTP_303_SEE_OTHER)
+    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True, samesite="lax",
+                        secure=auth.secure_cookies, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+async def home(user: PageUser) -> Response:
+    return RedirectResponse(HOME[user.role], status.HTTP_303_SEE_OTHER)
+
+
+# --- engineers: fleet, device, gateways ----------------------------------------------------------
+
+def _filter(request: Request) -> FleetFilter:
+    q = request.query_params
+
+    def pick(name: str, allowed: tuple[str, ...] | None = None) -> str | None:
+        value = (q.get(name) or "").strip()[:64]
+        if not value or (allowed is not None and value not in allowed):
+            return None
+        return value
+
+    return FleetFilter(pick("community"), pick("building"), pick("kind", KINDS), pick("state", STATES), pick("q"))
+
+
+@router.get("/fleet")
+async def fleet_page(request: Request, user: PageUser) -> Response:
+    if user.role not in STAFF:
+        return _forbidden(request, user)
+    flt = _filter(request)
+    if flt.community is not None and not user.can_see(flt.community):
+        return _not_found(request, user)
+    async with app_pool(request).connection() as conn:
+        fleet = await load_fleet(conn, user, flt)
+    template = "partials/fleet_body.html" if request.headers.get("HX-Request") else "fleet.html"
+    return render(request, template, user, fleet=fleet, flt=flt, kinds=KINDS, states=STATES)
+
+
+@router.get("/devices/{device_id}")
+async def device_page(request: Request, device_id: int, user: PageUser) -> Response:
+    if user.role not in STAFF:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        device = await load_device(conn, user, device_id)
+        if device is None:
+            return _not_found(request, user)
+        metrics = await metric_names(conn, device_id)
+        health = await load_health(conn, device_id, device.kind)
+        alarms = await device_alarms(conn, device.community, device.code, 20)
+        orders = await device_work_orders(conn, device.community, device.code, 20)
+    return render(request, "device.html", user, device=device, metrics=metrics, health=health, alarms=alarms,
+                  orders=orders, chart_metric=default_metric(device.kind, metrics))
+
+
+@router.get("/gateways")
+async def gateways_page(request: Request, user: PageUser) -> Response:
+    if user.role not in STAFF:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        gateways = await load_gateways(conn, user)
+    return render(request, "gateways.html", user, gateways=gateways)
+
+
+@router.get("/gateways/{gateway_id}")
+async def gateway_page(request: Request, gateway_id: int, user: PageUser) -> Response:
+    if user.role not in STAFF:
+        return _forbidden(request, user)
+    if not -2**31 <= gateway_id < 2**31:
+        return _not_found(request, user)
+    async with app_pool(request).connection() as conn:
+        found = await load_gateways(conn, user, gateway_id=gateway_id)
+        if not found:
+            return _not_found(request, user)
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("SELECT id, code, name, kind FROM devices WHERE gateway_id = %s ORDER BY code LIMIT 500",
+                              (gateway_id,))
+            devices = await cur.fetchall()
+    return render(request, "gateway.html", user, gw=found[0], devices=devices)
+
+
+# --- butlers: inbox ------------------------------------------------------------------------------
+
+@router.get("/inbox")
+async def inbox_page(request: Request, user: PageUser) -> Response:
+    if user.role not in (Role.butler, Role.admin, Role.engineer):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        butler = await butler_of(conn, user)
+        orders = await inbox_orders(conn, user, butler)
+    template = "partials/inbox_list.html" if request.headers.get("HX-Request") else "inbox.html"
+    return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS,
+                  now=dt.datetime.now(dt.UTC))
+
+
+@router.get("/inbox/{work_order_id}/trail")
+async def trail_partial(request: Request, work_order_id: int, user: PageUser) -> Response:
+    async with app_pool(request).connection() as conn:
+        trail = await order_trail(conn, user, work_order_id)
+    if trail is None:
+        return _not_found(request, user)
+    return render(request, "partials/trail.html", user, trail=trail)
+
+
+@router.post("/inbox/{work_order_id}/{action}")
+async def inbox_action(request: Request, work_order_id: int, action: str, user: PageUser,
+                       note: Annotated[str, Form(max_length=2000)] = "",
+                       photo: Annotated[UploadFile | None, File()] = None) -> Response:
+    if action not in ACTIONS:
+        return _not_found(request, user)
+    data = await photo.read(photos.MAX_BYTES + 1) if photo is not None and photo.filename else b""
+    async with app_pool(request).connection() as conn:
+        error = await act(conn, user, work_order_id, action, note.strip(), data, _run_dir(request))
+    if error == "not_found":
+        return _not_found(request, user)
+    if request.headers.get("HX-Request"):
+        return await inbox_page(request, user) if error is None else Response(error, status.HTTP_409_CONFLICT)
+    return RedirectResponse("/inbox", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/photos/{community}/{name}")
+async def photo_file(request: Request, community: str, name: str, user: PageUser) -> Response:
+    if not user.can_see(community):
+        return _not_found(request, user)
+    path = photos.locate(_run_dir(request), community, name)
+    if path is None:
+        return _not_found(request, user)
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+
+
+# --- residents: report and rate ------------------------------------------------------------------
+
+@router.get("/resident")
+async def resident_page(request: Request, user: PageUser) -> Response:
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        orders = await resident_orders(conn, user)
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT c.code AS community, b.code, b.name"
+                "  FROM buildings b JOIN communities c ON c.id = b.community_id"
+                " WHERE (%(all)s OR c.code = ANY(%(communities)s)) ORDER BY c.code, b.code LIMIT 500",
+                scope_params(user))
+            buildings = await cur.fetchall()
+            await cur.execute(
+                "SELECT c.code AS community, d.code, d.name, d.kind, b.code AS building FROM devices d"
+                " JOIN communities c ON c.id = d.community_id LEFT JOIN buildings b ON b.id = d.building_id"
+                " WHERE (%(all)s OR c.code = ANY(%(communities)s)) AND d.kind IN ('elevator', 'gate', 'pump')"
+                " ORDER BY c.code, b.code, d.code LIMIT 500", scope_params(user))
+            devices = await cur.fetchall()
+    sent = request.query_params.get("sent")
+    return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices,
+                  sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"))
+
+
+@router.post("/resident/report")
+async def resident_report(request: Request, user: PageUser,
+                          text: Annotated[str, Form(min_length=1, max_length=2000)],
+                          location: Annotated[str, Form(max_length=200)] = "",
+                          building: Annotated[str, Form(max_length=64)] = "",
+                          device: Annotated[str, Form(max_length=64)] = "",
+                          photo: Annotated[UploadFile | None, File()] = None) -> Response:
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    data = await photo.read(photos.MAX_BYTES + 1) if photo is not None and photo.filename else b""
+    async with app_pool(request).connection() as conn:
+        result = await report(conn, user, text, location, building or None, device or None, data, _run_dir(request))
+    if isinstance(result, str):
+        return render(request, "error.html", user, status.HTTP_422_UNPROCESSABLE_ENTITY, message=result)
+    return RedirectResponse(f"/resident?sent={result}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/resident/rate/{work_order_id}")
+async def resident_rate(request: Request, work_order_id: int, user: PageUser,
+                        stars: Annotated[int, Form(ge=1, le=5)],
+                        comment: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        error = await rate_order(conn, user, work_order_id, stars, comment)
+    if error == "not_found":
+        return _not_found(request, user)
+    if error is not None:
+        return render(request, "error.html", user, status.HTTP_409_CONFLICT, message=error)
+    return RedirectResponse("/resident?rated=1", status.HTTP_303_SEE_OTHER)
+
+
+# --- managers ------------------------------------------------------------------------------------
+
+@router.get("/manager")
+async def manager_page(request: Request, user: PageUser) -> Response:
+    if user.role not in STAFF:
+        return _forbidden(request, user)
+    raw_days = request.query_params.get("days", "30")
+    days = int(raw_days) if raw_days.isdigit() and 1 <= int(raw_days) <= 366 else 30
+    async with app_pool(request).connection() as conn:
+        perf = await load_performance(conn, user, days=days)
+    top = max(perf.ratings.values()) if perf.ratings else 0
+    return render(request, "manager.html", user, perf=perf, top=top)

@@ -1,0 +1,83 @@
+"""Jinja2 environment of the pages: translations, CSRF token, formatting helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from cloud.auth.deps import auth_state
+from cloud.auth.users import User
+from cloud.web.i18n import LANG_COOKIE, LANGS, pick_lang, translate
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), enable_async=False)
+
+
+def _ago(moment: dt.datetime | None, lang: str) -> str:
+    if moment is None:
+        return translate(lang, "common.never")
+    seconds = int((dt.datetime.now(dt.UTC) - moment).total_seconds())
+    if abs(seconds) < 90:
+        return f"{seconds} s"
+    if abs(seconds) < 5400:
+        return f"{seconds // 60} {translate(lang, 'minutes')}"
+    if abs(seconds) < 172800:
+        return f"{seconds // 3600} {translate(lang, 'hours')}"
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d")
+
+
+def _local(moment: dt.datetime | None) -> str:
+    """Times are shown in China Standard Time, the demo communities' zone (UTC+8)."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%m-%d %H:%M")
+
+
+def _duration(seconds: float | None, lang: str) -> str:
+    if seconds is None:
+        return "—"
+    minutes = float(seconds) / 60
+    if minutes < 120:
+        return f"{minutes:.0f} {translate(lang, 'minutes')}"
+    return f"{minutes / 60:.1f} {translate(lang, 'hours')}"
+
+
+def _pct(value: object) -> str:
+    return "—" if value is None else f"{float(value) * 100:.0f}%"  # type: ignore[arg-type]
+
+
+def _num(value: object) -> str:
+    if value is None:
+        return "—"
+    number = float(value)  # type: ignore[arg-type]
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:,.2f}"
+
+
+def render(request: Request, template: str, user: User | None, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    lang = pick_lang(request, user.lang if user else None)
+    csrf = ""
+    jti = getattr(request.state, "session_jti", None)
+    if jti:
+        csrf = auth_state(request).tokens.csrf_token(jti)
+
+    def t(key: str, **values: object) -> str:
+        return translate(lang, key, **values)
+
+    html = env.get_template(template).render(
+        request=request, user=user, lang=lang, langs=LANGS, csrf_token=csrf, t=t,
+        ago=lambda m: _ago(m, lang), local=_local, duration=lambda s: _duration(s, lang), pct=_pct, num=_num,
+        path=request.url.path, **context)
+    response = HTMLResponse(html, status_code=status_code)
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, samesite="lax", httponly=True)
+    response.headers["Cache-Control"] = "no-store"
+    return response

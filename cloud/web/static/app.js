@@ -1,0 +1,116 @@
+/* guanjia pages: CSRF for htmx, device charts (uPlot), live values and the butler inbox (SSE). */
+(function () {
+  "use strict";
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (csrf) e.detail.headers["X-CSRF-Token"] = csrf;
+  });
+  document.addEventListener("htmx:responseError", function (e) {
+    var text = e.detail.xhr.responseText || ("HTTP " + e.detail.xhr.status);
+    try { text = JSON.parse(text).error.message; } catch (_) { /* plain text */ }
+    window.alert(text);
+  });
+
+  /* ---- device chart ---------------------------------------------------------------------- */
+  var plot = null;
+  function loadChart() {
+    var box = document.getElementById("chart");
+    if (!box || !window.uPlot) return;
+    var metric = document.getElementById("chart-metric").value;
+    var range = document.getElementById("chart-range").value;
+    var info = document.getElementById("chart-info");
+    if (!metric) { info.textContent = "—"; return; }
+    box.dataset.ready = "0";
+    fetch("/api/v1/devices/" + box.dataset.device + "/series?metric=" + encodeURIComponent(metric) +
+          "&range=" + range, {credentials: "same-origin", headers: {Accept: "application/json"}})
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (s) {
+        var data = [s.t, s.avg, s.min, s.max];
+        var opts = {
+          width: Math.max(300, box.clientWidth || 600), height: 280,
+          series: [{}, {label: metric, stroke: "#1668dc", width: 1.5},
+                   {label: "min", stroke: "rgba(22,104,220,.25)"}, {label: "max", stroke: "rgba(22,104,220,.25)"}],
+          bands: [{series: [3, 2], fill: "rgba(22,104,220,.08)"}],
+          axes: [{}, {size: 60}],
+        };
+        if (plot) plot.destroy();
+        box.innerHTML = "";
+        plot = new uPlot(opts, data, box);
+        info.textContent = s.t.length + " points · " + s.source + " · step " + s.step_s + " s";
+        box.dataset.ready = "1";
+        box.dataset.points = String(s.t.length);
+      })
+      .catch(function (err) { info.textContent = String(err); box.dataset.ready = "error"; });
+  }
+
+  /* ---- live values of a device ----------------------------------------------------------- */
+  function liveValues() {
+    var dl = document.getElementById("live-values");
+    if (!dl || !window.EventSource) return;
+    var dot = document.getElementById("live-dot");
+    var values = {};
+    var es = new EventSource("/api/v1/devices/" + dl.dataset.device + "/live");
+    es.addEventListener("values", function (e) {
+      var update = JSON.parse(e.data);
+      Object.keys(update).forEach(function (k) { values[k] = update[k]; });
+      dl.innerHTML = "";
+      Object.keys(values).sort().forEach(function (k) {
+        var dt = document.createElement("dt"); dt.textContent = k;
+        var dd = document.createElement("dd");
+        var v = values[k].v;
+        dd.textContent = typeof v === "number" ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : String(v);
+        dd.title = new Date(values[k].t).toLocaleString();
+        dl.appendChild(dt); dl.appendChild(dd);
+      });
+      if (dot) { dot.classList.add("on"); setTimeout(function () { dot.classList.remove("on"); }, 400); }
+    });
+  }
+
+  /* ---- butler inbox: live arrival with a sound and visual cue ------------------------------ */
+  var audio = null;
+  document.addEventListener("click", function () {
+    if (!audio && (window.AudioContext || window.webkitAudioContext)) {
+      audio = new (window.AudioContext || window.webkitAudioContext)();
+    }
+  }, {once: true});
+  function chime() {
+    if (!audio) return;
+    [880, 1320].forEach(function (freq, i) {
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = freq; osc.connect(gain); gain.connect(audio.destination);
+      var t0 = audio.currentTime + i * 0.18;
+      gain.gain.setValueAtTime(0.2, t0); gain.gain.exponentialRampToValueAtTime(0.001, t0 + 0.16);
+      osc.start(t0); osc.stop(t0 + 0.17);
+    });
+  }
+  function inbox() {
+    var live = document.getElementById("inbox-live");
+    if (!live || !window.EventSource) return;
+    var toast = document.getElementById("toast");
+    var es = new EventSource("/api/v1/inbox/stream");
+    var arrived = function (e) {
+      chime();
+      if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
+      toast.hidden = false; document.body.classList.add("flash");
+      setTimeout(function () { toast.hidden = true; document.body.classList.remove("flash"); }, 4000);
+      document.body.dispatchEvent(new CustomEvent("inbox-refresh"));
+    };
+    es.onmessage = arrived;
+    ["work_order", "notification", "inbox", "work_order.assigned", "work_order.escalated",
+     "work_order.report_linked"].forEach(function (name) { es.addEventListener(name, arrived); });
+    es.onopen = function () { live.textContent = live.dataset.live; live.className = "live on"; };
+    es.onerror = function () { live.textContent = live.dataset.offline; live.className = "live off"; };
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var metric = document.getElementById("chart-metric");
+    if (metric) {
+      metric.addEventListener("change", loadChart);
+      document.getElementById("chart-range").addEventListener("change", loadChart);
+      loadChart();
+    }
+    liveValues();
+    inbox();
+  });
+})();
