@@ -14,12 +14,17 @@ the simulator stops or the fault is cleared through the control endpoint.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from guanjia.config import load_model
+from device_profiles import ProfileError, find_profile
+from guanjia.config import LineMap, load_yaml, parse_model
+from guanjia.errors import ConfigError, ConfigIssue
+from simulators.faults import faults_for
+from simulators.fleet import FleetSpec
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -63,5 +68,52 @@ class Scenario(BaseModel):
     faults: list[ScenarioFault] = Field(default_factory=list)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    return load_model(Scenario, path)
+def check_scenario(scenario: Scenario, fleet: FleetSpec, source: str = "<scenario>",
+                   lines: LineMap | None = None) -> None:
+    """Every fault must match a device of the fleet and be a fault that device can have."""
+    lines = lines or {}
+    kinds: dict[str, tuple[str, str]] = {}
+    for spec in fleet.devices:
+        try:
+            profile = find_profile(spec.profile)
+        except (ProfileError, ConfigError):
+            continue   # reported by the fleet check
+        kinds[spec.id] = (profile.kind, profile.transport)
+    issues: list[ConfigIssue] = []
+    for index, item in enumerate(scenario.faults):
+        matched = [d for d in kinds if fnmatch.fnmatchcase(d, item.device)]
+        if not matched:
+            issues.append(ConfigIssue(source, _line(("faults", index, "device"), lines), f"faults.{index}.device",
+                                      f"no device of the fleet matches {item.device!r}"))
+            continue
+        for device in matched:
+            allowed = faults_for(*kinds[device])
+            if item.fault not in allowed:
+                issues.append(ConfigIssue(source, _line(("faults", index, "fault"), lines), f"faults.{index}.fault",
+                                          f"{device} ({kinds[device][0]}) cannot have {item.fault!r}; "
+                                          f"possible: {', '.join(sorted(allowed))}"))
+                break
+    if issues:
+        raise ConfigError(issues)
+
+
+def _line(path: tuple[str | int, ...], lines: LineMap) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def load_scenario(path: str | Path, fleet: FleetSpec | None = None) -> Scenario:
+    """Read a scenario file; with ``fleet``, also check its devices and faults (file:line: field)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from exc
+    data, lines = load_yaml(text, str(p))
+    scenario = parse_model(Scenario, data if data is not None else {}, str(p), lines)
+    if fleet is not None:
+        check_scenario(scenario, fleet, str(p), lines)
+    return scenario
