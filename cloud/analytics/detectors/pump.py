@@ -113,6 +113,8 @@ class PumpDetector(Detector):
             "pressure_normal": p_normal,
             "pressure_sigma": p_spread,
             "current_normal": float(np.median(cur[use])),
+            "frequency_range": [float(np.min(freq[use])), float(np.max(freq[use]))],
+            "pressure_range": [float(np.min(pressure[use])), float(np.max(pressure[use]))],
             "samples": int(use.sum()),
         }
 
@@ -132,11 +134,18 @@ class PumpDetector(Detector):
     def statistics(self, frame: HourlyFrame, baseline: Params, params: Params) -> Scored:
         running, cur, freq, pressure = _running_means(frame, params)
         use = (running >= params["min_running_share"]) & ~np.isnan(cur) & ~np.isnan(freq) & ~np.isnan(pressure)
+        # never extrapolate the regression: hours outside the frequency/pressure range it was fitted on
+        # say nothing about wear (a quadratic far outside its data is not physics)
+        f_lo, f_hi = baseline.get("frequency_range") or (-np.inf, np.inf)
+        p_lo, p_hi = baseline.get("pressure_range") or (-np.inf, np.inf)
+        with np.errstate(invalid="ignore"):
+            use &= (freq >= f_lo - 1.0) & (freq <= f_hi + 1.0) & (pressure >= p_lo - 0.3) & (pressure <= p_hi + 0.3)
         predicted = np.full(frame.hours, np.nan)
         if use.any():
-            predicted[use] = self.predict(baseline, freq[use], pressure[use])
+            floor = 0.3 * float(baseline.get("current_normal") or 1.0)
+            predicted[use] = np.maximum(self.predict(baseline, freq[use], pressure[use]), floor)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(use, cur / np.maximum(predicted, 1e-6) - 1.0, np.nan)
+            ratio = np.clip(np.where(use, cur / predicted - 1.0, np.nan), -1.0, 2.0)
             p_def = np.where(use, 1.0 - pressure / float(baseline["pressure_normal"]), np.nan)
         alpha = float(params["ewma_alpha"])
         excess = ewma(ratio, alpha)

@@ -1,0 +1,269 @@
+"""Train and score against the database: what ``guanjia cloud analytics train|score`` and the
+scheduled cloud-service job run.
+
+- **train**: per device kind, fit every device's baseline on ``telemetry_1h`` over the training
+  window and store a new model version (fleet limits + per-device baselines, all JSON). The fleet
+  limits come from the active version when there is one, otherwise from the limits calibrated on
+  the simulated training fleet and shipped in ``limits.json`` (``evaluate --write-limits``).
+- **score**: for each kind with an active model, read the recent hours (a look-back long enough
+  for the EWMAs and the 3-day sums to warm up), raise detections for episodes confirmed since the
+  last run and turn each one into a ``fleet`` alarm through the alarm/work-order path
+  (:func:`cloud.alarms.lifecycle.apply_event`) with severity ``warning`` and the detector's
+  explanation — the service-level policy makes that a P3 *preventive* (planned) work order, not
+  an emergency. Open detections whose statistic fell back below its clear level are cleared
+  (alarm clear), and the equipment health record of every scored device is refreshed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from cloud.analytics import modelstore
+from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
+from cloud.analytics.errors import NotEnoughData
+from cloud.analytics.evaluation import Detection
+from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows
+from cloud.analytics.health import health_record
+
+log = logging.getLogger(__name__)
+
+LOOKBACK = dt.timedelta(days=5)
+"""Hours read before the scoring window so EWMAs and trailing 3-day sums are warm."""
+HEALTH_WINDOW = dt.timedelta(days=30)
+
+
+@dataclass(slots=True)
+class DeviceRef:
+    id: int
+    code: str
+    community: str
+    kind: str
+    building: str | None
+
+
+@dataclass(slots=True)
+class ScoreResult:
+    devices: int = 0
+    detections: list[Detection] = field(default_factory=list)
+    alarms_raised: int = 0
+    cleared: int = 0
+    health_updated: int = 0
+
+
+def shipped_limits() -> dict[str, Params]:
+    """Fleet limits calibrated on the simulated training fleet (seed 1), shipped with the code."""
+    path = resources.files("cloud.analytics") / "limits.json"
+    try:
+        data: dict[str, Params] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return data
+
+
+def _ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+async def devices_of(conn: AsyncConnection[Any], kind: str | None = None,
+                     community: str | None = None) -> list[DeviceRef]:
+    cur = await conn.execute(
+        """SELECT d.id, d.code, c.code, d.kind, b.code FROM devices d
+             JOIN communities c ON c.id = d.community_id
+             LEFT JOIN buildings b ON b.id = d.building_id
+            WHERE (%(k)s::text IS NULL OR d.kind = %(k)s) AND (%(c)s::text IS NULL OR c.code = %(c)s)
+            ORDER BY d.id""", {"k": kind, "c": community})
+    return [DeviceRef(int(r[0]), r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
+
+
+async def load_frame(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
+                     end: dt.datetime) -> HourlyFrame:
+    """The device's hourly rollup over ``[start, end)`` as a frame."""
+    cur = await conn.execute(
+        """SELECT (extract(epoch FROM h.bucket) * 1000)::bigint, m.name, h.avg_value, h.min_value, h.max_value
+             FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
+            WHERE h.device_id = %s AND h.bucket >= %s AND h.bucket < %s""", (device.id, start, end))
+    rows = [(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in await cur.fetchall()]
+    return from_rollup_rows(device.code, device.kind, rows, start_ms=_ms(start), end_ms=_ms(end),
+                            community=device.community)
+
+
+async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime, *, kinds: list[str] | None = None,
+                community: str | None = None) -> dict[str, modelstore.ModelVersion]:
+    """Fit baselines on ``[start, end)`` for every device of each kind and store a new version per kind."""
+    shipped = shipped_limits()
+    saved: dict[str, modelstore.ModelVersion] = {}
+    for kind, detector in DETECTORS.items():
+        if kinds and kind not in kinds:
+            continue
+        devices = await devices_of(conn, kind, community)
+        if not devices:
+            continue
+        active = await modelstore.load_model(conn, detector.name)
+        params = detector.hyper(active.params if active else shipped.get(kind, {}))
+        baselines: dict[int, Params] = {}
+        skipped: dict[str, str] = {}
+        for device in devices:
+            frame = await load_frame(conn, device, start, end)
+            try:
+                baselines[device.id] = detector.fit_baseline(frame, params)
+            except NotEnoughData as exc:
+                skipped[device.code] = str(exc)
+        if not baselines:
+            log.info("analytics train %s: no device has enough history in %s..%s", kind, start, end)
+            continue
+        reasons = dict(list(skipped.items())[:20])
+        metrics = {"devices": len(baselines), "skipped": len(skipped), "skipped_reasons": reasons}
+        source = f"db:{community or '*'}; limits from " + (f"v{active.version}" if active else "shipped limits.json")
+        model = await modelstore.save_model(conn, detector=detector.name, kind=kind, params=params, metrics=metrics,
+                                            window=(start, end), source=source)
+        for device_id, baseline in baselines.items():
+            await modelstore.save_baseline(conn, model.id, device_id, baseline, (start, end),
+                                           int(baseline.get("samples", 0)))
+        await conn.commit()
+        log.info("analytics train %s: v%d with %d baselines (%d skipped)", kind, model.version, len(baselines),
+                 len(skipped))
+        saved[kind] = model
+    return saved
+
+
+async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datetime | None = None,
+                community: str | None = None, raise_alarms: bool = True) -> ScoreResult:
+    """Raise detections confirmed in ``[since, now)`` (default: the last 2 hours) and refresh health."""
+    from cloud.workorders.policy import default_policy
+
+    policy = default_policy()
+    since = since or now - dt.timedelta(hours=2)
+    end = now.replace(minute=0, second=0, microsecond=0)  # only complete hours
+    result = ScoreResult()
+    for kind, detector in DETECTORS.items():
+        model = await modelstore.load_model(conn, detector.name)
+        if model is None:
+            continue
+        baselines = await modelstore.load_baselines(conn, model.id)
+        for device in await devices_of(conn, kind, community):
+            baseline = baselines.get(device.id)
+            frame = await load_frame(conn, device, min(since, end) - LOOKBACK, end)
+            result.devices += 1
+            await _store_health(conn, device, detector, frame, baseline, model.params, end)
+            result.health_updated += 1
+            if baseline is None or frame.hours == 0:
+                continue
+            found = detector.score(frame, baseline, model.params, from_ms=_ms(since))
+            for det in found:
+                if await _record_detection(conn, device, model.id, det):
+                    result.detections.append(det)
+                    if raise_alarms:
+                        await _raise_alarm(conn, policy, device, det, now)
+                        result.alarms_raised += 1
+            result.cleared += await _clear_recovered(conn, policy, device, detector, frame, baseline, model.params,
+                                                     now, raise_alarms)
+            await conn.commit()
+    return result
+
+
+def _rule_id(det: Detection) -> str:
+    return f"analytics.{det.detector}"
+
+
+async def _record_detection(conn: AsyncConnection[Any], device: DeviceRef, model_id: int, det: Detection) -> bool:
+    """Insert an open detection; False when one is already open for (device, detector)."""
+    cur = await conn.execute(
+        """INSERT INTO analytics_detections (device_id, model_id, detector, fault, onset_at, detected_at,
+                                             last_seen_at, score, message, evidence)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (device_id, detector) WHERE open DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,
+               score = EXCLUDED.score
+           RETURNING (xmax = 0)""",
+        (device.id, model_id, det.detector, det.fault, _dt(det.start_ms), _dt(det.detected_ms), _dt(det.detected_ms),
+         det.score, det.message, Jsonb(modelstore.to_json_safe(det.evidence))))
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+def _dt(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, det: Detection,
+                       now: dt.datetime) -> None:
+    from cloud.alarms.lifecycle import apply_event
+    from cloud.alarms.model import AlarmEvent
+
+    event = AlarmEvent(community=device.community, device=device.code, rule=_rule_id(det), state="raise",
+                       ts=det.detected_ms, severity="warning", message=det.message, value=round(det.score, 3),
+                       work_order=True, labels={"category": "maintenance", "fault": det.fault, "kind": device.kind,
+                                                "source": "analytics"},
+                       source="fleet", device_kind=device.kind, building=device.building)
+    outcome = await apply_event(conn, policy, event, now)
+    if outcome.alarm_id is not None:
+        await conn.execute(
+            "UPDATE analytics_detections SET alarm_id = %s WHERE device_id = %s AND detector = %s AND open",
+            (outcome.alarm_id, device.id, det.detector))
+
+
+async def _clear_recovered(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, detector: Detector,
+                           frame: HourlyFrame, baseline: Params, params: Params, now: dt.datetime,
+                           raise_alarms: bool) -> int:
+    cur = await conn.execute("SELECT detector FROM analytics_detections WHERE device_id = %s AND open", (device.id,))
+    open_ = [str(r[0]) for r in await cur.fetchall()]
+    if not open_:
+        return 0
+    full = detector.hyper(params)
+    stats = detector.statistics(frame, baseline, full).stats
+    cleared = 0
+    for channel in detector.channels:
+        name = f"{detector.name}.{channel.name}"
+        stat = stats.get(channel.name)
+        if name not in open_ or stat is None or stat.size == 0:
+            continue
+        latest = stat[~_isnan(stat)]
+        if latest.size == 0 or latest[-1] >= detector.limit(full, channel) * channel.clear_ratio:
+            continue
+        await conn.execute("UPDATE analytics_detections SET open = false, cleared_at = %s "
+                           "WHERE device_id = %s AND detector = %s AND open", (now, device.id, name))
+        cleared += 1
+        if raise_alarms:
+            from cloud.alarms.lifecycle import apply_event
+            from cloud.alarms.model import AlarmEvent
+
+            ts = frame.start_ms + frame.hours * HOUR_MS
+            await apply_event(conn, policy, AlarmEvent(
+                community=device.community, device=device.code, rule=f"analytics.{name}", state="clear", ts=ts,
+                severity="warning", message="back to normal", source="fleet", device_kind=device.kind), now)
+    return cleared
+
+
+def _isnan(values: Any) -> Any:
+    import numpy as np
+
+    return np.isnan(values)
+
+
+async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, detector: Detector, frame: HourlyFrame,
+                        baseline: Params | None, params: Params, end: dt.datetime) -> None:
+    start = end - HEALTH_WINDOW
+    window = await load_frame(conn, device, start, end) if frame.start_ms > _ms(start) else frame.window(
+        _ms(start), _ms(end))
+    cur = await conn.execute("SELECT detector, fault, message FROM analytics_detections WHERE device_id = %s AND open",
+                             (device.id,))
+    open_detections = [{"detector": r[0], "fault": r[1], "message": r[2]} for r in await cur.fetchall()]
+    record = health_record(window, baseline, open_detections)
+    await conn.execute(
+        """INSERT INTO device_health (device_id, kind, window_start, window_end, record, score, deductions, updated_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+           ON CONFLICT (device_id) DO UPDATE SET kind = EXCLUDED.kind, window_start = EXCLUDED.window_start,
+               window_end = EXCLUDED.window_end, record = EXCLUDED.record, score = EXCLUDED.score,
+               deductions = EXCLUDED.deductions, updated_at = now()""",
+        (device.id, device.kind, start, end, Jsonb(modelstore.to_json_safe(record.figures)), record.score,
+         Jsonb(modelstore.to_json_safe(record.deductions))))
+
+
+__all__ = ["DeviceRef", "ScoreResult", "episodes", "load_frame", "score", "shipped_limits", "train"]
