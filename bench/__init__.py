@@ -8,6 +8,8 @@ together (as separate processes or tasks), which the product packages themselves
 from __future__ import annotations
 
 REGISTRY: dict[str, str] = {
+    "web": "bench.web:run",
     "ingest-smoke": "bench.ingest_smoke:run",
     "analytics": "bench.analytics:run",
+    "edge": "bench.edge:run",
 }
