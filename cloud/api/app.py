@@ -42,6 +42,7 @@ ROUTERS: list[tuple[str, Guard]] = [
     ("cloud.api.routers.alarms:router", "self"),
     ("cloud.api.routers.workorders:router", "self"),
     ("cloud.api.routers.inbox:router", "self"),
+    ("cloud.api.routers.analytics:router", "self"),
 ]
 
 
