@@ -253,8 +253,10 @@ def _check_common(item: object, index: int) -> dict[str, Any]:
     _require(isinstance(item, dict), "bad_shape", f"item {index} is not an object")
     assert isinstance(item, dict)
     device = item.get("device")
-    _require(isinstance(device, str) and valid_id(device), "bad_id", f"item {index} device")
-    _require(_is_int(item.get("ts")), "bad_time", f"item {index} ts")
+    if not (isinstance(device, str) and valid_id(device)):
+        raise WireError("bad_id", f"item {index} device")
+    if not _is_int(item.get("ts")):
+        raise WireError("bad_time", f"item {index} ts")
     return item
 
 
@@ -267,16 +269,30 @@ def _check_value(value: object, where: str) -> None:
         _require(value is None or isinstance(value, int | bool), "bad_value", f"{where} has a bad type")
 
 
+_VALID_METRICS: set[str] = set()
+"""Metric names already seen valid (bounded): skips the regex for the same few names per reading."""
+
+
 def _check_reading(item: object, index: int) -> None:
     reading = _check_common(item, index)
     values = reading.get("values")
     _require(isinstance(values, dict) and len(values) <= 1000, "bad_shape", f"reading {index} values")
     assert isinstance(values, dict)
+    # hot path (every point of every message): check cheaply, build messages only on failure
     for metric, value in values.items():
-        _require(valid_id(metric), "bad_id", f"reading {index} metric {metric[:40]!r}")
-        _check_value(value, f"reading {index} {metric}")
+        if metric not in _VALID_METRICS:
+            if not valid_id(metric):
+                raise WireError("bad_id", f"reading {index} metric {metric[:40]!r}")
+            if len(_VALID_METRICS) < 10_000:
+                _VALID_METRICS.add(metric)
+        if type(value) is float:
+            if not math.isfinite(value):
+                raise WireError("bad_value", f"reading {index} {metric} is not finite")
+        elif type(value) is not int:
+            _check_value(value, f"reading {index} {metric}")
     quality = reading.get("quality", "good")
-    _require(quality in QUALITY_BY_NAME, "bad_quality", f"reading {index}: {str(quality)[:40]}")
+    if quality not in QUALITY_BY_NAME:
+        raise WireError("bad_quality", f"reading {index}: {str(quality)[:40]}")
     q = reading.get("q")
     if q is not None:
         _require(isinstance(q, dict), "bad_shape", f"reading {index} q")

@@ -55,6 +55,29 @@ def encode_rows(
     return full.tobytes() + empty.tobytes()
 
 
+_TEMPLATES: dict[tuple[int, bool], npt.NDArray[np.void]] = {}
+
+
+def _template(dtype: np.dtype[np.void], n: int) -> npt.NDArray[np.void]:
+    """Rows of ``dtype`` with the constant fields (field count, lengths) already filled.
+
+    Cached and grown by powers of two: filling six constant columns per batch would cost as
+    much as the data columns. Callers overwrite the data fields and copy out with ``tobytes``.
+    """
+    key = (dtype.itemsize, True)
+    cached = _TEMPLATES.get(key)
+    if cached is None or len(cached) < n:
+        size = 1 << max(10, (n - 1).bit_length())
+        cached = np.empty(size, dtype=dtype)
+        for name, const in _FIXED.items():
+            if name in dtype.names:  # type: ignore[operator]
+                cached[name] = const
+        if "v" not in dtype.names:  # type: ignore[operator]
+            cached["l_v"] = -1
+        _TEMPLATES[key] = cached
+    return cached[:n]
+
+
 def _fill(
     dtype: np.dtype[np.void],
     ts_ms: npt.NDArray[np.int64],
@@ -63,13 +86,8 @@ def _fill(
     quality: npt.NDArray[np.int16],
     value: npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.void]:
-    rows = np.empty(len(ts_ms), dtype=dtype)
-    for name, const in _FIXED.items():
-        if name in dtype.names:  # type: ignore[operator]
-            rows[name] = const
-    if value is None:
-        rows["l_v"] = -1
-    else:
+    rows = _template(dtype, len(ts_ms))
+    if value is not None:
         rows["v"] = value
     rows["t"] = (ts_ms - PG_EPOCH_MS) * 1000
     rows["d"] = device

@@ -169,12 +169,16 @@ class Preparer:
         for reading in items:
             names.update(reading["values"])
         metric_ids = await self.cache.metric_ids(names)
-        ts_l: list[int] = []
-        dev_l: list[int] = []
+        # per reading: time, device, count, quality (expanded with np.repeat); per point: metric, value
+        r_ts: list[int] = []
+        r_dev: list[int] = []
+        r_n: list[int] = []
+        r_q: list[int] = []
         met_l: list[int] = []
         val_l: list[Any] = []
-        q_l: list[int] = []
-        overrides: list[tuple[int, dict[str, str], list[str]]] = []
+        overrides: list[tuple[int, dict[str, str], tuple[str, ...]]] = []
+        key_ids: dict[tuple[str, ...], list[int]] = {}  # readings of one message share their key sets
+        position = 0
         for reading in items:
             values: dict[str, Any] = reading["values"]
             n = len(values)
@@ -189,58 +193,75 @@ class Preparer:
                 key = "time_in_future" if ts > hi else "time_too_old"
                 refused[key] = refused.get(key, 0) + n
                 continue
-            keys = list(values)
-            try:
-                met_l.extend([metric_ids[k] for k in keys])
-            except KeyError:
-                refused["too_many_metrics"] = refused.get("too_many_metrics", 0) + n
-                continue
-            q = reading.get("q")
-            if q:
-                overrides.append((len(ts_l), q, keys))
-            ts_l.extend([ts] * n)
-            dev_l.extend([device] * n)
-            val_l.extend(values.values())
-            q_l.extend([_QUALITY[reading.get("quality", "good")]] * n)
-        if not ts_l:
+            keys = tuple(values)
+            ids = key_ids.get(keys)
+            if ids is None:
+                try:
+                    ids = key_ids[keys] = [metric_ids[k] for k in keys]
+                except KeyError:
+                    refused["too_many_metrics"] = refused.get("too_many_metrics", 0) + n
+                    continue
+            met_l += ids
+            val_l += values.values()
+            r_ts.append(ts)
+            r_dev.append(device)
+            r_n.append(n)
+            if len(reading) > 3:  # optional "quality" / "q" present
+                r_q.append(_QUALITY[reading.get("quality", "good")])
+                if q := reading.get("q"):
+                    overrides.append((position, q, keys))
+            else:
+                r_q.append(0)
+            position += n
+        if not r_ts:
             return
-        quality = np.array(q_l, dtype=np.int16)
+        counts = np.array(r_n, dtype=np.int64)
+        ts = np.repeat(np.array(r_ts, dtype=np.int64), counts)
+        dev = np.repeat(np.array(r_dev, dtype=np.int32), counts)
+        quality = np.repeat(np.array(r_q, dtype=np.int16), counts)
+        met = np.array(met_l, dtype=np.int16)
         for start, q, keys in overrides:
             for offset, key in enumerate(keys):
                 if key in q:
                     quality[start + offset] = _QUALITY[q[key]]
-        ts = np.array(ts_l, dtype=np.int64)
-        dev = np.array(dev_l, dtype=np.int32)
-        met = np.array(met_l, dtype=np.int16)
-        value, text_mask = self._numeric(val_l, refused)
-        keep = np.ones(len(ts), dtype=bool)
+        value, text_mask = self._numeric(val_l)
+        keep: np.ndarray[Any, np.dtype[np.bool_]] | None = None
         if text_mask is not None:
             for i in np.flatnonzero(text_mask):
                 out.text_rows.append((ms_to_dt(int(ts[i])), int(dev[i]), int(met[i]), val_l[i], int(quality[i])))
-            keep &= ~text_mask
+            keep = ~text_mask
         bad = np.abs(value) > self.policy.value_limit
         if bad.any():
             refused["value_out_of_range"] = refused.get("value_out_of_range", 0) + int(bad.sum())
-            keep &= ~bad
-        if not keep.all():
+            keep = ~bad if keep is None else keep & ~bad
+        text_ts = [int(ts[i]) for i in np.flatnonzero(text_mask)] if text_mask is not None else []
+        if keep is not None:
             ts, dev, met, value, quality = ts[keep], dev[keep], met[keep], value[keep], quality[keep]
         out.points = len(ts) + len(out.text_rows)
         if len(ts):
             out.rows = encode_rows(ts, dev, met, value, quality)
-        all_ts = ts if not out.text_rows else np.concatenate([ts, np.array(
-            [int(r[0].timestamp() * 1000) for r in out.text_rows], dtype=np.int64)])
-        if len(all_ts):
-            out.tmin_ms, out.tmax_ms = int(all_ts.min()), int(all_ts.max())
+        lows = [int(ts.min())] if len(ts) else []
+        highs = [int(ts.max())] if len(ts) else []
+        if text_ts:
+            lows.append(min(text_ts))
+            highs.append(max(text_ts))
+        if lows:
+            out.tmin_ms, out.tmax_ms = min(lows), max(highs)
 
     @staticmethod
-    def _numeric(values: list[Any], refused: dict[str, int]) -> tuple[np.ndarray[Any, np.dtype[np.float64]],
-                                                                       np.ndarray[Any, np.dtype[np.bool_]] | None]:
-        """Values as float64 (None → NaN → NULL); strings flagged in a mask for ``telemetry_text``."""
-        if not any(type(v) is str for v in values):
-            try:
-                return np.array(values, dtype=np.float64), None
-            except (OverflowError, ValueError, TypeError):
-                pass
+    def _numeric(values: list[Any]) -> tuple[np.ndarray[Any, np.dtype[np.float64]],
+                                             np.ndarray[Any, np.dtype[np.bool_]] | None]:
+        """Values as float64 (None → NaN → NULL); strings flagged in a mask for ``telemetry_text``.
+
+        Fast path: let numpy infer the type — floats, ints and bools give a numeric array in one
+        C pass; anything else (None, strings, ints past 64 bits) takes the per-value path.
+        """
+        try:
+            array = np.array(values)
+        except (OverflowError, ValueError, TypeError):
+            array = None
+        if array is not None and array.dtype.kind in "fiub":
+            return array.astype(np.float64, copy=False), None
         out = np.empty(len(values), dtype=np.float64)
         mask = np.zeros(len(values), dtype=bool)
         for i, v in enumerate(values):
