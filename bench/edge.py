@@ -369,6 +369,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         first_seq, _, prefilled = asyncio.run(_prefill(outbox, gateway, (e["id"] for e in inv),
                                                        live_readings_per_s, outage_s, metrics_per_reading))
         agent = start_agent()
+        prefilled_last = _outbox_last(outbox)
+        deadline = time.monotonic() + 60
+        while _outbox_last(outbox) <= prefilled_last and time.monotonic() < deadline:
+            time.sleep(0.2)  # the agent is up and committing live readings
         time.sleep(5.0)  # live polling goes on while the broker is still down
         watermark = _outbox_last(outbox)
         with sub.lock:

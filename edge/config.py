@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -133,48 +133,42 @@ class DeviceConfig(_Model):
         return value
 
 
-class _LinkBase(_Model):
+class LinkConfig(_Model):
+    """One physical link: ``tcp`` (Modbus TCP device or gateway), ``rtu-over-tcp`` (a transparent
+    RS-485 converter) or ``rtu`` (a serial port on the box). One model rather than a tagged union so
+    a mistake is reported at its own line (``links.0.port``)."""
+
+    type: Literal["tcp", "rtu-over-tcp", "rtu"]
+    host: str | None = Field(None, description="tcp / rtu-over-tcp")
+    port: int = Field(502, ge=1, le=65535)
+    serial_port: str | None = Field(None, description="rtu: e.g. /dev/ttyUSB0")
+    baudrate: int = Field(9600, ge=300, le=921_600)
+    parity: Literal["N", "E", "O"] = "N"
+    bytesize: Literal[7, 8] = 8
+    stopbits: Literal[1, 2] = 1
     timeout_s: float = Field(1.0, gt=0, le=60, description="deadline of one request")
     retries: int = Field(1, ge=0, le=5, description="immediate retries of a timed-out request")
     offline_after: int = Field(3, ge=1, le=100, description="failed polls in a row before a device is offline")
     backoff_max_s: float = Field(60.0, gt=0, description="cap of the retry backoff of an offline device")
     devices: list[DeviceConfig] = Field(default_factory=list)
 
-
-class TcpLinkConfig(_LinkBase):
-    type: Literal["tcp"]
-    host: str
-    port: int = Field(502, ge=1, le=65535)
-
-    @property
-    def key(self) -> str:
-        return f"tcp://{self.host}:{self.port}"
-
-
-class RtuOverTcpLinkConfig(_LinkBase):
-    type: Literal["rtu-over-tcp"]
-    host: str
-    port: int = Field(502, ge=1, le=65535)
+    @model_validator(mode="after")
+    def _endpoint(self) -> LinkConfig:
+        if self.type == "rtu" and not self.serial_port:
+            raise ValueError("an rtu link needs serial_port (e.g. /dev/ttyUSB0)")
+        if self.type != "rtu" and not self.host:
+            raise ValueError(f"a {self.type} link needs host")
+        return self
 
     @property
     def key(self) -> str:
-        return f"rtu-over-tcp://{self.host}:{self.port}"
+        if self.type == "rtu":
+            return f"rtu://{self.serial_port}"
+        return f"{self.type}://{self.host}:{self.port}"
 
 
-class RtuLinkConfig(_LinkBase):
-    type: Literal["rtu"]
-    serial_port: str
-    baudrate: int = Field(9600, ge=300, le=921_600)
-    parity: Literal["N", "E", "O"] = "N"
-    bytesize: Literal[7, 8] = 8
-    stopbits: Literal[1, 2] = 1
-
-    @property
-    def key(self) -> str:
-        return f"rtu://{self.serial_port}"
-
-
-LinkConfig = Annotated[TcpLinkConfig | RtuOverTcpLinkConfig | RtuLinkConfig, Field(discriminator="type")]
+TcpLinkConfig = LinkConfig
+"""Kept as a name for readability at call sites that build TCP links in code."""
 
 
 class MqttDeviceConfig(_Model):

@@ -78,19 +78,26 @@ def register_rows(result: ProbeResult) -> list[tuple[str, str, str, str, str]]:
 
 async def probe(host: str, port: int, *, unit: int, address: int, count: int = 2, table: str = "holding_register",
                 timeout_s: float = 2.0) -> ProbeResult:
-    """Read ``address-1 .. address+count+1`` (clipped to 0..65535) from the device."""
-    start = max(0, address - 1)
-    end = min(65536, address + max(count, 2) + 1)
+    """Read ``address-1 .. address+count`` (one register of margin each side, for the 1-based view and
+    the low word of a 32-bit value). Devices refuse undefined registers (exception 02), so narrower
+    windows are tried before giving up."""
+    count = max(count, 2)
+    windows = [(address - 1, address + count + 1), (address - 1, address + count), (address, address + count + 1),
+               (address, address + count), (address - 1, address + 1)]
     link = ModbusLink(TcpLinkConfig(type="tcp", host=host, port=port, timeout_s=timeout_s, retries=1))
+    fault: ModbusFault | None = None
     try:
-        try:
-            registers = await link.read(table, start, end - start, unit)
-        except ModbusFault as fault:
-            if fault.quality is not Quality.ILLEGAL_ADDRESS:
-                raise
-            # the device refuses the registers around the range: read exactly what was asked
-            start = address
-            registers = await link.read(table, start, max(count, 2), unit)
+        for low, high in windows:
+            start, end = max(0, low), min(65536, high)
+            try:
+                registers = await link.read(table, start, end - start, unit)
+            except ModbusFault as exc:
+                if exc.quality is not Quality.ILLEGAL_ADDRESS:
+                    raise
+                fault = exc
+                continue
+            return ProbeResult(table, unit, address, start, registers)
     finally:
         await link.close()
-    return ProbeResult(table, unit, address, start, registers)
+    assert fault is not None
+    raise fault

@@ -140,7 +140,7 @@ class Uplink:
 
     def _new_client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(self.status_topic, self._status_payload("offline", {}), qos=1, retain=True)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             **mqtt_client_args(self.config),
             identifier=f"guanjia-edge-{self.community}-{self.gateway}",
             clean_session=True,
@@ -150,6 +150,9 @@ class Uplink:
             max_inflight_messages=self.config.max_inflight + 8,
             max_queued_incoming_messages=1000,
         )
+        # our own window bounds the calls in flight; aiomqtt's default warns above 10
+        client.pending_calls_threshold = self.config.max_inflight + 16
+        return client
 
     async def _session(self, backoff: Backoff) -> None:
         client = self._new_client()

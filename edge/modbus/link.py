@@ -25,7 +25,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ExceptionResponse
 
-from edge.config import RtuLinkConfig, RtuOverTcpLinkConfig, TcpLinkConfig
+from edge.config import LinkConfig
 from edge.errors import ModbusFault
 from edge.metrics import PollMetrics
 from guanjia.backoff import Backoff
@@ -44,7 +44,7 @@ EXCEPTION_QUALITY: dict[int, Quality] = {
     11: Quality.TIMEOUT,  # gateway target device failed to respond
 }
 
-LinkConfigT = TcpLinkConfig | RtuOverTcpLinkConfig | RtuLinkConfig
+LinkConfigT = LinkConfig
 
 
 class ModbusLink:
@@ -68,11 +68,11 @@ class ModbusLink:
         # pymodbus' own retry/reconnect is off: deadlines, retries and backoff are ours
         common: dict[str, Any] = {"timeout": cfg.timeout_s, "retries": 0, "reconnect_delay": 0,
                                   "name": self.key}
-        if isinstance(cfg, TcpLinkConfig):
-            return AsyncModbusTcpClient(cfg.host, port=cfg.port, **common)
-        if isinstance(cfg, RtuOverTcpLinkConfig):
-            return AsyncModbusTcpClient(cfg.host, port=cfg.port, framer=FramerType.RTU, **common)
-        return AsyncModbusSerialClient(cfg.serial_port, framer=FramerType.RTU, baudrate=cfg.baudrate,
+        if cfg.type == "tcp":
+            return AsyncModbusTcpClient(cfg.host or "", port=cfg.port, **common)
+        if cfg.type == "rtu-over-tcp":
+            return AsyncModbusTcpClient(cfg.host or "", port=cfg.port, framer=FramerType.RTU, **common)
+        return AsyncModbusSerialClient(cfg.serial_port or "", framer=FramerType.RTU, baudrate=cfg.baudrate,
                                        parity=cfg.parity, bytesize=cfg.bytesize, stopbits=cfg.stopbits, **common)
 
     async def _ensure_connected(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
