@@ -277,10 +277,11 @@ class ModbusPort:
         return data[:7] + bytes(body)
 
     async def start(self) -> None:
-        context = [d.sim_device() for d in self.devices.values()]
-        self._server = ModbusTcpServer(context, address=(self.host, self.port), ignore_missing_devices=True,
+        # build the datastore once: construct the server with a trivial device, then swap ours in
+        placeholder = SimDevice(id=0, simdata=[SimData(0, datatype=DataType.INVALID)])
+        self._server = ModbusTcpServer(placeholder, address=(self.host, self.port), ignore_missing_devices=True,
                                        trace_packet=self._trace)
-        self._server.context = _KnownUnitsOnly(context)
+        self._server.context = _KnownUnitsOnly([d.sim_device() for d in self.devices.values()])
         try:
             async with asyncio.timeout(10):
                 await self._server.serve_forever(background=True)

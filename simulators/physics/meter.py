@@ -10,7 +10,6 @@ worsens at light load, energy integrates power. Faults: ``energy_drift`` (consum
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +50,6 @@ class MeterModel(DeviceModel):
         self.power_demand_max = 0.0
         self.drift_since: float | None = None
         self._p = np.zeros(3)
-        self._serial = int(self.params.get("serial", 20_000_000 + zlib.crc32(device_id.encode()) % 9_000_000))
         self._recompute()
 
     # ---------------------------------------------------------------- physics
@@ -153,6 +151,5 @@ class MeterModel(DeviceModel):
             "current_neutral": i_n, "energy_total": self.energy_import,
             "reactive_energy_total": self.energy_reactive,
             "system_type": 3.0, "meter_id": float(self.params.get("unit", 1)),
-            "serial_number": self._serial,
         }
         return out
