@@ -509,6 +509,7 @@ class BaselineCondition(Condition):
         self.guard = _guard(spec.while_)
         self.aggregate = spec.aggregate
         self.weekly = spec.bucket == "hour_of_week"
+        self.single = spec.bucket == "none"
         self.above = spec.above_pct
         self.below = spec.below_pct
         self.clear_pct = spec.clear_pct
@@ -521,6 +522,8 @@ class BaselineCondition(Condition):
         return _Base()
 
     def bucket_of(self, hour: int) -> int:
+        if self.single:
+            return 0
         local = datetime.fromtimestamp(hour * 3600, UTC).astimezone(self.tz)
         return local.weekday() * 24 + local.hour if self.weekly else local.hour
 

@@ -37,10 +37,11 @@ from rules.ruleset import CompiledRule, RuleSet
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT: Final = "guanjia.rules/1"
-_USABLE: Final = frozenset({Quality.GOOD, Quality.UNCERTAIN, "good", "uncertain"})
-_UNREACHABLE: Final = frozenset(
-    {Quality.OFFLINE, Quality.COMM_ERROR, Quality.TIMEOUT, "offline", "comm_error", "timeout"}
-)
+_QNAME: Final[dict[object, str]] = {**{q: q.wire for q in Quality}, **{q.wire: q.wire for q in Quality}}
+_USABLE: Final = frozenset({"good", "uncertain", "clock_skew"})
+"""Qualities whose values rules may use (a skewed clock does not make a pressure wrong)."""
+_UNREACHABLE: Final = frozenset({"offline", "comm_error", "timeout"})
+"""Qualities that mean nothing was read from the device at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +226,18 @@ class RuleEngine:
             return events
         dev.latest = ts_ms
         self.stats["readings"] += 1
-        if quality in _UNREACHABLE:
+        qname = _QNAME.get(quality, "bad")
+        uniform = True
+        if q:
+            names = {_QNAME.get(q.get(m, quality), "bad") for m in values}
+            if len(names) == 1:
+                qname = names.pop()
+            elif names:
+                uniform = False
+        if uniform and qname in _UNREACHABLE:
+            # nothing was read: only offline rules learn something, the other rules keep their state
             dev.offline = True
-            offline = quality in (Quality.OFFLINE, "offline")
+            offline = qname == "offline"
             for slot in dev.offline_slots:
                 sig, value = slot.cr.cond.reading(slot.st, ts_ms, values, True, offline)  # type: ignore[attr-defined]
                 self._step(dev, slot, sig, value, ts_ms, events)
@@ -236,22 +246,28 @@ class RuleEngine:
         dev.seen = ts_ms
         if dev.enums:
             values = _labelled(dev.enums, values)
-        if q is None and quality in _USABLE:
-            dev.values.update(values)
-            changed: Mapping[str, Any] = values
+        current = dev.values
+        if uniform and qname in _USABLE:
+            current.update(values)
         else:
-            changed = self._merge(dev, values, quality, q)
+            for metric, value in values.items():
+                if value is not None and _QNAME.get(q.get(metric, quality) if q else quality, "bad") in _USABLE:
+                    current[metric] = value
+                else:
+                    current.pop(metric, None)
+        current["$ts"] = ts_ms / 1000
+        current["$quality"] = qname
         for slot in dev.offline_slots:
             sig, value = slot.cr.cond.reading(slot.st, ts_ms, values, False, False)  # type: ignore[attr-defined]
             self._step(dev, slot, sig, value, ts_ms, events)
-        current = dev.values
         for slot in dev.slots:
             cr = slot.cr
-            for metric in cr.metrics:
-                if metric in changed:
-                    break
-            else:
-                continue
+            if not cr.always:
+                for metric in cr.metrics:
+                    if metric in values:
+                        break
+                else:
+                    continue
             sig, value = cr.cond.update(slot.st, ts_ms, current)
             if sig is None:
                 continue
@@ -259,20 +275,6 @@ class RuleEngine:
             slot.value = cr.value_fn(current) if cr.value_fn is not None else value
             self._step(dev, slot, sig, slot.value, ts_ms, events)
         return events
-
-    @staticmethod
-    def _merge(
-        dev: _Device, values: Mapping[str, Any], quality: Quality | str, q: Mapping[str, Quality | str] | None
-    ) -> dict[str, Any]:
-        changed: dict[str, Any] = {}
-        for metric, value in values.items():
-            mq = q.get(metric, quality) if q is not None else quality
-            if mq in _USABLE and value is not None:
-                dev.values[metric] = value
-            else:
-                dev.values.pop(metric, None)
-            changed[metric] = value
-        return changed
 
     def tick(self, now_ms: int) -> list[AlarmEvent]:
         """Advance time: offline timeouts, pending ``for``/``clear_for``/``hold``, sliding windows."""
@@ -355,6 +357,10 @@ class RuleEngine:
         return AlarmEvent(
             dev.id, rule.id, state, rule.severity, ts, message[:1000], _wire_value(slot.value), rule.work_order, labels
         )
+
+    def active_count(self) -> int:
+        """How many alarms are raised now (cheap: for health reports)."""
+        return sum(s.active for dev in self._devices.values() for s in (*dev.slots, *dev.offline_slots))
 
     def active_alarms(self) -> list[AlarmEvent]:
         """A raise event for every alarm currently raised (to resynchronise a receiver)."""

@@ -7,6 +7,7 @@ a value it does not have, and never clears because a value went missing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,6 +73,8 @@ def _compile_expr(expr: Expr) -> NumFn:
         reduce = max
     elif op == "sum":
         reduce = sum
+    elif op == "product":
+        reduce = math.prod
     elif op == "mean":
         reduce = _mean
     elif op == "spread":

@@ -46,9 +46,20 @@ Duration = Annotated[int, BeforeValidator(parse_duration)]
 """Milliseconds, written as ``30s``, ``10m``, ``1h30m`` or a number of seconds."""
 
 
+PSEUDO_METRICS: Final = {
+    "$ts": "the reading's timestamp in epoch seconds (compare with a device clock point)",
+    "$quality": "the reading's quality name (good, clock_skew, bad...; per-point qualities when all agree)",
+}
+"""Values the engine adds to every reading; rules may test them like metrics."""
+
+
 def _metric_name(value: str) -> str:
+    if value in PSEUDO_METRICS:
+        return value
     if not valid_id(value):
-        raise ValueError(f"{value!r} is not a metric name (letters, digits, _ . : -)")
+        raise ValueError(
+            f"{value!r} is not a metric name (letters, digits, _ . : -, or one of {', '.join(PSEUDO_METRICS)})"
+        )
     return value
 
 
@@ -69,13 +80,15 @@ def _expr_tag(value: Any) -> str:
 class Expr(_Strict):
     """A derived value: exactly one operator over metrics or nested expressions.
 
-    ``min``/``max``/``sum``/``mean``/``spread`` (max − min) take a list; ``diff`` (a − b) and
-    ``ratio`` (a / b) take two; ``abs`` takes one. A missing operand makes the result unknown.
+    ``min``/``max``/``sum``/``product``/``mean``/``spread`` (max − min) take a list; ``diff``
+    (a − b) and ``ratio`` (a / b) take two; ``abs`` takes one. A missing operand makes the result
+    unknown, and so does a ratio over zero.
     """
 
     min: list[ValueExpr] | None = None
     max: list[ValueExpr] | None = None
     sum: list[ValueExpr] | None = None
+    product: list[ValueExpr] | None = None
     mean: list[ValueExpr] | None = None
     spread: list[ValueExpr] | None = None
     diff: list[ValueExpr] | None = Field(None, min_length=2, max_length=2)
@@ -87,7 +100,7 @@ class Expr(_Strict):
         given = [name for name in type(self).model_fields if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(
-                "write exactly one of min, max, sum, mean, spread, diff, ratio, abs"
+                "write exactly one of min, max, sum, product, mean, spread, diff, ratio, abs"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
@@ -293,6 +306,9 @@ def _tz(value: str) -> tzinfo:
 class Baseline(_Strict):
     """Deviation from a learned normal for the same hour of the week (or day).
 
+    ``bucket: none`` keeps one baseline for all hours: with a small ``alpha`` it is a slow learned
+    normal that a slow degradation (bearing wear over days) drifts away from.
+
     Each clock hour's ``aggregate`` of ``metric`` (``increase`` for an energy counter, ``mean`` for
     power, ``sum``/``last`` for rollups fed by the cloud) is compared, when the hour ends, with an
     exponentially weighted mean of past hours in the same bucket; only then is it learned.
@@ -300,7 +316,7 @@ class Baseline(_Strict):
 
     metric: ValueExpr
     aggregate: Literal["mean", "increase", "sum", "last"] = "mean"
-    bucket: Literal["hour_of_week", "hour_of_day"] = "hour_of_week"
+    bucket: Literal["hour_of_week", "hour_of_day", "none"] = "hour_of_week"
     above_pct: float | None = Field(None, gt=0)
     below_pct: float | None = Field(None, gt=0, lt=100)
     clear_pct: float | None = Field(None, ge=0, description="back within this % to clear (default 2/3 of the limit)")

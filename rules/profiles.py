@@ -17,7 +17,7 @@ from typing import Any
 
 from device_profiles.model import Point, Profile
 from guanjia.errors import ConfigIssue
-from rules.model import AllOf, AnyOf, Compare, NotOf
+from rules.model import PSEUDO_METRICS, AllOf, AnyOf, Compare, NotOf
 from rules.ruleset import CompiledRule, RuleSet
 
 EnumTables = Mapping[str, Mapping[str, Mapping[int, str]]]
@@ -92,7 +92,7 @@ def _check_rule(cr: CompiledRule, profiles: list[Profile], known: Mapping[str, P
         points = _points_by_kind(candidates).get(kind, {})
         names = ", ".join(p.id for p in candidates)
         for metric in sorted(cr.metrics | _value_metrics(cr)):
-            if metric not in points:
+            if metric not in points and metric not in PSEUDO_METRICS:
                 issue(rule.condition_type, f"metric {metric!r} is not a point of any {kind} profile ({names})")
         context = set(cr.cond.context(cr.cond.new(0)))
         for template in (cr.template, cr.clear_template):

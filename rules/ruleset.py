@@ -20,7 +20,7 @@ from guanjia.config import load_yaml, parse_model
 from guanjia.errors import ConfigError, ConfigIssue
 from rules.conditions import Condition, OfflineCondition, build
 from rules.expr import ValueFn, compile_value, metrics_of
-from rules.model import Rule, RuleFile
+from rules.model import PSEUDO_METRICS, Rule, RuleFile
 from rules.template import Template
 
 LIBRARY: Final = Path(__file__).with_name("library")
@@ -53,6 +53,8 @@ class CompiledRule:
     fingerprint: str
     offline: bool
     timed: bool
+    always: bool
+    """Uses a pseudo metric ($ts, $quality) present in every reading: evaluate on every reading."""
 
     @property
     def id(self) -> str:
@@ -69,6 +71,7 @@ class CompiledRule:
 
 def compile_rule(rule: Rule, source: Source) -> CompiledRule:
     cond = build(rule)
+    metrics = frozenset(metrics_of(rule.condition))
     labels = dict(rule.labels)
     if rule.priority is not None:
         labels["priority"] = rule.priority
@@ -79,7 +82,7 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
         rule=rule,
         source=source,
         cond=cond,
-        metrics=frozenset(metrics_of(rule.condition)),
+        metrics=metrics,
         template=Template(rule.message),
         clear_template=Template(rule.clear_message) if rule.clear_message is not None else None,
         value_fn=compile_value(rule.value) if rule.value is not None else None,
@@ -87,6 +90,7 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
         fingerprint=fingerprint,
         offline=isinstance(cond, OfflineCondition),
         timed=cond.timed or rule.for_ > 0 or rule.clear_for > 0 or rule.hold > 0,
+        always=any(m in PSEUDO_METRICS for m in metrics),
     )
 
 

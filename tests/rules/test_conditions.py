@@ -306,3 +306,31 @@ def test_derived_expressions() -> None:
     assert eng.process("m", "meter", T0, {"a": 230.0, "b": 231.0, "c": 229.0}) == []
     [event] = eng.process("m", "meter", T0 + 1000, {"a": 2.0})
     assert event.value == 2.0
+
+
+def test_per_point_unreachable_quality_counts_as_offline() -> None:
+    """The edge sends per-point qualities; all points timing out means nothing was read."""
+    eng = engine(rule("offline: {after: 60s}") + rule("threshold: {metric: p, above: 5}", id="r2")[7:])
+    out = eng.process("d", "pump", T0, {"p": 9})
+    assert states(out) == [("r2", "raise")]
+    for i in range(1, 70):
+        out += eng.process("d", "pump", T0 + i * 1000, {"p": None}, q={"p": "timeout"})
+    out += eng.tick(T0 + 70_000)
+    assert states(out) == [("r2", "raise"), ("r1", "raise")]
+    assert out[1].ts == T0 + 60_000
+    assert [a.rule for a in eng.active_alarms()] == ["r2", "r1"]  # r2 is not cleared by missing data
+    out = eng.process("d", "pump", T0 + 71_000, {"p": 1}, q={"p": "good"})
+    assert sorted(states(out)) == [("r1", "clear"), ("r2", "clear")]
+
+
+def test_pseudo_metrics_quality_and_timestamp() -> None:
+    text = (
+        rule("state: {metric: $quality, eq: clock_skew}", kind="gate")
+        + rule("threshold: {metric: {abs: {diff: [clock, $ts]}}, above: 120}", id="r2", kind="gate")[7:]
+    )
+    eng = engine(text)
+    values = {"door": 1, "clock": T0 / 1000 + 500}
+    out = eng.process("g", "gate", T0, values, q=dict.fromkeys(values, "clock_skew"))
+    assert sorted(states(out)) == [("r1", "raise"), ("r2", "raise")]
+    # clock_skew values are still usable by other rules
+    assert eng.snapshot()["devices"]["g"]["values"]["door"] == 1
