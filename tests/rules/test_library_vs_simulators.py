@@ -16,8 +16,8 @@ from rules import RuleEngine, builtin_rulesets
 from rules.engine import AlarmEvent
 
 pytest.importorskip("simulators.physics")
-from device_profiles import builtin_profiles  # noqa: E402
-from simulators.physics import DeviceModel, model_for  # noqa: E402
+from device_profiles import builtin_profiles
+from simulators.physics import DeviceModel, model_for
 
 T0 = 1_749_427_200.0  # Monday 2025-06-09 00:00 UTC, in seconds (the simulators' unit)
 
@@ -92,7 +92,7 @@ def test_fault_raises_its_rule_then_clears(kind: str, fault: str, rule: str, wit
     assert raised(new) == [rule], f"{fault}: got {raised(new)}"
     run.model.set_fault(fault, False)
     if kind == "pump":
-        run.model.reset()
+        run.model.reset()  # type: ignore[attr-defined]
     cleared = run.advance(900, 1.0)
     assert [e.rule for e in cleared if e.state == "clear"] == [rule]
     assert raised(cleared) == []
