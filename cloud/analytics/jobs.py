@@ -108,6 +108,8 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
             continue
         active = await modelstore.load_model(conn, detector.name)
         params = detector.hyper(active.params if active else shipped.get(kind, {}))
+        # nothing calibrated yet (no limits.json): every channel starts at its physical floor
+        params.setdefault("limits", {c.name: c.floor for c in detector.channels})
         baselines: dict[int, Params] = {}
         skipped: dict[str, str] = {}
         for device in devices:
@@ -174,7 +176,13 @@ def _rule_id(det: Detection) -> str:
 
 
 async def _record_detection(conn: AsyncConnection[Any], device: DeviceRef, model_id: int, det: Detection) -> bool:
-    """Insert an open detection; False when one is already open for (device, detector)."""
+    """Insert an open detection; False when one is already open for (device, detector) or this
+    episode was already recorded (re-scoring the same hours after a clear must not re-raise it)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM analytics_detections WHERE device_id = %s AND detector = %s AND detected_at >= %s LIMIT 1",
+        (device.id, det.detector, _dt(det.detected_ms)))
+    if await cur.fetchone() is not None:
+        return False
     cur = await conn.execute(
         """INSERT INTO analytics_detections (device_id, model_id, detector, fault, onset_at, detected_at,
                                              last_seen_at, score, message, evidence)

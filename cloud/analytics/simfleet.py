@@ -244,30 +244,54 @@ def simulate(
     by_device: dict[str, list[PlannedFault]] = {}
     for fault in faults:
         by_device.setdefault(fault.device, []).append(fault)
-    frames: dict[str, HourlyFrame] = {}
-    hours = days * 24
-    per_hour = (HOUR_MS // 1000) // step_s
-    for device in fleet:
-        metrics = SAMPLED[device.kind]
-        samples = np.full((hours * per_hour, len(metrics)), np.nan)
-        engine = _threshold_engine(by_device.get(device.id, [])) if thresholds else None
-        for index, now_ms in enumerate(_steps(start_ms, hours * per_hour, step_s)):
-            _switch_faults(device, by_device.get(device.id, []), now_ms, step_s)
-            device.model.advance_to(now_ms / 1000.0)
-            values = device.model.values()
-            samples[index] = _sample(values, metrics)
-            if engine is not None:
-                _feed_threshold(engine, device, by_device[device.id], now_ms, values)
-        cube = samples.reshape(hours, per_hour, len(metrics))
-        with np.errstate(invalid="ignore"), _quiet():
-            avg, low, high = np.nanmean(cube, axis=1), np.nanmin(cube, axis=1), np.nanmax(cube, axis=1)
-        frame = HourlyFrame(device=device.id, kind=device.kind, start_ms=start_ms, hours=hours, community="sim")
-        for j, name in enumerate(metrics):
-            if np.isnan(avg[:, j]).all():
-                continue
-            frame.avg[name], frame.min[name], frame.max[name] = avg[:, j], low[:, j], high[:, j]
-        frames[device.id] = frame
+    frames = {device.id: run_device(device, by_device.get(device.id, []), start_ms, days * 24, step_s,
+                                    thresholds=thresholds) for device in fleet}
     return SimRun(seed, start_ms, days, warmup_days, frames, faults, missing)
+
+
+def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, hours: int, step_s: int,
+               *, thresholds: bool = True) -> HourlyFrame:
+    """Advance one device through ``hours``, switching its faults; fold the samples into hours."""
+    metrics = SAMPLED[device.kind]
+    per_hour = (HOUR_MS // 1000) // step_s
+    samples = np.full((hours * per_hour, len(metrics)), np.nan)
+    engine = _threshold_engine(faults) if thresholds else None
+    for index, now_ms in enumerate(_steps(start_ms, hours * per_hour, step_s)):
+        _switch_faults(device, faults, now_ms, step_s)
+        device.model.advance_to(now_ms / 1000.0)
+        values = device.model.values()
+        samples[index] = _sample(values, metrics)
+        if engine is not None:
+            _feed_threshold(engine, device, faults, now_ms, values)
+    cube = samples.reshape(hours, per_hour, len(metrics))
+    with np.errstate(invalid="ignore"), _quiet():
+        avg, low, high = np.nanmean(cube, axis=1), np.nanmin(cube, axis=1), np.nanmax(cube, axis=1)
+    frame = HourlyFrame(device=device.id, kind=device.kind, start_ms=start_ms, hours=hours, community="sim")
+    for j, name in enumerate(metrics):
+        if np.isnan(avg[:, j]).all():
+            continue
+        frame.avg[name], frame.min[name], frame.max[name] = avg[:, j], low[:, j], high[:, j]
+    return frame
+
+
+def single_device(kind: str, device_id: str, *, days: int, seed: int = 1, start_ms: int = 1_767_225_600_000,
+                  fault: str | None = None, fault_start_day: float = 0.0, fault_params: dict[str, Any] | None = None,
+                  step_s: int = 1200) -> tuple[HourlyFrame, list[PlannedFault]]:
+    """One device of ``kind`` (first profile of the kind) with at most one fault, for tests and demos."""
+    from device_profiles import find_profile
+
+    classes = available_kinds()
+    profile = PROFILES[kind][0]
+    device = FleetDevice(device_id, kind, profile, classes[kind](device_id, find_profile(profile),
+                                                                 np.random.default_rng(seed), start_ms / 1000.0))
+    faults: list[PlannedFault] = []
+    if fault is not None:
+        plan = next(p for p in FAULTS if p.kind == kind and p.fault == fault)
+        begin = start_ms + int(fault_start_day * DAY_MS)
+        faults.append(PlannedFault(device_id, plan, begin, start_ms + days * DAY_MS,
+                                   dict(fault_params if fault_params is not None else plan.params(
+                                       np.random.default_rng(seed)))))
+    return run_device(device, faults, start_ms, days * 24, step_s), faults
 
 
 def _steps(start_ms: int, count: int, step_s: int) -> Iterator[int]:

@@ -156,6 +156,7 @@ def episodes(stat: Array, limit: float, min_hours: int, clear_ratio: float) -> l
             if value < limit * clear_ratio:
                 open_ = False
                 run = 0
+                last_quiet = i
             continue
         if value <= 0:
             last_quiet = i

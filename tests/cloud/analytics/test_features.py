@@ -1,0 +1,107 @@
+"""Feature pipelines on small generated data: causal, NaN-aware, and right on known inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.analytics.detectors import episodes
+from cloud.analytics.features import (
+    cusum,
+    daily_sum,
+    ewma,
+    hour_of_week,
+    rising_run,
+    robust_center_scale,
+    seasonal_profile,
+    sustained,
+)
+from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame, counter_increase, from_rollup_rows
+
+MONDAY_MIDNIGHT_CST = 4 * DAY_MS - 8 * HOUR_MS  # 1970-01-05 00:00 +08:00
+
+
+def test_ewma_skips_nan_and_converges() -> None:
+    out = ewma(np.array([np.nan, 1.0, np.nan, 3.0]), 0.5)
+    assert np.isnan(out[0])
+    assert out.tolist()[1:] == [1.0, 1.0, 2.0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-100, 100), min_size=5, max_size=60), st.integers(1, 4))
+def test_features_are_causal(values: list[float], cut: int) -> None:
+    """Appending future hours never changes the past: what the lead-time measurement relies on."""
+    series = np.array(values)
+    prefix = series[: len(values) - cut]
+    for func in (lambda x: ewma(x, 0.2), lambda x: cusum(x, 0.5), lambda x: rising_run(x).astype(float)):
+        np.testing.assert_allclose(func(series)[: prefix.size], func(prefix))
+
+
+def test_cusum_detects_a_shift_larger_than_the_drift_only() -> None:
+    small = cusum(np.full(100, 0.4), drift=0.5)
+    large = cusum(np.full(100, 1.5), drift=0.5)
+    assert small.max() == 0.0
+    assert large[-1] == pytest.approx(100.0)
+
+
+def test_robust_center_scale_ignores_outliers() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(10.0, 2.0, 2000)
+    values[:50] = 1e6
+    center, scale = robust_center_scale(values)
+    assert center == pytest.approx(10.0, abs=0.2)
+    assert scale == pytest.approx(2.0, rel=0.1)
+
+
+def test_hour_of_week_is_local_monday_zero() -> None:
+    times = np.array([MONDAY_MIDNIGHT_CST, MONDAY_MIDNIGHT_CST + 25 * HOUR_MS, MONDAY_MIDNIGHT_CST + 7 * DAY_MS])
+    assert hour_of_week(times).tolist() == [0, 25, 0]
+
+
+def test_seasonal_profile_learns_weekday_hour_and_falls_back() -> None:
+    hours = 14 * 24
+    times = MONDAY_MIDNIGHT_CST + np.arange(hours, dtype=np.int64) * HOUR_MS
+    slots = hour_of_week(times)
+    values = (slots % 24).astype(float) + np.where(slots >= 120, 100.0, 0.0)  # weekend +100
+    values[slots == 5] = np.nan  # Monday 05:00 never seen → same hour of other days
+    median, _ = seasonal_profile(values, times)
+    assert median[3] == 3.0
+    assert median[120 + 3] == 103.0
+    assert median[5] == pytest.approx(5.0)  # fallback: median over weekdays and weekend of hour 5
+
+
+def test_daily_sum_and_rising_run() -> None:
+    times = MONDAY_MIDNIGHT_CST + np.arange(72, dtype=np.int64) * HOUR_MS
+    starts, sums = daily_sum(np.ones(72), times)
+    assert sums.tolist() == [24.0, 24.0, 24.0]
+    assert starts[0] == MONDAY_MIDNIGHT_CST
+    assert rising_run(np.array([1.0, 2.0, np.nan, 3.0, 2.0, 4.0])).tolist() == [0, 1, 1, 2, 0, 1]
+    assert sustained(np.array([True, True, False, True, True, True]), 2).tolist() == [
+        False, True, False, False, True, True]
+
+
+def test_counter_increase_handles_resets_gaps_and_the_first_hour() -> None:
+    frame = HourlyFrame("d", "elevator", 0, 5,
+                        max={"run_count": np.array([10.0, 15.0, np.nan, 30.0, 2.0])},
+                        min={"run_count": np.array([4.0, 11.0, np.nan, 16.0, 0.0])},
+                        avg={"run_count": np.zeros(5)})
+    assert counter_increase(frame, "run_count").tolist()[:2] == [6.0, 5.0]
+    out = counter_increase(frame, "run_count")
+    assert np.isnan(out[2]) and out[3] == 15.0 and out[4] == 0.0
+
+
+def test_from_rollup_rows_builds_a_dense_frame() -> None:
+    rows = [(HOUR_MS, "current", 5.0, 4.0, 6.0), (3 * HOUR_MS, "current", None, None, None),
+            (99 * HOUR_MS, "current", 1.0, 1.0, 1.0)]
+    frame = from_rollup_rows("p", "pump", rows, start_ms=0, end_ms=4 * HOUR_MS)
+    assert frame.hours == 4
+    assert np.isnan(frame.avg["current"][0]) and frame.avg["current"][1] == 5.0 and frame.max["current"][1] == 6.0
+    part = frame.window(HOUR_MS, 3 * HOUR_MS)
+    assert part.hours == 2 and part.start_ms == HOUR_MS and part.avg["current"][0] == 5.0
+
+
+def test_episodes_open_once_and_need_the_clear_level() -> None:
+    stat = np.array([0.0, 0.5, 1.2, 1.5, np.nan, 1.3, 0.8, 0.4, 1.1, 1.2])
+    assert episodes(stat, limit=1.0, min_hours=2, clear_ratio=0.5) == [(0, 3), (7, 9)]

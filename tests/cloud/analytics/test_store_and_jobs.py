@@ -1,0 +1,104 @@
+"""Model round trip and versioning in PostgreSQL; train → score → fleet alarm → planned work order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import psycopg
+import pytest
+
+from cloud.analytics import modelstore
+from cloud.analytics.errors import ModelFormatError
+from cloud.analytics.frames import DAY_MS
+from cloud.analytics.jobs import score, train
+from cloud.analytics.simfleet import single_device
+from tests.cloud.analytics.conftest import add_device, load_rollup
+
+START_MS = 1_767_225_600_000
+
+
+def _at(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+async def test_model_round_trip_versions_and_activation(conn: psycopg.AsyncConnection[Any]) -> None:
+    device_id = await add_device(conn, "c-store", "b1", "b1-pump-1", "pump", "vfd-pump")
+    params = {"limits": {"current_excess": 0.07}, "coef": [1.0, 2.5, float("nan")], "alpha": 1 / 24}
+    first = await modelstore.save_model(conn, detector="pump", kind="pump", params=params,
+                                        window=(_at(START_MS), _at(START_MS + DAY_MS)), source="test")
+    await modelstore.save_baseline(conn, first.id, device_id, {"profile": [1.0, float("inf")]},
+                                   (_at(START_MS), _at(START_MS + DAY_MS)), samples=24)
+    second = await modelstore.save_model(conn, detector="pump", kind="pump", params={"limits": {}})
+    await conn.commit()
+    assert (first.version, second.version) == (1, 2)
+
+    active = await modelstore.load_model(conn, "pump")
+    assert active is not None and active.version == 2 and active.active
+    old = await modelstore.load_model(conn, "pump", version=1)
+    assert old is not None and not old.active
+    assert old.params["limits"] == {"current_excess": 0.07}
+    assert old.params["coef"][:2] == [1.0, 2.5] and math.isnan(old.params["coef"][2])  # NaN survives as null
+    assert old.window_start == _at(START_MS)
+    baselines = await modelstore.load_baselines(conn, first.id)
+    assert baselines[device_id]["profile"][0] == 1.0 and math.isnan(baselines[device_id]["profile"][1])
+
+    await modelstore.activate(conn, "pump", 1)
+    await conn.commit()
+    active = await modelstore.load_model(conn, "pump")
+    assert active is not None and active.version == 1
+    assert [m.active for m in await modelstore.list_models(conn, "pump")] == [True, False]
+    with pytest.raises(ModelFormatError):
+        await modelstore.activate(conn, "pump", 7)
+
+
+async def test_stored_models_are_json_never_pickle(conn: psycopg.AsyncConnection[Any]) -> None:
+    with pytest.raises(ModelFormatError):
+        await modelstore.save_model(conn, detector="x", kind="pump", params={"model": object()})
+    await conn.rollback()
+    await conn.execute("INSERT INTO analytics_models (detector, kind, version, format, params, active) "
+                       "VALUES ('y', 'pump', 1, 'pickle', '{}', true)")
+    with pytest.raises(ModelFormatError, match="pickle"):
+        await modelstore.load_model(conn, "y")
+
+
+async def test_bearing_wear_becomes_a_planned_work_order_with_an_explanation(
+        conn: psycopg.AsyncConnection[Any]) -> None:
+    days = 21
+    frame, _ = single_device("pump", "b1-pump-1", days=days, seed=5, fault="bearing_wear", fault_start_day=15,
+                             fault_params={"percent_per_day": 6.0})
+    device_id = await add_device(conn, "c-jobs", "b1", "b1-pump-1", "pump", "vfd-pump")
+    await load_rollup(conn, device_id, frame)
+
+    models = await train(conn, _at(START_MS), _at(START_MS + 14 * DAY_MS), kinds=["pump"])
+    assert models["pump"].metrics["devices"] == 1
+    assert models["pump"].params["limits"]["current_excess"] > 0  # shipped limits or the floor
+
+    quiet = await score(conn, _at(START_MS + 15 * DAY_MS), since=_at(START_MS + 14 * DAY_MS))
+    assert quiet.detections == []  # fault-free day: nothing raised
+    result = await score(conn, _at(START_MS + days * DAY_MS), since=_at(START_MS + 15 * DAY_MS))
+    wear = [d for d in result.detections if d.fault == "bearing_wear"]
+    assert len(wear) == 1
+    assert "more current than usual for this pressure" in wear[0].message
+    assert wear[0].detected_ms - (START_MS + 15 * DAY_MS) < 4 * DAY_MS
+
+    cur = await conn.execute("SELECT source, severity, message, work_order, id FROM alarms WHERE device = 'b1-pump-1'")
+    alarm = await cur.fetchone()
+    assert alarm is not None and alarm[:2] == ("fleet", "warning") and alarm[3]
+    assert "b1-pump-1 draws" in alarm[2]
+    cur = await conn.execute("SELECT priority, origin, title FROM work_orders WHERE alarm_id = %s", (alarm[4],))
+    order = await cur.fetchone()
+    assert order is not None and order[0] == "P3" and order[1] == "alarm"  # planned (preventive), not emergency
+
+    # scoring the same hours again raises nothing new (one open detection per device and detector)
+    again = await score(conn, _at(START_MS + days * DAY_MS), since=_at(START_MS + 15 * DAY_MS))
+    assert again.detections == []
+    cur = await conn.execute("SELECT count(*) FROM work_orders WHERE device = 'b1-pump-1' AND priority <> 'P3'")
+    row = await cur.fetchone()
+    assert row is not None and row[0] == 0
+    cur = await conn.execute("SELECT score, record, deductions FROM device_health WHERE device_id = %s", (device_id,))
+    health = await cur.fetchone()
+    assert health is not None and health[0] < 100
+    assert health[1]["starts"] > 0 and health[1]["run_hours"] > 0 and health[1]["duty_cycle"] > 0
+    assert any("anomaly" in d["reason"] for d in health[2])
