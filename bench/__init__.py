@@ -12,4 +12,5 @@ REGISTRY: dict[str, str] = {
     "ingest-smoke": "bench.ingest_smoke:run",
     "analytics": "bench.analytics:run",
     "edge": "bench.edge:run",
+    "rules": "bench.rules:run",
 }

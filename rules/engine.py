@@ -229,7 +229,10 @@ class RuleEngine:
         qname = _QNAME.get(quality, "bad")
         uniform = True
         if q:
-            names = {_QNAME.get(q.get(m, quality), "bad") for m in values}
+            if q.keys() == values.keys():  # the usual case: a quality for every point
+                names = {_QNAME.get(x, "bad") for x in set(q.values())} if values else set()
+            else:
+                names = {_QNAME.get(q.get(m, quality), "bad") for m in values}
             if len(names) == 1:
                 qname = names.pop()
             elif names:
@@ -273,7 +276,8 @@ class RuleEngine:
                 continue
             slot.sig = sig
             slot.value = cr.value_fn(current) if cr.value_fn is not None else value
-            self._step(dev, slot, sig, slot.value, ts_ms, events)
+            if sig or slot.active or slot.pending is not None:
+                self._step(dev, slot, sig, slot.value, ts_ms, events)
         return events
 
     def tick(self, now_ms: int) -> list[AlarmEvent]:
