@@ -54,8 +54,8 @@ async def load_rollup(conn: psycopg.AsyncConnection[Any], device_id: int, frame:
         assert row is not None
         mid = row[0]
         avg, low, high = frame.avg[metric], frame.min[metric], frame.max[metric]
-        async with conn.cursor() as c, c.copy(
-                "COPY telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n) FROM STDIN") as cp:
+        sql = "COPY telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n) FROM STDIN"
+        async with conn.cursor() as c, c.copy(sql) as cp:
             for i in np.flatnonzero(~np.isnan(avg)).tolist():
                 bucket = dt.datetime.fromtimestamp((frame.start_ms + i * HOUR_MS) / 1000, dt.UTC)
                 await cp.write_row((bucket, device_id, mid, float(avg[i]), float(low[i]), float(high[i]), 3))

@@ -89,7 +89,9 @@ def test_counter_increase_handles_resets_gaps_and_the_first_hour() -> None:
                         avg={"run_count": np.zeros(5)})
     assert counter_increase(frame, "run_count").tolist()[:2] == [6.0, 5.0]
     out = counter_increase(frame, "run_count")
-    assert np.isnan(out[2]) and out[3] == 15.0 and out[4] == 0.0
+    assert np.isnan(out[2])
+    assert out[3] == 15.0
+    assert out[4] == 0.0
 
 
 def test_from_rollup_rows_builds_a_dense_frame() -> None:
@@ -97,9 +99,13 @@ def test_from_rollup_rows_builds_a_dense_frame() -> None:
             (99 * HOUR_MS, "current", 1.0, 1.0, 1.0)]
     frame = from_rollup_rows("p", "pump", rows, start_ms=0, end_ms=4 * HOUR_MS)
     assert frame.hours == 4
-    assert np.isnan(frame.avg["current"][0]) and frame.avg["current"][1] == 5.0 and frame.max["current"][1] == 6.0
+    assert np.isnan(frame.avg["current"][0])
+    assert frame.avg["current"][1] == 5.0
+    assert frame.max["current"][1] == 6.0
     part = frame.window(HOUR_MS, 3 * HOUR_MS)
-    assert part.hours == 2 and part.start_ms == HOUR_MS and part.avg["current"][0] == 5.0
+    assert part.hours == 2
+    assert part.start_ms == HOUR_MS
+    assert part.avg["current"][0] == 5.0
 
 
 def test_episodes_open_once_and_need_the_clear_level() -> None:

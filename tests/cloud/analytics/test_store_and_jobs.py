@@ -35,19 +35,25 @@ async def test_model_round_trip_versions_and_activation(conn: psycopg.AsyncConne
     assert (first.version, second.version) == (1, 2)
 
     active = await modelstore.load_model(conn, "pump")
-    assert active is not None and active.version == 2 and active.active
+    assert active is not None
+    assert active.version == 2
+    assert active.active
     old = await modelstore.load_model(conn, "pump", version=1)
-    assert old is not None and not old.active
+    assert old is not None
+    assert not old.active
     assert old.params["limits"] == {"current_excess": 0.07}
-    assert old.params["coef"][:2] == [1.0, 2.5] and math.isnan(old.params["coef"][2])  # NaN survives as null
+    assert old.params["coef"][:2] == [1.0, 2.5]
+    assert math.isnan(old.params["coef"][2])
     assert old.window_start == _at(START_MS)
     baselines = await modelstore.load_baselines(conn, first.id)
-    assert baselines[device_id]["profile"][0] == 1.0 and math.isnan(baselines[device_id]["profile"][1])
+    assert baselines[device_id]["profile"][0] == 1.0
+    assert math.isnan(baselines[device_id]["profile"][1])
 
     await modelstore.activate(conn, "pump", 1)
     await conn.commit()
     active = await modelstore.load_model(conn, "pump")
-    assert active is not None and active.version == 1
+    assert active is not None
+    assert active.version == 1
     assert [m.active for m in await modelstore.list_models(conn, "pump")] == [True, False]
     with pytest.raises(ModelFormatError):
         await modelstore.activate(conn, "pump", 7)
@@ -85,20 +91,28 @@ async def test_bearing_wear_becomes_a_planned_work_order_with_an_explanation(
 
     cur = await conn.execute("SELECT source, severity, message, work_order, id FROM alarms WHERE device = 'b1-pump-1'")
     alarm = await cur.fetchone()
-    assert alarm is not None and alarm[:2] == ("fleet", "warning") and alarm[3]
+    assert alarm is not None
+    assert alarm[:2] == ("fleet", "warning")
+    assert alarm[3]
     assert "b1-pump-1 draws" in alarm[2]
     cur = await conn.execute("SELECT priority, origin, title FROM work_orders WHERE alarm_id = %s", (alarm[4],))
     order = await cur.fetchone()
-    assert order is not None and order[0] == "P3" and order[1] == "alarm"  # planned (preventive), not emergency
+    assert order is not None
+    assert order[0] == "P3"
+    assert order[1] == "alarm"
 
     # scoring the same hours again raises nothing new (one open detection per device and detector)
     again = await score(conn, _at(START_MS + days * DAY_MS), since=_at(START_MS + 15 * DAY_MS))
     assert again.detections == []
     cur = await conn.execute("SELECT count(*) FROM work_orders WHERE device = 'b1-pump-1' AND priority <> 'P3'")
     row = await cur.fetchone()
-    assert row is not None and row[0] == 0
+    assert row is not None
+    assert row[0] == 0
     cur = await conn.execute("SELECT score, record, deductions FROM device_health WHERE device_id = %s", (device_id,))
     health = await cur.fetchone()
-    assert health is not None and health[0] < 100
-    assert health[1]["starts"] > 0 and health[1]["run_hours"] > 0 and health[1]["duty_cycle"] > 0
+    assert health is not None
+    assert health[0] < 100
+    assert health[1]["starts"] > 0
+    assert health[1]["run_hours"] > 0
+    assert health[1]["duty_cycle"] > 0
     assert any("anomaly" in d["reason"] for d in health[2])
