@@ -168,3 +168,27 @@ def test_cli_check_exit_code_and_output_via_main(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert f"{bad}:8: rules.1.severity:" in proc.stderr
+
+
+def test_cli_replay(tmp_path: Path) -> None:
+    import orjson
+
+    from guanjia.cli.main import app
+
+    lines = [
+        {
+            "device": "p1",
+            "kind": "pump",
+            "ts": T0 + i * 1000,
+            "profile": "vfd-pump",
+            "values": {"running": True, "frequency": 48.0, "suction_pressure": 0.05, "flow": 0.0, "pump_alarms": 0},
+        }
+        for i in range(30)
+    ]
+    path = tmp_path / "readings.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\nnot json\n")
+    result = CliRunner().invoke(app, ["rules", "replay", str(path)])
+    assert result.exit_code == 0, result.output
+    events = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [(e["rule"], e["state"]) for e in events] == [("pump-dry-run", "raise")]
+    assert events[0]["ts"] == T0 + 10_000
