@@ -80,6 +80,19 @@ class InboxHub:
             if not self._subscribers[butler_id]:
                 del self._subscribers[butler_id]
 
+    def start_detached(self) -> None:
+        """Start listening without an ``async with`` (the API app has no lifespan to own it under
+        uvicorn ``lifespan="off"``); the task ends with the event loop or :meth:`stop_detached`."""
+        if self._listener is None and self.database_url:
+            self._listener = asyncio.get_running_loop().create_task(
+                listen_forever(self.database_url, [INBOX_CHANNEL], self._on_notify, self.connected.set),
+                name="inbox-listen")
+
+    def stop_detached(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
+
     async def __aenter__(self) -> InboxHub:
         if self.database_url:
             self._group = asyncio.TaskGroup()

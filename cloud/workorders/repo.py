@@ -151,7 +151,9 @@ async def _assign(conn: AsyncConnection[Any], policy: Policy, wo: WorkOrder, but
 async def _check_actor(conn: AsyncConnection[Any], wo: WorkOrder, action: Action, actor: Actor,
                        assignee_id: int | None) -> None:
     """Butlers act on their own orders; staff (admin/engineer/system/team lead) on any. Volunteers
-    receive work only from a full-time butler or staff."""
+    receive work only from a full-time butler or staff; residents only report and rate."""
+    if actor.role == "resident":
+        raise NotAllowed("residents report faults and rate repairs; they do not move work orders")
     if actor.kind == "butler":
         cur = await conn.execute("SELECT kind, role FROM butlers WHERE id = %s", (actor.butler_id,))
         me = await cur.fetchone()

@@ -122,7 +122,8 @@ async def rate(conn: AsyncConnection[Any], policy: Policy, wo_id: int, stars: in
             raise InvalidRequest(f"work order {wo_id} is already rated")
         await repo.add_trail(conn, wo_id, now, "rated", actor, note=comment[:500], data={"stars": stars})
         if wo["state"] == State.resolved:
-            wo = await repo.transition(conn, policy, wo_id, Action.close, actor, now, note="closed by the rating")
+            wo = await repo.transition(conn, policy, wo_id, Action.close, Actor.system("rating"), now,
+                                       note=f"closed by the rating of {actor.label}")
         if wo["assignee_id"]:
             await recompute(conn, wo["assignee_id"], now)
     return wo

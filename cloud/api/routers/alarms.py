@@ -1,0 +1,110 @@
+"""REST for alarms: list (filters, paging), detail with trail, acknowledge. Staff only
+(admin/engineer); tenant-scoped (another community's alarm is a 404)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.alarms.lifecycle import acknowledge
+from cloud.alarms.model import status
+from cloud.api.deps import PoolDep, StaffUser, ensure_community_param, ensure_visible, scope_params
+from cloud.api.routers.workorders import clock, raise_http
+from cloud.workorders import queries
+from cloud.workorders.errors import WorkOrderError
+
+router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
+
+
+class AlarmOut(BaseModel):
+    id: int
+    community: str
+    gateway: str | None
+    device: str
+    rule: str
+    source: str
+    severity: str
+    device_kind: str | None
+    building: str | None
+    active: bool
+    acknowledged: bool
+    status: str
+    message: str
+    value: Any
+    labels: dict[str, Any]
+    raised_at: datetime
+    last_raised_at: datetime
+    cleared_at: datetime | None
+    acked_at: datetime | None
+    acked_by: str | None
+    raise_count: int
+    flaps: int
+    work_order_id: int | None = None
+
+
+class AlarmPage(BaseModel):
+    items: list[AlarmOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AlarmDetail(AlarmOut):
+    trail: list[dict[str, Any]]
+
+
+def _out(row: dict[str, Any]) -> dict[str, Any]:
+    return row | {"status": status(row["active"], row["acknowledged"])}
+
+
+@router.get("", response_model=AlarmPage)
+async def list_alarms(
+    user: StaffUser, pool: PoolDep, community: str | None = None, device: str | None = None,
+    rule: str | None = None, active: bool | None = None, acknowledged: bool | None = None,
+    severity: Annotated[list[str] | None, Query()] = None,
+    source: Literal["edge", "fleet", "system"] | None = None, history: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Current alarms (active first, newest first); ``history=true`` includes archived episodes."""
+    ensure_community_param(user, community)
+    async with pool.connection() as conn:
+        page = await queries.list_alarms(conn, scope_params(user), community=community, device=device, rule=rule,
+                                         active=active, acknowledged=acknowledged, severity=severity, source=source,
+                                         current_only=not history, limit=limit, offset=offset)
+    return {"items": [_out(a) for a in page.items], "total": page.total, "limit": page.limit, "offset": page.offset}
+
+
+@router.get("/{alarm_id}", response_model=AlarmDetail)
+async def get_alarm(alarm_id: int, user: StaffUser, pool: PoolDep) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        alarm = await queries.get_alarm(conn, alarm_id)
+        if alarm is None:
+            raise HTTPException(404, "not found")
+        ensure_visible(user, alarm["community"])
+        trail = await queries.alarm_trail(conn, alarm_id)
+    return _out(alarm) | {"trail": trail}
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=2000)
+
+
+@router.post("/{alarm_id}/ack", response_model=AlarmOut)
+async def ack(alarm_id: int, user: StaffUser, pool: PoolDep, body: AckIn | None = None) -> dict[str, Any]:
+    """Acknowledge (idempotent)."""
+    async with pool.connection() as conn:
+        alarm = await queries.get_alarm(conn, alarm_id)
+        if alarm is None:
+            raise HTTPException(404, "not found")
+        ensure_visible(user, alarm["community"])
+        actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
+        try:
+            updated = await acknowledge(conn, alarm_id, actor, clock.now(), body.note if body else "")
+        except WorkOrderError as exc:
+            raise_http(exc)
+    return _out(updated)

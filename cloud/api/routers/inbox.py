@@ -1,0 +1,106 @@
+"""The butler inbox: recent messages, and a live stream over server-sent events.
+
+``GET /api/v1/inbox/stream`` — one SSE stream per butler. Each message is an event with
+``id`` = notification id, ``event`` = e.g. ``work_order.assigned``, ``data`` = JSON. A client that
+reconnects with ``Last-Event-ID`` first gets what it missed (replayed from ``notifications``),
+then live messages; the first event, ``ready``, says the subscription is live. Staff may watch a
+butler's stream with ``?butler_id=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from cloud.api.deps import ButlerUser, PoolDep, ensure_visible
+from cloud.auth.roles import Role
+from cloud.auth.users import User
+from cloud.notify.hub import InboxHub, backlog
+from cloud.workorders import queries
+
+router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
+
+KEEPALIVE_S = 15
+
+
+def hub_of(request: Request) -> InboxHub:
+    """The process's hub, started on first use (one LISTEN connection per process)."""
+    hub: InboxHub | None = getattr(request.app.state, "inbox_hub", None)
+    if hub is None:
+        settings = request.app.state.settings
+        hub = InboxHub(settings.database_url)
+        hub.start_detached()
+        request.app.state.inbox_hub = hub
+    return hub
+
+
+async def _butler_id(conn: Any, user: User, requested: int | None) -> int:
+    actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
+    if requested is None or requested == actor.butler_id:
+        if actor.butler_id is None:
+            raise HTTPException(404, "no butler record for this user")
+        return actor.butler_id
+    if user.role is Role.butler:
+        raise HTTPException(404, "not found")
+    cur = await conn.execute("SELECT community FROM butlers WHERE id = %s", (requested,))
+    row = await cur.fetchone()
+    ensure_visible(user, row[0] if row else None)
+    return requested
+
+
+def _event(message: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(data=orjson.dumps(message, default=str).decode(), id=str(message["id"]),
+                           event=str(message.get("event", "message")))
+
+
+@router.get("")
+async def inbox(user: ButlerUser, pool: PoolDep, butler_id: int | None = None,
+                after: Annotated[int, Query(ge=0)] = 0,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    """Inbox messages newer than ``after`` (oldest first), for polling clients."""
+    async with pool.connection() as conn:
+        bid = await _butler_id(conn, user, butler_id)
+        items = await backlog(conn, bid, after, limit)
+    return {"butler_id": bid, "items": items}
+
+
+@router.get("/stream")
+async def stream(request: Request, user: ButlerUser, pool: PoolDep, butler_id: int | None = None,
+                 last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> EventSourceResponse:
+    async with pool.connection() as conn:
+        bid = await _butler_id(conn, user, butler_id)
+    hub = hub_of(request)
+    replay = last_event_id is not None
+    try:
+        last = int(last_event_id or 0)
+    except ValueError:
+        last, replay = 0, False
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        nonlocal last
+        async with hub.subscribe(bid) as queue:
+            await asyncio.wait_for(hub.connected.wait(), 10)
+            if replay:
+                async with pool.connection() as conn:
+                    for message in await backlog(conn, bid, last, 500):
+                        last = message["id"]
+                        yield _event(message)
+            yield ServerSentEvent(data=orjson.dumps({"butler_id": bid}).decode(), event="ready")
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    continue
+                if int(message.get("id", 0)) <= last:
+                    continue
+                last = int(message["id"])
+                yield _event(message)
+
+    return EventSourceResponse(events(), ping=KEEPALIVE_S)
