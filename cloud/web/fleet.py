@@ -57,12 +57,33 @@ class FleetFilter:
 
 
 @dataclass(slots=True)
+class Marker:
+    """One point of the map: a building (its devices' worst state and counts), so a map of a
+    thousand devices stays readable and cheap to draw."""
+
+    community: str
+    building: str
+    name: str
+    lat: float
+    lon: float
+    devices: int = 0
+    worst: str = "unknown"
+    alarming: int = 0
+
+
+_RANK = {"alarming": 4, "maintenance": 3, "offline": 2, "online": 1, "unknown": 0}
+
+
+@dataclass(slots=True)
 class Fleet:
     devices: list[DeviceRow]
     counts: dict[str, int] = field(default_factory=dict)
     communities: list[tuple[str, str]] = field(default_factory=list)
     buildings: list[tuple[str, str, str, int]] = field(default_factory=list)
     total: int = 0
+    offset: int = 0
+    markers: list[Marker] = field(default_factory=list)
+    floor_devices: list[DeviceRow] = field(default_factory=list)
 
 
 _SQL = """
@@ -121,7 +142,7 @@ def _like(q: str | None) -> str | None:
 
 
 async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *,
-                     limit: int = 500, now: dt.datetime | None = None) -> Fleet:
+                     limit: int = 100, offset: int = 0, now: dt.datetime | None = None) -> Fleet:
     """The devices ``user`` may see, filtered; counts per state are over every match."""
     now = now or dt.datetime.now(dt.UTC)
     params = {**scope_params(user), "community": flt.community, "building": flt.building,
@@ -152,8 +173,22 @@ async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *
             floor=r["floor"], lat=r["lat"], lon=r["lon"], gateway_id=r["gateway_id"], gateway=r["gateway"],
             last_time=r["last_time"], alarms=r["alarms"], open_work_orders=r["open_work_orders"],
             max_severity=_SEVERITIES.get(r["sev"]) if r["sev"] is not None else None, state=state))
-    return Fleet(devices=devices[:limit], counts=counts, communities=communities, buildings=buildings,
-                 total=len(devices))
+    markers: dict[tuple[str, str], Marker] = {}
+    for d in devices:
+        if d.lat is None or d.lon is None:
+            continue
+        key = (d.community, d.building or "")
+        marker = markers.get(key)
+        if marker is None:
+            marker = markers[key] = Marker(d.community, d.building or "", d.building_name or d.building or d.code,
+                                           d.lat, d.lon)
+        marker.devices += 1
+        marker.alarming += d.state == "alarming"
+        if _RANK[d.state] > _RANK[marker.worst]:
+            marker.worst = d.state
+    return Fleet(devices=devices[offset:offset + limit], counts=counts, communities=communities,
+                 buildings=buildings, total=len(devices), offset=offset, markers=list(markers.values()),
+                 floor_devices=[d for d in devices if flt.building and d.building == flt.building])
 
 
 async def load_device(conn: AsyncConnection[Any], user: User, device_id: int) -> DeviceRow | None:

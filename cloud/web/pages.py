@@ -132,8 +132,10 @@ async def fleet_page(request: Request, user: PageUser) -> Response:
     flt = _filter(request)
     if flt.community is not None and not user.can_see(flt.community):
         return _not_found(request, user)
+    raw_offset = request.query_params.get("offset", "0")
+    offset = int(raw_offset) if raw_offset.isdigit() and len(raw_offset) < 7 else 0
     async with app_pool(request).connection() as conn:
-        fleet = await load_fleet(conn, user, flt)
+        fleet = await load_fleet(conn, user, flt, offset=offset)
     template = "partials/fleet_body.html" if request.headers.get("HX-Request") else "fleet.html"
     return render(request, template, user, fleet=fleet, flt=flt, kinds=KINDS, states=STATES)
 

@@ -17,7 +17,8 @@ from cloud.web.i18n import LANG_COOKIE, LANGS, pick_lang, translate
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), enable_async=False)
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), enable_async=False,
+                  auto_reload=False)
 
 
 def _ago(moment: dt.datetime | None, lang: str) -> str:

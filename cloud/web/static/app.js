@@ -96,10 +96,14 @@
       setTimeout(function () { toast.hidden = true; document.body.classList.remove("flash"); }, 4000);
       document.body.dispatchEvent(new CustomEvent("inbox-refresh"));
     };
-    es.onmessage = arrived;
-    ["work_order", "notification", "inbox", "work_order.assigned", "work_order.escalated",
-     "work_order.report_linked"].forEach(function (name) { es.addEventListener(name, arrived); });
+    var quiet = function () { document.body.dispatchEvent(new CustomEvent("inbox-refresh")); };
+    /* new work arrives with a cue; other changes only refresh the list */
+    ["work_order.assigned", "work_order.escalated", "work_order.report_linked", "work_order.opened"]
+      .forEach(function (name) { es.addEventListener(name, arrived); });
+    ["work_order.reminder", "work_order.cancelled", "work_order.closed", "work_order.resolved", "message"]
+      .forEach(function (name) { es.addEventListener(name, quiet); });
     es.onopen = function () { live.textContent = live.dataset.live; live.className = "live on"; };
+    es.addEventListener("ready", function () { live.textContent = live.dataset.live; live.className = "live on"; });
     es.onerror = function () { live.textContent = live.dataset.offline; live.className = "live off"; };
   }
 
