@@ -16,5 +16,6 @@ COMPONENTS: list[str] = [
     "cloud.ingest.service:components",  # MQTT ingest workers (ctx.options.workers of them)
     "cloud.db.maintenance:components",  # partitions ahead, retention, rollup + last-value refresh
     "cloud.api.server:components",  # the FastAPI app on uvicorn (unless --no-api)
+    "cloud.alarms.service:components",  # alarms → work orders → escalation → notifications
     "cloud.analytics.service:components",  # anomaly scoring + health records every 15 min, daily retrain
 ]

@@ -15,10 +15,8 @@ is injected, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -105,48 +103,30 @@ async def escalate_due(conn: AsyncConnection[Any], policy: Policy, now: datetime
 
 
 class EscalationTicker:
-    """Component: every ``interval`` seconds (or when poked), escalate what is due."""
+    """Cloud-service component: every ``interval`` seconds, escalate what is due."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], policy: Policy, clock: Clock | None = None,
-                 interval: float = 5.0) -> None:
-        self.pool = pool
+    name = "escalation-ticker"
+
+    def __init__(self, policy: Policy, clock: Clock | None = None, interval: float = 5.0) -> None:
         self.policy = policy
         self.clock = clock or SystemClock()
         self.interval = interval
         self.steps = 0
         self.errors = 0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def poke(self) -> None:
-        self._wake.set()
-
-    async def tick(self) -> int:
-        async with self.pool.connection() as conn:
+    async def tick(self, pool: AsyncConnectionPool[Any]) -> int:
+        async with asyncio.timeout(60), pool.connection() as conn:
             steps = await escalate_due(conn, self.policy, self.clock.now())
         self.steps += steps
         return steps
 
-    async def _run(self) -> None:
+    async def run(self, ctx: Any) -> None:
+        ctx.metrics.gauge("guanjia_escalation_steps", "escalation steps taken by this process",
+                          lambda: float(self.steps))
         while True:
             try:
-                async with asyncio.timeout(60):
-                    await self.tick()
+                await self.tick(ctx.pool)
             except (psycopg.Error, TimeoutError) as exc:
                 self.errors += 1
                 log.warning("escalation tick failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
-            self._wake.clear()
-
-    async def __aenter__(self) -> EscalationTicker:
-        self._task = asyncio.create_task(self._run(), name="escalation-ticker")
-        return self
-
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.sleep(self.interval)

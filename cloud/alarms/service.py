@@ -1,0 +1,41 @@
+"""The alarm / work-order components of ``guanjia cloud serve`` (registered in :mod:`cloud.components`).
+
+* ``alarm-processor`` — ingest's ``alarm_events`` → alarms → work orders → routing → inbox;
+* ``offline-watchdog`` — gateway last-will / missing heartbeat → ``gateway_offline`` alarms;
+* ``escalation-ticker`` — unaccepted / overdue orders climb the chain;
+* ``notification-sender`` — webhooks, email, messengers from the outbox, with retries.
+
+Configuration (environment, or ``ctx.options.extra``): ``GUANJIA_WO_POLICY`` (policy YAML; the
+shipped defaults otherwise), ``GUANJIA_SMTP_URL`` (see :mod:`cloud.notify.email`),
+``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from cloud.alarms.offline import OfflineWatchdog
+from cloud.alarms.processor import AlarmProcessor
+from cloud.notify.email import SmtpConfig
+from cloud.notify.sender import NotificationSender
+from cloud.routing.escalation import EscalationTicker
+from cloud.workorders.policy import load_policy
+
+
+def _option(ctx: Any, key: str, env: str) -> str | None:
+    value = ctx.options.extra.get(key) if ctx is not None else None
+    return str(value) if value is not None else os.environ.get(env)
+
+
+def components(ctx: Any) -> list[Any]:
+    policy = load_policy(_option(ctx, "wo_policy", "GUANJIA_WO_POLICY"))
+    smtp_url = _option(ctx, "smtp_url", "GUANJIA_SMTP_URL")
+    heartbeat = float(_option(ctx, "heartbeat_timeout_s", "GUANJIA_HEARTBEAT_TIMEOUT_S") or 120)
+    return [
+        AlarmProcessor(policy),
+        OfflineWatchdog(policy, heartbeat_timeout=timedelta(seconds=heartbeat)),
+        EscalationTicker(policy),
+        NotificationSender(policy, smtp=SmtpConfig.parse(smtp_url) if smtp_url else None),
+    ]
