@@ -41,6 +41,10 @@ class Condition:
     def tick(self, st: Any, now: int) -> bool | None:
         return None
 
+    def tick_value(self, st: Any) -> Any:
+        """The value to report after :meth:`tick` changed something (None: keep the last one)."""
+        return None
+
     def context(self, st: Any) -> dict[str, Any]:
         return {}
 
@@ -476,6 +480,8 @@ class OfflineCondition(Condition):
 # --------------------------------------------------------------------------- learned baseline
 
 HOUR_MS: Final = 3_600_000
+GRACE_MS: Final = 60_000
+"""How long after an hour ends ``tick`` waits for its late readings before judging it."""
 
 
 class _Base:
@@ -499,10 +505,13 @@ class _Base:
 class BaselineCondition(Condition):
     """Per-device online baseline per hour-of-week (or hour-of-day) bucket.
 
-    Judged once per hour, when the first reading of the next hour closes it, against the bucket's
-    EWMA *before* learning that hour. Anomalous hours are learned at a quarter of the weight, so a
-    genuine lasting change becomes the new normal over weeks while a fault keeps firing.
+    Judged once per hour, when the first reading of the next hour closes it (or ``tick`` once the
+    hour is over by ``GRACE_MS``), against the bucket's EWMA *before* learning that hour.
+    Anomalous hours are learned at a quarter of the weight, so a genuine lasting change becomes
+    the new normal over weeks while a fault keeps firing.
     """
+
+    timed = True
 
     def __init__(self, spec: Baseline) -> None:
         self.get = compile_number(spec.metric)
@@ -555,6 +564,19 @@ class BaselineCondition(Condition):
             st.first = v
         st.last = v
         return st.sig, st.agg
+
+    def tick(self, st: _Base, now: int) -> bool | None:
+        if st.hour is not None and now >= (st.hour + 1) * HOUR_MS + GRACE_MS:
+            if st.partial:
+                self._discard(st)
+            else:
+                self._close(st)
+            st.hour += 1
+            st.partial = False
+        return st.sig
+
+    def tick_value(self, st: _Base) -> Any:
+        return st.agg
 
     def _discard(self, st: _Base) -> None:
         if st.last is not None:

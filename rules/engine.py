@@ -187,7 +187,7 @@ class RuleEngine:
         """Start tracking a device before its first reading, so a device that never answers
         still raises its offline alarm ``after`` the configured time."""
         dev = self._devices.get(device)
-        if dev is None or dev.kind != kind or dev.profile != profile:
+        if dev is None or dev.kind != kind or (profile is not None and dev.profile != profile):
             self._attach(device, kind, profile, now_ms)
 
     def forget(self, device: str) -> None:
@@ -304,6 +304,9 @@ class RuleEngine:
                     sig = cr.cond.tick(slot.st, now_ms)
                     if sig is not None:
                         slot.sig = sig
+                        value = cr.cond.tick_value(slot.st)
+                        if value is not None:
+                            slot.value = value
                 if slot.sig is not None:
                     self._step(dev, slot, slot.sig, slot.value, now_ms, events)
         return events

@@ -99,3 +99,19 @@ def test_hourly_rollups_from_the_cloud() -> None:
         factor = 1.25 if h >= 4 * 168 else 1.0
         out += eng.process("m1", "meter", WEEK0 + h * HOUR, {"kwh": normal_kwh(h) * factor * rng.uniform(0.97, 1.03)})
     assert states(out) == [("energy-drift", "raise")]
+
+
+def test_rollup_hour_is_judged_by_tick_without_waiting_for_the_next_hour() -> None:
+    """A rollup for hour h fed after the hour ended is judged at the next tick, not an hour later."""
+    text = DRIFT.replace("metric: energy_import", "metric: kwh").replace("aggregate: increase", "aggregate: sum")
+    eng = engine(text, stale_after_ms=None)
+    rng = random.Random(9)
+    out: list[AlarmEvent] = []
+    weeks = 4 * 168
+    for h in range(weeks + 1):
+        factor = 1.25 if h == weeks else 1.0
+        out += eng.process("m1", "meter", WEEK0 + h * HOUR, {"kwh": normal_kwh(h) * factor * rng.uniform(0.97, 1.03)})
+        out += eng.tick(WEEK0 + (h + 1) * HOUR + 120_000)  # the cloud's rollup job, 2 minutes past the hour
+    assert states(out) == [("energy-drift", "raise")]
+    assert out[0].ts == WEEK0 + (weeks + 1) * HOUR + 120_000
+    assert out[0].value is not None
