@@ -21,7 +21,16 @@ from cloud.db.migrate import migrate
 from guanjia import wire
 from guanjia.settings import MqttUrl
 from guanjia.stack import PostgresServer
-from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, telemetry, unique, wait_for
+from tests.cloud.ingest.conftest import (
+    Publisher,
+    publisher,
+    register,
+    running_worker,
+    scalar,
+    telemetry,
+    unique,
+    wait_for,
+)
 from tests.conftest import BrokerHandle
 
 GUANJIA = str(Path(sys.executable).parent / "guanjia")
@@ -42,10 +51,10 @@ async def test_worker_killed_mid_batch_loses_nothing(ingest_db: str, broker: Bro
     prefix, group, log = unique("kill-"), unique("g-"), tmp_path / "worker.log"
     proc = _start_ingest(ingest_db, broker.admin_url, prefix, group, log)
     try:
-        await asyncio.sleep(2.0)  # connected and subscribed (persistent session)
         messages = 80
         with publisher(broker.admin_url) as pub:
-            for seq in range(1, messages + 1):
+            await _until_consuming(pub, ingest_db, community, gateway, devices)  # seq 0 is the probe
+            for seq in range(1, messages):
                 pub.publish(wire.topic(community, gateway, "telemetry"), telemetry(community, gateway, seq, devices))
 
         async def some() -> bool:
@@ -72,6 +81,19 @@ async def test_worker_killed_mid_batch_loses_nothing(ingest_db: str, broker: Bro
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+async def _until_consuming(pub: Publisher, url: str, community: str, gateway: str, devices: list[str]) -> None:
+    """Publish the probe (seq 0) until a worker stored it: messages sent before the shared
+    subscription exists have no subscriber and the broker drops them."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pub.publish(wire.topic(community, gateway, "telemetry"), telemetry(community, gateway, 0, devices))
+        for _ in range(10):
+            if await scalar(url, "SELECT count(*) FROM ingest_batches") > 0:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError("the ingest worker never started consuming")
 
 
 @pytest.fixture
