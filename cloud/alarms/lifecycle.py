@@ -124,6 +124,20 @@ async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: 
     existing = await wo_repo.open_for_alarm(conn, alarm["id"])
     if existing is not None:
         return existing["id"], False
+    async with conn.cursor(row_factory=dict_row) as cur:
+        # an earlier episode of the same fault still has an unfinished order: that one covers it
+        await cur.execute(
+            """SELECT w.id FROM work_orders w JOIN alarms a ON a.id = w.alarm_id
+               WHERE a.community = %s AND a.device = %s AND a.rule = %s
+                 AND w.state NOT IN ('resolved', 'closed', 'cancelled')
+               ORDER BY w.id LIMIT 1 FOR UPDATE OF w""",
+            (alarm["community"], alarm["device"], alarm["rule"]))
+        earlier = await cur.fetchone()
+    if earlier is not None:
+        await wo_repo.add_trail(conn, earlier["id"], now, "alarm_reraised", Actor.system(f"alarm:{alarm['id']}"),
+                                note="the fault was raised again (new alarm episode) while this order is open",
+                                data={"alarm_id": alarm["id"]})
+        return earlier["id"], False
     kind = alarm["device_kind"]
     priority = policy.priority_for(alarm["severity"], alarm["rule"], kind)
     override = policy.override_for(alarm["rule"], kind)
