@@ -334,3 +334,18 @@ def test_pseudo_metrics_quality_and_timestamp() -> None:
     assert sorted(states(out)) == [("r1", "raise"), ("r2", "raise")]
     # clock_skew values are still usable by other rules
     assert eng.snapshot()["devices"]["g"]["values"]["door"] == 1
+
+
+def test_alarm_events_pass_the_wire_contract() -> None:
+    from guanjia.wire import decode, encode
+    from rules.engine import AlarmEvent
+
+    eng = engine(rule("state: {metric: code, ne: none}", kind="pump"))
+    events = eng.process("pump-1", "pump", T0, {"code": "x" * 400})
+    events += eng.process("pump-1", "pump", T0 + 1, {"code": float("nan")})
+    events += eng.process("pump-1", "pump", T0 + 2, {"code": "none"})
+    assert states(events) == [("r1", "raise"), ("r1", "clear")]
+    payload = encode("alarms", gateway="gw-1", community="c-1", seq=1, sent_at=T0, items=[e.to_wire() for e in events])
+    envelope = decode(payload)
+    assert [AlarmEvent.from_wire(item) for item in envelope.items] == events
+    assert len(str(events[0].value)) == 256
