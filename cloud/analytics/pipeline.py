@@ -71,7 +71,7 @@ def calibrate(frames: Iterable[HourlyFrame], baselines: Mapping[str, Params], la
         keep &= frame.times_ms >= score_from_ms
         per_kind = gathered.setdefault(frame.kind, {})
         for name, stat in scored.stats.items():
-            per_kind.setdefault(name, []).append(stat[keep])
+            per_kind.setdefault(name, []).append(np.where(keep, stat, np.nan)[frame.times_ms >= score_from_ms])
     return {kind: DETECTORS[kind].calibrate(stats) for kind, stats in gathered.items()}
 
 

@@ -11,9 +11,12 @@ switched with :meth:`DeviceModel.set_fault` at planned times; the plan *is* the 
 Gradual faults are scheduled as the fault model allows: bearing wear with its ``percent_per_day``,
 energy drift with its ``ramp_hours`` up to +20 %, and a *slow* pressure loss as a leak whose
 ``leak_m3h`` grows hour by hour (the pump model re-reads the fault parameters every step). For
-each gradual fault the hard-threshold rule of the shipped rule set (``rules/library``) is run
-over the same samples with the rules engine, and the first time it raises after the fault began
-is the label's ``threshold_ms`` — the reference for the lead time. Energy drift is the exception:
+each gradual fault its hard-threshold rules — the shipped ``pump-pressure-loss`` and
+``pump-motor-overtemp`` of ``rules/library`` plus the motor-overload limit of
+``reference_rules.yaml`` — are run over the same samples with the rules engine, and the first
+time one raises after the fault began is the label's ``threshold_ms``: the lead-time reference.
+(The shipped ``pump-bearing-wear`` rule is itself a learned-baseline early warning, not a hard
+threshold, so it is not the reference.) Energy drift is the exception:
 the shipped ``meter-energy-drift`` rule compares single hours and fires on ordinary hourly noise
 within hours of being armed (before the drift is even 2 %), so its reference is the moment the
 drift itself crosses the 15 % cost-control band (known exactly from the fault model's ramp).
@@ -28,6 +31,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +65,7 @@ SAMPLED: dict[str, tuple[str, ...]] = {
 }
 """Metrics kept per kind (what the detectors and the health record read)."""
 
+REFERENCE_RULES = Path(__file__).with_name("reference_rules.yaml")
 MIX: dict[str, float] = {"meter": 0.35, "pump": 0.15, "elevator": 0.3, "gate": 0.2}
 
 
@@ -73,9 +78,12 @@ class FaultPlan:
     gradual: bool
     hours: tuple[float, float]
     params: Callable[[np.random.Generator], dict[str, Any]]
-    threshold_rule: str | None = None
+    threshold_rules: tuple[str, ...] = ()
+    """Hard-threshold rules (shipped or :data:`REFERENCE_RULES`); the first to fire is the reference."""
     ramp: Callable[[dict[str, Any], float], dict[str, Any]] | None = None
     """For faults whose intensity grows: parameters after ``hours`` since onset."""
+    min_remaining_days: float = 4.0
+    """A gradual fault starts at least this long before the run ends (so its threshold can fire)."""
     threshold_after_h: Callable[[dict[str, Any]], float] | None = None
     """Where no shipped rule is a sound reference: hours after onset the fault crosses the hard limit."""
 
@@ -87,13 +95,15 @@ def _leak_ramp(params: dict[str, Any], hours: float) -> dict[str, Any]:
 
 FAULTS: tuple[FaultPlan, ...] = (
     FaultPlan("pump", "bearing_wear", True, (24 * 12, 24 * 20),
-              lambda r: {"percent_per_day": float(r.uniform(3.0, 6.0))}, "pump-bearing-wear"),
+              lambda r: {"percent_per_day": float(r.uniform(6.0, 10.0))},
+              ("ref-pump-motor-overload", "pump-motor-overtemp"), min_remaining_days=14),
     FaultPlan("pump", "pressure_loss", True, (24 * 8, 24 * 12),
               lambda r: {"leak_max_m3h": float(r.uniform(20.0, 30.0)), "ramp_hours": float(r.uniform(72, 144))},
-              "pump-pressure-loss", _leak_ramp),
+              ("pump-pressure-loss",), _leak_ramp, min_remaining_days=7),
     FaultPlan("pump", "dry_run", False, (1.0, 4.0), lambda r: {}),
     FaultPlan("meter", "energy_drift", True, (24 * 10, 24 * 14),
               lambda r: {"percent": 20.0, "ramp_hours": float(r.uniform(72, 168))},
+              min_remaining_days=8,
               threshold_after_h=lambda p: float(p["ramp_hours"]) * COST_RULE_BAND * 100 / float(p["percent"])),
     FaultPlan("meter", "phase_loss", False, (1.0, 6.0), lambda r: {"phase": int(r.integers(1, 4))}),
     FaultPlan("elevator", "passengers_trapped", False, (0.5, 2.0), lambda r: {}),
@@ -201,7 +211,7 @@ def plan_faults(fleet: list[FleetDevice], seed: int, start_ms: int, days: int, w
         cursor = first_ms
         for _ in range(repeats):
             length_ms = int(rng.uniform(*plan.hours) * HOUR_MS)
-            latest = end_ms - (4 * DAY_MS if plan.gradual else length_ms + DAY_MS)
+            latest = end_ms - int(plan.min_remaining_days * DAY_MS if plan.gradual else length_ms + DAY_MS)
             if plan.gradual:
                 latest = min(latest, end_ms - length_ms // 2)
             if latest <= cursor:
@@ -333,14 +343,15 @@ class _quiet:
 
 def _threshold_engine(faults: list[PlannedFault]) -> Any:
     """A rules engine holding only the hard-threshold rules of this device's gradual faults."""
-    wanted = {f.plan.threshold_rule for f in faults if f.plan.gradual and f.plan.threshold_rule}
+    wanted = {rule for f in faults if f.plan.gradual for rule in f.plan.threshold_rules}
     if not wanted:
         return None
     from rules.engine import RuleEngine
-    from rules.ruleset import RuleSet, builtin_rulesets
+    from rules.ruleset import RuleSet, builtin_rulesets, load_ruleset
 
     builtin = builtin_rulesets()
-    picked = [builtin.get(rule_id) for rule_id in sorted(wanted)]
+    reference = load_ruleset([REFERENCE_RULES])
+    picked = [builtin.get(rule_id) or reference.get(rule_id) for rule_id in sorted(wanted)]
     compiled = [cr for cr in picked if cr is not None]
     if not compiled:
         return None
@@ -353,7 +364,7 @@ def _feed_threshold(engine: Any, device: FleetDevice, faults: list[PlannedFault]
         if event.state != "raise":
             continue
         for fault in faults:
-            if (fault.plan.threshold_rule == event.rule and fault.threshold_ms is None
+            if (event.rule in fault.plan.threshold_rules and fault.threshold_ms is None
                     and fault.start_ms <= now_ms <= fault.end_ms):
                 fault.threshold_ms = now_ms
 

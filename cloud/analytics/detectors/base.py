@@ -5,9 +5,9 @@ A detector has three levels of learning, each stored as JSON (see :mod:`cloud.an
 1. **hyper-parameters** (``defaults``): smoothing spans, minimum durations, floors — fixed in code,
    documented in ``docs/analytics.md``;
 2. **fleet calibration** (``calibrate``): each channel's alarm limit, learnt on a *training* fleet
-   (its own seed) from the statistic's distribution in fault-free hours — the limit is the
-   largest fault-free value times a margin, floored by a physical minimum, so the false-alarm
-   rate on a similar fleet is near zero by construction and the evaluation (another seed) checks it;
+   (its own seed) from the statistic in fault-free hours — the smallest limit that keeps the
+   channel's false alarms under a target rate per device-week there, times a margin, floored by
+   a physical minimum; the evaluation (another seed) checks that the rate holds on unseen devices;
 3. **per-device baseline** (``fit_baseline``): what "normal" means for *this* pump or meter, fitted
    with scikit-learn / numpy on the device's own training window (its first weeks in service).
 
@@ -32,6 +32,9 @@ from cloud.analytics.frames import HOUR_MS, Array, HourlyFrame
 
 Params = dict[str, Any]
 
+TARGET_FALSE_ALARMS_PER_DEVICE_WEEK = 0.005
+"""Per channel, on the training fleet; a device has at most ~6 channels with learnt limits."""
+
 
 @dataclass(frozen=True, slots=True)
 class Channel:
@@ -41,11 +44,12 @@ class Channel:
     fault: str
     floor: float
     """The limit is never below this (a physical minimum: e.g. 6 % more current)."""
-    margin: float = 1.25
+    margin: float = 1.1
     min_hours: int = 1
     clear_ratio: float = 0.5
-    quantile: float = 1.0
-    """Quantile of the fault-free statistic the limit is built on (1.0 = its maximum)."""
+    target_rate: float | None = None
+    """False alarms per device-week allowed on the training fleet (None: the detector-wide default;
+    0: above every fault-free value seen — for channels no labelled fault kind can validate)."""
 
 
 @dataclass(slots=True)
@@ -85,19 +89,45 @@ class Detector(ABC):
             merged.update(params)
         return merged
 
-    def calibrate(self, fault_free: Mapping[str, list[Array]], params: Params | None = None) -> Params:
-        """Alarm limits from fault-free statistics gathered on the training fleet, per channel."""
+    def calibrate(self, fault_free: Mapping[str, list[Array]], params: Params | None = None, *,
+                  target_rate: float = TARGET_FALSE_ALARMS_PER_DEVICE_WEEK) -> Params:
+        """Alarm limits from fault-free statistics of the training fleet, per channel.
+
+        ``fault_free[channel]`` holds one series per device (NaN where the hour is not fault-free
+        or not scored). The limit is the smallest value whose episodes (same ``min_hours`` and
+        clear level as scoring) occur at most ``target_rate`` times per fault-free device-week on
+        the training fleet, times ``channel.margin`` (head-room for a fleet it has not seen),
+        floored by the channel's physical minimum. Found by bisection between the median and
+        the largest fault-free value.
+        """
         out = self.hyper(params)
         limits: dict[str, float] = {}
         for channel in self.channels:
-            chunks = [c[~np.isnan(c)] for c in fault_free.get(channel.name, [])]
-            values = np.concatenate(chunks) if chunks else np.empty(0)
-            if values.size == 0:
+            series = [s for s in fault_free.get(channel.name, []) if s.size]
+            valid = np.concatenate([s[~np.isnan(s)] for s in series]) if series else np.empty(0)
+            if valid.size == 0:
                 limits[channel.name] = channel.floor
                 continue
-            base = float(np.quantile(values, channel.quantile))
-            limits[channel.name] = max(channel.floor, base * channel.margin)
+            weeks = valid.size / 168.0
+            allowed = (target_rate if channel.target_rate is None else channel.target_rate) * weeks
+
+            def count(limit: float, series: list[Array] = series, channel: Channel = channel) -> int:
+                return sum(len(episodes(s, limit, channel.min_hours, channel.clear_ratio)) for s in series)
+
+            low, high = float(np.median(valid)), float(valid.max())
+            if high <= 0 or count(high) > allowed:
+                found = max(high, 0.0)
+            else:
+                for _ in range(16):
+                    middle = (low + high) / 2
+                    if count(middle) <= allowed:
+                        high = middle
+                    else:
+                        low = middle
+                found = high
+            limits[channel.name] = max(channel.floor, found * channel.margin)
         out["limits"] = limits
+        out["calibration"] = {"target_false_alarms_per_device_week": target_rate}
         return out
 
     def limit(self, params: Params, channel: Channel) -> float:

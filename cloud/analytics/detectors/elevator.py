@@ -43,9 +43,9 @@ class ElevatorDetector(Detector):
     name: ClassVar[str] = "elevator"
     kind: ClassVar[str] = "elevator"
     channels: ClassVar[tuple[Channel, ...]] = (
-        *(Channel(f"fault_{name}", name, floor=0.5, margin=1.0) for name in FAULT_CODES),
-        Channel("doors_per_trip", "door_wear", floor=4.0, margin=1.3, min_hours=3),
-        Channel("trips_missing", "out_of_service", floor=4.0, margin=1.3, min_hours=3),
+        *(Channel(f"fault_{name}", name, floor=0.5) for name in FAULT_CODES),
+        Channel("doors_per_trip", "door_wear", floor=4.0, margin=1.3, min_hours=3, target_rate=0.0),
+        Channel("trips_missing", "out_of_service", floor=4.0, margin=1.3, min_hours=3, target_rate=0.0),
     )
     defaults: ClassVar[Params] = {
         "fault_metric": "fault_code",

@@ -33,10 +33,10 @@ class GateDetector(Detector):
     name: ClassVar[str] = "gate"
     kind: ClassVar[str] = "gate"
     channels: ClassVar[tuple[Channel, ...]] = (
-        Channel("forced_open", "forced_open", floor=0.5, margin=1.0),
-        Channel("held_open", "held_open", floor=0.5, margin=1.0),
-        Channel("tamper", "tamper", floor=0.5, margin=1.0),
-        Channel("passages_missing", "gate_blocked", floor=4.0, margin=1.3, min_hours=3),
+        Channel("forced_open", "forced_open", floor=0.5),
+        Channel("held_open", "held_open", floor=0.5),
+        Channel("tamper", "tamper", floor=0.5),
+        Channel("passages_missing", "gate_blocked", floor=4.0, margin=1.3, min_hours=3, target_rate=0.0),
     )
     defaults: ClassVar[Params] = {
         "passage_metrics": ["passages_in", "passages_out"],

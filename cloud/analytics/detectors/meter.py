@@ -56,10 +56,10 @@ class MeterDetector(Detector):
     name: ClassVar[str] = "meter"
     kind: ClassVar[str] = "meter"
     channels: ClassVar[tuple[Channel, ...]] = (
-        Channel("energy_excess_1d", "energy_drift", floor=0.06, margin=1.3, min_hours=3),
-        Channel("energy_excess_3d", "energy_drift", floor=0.04, margin=1.3, min_hours=3),
-        Channel("energy_deficit_1d", "energy_drop", floor=0.06, margin=1.3, min_hours=3),
-        Channel("phase_loss", "phase_loss", floor=0.5, margin=1.0, min_hours=1),
+        Channel("energy_excess_1d", "energy_drift", floor=0.06, min_hours=3),
+        Channel("energy_excess_3d", "energy_drift", floor=0.04, min_hours=3),
+        Channel("energy_deficit_1d", "energy_drop", floor=0.06, min_hours=3),
+        Channel("phase_loss", "phase_loss", floor=0.5, min_hours=1),
     )
     defaults: ClassVar[Params] = {
         "energy_metric": "energy_import",

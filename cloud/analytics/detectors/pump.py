@@ -57,11 +57,11 @@ class PumpDetector(Detector):
     name: ClassVar[str] = "pump"
     kind: ClassVar[str] = "pump"
     channels: ClassVar[tuple[Channel, ...]] = (
-        Channel("current_excess", "bearing_wear", floor=0.05, margin=1.3, min_hours=6),
-        Channel("current_deficit", "dry_run", floor=0.25, margin=1.2, min_hours=1),
-        Channel("suction_loss", "dry_run", floor=0.5, margin=1.2, min_hours=1),
-        Channel("flow_excess", "pressure_loss", floor=0.15, margin=1.3, min_hours=3),
-        Channel("pressure_deficit", "pressure_loss", floor=0.05, margin=1.3, min_hours=6),
+        Channel("current_excess", "bearing_wear", floor=0.05, min_hours=6),
+        Channel("current_deficit", "dry_run", floor=0.25, min_hours=1),
+        Channel("suction_loss", "dry_run", floor=0.5, min_hours=1),
+        Channel("flow_excess", "pressure_loss", floor=0.15, min_hours=3),
+        Channel("pressure_deficit", "pressure_loss", floor=0.05, min_hours=6),
     )
     defaults: ClassVar[Params] = {
         "running_metric": "running",
