@@ -385,7 +385,9 @@ class RuleEngine:
         devices: dict[str, Any] = {}
         for dev in self._devices.values():
             rules: dict[str, Any] = {}
+            keep: set[str] = set()
             for slot in (*dev.slots, *dev.offline_slots):
+                keep |= slot.cr.keep
                 rules[slot.cr.id] = {
                     "fp": slot.cr.fingerprint,
                     "active": slot.active,
@@ -402,7 +404,7 @@ class RuleEngine:
                 "seen": dev.seen,
                 "latest": dev.latest,
                 "offline": dev.offline,
-                "values": {k: _wire_value(v) for k, v in dev.values.items()},
+                "values": {k: _wire_value(v) for k, v in dev.values.items() if k in keep},
                 "rules": rules,
             }
         return {"format": SNAPSHOT_FORMAT, "devices": devices}

@@ -20,7 +20,7 @@ from guanjia.config import load_yaml, parse_model
 from guanjia.errors import ConfigError, ConfigIssue
 from rules.conditions import Condition, OfflineCondition, build
 from rules.expr import ValueFn, compile_value, metrics_of
-from rules.model import PSEUDO_METRICS, Rule, RuleFile
+from rules.model import PSEUDO_METRICS, Expr, Rule, RuleFile
 from rules.template import Template
 
 LIBRARY: Final = Path(__file__).with_name("library")
@@ -55,6 +55,8 @@ class CompiledRule:
     timed: bool
     always: bool
     """Uses a pseudo metric ($ts, $quality) present in every reading: evaluate on every reading."""
+    keep: frozenset[str]
+    """Every name whose latest value this rule may need after a restart (snapshot content)."""
 
     @property
     def id(self) -> str:
@@ -72,6 +74,8 @@ class CompiledRule:
 def compile_rule(rule: Rule, source: Source) -> CompiledRule:
     cond = build(rule)
     metrics = frozenset(metrics_of(rule.condition))
+    template = Template(rule.message)
+    clear_template = Template(rule.clear_message) if rule.clear_message is not None else None
     labels = dict(rule.labels)
     if rule.priority is not None:
         labels["priority"] = rule.priority
@@ -83,14 +87,20 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
         source=source,
         cond=cond,
         metrics=metrics,
-        template=Template(rule.message),
-        clear_template=Template(rule.clear_message) if rule.clear_message is not None else None,
+        template=template,
+        clear_template=clear_template,
         value_fn=compile_value(rule.value) if rule.value is not None else None,
         labels=labels,
         fingerprint=fingerprint,
         offline=isinstance(cond, OfflineCondition),
         timed=cond.timed or rule.for_ > 0 or rule.clear_for > 0 or rule.hold > 0,
         always=any(m in PSEUDO_METRICS for m in metrics),
+        keep=frozenset(
+            metrics
+            | (metrics_of(rule.value) if isinstance(rule.value, Expr) else {rule.value} if rule.value else set())
+            | set(template.names)
+            | set(clear_template.names if clear_template is not None else ())
+        ),
     )
 
 
