@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guanjia.stack.mosquitto import BrokerAccount, MosquittoServer
-from guanjia.stack.ports import free_port
+from guanjia.stack.ports import free_port, reuse_or_pick
 from guanjia.stack.postgres import PostgresServer
 
 CLOUD_USER = "cloud"
@@ -74,11 +74,17 @@ class LocalStack:
 
     def postgres(self) -> PostgresServer:
         state = self._state()
-        return PostgresServer(self.run_dir / "postgres", port=state.get("pg_port") or free_port())
+        server = PostgresServer(self.run_dir / "postgres", port=state.get("pg_port") or free_port())
+        if not server.running():
+            server.port = reuse_or_pick(server.port)
+        return server
 
     def broker(self) -> MosquittoServer:
         state = self._state()
-        return MosquittoServer(self.run_dir / "mosquitto", port=state.get("mqtt_port") or free_port())
+        broker = MosquittoServer(self.run_dir / "mosquitto", port=state.get("mqtt_port") or free_port())
+        if not broker.running():
+            broker.port = reuse_or_pick(broker.port)
+        return broker
 
     # ------------------------------------------------------------------ commands
     def up(self) -> dict[str, str]:
