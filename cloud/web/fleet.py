@@ -11,6 +11,7 @@ A device's state is derived, in this order of precedence:
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,19 +135,58 @@ def device_state(row: dict[str, Any], now: dt.datetime) -> str:
     return "online"
 
 
-def _like(q: str | None) -> str | None:
-    if not q or not q.strip():
+@dataclass(slots=True)
+class _Snapshot:
+    rows: list[dict[str, Any]]
+    communities: list[tuple[str, str]]
+    buildings: list[tuple[str, str, str, int]]
+    taken: float
+
+
+class SnapshotCache:
+    """The fleet rows of one tenant scope, shared for ``ttl`` seconds.
+
+    Why: a device's state changes at the pace of polling and alarms (seconds), while a control
+    room has many engineers refreshing and filtering the same overview. Filtering happens in
+    Python on the cached rows, so a filter change costs no query. Bounded to ``max_keys`` scopes.
+    """
+
+    def __init__(self, ttl: float = 2.0, max_keys: int = 256) -> None:
+        self.ttl = ttl
+        self.max_keys = max_keys
+        self._items: dict[tuple[Any, ...], _Snapshot] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...], now: float) -> _Snapshot | None:
+        snap = self._items.get(key)
+        if snap is not None and now - snap.taken <= self.ttl:
+            self.hits += 1
+            return snap
+        self.misses += 1
         return None
-    escaped = q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+
+    def put(self, key: tuple[Any, ...], snap: _Snapshot) -> None:
+        if len(self._items) >= self.max_keys:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = snap
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
-async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *,
-                     limit: int = 100, offset: int = 0, now: dt.datetime | None = None) -> Fleet:
-    """The devices ``user`` may see, filtered; counts per state are over every match."""
-    now = now or dt.datetime.now(dt.UTC)
-    params = {**scope_params(user), "community": flt.community, "building": flt.building,
-              "kind": flt.kind, "q": _like(flt.q), "open_states": list(OPEN_WO_STATES)}
+CACHE = SnapshotCache()
+
+
+async def _snapshot(conn: AsyncConnection[Any], user: User) -> _Snapshot:
+    info = conn.info  # the database is part of the key: one process may serve several (tests)
+    key = (info.host, info.port, info.dbname, user.is_admin, tuple(sorted(user.communities)))
+    clock = time.monotonic()
+    cached = CACHE.get(key, clock)
+    if cached is not None:
+        return cached
+    params = {**scope_params(user), "community": None, "building": None, "kind": None, "q": None,
+              "open_states": list(OPEN_WO_STATES)}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_SQL, params)
         rows = await cur.fetchall()
@@ -156,23 +196,53 @@ async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *
         communities = [(r["code"], r["name"] or r["code"]) for r in await cur.fetchall()]
         await cur.execute(
             "SELECT c.code AS community, b.code, b.name, b.floors FROM buildings b JOIN communities c"
-            " ON c.id = b.community_id WHERE (%(all)s OR c.code = ANY(%(communities)s))"
-            " AND (%(community)s::text IS NULL OR c.code = %(community)s) ORDER BY c.code, b.code",
-            {**scope_params(user), "community": flt.community})
+            " ON c.id = b.community_id WHERE (%(all)s OR c.code = ANY(%(communities)s)) ORDER BY c.code, b.code",
+            scope_params(user))
         buildings = [(r["community"], r["code"], r["name"] or r["code"], r["floors"]) for r in await cur.fetchall()]
+    snap = _Snapshot(rows, communities, buildings, clock)
+    CACHE.put(key, snap)
+    return snap
+
+
+def _matches(r: dict[str, Any], flt: FleetFilter, needle: str | None) -> bool:
+    if flt.community is not None and r["community"] != flt.community:
+        return False
+    if flt.building is not None and r["building"] != flt.building:
+        return False
+    if flt.kind is not None and r["kind"] != flt.kind:
+        return False
+    if needle is not None:
+        hay = " ".join(str(r[k] or "") for k in ("code", "name", "building", "building_name")).casefold()
+        return needle in hay
+    return True
+
+
+def _device(r: dict[str, Any], state: str) -> DeviceRow:
+    return DeviceRow(
+        id=r["id"], code=r["code"], name=r["name"], kind=r["kind"], community=r["community"],
+        community_name=r["community_name"], building=r["building"], building_name=r["building_name"],
+        floor=r["floor"], lat=r["lat"], lon=r["lon"], gateway_id=r["gateway_id"], gateway=r["gateway"],
+        last_time=r["last_time"], alarms=r["alarms"], open_work_orders=r["open_work_orders"],
+        max_severity=_SEVERITIES.get(r["sev"]) if r["sev"] is not None else None, state=state)
+
+
+async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *,
+                     limit: int = 100, offset: int = 0, now: dt.datetime | None = None) -> Fleet:
+    """The devices ``user`` may see, filtered; counts per state are over every match."""
+    now = now or dt.datetime.now(dt.UTC)
+    snap = await _snapshot(conn, user)
+    needle = flt.q.strip().casefold() if flt.q and flt.q.strip() else None
     counts = dict.fromkeys(STATES, 0)
     devices: list[DeviceRow] = []
-    for r in rows:
+    for r in snap.rows:
+        if not _matches(r, flt, needle):
+            continue
         state = device_state(r, now)
         counts[state] += 1
         if flt.state and state != flt.state:
             continue
-        devices.append(DeviceRow(
-            id=r["id"], code=r["code"], name=r["name"], kind=r["kind"], community=r["community"],
-            community_name=r["community_name"], building=r["building"], building_name=r["building_name"],
-            floor=r["floor"], lat=r["lat"], lon=r["lon"], gateway_id=r["gateway_id"], gateway=r["gateway"],
-            last_time=r["last_time"], alarms=r["alarms"], open_work_orders=r["open_work_orders"],
-            max_severity=_SEVERITIES.get(r["sev"]) if r["sev"] is not None else None, state=state))
+        devices.append(_device(r, state))
+    buildings = [b for b in snap.buildings if flt.community is None or b[0] == flt.community]
     markers: dict[tuple[str, str], Marker] = {}
     for d in devices:
         if d.lat is None or d.lon is None:
@@ -186,7 +256,7 @@ async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *
         marker.alarming += d.state == "alarming"
         if _RANK[d.state] > _RANK[marker.worst]:
             marker.worst = d.state
-    return Fleet(devices=devices[offset:offset + limit], counts=counts, communities=communities,
+    return Fleet(devices=devices[offset:offset + limit], counts=counts, communities=snap.communities,
                  buildings=buildings, total=len(devices), offset=offset, markers=list(markers.values()),
                  floor_devices=[d for d in devices if flt.building and d.building == flt.building])
 
@@ -199,12 +269,4 @@ async def load_device(conn: AsyncConnection[Any], user: User, device_id: int) ->
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)
         r = await cur.fetchone()
-    if r is None:
-        return None
-    return DeviceRow(
-        id=r["id"], code=r["code"], name=r["name"], kind=r["kind"], community=r["community"],
-        community_name=r["community_name"], building=r["building"], building_name=r["building_name"],
-        floor=r["floor"], lat=r["lat"], lon=r["lon"], gateway_id=r["gateway_id"], gateway=r["gateway"],
-        last_time=r["last_time"], alarms=r["alarms"], open_work_orders=r["open_work_orders"],
-        max_severity=_SEVERITIES.get(r["sev"]) if r["sev"] is not None else None,
-        state=device_state(r, dt.datetime.now(dt.UTC)))
+    return None if r is None else _device(r, device_state(r, dt.datetime.now(dt.UTC)))

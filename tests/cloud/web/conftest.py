@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,8 +44,8 @@ async def pool(web_db: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
 
 
 @pytest.fixture
-def settings(web_db: str) -> Settings:
-    return Settings(mode="test", database_url=web_db, secret_key=TEST_SECRET)
+def settings(web_db: str, tmp_path: Path) -> Settings:
+    return Settings(mode="test", database_url=web_db, secret_key=TEST_SECRET, run_dir=tmp_path / "run")
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
 from cloud.auth.roles import Role
+from cloud.web import photos
+from guanjia.settings import Settings
 from tests.cloud.web.conftest import Login, MakeUser
 
 PUBLIC = {
@@ -68,7 +70,7 @@ async def world(pool: AsyncConnectionPool[Any]) -> World:
         return await build_world(conn, ["cA", "cB"], devices_per_community=8, days=3, minute_days=0)
 
 
-async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World) -> dict[str, Any]:
+async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: Settings) -> dict[str, Any]:
     """Ids of community B's resources, by the path-parameter names the routers use."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT u.id FROM users u JOIN user_communities c ON c.user_id = u.id"
@@ -81,21 +83,24 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World) -> dict[str
         dead = await cur.fetchone()
         assert dead is not None
     b = "cB"
+    photo = photos.store(settings.run_dir, b, b"\x89PNG\r\n\x1a\n" + bytes(16)).rsplit("/", 1)[1]
     return {
         "device_id": world.device_ids[b][0], "gateway_id": world.gateway_ids[b],
         "work_order_id": world.work_order_ids[b][0], "wo_id": world.work_order_ids[b][0],
         "order_id": world.work_order_ids[b][0], "alarm_id": world.alarm_ids[b][0],
         "butler_id": world.butler_ids[b][0], "user_id": row[0] if row else 999_999,
         "community": b, "report_id": world.work_order_ids[b][0], "dead_letter_id": dead[0],
+        "name": photo, "path": "app.js", "action": "accept",
     }
 
 
 async def test_no_user_of_community_a_reaches_community_b(app: FastAPI, client: httpx.AsyncClient,
                                                           pool: AsyncConnectionPool[Any], world: World,
-                                                          make_user: MakeUser) -> None:
+                                                          make_user: MakeUser, settings: Settings) -> None:
     await make_user(Role.butler, "cB")
     users: list[Login] = [await make_user(role, "cA") for role in (Role.engineer, Role.butler, Role.resident)]
-    ids = await _foreign_ids(pool, world)
+    ids = await _foreign_ids(pool, world, settings)
+    sessions = {login.user.id: await _session(client, login) for login in users}
     checked = 0
     for method, path in _routes(app):
         names = _PARAM.findall(path)
@@ -105,12 +110,24 @@ async def test_no_user_of_community_a_reaches_community_b(app: FastAPI, client: 
         assert not unknown, f"{path}: map {unknown} to a community-B resource in _foreign_ids"
         url = _fill(path, ids)
         for login in users:
-            headers = {**login.headers, "Accept": "application/json"}
+            # the API with the bearer token, the pages with the browser session (cookie + CSRF)
+            headers = ({**login.headers, "Accept": "application/json"} if path.startswith("/api/")
+                       else sessions[login.user.id])
             resp = await client.request(method, url, headers=headers, json={}, follow_redirects=False)
             assert resp.status_code in (403, 404, 405, 409, 422), (
                 f"{login.user.role} of cA: {method} {url} -> {resp.status_code} {resp.text[:200]}")
             checked += 1
     assert checked >= 10
+
+
+async def _session(client: httpx.AsyncClient, login: Login) -> dict[str, str]:
+    resp = await client.post("/login", data={"username": login.user.username, "password": login.password})
+    token = resp.cookies["guanjia_session"]
+    client.cookies.clear()
+    home = await client.get(resp.headers["location"], headers={"Cookie": f"guanjia_session={token}"})
+    csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', home.text)
+    assert csrf, home.text[:300]
+    return {"Cookie": f"guanjia_session={token}", "X-CSRF-Token": csrf.group(1)}
 
 
 async def test_lists_only_show_own_community(client: httpx.AsyncClient, world: World, make_user: MakeUser) -> None:
