@@ -8,8 +8,10 @@ together (as separate processes or tasks), which the product packages themselves
 from __future__ import annotations
 
 REGISTRY: dict[str, str] = {
+    "alarm": "bench.alarm:run",
     "web": "bench.web:run",
     "ingest-smoke": "bench.ingest_smoke:run",
+    "ingest": "bench.ingest:run",
     "analytics": "bench.analytics:run",
     "edge": "bench.edge:run",
     "rules": "bench.rules:run",

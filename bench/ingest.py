@@ -1,0 +1,305 @@
+"""``guanjia bench ingest``: publish → committed rows, end to end, against raw binary COPY.
+
+Everything runs on this machine, in this run: a private PostgreSQL and Mosquitto (temp dir),
+ingest workers as real ``guanjia cloud ingest`` processes, simulated gateways publishing
+pre-encoded wire batches (1,250 readings × 4 metrics = 5,000 points per message) from this process.
+
+Phases (same database, same ``telemetry`` table and index):
+
+1. ``copy_points_per_s`` — the baseline: the same number of rows, pre-encoded, written with
+   psycopg binary ``COPY`` in 50,000-row transactions (the ingest's batch size). Then TRUNCATE.
+2. one worker process: publish N messages as fast as possible; rate = points / (last commit −
+   first publish). Commit times come from ``LISTEN guanjia_ingest`` (sent at each commit).
+3. a second worker process joins the shared subscription; same measurement.
+4. latency at half the best rate: messages paced for a few seconds; publish → commit p50/p99.
+
+Checks in every run: points sent == points stored, duplicate rows counted (must be 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cloud.db import partitions
+from cloud.db.migrate import migrate
+from cloud.ingest.copy import COPY_SQL, encode_rows, stream
+from cloud.registry import store
+from guanjia import wire
+from guanjia.settings import MqttUrl
+from guanjia.stack import BrokerAccount, MosquittoServer, PostgresServer
+
+READINGS = 1250
+METRICS = 4
+POINTS_PER_MESSAGE = READINGS * METRICS
+GATEWAYS = 4
+COMMUNITY = "bench"
+GUANJIA = str(Path(sys.executable).parent / "guanjia")
+
+
+class Listener(threading.Thread):
+    """Records when each (gateway_id, seq) became visible (NOTIFY is delivered at commit)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.committed: dict[tuple[int, int], float] = {}
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("LISTEN guanjia_ingest")
+            self.ready.set()
+            while not self.stop.is_set():
+                for note in conn.notifies(timeout=0.2):
+                    now = time.time()
+                    for part in note.payload.split(","):
+                        if ":" in part:
+                            g, s = part.split(":")
+                            self.committed.setdefault((int(g), int(s)), now)
+
+    def wait_for(self, keys: list[tuple[int, int]], timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(k in self.committed for k in keys):
+                return max(self.committed[k] for k in keys)
+            time.sleep(0.02)
+        missing = sum(1 for k in keys if k not in self.committed)
+        raise RuntimeError(f"{missing} of {len(keys)} messages not committed within {timeout}s")
+
+
+class Gateways:
+    """The simulated gateways: ids, device codes, and a QoS 1 publisher."""
+
+    def __init__(self, url: str, gateway_ids: dict[str, int]) -> None:
+        self.ids = gateway_ids
+        self.seq = dict.fromkeys(gateway_ids, 0)
+        self.base_ts = int(time.time() * 1000) - 3 * 3600_000
+        self.rng = np.random.default_rng(7)
+        self.sent_points = 0
+        self.published: dict[tuple[int, int], float] = {}
+        target = MqttUrl.parse(url)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(target.username, target.password)
+        self.client.max_inflight_messages_set(256)
+        self.client.connect(target.host, target.port, 60)
+        self.client.loop_start()
+
+    def message(self, gateway: str) -> tuple[tuple[int, int], str, bytes]:
+        self.seq[gateway] += 1
+        seq = self.seq[gateway]
+        ts = self.base_ts + seq * 1000
+        values = np.round(self.rng.normal(50, 10, (READINGS, METRICS)), 3).tolist()
+        readings = [{"device": f"{gateway}-d{i:04d}", "ts": ts,
+                     "values": {"temp": v[0], "pressure": v[1], "current": v[2], "flow": v[3]}}
+                    for i, v in enumerate(values)]
+        payload = wire.encode("telemetry", gateway=gateway, community=COMMUNITY, seq=seq,
+                              sent_at=int(time.time() * 1000), items=readings)
+        return (self.ids[gateway], seq), wire.topic(COMMUNITY, gateway, "telemetry"), payload
+
+    def batch(self, count: int) -> list[tuple[tuple[int, int], str, bytes]]:
+        names = list(self.ids)
+        return [self.message(names[i % len(names)]) for i in range(count)]
+
+    def publish(self, item: tuple[tuple[int, int], str, bytes], wait: bool = False) -> None:
+        key, topic, payload = item
+        if key not in self.published:
+            self.sent_points += POINTS_PER_MESSAGE
+        self.published.setdefault(key, time.time())
+        info = self.client.publish(topic, payload, qos=1)
+        if wait:
+            info.wait_for_publish(30)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _worker(db: str, mqtt_url: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GUANJIA_DATABASE_URL": db, "GUANJIA_MQTT_URL": mqtt_url, "GUANJIA_MODE": "test"}
+    with log.open("ab") as fh:
+        return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench"],
+                                env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _wait_log(log: Path, needle: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and needle in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{needle!r} not in {log} after {timeout}s")
+
+
+async def _partitions(db: str) -> None:
+    async with await psycopg.AsyncConnection.connect(db) as conn, conn.transaction():
+        await partitions.ensure_ahead(conn, dt.datetime.now(dt.UTC), ahead_days=1, behind_days=1)
+
+
+def _copy_baseline(db: str, device_ids: list[int], metric_ids: list[int], points: int) -> float:
+    """Binary COPY of ``points`` rows shaped like the ingest's, 50,000 rows per transaction."""
+    chunk = 50_000
+    base = int(time.time() * 1000) - 6 * 3600_000
+    chunks: list[bytes] = []
+    for start in range(0, points, chunk):
+        idx = np.arange(start, min(points, start + chunk))
+        ts = base + (idx // (len(device_ids) * METRICS)) * 1000
+        dev = np.array(device_ids, dtype=np.int32)[(idx // METRICS) % len(device_ids)]
+        met = np.array(metric_ids, dtype=np.int16)[idx % METRICS]
+        val = np.round(np.random.default_rng(start).normal(50, 10, len(idx)), 3)
+        chunks.append(stream([encode_rows(ts.astype(np.int64), dev, met, val, np.zeros(len(idx), np.int16))]))
+    with psycopg.connect(db) as conn:
+        started = time.perf_counter()
+        for data in chunks:
+            with conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
+                copy.write(data)
+            conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("TRUNCATE telemetry")
+        conn.execute("DELETE FROM rollup_invalidations")
+        conn.commit()
+    return points / elapsed
+
+
+def _throughput(gws: Gateways, listener: Listener, messages: int) -> float:
+    items = gws.batch(messages)
+    started = time.time()
+    for item in items:
+        gws.publish(item)
+    finished = listener.wait_for([k for k, _, _ in items], timeout=600)
+    return messages * POINTS_PER_MESSAGE / (finished - started)
+
+
+def _latency(gws: Gateways, listener: Listener, rate_points: float, seconds: float) -> tuple[float, float]:
+    per_s = max(1.0, rate_points / POINTS_PER_MESSAGE)
+    count = max(10, int(per_s * seconds))
+    items = gws.batch(count)
+    start = time.monotonic()
+    publish_times: dict[tuple[int, int], float] = {}
+    for i, item in enumerate(items):
+        delay = start + i / per_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        publish_times[item[0]] = time.time()
+        gws.publish(item)
+    listener.wait_for(list(publish_times), timeout=300)
+    lat = np.array([(listener.committed[k] - t) * 1000 for k, t in publish_times.items()])
+    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    phase_messages = 80 if quick else 600
+    latency_seconds = 4.0 if quick else 10.0
+    root = Path(tempfile.mkdtemp(prefix="guanjia-bench-ingest-"))
+    root.chmod(0o755)
+    pg = PostgresServer(root / "pg")
+    broker = MosquittoServer(root / "mq")
+    workers: list[subprocess.Popen[bytes]] = []
+    gws: Gateways | None = None
+    listener: Listener | None = None
+    try:
+        pg.start()
+        admin = BrokerAccount("admin", "bench-admin-password", [("readwrite", "#")])
+        cloud = BrokerAccount("cloud", "bench-cloud-password", [("read", "guanjia/v1/#")])
+        broker.set_accounts([admin, cloud])
+        broker.start()
+        db = pg.dsn
+        migrate(db)
+        timescale = False
+        with psycopg.connect(db) as conn:
+            row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
+            timescale = row is not None and row[0] == "timescale"
+            ids: dict[str, int] = {}
+            for g in range(GATEWAYS):
+                name = f"gw{g}"
+                ids[name] = store.add_gateway(conn, COMMUNITY, name)
+                store.add_devices_bulk(conn, COMMUNITY, name, [f"{name}-d{i:04d}" for i in range(READINGS)])
+            conn.execute("INSERT INTO metrics (name) VALUES ('temp'), ('pressure'), ('current'), ('flow') "
+                         "ON CONFLICT DO NOTHING")
+            device_ids = [int(r[0]) for r in conn.execute("SELECT id FROM devices ORDER BY id").fetchall()]
+            metric_ids = [int(r[0]) for r in conn.execute("SELECT id FROM metrics ORDER BY id").fetchall()]
+        asyncio.run(_partitions(db))
+        copy_rate = _copy_baseline(db, device_ids, metric_ids, phase_messages * POINTS_PER_MESSAGE)
+
+        listener = Listener(db)
+        listener.start()
+        listener.ready.wait(10)
+        cloud_url = broker.url_for(cloud)
+        logs = root / "workers"
+        logs.mkdir()
+        workers.append(_worker(db, cloud_url, "bench-a", logs / "a.log"))
+        _wait_log(logs / "a.log", "connected")
+        gws = Gateways(broker.url_for(admin), ids)
+        probe = gws.batch(GATEWAYS)  # warm-up: caches, partitions
+        time.sleep(0.5)
+        for item in probe:
+            gws.publish(item, wait=True)
+        listener.wait_for([k for k, _, _ in probe], timeout=60)
+
+        one = _throughput(gws, listener, phase_messages)
+        workers.append(_worker(db, cloud_url, "bench-b", logs / "b.log"))
+        _wait_log(logs / "b.log", "connected")
+        time.sleep(1.0)
+        two = _throughput(gws, listener, phase_messages)
+        best = max(one, two)
+        p50, p99 = _latency(gws, listener, best / 2, latency_seconds)
+        rss = max(_rss_mb(w.pid) for w in workers)
+        time.sleep(0.5)
+        with psycopg.connect(db) as conn:
+            stored = int(conn.execute("SELECT count(*) FROM telemetry").fetchone()[0])  # type: ignore[index]
+            dupes = int(conn.execute(
+                "SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM telemetry "
+                "GROUP BY device_id, metric_id, time HAVING count(*) > 1) d").fetchone()[0])  # type: ignore[index]
+        return {
+            "points_per_s": round(best),
+            "copy_points_per_s": round(copy_rate),
+            "ratio_to_copy": round(best / copy_rate, 3),
+            "latency_p50_ms": round(p50, 1),
+            "latency_p99_ms": round(p99, 1),
+            "worker_rss_mb": round(rss, 1),
+            "sent": gws.sent_points,
+            "stored": stored,
+            "duplicates": dupes,
+            "points_per_s_one_worker": round(one),
+            "points_per_s_two_workers": round(two),
+            "timescaledb": timescale,
+        }
+    finally:
+        if listener is not None:
+            listener.stop.set()
+        if gws is not None:
+            gws.close()
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        broker.stop(kill=True)
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
