@@ -13,6 +13,7 @@ the next state message carries the counters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ class GatePublisher:
         self.min_interval_s = min_interval_s
         self.connected = asyncio.Event()
         self.errors = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to disconnect cleanly and return (cancelling mid-publish can stall aiomqtt)."""
+        self._stopping.set()
 
     def _due(self, gate: MqttGate, now: float) -> dict[str, Value] | None:
         if gate.offline:
@@ -84,21 +90,31 @@ class GatePublisher:
             gate.published += 1
 
     async def run(self) -> None:
+        """Publish until :meth:`stop`; reconnect with backoff. Cancellation is honoured too."""
         backoff = Backoff(initial=0.5, cap=15.0)
-        while True:
+        tls = aiomqtt.TLSParameters() if self.url.tls else None
+        while not self._stopping.is_set():
             try:
                 async with aiomqtt.Client(self.url.host, self.url.port, username=self.url.username,
                                           password=self.url.password, identifier=self.client_id,
-                                          timeout=10.0) as client:
+                                          tls_params=tls, timeout=10.0) as client:
                     self.connected.set()
                     backoff.reset()
                     log.info("gates connected to mqtt %s:%d as %s", self.url.host, self.url.port, self.client_id)
-                    while True:
+                    while not self._stopping.is_set():
                         await self._publish_all(client)
-                        await asyncio.sleep(self.tick_s)
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(self.tick_s):
+                                await self._stopping.wait()
             except (aiomqtt.MqttError, TimeoutError) as exc:
                 self.connected.clear()
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc   # aiomqtt turned our cancellation into an error
                 self.errors += 1
                 delay = backoff.next_delay()
                 log.warning("gate publisher: mqtt %s (retrying in %.1fs)", exc, delay)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
+        self.connected.clear()

@@ -198,6 +198,11 @@ class SimulatedFleet:
         await self._stop()
 
     async def _stop(self) -> None:
+        if self.publisher is not None:
+            self.publisher.stop()
+            gates_task = next((t for t in self._tasks if t.get_name() == "sim-gates"), None)
+            if gates_task is not None:
+                await asyncio.wait([gates_task], timeout=5.0)
         for task in self._tasks:
             task.cancel()
         try:

@@ -48,6 +48,7 @@ class GateModel(DeviceModel):
         rate_in, rate_out = passage_rates(self.t + dt / 2, self.peak)
         n_in = int(self.rng.poisson(rate_in * dt / 3600.0))
         n_out = int(self.rng.poisson(rate_out * dt / 3600.0))
+        alarm = next((EVENTS[f] for f in EVENTS if f in self.faults), None)
         if n_in or n_out:
             self.passages_in += n_in
             self.passages_out += n_out
@@ -55,6 +56,8 @@ class GateModel(DeviceModel):
             self.open_until = self.t + dt + OPEN_PER_PASSAGE_S
         if self.open_until < self.t + dt and self.last_event == 0:
             self.last_event = 200
+        if alarm is not None:
+            self.last_event = alarm   # an active alarm stays the gate's latest event until it clears
 
     def on_fault(self, fault: str, active: bool) -> None:
         if active and fault in EVENTS:
