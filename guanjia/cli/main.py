@@ -47,10 +47,10 @@ def main() -> None:
         app()
     except ConfigError as exc:
         for issue in exc.issues:
-            err.print(str(issue), markup=False, highlight=False)
+            err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except GuanjiaError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
