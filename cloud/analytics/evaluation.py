@@ -128,6 +128,9 @@ class Report:
             out[f"{kind}_false_alarms"] = score.false_alarms
             if score.leads_h:
                 out[f"{kind}_lead_hours_mean"] = round(sum(score.leads_h) / len(score.leads_h), 2)
+                out[f"{kind}_lead_hours_min"] = round(min(score.leads_h), 2)
+            if score.threshold_never_fired:
+                out[f"{kind}_threshold_never_fired"] = score.threshold_never_fired
         return out
 
 
@@ -238,6 +241,12 @@ def render_table(report: Report) -> str:
     lines.append(f"| **overall** | {report.labels} | {report.detected_labels} | {report.recall:.3f} | "
                  f"{report.precision:.3f} | {report.false_alarms} | {report.gradual_lead_hours_mean:.1f} |")
     lines.append("")
+    never = {k: s.threshold_never_fired for k, s in sorted(report.by_kind.items()) if s.threshold_never_fired}
+    if never:
+        lines.append("Gradual faults detected whose hard threshold had not fired by the end of the run (no lead "
+                     "counted, the lead is at least the rest of the run): "
+                     + ", ".join(f"{k} {n}" for k, n in never.items()) + ".")
+        lines.append("")
     lines.append(f"{report.devices} devices, {report.scored_device_weeks:.1f} device-weeks scored "
                  f"({report.fault_free_device_weeks:.1f} fault-free): "
                  f"{report.false_alarms_per_device_week:.3f} false alarms per fault-free device-week.")

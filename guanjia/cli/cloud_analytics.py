@@ -116,6 +116,13 @@ def evaluate(
               f"eval seed {eval_seed}" + (f"; kinds without physics: {result.kinds_missing}"
                                           if result.kinds_missing else ""), markup=False)
     out.print(render_table(result.report), markup=False)
+    for det in result.report.unmatched[:30]:
+        raised = dt.datetime.fromtimestamp(det.detected_ms / 1000, dt.UTC)
+        out.print(f"unmatched: {det.device} {det.detector} at {raised:%m-%d %H:%M} score {det.score:.2f}: "
+                  f"{det.message}", markup=False)
+    for label in result.report.missed[:30]:
+        out.print(f"missed: {label.device} {label.fault} from "
+                  f"{dt.datetime.fromtimestamp(label.start_ms / 1000, dt.UTC):%m-%d %H:%M}", markup=False)
     figures = {"devices": result.devices, "simulated_days": result.simulated_days} | result.report.flat()
     if json_path:
         json_path.write_text(json.dumps(figures, indent=2) + "\n")
