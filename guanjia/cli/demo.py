@@ -195,13 +195,14 @@ def demo(
         out.print(f"  registry: community {COMMUNITY}, gateway {GATEWAY}, {count} devices; demo users and butlers")
 
         supervisor.start("cloud", guanjia_cmd("cloud", "serve", "--api-port", str(state["api_port"]), "--workers", "1"))
+        base = f"http://127.0.0.1:{state['api_port']}"
+        # the broker keeps messages only for subscriptions that exist: the ingest workers'
+        # persistent shared subscription must be in place before the agent's first publish
+        if not _wait_http(f"{base}/healthz", 90, supervisor):
+            out.print("[yellow]the API did not answer /healthz yet; see the cloud log[/yellow]")
         gateway_url = stack.broker().url_for(_account(creds))
         agent = _agent_config(demo_dir, gateway_url)
         supervisor.start("edge", guanjia_cmd("edge", "run", "--config", str(agent), "--inventory", str(inventory)))
-
-        base = f"http://127.0.0.1:{state['api_port']}"
-        if not _wait_http(f"{base}/healthz", 90, supervisor):
-            out.print("[yellow]the API did not answer /healthz yet; see the cloud log[/yellow]")
         deadline = time.monotonic() + 60
         rows = 0
         while time.monotonic() < deadline and (rows := _telemetry_rows(database_url)) == 0:
