@@ -31,7 +31,7 @@ app.add_typer(cloud.app, name="cloud")
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()
