@@ -2,7 +2,8 @@
 scheduled cloud-service job run.
 
 - **train**: per device kind, fit every device's baseline on ``telemetry_1h`` over the training
-  window and store a new model version (fleet limits + per-device baselines, all JSON). The fleet
+  window and store a new model version (fleet limits + per-device baselines, all JSON). Devices
+  with an open detection keep their previous baseline (the fault must not become "normal"). The fleet
   limits come from the active version when there is one, otherwise from the limits calibrated on
   the simulated training fleet and shipped in ``limits.json`` (``evaluate --write-limits``).
 - **score**: for each kind with an active model, read the recent hours (a look-back long enough
@@ -112,7 +113,15 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
         params.setdefault("limits", {c.name: c.floor for c in detector.channels})
         baselines: dict[int, Params] = {}
         skipped: dict[str, str] = {}
+        # a device with an open detection keeps its previous baseline: refitting "normal" on the
+        # weeks a bearing has been wearing would teach the model that wear is normal
+        previous = await modelstore.load_baselines(conn, active.id) if active else {}
+        cur = await conn.execute("SELECT DISTINCT device_id FROM analytics_detections WHERE open")
+        suspect = {int(r[0]) for r in await cur.fetchall()}
         for device in devices:
+            if device.id in suspect and device.id in previous:
+                baselines[device.id] = previous[device.id]
+                continue
             frame = await load_frame(conn, device, start, end)
             try:
                 baselines[device.id] = detector.fit_baseline(frame, params)

@@ -116,3 +116,10 @@ async def test_bearing_wear_becomes_a_planned_work_order_with_an_explanation(
     assert health[1]["run_hours"] > 0
     assert health[1]["duty_cycle"] > 0
     assert any("anomaly" in d["reason"] for d in health[2])
+
+    # retraining over the worn weeks keeps the suspect pump's old baseline (wear must not become normal)
+    retrained = await train(conn, _at(START_MS + 7 * DAY_MS), _at(START_MS + days * DAY_MS), kinds=["pump"])
+    assert retrained["pump"].version == models["pump"].version + 1
+    old = await modelstore.load_baselines(conn, models["pump"].id)
+    new = await modelstore.load_baselines(conn, retrained["pump"].id)
+    assert new[device_id]["coef"] == old[device_id]["coef"]
