@@ -95,35 +95,45 @@ async def _apply(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, 
 
 async def _insert(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, at: datetime,
                   now: datetime) -> Result:
-    info = await device_info(conn, event.community, event.device)
-    kind = event.device_kind or info.kind or ("gateway" if event.rule == "gateway_offline" else None)
-    building = event.building or info.building
+    kind, building = event.device_kind, event.building
+    if kind is None or building is None:
+        info = await device_info(conn, event.community, event.device)
+        kind, building = kind or info.kind, building or info.building
     wants = policy.wants_work_order(event.work_order, event.rule, kind)
+    actor = _actor(event)
     async with conn.cursor(row_factory=dict_row) as cur:
+        # the alarm and its first trail entry in one round trip
         await cur.execute(
-            """INSERT INTO alarms (community, gateway, device, rule, source, severity, device_kind, building, active,
-                   message, value, labels, work_order, raised_at, last_raised_at, last_event_ms, updated_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, true, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *""",
-            (event.community, event.gateway, event.device, event.rule, event.source, event.severity, kind, building,
-             event.message, Jsonb(event.value), Jsonb(event.labels), wants, at, at, event.ts, now),
+            """WITH a AS (
+                 INSERT INTO alarms (community, gateway, device, rule, source, severity, device_kind, building, active,
+                     message, value, labels, work_order, raised_at, last_raised_at, last_event_ms, updated_at)
+                 VALUES (%(community)s, %(gateway)s, %(device)s, %(rule)s, %(source)s, %(severity)s, %(kind)s,
+                         %(building)s, true, %(message)s, %(value)s, %(labels)s, %(wants)s, %(at)s, %(at)s,
+                         %(ts)s, %(now)s) RETURNING *),
+               t AS (INSERT INTO alarm_trail (alarm_id, at, action, actor, severity, note, data)
+                     SELECT id, %(now)s, 'raised', %(actor)s, %(severity)s, %(message)s, %(data)s FROM a)
+               SELECT * FROM a""",
+            {"community": event.community, "gateway": event.gateway, "device": event.device, "rule": event.rule,
+             "source": event.source, "severity": event.severity, "kind": kind, "building": building,
+             "message": event.message, "value": Jsonb(event.value), "labels": Jsonb(event.labels), "wants": wants,
+             "at": at, "ts": event.ts, "now": now, "actor": actor.label,
+             "data": Jsonb({"value": event.value, "ts": event.ts})},
         )
         alarm = await cur.fetchone()
     assert alarm is not None
-    actor = _actor(event)
-    await _trail(conn, alarm["id"], now, "raised", actor, event.severity, event.message,
-                 {"value": event.value, "ts": event.ts})
     payload = {"alarm": _alarm_payload(alarm)}
     await notify_webhooks(conn, event.community, "alarm.raised", payload, now, alarm_id=alarm["id"],
                           dedup=f"a{alarm['id']}:raised")
-    wo_id, opened = await _ensure_work_order(conn, policy, alarm, now) if wants else (None, False)
+    wo_id, opened = await _ensure_work_order(conn, policy, alarm, now, fresh=True) if wants else (None, False)
     return Result("raised", alarm["id"], wo_id, opened)
 
 
 async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: dict[str, Any],
-                             now: datetime) -> tuple[int | None, bool]:
-    existing = await wo_repo.open_for_alarm(conn, alarm["id"])
-    if existing is not None:
-        return existing["id"], False
+                             now: datetime, fresh: bool = False) -> tuple[int | None, bool]:
+    if not fresh:  # a row inserted by this transaction cannot have an order yet
+        existing = await wo_repo.open_for_alarm(conn, alarm["id"])
+        if existing is not None:
+            return existing["id"], False
     async with conn.cursor(row_factory=dict_row) as cur:
         # an earlier episode of the same fault still has an unfinished order: that one covers it
         await cur.execute(

@@ -1,10 +1,11 @@
 """Component: turn ingest's ``alarm_events`` rows into alarms and work orders, promptly.
 
 Woken by ingest's NOTIFY ``guanjia_alarm_events`` (sent at commit) or its in-process hook, and by
-a poll timer as a safety net. Each batch runs in ONE transaction that locks the cursor row (so
-service processes take turns), applies every event (each in a savepoint: one bad event is logged
-and skipped, not a poison pill), records the applied ids and advances the cursor only past ids
-that can no longer appear (ids from concurrent ingest transactions commit out of order).
+a poll timer as a safety net. Each event is applied in its OWN transaction, committed at once so
+the butler hears at once; the transaction first *claims* the event in ``alarm_events_applied``
+(primary key: several service processes may fetch the same rows, exactly one applies each). A bad
+event is logged and stays claimed (no poison pill). The cursor advances only past ids that are
+applied and can no longer appear (ids from concurrent ingest transactions commit out of order).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import zlib
 from datetime import datetime
 from typing import Any, Final
 
@@ -57,25 +60,42 @@ def event_from_row(row: dict[str, Any]) -> AlarmEvent:
     )
 
 
-async def process_batch(conn: AsyncConnection[Any], policy: Policy, now: datetime,
-                        limit: int = 50) -> list[Result]:
-    """Apply the next batch of alarm events; return what happened to each."""
-    results: list[Result] = []
+async def fetch_pending(conn: AsyncConnection[Any], limit: int) -> list[dict[str, Any]]:
+    """Events above the cursor that are not applied yet, oldest first."""
     async with conn.transaction():
-        cur = await conn.execute("SELECT last_id FROM alarm_event_cursor WHERE name = 'alarms' FOR UPDATE")
+        cur = await conn.execute("SELECT last_id FROM alarm_event_cursor WHERE name = 'alarms'")
         row = await cur.fetchone()
-        cursor = int(row[0]) if row else 0
         async with conn.cursor(row_factory=dict_row) as dcur:
-            await dcur.execute(_BATCH_SQL, (cursor, limit))
-            rows = await dcur.fetchall()
-        for event_row in rows:
-            try:
-                results.append(await apply_event(conn, policy, event_from_row(event_row), now))
-            except (psycopg.Error, ValueError, KeyError) as exc:
-                log.error("alarm event %s skipped: %s", event_row["id"], exc)
-        if rows:
-            await conn.execute("INSERT INTO alarm_events_applied (event_id) SELECT unnest(%s::bigint[]) "
-                               "ON CONFLICT DO NOTHING", ([r["id"] for r in rows],))
+            await dcur.execute(_BATCH_SQL, (int(row[0]) if row else 0, limit))
+            return await dcur.fetchall()
+
+
+async def apply_row(conn: AsyncConnection[Any], policy: Policy, row: dict[str, Any], now: datetime) -> Result | None:
+    """Claim and apply one event in its own transaction, committed at once (so the butler's
+    notification leaves at once). ``None`` when another process already applied it. A bad event
+    is logged and stays claimed: one poison row must not block the stream."""
+    async with conn.transaction():
+        cur = await conn.execute("INSERT INTO alarm_events_applied (event_id) VALUES (%s) ON CONFLICT DO NOTHING "
+                                 "RETURNING 1", (row["id"],))
+        if await cur.fetchone() is None:
+            return None
+        try:
+            return await apply_event(conn, policy, event_from_row(row), now)  # a savepoint inside
+        except (psycopg.Error, ValueError, KeyError) as exc:
+            log.error("alarm event %s skipped: %s", row["id"], exc)
+            return None
+
+
+async def advance_cursor(conn: AsyncConnection[Any]) -> int:
+    """Move the cursor past ids that are applied and can no longer be joined by a late commit;
+    prune the applied set below it. Skipped when another process is doing it."""
+    async with conn.transaction():
+        cur = await conn.execute("SELECT last_id FROM alarm_event_cursor WHERE name = 'alarms' "
+                                 "FOR UPDATE SKIP LOCKED")
+        row = await cur.fetchone()
+        if row is None:
+            return -1
+        cursor = int(row[0])
         cur = await conn.execute(
             """SELECT (SELECT max(id) FROM alarm_events WHERE id > %s AND received_at < now() - %s * interval '1 s'),
                       (SELECT min(e.id) FROM alarm_events e WHERE e.id > %s
@@ -83,27 +103,49 @@ async def process_batch(conn: AsyncConnection[Any], policy: Policy, now: datetim
             (cursor, SETTLE_SECONDS, cursor),
         )
         settled, first_open = await cur.fetchone() or (None, None)
-        if settled is not None:
-            new_cursor = int(settled) if first_open is None else min(int(settled), int(first_open) - 1)
-            if new_cursor > cursor:
-                await conn.execute("UPDATE alarm_event_cursor SET last_id = %s, updated_at = now() "
-                                   "WHERE name = 'alarms'", (new_cursor,))
-                await conn.execute("DELETE FROM alarm_events_applied WHERE event_id <= %s", (new_cursor,))
+        if settled is None:
+            return cursor
+        new_cursor = int(settled) if first_open is None else min(int(settled), int(first_open) - 1)
+        if new_cursor > cursor:
+            await conn.execute("UPDATE alarm_event_cursor SET last_id = %s, updated_at = now() WHERE name = 'alarms'",
+                               (new_cursor,))
+            await conn.execute("DELETE FROM alarm_events_applied WHERE event_id <= %s", (new_cursor,))
+            return new_cursor
+        return cursor
+
+
+async def process_batch(conn: AsyncConnection[Any], policy: Policy, now: datetime,
+                        limit: int = 50) -> list[Result]:
+    """Apply the next batch of alarm events one by one on one connection (tests, tools)."""
+    results = []
+    for row in await fetch_pending(conn, limit):
+        result = await apply_row(conn, policy, row, now)
+        if result is not None:
+            results.append(result)
+    await advance_cursor(conn)
     return results
 
 
 class AlarmProcessor:
-    """Cloud-service component (see :mod:`cloud.components`)."""
+    """Cloud-service component (see :mod:`cloud.components`).
+
+    Events are applied by ``lanes`` concurrent tasks, each on its own pooled connection; an event
+    goes to lane ``hash(community, device) % lanes``, so the events of one device keep their order
+    (a clear is never applied before its raise) while different devices proceed in parallel. Each
+    lane's queue is bounded (``lane_queue``); the fetcher waits when a lane is full.
+    """
 
     name = "alarm-processor"
 
     def __init__(self, policy: Policy, clock: Clock | None = None, poll_interval: float = 2.0,
-                 batch: int = 50) -> None:
+                 batch: int = 200, lanes: int = 6, lane_queue: int = 256) -> None:
         self.policy = policy
         self.clock = clock or SystemClock()
         self.poll_interval = poll_interval
         self.batch = batch
+        self.lanes: list[asyncio.Queue[dict[str, Any]]] = [asyncio.Queue(lane_queue) for _ in range(lanes)]
         self._wake = asyncio.Event()
+        self._inflight: set[int] = set()
 
     def wake(self, *_: object) -> None:
         self._wake.set()
@@ -111,27 +153,55 @@ class AlarmProcessor:
     async def _hook(self, ids: list[int]) -> None:
         self._wake.set()
 
+    def _lane(self, row: dict[str, Any]) -> asyncio.Queue[dict[str, Any]]:
+        return self.lanes[zlib.crc32(f"{row['community']}\x1f{row['device_code']}".encode()) % len(self.lanes)]
+
+    async def _lane_worker(self, ctx: Any, queue: asyncio.Queue[dict[str, Any]], applied: Any, errors: Any) -> None:
+        while True:
+            row = await queue.get()
+            try:
+                async with asyncio.timeout(60), ctx.pool.connection() as conn:
+                    result = await apply_row(conn, self.policy, row, self.clock.now())
+                if result is not None:
+                    applied.inc(outcome=result.outcome)
+            except (psycopg.Error, TimeoutError) as exc:
+                errors.inc()
+                log.warning("alarm event %s not applied yet (%s); retried on the next pass", row["id"], exc)
+            finally:
+                self._inflight.discard(row["id"])
+                queue.task_done()
+
     async def run(self, ctx: Any) -> None:
         applied = ctx.metrics.counter("guanjia_alarm_events_applied_total", "alarm events applied, by outcome")
-        errors = ctx.metrics.counter("guanjia_alarm_processor_errors_total", "alarm processor batch failures")
+        errors = ctx.metrics.counter("guanjia_alarm_processor_errors_total", "alarm processor failures")
+        ctx.metrics.gauge("guanjia_alarm_processor_queued", "alarm events waiting in the processor's lanes",
+                          lambda: float(sum(q.qsize() for q in self.lanes)))
         ctx.hooks.on_alarms(self._hook)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(listen_forever(ctx.database_url, [ALARM_EVENTS_CHANNEL],
                                           lambda _c, _p: self.wake(), self.wake))
+            for queue in self.lanes:
+                tg.create_task(self._lane_worker(ctx, queue, applied, errors))
+            last_advance = 0.0
             while True:
                 self._wake.clear()
+                rows: list[dict[str, Any]] = []
                 try:
                     async with asyncio.timeout(60), ctx.pool.connection() as conn:
-                        results = await process_batch(conn, self.policy, self.clock.now(), self.batch)
+                        rows = await fetch_pending(conn, self.batch)
+                        if time.monotonic() - last_advance > 5:
+                            await advance_cursor(conn)
+                            last_advance = time.monotonic()
                 except (psycopg.Error, TimeoutError) as exc:
                     errors.inc()
-                    log.warning("alarm processor batch failed: %s", exc)
-                    results = []
+                    log.warning("alarm processor fetch failed: %s", exc)
                     await asyncio.sleep(1.0)
-                for r in results:
-                    applied.inc(outcome=r.outcome)
-                if len(results) >= self.batch:
-                    continue  # more waiting
+                fresh = [r for r in rows if r["id"] not in self._inflight]
+                for row in fresh:
+                    self._inflight.add(row["id"])
+                    await self._lane(row).put(row)
+                if len(rows) >= self.batch and fresh:
+                    continue
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_interval):
                         await self._wake.wait()

@@ -3,8 +3,7 @@ one with :func:`cloud.routing.scoring.choose`, and walk the escalation chain."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -17,27 +16,23 @@ _OPEN_STATES = ("new", "assigned", "accepted", "on_the_way", "on_site", "on_hold
 
 
 async def candidates(conn: AsyncConnection[Any], community: str, now: datetime) -> list[Candidate]:
+    """The community's butlers with their rosters and open load, in one round trip."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             """SELECT b.id, b.name, b.kind, b.star_level, b.skills, b.buildings, b.timezone,
                       (SELECT count(*) FROM work_orders w
-                        WHERE w.assignee_id = b.id AND w.state = ANY(%s)) AS open_orders
+                        WHERE w.assignee_id = b.id AND w.state = ANY(%s)) AS open_orders,
+                      (SELECT coalesce(array_agg(array[s.weekday::text, s.starts::text, s.ends::text]), '{}')
+                         FROM butler_shifts s WHERE s.butler_id = b.id) AS shifts
                FROM butlers b WHERE b.active AND b.community = %s AND b.role = 'butler'""",
             (list(_OPEN_STATES), community),
         )
         rows = await cur.fetchall()
-        shifts: dict[int, list[Shift]] = defaultdict(list)
-        if rows:
-            await cur.execute(
-                "SELECT butler_id, weekday, starts, ends FROM butler_shifts WHERE butler_id = ANY(%s)",
-                ([r["id"] for r in rows],),
-            )
-            for s in await cur.fetchall():
-                shifts[s["butler_id"]].append(Shift(s["weekday"], s["starts"], s["ends"]))
     return [
         Candidate(
             id=r["id"], name=r["name"], kind=r["kind"], star_level=r["star_level"], open_orders=r["open_orders"],
-            on_duty=on_duty(shifts[r["id"]], r["timezone"], now),
+            on_duty=on_duty([Shift(int(d), time.fromisoformat(a), time.fromisoformat(b))
+                             for d, a, b in r["shifts"]], r["timezone"], now),
             skills=frozenset(r["skills"]), buildings=frozenset(r["buildings"]),
         )
         for r in rows

@@ -4,7 +4,9 @@
 ``id`` = notification id, ``event`` = e.g. ``work_order.assigned``, ``data`` = JSON. A client that
 reconnects with ``Last-Event-ID`` first gets what it missed (replayed from ``notifications``),
 then live messages; the first event, ``ready``, says the subscription is live. Staff may watch a
-butler's stream with ``?butler_id=``.
+butler's stream with ``?butler_id=``. Ids are unique but not strictly increasing on the wire
+(concurrent commits), so clients de-duplicate by id; the replay reaches a little below the
+client's last id to catch late commits.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cloud.workorders import queries
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
 
 KEEPALIVE_S = 15
+REPLAY_OVERLAP = 50
 
 
 def hub_of(request: Request) -> InboxHub:
@@ -80,15 +83,19 @@ async def stream(request: Request, user: ButlerUser, pool: PoolDep, butler_id: i
         last = int(last_event_id or 0)
     except ValueError:
         last, replay = 0, False
+    # ids are allocated before commit, so a message with a lower id may commit after a higher
+    # one; replaying a little below the client's last id catches those (duplicates are harmless:
+    # clients key messages by id)
+    last = max(0, last - REPLAY_OVERLAP)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        nonlocal last
+        replayed: set[int] = set()
         async with hub.subscribe(bid) as queue:
             await asyncio.wait_for(hub.connected.wait(), 10)
             if replay:
                 async with pool.connection() as conn:
                     for message in await backlog(conn, bid, last, 500):
-                        last = message["id"]
+                        replayed.add(int(message["id"]))
                         yield _event(message)
             yield ServerSentEvent(data=orjson.dumps({"butler_id": bid}).decode(), event="ready")
             while True:
@@ -98,9 +105,9 @@ async def stream(request: Request, user: ButlerUser, pool: PoolDep, butler_id: i
                     if await request.is_disconnected():
                         return
                     continue
-                if int(message.get("id", 0)) <= last:
+                # ids are not delivered in order (concurrent commits): skip only what the replay sent
+                if int(message.get("id", 0)) in replayed:
                     continue
-                last = int(message["id"])
                 yield _event(message)
 
     return EventSourceResponse(events(), ping=KEEPALIVE_S)
