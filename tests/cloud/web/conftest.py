@@ -6,7 +6,7 @@ driven in-process through httpx's ASGI transport against a real PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,12 @@ def settings(web_db: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(pool: AsyncConnectionPool[Any], settings: Settings) -> FastAPI:
-    return build_app(pool, settings)
+def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]:
+    application = build_app(pool, settings)
+    yield application
+    hub = getattr(application.state, "inbox_hub", None)
+    if hub is not None:  # the inbox router starts a LISTEN task on first use
+        hub.stop_detached()
 
 
 @pytest.fixture
