@@ -156,16 +156,16 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
     result = ScoreResult()
     for kind, detector in DETECTORS.items():
         model = await modelstore.load_model(conn, detector.name)
-        if model is None:
-            continue
-        baselines = await modelstore.load_baselines(conn, model.id)
+        # without a model yet, devices still get their health record (counters, faults, score)
+        baselines = await modelstore.load_baselines(conn, model.id) if model is not None else {}
         for device in await devices_of(conn, kind, community):
             baseline = baselines.get(device.id)
             frame = await load_frame(conn, device, min(since, end) - LOOKBACK, end)
             result.devices += 1
-            await _store_health(conn, device, detector, frame, baseline, model.params, end)
+            await _store_health(conn, device, detector, frame, baseline, end)
             result.health_updated += 1
-            if baseline is None or frame.hours == 0:
+            if model is None or baseline is None or frame.hours == 0:
+                await conn.commit()
                 continue
             found = detector.score(frame, baseline, model.params, from_ms=_ms(since))
             for det in found:
@@ -265,7 +265,7 @@ def _isnan(values: Any) -> Any:
 
 
 async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, detector: Detector, frame: HourlyFrame,
-                        baseline: Params | None, params: Params, end: dt.datetime) -> None:
+                        baseline: Params | None, end: dt.datetime) -> None:
     start = end - HEALTH_WINDOW
     window = await load_frame(conn, device, start, end) if frame.start_ms > _ms(start) else frame.window(
         _ms(start), _ms(end))
