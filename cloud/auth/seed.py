@@ -35,9 +35,11 @@ def demo_accounts(community: str) -> list[tuple[str, str, Role, str, str]]:
     ]
 
 
-async def seed_demo_users(conn: AsyncConnection[Any], community: str) -> list[DemoLogin]:
+async def seed_demo_users(conn: AsyncConnection[Any], community: str, *,
+                          link_butlers: bool = True) -> list[DemoLogin]:
     """Create (or reset) the demo accounts in ``community``; return their logins.
 
+    With ``link_butlers`` the butler accounts also get butler records, so the inbox works.
     The caller owns the transaction (commit after, or use an autocommit connection).
     """
     logins: list[DemoLogin] = []
@@ -53,4 +55,22 @@ async def seed_demo_users(conn: AsyncConnection[Any], community: str) -> list[De
                                      display_name=display, lang=lang, disabled=False)
             await set_password(conn, user.id, password)
         logins.append(DemoLogin(username, password, role, user.id, display))
+    if link_butlers:
+        await _link_butlers(conn, community, [x for x in logins if x.role is Role.butler])
     return logins
+
+
+async def _link_butlers(conn: AsyncConnection[Any], community: str, butlers: list[DemoLogin]) -> None:
+    """Give each demo butler account a butler record (the WORKORDERS part's ``butlers`` table),
+    so routed work orders reach their inbox. All skills, full time, always on duty (no shifts).
+    Idempotent: ``butlers.user_id`` is unique."""
+    cur = await conn.execute("SELECT to_regclass('butlers') IS NOT NULL")
+    row = await cur.fetchone()
+    if not (row and row[0]):
+        return
+    for i, login in enumerate(butlers):
+        await conn.execute(
+            """INSERT INTO butlers (user_id, name, phone, community, skills, kind, star_level)
+               VALUES (%s, %s, %s, %s, %s, 'full_time', %s) ON CONFLICT (user_id) DO NOTHING""",
+            (login.user_id, login.display_name, f"1380013{i:04d}", community,
+             ["elevator", "water", "electrical", "access", "general"], 4 - i % 2))

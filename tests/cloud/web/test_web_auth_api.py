@@ -98,6 +98,10 @@ async def test_seed_demo_users_is_idempotent(pool: AsyncConnectionPool[Any], cli
         again = await seed_demo_users(conn, "demo")
     assert {x.role for x in first} == set(Role)
     assert [x.user_id for x in first] == [x.user_id for x in again]
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) FROM butlers WHERE community = 'demo' AND user_id IS NOT NULL")
+        row = await cur.fetchone()
+    assert row == (2,)  # both demo butlers can receive work, once each
     for login in again:
         r = await client.post("/api/v1/auth/token", data={"username": login.username, "password": login.password})
         assert r.status_code == 200
