@@ -76,6 +76,9 @@ class DeviceModel(ABC):
         return fault in FAULTS_BY_KIND.get(self.kind, frozenset())
 
     def set_fault(self, fault: str, active: bool, params: Mapping[str, Any] | None = None) -> None:
+        """Switch a fault on or off. Switching on an active fault only updates its parameters
+        (a ramp keeps its start: bearing wear does not heal because its rate was re-stated)."""
+        was_active = fault in self.faults
         if active:
             self.faults[fault] = dict(params or {})
             if fault == "clock_skew":
@@ -84,7 +87,8 @@ class DeviceModel(ABC):
             self.faults.pop(fault, None)
             if fault == "clock_skew":
                 self.clock_skew_s = 0.0
-        self.on_fault(fault, active)
+        if was_active != active:
+            self.on_fault(fault, active)
         self.version += 1
 
     def on_fault(self, fault: str, active: bool) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pymodbus.exceptions import ModbusIOException
 
-from simulators import FleetSpec, SimulatedFleet, generate_fleet
+from simulators import FleetSpec, Scenario, ScenarioFault, SimulatedFleet, generate_fleet
 from simulators.fleet import DeviceSpec, Layout
 
 from .conftest import PointReader
@@ -168,3 +168,25 @@ async def test_generated_fleet_serves_hundreds_of_units(modbus_client: Connect) 
         reader = await modbus_client(last_meter["host"], last_meter["port"])
         assert (await reader.values(last_meter["unit"], "eastron-sdm630", "frequency"))["frequency"] \
             == pytest.approx(50, abs=0.2)
+
+
+async def test_scenario_faults_start_and_end_on_the_simulated_clock(tmp_path: Path) -> None:
+    scenario = Scenario(faults=[
+        ScenarioFault(device="l*", fault="door_lock_fault", at=30.0, duration=60.0),
+        ScenarioFault(device="m1", fault="phase_loss", at=0.0, params={"phase": 1}),
+    ])
+    labels = tmp_path / "labels.jsonl"
+    async with SimulatedFleet(_small_fleet(), scenario=scenario, speed=100.0, tick_s=0.02,
+                              labels_path=labels) as fleet:
+        codes: list[object] = []
+        async with asyncio.timeout(10):
+            while not codes or codes[-1] != 0 or 2 not in codes:
+                codes.append(fleet.values("l1")["fault_code"])
+                await asyncio.sleep(0.02)
+        assert float(fleet.values("m1")["voltage_l1"]) < 1.0
+    records = [json.loads(line) for line in labels.read_text().splitlines()]
+    door = [r for r in records if r["fault"] == "door_lock_fault" and r["event"] == "end"]
+    assert len(door) == 1
+    assert door[0]["ended_by"] == "duration"
+    assert door[0]["end_sim_ms"] - door[0]["start_sim_ms"] == 60_000
+    assert door[0]["start_sim_ms"] == int((fleet.clock.start + 30.0) * 1000)
