@@ -3,11 +3,12 @@
 * ``alarm-processor`` — ingest's ``alarm_events`` → alarms → work orders → routing → inbox;
 * ``offline-watchdog`` — gateway last-will / missing heartbeat → ``gateway_offline`` alarms;
 * ``escalation-ticker`` — unaccepted / overdue orders climb the chain;
-* ``notification-sender`` — webhooks, email, messengers from the outbox, with retries.
+* ``notification-sender`` — webhooks, email, messengers from the outbox, with retries;
+* ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal).
 
 Configuration (environment, or ``ctx.options.extra``): ``GUANJIA_WO_POLICY`` (policy YAML; the
 shipped defaults otherwise), ``GUANJIA_SMTP_URL`` (see :mod:`cloud.notify.email`),
-``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120).
+``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120), ``GUANJIA_FLEET_RULES`` (extra fleet rule files).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from cloud.alarms.offline import OfflineWatchdog
 from cloud.alarms.processor import AlarmProcessor
+from cloud.fleetrules.runner import FleetRulesComponent
 from cloud.notify.email import SmtpConfig
 from cloud.notify.sender import NotificationSender
 from cloud.routing.escalation import EscalationTicker
@@ -38,4 +40,6 @@ def components(ctx: Any) -> list[Any]:
         OfflineWatchdog(policy, heartbeat_timeout=timedelta(seconds=heartbeat)),
         EscalationTicker(policy),
         NotificationSender(policy, smtp=SmtpConfig.parse(smtp_url) if smtp_url else None),
+        FleetRulesComponent(policy, extra_rules=[p for p in (_option(ctx, "fleet_rules", "GUANJIA_FLEET_RULES"),)
+                                                 if p]),
     ]
