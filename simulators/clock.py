@@ -27,6 +27,10 @@ class SimClock:
         if self.speed <= 0:
             raise ValueError("speed must be > 0")
 
+    def restart(self) -> None:
+        """Make ``now()`` equal ``start`` again (called when the fleet starts serving)."""
+        self._wall0 = time.monotonic()
+
     def now(self) -> float:
         """Simulated epoch seconds."""
         return self.start + self.speed * (time.monotonic() - self._wall0)

@@ -153,6 +153,7 @@ class SimulatedFleet:
         return self
 
     async def _start(self) -> None:
+        self.clock.restart()   # simulated time starts when serving starts, not at construction
         groups: dict[str, list[ModbusDevice]] = {}
         fixed: dict[str, int] = {}
         for h in self.devices.values():

@@ -6,7 +6,7 @@ import math
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device_profiles import Point
@@ -41,6 +41,7 @@ def test_meter_vectors() -> None:
     assert decode_raw("float32", [0x435B, 0x4121]) == pytest.approx(219.25, abs=0.01)  # the manual rounds it
 
 
+@settings(deadline=None)
 @given(st.sampled_from(sorted(INT_RANGES)), st.data(), ORDERS)
 def test_integer_round_trip(dtype: str, data: st.DataObject, orders: tuple[Order, Order]) -> None:
     lo, hi = INT_RANGES[dtype]
@@ -50,11 +51,13 @@ def test_integer_round_trip(dtype: str, data: st.DataObject, orders: tuple[Order
     assert decode_raw(dtype, regs, *orders) == value  # type: ignore[arg-type]
 
 
+@settings(deadline=None)
 @given(st.floats(width=32, allow_nan=False), ORDERS)
 def test_float32_round_trip(value: float, orders: tuple[Order, Order]) -> None:
     assert decode_raw("float32", encode_raw("float32", value, *orders), *orders) == value
 
 
+@settings(deadline=None)
 @given(st.floats(allow_nan=False), ORDERS)
 def test_float64_round_trip(value: float, orders: tuple[Order, Order]) -> None:
     regs = encode_raw("float64", value, *orders)
@@ -66,11 +69,13 @@ def test_float_nan_survives() -> None:
     assert math.isnan(float(decode_raw("float32", encode_raw("float32", math.nan))))
 
 
+@settings(deadline=None)
 @given(st.booleans(), ORDERS)
 def test_bool_round_trip(value: bool, orders: tuple[Order, Order]) -> None:
     assert decode_raw("bool", encode_raw("bool", value, *orders), *orders) is value
 
 
+@settings(deadline=None)
 @given(st.text(alphabet=st.characters(codec="ascii", exclude_characters="\0"), max_size=16), ORDERS)
 def test_string_round_trip(value: str, orders: tuple[Order, Order]) -> None:
     regs = encode_raw("string", value, orders[0], orders[1], length=8)
@@ -78,6 +83,7 @@ def test_string_round_trip(value: str, orders: tuple[Order, Order]) -> None:
     assert decode_raw("string", regs, *orders) == value
 
 
+@settings(deadline=None)
 @given(st.sampled_from(["int16", "uint16", "int32", "uint32"]), st.data(), ORDERS,
        st.sampled_from([0.1, 0.01, 0.001, 0.0025, 10.0, 1.0]), st.sampled_from([0.0, -40.0, 273.15]))
 def test_scaled_point_round_trip(dtype: str, data: st.DataObject, orders: tuple[Order, Order],
@@ -92,6 +98,7 @@ def test_scaled_point_round_trip(dtype: str, data: st.DataObject, orders: tuple[
     assert encode(point, value) == encode_raw(dtype, raw, *orders)  # type: ignore[arg-type]
 
 
+@settings(deadline=None)
 @given(st.floats(width=32, allow_nan=False, allow_infinity=False), ORDERS)
 def test_float_point_round_trip(value: float, orders: tuple[Order, Order]) -> None:
     point = Point(name="v", table="input_register", dtype="float32", byte_order=orders[0], word_order=orders[1])
