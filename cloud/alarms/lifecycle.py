@@ -149,7 +149,7 @@ async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: 
                                 data={"alarm_id": alarm["id"]})
         return earlier["id"], False
     kind = alarm["device_kind"]
-    priority = policy.priority_for(alarm["severity"], alarm["rule"], kind)
+    priority = policy.priority_for(alarm["severity"], alarm["rule"], kind, (alarm["labels"] or {}).get("priority"))
     override = policy.override_for(alarm["rule"], kind)
     title = (override.title if override and override.title else None) or alarm["message"] or alarm["rule"]
     new = wo_repo.NewOrder(

@@ -86,6 +86,7 @@ class Policy(BaseModel):
 
     priorities: dict[Priority, Clocks]
     severity_priority: dict[str, Priority]
+    rule_priority: dict[str, Priority] = {"emergency": "P0", "high": "P1", "normal": "P2", "low": "P3"}
     default_priority: Priority = "P2"
     overrides: list[Override] = []
     kind_skill: dict[str, Skill] = {}
@@ -99,10 +100,14 @@ class Policy(BaseModel):
                 return item
         return None
 
-    def priority_for(self, severity: str, rule: str, kind: str | None) -> Priority:
+    def priority_for(self, severity: str, rule: str, kind: str | None, rule_priority: str | None = None) -> Priority:
+        """Site override first, then the rule's own ``priority`` (emergency/high/normal/low, sent
+        by the edge in the alarm's labels), then the severity."""
         override = self.override_for(rule, kind)
         if override is not None and override.priority is not None:
             return override.priority
+        if rule_priority is not None and rule_priority in self.rule_priority:
+            return self.rule_priority[rule_priority]
         return self.severity_priority.get(severity.lower(), self.default_priority)
 
     def wants_work_order(self, rule_says: bool, rule: str, kind: str | None) -> bool:

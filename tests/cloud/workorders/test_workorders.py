@@ -176,3 +176,15 @@ async def test_auto_close_when_rule_allows(conn: psycopg.AsyncConnection[Any], c
     wo = await repo.get(conn, result.work_order_id)
     assert wo["state"] == "closed"
     assert [t["action"] for t in await repo.trail(conn, wo["id"])][-1] == "auto_close"
+
+
+def test_priority_precedence(policy: Policy) -> None:
+    # site override (entrapment on an elevator) > the rule's own priority label > severity
+    assert policy.priority_for("minor", "elevator-passengers-trapped", "elevator") == "P0"
+    assert policy.priority_for("critical", "elevator-door-lock-fault", "elevator", "high") == "P1"
+    assert policy.priority_for("critical", "pump-dry-run", "pump") == "P1"
+    assert policy.priority_for("warning", "meter-energy-drift", "meter", "low") == "P3"
+    assert policy.priority_for("unknown", "x", None) == "P2"
+    assert policy.skill_for("pump") == "water"
+    assert policy.skill_for("gate") == "access"
+    assert policy.skill_for(None) == "general"
