@@ -107,6 +107,10 @@
     es.onerror = function () { live.textContent = live.dataset.offline; live.className = "live off"; };
   }
 
+  document.addEventListener("change", function (e) {
+    if (e.target.classList && e.target.classList.contains("autosubmit")) e.target.form.submit();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var metric = document.getElementById("chart-metric");
     if (metric) {
