@@ -38,7 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db import partitions
 from cloud.db.migrate import migrate
-from cloud.ingest.copy import COPY_SQL, encode_rows, stream
+from cloud.ingest.copy import COPY_SQL, encode_readings, stream
 from cloud.registry import store
 from guanjia import wire
 from guanjia.settings import MqttUrl
@@ -160,17 +160,19 @@ async def _partitions(db: str) -> None:
 
 
 def _copy_baseline(db: str, device_ids: list[int], metric_ids: list[int], points: int) -> float:
-    """Binary COPY of ``points`` rows shaped like the ingest's, 50,000 rows per transaction."""
+    """Binary COPY of the same rows the ingest writes (one per reading of 4 metrics), 50,000
+    points per transaction — the ingest's batch size."""
     chunk = 50_000
     base = int(time.time() * 1000) - 6 * 3600_000
     chunks: list[bytes] = []
-    for start in range(0, points, chunk):
-        idx = np.arange(start, min(points, start + chunk))
-        ts = base + (idx // (len(device_ids) * METRICS)) * 1000
-        dev = np.array(device_ids, dtype=np.int32)[(idx // METRICS) % len(device_ids)]
-        met = np.array(metric_ids, dtype=np.int16)[idx % METRICS]
-        val = np.round(np.random.default_rng(start).normal(50, 10, len(idx)), 3)
-        chunks.append(stream([encode_rows(ts.astype(np.int64), dev, met, val, np.zeros(len(idx), np.int16))]))
+    rows_per_chunk = chunk // METRICS
+    for start in range(0, points // METRICS, rows_per_chunk):
+        idx = np.arange(start, min(points // METRICS, start + rows_per_chunk))
+        ts = (base + (idx // len(device_ids)) * 1000).astype(np.int64)
+        dev = np.array(device_ids, dtype=np.int32)[idx % len(device_ids)]
+        met = np.tile(np.array(metric_ids, dtype=np.int16), (len(idx), 1))
+        val = np.round(np.random.default_rng(start).normal(50, 10, (len(idx), METRICS)), 3)
+        chunks.append(stream([encode_readings(ts, dev, np.zeros(len(idx), np.int16), met, val)]))
     with psycopg.connect(db) as conn:
         started = time.perf_counter()
         for data in chunks:
@@ -178,7 +180,7 @@ def _copy_baseline(db: str, device_ids: list[int], metric_ids: list[int], points
                 copy.write(data)
             conn.commit()
         elapsed = time.perf_counter() - started
-        conn.execute("TRUNCATE telemetry")
+        conn.execute("TRUNCATE telemetry_readings")
         conn.execute("DELETE FROM rollup_invalidations")
         conn.commit()
     return points / elapsed

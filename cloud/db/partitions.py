@@ -1,4 +1,4 @@
-"""Daily range partitions of ``telemetry`` / ``telemetry_text`` on plain PostgreSQL.
+"""Daily range partitions of ``telemetry_readings`` / ``telemetry_text`` on plain PostgreSQL.
 
 Why daily: a day of a large estate is a few hundred million narrow rows at most — small enough
 that retention is a cheap ``DROP TABLE`` and that the per-partition index fits in memory while it
@@ -22,9 +22,9 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 
-PARTITIONED = ("telemetry", "telemetry_text")
+PARTITIONED = ("telemetry_readings", "telemetry_text")
 _LOCK_KEY = 0x67756A5F7061  # serialises DDL on the partitioned parents across workers
-_NAME_RE = re.compile(r"^(telemetry|telemetry_text)_p(\d{8})$")
+_NAME_RE = re.compile(r"^(telemetry_readings|telemetry_text)_p(\d{8})$")
 UTC = dt.UTC
 
 
@@ -36,7 +36,7 @@ def partition_name(parent: str, day: dt.date) -> str:
     return f"{parent}_p{day:%Y%m%d}"
 
 
-async def existing_days(conn: psycopg.AsyncConnection, parent: str = "telemetry") -> set[dt.date]:
+async def existing_days(conn: psycopg.AsyncConnection, parent: str = "telemetry_readings") -> set[dt.date]:
     cur = await conn.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s",

@@ -8,8 +8,9 @@ buckets from raw rows, 1-hour buckets from the 1-minute rollup, and the newest v
 therefore lands in the right buckets no matter how old it is, which a plain "now minus a
 watermark" window would miss.
 
-On TimescaleDB the rollups are continuous aggregates refreshed by its own jobs; only the
-last-value table is maintained here. Only one refresher runs at a time across all processes
+The same code runs on TimescaleDB: continuous aggregates cannot unnest the per-reading arrays of
+``telemetry_readings`` (migration 007), so the rollups are service-refreshed tables in both modes.
+Only one refresher runs at a time across all processes
 (transaction advisory lock); the others skip that round.
 """
 
@@ -109,8 +110,6 @@ async def refresh(conn: psycopg.AsyncConnection, mode: StorageMode) -> RefreshRe
         for low, high in exact:
             cur = await conn.execute(_LAST, {"start": low, "end": high})
             result.last_rows += max(cur.rowcount, 0)
-        if mode == "timescale":
-            return result
         minutes = merge_ranges(raw, MINUTE)
         for start, end in minutes:
             params = {"start": start, "end": end, "epoch": EPOCH}

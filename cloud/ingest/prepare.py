@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
 import orjson
 
-from cloud.ingest.copy import encode_rows
+from cloud.ingest.copy import encode_readings
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
 from guanjia.errors import WireError
 from guanjia.wire import QUALITY_BY_NAME, TopicParts, decode, parse_topic
@@ -113,6 +114,40 @@ def _clean_text(value: object, limit: int = TEXT_LIMIT) -> str | None:
     return value[:limit].replace("\x00", "")
 
 
+class _Group:
+    """Readings with the same number of metrics (one COPY row layout), as flat columns."""
+
+    __slots__ = ("dev", "ids", "n", "q", "qs", "ts", "vals")
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.ts: list[int] = []
+        self.dev: list[int] = []
+        self.q: list[int] = []
+        self.ids: list[int] = []
+        self.vals: list[Any] = []
+        self.qs: list[int] | None = None
+
+    def add(self, ts: int, device: int, quality: int, ids: list[int], values: Iterable[Any],
+            qualities: list[int] | None) -> None:
+        self.ts.append(ts)
+        self.dev.append(device)
+        self.q.append(quality)
+        self.ids += ids
+        self.vals += values
+        if qualities is not None:
+            if self.qs is None:
+                self.qs = []
+            self.qs += qualities
+
+    def encode(self, flat: np.ndarray[Any, np.dtype[np.float64]]) -> bytes:
+        k = len(self.ts)
+        return encode_readings(
+            np.array(self.ts, dtype=np.int64), np.array(self.dev, dtype=np.int32), np.array(self.q, dtype=np.int16),
+            np.array(self.ids, dtype=np.int16).reshape(k, self.n), flat.reshape(k, self.n),
+            None if self.qs is None else np.array(self.qs, dtype=np.int16).reshape(k, self.n))
+
+
 class Preparer:
     """Turns :class:`Incoming` messages into :class:`Prepared` ones (needs registry lookups)."""
 
@@ -169,16 +204,8 @@ class Preparer:
         for reading in items:
             names.update(reading["values"])
         metric_ids = await self.cache.metric_ids(names)
-        # per reading: time, device, count, quality (expanded with np.repeat); per point: metric, value
-        r_ts: list[int] = []
-        r_dev: list[int] = []
-        r_n: list[int] = []
-        r_q: list[int] = []
-        met_l: list[int] = []
-        val_l: list[Any] = []
-        overrides: list[tuple[int, dict[str, str], tuple[str, ...]]] = []
+        groups: dict[tuple[int, bool], _Group] = {}
         key_ids: dict[tuple[str, ...], list[int]] = {}  # readings of one message share their key sets
-        position = 0
         for reading in items:
             values: dict[str, Any] = reading["values"]
             n = len(values)
@@ -201,52 +228,71 @@ class Preparer:
                 except KeyError:
                     refused["too_many_metrics"] = refused.get("too_many_metrics", 0) + n
                     continue
-            met_l += ids
-            val_l += values.values()
-            r_ts.append(ts)
-            r_dev.append(device)
-            r_n.append(n)
+            quality, per_metric = 0, None
             if len(reading) > 3:  # optional "quality" / "q" present
-                r_q.append(_QUALITY[reading.get("quality", "good")])
+                quality = _QUALITY[reading.get("quality", "good")]
                 if q := reading.get("q"):
-                    overrides.append((position, q, keys))
-            else:
-                r_q.append(0)
-            position += n
-        if not r_ts:
-            return
-        counts = np.array(r_n, dtype=np.int64)
-        ts = np.repeat(np.array(r_ts, dtype=np.int64), counts)
-        dev = np.repeat(np.array(r_dev, dtype=np.int32), counts)
-        quality = np.repeat(np.array(r_q, dtype=np.int16), counts)
-        met = np.array(met_l, dtype=np.int16)
-        for start, q, keys in overrides:
-            for offset, key in enumerate(keys):
-                if key in q:
-                    quality[start + offset] = _QUALITY[q[key]]
-        value, text_mask = self._numeric(val_l)
-        keep: np.ndarray[Any, np.dtype[np.bool_]] | None = None
-        if text_mask is not None:
-            for i in np.flatnonzero(text_mask):
-                out.text_rows.append((ms_to_dt(int(ts[i])), int(dev[i]), int(met[i]), val_l[i], int(quality[i])))
-            keep = ~text_mask
-        bad = np.abs(value) > self.policy.value_limit
-        if bad.any():
-            refused["value_out_of_range"] = refused.get("value_out_of_range", 0) + int(bad.sum())
-            keep = ~bad if keep is None else keep & ~bad
-        text_ts = [int(ts[i]) for i in np.flatnonzero(text_mask)] if text_mask is not None else []
-        if keep is not None:
-            ts, dev, met, value, quality = ts[keep], dev[keep], met[keep], value[keep], quality[keep]
-        out.points = len(ts) + len(out.text_rows)
-        if len(ts):
-            out.rows = encode_rows(ts, dev, met, value, quality)
-        lows = [int(ts.min())] if len(ts) else []
-        highs = [int(ts.max())] if len(ts) else []
-        if text_ts:
-            lows.append(min(text_ts))
-            highs.append(max(text_ts))
+                    per_metric = [_QUALITY[q[k]] if k in q else quality for k in keys]
+            group = groups.get((n, per_metric is not None))
+            if group is None:
+                group = groups[(n, per_metric is not None)] = _Group(n)
+            group.add(ts, device, quality, ids, values.values(), per_metric)
+        chunks: list[bytes] = []
+        lows: list[int] = []
+        highs: list[int] = []
+        for group in list(groups.values()):
+            flat, text_mask = self._numeric(group.vals)
+            bad = np.abs(flat) > self.policy.value_limit
+            if text_mask is not None or bad.any():
+                for regrouped in self._filter(group, flat, text_mask, bad, out, refused):
+                    chunks.append(regrouped.encode(np.array(regrouped.vals, dtype=np.float64)))
+                    out.points += len(regrouped.vals)
+                    lows.append(min(regrouped.ts))
+                    highs.append(max(regrouped.ts))
+                continue
+            chunks.append(group.encode(flat))
+            out.points += len(flat)
+            lows.append(min(group.ts))
+            highs.append(max(group.ts))
+        for row in out.text_rows:
+            stamp = int(row[0].timestamp() * 1000)
+            lows.append(stamp)
+            highs.append(stamp)
+        out.points += len(out.text_rows)
+        out.rows = b"".join(chunks)
         if lows:
             out.tmin_ms, out.tmax_ms = min(lows), max(highs)
+
+    @staticmethod
+    def _filter(group: _Group, flat: np.ndarray[Any, np.dtype[np.float64]],
+                text_mask: np.ndarray[Any, np.dtype[np.bool_]] | None, bad: np.ndarray[Any, np.dtype[np.bool_]],
+                out: Prepared, refused: dict[str, int]) -> list[_Group]:
+        """Slow path for the rare group with strings or out-of-range values: drop those points
+        from their readings (strings go to ``telemetry_text``) and regroup by the new sizes."""
+        n = group.n
+        regrouped: dict[tuple[int, bool], _Group] = {}
+        for r in range(len(group.ts)):
+            ids: list[int] = []
+            vals: list[float] = []
+            quals: list[int] | None = [] if group.qs is not None else None
+            for j in range(r * n, (r + 1) * n):
+                quality = group.qs[j] if group.qs is not None else group.q[r]
+                if text_mask is not None and text_mask[j]:
+                    out.text_rows.append((ms_to_dt(group.ts[r]), group.dev[r], group.ids[j], group.vals[j], quality))
+                elif bad[j]:
+                    refused["value_out_of_range"] = refused.get("value_out_of_range", 0) + 1
+                else:
+                    ids.append(group.ids[j])
+                    vals.append(float(flat[j]))
+                    if quals is not None:
+                        quals.append(quality)
+            if ids:
+                key = (len(ids), quals is not None)
+                target = regrouped.get(key)
+                if target is None:
+                    target = regrouped[key] = _Group(len(ids))
+                target.add(group.ts[r], group.dev[r], group.q[r], ids, vals, quals)
+        return list(regrouped.values())
 
     @staticmethod
     def _numeric(values: list[Any]) -> tuple[np.ndarray[Any, np.dtype[np.float64]],

@@ -21,9 +21,11 @@ def test_migrations_apply_twice_and_record(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()]
         mode = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
-        kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'telemetry'").fetchone()
+        kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'telemetry_readings'").fetchone()
+        view = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'telemetry'").fetchone()
     assert versions == first
     assert mode is not None
+    assert view == ("v",)  # the narrow view over the per-reading table
     if mode[0] == "plain":
         assert kind == ("p",)  # partitioned table
 
@@ -84,6 +86,6 @@ async def test_partitions_created_ahead_and_dropped(db_url: str) -> None:
             assert await partitions.ensure_ahead(conn, now, ahead_days=3) == 0
         async with conn.transaction():
             dropped = await partitions.drop_older_than(conn, dt.datetime(2026, 3, 11, tzinfo=dt.UTC))
-        assert "telemetry_p20260309" in dropped
-        assert "telemetry_p20260310" in dropped
-        assert "telemetry_p20260311" not in dropped
+        assert "telemetry_readings_p20260309" in dropped
+        assert "telemetry_readings_p20260310" in dropped
+        assert "telemetry_readings_p20260311" not in dropped

@@ -13,7 +13,7 @@ import pytest
 from cloud.api.app import create_app
 from cloud.db import partitions, rollups
 from cloud.db.pool import open_pool
-from cloud.ingest.copy import encode_rows
+from cloud.ingest.copy import encode_readings
 from cloud.ingest.prepare import Incoming, Prepared
 from cloud.ingest.writer import Writer
 from cloud.registry import store
@@ -29,8 +29,8 @@ def _ms(moment: dt.datetime) -> int:
 def _prepared(gateway_id: int, seq: int, device: int, metric: int, times: list[dt.datetime],
               values: list[float]) -> Prepared:
     ts = np.array([_ms(t) for t in times], dtype=np.int64)
-    rows = encode_rows(ts, np.full(len(ts), device, np.int32), np.full(len(ts), metric, np.int16),
-                       np.array(values, dtype=np.float64), np.zeros(len(ts), np.int16))
+    rows = encode_readings(ts, np.full(len(ts), device, np.int32), np.zeros(len(ts), np.int16),
+                           np.full((len(ts), 1), metric, np.int16), np.array(values, dtype=np.float64).reshape(-1, 1))
     return Prepared(Incoming("t", b"", 0, 1, 0, 0), "telemetry", gateway_id=gateway_id, seq=seq, items=len(ts),
                     points=len(ts), rows=rows, tmin_ms=int(ts.min()), tmax_ms=int(ts.max()))
 
