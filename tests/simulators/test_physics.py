@@ -200,3 +200,15 @@ def test_gate_passages_peak_in_the_evening() -> None:
     assert v["forced_open"] is True
     assert v["door_state"] == 1
     assert v["last_event"] == 102
+
+
+def test_example_fleet_and_scenario_are_valid() -> None:
+    from pathlib import Path
+
+    from simulators import load_fleet, load_scenario
+
+    examples = Path(__file__).resolve().parents[2] / "simulators" / "examples"
+    fleet = load_fleet(examples / "community.yaml")
+    scenario = load_scenario(examples / "faults.yaml", fleet)
+    assert len(fleet.devices) == 11
+    assert len(scenario.faults) == 7
