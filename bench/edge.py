@@ -223,6 +223,15 @@ def _pin(pid: int, cpu: int) -> None:
             os.sched_setaffinity(pid, {cpu})
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _outbox_last(path: Path) -> int:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -328,12 +337,16 @@ def run(quick: bool = False) -> dict[str, Any]:
         time.sleep(warmup_s)
         first = sub.wait_status(time.monotonic())
         t0 = time.monotonic()
+        cpu_agent0, cpu_sim0 = _cpu_s(agent.pid), _cpu_s(sim.pid)
         with sub.lock:
             items0 = sum(sub.items.values())
             values0 = sub.values
         time.sleep(measure_s)
         second = sub.wait_status(time.monotonic())
         t1 = time.monotonic()
+        cpu_agent = (_cpu_s(agent.pid) - cpu_agent0) / (t1 - t0)
+        cpu_sim = (_cpu_s(sim.pid) - cpu_sim0) / (t1 - t0)
+        load = os.getloadavg()[0]
         with sub.lock:
             items1 = sum(sub.items.values())
             values1 = sub.values
@@ -359,6 +372,11 @@ def run(quick: bool = False) -> dict[str, Any]:
             "requests_per_device_s": round(requests_per_s / devices, 2),
             "values_per_tag_s": round(live_values_per_s / max(1, tags), 3),
             "rss_kb_per_device": round(h1["rss_mb"] * 1000 / devices, 1),
+            "agent_cpu_share": round(cpu_agent, 3),
+            "agent_cpu_us_per_request": round(cpu_agent * 1e6 / max(1.0, requests_per_s), 1),
+            "sim_cpu_share": round(cpu_sim, 3),
+            "host_load_avg_1m": round(load, 2),
+            "host_cpus": os.cpu_count() or 1,
             "measure_s": measure_s,
         }
         _stop(agent)

@@ -41,6 +41,22 @@ def rss_mb() -> float:
         return 0.0
 
 
+async def _cancel(tasks: list[asyncio.Task[Any]], rounds: int = 40) -> None:
+    """Cancel until done. On Python 3.11 a cancellation can be lost inside ``asyncio.wait_for`` when
+    the awaited future completes at the same moment (pymodbus and paho calls do this at high
+    request rates); the loops also check a stop flag, and cancelling again covers the rest."""
+    for _ in range(rounds):
+        pending = [t for t in tasks if not t.done()]
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.25)
+    still = [t.get_name() for t in tasks if not t.done()]
+    if still:
+        log.error("tasks did not stop: %s", ", ".join(still[:10]))
+
+
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -123,14 +139,13 @@ class Agent:
         if stack is None:
             return
         try:
-            for task in self._tasks:
-                if task.get_name() != "uplink":
-                    task.cancel()
+            for device in self.devices.values():
+                device.stopped = True
+            await _cancel([t for t in self._tasks if t.get_name() != "uplink"])
             self.rules.snapshot()
             await self.outbox.flush()
             await self.uplink.say_offline()
-            for task in self._tasks:
-                task.cancel()
+            await _cancel(self._tasks)
             for link in self.links.values():
                 await link.close()
         finally:

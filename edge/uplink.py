@@ -118,7 +118,7 @@ class Uplink:
     async def run(self) -> None:
         backoff = Backoff(self.config.reconnect_initial_s, max(self.config.reconnect_initial_s,
                                                                 self.config.reconnect_max_s))
-        while True:
+        while not self._stopping:
             try:
                 await self._session(backoff)
             except* (aiomqtt.MqttError, OSError, TimeoutError, ssl.SSLError) as group:
@@ -179,7 +179,7 @@ class Uplink:
         return encode_status(self.gateway, self.community, state, now_ms(), health)
 
     async def _heartbeat(self, client: aiomqtt.Client) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.heartbeat_s)
             async with asyncio.timeout(self.config.publish_timeout_s):
                 await client.publish(self.status_topic, self._status_payload("online", self.health()),
@@ -234,7 +234,7 @@ class Uplink:
         backlog_inflight = [0]
         bucket = _TokenBucket(self.config.catchup_items_per_s)
         outbox.wake.set()
-        while True:
+        while not self._stopping:
             if outbox.wake.is_set():
                 outbox.wake.clear()
                 for name in ("alarms", "events", "live"):

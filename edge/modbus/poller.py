@@ -78,6 +78,7 @@ class ModbusDevice:
         self.backoff = Backoff(initial=1.0, cap=max(1.0, backoff_max_s))
         self.retry_at = 0.0
         self.last_error = ""
+        self.stopped = False
         self.groups = self._plan()
 
     def _plan(self) -> list[GroupPlan]:
@@ -110,7 +111,10 @@ class ModbusDevice:
         period = group.period_s
         due = time.monotonic() + phase * period
         last_warn = 0.0
-        while True:
+        # the flag, not only cancellation, ends the loop: on Python 3.11 a cancellation arriving as a
+        # response completes can be lost inside ``asyncio.wait_for`` (pymodbus' execute), and a lost
+        # cancellation would hang the agent's shutdown
+        while not self.stopped:
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
