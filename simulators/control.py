@@ -48,7 +48,9 @@ def _route(fleet: SimulatedFleet, method: str, path: str, body: bytes) -> tuple[
     parts = [p for p in path.split("?", maxsplit=1)[0].split("/") if p]
     if parts == ["health"] and method == "GET":
         return 200, {"ok": True, "sim_time_ms": int(fleet.clock.now() * 1000), "speed": fleet.clock.speed,
-                     "wall_time_ms": int(time.time() * 1000)}
+                     "wall_time_ms": int(time.time() * 1000), "devices": len(fleet.devices),
+                     "modbus_requests": fleet.modbus_requests, "active_faults": len(fleet.active),
+                     "gate_messages": sum(g.published for g in fleet.publisher.gates) if fleet.publisher else 0}
     if parts == ["devices"] and method == "GET":
         return 200, fleet.inventory
     if len(parts) == 2 and parts[0] == "devices" and method == "GET":

@@ -55,6 +55,7 @@ class SimDeviceHandle:
     gate: MqttGate | None = None
     host: str | None = None
     port: int | None = None
+    broken: bool = False
 
     @property
     def kind(self) -> str:
@@ -224,16 +225,31 @@ class SimulatedFleet:
         """Advance every model to simulated time ``t`` and run due scheduled fault changes."""
         while self._scheduled and self._scheduled[0][0] <= t:
             at, device, fault, duration, params = self._scheduled.pop(0)
-            for model in (h.model for h in self.devices.values()):
-                model.advance_to(at)
+            for h in self.devices.values():
+                self._advance(h, at)
             self._begin(device, fault, duration, params, at)
         for due in [f for f in self.active.values() if f.end_sim is not None and f.end_sim <= t]:
             end = due.end_sim if due.end_sim is not None else t
             for h in self.devices.values():
-                h.model.advance_to(end)
+                self._advance(h, end)
             self._end(due, end, "duration")
         for h in self.devices.values():
-            h.model.advance_to(t)
+            self._advance(h, t)
+
+    def _advance(self, handle: SimDeviceHandle, t: float) -> None:
+        """Advance one model; a model that fails is isolated (its device answers exception 04)."""
+        if handle.broken:
+            return
+        try:
+            handle.model.advance_to(t)
+        except Exception:
+            log.exception("simulated device %s failed; it now answers 'server device failure'", handle.spec.id)
+            handle.broken = True
+            if handle.modbus is not None:
+                handle.modbus.comm.exception_code = 4
+                handle.modbus.comm.exception_probability = 1.0
+            if handle.gate is not None:
+                handle.gate.offline = True
 
     async def _ticker(self) -> None:
         while True:
@@ -260,7 +276,7 @@ class SimulatedFleet:
         """
         now = self.clock.now()
         for h in self.devices.values():
-            h.model.advance_to(now)
+            self._advance(h, now)
         return self._begin(device, fault, duration_s, dict(params or {}), now).id
 
     def _begin(self, device: str, fault: str, duration: float | None, params: dict[str, Any],
@@ -280,7 +296,7 @@ class SimulatedFleet:
             raise SimulatorError(f"no active fault with id {fault_id}")
         now = self.clock.now()
         for h in self.devices.values():
-            h.model.advance_to(now)
+            self._advance(h, now)
         self._end(fault, now, "cleared")
 
     def _end(self, fault: ActiveFault, at: float, reason: str) -> None:
@@ -304,6 +320,11 @@ class SimulatedFleet:
             handle.model.set_fault(fault, active, params)
 
     # ------------------------------------------------------------------ views
+    @property
+    def modbus_requests(self) -> int:
+        """Modbus requests served since start (all devices)."""
+        return sum(h.modbus.requests for h in self.devices.values() if h.modbus is not None)
+
     @property
     def inventory(self) -> dict[str, Any]:
         """Device id, kind, profile, host, port, unit id and topics of every device served."""

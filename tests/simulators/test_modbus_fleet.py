@@ -190,3 +190,20 @@ async def test_scenario_faults_start_and_end_on_the_simulated_clock(tmp_path: Pa
     assert door[0]["ended_by"] == "duration"
     assert door[0]["end_sim_ms"] - door[0]["start_sim_ms"] == 60_000
     assert door[0]["start_sim_ms"] == int((fleet.clock.start + 30.0) * 1000)
+
+
+def test_a_failing_model_is_isolated(caplog: pytest.LogCaptureFixture) -> None:
+    fleet = SimulatedFleet(_small_fleet())
+    broken = fleet.devices["p1"]
+
+    def explode(dt: float) -> None:
+        raise ZeroDivisionError("bug in the physics")
+
+    broken.model.step = explode  # type: ignore[method-assign]
+    fleet.step_to(fleet.clock.now() + 10)
+    fleet.step_to(fleet.clock.now() + 20)
+    assert broken.broken
+    assert broken.modbus is not None
+    assert broken.modbus.comm.exception_code == 4
+    assert not fleet.devices["m1"].broken
+    assert sum("p1 failed" in r.getMessage() for r in caplog.records) == 1
