@@ -53,7 +53,7 @@ class PumpModel(DeviceModel):
         self.start_delta = float(p.get("start_delta", 0.5))
         self.mains = float(p.get("suction_bar", 1.5))
         self.demand_max = float(p.get("demand_max", 0.7 * self.q_nom * (0.8 + 0.4 * rng.random())))
-        self.vessel = float(p.get("vessel_bar_per_m3", 60.0))
+        self.vessel = float(p.get("vessel_bar_per_m3", 10.0))   # bar per m³ drawn: a ~500 l membrane vessel
         self.auto_reset_s = float(p.get("auto_reset_s", 600.0))
         self.pressure = self.setpoint
         self.suction = self.mains
@@ -194,8 +194,8 @@ class PumpModel(DeviceModel):
                 self.pressure += (p_eq - self.pressure) * (1.0 - math.exp(-h / 2.0))
             self.flow = 0.0 if dry else max(0.0, q_demand + (p_eq - self.pressure) / max(self.vessel, 1.0) * 3600 / 2.0)
             self.run_hours += h / 3600.0
-            # sleep: minimum speed, tiny flow, pressure made
-            if not dry and self.freq <= F_MIN + 1.0 and q_demand < 0.05 * self.q_nom and error < 0.1:
+            # sleep: the low-flow detection sees (almost) no draw while the pressure is made
+            if not dry and q_demand < 0.05 * self.q_nom and error < 0.1:
                 self.low_flow_s += h
                 if self.low_flow_s > 30.0:
                     self.running = False
