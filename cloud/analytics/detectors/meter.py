@@ -139,6 +139,7 @@ class MeterDetector(Detector):
         actual = ctx[f"actual_{tag}"][hour]
         normal = ctx[f"normal_{tag}"][hour]
         direction = "more" if ratio > 0 else "less"
+        advice = ("check for equipment left running, a failing motor or a metering fault" if ratio > 0
+                  else "check for a tripped circuit, equipment out of service or a metering fault")
         return (f"meter {frame.device} used {abs(ratio) * 100:.0f}% {direction} energy than normal over the last "
-                f"{span} ({actual:.0f} kWh vs {normal:.0f} kWh expected for these hours and weekdays) "
-                f"— check for equipment left running, a failing motor or a metering fault")
+                f"{span} ({actual:.0f} kWh vs {normal:.0f} kWh expected for these hours and weekdays) — {advice}")
