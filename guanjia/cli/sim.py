@@ -32,7 +32,11 @@ def _mqtt_url(explicit: str | None) -> str | None:
         broker = stack.broker()
         if broker.running() and (account := stack.account(DEVICES_USER)) is not None:
             return broker.url_for(account)
-    return os.environ.get("GUANJIA_MQTT_URL")
+    url = os.environ.get("GUANJIA_MQTT_URL")
+    if url:
+        typer.echo("note: gates publish with GUANJIA_MQTT_URL's account; it needs write access to devices/# "
+                   "(set GUANJIA_DEVICES_MQTT_URL or --mqtt-url for a device account)", err=True)
+    return url
 
 
 def _write_json_atomically(path: Path, data: object) -> None:
