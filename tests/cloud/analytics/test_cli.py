@@ -1,0 +1,23 @@
+"""``guanjia cloud analytics`` commands against a real database."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from guanjia.cli.main import app
+
+
+def test_train_score_models_commands(analytics_db: str) -> None:
+    runner = CliRunner()
+    url = ["--database-url", analytics_db]
+    result = runner.invoke(app, ["cloud", "analytics", "train", *url])
+    assert result.exit_code == 0, result.output
+    assert "no model trained" in result.output
+    result = runner.invoke(app, ["cloud", "analytics", "score", *url, "--now", "2026-01-15T00:00:00+00:00"])
+    assert result.exit_code == 0, result.output
+    assert "scored 0 devices: 0 new detections" in result.output
+    result = runner.invoke(app, ["cloud", "analytics", "models", *url])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["cloud", "analytics", "evaluate", "--train-seed", "3", "--eval-seed", "3"])
+    assert result.exit_code != 0
+    assert "seeds must differ" in result.output
