@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Device simulators.", no_args_is_help=True)
 
 
-def _mqtt_url(explicit: str | None) -> str | None:
+def _mqtt_url(explicit: str | None, needed: bool = True) -> str | None:
     if explicit:
         return explicit
     if url := os.environ.get("GUANJIA_DEVICES_MQTT_URL"):
@@ -33,7 +33,7 @@ def _mqtt_url(explicit: str | None) -> str | None:
         if broker.running() and (account := stack.account(DEVICES_USER)) is not None:
             return broker.url_for(account)
     url = os.environ.get("GUANJIA_MQTT_URL")
-    if url:
+    if url and needed:
         typer.echo("note: gates publish with GUANJIA_MQTT_URL's account; it needs write access to devices/# "
                    "(set GUANJIA_DEVICES_MQTT_URL or --mqtt-url for a device account)", err=True)
     return url
@@ -88,6 +88,7 @@ def run(
     import asyncio
     import signal
 
+    from device_profiles import find_profile
     from guanjia.errors import ConfigError, ConfigIssue
     from simulators import SimulatedFleet, generate_fleet, load_fleet, load_scenario
 
@@ -104,6 +105,7 @@ def run(
     logging.getLogger("pymodbus.logging").setLevel(logging.WARNING)  # "Server listening" per port is noise
     spec = load_fleet(fleet_file) if fleet_file is not None else generate_fleet(devices or 0, community)
     plan = load_scenario(scenario, spec) if scenario is not None else None
+    has_gates = any(find_profile(d.profile).transport == "mqtt" for d in spec.devices)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -112,7 +114,7 @@ def run(
             loop.add_signal_handler(sig, stop.set)
         async with SimulatedFleet(
             spec, layout=layout, host=host, base_port=base_port, speed=speed, seed=seed,  # type: ignore[arg-type]
-            mqtt_url=_mqtt_url(mqtt_url), labels_path=labels, scenario=plan,
+            mqtt_url=_mqtt_url(mqtt_url, needed=has_gates), labels_path=labels, scenario=plan,
             control_port=None if control_port < 0 else control_port, device_clock=device_clock,  # type: ignore[arg-type]
         ) as fleet:
             if inventory is not None:
