@@ -249,11 +249,13 @@ class Uplink:
                     if name == "backlog" and (backlog_inflight[0] >= backlog_slots or not bucket.ready()):
                         continue
                     if not cur.buffer and cur.dirty:
-                        rows = await outbox.fetch(prio[name], cur.after, cur.upto, limit=64)
+                        # prefetch no more than can go out now: batches are up to ~1 MB each
+                        limit = max_inflight - len(inflight)
+                        rows = await outbox.fetch(prio[name], cur.after, cur.upto, limit=limit)
                         cur.buffer.extend(rows)
                         if rows:
                             cur.after = rows[-1].seq
-                        if len(rows) < 64:
+                        if len(rows) < limit:
                             cur.dirty = False
                     if cur.buffer:
                         chosen = cur.buffer.popleft()
