@@ -28,7 +28,7 @@ async def people(make_user: MakeUser) -> dict[str, Login]:
 @pytest.fixture
 async def world(pool: AsyncConnectionPool[Any], people: dict[str, Login]) -> World:
     async with pool.connection() as conn:
-        return await build_world(conn, ["cA", "cB"], devices_per_community=8, days=35, minute_days=1,
+        return await build_world(conn, ["cA", "cB"], devices_per_community=8, days=31, minute_days=1,
                                  butler_users={"cA": [people["butler"].user.id], "cB": [people["butler_b"].user.id]})
 
 
