@@ -73,6 +73,8 @@ def run(
     community: str = typer.Option("demo", help="Community id of a generated fleet."),
     layout: str | None = typer.Option(None, help="shared (one port per converter) or per-device."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    advertise_host: str | None = typer.Option(
+        None, help="Host name written in the inventory (e.g. a container name) when it differs from --host."),
     base_port: int | None = typer.Option(None, help="First TCP port (default: free ports)."),
     mqtt_url: str | None = typer.Option(None, help="Broker for the MQTT gates (see the module help)."),
     inventory: Path | None = typer.Option(None, help="Write the inventory JSON here."),
@@ -118,7 +120,12 @@ def run(
             control_port=None if control_port < 0 else control_port, device_clock=device_clock,  # type: ignore[arg-type]
         ) as fleet:
             if inventory is not None:
-                _write_json_atomically(inventory, fleet.inventory)
+                doc = fleet.inventory
+                if advertise_host:
+                    for entry in doc["devices"]:
+                        if "host" in entry:
+                            entry["host"] = advertise_host
+                _write_json_atomically(inventory, doc)
                 typer.echo(f"inventory written to {inventory}")
             _summary(fleet)
             try:

@@ -53,6 +53,8 @@ def run_dir() -> Path:
 def broker_files(
     out_dir: Path = typer.Option(..., "--out", help="Folder for mosquitto.conf, passwd and acl."),
     listener_port: int = typer.Option(1883, "--port"),
+    gateway_secret: Path | None = typer.Option(
+        None, help="Also write the gateway's password here (a volume only the edge agent mounts)."),
 ) -> None:
     """Write a production broker's config, hashed password file and ACL from the environment.
 
@@ -92,4 +94,8 @@ def broker_files(
     )
     for name in ("passwd", "acl", "mosquitto.conf"):
         os.chmod(out_dir / name, 0o644)  # the broker image runs as its own user
+    if gateway_secret is not None:
+        gateway_secret.parent.mkdir(parents=True, exist_ok=True)
+        gateway_secret.write_text(env["MQTT_GATEWAY_PASSWORD"] + "\n")
+        os.chmod(gateway_secret, 0o644)  # readable by the agent's user; the volume is the boundary
     out.print(f"wrote {out_dir}/mosquitto.conf, passwd, acl", markup=False, highlight=False)
