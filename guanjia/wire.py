@@ -269,22 +269,28 @@ def _check_value(value: object, where: str) -> None:
         _require(value is None or isinstance(value, int | bool), "bad_value", f"{where} has a bad type")
 
 
-_VALID_METRICS: set[str] = set()
-"""Metric names already seen valid (bounded): skips the regex for the same few names per reading."""
+_VALID_IDS: set[str] = set()
+"""Device and metric ids already seen valid (bounded): skips the regex for the same few names."""
 
 
 def _check_reading(item: object, index: int) -> None:
-    reading = _check_common(item, index)
+    # hot path (every reading of every message): check cheaply, build messages only on failure
+    if not (isinstance(item, dict) and type(item.get("ts")) is int and type(item.get("device")) is str
+            and item["device"] in _VALID_IDS):
+        _check_common(item, index)  # raises the exact error, or the device id is new and valid
+        if len(_VALID_IDS) < 100_000:
+            _VALID_IDS.add(item["device"])  # type: ignore[index]
+    assert isinstance(item, dict)
+    reading = item
     values = reading.get("values")
     _require(isinstance(values, dict) and len(values) <= 1000, "bad_shape", f"reading {index} values")
     assert isinstance(values, dict)
-    # hot path (every point of every message): check cheaply, build messages only on failure
     for metric, value in values.items():
-        if metric not in _VALID_METRICS:
+        if metric not in _VALID_IDS:
             if not valid_id(metric):
                 raise WireError("bad_id", f"reading {index} metric {metric[:40]!r}")
-            if len(_VALID_METRICS) < 10_000:
-                _VALID_METRICS.add(metric)
+            if len(_VALID_IDS) < 100_000:
+                _VALID_IDS.add(metric)
         if type(value) is float:
             if not math.isfinite(value):
                 raise WireError("bad_value", f"reading {index} {metric} is not finite")

@@ -200,10 +200,7 @@ class Preparer:
     # ------------------------------------------------------------------ telemetry
     async def _telemetry(self, out: Prepared, items: list[dict[str, Any]], devices: dict[str, int], lo: int,
                          hi: int, refused: dict[str, int]) -> None:
-        names: set[str] = set()
-        for reading in items:
-            names.update(reading["values"])
-        metric_ids = await self.cache.metric_ids(names)
+        metric_ids = self.cache.metrics
         groups: dict[tuple[int, bool], _Group] = {}
         key_ids: dict[tuple[str, ...], list[int]] = {}  # readings of one message share their key sets
         for reading in items:
@@ -223,6 +220,8 @@ class Preparer:
             keys = tuple(values)
             ids = key_ids.get(keys)
             if ids is None:
+                if not all(k in metric_ids for k in keys):  # new metric names: looked up (or added) once
+                    await self.cache.metric_ids(set(keys))
                 try:
                     ids = key_ids[keys] = [metric_ids[k] for k in keys]
                 except KeyError:

@@ -41,6 +41,8 @@ class RegistryCache:
     _dev_missing: dict[tuple[int, str], float] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)
     auto_registered: int = 0
+    _allowed: dict[int, dict[str, int]] = field(default_factory=dict)
+    """Per gateway: every device code it may report for → id (the hot path's one set test)."""
 
     async def gateway(self, community: str, gateway: str) -> GatewayInfo | None:
         key = (community, gateway)
@@ -66,7 +68,13 @@ class RegistryCache:
         self.gateways.pop((community, gateway), None)
 
     async def device_ids(self, gw: GatewayInfo, codes: set[str]) -> dict[str, int]:
-        """Ids of the devices this gateway may report for; unknown ones are absent from the result."""
+        """Ids of the devices this gateway may report for; unknown ones are absent from the result.
+
+        The result may hold more devices than asked for (the gateway's known set).
+        """
+        allowed = self._allowed.setdefault(gw.id, {})
+        if codes <= allowed.keys():
+            return allowed
         out: dict[str, int] = {}
         missing: list[str] = []
         now = time.monotonic()
@@ -74,7 +82,7 @@ class RegistryCache:
             hit = self.devices.get((gw.community_id, code))
             if hit is not None:
                 if hit[1] is None or hit[1] == gw.id:
-                    out[code] = hit[0]
+                    out[code] = allowed[code] = hit[0]
             elif self._dev_missing.get((gw.community_id, code), 0.0) <= now:
                 missing.append(code)
         if not missing:
@@ -96,7 +104,7 @@ class RegistryCache:
             if code in found:
                 self.devices[(gw.community_id, code)] = found[code]
                 if found[code][1] is None or found[code][1] == gw.id:
-                    out[code] = found[code][0]
+                    out[code] = allowed[code] = found[code][0]
             else:
                 self._dev_missing[(gw.community_id, code)] = now + self.negative_ttl
         return out
