@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import random
 import secrets
 import shutil
@@ -139,6 +140,46 @@ async def _sse(url: str, token: str, butler_id: int, received: dict[int, tuple[f
                     received.setdefault(int(wo["id"]), (time.time(), str(wo["device"])))
 
 
+def _field_main(config: dict[str, Any], to_parent: Any) -> None:
+    """Child process: the butlers' phones (SSE clients) and the emulated gateways."""
+    to_parent.put(("result", asyncio.run(_field(config, to_parent))))
+
+
+async def _field(config: dict[str, Any], to_parent: Any) -> dict[str, Any]:
+    poll_ms, faults = int(config["poll_ms"]), int(config["faults"])
+    rng = random.Random(11)
+    received: dict[int, tuple[float, str]] = {}
+    ready, counter = asyncio.Event(), [0]
+    fleet: dict[str, list[tuple[str, tuple[str, str]]]] = {
+        gw: [(d, (k[0], k[1])) for d, k in devs] for gw, devs in config["fleet"].items()}
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as tg:
+        streams = [tg.create_task(_sse(config["api"], config["token"], b, received, ready, counter))
+                   for b in config["butlers"]]
+        deadline = time.monotonic() + 30
+        while counter[0] < len(streams) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        gateways = [EmulatedGateway(gw, devs, config["mqtt"][gw], poll_ms / 1000) for gw, devs in fleet.items()]
+        injected: dict[str, float] = {}
+        gw_tasks = [tg.create_task(g.run(injected, stop)) for g in gateways]
+        await asyncio.sleep(poll_ms / 1000 * 2)  # gateways polling, nothing faulty yet
+        all_devices = [d for devs in fleet.values() for d, _ in devs]
+        t0 = time.time()
+        for device in rng.sample(all_devices, faults):
+            injected[device] = t0
+        to_parent.put(("injected", t0))
+        deadline = time.monotonic() + 30 + poll_ms / 1000 * 3
+        while len(received) < faults and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(poll_ms / 1000 * 2 + 1)  # let the replays (new seq) arrive too
+        stop.set()
+        for t in [*gw_tasks, *streams]:
+            t.cancel()
+        for g in gateways:
+            g.close()
+    return {"injected": injected, "received": received}
+
+
 async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int) -> dict[str, Any]:
     import psycopg
     import uvicorn
@@ -207,8 +248,6 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
             options = WorkerOptions(client_id=f"bench-ingest-{index}", group="bench-ingest")
             return IngestWorker(pool, MqttUrl.parse(cloud_url), options=options, metrics=metrics, hooks=hooks)
 
-        received: dict[int, tuple[float, str]] = {}
-        stop = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             api_task = tg.create_task(server.serve())
             workers = [tg.create_task(worker(i).run()) for i in range(2)]
@@ -220,39 +259,33 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
             async with httpx.AsyncClient() as http:
                 token = (await http.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
                     "username": "bench-engineer", "password": "bench-password-123!"})).json()["access_token"]
-            ready, counter = asyncio.Event(), [0]
-            streams = [tg.create_task(_sse(f"http://127.0.0.1:{port}", token, b, received, ready, counter))
-                       for b in butler_ids]
-            deadline = time.monotonic() + 30
-            while counter[0] < len(butler_ids) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # ingest sessions subscribed
-            gateways = [EmulatedGateway(gw, devs, broker.url_for(accounts[gw]), poll_ms / 1000)
-                        for gw, devs in fleet.items()]
-            injected: dict[str, float] = {}
-            gw_tasks = [tg.create_task(g.run(injected, stop)) for g in gateways]
-            await asyncio.sleep(poll_ms / 1000 * 2)  # gateways polling, nothing faulty yet
-            all_devices = [d for devs in fleet.values() for d, _ in devs]
-            t0 = time.time()
-            for device in rng.sample(all_devices, faults):
-                injected[device] = t0
+            # the field (gateways + butlers' phones) is another process: it must not share this
+            # process's event loop and GIL with the cloud service it measures
+            mp = multiprocessing.get_context("spawn")
+            to_parent: Any = mp.Queue()
+            field = mp.Process(target=_field_main, args=({
+                "api": f"http://127.0.0.1:{port}", "token": token, "butlers": butler_ids, "fleet": fleet,
+                "mqtt": {gw: broker.url_for(accounts[gw]) for gw in fleet}, "poll_ms": poll_ms, "faults": faults,
+            }, to_parent), daemon=True)
+            field.start()
+            message = await asyncio.to_thread(to_parent.get, True, 120)
+            assert message[0] == "injected", message
             # kill one ingest worker during the burst and start it again
             await asyncio.sleep(poll_ms / 1000 / 2)
             workers[0].cancel()
             await asyncio.sleep(0.3)
             workers[0] = tg.create_task(worker(0).run())
-            deadline = time.monotonic() + 30 + poll_ms / 1000 * 3
-            while len(received) < faults and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(poll_ms / 1000 * 2 + 1)  # let the replays (new seq) arrive too
-            stop.set()
-            for t in [*gw_tasks, *streams, proc_task, *workers]:
+            message = await asyncio.to_thread(to_parent.get, True, 120)
+            assert message[0] == "result", message
+            injected: dict[str, float] = message[1]["injected"]
+            received: dict[int, tuple[float, str]] = {int(k): (v[0], v[1]) for k, v in message[1]["received"].items()}
+            await asyncio.to_thread(field.join, 30)
+            for t in [proc_task, *workers]:
                 t.cancel()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await api_task
-            for g in gateways:
-                g.close()
         async with pool.connection() as conn:
             cur = await conn.execute("SELECT count(*) FROM work_orders")
             work_orders = int((await cur.fetchone() or (0,))[0])

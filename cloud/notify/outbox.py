@@ -113,17 +113,27 @@ async def notify_butler(
         return None
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
     key = f"{dedup}:b{butler_id}" if dedup else None
-    inbox_id = await _insert(conn, channel="inbox", event=event, now=now, state="sent", butler_id=butler_id,
-                             community=wo["community"], work_order_id=wo["id"], alarm_id=wo.get("alarm_id"),
-                             subject=subject, body=body, payload=payload,
-                             dedup_key=f"{key}:inbox" if key else None)
-    if inbox_id is None:
+    # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
+    head = orjson.dumps({"butler": butler_id, "event": event, "subject": subject, "payload": payload},
+                        default=str).decode()
+    if len(head) > MAX_NOTIFY_BYTES:  # keep the essentials; the client can fetch the rest
+        head = orjson.dumps({"butler": butler_id, "event": event, "subject": subject[:200]}).decode()
+    res = await conn.execute(
+        """WITH ins AS (
+             INSERT INTO notifications (channel, butler_id, event, community, work_order_id, alarm_id, subject, body,
+                                        payload, state, dedup_key, created_at, sent_at)
+             VALUES ('inbox', %(butler)s, %(event)s, %(community)s, %(wo)s, %(alarm)s, %(subject)s, %(body)s,
+                     %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
+           SELECT id, pg_notify(%(channel)s, '{"id": ' || id || ', ' || substr(%(head)s, 2)) FROM ins""",
+        {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
+         "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
+         "dedup": f"{key}:inbox" if key else None, "now": now, "channel": INBOX_CHANNEL, "head": head},
+    )
+    row = await res.fetchone()
+    if row is None:
         return None  # already notified (replay)
-    message = {"id": inbox_id, "butler": butler_id, "event": event, "subject": subject, "payload": payload}
-    data = orjson.dumps(message)
-    if len(data) > MAX_NOTIFY_BYTES:  # keep the essentials; the client can fetch the rest
-        data = orjson.dumps({"id": inbox_id, "butler": butler_id, "event": event, "subject": subject[:200]})
-    await conn.execute("SELECT pg_notify(%s, %s)", (INBOX_CHANNEL, data.decode()))
+    inbox_id = int(row[0])
     queued = False
     if butler["email"]:
         queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
@@ -153,21 +163,23 @@ async def notify_webhooks(
     alarm_id: int | None = None,
     dedup: str | None = None,
 ) -> int:
-    """Queue one signed webhook per matching endpoint; payloads must already be masked."""
+    """Queue one signed webhook per matching endpoint (one round trip, also when there is none);
+    payloads must already be masked."""
+    body = {"event": event, "community": community, **payload}
     cur = await conn.execute(
-        """SELECT id, url FROM webhook_endpoints
-           WHERE active AND (community IS NULL OR community = %s)
-             AND (cardinality(events) = 0 OR %s = ANY(events))""",
-        (community, event),
+        """WITH ins AS (
+             INSERT INTO notifications (channel, target, event, community, work_order_id, alarm_id, payload, state,
+                                        next_attempt_at, dedup_key, created_at)
+             SELECT 'webhook', e.url, %(event)s, %(community)s, %(wo)s, %(alarm)s,
+                    jsonb_build_object('endpoint', e.id, 'body', %(body)s::jsonb), 'pending', %(now)s,
+                    CASE WHEN %(dedup)s::text IS NULL THEN NULL ELSE %(dedup)s || ':w' || e.id END, %(now)s
+             FROM webhook_endpoints e
+             WHERE e.active AND (e.community IS NULL OR e.community = %(community)s)
+               AND (cardinality(e.events) = 0 OR %(event)s = ANY(e.events))
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING 1)
+           SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify(%(channel)s, '') END FROM ins""",
+        {"event": event, "community": community, "wo": work_order_id, "alarm": alarm_id,
+         "body": orjson.dumps(body, default=str).decode(), "now": now, "dedup": dedup, "channel": OUTBOX_CHANNEL},
     )
-    count = 0
-    for endpoint_id, url in await cur.fetchall():
-        body = {"event": event, "community": community, **payload}
-        if await _insert(conn, channel="webhook", event=event, now=now, state="pending", target=str(url),
-                         community=community, work_order_id=work_order_id, alarm_id=alarm_id,
-                         payload={"endpoint": endpoint_id, "body": body},
-                         dedup_key=f"{dedup}:w{endpoint_id}" if dedup else None) is not None:
-            count += 1
-    if count:
-        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
-    return count
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0

@@ -87,27 +87,33 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
                      actor: Actor) -> WorkOrder | None:
     """Insert, route and announce a work order; ``None`` when the alarm already has an open one."""
     sla = policy.sla(new.priority, now)
+    trail_data = {"origin": new.origin, "priority": new.priority, "alarm_id": new.alarm_id,
+                  "respond_due": sla.respond_due.isoformat(), "on_site_due": sla.on_site_due.isoformat(),
+                  "resolve_due": sla.resolve_due.isoformat()}
     async with conn.cursor(row_factory=dict_row) as cur:
+        # the order and its first trail entry in one round trip
         await cur.execute(
-            """INSERT INTO work_orders (community, building, device, device_kind, skill, alarm_id, origin, title,
-                   description, location, photos, reporter_name, reporter_phone, reporter_user_id, priority, state,
-                   auto_close, respond_due, on_site_due, resolve_due, next_escalation_at, created_at, updated_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'new', %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (alarm_id) WHERE alarm_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
-               DO NOTHING RETURNING *""",
+            """WITH w AS (
+                 INSERT INTO work_orders (community, building, device, device_kind, skill, alarm_id, origin, title,
+                     description, location, photos, reporter_name, reporter_phone, reporter_user_id, priority, state,
+                     auto_close, respond_due, on_site_due, resolve_due, next_escalation_at, created_at, updated_at)
+                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'new', %s, %s, %s, %s, %s, %s,
+                         %s)
+                 ON CONFLICT (alarm_id) WHERE alarm_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
+                 DO NOTHING RETURNING *),
+               t AS (INSERT INTO work_order_trail (work_order_id, at, action, to_state, actor, actor_butler_id, note,
+                                                   data)
+                     SELECT id, %s, 'opened', 'new', %s, %s, %s, %s FROM w)
+               SELECT * FROM w""",
             (new.community, new.building, new.device, new.device_kind, new.skill, new.alarm_id, new.origin,
              new.title, new.description, new.location, new.photos, new.reporter_name, new.reporter_phone,
              new.reporter_user_id, new.priority, new.auto_close, sla.respond_due, sla.on_site_due,
-             sla.resolve_due, sla.respond_due, now, now),
+             sla.resolve_due, sla.respond_due, now, now,
+             now, actor.label, actor.butler_id, mask_text(new.description)[:500], Jsonb(trail_data)),
         )
         wo = await cur.fetchone()
     if wo is None:
         return None
-    await add_trail(conn, wo["id"], now, "opened", actor, to_state="new",
-                    note=mask_text(new.description)[:500],
-                    data={"origin": new.origin, "priority": new.priority, "alarm_id": new.alarm_id,
-                          "respond_due": sla.respond_due.isoformat(), "on_site_due": sla.on_site_due.isoformat(),
-                          "resolve_due": sla.resolve_due.isoformat()})
     _, _, payload = render_work_order(wo, "work_order.opened", reveal_pii=False)
     await notify_webhooks(conn, wo["community"], "work_order.opened", payload, now,
                           work_order_id=wo["id"], alarm_id=wo["alarm_id"], dedup=f"wo{wo['id']}:opened")
@@ -135,14 +141,19 @@ async def _assign(conn: AsyncConnection[Any], policy: Policy, wo: WorkOrder, but
     next_at = wo["respond_due"] if wo["respond_due"] > now else now + escalate_every
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            """UPDATE work_orders SET state = %s, assignee_id = %s, assigned_by = %s, escalation_level = 0,
-                   next_escalation_at = %s, updated_at = %s WHERE id = %s RETURNING *""",
-            (target, butler_id, actor.butler_id, next_at, now, wo["id"]),
+            """WITH u AS (
+                 UPDATE work_orders SET state = %s, assignee_id = %s, assigned_by = %s, escalation_level = 0,
+                     next_escalation_at = %s, updated_at = %s WHERE id = %s RETURNING *),
+               t AS (INSERT INTO work_order_trail (work_order_id, at, action, from_state, to_state, actor,
+                                                   actor_butler_id, note, data)
+                     SELECT id, %s, %s, %s, %s, %s, %s, %s, %s FROM u)
+               SELECT * FROM u""",
+            (target, butler_id, actor.butler_id, next_at, now, wo["id"],
+             now, action.value, wo["state"], target, actor.label, actor.butler_id, note,
+             Jsonb({"assignee_id": butler_id})),
         )
         updated = await cur.fetchone()
     assert updated is not None
-    await add_trail(conn, wo["id"], now, action.value, actor, from_state=wo["state"], to_state=target, note=note,
-                    data={"assignee_id": butler_id})
     await notify_butler(conn, butler_id, updated, "work_order.assigned", now, reveal_pii=True,
                         dedup=f"wo{wo['id']}:assign:{updated['updated_at'].timestamp()}:{butler_id}")
     return updated

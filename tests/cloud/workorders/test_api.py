@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
@@ -16,15 +20,71 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.auth.roles import Role
+from cloud.auth.users import User, create_user
+from cloud.db.migrate import migrate
+from cloud.db.pool import open_pool
 from cloud.workorders.clock import SystemClock, to_ms
 from cloud.workorders.policy import default_policy
+from guanjia.settings import Settings
 from guanjia.stack.ports import free_port
-from tests.cloud.web.conftest import MakeUser, app, client, make_user, pool, settings, web_db
 from tests.cloud.workorders.conftest import add_butler
 
-__all__ = ["app", "client", "make_user", "pool", "settings", "web_db"]
-
 clock = SystemClock()
+TEST_SECRET = "test-secret-key-for-the-workorder-tests-0123456789"
+
+
+@dataclass(slots=True)
+class Login:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+MakeUser = Callable[..., Awaitable[Login]]
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    migrate(db_url, prefer_timescale=False)
+    async with open_pool(db_url, min_size=1, max_size=4) as p:
+        yield p
+
+
+@pytest.fixture
+def app(pool: AsyncConnectionPool[Any], db_url: str, tmp_path: Path) -> Iterator[FastAPI]:
+    from cloud.api.app import create_app
+
+    application = create_app(Settings(mode="test", database_url=db_url, secret_key=TEST_SECRET,
+                                      run_dir=tmp_path / "run"), pool)
+    yield application
+    hub = getattr(application.state, "inbox_hub", None)
+    if hub is not None:
+        hub.stop_detached()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def make_user(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient) -> MakeUser:
+    counter = iter(range(1_000_000))
+
+    async def _make(role: Role, *communities: str) -> Login:
+        username = f"{role.value}{next(counter)}"
+        password = f"pw-{username}-Secret-42"
+        async with pool.connection() as conn:
+            user = await create_user(conn, username, password, role, communities)
+        resp = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert resp.status_code == 200, resp.text
+        return Login(user, resp.json()["access_token"])
+
+    return _make
 
 
 async def raise_trapped(pool: AsyncConnectionPool[Any], community: str, device: str) -> tuple[int, int]:
@@ -170,6 +230,3 @@ async def test_sse_inbox_stream_live_and_replay(pool: AsyncConnectionPool[Any], 
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, 10)
-        hub = getattr(app.state, "inbox_hub", None)
-        if hub is not None:
-            hub.stop_detached()
