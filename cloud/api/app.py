@@ -75,5 +75,6 @@ def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, met
     for entry, guard in ROUTERS:
         router = _load(entry)
         if router is not None:
-            app.include_router(router, dependencies=guards[guard])
+            app.include_router(router, dependencies=guards[guard],
+                               responses=errors.ERROR_RESPONSES if guard != "public" else None)
     return app

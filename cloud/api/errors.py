@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import StorageError
@@ -21,6 +22,28 @@ log = logging.getLogger(__name__)
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable machine-readable word: not_found, unauthorized, invalid_request …")
+    message: str = Field(description="human-readable explanation")
+    detail: Any = Field(default=None, description="extra data, e.g. the invalid fields of a 422")
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of the API."""
+
+    error: ErrorInfo
+
+
+#: documented on every route (``create_app`` includes routers with it), so the OpenAPI schema
+#: describes what clients really receive
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "not authenticated, or the token expired/was revoked"},
+    403: {"model": ErrorBody, "description": "authenticated, but the role may not do this"},
+    404: {"model": ErrorBody, "description": "not found (also: another community's resource)"},
+    422: {"model": ErrorBody, "description": "invalid request; detail lists {loc, msg}"},
+}
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
