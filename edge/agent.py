@@ -191,7 +191,7 @@ class Agent:
         return {
             "uptime_s": round(time.monotonic() - self.started, 1),
             "devices": len(self.devices) + len(self.listener.devices),
-            "devices_online": online + int(str(listener["online"])),
+            "devices_online": online + self.listener.online_count,
             "devices_offline": offline,
             "links": len(self.links),
             "links_connected": sum(1 for link in self.links.values() if link.connected),

@@ -171,7 +171,10 @@ class MqttDeviceListener:
                     self.sink.reading(device.id, self.clock(), dict.fromkeys(names),
                                       dict.fromkeys(names, Quality.OFFLINE))
 
+    @property
+    def online_count(self) -> int:
+        return sum(1 for d in self.devices.values() if d.online)
+
     def stats(self) -> dict[str, object]:
         return {"connected": self.connected, "devices": len(self.devices), "messages": self.messages,
-                "rejects": self.rejects,
-                "online": sum(1 for d in self.devices.values() if d.online)}
+                "rejects": self.rejects, "online": self.online_count}
