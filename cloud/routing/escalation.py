@@ -96,9 +96,12 @@ async def escalate_due(conn: AsyncConnection[Any], policy: Policy, now: datetime
             )
             rows = await cur.fetchall()
         for wo in rows:
-            async with conn.transaction():
-                await escalate_one(conn, policy, wo, now)
-                done += 1
+            try:
+                async with conn.transaction():  # a savepoint: one broken order must not stop the others
+                    await escalate_one(conn, policy, wo, now)
+                    done += 1
+            except psycopg.Error as exc:
+                log.error("work order %s: escalation failed: %s", wo["id"], exc)
     return done
 
 

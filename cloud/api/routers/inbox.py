@@ -39,6 +39,15 @@ def hub_of(request: Request) -> InboxHub:
         hub = InboxHub(settings.database_url)
         hub.start_detached()
         request.app.state.inbox_hub = hub
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            live = hub
+            metrics.gauge("guanjia_inbox_subscribers", "live SSE inbox streams in this process",
+                          lambda: float(live.subscribers))
+            metrics.gauge("guanjia_inbox_delivered", "inbox messages handed to SSE streams",
+                          lambda: float(live.delivered))
+            metrics.gauge("guanjia_inbox_dropped", "inbox messages dropped from full per-stream queues",
+                          lambda: float(live.dropped))
     return hub
 
 
