@@ -103,5 +103,7 @@ class ElevatorDetector(Detector):
             return (f"lift {frame.device} needs {ctx['doors_per_trip'][hour]:.1f} door cycles per trip "
                     f"(usually {baseline['doors_per_trip']:.1f}) — doors re-open repeatedly; check the door "
                     f"operator, sill and light curtain")
-        return (f"lift {frame.device} made {ctx['trips'][hour]:.0f} trips this hour where about "
-                f"{ctx['expected_trips'][hour]:.0f} are usual — it may be out of service or stuck")
+        lo = max(0, hour - 3)
+        return (f"lift {frame.device} made {np.nansum(ctx['trips'][lo:hour + 1]):.0f} trips in the last "
+                f"{hour + 1 - lo} hours where about {np.nansum(ctx['expected_trips'][lo:hour + 1]):.0f} are usual "
+                f"— it may be out of service or stuck")

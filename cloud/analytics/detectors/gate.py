@@ -78,5 +78,7 @@ class GateDetector(Detector):
         if channel.name in words:
             return f"gate {frame.device} {words[channel.name]} — check the door and the lock"
         ctx = scored.context
-        return (f"gate {frame.device} let {ctx['passages'][hour]:.0f} people through this hour where about "
-                f"{ctx['expected_passages'][hour]:.0f} are usual — it may be jammed or locked")
+        lo = max(0, hour - 3)
+        return (f"gate {frame.device} let {np.nansum(ctx['passages'][lo:hour + 1]):.0f} people through in the last "
+                f"{hour + 1 - lo} hours where about {np.nansum(ctx['expected_passages'][lo:hour + 1]):.0f} are usual "
+                f"— it may be jammed or locked")
