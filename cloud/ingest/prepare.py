@@ -203,22 +203,34 @@ class Preparer:
         metric_ids = self.cache.metrics
         groups: dict[tuple[int, bool], _Group] = {}
         key_ids: dict[tuple[str, ...], list[int]] = {}  # readings of one message share their key sets
+        # fast path: the common reading (known device, in the time window, default quality, the
+        # message's usual metric count) is appended straight to the main group's lists
+        main = _Group(-1)
+        m_ts, m_dev, m_q, m_ids, m_vals = main.ts, main.dev, main.q, main.ids, main.vals
         for reading in items:
             values: dict[str, Any] = reading["values"]
+            device = devices.get(reading["device"])
+            ts = reading["ts"]
+            ids = key_ids.get(tuple(values))
+            if (ids is not None and device is not None and lo <= ts <= hi and len(reading) == 3
+                    and len(ids) == main.n):
+                m_ts.append(ts)
+                m_dev.append(device)
+                m_q.append(0)
+                m_ids += ids
+                m_vals += values.values()
+                continue
             n = len(values)
             if not n:
                 continue
-            device = devices.get(reading["device"])
             if device is None:
                 refused["unknown_device"] = refused.get("unknown_device", 0) + n
                 continue
-            ts = reading["ts"]
             if ts < lo or ts > hi:
                 key = "time_in_future" if ts > hi else "time_too_old"
                 refused[key] = refused.get(key, 0) + n
                 continue
             keys = tuple(values)
-            ids = key_ids.get(keys)
             if ids is None:
                 if not all(k in metric_ids for k in keys):  # new metric names: looked up (or added) once
                     await self.cache.metric_ids(set(keys))
@@ -234,7 +246,12 @@ class Preparer:
                     per_metric = [_QUALITY[q[k]] if k in q else quality for k in keys]
             group = groups.get((n, per_metric is not None))
             if group is None:
-                group = groups[(n, per_metric is not None)] = _Group(n)
+                if per_metric is None and main.n < 0:
+                    main.n = n  # the first plain reading decides the fast path's metric count
+                    group = main
+                else:
+                    group = _Group(n)
+                groups[(n, per_metric is not None)] = group
             group.add(ts, device, quality, ids, values.values(), per_metric)
         chunks: list[bytes] = []
         lows: list[int] = []
