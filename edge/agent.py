@@ -158,16 +158,22 @@ class Agent:
         kind, profile = self.kinds[device]
         self.rules.process(device, kind, profile, ts_ms, values, quality)
         rbe = self.filters[device]
-        sent: dict[str, Scalar] = {}
         flags: dict[str, str] = {}
-        for name, value in values.items():
-            q = quality.get(name, Quality.GOOD)
-            if rbe.should_send(name, value, q, ts_ms):
-                sent[name] = value
+        if rbe.passthrough:
+            sent = values
+            for name, q in quality.items():
                 if q is not Quality.GOOD:
                     flags[name] = q.wire
-            else:
-                self.metrics.suppressed += 1
+        else:
+            sent = {}
+            for name, value in values.items():
+                q = quality.get(name, Quality.GOOD)
+                if rbe.should_send(name, value, q, ts_ms):
+                    sent[name] = value
+                    if q is not Quality.GOOD:
+                        flags[name] = q.wire
+                else:
+                    self.metrics.suppressed += 1
         if not sent:
             return
         item: dict[str, Any] = {"device": device, "ts": ts_ms, "values": sent}

@@ -37,10 +37,13 @@ class _Policy:
 class ReportFilter:
     """Per-device state of the last sent value of each point."""
 
-    __slots__ = ("_last", "_policies")
+    __slots__ = ("_last", "_policies", "passthrough")
 
     def __init__(self, points: list[Point], enabled: bool = True) -> None:
         self._policies: dict[str, _Policy] = {}
+        self.passthrough = not enabled or not any(
+            p.deadband is not None or p.on_change or p.max_interval_s is not None for p in points)
+        """Every value is sent: the caller may skip the filter altogether (the hot path)."""
         for p in points:
             if enabled:
                 interval = None if p.max_interval_s is None else int(p.max_interval_s * 1000)
@@ -52,11 +55,11 @@ class ReportFilter:
     def should_send(self, name: str, value: Scalar, quality: Quality, ts_ms: int) -> bool:
         """Decide for one value, and remember it as sent when the answer is yes."""
         policy = self._policies.get(name)
+        if policy is None or policy.always:
+            return True
         last = self._last.get(name)
         send = (
-            policy is None
-            or policy.always
-            or last is None
+            last is None
             or last.quality != quality
             or (policy.max_interval_ms is not None and ts_ms - last.ts_ms >= policy.max_interval_ms)
             or _changed(policy, last.value, value)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from device_profiles import Point, Profile
+from device_profiles import Profile
 from device_profiles.codec import decode
 from device_profiles.errors import CodecError
 from edge.config import DeviceConfig
@@ -174,7 +174,16 @@ class ModbusDevice:
                     break
                 continue
             for point, offset in block.points:
-                values[point.name], quality[point.name] = _decode(point, registers, offset)
+                try:
+                    value = decode(point, registers[offset:offset + point.register_count])
+                except CodecError:
+                    values[point.name], quality[point.name] = None, Quality.DECODE_ERROR
+                    continue
+                if value.__class__ is float and not math.isfinite(value):
+                    # NaN/inf: many devices signal "no data" this way
+                    values[point.name], quality[point.name] = None, Quality.BAD
+                else:
+                    values[point.name], quality[point.name] = value, Quality.GOOD
             index += 1
         self.metrics.polls += 1
         if unreachable == len(blocks) and blocks:
@@ -212,11 +221,3 @@ class ModbusDevice:
         self.retry_at = 0.0
 
 
-def _decode(point: Point, registers: list[int], offset: int) -> tuple[Scalar, Quality]:
-    try:
-        value = decode(point, registers[offset:offset + point.register_count])
-    except CodecError:
-        return None, Quality.DECODE_ERROR
-    if isinstance(value, float) and not math.isfinite(value):
-        return None, Quality.BAD  # NaN/inf: many devices signal "no data" this way
-    return value, Quality.GOOD
