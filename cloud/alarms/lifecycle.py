@@ -70,8 +70,16 @@ async def apply_event(conn: AsyncConnection[Any], policy: Policy, event: AlarmEv
         return await _apply(conn, policy, event, now)
 
 
-async def _apply(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, now: datetime) -> Result:
-    await lock_device(conn, event.community, event.device)
+async def apply_locked(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, now: datetime) -> Result:
+    """Like :func:`apply_event`, inside the caller's transaction, which already holds
+    :func:`cloud.alarms.assets.lock_device` for the event's device (the processor's hot path)."""
+    return await _apply(conn, policy, event, now, locked=True)
+
+
+async def _apply(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, now: datetime,
+                 locked: bool = False) -> Result:
+    if not locked:
+        await lock_device(conn, event.community, event.device)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT * FROM alarms WHERE community = %s AND device = %s AND rule = %s AND current FOR UPDATE",

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from cloud.alarms.lifecycle import Result, apply_event
+from cloud.alarms.lifecycle import Result, apply_locked
 from cloud.alarms.model import AlarmEvent
 from cloud.notify.listen import listen_forever
 from cloud.workorders.clock import Clock, SystemClock, to_ms
@@ -73,17 +73,24 @@ async def fetch_pending(conn: AsyncConnection[Any], limit: int) -> list[dict[str
 async def apply_row(conn: AsyncConnection[Any], policy: Policy, row: dict[str, Any], now: datetime) -> Result | None:
     """Claim and apply one event in its own transaction, committed at once (so the butler's
     notification leaves at once). ``None`` when another process already applied it. A bad event
-    is logged and stays claimed: one poison row must not block the stream."""
-    async with conn.transaction():
-        cur = await conn.execute("INSERT INTO alarm_events_applied (event_id) VALUES (%s) ON CONFLICT DO NOTHING "
-                                 "RETURNING 1", (row["id"],))
-        if await cur.fetchone() is None:
-            return None
-        try:
-            return await apply_event(conn, policy, event_from_row(row), now)  # a savepoint inside
-        except (psycopg.Error, ValueError, KeyError) as exc:
-            log.error("alarm event %s skipped: %s", row["id"], exc)
-            return None
+    is logged and claimed anyway: one poison row must not block the stream."""
+    claim = """WITH c AS (INSERT INTO alarm_events_applied (event_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1)
+               SELECT (SELECT count(*) FROM c), pg_advisory_xact_lock(hashtextextended(%s, 7))"""
+    key = f"{row['community']}\x1f{row['device_code']}"  # the same key as cloud.alarms.assets.lock_device
+    try:
+        async with conn.transaction():
+            # claim the event and lock its device in one round trip
+            cur = await conn.execute(claim, (row["id"], key))
+            claimed = await cur.fetchone()
+            if claimed is None or claimed[0] == 0:
+                return None
+            return await apply_locked(conn, policy, event_from_row(row), now)
+    except (psycopg.Error, ValueError, KeyError) as exc:
+        log.error("alarm event %s skipped: %s", row["id"], exc)
+        async with conn.transaction():
+            await conn.execute("INSERT INTO alarm_events_applied (event_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                               (row["id"],))
+        return None
 
 
 async def advance_cursor(conn: AsyncConnection[Any]) -> int:

@@ -14,7 +14,6 @@ from typing import Any, Final
 
 import orjson
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.notify.masking import mask_name, mask_phone, mask_text
@@ -106,11 +105,6 @@ async def notify_butler(
     dedup: str | None = None,
 ) -> int | None:
     """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT id, email, messengers FROM butlers WHERE id = %s", (butler_id,))
-        butler = await cur.fetchone()
-    if butler is None:
-        return None
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
@@ -125,7 +119,9 @@ async def notify_butler(
              VALUES ('inbox', %(butler)s, %(event)s, %(community)s, %(wo)s, %(alarm)s, %(subject)s, %(body)s,
                      %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
-           SELECT id, pg_notify(%(channel)s, '{"id": ' || id || ', ' || substr(%(head)s, 2)) FROM ins""",
+           SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)),
+                  b.email, b.messengers
+           FROM ins JOIN butlers b ON b.id = %(butler)s""",
         {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
          "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
          "dedup": f"{key}:inbox" if key else None, "now": now, "channel": INBOX_CHANNEL, "head": head},
@@ -133,14 +129,14 @@ async def notify_butler(
     row = await res.fetchone()
     if row is None:
         return None  # already notified (replay)
-    inbox_id = int(row[0])
+    inbox_id, email, messengers = int(row[0]), row[2], row[3]
     queued = False
-    if butler["email"]:
+    if email:
         queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
-                                target=butler["email"], community=wo["community"], work_order_id=wo["id"],
+                                target=email, community=wo["community"], work_order_id=wo["id"],
                                 alarm_id=wo.get("alarm_id"), subject=subject, body=body, payload=payload,
                                 dedup_key=f"{key}:email" if key else None) is not None
-    for url in butler["messengers"] or []:
+    for url in messengers or []:
         # messenger groups are shared rooms: always masked
         m_subject, m_body, m_payload = render_work_order(wo, event, reveal_pii=False)
         queued |= await _insert(conn, channel="messenger", event=event, now=now, state="pending",
