@@ -156,3 +156,32 @@ def activate(detector: str, version: int, database_url: str | None = DbOption) -
 
     asyncio.run(_with_conn(_url(database_url), job))
     out.print(f"{detector} v{version} is active", markup=False)
+
+
+@app.command("replay-demo")
+def replay_demo(
+    database_url: str | None = DbOption,
+    community: str = typer.Option("demo"),
+    building: str = typer.Option("b1"),
+    device: str = typer.Option("b1-pump-1"),
+    days: int = typer.Option(28, min=20, help="Simulated days replayed, ending at the current hour."),
+    wear_start_day: int = typer.Option(16, min=15),
+    percent_per_day: float = typer.Option(8.0, min=1.0),
+) -> None:
+    """Replay weeks of a pump wearing out (simulator physics) through train → score → planned work order."""
+    from cloud.analytics.replay import replay_bearing_wear
+
+    result = asyncio.run(_with_conn(_url(database_url), lambda c: replay_bearing_wear(
+        c, community=community, building=building, device=device, days=days, wear_start_day=wear_start_day,
+        percent_per_day=percent_per_day)))
+    out.print(f"bearing wear began {result.wear_start:%Y-%m-%d %H:%M} UTC on {community}/{device}", markup=False)
+    if result.detected_at is None:
+        out.print("not detected", markup=False)
+        raise typer.Exit(1)
+    out.print(f"detected {result.detected_at:%Y-%m-%d %H:%M}: {result.message}", markup=False)
+    if result.work_order:
+        wo = result.work_order
+        out.print(f"work order #{wo['id']} {wo['priority']} ({wo['state']}): {wo['title']}", markup=False)
+    if result.overload_at is not None and result.lead_days is not None:
+        out.print(f"the motor overload would trip at {result.overload_at:%Y-%m-%d %H:%M}: "
+                  f"{result.lead_days:.1f} simulated days after the planned work order", markup=False)
