@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from device_profiles import Profile
-from device_profiles.codec import decode
-from device_profiles.errors import CodecError
 from edge.config import DeviceConfig
 from edge.errors import ModbusFault
 from edge.metrics import PollMetrics
+from edge.modbus.blockcodec import BlockDecoder
 from edge.modbus.link import ModbusLink
 from edge.modbus.planner import Block, plan, split
 from guanjia.backoff import Backoff
@@ -79,6 +78,7 @@ class ModbusDevice:
         self.retry_at = 0.0
         self.last_error = ""
         self.stopped = False
+        self._decoders: dict[tuple[str, int, int], BlockDecoder] = {}
         self.groups = self._plan()
 
     def _plan(self) -> list[GroupPlan]:
@@ -173,17 +173,11 @@ class ModbusDevice:
                     unreachable += len(blocks) - index
                     break
                 continue
-            for point, offset in block.points:
-                try:
-                    value = decode(point, registers[offset:offset + point.register_count])
-                except CodecError:
-                    values[point.name], quality[point.name] = None, Quality.DECODE_ERROR
-                    continue
-                if value.__class__ is float and not math.isfinite(value):
-                    # NaN/inf: many devices signal "no data" this way
-                    values[point.name], quality[point.name] = None, Quality.BAD
-                else:
-                    values[point.name], quality[point.name] = value, Quality.GOOD
+            key = (block.table, block.start, block.count)
+            decoder = self._decoders.get(key)
+            if decoder is None:
+                decoder = self._decoders[key] = BlockDecoder(block.points, block.count)
+            decoder.decode_into(registers, values, quality)
             index += 1
         self.metrics.polls += 1
         if unreachable == len(blocks) and blocks:
