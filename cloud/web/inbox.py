@@ -84,7 +84,11 @@ async def _visible_order(conn: AsyncConnection[Any], user: User, wo_id: int) -> 
     if wo is None or not user.can_see(wo["community"]):
         return None
     if user.role is Role.resident and wo["reporter_user_id"] != user.id:
-        return None
+        # a resident sees the orders they reported, including those their report was linked to
+        cur = await conn.execute("SELECT 1 FROM resident_reports WHERE work_order_id = %s AND reporter_user_id = %s",
+                                 (wo_id, user.id))
+        if await cur.fetchone() is None:
+            return None
     return wo
 
 

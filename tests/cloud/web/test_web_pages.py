@@ -147,3 +147,16 @@ async def test_resident_reports_and_rates(client: httpx.AsyncClient, world: Worl
     assert "Rated 5★" in again.text
     foreign = world.work_order_ids["cB"][0]
     assert (await c.post(f"/resident/rate/{foreign}", data={"stars": "1", "csrf_token": token})).status_code == 404
+    # a report about a device that already has an open order is linked to it; its reporter may rate it
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT id, device FROM work_orders WHERE community = 'cA' AND device IS NOT NULL"
+                                 " AND state = 'assigned' ORDER BY id LIMIT 1")
+        row = await cur.fetchone()
+    assert row is not None
+    resp = await c.post("/resident/report", data={"text": "door does not close", "device": row[1],
+                                                  "csrf_token": token})
+    assert resp.headers["location"] == f"/resident?sent={row[0]}"
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE work_orders SET state = 'resolved', resolved_at = now() WHERE id = %s", (row[0],))
+    resp = await c.post(f"/resident/rate/{row[0]}", data={"stars": "4", "csrf_token": token})
+    assert resp.status_code == 303, resp.text
