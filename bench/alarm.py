@@ -321,6 +321,9 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
         "fault_to_work_order_p50_ms": _stage(opened, injected, 50),
         "fault_to_work_order_p99_ms": _stage(opened, injected, 99),
         "butlers": len(butler_ids),
+        "apply_p50_ms": round(processor.m_apply.quantile(0.5) * 1000, 1),
+        "apply_p99_ms": round(processor.m_apply.quantile(0.99) * 1000, 1),
+        "pool_wait_p99_ms": round(processor.m_checkout.quantile(0.99) * 1000, 1),
     }
 
 
