@@ -34,17 +34,17 @@ async def read_settings(conn: psycopg.AsyncConnection) -> dict[str, str]:
 
 
 async def partition_round(pool: AsyncConnectionPool[Any], mode: StorageMode, now: dt.datetime | None = None) -> None:
-    """Create partitions ahead and drop the expired ones (plain PostgreSQL only)."""
-    if mode != "plain":
-        return
+    """Create partitions ahead and drop expired ones (plain PostgreSQL; TimescaleDB has policies),
+    then prune the 1-minute rollup and the dedupe log (both modes)."""
     now = now or dt.datetime.now(dt.UTC)
     async with pool.connection() as conn:
         cfg = await read_settings(conn)
-        async with conn.transaction():
-            await partitions.ensure_ahead(conn, now, int(cfg.get("partitions_ahead_days", "3")))
-        async with conn.transaction():
-            retention = dt.timedelta(days=int(cfg.get("raw_retention_days", "90")))
-            await partitions.drop_older_than(conn, now - retention)
+        retention = dt.timedelta(days=int(cfg.get("raw_retention_days", "90")))
+        if mode == "plain":
+            async with conn.transaction():
+                await partitions.ensure_ahead(conn, now, int(cfg.get("partitions_ahead_days", "3")))
+            async with conn.transaction():
+                await partitions.drop_older_than(conn, now - retention)
         async with conn.transaction():
             keep_1m = dt.timedelta(days=int(cfg.get("rollup_1m_retention_days", "400")))
             await conn.execute("DELETE FROM telemetry_1m WHERE bucket < %s", (now - keep_1m,))
