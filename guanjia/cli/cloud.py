@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from guanjia.cli import cloud_analytics, cloud_users
+from guanjia.cli import cloud_analytics, cloud_users, cloud_workorders
 
 app = typer.Typer(help="cloud: storage, ingest service, API, registry.", no_args_is_help=True)
 gateway_app = typer.Typer(help="gateways: provision (registry row + broker account) and list.", no_args_is_help=True)
@@ -25,6 +25,7 @@ app.add_typer(device_app, name="device")
 app.add_typer(building_app, name="building")
 app.add_typer(cloud_users.app, name="user")
 app.add_typer(cloud_analytics.app, name="analytics")
+app.add_typer(cloud_workorders.app, name="wo")
 
 out = Console()
 DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL/TimescaleDB URL.")
