@@ -67,6 +67,9 @@ class MqttConsumer:
         self.clean_start = clean_start
         self.on_state = on_state
         self.generation = 0
+        self.received = 0
+        self.last_received = 0.0
+        self._unsubscribed = False
         self.connected = threading.Event()
         self._stop = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -89,10 +92,27 @@ class MqttConsumer:
                                   properties=self._connect_properties())
         self.client.loop_start()
 
-    def stop(self) -> None:
+    def unsubscribe(self) -> None:
+        """Leave the shared group: the broker routes new messages to the other members only."""
+        self._unsubscribed = True
+        if self.connected.is_set():
+            self.client.unsubscribe(self.topics)
+
+    def stop(self, end_session: bool = False) -> None:
+        """Disconnect; with ``end_session`` (only after a drain) the broker forgets the session.
+
+        Why: Mosquitto keeps routing a share group's messages to *offline* persistent members, so
+        a worker that leaves for good must not leave a session behind — its share would wait
+        there until it expires and then be dropped. A crash leaves the session (and its
+        unacknowledged messages) for the restarted worker with the same client id.
+        """
         self._stop.set()
+        properties = None
+        if end_session and not self.clean_start:
+            properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 0
         try:
-            self.client.disconnect()
+            self.client.disconnect(properties=properties)
         except Exception:  # already gone
             log.debug("disconnect failed", exc_info=True)
         self.client.loop_stop()
@@ -116,7 +136,8 @@ class MqttConsumer:
             return
         self.generation += 1
         self.connected.set()
-        client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.topics])
+        if not self._unsubscribed:
+            client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.topics])
         log.info("MQTT %s connected (session present: %s)", self.client_id, flags.session_present)
         if self.on_state is not None:
             self.on_state(True)
@@ -130,6 +151,8 @@ class MqttConsumer:
             log.warning("MQTT %s disconnected: %s", self.client_id, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.received += 1
+        self.last_received = time.monotonic()
         item = Incoming(message.topic, bytes(message.payload), message.mid, message.qos, self.generation,
                         int(time.time() * 1000))
         future = asyncio.run_coroutine_threadsafe(self.inbox.put(item), self.loop)

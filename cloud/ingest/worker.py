@@ -82,6 +82,7 @@ class IngestWorker:
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=self.options.receive_maximum + 64)
         self.ready: asyncio.Queue[list[Prepared]] = asyncio.Queue(maxsize=2)
         self.consumer: MqttConsumer | None = None
+        self._done = 0  # messages committed and acknowledged (compared with consumer.received)
         m = self.metrics
         self.m_messages = m.counter("guanjia_ingest_messages_total", "MQTT messages processed, by kind")
         self.m_points = m.counter("guanjia_ingest_points_total", "Telemetry points committed")
@@ -95,7 +96,9 @@ class IngestWorker:
         self.m_connected = m.gauge("guanjia_ingest_broker_connected", "1 when the worker's MQTT session is up")
 
     async def run(self) -> None:
-        """Run until cancelled; on cancel the batch being committed is finished and acknowledged."""
+        """Run until cancelled. On cancel the worker drains: it leaves the share group, commits and
+        acknowledges what it holds, then ends its broker session (see :meth:`MqttConsumer.stop`);
+        if the drain cannot finish (database down), the session is kept for a restart."""
         loop = asyncio.get_running_loop()
         self.consumer = MqttConsumer(self.mqtt_url, self.options.client_id, subscriptions(self.options.group),
                                      self.inbox, loop, receive_maximum=self.options.receive_maximum,
@@ -103,12 +106,36 @@ class IngestWorker:
                                      on_state=lambda up: self.m_connected.set(1.0 if up else 0.0))
         self.consumer.start()
         log.info("ingest worker %s started (pid %d)", self.options.client_id, os.getpid())
+        drained = False
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._batcher(), name="ingest-batcher")
-                group.create_task(self._writer(), name="ingest-writer")
+                tasks = [group.create_task(self._batcher(), name="ingest-batcher"),
+                         group.create_task(self._writer(), name="ingest-writer")]
+                try:
+                    await asyncio.Future()  # until cancelled
+                except asyncio.CancelledError:
+                    if not any(t.done() for t in tasks):  # a crashed pipeline cannot drain
+                        drained = await self._drain()
+                    raise
         finally:
-            await asyncio.to_thread(self.consumer.stop)
+            await asyncio.to_thread(self.consumer.stop, drained)
+
+    async def _drain(self, quiet_s: float = 0.5, timeout_s: float = 15.0) -> bool:
+        """Unsubscribe, then wait until every received message is acknowledged and none arrived
+        for ``quiet_s``. Returns False on timeout."""
+        assert self.consumer is not None
+        self.consumer.unsubscribe()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            idle = time.monotonic() - self.consumer.last_received >= quiet_s
+            if idle and self._done >= self.consumer.received:
+                log.info("ingest worker %s drained (%d messages)", self.options.client_id, self._done)
+                return True
+            await asyncio.sleep(0.05)
+        log.warning("ingest worker %s could not drain in %.0fs; keeping its broker session",
+                    self.options.client_id, timeout_s)
+        return False
 
     # ------------------------------------------------------------------ batcher
     async def _batcher(self) -> None:
@@ -168,6 +195,7 @@ class IngestWorker:
         assert self.consumer is not None
         for p in batch:
             self.consumer.ack(p.incoming.mid, p.incoming.qos, p.incoming.generation)
+        self._done += len(batch)
         now = time.time()
         self.m_batch.observe(now - min(p.incoming.received_ms for p in batch) / 1000)
         for p in batch:

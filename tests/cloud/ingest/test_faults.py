@@ -201,3 +201,22 @@ def test_gateway_add_cli_produces_working_credentials(ingest_db: str, own_broker
     rows = json.loads(listed.stdout)
     assert [(r["community"], r["code"], r["trusted"]) for r in rows] == [(community, gateway, True)]
     assert rows[0]["broker_username"] == creds["username"]
+
+
+async def test_gracefully_stopped_worker_leaves_no_stranded_share(ingest_db: str, broker: BrokerHandle) -> None:
+    """Mosquitto keeps routing a share group's messages to offline persistent members; a worker
+    stopped on purpose drains and ends its session, so its peers receive everything."""
+    community, gateway = unique("c"), unique("gw")
+    register(ingest_db, community, gateway, ["d1"])
+    group = unique("g-")
+    async with running_worker(ingest_db, broker.admin_url, group=group, client_id=unique("wa-")):
+        async with running_worker(ingest_db, broker.admin_url, group=group, client_id=unique("wb-")):
+            pass  # b stops gracefully
+        with publisher(broker.admin_url) as pub:
+            for seq in range(1, 21):
+                pub.publish(wire.topic(community, gateway, "telemetry"), telemetry(community, gateway, seq, ["d1"]))
+
+        async def everything() -> bool:
+            return bool(await scalar(ingest_db, "SELECT count(*) FROM ingest_batches") == 20)
+
+        await wait_for(everything, timeout=15, what="all 20 messages at the remaining worker")
