@@ -1,8 +1,8 @@
 """Incremental refresh of the 1-minute / 1-hour rollups and of the last-value table.
 
 Every ingest commit appends the time range it wrote to ``rollup_invalidations``. A refresh takes
-those rows (``DELETE … RETURNING`` in its own transaction, so a crash re-does the work instead of
-losing it), merges overlapping ranges, and recomputes exactly the affected buckets: 1-minute
+those rows (in one transaction, so a crash re-does the work instead of losing it), merges
+overlapping ranges, and recomputes exactly the affected buckets: 1-minute
 buckets from raw rows, 1-hour buckets from the 1-minute rollup, and the newest value per
 (device, metric) into ``telemetry_last``. Late data (an edge draining its outbox after an outage)
 therefore lands in the right buckets no matter how old it is, which a plain "now minus a
@@ -92,25 +92,43 @@ WHERE excluded.time >= t.time
 """
 
 
-async def refresh(conn: psycopg.AsyncConnection, mode: StorageMode) -> RefreshResult:
-    """One refresh round in one transaction (the caller's connection must not be in one)."""
+SETTLE = dt.timedelta(seconds=5)
+"""A minute is rolled up once it closed this long ago (late rows after that re-invalidate it)."""
+
+
+async def refresh(conn: psycopg.AsyncConnection, mode: StorageMode, now: dt.datetime | None = None) -> RefreshResult:
+    """One refresh round in one transaction (the caller's connection must not be in one).
+
+    Last values: every invalidation newer than the ``last_values`` watermark, every round.
+    Rollups: invalidations whose range ended before the current (open) minute, consumed — so
+    under a steady stream each minute bucket is computed about once, not on every round.
+    """
     result = RefreshResult()
+    cutoff = floor_to((now or dt.datetime.now(dt.UTC)) - SETTLE, MINUTE)
     async with conn.transaction():
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_KEY,))
         row = await cur.fetchone()
         if row is None or not row[0]:
             result.skipped = True
             return result
-        cur = await conn.execute("DELETE FROM rollup_invalidations RETURNING low, high")
+        cur = await conn.execute(
+            "SELECT i.id, i.low, i.high FROM rollup_invalidations i, rollup_watermarks w "
+            "WHERE w.name = 'last_values' AND i.id > w.last_id ORDER BY i.id")
+        fresh = await cur.fetchall()
+        if fresh:
+            for low, high in merge_ranges([(low, high) for _, low, high in fresh], dt.timedelta(microseconds=1)):
+                cur = await conn.execute(_LAST, {"start": low, "end": high})
+                result.last_rows += max(cur.rowcount, 0)
+            await conn.execute("UPDATE rollup_watermarks SET last_id = %s WHERE name = 'last_values'",
+                               (int(fresh[-1][0]),))
+        cur = await conn.execute(
+            "DELETE FROM rollup_invalidations WHERE high < %s AND id <= (SELECT last_id FROM rollup_watermarks "
+            "WHERE name = 'last_values') RETURNING low, high", (cutoff,))
         raw = [(low, high) for low, high in await cur.fetchall()]
         if not raw:
             return result
-        exact = merge_ranges(raw, dt.timedelta(microseconds=1))
-        result.ranges = len(exact)
-        for low, high in exact:
-            cur = await conn.execute(_LAST, {"start": low, "end": high})
-            result.last_rows += max(cur.rowcount, 0)
         minutes = merge_ranges(raw, MINUTE)
+        result.ranges = len(minutes)
         for start, end in minutes:
             params = {"start": start, "end": end, "epoch": EPOCH}
             await conn.execute("DELETE FROM telemetry_1m WHERE bucket >= %(start)s AND bucket < %(end)s", params)

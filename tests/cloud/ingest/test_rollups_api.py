@@ -132,3 +132,20 @@ async def test_writer_creates_missing_partitions_on_demand(ingest_db: str, regis
         assert result.points == 2
         days = await partitions.existing_days(conn)
     assert {old.date(), T0.date()} <= days
+
+
+async def test_open_minute_waits_but_last_value_is_immediate(ingest_db: str, registry: dict[str, int]) -> None:
+    g, d, m = registry["gateway"], registry["device"], registry["metric"]
+    now = T0 + dt.timedelta(minutes=30, seconds=20)
+    async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
+        await Writer(mode="plain").write(conn, [_prepared(g, 1, d, m, [now - dt.timedelta(seconds=5)], [7.5])])
+        first = await rollups.refresh(conn, "plain", now=now)
+        assert first.last_rows == 1
+        assert first.minute_rows == 0  # the minute is still open
+        cur = await conn.execute("SELECT value FROM telemetry_last WHERE device_id = %s", (d,))
+        assert await cur.fetchone() == (7.5,)
+        second = await rollups.refresh(conn, "plain", now=now + dt.timedelta(minutes=1))
+        assert second.last_rows == 0  # already seen
+        assert second.minute_rows == 1
+        cur = await conn.execute("SELECT count(*) FROM rollup_invalidations")
+        assert await cur.fetchone() == (0,)
