@@ -21,7 +21,7 @@ class Histogram:
     """Fixed buckets for the long-run picture plus a bounded window of recent samples for exact
     percentiles (the heartbeat and the bench want p50/p99 of the last few thousand cycles)."""
 
-    window: int = 20_000
+    window: int = 10_000
     counts: list[int] = field(default_factory=lambda: [0] * (len(_BOUNDS_MS) + 1))
     recent: deque[float] = field(default_factory=deque)
     total: int = 0
@@ -35,10 +35,10 @@ class Histogram:
         if len(self.recent) > self.window:
             self.recent.popleft()
 
-    def percentile(self, q: float) -> float:
-        if not self.recent:
+    def percentile(self, q: float, ordered: list[float] | None = None) -> float:
+        ordered = sorted(self.recent) if ordered is None else ordered
+        if not ordered:
             return 0.0
-        ordered = sorted(self.recent)
         index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
         return ordered[index]
 
@@ -46,10 +46,11 @@ class Histogram:
         self.recent.clear()
 
     def summary(self) -> dict[str, float]:
+        ordered = sorted(self.recent)
         return {
             "count": self.total,
-            "p50_ms": round(self.percentile(50), 2),
-            "p99_ms": round(self.percentile(99), 2),
+            "p50_ms": round(self.percentile(50, ordered), 2),
+            "p99_ms": round(self.percentile(99, ordered), 2),
             "max_ms": round(self.maximum, 2),
         }
 

@@ -41,16 +41,15 @@ class ReportFilter:
 
     def __init__(self, points: list[Point], enabled: bool = True) -> None:
         self._policies: dict[str, _Policy] = {}
+        self._last: dict[str, _Last] = {}
         self.passthrough = not enabled or not any(
             p.deadband is not None or p.on_change or p.max_interval_s is not None for p in points)
         """Every value is sent: the caller may skip the filter altogether (the hot path)."""
+        if self.passthrough:
+            return  # no per-point state at all (memory: 1000s of devices)
         for p in points:
-            if enabled:
-                interval = None if p.max_interval_s is None else int(p.max_interval_s * 1000)
-                self._policies[p.name] = _Policy(p.deadband, p.on_change, interval)
-            else:
-                self._policies[p.name] = _Policy(None, False, None)
-        self._last: dict[str, _Last] = {}
+            interval = None if p.max_interval_s is None else int(p.max_interval_s * 1000)
+            self._policies[p.name] = _Policy(p.deadband, p.on_change, interval)
 
     def should_send(self, name: str, value: Scalar, quality: Quality, ts_ms: int) -> bool:
         """Decide for one value, and remember it as sent when the answer is yes."""

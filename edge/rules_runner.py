@@ -118,19 +118,28 @@ class RuleRunner:
             self.on_alarm(dict(item))
 
     def snapshot(self) -> None:
-        if self.engine is None:
-            return
+        """Write the state now (at shutdown; blocking is fine there)."""
+        if self.engine is not None:
+            self._write(orjson.dumps(self.engine.snapshot()))
+
+    async def snapshot_async(self) -> None:
+        """Periodic snapshot: the state is captured on the loop (the engine has one owner), the
+        write and fsync run in a thread so a slow disk never stalls polling."""
+        if self.engine is not None:
+            data = orjson.dumps(self.engine.snapshot())
+            await asyncio.to_thread(self._write, data)
+
+    def _write(self, data: bytes) -> None:
         path = self.config.state_path
         tmp = path.with_suffix(path.suffix + ".tmp")
         try:
-            data = orjson.dumps(self.engine.snapshot())
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except (OSError, TypeError) as exc:
+        except OSError as exc:
             log.warning("rules state snapshot to %s failed: %s", path, exc)
 
     async def run(self) -> None:
@@ -151,7 +160,7 @@ class RuleRunner:
     async def _snapshots(self) -> None:
         while True:
             await asyncio.sleep(self.config.snapshot_interval_s)
-            self.snapshot()
+            await self.snapshot_async()
 
     def stats(self) -> dict[str, int]:
         watcher = self.watcher

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from typing import Any
 
@@ -45,6 +46,7 @@ EXCEPTION_QUALITY: dict[int, Quality] = {
 }
 
 LinkConfigT = LinkConfig
+_RNG = random.Random()
 
 
 class ModbusLink:
@@ -58,7 +60,7 @@ class ModbusLink:
         self.metrics = metrics or PollMetrics()
         self.connect_timeout_s = connect_timeout_s
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
-        self._backoff = Backoff(initial=0.5, cap=min(30.0, config.backoff_max_s))
+        self._backoff = Backoff(initial=0.5, cap=min(30.0, config.backoff_max_s), rng=_RNG)
         self._retry_at = 0.0
         self.connected = False
         self.connects = 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from guanjia.wire import Quality, Scalar
 log = logging.getLogger(__name__)
 
 _UNREACHABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR})
+_RNG = random.Random()
 
 
 class ReadingSink(Protocol):
@@ -60,7 +62,7 @@ class ModbusDevice:
 
     def __init__(self, config: DeviceConfig, profile: Profile, link: ModbusLink, sink: ReadingSink,
                  metrics: PollMetrics, *, offline_after: int = 3, backoff_max_s: float = 60.0,
-                 clock: Callable[[], int] = wall_ms) -> None:
+                 clock: Callable[[], int] = wall_ms, rng: random.Random | None = None) -> None:
         self.id = config.id
         self.config = config
         self.profile = profile
@@ -74,7 +76,8 @@ class ModbusDevice:
         self.retries = config.retries
         self.online: bool | None = None  # unknown until the first poll
         self.failures = 0
-        self.backoff = Backoff(initial=1.0, cap=max(1.0, backoff_max_s))
+        # one Random per agent, not per device: a Mersenne Twister state is 2.5 kB
+        self.backoff = Backoff(initial=1.0, cap=max(1.0, backoff_max_s), rng=rng or _RNG)
         self.retry_at = 0.0
         self.last_error = ""
         self.stopped = False
