@@ -7,8 +7,10 @@ so callers — the CLI, the service, the API — handle one tree::
         ├── StorageError           the database refused or could not be reached
         │   └── MigrationError     a migration file is malformed or failed to apply
         ├── BrokerError            the MQTT broker refused or could not be reached
-        ├── RegistryError          a registry operation is invalid (unknown community, duplicate …)
-        └── IngestPolicyError      a message is well-formed but refused by policy (→ dead letter)
+        └── RegistryError          a registry operation is invalid (unknown community, duplicate …)
+
+Ingest never raises for bad *input*: a refused message becomes a dead letter with a reason code
+(see :mod:`cloud.ingest.prepare`), because one hostile gateway must not stop the stream.
 """
 
 from __future__ import annotations
@@ -34,12 +36,3 @@ class BrokerError(CloudError):
 
 class RegistryError(CloudError):
     """A registry request is invalid: unknown community/gateway, duplicate id, bad value."""
-
-
-class IngestPolicyError(CloudError):
-    """A well-formed message refused by ingest policy; ``reason`` is the dead-letter code."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}" if detail else reason)
