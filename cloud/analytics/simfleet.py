@@ -316,7 +316,7 @@ def _switch_faults(device: FleetDevice, faults: list[PlannedFault], now_ms: int,
         if before < fault.start_ms <= now_ms:
             device.model.set_fault(fault.plan.fault, True, _ramped(fault, now_ms))
         elif fault.start_ms < now_ms <= fault.end_ms and fault.plan.ramp is not None and now_ms % HOUR_MS == 0:
-            device.model.faults[fault.plan.fault] = _ramped(fault, now_ms)
+            device.model.set_fault(fault.plan.fault, True, _ramped(fault, now_ms))  # re-stating updates params
         if before < fault.end_ms <= now_ms:
             device.model.set_fault(fault.plan.fault, False)
 

@@ -16,7 +16,10 @@ feature scaling and residual spread are stored as JSON. Channels:
   ``I / Î − 1``; the explanation quotes it ("draws 18 % more current than usual for this
   pressure") with the number of consecutive days its daily mean has risen;
 - ``current_deficit`` (dry run): ``1 − I / Î`` in the hour — sudden, so no smoothing;
-- ``pressure_deficit`` (slow pressure loss): EWMA of ``1 − p / p_normal`` with ``p_normal`` the
+- ``flow_excess`` / ``duty_excess`` (slow pressure loss): EWMA of the flow, and of the running
+  time per hour (the run-hours counter), above their hour-of-week normal — a leak adds demand
+  around the clock and the set stops sleeping at night, long before pressure sags;
+- ``pressure_deficit`` (pressure loss): EWMA of ``1 − p / p_normal`` with ``p_normal`` the
   median running pressure of the training window.
 """
 
@@ -29,7 +32,7 @@ import numpy as np
 from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.errors import ModelFormatError, NotEnoughData
 from cloud.analytics.features import daily_sum, ewma, hour_of_week, rising_run, robust_center_scale, seasonal_profile
-from cloud.analytics.frames import Array, HourlyFrame
+from cloud.analytics.frames import Array, HourlyFrame, counter_increase
 
 
 def _running_means(frame: HourlyFrame, params: Params) -> tuple[Array, Array, Array, Array]:
@@ -61,6 +64,7 @@ class PumpDetector(Detector):
         Channel("current_deficit", "dry_run", floor=0.25, min_hours=1),
         Channel("suction_loss", "dry_run", floor=0.5, min_hours=1),
         Channel("flow_excess", "pressure_loss", floor=0.15, min_hours=3),
+        Channel("duty_excess", "pressure_loss", floor=0.1, min_hours=3),
         Channel("pressure_deficit", "pressure_loss", floor=0.05, min_hours=6),
     )
     defaults: ClassVar[Params] = {
@@ -71,6 +75,7 @@ class PumpDetector(Detector):
         "suction_metric": "suction_pressure",
         "flow_metric": "flow",
         "flow_alpha": 1 / 6,
+        "run_hours_metric": "run_hours",
         "utc_offset_ms": 8 * 3_600_000,
         "min_running_share": 0.5,
         "min_training_hours": 48,
@@ -101,7 +106,10 @@ class PumpDetector(Detector):
         flow = frame.column(params["flow_metric"])
         flow_profile, _ = seasonal_profile(flow, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
         flow_mean = float(np.nanmean(flow)) if not np.isnan(flow).all() else float("nan")
+        duty = counter_increase(frame, params["run_hours_metric"])
+        duty_profile, _ = seasonal_profile(duty, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
         return {
+            "duty_hour_of_week": [round(float(v), 4) for v in duty_profile],
             "suction_normal": suction,
             "flow_hour_of_week": [round(float(v), 4) for v in flow_profile],
             "flow_mean": flow_mean,
@@ -148,7 +156,10 @@ class PumpDetector(Detector):
             ratio = np.clip(np.where(use, cur / predicted - 1.0, np.nan), -1.0, 2.0)
             p_def = np.where(use, 1.0 - pressure / float(baseline["pressure_normal"]), np.nan)
         alpha = float(params["ewma_alpha"])
-        excess = ewma(ratio, alpha)
+        # winsorise single hours at ±3 residual sigmas: a start transient caught by a sparse sample
+        # must not move a day-long average, while wear lifts every hour and passes unclipped
+        bound = 3.0 * max(float(baseline.get("residual_sigma") or 0.05), 0.01)
+        excess = ewma(np.clip(ratio, -bound, bound), alpha)
         pressure_def = ewma(p_def, alpha)
         # "rising for N days": consecutive rises of the daily mean residual, mapped back to hours
         day_starts, day_sums = daily_sum(np.nan_to_num(ratio), frame.times_ms, min_hours=1)
@@ -175,11 +186,20 @@ class PumpDetector(Detector):
             flow_excess = ewma((frame.column(params["flow_metric"]) - expected_flow) / float(flow_mean),
                                float(params["flow_alpha"]))
             stats["flow_excess"] = flow_excess
+        duty_profile = np.asarray(baseline.get("duty_hour_of_week") or [np.nan] * 168, dtype=np.float64)
+        duty_excess = np.full(frame.hours, np.nan)
+        if duty_profile.shape == (168,) and not np.isnan(duty_profile).all():
+            # the run-hours counter integrates exactly what sparse samples of flow only glimpse:
+            # a leak makes the set run longer, most of all at night when it should sleep
+            expected_duty = duty_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
+            duty = counter_increase(frame, params["run_hours_metric"])
+            duty_excess = ewma(duty - expected_duty, float(params["flow_alpha"]))
+            stats["duty_excess"] = duty_excess
         return Scored(
             stats=stats,
             context={"current_ratio": ratio, "current_excess": excess, "pressure": pressure,
                      "pressure_deficit": pressure_def, "expected_current": predicted, "current": cur,
-                     "rising_days": rising, "flow_excess": flow_excess},
+                     "rising_days": rising, "flow_excess": flow_excess, "duty_excess": duty_excess},
         )
 
     def explain(self, frame: HourlyFrame, channel: Any, hour: int, scored: Scored, baseline: Params) -> str:
@@ -190,6 +210,10 @@ class PumpDetector(Detector):
             trend = f", rising for {days} day{'s' if days != 1 else ''}" if days >= 2 else ""
             return (f"pump {frame.device} draws {pct:.0f}% more current than usual for this pressure{trend} "
                     f"— check the bearings and motor before it trips")
+        if channel.name == "duty_excess":
+            minutes = 60 * ctx["duty_excess"][hour]
+            return (f"pump {frame.device} runs {minutes:.0f} minutes per hour longer than usual for this hour and "
+                    f"day, night included — water is leaking downstream; pressure will drop when the leak grows")
         if channel.name == "flow_excess":
             pct = 100 * ctx["flow_excess"][hour]
             return (f"pump {frame.device} pumps {pct:.0f}% of its usual daily flow more than normal for this "
