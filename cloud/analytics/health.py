@@ -2,7 +2,8 @@
 
 Figures per kind (over the record's window, from the hourly rollup):
 
-- elevator: trips, door cycles, door cycles per trip, running hours, faults by type, entrapments;
+- elevator: trips, door cycles, door cycles per trip, running hours, mean trip time, faults by type,
+  entrapments;
 - pump: starts, stops, run hours, duty cycle, mean current while running, mean current per bar
   of outlet pressure, faults (drive trips);
 - gate: passages in/out, forced-open and held-open events, tamper events;
@@ -65,6 +66,8 @@ def figures_for(frame: HourlyFrame, baseline: Mapping[str, Any] | None) -> dict[
         trips_total = np.nansum(trips)
         figures["door_cycles_per_trip"] = round(float(np.nansum(doors) / trips_total), 3) if trips_total else None
         figures["running_hours"] = _total(counter_increase(frame, "run_hours"))
+        if figures["running_hours"] and trips_total:
+            figures["mean_trip_seconds"] = round(3600.0 * figures["running_hours"] / float(trips_total), 1)
         faults = {name: episode_count(code_present(frame, "fault_code", code)) for name, code in FAULT_CODES.items()}
         figures["faults"] = {k: v for k, v in faults.items() if v}
         figures["entrapments"] = faults.get("passengers_trapped", 0)
