@@ -6,6 +6,7 @@ driven in-process through httpx's ASGI transport against a real PostgreSQL.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -41,7 +42,14 @@ def web_template(pg: PgHandle) -> str:
 def web_db(pg: PgHandle, web_template: str) -> str:
     name = f"w_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{web_template}"')
+        for attempt in range(50):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{web_template}"')
+                break
+            except psycopg.errors.ObjectInUse:  # the migration's backend is still exiting
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
     return psycopg.conninfo.make_conninfo(pg.admin_url, dbname=name)
 
 
