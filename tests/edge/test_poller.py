@@ -77,7 +77,7 @@ async def test_faulty_devices_get_quality_flags_and_do_not_delay_neighbours() ->
         await run_for(devices, 2.0)
     # the good neighbour kept its 0.2 s schedule: ~10 polls in 2 s, all good
     good_readings = sink.of("good")
-    assert len(good_readings) >= 7
+    assert len(good_readings) >= 5
     assert all(set(q.values()) == {Quality.GOOD} for *_, q in good_readings)
     # exception code 4 on every request: the device answers, so it stays online, points say why
     failing_readings = sink.of("failing")
