@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -92,10 +93,11 @@ def sim_device(unit: Unit) -> SimDevice:
 class ProfileServer:
     """A pymodbus TCP server on a free port serving ``units`` (several unit ids = a shared link)."""
 
-    def __init__(self, units: list[Unit]) -> None:
+    def __init__(self, units: list[Unit], framer: FramerType = FramerType.SOCKET) -> None:
         self.units = {u.unit: u for u in units}
         self.port = free_port()
-        self.server = ModbusTcpServer([sim_device(u) for u in units], address=("127.0.0.1", self.port))
+        self.server = ModbusTcpServer([sim_device(u) for u in units], address=("127.0.0.1", self.port),
+                                      framer=framer)
 
     async def __aenter__(self) -> ProfileServer:
         await self.server.serve_forever(background=True)

@@ -130,3 +130,20 @@ async def test_undeclared_hole_is_split_per_point() -> None:
     values: dict[str, Any] = sink.readings[0][2]
     assert values["pressure_setpoint"] == 3.5
     assert values["outlet_pressure_bar"] == 3.25
+
+
+async def test_rtu_over_tcp_link() -> None:
+    """A transparent RS-485 converter: RTU frames (CRC, no MBAP header) over a TCP socket."""
+    from pymodbus import FramerType
+
+    sink, metrics = Sink(), PollMetrics()
+    unit = Unit(5, TEST_PUMP, dict(PUMP_VALUES))
+    async with ProfileServer([unit], framer=FramerType.RTU) as server:
+        link = ModbusLink(TcpLinkConfig(type="rtu-over-tcp", host="127.0.0.1", port=server.port, timeout_s=1.0),
+                          metrics)
+        dev = device("rtu", server.port, 5, sink, metrics, link=link)
+        await dev.poll(dev.groups[0])
+        await link.close()
+    values = sink.readings[0][2]
+    assert values["outlet_pressure_bar"] == 3.25
+    assert values["model"] == 7
