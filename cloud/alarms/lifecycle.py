@@ -161,7 +161,7 @@ async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: 
     override = policy.override_for(alarm["rule"], kind)
     title = (override.title if override and override.title else None) or alarm["message"] or alarm["rule"]
     new = wo_repo.NewOrder(
-        community=alarm["community"], title=f"{alarm['device']}: {title}"[:200], origin="alarm", priority=priority,
+        community=alarm["community"], title=_titled(alarm["device"], title), origin="alarm", priority=priority,
         building=alarm["building"], device=alarm["device"], device_kind=kind, skill=policy.skill_for(kind),
         alarm_id=alarm["id"], description=alarm["message"], auto_close=policy.auto_close(alarm["rule"], kind),
     )
@@ -271,3 +271,8 @@ async def acknowledge(conn: AsyncConnection[Any], alarm_id: int, actor: Actor, n
         await _trail(conn, alarm_id, now, "acknowledged", actor, row["severity"], note)
     assert updated is not None
     return updated
+
+
+def _titled(device: str, text: str) -> str:
+    """Work-order titles start with the device once, whether or not the rule message already does."""
+    return (text if text.startswith(device) else f"{device}: {text}")[:200]
