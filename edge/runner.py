@@ -21,6 +21,21 @@ def prepare(config_path: Path, inventory: Path | None = None) -> AgentConfig:
     return config
 
 
+def run(config_path: Path, inventory: Path | None = None, loop: str = "auto") -> None:
+    """Run the agent on uvloop when available (``loop="auto"``): it halves the per-request CPU of
+    the asyncio machinery under pymodbus and aiomqtt, which is most of the agent's work."""
+    if loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                raise
+        else:
+            uvloop.run(run_agent(config_path, inventory))
+            return
+    asyncio.run(run_agent(config_path, inventory))
+
+
 async def run_agent(config_path: Path, inventory: Path | None = None) -> None:
     """Run until SIGINT/SIGTERM; the agent's ``__aexit__`` commits the outbox and saves rule state."""
     from edge.agent import Agent
@@ -30,6 +45,7 @@ async def run_agent(config_path: Path, inventory: Path | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    log.info("event loop: %s", type(loop).__module__.split(".")[0])
     async with Agent(config):
         await stop.wait()
         log.info("stopping (signal received)")

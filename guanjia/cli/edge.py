@@ -16,13 +16,14 @@ app.add_typer(outbox_app, name="outbox")
 def run(
     config: Path = typer.Option(..., "--config", "-c", help="Agent YAML (see edge/examples/agent.yaml)."),
     inventory: Path | None = typer.Option(None, "--inventory", help="Add devices from a simulator inventory JSON."),
+    loop: str = typer.Option("auto", "--loop", help="auto (uvloop when installed) | uvloop | asyncio"),
 ) -> None:
     """Run the agent until SIGINT/SIGTERM (clean shutdown: outbox committed, rule state saved)."""
-    import asyncio
+    from edge.runner import run as run_edge
 
-    from edge.runner import run_agent
-
-    asyncio.run(run_agent(config, inventory))
+    if loop not in ("auto", "uvloop", "asyncio"):
+        raise typer.BadParameter("--loop must be auto, uvloop or asyncio")
+    run_edge(config, inventory, loop)
 
 
 @app.command("check")
