@@ -12,7 +12,7 @@ fi
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v mbpoll >/dev/null 2>&1 || optional+=(mbpoll)
-command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || optional+=(chromium)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || optional+=(chromium fonts-wqy-microhei)
 [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   if [ ${#optional[@]} -gt 0 ]; then
