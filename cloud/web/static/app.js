@@ -6,6 +6,9 @@
   document.addEventListener("htmx:configRequest", function (e) {
     if (csrf) e.detail.headers["X-CSRF-Token"] = csrf;
   });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.successful && e.detail.elt.classList.contains("reload-after")) window.location.reload();
+  });
   document.addEventListener("htmx:responseError", function (e) {
     var text = e.detail.xhr.responseText || ("HTTP " + e.detail.xhr.status);
     try { text = JSON.parse(text).error.message; } catch (_) { /* plain text */ }

@@ -75,6 +75,13 @@ async def test_engineer_pages(client: httpx.AsyncClient, world: World, people: d
     assert "Equipment health record" in device.text
     assert "Elevator trips" in device.text
     assert (await c.get(f"/devices/{world.device_ids['cB'][0]}")).status_code == 404
+    alarming = (await c.get("/api/v1/devices?state=alarming")).json()["devices"][0]["id"]
+    page = await c.get(f"/devices/{alarming}")
+    ack = re.search(r'hx-post="(/api/v1/alarms/\d+/ack)"', page.text)
+    assert ack, "an active alarm offers acknowledge"
+    resp = await c.post(ack.group(1), headers={"X-CSRF-Token": csrf_of(page.text)})  # the htmx call
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["acknowledged"] is True
     series = await c.get(f"/api/v1/devices/{own}/series?metric=load_percent&range=30d")
     assert series.status_code == 200
     assert series.json()["source"] == "telemetry_1h"
