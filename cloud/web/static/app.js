@@ -24,9 +24,17 @@
     var range = document.getElementById("chart-range").value;
     var info = document.getElementById("chart-info");
     if (!metric) { info.textContent = "—"; return; }
+    var from = document.getElementById("chart-start"), to = document.getElementById("chart-end");
+    from.hidden = to.hidden = range !== "custom";
+    var span = "&range=" + range;
+    if (range === "custom") {
+      if (!from.value || !to.value) return;  /* wait for both dates */
+      var end = new Date(to.value); end.setDate(end.getDate() + 1);  /* the end day is included */
+      span = "&start=" + new Date(from.value).toISOString() + "&end=" + end.toISOString();
+    }
     box.dataset.ready = "0";
-    fetch("/api/v1/devices/" + box.dataset.device + "/series?metric=" + encodeURIComponent(metric) +
-          "&range=" + range, {credentials: "same-origin", headers: {Accept: "application/json"}})
+    fetch("/api/v1/devices/" + box.dataset.device + "/series?metric=" + encodeURIComponent(metric) + span,
+          {credentials: "same-origin", headers: {Accept: "application/json"}})
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (s) {
         var data = [s.t, s.avg, s.min, s.max];
@@ -119,6 +127,8 @@
     if (metric) {
       metric.addEventListener("change", loadChart);
       document.getElementById("chart-range").addEventListener("change", loadChart);
+      document.getElementById("chart-start").addEventListener("change", loadChart);
+      document.getElementById("chart-end").addEventListener("change", loadChart);
       loadChart();
     }
     liveValues();

@@ -170,6 +170,14 @@ async def test_engineer_sees_chart_with_data(server: str, browser: Browser, worl
     await expect(chart).to_be_visible(timeout=15_000)
     assert int(await chart.get_attribute("data-points") or 0) >= 24 * 29
     await expect(page.locator("#chart canvas")).to_be_visible()
+    # any range: pick two dates
+    await page.select_option("#chart-range", "custom")
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).date().isoformat()
+    end = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).date().isoformat()
+    await page.fill("#chart-start", start)
+    await page.fill("#chart-end", end)
+    await expect(chart).to_be_visible(timeout=15_000)
+    assert 24 * 7 <= int(await chart.get_attribute("data-points") or 0) <= 24 * 8 + 1
     await expect(page.locator("#health tbody tr")).not_to_have_count(0)
     await expect(page.locator("#live-values dd").first).to_be_visible(timeout=15_000)  # live values over SSE
     await shot(page, "device")
