@@ -243,7 +243,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                          "ON CONFLICT DO NOTHING")
             device_ids = [int(r[0]) for r in conn.execute("SELECT id FROM devices ORDER BY id").fetchall()]
             metric_ids = [int(r[0]) for r in conn.execute("SELECT id FROM metrics ORDER BY id").fetchall()]
-        asyncio.run(_partitions(db))
+        if not timescale:
+            asyncio.run(_partitions(db))
         copy_rate = _copy_baseline(db, device_ids, metric_ids, phase_messages * POINTS_PER_MESSAGE)
 
         listener = Listener(db)

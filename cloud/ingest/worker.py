@@ -68,7 +68,7 @@ class WorkerOptions:
 
 
 class IngestWorker:
-    def __init__(self, pool: AsyncConnectionPool[Any], mqtt_url: MqttUrl, *, mode: str = "plain",
+    def __init__(self, pool: AsyncConnectionPool[Any], mqtt_url: MqttUrl, *, mode: str | None = None,
                  options: WorkerOptions | None = None, metrics: Metrics | None = None,
                  hooks: IngestHooks | None = None) -> None:
         self.pool = pool
@@ -78,7 +78,8 @@ class IngestWorker:
         self.hooks = hooks or IngestHooks()
         self.cache = RegistryCache(pool)
         self.preparer = Preparer(self.cache, self.options.policy)
-        self.writer = Writer(mode=mode)
+        self.writer = Writer(mode=mode or "plain")
+        self._mode_known = mode is not None
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=self.options.receive_maximum + 64)
         self.ready: asyncio.Queue[list[Prepared]] = asyncio.Queue(maxsize=2)
         self.consumer: MqttConsumer | None = None
@@ -100,6 +101,8 @@ class IngestWorker:
         acknowledges what it holds, then ends its broker session (see :meth:`MqttConsumer.stop`);
         if the drain cannot finish (database down), the session is kept for a restart."""
         loop = asyncio.get_running_loop()
+        if not self._mode_known:
+            self.writer.mode = await self._storage_mode()
         self.consumer = MqttConsumer(self.mqtt_url, self.options.client_id, subscriptions(self.options.group),
                                      self.inbox, loop, receive_maximum=self.options.receive_maximum,
                                      clean_start=self.options.clean_start,
@@ -119,6 +122,21 @@ class IngestWorker:
                     raise
         finally:
             await asyncio.to_thread(self.consumer.stop, drained)
+
+    async def _storage_mode(self) -> str:
+        """The database's storage mode (``schema_meta``), waiting for the database if needed:
+        partitions are this worker's job on plain PostgreSQL only."""
+        backoff = Backoff(initial=0.5, cap=10.0)
+        while True:
+            try:
+                async with self.pool.connection() as conn:
+                    cur = await conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'")
+                    row = await cur.fetchone()
+                return "timescale" if row is not None and row[0] == "timescale" else "plain"
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                delay = backoff.next_delay()
+                log.warning("reading the storage mode failed (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
+                await asyncio.sleep(delay)
 
     async def _drain(self, quiet_s: float = 0.5, timeout_s: float = 15.0) -> bool:
         """Unsubscribe, then wait until every received message is acknowledged and none arrived

@@ -87,8 +87,15 @@ def test_timescale_storage(require_timescaledb: None, pg: PgHandle) -> None:
     with psycopg.connect(url) as conn:
         mode = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
         hyper = conn.execute("SELECT count(*) FROM timescaledb_information.hypertables "
-                             "WHERE hypertable_name = 'telemetry'").fetchone()
-        caggs = conn.execute("SELECT count(*) FROM timescaledb_information.continuous_aggregates").fetchone()
+                             "WHERE hypertable_name = 'telemetry_readings'").fetchone()
+        compressed = conn.execute("SELECT segmentby_column_index IS NOT NULL FROM "
+                                  "timescaledb_information.compression_settings WHERE hypertable_name = "
+                                  "'telemetry_readings' AND attname = 'device_id'").fetchone()
+        jobs = conn.execute("SELECT count(*) FROM timescaledb_information.jobs "
+                            "WHERE hypertable_name = 'telemetry_readings'").fetchone()
+        view = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'telemetry'").fetchone()
     assert mode == ("timescale",)
     assert hyper == (1,)
-    assert caggs == (2,)
+    assert compressed == (True,)
+    assert jobs == (2,)  # compression + retention
+    assert view == ("v",)
