@@ -77,6 +77,9 @@ _EN: dict[str, str] = {
     "manager.by_community": "Per community", "manager.ratings": "Rating distribution",
     "manager.butler": "Butler", "error.forbidden": "You may not open this page.",
     "error.not_found": "Not found.", "minutes": "min", "hours": "h",
+    "users.name": "Name", "users.role": "Role", "users.add": "Add user", "users.created": "User {name} created.",
+    "users.disable": "Disable", "users.enable": "Enable",
+    "role.admin": "Admin", "role.engineer": "Engineer", "role.butler": "Butler", "role.resident": "Resident",
 }
 
 _ZH: dict[str, str] = {
@@ -107,7 +110,8 @@ _ZH: dict[str, str] = {
     "health.run_count": "电梯运行次数", "health.door_cycles": "开关门次数", "health.run_hours": "运行小时",
     "health.start_count": "水泵启动次数", "health.energy": "能耗", "health.energy_total": "总电能",
     "health.energy_import": "正向电能", "health.passages_in": "进入人次", "health.passages_out": "离开人次",
-    "range.1h": "1 小时", "range.24h": "24 小时", "range.7d": "7 天", "range.30d": "30 天", "range.365d": "1 年", "range.custom": "自定义",
+    "range.1h": "1 小时", "range.24h": "24 小时", "range.7d": "7 天", "range.30d": "30 天", "range.365d": "1 年",
+    "range.custom": "自定义",
     "alarm.active": "未恢复", "alarm.cleared": "已恢复", "alarm.acked": "已确认", "alarm.ack": "确认",
     "gateway.title": "网关", "gateway.list": "网关列表", "gateway.queue": "队列深度", "gateway.latency": "轮询延迟",
     "gateway.errors": "错误", "gateway.seq": "序号高水位", "gateway.gaps": "缺失序号", "gateway.received": "已接收批次",
@@ -130,6 +134,9 @@ _ZH: dict[str, str] = {
     "manager.orders": "工单数", "manager.rating": "平均评分", "manager.by_butler": "按管家",
     "manager.by_community": "按小区", "manager.ratings": "评分分布", "manager.butler": "管家",
     "error.forbidden": "您无权访问此页面。", "error.not_found": "未找到。", "minutes": "分钟", "hours": "小时",
+    "users.name": "姓名", "users.role": "角色", "users.add": "新增用户", "users.created": "已创建用户 {name}。",
+    "users.disable": "停用", "users.enable": "启用",
+    "role.admin": "管理员", "role.engineer": "工程师", "role.butler": "管家", "role.resident": "业主",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

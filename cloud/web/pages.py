@@ -301,3 +301,59 @@ async def manager_page(request: Request, user: PageUser) -> Response:
         perf = await load_performance(conn, user, days=days)
     top = max(perf.ratings.values()) if perf.ratings else 0
     return render(request, "manager.html", user, perf=perf, top=top)
+
+
+# --- admins: users -------------------------------------------------------------------------------
+
+@router.get("/admin/users")
+async def users_page(request: Request, user: PageUser) -> Response:
+    from cloud.auth.users import list_users
+
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        users = await list_users(conn, limit=1000)
+        cur = await conn.execute("SELECT code FROM communities ORDER BY code")
+        communities = [r[0] for r in await cur.fetchall()]
+    return render(request, "users.html", user, users=users, roles=[r.value for r in Role], communities=communities,
+                  error=request.query_params.get("error"), created=request.query_params.get("created"))
+
+
+@router.post("/admin/users")
+async def users_create(request: Request, user: PageUser,
+                       username: Annotated[str, Form(max_length=64)],
+                       password: Annotated[str, Form(max_length=256)],
+                       role: Annotated[str, Form(max_length=16)],
+                       display_name: Annotated[str, Form(max_length=100)] = "",
+                       communities: Annotated[list[str] | None, Form()] = None) -> Response:
+    from urllib.parse import quote
+
+    from cloud.auth.errors import AuthError
+    from cloud.auth.users import create_user
+
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    try:
+        async with app_pool(request).connection() as conn:
+            await create_user(conn, username, password, Role(role), communities or [], display_name=display_name)
+    except (AuthError, ValueError) as exc:
+        return RedirectResponse(f"/admin/users?error={quote(str(exc)[:200])}", status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"/admin/users?created={quote(username)}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/admin/users/{user_id}/disable")
+async def users_disable(request: Request, user_id: int, user: PageUser,
+                        enable: Annotated[str, Form(max_length=5)] = "") -> Response:
+    from cloud.auth.errors import UserNotFound
+    from cloud.auth.users import update_user
+
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    if user_id == user.id or not -2**63 <= user_id < 2**63:
+        return RedirectResponse("/admin/users?error=not+yourself", status.HTTP_303_SEE_OTHER)
+    try:
+        async with app_pool(request).connection() as conn:
+            await update_user(conn, user_id, disabled=enable != "1")
+    except UserNotFound:
+        return _not_found(request, user)
+    return RedirectResponse("/admin/users", status.HTTP_303_SEE_OTHER)

@@ -167,3 +167,24 @@ async def test_resident_reports_and_rates(client: httpx.AsyncClient, world: Worl
         await conn.execute("UPDATE work_orders SET state = 'resolved', resolved_at = now() WHERE id = %s", (row[0],))
     resp = await c.post(f"/resident/rate/{row[0]}", data={"stars": "4", "csrf_token": token})
     assert resp.status_code == 303, resp.text
+
+
+async def test_admin_manages_users(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    admin = await make_user(Role.admin)
+    engineer = await make_user(Role.engineer, "cA")
+    c = await browser(client, engineer)
+    assert (await c.get("/admin/users")).status_code == 403
+    c.cookies.clear()
+    c = await browser(client, admin)
+    page = await c.get("/admin/users?lang=en")
+    assert page.status_code == 200
+    token = csrf_of(page.text)
+    resp = await c.post("/admin/users", data={"username": "newbutler", "password": "newbutler-pw", "role": "butler",
+                                              "communities": ["cA"], "csrf_token": token})
+    assert resp.headers["location"] == "/admin/users?created=newbutler"
+    weak = await c.post("/admin/users", data={"username": "weak", "password": "123", "role": "butler",
+                                              "csrf_token": token})
+    assert "error=" in weak.headers["location"]
+    resp = await c.post(f"/admin/users/{engineer.user.id}/disable", data={"csrf_token": token})
+    assert resp.status_code == 303
+    assert (await client.get("/api/v1/auth/me", headers=engineer.headers)).status_code == 401
