@@ -47,6 +47,7 @@ EXCEPTION_QUALITY: dict[int, Quality] = {
 
 LinkConfigT = LinkConfig
 _RNG = random.Random()
+_RETRYABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR, Quality.DECODE_ERROR})
 
 
 class ModbusLink:
@@ -124,17 +125,13 @@ class ModbusLink:
         """Read registers (or bits as 0/1) — the lock is held for this one request (and its retries)."""
         timeout = timeout_s or self.config.timeout_s
         attempts = 1 + (self.config.retries if retries is None else retries)
-        fault = ModbusFault(Quality.COMM_ERROR, "no attempt made")
-        for _ in range(attempts):
+        for attempt in range(attempts):
             try:
                 return await self._read_once(table, address, count, unit, timeout)
             except ModbusFault as exc:
-                fault = exc
-                if exc.quality not in (Quality.TIMEOUT, Quality.COMM_ERROR, Quality.DECODE_ERROR):
-                    raise  # the device answered: retrying will not change its mind
-                if not self.connected:
-                    raise
-        raise fault
+                if exc.quality not in _RETRYABLE or not self.connected or attempt == attempts - 1:
+                    raise  # the device answered (retrying will not change its mind), or out of tries
+        raise ModbusFault(Quality.COMM_ERROR, "no attempt made")
 
     async def _read_once(self, table: str, address: int, count: int, unit: int, timeout: float) -> list[int]:
         metrics = self.metrics
