@@ -83,5 +83,6 @@ class PollMetrics:
             "readings": self.readings,
             "suppressed_values": self.suppressed,
             "lateness": self.lateness.summary(),
+            "lateness_buckets": self.lateness.buckets(),
             "request_time": self.request_time.summary(),
         }
