@@ -20,11 +20,22 @@ from cloud.ingest.worker import IngestWorker, WorkerOptions
 from cloud.registry import store
 from guanjia import wire
 from guanjia.settings import MqttUrl
+from tests.conftest import PgHandle
 
 
 @pytest.fixture
 def ingest_db(db_url: str) -> str:
-    migrate(db_url)
+    """A database migrated in plain-PostgreSQL mode (the mode with the most code of ours)."""
+    migrate(db_url, prefer_timescale=False)
+    return db_url
+
+
+@pytest.fixture(params=["plain", "timescale"])
+def storage_db(request: pytest.FixtureRequest, pg: PgHandle, db_url: str) -> str:
+    """The same test on both storage modes (TimescaleDB skipped with a reason when absent)."""
+    if request.param == "timescale" and not pg.timescaledb:
+        pytest.skip("TimescaleDB extension is not installed on the test server")
+    migrate(db_url, prefer_timescale=request.param == "timescale")
     return db_url
 
 

@@ -20,13 +20,13 @@ from tests.cloud.ingest.conftest import (
 from tests.conftest import BrokerHandle
 
 
-async def test_telemetry_alarms_events_status_are_stored(ingest_db: str, broker: BrokerHandle) -> None:
+async def test_telemetry_alarms_events_status_are_stored(storage_db: str, broker: BrokerHandle) -> None:
     community, gateway = unique("c"), unique("gw")
     devices = [f"dev-{i}" for i in range(5)]
-    register(ingest_db, community, gateway, devices)
+    register(storage_db, community, gateway, devices)
     _, gw_url = broker.add_gateway(community, gateway)
     alarm_ids: list[int] = []
-    async with running_worker(ingest_db, broker.admin_url) as worker:
+    async with running_worker(storage_db, broker.admin_url) as worker:
         async def on_alarms(ids: list[int]) -> None:
             alarm_ids.extend(ids)
 
@@ -46,21 +46,21 @@ async def test_telemetry_alarms_events_status_are_stored(ingest_db: str, broker:
                         wire.encode_status(gateway, community, "online", now, {"outbox": 0}), retain=False)
 
         async def stored() -> bool:
-            n = await scalar(ingest_db, "SELECT count(*) FROM telemetry")
-            a = await scalar(ingest_db, "SELECT count(*) FROM device_events")
-            s = await scalar(ingest_db, "SELECT online FROM gateways WHERE code = %s", (gateway,))
+            n = await scalar(storage_db, "SELECT count(*) FROM telemetry")
+            a = await scalar(storage_db, "SELECT count(*) FROM device_events")
+            s = await scalar(storage_db, "SELECT online FROM gateways WHERE code = %s", (gateway,))
             return bool(n == 3 * 5 * 3 and a == 1 and s)
 
         await wait_for(stored, what="all messages stored")
         await wait_for(lambda: asyncio.sleep(0, len(alarm_ids) == 1), what="alarm hook")
-    assert await scalar(ingest_db, "SELECT count(*) FROM ingest_batches") == 5
-    assert await scalar(ingest_db, "SELECT rule || ':' || state || ':' || severity FROM alarm_events") == \
+    assert await scalar(storage_db, "SELECT count(*) FROM ingest_batches") == 5
+    assert await scalar(storage_db, "SELECT rule || ':' || state || ':' || severity FROM alarm_events") == \
         "overheat:raise:major"
-    assert await scalar(ingest_db, "SELECT labels->>'zone' FROM alarm_events") == "B1"
-    assert await scalar(ingest_db, "SELECT value FROM telemetry t JOIN metrics m ON m.id = t.metric_id "
+    assert await scalar(storage_db, "SELECT labels->>'zone' FROM alarm_events") == "B1"
+    assert await scalar(storage_db, "SELECT value FROM telemetry t JOIN metrics m ON m.id = t.metric_id "
                                    "JOIN devices d ON d.id = t.device_id WHERE d.code = 'dev-3' AND m.name = 'm2' "
                                    "ORDER BY value DESC LIMIT 1") == 32.0
-    assert await scalar(ingest_db, "SELECT gaps FROM gateway_sequence WHERE gateway = %s", (gateway,)) == 0
+    assert await scalar(storage_db, "SELECT gaps FROM gateway_sequence WHERE gateway = %s", (gateway,)) == 0
     assert worker.m_points.total() == 45
 
 

@@ -42,8 +42,8 @@ def _prepared(gateway_id: int, seq: int, device: int, metric: int, times: list[d
 
 
 @pytest.fixture
-def registry(ingest_db: str) -> dict[str, int]:
-    with psycopg.connect(ingest_db) as conn:
+def registry(storage_db: str) -> dict[str, int]:
+    with psycopg.connect(storage_db) as conn:
         gid = store.add_gateway(conn, "c1", "gw1")
         did = store.add_device(conn, "c1", "pump-1", gateway="gw1", kind="water_pump")
         row = conn.execute("INSERT INTO metrics (name) VALUES ('pressure') RETURNING id").fetchone()
@@ -51,20 +51,20 @@ def registry(ingest_db: str) -> dict[str, int]:
     return {"gateway": gid, "device": did, "metric": int(row[0])}
 
 
-async def test_rollups_are_exact_and_include_late_data(ingest_db: str, registry: dict[str, int]) -> None:
+async def test_rollups_are_exact_and_include_late_data(storage_db: str, registry: dict[str, int]) -> None:
     g, d, m = registry["gateway"], registry["device"], registry["metric"]
-    writer = Writer(mode=_mode(ingest_db))
+    writer = Writer(mode=_mode(storage_db))
     rng = np.random.default_rng(1)
     times = [T0 + dt.timedelta(seconds=7 * i) for i in range(1200)]  # 140 minutes, 2 hours touched
     values = [float(v) for v in np.round(rng.normal(3.0, 0.5, len(times)), 4)]
-    async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
+    async with await psycopg.AsyncConnection.connect(storage_db) as conn:
         await writer.write(conn, [_prepared(g, 1, d, m, times[:600], values[:600])])
-        assert (await rollups.refresh(conn, _mode(ingest_db))).minute_rows > 0
+        assert (await rollups.refresh(conn, _mode(storage_db))).minute_rows > 0
         await writer.write(conn, [_prepared(g, 2, d, m, times[600:], values[600:])])
         # late data for the first hour arrives after that hour was rolled up
         late_t, late_v = T0 + dt.timedelta(minutes=5, seconds=1), 100.0
         await writer.write(conn, [_prepared(g, 3, d, m, [late_t], [late_v])])
-        await rollups.refresh(conn, _mode(ingest_db))
+        await rollups.refresh(conn, _mode(storage_db))
         cur = await conn.execute("SELECT bucket, avg_value, min_value, max_value, n FROM telemetry_1m "
                                  "WHERE device_id = %s ORDER BY bucket", (d,))
         minute = await cur.fetchall()
@@ -91,13 +91,13 @@ async def test_rollups_are_exact_and_include_late_data(ingest_db: str, registry:
     assert last == (times[-1], values[-1])
 
 
-async def test_telemetry_api_chooses_resolution(ingest_db: str, registry: dict[str, int]) -> None:
+async def test_telemetry_api_chooses_resolution(storage_db: str, registry: dict[str, int]) -> None:
     g, d, m = registry["gateway"], registry["device"], registry["metric"]
     times = [T0 + dt.timedelta(seconds=30 * i) for i in range(240)]  # 2 hours
-    async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
-        await Writer(mode=_mode(ingest_db)).write(conn, [_prepared(g, 1, d, m, times, [float(i) for i in range(240)])])
-        await rollups.refresh(conn, _mode(ingest_db))
-    async with open_pool(ingest_db, max_size=2) as pool:
+    async with await psycopg.AsyncConnection.connect(storage_db) as conn:
+        await Writer(mode=_mode(storage_db)).write(conn, [_prepared(g, 1, d, m, times, [float(i) for i in range(240)])])
+        await rollups.refresh(conn, _mode(storage_db))
+    async with open_pool(storage_db, max_size=2) as pool:
         app = create_app(Settings(mode="test"), pool, auth=False)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -130,28 +130,28 @@ async def test_telemetry_api_chooses_resolution(ingest_db: str, registry: dict[s
             assert metrics.status_code == 200
 
 
-async def test_writer_creates_missing_partitions_on_demand(ingest_db: str, registry: dict[str, int]) -> None:
+async def test_writer_creates_missing_partitions_on_demand(storage_db: str, registry: dict[str, int]) -> None:
     g, d, m = registry["gateway"], registry["device"], registry["metric"]
     old = T0 - dt.timedelta(days=20)
-    async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
-        result = await Writer(mode=_mode(ingest_db)).write(conn, [_prepared(g, 1, d, m, [old, T0], [1.0, 2.0])])
+    async with await psycopg.AsyncConnection.connect(storage_db) as conn:
+        result = await Writer(mode=_mode(storage_db)).write(conn, [_prepared(g, 1, d, m, [old, T0], [1.0, 2.0])])
         assert result.points == 2
         days = await partitions.existing_days(conn)
-    if _mode(ingest_db) == "plain":  # TimescaleDB makes its own chunks
+    if _mode(storage_db) == "plain":  # TimescaleDB makes its own chunks
         assert {old.date(), T0.date()} <= days
 
 
-async def test_open_minute_waits_but_last_value_is_immediate(ingest_db: str, registry: dict[str, int]) -> None:
+async def test_open_minute_waits_but_last_value_is_immediate(storage_db: str, registry: dict[str, int]) -> None:
     g, d, m = registry["gateway"], registry["device"], registry["metric"]
     now = T0 + dt.timedelta(minutes=30, seconds=20)
-    async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
-        await Writer(mode=_mode(ingest_db)).write(conn, [_prepared(g, 1, d, m, [now - dt.timedelta(seconds=5)], [7.5])])
-        first = await rollups.refresh(conn, _mode(ingest_db), now=now)
+    async with await psycopg.AsyncConnection.connect(storage_db) as conn:
+        await Writer(mode=_mode(storage_db)).write(conn, [_prepared(g, 1, d, m, [now - dt.timedelta(seconds=5)], [7.5])])
+        first = await rollups.refresh(conn, _mode(storage_db), now=now)
         assert first.last_rows == 1
         assert first.minute_rows == 0  # the minute is still open
         cur = await conn.execute("SELECT value FROM telemetry_last WHERE device_id = %s", (d,))
         assert await cur.fetchone() == (7.5,)
-        second = await rollups.refresh(conn, _mode(ingest_db), now=now + dt.timedelta(minutes=1))
+        second = await rollups.refresh(conn, _mode(storage_db), now=now + dt.timedelta(minutes=1))
         assert second.last_rows == 0  # already seen
         assert second.minute_rows == 1
         cur = await conn.execute("SELECT count(*) FROM rollup_invalidations")
