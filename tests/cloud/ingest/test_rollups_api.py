@@ -145,7 +145,8 @@ async def test_open_minute_waits_but_last_value_is_immediate(storage_db: str, re
     g, d, m = registry["gateway"], registry["device"], registry["metric"]
     now = T0 + dt.timedelta(minutes=30, seconds=20)
     async with await psycopg.AsyncConnection.connect(storage_db) as conn:
-        await Writer(mode=_mode(storage_db)).write(conn, [_prepared(g, 1, d, m, [now - dt.timedelta(seconds=5)], [7.5])])
+        reading = _prepared(g, 1, d, m, [now - dt.timedelta(seconds=5)], [7.5])
+        await Writer(mode=_mode(storage_db)).write(conn, [reading])
         first = await rollups.refresh(conn, _mode(storage_db), now=now)
         assert first.last_rows == 1
         assert first.minute_rows == 0  # the minute is still open
