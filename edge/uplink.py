@@ -103,6 +103,7 @@ class Uplink:
         self._slot = asyncio.Event()
         self.connected = False
         self._stopping = False
+        self._failures = 0
         # metrics
         self.published = 0
         self.published_items = 0
@@ -129,9 +130,13 @@ class Uplink:
 
     def _disconnected(self, exc: BaseException) -> None:
         if self.connected:
+            self._failures = 0
             log.warning("uplink to broker lost: %s", exc or type(exc).__name__)
         else:
-            log.debug("uplink connect failed: %s", exc)
+            self._failures += 1
+            if self._failures == 1 or self._failures % 20 == 0:
+                # bad credentials or an unreachable broker must be visible, but not flood the log
+                log.warning("uplink cannot connect (attempt %d): %s", self._failures, exc or type(exc).__name__)
         self.last_error = str(exc) or type(exc).__name__
         self.connected = False
         self.connected_since = None
