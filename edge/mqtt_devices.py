@@ -85,14 +85,16 @@ class MqttDeviceListener:
             return
         backoff = Backoff(self.uplink.reconnect_initial_s, max(self.uplink.reconnect_initial_s,
                                                                self.uplink.reconnect_max_s))
+        failures = 0
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._staleness(), name="mqtt-devices-staleness")
             while True:
                 try:
                     await self._session(backoff)
                 except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
-                    if self.connected:
-                        log.warning("MQTT device subscription lost: %s", exc)
+                    failures = 0 if self.connected else failures + 1
+                    if self.connected or failures == 1 or failures % 20 == 0:
+                        log.warning("MQTT device subscription lost or refused: %s", exc or type(exc).__name__)
                     self.connected = False
                 await asyncio.sleep(backoff.next_delay())
 
