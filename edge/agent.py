@@ -124,11 +124,14 @@ class Agent:
         self._tasks.append(tg.create_task(self.listener.run(), name="mqtt-devices"))
         self._tasks.append(tg.create_task(self.rules.run(), name="rules"))
         # phase offsets: devices sharing a link are spread evenly over the period, so an RS-485 bus
-        # sees a steady trickle of requests instead of a burst at every period boundary
-        for link in self.links.values():
+        # sees a steady trickle of requests instead of a burst at every period boundary; links are
+        # interleaved too, so no two devices of the agent start at the same instant (100 links × 10
+        # units would otherwise wake 100 devices at once, ten times a period)
+        links = list(self.links.values())
+        for link_index, link in enumerate(links):
             on_link = [d for d in self.devices.values() if d.link is link]
             for index, device in enumerate(on_link):
-                phase = index / len(on_link)
+                phase = (index + link_index / len(links)) / len(on_link)
                 self._tasks.append(tg.create_task(device.run(phase), name=f"device-{device.id}"))
         # everything built so far lives as long as the agent: move it out of the cyclic GC's reach,
         # so full collections scan only new objects and do not stall the loop for tens of ms
