@@ -238,7 +238,7 @@ def _banner(base: str, state: dict[str, Any], logins: list[Any], rows: int, demo
     out.print()
     out.print(f"[green]✔ telemetry is arriving: {rows} rows in the last 10 minutes[/green]" if rows else
               "[yellow]no telemetry rows yet — see the logs below[/yellow]")
-    _line("Dashboard / API", f"{base}/   (OpenAPI: {base}/docs)")
+    _line("Dashboard / API", f"{base}/   (OpenAPI: {base}/api/docs)")
     out.print("[bold]Demo logins[/bold] (demo mode only):")
     for login in logins:
         out.print(f"  {login.role.value:9} {login.username:10} {login.password}", markup=False, highlight=False)
