@@ -283,8 +283,8 @@ def _check_reading(item: object, index: int) -> None:
     assert isinstance(item, dict)
     reading = item
     values = reading.get("values")
-    _require(isinstance(values, dict) and len(values) <= 1000, "bad_shape", f"reading {index} values")
-    assert isinstance(values, dict)
+    if not (isinstance(values, dict) and len(values) <= 1000):
+        raise WireError("bad_shape", f"reading {index} values")
     for metric, value in values.items():
         if metric not in _VALID_IDS:
             if not valid_id(metric):
@@ -301,7 +301,8 @@ def _check_reading(item: object, index: int) -> None:
         raise WireError("bad_quality", f"reading {index}: {str(quality)[:40]}")
     q = reading.get("q")
     if q is not None:
-        _require(isinstance(q, dict), "bad_shape", f"reading {index} q")
+        if not isinstance(q, dict):
+            raise WireError("bad_shape", f"reading {index} q")
         assert isinstance(q, dict)
         for name in q.values():
             _require(name in QUALITY_BY_NAME, "bad_quality", f"reading {index}: {str(name)[:40]}")
