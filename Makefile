@@ -37,6 +37,12 @@ unit:
 bench: setup
 	$(BIN)/guanjia bench all
 
+chaos: setup
+	$(BIN)/guanjia bench chaos --json bench/results/chaos.json
+
+soak: setup
+	SOAK_MINUTES=$${SOAK_MINUTES:-30} $(BIN)/guanjia bench soak --json bench/results/soak.json
+
 clean:
 	-$(BIN)/guanjia stack down
 	rm -rf .run bench/results

@@ -15,4 +15,6 @@ REGISTRY: dict[str, str] = {
     "analytics": "bench.analytics:run",
     "edge": "bench.edge:run",
     "rules": "bench.rules:run",
+    "chaos": "bench.chaos:run",
+    "soak": "bench.soak:run",
 }

@@ -1,0 +1,148 @@
+"""Run the scenarios against one loopback stack and reconcile each exactly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.chaos.counter import Counter
+from bench.chaos.harness import Site, Stack
+from bench.chaos.reconcile import reconcile
+from bench.chaos.scenarios import SCENARIOS, DeviceFault, Scenario, Timing
+from guanjia.stack.local import ADMIN_USER
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Outcome:
+    name: str
+    lost: int = 0
+    duplicated: int = 0
+    expected: int = 0
+    stored_points: int = 0
+    pending: int = 0
+    reported_lost: int = 0
+    alarms: str = "-"
+    ok: bool = True
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def _check_alarm(stack: Stack, site: Site, fault: DeviceFault, timeout: float = 30.0) -> tuple[bool, str]:
+    """Exactly one alarm row for (community, device, rule) and at most one work order for it."""
+    device = site.device(fault.kind)["id"]
+    deadline = time.monotonic() + timeout
+    rows: list[tuple[Any, ...]] = []
+    while time.monotonic() < deadline:
+        rows = stack.sql("SELECT id FROM alarms WHERE community = %s AND device = %s AND rule = %s",
+                         site.community, device, fault.rule)
+        if rows:
+            break
+        time.sleep(0.5)
+    time.sleep(2.0)  # let redeliveries, if any, arrive
+    rows = stack.sql("SELECT id FROM alarms WHERE community = %s AND device = %s AND rule = %s",
+                     site.community, device, fault.rule)
+    orders = stack.sql("SELECT count(*) FROM work_orders WHERE alarm_id = ANY(%s)", [r[0] for r in rows])
+    n_orders = int(orders[0][0])
+    return len(rows) == 1 and n_orders <= 1, f"{len(rows)} alarm / {n_orders} WO"
+
+
+def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool) -> Outcome:
+    out = Outcome(scenario.name)
+    started = time.monotonic()
+    stack.ensure_cloud()
+    site = Site(stack, scenario.name)
+    try:
+        site.start(use_proxy=scenario.proxy)
+        out.extra = scenario.action(site, stack, Timing.of(quick))
+        if not stack.postgres.running():
+            stack.postgres.start()
+        if not stack.broker.running():
+            stack.broker.start()
+        stack.ensure_cloud()
+        site.finish()
+        if scenario.fault is not None:
+            ok, out.alarms = _check_alarm(stack, site, scenario.fault)
+            out.ok &= ok
+        # the cloud may still be writing what the agent published last
+        deadline = time.monotonic() + 60
+        while True:
+            rec = reconcile(stack.database_url, site.community, site.gateway, site.outbox,
+                            counter.for_gateway(site.community, site.gateway))
+            if rec.lost_messages == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        out.lost, out.duplicated = rec.lost, rec.duplicated
+        out.expected, out.stored_points = rec.expected_messages, rec.stored_points
+        out.pending, out.reported_lost = rec.pending_messages, rec.reported_lost_messages
+        if rec.lost_seqs:
+            out.extra["lost_seqs"] = rec.lost_seqs[:10]
+        out.ok &= rec.lost == 0 and rec.duplicated == 0 and out.extra.get("ok", True) is not False
+    except Exception as exc:  # a broken scenario is a result, not the end of the suite
+        log.exception("scenario %s failed", scenario.name)
+        out.ok, out.error = False, f"{type(exc).__name__}: {exc}"[:300]
+        site.finish(drain_timeout=5)
+    finally:
+        out.seconds = round(time.monotonic() - started, 1)
+    return out
+
+
+def run_scenarios(names: list[str] | None, quick: bool, root: Path | None = None) -> list[Outcome]:
+    chosen = [s for s in SCENARIOS if names is None or s.name in names]
+    own_root = root is None
+    root = root or Path(tempfile.mkdtemp(prefix="guanjia-chaos-"))
+    stack = Stack(root).up()
+    admin = stack.local.account(ADMIN_USER)
+    assert admin is not None
+    counter = Counter(stack.broker.url_for(admin), client_id=f"chaos-counter-{os.getpid()}")
+    outcomes: list[Outcome] = []
+    try:
+        stack.start_cloud("cloud")
+        for scenario in chosen:
+            log.info("chaos scenario %s", scenario.name)
+            outcomes.append(run_scenario(stack, counter, scenario, quick))
+    finally:
+        counter.close()
+        stack.down()
+        if own_root and not os.environ.get("GUANJIA_BENCH_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="guanjia chaos: exact reconciliation per scenario")
+    for col in ("scenario", "messages", "points stored", "lost", "duplicated", "reported lost", "alarm", "s",
+                "result", "notes"):
+        t.add_column(col)
+    for o in outcomes:
+        notes = o.error or ", ".join(f"{k}={v}" for k, v in o.extra.items() if k != "ok")
+        t.add_row(o.name, str(o.expected), str(o.stored_points), str(o.lost), str(o.duplicated),
+                  str(o.reported_lost), o.alarms, str(o.seconds),
+                  "[green]ok[/]" if o.ok else "[red]FAIL[/]", notes[:80])
+    Console(stderr=True, width=200).print(t)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    outcomes = run_scenarios(None, quick)
+    table(outcomes)
+    result: dict[str, Any] = {
+        "scenarios": len(outcomes),
+        "lost": sum(o.lost for o in outcomes),
+        "duplicated": sum(o.duplicated for o in outcomes),
+        "failed": sum(not o.ok for o in outcomes),
+    }
+    for o in outcomes:
+        result[f"lost_{o.name}"] = o.lost
+        result[f"duplicated_{o.name}"] = o.duplicated
+    return result

@@ -1,0 +1,329 @@
+"""The fault-injection scenarios: each breaks one part of a running site, heals it, and returns.
+
+A scenario function gets a started :class:`~bench.chaos.harness.Site` (simulators and edge agent
+running, readings flowing) and the shared :class:`~bench.chaos.harness.Stack`; it injects its
+fault, waits, repairs, and returns extra figures. The runner (:mod:`bench.chaos.run`) then stops
+the site, reconciles it exactly and checks the alarms of any injected device fault.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.chaos.harness import Site, Stack, wait_until
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Seconds of each phase; ``quick`` shortens outages (the faults are the same)."""
+
+    warm: float
+    outage: float
+    after: float
+
+    @classmethod
+    def of(cls, quick: bool) -> Timing:
+        return cls(warm=3.0, outage=4.0, after=4.0) if quick else cls(warm=5.0, outage=15.0, after=8.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFault:
+    """A fault injected into a simulated device whose alarm must appear exactly once."""
+
+    kind: str
+    fault: str
+    rule: str
+    params: dict[str, Any] | None = None
+
+
+Action = Callable[[Site, Stack, Timing], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    action: Action
+    proxy: bool = False
+    fault: DeviceFault | None = None
+    why: str = ""
+
+
+TRAPPED = DeviceFault("elevator", "passengers_trapped", "elevator-passengers-trapped")
+
+
+def _inject(site: Site, fault: DeviceFault) -> str:
+    device = site.device(fault.kind)["id"]
+    site.inject(device, fault.fault, params=fault.params)
+    return str(device)
+
+
+# ---------------------------------------------------------------------- broker
+def broker_restart(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """Broker down (SIGTERM: it saves its store) while an entrapment alarm is raised; back later."""
+    time.sleep(t.warm)
+    stack.stop_broker()
+    _inject(site, TRAPPED)
+    time.sleep(t.outage)
+    stack.broker.start()
+    time.sleep(t.after)
+    return {}
+
+
+def broker_wipe(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """Broker SIGKILLed and its persistence deleted: every session and queued message is gone.
+
+    What the design keeps: the edge deletes a batch only after PUBACK, so whatever the broker had
+    not acknowledged is resent; the ingest worker finds no session and subscribes again. What it
+    cannot keep: messages the broker acknowledged but had not yet delivered to any subscriber at
+    the moment of the kill (the reconciliation counts them if it happens).
+    """
+    time.sleep(t.warm)
+    broker = stack.broker
+    stack.stop_broker(kill=True)
+    for path in (broker.directory / "data").glob("*"):
+        path.unlink()
+    time.sleep(t.outage / 2)
+    broker.start()
+    time.sleep(t.after)
+    return {}
+
+
+# ---------------------------------------------------------------------- database
+def db_restart(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """PostgreSQL stopped (fast shutdown) mid-ingest and started again."""
+    time.sleep(t.warm)
+    stack.postgres.stop()
+    time.sleep(t.outage)
+    stack.postgres.start()
+    time.sleep(t.after)
+    return {}
+
+
+def db_crash(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """PostgreSQL killed (immediate shutdown = crash recovery on start) mid-ingest."""
+    time.sleep(t.warm)
+    stack.postgres.kill()
+    time.sleep(t.outage / 2)
+    stack.postgres.start()
+    time.sleep(t.after)
+    return {}
+
+
+def db_disk_full(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """A real ENOSPC: the ingest ledger table moved to a tablespace on a tiny tmpfs that is then
+    filled up by a filler file; removing the filler is the recovery.
+
+    Every ingest transaction inserts into ``ingest_batches``, so once that table needs a new page
+    every commit fails with ``could not extend file … No space left on device`` (SQLSTATE 53100),
+    exactly as a full data disk would. WAL stays on the main disk: PostgreSQL PANICs on a full WAL
+    disk by design, which is a different (operator) failure.
+    """
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return {"skipped": "needs root to mount a tmpfs"}
+    mnt = stack.root / "tblspc"
+    mnt.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
+    errors_before = _count_in_log(stack, "No space left on device")
+    try:
+        (mnt / "pg").mkdir()
+        shutil.chown(mnt / "pg", "postgres", "postgres")
+        stack.sql_autocommit(f"CREATE TABLESPACE chaos_small LOCATION '{mnt / 'pg'}'")
+        stack.sql_autocommit("ALTER TABLE ingest_batches SET TABLESPACE chaos_small")
+        stack.sql_autocommit("ALTER INDEX ingest_batches_pkey SET TABLESPACE chaos_small")
+        stack.sql_autocommit("ALTER INDEX ingest_batches_received_idx SET TABLESPACE chaos_small")
+        time.sleep(t.warm)
+        filler = mnt / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True, check=False)
+        wait_until("a disk-full error in the cloud log",
+                   lambda: _count_in_log(stack, "No space left on device") > errors_before, 60, 0.5)
+        time.sleep(t.outage)
+        filler.unlink()
+        time.sleep(t.after)
+        errors = _count_in_log(stack, "No space left on device") - errors_before
+    finally:
+        (mnt / "filler").unlink(missing_ok=True)
+        try:
+            stack.sql_autocommit("ALTER TABLE ingest_batches SET TABLESPACE pg_default")
+            stack.sql_autocommit("ALTER INDEX ingest_batches_pkey SET TABLESPACE pg_default")
+            stack.sql_autocommit("ALTER INDEX ingest_batches_received_idx SET TABLESPACE pg_default")
+            stack.sql_autocommit("DROP TABLESPACE IF EXISTS chaos_small")
+        finally:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+    return {"disk_full_errors": errors}
+
+
+def _count_in_log(stack: Stack, text: str) -> int:
+    total = 0
+    for path in Path(stack.supervisor.log_dir).glob("cloud*.log"):
+        total += path.read_text(errors="replace").count(text)
+    return total
+
+
+# ---------------------------------------------------------------------- edge
+def edge_sigkill(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """The agent SIGKILLed mid-batch three times; committed batches survive in the outbox."""
+    for _ in range(3):
+        time.sleep(t.warm)
+        site.kill_edge()
+        time.sleep(1.0)
+        site.start_edge()
+    time.sleep(t.after)
+    return {"kills": 3}
+
+
+def outbox_corrupt(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """Uplink blackholed so a backlog builds, agent killed, outbox file damaged, agent restarted.
+
+    The agent must notice (integrity check on open), keep every readable message, set the
+    damaged file aside and record the seqs it could not read (``lost_seqs``), which the
+    reconciliation subtracts as *reported* losses — only silent losses count as ``lost``.
+    """
+    assert site.proxy is not None
+    time.sleep(t.warm)
+    site.proxy.faults.blackhole = True
+    site.proxy.cut()
+    time.sleep(t.outage)
+    site.kill_edge()
+    pages = _corrupt_sqlite(site.outbox)
+    site.proxy.faults.blackhole = False
+    site.start_edge()
+    time.sleep(t.after)
+    return {"corrupted_pages": pages}
+
+
+def _corrupt_sqlite(path: Path) -> int:
+    """Checkpoint the WAL into the main file, then overwrite a few pages in its second half."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+    size = path.stat().st_size
+    pages = size // page_size
+    damaged = 0
+    with open(path, "r+b") as fh:
+        for page in range(max(2, pages // 2), pages, max(1, pages // 8)):
+            fh.seek(page * page_size + 100)
+            fh.write(os.urandom(256))
+            damaged += 1
+    return damaged
+
+
+# ---------------------------------------------------------------------- cloud
+def ingest_sigkill(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """The cloud process SIGKILLed twice; restarted with the same client id, it resumes its session."""
+    for _ in range(2):
+        time.sleep(t.warm)
+        stack.supervisor.kill("cloud")
+        time.sleep(2.0)
+        stack.forget("cloud")
+        stack.start_cloud("cloud")
+    time.sleep(t.after)
+    return {"kills": 2}
+
+
+def workers_race(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """A second cloud process with two more workers on the same shared subscription; one of the
+    processes is SIGKILLed mid-stream and restarted, so three consumers race on redeliveries."""
+    stack.start_cloud("cloud-2", workers=2, client_id="chaos-w2")
+    time.sleep(t.warm)
+    stack.supervisor.kill("cloud-2")
+    time.sleep(2.0)
+    stack.forget("cloud-2")
+    stack.start_cloud("cloud-2", workers=2, client_id="chaos-w2")
+    time.sleep(t.after)
+    stack.stop_child("cloud-2")
+    stack.forget("cloud-2")
+    return {}
+
+
+# ---------------------------------------------------------------------- network
+def network_chaos(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """Edge → broker through the fault proxy: 50–150 ms latency, connections cut at random, a
+    blackhole long enough for keepalives to expire, refused reconnects."""
+    assert site.proxy is not None
+    proxy = site.proxy
+    proxy.faults.delay_s, proxy.faults.jitter_s = 0.05, 0.1
+    time.sleep(t.warm)
+    proxy.faults.cut_probability = 0.05
+    time.sleep(t.outage / 2)
+    proxy.faults.cut_probability = 0.0
+    proxy.faults.blackhole = True
+    time.sleep(max(t.outage, 12.0))  # keepalive 5 s: the agent must notice a silent link
+    proxy.faults.blackhole = False
+    proxy.faults.refuse = True
+    proxy.cut()
+    time.sleep(2.0)
+    proxy.faults.refuse = False
+    time.sleep(t.after)
+    proxy.faults.delay_s = proxy.faults.jitter_s = 0.0
+    return {"proxy_connections": proxy.connections, "proxy_cuts": proxy.cuts}
+
+
+# ---------------------------------------------------------------------- devices
+def clock_skew(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """An elevator's box clock and a gate's message clock 10 minutes fast. The edge must time
+    readings by its own clock (gate readings flagged ``clock_skew``) and raise the skew alarm."""
+    time.sleep(t.warm)
+    gate = site.device("gate")["id"]
+    site.inject(gate, "clock_skew", params={"seconds": 600})
+    _inject(site, DeviceFault("elevator", "clock_skew", "elevator-clock-skew", {"seconds": 600}))
+    time.sleep(t.outage + 10)
+    rows = stack.sql(
+        "SELECT count(*) FILTER (WHERE t.time > now() + interval '2 minutes'),"
+        " count(*) FILTER (WHERE t.quality <> 0) FROM telemetry t JOIN devices d ON d.id = t.device_id"
+        " JOIN communities c ON c.id = d.community_id WHERE c.code = %s AND d.code = %s", site.community, gate)
+    future, flagged = rows[0]
+    return {"future_rows": int(future), "flagged_rows": int(flagged), "ok": int(future) == 0}
+
+
+def noisy_neighbours(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """One meter floods garbage frames, another stops answering (every poll waits the timeout);
+    the other devices on the same RS-485 converter must keep their period."""
+    meters = [d for d in site.inventory if d.get("kind") == "meter"]
+    garbage, silent = meters[0]["id"], meters[1]["id"]
+    neighbours = [d["id"] for d in site.inventory
+                  if d.get("transport") != "mqtt" and d["id"] not in (garbage, silent)]
+    time.sleep(t.warm + 2)
+    before = _rows_per_device(stack, site, neighbours, t.warm + 2)
+    site.inject(garbage, "garbage_frames")
+    site.inject(silent, "offline")
+    window = t.outage + 4
+    time.sleep(window)
+    during = _rows_per_device(stack, site, neighbours, window)
+    ratio = min((during[d] / before[d]) for d in neighbours if before.get(d)) if before else 0.0
+    return {"neighbour_rate_ratio_min": round(ratio, 2), "ok": ratio >= 0.7}
+
+
+def _rows_per_device(stack: Stack, site: Site, devices: list[str], seconds: float) -> dict[str, float]:
+    rows = stack.sql(
+        "SELECT d.code, count(*) FROM telemetry_readings r JOIN devices d ON d.id = r.device_id"
+        " JOIN communities c ON c.id = d.community_id WHERE c.code = %s AND d.code = ANY(%s)"
+        " AND r.time > now() - make_interval(secs => %s) GROUP BY d.code", site.community, devices, seconds)
+    return {code: n / seconds for code, n in rows}
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("broker_restart", broker_restart, fault=TRAPPED),
+    Scenario("broker_wipe", broker_wipe),
+    Scenario("db_restart", db_restart),
+    Scenario("db_crash", db_crash),
+    Scenario("db_disk_full", db_disk_full),
+    Scenario("edge_sigkill", edge_sigkill),
+    Scenario("outbox_corrupt", outbox_corrupt, proxy=True),
+    Scenario("ingest_sigkill", ingest_sigkill),
+    Scenario("workers_race", workers_race),
+    Scenario("network_chaos", network_chaos, proxy=True),
+    Scenario("clock_skew", clock_skew, fault=DeviceFault("elevator", "clock_skew", "elevator-clock-skew")),
+    Scenario("noisy_neighbours", noisy_neighbours),
+]
