@@ -43,6 +43,7 @@ from typing import Any, Final
 import orjson
 
 from edge.errors import OutboxError
+from edge.outbox_salvage import SalvageReport, is_healthy, salvage
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,8 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._commit_lock = asyncio.Lock()
         self._overflow_active = False
+        self.salvage_report: SalvageReport | None = None
+        """Set when the file was damaged and rebuilt on open (see :mod:`edge.outbox_salvage`)."""
         # metrics
         self.commits = 0
         self.dropped_messages = 0
@@ -161,6 +164,13 @@ class Outbox:
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Outbox:
         await self._run(self._open)
+        if (report := self.salvage_report) is not None:
+            self.add_event({"device": self.gateway, "type": "outbox_corrupt", "ts": self.clock(),
+                            "data": {"error": report.error[:200], "salvaged_messages": report.salvaged,
+                                     "lost_messages": report.lost_messages,
+                                     "lost_seq_ranges": report.lost_ranges[:100],
+                                     "next_seq_known": report.next_seq_known,
+                                     "damaged_file": str(report.moved_to)}})
         self._task = asyncio.create_task(self._flusher(), name="outbox-flusher")
         return self
 
@@ -179,9 +189,24 @@ class Outbox:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def _damage(self) -> str | None:
+        """What is wrong with an existing outbox file (``None``: nothing, or no file yet)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        try:
+            probe = sqlite3.connect(self.path)
+        except sqlite3.Error as exc:
+            return str(exc)
+        try:
+            return is_healthy(probe)
+        finally:
+            probe.close()
+
     def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if (problem := self._damage()) is not None:
+                self.salvage_report = salvage(self.path, _SCHEMA, problem)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if self.synchronous == 'full' else 'NORMAL'}")

@@ -30,6 +30,7 @@ import aiomqtt
 import orjson
 
 from edge.config import UplinkConfig
+from edge.errors import OutboxError
 from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
 from guanjia.backoff import Backoff
 from guanjia.settings import MqttUrl
@@ -104,6 +105,7 @@ class Uplink:
         self.connected = False
         self._stopping = False
         self._failures = 0
+        self._broker = ""
         # metrics
         self.published = 0
         self.published_items = 0
@@ -123,6 +125,10 @@ class Uplink:
             try:
                 await self._session(backoff)
             except* (aiomqtt.MqttError, OSError, TimeoutError, ssl.SSLError) as group:
+                self._disconnected(group.exceptions[0])
+            except* OutboxError as group:
+                # the local store failed (disk full, I/O error): drop the session, retry after backoff
+                log.error("uplink paused, outbox unreadable: %s", group.exceptions[0])
                 self._disconnected(group.exceptions[0])
             delay = backoff.next_delay()
             log.debug("uplink reconnect in %.1fs", delay)
@@ -145,8 +151,10 @@ class Uplink:
 
     def _new_client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(self.status_topic, self._status_payload("offline", {}), qos=1, retain=True)
+        args = mqtt_client_args(self.config)
+        self._broker = f"{args['hostname']}:{args['port']}"
         client = aiomqtt.Client(
-            **mqtt_client_args(self.config),
+            **args,
             identifier=f"guanjia-edge-{self.community}-{self.gateway}",
             clean_session=True,
             keepalive=self.config.keepalive_s,
@@ -168,7 +176,7 @@ class Uplink:
                 await client.publish(self.status_topic, self._status_payload("online", self.health()),
                                      qos=1, retain=True)
             if self.reconnects or not self.connected:
-                log.info("uplink connected to broker %s as %s", client._hostname, self.gateway)
+                log.info("uplink connected to broker %s as %s", self._broker, self.gateway)
             self.reconnects += 1
             self.connected = True
             self.connected_since = time.monotonic()
