@@ -160,6 +160,7 @@ class Site:
     devices: int = 8
     proxy: TcpProxy | None = None
     edge_options: str = ""
+    sim_args: tuple[str, ...] = ()
     community: str = field(init=False)
     gateway: str = "gw-1"
     directory: Path = field(init=False)
@@ -192,7 +193,7 @@ class Site:
         inventory = self.directory / "inventory.json"
         self.stack.supervisor.start(self.sim_name, guanjia_cmd(
             "sim", "run", "--devices", str(self.devices), "--community", self.community, "--inventory",
-            str(inventory), "--mqtt-url", self.stack.devices_url(), "--seed", str(seed)))
+            str(inventory), "--mqtt-url", self.stack.devices_url(), "--seed", str(seed), *self.sim_args))
         wait_until("simulators", lambda: inventory.exists() and inventory.stat().st_size > 0, 60)
         time.sleep(0.2)
         doc = json.loads(inventory.read_text())
