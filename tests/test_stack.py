@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import aiomqtt
 import psycopg
@@ -32,10 +33,11 @@ async def test_anonymous_refused(broker: BrokerHandle) -> None:
 
 
 async def test_gateway_cannot_publish_under_another_prefix(broker: BrokerHandle) -> None:
-    _, url_a = broker.add_gateway("c1", "gw-a")
+    community = f"acl-{uuid.uuid4().hex[:8]}"  # the session broker is shared with other tests
+    _, url_a = broker.add_gateway(community, "gw-a")
     got: list[str] = []
     async with _client(broker.admin_url) as watcher:
-        await watcher.subscribe("guanjia/v1/#", qos=1)
+        await watcher.subscribe(f"guanjia/v1/{community}/#", qos=1)
 
         async def collect() -> None:
             async for msg in watcher.messages:
@@ -43,11 +45,11 @@ async def test_gateway_cannot_publish_under_another_prefix(broker: BrokerHandle)
 
         task = asyncio.create_task(collect())
         async with _client(url_a) as gw:
-            await gw.publish("guanjia/v1/c1/gw-b/telemetry", b"{}", qos=1)  # someone else's
-            await gw.publish("guanjia/v1/c1/gw-a/telemetry", b"{}", qos=1)  # its own
+            await gw.publish(f"guanjia/v1/{community}/gw-b/telemetry", b"{}", qos=1)  # someone else's
+            await gw.publish(f"guanjia/v1/{community}/gw-a/telemetry", b"{}", qos=1)  # its own
         await asyncio.sleep(0.5)
         task.cancel()
-    assert got == ["guanjia/v1/c1/gw-a/telemetry"]
+    assert got == [f"guanjia/v1/{community}/gw-a/telemetry"]
 
 
 def test_password_hash_matches_mosquitto_format() -> None:
