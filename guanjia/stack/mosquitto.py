@@ -107,9 +107,14 @@ class MosquittoServer:
     port: int = 0
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
+    tls: tuple[Path, Path, Path] | None = None
+    """Optional (cafile, certfile, keyfile): adds a TLS listener on ``tls_port`` (issue 9)."""
+    tls_port: int = 0
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory).absolute()
+        if self.tls is not None and not self.tls_port:
+            self.tls_port = free_port()
         if not self.port:
             self.port = free_port()
 
@@ -172,6 +177,10 @@ class MosquittoServer:
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
             f"user {user.pw_name if user else 'root'}" if os.geteuid() == 0 else "",
         ]
+        if self.tls is not None:
+            cafile, certfile, keyfile = self.tls
+            lines += [f"listener {self.tls_port} {self.host}", f"cafile {cafile}", f"certfile {certfile}",
+                      f"keyfile {keyfile}", "tls_version tlsv1.2"]
         conf = self.directory / "mosquitto.conf"
         conf.write_text("\n".join(line for line in lines if line) + "\n")
         if user is not None:

@@ -1,0 +1,93 @@
+"""Broker access control: who may connect, publish and subscribe where (a real Mosquitto).
+
+The promise (SECURITY.md): anonymous clients are refused; a gateway's credentials publish only
+under ``guanjia/v1/{community}/{gateway}/`` and read only their own commands and their
+community's device topics; a stolen gateway password cannot read or forge another site's data.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from tests.conftest import BrokerHandle
+from tests.security.mqtt_helpers import connect, publish, subscribe
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def test_anonymous_and_wrong_password_are_refused(broker: BrokerHandle) -> None:
+    anon = connect(broker.host, broker.port, None, None)
+    try:
+        assert anon.refused is not None and anon.refused.is_failure
+    finally:
+        anon.close()
+    account, _ = broker.add_gateway(f"c{_uid()}", "gw-1")
+    wrong = connect(broker.host, broker.port, account.username, account.password + "x")
+    try:
+        assert wrong.refused is not None
+    finally:
+        wrong.close()
+
+
+def test_gateway_cannot_publish_outside_its_prefix(broker: BrokerHandle) -> None:
+    community, other = f"c{_uid()}", f"c{_uid()}"
+    mine, _ = broker.add_gateway(community, "gw-1")
+    broker.add_gateway(other, "gw-1")
+    watcher = connect(broker.host, broker.port, broker.admin.username, broker.admin.password)
+    gw = connect(broker.host, broker.port, mine.username, mine.password)
+    try:
+        assert gw.refused is None
+        assert subscribe(watcher, f"guanjia/v1/{community}/#").value < 0x80
+        assert subscribe(watcher, f"guanjia/v1/{other}/#").value < 0x80
+        assert subscribe(watcher, f"devices/{community}/#").value < 0x80
+        forged = [
+            f"guanjia/v1/{other}/gw-1/telemetry",  # another community's gateway
+            f"guanjia/v1/{community}/gw-2/telemetry",  # a sibling gateway
+            f"guanjia/v1/{community}/gw-1/cmd",  # its own command topic (only the cloud writes it)
+            f"devices/{community}/b1-gate-1",  # pretend to be a device
+        ]
+        for topic in forged:
+            reason = publish(gw, topic, b'{"forged": true}')
+            assert reason is None or reason.value >= 0x80 or reason.value == 0x10, (topic, reason)
+        assert publish(gw, f"guanjia/v1/{community}/gw-1/telemetry", b'{"ok": true}') is not None
+        deadline = time.monotonic() + 5
+        while not watcher.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # anything forged would have arrived by now
+        topics = [t for t, _ in watcher.messages]
+        assert topics == [f"guanjia/v1/{community}/gw-1/telemetry"], topics
+    finally:
+        gw.close()
+        watcher.close()
+
+
+def test_gateway_cannot_subscribe_outside_its_grants(broker: BrokerHandle) -> None:
+    community, other = f"c{_uid()}", f"c{_uid()}"
+    mine, _ = broker.add_gateway(community, "gw-1")
+    gw = connect(broker.host, broker.port, mine.username, mine.password)
+    admin = connect(broker.host, broker.port, broker.admin.username, broker.admin.password)
+    try:
+        # Mosquitto grants the SUBACK but delivers nothing the ACL denies: check delivery, not codes
+        for topic in ("#", f"guanjia/v1/{other}/gw-1/cmd", f"guanjia/v1/{community}/gw-2/cmd",
+                      f"guanjia/v1/{community}/+/telemetry", f"devices/{other}/#", "$SYS/#"):
+            subscribe(gw, topic)
+        subscribe(gw, f"guanjia/v1/{community}/gw-1/cmd")
+        subscribe(gw, f"devices/{community}/#")
+        for topic in (f"guanjia/v1/{other}/gw-1/cmd", f"guanjia/v1/{community}/gw-2/cmd",
+                      f"guanjia/v1/{community}/gw-2/telemetry", f"devices/{other}/x"):
+            publish(admin, topic, b"secret")
+        publish(admin, f"guanjia/v1/{community}/gw-1/cmd", b"mine")
+        publish(admin, f"devices/{community}/b1-gate-1", b"device")
+        deadline = time.monotonic() + 5
+        while len(gw.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        got = sorted(set(gw.messages))
+        assert got == sorted({(f"guanjia/v1/{community}/gw-1/cmd", b"mine"),
+                              (f"devices/{community}/b1-gate-1", b"device")}), got
+    finally:
+        gw.close()
+        admin.close()
