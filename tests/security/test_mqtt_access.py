@@ -21,7 +21,8 @@ def _uid() -> str:
 def test_anonymous_and_wrong_password_are_refused(broker: BrokerHandle) -> None:
     anon = connect(broker.host, broker.port, None, None)
     try:
-        assert anon.refused is not None and anon.refused.is_failure
+        assert anon.refused is not None
+        assert anon.refused.is_failure
     finally:
         anon.close()
     account, _ = broker.add_gateway(f"c{_uid()}", "gw-1")
