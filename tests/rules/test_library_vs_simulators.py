@@ -73,7 +73,7 @@ CASES = [
     ("elevator", "overspeed", "elevator-overspeed", 30),
     ("elevator", "door_open_while_moving", "elevator-door-open-while-moving", 30),
     ("elevator", "clock_skew", "elevator-clock-skew", 180),
-    ("pump", "dry_run", "pump-dry-run", 60),
+    ("pump", "dry_run", "pump-dry-run", 900),  # a sleeping pump shows it at its next start
     ("pump", "pressure_loss", "pump-pressure-loss", 600),
     ("meter", "phase_loss", "meter-phase-loss", 60),
     ("gate", "forced_open", "gate-forced-open", 10),
