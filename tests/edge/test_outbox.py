@@ -90,3 +90,20 @@ async def test_large_batches_split_under_wire_limit(tmp_path: Path) -> None:
         assert len(msgs) > 1
         assert all(len(m.body) < 1_000_000 for m in msgs)
         assert sum(m.n_items for m in msgs) == 5000
+
+
+async def test_outbox_stats_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from guanjia.cli.main import app
+
+    async with Outbox(tmp_path / "o.db", gateway="gw") as box:
+        box.add_reading(reading("d1", 1))
+        box.add_alarm({"device": "d1", "rule": "r", "state": "raise", "ts": 1})
+        await box.flush()
+    result = CliRunner().invoke(app, ["edge", "outbox", "stats", "--path", str(tmp_path / "o.db")])
+    assert result.exit_code == 0, result.output
+    doc = orjson.loads(result.output)
+    assert doc["kinds"]["telemetry"]["items"] == 1
+    assert doc["kinds"]["alarms"]["messages"] == 1
+    assert doc["meta"]["next_seq"] == 3
