@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(help="analytics: anomaly detection and equipment health.", no_args_is_help=True)
-out = Console()
+out = Console(soft_wrap=True)  # explanations are sentences: never hard-wrap them
 DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL/TimescaleDB URL.")
 
 

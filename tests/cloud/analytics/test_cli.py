@@ -21,3 +21,12 @@ def test_train_score_models_commands(analytics_db: str) -> None:
     result = runner.invoke(app, ["cloud", "analytics", "evaluate", "--train-seed", "3", "--eval-seed", "3"])
     assert result.exit_code != 0
     assert "seeds must differ" in result.output
+
+
+def test_replay_demo_command_tells_the_story(analytics_db: str) -> None:
+    result = CliRunner().invoke(app, ["cloud", "analytics", "replay-demo", "--database-url", analytics_db,
+                                      "--community", "demo-cli"])
+    assert result.exit_code == 0, result.output
+    assert "more current than usual for this pressure" in result.output
+    assert " P3 " in result.output
+    assert "simulated days after the planned work order" in result.output
