@@ -286,7 +286,7 @@ def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, h
 
 def single_device(kind: str, device_id: str, *, days: int, seed: int = 1, start_ms: int = 1_767_225_600_000,
                   fault: str | None = None, fault_start_day: float = 0.0, fault_params: dict[str, Any] | None = None,
-                  step_s: int = 1200) -> tuple[HourlyFrame, list[PlannedFault]]:
+                  fault_hours: float | None = None, step_s: int = 1200) -> tuple[HourlyFrame, list[PlannedFault]]:
     """One device of ``kind`` (first profile of the kind) with at most one fault, for tests and demos."""
     from device_profiles import find_profile
 
@@ -298,7 +298,8 @@ def single_device(kind: str, device_id: str, *, days: int, seed: int = 1, start_
     if fault is not None:
         plan = next(p for p in FAULTS if p.kind == kind and p.fault == fault)
         begin = start_ms + int(fault_start_day * DAY_MS)
-        faults.append(PlannedFault(device_id, plan, begin, start_ms + days * DAY_MS,
+        finish = start_ms + days * DAY_MS if fault_hours is None else begin + int(fault_hours * HOUR_MS)
+        faults.append(PlannedFault(device_id, plan, begin, finish,
                                    dict(fault_params if fault_params is not None else plan.params(
                                        np.random.default_rng(seed)))))
     return run_device(device, faults, start_ms, days * 24, step_s), faults

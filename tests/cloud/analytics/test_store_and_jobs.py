@@ -123,3 +123,28 @@ async def test_bearing_wear_becomes_a_planned_work_order_with_an_explanation(
     old = await modelstore.load_baselines(conn, models["pump"].id)
     new = await modelstore.load_baselines(conn, retrained["pump"].id)
     assert new[device_id]["coef"] == old[device_id]["coef"]
+
+
+async def test_a_recovered_device_clears_its_detection_and_alarm(conn: psycopg.AsyncConnection[Any]) -> None:
+    frame, _ = single_device("pump", "b3-pump-1", days=17, seed=6, fault="dry_run", fault_start_day=15.5,
+                             fault_hours=3.0)
+    device_id = await add_device(conn, "c-clear", "b3", "b3-pump-1", "pump", "vfd-pump")
+    await load_rollup(conn, device_id, frame)
+    await train(conn, _at(START_MS), _at(START_MS + 14 * DAY_MS), kinds=["pump"])
+    during = START_MS + int(15.5 * DAY_MS) + 2 * 3_600_000  # two hours into the dry run
+    raised = await score(conn, _at(during), since=_at(START_MS + 15 * DAY_MS))
+    assert "dry_run" in {d.fault for d in raised.detections}
+    cur = await conn.execute("SELECT count(*) FROM alarms WHERE device = 'b3-pump-1' AND active")
+    row = await cur.fetchone()
+    assert row is not None
+    assert row[0] >= 1
+    later = await score(conn, _at(START_MS + 17 * DAY_MS), since=_at(during))
+    assert later.cleared >= 1
+    cur = await conn.execute("SELECT count(*) FROM analytics_detections WHERE device_id = %s AND fault = 'dry_run' "
+                             "AND open", (device_id,))
+    row = await cur.fetchone()
+    assert row is not None
+    assert row[0] == 0
+    cur = await conn.execute("SELECT active, cleared_at IS NOT NULL FROM alarms WHERE device = 'b3-pump-1' "
+                             "AND rule LIKE 'analytics.pump.suction_loss'")
+    assert await cur.fetchall() == [(False, True)]
