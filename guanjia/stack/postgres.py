@@ -187,11 +187,17 @@ class PostgresServer:
             return False
         return True
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 90.0) -> None:
+        """Fast shutdown (clients disconnected, checkpoint written); immediate if that hangs."""
         if not self.running():
             return
-        self._run([str(find_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-                  "stopping PostgreSQL")
+        try:
+            self._run([str(find_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
+                       "-t", str(int(timeout)), "stop"], "stopping PostgreSQL")
+        except StackError:
+            log.warning("PostgreSQL did not stop within %.0f s; stopping it immediately (crash recovery "
+                        "at next start)", timeout)
+            self.kill()
 
     def kill(self) -> None:
         """Stop immediately, as a crash would (used by fault-injection tests)."""
