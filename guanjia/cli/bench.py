@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,20 @@ def bench(
     from bench import REGISTRY
 
     names = sorted(REGISTRY) if name == "all" else [name]
+    failed: list[str] = []
     for one in names:
-        figures = _load(one)(quick=quick)
+        try:
+            figures = _load(one)(quick=quick)
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            if name != "all":
+                raise
+            logging.getLogger(__name__).exception("benchmark %s failed", one)
+            out.print(f"{one}: FAILED ({exc})", markup=False, highlight=False)
+            failed.append(one)
+            continue
         path = json_path if (json_path and name != "all") else results_dir / f"{one}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(figures, indent=2) + "\n")
         out.print(_summary(one, figures), markup=False, highlight=False)
+    if failed:
+        raise GuanjiaError(f"benchmarks failed: {', '.join(failed)}")
