@@ -146,8 +146,9 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
 
 
 async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datetime | None = None,
-                community: str | None = None, raise_alarms: bool = True) -> ScoreResult:
-    """Raise detections confirmed in ``[since, now)`` (default: the last 2 hours) and refresh health."""
+                community: str | None = None, raise_alarms: bool = True, health: bool = True) -> ScoreResult:
+    """Raise detections confirmed in ``[since, now)`` (default: the last 2 hours); refresh health
+    records unless ``health`` is False (they read 30 days per device, so the service does it hourly)."""
     from cloud.workorders.policy import default_policy
 
     policy = default_policy()
@@ -162,8 +163,9 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
             baseline = baselines.get(device.id)
             frame = await load_frame(conn, device, min(since, end) - LOOKBACK, end)
             result.devices += 1
-            await _store_health(conn, device, detector, frame, baseline, end)
-            result.health_updated += 1
+            if health:
+                await _store_health(conn, device, detector, frame, baseline, end)
+                result.health_updated += 1
             if model is None or baseline is None or frame.hours == 0:
                 await conn.commit()
                 continue

@@ -1,7 +1,7 @@
 """The scheduled analytics job of ``guanjia cloud serve`` (registered in :mod:`cloud.components`).
 
 Every ``interval`` it scores the hours completed since its last round (detections → fleet alarms →
-planned work orders, health records refreshed); once a day — and at start when a device kind has
+planned work orders; health records refreshed at most hourly, as they read 30 days per device); once a day — and at start when a device kind has
 no model yet — it retrains the baselines on the last ``train_days`` of rollups. Rounds that fail
 (database down) are logged and retried with :class:`guanjia.backoff.Backoff`; the component never
 takes the service down for an analytics hiccup, because ingest matters more.
@@ -39,6 +39,8 @@ class AnalyticsJob:
         self.data_clock = data_clock
         self.last_scored: dt.datetime | None = None
         self.last_trained: dt.datetime | None = None
+        self.last_health: dt.datetime | None = None
+        self.health_s = max(interval_s, 3600.0)
         self.rounds = 0
 
     async def _now(self, conn: Any) -> dt.datetime:
@@ -67,7 +69,10 @@ class AnalyticsJob:
                     ctx.metrics.counter("guanjia_analytics_models_trained_total",
                                         "model versions trained").inc(len(trained))
             since = self.last_scored or now - dt.timedelta(hours=2)
-            result = await score(conn, now, since=since)
+            health_due = self.last_health is None or (now - self.last_health).total_seconds() >= self.health_s
+            result = await score(conn, now, since=since, health=health_due)
+            if health_due:
+                self.last_health = now
             await conn.commit()
             self.last_scored = now
             self.rounds += 1
