@@ -1,10 +1,11 @@
 """The scheduled analytics job of ``guanjia cloud serve`` (registered in :mod:`cloud.components`).
 
 Every ``interval`` it scores the hours completed since its last round (detections → fleet alarms →
-planned work orders; health records refreshed at most hourly, as they read 30 days per device); once a day — and at start when a device kind has
-no model yet — it retrains the baselines on the last ``train_days`` of rollups. Rounds that fail
-(database down) are logged and retried with :class:`guanjia.backoff.Backoff`; the component never
-takes the service down for an analytics hiccup, because ingest matters more.
+planned work orders); health records are refreshed at most hourly, as they read 30 days per
+device. Once a day — and at start when a device kind has no model yet — it retrains the
+baselines on the last ``train_days`` of rollups. Rounds that fail (database down) are logged and
+retried with :class:`guanjia.backoff.Backoff`; the component never takes the service down for an
+analytics hiccup, because ingest matters more.
 
 Options (``ServiceOptions.extra``): ``analytics_interval_s`` (900), ``analytics_train_days`` (14),
 ``analytics_retrain_s`` (86400), ``analytics_data_clock`` (False: score up to the wall clock;
