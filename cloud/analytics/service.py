@@ -41,6 +41,7 @@ class AnalyticsJob:
         self.last_scored: dt.datetime | None = None
         self.last_trained: dt.datetime | None = None
         self.last_health: dt.datetime | None = None
+        self.last_missing_try: dt.datetime | None = None
         self.health_s = max(interval_s, 3600.0)
         self.rounds = 0
 
@@ -62,7 +63,12 @@ class AnalyticsJob:
             now = await self._now(conn)
             missing = [kind for kind, det in DETECTORS.items() if await modelstore.load_model(conn, det.name) is None]
             due = self.last_trained is None or (now - self.last_trained).total_seconds() >= self.retrain_s
-            if missing or due:
+            # kinds still without a model (too little history so far) are retried at most hourly
+            retry = bool(missing) and (self.last_missing_try is None
+                                       or (now - self.last_missing_try).total_seconds() >= 3600.0)
+            if retry:
+                self.last_missing_try = now
+            if retry or due:
                 trained = await train(conn, now - dt.timedelta(days=self.train_days), now,
                                       kinds=None if due else missing)
                 self.last_trained = now
