@@ -23,6 +23,10 @@ async def _fill(path: Path, messages: int) -> None:
         assert box.last_seq == messages
 
 
+def _set_aside(directory: Path) -> list[Path]:
+    return list(directory.glob("o.db.corrupt-*"))
+
+
 def _damage_pages(path: Path, first_page: int, count: int) -> None:
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -53,8 +57,9 @@ async def test_corrupt_pages_keep_readable_messages_and_report_the_rest(tmp_path
         assert box.last_seq >= 61
         events = [orjson.loads(m.body) for m in await box.fetch(1, 0)]
         corrupt = [e for batch in events for e in batch if e["type"] == "outbox_corrupt"]
-        assert len(corrupt) == 1 and corrupt[0]["data"]["salvaged_messages"] == report.salvaged
-    assert list(tmp_path.glob("o.db.corrupt-*")), "the damaged file is kept for forensics"
+        assert len(corrupt) == 1
+        assert corrupt[0]["data"]["salvaged_messages"] == report.salvaged
+    assert _set_aside(tmp_path), "the damaged file is kept for forensics"
 
 
 async def test_garbage_file_starts_fresh_without_reusing_seq_zero(tmp_path: Path) -> None:
@@ -73,4 +78,4 @@ async def test_healthy_file_is_not_touched(tmp_path: Path) -> None:
     async with Outbox(path, gateway="gw") as box:
         assert box.salvage_report is None
         assert box.depth() == 3
-    assert not list(tmp_path.glob("o.db.corrupt-*"))
+    assert not _set_aside(tmp_path)
