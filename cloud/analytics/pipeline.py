@@ -104,6 +104,8 @@ def run_evaluation(*, devices: int = 220, days: int = 42, warmup_days: int = 14,
     """Calibrate on a training fleet (``train_seed``), score a separate fleet (``eval_seed``)."""
     from cloud.analytics.simfleet import simulate
 
+    if train_seed == eval_seed:
+        raise ValueError("the training and the evaluation fleet need different seeds (an honest score)")
     train = simulate(train_devices or devices, days, seed=train_seed, warmup_days=warmup_days, step_s=step_s,
                      thresholds=False)
     train_end = train.start_ms + warmup_days * DAY_MS

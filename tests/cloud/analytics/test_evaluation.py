@@ -77,3 +77,10 @@ def test_unscored_devices_and_detections_outside_the_window_are_ignored() -> Non
     assert report.labels == 1
     assert report.detections == 1
     assert report.devices == 1
+
+
+def test_the_evaluation_refuses_to_score_on_its_training_seed() -> None:
+    from cloud.analytics.pipeline import run_evaluation
+
+    with pytest.raises(ValueError, match="different seeds"):
+        run_evaluation(devices=10, days=20, train_seed=4, eval_seed=4)
