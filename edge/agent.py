@@ -152,6 +152,7 @@ class Agent:
             await _cancel([t for t in self._tasks if t.get_name() != "uplink"])
             self.rules.snapshot()
             await self.outbox.flush()
+            await self.uplink.drain()
             await self.uplink.say_offline()
             await _cancel(self._tasks)
             for link in self.links.values():

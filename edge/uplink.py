@@ -104,6 +104,7 @@ class Uplink:
         self._slot = asyncio.Event()
         self.connected = False
         self._stopping = False
+        self._draining = False
         self._failures = 0
         self._broker = ""
         # metrics
@@ -198,6 +199,14 @@ class Uplink:
                 await client.publish(self.status_topic, self._status_payload("online", self.health()),
                                      qos=1, retain=True)
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Clean shutdown, first step: take no new batches and wait for the PUBACKs of those in
+        flight, so they are acked (deleted) now instead of resent — duplicated — after a restart."""
+        self._draining = True
+        deadline = time.monotonic() + timeout
+        while self.inflight > 0 and self.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
     async def say_offline(self) -> None:
         """Clean shutdown: replace the retained status with ``offline`` (the will is not sent then)."""
         self._stopping = True
@@ -254,7 +263,7 @@ class Uplink:
                     cursors[name].dirty = True
             self._slot.clear()
             sent_any = False
-            while len(inflight) < max_inflight:
+            while len(inflight) < max_inflight and not self._draining:
                 chosen: StoredMessage | None = None
                 from_backlog = False
                 for name in ("alarms", "events", "live", "backlog"):
