@@ -4,6 +4,7 @@ reconnect after a broker restart (nothing lost, no duplicate seq with different 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -105,3 +106,23 @@ async def test_reconnect_after_broker_restart_loses_nothing(tmp_path: Path, own_
             assert target > stored_during_outage
             await cloud.wait_for(lambda: {e.seq for e in cloud.envelopes} >= set(range(1, target + 1)), timeout=30)
         cloud.check_sequence(target)
+
+
+async def test_clean_restart_sends_no_duplicates(tmp_path: Path, broker: BrokerHandle) -> None:
+    """A clean stop waits for the PUBACKs in flight, so a restart resends nothing."""
+    community, gateway = ids()
+    _, url = broker.add_gateway(community, gateway)
+    units = [Unit(i + 1, TEST_PUMP, dict(PUMP_VALUES)) for i in range(3)]
+    async with ProfileServer(units) as server, Collector(broker.admin_url, community, gateway) as cloud:
+        config = agent_config(tmp_path, url, community, gateway, server.port, period_s=0.05, devices=3)
+        for run in range(1, 4):
+            async with Agent(config) as agent:
+                await cloud.wait_for(lambda run=run: len(cloud.of("telemetry")) >= 15 * run)  # type: ignore[misc]
+            last = agent.outbox.last_seq
+        db = sqlite3.connect(tmp_path / "outbox.db")
+        still_stored = {row[0] for row in db.execute("SELECT seq FROM messages")}
+        db.close()
+        await cloud.wait_for(lambda: {e.seq for e in cloud.envelopes} | still_stored >= set(range(1, last + 1)))
+    seqs = [e.seq for e in cloud.envelopes]
+    assert len(seqs) == len(set(seqs)), "a seq was delivered twice"
+    cloud.check_sequence(last, still_stored)
