@@ -126,7 +126,8 @@ class ModbusDevice:
                 # offline: wait for the backoff, keeping the phase of the schedule
                 due += max(1, math.ceil((self.retry_at - due) / period)) * period
                 continue
-            self.metrics.lateness.observe((started - due) * 1000)
+            # timers may fire a hair early (clock resolution): lateness is never negative
+            self.metrics.lateness.observe(max(0.0, (started - due) * 1000))
             await self.poll(group)
             due += period
             now = time.monotonic()
