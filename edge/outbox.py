@@ -43,7 +43,7 @@ from typing import Any, Final
 import orjson
 
 from edge.errors import OutboxError
-from edge.outbox_salvage import SalvageReport, is_healthy, salvage
+from edge.outbox_salvage import SEQ_BLOCK, SalvageReport, is_healthy, read_ceiling, salvage, write_ceiling
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,7 @@ class Outbox:
         self._commit_lock = asyncio.Lock()
         self._overflow_active = False
         self.salvage_report: SalvageReport | None = None
+        self._reserved = 0
         """Set when the file was damaged and rebuilt on open (see :mod:`edge.outbox_salvage`)."""
         # metrics
         self.commits = 0
@@ -215,6 +216,7 @@ class Outbox:
             row = db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
             max_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
             self._next_seq = max(int(row[0]) if row else 1, max_seq + 1, 1)
+            self._reserved = read_ceiling(self.path) or 0
             for prio, count, items, size in db.execute(
                 "SELECT priority, COUNT(*), SUM(n_items), SUM(LENGTH(body)) FROM messages GROUP BY priority"
             ):
@@ -365,6 +367,9 @@ class Outbox:
                         counts.bytes += len(body)
                 if new_seqs:
                     db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (next_seq,))
+                    if next_seq > self._reserved:  # durable before the seqs are: see outbox_salvage
+                        self._reserved = next_seq + SEQ_BLOCK
+                        write_ceiling(self.path, self._reserved)
                 for seq in work.acks:
                     row = db.execute("DELETE FROM messages WHERE seq = ? RETURNING priority, n_items, LENGTH(body)",
                                      (seq,)).fetchone()
@@ -402,7 +407,7 @@ class Outbox:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"outbox commit failed: {exc}") from exc
         self._next_seq = next_seq
         self._counts = counts

@@ -9,7 +9,8 @@ messages would be dropped as duplicates). Instead:
 * the damaged file (and its ``-wal``/``-shm``) is renamed ``<name>.corrupt-<ms>`` for forensics;
 * each message is read by its own primary-key lookup, so one bad page costs only its rows;
 * a new file gets the readable messages, ``next_seq`` = the old value when readable, else the
-  highest salvaged seq + :data:`SEQ_JUMP` (a visible gap in the cloud, never a seq reused);
+  durable reservation of the ``.seq`` sidecar (:func:`write_ceiling`), else the highest salvaged
+  seq + :data:`SEQ_JUMP` (a visible gap in the cloud, never a seq reused);
 * the seqs that could not be read are stored as ranges in ``lost_seqs`` and reported by the
   caller as an ``outbox_corrupt`` event, so a reconciliation can tell reported from silent loss.
 """
@@ -17,6 +18,7 @@ messages would be dropped as duplicates). Instead:
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from typing import Final
 log = logging.getLogger(__name__)
 
 SEQ_JUMP: Final = 1_000_000
+SEQ_BLOCK: Final = 1_000
 MAX_PROBES: Final = 5_000_000
 
 LOST_SEQS_SCHEMA = """
@@ -67,64 +70,108 @@ def _scalar(db: sqlite3.Connection, query: str) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".seq")
+
+
+def read_ceiling(path: Path) -> int | None:
+    """The reserved seq ceiling from the sidecar file (see :func:`write_ceiling`), if readable."""
+    try:
+        return int(sidecar_path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_ceiling(path: Path, ceiling: int) -> None:
+    """Durably reserve seqs below ``ceiling`` (temp file, fsync, rename) before they are used.
+
+    Written once per :data:`SEQ_BLOCK` seqs, so it costs one small fsync per thousand messages,
+    and it lets a salvage whose ``meta`` table is unreadable continue *above* every seq ever
+    handed out, reporting at most one block of seqs as lost that never existed.
+    """
+    side = sidecar_path(path)
+    tmp = side.with_name(side.name + ".tmp")
+    with open(tmp, "w", encoding="ascii") as fh:
+        fh.write(str(ceiling))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, side)
+
+
+def _scan(old: sqlite3.Connection, rows: dict[int, tuple[int, str, int, int, int, bytes]]) -> bool:
+    """Read messages in rowid order until the first damaged page; ``True`` if it got to the end."""
+    try:
+        for row in old.execute("SELECT seq, kind, priority, created_ms, n_items, body FROM messages"):
+            rows[int(row[0])] = (int(row[0]), str(row[1]), int(row[2]), int(row[3]), int(row[4]), bytes(row[5]))
+    except sqlite3.DatabaseError:
+        return False
+    return True
+
+
 def salvage(path: Path, schema: str, error: str) -> SalvageReport:
     """Move ``path`` aside and rebuild it from what is readable. ``schema`` creates the tables."""
     stamp = time.time_ns() // 1_000_000
+    ceiling = read_ceiling(path)
     moved = path.with_name(f"{path.name}.corrupt-{stamp}")
     for suffix in ("", "-wal", "-shm"):
         src = Path(str(path) + suffix)
         if src.exists():
             src.rename(Path(str(moved) + suffix))
     report = SalvageReport(moved_to=moved, error=error)
-    rows: list[tuple[int, str, int, int, int, bytes]] = []
+    rows: dict[int, tuple[int, str, int, int, int, bytes]] = {}
     old_next: int | None = None
-    lo = hi = None
     try:
-        old = sqlite3.connect(f"file:{moved}?mode=ro", uri=True)
+        old: sqlite3.Connection | None = sqlite3.connect(f"file:{moved}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        log.error("outbox %s is unreadable (%s); starting empty", moved, exc)
+        log.error("outbox %s is unreadable (%s)", moved, exc)
         old = None
     if old is not None:
-        with old:
-            old_next = _scalar(old, "SELECT value FROM meta WHERE key = 'next_seq'")
-            lo = _scalar(old, "SELECT MIN(seq) FROM messages")
-            hi = _scalar(old, "SELECT MAX(seq) FROM messages")
-            if lo is None:
-                lo = 1
-            if hi is None and old_next is not None:
-                hi = old_next - 1
-            if hi is not None and hi - lo + 1 > MAX_PROBES:
-                lo = hi - MAX_PROBES + 1
+        old_next = _scalar(old, "SELECT value FROM meta WHERE key = 'next_seq'")
+        complete = _scan(old, rows)
+        # the upper end of what may have existed: meta, else the durable reservation
+        hi = (old_next - 1) if old_next is not None else (ceiling - 1 if ceiling is not None else None)
+        if not complete:
+            lo = max(rows, default=0) + 1
+            if hi is None:
+                hi = _scalar(old, "SELECT MAX(seq) FROM messages")
             if hi is not None:
-                for seq in range(lo, hi + 1):
+                for seq in range(lo, min(hi, lo + MAX_PROBES) + 1):
+                    if seq in rows:
+                        continue
                     try:
                         row = old.execute("SELECT seq, kind, priority, created_ms, n_items, body FROM messages"
                                           " WHERE seq = ?", (seq,)).fetchone()
                     except sqlite3.DatabaseError:
-                        row = None
-                        missing = True
-                    else:
-                        missing = False
-                    if row is not None:
-                        rows.append((int(row[0]), str(row[1]), int(row[2]), int(row[3]), int(row[4]),
-                                     bytes(row[5])))
-                    elif missing:
                         _add(report.lost_ranges, seq)
+                        continue
+                    if row is not None:
+                        rows[seq] = (int(row[0]), str(row[1]), int(row[2]), int(row[3]), int(row[4]),
+                                     bytes(row[5]))
+            else:
+                report.lost_ranges.append((lo, lo + SEQ_JUMP - 2))
         old.close()
-    # rows that were simply absent (already acked and deleted) are not losses; rows whose lookup
-    # failed are. When the index itself is broken every lookup may fail: then everything between
-    # the salvaged rows is counted as lost, which over- rather than under-reports.
-    top = max([r[0] for r in rows], default=(hi or 0))
-    report.next_seq_known = old_next is not None
-    report.next_seq = old_next if old_next is not None else top + SEQ_JUMP
-    report.next_seq = max(report.next_seq, top + 1)
+    else:
+        lo = 1
+        top_known = (old_next or ceiling or 0) - 1
+        if top_known >= 1:
+            report.lost_ranges.append((1, top_known))
+    top = max(rows, default=0)
+    report.next_seq_known = old_next is not None or ceiling is not None
+    candidates = [top + 1, *(r[1] + 1 for r in report.lost_ranges)]
+    if old_next is not None:
+        candidates.append(old_next)
+    elif ceiling is not None:
+        candidates.append(ceiling)
+    else:
+        candidates.append(top + SEQ_JUMP)
+    report.next_seq = max(candidates)
     report.salvaged = len(rows)
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.executescript(schema + LOST_SEQS_SCHEMA)
         db.execute("BEGIN")
         db.executemany("INSERT INTO messages (seq, kind, priority, created_ms, n_items, body) VALUES (?,?,?,?,?,?)",
-                       rows)
+                       sorted(rows.values()))
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (report.next_seq,))
         db.executemany("INSERT INTO lost_seqs (first_seq, last_seq, ts_ms, reason) VALUES (?,?,?,?)",
                        [(a, b, stamp, error[:200]) for a, b in report.lost_ranges])

@@ -161,6 +161,8 @@ class Site:
     proxy: TcpProxy | None = None
     edge_options: str = ""
     sim_args: tuple[str, ...] = ()
+    report_by_exception: bool = True
+    """False: every poll is sent (the cadence of each device becomes countable in the database)."""
     community: str = field(init=False)
     gateway: str = "gw-1"
     directory: Path = field(init=False)
@@ -203,10 +205,22 @@ class Site:
             f"gateway: {self.gateway}\ncommunity: {self.community}\nuplink:\n  url: '{url}'\n"
             "  reconnect_max_s: 2\n  keepalive_s: 5\n"
             f"outbox:\n  path: {self.outbox}\n{self.edge_options}"
-            "links: []\nmqtt_devices:\n  devices: []\nrules:\n  builtin: true\n"
+            f"links: {self._links()}\nmqtt_devices:\n  devices: []\nrules:\n  builtin: true\n"
             f"  state_path: {self.directory / 'rules-state.json'}\nhealth:\n  heartbeat_s: 5\n")
         self.start_edge()
         return self
+
+    def _links(self) -> str:
+        """Explicit links (JSON is YAML) when report-by-exception is off, else the inventory's."""
+        if self.report_by_exception:
+            return "[]"
+        links: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for d in self.inventory:
+            if d.get("host") is not None and d.get("port") is not None:
+                links.setdefault((d["host"], int(d["port"])), []).append(
+                    {"id": d["id"], "profile": d["profile"], "unit": int(d.get("unit") or 1),
+                     "report_by_exception": False})
+        return json.dumps([{"type": "tcp", "host": h, "port": p, "devices": devs} for (h, p), devs in links.items()])
 
     @property
     def sim_name(self) -> str:

@@ -101,6 +101,6 @@ def reconcile(database_url: str, community: str, gateway: str, outbox: Path,
     extra = max(0, int(stored) - ledger)
     return Reconciliation(
         expected_messages=len(expected), stored_messages=len(batches), pending_messages=len(state.pending),
-        reported_lost_messages=len(state.reported_lost), lost_messages=len(missing), lost=lost_points,
+        reported_lost_messages=len(state.reported_lost - batches.keys()), lost_messages=len(missing), lost=lost_points,
         duplicated=int(dup_rows) + int(dup_alarms) + max(0, extra - int(dup_rows)),
         stored_points=int(stored), ledger_points=ledger, lost_seqs=missing)

@@ -59,7 +59,7 @@ def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool
     out = Outcome(scenario.name)
     started = time.monotonic()
     stack.ensure_cloud()
-    site = Site(stack, scenario.name)
+    site = Site(stack, scenario.name, sim_args=scenario.sim_args, report_by_exception=scenario.rbe)
     try:
         site.start(use_proxy=scenario.proxy)
         out.extra = scenario.action(site, stack, Timing.of(quick))

@@ -55,7 +55,8 @@ class Scenario:
     action: Action
     proxy: bool = False
     fault: DeviceFault | None = None
-    why: str = ""
+    sim_args: tuple[str, ...] = ()
+    rbe: bool = True
 
 
 TRAPPED = DeviceFault("elevator", "passengers_trapped", "elevator-passengers-trapped")
@@ -194,29 +195,34 @@ def outbox_corrupt(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     site.proxy.cut()
     time.sleep(t.outage)
     site.kill_edge()
-    pages = _corrupt_sqlite(site.outbox)
+    backlog = site.outbox_depth()
+    cut = _truncate_sqlite(site.outbox)
     site.proxy.faults.blackhole = False
-    site.start_edge()
+    child = site.start_edge()
     time.sleep(t.after)
-    return {"corrupted_pages": pages}
+    detected = "was damaged" in child.tail(200_000)
+    return {"backlog_messages": backlog, "truncated_bytes": cut, "detected": detected, "ok": detected}
 
 
-def _corrupt_sqlite(path: Path) -> int:
-    """Checkpoint the WAL into the main file, then overwrite a few pages in its second half."""
+def _truncate_sqlite(path: Path) -> int:
+    """What a power cut during a copy or a worn SD card leaves: the file's last third is gone.
+
+    The WAL is checkpointed and the file vacuumed first, so every remaining page is live data
+    (free pages at the end would make the damage harmless and the test meaningless).
+    """
     import sqlite3
 
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
     size = path.stat().st_size
-    pages = size // page_size
-    damaged = 0
-    with open(path, "r+b") as fh:
-        for page in range(max(2, pages // 2), pages, max(1, pages // 8)):
-            fh.seek(page * page_size + 100)
-            fh.write(os.urandom(256))
-            damaged += 1
-    return damaged
+    keep = max(2, (size // page_size) * 2 // 3) * page_size
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.truncate(path, keep)
+    return size - keep
 
 
 # ---------------------------------------------------------------------- cloud
@@ -278,7 +284,7 @@ def clock_skew(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     gate = site.device("gate")["id"]
     site.inject(gate, "clock_skew", params={"seconds": 600})
     _inject(site, DeviceFault("elevator", "clock_skew", "elevator-clock-skew", {"seconds": 600}))
-    time.sleep(t.outage + 10)
+    time.sleep(75.0)  # the rule wants the skew to hold for 1 min (elevator-clock-skew, ``for: 1m``)
     rows = stack.sql(
         "SELECT count(*) FILTER (WHERE t.time > now() + interval '2 minutes'),"
         " count(*) FILTER (WHERE t.quality <> 0) FROM telemetry t JOIN devices d ON d.id = t.device_id"
@@ -287,9 +293,9 @@ def clock_skew(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     return {"future_rows": int(future), "flagged_rows": int(flagged), "ok": int(future) == 0}
 
 
-def noisy_neighbours(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+def noisy_neighbours(site: Site, stack: Stack, t: Timing, *, enforce: bool = True) -> dict[str, Any]:
     """One meter floods garbage frames, another stops answering (every poll waits the timeout);
-    the other devices on the same RS-485 converter must keep their period."""
+    the other devices must keep their period (each device on its own TCP port here)."""
     meters = [d for d in site.inventory if d.get("kind") == "meter"]
     garbage, silent = meters[0]["id"], meters[1]["id"]
     neighbours = [d["id"] for d in site.inventory
@@ -301,8 +307,19 @@ def noisy_neighbours(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     window = t.outage + 4
     time.sleep(window)
     during = _rows_per_device(stack, site, neighbours, window)
-    ratio = min((during[d] / before[d]) for d in neighbours if before.get(d)) if before else 0.0
-    return {"neighbour_rate_ratio_min": round(ratio, 2), "ok": ratio >= 0.7}
+    ratios = [during.get(d, 0.0) / before[d] for d in neighbours if before.get(d)]
+    ratio = min(ratios) if ratios else 0.0
+    out: dict[str, Any] = {"neighbour_rate_ratio_min": round(ratio, 2)}
+    if enforce:
+        out["ok"] = ratio >= 0.7
+    return out
+
+
+def noisy_bus(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """The same faults with all seven Modbus devices behind one RS-485-to-Ethernet converter (one
+    TCP connection, one transaction at a time). Reported, not enforced: on a shared bus a silent
+    unit's timeout delays its neighbours by physics; what the agent can do is poll it less."""
+    return noisy_neighbours(site, stack, t, enforce=False)
 
 
 def _rows_per_device(stack: Stack, site: Site, devices: list[str], seconds: float) -> dict[str, float]:
@@ -325,5 +342,6 @@ SCENARIOS: list[Scenario] = [
     Scenario("workers_race", workers_race),
     Scenario("network_chaos", network_chaos, proxy=True),
     Scenario("clock_skew", clock_skew, fault=DeviceFault("elevator", "clock_skew", "elevator-clock-skew")),
-    Scenario("noisy_neighbours", noisy_neighbours),
+    Scenario("noisy_neighbours", noisy_neighbours, sim_args=("--layout", "per-device"), rbe=False),
+    Scenario("noisy_bus", noisy_bus, rbe=False),
 ]

@@ -35,7 +35,8 @@ def test_scenario_loses_and_duplicates_nothing(outcomes: dict[str, Outcome], nam
 
 def test_corrupted_outbox_is_reported_not_silent(outcomes: dict[str, Outcome]) -> None:
     o = outcomes["outbox_corrupt"]
-    assert o.extra.get("corrupted_pages", 0) > 0
+    assert o.extra.get("backlog_messages", 0) > 0, o.extra
+    assert o.extra.get("detected"), "the agent did not notice its truncated outbox"
     # whatever was not salvaged is in the outbox's own lost_seqs report, so `lost` (silent) is 0
     assert o.lost == 0
 

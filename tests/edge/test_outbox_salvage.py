@@ -79,3 +79,27 @@ async def test_healthy_file_is_not_touched(tmp_path: Path) -> None:
         assert box.salvage_report is None
         assert box.depth() == 3
     assert not _set_aside(tmp_path)
+
+
+async def test_truncated_file_resumes_above_every_issued_seq(tmp_path: Path) -> None:
+    """The file's tail (meta included) is gone: the sidecar reservation keeps seqs monotonic and
+    every message that may have been there is reported lost, none silently."""
+    path = tmp_path / "o.db"
+    await _fill(path, 40)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.truncate(path, (path.stat().st_size // page) * 2 // 3 * page)
+    async with Outbox(path, gateway="gw") as box:
+        report = box.salvage_report
+        assert report is not None
+        assert report.next_seq >= 41
+        kept = {m.seq for m in await box.fetch(2, 0, limit=100)}
+        lost = {s for lo, hi in report.lost_ranges for s in range(lo, hi + 1)}
+        assert set(range(1, 41)) <= kept | lost  # every issued seq is kept or reported
+        box.add_reading(reading("d1", 1))
+        await box.flush()
+        assert box.last_seq >= report.next_seq
