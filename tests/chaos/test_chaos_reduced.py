@@ -7,7 +7,10 @@ reconciliation (``bench.chaos.reconcile``). The full suite is ``make chaos``.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +21,13 @@ REDUCED = ["db_restart", "edge_sigkill", "ingest_sigkill", "outbox_corrupt"]
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
-    root = tmp_path_factory.mktemp("chaos")
-    return {o.name: o for o in run_scenarios(REDUCED, quick=True, root=root)}
+def outcomes() -> Iterator[dict[str, Outcome]]:
+    # PostgreSQL and Mosquitto run as their own users: pytest's tmp dirs (0700) are out of reach
+    root = Path(tempfile.mkdtemp(prefix="guanjia-chaos-test-"))
+    try:
+        yield {o.name: o for o in run_scenarios(REDUCED, quick=True, root=root)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", REDUCED)
