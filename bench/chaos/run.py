@@ -30,6 +30,7 @@ class Outcome:
     pending: int = 0
     reported_lost: int = 0
     alarms: str = "-"
+    alarm_ok: bool | None = None
     ok: bool = True
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +72,7 @@ def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool
         site.finish()
         if scenario.fault is not None:
             ok, out.alarms = _check_alarm(stack, site, scenario.fault)
+            out.alarm_ok = ok
             out.ok &= ok
         # the cloud may still be writing what the agent published last
         deadline = time.monotonic() + 60
@@ -141,6 +143,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "lost": sum(o.lost for o in outcomes),
         "duplicated": sum(o.duplicated for o in outcomes),
         "failed": sum(not o.ok for o in outcomes),
+        "alarm_checks": sum(o.alarm_ok is not None for o in outcomes),
+        "alarm_checks_failed": sum(o.alarm_ok is False for o in outcomes),
     }
     for o in outcomes:
         result[f"lost_{o.name}"] = o.lost

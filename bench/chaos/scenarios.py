@@ -104,6 +104,7 @@ def db_restart(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     """PostgreSQL stopped (fast shutdown) mid-ingest and started again."""
     time.sleep(t.warm)
     stack.postgres.stop()
+    _inject(site, TRAPPED)
     time.sleep(t.outage)
     stack.postgres.start()
     time.sleep(t.after)
@@ -173,8 +174,11 @@ def _count_in_log(stack: Stack, text: str) -> int:
 # ---------------------------------------------------------------------- edge
 def edge_sigkill(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     """The agent SIGKILLed mid-batch three times; committed batches survive in the outbox."""
-    for _ in range(3):
+    for i in range(3):
         time.sleep(t.warm)
+        if i == 0:
+            _inject(site, TRAPPED)
+            time.sleep(1.5)  # the alarm is committed and in flight when the agent dies
         site.kill_edge()
         time.sleep(1.0)
         site.start_edge()
@@ -228,8 +232,11 @@ def _truncate_sqlite(path: Path) -> int:
 # ---------------------------------------------------------------------- cloud
 def ingest_sigkill(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     """The cloud process SIGKILLed twice; restarted with the same client id, it resumes its session."""
-    for _ in range(2):
+    for i in range(2):
         time.sleep(t.warm)
+        if i == 0:
+            _inject(site, TRAPPED)
+            time.sleep(1.0)
         stack.supervisor.kill("cloud")
         time.sleep(2.0)
         stack.forget("cloud")
@@ -265,6 +272,7 @@ def network_chaos(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     time.sleep(t.outage / 2)
     proxy.faults.cut_probability = 0.0
     proxy.faults.blackhole = True
+    _inject(site, TRAPPED)
     time.sleep(max(t.outage, 12.0))  # keepalive 5 s: the agent must notice a silent link
     proxy.faults.blackhole = False
     proxy.faults.refuse = True
@@ -333,14 +341,14 @@ def _rows_per_device(stack: Stack, site: Site, devices: list[str], seconds: floa
 SCENARIOS: list[Scenario] = [
     Scenario("broker_restart", broker_restart, fault=TRAPPED),
     Scenario("broker_wipe", broker_wipe),
-    Scenario("db_restart", db_restart),
+    Scenario("db_restart", db_restart, fault=TRAPPED),
     Scenario("db_crash", db_crash),
     Scenario("db_disk_full", db_disk_full),
-    Scenario("edge_sigkill", edge_sigkill),
+    Scenario("edge_sigkill", edge_sigkill, fault=TRAPPED),
     Scenario("outbox_corrupt", outbox_corrupt, proxy=True),
-    Scenario("ingest_sigkill", ingest_sigkill),
+    Scenario("ingest_sigkill", ingest_sigkill, fault=TRAPPED),
     Scenario("workers_race", workers_race),
-    Scenario("network_chaos", network_chaos, proxy=True),
+    Scenario("network_chaos", network_chaos, proxy=True, fault=TRAPPED),
     Scenario("clock_skew", clock_skew, fault=DeviceFault("elevator", "clock_skew", "elevator-clock-skew")),
     Scenario("noisy_neighbours", noisy_neighbours, sim_args=("--layout", "per-device"), rbe=False),
     Scenario("noisy_bus", noisy_bus, rbe=False),
