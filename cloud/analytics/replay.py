@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from psycopg import AsyncConnection
 
-from cloud.analytics.errors import AnalyticsError
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
 from cloud.analytics.jobs import score, train
 
@@ -69,14 +68,10 @@ async def ensure_device(conn: AsyncConnection[Any], community: str, building: st
 async def write_rollup(conn: AsyncConnection[Any], device_id: int, frame: HourlyFrame) -> int:
     """Write the frame's hours as ``telemetry_1h`` rows (replacing that device's rows in the range).
 
-    Plain PostgreSQL only: there ``telemetry_1h`` is a table. On TimescaleDB it is a continuous
-    aggregate computed from raw rows, which a replay of hourly aggregates cannot feed faithfully.
+    ``telemetry_1h`` is a table refreshed by the service in both storage modes (migration 007), so
+    a replay of hourly aggregates can be written straight into it on plain PostgreSQL and on
+    TimescaleDB alike.
     """
-    cur = await conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'")
-    mode = await cur.fetchone()
-    if mode is not None and mode[0] == "timescale":
-        raise AnalyticsError("replay-demo writes hourly rollups directly, which needs plain-PostgreSQL storage "
-                             "(on TimescaleDB telemetry_1h is a continuous aggregate)")
     start, end = _at(frame.start_ms), _at(frame.start_ms + frame.hours * HOUR_MS)
     await conn.execute("DELETE FROM telemetry_1h WHERE device_id = %s AND bucket >= %s AND bucket < %s",
                        (device_id, start, end))

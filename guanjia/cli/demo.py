@@ -18,6 +18,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from guanjia.procs import guanjia_cmd
+
 COMMUNITY = "demo"
 GATEWAY = "gw-1"
 out = Console()
@@ -146,7 +148,7 @@ def demo(
     from cloud.auth.seed import seed_demo_users
     from cloud.db.migrate import migrate
     from cloud.demo_seed import seed_butlers, seed_registry
-    from guanjia.procs import Supervisor, guanjia_cmd
+    from guanjia.procs import Supervisor
     from guanjia.settings import Settings
     from guanjia.stack.local import DEVICES_USER, LocalStack
     from guanjia.stack.ports import reuse_or_pick
@@ -194,6 +196,7 @@ def demo(
         seed_butlers(database_url, COMMUNITY)
         out.print(f"  registry: community {COMMUNITY}, gateway {GATEWAY}, {count} devices; demo users and butlers")
 
+        replay = _analytics_replay(demo_dir, state, child_env)
         supervisor.start("cloud", guanjia_cmd("cloud", "serve", "--api-port", str(state["api_port"]), "--workers", "1"))
         base = f"http://127.0.0.1:{state['api_port']}"
         # the broker keeps messages only for subscriptions that exist: the ingest workers'
@@ -210,6 +213,10 @@ def demo(
                 raise typer.Exit(_report_dead(dead))
             time.sleep(1)
         _banner(base, state, logins, rows, demo_dir, stack)
+        if replay:
+            out.print("[bold]Predictive maintenance[/bold] (28 simulated days of a wearing pump, replayed):")
+            for line in replay:
+                out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
 
         started = time.monotonic()
         while duration <= 0 or time.monotonic() - started < duration:
@@ -222,6 +229,25 @@ def demo(
         supervisor.stop()
         stack.down()
         out.print("stopped; data kept under " + str(run_dir) + " (make demo reuses it)")
+
+
+def _analytics_replay(demo_dir: Path, state: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """Weeks of simulated bearing wear on a pump outside the live fleet, through the same
+    train → score → alarm → planned work order path the scheduled job uses (issue 8's story).
+    Done once per run folder; its outcome is kept for the banner of later runs."""
+    import subprocess
+
+    if "replay" not in state:
+        proc = subprocess.run(
+            guanjia_cmd("cloud", "analytics", "replay-demo", "--community", COMMUNITY, "--device", "b1-pump-9"),
+            capture_output=True, text=True, env={**os.environ, **env}, timeout=600, check=False)
+        (demo_dir / "logs" / "analytics-replay.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            out.print("[yellow]the analytics replay failed; see logs/analytics-replay.log[/yellow]")
+            return []
+        state["replay"] = [line for line in proc.stdout.splitlines() if line.strip()]
+        _save_secret(demo_dir / "state.json", state)
+    return list(state["replay"])
 
 
 def _account(creds: dict[str, str]) -> Any:
