@@ -17,5 +17,6 @@ COMPONENTS: list[str] = [
     "cloud.db.maintenance:components",  # partitions ahead, retention, rollup + last-value refresh
     "cloud.api.server:components",  # the FastAPI app on uvicorn (unless --no-api)
     "cloud.alarms.service:components",  # alarms → work orders → escalation → notifications
+    "cloud.fleetrules.stream:components",  # fleet rules on the live ingested telemetry (after-commit hook)
     "cloud.analytics.service:components",  # anomaly scoring + health records every 15 min, daily retrain
 ]

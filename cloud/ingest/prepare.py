@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from cloud.ingest.copy import encode_readings
+from cloud.ingest.hooks import TelemetryBatch
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
 from guanjia.errors import WireError
 from guanjia.wire import QUALITY_BY_NAME, TopicParts, decode, parse_topic
@@ -80,6 +81,8 @@ class Prepared:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     status: tuple[Any, ...] | None = None
     dead: list[DeadLetter] = field(default_factory=list)
+    telemetry: TelemetryBatch | None = None
+    """The decoded readings, for after-commit telemetry hooks (references only, no copy)."""
 
     @property
     def sequenced(self) -> bool:
@@ -184,6 +187,8 @@ class Preparer:
         refused: dict[str, int] = {}
         if envelope.kind == "telemetry":
             await self._telemetry(out, envelope.items, devices, lo, hi, refused)
+            out.telemetry = TelemetryBatch(parts.community, parts.gateway, gw.id, envelope.seq,
+                                           incoming.received_ms, devices, envelope.items)
         elif envelope.kind == "alarms":
             self._alarms(out, gw, envelope.items, devices, lo, hi, refused)
         else:

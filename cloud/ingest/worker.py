@@ -226,6 +226,8 @@ class IngestWorker:
                 self.m_dead.inc(reason=d.reason)
             await self.hooks.fire(self.hooks.alarms, result.alarm_ids)
             await self.hooks.fire(self.hooks.events, result.event_ids)
+            if self.hooks.telemetry:
+                self.hooks.fire_telemetry([p.telemetry for p in result.new if p.telemetry is not None])
 
     async def _write_with_retry(self, batch: list[Prepared]) -> list[WriteResult]:
         backoff = Backoff(initial=0.2, cap=10.0)
