@@ -238,3 +238,20 @@ def test_future_readings_and_irrelevant_kinds_are_not_evaluated() -> None:
                            [reading("pump-1", received + 3_600_000, 0.1), reading("meter-1", received, 0.1)])
     assert core.evaluate(batch) == []
     assert core.stats == {"readings": 0, "refused": 1, "unknown_devices": 1, "lost_transitions": 0}
+
+
+async def test_component_runs_in_the_cloud_service_and_saves_its_state(stream_db: str) -> None:
+    from cloud.service import CloudService, ServiceOptions
+    from guanjia.settings import Settings
+
+    settings = Settings(mode="test", database_url=stream_db, secret_key="x" * 40)
+    async with CloudService(settings, ServiceOptions(api=False, prefer_timescale=False),
+                            components=["cloud.fleetrules.stream:components"]) as service:
+        await asyncio.sleep(0.5)
+        assert {t.get_name() for t in service._tasks} == {"fleet-stream"}
+        assert all(not t.done() for t in service._tasks)
+        assert len(service.hooks.telemetry) == 1  # the feed is registered with ingest
+    assert await scalar(stream_db, f"SELECT count(*) FROM fleet_rule_state WHERE name = '{STATE_NAME}'") == 1
+    async with CloudService(settings, ServiceOptions(api=False, workers=0, migrate=False),
+                            components=["cloud.fleetrules.stream:components"]) as service:
+        assert service._tasks == []  # no ingest workers in this process: nothing to evaluate
