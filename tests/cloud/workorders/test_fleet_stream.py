@@ -255,3 +255,16 @@ async def test_component_runs_in_the_cloud_service_and_saves_its_state(stream_db
     async with CloudService(settings, ServiceOptions(api=False, workers=0, migrate=False),
                             components=["cloud.fleetrules.stream:components"]) as service:
         assert service._tasks == []  # no ingest workers in this process: nothing to evaluate
+
+
+def test_shipped_stream_rules_fit_the_profiles_and_open_no_second_ticket() -> None:
+    from device_profiles.loader import builtin_profiles
+    from rules import builtin_rulesets
+    from rules.profiles import check_against_profiles
+
+    ruleset = stream_ruleset()
+    assert check_against_profiles(ruleset, builtin_profiles().values()) == []
+    edge = builtin_rulesets()
+    for cr in ruleset.rules:
+        assert cr.id not in edge  # another rule id is another alarm: never restate an edge rule
+        assert cr.rule.work_order is False  # the edge rules open the tickets
