@@ -38,6 +38,7 @@ def test_scenario_loses_and_duplicates_nothing(outcomes: dict[str, Outcome], nam
     assert o.lost == 0, f"{name}: lost {o.lost} ({o.extra})"
     assert o.duplicated == 0, f"{name}: duplicated {o.duplicated}"
     assert o.pending == 0, f"{name}: {o.pending} messages still in the outbox"
+    assert o.alarm_ok is not False, f"{name}: injected entrapment gave {o.alarms}"
 
 
 def test_corrupted_outbox_is_reported_not_silent(outcomes: dict[str, Outcome]) -> None:
