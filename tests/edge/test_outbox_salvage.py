@@ -86,13 +86,7 @@ async def test_truncated_file_resumes_above_every_issued_seq(tmp_path: Path) -> 
     every message that may have been there is reported lost, none silently."""
     path = tmp_path / "o.db"
     await _fill(path, 40)
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.execute("VACUUM")
-        page = int(db.execute("PRAGMA page_size").fetchone()[0])
-    for suffix in ("-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    os.truncate(path, (path.stat().st_size // page) * 2 // 3 * page)
+    _cut_last_third(path)
     async with Outbox(path, gateway="gw") as box:
         report = box.salvage_report
         assert report is not None
@@ -103,3 +97,14 @@ async def test_truncated_file_resumes_above_every_issued_seq(tmp_path: Path) -> 
         box.add_reading(reading("d1", 1))
         await box.flush()
         assert box.last_seq >= report.next_seq
+
+
+def _cut_last_third(path: Path) -> None:
+    """Checkpoint, then cut the file's last third at a page boundary, as a crash on a full disk would."""
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.truncate(path, (path.stat().st_size // page) * 2 // 3 * page)
