@@ -15,20 +15,12 @@ from typing import Any
 from device_profiles.checks import profile_problems
 from device_profiles.errors import ProfileError
 from device_profiles.model import Profile
-from guanjia.config import LineMap, load_yaml, parse_model
+from guanjia.config import LineMap, line_for, parse_model, read_yaml
 from guanjia.errors import ConfigError, ConfigIssue
 
 LIBRARY = Path(__file__).parent / "library"
 
 __all__ = ["LIBRARY", "builtin_profiles", "find_profile", "load_profile", "parse_profile", "profile_paths"]
-
-
-def _line(path: tuple[str | int, ...], lines: LineMap) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return lines.get(())
 
 
 def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = None) -> Profile:
@@ -38,7 +30,7 @@ def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = 
     problems = profile_problems(profile)
     if problems:
         raise ConfigError([
-            ConfigIssue(source, _line(path, lines), ".".join(str(p) for p in path), message)
+            ConfigIssue(source, line_for(path, lines), ".".join(str(p) for p in path), message)
             for path, message in problems
         ])
     return profile
@@ -46,13 +38,8 @@ def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = 
 
 def load_profile(path: str | Path) -> Profile:
     """Read and validate one profile file; raises :class:`ConfigError` naming file, line and field."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from exc
-    data, lines = load_yaml(text, str(p))
-    return parse_profile(data, str(p), lines)
+    data, lines, source = read_yaml(path)
+    return parse_profile(data, source, lines)
 
 
 def profile_paths(paths: Iterable[str | Path] = ()) -> list[Path]:

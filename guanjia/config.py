@@ -20,7 +20,7 @@ M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
 LineMap = dict[Path_, int]
 
-__all__ = ["LineMap", "load_model", "load_yaml", "parse_model", "validation_issues"]
+__all__ = ["LineMap", "line_for", "load_model", "load_yaml", "parse_model", "read_yaml", "validation_issues"]
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -63,7 +63,8 @@ def load_yaml(text: str, source: str) -> tuple[Any, LineMap]:
     return data, lines
 
 
-def _line_for(loc: Sequence[str | int], lines: LineMap) -> int | None:
+def line_for(loc: Sequence[str | int], lines: LineMap) -> int | None:
+    """The line of ``loc``, or of its nearest parent that has one (for semantic checks after parsing)."""
     path = tuple(loc)
     while path:
         if path in lines:
@@ -85,7 +86,7 @@ def validation_issues(
             msg = "unknown field (check the spelling)"
         elif err["type"] == "missing":
             msg = "field required"
-        issues.append(ConfigIssue(source, _line_for(loc, lines), field, msg))
+        issues.append(ConfigIssue(source, line_for(loc, lines), field, msg))
     return issues
 
 
@@ -111,15 +112,21 @@ def parse_model(
         raise ConfigError(validation_issues(exc, source, lines, prefix)) from exc
 
 
-def load_model(model: type[M], path: str | Path, context: Mapping[str, Any] | None = None) -> M:
-    """Read ``path`` and validate it as ``model``; every error names the file, line and field."""
+def read_yaml(path: str | Path) -> tuple[Any, LineMap, str]:
+    """Read and parse a YAML file: (data, line map, source name for error messages)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from exc
     data, lines = load_yaml(text, str(p))
-    return parse_model(model, data, str(p), lines, context=context)
+    return data, lines, str(p)
+
+
+def load_model(model: type[M], path: str | Path, context: Mapping[str, Any] | None = None) -> M:
+    """Read ``path`` and validate it as ``model``; every error names the file, line and field."""
+    data, lines, source = read_yaml(path)
+    return parse_model(model, data, source, lines, context=context)
 
 
 def collect(errors: Iterable[ConfigError]) -> ConfigError | None:

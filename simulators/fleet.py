@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from device_profiles import Profile, ProfileError, find_profile
-from guanjia.config import LineMap, load_yaml, parse_model
+from guanjia.config import LineMap, line_for, parse_model, read_yaml
 from guanjia.errors import ConfigError, ConfigIssue
 
 Layout = Literal["shared", "per-device"]
@@ -56,14 +56,6 @@ class FleetSpec(BaseModel):
     devices: list[DeviceSpec] = Field(min_length=1)
 
 
-def _line(path: tuple[str | int, ...], lines: LineMap) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return lines.get(())
-
-
 def check_fleet(spec: FleetSpec, source: str = "<fleet>", lines: LineMap | None = None) -> dict[str, Profile]:
     """Resolve every device's profile and check ids/units; return ``{device id: profile}``."""
     lines = lines or {}
@@ -75,12 +67,13 @@ def check_fleet(spec: FleetSpec, source: str = "<fleet>", lines: LineMap | None 
         where = ("devices", index)
         seen[device.id] += 1
         if seen[device.id] == 2:
-            issues.append(ConfigIssue(source, _line((*where, "id"), lines), f"devices.{index}.id",
+            issues.append(ConfigIssue(source, line_for((*where, "id"), lines), f"devices.{index}.id",
                                       f"duplicate device id {device.id!r}"))
         try:
             profile = find_profile(device.profile)
         except ProfileError as exc:
-            issues.append(ConfigIssue(source, _line((*where, "profile"), lines), f"devices.{index}.profile", str(exc)))
+            issues.append(ConfigIssue(source, line_for((*where, "profile"), lines), f"devices.{index}.profile",
+                                      str(exc)))
             continue
         except ConfigError as exc:
             issues.extend(exc.issues)
@@ -89,7 +82,7 @@ def check_fleet(spec: FleetSpec, source: str = "<fleet>", lines: LineMap | None 
         if profile.transport == "modbus" and device.unit is not None and spec.layout == "shared":
             key = (converter_of(device), device.unit)
             if key in units:
-                issues.append(ConfigIssue(source, _line((*where, "unit"), lines), f"devices.{index}.unit",
+                issues.append(ConfigIssue(source, line_for((*where, "unit"), lines), f"devices.{index}.unit",
                                           f"unit {device.unit} is already used by {units[key]} behind "
                                           f"converter {key[0]!r}"))
             units.setdefault(key, device.id)
@@ -111,13 +104,8 @@ def parse_fleet(data: Any, source: str = "<fleet>", lines: LineMap | None = None
 
 def load_fleet(path: str | Path) -> FleetSpec:
     """Read and check a fleet file (file:line: field errors, unknown profiles name the known ones)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from exc
-    data, lines = load_yaml(text, str(p))
-    return parse_fleet(data, str(p), lines)
+    data, lines, source = read_yaml(path)
+    return parse_fleet(data, source, lines)
 
 
 # ---------------------------------------------------------------------------------------------

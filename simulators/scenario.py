@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from device_profiles import ProfileError, find_profile
-from guanjia.config import LineMap, load_yaml, parse_model
+from guanjia.config import LineMap, line_for, parse_model, read_yaml
 from guanjia.errors import ConfigError, ConfigIssue
 from simulators.faults import faults_for
 from simulators.fleet import FleetSpec
@@ -83,13 +83,13 @@ def check_scenario(scenario: Scenario, fleet: FleetSpec, source: str = "<scenari
     for index, item in enumerate(scenario.faults):
         matched = [d for d in kinds if fnmatch.fnmatchcase(d, item.device)]
         if not matched:
-            issues.append(ConfigIssue(source, _line(("faults", index, "device"), lines), f"faults.{index}.device",
+            issues.append(ConfigIssue(source, line_for(("faults", index, "device"), lines), f"faults.{index}.device",
                                       f"no device of the fleet matches {item.device!r}"))
             continue
         for device in matched:
             allowed = faults_for(*kinds[device])
             if item.fault not in allowed:
-                issues.append(ConfigIssue(source, _line(("faults", index, "fault"), lines), f"faults.{index}.fault",
+                issues.append(ConfigIssue(source, line_for(("faults", index, "fault"), lines), f"faults.{index}.fault",
                                           f"{device} ({kinds[device][0]}) cannot have {item.fault!r}; "
                                           f"possible: {', '.join(sorted(allowed))}"))
                 break
@@ -97,23 +97,10 @@ def check_scenario(scenario: Scenario, fleet: FleetSpec, source: str = "<scenari
         raise ConfigError(issues)
 
 
-def _line(path: tuple[str | int, ...], lines: LineMap) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return lines.get(())
-
-
 def load_scenario(path: str | Path, fleet: FleetSpec | None = None) -> Scenario:
     """Read a scenario file; with ``fleet``, also check its devices and faults (file:line: field)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from exc
-    data, lines = load_yaml(text, str(p))
-    scenario = parse_model(Scenario, data if data is not None else {}, str(p), lines)
+    data, lines, source = read_yaml(path)
+    scenario = parse_model(Scenario, data if data is not None else {}, source, lines)
     if fleet is not None:
-        check_scenario(scenario, fleet, str(p), lines)
+        check_scenario(scenario, fleet, source, lines)
     return scenario
