@@ -160,7 +160,8 @@ async def serve(devices: int, per_port: int, inventory: Path) -> None:
 
 # --------------------------------------------------------------------------- cloud side
 class Subscriber:
-    """Counts sequenced messages per seq (paho network thread; persistent session)."""
+    """Counts sequenced messages per seq (paho network thread; persistent session) and, like the
+    ingest service, confirms each one stored on the gateway's ``cmd`` topic (end-to-end ack)."""
 
     def __init__(self, host: str, port: int, username: str, password: str, prefix: str) -> None:
         import paho.mqtt.client as mqtt
@@ -200,6 +201,8 @@ class Subscriber:
             if doc["kind"] == "telemetry":
                 self.items[seq] = len(doc["readings"])
                 self.values += sum(len(r["values"]) for r in doc["readings"])
+        client.publish(f"{self.prefix}/cmd", orjson.dumps(
+            {"schema": 1, "kind": "stored", "seqs": [[seq, seq]], "ts": int(time.time() * 1000)}), qos=1)
 
     def wait_status(self, after: float, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -33,6 +33,32 @@ from guanjia.wire import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
+MAX_STORED_RANGES = 10_000
+
+
+def parse_stored(payload: bytes) -> list[tuple[int, int]] | None:
+    """The seq ranges of a cloud ``stored`` confirmation (``{"kind": "stored", "seqs": [[a, b], …]}``,
+    see docs/wire.md), or ``None`` when ``payload`` is not one (then it is a write command).
+
+    Why here and not in :class:`CommandHandler`: a confirmation is no command — no reply, no
+    audit row — only an outbox update. Malformed ranges are skipped, never raised."""
+    if b'"stored"' not in payload:
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != "stored":
+        return None
+    seqs = doc.get("seqs")
+    ranges: list[tuple[int, int]] = []
+    if isinstance(seqs, list):
+        for item in seqs[:MAX_STORED_RANGES]:
+            if (isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)
+                    and 1 <= item[0] <= item[1] < 2**62):
+                ranges.append((item[0], item[1]))
+    return ranges
+
 
 class CommandHandler:
     def __init__(self, *, gateway: str, community: str, devices: Mapping[str, ModbusDevice], outbox: Outbox,

@@ -81,6 +81,11 @@ class UplinkConfig(_Model):
     catchup_items_per_s: float = Field(0.0, ge=0, description="optional cap on backlog drain (0 = no cap)")
     reconnect_initial_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    end_to_end_ack: bool = Field(
+        True, description="keep each batch until the cloud confirms it stored (false: delete on the broker's PUBACK)")
+    confirm_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="resend a PUBACKed batch the cloud has not confirmed after this long")
+    confirm_timeout_max_s: float = Field(600.0, gt=0, description="cap of the doubling confirmation timeout")
 
     @field_validator("url")
     @classmethod

@@ -11,9 +11,14 @@ stores wiped on reconnect, SQLite stores delivering 40 % of 10 msg/s):
   transaction that stores the batch, persisted (``meta.next_seq``) so it never goes backwards
   across restarts or after the table empties, and reused on every resend. The cloud deduplicates
   on ``(gateway, seq)``.
-* **Delete after PUBACK.** The uplink acks a seq after the broker's PUBACK; acks are deleted in
-  the next group commit. A crash between PUBACK and delete resends the same seq (a duplicate the
-  cloud drops), never a loss.
+* **Delete after storage (end-to-end ack).** A broker PUBACK is not proof of storage (Mosquitto
+  drops messages of a shared subscription it failed to restore after a restart). With
+  ``end_to_end_ack`` the uplink marks a batch *sent* after PUBACK (:meth:`Outbox.mark_sent`, in
+  memory only) and the row is deleted when the cloud's ``stored`` confirmation names its seq
+  (:meth:`Outbox.confirm`); a sent batch not confirmed within its timeout is handed back for a
+  resend with the same seq (:meth:`Outbox.expired`). After a restart every row is pending again.
+  Without end-to-end ack the uplink calls :meth:`Outbox.ack` after PUBACK. Deletes happen in the
+  next group commit; a crash before it resends the same seq (a duplicate the cloud drops).
 * **Priorities.** alarms (0) < events (1) < telemetry (2); the uplink reads by priority, oldest
   first within each.
 * **Bounded disk** (``max_bytes`` of stored payload): when a commit would exceed it, the oldest
@@ -98,16 +103,26 @@ class _Counts:
 
 
 @dataclass(slots=True)
+class _Sent:
+    priority: int
+    n_items: int
+    deadline: float
+    timeout_s: float
+
+
+@dataclass(slots=True)
 class _Work:
     readings: list[dict[str, Any]]
     alarms: list[dict[str, Any]]
     events: list[dict[str, Any]]
     acks: list[int]
+    ack_ranges: list[tuple[int, int]]
     rejects: list[tuple[int, str, str, str, bytes]]
     audits: list[tuple[int, str, str, str, str, str, str]]
 
     def empty(self) -> bool:
-        return not (self.readings or self.alarms or self.events or self.acks or self.rejects or self.audits)
+        return not (self.readings or self.alarms or self.events or self.acks or self.ack_ranges or self.rejects
+                    or self.audits)
 
 
 @dataclass(slots=True)
@@ -115,6 +130,7 @@ class _CommitResult:
     new_seqs: list[int]
     dropped_messages: int
     dropped_items: int
+    deleted_seqs: list[int]
 
 
 class Outbox:
@@ -146,7 +162,7 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._next_seq = 1
         self._counts = _Counts()
-        self._work = _Work([], [], [], [], [], [])
+        self._work = _Work([], [], [], [], [], [], [])
         self._urgent = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._commit_lock = asyncio.Lock()
@@ -154,6 +170,9 @@ class Outbox:
         self.salvage_report: SalvageReport | None = None
         self._reserved = 0
         """Set when the file was damaged and rebuilt on open (see :mod:`edge.outbox_salvage`)."""
+        self._sent: dict[int, _Sent] = {}
+        """Batches PUBACKed by the broker and not yet confirmed stored by the cloud (in memory)."""
+        self._sent_items = 0
         # metrics
         self.commits = 0
         self.dropped_messages = 0
@@ -161,6 +180,8 @@ class Outbox:
         self.dropped_pending = 0
         self.rejects_total = 0
         self.commit_time_ms_max = 0.0
+        self.confirmed = 0
+        self.resends = 0
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Outbox:
@@ -273,6 +294,79 @@ class Outbox:
         """Called after the broker's PUBACK; the row is deleted in the next group commit."""
         self._work.acks.append(seq)
 
+    # ------------------------------------------------------------------ end-to-end acknowledgement
+    def mark_sent(self, seq: int, priority: int, n_items: int, timeout_s: float, max_timeout_s: float = 600.0) -> None:
+        """The broker PUBACKed ``seq``: keep the row until the cloud confirms it, resend after
+        ``timeout_s`` (doubled, up to ``max_timeout_s``, each time the same batch is sent again)."""
+        entry = self._sent.get(seq)
+        if entry is None:
+            self._sent[seq] = _Sent(priority, n_items, time.monotonic() + timeout_s, timeout_s)
+            self._sent_items += n_items
+        else:
+            entry.timeout_s = min(max_timeout_s, max(timeout_s, entry.timeout_s * 2))
+            entry.deadline = time.monotonic() + entry.timeout_s
+
+    def is_sent(self, seq: int) -> bool:
+        return seq in self._sent
+
+    def confirm(self, ranges: Iterable[tuple[int, int]]) -> int:
+        """The cloud stored these seqs (inclusive ranges): delete them in the next group commit.
+        Rows never marked sent are deleted too (a confirmation may overtake the PUBACK, or come
+        after a restart). Returns how many sent batches this confirmed."""
+        hits = 0
+        for first, last in ranges:
+            self._work.ack_ranges.append((first, last))
+            if last - first < 4 * len(self._sent):
+                seqs: Iterable[int] = range(first, last + 1)
+            else:
+                seqs = [s for s in self._sent if first <= s <= last]
+            for seq in seqs:
+                if self._forget(seq):
+                    hits += 1
+        self.confirmed += hits
+        self._urgent.set()
+        return hits
+
+    def _forget(self, seq: int) -> bool:
+        entry = self._sent.pop(seq, None)
+        if entry is None:
+            return False
+        self._sent_items -= entry.n_items
+        return True
+
+    def expired(self, limit: int = 64) -> list[int]:
+        """Sent batches whose confirmation is overdue, oldest seq first: they go back to pending
+        (stay tracked with a doubled timeout once resent)."""
+        now = time.monotonic()
+        due = sorted(seq for seq, e in self._sent.items() if e.deadline <= now)[:limit]
+        for seq in due:
+            self._sent[seq].deadline = float("inf")  # due for resend; mark_sent re-arms it
+        self.resends += len(due)
+        return due
+
+    async def fetch_seqs(self, seqs: list[int]) -> list[StoredMessage]:
+        """The stored rows among ``seqs`` (confirmed or dropped ones are gone; they are forgotten)."""
+        rows: list[StoredMessage] = await self._run(self._fetch_seqs, seqs)
+        found = {r.seq for r in rows}
+        for seq in seqs:
+            if seq not in found:
+                self._forget(seq)
+        return rows
+
+    def _fetch_seqs(self, seqs: list[int]) -> list[StoredMessage]:
+        db = self._db
+        if db is None:
+            raise OutboxError("outbox is closed")
+        if not seqs:
+            return []
+        try:
+            rows = db.execute(
+                f"SELECT seq, kind, priority, created_ms, n_items, body FROM messages WHERE seq IN "
+                f"({','.join('?' * len(seqs))}) ORDER BY priority, seq", seqs).fetchall()
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox read failed: {exc}") from exc
+        return [StoredMessage(*row) for row in rows]
+
     # ------------------------------------------------------------------ commit
     async def _flusher(self) -> None:
         while True:
@@ -289,7 +383,7 @@ class Outbox:
         """Commit everything produced so far (returns once it is on disk)."""
         async with self._commit_lock:
             self._urgent.clear()
-            work, self._work = self._work, _Work([], [], [], [], [], [])
+            work, self._work = self._work, _Work([], [], [], [], [], [], [])
             if work.empty():
                 return
             started = time.perf_counter()
@@ -301,6 +395,7 @@ class Outbox:
                 self._work.alarms[:0] = work.alarms
                 self._work.events[:0] = work.events
                 self._work.acks[:0] = work.acks
+                self._work.ack_ranges[:0] = work.ack_ranges
                 self._work.rejects[:0] = work.rejects
                 self._work.audits[:0] = work.audits
                 raise
@@ -308,6 +403,8 @@ class Outbox:
             self.commit_time_ms_max = max(self.commit_time_ms_max, (time.perf_counter() - started) * 1000)
             if result.new_seqs:
                 self.wake.set()
+            for seq in result.deleted_seqs:
+                self._forget(seq)
             if result.dropped_messages:
                 self._on_dropped(result.dropped_messages, result.dropped_items)
             elif self._overflow_active and self._counts.bytes < self.max_bytes // 2:
@@ -352,6 +449,7 @@ class Outbox:
         next_seq = self._next_seq
         counts = _Counts(list(self._counts.messages), list(self._counts.items), self._counts.bytes)
         dropped_messages = dropped_items = 0
+        deleted_seqs: list[int] = []
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -377,11 +475,19 @@ class Outbox:
                         counts.messages[row[0]] -= 1
                         counts.items[row[0]] -= row[1]
                         counts.bytes -= row[2]
+                for first, last in work.ack_ranges:
+                    for prio, n_items, size in db.execute(
+                            "DELETE FROM messages WHERE seq BETWEEN ? AND ? RETURNING priority, n_items, LENGTH(body)",
+                            (first, last)):
+                        counts.messages[prio] -= 1
+                        counts.items[prio] -= n_items
+                        counts.bytes -= size
                 while counts.bytes > self.max_bytes and counts.messages[2] > 0:
                     rows = db.execute(
                         "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE priority = 2 "
-                        "ORDER BY seq LIMIT 16) RETURNING n_items, LENGTH(body)").fetchall()
-                    for n_items, size in rows:
+                        "ORDER BY seq LIMIT 16) RETURNING seq, n_items, LENGTH(body)").fetchall()
+                    for seq, n_items, size in rows:
+                        deleted_seqs.append(seq)
                         counts.messages[2] -= 1
                         counts.items[2] -= n_items
                         counts.bytes -= size
@@ -413,7 +519,7 @@ class Outbox:
         self._counts = counts
         self.dropped_messages += dropped_messages
         self.dropped_readings += dropped_items
-        return _CommitResult(new_seqs, dropped_messages, dropped_items)
+        return _CommitResult(new_seqs, dropped_messages, dropped_items, deleted_seqs)
 
     # ------------------------------------------------------------------ consumer
     async def fetch(self, priority: int, after: int, upto: int | None = None, limit: int = 32) -> list[StoredMessage]:
@@ -451,10 +557,17 @@ class Outbox:
             "last_seq": self.last_seq, "commits": self.commits, "dropped_messages": self.dropped_messages,
             "dropped_readings": self.dropped_readings, "dropped_pending": self.dropped_pending,
             "rejects": self.rejects_total, "commit_time_ms_max": round(self.commit_time_ms_max, 2),
+            "unconfirmed_messages": len(self._sent), "unconfirmed_items": self._sent_items,
+            "confirmed": self.confirmed, "resends": self.resends,
         }
 
     def depth(self) -> int:
+        """Messages on disk, pending and sent-but-unconfirmed alike."""
         return sum(self._counts.messages)
+
+    def unconfirmed(self) -> int:
+        """Messages the broker accepted that the cloud has not yet confirmed stored."""
+        return len(self._sent)
 
 
 def read_stats(path: Path) -> dict[str, Any]:

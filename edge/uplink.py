@@ -3,9 +3,14 @@
 * One MQTT session per connection (clean session): whatever was in flight when a connection died
   is simply resent from the outbox after the reconnect — the outbox, not paho's memory, is the
   source of truth. Reconnects use capped jittered backoff.
-* Up to ``max_inflight`` batches await their PUBACK at once; a batch is acked in the outbox (and
-  deleted at the next group commit) only after its PUBACK. Any publish that misses its deadline
+* Up to ``max_inflight`` batches await their PUBACK at once. Any publish that misses its deadline
   tears the session down and the unacked batches go again, oldest first.
+* End-to-end ack (``end_to_end_ack``, default): a PUBACK only marks a batch *sent*; it leaves the
+  outbox when the cloud's ``stored`` confirmation (on ``…/cmd``, see docs/wire.md) names its seq,
+  because a broker can PUBACK and then drop a message (no subscriber after a restart). A sent
+  batch unconfirmed after ``confirm_timeout_s`` (doubling per batch up to
+  ``confirm_timeout_max_s``) is resent first, with the same seq; the cloud dedupes. Without it a
+  batch is deleted at the group commit after its PUBACK.
 * Order on every connection: alarms first, then events, then *live* telemetry (committed after
   the connection came up), then the *backlog* (committed before), oldest first. The backlog may use
   at most ``catchup_share`` of the in-flight slots (and optionally ``catchup_items_per_s``), so a
@@ -29,6 +34,7 @@ from typing import Any
 import aiomqtt
 import orjson
 
+from edge.commands import parse_stored
 from edge.config import UplinkConfig
 from edge.errors import OutboxError
 from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
@@ -115,6 +121,8 @@ class Uplink:
         self.reconnects = 0
         self.publish_errors = 0
         self.commands = 0
+        self.confirmations = 0
+        self.resent = 0
         self.last_error = ""
         self.connected_since: float | None = None
 
@@ -201,10 +209,14 @@ class Uplink:
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Clean shutdown, first step: take no new batches and wait for the PUBACKs of those in
-        flight, so they are acked (deleted) now instead of resent — duplicated — after a restart."""
+        flight (and, with end-to-end ack, the cloud's confirmations), so they are deleted now instead of
+        resent — duplicated — after a restart."""
         self._draining = True
         deadline = time.monotonic() + timeout
         while self.inflight > 0 and self.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        # then, briefly, for the cloud's confirmations of what was just sent (fewer resends later)
+        while self.outbox.unconfirmed() > 0 and self.connected and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
 
     async def say_offline(self) -> None:
@@ -222,9 +234,18 @@ class Uplink:
     async def _listen(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         busy = asyncio.Semaphore(8)
         async for message in client.messages:
-            if not message.topic.matches(self.cmd_topic) or self.on_command is None:
+            if not message.topic.matches(self.cmd_topic):
                 continue
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            ranges = parse_stored(payload)
+            if ranges is not None:
+                # the cloud's storage confirmation: only now may the batches leave the outbox
+                self.confirmations += 1
+                self.outbox.confirm(ranges)
+                self._slot.set()
+                continue
+            if self.on_command is None:
+                continue
             self.commands += 1
             tg.create_task(self._command(client, busy, payload))
 
@@ -255,8 +276,19 @@ class Uplink:
         inflight: set[int] = set()
         backlog_inflight = [0]
         bucket = _TokenBucket(self.config.catchup_items_per_s)
+        retry: deque[StoredMessage] = deque()
+        next_expiry_check = 0.0
         outbox.wake.set()
         while not self._stopping:
+            if self.config.end_to_end_ack and time.monotonic() >= next_expiry_check and not retry:
+                next_expiry_check = time.monotonic() + 1.0
+                due = outbox.expired()
+                if due:
+                    rows = await outbox.fetch_seqs(due)
+                    if rows:
+                        log.info("uplink: %d batches not confirmed stored in time (seq %d…); resending",
+                                 len(rows), rows[0].seq)
+                    retry.extend(rows)
             if outbox.wake.is_set():
                 outbox.wake.clear()
                 for name in ("alarms", "events", "live"):
@@ -266,7 +298,14 @@ class Uplink:
             while len(inflight) < max_inflight and not self._draining:
                 chosen: StoredMessage | None = None
                 from_backlog = False
+                while retry and chosen is None:
+                    candidate = retry.popleft()
+                    if candidate.seq not in inflight:
+                        chosen = candidate
+                        self.resent += 1
                 for name in ("alarms", "events", "live", "backlog"):
+                    if chosen is not None:
+                        break
                     cur = cursors[name]
                     if name == "backlog" and (backlog_inflight[0] >= backlog_slots or not bucket.ready()):
                         continue
@@ -314,7 +353,11 @@ class Uplink:
         except BaseException:
             self.publish_errors += 1
             raise
-        self.outbox.ack(msg.seq)
+        if self.config.end_to_end_ack:
+            self.outbox.mark_sent(msg.seq, msg.priority, msg.n_items, self.config.confirm_timeout_s,
+                                  self.config.confirm_timeout_max_s)
+        else:
+            self.outbox.ack(msg.seq)
         inflight.discard(msg.seq)
         if from_backlog:
             backlog_inflight[0] -= 1
@@ -328,6 +371,7 @@ class Uplink:
         return {"connected": self.connected, "published": self.published, "published_items": self.published_items,
                 "backlog_items_sent": self.backlog_items, "inflight": self.inflight,
                 "sessions": self.reconnects, "publish_errors": self.publish_errors, "commands": self.commands,
+                "confirmations": self.confirmations, "resent": self.resent,
                 "last_error": self.last_error[:200]}
 
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 10.0
 SESSION_EXPIRY_S = 7 * 86_400
+MAX_QUEUED_PUBLISHES = 10_000
 
 
 class MqttConsumer:
@@ -82,6 +83,9 @@ class MqttConsumer:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.max_inflight_messages_set(receive_maximum)
+        # storage confirmations wait here while the broker is away (bounded; the edge resends
+        # anything left unconfirmed, so dropping one is a resend, never a loss)
+        self.client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -122,6 +126,16 @@ class MqttConsumer:
         if qos == 0 or generation != self.generation or not self.connected.is_set():
             return
         self.client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Queue a QoS 1 message without waiting (paho's network thread sends it; thread-safe).
+        Returns False when paho refused it (queue full, or not connected and nothing queued)."""
+        try:
+            info = self.client.publish(topic, payload, qos=1)
+        except (ValueError, RuntimeError, OSError):
+            log.debug("publish to %s failed", topic[:200], exc_info=True)
+            return False
+        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

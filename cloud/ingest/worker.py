@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cloud.ingest.confirm import confirmations
 from cloud.ingest.consumer import MqttConsumer
 from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.prepare import Incoming, Policy, Prepared, Preparer, dead_letter
@@ -91,6 +92,8 @@ class IngestWorker:
         self.m_dead = m.counter("guanjia_ingest_dead_letters_total", "Dead letters written, by reason")
         self.m_retries = m.counter("guanjia_ingest_write_retries_total", "Batch writes retried (database errors)")
         self.m_batch = m.summary("guanjia_ingest_batch_seconds", "Receive-to-commit latency of a batch's first message")
+        self.m_confirm = m.counter("guanjia_ingest_confirmations_total",
+                                   "Storage confirmations published to gateways (cmd topic), by outcome")
         self.m_commit = m.summary("guanjia_ingest_commit_seconds", "Duration of the write transaction")
         m.gauge("guanjia_ingest_queue_depth", "Messages received and not yet prepared", source=self.inbox.qsize)
         m.gauge("guanjia_ingest_ready_batches", "Prepared batches waiting for the writer", source=self.ready.qsize)
@@ -214,6 +217,7 @@ class IngestWorker:
         for p in batch:
             self.consumer.ack(p.incoming.mid, p.incoming.qos, p.incoming.generation)
         self._done += len(batch)
+        self._confirm(batch)
         now = time.time()
         self.m_batch.observe(now - min(p.incoming.received_ms for p in batch) / 1000)
         for p in batch:
@@ -228,6 +232,17 @@ class IngestWorker:
             await self.hooks.fire(self.hooks.events, result.event_ids)
             if self.hooks.telemetry:
                 self.hooks.fire_telemetry([p.telemetry for p in result.new if p.telemetry is not None])
+
+    def _confirm(self, batch: list[Prepared]) -> None:
+        """Tell the gateways what is now stored (non-blocking; never delays or fails the acks:
+        a lost confirmation only makes the edge resend, and the resend is a duplicate)."""
+        assert self.consumer is not None
+        try:
+            for topic, payload in confirmations(batch):
+                ok = self.consumer.publish(topic, payload)
+                self.m_confirm.inc(outcome="queued" if ok else "refused")
+        except Exception:  # a bug here must not stop ingest
+            log.exception("publishing storage confirmations failed")
 
     async def _write_with_retry(self, batch: list[Prepared]) -> list[WriteResult]:
         backoff = Backoff(initial=0.2, cap=10.0)

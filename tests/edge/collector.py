@@ -1,5 +1,8 @@
 """A cloud-side test subscriber: a persistent MQTT session that survives broker restarts and records
-every sequenced message of one gateway (decoded with the wire contract), status and replies."""
+every sequenced message of one gateway (decoded with the wire contract), status and replies.
+
+With ``confirm`` (default) it plays the ingest service's part of the end-to-end ack: each received
+batch is answered with a ``stored`` confirmation on the gateway's ``cmd`` topic (docs/wire.md)."""
 
 from __future__ import annotations
 
@@ -13,12 +16,14 @@ import aiomqtt
 import orjson
 
 from guanjia.settings import MqttUrl
-from guanjia.wire import Envelope, decode, gateway_prefix, parse_topic
+from guanjia.wire import Envelope, decode, gateway_prefix, parse_topic, topic
 
 
 class Collector:
-    def __init__(self, url: str, community: str, gateway: str) -> None:
+    def __init__(self, url: str, community: str, gateway: str, *, confirm: bool = True) -> None:
         self.url = MqttUrl.parse(url)
+        self.confirm = confirm
+        self.cmd_topic = topic(community, gateway, "cmd")
         self.prefix = gateway_prefix(community, gateway)
         self.client_id = f"collector-{uuid.uuid4().hex[:8]}"
         self.envelopes: list[Envelope] = []
@@ -49,20 +54,27 @@ class Collector:
                     await client.subscribe(f"{self.prefix}/#", qos=1)
                     self._ready.set()
                     async for message in client.messages:
-                        self._on(message.topic.value, bytes(message.payload) if isinstance(
+                        seq = self._on(message.topic.value, bytes(message.payload) if isinstance(
                             message.payload, bytes | bytearray) else str(message.payload).encode())
+                        if seq is not None and self.confirm:
+                            await client.publish(self.cmd_topic, orjson.dumps(
+                                {"schema": 1, "kind": "stored", "seqs": [[seq, seq]], "ts": 0}), qos=1)
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)
 
-    def _on(self, topic: str, payload: bytes) -> None:
+    def _on(self, topic: str, payload: bytes) -> int | None:
         kind = topic.removeprefix(self.prefix + "/")
+        seq: int | None = None
         if kind == "status":
             self.status.append(orjson.loads(payload))
         elif kind == "cmd/reply":
             self.replies.append(orjson.loads(payload))
         elif kind in ("telemetry", "alarms", "events"):
-            self.envelopes.append(decode(payload, parse_topic(topic)))
+            envelope = decode(payload, parse_topic(topic))
+            self.envelopes.append(envelope)
+            seq = envelope.seq
         self._changed.set()
+        return seq
 
     async def publish(self, topic: str, payload: bytes) -> None:
         async with aiomqtt.Client(self.url.host, self.url.port, username=self.url.username,

@@ -126,3 +126,52 @@ async def test_clean_restart_sends_no_duplicates(tmp_path: Path, broker: BrokerH
     seqs = [e.seq for e in cloud.envelopes]
     assert len(seqs) == len(set(seqs)), "a seq was delivered twice"
     cloud.check_sequence(last, still_stored)
+
+
+async def test_batches_puback_without_subscriber_are_resent_until_confirmed(tmp_path: Path,
+                                                                           broker: BrokerHandle) -> None:
+    """End-to-end ack: the broker PUBACKs batches nobody is subscribed to (and drops them); the
+    edge keeps them as *sent*, and resends them with the same seq once a cloud listens and confirms."""
+    community, gateway = ids()
+    _, url = broker.add_gateway(community, gateway)
+    units = [Unit(1, TEST_PUMP, dict(PUMP_VALUES))]
+    async with ProfileServer(units) as server:
+        config = agent_config(tmp_path, url, community, gateway, server.port, period_s=0.1)
+        config = config.model_copy(update={"uplink": config.uplink.model_copy(
+            update={"confirm_timeout_s": 0.5, "confirm_timeout_max_s": 1.0})})
+        async with Agent(config) as agent:
+            async with asyncio.timeout(15):
+                while agent.outbox.unconfirmed() < 3:
+                    await asyncio.sleep(0.05)
+            assert agent.uplink.published >= 3
+            assert agent.outbox.depth() >= 3  # PUBACKed, not deleted
+            health = agent.health()["outbox"]
+            assert health["unconfirmed_messages"] >= 3
+            target = agent.outbox.last_seq
+            async with Collector(broker.admin_url, community, gateway) as cloud:
+                await cloud.wait_for(lambda: {e.seq for e in cloud.envelopes} >= set(range(1, target + 1)),
+                                     timeout=20)
+                async with asyncio.timeout(15):
+                    while (rows := await agent.outbox.fetch(2, 0, target)) or agent.outbox.unconfirmed() > 20:
+                        await asyncio.sleep(0.1)
+                assert not rows
+                assert agent.uplink.resent >= 1
+                assert agent.uplink.confirmations >= 1
+        cloud.check_sequence(target)
+
+
+async def test_without_end_to_end_ack_puback_deletes(tmp_path: Path, broker: BrokerHandle) -> None:
+    """``end_to_end_ack: false`` (a cloud that does not confirm): the PUBACK alone deletes a batch."""
+    community, gateway = ids()
+    _, url = broker.add_gateway(community, gateway)
+    async with ProfileServer([Unit(1, TEST_PUMP, dict(PUMP_VALUES))]) as server:
+        config = agent_config(tmp_path, url, community, gateway, server.port, period_s=0.1)
+        config = config.model_copy(update={"uplink": config.uplink.model_copy(update={"end_to_end_ack": False})})
+        async with Agent(config) as agent:
+            async with asyncio.timeout(15):
+                while agent.uplink.published < 3:
+                    await asyncio.sleep(0.05)
+            await agent.outbox.flush()
+            assert agent.outbox.unconfirmed() == 0
+            first = await agent.outbox.fetch(2, 0, 1)
+            assert not first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
@@ -107,3 +108,52 @@ async def test_outbox_stats_cli(tmp_path: Path) -> None:
     assert doc["kinds"]["telemetry"]["items"] == 1
     assert doc["kinds"]["alarms"]["messages"] == 1
     assert doc["meta"]["next_seq"] == 3
+
+
+async def test_sent_batches_stay_until_confirmed_and_expire_for_resend(tmp_path: Path) -> None:
+    """End-to-end ack: a PUBACKed batch is only *sent*; a ``stored`` range deletes it; an
+    unconfirmed one comes back for a resend with the same seq and a doubled timeout."""
+    async with Outbox(tmp_path / "o.db", gateway="gw", batch_max_items=1) as box:
+        for i in range(5):
+            box.add_reading(reading("d1", i))
+        await box.flush()
+        for msg in await box.fetch(2, 0):
+            box.mark_sent(msg.seq, msg.priority, msg.n_items, timeout_s=0.05)
+        stats = box.stats()
+        assert (stats["unconfirmed_messages"], stats["unconfirmed_items"], stats["telemetry_messages"]) == (5, 5, 5)
+        assert box.depth() == 5  # unconfirmed rows stay on disk (and count toward max_bytes)
+        assert box.confirm([(1, 2), (4, 4)]) == 3
+        await box.flush()
+        assert [m.seq for m in await box.fetch(2, 0)] == [3, 5]
+        assert box.unconfirmed() == 2
+        assert box.expired() == []  # not yet due
+        await asyncio.sleep(0.06)
+        assert box.expired() == [3, 5]
+        assert box.expired() == []  # handed out once until sent again
+        rows = await box.fetch_seqs([3, 5])
+        assert [r.seq for r in rows] == [3, 5]
+        box.mark_sent(3, 2, 1, timeout_s=0.05)  # resent: the timeout doubles
+        await asyncio.sleep(0.06)
+        assert box.expired() == []
+        # a confirmation that overtakes the PUBACK (or arrives after a restart) still deletes
+        box.confirm([(5, 5)])
+        await box.flush()
+        assert [m.seq for m in await box.fetch(2, 0)] == [3]
+        # a sent entry whose row is gone is forgotten when it is due
+        box.confirm([(3, 3)])
+        box.mark_sent(3, 2, 1, timeout_s=0.0)
+        await box.flush()
+        assert box.unconfirmed() == 0 or await box.fetch_seqs(box.expired()) == []
+        assert (box.unconfirmed(), box.depth()) == (0, 0)
+
+
+async def test_disk_limit_drop_forgets_unconfirmed(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", gateway="gw", batch_max_items=1, max_bytes=3_000) as box:
+        box.add_reading(reading("d1", 0, pad=1000))
+        await box.flush()
+        box.mark_sent(1, 2, 1, timeout_s=30)
+        for i in range(1, 4):
+            box.add_reading(reading("d1", i, pad=1000))
+        await box.flush()
+        assert box.dropped_messages >= 1
+        assert box.unconfirmed() == 0  # seq 1 was the oldest telemetry: dropped, no longer tracked
