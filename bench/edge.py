@@ -195,6 +195,8 @@ class Subscriber:
             if doc.get("kind") == "status":
                 self.status.append((now, doc))
                 return
+            if doc.get("kind") not in ("telemetry", "alarms", "events"):
+                return  # our own confirmations on …/cmd
             seq = doc["seq"]
             self.seen[seq] = self.seen.get(seq, 0) + 1
             self.arrival.setdefault(seq, now)
