@@ -291,7 +291,8 @@ class Outbox:
         self._urgent.set()
 
     def ack(self, seq: int) -> None:
-        """Called after the broker's PUBACK; the row is deleted in the next group commit."""
+        """Called after the broker's PUBACK when end-to-end ack is off; the row is deleted in the next
+        group commit (with end-to-end ack the uplink calls :meth:`mark_sent` instead)."""
         self._work.acks.append(seq)
 
     # ------------------------------------------------------------------ end-to-end acknowledgement
@@ -305,6 +306,12 @@ class Outbox:
         else:
             entry.timeout_s = min(max_timeout_s, max(timeout_s, entry.timeout_s * 2))
             entry.deadline = time.monotonic() + entry.timeout_s
+
+    def forget_sent(self) -> None:
+        """A new uplink session resends every stored row from the start: nothing is *sent* any more
+        (so overdue batches are not resent twice, by the session start and by their timeout)."""
+        self._sent.clear()
+        self._sent_items = 0
 
     def is_sent(self, seq: int) -> bool:
         return seq in self._sent

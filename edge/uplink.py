@@ -263,6 +263,7 @@ class Uplink:
     # ------------------------------------------------------------------ sender
     async def _sender(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         outbox = self.outbox
+        outbox.forget_sent()  # every stored row goes again on this connection (cursors start at 0)
         watermark = outbox.last_seq
         cursors = {
             "alarms": _Cursor(0, None),

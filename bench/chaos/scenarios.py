@@ -83,10 +83,9 @@ def broker_restart(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
 def broker_wipe(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     """Broker SIGKILLed and its persistence deleted: every session and queued message is gone.
 
-    What the design keeps: the edge deletes a batch only after PUBACK, so whatever the broker had
-    not acknowledged is resent; the ingest worker finds no session and subscribes again. What it
-    cannot keep: messages the broker acknowledged but had not yet delivered to any subscriber at
-    the moment of the kill (the reconciliation counts them if it happens).
+    What the design keeps: the edge deletes a batch only when the cloud confirms it stored
+    (end-to-end ack), so whatever the broker lost — acknowledged or not — is resent with the same
+    seq; the ingest worker finds no session and subscribes again.
     """
     time.sleep(t.warm)
     broker = stack.broker
