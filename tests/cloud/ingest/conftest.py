@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
+from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.worker import IngestWorker, WorkerOptions
 from cloud.registry import store
 from guanjia import wire
@@ -94,10 +95,11 @@ def publisher(url: str, client_id: str | None = None) -> Any:
 
 @contextlib.asynccontextmanager
 async def running_worker(db_url: str, mqtt_url: str, *, group: str | None = None,
-                         client_id: str | None = None, **options: Any) -> AsyncIterator[IngestWorker]:
+                         client_id: str | None = None, hooks: IngestHooks | None = None,
+                         **options: Any) -> AsyncIterator[IngestWorker]:
     async with open_pool(db_url, max_size=4) as pool:
         opts = WorkerOptions(client_id=client_id or unique("w-"), group=group or unique("g-"), **options)
-        worker = IngestWorker(pool, MqttUrl.parse(mqtt_url), options=opts)
+        worker = IngestWorker(pool, MqttUrl.parse(mqtt_url), options=opts, hooks=hooks)
         task = asyncio.create_task(worker.run())
         try:
             deadline = time.monotonic() + 10

@@ -18,17 +18,14 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.db.migrate import migrate
-from cloud.db.pool import open_pool
 from cloud.fleetrules.stream import STATE_NAME, FleetStreamComponent, StreamFleetRules, stream_ruleset
 from cloud.ingest.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
-from cloud.ingest.worker import IngestWorker, WorkerOptions
 from cloud.metrics import Metrics
 from cloud.registry import store
 from cloud.workorders.clock import ManualClock
 from cloud.workorders.policy import default_policy
 from guanjia import wire
-from guanjia.settings import MqttUrl
-from tests.cloud.ingest.conftest import publisher, scalar, unique, wait_for
+from tests.cloud.ingest.conftest import publisher, running_worker, scalar, unique, wait_for
 from tests.conftest import BrokerHandle
 
 RULE = "fleet-pump-outlet-pressure-low"
@@ -59,20 +56,8 @@ def payload(community: str, gateway: str, seq: int, items: list[dict[str, Any]])
 
 @contextlib.asynccontextmanager
 async def ingest(url: str, mqtt_url: str, hooks: IngestHooks) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    async with open_pool(url, max_size=6) as pool:
-        worker = IngestWorker(pool, MqttUrl.parse(mqtt_url), hooks=hooks,
-                              options=WorkerOptions(client_id=unique("w-"), group=unique("g-"), clean_start=True))
-        task = asyncio.create_task(worker.run())
-        try:
-            deadline = time.monotonic() + 10
-            while (worker.consumer is None or not worker.consumer.connected.is_set()) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.3)  # SUBACK
-            yield pool
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with running_worker(url, mqtt_url, hooks=hooks, clean_start=True) as worker:
+        yield worker.pool
 
 
 @contextlib.asynccontextmanager
