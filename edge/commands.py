@@ -36,12 +36,16 @@ log = logging.getLogger(__name__)
 MAX_STORED_RANGES = 10_000
 
 
-def parse_stored(payload: bytes) -> list[tuple[int, int]] | None:
-    """The seq ranges of a cloud ``stored`` confirmation (``{"kind": "stored", "seqs": [[a, b], …]}``,
-    see docs/wire.md), or ``None`` when ``payload`` is not one (then it is a write command).
+def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | None:
+    """The seq ranges of a cloud ``stored`` confirmation (``{"kind": "stored", "incarnation": …,
+    "seqs": [[a, b], …]}``, see docs/wire.md), or ``None`` when ``payload`` is not one (then it is a
+    write command).
 
     Why here and not in :class:`CommandHandler`: a confirmation is no command — no reply, no
-    audit row — only an outbox update. Malformed ranges are skipped, never raised."""
+    audit row — only an outbox update. Malformed ranges are skipped, never raised. A confirmation
+    of another incarnation (the wiped outbox before this one) names seqs of other batches: it
+    confirms nothing here (``[]``). One without the field comes from a cloud older than
+    incarnations and is taken as it was."""
     if b'"stored"' not in payload:
         return None
     try:
@@ -50,6 +54,8 @@ def parse_stored(payload: bytes) -> list[tuple[int, int]] | None:
         return None
     if not isinstance(doc, dict) or doc.get("kind") != "stored":
         return None
+    if doc.get("incarnation", incarnation) != incarnation:
+        return []
     seqs = doc.get("seqs")
     ranges: list[tuple[int, int]] = []
     if isinstance(seqs, list):

@@ -11,6 +11,14 @@ stores wiped on reconnect, SQLite stores delivering 40 % of 10 msg/s):
   transaction that stores the batch, persisted (``meta.next_seq``) so it never goes backwards
   across restarts or after the table empties, and reused on every resend. The cloud deduplicates
   on ``(gateway, seq)``.
+* **Incarnation.** Each outbox file has a random 64-bit id, created with the file and kept in
+  ``meta.incarnation`` (a salvaged file keeps it when its ``meta`` is readable). Every message
+  carries it, so the cloud deduplicates on ``(gateway, incarnation, seq)``: a wiped or replaced
+  outbox (new SD card, deleted ``.run/``) is a new incarnation whose seqs start at 1 again
+  without colliding with the old box's numbers (which made the cloud drop every new batch as a
+  duplicate). A file that predates incarnations (``next_seq`` but no ``incarnation``) keeps
+  talking as ``legacy``, the cloud's name for the old numbering, so its pending batches stay
+  duplicates of what the cloud already has.
 * **Delete after storage (end-to-end ack).** A broker PUBACK is not proof of storage (Mosquitto
   drops messages of a shared subscription it failed to restore after a restart). With
   ``end_to_end_ack`` the uplink marks a batch *sent* after PUBACK (:meth:`Outbox.mark_sent`, in
@@ -48,7 +56,16 @@ from typing import Any, Final
 import orjson
 
 from edge.errors import OutboxError
-from edge.outbox_salvage import SEQ_BLOCK, SalvageReport, is_healthy, read_ceiling, salvage, write_ceiling
+from edge.outbox_salvage import (
+    SEQ_BLOCK,
+    SalvageReport,
+    incarnation_name,
+    is_healthy,
+    new_incarnation,
+    read_ceiling,
+    salvage,
+    write_ceiling,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +178,8 @@ class Outbox:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
         self._next_seq = 1
+        self.incarnation = ""
+        """This outbox file's incarnation id as it goes on the wire (set on open)."""
         self._counts = _Counts()
         self._work = _Work([], [], [], [], [], [], [])
         self._urgent = asyncio.Event()
@@ -192,6 +211,8 @@ class Outbox:
                                      "lost_messages": report.lost_messages,
                                      "lost_seq_ranges": report.lost_ranges[:100],
                                      "next_seq_known": report.next_seq_known,
+                                     "incarnation": self.incarnation,
+                                     "incarnation_kept": report.incarnation_kept,
                                      "damaged_file": str(report.moved_to)}})
         self._task = asyncio.create_task(self._flusher(), name="outbox-flusher")
         return self
@@ -236,6 +257,13 @@ class Outbox:
             db.executescript(_SCHEMA)
             row = db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
             max_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
+            inc = db.execute("SELECT value FROM meta WHERE key='incarnation'").fetchone()
+            if inc is None:
+                # a new file gets a new incarnation; a file of an older agent stays "legacy" (0)
+                number = 0 if (row is not None or max_seq) else new_incarnation()
+                db.execute("INSERT INTO meta VALUES ('incarnation', ?)", (number,))
+                inc = (number,)
+            self.incarnation = incarnation_name(int(inc[0]))
             self._next_seq = max(int(row[0]) if row else 1, max_seq + 1, 1)
             self._reserved = read_ceiling(self.path) or 0
             for prio, count, items, size in db.execute(
@@ -252,8 +280,8 @@ class Outbox:
             self._db = db
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
-        log.info("outbox %s: %d messages pending, next seq %d", self.path, sum(self._counts.messages),
-                 self._next_seq)
+        log.info("outbox %s: incarnation %s, %d messages pending, next seq %d", self.path, self.incarnation,
+                 sum(self._counts.messages), self._next_seq)
 
     def _close(self) -> None:
         if self._db is not None:
@@ -321,7 +349,13 @@ class Outbox:
         Rows never marked sent are deleted too (a confirmation may overtake the PUBACK, or come
         after a restart). Returns how many sent batches this confirmed."""
         hits = 0
-        for first, last in ranges:
+        top = self._next_seq - 1
+        for first, upto in ranges:
+            # a seq not handed out yet cannot be stored: a confirmation naming one (a batch forged with
+            # this gateway's credentials and stored) must not delete the real batch when it is created
+            last = min(upto, top)
+            if last < first:
+                continue
             self._work.ack_ranges.append((first, last))
             if last - first < 4 * len(self._sent):
                 seqs: Iterable[int] = range(first, last + 1)

@@ -11,6 +11,7 @@ messages would be dropped as duplicates). Instead:
 * a new file gets the readable messages, ``next_seq`` = the old value when readable, else the
   durable reservation of the ``.seq`` sidecar (:func:`write_ceiling`), else the highest salvaged
   seq + :data:`SEQ_JUMP` (a visible gap in the cloud, never a seq reused);
+* the new file keeps the old ``meta.incarnation`` when readable, else gets a new incarnation;
 * the seqs that could not be read are stored as ranges in ``lost_seqs`` and reported by the
   caller as an ``outbox_corrupt`` event, so a reconciliation can tell reported from silent loss.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -45,11 +47,22 @@ class SalvageReport:
     lost_ranges: list[tuple[int, int]] = field(default_factory=list)
     next_seq: int = 1
     next_seq_known: bool = False
+    incarnation_kept: bool = False
     error: str = ""
 
     @property
     def lost_messages(self) -> int:
         return sum(hi - lo + 1 for lo, hi in self.lost_ranges)
+
+
+def new_incarnation() -> int:
+    """A fresh outbox incarnation: 63 random bits, never 0 (0 is the ``legacy`` numbering)."""
+    return secrets.randbits(63) or 1
+
+
+def incarnation_name(number: int) -> str:
+    """The wire form of an incarnation (16 hex digits), ``legacy`` for 0."""
+    return f"{number:016x}" if number else "legacy"
 
 
 def is_healthy(db: sqlite3.Connection) -> str | None:
@@ -120,6 +133,7 @@ def salvage(path: Path, schema: str, error: str) -> SalvageReport:
     report = SalvageReport(moved_to=moved, error=error)
     rows: dict[int, tuple[int, str, int, int, int, bytes]] = {}
     old_next: int | None = None
+    incarnation: int | None = None
     try:
         old: sqlite3.Connection | None = sqlite3.connect(f"file:{moved}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -127,6 +141,9 @@ def salvage(path: Path, schema: str, error: str) -> SalvageReport:
         old = None
     if old is not None:
         old_next = _scalar(old, "SELECT value FROM meta WHERE key = 'next_seq'")
+        incarnation = _scalar(old, "SELECT value FROM meta WHERE key = 'incarnation'")
+        if incarnation is None and old_next is not None:
+            incarnation = 0  # meta was readable and had no incarnation: an older agent's "legacy" file
         complete = _scan(old, rows)
         # the upper end of what may have existed: meta, else the durable reservation
         hi = (old_next - 1) if old_next is not None else (ceiling - 1 if ceiling is not None else None)
@@ -173,6 +190,11 @@ def salvage(path: Path, schema: str, error: str) -> SalvageReport:
         db.executemany("INSERT INTO messages (seq, kind, priority, created_ms, n_items, body) VALUES (?,?,?,?,?,?)",
                        sorted(rows.values()))
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (report.next_seq,))
+        # the old incarnation when readable (the salvaged seqs are its seqs), else a new one: the cloud
+        # then takes what follows as a new numbering instead of trusting seqs it cannot place
+        report.incarnation_kept = incarnation is not None
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)",
+                   (incarnation if incarnation is not None else new_incarnation(),))
         db.executemany("INSERT INTO lost_seqs (first_seq, last_seq, ts_ms, reason) VALUES (?,?,?,?)",
                        [(a, b, stamp, error[:200]) for a, b in report.lost_ranges])
         db.execute("COMMIT")

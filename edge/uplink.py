@@ -49,11 +49,11 @@ _ITEMS_KEY = {"telemetry": "readings", "alarms": "alarms", "events": "events"}
 CommandCallback = Callable[[bytes], Awaitable[bytes | None]]
 
 
-def envelope(msg: StoredMessage, *, gateway: str, community: str, sent_at: int) -> bytes:
+def envelope(msg: StoredMessage, *, gateway: str, community: str, sent_at: int, incarnation: str) -> bytes:
     """The wire message for a stored batch (same JSON as :func:`guanjia.wire.encode`), built by
     splicing the stored items array in, so resending a 500 kB batch does not re-serialise it."""
     head = orjson.dumps({"schema": SCHEMA_VERSION, "kind": msg.kind, "gateway": gateway, "community": community,
-                         "seq": msg.seq, "sent_at": sent_at})
+                         "incarnation": incarnation, "seq": msg.seq, "sent_at": sent_at})
     return head[:-1] + b',"' + _ITEMS_KEY[msg.kind].encode() + b'":' + msg.body + b"}"
 
 
@@ -237,7 +237,7 @@ class Uplink:
             if not message.topic.matches(self.cmd_topic):
                 continue
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            ranges = parse_stored(payload)
+            ranges = parse_stored(payload, self.outbox.incarnation)
             if ranges is not None:
                 # the cloud's storage confirmation: only now may the batches leave the outbox
                 self.confirmations += 1
@@ -347,7 +347,8 @@ class Uplink:
 
     async def _publish(self, client: aiomqtt.Client, msg: StoredMessage, inflight: set[int],
                        backlog_inflight: list[int], from_backlog: bool) -> None:
-        payload = envelope(msg, gateway=self.gateway, community=self.community, sent_at=now_ms())
+        payload = envelope(msg, gateway=self.gateway, community=self.community, sent_at=now_ms(),
+                           incarnation=self.outbox.incarnation)
         try:
             async with asyncio.timeout(self.config.publish_timeout_s):
                 await client.publish(self._topics[KIND_BY_PRIORITY[msg.priority]], payload, qos=1)

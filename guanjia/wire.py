@@ -9,10 +9,14 @@ Topics::
     guanjia/v1/{community}/{gateway}/cmd         downward commands (writes, config push)
     guanjia/v1/{community}/{gateway}/cmd/reply   command acknowledgements
 
-Every sequenced message carries the gateway's own monotonically increasing ``seq``: the outbox
-assigns it once and keeps it across resends, so the cloud deduplicates on ``(gateway, seq)`` and
-sees gaps. Alarms jump the queue, so sequence numbers arrive out of order by design; the cloud
-tracks the set of seen numbers, not only a high-water mark.
+Every sequenced message carries its outbox's ``incarnation`` (a random id created with the outbox
+file) and that outbox's own monotonically increasing ``seq``: the outbox assigns it once and keeps
+it across resends, so the cloud deduplicates on ``(gateway, incarnation, seq)`` *and* the content
+digest (:func:`content_digest`) and sees gaps per incarnation. A wiped or replaced outbox starts a
+new incarnation from seq 1 instead of colliding with the old numbers. Schema 1 messages (older
+edges) have no incarnation and are read as :data:`LEGACY_INCARNATION`. Alarms jump the queue,
+so sequence numbers arrive out of order by design; the cloud tracks the set of seen numbers, not
+only a high-water mark.
 
 Payloads are JSON (UTF-8) objects, encoded with orjson: readable with ``mosquitto_sub``, and
 fast enough that decoding is not the ingest bottleneck (measured in ``make bench``). Times are
@@ -22,6 +26,7 @@ integer milliseconds since the Unix epoch (UTC).
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -32,7 +37,12 @@ import orjson
 
 from guanjia.errors import WireError
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""Version 2 adds ``incarnation`` to sequenced messages and storage confirmations."""
+SUPPORTED_SCHEMAS: Final = (1, 2)
+LEGACY_INCARNATION: Final = "legacy"
+"""The incarnation of a schema 1 message (an edge older than incarnations)."""
+_INCARNATION_RE: Final = re.compile(r"^[0-9a-f]{16}$")
 TOPIC_ROOT: Final = "guanjia/v1"
 MAX_PAYLOAD_BYTES: Final = 1 << 20
 """Largest message either side accepts; the broker is configured with the same limit."""
@@ -75,6 +85,23 @@ class Quality(enum.IntEnum):
 
 
 QUALITY_BY_NAME: Final = {q.wire: q for q in Quality}
+
+
+def valid_incarnation(value: object) -> bool:
+    """An incarnation is 16 lowercase hex digits (random bits), or ``legacy``: the numbering of
+    schema 1 messages, which an outbox file written by an older agent keeps using after an upgrade."""
+    return isinstance(value, str) and (value == LEGACY_INCARNATION or bool(_INCARNATION_RE.match(value)))
+
+
+def content_digest(items: list[Any]) -> bytes:
+    """The digest of a batch's data (its items, not ``sent_at`` or the envelope), stored with the batch.
+
+    Why: a resend of the same batch must compare equal and a different batch under the same
+    ``(gateway, incarnation, seq)`` must not (``seq_conflict``). orjson keeps the key order it
+    parsed and writes floats round-trip exactly, so re-encoding the decoded items gives the bytes the
+    edge spliced in; BLAKE2b-128 is collision-proof for this and costs microseconds per batch.
+    """
+    return hashlib.blake2b(orjson.dumps(items), digest_size=16).digest()
 
 
 def valid_id(value: str) -> bool:
@@ -161,6 +188,7 @@ class Envelope:
     sent_at: int
     items: list[dict[str, Any]] = field(default_factory=list)
     raw: bytes = b""
+    incarnation: str = LEGACY_INCARNATION
 
 
 _ITEMS_KEY: Final = {"telemetry": "readings", "alarms": "alarms", "events": "events"}
@@ -174,19 +202,16 @@ def encode(
     seq: int,
     sent_at: int,
     items: list[Any],
+    incarnation: str | None = None,
 ) -> bytes:
-    """Encode a sequenced upward message."""
-    return orjson.dumps(
-        {
-            "schema": SCHEMA_VERSION,
-            "kind": kind,
-            "gateway": gateway,
-            "community": community,
-            "seq": seq,
-            "sent_at": sent_at,
-            _ITEMS_KEY[kind]: items,
-        }
-    )
+    """Encode a sequenced upward message: schema 2 with ``incarnation``, or schema 1 (what an edge
+    older than incarnations sends) when it is ``None``."""
+    if incarnation is None:
+        head: dict[str, Any] = {"schema": 1, "kind": kind, "gateway": gateway, "community": community}
+    else:
+        head = {"schema": SCHEMA_VERSION, "kind": kind, "gateway": gateway, "community": community,
+                "incarnation": incarnation}
+    return orjson.dumps({**head, "seq": seq, "sent_at": sent_at, _ITEMS_KEY[kind]: items})
 
 
 def encode_status(gateway: str, community: str, state: str, ts: int, health: Mapping[str, Any]) -> bytes:
@@ -225,7 +250,8 @@ def decode(payload: bytes, parts: TopicParts | None = None) -> Envelope:
         raise WireError("bad_json", str(exc)[:200]) from exc
     _require(isinstance(doc, dict), "bad_shape", "payload is not a JSON object")
     schema = doc.get("schema")
-    _require(schema == SCHEMA_VERSION, "bad_schema", f"schema {schema!r} not supported (want 1)")
+    _require(_is_int(schema) and schema in SUPPORTED_SCHEMAS, "bad_schema",
+             f"schema {schema!r} not supported (want 1 or 2)")
     kind = doc.get("kind")
     _require(kind in _ITEMS_KEY, "bad_kind", f"kind {kind!r}")
     gateway, community = doc.get("gateway"), doc.get("community")
@@ -237,6 +263,10 @@ def decode(payload: bytes, parts: TopicParts | None = None) -> Envelope:
             "topic_mismatch",
             f"payload says {community}/{gateway}/{kind}",
         )
+    # schema 1 has no incarnation (a stray field there is not trusted); schema 2 must carry a valid one
+    incarnation = LEGACY_INCARNATION if schema == 1 else doc.get("incarnation")
+    _require(valid_incarnation(incarnation) or schema == 1, "bad_incarnation", repr(incarnation)[:40])
+    assert isinstance(incarnation, str)
     seq, sent_at = doc.get("seq"), doc.get("sent_at")
     _require(_is_int(seq) and 0 <= seq < 2**63, "bad_seq", repr(seq)[:40])
     _require(_is_int(sent_at), "bad_time", "sent_at")
@@ -246,7 +276,7 @@ def decode(payload: bytes, parts: TopicParts | None = None) -> Envelope:
     check = _CHECKS[kind]
     for index, item in enumerate(items):
         check(item, index)
-    return Envelope(kind, gateway, community, seq, sent_at, items, payload)
+    return Envelope(kind, gateway, community, seq, sent_at, items, payload, incarnation)
 
 
 def _check_common(item: object, index: int) -> dict[str, Any]:

@@ -93,7 +93,12 @@ def test_wire_decode_never_crashes_on_garbage(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("doc", "reason"),
     [
-        ({"schema": 2}, "bad_schema"),
+        ({"schema": 3}, "bad_schema"),
+        ({"schema": True}, "bad_schema"),
+        ({"schema": 2, "kind": "telemetry", "gateway": "g", "community": "c", "seq": 1, "sent_at": 0,
+          "readings": []}, "bad_incarnation"),
+        ({"schema": 2, "kind": "telemetry", "gateway": "g", "community": "c", "incarnation": "not/hex", "seq": 1,
+          "sent_at": 0, "readings": []}, "bad_incarnation"),
         ({"schema": 1, "kind": "telemetry", "gateway": "g/1", "community": "c"}, "bad_id"),
         ({"schema": 1, "kind": "telemetry", "gateway": "g", "community": "c", "seq": -1, "sent_at": 0,
           "readings": []}, "bad_seq"),
@@ -109,6 +114,24 @@ def test_wire_rejects_with_reason(doc: dict[str, object], reason: str) -> None:
     with pytest.raises(WireError) as exc:
         wire.decode(orjson.dumps(doc))
     assert exc.value.reason == reason
+
+
+def test_wire_incarnation_both_schemas() -> None:
+    """Schema 2 carries the outbox incarnation; schema 1 (an older edge) is still accepted as "legacy",
+    and a stray incarnation field in a schema 1 message is not trusted."""
+    items = [{"device": "d", "ts": 1, "values": {"v": 1.5}}]
+    new = wire.decode(wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=0, items=items,
+                                  incarnation="0123456789abcdef"))
+    assert (new.incarnation, orjson.loads(new.raw)["schema"]) == ("0123456789abcdef", 2)
+    old = wire.decode(wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=0, items=items))
+    assert (old.incarnation, orjson.loads(old.raw)["schema"]) == (wire.LEGACY_INCARNATION, 1)
+    stray = orjson.loads(old.raw) | {"incarnation": "0123456789abcdef"}
+    assert wire.decode(orjson.dumps(stray)).incarnation == wire.LEGACY_INCARNATION
+    # the content digest ignores sent_at (a resend) and sees any change of the data
+    resent = wire.decode(wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=99, items=items))
+    assert wire.content_digest(resent.items) == wire.content_digest(old.items)
+    other = [{"device": "d", "ts": 1, "values": {"v": 1.6}}]
+    assert wire.content_digest(other) != wire.content_digest(old.items)
 
 
 def test_wire_rejects_nan_and_topic_mismatch() -> None:

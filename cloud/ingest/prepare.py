@@ -24,12 +24,14 @@ from cloud.ingest.copy import encode_readings
 from cloud.ingest.hooks import TelemetryBatch
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
 from guanjia.errors import WireError
-from guanjia.wire import QUALITY_BY_NAME, TopicParts, decode, parse_topic
+from guanjia.wire import QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
 
 DEAD_PAYLOAD_CAP: Final = 64 * 1024
 """Dead letters keep at most this much of the payload (the true size is recorded beside it)."""
 VALUE_LIMIT: Final = 1e15
 TEXT_LIMIT: Final = 1000
+SEQ_WINDOW: Final = 10_000_000
+"""Default of :attr:`Policy.seq_window` (see there)."""
 _QUALITY: Final = {name: int(q) for name, q in QUALITY_BY_NAME.items()}
 
 
@@ -38,6 +40,20 @@ class Policy:
     max_future_ms: int = 5 * 60_000
     max_age_ms: int = 30 * 86_400_000
     value_limit: float = VALUE_LIMIT
+    seq_window: int = SEQ_WINDOW
+    """How far above its incarnation's high-water mark a seq is still trusted; beyond it the message is
+    quarantined (``seq_out_of_window``), neither stored nor confirmed, and taken when a resend
+    falls inside. Why a gap from the high-water mark: a legitimate edge numbers its batches
+    contiguously and sends them oldest first, so even after days offline with a full outbox its
+    next seq is close to what the cloud has; only three things open a real gap, and the default
+    (10 M batches) covers each with room: alarms and events jumping a telemetry backlog (at most
+    the outbox's batches, 512 MiB / ≥100 bytes), telemetry the outbox dropped when full, and the
+    1 M jump of a salvaged outbox whose next seq was unreadable (``edge.outbox_salvage``). A
+    forged seq ``2**62`` or ``high_water + 10**9`` is refused."""
+
+    def __post_init__(self) -> None:
+        if self.seq_window < 1:
+            raise ValueError(f"seq_window must be ≥ 1, got {self.seq_window}")
 
 
 @dataclass(slots=True)
@@ -70,6 +86,11 @@ class Prepared:
     kind: str
     gateway_id: int | None = None
     seq: int | None = None
+    incarnation: str = "legacy"
+    digest: bytes = b""
+    """:func:`guanjia.wire.content_digest` of the items (sequenced messages that decoded)."""
+    held: bool = False
+    """Set by the writer for a message quarantined as ``seq_out_of_window``: not confirmed."""
     sent_at_ms: int | None = None
     items: int = 0
     points: int = 0
@@ -179,7 +200,8 @@ class Preparer:
             return Prepared(incoming, "dead", gateway_id=gw.id,
                             dead=[dead_letter(incoming, "bad_shape", repr(exc)[:300], parts, gw.id)])
         out = Prepared(incoming, envelope.kind, gateway_id=gw.id, seq=envelope.seq, sent_at_ms=envelope.sent_at,
-                       items=len(envelope.items))
+                       items=len(envelope.items), incarnation=envelope.incarnation,
+                       digest=content_digest(envelope.items))
         codes = {item["device"] for item in envelope.items}
         devices = await self.cache.device_ids(gw, codes) if codes else {}
         lo = incoming.received_ms - self.policy.max_age_ms

@@ -79,7 +79,7 @@ class IngestWorker:
         self.hooks = hooks or IngestHooks()
         self.cache = RegistryCache(pool)
         self.preparer = Preparer(self.cache, self.options.policy)
-        self.writer = Writer(mode=mode or "plain")
+        self.writer = Writer(mode=mode or "plain", seq_window=self.options.policy.seq_window)
         self._mode_known = mode is not None
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=self.options.receive_maximum + 64)
         self.ready: asyncio.Queue[list[Prepared]] = asyncio.Queue(maxsize=2)
@@ -88,7 +88,10 @@ class IngestWorker:
         m = self.metrics
         self.m_messages = m.counter("guanjia_ingest_messages_total", "MQTT messages processed, by kind")
         self.m_points = m.counter("guanjia_ingest_points_total", "Telemetry points committed")
-        self.m_dupes = m.counter("guanjia_ingest_duplicates_total", "Redelivered messages skipped by (gateway, seq)")
+        self.m_dupes = m.counter("guanjia_ingest_duplicates_total",
+                                 "Redelivered messages skipped by (gateway, incarnation, seq) and content")
+        self.m_quarantined = m.counter("guanjia_ingest_quarantined_total",
+                                       "Sequenced messages quarantined (seq_conflict, seq_out_of_window), by reason")
         self.m_dead = m.counter("guanjia_ingest_dead_letters_total", "Dead letters written, by reason")
         self.m_retries = m.counter("guanjia_ingest_write_retries_total", "Batch writes retried (database errors)")
         self.m_batch = m.summary("guanjia_ingest_batch_seconds", "Receive-to-commit latency of a batch's first message")
@@ -228,6 +231,10 @@ class IngestWorker:
                 self.m_dupes.inc(len(result.duplicates))
             for d in result.dead:
                 self.m_dead.inc(reason=d.reason)
+            if result.conflicts:
+                self.m_quarantined.inc(len(result.conflicts), reason="seq_conflict")
+            if result.held:
+                self.m_quarantined.inc(len(result.held), reason="seq_out_of_window")
             await self.hooks.fire(self.hooks.alarms, result.alarm_ids)
             await self.hooks.fire(self.hooks.events, result.event_ids)
             if self.hooks.telemetry:

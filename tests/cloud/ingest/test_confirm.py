@@ -83,7 +83,7 @@ async def test_committed_duplicate_and_dead_batches_are_confirmed(ingest_db: str
             assert worker.m_confirm.total() >= 1
             assert worker.m_dead.total() >= 2
         first = listener.messages[0]
-        assert (first["schema"], first["kind"]) == (1, "stored")
+        assert (first["schema"], first["kind"], first["incarnation"]) == (2, "stored", "legacy")
         assert isinstance(first["ts"], int)
     finally:
         listener.close()
@@ -101,6 +101,6 @@ def test_confirmations_merge_ranges_per_gateway() -> None:
              Prepared(Incoming(t1, b'{"seq": 8}', 1, 1, 1, 0), "dead", dead=[object()])]  # type: ignore[list-item]
     out = dict(confirmations(batch, now_ms=42))
     assert set(out) == {wire.topic("c", "g1", "cmd"), wire.topic("c", "g2", "cmd")}
-    assert orjson.loads(out[wire.topic("c", "g1", "cmd")]) == {"schema": 1, "kind": "stored",
+    assert orjson.loads(out[wire.topic("c", "g1", "cmd")]) == {"schema": 2, "kind": "stored", "incarnation": "legacy",
                                                                "seqs": [[1, 3], [8, 8]], "ts": 42}
     assert orjson.loads(out[wire.topic("c", "g2", "cmd")])["seqs"] == [[7, 7]]

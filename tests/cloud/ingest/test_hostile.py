@@ -34,7 +34,7 @@ async def test_hostile_payloads_are_dead_lettered(ingest_db: str, broker: Broker
         (t_topic, b'{"schema": 1, "seq": 1e999}', "bad_json"),  # Inf
         (t_topic, _envelope(community, gateway, 1, readings=[reading]) + b" " * (wire.MAX_PAYLOAD_BYTES + 10),
          "too_large"),
-        (t_topic, _envelope(community, gateway, 2, schema=2), "bad_schema"),
+        (t_topic, _envelope(community, gateway, 2, schema=3), "bad_schema"),
         (t_topic, _envelope(community, gateway, 3, readings="x"), "bad_shape"),
         (t_topic, _envelope(community, gateway, 4, seq="4"), "bad_seq"),
         (t_topic, _envelope(community, gateway, 5, readings=[{**reading, "values": [1, 2]}]), "bad_shape"),

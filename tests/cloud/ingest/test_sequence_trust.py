@@ -1,0 +1,189 @@
+"""A batch's sequence number cannot erase data (issue 14 §4) and an edge that loses its outbox loses
+nothing after it (issue 22): dedupe by (gateway, incarnation, seq) *and* content, against a real
+PostgreSQL and Mosquitto, the gateway's own broker account publishing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+from cloud.ingest.prepare import Policy
+from guanjia import wire
+from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, unique, wait_for
+from tests.cloud.ingest.test_confirm import CmdListener
+from tests.conftest import BrokerHandle
+
+INC_A = "00000000000000a1"
+INC_B = "00000000000000b2"
+
+
+def _batch(community: str, gateway: str, seq: int, value: float, *, incarnation: str | None = INC_A,
+           device: str = "d1", ts: int | None = None) -> bytes:
+    readings = [{"device": device, "ts": ts or int(time.time() * 1000), "values": {"m": value}}]
+    return wire.encode("telemetry", gateway=gateway, community=community, seq=seq, sent_at=int(time.time() * 1000),
+                       items=readings, incarnation=incarnation)
+
+
+async def _count(url: str, query: str, *params: object) -> int:
+    return int(await scalar(url, query, params or None) or 0)
+
+
+async def _row(url: str, query: str, *params: object) -> tuple[Any, ...]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+async def test_forged_seq_is_a_conflict_both_kept_alarm_raised(ingest_db: str, broker: BrokerHandle) -> None:
+    """Seen: a batch forged with the gateway's credentials under the edge's next seq made the real
+    batch a "duplicate", confirmed and deleted by the edge. Now the real one is kept whole in the
+    quarantine, a critical alarm (Chinese + English) goes through alarm_events, and a resend of it
+    neither stores twice nor alarms twice."""
+    community, gateway = unique("c"), unique("gw")
+    register(ingest_db, community, gateway, ["d1"])
+    _, gw_url = broker.add_gateway(community, gateway)
+    topic = wire.topic(community, gateway, "telemetry")
+    listener = CmdListener(gw_url, wire.topic(community, gateway, "cmd"))
+    forged, real = _batch(community, gateway, 2, 666.0), _batch(community, gateway, 2, 21.5)
+    try:
+        async with running_worker(ingest_db, broker.admin_url) as worker:
+            with publisher(gw_url) as pub:
+                pub.publish(topic, _batch(community, gateway, 1, 20.0))
+                pub.publish(topic, forged)  # the attacker is first
+                pub.publish(topic, real)
+                pub.publish(topic, real)  # the edge resends: the same conflict, counted as an attempt
+
+                async def quarantined() -> bool:
+                    return await _count(ingest_db, "SELECT coalesce(sum(attempts), 0) FROM ingest_quarantine q "
+                                        "JOIN gateways g ON g.id = q.gateway_id WHERE g.code = %s", gateway) == 2
+                await wait_for(quarantined, what="the real batch quarantined twice")
+            assert worker.m_quarantined.total() == 2
+        row = await _row(ingest_db, "SELECT q.reason, q.incarnation, q.seq, q.payload, q.attempts, "
+                         "q.stored_digest IS NOT NULL AND q.stored_digest <> q.digest FROM ingest_quarantine q "
+                         "JOIN gateways g ON g.id = q.gateway_id WHERE g.code = %s", gateway)
+        reason, incarnation, seq, payload, attempts, differs = row
+        assert (reason, incarnation, int(seq), bytes(payload), int(attempts), differs) == \
+            ("seq_conflict", INC_A, 2, real, 2, True)
+        # the stored batch is untouched (both kept), and exactly one batch per key
+        assert await _count(ingest_db, "SELECT count(*) FROM ingest_batches b JOIN gateways g ON g.id = b.gateway_id "
+                            "WHERE g.code = %s", gateway) == 2
+        # one security alarm, through the ordinary alarm path, in both languages
+        alarms = await _count(ingest_db, "SELECT count(*) FROM alarm_events WHERE device_code = %s AND rule = "
+                              "'ingest-seq-conflict' AND state = 'raise' AND severity = 'critical'", gateway)
+        assert alarms == 1
+        message = await scalar(ingest_db, "SELECT message FROM alarm_events WHERE device_code = %s AND rule = "
+                               "'ingest-seq-conflict'", (gateway,))
+        assert "安全告警" in message
+        assert "Security" in message
+        # what was confirmed is stored: seq 1 and 2 in ingest_batches, the real 2 in the quarantine
+        assert set(listener.seqs()) == {1, 2}
+        assert all(m["incarnation"] == INC_A for m in listener.messages)
+    finally:
+        listener.close()
+
+
+async def test_seq_far_above_high_water_is_held_until_the_backlog_reaches_it(ingest_db: str,
+                                                                              broker: BrokerHandle) -> None:
+    """A seq past the window is quarantined, not stored, not confirmed; a legitimate edge's
+    contiguous backlog raises the high-water mark and its resend is then taken."""
+    community, gateway = unique("c"), unique("gw")
+    register(ingest_db, community, gateway, ["d1"])
+    _, gw_url = broker.add_gateway(community, gateway)
+    topic = wire.topic(community, gateway, "telemetry")
+    listener = CmdListener(gw_url, wire.topic(community, gateway, "cmd"))
+    far = _batch(community, gateway, 150, 9.0)
+    try:
+        async with running_worker(ingest_db, broker.admin_url, policy=Policy(seq_window=100)) as worker:
+            with publisher(gw_url) as pub:
+                for seq in (1, 2, 3):
+                    pub.publish(topic, _batch(community, gateway, seq, float(seq)))
+                pub.publish(topic, far)
+                pub.publish(topic, _batch(community, gateway, 10**15, 1.0))  # a forged absurd seq
+
+                async def held() -> bool:
+                    return await _count(ingest_db, "SELECT count(*) FROM ingest_quarantine q JOIN gateways g "
+                                        "ON g.id = q.gateway_id WHERE g.code = %s AND reason = 'seq_out_of_window'",
+                                        gateway) == 2
+                await wait_for(held, what="two seqs held out of window")
+                assert 150 not in listener.seqs()
+                assert 10**15 not in listener.seqs()
+                assert await _count(ingest_db, "SELECT count(*) FROM ingest_batches b JOIN gateways g "
+                                    "ON g.id = b.gateway_id WHERE g.code = %s", gateway) == 3
+                for seq in range(4, 61):  # the backlog, oldest first: the high-water mark reaches 60
+                    pub.publish(topic, _batch(community, gateway, seq, float(seq)))
+
+                async def caught_up() -> bool:
+                    return await _count(ingest_db, "SELECT max(seq) FROM ingest_batches b JOIN gateways g "
+                                        "ON g.id = b.gateway_id WHERE g.code = %s", gateway) == 60
+                await wait_for(caught_up, what="backlog stored")
+                pub.publish(topic, far)  # the edge's resend, now inside the window
+
+                async def taken() -> bool:
+                    return 150 in listener.seqs()
+                await wait_for(taken, what="seq 150 stored and confirmed")
+            assert worker.m_quarantined.total() == 2
+        assert await _count(ingest_db, "SELECT count(*) FROM alarm_events WHERE device_code = %s AND rule = "
+                            "'ingest-seq-out-of-window'", gateway) == 2
+    finally:
+        listener.close()
+
+
+async def test_wiped_outbox_new_incarnation_loses_nothing(ingest_db: str, broker: BrokerHandle) -> None:
+    """Issue 22: an old (schema 1, "legacy") edge stored seqs 1–5 with one gap; its outbox is wiped
+    and the new one numbers from 1 again under a new incarnation → every new batch is stored (0
+    lost, 0 duplicated), the old incarnation's gap is reported once, the new incarnation is an info
+    alarm in the gateway's history, and the confirmations name the new incarnation only."""
+    community, gateway = unique("c"), unique("gw")
+    register(ingest_db, community, gateway, ["d1"])
+    _, gw_url = broker.add_gateway(community, gateway)
+    topic = wire.topic(community, gateway, "telemetry")
+    listener = CmdListener(gw_url, wire.topic(community, gateway, "cmd"))
+    base = int(time.time() * 1000) - 60_000
+    try:
+        async with running_worker(ingest_db, broker.admin_url):
+            with publisher(gw_url) as pub:
+                for seq in (1, 2, 4, 5):  # seq 3 never arrives: a gap of the old box
+                    pub.publish(topic, _batch(community, gateway, seq, float(seq), incarnation=None, ts=base + seq))
+
+                async def legacy_stored() -> bool:
+                    return await _count(ingest_db, "SELECT received FROM gateway_sequence WHERE gateway = %s",
+                                        gateway) == 4
+                await wait_for(legacy_stored, what="legacy batches stored")
+                for seq in range(1, 8):  # the new box: seqs from 1 again, other readings
+                    pub.publish(topic, _batch(community, gateway, seq, 100.0 + seq, incarnation=INC_B,
+                                              ts=base + 1000 + seq))
+                pub.publish(topic, _batch(community, gateway, 3, 103.0, incarnation=INC_B, ts=base + 1003))  # resend
+
+                async def all_stored() -> bool:
+                    return await _count(ingest_db, "SELECT count(*) FROM telemetry t JOIN devices d "
+                                        "ON d.id = t.device_id JOIN gateways g ON g.id = d.gateway_id "
+                                        "WHERE g.code = %s", gateway) == 11
+                await wait_for(all_stored, what="4 legacy + 7 new readings")
+                await wait_for(lambda: _confirmed(listener, INC_B, set(range(1, 8))), what="new seqs confirmed")
+        per = await scalar(ingest_db, "SELECT json_agg(json_build_array(s.incarnation, s.received, s.gaps) "
+                           "ORDER BY s.incarnation) FROM gateway_incarnation_sequence s JOIN gateways g "
+                           "ON g.id = s.gateway_id WHERE g.code = %s", (gateway,))
+        assert per == [["00000000000000b2", 7, 0], ["legacy", 4, 1]]
+        summary = await _row(ingest_db, "SELECT incarnation, incarnations, gaps, high_water "
+                             "FROM gateway_sequence WHERE gateway = %s", gateway)
+        assert summary == (INC_B, 2, 1, 7)
+        assert await _count(ingest_db, "SELECT count(*) FROM ingest_quarantine q JOIN gateways g "
+                            "ON g.id = q.gateway_id WHERE g.code = %s", gateway) == 0
+        states = await scalar(ingest_db, "SELECT string_agg(state || ':' || severity, ',' ORDER BY ts) "
+                              "FROM alarm_events WHERE device_code = %s AND rule = 'gateway-new-incarnation'",
+                              (gateway,))
+        assert states == "raise:info,clear:info"
+        assert {m["incarnation"] for m in listener.messages} == {"legacy", INC_B}
+    finally:
+        listener.close()
+
+
+async def _confirmed(listener: CmdListener, incarnation: str, seqs: set[int]) -> bool:
+    got = {s for m in list(listener.messages) if m["incarnation"] == incarnation for a, b in m["seqs"]
+           for s in range(a, b + 1)}
+    return seqs <= got
+
