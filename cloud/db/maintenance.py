@@ -48,7 +48,12 @@ async def partition_round(pool: AsyncConnectionPool[Any], mode: StorageMode, now
         async with conn.transaction():
             keep_1m = dt.timedelta(days=int(cfg.get("rollup_1m_retention_days", "400")))
             await conn.execute("DELETE FROM telemetry_1m WHERE bucket < %s", (now - keep_1m,))
-            await conn.execute("DELETE FROM ingest_batches WHERE received_at < %s", (now - retention,))
+            # keep each incarnation's newest batch: its high-water mark is what the seq window and
+            # the dedupe of a late resend are measured from (see cloud.ingest.writer)
+            await conn.execute(
+                "DELETE FROM ingest_batches b WHERE b.received_at < %s AND b.seq < (SELECT max(m.seq) "
+                "FROM ingest_batches m WHERE m.gateway_id = b.gateway_id AND m.incarnation = b.incarnation)",
+                (now - retention,))
 
 
 @dataclass(slots=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import sqlite3
 from pathlib import Path
 
 import orjson
 
+from edge.commands import parse_stored
 from edge.outbox import Outbox, read_stats
 
 
@@ -157,3 +160,71 @@ async def test_disk_limit_drop_forgets_unconfirmed(tmp_path: Path) -> None:
         await box.flush()
         assert box.dropped_messages >= 1
         assert box.unconfirmed() == 0  # seq 1 was the oldest telemetry: dropped, no longer tracked
+
+
+def _wipe(directory: Path) -> None:
+    for leftover in directory.glob("o.db*"):
+        leftover.unlink()
+
+
+async def test_incarnation_is_created_with_the_file_kept_and_renewed_when_wiped(tmp_path: Path) -> None:
+    """Issue 22: the incarnation is random, persisted with the outbox, and a wiped outbox gets a new
+    one and numbers from 1 again (the cloud deduplicates per incarnation, so nothing collides)."""
+    path = tmp_path / "o.db"
+    async with Outbox(path, gateway="gw") as box:
+        first = box.incarnation
+        assert re.fullmatch(r"[0-9a-f]{16}", first)
+        box.add_reading(reading("d1", 1))
+        await box.flush()
+    async with Outbox(path, gateway="gw") as box:
+        assert box.incarnation == first
+        assert box.last_seq == 1
+    _wipe(tmp_path)  # an operator deletes the run folder
+    async with Outbox(path, gateway="gw") as box:
+        assert box.incarnation not in (first, "legacy")
+        box.add_reading(reading("d1", 2))
+        await box.flush()
+        assert box.last_seq == 1
+
+
+async def test_file_of_an_older_agent_keeps_the_legacy_numbering(tmp_path: Path) -> None:
+    """An outbox written before incarnations goes on as "legacy": its pending batches are the seqs the
+    cloud already holds under that name, so a resend stays a duplicate."""
+    path = tmp_path / "o.db"
+    async with Outbox(path, gateway="gw") as box:
+        box.add_reading(reading("d1", 1))
+        await box.flush()
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM meta WHERE key = 'incarnation'")
+    async with Outbox(path, gateway="gw") as box:
+        assert box.incarnation == "legacy"
+        assert box.last_seq == 1
+    async with Outbox(path, gateway="gw") as box:
+        assert box.incarnation == "legacy"
+
+
+async def test_confirmation_never_covers_a_seq_not_handed_out(tmp_path: Path) -> None:
+    """A forged batch with a future seq is stored by the cloud and confirmed on the gateway's cmd
+    topic; the real batch that later gets that seq must not be deleted by that confirmation."""
+    async with Outbox(tmp_path / "o.db", gateway="gw", batch_max_items=1) as box:
+        box.add_reading(reading("d1", 1))
+        box.add_reading(reading("d1", 2))
+        await box.flush()
+        assert box.last_seq == 2
+        box.confirm([(1, 1000)])  # seqs 3..1000 do not exist yet
+        box.add_reading(reading("d1", 3))
+        await box.flush()
+        await box.flush()
+        assert [m.seq for m in await box.fetch(2, 0)] == [3]
+
+
+def test_stored_confirmation_of_another_incarnation_confirms_nothing() -> None:
+    mine, other = "00000000000000a1", "00000000000000b2"
+
+    def doc(**extra: object) -> bytes:
+        return orjson.dumps({"schema": 2, "kind": "stored", "seqs": [[1, 3]], "ts": 0, **extra})
+
+    assert parse_stored(doc(incarnation=mine), mine) == [(1, 3)]
+    assert parse_stored(doc(incarnation=other), mine) == []
+    assert parse_stored(doc(), mine) == [(1, 3)]  # a cloud older than incarnations
+    assert parse_stored(b'{"kind": "cmd"}', mine) is None

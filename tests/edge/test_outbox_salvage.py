@@ -40,11 +40,15 @@ def _damage_pages(path: Path, first_page: int, count: int) -> None:
 async def test_corrupt_pages_keep_readable_messages_and_report_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     await _fill(path, 60)
+    with sqlite3.connect(path) as db:
+        incarnation = int(db.execute("SELECT value FROM meta WHERE key = 'incarnation'").fetchone()[0])
     pages = path.stat().st_size // 4096
     _damage_pages(path, pages // 2, 2)
     async with Outbox(path, gateway="gw") as box:
         report = box.salvage_report
         assert report is not None
+        assert report.incarnation_kept  # meta was readable: the salvaged seqs keep their incarnation
+        assert box.incarnation == f"{incarnation:016x}"
         assert report.salvaged + report.lost_messages <= 60
         assert report.salvaged > 0
         assert report.next_seq >= 61  # never reuse a seq the cloud may already hold
@@ -68,6 +72,8 @@ async def test_garbage_file_starts_fresh_without_reusing_seq_zero(tmp_path: Path
     async with Outbox(path, gateway="gw") as box:
         assert box.salvage_report is not None
         assert box.salvage_report.salvaged == 0
+        assert not box.salvage_report.incarnation_kept
+        assert box.incarnation != "legacy"  # nothing readable: a new incarnation, not the old numbering
         box.add_reading(reading("d1", 1))
         await box.flush()
 
