@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from guanjia.procs import Supervisor, guanjia_cmd
 from guanjia.settings import MqttUrl
-from guanjia.stack.local import ADMIN_USER, DEVICES_USER, LocalStack
+from guanjia.stack.local import ADMIN_USER, LocalStack
 
 COMMUNITY = "bench"
 GATEWAY = "gw-1"
@@ -98,9 +98,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         _, account = provision_gateway(database_url, COMMUNITY, GATEWAY, trusted=True, auto_register=True,
                                        stack=stack)
         broker = stack.broker()
-        admin, devices_account = stack.account(ADMIN_USER), stack.account(DEVICES_USER)
+        admin, devices_account = stack.account(ADMIN_USER), stack.devices_account(COMMUNITY)
         assert admin is not None
-        assert devices_account is not None
         counter = _Counter(broker.url_for(admin), f"guanjia/v1/{COMMUNITY}/{GATEWAY}/telemetry")
         inventory = root / "inventory.json"
         supervisor.start("simulators", guanjia_cmd(

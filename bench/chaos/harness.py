@@ -29,7 +29,7 @@ import psycopg
 from bench.chaos.proxy import TcpProxy
 from guanjia.procs import Child, Supervisor, guanjia_cmd
 from guanjia.settings import MqttUrl
-from guanjia.stack.local import DEVICES_USER, LocalStack
+from guanjia.stack.local import LocalStack
 from guanjia.stack.mosquitto import MosquittoServer
 from guanjia.stack.postgres import PostgresServer
 
@@ -95,10 +95,9 @@ class Stack:
     def postgres(self) -> PostgresServer:
         return self.local.postgres()
 
-    def devices_url(self) -> str:
-        account = self.local.account(DEVICES_USER)
-        assert account is not None
-        return self.broker.url_for(account)
+    def devices_url(self, community: str) -> str:
+        """The community's own device account (devices/{community}/# only)."""
+        return self.broker.url_for(self.local.devices_account(community))
 
     # ------------------------------------------------------------------ cloud
     def start_cloud(self, name: str = "cloud", *, workers: int = 1, client_id: str | None = None,
@@ -195,7 +194,7 @@ class Site:
         inventory = self.directory / "inventory.json"
         self.stack.supervisor.start(self.sim_name, guanjia_cmd(
             "sim", "run", "--devices", str(self.devices), "--community", self.community, "--inventory",
-            str(inventory), "--mqtt-url", self.stack.devices_url(), "--seed", str(seed), *self.sim_args))
+            str(inventory), "--mqtt-url", self.stack.devices_url(self.community), "--seed", str(seed), *self.sim_args))
         wait_until("simulators", lambda: inventory.exists() and inventory.stat().st_size > 0, 60)
         time.sleep(0.2)
         doc = json.loads(inventory.read_text())

@@ -1,4 +1,5 @@
-"""Gateway provisioning: the registry row plus a broker account limited to the gateway's prefix.
+"""Gateway provisioning: the registry row plus a broker account limited to the gateway's prefix;
+and the broker account of a community's MQTT devices (gates), limited to ``devices/{community}/#``.
 
 Two broker targets:
 
@@ -86,3 +87,21 @@ def provision_gateway(database_url: str, community: str, gateway: str, *, truste
             stack.broker().set_accounts([account])
         conn.commit()
     return gateway_id, account
+
+
+def provision_devices(community: str, *, stack: LocalStack | None = None,
+                      files: BrokerFiles | None = None) -> BrokerAccount:
+    """Create (or rotate: a new password replaces the old one) the community's device account.
+
+    Why one per community and not one per gate: a gate is a small box that only publishes its
+    state; what matters is that a password found in one estate opens nothing elsewhere (the ACL
+    confines it to ``devices/{community}/#``, and gateways read only their own community there).
+    """
+    if files is None and stack is None:
+        raise BrokerError("no broker to provision: give the local stack or the broker's files")
+    account = BrokerAccount.devices(community)
+    if files is not None:
+        _replace_in_files(files, account)
+    elif stack is not None:
+        stack.broker().set_accounts([account])
+    return account

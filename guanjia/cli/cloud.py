@@ -237,6 +237,29 @@ def building_add(
     out.print(f"building {community}/{building} id {bid}", markup=False, highlight=False)
 
 
+@device_app.command("account")
+def device_account(
+    community: str = typer.Argument(..., help="Community id whose MQTT devices (gates) get the account."),
+    passwd_file: Path | None = typer.Option(None, "--passwd-file", help="Production Mosquitto password file."),
+    acl_file: Path | None = typer.Option(None, "--acl-file", help="Production Mosquitto ACL file."),
+    broker_pid: int | None = typer.Option(None, "--broker-pid", help="Send SIGHUP to this broker to reload."),
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Create or rotate the broker account of a community's MQTT devices (devices/{community}/# only)."""
+    from cloud.registry.provisioning import BrokerFiles, provision_devices
+    from guanjia.errors import ConfigError, ConfigIssue
+    from guanjia.stack.local import LocalStack
+
+    if bool(passwd_file) != bool(acl_file):
+        raise ConfigError([ConfigIssue("options", None, "--passwd-file/--acl-file", "give both or neither")])
+    files = BrokerFiles(passwd_file, acl_file, broker_pid) if passwd_file and acl_file else None
+    account = provision_devices(community, files=files,
+                                stack=None if files else LocalStack(_run_dir(run_dir)))
+    out.print(f"MQTT username: {account.username}   (devices/{community}/# only)", markup=False, highlight=False)
+    out.print(f"MQTT password: {account.password}   (shown once; store it in the gates' config)", markup=False,
+              highlight=False)
+
+
 @device_app.command("add")
 def device_add(
     community: str = typer.Argument(...),

@@ -150,7 +150,7 @@ def demo(
     from cloud.demo_seed import seed_butlers, seed_registry
     from guanjia.procs import Supervisor
     from guanjia.settings import Settings
-    from guanjia.stack.local import DEVICES_USER, LocalStack
+    from guanjia.stack.local import LocalStack
     from guanjia.stack.ports import reuse_or_pick
 
     settings = Settings(mode="demo")
@@ -171,8 +171,7 @@ def demo(
     out.print(f"  database migrated ({len(applied)} new migrations)")
 
     child_env = {"GUANJIA_MODE": "demo", "GUANJIA_RUN_DIR": str(run_dir), **env}
-    devices_account = stack.account(DEVICES_USER)
-    assert devices_account is not None
+    devices_account = stack.devices_account(COMMUNITY)
     inventory = demo_dir / "inventory.json"
     inventory.unlink(missing_ok=True)
     supervisor = Supervisor(demo_dir / "logs", env=child_env)

@@ -19,23 +19,23 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Device simulators.", no_args_is_help=True)
 
 
-def _mqtt_url(explicit: str | None, needed: bool = True) -> str | None:
+def _mqtt_url(explicit: str | None, community: str, needed: bool = True) -> str | None:
     if explicit:
         return explicit
     if url := os.environ.get("GUANJIA_DEVICES_MQTT_URL"):
         return url
     run_dir = Path(os.environ.get("GUANJIA_RUN_DIR", ".run"))
     if (run_dir / "stack.json").exists() and not os.environ.get("GUANJIA_MQTT_URL"):
-        from guanjia.stack.local import DEVICES_USER, LocalStack
+        from guanjia.stack.local import LocalStack
 
         stack = LocalStack(run_dir)
         broker = stack.broker()
-        if broker.running() and (account := stack.account(DEVICES_USER)) is not None:
-            return broker.url_for(account)
+        if broker.running():  # the community's own device account (devices/{community}/# only)
+            return broker.url_for(stack.devices_account(community))
     url = os.environ.get("GUANJIA_MQTT_URL")
     if url and needed:
-        typer.echo("note: gates publish with GUANJIA_MQTT_URL's account; it needs write access to devices/# "
-                   "(set GUANJIA_DEVICES_MQTT_URL or --mqtt-url for a device account)", err=True)
+        typer.echo(f"note: gates publish with GUANJIA_MQTT_URL's account; it needs write access to "
+                   f"devices/{community}/# (set GUANJIA_DEVICES_MQTT_URL or --mqtt-url for a device account)", err=True)
     return url
 
 
@@ -116,7 +116,7 @@ def run(
             loop.add_signal_handler(sig, stop.set)
         async with SimulatedFleet(
             spec, layout=layout, host=host, base_port=base_port, speed=speed, seed=seed,  # type: ignore[arg-type]
-            mqtt_url=_mqtt_url(mqtt_url, needed=has_gates), labels_path=labels, scenario=plan,
+            mqtt_url=_mqtt_url(mqtt_url, spec.community, needed=has_gates), labels_path=labels, scenario=plan,
             control_port=None if control_port < 0 else control_port, device_clock=device_clock,  # type: ignore[arg-type]
         ) as fleet:
             if inventory is not None:

@@ -13,13 +13,12 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from guanjia.stack.mosquitto import BrokerAccount, MosquittoServer
+from guanjia.stack.mosquitto import BrokerAccount, MosquittoServer, devices_username
 from guanjia.stack.ports import free_port, reuse_or_pick
 from guanjia.stack.postgres import PostgresServer
 
 CLOUD_USER = "cloud"
 ADMIN_USER = "admin"
-DEVICES_USER = "devices"
 
 
 def _cloud_account(password: str | None = None) -> BrokerAccount:
@@ -35,16 +34,12 @@ def _admin_account() -> BrokerAccount:
     return BrokerAccount(ADMIN_USER, secrets.token_urlsafe(18), [("readwrite", "#")])
 
 
-def _devices_account(password: str | None = None) -> BrokerAccount:
-    """The simulators' MQTT devices (gates) publish under ``devices/`` and nowhere else."""
-    return BrokerAccount(DEVICES_USER, password or secrets.token_urlsafe(18), [("readwrite", "devices/#")])
-
-
 def broker_accounts_from_env(env: dict[str, str]) -> list[BrokerAccount]:
-    """Accounts of a production broker (docker-compose): cloud, devices and one gateway."""
+    """Accounts of a production broker (docker-compose): cloud, the community's devices
+    (``dev-{GUANJIA_COMMUNITY}``) and one gateway."""
     return [
         _cloud_account(env["MQTT_CLOUD_PASSWORD"]),
-        _devices_account(env["MQTT_DEVICES_PASSWORD"]),
+        BrokerAccount.devices(env["GUANJIA_COMMUNITY"], env["MQTT_DEVICES_PASSWORD"]),
         BrokerAccount.gateway(env["GUANJIA_COMMUNITY"], env["GUANJIA_GATEWAY"], env["MQTT_GATEWAY_PASSWORD"]),
     ]
 
@@ -97,7 +92,6 @@ class LocalStack:
             mq = self.broker()
             mq.ensure_account(_admin_account())
             mq.ensure_account(_cloud_account())
-            mq.ensure_account(_devices_account())
             if not mq.running():
                 mq.start()
             state["mqtt_port"] = mq.port
@@ -112,6 +106,11 @@ class LocalStack:
 
     def account(self, username: str) -> BrokerAccount | None:
         return next((a for a in self.broker().accounts() if a.username == username), None)
+
+    def devices_account(self, community: str) -> BrokerAccount:
+        """The community's device account (created on first use, then reused)."""
+        return self.account(devices_username(community)) or self.broker().ensure_account(
+            BrokerAccount.devices(community))
 
     def env(self) -> dict[str, str]:
         """The variables a shell can eval; given variables are passed through unchanged."""

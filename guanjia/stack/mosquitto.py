@@ -60,6 +60,21 @@ class BrokerAccount:
         )
 
 
+    @classmethod
+    def devices(cls, community: str, password: str | None = None) -> BrokerAccount:
+        """The MQTT devices (gates) of one community share this account, confined to
+        ``devices/{community}/#``: a gate's password found in one estate can neither read nor
+        forge another estate's devices, nor touch any gateway topic. (One shared ``devices``
+        account for every community was what issue 14 found.)"""
+        return cls(username=devices_username(community), password=password or secrets.token_urlsafe(18),
+                   acl=[("readwrite", f"devices/{community}/#")])
+
+
+def devices_username(community: str) -> str:
+    """The broker username of a community's device account."""
+    return f"dev-{community}"
+
+
 def hash_password(password: str, salt: bytes | None = None, iterations: int = 101) -> str:
     """Mosquitto 2.x password-file hash (``$7$`` = PBKDF2-SHA512), so no subprocess per account."""
     salt = salt or secrets.token_bytes(12)

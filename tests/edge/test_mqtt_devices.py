@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sys
 import time
 import uuid
@@ -30,8 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_gate_payloads_mapped_and_malformed_kept_aside(tmp_path: Path, broker: BrokerHandle) -> None:
     community, gateway = f"c{uuid.uuid4().hex[:6]}", f"gw{uuid.uuid4().hex[:6]}"
     _, url = broker.add_gateway(community, gateway)
-    devices_url = broker.add_account(BrokerAccount(f"devices-{uuid.uuid4().hex[:6]}", secrets.token_urlsafe(9),
-                                                   [("readwrite", "devices/#")]))
+    devices_url = broker.add_account(BrokerAccount.devices(community))
     config = AgentConfig(
         gateway=gateway, community=community, uplink=UplinkConfig(url=url, reconnect_initial_s=0.1),
         outbox=OutboxConfig(path=tmp_path / "o.db", flush_interval_s=0.1, synchronous="normal"),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
+from cloud.registry.provisioning import BrokerFiles, provision_devices
+from guanjia.stack.mosquitto import BrokerAccount
 from tests.conftest import BrokerHandle
 from tests.security.mqtt_helpers import connect, publish, subscribe
 
@@ -92,3 +95,55 @@ def test_gateway_cannot_subscribe_outside_its_grants(broker: BrokerHandle) -> No
     finally:
         gw.close()
         admin.close()
+
+
+def test_device_account_is_confined_to_its_community(broker: BrokerHandle) -> None:
+    """Issue 14 §4: MQTT devices (gates) have one account per community, not one shared ``devices``
+    account: a gate password found in one estate cannot read or forge another estate's devices, nor
+    publish anything a gateway or the cloud would take."""
+    community, other = f"c{_uid()}", f"c{_uid()}"
+    account = BrokerAccount.devices(community)
+    assert account.username == f"dev-{community}"
+    broker.add_account(account)
+    broker.add_account(BrokerAccount.devices(other))
+    dev = connect(broker.host, broker.port, account.username, account.password)
+    watcher = connect(broker.host, broker.port, broker.admin.username, broker.admin.password)
+    try:
+        assert dev.refused is None
+        for topic in ("#", f"devices/{other}/#", f"devices/{community}/#"):
+            subscribe(dev, topic)
+        subscribe(watcher, "#")
+        for topic in (f"devices/{other}/b1-gate-1/state", f"guanjia/v1/{community}/gw-1/telemetry",
+                      f"guanjia/v1/{community}/gw-1/cmd", "devices/b1-gate-1/state"):
+            reason = publish(dev, topic, b'{"forged": true}')
+            assert reason is None or reason.value >= 0x80 or reason.value == 0x10, (topic, reason)
+        publish(watcher, f"devices/{other}/b1-gate-1/state", b"theirs")
+        publish(dev, f"devices/{community}/b1-gate-1/state", b"mine")
+        deadline = time.monotonic() + 5
+        while not dev.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert sorted(set(dev.messages)) == [(f"devices/{community}/b1-gate-1/state", b"mine")]
+        forged = [t for t, p in watcher.messages if p == b'{"forged": true}']
+        assert forged == [], forged
+    finally:
+        dev.close()
+        watcher.close()
+
+
+def test_provisioned_device_account_replaces_its_lines_only(tmp_path: Path) -> None:
+    """``guanjia cloud device account`` on a production broker's files: one account per community,
+    rotating it replaces its own lines and keeps everyone else's."""
+    files = BrokerFiles(tmp_path / "passwd", tmp_path / "acl")
+    files.passwd.write_text("other:$7$hash\n")
+    files.acl.write_text("user other\ntopic read x\n")
+    first = provision_devices("north", files=files)
+    second = provision_devices("north", files=files)
+    assert first.password != second.password
+    passwd = files.passwd.read_text().splitlines()
+    assert passwd[0] == "other:$7$hash"
+    assert [line.split(":")[0] for line in passwd] == ["other", "dev-north"]
+    acl = files.acl.read_text()
+    assert acl.count("user dev-north") == 1
+    assert "topic readwrite devices/north/#" in acl
+    assert "user other\ntopic read x" in acl

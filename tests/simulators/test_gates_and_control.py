@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from typing import Any
 
@@ -27,8 +26,7 @@ def _gate_fleet(community: str) -> FleetSpec:
 
 async def test_gate_publishes_through_a_real_broker(broker: Any) -> None:
     community = f"c{uuid.uuid4().hex[:8]}"
-    devices_url = broker.add_account(BrokerAccount(f"devices-{community}", secrets.token_urlsafe(12),
-                                                   [("readwrite", "devices/#")]))
+    devices_url = broker.add_account(BrokerAccount.devices(community))
     admin = MqttUrl.parse(broker.admin_url)
     gate = find_profile("access-gate")
     async with aiomqtt.Client(admin.host, admin.port, username=admin.username, password=admin.password) as sub:
