@@ -70,12 +70,22 @@ def migrate(
               markup=False, highlight=False)
 
 
+SEQ_WINDOW_DEFAULT = 10_000_000
+"""Same as :data:`cloud.ingest.prepare.SEQ_WINDOW` (not imported here: the CLI loads the cloud lazily)."""
+SeqWindowOption = typer.Option(
+    SEQ_WINDOW_DEFAULT, "--seq-window", min=1,
+    help="Trust a batch's seq at most this far above its outbox incarnation's high-water mark; beyond it the "
+         "batch is quarantined (seq_out_of_window) and not confirmed until a resend falls inside (docs/wire.md).")
+
+
 def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | None, *, workers: int, api: bool,
              api_host: str, api_port: int, group: str, client_id_prefix: str | None, components: list[str] | None,
-             receive_maximum: int, batch_points: int, needs_secret: bool = True) -> None:
+             receive_maximum: int, batch_points: int, seq_window: int = SEQ_WINDOW_DEFAULT,
+             needs_secret: bool = True) -> None:
     import asyncio
     import secrets
 
+    from cloud.ingest.prepare import Policy
     from cloud.ingest.worker import WorkerOptions
     from cloud.service import CloudService, ServiceOptions
     from guanjia.settings import Settings
@@ -90,7 +100,8 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
         workers=workers, api=api, api_host=api_host, api_port=api_port, group=group,
         pool_size=max(4, 2 * workers + 4),
         extra={"client_id_prefix": client_id_prefix,
-               "worker_options": WorkerOptions(receive_maximum=receive_maximum, batch_points=batch_points)},
+               "worker_options": WorkerOptions(receive_maximum=receive_maximum, batch_points=batch_points,
+                                               policy=Policy(seq_window=seq_window))},
     )
 
     async def main() -> None:
@@ -113,12 +124,13 @@ def serve(
                                                 help="MQTT client ids PREFIX-0..N-1 (stable across restarts)."),
     receive_maximum: int = typer.Option(128, "--receive-maximum", min=1, max=65535),
     batch_points: int = typer.Option(50_000, "--batch-points", min=1),
+    seq_window: int = SeqWindowOption,
     run_dir: Path | None = RunDirOption,
 ) -> None:
     """Run the cloud: ingest workers, storage maintenance, rollups, API — one process, one TaskGroup."""
     _service(database_url, mqtt_url, run_dir, workers=workers, api=not no_api, api_host=api_host, api_port=api_port,
              group=group, client_id_prefix=client_id_prefix, components=None, receive_maximum=receive_maximum,
-             batch_points=batch_points)
+             batch_points=batch_points, seq_window=seq_window)
 
 
 @app.command()
@@ -130,12 +142,13 @@ def ingest(
     client_id_prefix: str | None = typer.Option(None, "--client-id-prefix"),
     receive_maximum: int = typer.Option(128, "--receive-maximum", min=1, max=65535),
     batch_points: int = typer.Option(50_000, "--batch-points", min=1),
+    seq_window: int = SeqWindowOption,
     run_dir: Path | None = RunDirOption,
 ) -> None:
     """Ingest workers only (scale-out processes beside one `serve`)."""
     _service(database_url, mqtt_url, run_dir, workers=workers, api=False, api_host="", api_port=0, group=group,
              client_id_prefix=client_id_prefix, components=["cloud.ingest.service:components"],
-             receive_maximum=receive_maximum, batch_points=batch_points, needs_secret=False)
+             receive_maximum=receive_maximum, batch_points=batch_points, seq_window=seq_window, needs_secret=False)
 
 
 # ---------------------------------------------------------------------- gateways

@@ -266,3 +266,9 @@ def _outbox_seqs(path: Path) -> set[int]:
 def _wipe_outbox(directory: Path) -> None:
     for leftover in directory.glob("outbox.db*"):
         leftover.unlink()
+
+
+def test_cli_seq_window_default_is_the_policy_default() -> None:
+    from guanjia.cli.cloud import SEQ_WINDOW_DEFAULT
+
+    assert Policy().seq_window == SEQ_WINDOW_DEFAULT
