@@ -98,6 +98,28 @@ def _row(r: dict[str, Any]) -> GatewayRow:
                       dead_letters_24h=r["dead_letters_24h"], status=status)
 
 
+_INCARNATIONS = """
+SELECT i.incarnation, i.first_seen_at, i.first_seq, s.high_water, coalesce(s.received, 0) AS received,
+       coalesce(s.gaps, 0) AS gaps, s.last_received_at,
+       (SELECT count(*) FROM ingest_quarantine q WHERE q.gateway_id = i.gateway_id
+           AND q.incarnation = i.incarnation) AS quarantined
+  FROM gateway_incarnations i
+  LEFT JOIN gateway_incarnation_sequence s ON s.gateway_id = i.gateway_id AND s.incarnation = i.incarnation
+ WHERE i.gateway_id = %s
+ ORDER BY i.first_seen_at DESC
+ LIMIT 50
+"""
+
+
+async def load_incarnations(conn: AsyncConnection[Any], gateway_id: int) -> list[dict[str, Any]]:
+    """The gateway's outbox incarnations, newest first: a wiped or replaced outbox is an event in
+    its history, each with its own high-water mark, gaps and quarantined messages (docs/wire.md).
+    The caller has already checked the user may see the gateway (:func:`load_gateways`)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_INCARNATIONS, (gateway_id,))
+        return await cur.fetchall()
+
+
 async def load_gateways(conn: AsyncConnection[Any], user: User, community: str | None = None,
                         gateway_id: int | None = None) -> list[GatewayRow]:
     async with conn.cursor(row_factory=dict_row) as cur:

@@ -25,7 +25,7 @@ from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
 from cloud.auth.users import User, scope_params
 from cloud.web import photos
 from cloud.web.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
-from cloud.web.gateways import load_gateways
+from cloud.web.gateways import load_gateways, load_incarnations
 from cloud.web.health import load_health
 from cloud.web.history import device_alarms, device_work_orders
 from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report, resident_orders
@@ -179,7 +179,8 @@ async def gateway_page(request: Request, gateway_id: int, user: PageUser) -> Res
             await cur.execute("SELECT id, code, name, kind FROM devices WHERE gateway_id = %s ORDER BY code LIMIT 500",
                               (gateway_id,))
             devices = await cur.fetchall()
-    return render(request, "gateway.html", user, gw=found[0], devices=devices)
+        incarnations = await load_incarnations(conn, gateway_id)
+    return render(request, "gateway.html", user, gw=found[0], devices=devices, incarnations=incarnations)
 
 
 # --- butlers: inbox ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from cloud.ingest.prepare import Policy
+from cloud.web.gateways import load_incarnations
 from edge.agent import Agent
 from guanjia import wire
 from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, unique, wait_for
@@ -185,6 +186,12 @@ async def test_wiped_outbox_new_incarnation_loses_nothing(ingest_db: str, broker
                               (gateway,))
         assert states == "raise:info,clear:info"
         assert {m["incarnation"] for m in listener.messages} == {"legacy", INC_B}
+        # the gateway page's history: both incarnations, newest first, each with its own gaps
+        async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
+            gateway_id = int(await scalar(ingest_db, "SELECT id FROM gateways WHERE code = %s", (gateway,)))
+            history = await load_incarnations(conn, gateway_id)
+        assert [(h["incarnation"], h["received"], h["gaps"], h["quarantined"]) for h in history] == \
+            [(INC_B, 7, 0, 0), ("legacy", 4, 1, 0)]
     finally:
         listener.close()
 

@@ -95,6 +95,7 @@ async def test_engineer_pages(client: httpx.AsyncClient, world: World, people: d
     gw = await c.get(f"/gateways/{world.gateway_ids['cA']}")
     assert gw.status_code == 200
     assert "outbox.depth" in gw.text
+    assert 'id="gw-incarnations"' in gw.text  # the outbox incarnations of the gateway's history
     assert (await c.get(f"/gateways/{world.gateway_ids['cB']}")).status_code == 404
     manager = await c.get("/manager?lang=en")
     assert "Responded in time" in manager.text
