@@ -195,6 +195,9 @@ def salvage(path: Path, schema: str, error: str) -> SalvageReport:
         report.incarnation_kept = incarnation is not None
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)",
                    (incarnation if incarnation is not None else new_incarnation(),))
+        if incarnation is None:  # seqs below this one went out under an incarnation nobody can name now
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation_from_seq', ?)",
+                       (report.next_seq,))
         db.executemany("INSERT INTO lost_seqs (first_seq, last_seq, ts_ms, reason) VALUES (?,?,?,?)",
                        [(a, b, stamp, error[:200]) for a, b in report.lost_ranges])
         db.execute("COMMIT")

@@ -8,9 +8,12 @@ committed to the outbox, so after the agent has stopped:
 
 * **expected** = seqs ``1 .. next_seq-1`` minus those still in the outbox (durable, not yet sent:
   reported as ``pending``) minus those the outbox itself reported dropped (overflow, corruption);
-* **lost** = expected seqs with no ``ingest_batches`` row (the cloud writes that row in the same
-  transaction as the message's readings), counted in readings through a broker-side subscriber that
-  recorded each telemetry seq's point count (a lost message it never saw counts as one);
+* **lost** = expected seqs with no ``ingest_batches`` row *of the outbox's incarnation* (the cloud
+  writes that row in the same transaction as the message's readings; a wiped outbox's successor
+  numbers from 1 again under a new incarnation, see docs/wire.md), counted in readings through a
+  broker-side subscriber that recorded each telemetry seq's point count (a lost message it never
+  saw counts as one). Seqs below ``meta.incarnation_from_seq`` (a salvage that could not read the
+  old incarnation) match a row of any incarnation;
 * **duplicated** = telemetry rows stored twice for the same (time, device, metric), plus raw alarm
   events stored twice for the same (gateway, seq, device, rule, ts), plus any telemetry row beyond
   the points the cloud's own batch ledger says it committed.
@@ -29,6 +32,8 @@ import psycopg
 @dataclass(slots=True)
 class OutboxState:
     next_seq: int = 1
+    incarnation: str = "legacy"
+    incarnation_from_seq: int = 0
     pending: set[int] = field(default_factory=set)
     dropped_messages: int = 0
     reported_lost: set[int] = field(default_factory=set)
@@ -42,6 +47,9 @@ def outbox_state(path: Path) -> OutboxState:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         max_seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
         state.next_seq = max(int(meta.get("next_seq", 1)), max_seq + 1)
+        number = int(meta.get("incarnation", 0))
+        state.incarnation = f"{number:016x}" if number else "legacy"
+        state.incarnation_from_seq = int(meta.get("incarnation_from_seq", 0))
         state.pending = {int(r[0]) for r in db.execute("SELECT seq FROM messages")}
         state.dropped_messages = int(meta.get("dropped_messages", 0))
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -81,8 +89,10 @@ def reconcile(database_url: str, community: str, gateway: str, outbox: Path,
         if row is None:
             raise RuntimeError(f"gateway {community}/{gateway} is not registered")
         gateway_id, community_id = row
-        batches = {int(seq): (kind, int(points)) for seq, kind, points in conn.execute(
-            "SELECT seq, kind, points FROM ingest_batches WHERE gateway_id = %s", (gateway_id,))}
+        every = [(str(inc), int(seq), str(kind), int(points)) for inc, seq, kind, points in conn.execute(
+            "SELECT incarnation, seq, kind, points FROM ingest_batches WHERE gateway_id = %s", (gateway_id,))]
+        batches = {seq: (kind, points) for inc, seq, kind, points in every if inc == state.incarnation}
+        unnamed = {seq for _, seq, _, _ in every if seq < state.incarnation_from_seq}
         counts = conn.execute(
             "SELECT count(*), count(*) - count(DISTINCT (time, device_id, metric_id)) FROM ("
             " SELECT time, device_id, metric_id FROM telemetry UNION ALL"
@@ -95,9 +105,9 @@ def reconcile(database_url: str, community: str, gateway: str, outbox: Path,
             " WHERE gateway_id = %s", (gateway_id,)).fetchone()
         dup_alarms = alarm_row[0] if alarm_row else 0
     expected = set(range(1, state.next_seq)) - state.pending - state.reported_lost
-    missing = sorted(expected - batches.keys())
+    missing = sorted(expected - batches.keys() - unnamed)
     lost_points = sum(counted.get(seq, 1) for seq in missing)
-    ledger = sum(p for kind, p in batches.values() if kind == "telemetry")
+    ledger = sum(p for _, _, kind, p in every if kind == "telemetry")  # every incarnation's rows are stored
     extra = max(0, int(stored) - ledger)
     return Reconciliation(
         expected_messages=len(expected), stored_messages=len(batches), pending_messages=len(state.pending),

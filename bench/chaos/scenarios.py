@@ -337,6 +337,58 @@ def _rows_per_device(stack: Stack, site: Site, devices: list[str], seconds: floa
     return {code: n / seconds for code, n in rows}
 
 
+# ---------------------------------------------------------------------- outbox wiped (issue 22)
+def outbox_wiped(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """The edge box replaced or its ``.run/`` deleted while the cloud keeps its database: the agent
+    is stopped, its outbox (and seq sidecar) deleted, and the agent started again.
+
+    The new outbox is a new incarnation numbering from 1; before incarnations the cloud took every
+    new batch for a duplicate of the old box's, confirmed it and the edge deleted it. Here the old
+    incarnation is reconciled before the wipe (what the wipe itself destroyed — batches still in
+    the deleted file — is reported as ``wiped_messages``, not as a pipeline loss); the runner then
+    reconciles the new incarnation as usual. Also checked: the old incarnation's gaps are its own
+    and unchanged by the new one, and the new incarnation is exactly one info alarm.
+    """
+    from bench.chaos.reconcile import outbox_state, reconcile
+
+    time.sleep(t.warm)
+    stack.stop_child(site.edge_name, 30)  # a clean stop waits for what is in flight to be confirmed
+    old = outbox_state(site.outbox)
+    deadline = time.monotonic() + 60
+    while True:
+        before = reconcile(stack.database_url, site.community, site.gateway, site.outbox)
+        if before.lost_messages == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    for leftover in site.directory.glob(site.outbox.name + "*"):
+        leftover.unlink()
+    site.start_edge()
+    time.sleep(t.outage + t.after)
+
+    def gaps_of_old() -> int:
+        rows = stack.sql(
+            "SELECT coalesce(sum(s.gaps), 0) FROM gateway_incarnation_sequence s JOIN gateways g ON g.id = s.gateway_id"
+            " JOIN communities c ON c.id = g.community_id WHERE c.code = %s AND g.code = %s AND s.incarnation = %s",
+            site.community, site.gateway, old.incarnation)
+        return int(rows[0][0])
+
+    rows = stack.sql(
+        "SELECT (SELECT count(*) FROM gateway_incarnations i WHERE i.gateway_id = g.id),"
+        " (SELECT count(*) FROM alarm_events e WHERE e.gateway_id = g.id AND e.rule = 'gateway-new-incarnation'"
+        "  AND e.state = 'raise'),"
+        " (SELECT count(*) FROM ingest_quarantine q WHERE q.gateway_id = g.id)"
+        " FROM gateways g JOIN communities c ON c.id = g.community_id WHERE c.code = %s AND g.code = %s",
+        site.community, site.gateway)
+    incarnations, alarms, quarantined = (int(v) for v in rows[0])
+    out = {"old_incarnation_messages": before.expected_messages, "old_incarnation_lost": before.lost,
+           "old_incarnation_duplicated": before.duplicated, "wiped_messages": len(old.pending),
+           "old_incarnation_gaps": gaps_of_old(), "incarnations": incarnations, "new_incarnation_alarms": alarms,
+           "quarantined": quarantined}
+    out["ok"] = (before.lost == 0 and before.duplicated == 0 and incarnations == 2 and alarms == 1
+                 and quarantined == 0)
+    return out
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("broker_restart", broker_restart, fault=TRAPPED),
     Scenario("broker_wipe", broker_wipe),
@@ -351,4 +403,5 @@ SCENARIOS: list[Scenario] = [
     Scenario("clock_skew", clock_skew, fault=DeviceFault("elevator", "clock_skew", "elevator-clock-skew")),
     Scenario("noisy_neighbours", noisy_neighbours, sim_args=("--layout", "per-device"), rbe=False),
     Scenario("noisy_bus", noisy_bus, rbe=False),
+    Scenario("outbox_wiped", outbox_wiped),
 ]
