@@ -110,7 +110,8 @@ class Gateways:
                      "values": {"temp": v[0], "pressure": v[1], "current": v[2], "flow": v[3]}}
                     for i, v in enumerate(values)]
         payload = wire.encode("telemetry", gateway=gateway, community=COMMUNITY, seq=seq,
-                              sent_at=int(time.time() * 1000), items=readings)
+                              sent_at=int(time.time() * 1000), items=readings,
+                              incarnation=f"{self.ids[gateway]:016x}")  # schema 2, as a current edge sends
         return (self.ids[gateway], seq), wire.topic(COMMUNITY, gateway, "telemetry"), payload
 
     def batch(self, count: int) -> list[tuple[tuple[int, int], str, bytes]]:
