@@ -5,6 +5,7 @@ PostgreSQL and Mosquitto, the gateway's own broker account publishing."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sqlite3
 import time
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 
 import psycopg
 
+from cloud.db.maintenance import partition_round
+from cloud.db.pool import open_pool
 from cloud.ingest.prepare import Policy
 from cloud.web.gateways import load_incarnations
 from edge.agent import Agent
@@ -279,3 +282,25 @@ def test_cli_seq_window_default_is_the_policy_default() -> None:
     from guanjia.cli.cloud import SEQ_WINDOW_DEFAULT
 
     assert Policy().seq_window == SEQ_WINDOW_DEFAULT
+
+
+async def test_retention_keeps_each_incarnations_high_water_mark(ingest_db: str) -> None:
+    """Old ``ingest_batches`` rows are deleted by retention, except each incarnation's newest: the
+    seq window and the dedupe of a late resend are measured from it."""
+    community, gateway = unique("c"), unique("gw")
+    gateway_id = register(ingest_db, community, gateway, [])
+    now = dt.datetime.now(dt.UTC)
+    old = now - dt.timedelta(days=400)
+    async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
+        for incarnation, seqs in (("legacy", (1, 2, 3)), (INC_A, (1, 2))):
+            for seq in seqs:
+                await conn.execute("INSERT INTO ingest_batches (gateway_id, incarnation, seq, kind, items, points,"
+                                   " received_at) VALUES (%s, %s, %s, 'telemetry', 1, 1, %s)",
+                                   (gateway_id, incarnation, seq, old))
+        await conn.commit()
+    async with open_pool(ingest_db, max_size=2) as pool:
+        await partition_round(pool, "plain", now)
+    async with await psycopg.AsyncConnection.connect(ingest_db) as conn:
+        cur = await conn.execute("SELECT incarnation, seq FROM ingest_batches WHERE gateway_id = %s ORDER BY 1, 2",
+                                 (gateway_id,))
+        assert await cur.fetchall() == [(INC_A, 2), ("legacy", 3)]
