@@ -15,7 +15,8 @@ import psycopg
 
 from cloud.db.maintenance import partition_round
 from cloud.db.pool import open_pool
-from cloud.ingest.prepare import Policy
+from cloud.ingest.prepare import Incoming, Policy, Prepared
+from cloud.ingest.writer import incarnation_alarms, security_alarm
 from cloud.web.gateways import load_incarnations
 from edge.agent import Agent
 from guanjia import wire
@@ -304,3 +305,38 @@ async def test_retention_keeps_each_incarnations_high_water_mark(ingest_db: str)
         cur = await conn.execute("SELECT incarnation, seq FROM ingest_batches WHERE gateway_id = %s ORDER BY 1, 2",
                                  (gateway_id,))
         assert await cur.fetchall() == [(INC_A, 2), ("legacy", 3)]
+
+
+async def test_security_and_incarnation_alarms_go_through_the_alarm_lifecycle(ingest_db: str) -> None:
+    """The rows the writer puts in ``alarm_events`` are ordinary alarm events: the alarm processor
+    makes a critical ``ingest-seq-conflict`` alarm on the gateway and a cleared info alarm for a new
+    incarnation, and opens no work order for either (the security desk, not a butler)."""
+    from cloud.alarms.processor import apply_row, fetch_pending
+    from cloud.workorders.policy import default_policy
+
+    community, gateway = unique("c"), unique("gw")
+    gateway_id = register(ingest_db, community, gateway, [])
+    received = int(time.time() * 1000)
+    topic = wire.topic(community, gateway, "telemetry")
+
+    def prepared(incarnation: str, seq: int) -> Prepared:
+        return Prepared(Incoming(topic, b"{}", 1, 1, 1, received), "telemetry", gateway_id=gateway_id, seq=seq,
+                        incarnation=incarnation, digest=b"x" * 16)
+
+    rows = [security_alarm(prepared(INC_A, 7), "seq_conflict", 6), *incarnation_alarms(prepared(INC_B, 1))]
+    async with await psycopg.AsyncConnection.connect(ingest_db, autocommit=True) as conn:
+        for row in rows:
+            await conn.execute("INSERT INTO alarm_events (gateway_id, seq, device_id, device_code, rule, state,"
+                               " severity, ts, message, value, value_text, work_order, labels)"
+                               " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)", row)
+        policy, now = default_policy(), dt.datetime.now(dt.UTC)
+        for pending in await fetch_pending(conn, 1000):
+            if pending["gateway"] == gateway:
+                await apply_row(conn, policy, pending, now)
+        cur = await conn.execute("SELECT rule, severity, active FROM alarms WHERE community = %s AND device = %s "
+                                 "ORDER BY rule", (community, gateway))
+        assert await cur.fetchall() == [("gateway-new-incarnation", "info", False),
+                                        ("ingest-seq-conflict", "critical", True)]
+        cur = await conn.execute("SELECT count(*) FROM work_orders w JOIN alarms a ON a.id = w.alarm_id "
+                                 "WHERE a.community = %s", (community,))
+        assert await cur.fetchone() == (0,)
