@@ -10,7 +10,7 @@ stores wiped on reconnect, SQLite stores delivering 40 % of 10 msg/s):
 * **Sequence at enqueue.** Each row's primary key *is* the wire ``seq``: assigned once in the same
   transaction that stores the batch, persisted (``meta.next_seq``) so it never goes backwards
   across restarts or after the table empties, and reused on every resend. The cloud deduplicates
-  on ``(gateway, seq)``.
+  on ``(gateway, incarnation, seq)`` (see **Incarnation** below).
 * **Incarnation.** Each outbox file has a random 64-bit id, created with the file and kept in
   ``meta.incarnation`` (a salvaged file keeps it when its ``meta`` is readable). Every message
   carries it, so the cloud deduplicates on ``(gateway, incarnation, seq)``: a wiped or replaced

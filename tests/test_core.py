@@ -125,6 +125,9 @@ def test_wire_incarnation_both_schemas() -> None:
     assert (new.incarnation, orjson.loads(new.raw)["schema"]) == ("0123456789abcdef", 2)
     old = wire.decode(wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=0, items=items))
     assert (old.incarnation, orjson.loads(old.raw)["schema"]) == (wire.LEGACY_INCARNATION, 1)
+    upgraded = wire.decode(wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=0, items=items,
+                                       incarnation=wire.LEGACY_INCARNATION))  # an older agent's outbox file
+    assert (upgraded.incarnation, orjson.loads(upgraded.raw)["schema"]) == ("legacy", 2)
     stray = orjson.loads(old.raw) | {"incarnation": "0123456789abcdef"}
     assert wire.decode(orjson.dumps(stray)).incarnation == wire.LEGACY_INCARNATION
     # the content digest ignores sent_at (a resend) and sees any change of the data

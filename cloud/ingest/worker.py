@@ -10,8 +10,8 @@ Queues and their policies (every queue bounded, every queue a metric):
   broker holds the rest. Metric ``guanjia_ingest_ready_batches``.
 
 Failures: database unreachable → the batch is retried with backoff, its messages stay
-unacknowledged (nothing lost, nothing duplicated thanks to the (gateway, seq) claim); a batch the
-database *rejects* (a data error no validation caught) is split and retried message by message,
+unacknowledged (nothing lost, nothing duplicated thanks to the (gateway, incarnation, seq) claim);
+a batch the database *rejects* (a data error no validation caught) is split and retried message by message,
 and a message rejected on its own becomes a ``storage_rejected`` dead letter — one poison message
 never stalls the stream. Hostile input never raises out of the batcher.
 """
