@@ -24,7 +24,7 @@ from cloud.ingest.copy import encode_readings
 from cloud.ingest.hooks import TelemetryBatch
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
 from guanjia.errors import WireError
-from guanjia.wire import QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
+from guanjia.wire import LEGACY_INCARNATION, QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
 
 DEAD_PAYLOAD_CAP: Final = 64 * 1024
 """Dead letters keep at most this much of the payload (the true size is recorded beside it)."""
@@ -86,7 +86,7 @@ class Prepared:
     kind: str
     gateway_id: int | None = None
     seq: int | None = None
-    incarnation: str = "legacy"
+    incarnation: str = LEGACY_INCARNATION
     digest: bytes = b""
     """:func:`guanjia.wire.content_digest` of the items (sequenced messages that decoded)."""
     held: bool = False

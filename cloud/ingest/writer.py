@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 COMMIT_CHANNEL = "guanjia_ingest"
 _NOTIFY_LIMIT = 7900
+HIGH_WATER_CACHE_MAX: Final = 100_000
 
 _CLAIM = """
 INSERT INTO ingest_batches (gateway_id, incarnation, seq, kind, items, points, sent_at, digest)
@@ -131,7 +132,9 @@ class Writer:
     known_days: set[dt.date] = field(default_factory=set)
     seq_window: int = SEQ_WINDOW
     high_water: dict[tuple[int, str], int] = field(default_factory=dict)
-    """Cached high-water mark per (gateway_id, incarnation), raised after each commit."""
+    """Cached high-water mark per (gateway_id, incarnation), raised after each commit. Bounded
+    (:data:`HIGH_WATER_CACHE_MAX`; anyone with a gateway's credentials can invent incarnations):
+    when full it is emptied, which costs one lookup per incarnation on its next message."""
 
     async def write(self, conn: psycopg.AsyncConnection, batch: list[Prepared]) -> WriteResult:
         """Write ``batch`` in one transaction on ``conn`` (which must not be in a transaction)."""
@@ -195,6 +198,8 @@ class Writer:
                     online, seen_at, state, health = p.status
                     await conn.execute(_STATUS, (online, seen_at, state, health, p.gateway_id))
             await self._notify(conn, result)
+        if len(self.high_water) > HIGH_WATER_CACHE_MAX:
+            self.high_water.clear()
         for p in result.new:
             hw_key = (p.gateway_id or 0, p.incarnation)
             if (p.seq or 0) > self.high_water.get(hw_key, -1):
