@@ -91,7 +91,8 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def _resolve(request: Request, bearer: str | None) -> tuple[User, str | None]:
+async def _resolve(request: Request, bearer: str | None,
+                   conn: AsyncConnection[Any] | None = None) -> tuple[User, str | None]:
     """The user of this request and the session ``jti`` when authenticated by cookie.
 
     Resolved once per request (the policy guard runs first; the handlers' own dependencies then
@@ -117,16 +118,23 @@ async def _resolve(request: Request, bearer: str | None) -> tuple[User, str | No
         except TokenInvalid as exc:
             raise _unauthorized("invalid or expired session") from exc
         session_jti = claims.jti
-    pool = app_pool(request)
-    async with pool.connection() as conn:
-        user = await get_user(conn, claims.user_id)
-        if session_jti is not None and user is not None and await session_revoked(conn, session_jti):
-            raise _unauthorized("session ended (logged out)")
+    if conn is None:
+        async with app_pool(request).connection() as own:
+            user = await _load_user(own, claims.user_id, session_jti)
+    else:
+        user = await _load_user(conn, claims.user_id, session_jti)
     if user is None or user.disabled or user.token_version != claims.version:
         raise _unauthorized("token revoked")
     request.state.user = user
     request.state.session_jti = session_jti
     return user, session_jti
+
+
+async def _load_user(conn: AsyncConnection[Any], user_id: int, session_jti: str | None) -> User | None:
+    user = await get_user(conn, user_id)
+    if session_jti is not None and user is not None and await session_revoked(conn, session_jti):
+        raise _unauthorized("session ended (logged out)")
+    return user
 
 
 async def _check_csrf(request: Request, session_jti: str | None) -> None:
@@ -282,14 +290,14 @@ async def authorize(request: Request) -> None:
         raise _forbidden(f"no authorization rule for {method} {path}")
     if rule.scope is Scope.public:
         return
-    try:
-        user, session_jti = await _resolve(request, _bearer(request))
-    except HTTPException as exc:
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED and not path.startswith("/api/"):
-            raise _login_redirect(request, exc) from exc
-        raise
-    await _check_csrf(request, session_jti)
-    async with app_pool(request).connection() as conn:
+    async with app_pool(request).connection() as conn:  # one checkout for the whole decision
+        try:
+            user, session_jti = await _resolve(request, _bearer(request), conn)
+        except HTTPException as exc:
+            if exc.status_code == status.HTTP_401_UNAUTHORIZED and not path.startswith("/api/"):
+                raise _login_redirect(request, exc) from exc
+            raise
+        await _check_csrf(request, session_jti)
         butler = await butler_record(conn, user.id) if user.role is Role.butler else None
         principal = Principal(user, subject_of(user.role, butler is not None), butler)
         request.state.principal = principal
