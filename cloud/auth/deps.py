@@ -292,7 +292,9 @@ async def authorize(request: Request) -> None:
         return
     async with app_pool(request).connection() as conn:  # one checkout for the whole decision
         try:
-            user, session_jti = await _resolve(request, _bearer(request), conn)
+            # pages take the session cookie only, as before; the API a bearer token or the cookie
+            bearer = _bearer(request) if path.startswith("/api/") else None
+            user, session_jti = await _resolve(request, bearer, conn)
         except HTTPException as exc:
             if exc.status_code == status.HTTP_401_UNAUTHORIZED and not path.startswith("/api/"):
                 raise _login_redirect(request, exc) from exc
