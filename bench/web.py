@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -70,7 +71,7 @@ async def _run(url: str, devices: int, days: int, n: int, run_dir: Path) -> dict
             await conn.execute("ANALYZE")
             cur = await conn.execute("SELECT id, kind FROM devices")
             kinds = {int(r[0]): str(r[1]) for r in await cur.fetchall()}
-        settings = Settings(mode="test", database_url=url, run_dir=run_dir)
+        settings = Settings(mode="test", database_url=url, run_dir=run_dir, secret_key=secrets.token_urlsafe(32))
         app = create_app(settings, pool)
         transport = httpx.ASGITransport(app=app)
         results: dict[str, Any] = {"devices": len(kinds), "days": days}

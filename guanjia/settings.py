@@ -1,10 +1,15 @@
 """One typed settings object read from the environment (``GUANJIA_*``), as in the FastAPI template.
 
-Outside ``demo`` mode a secret must be given explicitly: there is no usable default.
+Outside ``demo`` mode a secret must be given explicitly and be strong: there is no usable default,
+and the published demo secret or a short / repetitive key is a startup error naming
+``GUANJIA_SECRET_KEY`` (``production`` refuses to start without one; ``test`` starts, but anything
+that signs tokens — the API — refuses to be built without one instead of silently using the demo
+secret).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +21,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from guanjia.errors import ConfigError, ConfigIssue
 
 DEMO_SECRET = "demo-only-secret-do-not-use-in-production-0000"
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_VARIETY = 10
+_SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why ``secret`` must not sign tokens outside demo mode, or None when it is acceptable."""
+    if secret == DEMO_SECRET:
+        return "is the published demo secret"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"must have at least {MIN_SECRET_LENGTH} characters"
+    if len(set(secret)) < MIN_SECRET_VARIETY:
+        return f"must use at least {MIN_SECRET_VARIETY} different characters"
+    return None
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
 
 class Settings(BaseSettings):
@@ -27,17 +50,35 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, repr=False)
     run_dir: Path = Path(".run")
     log_level: str = "INFO"
+    trusted_proxies: str = Field(default="", description="comma-separated addresses/networks of reverse "
+                                 "proxies whose X-Forwarded-For is believed; empty: none")
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
-        if self.secret_key is None and self.mode in ("demo", "test"):
+        if self.secret_key is None and self.mode == "demo":
             self.secret_key = DEMO_SECRET
-        if self.mode == "production" and (self.secret_key is None or len(self.secret_key) < 32):
-            raise ConfigError(
-                [ConfigIssue("environment", None, "GUANJIA_SECRET_KEY",
-                             "required outside demo mode, at least 32 characters")]
-            )
+        if self.mode == "production" and self.secret_key is None:
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_SECRET_KEY",
+                                           f"required outside demo mode; {_SECRET_HINT}")])
+        if self.mode != "demo" and self.secret_key is not None and (reason := weak_secret(self.secret_key)):
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_SECRET_KEY",
+                                           f"{reason} (GUANJIA_MODE={self.mode}); {_SECRET_HINT}")])
+        try:
+            _networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_TRUSTED_PROXIES",
+                                           f"comma-separated IP addresses or networks: {exc}")]) from exc
         return self
+
+    def require_secret(self) -> str:
+        """The signing key, or a :class:`ConfigError` naming the setting (test mode without one)."""
+        if self.secret_key is None:
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_SECRET_KEY",
+                                           f"required to serve the API outside demo mode; {_SECRET_HINT}")])
+        return self.secret_key
+
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,12 @@ Seams for the other cloud parts:
   skipped with a log line, so the app always starts.
 * **State** — ``app.state.settings``, ``app.state.pool``, ``app.state.metrics`` (the process's
   metrics, shared with the ingest workers when ``guanjia cloud serve`` runs both).
-* **Errors** — one JSON shape for every error, see :mod:`cloud.api.errors`.
+* **Errors** — one JSON shape for every error, see :mod:`cloud.api.errors` (the HTML error page
+  for the pages).
+* **Authorization** — :func:`cloud.auth.deps.authorize` is an app-wide dependency: every route is
+  looked up in the policy table :data:`cloud.auth.policy.POLICY` before its handler runs. A route
+  without a row stops the app from being built (:class:`PolicyGap`), so a new router cannot ship
+  unguarded.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import importlib
 import logging
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.api import errors
 from cloud.api.deps import admin_dependencies, read_dependencies
+from cloud.auth.deps import authorize, build_auth_state
+from cloud.auth.policy import missing_rules
 from cloud.metrics import Metrics
 from guanjia.settings import Settings
 
@@ -46,6 +53,24 @@ ROUTERS: list[tuple[str, Guard]] = [
 ]
 
 
+class PolicyGap(RuntimeError):
+    """A route of the app has no row in :data:`cloud.auth.policy.POLICY`."""
+
+
+def route_list(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every HTTP route, those of included routers too (FastAPI ≥ 0.16x keeps
+    them behind objects exposing ``effective_route_contexts``); HEAD and OPTIONS left out."""
+    out: set[tuple[str, str]] = set()
+    for route in app.routes:
+        contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
+        for ctx in contexts:
+            methods = getattr(ctx, "methods", None)
+            path = getattr(ctx, "path", None)
+            if methods and path:
+                out.update((m, str(path)) for m in set(methods) - {"HEAD", "OPTIONS"})
+    return sorted(out)
+
+
 def _load(entry: str) -> APIRouter | None:
     module_name, attr = entry.split(":")
     try:
@@ -61,8 +86,11 @@ def _load(entry: str) -> APIRouter | None:
 
 def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, metrics: Metrics | None = None,
                auth: bool = True) -> FastAPI:
-    """The app; ``auth=False`` leaves ingest routers unguarded (tests of storage, benchmarks)."""
-    app = FastAPI(title="guanjia cloud", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    """The app; ``auth=False`` leaves every route unguarded (tests of storage, benchmarks)."""
+    app = FastAPI(title="guanjia cloud", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
+                  dependencies=[Depends(authorize)] if auth else None)
+    if auth:  # a missing or weak secret is a startup error naming GUANJIA_SECRET_KEY, not a 500 later
+        app.state.auth = build_auth_state(settings)
     app.state.settings = settings
     app.state.pool = pool
     app.state.metrics = metrics or Metrics()
@@ -77,4 +105,7 @@ def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, met
         if router is not None:
             app.include_router(router, dependencies=guards[guard],
                                responses=errors.ERROR_RESPONSES if guard != "public" else None)
+    if auth and (gaps := missing_rules(route_list(app))):
+        raise PolicyGap("routes without an authorization rule in cloud/auth/policy.py: "
+                        + ", ".join(f"{m} {p}" for m, p in gaps))
     return app

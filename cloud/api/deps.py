@@ -2,10 +2,10 @@
 
 * ``PoolDep`` — the app's :class:`AsyncConnectionPool` (``app.state.pool``).
 * ``MetricsDep`` — the process's :class:`cloud.metrics.Metrics` (``app.state.metrics``).
-* :func:`read_dependencies` / :func:`admin_dependencies` — the seam for authentication:
-  :func:`cloud.api.app.create_app` includes the ingest routers with these (telemetry: any signed-in
-  user; dead letters: admin/engineer), taken from the WEB part (``cloud.auth.deps``). Tenant
-  scoping of a device's community is the WEB part's to add inside those dependencies.
+* :func:`read_dependencies` / :func:`admin_dependencies` — router-level guards of the ingest
+  routers (telemetry: the device's community; dead letters: admin), kept as defence in depth.
+  Who may call what is decided first, for every route, by the policy table
+  (:mod:`cloud.auth.policy`) through the app-wide :func:`cloud.auth.deps.authorize`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,35 @@ class AuthState:
     tokens: TokenService
     limiter: LoginLimiter
     secure_cookies: bool = True
+    proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+
+
+def _trusted(address: str, proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
+def client_address(peer: str | None, forwarded_for: str | None,
+                   proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    """The client a login limit applies to.
+
+    ``X-Forwarded-For`` is believed only when the TCP peer is one of the configured proxies
+    (``GUANJIA_TRUSTED_PROXIES``); then the right-most address that is not itself a trusted proxy
+    is the client. Anyone else can write any ``X-Forwarded-For`` they like: trusting it let one
+    client rotate the header and escape the per-IP login limit (issue 14 §5)."""
+    address = peer or "unknown"
+    if not forwarded_for or not _trusted(address, proxies):
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return address  # garbage in the header: limit the proxy's own address
+    return address
 
 
 async def authenticate(conn: AsyncConnection[Any], limiter: LoginLimiter, username: str, password: str,

@@ -195,3 +195,17 @@ async def revoke_tokens(conn: AsyncConnection[Any], user_id: int) -> None:
 
 async def record_login(conn: AsyncConnection[Any], user_id: int) -> None:
     await conn.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (user_id,))
+
+
+async def revoke_session(conn: AsyncConnection[Any], user_id: int, jti: str, expires_at: int) -> None:
+    """Remember a logged-out web session until its token expires; purge ones that have."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO revoked_sessions (jti, user_id, expires_at) VALUES (%s, %s, to_timestamp(%s))"
+            " ON CONFLICT (jti) DO NOTHING", (jti, user_id, expires_at))
+        await conn.execute("DELETE FROM revoked_sessions WHERE expires_at < now()")
+
+
+async def session_revoked(conn: AsyncConnection[Any], jti: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM revoked_sessions WHERE jti = %s", (jti,))
+    return await cur.fetchone() is not None

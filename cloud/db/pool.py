@@ -10,16 +10,56 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from cloud.errors import StorageError
+from cloud.errors import StorageError, StorageRejected, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
 """Every connection attempt has a deadline: a black-holed database must not hang a worker."""
+
+REQUEST_CHECKOUT_TIMEOUT_S = 1.5
+"""How long an HTTP request waits for a pooled connection before answering 503. A person at a
+login form must hear "the database is unavailable" within 2 s, not after the 30 s the background
+workers are willing to wait (issue 14 §6); the API therefore has a pool of its own."""
+
+
+def map_error(exc: BaseException) -> StorageError | None:
+    """The storage error for a driver/pool error, or None when ``exc`` is something else.
+
+    The one place psycopg's and psycopg_pool's errors become the cloud's: connection-level
+    failures → :class:`StorageUnavailable`; values the database refuses → :class:`StorageRejected`.
+    Integrity and programming errors are left alone: the code that issued the statement handles
+    them (a unique violation means "exists")."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, (PoolTimeout, PoolClosed, psycopg.OperationalError, psycopg.InterfaceError)):
+        return StorageUnavailable(f"database unavailable: {str(exc).strip()[:200]}")
+    if isinstance(exc, psycopg.DataError):
+        return StorageRejected(f"value refused by the database: {str(exc).strip()[:200]}")
+    return None
+
+
+class StoragePool(AsyncConnectionPool[Any]):
+    """An :class:`AsyncConnectionPool` whose ``connection()`` raises the cloud's storage errors.
+
+    Both the checkout (pool timeout, pool closed) and the block using the connection (server
+    gone mid-query, refused value) are covered, so every ``async with pool.connection()`` of the
+    cloud is mapped at this one boundary without touching its call sites."""
+
+    @contextlib.asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Any]:
+        try:
+            async with super().connection(timeout) as conn:
+                yield conn
+        except psycopg.Error as exc:  # PoolTimeout and PoolClosed are psycopg.OperationalErrors
+            if isinstance(exc, StorageError) or (mapped := map_error(exc)) is None:
+                raise
+            raise mapped from exc
 
 
 def conninfo(url: str, application: str) -> str:
@@ -35,13 +75,14 @@ async def open_pool(
     application: str = "guanjia-cloud",
     wait: bool = True,
     timeout: float = 30.0,
-) -> AsyncIterator[AsyncConnectionPool]:
+) -> AsyncIterator[StoragePool]:
     """An open :class:`AsyncConnectionPool`; with ``wait`` the first connections must succeed.
 
     ``wait=False`` lets a service start while the database is still down: the pool keeps
     reconnecting in the background and checkouts raise :class:`StorageError` until it is back.
+    ``timeout`` bounds every checkout (see :data:`REQUEST_CHECKOUT_TIMEOUT_S` for request pools).
     """
-    pool = AsyncConnectionPool(
+    pool = StoragePool(
         conninfo(url, application),
         min_size=min_size,
         max_size=max_size,

@@ -19,10 +19,18 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from psycopg.rows import dict_row
 
 from cloud.api.routers.auth import client_ip
-from cloud.auth.deps import SESSION_COOKIE, PageUser, app_pool, auth_state
+from cloud.auth.deps import (
+    SESSION_COOKIE,
+    PageUser,
+    app_pool,
+    auth_state,
+    require_same_origin,
+    require_transition,
+)
 from cloud.auth.roles import Role
 from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
-from cloud.auth.users import User, scope_params
+from cloud.auth.tokens import TokenInvalid
+from cloud.auth.users import User, revoke_session, scope_params
 from cloud.web import photos
 from cloud.web.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.web.gateways import load_gateways, load_incarnations
@@ -82,6 +90,7 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request, username: Annotated[str, Form(max_length=64)],
                 password: Annotated[str, Form(max_length=256)],
                 next_url: Annotated[str, Form(alias="next", max_length=500)] = "") -> Response:
+    require_same_origin(request)  # a login form posted from another site is refused (403)
     auth = auth_state(request)
     async with app_pool(request).connection() as conn:
         try:
@@ -100,7 +109,19 @@ async def login(request: Request, username: Annotated[str, Form(max_length=64)],
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    """End the session server-side too: the cookie is a 12-hour token, and a copy of it (another
+    tab, a stolen cookie) must stop working at logout, not when it expires."""
+    require_same_origin(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            claims = auth_state(request).tokens.decode(cookie, "session")
+        except TokenInvalid:
+            claims = None
+        if claims is not None:
+            async with app_pool(request).connection() as conn:
+                await revoke_session(conn, claims.user_id, claims.jti, claims.expires_at)
     response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -212,6 +233,7 @@ async def inbox_action(request: Request, work_order_id: int, action: str, user: 
                        photo: Annotated[UploadFile | None, File()] = None) -> Response:
     if action not in ACTIONS:
         return _not_found(request, user)
+    require_transition(request, action)  # the same per-action check as the API's transitions
     data = await photo.read(photos.MAX_BYTES + 1) if photo is not None and photo.filename else b""
     async with app_pool(request).connection() as conn:
         error = await act(conn, user, work_order_id, action, note.strip(), data, _run_dir(request))
@@ -316,7 +338,9 @@ async def users_page(request: Request, user: PageUser) -> Response:
         users = await list_users(conn, limit=1000)
         cur = await conn.execute("SELECT code FROM communities ORDER BY code")
         communities = [r[0] for r in await cur.fetchall()]
-    return render(request, "users.html", user, users=users, roles=[r.value for r in Role], communities=communities,
+    # least privileged first, and the form's default: a slip must never create an admin
+    roles = [Role.resident.value, Role.butler.value, Role.engineer.value, Role.admin.value]
+    return render(request, "users.html", user, users=users, roles=roles, communities=communities,
                   error=request.query_params.get("error"), created=request.query_params.get("created"))
 
 
@@ -324,7 +348,7 @@ async def users_page(request: Request, user: PageUser) -> Response:
 async def users_create(request: Request, user: PageUser,
                        username: Annotated[str, Form(max_length=64)],
                        password: Annotated[str, Form(max_length=256)],
-                       role: Annotated[str, Form(max_length=16)],
+                       role: Annotated[str, Form(max_length=16)] = Role.resident.value,
                        display_name: Annotated[str, Form(max_length=100)] = "",
                        communities: Annotated[list[str] | None, Form()] = None) -> Response:
     from urllib.parse import quote

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from cloud.auth.deps import AuthStateDep, CurrentUser, app_pool
+from cloud.auth.deps import AuthStateDep, CurrentUser, app_pool, auth_state
 from cloud.auth.errors import WeakPassword
 from cloud.auth.passwords import verify_password_async
-from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
+from cloud.auth.service import LoginRejected, LoginThrottled, authenticate, client_address
 from cloud.auth.users import User, get_login, revoke_tokens, set_password
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -49,9 +49,11 @@ class PasswordChange(BaseModel):
 
 
 def client_ip(request: Request) -> str:
-    """The peer address. Behind a reverse proxy, run uvicorn with ``--proxy-headers`` and
-    ``--forwarded-allow-ips`` so this is the real client and not the proxy."""
-    return request.client.host if request.client else "unknown"
+    """The client address for login limits: the TCP peer, or — only when that peer is a trusted
+    proxy (``GUANJIA_TRUSTED_PROXIES``) — the client it forwards for (see
+    :func:`cloud.auth.service.client_address`). Uvicorn's own proxy-header handling is off."""
+    return client_address(request.client.host if request.client else None,
+                          request.headers.get("x-forwarded-for"), auth_state(request).proxies)
 
 
 @router.post("/token", response_model=TokenOut, summary="OAuth2 password flow: get an access token",

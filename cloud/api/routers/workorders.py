@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, NoReturn
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import (
@@ -25,6 +25,7 @@ from cloud.api.deps import (
     ensure_visible,
     scope_params,
 )
+from cloud.auth.deps import require_transition
 from cloud.auth.roles import Role
 from cloud.auth.users import User
 from cloud.notify.masking import mask_name, mask_phone, mask_text
@@ -200,10 +201,15 @@ class TransitionIn(BaseModel):
 
 @router.post("/work-orders/{wo_id}/transitions", response_model=WorkOrderOut,
              responses={409: {"description": "illegal transition: error.detail = {state, action, allowed}"}})
-async def transition(wo_id: int, body: TransitionIn, user: ButlerUser, pool: PoolDep) -> dict[str, Any]:
-    """Move the order through its state machine (accept, depart, arrive, hold, resume, resolve, close …)."""
+async def transition(request: Request, wo_id: int, body: TransitionIn, user: ButlerUser,
+                     pool: PoolDep) -> dict[str, Any]:
+    """Move the order through its state machine (accept, depart, arrive, hold, resume, resolve, close …).
+
+    Who may take which action is the policy's :data:`~cloud.auth.policy.TRANSITIONS` table, checked
+    by the same function as the web inbox's buttons (cancel, close and reopen are staff's)."""
     if body.action is Action.auto_close:
         raise HTTPException(422, "auto_close is done by the system when an alarm clears")
+    require_transition(request, body.action.value)
     async with pool.connection() as conn:
         actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
         await _visible(conn, user, actor, wo_id)

@@ -22,12 +22,14 @@ from guanjia.stack import free_port
 from tests.cloud.ingest.conftest import publisher, register, scalar, telemetry, unique, wait_for
 from tests.conftest import BrokerHandle, PgHandle
 
+SECRET = "test-secret-key-for-the-service-tests-0123456789"
+
 
 async def test_cloud_service_ingests_serves_and_stops(ingest_db: str, broker: BrokerHandle) -> None:
     community, gateway = unique("c"), unique("gw")
     register(ingest_db, community, gateway, ["d1"])
     port = free_port()
-    settings = Settings(mode="test", database_url=ingest_db, mqtt_url=broker.admin_url)
+    settings = Settings(mode="test", database_url=ingest_db, mqtt_url=broker.admin_url, secret_key=SECRET)
     options = ServiceOptions(workers=2, api_port=port, group=unique("g-"), extra={"client_id_prefix": unique("s-")})
     async with CloudService(settings, options) as service:
         assert service.ctx is not None
@@ -59,7 +61,7 @@ async def test_cloud_service_ingests_serves_and_stops(ingest_db: str, broker: Br
 def test_serve_cli_stops_on_sigterm(ingest_db: str, broker: BrokerHandle, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "GUANJIA_MODE": "test", "GUANJIA_DATABASE_URL": ingest_db,
-           "GUANJIA_MQTT_URL": broker.admin_url}
+           "GUANJIA_MQTT_URL": broker.admin_url, "GUANJIA_SECRET_KEY": SECRET}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "guanjia"), "cloud", "serve", "--api-port", str(port),
                              "--group", unique("g-"), "--client-id-prefix", unique("cli-")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

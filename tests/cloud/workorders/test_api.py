@@ -118,7 +118,7 @@ async def test_work_order_api_flow(pool: AsyncConnectionPool[Any], client: httpx
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["state"] == "accepted"
     illegal = await client.post(f"/api/v1/work-orders/{wo_id}/transitions", headers=me.headers,
-                                json={"action": "close"})
+                                json={"action": "resolve"})  # legal for butlers, not from accepted
     assert illegal.status_code == 409
     error = illegal.json()["error"]
     assert error["code"] == "illegal_transition"

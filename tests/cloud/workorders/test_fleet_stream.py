@@ -229,7 +229,7 @@ async def test_component_runs_in_the_cloud_service_and_saves_its_state(stream_db
     from cloud.service import CloudService, ServiceOptions
     from guanjia.settings import Settings
 
-    settings = Settings(mode="test", database_url=stream_db, secret_key="x" * 40)
+    settings = Settings(mode="test", database_url=stream_db, secret_key="stream-tests-secret-0123456789-abcdef")
     async with CloudService(settings, ServiceOptions(api=False, prefer_timescale=False),
                             components=["cloud.fleetrules.stream:components"]) as service:
         await asyncio.sleep(0.5)

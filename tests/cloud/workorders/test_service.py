@@ -9,7 +9,7 @@ from guanjia.settings import Settings
 
 
 async def test_components_run_in_the_cloud_service(db_url: str) -> None:
-    settings = Settings(mode="test", database_url=db_url, secret_key="x" * 40)
+    settings = Settings(mode="test", database_url=db_url, secret_key="test-secret-key-for-the-service-tests-0123456789")
     options = ServiceOptions(api=False, prefer_timescale=False)
     async with CloudService(settings, options, components=["cloud.alarms.service:components"]) as service:
         await asyncio.sleep(1.5)

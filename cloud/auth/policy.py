@@ -1,0 +1,191 @@
+"""The authorization policy of every route, written once as a table.
+
+Why a table and not checks inside each handler: the held-out probe of issue 14 found the API and
+the pages disagreeing (a butler without a butler record moved orders through the web inbox that
+the API refused; residents read raw telemetry the device page hid from them). Each handler had
+its own idea of who may do what. Here one row per route says *which subjects* may call it and
+*which tenancy scope* its resource has; :func:`cloud.auth.deps.authorize` (the one dependency
+installed on the whole app) enforces the row before any handler runs, and
+``tests/security/test_authz_matrix.py`` generates the route × subject × community matrix from
+this same table, so a route missing here fails both at app start and in the test.
+
+Subjects are the roles, with one split: a ``butler``-role user counts as :attr:`Subject.butler`
+only while an *active* butler record is linked to them; without one they are
+:attr:`Subject.butler_unlinked` and may do nothing but manage their own account. The record is
+what assignments, SLA clocks and the trail name, so without it there is nobody to act as.
+
+Outcomes, the same for API and pages (documented in SECURITY.md):
+
+* not signed in → API **401** (JSON), page **303** to ``/login``;
+* signed in, subject not in the row → **403** (JSON for the API, the HTML error page for pages);
+* subject allowed, resource of another community (or an order neither assigned to nor reported by
+  the caller, for :attr:`Scope.assignment`) → **404**, so ids of other tenants cannot be probed;
+* otherwise the handler runs (2xx, or a 409/422 of the domain).
+
+Work-order transitions have a second, per-action table (:data:`TRANSITIONS`), checked by
+:func:`check_transition`, which the API router and the web inbox both call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from cloud.auth.roles import Role
+
+
+class Subject(StrEnum):
+    """Who is calling, as far as the policy is concerned."""
+
+    admin = "admin"
+    engineer = "engineer"
+    butler = "butler"
+    butler_unlinked = "butler_unlinked"
+    resident = "resident"
+
+
+class Scope(StrEnum):
+    """How the route's resource is tied to a community.
+
+    * ``public`` — no sign-in (login, health, static files).
+    * ``any`` — not a tenant's resource: the caller's own account, a platform-wide list (admins).
+    * ``community`` — every community named by the request (path ids, ``?community=``,
+      ``?butler_id=``) must be one of the caller's; admins see all.
+    * ``assignment`` — a work order: staff of its community; the butler it is assigned to (or a
+      team lead / manager of its community); the resident who reported it.
+    """
+
+    public = "public"
+    any = "any"
+    community = "community"
+    assignment = "assignment"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    action: str
+    subjects: frozenset[Subject]
+    scope: Scope
+
+
+A, E, B, U, R = Subject.admin, Subject.engineer, Subject.butler, Subject.butler_unlinked, Subject.resident
+EVERYONE: Final = frozenset(Subject)
+STAFF: Final = frozenset({A, E})
+WORKERS: Final = frozenset({A, E, B})
+ADMIN: Final = frozenset({A})
+NOBODY: Final = frozenset[Subject]()
+
+
+def _r(action: str, subjects: Iterable[Subject], scope: Scope) -> Rule:
+    return Rule(action, frozenset(subjects), scope)
+
+
+PUBLIC = Scope.public
+ANY = Scope.any
+COMMUNITY = Scope.community
+ASSIGNMENT = Scope.assignment
+
+#: (method, path template) → rule. Every HTTP route of the app must have a row.
+POLICY: Final[dict[tuple[str, str], Rule]] = {
+    # --- public -------------------------------------------------------------------------------
+    ("GET", "/healthz"): _r("health.read", NOBODY, PUBLIC),
+    ("GET", "/metrics"): _r("metrics.read", NOBODY, PUBLIC),
+    ("POST", "/api/v1/auth/token"): _r("auth.login", NOBODY, PUBLIC),
+    ("GET", "/static/{path:path}"): _r("static.read", NOBODY, PUBLIC),
+    ("GET", "/login"): _r("auth.login_form", NOBODY, PUBLIC),
+    ("POST", "/login"): _r("auth.login", NOBODY, PUBLIC),
+    ("POST", "/logout"): _r("auth.logout", NOBODY, PUBLIC),
+    # --- the caller's own account ----------------------------------------------------------------
+    ("GET", "/api/v1/auth/me"): _r("account.read", EVERYONE, ANY),
+    ("POST", "/api/v1/auth/password"): _r("account.password", EVERYONE, ANY),
+    ("POST", "/api/v1/auth/logout-all"): _r("account.logout_all", EVERYONE, ANY),
+    ("GET", "/"): _r("account.home", EVERYONE, ANY),
+    # --- users ------------------------------------------------------------------------------------
+    ("GET", "/api/v1/users"): _r("users.list", STAFF, COMMUNITY),
+    ("GET", "/api/v1/users/{user_id}"): _r("users.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/users"): _r("users.create", ADMIN, ANY),
+    ("PATCH", "/api/v1/users/{user_id}"): _r("users.update", ADMIN, ANY),
+    ("POST", "/api/v1/users/{user_id}/password"): _r("users.password", ADMIN, ANY),
+    ("GET", "/admin/users"): _r("users.list", ADMIN, ANY),
+    ("POST", "/admin/users"): _r("users.create", ADMIN, ANY),
+    ("POST", "/admin/users/{user_id}/disable"): _r("users.update", ADMIN, ANY),
+    # --- dead letters span every community: operators only -------------------------------------
+    ("GET", "/api/v1/deadletter"): _r("deadletter.read", ADMIN, ANY),
+    ("GET", "/api/v1/deadletter/{dead_letter_id}"): _r("deadletter.read", ADMIN, ANY),
+    # --- devices, telemetry, gateways, alarms, dashboards: staff --------------------------------
+    ("GET", "/api/v1/devices"): _r("devices.list", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}"): _r("devices.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/telemetry"): _r("telemetry.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/metrics"): _r("telemetry.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/series"): _r("telemetry.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/live"): _r("telemetry.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/health"): _r("devices.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/alarms"): _r("alarms.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/workorders"): _r("work_orders.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/analytics/devices/{device_id}/health"): _r("devices.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/analytics/devices/{device_id}/detections"): _r("devices.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/analytics/models"): _r("analytics.models", STAFF, ANY),
+    ("GET", "/api/v1/dashboard/summary"): _r("dashboard.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/dashboard/performance"): _r("dashboard.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/gateways"): _r("gateways.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/gateways/{gateway_id}"): _r("gateways.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/alarms"): _r("alarms.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/alarms/{alarm_id}"): _r("alarms.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/alarms/{alarm_id}/ack"): _r("alarms.ack", STAFF, COMMUNITY),
+    ("GET", "/fleet"): _r("devices.list", STAFF, COMMUNITY),
+    ("GET", "/devices/{device_id}"): _r("devices.read", STAFF, COMMUNITY),
+    ("GET", "/gateways"): _r("gateways.read", STAFF, COMMUNITY),
+    ("GET", "/gateways/{gateway_id}"): _r("gateways.read", STAFF, COMMUNITY),
+    ("GET", "/manager"): _r("dashboard.read", STAFF, COMMUNITY),
+    # --- work orders ------------------------------------------------------------------------------
+    ("GET", "/api/v1/work-orders"): _r("work_orders.list", {A, E, B, R}, COMMUNITY),
+    ("POST", "/api/v1/work-orders"): _r("work_orders.open", STAFF, COMMUNITY),
+    ("GET", "/api/v1/work-orders/{wo_id}"): _r("work_orders.read", {A, E, B, R}, ASSIGNMENT),
+    ("POST", "/api/v1/work-orders/{wo_id}/transitions"): _r("work_orders.transition", WORKERS, ASSIGNMENT),
+    ("POST", "/api/v1/work-orders/{wo_id}/rating"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
+    ("POST", "/api/v1/reports"): _r("work_orders.report", {A, R}, COMMUNITY),
+    ("GET", "/api/v1/inbox"): _r("inbox.read", WORKERS, COMMUNITY),
+    ("GET", "/api/v1/inbox/stream"): _r("inbox.read", WORKERS, COMMUNITY),
+    ("GET", "/inbox"): _r("inbox.read", WORKERS, COMMUNITY),
+    ("GET", "/inbox/{work_order_id}/trail"): _r("work_orders.read", WORKERS, ASSIGNMENT),
+    ("POST", "/inbox/{work_order_id}/{action}"): _r("work_orders.transition", WORKERS, ASSIGNMENT),
+    ("GET", "/photos/{community}/{name}"): _r("photos.read", {A, E, B, R}, COMMUNITY),
+    ("GET", "/resident"): _r("work_orders.report", {A, R}, COMMUNITY),
+    ("POST", "/resident/report"): _r("work_orders.report", {A, R}, COMMUNITY),
+    ("POST", "/resident/rate/{work_order_id}"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
+}
+
+#: work-order action → subjects that may take it (on an order the route's scope lets them reach).
+#: Cancelling — P0 included — and closing or reopening are decisions of the staff, not of the
+#: butler doing the work; ``auto_close`` is the system's alone.
+TRANSITIONS: Final[dict[str, frozenset[Subject]]] = {
+    "assign": WORKERS, "reassign": WORKERS,
+    "accept": WORKERS, "reject": WORKERS, "depart": WORKERS, "arrive": WORKERS,
+    "hold": WORKERS, "resume": WORKERS, "resolve": WORKERS,
+    "reopen": STAFF, "close": STAFF, "cancel": STAFF,
+    "auto_close": NOBODY,
+}
+
+#: routes the framework adds itself (OpenAPI and its viewers), public and not in the table
+FRAMEWORK_ROUTES: Final = frozenset({"/api/openapi.json", "/api/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def subject_of(role: Role, has_butler_record: bool) -> Subject:
+    if role is Role.butler:
+        return Subject.butler if has_butler_record else Subject.butler_unlinked
+    return Subject(role.value)
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    return POLICY.get(("GET" if method == "HEAD" else method, path))
+
+
+def may_transition(subject: Subject, action: str) -> bool:
+    return subject in TRANSITIONS.get(action, NOBODY)
+
+
+def missing_rules(routes: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (method, path) pairs of ``routes`` that have no row (framework routes excepted)."""
+    return sorted({(m, p) for m, p in routes if p not in FRAMEWORK_ROUTES and rule_for(m, p) is None})
