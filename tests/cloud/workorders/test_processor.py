@@ -77,16 +77,21 @@ async def test_offline_watchdog(full: Any, clock: ManualClock) -> None:
     timeout = timedelta(minutes=2)
     assert await check_gateways(conn, policy, clock.now(), timeout) == []
     clock.advance(timedelta(minutes=3))  # no heartbeat for 3 minutes
-    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["raised"]
+    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["held"]
     assert await check_gateways(conn, policy, clock.now(), timeout) == []  # still down: no churn
+    clock.advance(policy.inhibition.grace)  # still down after the reconnect grace: the order opens
+    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["announced"]
+    assert await check_gateways(conn, policy, clock.now(), timeout) == []
     cur = await conn.execute("SELECT priority, device_kind FROM work_orders WHERE device = 'gw1'")
     assert await cur.fetchone() == ("P1", "gateway")
     await conn.execute("UPDATE gateways SET last_seen = %s", (clock.now(),))
     assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["cleared"]
     await conn.execute("UPDATE gateways SET online = false")  # last will "offline"
     clock.advance(policy.flap_window + timedelta(minutes=1))
+    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["held"]
+    clock.advance(policy.inhibition.grace)
     results = await check_gateways(conn, policy, clock.now(), timeout)
-    assert [r.outcome for r in results] == ["raised"]
+    assert [r.outcome for r in results] == ["announced"]
     # the first outage's order is still open (cleared is not repaired): it covers the new episode
     assert not results[0].work_order_opened
     cur = await conn.execute("SELECT count(*) FROM work_orders WHERE device = 'gw1'")
