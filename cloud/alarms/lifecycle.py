@@ -43,10 +43,11 @@ from psycopg.types.json import Jsonb
 from cloud.alarms.assets import device_info, lock_device
 from cloud.alarms.model import GATEWAY_OFFLINE_RULE, SEVERITY_RANK, AlarmEvent
 from cloud.alarms.ordering import Stamp, compare, seq_space
+from cloud.alarms.uplink import reconnected_at
 from cloud.notify.outbox import notify_webhooks
 from cloud.workorders import repo as wo_repo
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import from_ms
+from cloud.workorders.clock import from_ms, to_ms
 from cloud.workorders.errors import NotFound
 from cloud.workorders.policy import Policy
 from cloud.workorders.states import BEFORE_ON_SITE, Action, State
@@ -178,7 +179,44 @@ async def _inhibit_under(conn: AsyncConnection[Any], policy: Policy, event: Alar
         return None
     assert event.gateway is not None
     await lock_device(conn, event.community, event.gateway)
-    return await inhibitor(conn, policy, event.community, event.gateway, now)
+    gw = await inhibitor(conn, policy, event.community, event.gateway, now)
+    if gw is not None:
+        return gw
+    since = await reconnected_at(conn, event.community, event.gateway, now)
+    if since is None or since <= now - policy.inhibition.grace:
+        return None
+    return await _reconnect_episode(conn, policy, event.community, event.gateway, since, now)
+
+
+async def _reconnect_episode(conn: AsyncConnection[Any], policy: Policy, community: str, gateway: str,
+                             since: datetime, now: datetime) -> dict[str, Any]:
+    """A ``gateway_offline`` episode for a reconnect the watchdog did not see as an outage (see
+    :mod:`cloud.alarms.uplink`): raised and cleared at the reconnect, never announced; the alarms
+    it inhibits are grouped under it. The caller holds the gateway's lock."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT id FROM alarms WHERE community = %s AND device = %s AND rule = %s AND current "
+                          "FOR UPDATE", (community, gateway, GATEWAY_OFFLINE_RULE))
+        old = await cur.fetchone()
+        if old is not None:  # an earlier, settled episode (an active or recent one would inhibit already)
+            await cur.execute("UPDATE alarms SET current = false, updated_at = %s WHERE id = %s", (now, old["id"]))
+        message = (f"网关 {gateway} 上行链路于 {since.isoformat()} 重连 / gateway {gateway} uplink reconnected at "
+                   f"{since.isoformat()}")
+        await cur.execute(
+            """INSERT INTO alarms (community, gateway, device, rule, source, severity, device_kind, active, message,
+                   work_order, raised_at, last_raised_at, cleared_at, last_event_ms, hold_until, updated_at)
+               VALUES (%s, %s, %s, %s, 'system', 'major', 'gateway', false, %s, %s, %s, %s, %s, %s, %s, %s)
+               RETURNING *""",
+            (community, gateway, gateway, GATEWAY_OFFLINE_RULE, message,
+             policy.wants_work_order(True, GATEWAY_OFFLINE_RULE, "gateway"), since, since, since, to_ms(since),
+             since + policy.inhibition.grace, now))
+        episode = await cur.fetchone()
+    assert episode is not None
+    await _trail(conn, episode["id"], now, "held", Actor.system("uplink"), "major",
+                 "短暂断线后重连（遗嘱与心跳超时均未发现），不派单、不通知；期间设备通讯告警归入此处 / "
+                 "a reconnect after an outage too short for the last will or the heartbeat timeout: no order, "
+                 "nobody notified; the devices' communication alarms are grouped here",
+                 {"reconnected_at": since.isoformat()})
+    return episode
 
 
 async def _insert(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, stamp: Stamp, at: datetime,

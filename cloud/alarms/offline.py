@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from cloud.alarms.assets import lock_device
 from cloud.alarms.lifecycle import Result, announce, apply_event, inhibitor
 from cloud.alarms.model import GATEWAY_OFFLINE_RULE, AlarmEvent
+from cloud.alarms.uplink import SESSIONS_COLUMN, record_sessions
 from cloud.workorders.actors import Actor
 from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 
 RULE: Final = GATEWAY_OFFLINE_RULE
 
-_SQL = """
-SELECT c.code, g.code, g.online, g.last_seen, (a.id IS NOT NULL) AS alarmed
+_SQL = f"""
+SELECT c.code, g.code, g.online, g.last_seen, (a.id IS NOT NULL) AS alarmed, {SESSIONS_COLUMN}
 FROM gateways g
 JOIN communities c ON c.id = g.community_id
 LEFT JOIN alarms a ON a.community = c.code AND a.device = g.code AND a.rule = 'gateway_offline'
@@ -60,7 +61,8 @@ async def check_gateways(conn: AsyncConnection[Any], policy: Policy, now: dateti
                          heartbeat_timeout: timedelta) -> list[Result]:
     cur = await conn.execute(_SQL)
     results: list[Result] = []
-    for community, gateway, online, last_seen, alarmed in await cur.fetchall():
+    for community, gateway, online, last_seen, alarmed, sessions in await cur.fetchall():
+        await record_sessions(conn, community, gateway, sessions, now)  # dates a reconnect (cloud.alarms.uplink)
         stale = last_seen < now - heartbeat_timeout
         down = (not online) or stale
         if down and not alarmed:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
@@ -169,3 +170,46 @@ async def test_inhibition_can_be_switched_off(full: Any, clock: ManualClock) -> 
     result = await apply_event(conn, policy, comm(clock, "lift-1", "elevator", "elevator-offline"), clock.now())
     assert result.outcome == "raised"
     assert await scalar(conn, "SELECT count(*) FROM work_orders") == 2
+
+
+async def status(conn: psycopg.AsyncConnection[Any], clock: ManualClock, sessions: int) -> None:
+    """A status message as ingest stores it: online, with the edge's uplink session count."""
+    await conn.execute(
+        "UPDATE gateways SET online = true, last_seen = %s, status = %s WHERE code = 'gw1'",
+        (clock.now(), Jsonb({"state": "online", "health": {"uplink": {"connected": True, "sessions": sessions}}})))
+
+
+async def test_a_reconnect_too_short_for_the_watchdog_still_groups_the_device_alarms(full: Any,
+                                                                                    clock: ManualClock) -> None:
+    """A broker restarted in 20 s: no last will, the heartbeat never timed out, so no gateway alarm;
+    the edge's new uplink session (its status, published before the outbox drains) says it."""
+    conn, _gateway, _device = full
+    policy = default_policy()
+    await webhooks(conn)
+    await status(conn, clock, sessions=1)
+    assert await watch(conn, policy, clock) == []  # first sight of the count: not a reconnect
+    clock.advance(timedelta(seconds=40))
+    await status(conn, clock, sessions=2)  # reconnected; the drained outbox follows at once
+    for device, kind, rule in DEVICES:
+        clock.advance(timedelta(seconds=1))
+        assert (await apply_event(conn, policy, comm(clock, device, kind, rule), clock.now())).outcome == "inhibited"
+    assert await watch(conn, policy, clock) == []  # the watchdog's pass sees the same change: nothing new
+    for device, kind, rule in DEVICES[1:]:
+        clock.advance(timedelta(seconds=1))
+        await apply_event(conn, policy, comm(clock, device, kind, rule, "clear"), clock.now())
+    assert await scalar(conn, "SELECT count(*) FROM work_orders") == 0
+    assert await scalar(conn, "SELECT count(*) FROM notifications") == 0
+    cur = await conn.execute("SELECT active, announced_at FROM alarms WHERE rule = 'gateway_offline'")
+    assert await cur.fetchall() == [(False, None)]  # the short outage, recorded, never announced
+    # after the grace lift-1 is still silent: a genuine fault, its own order
+    clock.advance(policy.inhibition.grace)
+    await status(conn, clock, sessions=2)
+    results = await check_gateways(conn, policy, clock.now(), HEARTBEAT)
+    assert [(r.outcome, r.work_order_opened) for r in results] == [("promoted", True)]
+    assert await scalar(conn, "SELECT device FROM work_orders") == "lift-1"
+    # long after the reconnect, a device alarm is an ordinary one again
+    clock.advance(timedelta(minutes=10))
+    await status(conn, clock, sessions=2)
+    assert await watch(conn, policy, clock) == []
+    result = await apply_event(conn, policy, comm(clock, "gate-1", "gate", "gate-offline"), clock.now())
+    assert (result.outcome, result.work_order_opened) == ("raised", True)
