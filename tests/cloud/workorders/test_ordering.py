@@ -63,6 +63,18 @@ def test_time_orders_across_spaces_and_without_a_seq() -> None:
     assert compare(Stamp(7_000, 5, "gw1#"), Stamp(8_000)) == "older"
 
 
+def test_without_the_incarnation_an_event_is_late_only_when_seq_and_time_both_say_so() -> None:
+    # the resent raise after its clear: lower seq, earlier time
+    assert compare(Stamp(5_000, 3, "gw1#"), Stamp(9_000, 4, "gw1#")) == "older"
+    # a wiped outbox restarted its counter: lower seq, later time → a new event, not a late one
+    assert compare(Stamp(90_000, 1, "gw1#"), Stamp(9_000, 4_000, "gw1#")) == "newer"
+    # the edge clock stepped back: higher seq, earlier time
+    assert compare(Stamp(1_000, 5, "gw1#"), Stamp(9_000, 4, "gw1#")) == "newer"
+    # one side known only (a row from before ingest stored incarnations): the same fallback
+    assert compare(Stamp(90_000, 1, "gw1#b"), Stamp(9_000, 4_000, "gw1#")) == "newer"
+    assert compare(Stamp(5_000, 3, "gw1#legacy"), Stamp(9_000, 4, "gw1#")) == "older"
+
+
 # ----------------------------------------------------------------------------- the seen case
 
 
@@ -131,6 +143,18 @@ async def test_a_clear_after_an_edge_clock_step_back_still_clears(full: Any) -> 
     assert await scalar(conn, "SELECT active FROM alarms WHERE device = 'lift-1'") is False
 
 
+async def test_a_wiped_outbox_restarting_its_seqs_still_raises(full: Any) -> None:
+    """A new outbox incarnation numbers from 1 again: a later raise with a lower seq is new, not late."""
+    conn, gateway, _device = full
+    policy = default_policy()
+    await insert_event(conn, gateway, "lift-1", 5000, "raise", T0)
+    await insert_event(conn, gateway, "lift-1", 5001, "clear", T0 + timedelta(seconds=30))
+    assert [r.outcome for r in await process_batch(conn, policy, T0)] == ["raised", "cleared"]
+    await insert_event(conn, gateway, "lift-1", 3, "raise", T0 + timedelta(hours=2))
+    assert [r.outcome for r in await process_batch(conn, policy, T0 + timedelta(hours=2))] == ["raised"]
+    assert await scalar(conn, "SELECT active FROM alarms WHERE device = 'lift-1' AND current") is True
+
+
 # ----------------------------------------------------------------------------- property
 
 
@@ -183,6 +207,7 @@ async def _check(url: str, history: list[tuple[str, str, int]], arrival: list[in
     base = to_ms(T0)
     events = [AlarmEvent(community="-", device="lift-9", rule="elevator-door-fault", state=state,  # type: ignore[arg-type]
                          ts=base + t * 1000, severity=severity, work_order=True, gateway="gw1", seq=100 + i,
+                         incarnation="inc-1",
                          device_kind="elevator", labels={"priority": "normal"})
               for i, (state, severity, t) in enumerate(history)]
     n = next(_communities)
