@@ -19,8 +19,8 @@ from psycopg import AsyncConnection
 
 from cloud.alarms.lifecycle import Result, apply_event
 from cloud.alarms.model import AlarmEvent
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, SystemClock, to_ms
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from psycopg.rows import dict_row
 from cloud.alarms.lifecycle import Result, apply_locked
 from cloud.alarms.model import AlarmEvent
 from cloud.notify.listen import listen_forever
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, SystemClock, to_ms
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from psycopg.types.json import Jsonb
 
 from cloud.alarms.lifecycle import Result, apply_event
 from cloud.alarms.model import AlarmEvent
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, SystemClock, to_ms
 from rules import RuleEngine, RuleSet, load_ruleset
 from rules.engine import AlarmEvent as RuleAlarm
 

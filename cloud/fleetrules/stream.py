@@ -42,9 +42,9 @@ from psycopg_pool import PoolTimeout
 from cloud.alarms.lifecycle import Result, apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.ingest.hooks import TelemetryBatch, TelemetryFeed
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
 from guanjia.backoff import Backoff
+from guanjia.clock import Clock, SystemClock, to_ms
 from rules import RuleEngine, RuleSet, load_ruleset
 from rules.engine import AlarmEvent as RuleAlarm
 from rules.errors import RuleError

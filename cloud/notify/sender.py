@@ -33,8 +33,8 @@ from cloud.notify.email import SmtpConfig, send_email
 from cloud.notify.listen import listen_forever
 from cloud.notify.messenger import send_messenger
 from cloud.notify.outbox import OUTBOX_CHANNEL
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, SystemClock, to_ms
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from cloud.notify.outbox import notify_butler, notify_webhooks, render_work_orde
 from cloud.routing.repo import chain
 from cloud.workorders import repo as wo_repo
 from cloud.workorders.actors import SYSTEM_ESCALATION
-from cloud.workorders.clock import Clock, SystemClock
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

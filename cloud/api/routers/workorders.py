@@ -30,11 +30,11 @@ from cloud.auth.users import User
 from cloud.notify.masking import mask_name, mask_phone, mask_text
 from cloud.workorders import queries, repo
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import SystemClock
 from cloud.workorders.errors import IllegalTransition, InvalidRequest, NotAllowed, NotFound, WorkOrderError
 from cloud.workorders.policy import Policy, Priority, default_policy
 from cloud.workorders.reports import Report, rate, submit_report
 from cloud.workorders.states import Action, State
+from guanjia.clock import SystemClock
 
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
 clock = SystemClock()

@@ -24,9 +24,9 @@ from cloud.notify.hub import InboxHub, backlog
 from cloud.notify.masking import mask_name, mask_phone, mask_text
 from cloud.notify.sender import NotificationSender, RetryPolicy
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import ManualClock, to_ms
 from cloud.workorders.policy import Policy
 from cloud.workorders.reports import Report, submit_report
+from guanjia.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 from tests.cloud.workorders.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
 

@@ -13,8 +13,8 @@ from psycopg.types.json import Jsonb
 from cloud.alarms.offline import check_gateways
 from cloud.alarms.processor import process_batch
 from cloud.db.migrate import migrate
-from cloud.workorders.clock import ManualClock
 from cloud.workorders.policy import default_policy
+from guanjia.clock import ManualClock
 from tests.cloud.workorders.conftest import add_butler
 
 
