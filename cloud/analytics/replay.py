@@ -95,10 +95,11 @@ async def write_rollup(conn: AsyncConnection[Any], device_id: int, frame: Hourly
 async def replay_bearing_wear(conn: AsyncConnection[Any], *, community: str = "demo", building: str = "b1",
                               device: str = "b1-pump-1", days: int = 28, wear_start_day: int = 16,
                               percent_per_day: float = 8.0, train_days: int = 14, seed: int = 7,
-                              now: dt.datetime | None = None) -> ReplayResult:
+                              now: dt.datetime) -> ReplayResult:
+    """Replay ``days`` simulated days ending at the hour of ``now`` (the caller's clock: the CLI's
+    ``--now`` or the system clock), so the same ``now`` gives the same story."""
     from cloud.analytics.simfleet import single_device
 
-    now = now or dt.datetime.now(dt.UTC)
     end_ms = int(now.timestamp() * 1000) // HOUR_MS * HOUR_MS
     start_ms = end_ms - days * DAY_MS
     frame, faults = single_device("pump", device, days=days, seed=seed, start_ms=start_ms, fault="bearing_wear",
