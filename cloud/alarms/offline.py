@@ -20,7 +20,7 @@ from psycopg import AsyncConnection
 from cloud.alarms.lifecycle import Result, apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.workorders.policy import Policy
-from guanjia.clock import Clock, SystemClock, to_ms
+from guanjia.clock import Clock, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,10 @@ async def check_gateways(conn: AsyncConnection[Any], policy: Policy, now: dateti
 class OfflineWatchdog:
     name = "offline-watchdog"
 
-    def __init__(self, policy: Policy, clock: Clock | None = None, heartbeat_timeout: timedelta | None = None,
+    def __init__(self, policy: Policy, clock: Clock, heartbeat_timeout: timedelta | None = None,
                  interval: float = 15.0) -> None:
         self.policy = policy
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.heartbeat_timeout = heartbeat_timeout or timedelta(seconds=120)
         self.interval = interval
 

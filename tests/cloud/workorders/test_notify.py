@@ -91,7 +91,7 @@ async def test_webhook_signed_and_retried_until_delivered(conn: psycopg.AsyncCon
     deliveries = {r[1]["X-Guanjia-Delivery"] for r in http_receiver.requests}
     assert len(deliveries) == 1
     for _path, headers, body in http_receiver.requests:
-        assert webhook.verify("k3y", headers["X-Guanjia-Signature"], body)
+        assert webhook.verify("k3y", headers["X-Guanjia-Signature"], body, clock.now().timestamp())
         assert orjson.loads(body)["event"] == "alarm.raised"
     cur = await conn.execute("SELECT ok, status FROM notification_attempts ORDER BY id")
     assert await cur.fetchall() == [(False, 500), (False, 503), (True, 200)]
