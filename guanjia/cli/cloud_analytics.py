@@ -46,6 +46,18 @@ def _when(text: str | None, default: dt.datetime | None = None) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _policy() -> Any:
+    """The work-order policy of ``GUANJIA_WO_POLICY`` (the shipped one when unset) — the same file
+    ``guanjia cloud serve`` loads, so orders opened from the command line get the same SLA clocks.
+    (Read directly: :class:`guanjia.settings.Settings` would demand a secret key these commands
+    never use.)"""
+    import os
+
+    from cloud.workorders.policy import load_policy
+
+    return load_policy(os.environ.get("GUANJIA_WO_POLICY") or None)
+
+
 async def _with_conn(url: str, job: Any) -> Any:
     import psycopg
 
@@ -96,7 +108,7 @@ def score(
     moment = _when(now)
     begin = _when(since, moment - dt.timedelta(hours=2))
     result = asyncio.run(_with_conn(_url(database_url), lambda c: run_score(
-        c, moment, since=begin, community=community, raise_alarms=alarms)))
+        c, moment, since=begin, community=community, raise_alarms=alarms, policy=_policy())))
     out.print(f"scored {result.devices} devices: {len(result.detections)} new detections, "
               f"{result.alarms_raised} alarms raised, {result.cleared} cleared, "
               f"{result.health_updated} health records", markup=False)
@@ -185,7 +197,7 @@ def replay_demo(
 
     result = asyncio.run(_with_conn(_url(database_url), lambda c: replay_bearing_wear(
         c, community=community, building=building, device=device, days=days, wear_start_day=wear_start_day,
-        percent_per_day=percent_per_day, now=_when(now))))
+        percent_per_day=percent_per_day, now=_when(now), policy=_policy())))
     out.print(f"bearing wear began {result.wear_start:%Y-%m-%d %H:%M} UTC on {community}/{device}", markup=False)
     if result.detected_at is None:
         out.print("not detected", markup=False)
