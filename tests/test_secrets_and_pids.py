@@ -95,3 +95,25 @@ def test_a_zombie_is_not_running_for_the_stack_status(tmp_path: Path, monkeypatc
         assert status["postgresql"] == "stopped"
     finally:
         child.wait()
+
+
+def test_production_broker_files_keep_the_password_hashes_and_gateway_secret_private(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from guanjia.cli.stack import app
+
+    for key in ("MQTT_CLOUD_PASSWORD", "MQTT_DEVICES_PASSWORD", "MQTT_GATEWAY_PASSWORD"):
+        monkeypatch.setenv(key, f"{key.lower()}-long-enough")
+    monkeypatch.setenv("GUANJIA_COMMUNITY", "demo")
+    monkeypatch.setenv("GUANJIA_GATEWAY", "gw-1")
+    out, secret = tmp_path / "config", tmp_path / "secrets" / "mqtt-password"
+    result = CliRunner().invoke(app, ["broker-files", "--out", str(out), "--gateway-secret", str(secret)])
+    assert result.exit_code == 0, result.output
+    assert _mode(out / "passwd") == 0o600
+    assert _mode(secret) == 0o600
+    assert secret.read_text() == "mqtt_gateway_password-long-enough\n"
+    assert _mode(out / "acl") == 0o644
+    assert _mode(out / "mosquitto.conf") == 0o644
+    if os.geteuid() == 0:  # handed to the broker image's user rather than opened to everyone
+        assert (out / "passwd").stat().st_uid == 1883
