@@ -70,8 +70,8 @@ class ServiceContext:
     options: ServiceOptions
     mode: StorageMode
     database_url: str
-    clock: Clock = field(default_factory=SystemClock)
-    policy: Policy = field(default_factory=lambda: load_policy(None))
+    clock: Clock
+    policy: Policy
 
 
 def service_policy(settings: Settings, options: ServiceOptions) -> Policy:
