@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     trusted_proxies: str = Field(default="", description="comma-separated addresses/networks of reverse "
                                  "proxies whose X-Forwarded-For is believed; empty: none")
+    wo_policy: Path | None = None
+    """``GUANJIA_WO_POLICY``: the work-order SLA policy YAML (the shipped defaults when unset). The
+    cloud service loads it once into ``ServiceContext.policy`` and hands that one object to the
+    alarm processor, escalation, the API, the web inbox and analytics alike."""
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -25,8 +25,8 @@ from psycopg.rows import dict_row
 from cloud.alarms.lifecycle import Result, apply_locked
 from cloud.alarms.model import AlarmEvent
 from cloud.notify.listen import listen_forever
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,9 @@ SETTLE_SECONDS: Final = 60
 cursor may pass ids below it that never appeared (rolled back)."""
 
 _BATCH_SQL = """
-SELECT e.id, e.rule, e.state, e.severity, e.ts, e.message, e.value, e.value_text, e.work_order, e.labels,
-       e.device_code, c.code AS community, g.code AS gateway, d.kind AS device_kind, b.code AS building
+SELECT e.id, e.seq, e.rule, e.state, e.severity, e.ts, e.message, e.value, e.value_text, e.work_order, e.labels,
+       e.device_code, to_jsonb(e) ->> 'incarnation' AS incarnation,
+       c.code AS community, g.code AS gateway, d.kind AS device_kind, b.code AS building
 FROM alarm_events e
 JOIN gateways g ON g.id = e.gateway_id
 JOIN communities c ON c.id = g.community_id
@@ -49,6 +50,10 @@ ORDER BY e.id LIMIT %s
 
 
 def event_from_row(row: dict[str, Any]) -> AlarmEvent:
+    """The lifecycle's event from an ``alarm_events`` row: the edge's event time *and* the batch's
+    outbox seq (the ordering key, :mod:`cloud.alarms.ordering`) and, when ingest stores it on the
+    row (an ``alarm_events.incarnation`` column: ``_BATCH_SQL`` reads it through ``to_jsonb`` so it
+    works before and after that column exists), the outbox incarnation."""
     labels = {str(k): str(v) for k, v in (row["labels"] or {}).items()}
     kind = row["device_kind"] if row["device_kind"] not in (None, "unknown") else labels.get("kind")
     value = row["value"] if row["value"] is not None else row["value_text"]
@@ -56,7 +61,8 @@ def event_from_row(row: dict[str, Any]) -> AlarmEvent:
         community=row["community"], device=row["device_code"], rule=row["rule"], state=row["state"],
         ts=to_ms(row["ts"]), severity=str(row["severity"]).lower(), message=row["message"], value=value,
         work_order=row["work_order"], labels=labels, gateway=row["gateway"], source="edge",
-        device_kind=kind, building=row["building"] or labels.get("building"),
+        device_kind=kind, building=row["building"] or labels.get("building"), seq=row["seq"],
+        incarnation=row.get("incarnation"),
     )
 
 
@@ -150,10 +156,10 @@ class AlarmProcessor:
 
     name = "alarm-processor"
 
-    def __init__(self, policy: Policy, clock: Clock | None = None, poll_interval: float = 2.0,
+    def __init__(self, policy: Policy, clock: Clock, poll_interval: float = 2.0,
                  batch: int = 200, lanes: int = 6, lane_queue: int = 256) -> None:
         self.policy = policy
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.poll_interval = poll_interval
         self.batch = batch
         self.lanes: list[asyncio.Queue[dict[str, Any]]] = [asyncio.Queue(lane_queue) for _ in range(lanes)]

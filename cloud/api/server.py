@@ -40,7 +40,8 @@ class ApiServer:
 
         async with open_pool(ctx.database_url, min_size=1, max_size=ctx.options.pool_size, application="guanjia-api",
                              wait=False, timeout=REQUEST_CHECKOUT_TIMEOUT_S) as pool:
-            await self._serve(create_app(ctx.settings, pool, metrics=ctx.metrics), ctx)
+            await self._serve(create_app(ctx.settings, pool, metrics=ctx.metrics, clock=ctx.clock,
+                                         policy=ctx.policy), ctx)
 
     async def _serve(self, app: Any, ctx: ServiceContext) -> None:
         config = uvicorn.Config(app, host=ctx.options.api_host, port=ctx.options.api_port, log_level="warning",

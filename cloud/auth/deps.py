@@ -51,6 +51,7 @@ from cloud.auth.tenancy import (
 )
 from cloud.auth.tokens import TokenInvalid, TokenService
 from cloud.auth.users import User, get_user, scope_params, session_revoked
+from guanjia.clock import Clock
 from guanjia.settings import Settings
 
 SESSION_COOKIE = "guanjia_session"
@@ -62,8 +63,8 @@ bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
                                      description="OAuth2 password flow; access tokens last 15 minutes.")
 
 
-def build_auth_state(settings: Settings) -> AuthState:
-    return AuthState(TokenService(settings.require_secret()), LoginLimiter(),
+def build_auth_state(settings: Settings, clock: Clock) -> AuthState:
+    return AuthState(TokenService(settings.require_secret(), clock=clock), LoginLimiter(),
                      secure_cookies=settings.mode == "production", proxies=settings.proxy_networks())
 
 
@@ -72,7 +73,7 @@ def auth_state(request: Request) -> AuthState:
     state: AuthState | None = getattr(request.app.state, "auth", None)
     if state is None:
         settings = getattr(request.app.state, "settings", None) or Settings()
-        state = build_auth_state(settings)
+        state = build_auth_state(settings, request.app.state.clock)
         request.app.state.auth = state
     return state
 

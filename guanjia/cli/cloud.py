@@ -88,6 +88,7 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
     from cloud.ingest.prepare import Policy
     from cloud.ingest.worker import WorkerOptions
     from cloud.service import CloudService, ServiceOptions
+    from guanjia.clock import SystemClock
     from guanjia.settings import Settings
 
     db = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
@@ -105,7 +106,8 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
     )
 
     async def main() -> None:
-        async with CloudService(settings, options, components=components) as service:
+        # wall time enters the cloud here: one clock for every component, the API and the pages
+        async with CloudService(settings, options, components=components, clock=SystemClock()) as service:
             await service.wait()
 
     asyncio.run(main())
