@@ -19,11 +19,12 @@ The key, decided per pair of stamps:
    may carry the device's time), cannot reorder events that the seq orders. Two events of one
    (device, rule) in the same batch (same seq) are ordered by their time.
 3. **Same gateway, incarnation not known on both sides → seq and time must both say older.** A
-   wiped or replaced outbox restarts its seq counter (a new incarnation); until ingest hands the
-   incarnation to the alarm side, a lower seq with a *later* time is taken as such a restart
-   (newer), a higher seq with an earlier time as a clock step (newer), and only an event lower in
-   both as late (the resent raise after its clear). Known limit of this fallback: a clock stepped
-   back between a raise and its clear *and* the two reordered makes the raise look newer.
+   wiped or replaced outbox restarts its seq counter (a new incarnation); for events whose
+   incarnation is unknown (rows from before migration 010), a lower seq with a *later* time is
+   taken as such a restart (newer), a higher seq with an earlier time as a clock step (newer),
+   and only an event lower in both as late (the resent raise after its clear). Known limit of
+   this fallback: a clock stepped back between a raise and its clear *and* the two reordered
+   makes the raise look newer.
 4. **Otherwise → the event time**: two incarnations (never compare two counters), a device moved
    to another gateway, and sources without a seq (fleet rules, system watchdogs, or a row written
    before this key existed) compare the edge's (or the cloud clock's) event time. Known limit: an

@@ -84,10 +84,10 @@ ON CONFLICT (gateway_id, incarnation, seq, digest, reason)
 DO UPDATE SET attempts = ingest_quarantine.attempts + 1, last_seen_at = now()
 RETURNING (xmax = 0) AS inserted
 """
-_ALARMS = """
+INSERT_ALARM_EVENT = """
 INSERT INTO alarm_events (gateway_id, seq, device_id, device_code, rule, state, severity, ts, message, value,
-                          value_text, work_order, labels)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id
+                          value_text, work_order, labels, incarnation)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s) RETURNING id
 """
 _EVENTS = """
 INSERT INTO device_events (gateway_id, seq, device_id, device_code, type, ts, data)
@@ -269,7 +269,7 @@ class Writer:
                          if p.gateway_id == gateway_id and p.incarnation == incarnation)
             alarms.extend(incarnation_alarms(first))
         for alarm in alarms:
-            cur = await conn.execute(_ALARMS, alarm)
+            cur = await conn.execute(INSERT_ALARM_EVENT, alarm)
             if (new_id := await cur.fetchone()) is not None:
                 result.alarm_ids.append(int(new_id[0]))
 
@@ -292,8 +292,8 @@ class Writer:
                                (ms_to_dt(min(tmins)), ms_to_dt(max(tmaxs))))
         result.points = sum(p.points for p in new if p.kind == "telemetry")
         for p in new:
-            for alarm in p.alarms:
-                cur = await conn.execute(_ALARMS, alarm)
+            for alarm in p.alarms:  # + the outbox incarnation: the alarm side's ordering key needs it
+                cur = await conn.execute(INSERT_ALARM_EVENT, (*alarm, p.incarnation))
                 if (new_id := await cur.fetchone()) is not None:
                     result.alarm_ids.append(int(new_id[0]))
             for event in p.events:
@@ -352,7 +352,7 @@ def security_alarm(p: Prepared, reason: str, high_water: int | None) -> tuple[An
                    f"quarantined, not confirmed.")
     labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation, "seq": str(p.seq), "reason": reason})
     return (p.gateway_id, p.seq, None, gateway, SECURITY_RULES[reason], "raise", "critical",
-            ms_to_dt(p.incoming.received_ms), message, None, None, False, labels.decode())
+            ms_to_dt(p.incoming.received_ms), message, None, None, False, labels.decode(), p.incarnation)
 
 
 def incarnation_alarms(p: Prepared) -> list[tuple[Any, ...]]:
@@ -366,7 +366,7 @@ def incarnation_alarms(p: Prepared) -> list[tuple[Any, ...]]:
     labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation}).decode()
     ts = ms_to_dt(p.incoming.received_ms)
     return [(p.gateway_id, p.seq, None, gateway, INCARNATION_RULE, state, "info", ts + dt.timedelta(milliseconds=i),
-             message, None, None, False, labels) for i, state in enumerate(("raise", "clear"))]
+             message, None, None, False, labels, p.incarnation) for i, state in enumerate(("raise", "clear"))]
 
 
 def describe(exc: BaseException) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import psycopg
 from cloud.db.maintenance import partition_round
 from cloud.db.pool import open_pool
 from cloud.ingest.prepare import Incoming, Policy, Prepared
-from cloud.ingest.writer import incarnation_alarms, security_alarm
+from cloud.ingest.writer import INSERT_ALARM_EVENT, incarnation_alarms, security_alarm
 from cloud.web.gateways import load_incarnations
 from edge.agent import Agent
 from guanjia import wire
@@ -326,9 +326,7 @@ async def test_security_and_incarnation_alarms_go_through_the_alarm_lifecycle(in
     rows = [security_alarm(prepared(INC_A, 7), "seq_conflict", 6), *incarnation_alarms(prepared(INC_B, 1))]
     async with await psycopg.AsyncConnection.connect(ingest_db, autocommit=True) as conn:
         for row in rows:
-            await conn.execute("INSERT INTO alarm_events (gateway_id, seq, device_id, device_code, rule, state,"
-                               " severity, ts, message, value, value_text, work_order, labels)"
-                               " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)", row)
+            await conn.execute(INSERT_ALARM_EVENT, row)
         policy, now = default_policy(), dt.datetime.now(dt.UTC)
         for pending in await fetch_pending(conn, 1000):
             if pending["gateway"] == gateway:
