@@ -45,7 +45,11 @@ async def test_gate_payloads_mapped_and_malformed_kept_aside(tmp_path: Path, bro
         gate = Collector(devices_url, community, gateway)
         good = encode_payload(profile, {"door_state": "open", "passages_in": 41, "forced_open": False},
                               int(time.time() * 1000))
+        before = int(time.time() * 1000)
         await gate.publish(topic, good)
+        # a gate clock 10 minutes slow: timed by the agent, flagged, its own time kept beside
+        slow = encode_payload(profile, {"passages_in": 42}, int(time.time() * 1000) - 600_000)
+        await gate.publish(topic, slow)
         await gate.publish(topic, b"{not json")
         await gate.publish(topic, orjson.dumps({"passages": {"in": "many"}}))
         await cloud.wait_for(lambda: any(r["device"] == "b1-gate-1" for r in cloud.items("telemetry")))
@@ -56,6 +60,10 @@ async def test_gate_payloads_mapped_and_malformed_kept_aside(tmp_path: Path, bro
     assert reading["values"]["passages_in"] == 41
     assert reading["quality"] == "good"
     assert read_stats(tmp_path / "o.db")["rejects"] == 2
+    skewed = next(r for r in cloud.items("telemetry") if r["values"].get("passages_in") == 42)
+    assert skewed["quality"] == "clock_skew"
+    assert skewed["ts"] >= before  # the agent's receive time, not the gate's (10 min earlier)
+    assert skewed["ts"] - skewed["values"]["device_clock"] * 1000 >= 599_000
 
 
 async def test_probe_cli_json(tmp_path: Path) -> None:
