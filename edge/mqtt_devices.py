@@ -82,6 +82,8 @@ class MqttDeviceListener:
                 stale = min(stale, profile.mqtt.heartbeat_s * 3)
             self.devices[topic] = MqttDevice(cfg, profile, topic, stale)
         self.connected = False
+        self.connected_at = 0.0
+        """Monotonic time of the current subscription: silence is only counted from there."""
         self.rejects = 0
         self.messages = 0
 
@@ -118,6 +120,7 @@ class MqttDeviceListener:
             async with asyncio.timeout(self.uplink.connect_timeout_s):
                 await client.subscribe([(t, 1) for t in self.devices])
             self.connected = True
+            self.connected_at = time.monotonic()
             backoff.reset()
             log.info("subscribed to %d MQTT device topics", len(self.devices))
             async for message in client.messages:
@@ -167,12 +170,17 @@ class MqttDeviceListener:
                                                             "topic": topic})
 
     async def _staleness(self) -> None:
-        started = time.monotonic()
+        """A device is silent when *it* stopped talking, not when the agent stopped listening: while
+        the subscription is down nothing is declared offline, and after a reconnect silence is counted
+        from the reconnect (an uplink outage behind a shared broker is the gateway's incident, reported
+        once by the cloud, not one offline alarm per gate)."""
         while True:
             await asyncio.sleep(1.0)
+            if not self.connected:
+                continue
             now = time.monotonic()
             for device in self.devices.values():
-                seen = device.last_seen or started
+                seen = max(device.last_seen, self.connected_at)
                 if device.online is not False and now - seen > device.stale_after_s:
                     device.online = False
                     log.warning("MQTT device %s silent for %.0fs: offline", device.id, now - seen)

@@ -54,7 +54,7 @@ class CompiledRule:
     offline: bool
     timed: bool
     always: bool
-    """Uses a pseudo metric ($ts, $quality) present in every reading: evaluate on every reading."""
+    """Uses only pseudo metrics ($ts, $quality), present in every reading: evaluate on every reading."""
     keep: frozenset[str]
     """Every name whose latest value this rule may need after a restart (snapshot content)."""
 
