@@ -199,6 +199,9 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
         result[f"missing_work_orders_{o.name}"] = o.missing_work_orders
         result[f"ghost_alarms_{o.name}"] = len(o.ghost_alarms)
         result[f"seconds_{o.name}"] = o.seconds
+        for key, value in o.extra.items():  # the scenario's own figures (numbers only: the JSON stays flat)
+            if isinstance(value, int | float) and key != "ok":
+                result[f"{o.name}_{key}"] = value
         if o.error:
             result[f"error_{o.name}"] = o.error
     return result

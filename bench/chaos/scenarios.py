@@ -488,7 +488,8 @@ def clock_skew(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
         " count(*) FILTER (WHERE t.quality <> 0) FROM telemetry t JOIN devices d ON d.id = t.device_id"
         " JOIN communities c ON c.id = d.community_id WHERE c.code = %s AND d.code = ANY(%s)", site.community, gates)
     future, flagged = int(rows[0][0]), int(rows[0][1])
-    return {"alarms_raised": len(raised), "alarms_expected": len(expected), "alarm_delay_s": delays,
+    return {"alarms_raised": len(raised), "alarms_expected": len(expected),
+            "alarm_delay_max_s": max(delays.values(), default=0.0), "alarm_delay_s": delays,
             "alarm_timing_ok": timing_ok, "future_rows": future, "flagged_rows": flagged,
             "ok": timing_ok and future == 0 and flagged > 0}
 
