@@ -195,6 +195,8 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
         result[f"lost_{o.name}"] = o.lost
         result[f"duplicated_{o.name}"] = o.duplicated
         result[f"work_orders_{o.name}"] = sum(o.work_orders.values())
+        if o.work_orders:
+            result[f"work_orders_by_rule_{o.name}"] = ",".join(f"{r}:{n}" for r, n in sorted(o.work_orders.items()))
         result[f"spurious_work_orders_{o.name}"] = o.spurious_work_orders
         result[f"missing_work_orders_{o.name}"] = o.missing_work_orders
         result[f"ghost_alarms_{o.name}"] = len(o.ghost_alarms)
@@ -202,6 +204,9 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
         for key, value in o.extra.items():  # the scenario's own figures (numbers only: the JSON stays flat)
             if isinstance(value, int | float) and key != "ok":
                 result[f"{o.name}_{key}"] = value
+        if o.ghost_alarms or o.unseen_alarms:
+            result[f"alarm_state_{o.name}"] = (" ".join(f"ghost:{d}/{r}" for d, r in o.ghost_alarms) + " "
+                                               + " ".join(f"unseen:{d}/{r}" for d, r in o.unseen_alarms)).strip()
         if o.error:
             result[f"error_{o.name}"] = o.error
     return result

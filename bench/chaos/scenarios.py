@@ -114,10 +114,14 @@ def broker_wipe(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     return {}
 
 
+DEVICE_OFFLINE_S = 20.0
+"""Long enough for the agent to call a device offline (3 failed polls, each waiting its timeouts)."""
+
+
 def reordered_alarms(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     """Alarms raised *and* cleared while the broker is down, then resent out of order.
 
-    Three Modbus devices (pump, meter, lift) stop answering for 6 s while the broker is down: the
+    Three Modbus devices (pump, meter, lift) stop answering for 20 s while the broker is down: the
     agent raises and clears their offline alarms, all held in its outbox. The agent is killed so it
     cannot resend them in order; once the broker is back the harness publishes the held alarm
     batches newest first (exactly the bytes the agent would send, same seqs), then starts the agent,
@@ -129,9 +133,9 @@ def reordered_alarms(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     devices = [str(site.device(kind)["id"]) for kind in ("pump", "meter")]
     devices.append(str([d for d in site.inventory if d.get("kind") == "elevator"][1]["id"]))
     for device in devices:
-        site.inject(device, "offline", duration_s=6)
+        site.inject(device, "offline", duration_s=DEVICE_OFFLINE_S)
     wait_until("each device's offline alarm raised and cleared in the outbox",
-               lambda: _raised_and_cleared(site.outbox) >= set(devices), 60, 0.5)
+               lambda: _raised_and_cleared(site.outbox) >= set(devices), DEVICE_OFFLINE_S + 60, 0.5)
     site.kill_edge()
     held = _alarm_batches(site.outbox)
     stack.broker.start()
@@ -204,33 +208,43 @@ def _try_connect(client: Any, host: str, port: int) -> bool:
 
 
 def gateway_outage(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
-    """The gateway's uplink cut (connection reset: the broker publishes its last will at once).
+    """The gateway's uplink cut (connection reset: the broker publishes its last will at once) while
+    two of its devices (pump, meter) stop answering for a while, as a plant-room power dip would do.
 
-    Short: refused for 10 s, within the cloud's grace period → no work order at all. Long: refused for
-    ``LONG_OUTAGE_S`` → exactly one work order, for the gateway (``gateway_offline``), listing the
-    devices behind it; none for the devices themselves (they kept working, only the uplink was gone).
+    Short: refused for 30 s, well within the cloud's grace (``policy.inhibition.grace``) → nothing
+    opened at all. Long: refused for the grace + 40 s → exactly one work order, for the gateway
+    (``gateway_offline``), listing the devices whose communication alarms it groups; none for the
+    devices themselves (they were back before the gateway, their alarms stay grouped under it).
     """
     assert site.proxy is not None
     proxy = site.proxy
+    devices = [str(site.device(kind)["id"]) for kind in ("pump", "meter")]
+    grace = gateway_grace_s()
     time.sleep(t.warm)
-    for seconds in (SHORT_OUTAGE_S, LONG_OUTAGE_S):
+    for seconds in (SHORT_OUTAGE_S, grace + 40.0):
         proxy.faults.refuse = True
         proxy.cut()
+        for device in devices:
+            site.inject(device, "offline", duration_s=DEVICE_OFFLINE_S)
         time.sleep(seconds)
         proxy.faults.refuse = False
-        time.sleep(t.after + 5)  # reconnect (backoff ≤ 2 s), the watchdog's next round
+        time.sleep(t.after + 5)  # reconnect (backoff ≤ 2 s), the backlog, the watchdog's next round
     rows = stack.sql("SELECT w.title || ' ' || w.description FROM work_orders w JOIN alarms a ON a.id = w.alarm_id"
                      " WHERE w.community = %s AND a.rule = 'gateway_offline'", site.community)
     text = " ".join(str(r[0]) for r in rows)
-    devices = [str(d["id"]) for d in site.inventory]
     listed = sum(d in text for d in devices)
-    return {"gateway_work_orders": len(rows), "devices_listed": listed, "devices": len(devices),
+    return {"grace_s": grace, "gateway_work_orders": len(rows), "devices_listed": listed,
             "ok": len(rows) == 1 and listed == len(devices)}
 
 
-SHORT_OUTAGE_S = 10.0
-LONG_OUTAGE_S = 100.0
-"""Past any sensible grace period (the cloud's is configurable; see docs/alarms.md)."""
+SHORT_OUTAGE_S = 30.0
+
+
+def gateway_grace_s() -> float:
+    """The grace the cloud runs with: the shipped work-order policy (the chaos stack sets no other)."""
+    from cloud.workorders.policy import load_policy
+
+    return load_policy().inhibition.grace.total_seconds()
 
 
 # ---------------------------------------------------------------------- database
