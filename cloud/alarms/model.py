@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from guanjia.wire import Scalar
 
 Source = Literal["edge", "fleet", "system"]
+
+GATEWAY_OFFLINE_RULE: Final = "gateway_offline"
+"""The offline watchdog's rule (device = the gateway's code); the alarm that inhibits the
+communication alarms of the devices behind that gateway."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +32,14 @@ class AlarmEvent:
     source: Source = "edge"
     device_kind: str | None = None
     building: str | None = None
+    seq: int | None = None
+    """The gateway outbox seq of the batch that carried the event (edge events only)."""
+    incarnation: str | None = None
+    """The outbox incarnation of that seq (a restarted seq counter is a new one); ``None`` = unknown."""
 
     @classmethod
-    def from_wire(cls, item: dict[str, Any], community: str, gateway: str) -> AlarmEvent:
+    def from_wire(cls, item: dict[str, Any], community: str, gateway: str, seq: int | None = None,
+                  incarnation: str | None = None) -> AlarmEvent:
         """From one decoded ``alarms`` item of the wire contract (:func:`guanjia.wire.decode`)."""
         labels = {str(k): str(v) for k, v in (item.get("labels") or {}).items()}
         return cls(
@@ -38,6 +47,7 @@ class AlarmEvent:
             severity=str(item.get("severity", "warning")).lower(), message=str(item.get("message", "")),
             value=item.get("value"), work_order=bool(item.get("work_order", False)), labels=labels,
             gateway=gateway, source="edge", device_kind=labels.get("kind"), building=labels.get("building"),
+            seq=seq, incarnation=incarnation,
         )
 
 

@@ -36,7 +36,7 @@ SETTLE_SECONDS: Final = 60
 cursor may pass ids below it that never appeared (rolled back)."""
 
 _BATCH_SQL = """
-SELECT e.id, e.rule, e.state, e.severity, e.ts, e.message, e.value, e.value_text, e.work_order, e.labels,
+SELECT e.id, e.seq, e.rule, e.state, e.severity, e.ts, e.message, e.value, e.value_text, e.work_order, e.labels,
        e.device_code, c.code AS community, g.code AS gateway, d.kind AS device_kind, b.code AS building
 FROM alarm_events e
 JOIN gateways g ON g.id = e.gateway_id
@@ -49,6 +49,9 @@ ORDER BY e.id LIMIT %s
 
 
 def event_from_row(row: dict[str, Any]) -> AlarmEvent:
+    """The lifecycle's event from an ``alarm_events`` row: the edge's event time *and* the batch's
+    outbox seq (the ordering key, :mod:`cloud.alarms.ordering`); the outbox incarnation once ingest
+    stores it (an ``incarnation`` column selected by ``_BATCH_SQL``)."""
     labels = {str(k): str(v) for k, v in (row["labels"] or {}).items()}
     kind = row["device_kind"] if row["device_kind"] not in (None, "unknown") else labels.get("kind")
     value = row["value"] if row["value"] is not None else row["value_text"]
@@ -56,7 +59,8 @@ def event_from_row(row: dict[str, Any]) -> AlarmEvent:
         community=row["community"], device=row["device_code"], rule=row["rule"], state=row["state"],
         ts=to_ms(row["ts"]), severity=str(row["severity"]).lower(), message=row["message"], value=value,
         work_order=row["work_order"], labels=labels, gateway=row["gateway"], source="edge",
-        device_kind=kind, building=row["building"] or labels.get("building"),
+        device_kind=kind, building=row["building"] or labels.get("building"), seq=row["seq"],
+        incarnation=row.get("incarnation"),
     )
 
 

@@ -71,6 +71,28 @@ class Override(BaseModel):
     title: str | None = None
 
 
+class Inhibition(BaseModel):
+    """One incident, one ticket (as Alertmanager's inhibit rules): while a gateway is down, and for
+    ``grace`` after it is back, the *communication* alarms of the devices behind it are recorded
+    but grouped under the gateway's ``gateway_offline`` alarm; and that alarm itself opens its order
+    and notifies only once it has lasted ``grace`` (a broker restart or a short uplink drop opens
+    nothing). A device alarm is a communication alarm when its rule matches one of ``rules``
+    (globs) or its labels contain one of ``labels``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    grace: Duration = Field(default=timedelta(minutes=3),
+                            description="how long a gateway may be away, or be back, before anything is opened")
+    rules: list[str] = ["*-offline", "*_offline", "*-comm-*", "*_comm_*"]
+    labels: dict[str, str] = {"category": "communication"}
+
+    def is_communication(self, rule: str, labels: dict[str, str] | None) -> bool:
+        if any(fnmatch.fnmatchcase(rule, pattern) for pattern in self.rules):
+            return True
+        return any((labels or {}).get(key) == value for key, value in self.labels.items())
+
+
 class Sla(BaseModel):
     """The clocks of one work order, as absolute deadlines."""
 
@@ -93,6 +115,7 @@ class Policy(BaseModel):
     flap_window: Duration = timedelta(minutes=10)
     reminder_every: Duration = timedelta(minutes=30)
     manual_priority: Priority = "P2"
+    inhibition: Inhibition = Inhibition()
 
     def override_for(self, rule: str, kind: str | None) -> Override | None:
         for item in self.overrides:

@@ -42,6 +42,10 @@ class AlarmOut(BaseModel):
     acked_by: str | None
     raise_count: int
     flaps: int
+    inhibited: bool = False
+    """Grouped under its gateway's offline alarm (``inhibited_by``): recorded, no order or notification of its own."""
+    inhibited_by: int | None = None
+    """The gateway alarm that inhibits (or inhibited) it; kept as history after the alarm is promoted."""
     work_order_id: int | None = None
 
 

@@ -83,3 +83,26 @@ async def add_butler(
 
 DAY = [Shift(d, time(8), time(20)) for d in range(7)]
 NIGHT = [Shift(d, time(20), time(8)) for d in range(7)]
+
+
+@pytest.fixture
+async def full(db_url: str) -> Any:
+    """Every migration (ingest's schema too), community cp, building b7, gateway gw1 (seen at the
+    clock's start), device lift-1 and one butler: yields (connection, gateway id, device id)."""
+    migrate(db_url, prefer_timescale=False)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        cur = await conn.execute("INSERT INTO communities (code) VALUES ('cp') RETURNING id")
+        community = (await cur.fetchone() or (0,))[0]
+        cur = await conn.execute("INSERT INTO buildings (community_id, code) VALUES (%s, 'b7') RETURNING id",
+                                 (community,))
+        building = (await cur.fetchone() or (0,))[0]
+        cur = await conn.execute("INSERT INTO gateways (community_id, code, online, last_seen) "
+                                 "VALUES (%s, 'gw1', true, %s) RETURNING id",
+                                 (community, datetime(2026, 1, 5, 2, 0, tzinfo=UTC)))
+        gateway = (await cur.fetchone() or (0,))[0]
+        cur = await conn.execute("INSERT INTO devices (community_id, gateway_id, building_id, code, kind) "
+                                 "VALUES (%s, %s, %s, 'lift-1', 'elevator') RETURNING id",
+                                 (community, gateway, building))
+        device = (await cur.fetchone() or (0,))[0]
+        await add_butler(conn, "王师傅", community="cp")
+        yield conn, gateway, device

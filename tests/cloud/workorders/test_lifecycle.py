@@ -117,10 +117,18 @@ async def test_stale_and_out_of_order_events_change_nothing(conn: psycopg.AsyncC
     old = trapped(clock, device="lift-ooo")
     clock.advance(timedelta(seconds=10))
     await apply_event(conn, policy, trapped(clock, device="lift-ooo"), clock.now())
-    assert (await apply_event(conn, policy, old, clock.now())).outcome == "duplicate"
-    # a clear without a raise is ignored
-    ignored = await apply_event(conn, policy, trapped(clock, "clear", device="never-raised"), clock.now())
-    assert ignored.outcome == "ignored"
+    assert (await apply_event(conn, policy, old, clock.now())).outcome == "late"
+    assert (await apply_event(conn, policy, old, clock.now())).outcome == "late"  # redelivered: one trail entry
+    assert await count(conn, "SELECT count(*) FROM alarm_trail t JOIN alarms a ON a.id = t.alarm_id "
+                             "WHERE a.device = 'lift-ooo' AND t.action = 'late'") == 1
+    # a clear without a raise is remembered (a cleared alarm that never raised), so its raise is late
+    first = await apply_event(conn, policy, trapped(clock, "clear", device="never-raised"), clock.now())
+    assert first.outcome == "cleared_first"
+    clock.advance(timedelta(seconds=-5))
+    assert (await apply_event(conn, policy, trapped(clock, device="never-raised"), clock.now())).outcome == "late"
+    cur = await conn.execute("SELECT active, raise_count FROM alarms WHERE device = 'never-raised' AND current")
+    assert await cur.fetchone() == (False, 1)
+    assert await count(conn, "SELECT count(*) FROM work_orders WHERE device = 'never-raised'") == 0
 
 
 async def test_severity_change_and_acknowledge(conn: psycopg.AsyncConnection[Any], clock: ManualClock,

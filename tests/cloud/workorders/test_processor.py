@@ -3,40 +3,16 @@ work orders, exactly once across repeated batches and out-of-order commits; offl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg.types.json import Jsonb
 
 from cloud.alarms.offline import check_gateways
 from cloud.alarms.processor import process_batch
-from cloud.db.migrate import migrate
 from cloud.workorders.clock import ManualClock
 from cloud.workorders.policy import default_policy
-from tests.cloud.workorders.conftest import add_butler
-
-
-@pytest.fixture
-async def full(db_url: str) -> Any:
-    migrate(db_url, prefer_timescale=False)
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-        cur = await conn.execute("INSERT INTO communities (code) VALUES ('cp') RETURNING id")
-        community = (await cur.fetchone() or (0,))[0]
-        cur = await conn.execute("INSERT INTO buildings (community_id, code) VALUES (%s, 'b7') RETURNING id",
-                                 (community,))
-        building = (await cur.fetchone() or (0,))[0]
-        cur = await conn.execute("INSERT INTO gateways (community_id, code, online, last_seen) "
-                                 "VALUES (%s, 'gw1', true, %s) RETURNING id",
-                                 (community, datetime(2026, 1, 5, 2, 0, tzinfo=UTC)))
-        gateway = (await cur.fetchone() or (0,))[0]
-        cur = await conn.execute("INSERT INTO devices (community_id, gateway_id, building_id, code, kind) "
-                                 "VALUES (%s, %s, %s, 'lift-1', 'elevator') RETURNING id",
-                                 (community, gateway, building))
-        device = (await cur.fetchone() or (0,))[0]
-        await add_butler(conn, "王师傅", community="cp")
-        yield conn, gateway, device
 
 
 async def insert_event(conn: psycopg.AsyncConnection[Any], gateway: int, device: int, seq: int, state: str,
@@ -77,16 +53,21 @@ async def test_offline_watchdog(full: Any, clock: ManualClock) -> None:
     timeout = timedelta(minutes=2)
     assert await check_gateways(conn, policy, clock.now(), timeout) == []
     clock.advance(timedelta(minutes=3))  # no heartbeat for 3 minutes
-    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["raised"]
+    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["held"]
     assert await check_gateways(conn, policy, clock.now(), timeout) == []  # still down: no churn
+    clock.advance(policy.inhibition.grace)  # still down after the reconnect grace: the order opens
+    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["announced"]
+    assert await check_gateways(conn, policy, clock.now(), timeout) == []
     cur = await conn.execute("SELECT priority, device_kind FROM work_orders WHERE device = 'gw1'")
     assert await cur.fetchone() == ("P1", "gateway")
     await conn.execute("UPDATE gateways SET last_seen = %s", (clock.now(),))
     assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["cleared"]
     await conn.execute("UPDATE gateways SET online = false")  # last will "offline"
     clock.advance(policy.flap_window + timedelta(minutes=1))
+    assert [r.outcome for r in await check_gateways(conn, policy, clock.now(), timeout)] == ["held"]
+    clock.advance(policy.inhibition.grace)
     results = await check_gateways(conn, policy, clock.now(), timeout)
-    assert [r.outcome for r in results] == ["raised"]
+    assert [r.outcome for r in results] == ["announced"]
     # the first outage's order is still open (cleared is not repaired): it covers the new episode
     assert not results[0].work_order_opened
     cur = await conn.execute("SELECT count(*) FROM work_orders WHERE device = 'gw1'")
