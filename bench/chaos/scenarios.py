@@ -138,7 +138,9 @@ def reordered_alarms(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
                lambda: _raised_and_cleared(site.outbox) >= set(devices), DEVICE_OFFLINE_S + 60, 0.5)
     site.kill_edge()
     held = _alarm_batches(site.outbox)
+    mark = stack.cloud_log_mark()
     stack.broker.start()
+    stack.wait_cloud_subscribed(mark)
     _publish_newest_first(site, held)
     seqs = [seq for seq, _ in held]
     wait_until("the cloud to store the resent alarm batches", lambda: int(stack.sql(
@@ -193,7 +195,10 @@ def _publish_newest_first(site: Site, batches: list[tuple[int, bytes]]) -> None:
         for seq, body in sorted(batches, reverse=True):
             msg = StoredMessage(seq, "alarms", 0, 0, len(orjson.loads(body)), body)
             payload = envelope(msg, gateway=site.gateway, community=site.community, sent_at=int(time.time() * 1000))
-            client.publish(where, payload, qos=1).wait_for_publish(10)
+            info = client.publish(where, payload, qos=1)
+            info.wait_for_publish(10)
+            if not info.is_published():
+                raise RuntimeError(f"the broker did not acknowledge the resent alarm batch {seq}")
     finally:
         client.disconnect()
         client.loop_stop()
