@@ -149,7 +149,12 @@ def reordered_alarms(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
         site.community, site.gateway, seqs)[0][0]) == len(seqs), 60, 0.5)
     site.start_edge()  # resends everything it holds: the raises arrive after their clears
     time.sleep(t.after)
-    return {"devices_offline": len(devices), "resent_out_of_order": len(held)}
+    # proof that the reordering happened: each raise reached the cloud after its clear and was
+    # recorded as late (alarm_trail), not applied
+    late = int(stack.sql("SELECT count(*) FROM alarm_trail t JOIN alarms a ON a.id = t.alarm_id"
+                         " WHERE a.community = %s AND t.action = 'late'", site.community)[0][0])
+    return {"devices_offline": len(devices), "resent_out_of_order": len(held), "late_events": late,
+            "ok": late >= len(devices)}
 
 
 def _alarm_items(path: Path) -> list[tuple[int, list[dict[str, Any]]]]:
