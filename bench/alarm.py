@@ -194,6 +194,7 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
     from cloud.metrics import Metrics
     from cloud.registry import store
     from cloud.workorders.policy import default_policy
+    from guanjia.clock import SystemClock
     from guanjia.settings import MqttUrl, Settings
     from guanjia.stack import BrokerAccount
     from guanjia.stack.ports import free_port
@@ -242,11 +243,12 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                lifespan="off", access_log=False))
         ctx = SimpleNamespace(pool=pool, metrics=metrics, hooks=hooks, database_url=pg_url)
-        processor = AlarmProcessor(default_policy(), poll_interval=1.0)
+        processor = AlarmProcessor(default_policy(), SystemClock(), poll_interval=1.0)
 
         def worker(index: int) -> IngestWorker:
             options = WorkerOptions(client_id=f"bench-ingest-{index}", group="bench-ingest")
-            return IngestWorker(pool, MqttUrl.parse(cloud_url), options=options, metrics=metrics, hooks=hooks)
+            return IngestWorker(pool, MqttUrl.parse(cloud_url), options=options, metrics=metrics, hooks=hooks,
+                                clock=SystemClock())
 
         async with asyncio.TaskGroup() as tg:
             api_task = tg.create_task(server.serve())

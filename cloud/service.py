@@ -31,6 +31,8 @@ from cloud.db.pool import open_pool
 from cloud.errors import CloudError
 from cloud.ingest.hooks import IngestHooks
 from cloud.metrics import Metrics
+from cloud.workorders.policy import Policy, load_policy
+from guanjia.clock import Clock, SystemClock
 from guanjia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,15 @@ class ServiceOptions:
 
 @dataclass(slots=True)
 class ServiceContext:
-    """What every component gets: settings, the shared pool, metrics, ingest hooks, options."""
+    """What every component gets: settings, the shared pool, metrics, ingest hooks, options, and
+    the process's one clock and one work-order policy.
+
+    ``clock`` is where wall time enters the cloud: components, the API and the web pages read
+    ``now`` from it and pass it down, so a test (or ``pytest --at``) controls every business time.
+    ``policy`` is ``GUANJIA_WO_POLICY`` (or ``options.extra["wo_policy"]``) loaded once at start-up:
+    accepting an order through the API, the web inbox or the escalation ticker computes deadlines
+    from the same SLA clocks.
+    """
 
     settings: Settings
     pool: AsyncConnectionPool
@@ -60,6 +70,14 @@ class ServiceContext:
     options: ServiceOptions
     mode: StorageMode
     database_url: str
+    clock: Clock
+    policy: Policy
+
+
+def service_policy(settings: Settings, options: ServiceOptions) -> Policy:
+    """The work-order policy of this process: ``options.extra["wo_policy"]``, else ``GUANJIA_WO_POLICY``."""
+    path = options.extra.get("wo_policy") or settings.wo_policy
+    return load_policy(path)
 
 
 class Component(Protocol):
@@ -81,11 +99,13 @@ class CloudService:
     """``async with CloudService(settings, options) as svc: await svc.wait()``."""
 
     def __init__(self, settings: Settings, options: ServiceOptions | None = None,
-                 components: list[str] | None = None) -> None:
+                 components: list[str] | None = None, *, clock: Clock | None = None) -> None:
         if not settings.database_url:
             raise CloudError("GUANJIA_DATABASE_URL is not set (a PostgreSQL/TimescaleDB URL)")
         self.settings = settings
         self.options = options or ServiceOptions()
+        self.clock: Clock = clock or SystemClock()
+        self.policy = service_policy(settings, self.options)  # read once; a bad file fails start-up
         self._entries = components
         self.metrics = Metrics()
         self.hooks = IngestHooks()
@@ -109,7 +129,8 @@ class CloudService:
                 cur = await conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'")
                 row = await cur.fetchone()
             mode: StorageMode = "timescale" if row is not None and row[0] == "timescale" else "plain"
-            self.ctx = ServiceContext(self.settings, pool, self.metrics, self.hooks, self.options, mode, url)
+            self.ctx = ServiceContext(self.settings, pool, self.metrics, self.hooks, self.options, mode, url,
+                                      clock=self.clock, policy=self.policy)
             components = load_components(self.ctx, self._entries if self._entries is not None else COMPONENTS)
             self._group = await self._stack.enter_async_context(asyncio.TaskGroup())
             for component in components:

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, repr=False)
     run_dir: Path = Path(".run")
     log_level: str = "INFO"
+    wo_policy: Path | None = None
+    """``GUANJIA_WO_POLICY``: the work-order SLA policy YAML (the shipped defaults when unset). The
+    cloud service loads it once into ``ServiceContext.policy`` and hands that one object to the
+    alarm processor, escalation, the API, the web inbox and analytics alike."""
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

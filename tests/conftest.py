@@ -21,6 +21,9 @@ import pytest
 from guanjia.stack import BrokerAccount, MosquittoServer, PostgresServer
 from guanjia.stack.postgres import find_bindir, timescaledb_available
 
+# ``--at INSTANT`` / ``--tz ZONE``: run the session at another wall-clock instant (tests/timeshift.py)
+pytest_plugins = ["tests.timeshift"]
+
 
 def _service_dir(prefix: str) -> Path:
     # the postgres/mosquitto system users must be able to reach it when we run as root

@@ -47,10 +47,10 @@ from cloud.alarms.uplink import reconnected_at
 from cloud.notify.outbox import notify_webhooks
 from cloud.workorders import repo as wo_repo
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import from_ms, to_ms
 from cloud.workorders.errors import NotFound
 from cloud.workorders.policy import Policy
 from cloud.workorders.states import BEFORE_ON_SITE, Action, State
+from guanjia.clock import from_ms, to_ms
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from cloud.alarms.lifecycle import Result, announce, apply_event, inhibitor
 from cloud.alarms.model import GATEWAY_OFFLINE_RULE, AlarmEvent
 from cloud.alarms.uplink import SESSIONS_COLUMN, record_sessions
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,10 @@ async def _locked_row(conn: AsyncConnection[Any], alarm_id: int) -> dict[str, An
 class OfflineWatchdog:
     name = "offline-watchdog"
 
-    def __init__(self, policy: Policy, clock: Clock | None = None, heartbeat_timeout: timedelta | None = None,
+    def __init__(self, policy: Policy, clock: Clock, heartbeat_timeout: timedelta | None = None,
                  interval: float = 15.0) -> None:
         self.policy = policy
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.heartbeat_timeout = heartbeat_timeout or timedelta(seconds=120)
         self.interval = interval
 

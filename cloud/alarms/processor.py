@@ -25,8 +25,8 @@ from psycopg.rows import dict_row
 from cloud.alarms.lifecycle import Result, apply_locked
 from cloud.alarms.model import AlarmEvent
 from cloud.notify.listen import listen_forever
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +154,10 @@ class AlarmProcessor:
 
     name = "alarm-processor"
 
-    def __init__(self, policy: Policy, clock: Clock | None = None, poll_interval: float = 2.0,
+    def __init__(self, policy: Policy, clock: Clock, poll_interval: float = 2.0,
                  batch: int = 200, lanes: int = 6, lane_queue: int = 256) -> None:
         self.policy = policy
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.poll_interval = poll_interval
         self.batch = batch
         self.lanes: list[asyncio.Queue[dict[str, Any]]] = [asyncio.Queue(lane_queue) for _ in range(lanes)]

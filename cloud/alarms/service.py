@@ -6,9 +6,11 @@
 * ``notification-sender`` — webhooks, email, messengers from the outbox, with retries;
 * ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal).
 
-Configuration (environment, or ``ctx.options.extra``): ``GUANJIA_WO_POLICY`` (policy YAML; the
-shipped defaults otherwise), ``GUANJIA_SMTP_URL`` (see :mod:`cloud.notify.email`),
-``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120), ``GUANJIA_FLEET_RULES`` (extra fleet rule files).
+The work-order policy and the clock come from the service context: ``ctx.policy``
+(``GUANJIA_WO_POLICY`` loaded once at start-up, shared with the API, the web inbox and analytics)
+and ``ctx.clock``. Configuration (environment, or ``ctx.options.extra``): ``GUANJIA_SMTP_URL``
+(see :mod:`cloud.notify.email`), ``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120),
+``GUANJIA_FLEET_RULES`` (extra fleet rule files).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from cloud.fleetrules.runner import FleetRulesComponent
 from cloud.notify.email import SmtpConfig
 from cloud.notify.sender import NotificationSender
 from cloud.routing.escalation import EscalationTicker
-from cloud.workorders.policy import load_policy
 
 
 def _option(ctx: Any, key: str, env: str) -> str | None:
@@ -32,14 +33,14 @@ def _option(ctx: Any, key: str, env: str) -> str | None:
 
 
 def components(ctx: Any) -> list[Any]:
-    policy = load_policy(_option(ctx, "wo_policy", "GUANJIA_WO_POLICY"))
+    policy, clock = ctx.policy, ctx.clock
     smtp_url = _option(ctx, "smtp_url", "GUANJIA_SMTP_URL")
     heartbeat = float(_option(ctx, "heartbeat_timeout_s", "GUANJIA_HEARTBEAT_TIMEOUT_S") or 120)
     return [
-        AlarmProcessor(policy),
-        OfflineWatchdog(policy, heartbeat_timeout=timedelta(seconds=heartbeat)),
-        EscalationTicker(policy),
-        NotificationSender(policy, smtp=SmtpConfig.parse(smtp_url) if smtp_url else None),
-        FleetRulesComponent(policy, extra_rules=[p for p in (_option(ctx, "fleet_rules", "GUANJIA_FLEET_RULES"),)
-                                                 if p]),
+        AlarmProcessor(policy, clock),
+        OfflineWatchdog(policy, clock, heartbeat_timeout=timedelta(seconds=heartbeat)),
+        EscalationTicker(policy, clock),
+        NotificationSender(policy, smtp=SmtpConfig.parse(smtp_url) if smtp_url else None, clock=clock),
+        FleetRulesComponent(policy, clock, extra_rules=[p for p in (_option(ctx, "fleet_rules",
+                                                                           "GUANJIA_FLEET_RULES"),) if p]),
     ]

@@ -22,7 +22,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
@@ -33,6 +33,9 @@ from cloud.analytics.errors import NotEnoughData
 from cloud.analytics.evaluation import Detection
 from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows
 from cloud.analytics.health import health_record
+
+if TYPE_CHECKING:
+    from cloud.workorders.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -146,12 +149,17 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
 
 
 async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datetime | None = None,
-                community: str | None = None, raise_alarms: bool = True, health: bool = True) -> ScoreResult:
+                community: str | None = None, raise_alarms: bool = True, health: bool = True,
+                policy: Policy | None = None) -> ScoreResult:
     """Raise detections confirmed in ``[since, now)`` (default: the last 2 hours); refresh health
-    records unless ``health`` is False (they read 30 days per device, so the service does it hourly)."""
+    records unless ``health`` is False (they read 30 days per device, so the service does it hourly).
+
+    ``policy`` is the service's work-order policy (``GUANJIA_WO_POLICY``), so orders opened from
+    detections get the same SLA clocks as every other order; the shipped one when not given
+    (the CLI loads the same file through :class:`guanjia.settings.Settings`)."""
     from cloud.workorders.policy import default_policy
 
-    policy = default_policy()
+    policy = policy or default_policy()
     since = since or now - dt.timedelta(hours=2)
     end = now.replace(minute=0, second=0, microsecond=0)  # only complete hours
     result = ScoreResult()

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psycopg import AsyncConnection
 
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
 from cloud.analytics.jobs import score, train
+
+if TYPE_CHECKING:
+    from cloud.workorders.policy import Policy
 
 
 @dataclass(slots=True)
@@ -95,10 +98,11 @@ async def write_rollup(conn: AsyncConnection[Any], device_id: int, frame: Hourly
 async def replay_bearing_wear(conn: AsyncConnection[Any], *, community: str = "demo", building: str = "b1",
                               device: str = "b1-pump-1", days: int = 28, wear_start_day: int = 16,
                               percent_per_day: float = 8.0, train_days: int = 14, seed: int = 7,
-                              now: dt.datetime | None = None) -> ReplayResult:
+                              now: dt.datetime, policy: Policy | None = None) -> ReplayResult:
+    """Replay ``days`` simulated days ending at the hour of ``now`` (the caller's clock: the CLI's
+    ``--now`` or the system clock), so the same ``now`` gives the same story."""
     from cloud.analytics.simfleet import single_device
 
-    now = now or dt.datetime.now(dt.UTC)
     end_ms = int(now.timestamp() * 1000) // HOUR_MS * HOUR_MS
     start_ms = end_ms - days * DAY_MS
     frame, faults = single_device("pump", device, days=days, seed=seed, start_ms=start_ms, fault="bearing_wear",
@@ -111,7 +115,7 @@ async def replay_bearing_wear(conn: AsyncConnection[Any], *, community: str = "d
     cursor = start_ms + train_days * DAY_MS
     while cursor < end_ms:
         step_end = min(end_ms, cursor + 6 * HOUR_MS)
-        result = await score(conn, _at(step_end), since=_at(cursor), community=community)
+        result = await score(conn, _at(step_end), since=_at(cursor), community=community, policy=policy)
         for det in result.detections:
             if det.device == device and det.fault == "bearing_wear" and detected is None:
                 detected, message = _at(det.detected_ms), det.message

@@ -23,6 +23,7 @@ from guanjia.backoff import Backoff
 
 if TYPE_CHECKING:
     from cloud.service import ServiceContext
+    from guanjia.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,14 @@ class AnalyticsJob:
         self.health_s = max(interval_s, 3600.0)
         self.rounds = 0
 
-    async def _now(self, conn: Any) -> dt.datetime:
+    async def _now(self, conn: Any, clock: Clock) -> dt.datetime:
+        """The service's clock, or (``data_clock``) the end of the newest rollup hour."""
         if not self.data_clock:
-            return dt.datetime.now(dt.UTC)
+            return clock.now()
         cur = await conn.execute("SELECT max(bucket) FROM telemetry_1h")
         row = await cur.fetchone()
         newest: dt.datetime | None = row[0] if row else None
-        return (newest + dt.timedelta(hours=1)) if newest else dt.datetime.now(dt.UTC)
+        return (newest + dt.timedelta(hours=1)) if newest else clock.now()
 
     async def round(self, ctx: ServiceContext) -> None:
         """One scheduling round: retrain if due, then score."""
@@ -60,7 +62,7 @@ class AnalyticsJob:
         from cloud.analytics.jobs import score, train
 
         async with ctx.pool.connection() as conn:
-            now = await self._now(conn)
+            now = await self._now(conn, ctx.clock)
             missing = [kind for kind, det in DETECTORS.items() if await modelstore.load_model(conn, det.name) is None]
             due = self.last_trained is None or (now - self.last_trained).total_seconds() >= self.retrain_s
             # kinds still without a model (too little history so far) are retried at most hourly
@@ -77,7 +79,7 @@ class AnalyticsJob:
                                         "model versions trained").inc(len(trained))
             since = self.last_scored or now - dt.timedelta(hours=2)
             health_due = self.last_health is None or (now - self.last_health).total_seconds() >= self.health_s
-            result = await score(conn, now, since=since, health=health_due)
+            result = await score(conn, now, since=since, health=health_due, policy=ctx.policy)
             if health_due:
                 self.last_health = now
             await conn.commit()

@@ -7,7 +7,8 @@ Seams for the other cloud parts:
   that handle auth themselves with ``"self"``. Modules that are absent (a part not yet built) are
   skipped with a log line, so the app always starts.
 * **State** — ``app.state.settings``, ``app.state.pool``, ``app.state.metrics`` (the process's
-  metrics, shared with the ingest workers when ``guanjia cloud serve`` runs both).
+  metrics, shared with the ingest workers when ``guanjia cloud serve`` runs both),
+  ``app.state.clock`` and ``app.state.policy`` (the service's one clock and work-order policy).
 * **Errors** — one JSON shape for every error, see :mod:`cloud.api.errors`.
 """
 
@@ -23,6 +24,8 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.api import errors
 from cloud.api.deps import admin_dependencies, read_dependencies
 from cloud.metrics import Metrics
+from cloud.workorders.policy import Policy, load_policy
+from guanjia.clock import Clock, SystemClock
 from guanjia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,12 +63,17 @@ def _load(entry: str) -> APIRouter | None:
 
 
 def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, metrics: Metrics | None = None,
-               auth: bool = True) -> FastAPI:
-    """The app; ``auth=False`` leaves ingest routers unguarded (tests of storage, benchmarks)."""
+               auth: bool = True, clock: Clock | None = None, policy: Policy | None = None) -> FastAPI:
+    """The app; ``auth=False`` leaves ingest routers unguarded (tests of storage, benchmarks).
+
+    ``clock`` and ``policy`` are the service's (``ServiceContext``); standalone (tests, benches) the
+    app makes its own: the system clock and ``settings.wo_policy`` loaded once here."""
     app = FastAPI(title="guanjia cloud", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.settings = settings
     app.state.pool = pool
     app.state.metrics = metrics or Metrics()
+    app.state.clock = clock or SystemClock()
+    app.state.policy = policy or load_policy(settings.wo_policy)
     errors.install(app)
     guards: dict[Guard, list[Any]] = {
         "public": [], "self": [],

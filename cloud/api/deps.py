@@ -2,6 +2,8 @@
 
 * ``PoolDep`` — the app's :class:`AsyncConnectionPool` (``app.state.pool``).
 * ``MetricsDep`` — the process's :class:`cloud.metrics.Metrics` (``app.state.metrics``).
+* ``ClockDep`` / ``PolicyDep`` — the process's one clock and one work-order policy
+  (``app.state.clock`` / ``app.state.policy``): routes never read wall time or policy files themselves.
 * :func:`read_dependencies` / :func:`admin_dependencies` — the seam for authentication:
   :func:`cloud.api.app.create_app` includes the ingest routers with these (telemetry: any signed-in
   user; dead letters: admin/engineer), taken from the WEB part (``cloud.auth.deps``). Tenant
@@ -28,6 +30,8 @@ from cloud.auth.deps import (
     scope_params,
 )
 from cloud.metrics import Metrics
+from cloud.workorders.policy import Policy
+from guanjia.clock import Clock
 
 
 def get_pool(request: Request) -> AsyncConnectionPool[Any]:
@@ -45,8 +49,22 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+def get_clock(request: Request) -> Clock:
+    """The process's one clock (``app.state.clock``, set by :func:`cloud.api.app.create_app`)."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_policy(request: Request) -> Policy:
+    """The process's one work-order policy (``app.state.policy``: ``GUANJIA_WO_POLICY`` loaded once)."""
+    policy: Policy = request.app.state.policy
+    return policy
+
+
 PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+PolicyDep = Annotated[Policy, Depends(get_policy)]
 
 def read_dependencies() -> list[Any]:
     """Dependencies every read-only data route requires: a signed-in user whose communities
@@ -65,7 +83,8 @@ def admin_dependencies() -> list[Any]:
 
 
 __all__ = [
-    "AdminUser", "ButlerUser", "CurrentUser", "MetricsDep", "PageUser", "PoolDep", "ResidentUser", "StaffUser",
-    "admin_dependencies", "ensure_community_param", "ensure_visible", "get_metrics", "get_pool",
+    "AdminUser", "ButlerUser", "ClockDep", "CurrentUser", "MetricsDep", "PageUser", "PolicyDep", "PoolDep",
+    "ResidentUser", "StaffUser", "admin_dependencies", "ensure_community_param", "ensure_visible", "get_clock",
+    "get_metrics", "get_policy", "get_pool",
     "read_dependencies", "require_roles", "scope_params",
 ]

@@ -32,7 +32,7 @@ class ApiServer:
     async def run(self, ctx: ServiceContext) -> None:
         from cloud.api.app import create_app
 
-        app = create_app(ctx.settings, ctx.pool, metrics=ctx.metrics)
+        app = create_app(ctx.settings, ctx.pool, metrics=ctx.metrics, clock=ctx.clock, policy=ctx.policy)
         config = uvicorn.Config(app, host=ctx.options.api_host, port=ctx.options.api_port, log_level="warning",
                                 access_log=False, lifespan="off")
         server = _Server(config)

@@ -38,6 +38,7 @@ from cloud.auth.roles import Role
 from cloud.auth.service import AuthState
 from cloud.auth.tokens import TokenInvalid, TokenService
 from cloud.auth.users import User, get_user, scope_params
+from guanjia.clock import Clock
 from guanjia.settings import Settings
 
 SESSION_COOKIE = "guanjia_session"
@@ -49,11 +50,11 @@ bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
                                      description="OAuth2 password flow; access tokens last 15 minutes.")
 
 
-def build_auth_state(settings: Settings) -> AuthState:
+def build_auth_state(settings: Settings, clock: Clock) -> AuthState:
     secret = settings.secret_key
     if secret is None:  # Settings refuses this outside demo/test, so this is a programming error
         raise RuntimeError("GUANJIA_SECRET_KEY is not set")
-    return AuthState(TokenService(secret), LoginLimiter(), secure_cookies=settings.mode == "production")
+    return AuthState(TokenService(secret, clock=clock), LoginLimiter(), secure_cookies=settings.mode == "production")
 
 
 def auth_state(request: Request) -> AuthState:
@@ -61,7 +62,7 @@ def auth_state(request: Request) -> AuthState:
     state: AuthState | None = getattr(request.app.state, "auth", None)
     if state is None:
         settings = getattr(request.app.state, "settings", None) or Settings()
-        state = build_auth_state(settings)
+        state = build_auth_state(settings, request.app.state.clock)
         request.app.state.auth = state
     return state
 

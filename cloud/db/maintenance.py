@@ -33,10 +33,9 @@ async def read_settings(conn: psycopg.AsyncConnection) -> dict[str, str]:
     return {str(k): str(v) for k, v in await cur.fetchall()}
 
 
-async def partition_round(pool: AsyncConnectionPool[Any], mode: StorageMode, now: dt.datetime | None = None) -> None:
+async def partition_round(pool: AsyncConnectionPool[Any], mode: StorageMode, now: dt.datetime) -> None:
     """Create partitions ahead and drop expired ones (plain PostgreSQL; TimescaleDB has policies),
-    then prune the 1-minute rollup and the dedupe log (both modes)."""
-    now = now or dt.datetime.now(dt.UTC)
+    then prune the 1-minute rollup and the dedupe log (both modes); ``now`` is the service clock's."""
     async with pool.connection() as conn:
         cfg = await read_settings(conn)
         retention = dt.timedelta(days=int(cfg.get("raw_retention_days", "90")))
@@ -65,10 +64,10 @@ class Maintenance:
         while True:
             try:
                 if time.monotonic() >= next_partition:
-                    await partition_round(ctx.pool, ctx.mode)
+                    await partition_round(ctx.pool, ctx.mode, ctx.clock.now())
                     next_partition = time.monotonic() + self.partition_interval
                 async with ctx.pool.connection() as conn:
-                    result = await rollups.refresh(conn, ctx.mode)
+                    result = await rollups.refresh(conn, ctx.mode, ctx.clock.now())
                 if result.ranges:
                     refreshed.inc()
                 backoff.reset()

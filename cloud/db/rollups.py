@@ -96,7 +96,7 @@ SETTLE = dt.timedelta(seconds=5)
 """A minute is rolled up once it closed this long ago (late rows after that re-invalidate it)."""
 
 
-async def refresh(conn: psycopg.AsyncConnection, mode: StorageMode, now: dt.datetime | None = None) -> RefreshResult:
+async def refresh(conn: psycopg.AsyncConnection, mode: StorageMode, now: dt.datetime) -> RefreshResult:
     """One refresh round in one transaction (the caller's connection must not be in one).
 
     Last values: every invalidation newer than the ``last_values`` watermark, every round.
@@ -104,7 +104,7 @@ async def refresh(conn: psycopg.AsyncConnection, mode: StorageMode, now: dt.date
     under a steady stream each minute bucket is computed about once, not on every round.
     """
     result = RefreshResult()
-    cutoff = floor_to((now or dt.datetime.now(dt.UTC)) - SETTLE, MINUTE)
+    cutoff = floor_to(now - SETTLE, MINUTE)  # the service clock's ``now``
     async with conn.transaction():
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_KEY,))
         row = await cur.fetchone()

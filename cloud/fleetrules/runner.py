@@ -26,8 +26,8 @@ from psycopg.types.json import Jsonb
 
 from cloud.alarms.lifecycle import Result, apply_event
 from cloud.alarms.model import AlarmEvent
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, to_ms
 from rules import RuleEngine, RuleSet, load_ruleset
 from rules.engine import AlarmEvent as RuleAlarm
 
@@ -122,10 +122,10 @@ class FleetRules:
 class FleetRulesComponent:
     name = "fleet-rules"
 
-    def __init__(self, policy: Policy, clock: Clock | None = None, interval: float = 300.0,
+    def __init__(self, policy: Policy, clock: Clock, interval: float = 300.0,
                  extra_rules: list[str | Path] | None = None) -> None:
         self.runner = FleetRules(policy, fleet_ruleset(extra_rules))
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.interval = interval
 
     async def run(self, ctx: Any) -> None:

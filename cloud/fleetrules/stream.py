@@ -42,9 +42,9 @@ from psycopg_pool import PoolTimeout
 from cloud.alarms.lifecycle import Result, apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.ingest.hooks import TelemetryBatch, TelemetryFeed
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
 from guanjia.backoff import Backoff
+from guanjia.clock import Clock, to_ms
 from rules import RuleEngine, RuleSet, load_ruleset
 from rules.engine import AlarmEvent as RuleAlarm
 from rules.errors import RuleError
@@ -233,11 +233,11 @@ class FleetStreamComponent:
 
     name = "fleet-stream"
 
-    def __init__(self, policy: Policy, clock: Clock | None = None, *, extra_rules: Iterable[str | Path] = (),
+    def __init__(self, policy: Policy, clock: Clock, *, extra_rules: Iterable[str | Path] = (),
                  ruleset: RuleSet | None = None, tick_s: float = 1.0, save_interval: float = 30.0,
                  queue_size: int = 256) -> None:
         self.core = StreamFleetRules(policy, ruleset if ruleset is not None else stream_ruleset(extra_rules))
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.tick_s = tick_s
         self.save_interval = save_interval
         self.feed = TelemetryFeed(queue_size)
@@ -320,12 +320,11 @@ def components(ctx: Any) -> list[Any]:
     """Registered in :mod:`cloud.components`; nothing to do in a process without ingest workers."""
     import os
 
-    from cloud.workorders.policy import load_policy
-
     options = getattr(ctx, "options", None)
     if options is not None and options.workers <= 0:
         return []
     extra = options.extra if options is not None else {}
-    policy = load_policy(extra.get("wo_policy") or os.environ.get("GUANJIA_WO_POLICY"))
     files = extra.get("fleet_stream_rules") or os.environ.get("GUANJIA_FLEET_STREAM_RULES")
-    return [FleetStreamComponent(policy, extra_rules=[p for p in str(files or "").split(os.pathsep) if p])]
+    # the service's one policy (GUANJIA_WO_POLICY, loaded once) and one clock
+    return [FleetStreamComponent(ctx.policy, ctx.clock,
+                                 extra_rules=[p for p in str(files or "").split(os.pathsep) if p])]

@@ -15,7 +15,6 @@ dead letter keeps the payload; resending would never help) — all are *done* fo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Final
 
@@ -55,9 +54,9 @@ def merge(seqs: Iterable[int]) -> list[list[int]]:
     return ranges
 
 
-def confirmations(batch: Iterable[Prepared], now_ms: int | None = None) -> list[tuple[str, bytes]]:
+def confirmations(batch: Iterable[Prepared], now_ms: int) -> list[tuple[str, bytes]]:
     """``(topic, payload)`` of the ``stored`` messages for a committed batch (one per gateway,
-    split every :data:`MAX_RANGES_PER_MESSAGE` ranges)."""
+    split every :data:`MAX_RANGES_PER_MESSAGE` ranges), stamped ``now_ms`` (the worker's clock)."""
     per_gateway: dict[tuple[str, str], list[int]] = {}
     for p in batch:
         try:
@@ -69,7 +68,7 @@ def confirmations(batch: Iterable[Prepared], now_ms: int | None = None) -> list[
         seq = _seq_of(p)
         if seq is not None:
             per_gateway.setdefault((parts.community, parts.gateway), []).append(seq)
-    ts = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    ts = now_ms
     out: list[tuple[str, bytes]] = []
     for (community, gateway), seqs in per_gateway.items():
         ranges = merge(seqs)

@@ -36,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud.ingest.prepare import Incoming
+from guanjia.clock import Clock, to_ms
 from guanjia.settings import MqttUrl
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,12 @@ class MqttConsumer:
         receive_maximum: int = 128,
         clean_start: bool = False,
         on_state: Callable[[bool], None] | None = None,
+        clock: Clock,
     ) -> None:
         self.url = url
+        # the receive time stamped on each message decides the plausible-timestamp window of
+        # prepare.py (max age / max future): it comes from the service's clock, not the wall
+        self.clock: Clock = clock
         self.client_id = client_id
         self.topics = topics
         self.inbox = inbox
@@ -168,7 +173,7 @@ class MqttConsumer:
         self.received += 1
         self.last_received = time.monotonic()
         item = Incoming(message.topic, bytes(message.payload), message.mid, message.qos, self.generation,
-                        int(time.time() * 1000))
+                        to_ms(self.clock.now()))
         future = asyncio.run_coroutine_threadsafe(self.inbox.put(item), self.loop)
         while not self._stop.is_set():
             try:

@@ -26,7 +26,7 @@ class IngestComponent:
         client_id = f"{prefix}-{self.index}" if prefix else default_client_id(self.index)
         options = dataclasses.replace(base, client_id=client_id, group=ctx.options.group)
         worker = IngestWorker(ctx.pool, MqttUrl.parse(ctx.settings.mqtt_url), mode=ctx.mode, options=options,
-                              metrics=ctx.metrics, hooks=ctx.hooks)
+                              metrics=ctx.metrics, hooks=ctx.hooks, clock=ctx.clock)
         await worker.run()
 
 

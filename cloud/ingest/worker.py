@@ -37,6 +37,7 @@ from cloud.ingest.registry_cache import RegistryCache
 from cloud.ingest.writer import Writer, WriteResult
 from cloud.metrics import Metrics
 from guanjia.backoff import Backoff
+from guanjia.clock import Clock, to_ms
 from guanjia.settings import MqttUrl
 from guanjia.wire import TOPIC_ROOT
 
@@ -71,8 +72,9 @@ class WorkerOptions:
 class IngestWorker:
     def __init__(self, pool: AsyncConnectionPool[Any], mqtt_url: MqttUrl, *, mode: str | None = None,
                  options: WorkerOptions | None = None, metrics: Metrics | None = None,
-                 hooks: IngestHooks | None = None) -> None:
+                 hooks: IngestHooks | None = None, clock: Clock) -> None:
         self.pool = pool
+        self.clock: Clock = clock
         self.mqtt_url = mqtt_url
         self.options = options or WorkerOptions()
         self.metrics = metrics or Metrics()
@@ -109,7 +111,8 @@ class IngestWorker:
         self.consumer = MqttConsumer(self.mqtt_url, self.options.client_id, subscriptions(self.options.group),
                                      self.inbox, loop, receive_maximum=self.options.receive_maximum,
                                      clean_start=self.options.clean_start,
-                                     on_state=lambda up: self.m_connected.set(1.0 if up else 0.0))
+                                     on_state=lambda up: self.m_connected.set(1.0 if up else 0.0),
+                                     clock=self.clock)
         self.consumer.start()
         log.info("ingest worker %s started (pid %d)", self.options.client_id, os.getpid())
         drained = False
@@ -218,8 +221,8 @@ class IngestWorker:
             self.consumer.ack(p.incoming.mid, p.incoming.qos, p.incoming.generation)
         self._done += len(batch)
         self._confirm(batch)
-        now = time.time()
-        self.m_batch.observe(now - min(p.incoming.received_ms for p in batch) / 1000)
+        # receive-to-commit: both ends on the same clock as received_ms
+        self.m_batch.observe((to_ms(self.clock.now()) - min(p.incoming.received_ms for p in batch)) / 1000)
         for p in batch:
             self.m_messages.inc(kind=p.kind)
         for result in results:
@@ -238,7 +241,7 @@ class IngestWorker:
         a lost confirmation only makes the edge resend, and the resend is a duplicate)."""
         assert self.consumer is not None
         try:
-            for topic, payload in confirmations(batch):
+            for topic, payload in confirmations(batch, to_ms(self.clock.now())):
                 ok = self.consumer.publish(topic, payload)
                 self.m_confirm.inc(outcome="queued" if ok else "refused")
         except Exception:  # a bug here must not stop ingest

@@ -33,8 +33,8 @@ from cloud.notify.email import SmtpConfig, send_email
 from cloud.notify.listen import listen_forever
 from cloud.notify.messenger import send_messenger
 from cloud.notify.outbox import OUTBOX_CHANNEL
-from cloud.workorders.clock import Clock, SystemClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,12 @@ class NotificationSender:
 
     name = "notification-sender"
 
-    def __init__(self, policy: Policy, *, smtp: SmtpConfig | None = None, clock: Clock | None = None,
+    def __init__(self, policy: Policy, *, smtp: SmtpConfig | None = None, clock: Clock,
                  retry: RetryPolicy | None = None, batch: int = 50, concurrency: int = 8,
                  poll_interval: float = 2.0, http_timeout: float = 10.0) -> None:
         self.policy = policy
         self.smtp = smtp
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.retry = retry or RetryPolicy()
         self.batch = batch
         self.poll_interval = poll_interval
@@ -110,7 +110,7 @@ class NotificationSender:
             assert self._client is not None
             body = orjson.dumps(row["payload"].get("body", {}))
             out = await webhook.post(self._client, endpoint[0], endpoint[1], body, row["event"], row["id"],
-                                     self.http_timeout)
+                                     self.clock.now(), self.http_timeout)
             return Delivery(out.ok, out.status, out.error, out.permanent)
         if channel == "email":
             if self.smtp is None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 import httpx
@@ -29,14 +29,15 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify(secret: str, header: str, body: bytes, now: float | None = None, tolerance: float = 300.0) -> bool:
-    """Check a signature header (for receivers and tests); constant-time compare."""
+def verify(secret: str, header: str, body: bytes, now: float, tolerance: float = 300.0) -> bool:
+    """Check a signature header (for receivers and tests) at ``now`` (unix seconds, the receiver's
+    clock); constant-time compare."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(parts["t"])
     except (ValueError, KeyError):
         return False
-    if abs((now if now is not None else time.time()) - timestamp) > tolerance:
+    if abs(now - timestamp) > tolerance:
         return False
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
     return hmac.compare_digest(expected, parts.get("v1", ""))
@@ -51,12 +52,13 @@ class Outcome:
 
 
 async def post(client: httpx.AsyncClient, url: str, secret: str, body: bytes, event: str, delivery: int,
-               timeout: float = 10.0) -> Outcome:
-    """One delivery attempt. 2xx is success; 4xx other than 408/429 will not get better by
-    retrying (permanent); everything else (5xx, timeouts, refused) is retried by the sender."""
+               now: datetime, timeout: float = 10.0) -> Outcome:
+    """One delivery attempt, signed at ``now`` (the sender's clock). 2xx is success; 4xx other
+    than 408/429 will not get better by retrying (permanent); everything else (5xx, timeouts,
+    refused) is retried by the sender."""
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+        SIGNATURE_HEADER: sign(secret, int(now.timestamp()), body),
         DELIVERY_HEADER: str(delivery),
         EVENT_HEADER: event,
         "User-Agent": "guanjia-webhooks/1",

@@ -21,6 +21,7 @@ from pathlib import Path
 from cloud.db.pool import connect
 from cloud.errors import BrokerError
 from cloud.registry import store
+from guanjia.files import write_private
 from guanjia.stack.local import LocalStack
 from guanjia.stack.mosquitto import BrokerAccount, hash_password
 
@@ -51,7 +52,8 @@ def _replace_in_files(files: BrokerFiles, account: BrokerAccount) -> None:
     kept += ["", f"user {user}", *(f"topic {access} {topic}" for access, topic in account.acl), ""]
     for path, lines, mode in ((files.passwd, passwd_lines, 0o600), (files.acl, kept, 0o644)):
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.unlink(missing_ok=True)
+        write_private(tmp, "\n".join(lines) + "\n", mode)  # born private; widened below only to match
         if path.exists():
             st = path.stat()
             os.chmod(tmp, st.st_mode & 0o777)

@@ -28,8 +28,8 @@ from cloud.notify.outbox import notify_butler, notify_webhooks, render_work_orde
 from cloud.routing.repo import chain
 from cloud.workorders import repo as wo_repo
 from cloud.workorders.actors import SYSTEM_ESCALATION
-from cloud.workorders.clock import Clock, SystemClock
 from cloud.workorders.policy import Policy
+from guanjia.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +110,9 @@ class EscalationTicker:
 
     name = "escalation-ticker"
 
-    def __init__(self, policy: Policy, clock: Clock | None = None, interval: float = 5.0) -> None:
+    def __init__(self, policy: Policy, clock: Clock, interval: float = 5.0) -> None:
         self.policy = policy
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.interval = interval
         self.steps = 0
         self.errors = 0

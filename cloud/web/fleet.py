@@ -227,9 +227,8 @@ def _device(r: dict[str, Any], state: str) -> DeviceRow:
 
 
 async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *,
-                     limit: int = 100, offset: int = 0, now: dt.datetime | None = None) -> Fleet:
-    """The devices ``user`` may see, filtered; counts per state are over every match."""
-    now = now or dt.datetime.now(dt.UTC)
+                     limit: int = 100, offset: int = 0, now: dt.datetime) -> Fleet:
+    """The devices ``user`` may see, filtered; counts per state are over every match (states at ``now``)."""
     snap = await _snapshot(conn, user)
     needle = flt.q.strip().casefold() if flt.q and flt.q.strip() else None
     counts = dict.fromkeys(STATES, 0)
@@ -261,7 +260,8 @@ async def load_fleet(conn: AsyncConnection[Any], user: User, flt: FleetFilter, *
                  floor_devices=[d for d in devices if flt.building and d.building == flt.building])
 
 
-async def load_device(conn: AsyncConnection[Any], user: User, device_id: int) -> DeviceRow | None:
+async def load_device(conn: AsyncConnection[Any], user: User, device_id: int, *,
+                      now: dt.datetime) -> DeviceRow | None:
     """One device with its state, or None when it does not exist *or* belongs to another tenant."""
     sql = _SQL.replace(" ORDER BY c.code", " AND d.id = %(id)s ORDER BY c.code")
     params = {**scope_params(user), "community": None, "building": None, "kind": None, "q": None,
@@ -269,4 +269,4 @@ async def load_device(conn: AsyncConnection[Any], user: User, device_id: int) ->
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)
         r = await cur.fetchone()
-    return None if r is None else _device(r, device_state(r, dt.datetime.now(dt.UTC)))
+    return None if r is None else _device(r, device_state(r, now))

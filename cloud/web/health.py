@@ -59,8 +59,7 @@ class HealthRecord:
 
 
 async def load_health(conn: AsyncConnection[Any], device_id: int, kind: str,
-                      now: dt.datetime | None = None) -> HealthRecord:
-    now = now or dt.datetime.now(dt.UTC)
+                      now: dt.datetime) -> HealthRecord:
     names = list(COUNTERS.get(kind, ALL_COUNTERS))
     cur = await conn.execute(
         """SELECT m.name, m.unit, l.value, l.time,

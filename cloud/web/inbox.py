@@ -10,7 +10,6 @@ of raising, because the pages render them.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from cloud.web import photos
 from cloud.workorders import repo
 from cloud.workorders.actors import Actor
 from cloud.workorders.errors import WorkOrderError
-from cloud.workorders.policy import Policy, default_policy
+from cloud.workorders.policy import Policy
 from cloud.workorders.reports import Report, rate, submit_report
 
 log = logging.getLogger(__name__)
@@ -40,11 +39,6 @@ BUTTONS: dict[str, tuple[str, ...]] = {
 _DONE = ("resolved", "closed", "cancelled")
 _NEXT_DUE = """CASE WHEN w.state IN ('new', 'assigned', 'rejected') THEN w.respond_due
                     WHEN w.state IN ('accepted', 'on_the_way') THEN w.on_site_due ELSE w.resolve_due END"""
-
-
-@functools.cache
-def policy() -> Policy:
-    return default_policy()
 
 
 async def butler_of(conn: AsyncConnection[Any], user: User) -> dict[str, Any] | None:
@@ -105,18 +99,20 @@ def _actor(user: User, butler: dict[str, Any] | None) -> Actor:
 
 
 async def act(conn: AsyncConnection[Any], user: User, wo_id: int, action: str, note: str, photo: bytes,
-              run_dir: Path) -> str | None:
-    """Apply a one-tap action (with optional note and photo); None on success, else a message."""
+              run_dir: Path, *, policy: Policy, now: dt.datetime) -> str | None:
+    """Apply a one-tap action (with optional note and photo); None on success, else a message.
+
+    ``policy`` and ``now`` are the app's (``GUANJIA_WO_POLICY`` and the service clock): accepting
+    here computes the same deadlines as accepting through the API."""
     wo = await _visible_order(conn, user, wo_id)
     if wo is None or user.role is Role.resident:
         return "not_found"
     butler = await butler_of(conn, user)
     actor = _actor(user, butler)
-    now = dt.datetime.now(dt.UTC)
     try:
         ref = photos.store(run_dir, wo["community"], photo) if photo else None
         async with conn.transaction():
-            await repo.transition(conn, policy(), wo_id, action, actor, now, note=note)
+            await repo.transition(conn, policy, wo_id, action, actor, now, note=note)
             if ref is not None:
                 await repo.add_trail(conn, wo_id, now, "photo", actor, note=note, data={"photo": ref})
                 await conn.execute("UPDATE work_orders SET photos = photos || %s WHERE id = %s", ([ref], wo_id))
@@ -143,7 +139,8 @@ async def resident_orders(conn: AsyncConnection[Any], user: User, limit: int = 1
 
 
 async def report(conn: AsyncConnection[Any], user: User, text: str, location: str, building: str | None,
-                 device: str | None, photo: bytes, run_dir: Path) -> int | str:
+                 device: str | None, photo: bytes, run_dir: Path, *, policy: Policy,
+                 now: dt.datetime) -> int | str:
     """File a resident report (报事报修); return the work order id or an error message."""
     if not text.strip():
         return "a report needs a description"
@@ -169,10 +166,10 @@ async def report(conn: AsyncConnection[Any], user: User, text: str, location: st
     try:
         refs = [photos.store(run_dir, community, photo)] if photo else []
         wo, _linked = await submit_report(
-            conn, policy(),
+            conn, policy,
             Report(community=community, text=text.strip(), building=building, device=device, location=location,
                    photos=refs, reporter_name=user.name, reporter_phone=user.phone or "", reporter_user_id=user.id),
-            dt.datetime.now(dt.UTC), Actor("user", user.id, user.name, user.role.value))
+            now, Actor("user", user.id, user.name, user.role.value))
     except photos.PhotoRejected as exc:
         return str(exc)
     except WorkOrderError as exc:
@@ -180,13 +177,14 @@ async def report(conn: AsyncConnection[Any], user: User, text: str, location: st
     return int(wo["id"])
 
 
-async def rate_order(conn: AsyncConnection[Any], user: User, wo_id: int, stars: int, comment: str) -> str | None:
+async def rate_order(conn: AsyncConnection[Any], user: User, wo_id: int, stars: int, comment: str, *,
+                     policy: Policy, now: dt.datetime) -> str | None:
     wo = await _visible_order(conn, user, wo_id)
     if wo is None:
         return "not_found"
     try:
-        await rate(conn, policy(), wo_id, stars, comment.strip(), Actor("user", user.id, user.name, user.role.value),
-                   dt.datetime.now(dt.UTC))
+        await rate(conn, policy, wo_id, stars, comment.strip(), Actor("user", user.id, user.name, user.role.value),
+                   now)
     except WorkOrderError as exc:
         return str(exc)
     return None

@@ -8,7 +8,6 @@ WORKORDERS part's domain functions (state machine, trail, notifications), never 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +17,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, s
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from psycopg.rows import dict_row
 
+from cloud.api.deps import get_clock, get_policy
 from cloud.api.routers.auth import client_ip
 from cloud.auth.deps import SESSION_COOKIE, PageUser, app_pool, auth_state
 from cloud.auth.roles import Role
@@ -135,7 +135,7 @@ async def fleet_page(request: Request, user: PageUser) -> Response:
     raw_offset = request.query_params.get("offset", "0")
     offset = int(raw_offset) if raw_offset.isdigit() and len(raw_offset) < 7 else 0
     async with app_pool(request).connection() as conn:
-        fleet = await load_fleet(conn, user, flt, offset=offset)
+        fleet = await load_fleet(conn, user, flt, offset=offset, now=get_clock(request).now())
     template = "partials/fleet_body.html" if request.headers.get("HX-Request") else "fleet.html"
     return render(request, template, user, fleet=fleet, flt=flt, kinds=KINDS, states=STATES)
 
@@ -145,11 +145,11 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
     if user.role not in STAFF:
         return _forbidden(request, user)
     async with app_pool(request).connection() as conn:
-        device = await load_device(conn, user, device_id)
+        device = await load_device(conn, user, device_id, now=get_clock(request).now())
         if device is None:
             return _not_found(request, user)
         metrics = await metric_names(conn, device_id)
-        health = await load_health(conn, device_id, device.kind)
+        health = await load_health(conn, device_id, device.kind, now=get_clock(request).now())
         alarms = await device_alarms(conn, device.community, device.code, 20)
         orders = await device_work_orders(conn, device.community, device.code, 20)
     return render(request, "device.html", user, device=device, metrics=metrics, health=health, alarms=alarms,
@@ -193,7 +193,7 @@ async def inbox_page(request: Request, user: PageUser) -> Response:
         orders = await inbox_orders(conn, user, butler)
     template = "partials/inbox_list.html" if request.headers.get("HX-Request") else "inbox.html"
     return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS,
-                  now=dt.datetime.now(dt.UTC))
+                  now=get_clock(request).now())
 
 
 @router.get("/inbox/{work_order_id}/trail")
@@ -213,7 +213,8 @@ async def inbox_action(request: Request, work_order_id: int, action: str, user: 
         return _not_found(request, user)
     data = await photo.read(photos.MAX_BYTES + 1) if photo is not None and photo.filename else b""
     async with app_pool(request).connection() as conn:
-        error = await act(conn, user, work_order_id, action, note.strip(), data, _run_dir(request))
+        error = await act(conn, user, work_order_id, action, note.strip(), data, _run_dir(request),
+                          policy=get_policy(request), now=get_clock(request).now())
     if error == "not_found":
         return _not_found(request, user)
     if request.headers.get("HX-Request"):
@@ -268,7 +269,8 @@ async def resident_report(request: Request, user: PageUser,
         return _forbidden(request, user)
     data = await photo.read(photos.MAX_BYTES + 1) if photo is not None and photo.filename else b""
     async with app_pool(request).connection() as conn:
-        result = await report(conn, user, text, location, building or None, device or None, data, _run_dir(request))
+        result = await report(conn, user, text, location, building or None, device or None, data, _run_dir(request),
+                              policy=get_policy(request), now=get_clock(request).now())
     if isinstance(result, str):
         return render(request, "error.html", user, status.HTTP_422_UNPROCESSABLE_ENTITY, message=result)
     return RedirectResponse(f"/resident?sent={result}", status.HTTP_303_SEE_OTHER)
@@ -281,7 +283,8 @@ async def resident_rate(request: Request, work_order_id: int, user: PageUser,
     if user.role not in (Role.resident, Role.admin):
         return _forbidden(request, user)
     async with app_pool(request).connection() as conn:
-        error = await rate_order(conn, user, work_order_id, stars, comment)
+        error = await rate_order(conn, user, work_order_id, stars, comment, policy=get_policy(request),
+                                 now=get_clock(request).now())
     if error == "not_found":
         return _not_found(request, user)
     if error is not None:
@@ -298,7 +301,7 @@ async def manager_page(request: Request, user: PageUser) -> Response:
     raw_days = request.query_params.get("days", "30")
     days = int(raw_days) if raw_days.isdigit() and 1 <= int(raw_days) <= 366 else 30
     async with app_pool(request).connection() as conn:
-        perf = await load_performance(conn, user, days=days)
+        perf = await load_performance(conn, user, days=days, now=get_clock(request).now())
     top = max(perf.ratings.values()) if perf.ratings else 0
     return render(request, "manager.html", user, perf=perf, top=top)
 

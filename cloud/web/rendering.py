@@ -21,10 +21,11 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
                   auto_reload=False)
 
 
-def _ago(moment: dt.datetime | None, lang: str) -> str:
+def _ago(moment: dt.datetime | None, lang: str, now: dt.datetime) -> str:
+    """How long ago, from the request's ``now`` (the app's clock, so pages render the same under test)."""
     if moment is None:
         return translate(lang, "common.never")
-    seconds = int((dt.datetime.now(dt.UTC) - moment).total_seconds())
+    seconds = int((now - moment).total_seconds())
     if abs(seconds) < 90:
         return f"{seconds} s"
     if abs(seconds) < 5400:
@@ -85,9 +86,10 @@ def render(request: Request, template: str, user: User | None, status_code: int 
     def t(key: str, **values: object) -> str:
         return translate(lang, key, **values)
 
+    now: dt.datetime = context.pop("now", None) or request.app.state.clock.now()
     html = env.get_template(template).render(
-        request=request, user=user, lang=lang, langs=LANGS, csrf_token=csrf, t=t,
-        ago=lambda m: _ago(m, lang), local=_local, duration=lambda s: _duration(s, lang), pct=_pct, num=_num,
+        request=request, user=user, lang=lang, langs=LANGS, csrf_token=csrf, t=t, now=now,
+        ago=lambda m: _ago(m, lang, now), local=_local, duration=lambda s: _duration(s, lang), pct=_pct, num=_num,
         path=request.url.path, **context)
     response = HTMLResponse(html, status_code=status_code)
     asked = request.query_params.get("lang")

@@ -73,8 +73,7 @@ def _perf(r: dict[str, Any], key: str, label: str, community: str) -> PerfRow:
 
 
 async def load_performance(conn: AsyncConnection[Any], user: User, *, days: int = 30,
-                           community: str | None = None, now: dt.datetime | None = None) -> Performance:
-    now = now or dt.datetime.now(dt.UTC)
+                           community: str | None = None, now: dt.datetime) -> Performance:
     params = {**scope_params(user), "since": now - dt.timedelta(days=days), "now": now, "community": community}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {_AGG} {_FROM}", params)

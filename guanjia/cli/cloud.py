@@ -78,6 +78,7 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
 
     from cloud.ingest.worker import WorkerOptions
     from cloud.service import CloudService, ServiceOptions
+    from guanjia.clock import SystemClock
     from guanjia.settings import Settings
 
     db = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
@@ -94,7 +95,8 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
     )
 
     async def main() -> None:
-        async with CloudService(settings, options, components=components) as service:
+        # wall time enters the cloud here: one clock for every component, the API and the pages
+        async with CloudService(settings, options, components=components, clock=SystemClock()) as service:
             await service.wait()
 
     asyncio.run(main())

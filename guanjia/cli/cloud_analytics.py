@@ -17,6 +17,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from guanjia.clock import SystemClock
+
 app = typer.Typer(help="analytics: anomaly detection and equipment health.", no_args_is_help=True)
 out = Console(soft_wrap=True)  # explanations are sentences: never hard-wrap them
 DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL/TimescaleDB URL.")
@@ -28,11 +30,32 @@ def _url(value: str | None) -> str:
     return _resolve(value, "GUANJIA_DATABASE_URL", None)
 
 
-def _when(text: str | None, default: dt.datetime) -> dt.datetime:
+def _when(text: str | None, default: dt.datetime | None = None) -> dt.datetime:
+    """An ISO time from the command line (naive = UTC); without one, ``default`` or the system clock.
+
+    This is where wall time enters the analytics commands: the jobs themselves only ever get
+    explicit instants, so ``--now`` replays and re-scores any moment reproducibly.
+    """
     if text is None:
-        return default
-    moment = dt.datetime.fromisoformat(text)
+        return default if default is not None else SystemClock().now()
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2027-01-01T00:30:00+08:00) / "
+                                 "不是 ISO 8601 时间") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _policy() -> Any:
+    """The work-order policy of ``GUANJIA_WO_POLICY`` (the shipped one when unset) — the same file
+    ``guanjia cloud serve`` loads, so orders opened from the command line get the same SLA clocks.
+    (Read directly: :class:`guanjia.settings.Settings` would demand a secret key these commands
+    never use.)"""
+    import os
+
+    from cloud.workorders.policy import load_policy
+
+    return load_policy(os.environ.get("GUANJIA_WO_POLICY") or None)
 
 
 async def _with_conn(url: str, job: Any) -> Any:
@@ -53,14 +76,14 @@ async def _with_conn(url: str, job: Any) -> Any:
 def train(
     database_url: str | None = DbOption,
     start: str | None = typer.Option(None, help="Training window start (ISO time; default: end - 14 days)."),
-    end: str | None = typer.Option(None, help="Training window end (ISO time; default: now)."),
+    end: str | None = typer.Option(None, "--end", "--now", help="Training window end (ISO time; default: now)."),
     kind: list[str] = typer.Option([], "--kind", help="Only these device kinds (repeatable)."),
     community: str | None = typer.Option(None, help="Only this community."),
 ) -> None:
     """Fit every device's baseline on its rollups and store a new model version per kind."""
     from cloud.analytics.jobs import train as run_train
 
-    stop = _when(end, dt.datetime.now(dt.UTC))
+    stop = _when(end)
     begin = _when(start, stop - dt.timedelta(days=14))
     models = asyncio.run(_with_conn(_url(database_url), lambda c: run_train(c, begin, stop, kinds=kind or None,
                                                                               community=community)))
@@ -74,7 +97,7 @@ def train(
 @app.command()
 def score(
     database_url: str | None = DbOption,
-    now: str | None = typer.Option(None, help="Score up to this time (default: now)."),
+    now: str | None = typer.Option(None, "--now", "--at", help="Score up to this time (ISO; default: now)."),
     since: str | None = typer.Option(None, help="Raise detections confirmed since (default: now - 2 h)."),
     community: str | None = typer.Option(None, help="Only this community."),
     alarms: bool = typer.Option(True, help="Raise fleet alarms / planned work orders for new detections."),
@@ -82,10 +105,10 @@ def score(
     """Score the recent hours: new detections become alarms; health records are refreshed."""
     from cloud.analytics.jobs import score as run_score
 
-    moment = _when(now, dt.datetime.now(dt.UTC))
+    moment = _when(now)
     begin = _when(since, moment - dt.timedelta(hours=2))
     result = asyncio.run(_with_conn(_url(database_url), lambda c: run_score(
-        c, moment, since=begin, community=community, raise_alarms=alarms)))
+        c, moment, since=begin, community=community, raise_alarms=alarms, policy=_policy())))
     out.print(f"scored {result.devices} devices: {len(result.detections)} new detections, "
               f"{result.alarms_raised} alarms raised, {result.cleared} cleared, "
               f"{result.health_updated} health records", markup=False)
@@ -167,13 +190,14 @@ def replay_demo(
     days: int = typer.Option(28, min=20, help="Simulated days replayed, ending at the current hour."),
     wear_start_day: int = typer.Option(16, min=15),
     percent_per_day: float = typer.Option(8.0, min=1.0),
+    now: str | None = typer.Option(None, "--now", help="The replay ends at this hour (ISO time; default: now)."),
 ) -> None:
     """Replay weeks of a pump wearing out (simulator physics) through train → score → planned work order."""
     from cloud.analytics.replay import replay_bearing_wear
 
     result = asyncio.run(_with_conn(_url(database_url), lambda c: replay_bearing_wear(
         c, community=community, building=building, device=device, days=days, wear_start_day=wear_start_day,
-        percent_per_day=percent_per_day)))
+        percent_per_day=percent_per_day, now=_when(now), policy=_policy())))
     out.print(f"bearing wear began {result.wear_start:%Y-%m-%d %H:%M} UTC on {community}/{device}", markup=False)
     if result.detected_at is None:
         out.print("not detected", markup=False)

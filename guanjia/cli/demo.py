@@ -18,6 +18,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from guanjia.files import write_private
 from guanjia.procs import guanjia_cmd
 
 COMMUNITY = "demo"
@@ -33,8 +34,7 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def _save_secret(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=1))
-    os.chmod(path, 0o600)
+    write_private(path, json.dumps(data, indent=1))
 
 
 def _gateway_credentials(database_url: str, demo_dir: Path, run_dir: Path) -> dict[str, str]:
@@ -66,7 +66,8 @@ def _gateway_credentials(database_url: str, demo_dir: Path, run_dir: Path) -> di
 
 def _agent_config(demo_dir: Path, mqtt_url: str) -> Path:
     path = demo_dir / "agent.yaml"
-    path.write_text(
+    # the MQTT URL carries the gateway password: the file is created 0600 (guanjia.files)
+    write_private(path,
         "\n".join([
             "# written by guanjia demo; devices come from the simulator inventory (--inventory)",
             f"gateway: {GATEWAY}",

@@ -55,6 +55,10 @@ def broker_files(
     listener_port: int = typer.Option(1883, "--port"),
     gateway_secret: Path | None = typer.Option(
         None, help="Also write the gateway's password here (a volume only the edge agent mounts)."),
+    broker_uid: int = typer.Option(1883, help="Owner of the password file when run as root (the broker "
+                                              "image's user; eclipse-mosquitto runs as 1883)."),
+    secret_owner: str = typer.Option("guanjia", help="Owner of --gateway-secret when run as root (the "
+                                                     "agent image's user)."),
 ) -> None:
     """Write a production broker's config, hashed password file and ACL from the environment.
 
@@ -92,10 +96,24 @@ def broker_files(
             "log_dest stdout",
         ]) + "\n"
     )
-    for name in ("passwd", "acl", "mosquitto.conf"):
-        os.chmod(out_dir / name, 0o644)  # the broker image runs as its own user
+    for name in ("acl", "mosquitto.conf"):
+        os.chmod(out_dir / name, 0o644)  # no secret in these; the broker image runs as its own user
+    # the password hashes stay 0600 (created so by write_auth_files) and are handed to the
+    # broker's user instead of being opened to everyone
+    if os.geteuid() == 0:
+        os.chown(out_dir / "passwd", broker_uid, broker_uid)
     if gateway_secret is not None:
+        from guanjia.files import write_private
+
         gateway_secret.parent.mkdir(parents=True, exist_ok=True)
-        gateway_secret.write_text(env["MQTT_GATEWAY_PASSWORD"] + "\n")
-        os.chmod(gateway_secret, 0o644)  # readable by the agent's user; the volume is the boundary
+        write_private(gateway_secret, env["MQTT_GATEWAY_PASSWORD"] + "\n")  # born 0600
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                owner = pwd.getpwnam(secret_owner)
+            except KeyError:
+                owner = None  # this machine has no such user: keep root's 0600 file
+            if owner is not None:
+                os.chown(gateway_secret, owner.pw_uid, owner.pw_gid)
     out.print(f"wrote {out_dir}/mosquitto.conf, passwd, acl", markup=False, highlight=False)

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Literal
 
 from guanjia.errors import StackError
+from guanjia.files import write_private
+from guanjia.stack.pids import pid_running
 from guanjia.stack.ports import free_port, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -78,8 +80,9 @@ def write_auth_files(passwd_file: Path, acl_file: Path, accounts: Iterable[Broke
         acl_lines.append("")
     for path, lines in ((passwd_file, pw_lines), (acl_file, acl_lines)):
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o600 if path == passwd_file else 0o644)
+        tmp.unlink(missing_ok=True)
+        # born with its final mode (the password hashes never exist world-readable), then renamed
+        write_private(tmp, "\n".join(lines) + "\n", 0o600 if path == passwd_file else 0o644)
         _chown_to_broker(tmp)
         os.replace(tmp, path)
 
@@ -133,8 +136,7 @@ class MosquittoServer:
         merged = {a.username: a for a in self.accounts()}
         merged.update({a.username: a for a in accounts})
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.accounts_file.write_text(json.dumps([asdict(a) for a in merged.values()], indent=1))
-        os.chmod(self.accounts_file, 0o600)
+        write_private(self.accounts_file, json.dumps([asdict(a) for a in merged.values()], indent=1))
         write_auth_files(self.directory / "passwd", self.directory / "acl", merged.values())
         self.reload()
 
@@ -215,10 +217,9 @@ class MosquittoServer:
         if pid_file.exists():
             try:
                 pid = int(pid_file.read_text())
-                os.kill(pid, 0)
-                return pid
-            except (ValueError, ProcessLookupError, PermissionError):
+            except ValueError:
                 return None
+            return pid if pid_running(pid) else None
         return None
 
     def running(self) -> bool:
@@ -238,11 +239,8 @@ class MosquittoServer:
             if self.process is not None:
                 if self.process.poll() is not None:
                     break
-            else:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
+            elif not pid_running(pid):
+                break
             time.sleep(0.05)
         self.process = None
         (self.directory / "pid").unlink(missing_ok=True)

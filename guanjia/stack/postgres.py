@@ -20,6 +20,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from guanjia.errors import StackError
+from guanjia.files import write_private
+from guanjia.stack.pids import pid_running
 from guanjia.stack.ports import free_port
 
 log = logging.getLogger(__name__)
@@ -126,8 +128,7 @@ class PostgresServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
         pw_file = self.directory / "password"
-        pw_file.write_text(self.password + "\n")
-        os.chmod(pw_file, 0o600)
+        write_private(pw_file, self.password + "\n")
         self._chown()
         self._run(
             [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.user, "--pwfile", str(pw_file),
@@ -182,10 +183,9 @@ class PostgresServer:
         if not pid.exists():
             return False
         try:
-            os.kill(int(pid.read_text().split()[0]), 0)
-        except (ValueError, ProcessLookupError, PermissionError):
+            return pid_running(int(pid.read_text().split()[0]))
+        except (ValueError, IndexError, OSError):
             return False
-        return True
 
     def stop(self, timeout: float = 90.0) -> None:
         """Fast shutdown (clients disconnected, checkpoint written); immediate if that hangs."""

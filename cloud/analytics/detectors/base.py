@@ -147,8 +147,13 @@ class Detector(ABC):
             stat = scored.stats.get(channel.name)
             if stat is None:
                 continue
-            for onset, raised in episodes(stat, self.limit(params, channel), channel.min_hours, channel.clear_ratio):
-                if raised < first:
+            spans = episode_spans(stat, self.limit(params, channel), channel.min_hours, channel.clear_ratio)
+            for onset, raised, closed in spans:
+                # an episode confirmed before ``first`` but still open there is reported too: each
+                # scoring pass sees its own warm-up window, so the pass that covered the confirming
+                # hour may not have confirmed it yet (its EWMA started elsewhere); skipping it here
+                # would lose the detection for good. The caller de-duplicates repeats by episode.
+                if raised < first and (closed is not None and closed <= first):
                     continue
                 found.append(Detection(
                     device=frame.device,
@@ -175,7 +180,13 @@ def episodes(stat: Array, limit: float, min_hours: int, clear_ratio: float) -> l
     ``limit × clear_ratio``. The onset is the last hour the statistic was at or below zero before
     the raise (where the drift began), the raise is the hour the episode was confirmed.
     """
-    found: list[tuple[int, int]] = []
+    return [(onset, raised) for onset, raised, _ in episode_spans(stat, limit, min_hours, clear_ratio)]
+
+
+def episode_spans(stat: Array, limit: float, min_hours: int,
+                  clear_ratio: float) -> list[tuple[int, int, int | None]]:
+    """:func:`episodes` with the hour each episode closed (``None`` while still open at the end)."""
+    found: list[tuple[int, int, int | None]] = []
     open_ = False
     run = 0
     last_quiet = 0
@@ -187,6 +198,7 @@ def episodes(stat: Array, limit: float, min_hours: int, clear_ratio: float) -> l
                 open_ = False
                 run = 0
                 last_quiet = i
+                found[-1] = (found[-1][0], found[-1][1], i)
             continue
         if value <= 0:
             last_quiet = i
@@ -194,7 +206,7 @@ def episodes(stat: Array, limit: float, min_hours: int, clear_ratio: float) -> l
             run += 1
             if run >= min_hours:
                 open_ = True
-                found.append((last_quiet, i))
+                found.append((last_quiet, i, None))
         else:
             run = 0
     return found

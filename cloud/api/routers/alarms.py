@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.alarms.lifecycle import acknowledge
 from cloud.alarms.model import status
-from cloud.api.deps import PoolDep, StaffUser, ensure_community_param, ensure_visible, scope_params
-from cloud.api.routers.workorders import clock, raise_http
+from cloud.api.deps import ClockDep, PoolDep, StaffUser, ensure_community_param, ensure_visible, scope_params
+from cloud.api.routers.workorders import raise_http
 from cloud.workorders import queries
 from cloud.workorders.errors import WorkOrderError
 
@@ -99,7 +99,8 @@ class AckIn(BaseModel):
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmOut)
-async def ack(alarm_id: int, user: StaffUser, pool: PoolDep, body: AckIn | None = None) -> dict[str, Any]:
+async def ack(alarm_id: int, user: StaffUser, pool: PoolDep, clock: ClockDep,
+              body: AckIn | None = None) -> dict[str, Any]:
     """Acknowledge (idempotent)."""
     async with pool.connection() as conn:
         alarm = await queries.get_alarm(conn, alarm_id)

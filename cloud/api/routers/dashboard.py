@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import PoolDep, StaffUser
+from cloud.api.deps import ClockDep, PoolDep, StaffUser
 from cloud.web.fleet import FleetFilter, load_fleet
 from cloud.web.stats import PerfRow, load_performance
 
@@ -54,22 +54,22 @@ class PerformanceOut(BaseModel):
 
 
 @router.get("/summary", response_model=SummaryOut, summary="Device counts per state")
-async def summary(pool: PoolDep, user: StaffUser, community: Community = None) -> SummaryOut:
+async def summary(pool: PoolDep, user: StaffUser, clock: ClockDep, community: Community = None) -> SummaryOut:
     if community is not None and not user.can_see(community):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "community not found")
     async with pool.connection() as conn:
-        fleet = await load_fleet(conn, user, FleetFilter(community=community), limit=1)
+        fleet = await load_fleet(conn, user, FleetFilter(community=community), limit=1, now=clock.now())
     return SummaryOut(devices=sum(fleet.counts.values()), counts=fleet.counts)
 
 
 @router.get("/performance", response_model=PerformanceOut,
             summary="SLA compliance, mean time to respond/repair per butler and community, ratings")
-async def performance(pool: PoolDep, user: StaffUser, community: Community = None,
+async def performance(pool: PoolDep, user: StaffUser, clock: ClockDep, community: Community = None,
                       days: Annotated[int, Query(ge=1, le=366)] = 30) -> PerformanceOut:
     if community is not None and not user.can_see(community):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "community not found")
     async with pool.connection() as conn:
-        perf = await load_performance(conn, user, days=days, community=community)
+        perf = await load_performance(conn, user, days=days, community=community, now=clock.now())
     return PerformanceOut(days=perf.days, total=PerfOut.of(perf.total),
                           by_butler=[PerfOut.of(p) for p in perf.by_butler],
                           by_community=[PerfOut.of(p) for p in perf.by_community], ratings=perf.ratings)

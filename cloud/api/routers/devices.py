@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
-from cloud.api.deps import PoolDep, StaffUser
+from cloud.api.deps import ClockDep, PoolDep, StaffUser, get_clock
 from cloud.auth.users import User
 from cloud.web.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_device, load_fleet
 from cloud.web.health import load_health
@@ -126,7 +126,7 @@ class WorkOrderBrief(BaseModel):
 async def visible_device(request: Request, user: User, device_id: int) -> DeviceRow:
     pool = request.app.state.pool
     async with pool.connection() as conn:
-        device = await load_device(conn, user, device_id)
+        device = await load_device(conn, user, device_id, now=get_clock(request).now())
     if device is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
     return device
@@ -134,7 +134,7 @@ async def visible_device(request: Request, user: User, device_id: int) -> Device
 
 @router.get("", response_model=FleetOut, summary="Devices with their state (tenant-scoped, filterable)")
 async def list_devices(
-    pool: PoolDep, user: StaffUser,
+    pool: PoolDep, user: StaffUser, clock: ClockDep,
     community: Code | None = None, building: Code | None = None,
     kind: Annotated[str | None, Query(max_length=32, description=f"one of {', '.join(KINDS)}")] = None,
     state: Annotated[str | None, Query(max_length=16, description=f"one of {', '.join(STATES)}")] = None,
@@ -144,7 +144,8 @@ async def list_devices(
     if community is not None and not user.can_see(community):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "community not found")
     async with pool.connection() as conn:
-        fleet = await load_fleet(conn, user, FleetFilter(community, building, kind, state, q), limit=limit)
+        fleet = await load_fleet(conn, user, FleetFilter(community, building, kind, state, q), limit=limit,
+                                 now=clock.now())
     return FleetOut(counts=fleet.counts, total=fleet.total, devices=[DeviceOut.of(d) for d in fleet.devices])
 
 
@@ -169,7 +170,7 @@ async def get_series(
     start: dt.datetime | None = None, end: dt.datetime | None = None,
 ) -> SeriesOut:
     await visible_device(request, user, device_id)
-    end = _utc(end) if end else dt.datetime.now(dt.UTC)
+    end = _utc(end) if end else get_clock(request).now()
     if start is None:
         start = end - RANGES[range_ or "24h"]
     start = _utc(start)
@@ -196,7 +197,7 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 async def get_health(request: Request, pool: PoolDep, device_id: int, user: StaffUser) -> HealthOut:
     device = await visible_device(request, user, device_id)
     async with pool.connection() as conn:
-        record = await load_health(conn, device_id, device.kind)
+        record = await load_health(conn, device_id, device.kind, get_clock(request).now())
     energy = None
     if record.energy is not None:
         e = record.energy

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from cloud.api.deps import PoolDep
+from cloud.api.deps import ClockDep, PoolDep
 
 router = APIRouter(prefix="/api/v1/devices", tags=["telemetry"])
 
@@ -67,13 +67,14 @@ ORDER BY m.name, r.bucket LIMIT %(limit)s
 @router.get("/{device_id}/telemetry", response_model=TelemetryOut)
 async def device_telemetry(
     pool: PoolDep,
+    clock: ClockDep,
     device_id: int,
     metric: list[str] | None = Query(None, description="metric name(s); all metrics when absent"),
     start: dt.datetime | None = Query(None, description="ISO time; default end - 1 hour"),
     end: dt.datetime | None = Query(None, description="ISO time; default now"),
     step: Step = "auto",
 ) -> TelemetryOut:
-    end = (end or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    end = (end or clock.now()).astimezone(dt.UTC)
     start = (start or end - dt.timedelta(hours=1)).astimezone(dt.UTC)
     if start >= end:
         raise HTTPException(422, "start must be before end")

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import (
     ButlerUser,
+    ClockDep,
     CurrentUser,
+    PolicyDep,
     PoolDep,
     ResidentUser,
     StaffUser,
@@ -30,18 +32,12 @@ from cloud.auth.users import User
 from cloud.notify.masking import mask_name, mask_phone, mask_text
 from cloud.workorders import queries, repo
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import SystemClock
 from cloud.workorders.errors import IllegalTransition, InvalidRequest, NotAllowed, NotFound, WorkOrderError
-from cloud.workorders.policy import Policy, Priority, default_policy
+from cloud.workorders.policy import Priority
 from cloud.workorders.reports import Report, rate, submit_report
 from cloud.workorders.states import Action, State
 
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
-clock = SystemClock()
-
-
-def policy() -> Policy:
-    return default_policy()
 
 
 def raise_http(exc: WorkOrderError) -> NoReturn:
@@ -147,7 +143,7 @@ async def _visible(conn: Any, user: User, actor: Actor, wo_id: int) -> dict[str,
 
 @router.get("/work-orders", response_model=WorkOrderPage)
 async def list_work_orders(
-    user: CurrentUser, pool: PoolDep,
+    user: CurrentUser, pool: PoolDep, clock: ClockDep,
     community: str | None = None,
     state: Annotated[list[State] | None, Query()] = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
@@ -173,7 +169,7 @@ async def list_work_orders(
 
 
 @router.get("/work-orders/{wo_id}", response_model=WorkOrderDetail)
-async def get_work_order(wo_id: int, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
+async def get_work_order(wo_id: int, user: CurrentUser, pool: PoolDep, clock: ClockDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
         wo = await _visible(conn, user, actor, wo_id)
@@ -200,7 +196,8 @@ class TransitionIn(BaseModel):
 
 @router.post("/work-orders/{wo_id}/transitions", response_model=WorkOrderOut,
              responses={409: {"description": "illegal transition: error.detail = {state, action, allowed}"}})
-async def transition(wo_id: int, body: TransitionIn, user: ButlerUser, pool: PoolDep) -> dict[str, Any]:
+async def transition(wo_id: int, body: TransitionIn, user: ButlerUser, pool: PoolDep, clock: ClockDep,
+                     policy: PolicyDep) -> dict[str, Any]:
     """Move the order through its state machine (accept, depart, arrive, hold, resume, resolve, close …)."""
     if body.action is Action.auto_close:
         raise HTTPException(422, "auto_close is done by the system when an alarm clears")
@@ -209,7 +206,7 @@ async def transition(wo_id: int, body: TransitionIn, user: ButlerUser, pool: Poo
         await _visible(conn, user, actor, wo_id)
         try:
             async with conn.transaction():
-                wo = await repo.transition(conn, policy(), wo_id, body.action, actor, clock.now(), note=body.note,
+                wo = await repo.transition(conn, policy, wo_id, body.action, actor, clock.now(), note=body.note,
                                            lat=body.lat, lon=body.lon, assignee_id=body.assignee_id)
         except WorkOrderError as exc:
             raise_http(exc)
@@ -249,13 +246,14 @@ class ReportOut(BaseModel):
 
 
 @router.post("/work-orders", response_model=ReportOut, status_code=201)
-async def open_by_staff(body: OrderIn, user: StaffUser, pool: PoolDep) -> dict[str, Any]:
+async def open_by_staff(body: OrderIn, user: StaffUser, pool: PoolDep, clock: ClockDep,
+                        policy: PolicyDep) -> dict[str, Any]:
     """Staff open an order by hand (patrol finding, phone call)."""
     ensure_visible(user, body.community)
     async with pool.connection() as conn:
         actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
         try:
-            wo, linked = await submit_report(conn, policy(), Report(
+            wo, linked = await submit_report(conn, policy, Report(
                 community=body.community, text=body.description or body.title, title=body.title,
                 building=body.building, device=body.device, location=body.location, photos=body.photos,
                 priority=body.priority), clock.now(), actor, origin="staff")
@@ -265,13 +263,14 @@ async def open_by_staff(body: OrderIn, user: StaffUser, pool: PoolDep) -> dict[s
 
 
 @router.post("/reports", response_model=ReportOut, status_code=201)
-async def resident_report(body: ReportIn, user: ResidentUser, pool: PoolDep) -> dict[str, Any]:
+async def resident_report(body: ReportIn, user: ResidentUser, pool: PoolDep, clock: ClockDep,
+                          policy: PolicyDep) -> dict[str, Any]:
     """报事报修: a resident reports a fault; linked to the device's open order if there is one."""
     ensure_visible(user, body.community)
     async with pool.connection() as conn:
         actor = Actor("user", user.id, user.name, user.role.value)
         try:
-            wo, linked = await submit_report(conn, policy(), Report(
+            wo, linked = await submit_report(conn, policy, Report(
                 community=body.community, text=body.text, building=body.building, device=body.device,
                 location=body.location, photos=body.photos, reporter_name=body.reporter_name or user.name,
                 reporter_phone=body.reporter_phone or user.phone or "", reporter_user_id=user.id),
@@ -289,12 +288,13 @@ class RatingIn(BaseModel):
 
 
 @router.post("/work-orders/{wo_id}/rating", response_model=WorkOrderOut)
-async def rate_order(wo_id: int, body: RatingIn, user: ResidentUser, pool: PoolDep) -> dict[str, Any]:
+async def rate_order(wo_id: int, body: RatingIn, user: ResidentUser, pool: PoolDep, clock: ClockDep,
+                     policy: PolicyDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         actor = Actor("user", user.id, user.name, user.role.value)
         await _visible(conn, user, actor, wo_id)
         try:
-            wo = await rate(conn, policy(), wo_id, body.stars, body.comment, actor, clock.now())
+            wo = await rate(conn, policy, wo_id, body.stars, body.comment, actor, clock.now())
         except WorkOrderError as exc:
             raise_http(exc)
     return present(wo, True, clock.now())

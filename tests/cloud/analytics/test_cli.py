@@ -25,7 +25,7 @@ def test_train_score_models_commands(analytics_db: str) -> None:
 
 def test_replay_demo_command_tells_the_story(analytics_db: str) -> None:
     result = CliRunner().invoke(app, ["cloud", "analytics", "replay-demo", "--database-url", analytics_db,
-                                      "--community", "demo-cli"])
+                                      "--community", "demo-cli", "--now", "2026-12-05T12:30:00+00:00"])
     assert result.exit_code == 0, result.output
     assert "more current than usual for this pressure" in result.output
     assert " P3 " in result.output

@@ -20,6 +20,7 @@ from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.worker import IngestWorker, WorkerOptions
 from cloud.registry import store
 from guanjia import wire
+from guanjia.clock import SystemClock
 from guanjia.settings import MqttUrl
 from tests.conftest import PgHandle
 
@@ -99,7 +100,7 @@ async def running_worker(db_url: str, mqtt_url: str, *, group: str | None = None
                          **options: Any) -> AsyncIterator[IngestWorker]:
     async with open_pool(db_url, max_size=4) as pool:
         opts = WorkerOptions(client_id=client_id or unique("w-"), group=group or unique("g-"), **options)
-        worker = IngestWorker(pool, MqttUrl.parse(mqtt_url), options=opts, hooks=hooks)
+        worker = IngestWorker(pool, MqttUrl.parse(mqtt_url), options=opts, hooks=hooks, clock=SystemClock())
         task = asyncio.create_task(worker.run())
         try:
             deadline = time.monotonic() + 10

@@ -59,12 +59,12 @@ async def test_rollups_are_exact_and_include_late_data(storage_db: str, registry
     values = [float(v) for v in np.round(rng.normal(3.0, 0.5, len(times)), 4)]
     async with await psycopg.AsyncConnection.connect(storage_db) as conn:
         await writer.write(conn, [_prepared(g, 1, d, m, times[:600], values[:600])])
-        assert (await rollups.refresh(conn, _mode(storage_db))).minute_rows > 0
+        assert (await rollups.refresh(conn, _mode(storage_db), now=T0 + dt.timedelta(days=1))).minute_rows > 0
         await writer.write(conn, [_prepared(g, 2, d, m, times[600:], values[600:])])
         # late data for the first hour arrives after that hour was rolled up
         late_t, late_v = T0 + dt.timedelta(minutes=5, seconds=1), 100.0
         await writer.write(conn, [_prepared(g, 3, d, m, [late_t], [late_v])])
-        await rollups.refresh(conn, _mode(storage_db))
+        await rollups.refresh(conn, _mode(storage_db), now=T0 + dt.timedelta(days=1))
         cur = await conn.execute("SELECT bucket, avg_value, min_value, max_value, n FROM telemetry_1m "
                                  "WHERE device_id = %s ORDER BY bucket", (d,))
         minute = await cur.fetchall()
@@ -96,7 +96,7 @@ async def test_telemetry_api_chooses_resolution(storage_db: str, registry: dict[
     times = [T0 + dt.timedelta(seconds=30 * i) for i in range(240)]  # 2 hours
     async with await psycopg.AsyncConnection.connect(storage_db) as conn:
         await Writer(mode=_mode(storage_db)).write(conn, [_prepared(g, 1, d, m, times, [float(i) for i in range(240)])])
-        await rollups.refresh(conn, _mode(storage_db))
+        await rollups.refresh(conn, _mode(storage_db), now=T0 + dt.timedelta(days=1))
     async with open_pool(storage_db, max_size=2) as pool:
         app = create_app(Settings(mode="test"), pool, auth=False)
         transport = httpx.ASGITransport(app=app)

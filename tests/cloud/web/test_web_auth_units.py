@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from cloud.auth.passwords import check_strength, hash_password, needs_rehash, verify_password
 from cloud.auth.ratelimit import LoginLimiter, TokenBucket
 from cloud.auth.tokens import TokenInvalid, TokenService
+from guanjia.clock import ManualClock
 
 
 def test_password_hash_is_argon2id_salted_and_verifies() -> None:
@@ -29,7 +32,8 @@ def test_password_strength_rules() -> None:
 
 
 def test_tokens_roundtrip_kind_expiry_and_signature() -> None:
-    tokens = TokenService("s" * 40)
+    clock = ManualClock(dt.datetime(2026, 12, 31, 23, 50, tzinfo=dt.UTC))
+    tokens = TokenService("s" * 40, clock=clock)
     token, ttl = tokens.issue(7, 3, "access")
     claims = tokens.decode(token, "access")
     assert (claims.user_id, claims.version, claims.kind) == (7, 3, "access")
@@ -37,16 +41,21 @@ def test_tokens_roundtrip_kind_expiry_and_signature() -> None:
     with pytest.raises(TokenInvalid):
         tokens.decode(token, "session")  # an access token is not a session
     with pytest.raises(TokenInvalid):
-        TokenService("t" * 40).decode(token, "access")  # other secret
+        TokenService("t" * 40, clock=clock).decode(token, "access")  # other secret
     old, _ = tokens.issue(7, 3, "access", now=1_000_000)
     with pytest.raises(TokenInvalid):
         tokens.decode(old, "access")  # expired
+    clock.advance(dt.timedelta(minutes=14, seconds=59))  # expiry is judged on the injected clock
+    assert tokens.decode(token, "access").user_id == 7
+    clock.advance(dt.timedelta(seconds=1))
+    with pytest.raises(TokenInvalid):
+        tokens.decode(token, "access")
     with pytest.raises(TokenInvalid):
         tokens.decode("garbage", "access")
 
 
 def test_csrf_token_is_bound_to_the_session() -> None:
-    tokens = TokenService("s" * 40)
+    tokens = TokenService("s" * 40, clock=ManualClock())
     assert tokens.check_csrf("jti-1", tokens.csrf_token("jti-1"))
     assert not tokens.check_csrf("jti-2", tokens.csrf_token("jti-1"))
     assert not tokens.check_csrf("jti-1", None)

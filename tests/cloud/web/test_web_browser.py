@@ -117,9 +117,9 @@ async def shot(page: Page, name: str) -> None:
 async def test_butler_receives_accepts_and_resolves_live(server: str, browser: Browser, world: World,
                                                          people: dict[str, Login],
                                                          pool: AsyncConnectionPool[Any]) -> None:
-    from cloud.web.inbox import policy
     from cloud.workorders import repo
     from cloud.workorders.actors import Actor
+    from cloud.workorders.policy import default_policy as policy
 
     page = await login(browser, server, people["butler"])
     assert page.url.endswith("/inbox")

@@ -15,8 +15,8 @@ import pytest
 
 from cloud.db.migrate import migrate
 from cloud.routing.roster import Shift
-from cloud.workorders.clock import ManualClock
 from cloud.workorders.policy import Policy, default_policy
+from guanjia.clock import ManualClock
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "cloud" / "db" / "migrations"
 

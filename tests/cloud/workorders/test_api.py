@@ -23,8 +23,8 @@ from cloud.auth.roles import Role
 from cloud.auth.users import User, create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
-from cloud.workorders.clock import SystemClock, to_ms
 from cloud.workorders.policy import default_policy
+from guanjia.clock import SystemClock, to_ms
 from guanjia.settings import Settings
 from guanjia.stack.ports import free_port
 from tests.cloud.workorders.conftest import add_butler

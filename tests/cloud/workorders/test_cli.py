@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
-from cloud.workorders.clock import SystemClock, to_ms
 from cloud.workorders.policy import default_policy
 from guanjia.cli.cloud_workorders import app, parse_shift
+from guanjia.clock import SystemClock, to_ms
 from guanjia.errors import ConfigError
 
 

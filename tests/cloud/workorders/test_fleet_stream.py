@@ -22,9 +22,9 @@ from cloud.fleetrules.stream import STATE_NAME, FleetStreamComponent, StreamFlee
 from cloud.ingest.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
 from cloud.metrics import Metrics
 from cloud.registry import store
-from cloud.workorders.clock import ManualClock
 from cloud.workorders.policy import default_policy
 from guanjia import wire
+from guanjia.clock import ManualClock
 from tests.cloud.ingest.conftest import publisher, running_worker, scalar, unique, wait_for
 from tests.conftest import BrokerHandle
 

@@ -17,8 +17,8 @@ from psycopg.types.json import Jsonb
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.alarms.offline import check_gateways
-from cloud.workorders.clock import ManualClock, to_ms
 from cloud.workorders.policy import Policy, default_policy
+from guanjia.clock import ManualClock, to_ms
 
 HEARTBEAT = timedelta(minutes=2)
 DEVICES = [("lift-1", "elevator", "elevator-offline"), ("lift-2", "elevator", "elevator-offline"),

@@ -12,8 +12,8 @@ from cloud.alarms.lifecycle import acknowledge, apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.workorders import repo
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import ManualClock, to_ms
 from cloud.workorders.policy import Policy
+from guanjia.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 

@@ -24,9 +24,9 @@ from cloud.notify.hub import InboxHub, backlog
 from cloud.notify.masking import mask_name, mask_phone, mask_text
 from cloud.notify.sender import NotificationSender, RetryPolicy
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import ManualClock, to_ms
 from cloud.workorders.policy import Policy
 from cloud.workorders.reports import Report, submit_report
+from guanjia.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 from tests.cloud.workorders.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
 
@@ -91,7 +91,7 @@ async def test_webhook_signed_and_retried_until_delivered(conn: psycopg.AsyncCon
     deliveries = {r[1]["X-Guanjia-Delivery"] for r in http_receiver.requests}
     assert len(deliveries) == 1
     for _path, headers, body in http_receiver.requests:
-        assert webhook.verify("k3y", headers["X-Guanjia-Signature"], body)
+        assert webhook.verify("k3y", headers["X-Guanjia-Signature"], body, clock.now().timestamp())
         assert orjson.loads(body)["event"] == "alarm.raised"
     cur = await conn.execute("SELECT ok, status FROM notification_attempts ORDER BY id")
     assert await cur.fetchall() == [(False, 500), (False, 503), (True, 200)]

@@ -28,8 +28,8 @@ from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.alarms.ordering import Stamp, compare
 from cloud.alarms.processor import process_batch
-from cloud.workorders.clock import ManualClock, to_ms
 from cloud.workorders.policy import default_policy
+from guanjia.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 T0 = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)

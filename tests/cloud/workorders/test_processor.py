@@ -11,8 +11,8 @@ from psycopg.types.json import Jsonb
 
 from cloud.alarms.offline import check_gateways
 from cloud.alarms.processor import process_batch
-from cloud.workorders.clock import ManualClock
 from cloud.workorders.policy import default_policy
+from guanjia.clock import ManualClock
 
 
 async def insert_event(conn: psycopg.AsyncConnection[Any], gateway: int, device: int, seq: int, state: str,

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
-from cloud.workorders.clock import ManualClock, to_ms
 from cloud.workorders.policy import default_policy
+from guanjia.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 _devices = itertools.count()

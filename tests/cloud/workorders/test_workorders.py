@@ -14,10 +14,10 @@ from cloud.alarms.model import AlarmEvent
 from cloud.routing.escalation import escalate_due
 from cloud.workorders import repo
 from cloud.workorders.actors import Actor
-from cloud.workorders.clock import ManualClock, to_ms
 from cloud.workorders.errors import IllegalTransition, InvalidRequest, NotAllowed
 from cloud.workorders.policy import Policy
 from cloud.workorders.reports import Report, rate, submit_report
+from guanjia.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 STAFF = Actor("user", 1, "engineer", "engineer")

@@ -1,8 +1,9 @@
-"""Time as a dependency: SLA clocks and escalation must be testable without sleeping.
+"""Time as a dependency: wall time enters the program here and nowhere else.
 
 Every business function takes ``now`` from a :class:`Clock`; the database never decides the time
 of a business event (no ``now()`` in those statements), so a test can move time forward by an
-hour and watch escalation happen.
+hour and watch escalation happen. The module lives in the shared core (not in a tier) because the
+cloud, the CLI and the edge all need the same protocol and the same epoch-ms conversions.
 """
 
 from __future__ import annotations

@@ -1,0 +1,83 @@
+"""pytest plugin: run the whole session at another wall-clock instant (``--at``) and time zone (``--tz``).
+
+``pytest --at 2027-01-01T00:30:00+08:00 tests/cloud/analytics`` moves Python's wall clock
+(``time.time``, ``datetime.now``, ``date.today`` …) to that instant with time-machine when the
+session starts, with ``tick=True`` so time keeps running from there (timeouts, SSE streams and
+token expiry behave as usual). ``--tz Asia/Shanghai`` sets the process time zone (``TZ`` +
+``time.tzset``) for code that reads local time. The lead runs the suite at a few instants
+(12:30 UTC, a month end, a year end in the community's zone) to show it passes at any date and
+hour.
+
+What it does *not* move: the clocks of other processes. The real PostgreSQL's ``now()`` /
+``CURRENT_DATE`` stay at the real time, so business logic must never mix the database's
+``now()`` with Python time — every business timestamp comes from the injected
+:class:`guanjia.clock.Clock` and is passed to SQL as a parameter. A test that fails only under
+``--at`` is finding exactly such a mix. ``time.monotonic`` is not moved either (durations only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+import pytest
+import time_machine
+
+_TRAVELLER = pytest.StashKey[time_machine.travel]()
+_OLD_TZ = pytest.StashKey[str | None]()
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """``--at`` value → an aware datetime; a time zone offset is required (no guessing the zone)."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--at {text!r}: not an ISO 8601 instant "
+                                "(e.g. 2027-01-01T00:30:00+08:00) / 不是 ISO 8601 时刻") from exc
+    if when.tzinfo is None:
+        raise pytest.UsageError(f"--at {text!r}: give an offset such as +08:00 or Z / 请写明时区偏移")
+    return when
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("timeshift", "run the session at another wall-clock instant")
+    group.addoption("--at", dest="timeshift_at", default=None, metavar="INSTANT",
+                    help="start the wall clock at this ISO 8601 instant with an offset, e.g. "
+                         "2027-01-01T00:30:00+08:00; time keeps ticking (time-machine, tick=True)")
+    group.addoption("--tz", dest="timeshift_tz", default=None, metavar="ZONE",
+                    help="process time zone for the session, e.g. Asia/Shanghai or UTC")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    zone = config.getoption("timeshift_tz", None)
+    if zone:
+        config.stash[_OLD_TZ] = os.environ.get("TZ")
+        os.environ["TZ"] = zone
+        time.tzset()
+    at = config.getoption("timeshift_at", None)
+    if at:
+        traveller = time_machine.travel(parse_instant(at), tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    if at := config.getoption("timeshift_at", None):
+        lines.append(f"timeshift: wall clock started at {parse_instant(at).isoformat()} (ticking)")
+    if zone := config.getoption("timeshift_tz", None):
+        lines.append(f"timeshift: TZ={zone}")
+    return lines
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (traveller := config.stash.get(_TRAVELLER, None)) is not None:
+        traveller.stop()
+    if _OLD_TZ in config.stash:
+        old = config.stash[_OLD_TZ]
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
