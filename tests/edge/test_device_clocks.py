@@ -8,6 +8,7 @@ injected clock, so every timing is exact; the broker path is covered in ``test_m
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,31 @@ def test_lift_box_clock_that_jumps_raises_and_clears_on_the_agent_clock(tmp_path
     site.run(T0 + 12 * MIN, lift_offset=0)
     events = [(a["state"], a["ts"] - T0) for a in site.alarms if a["rule"] == "elevator-clock-skew"]
     assert events == [("raise", 120_000), ("clear", 180_000 + 5 * MIN)]
+
+
+def test_the_agent_times_everything_by_its_injected_clock(tmp_path: Path) -> None:
+    """One clock for the whole agent (guanjia.clock): readings of MQTT devices, Modbus polls, events,
+    rules and the outbox all read the injected one."""
+    from datetime import UTC, datetime
+
+    from edge.agent import Agent
+    from edge.config import AgentConfig, DeviceConfig, LinkConfig, MqttDevicesConfig, OutboxConfig
+    from guanjia.clock import ManualClock, to_ms
+
+    clock = ManualClock(datetime(2026, 12, 1, 8, 0, tzinfo=UTC))
+    config = AgentConfig(
+        gateway="gw-1", community="c1", uplink=UplinkConfig(url="mqtt://127.0.0.1:1"),
+        outbox=OutboxConfig(path=tmp_path / "o.db"),
+        links=[LinkConfig(type="tcp", host="127.0.0.1", port=1,
+                          devices=[DeviceConfig(id=LIFT, profile="elevator-gbt24476")])],
+        mqtt_devices=MqttDevicesConfig(devices=[MqttDeviceConfig(id=GATE, profile="access-gate")]),
+        rules=RulesConfig(builtin=True, state_path=tmp_path / "r.json"))
+    agent = Agent(config, clock=clock)
+    want = to_ms(clock.now())
+    assert agent.now_ms() == want
+    assert agent.listener.clock() == want
+    assert agent.devices[LIFT].clock() == want
+    assert agent.rules.clock() == want
+    assert agent.outbox.clock() == want
+    clock.advance(timedelta(minutes=10))
+    assert agent.listener.clock() == want + 10 * MIN
