@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from device_profiles import Profile, find_profile
@@ -23,10 +24,11 @@ from edge.metrics import PollMetrics
 from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
 from edge.mqtt_devices import MqttDeviceListener
-from edge.outbox import Outbox, now_ms
+from edge.outbox import Outbox
 from edge.rbe import ReportFilter
 from edge.rules_runner import RuleRunner
 from edge.uplink import Uplink
+from guanjia.clock import Clock, SystemClock, to_ms
 from guanjia.wire import Quality, Scalar
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,19 @@ async def _cancel(tasks: list[asyncio.Task[Any]], rounds: int = 40) -> None:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    """``clock`` (:mod:`guanjia.clock`) is the agent's wall time: the one time every reading, event,
+    alarm and rule duration of this agent is measured in (as epoch ms, :attr:`now_ms`). A device's
+    own clock is never used for that (it is kept alongside as the ``device_clock`` point): a lift box
+    or gate set ten minutes wrong, or one that jumps, must neither move readings into the future nor
+    stall the rules' ``for:`` timers."""
+
+    def __init__(self, config: AgentConfig, *, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock: Clock = clock or SystemClock()
+        wall = self.clock
+        self.now_ms: Callable[[], int] = lambda: to_ms(wall.now())
+        """Epoch ms of the injected clock, as every part of the agent takes it."""
+        clock_ms = self.now_ms
         self.metrics = PollMetrics()
         self.profiles: dict[str, Profile] = {}
         self.kinds: dict[str, tuple[str, str]] = {}  # device -> (kind, profile id)
@@ -71,15 +84,15 @@ class Agent:
         self.outbox = Outbox(
             config.outbox.path, gateway=config.gateway, max_bytes=config.outbox.max_bytes,
             flush_interval_s=config.outbox.flush_interval_s, batch_max_items=config.outbox.batch_max_items,
-            max_pending=config.outbox.max_pending, synchronous=config.outbox.synchronous)
-        self.rules = RuleRunner(config.rules, self.outbox.add_alarm, now_ms)
+            max_pending=config.outbox.max_pending, synchronous=config.outbox.synchronous, clock=clock_ms)
+        self.rules = RuleRunner(config.rules, self.outbox.add_alarm, clock_ms)
         self._build_modbus()
         mqtt_devices = [(d, self._profile(d.profile)) for d in config.mqtt_devices.devices if d.enabled]
         for cfg, profile in mqtt_devices:
             self._register(cfg.id, profile, report_by_exception=True)
         self.listener = MqttDeviceListener(
             mqtt_devices, community=config.community, uplink=config.uplink, url=config.mqtt_devices.url,
-            gateway=config.gateway, sink=self, outbox=self.outbox)
+            gateway=config.gateway, sink=self, outbox=self.outbox, clock=clock_ms)
         self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
                                        outbox=self.outbox, read_only_devices=lambda: self.listener.device_ids)
         self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
@@ -110,7 +123,7 @@ class Agent:
                 self._register(dev_cfg.id, profile, dev_cfg.report_by_exception)
                 self.devices[dev_cfg.id] = ModbusDevice(
                     dev_cfg, profile, link, self, self.metrics, offline_after=link_cfg.offline_after,
-                    backoff_max_s=link_cfg.backoff_max_s)
+                    backoff_max_s=link_cfg.backoff_max_s, clock=self.now_ms)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Agent:
@@ -196,7 +209,7 @@ class Agent:
         self.outbox.add_reading(item)
 
     def event(self, device: str, type_: str, data: dict[str, object]) -> None:
-        self.outbox.add_event({"device": device, "type": type_, "ts": now_ms(), "data": data})
+        self.outbox.add_event({"device": device, "type": type_, "ts": self.now_ms(), "data": data})
 
     # ------------------------------------------------------------------ health
     def health(self) -> dict[str, Any]:

@@ -6,8 +6,15 @@ payload that does not decode with the profile's mapping is *never* dropped silen
 stored in the outbox ``rejects`` table with the reason, and reported as a ``payload_rejected``
 event (at most once a minute per device, with the count). A device that stays silent longer than
 ``stale_after_s`` (or its profile's heartbeat × 3) is reported offline, and online again with the
-next message. A device timestamp more than five minutes away from the agent's clock is kept as a
-reading with quality ``clock_skew`` and the agent's receive time.
+next message.
+
+Time: every reading is stamped with the agent's receive time (its injected clock), never with the
+device's own ``ts``. The device's time is kept alongside as the ``device_clock`` point (epoch s), and
+a device clock more than five minutes away from the agent's flags the reading ``clock_skew``. Why
+not trust a device clock that looks close enough: a gate whose clock jumps four minutes ahead and
+back would otherwise put its readings into the future in the cloud and, after the jump back, have
+the rules skip four minutes of its readings as out of order (their windows cannot run backwards) —
+an alarm raised late or never. The agent's clock is the one the rules' ``for:`` timers run on.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from guanjia.wire import Quality, Scalar
 log = logging.getLogger(__name__)
 
 MAX_SKEW_MS = 5 * 60 * 1000
+DEVICE_CLOCK = "device_clock"
+"""The point carrying the device's own timestamp (epoch s), as the lift profile names its box clock."""
 
 
 @dataclass(slots=True)
@@ -73,6 +82,8 @@ class MqttDeviceListener:
                 stale = min(stale, profile.mqtt.heartbeat_s * 3)
             self.devices[topic] = MqttDevice(cfg, profile, topic, stale)
         self.connected = False
+        self.connected_at = 0.0
+        """Monotonic time of the current subscription: silence is only counted from there."""
         self.rejects = 0
         self.messages = 0
 
@@ -109,6 +120,7 @@ class MqttDeviceListener:
             async with asyncio.timeout(self.uplink.connect_timeout_s):
                 await client.subscribe([(t, 1) for t in self.devices])
             self.connected = True
+            self.connected_at = time.monotonic()
             backoff.reset()
             log.info("subscribed to %d MQTT device topics", len(self.devices))
             async for message in client.messages:
@@ -139,13 +151,12 @@ class MqttDeviceListener:
         if not decoded:
             return
         quality = Quality.GOOD
-        if ts is None:
-            ts = received
-        elif abs(ts - received) > MAX_SKEW_MS:
-            quality = Quality.CLOCK_SKEW
-            ts = received
         values: dict[str, Scalar] = dict(decoded)
-        self.sink.reading(device.id, ts, values, dict.fromkeys(values, quality))
+        if ts is not None:
+            values[DEVICE_CLOCK] = ts // 1000
+            if abs(ts - received) > MAX_SKEW_MS:
+                quality = Quality.CLOCK_SKEW
+        self.sink.reading(device.id, received, values, dict.fromkeys(values, quality))
 
     def _reject(self, device: MqttDevice, topic: str, reason: str, payload: bytes) -> None:
         self.rejects += 1
@@ -159,12 +170,17 @@ class MqttDeviceListener:
                                                             "topic": topic})
 
     async def _staleness(self) -> None:
-        started = time.monotonic()
+        """A device is silent when *it* stopped talking, not when the agent stopped listening: while
+        the subscription is down nothing is declared offline, and after a reconnect silence is counted
+        from the reconnect (an uplink outage behind a shared broker is the gateway's incident, reported
+        once by the cloud, not one offline alarm per gate)."""
         while True:
             await asyncio.sleep(1.0)
+            if not self.connected:
+                continue
             now = time.monotonic()
             for device in self.devices.values():
-                seen = device.last_seen or started
+                seen = max(device.last_seen, self.connected_at)
                 if device.online is not False and now - seen > device.stale_after_s:
                     device.online = False
                     log.warning("MQTT device %s silent for %.0fs: offline", device.id, now - seen)

@@ -47,7 +47,7 @@ Duration = Annotated[int, BeforeValidator(parse_duration)]
 
 
 PSEUDO_METRICS: Final = {
-    "$ts": "the reading's timestamp in epoch seconds (compare with a device clock point)",
+    "$ts": "the reading's timestamp (the agent's clock) in epoch seconds; compare with a device clock point",
     "$quality": "the reading's quality name (good, clock_skew, bad...; per-point qualities when all agree)",
 }
 """Values the engine adds to every reading; rules may test them like metrics."""

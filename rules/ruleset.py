@@ -54,7 +54,7 @@ class CompiledRule:
     offline: bool
     timed: bool
     always: bool
-    """Uses a pseudo metric ($ts, $quality) present in every reading: evaluate on every reading."""
+    """Uses only pseudo metrics ($ts, $quality), present in every reading: evaluate on every reading."""
     keep: frozenset[str]
     """Every name whose latest value this rule may need after a restart (snapshot content)."""
 
@@ -94,7 +94,11 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
         fingerprint=fingerprint,
         offline=isinstance(cond, OfflineCondition),
         timed=cond.timed or rule.for_ > 0 or rule.clear_for > 0 or rule.hold > 0,
-        always=any(m in PSEUDO_METRICS for m in metrics),
+        # a rule of pseudo metrics only ($quality) is evaluated on every reading; one that also names a
+        # point is evaluated when a reading carries that point, so `$ts` is the time of *that* reading:
+        # the box clock (polled every 30 s) is compared with the agent's time of the same poll, not with
+        # a later reading's (which made the measured skew drift by up to one poll period)
+        always=bool(metrics) and all(m in PSEUDO_METRICS for m in metrics),
         keep=frozenset(
             metrics
             | (metrics_of(rule.value) if isinstance(rule.value, Expr) else {rule.value} if rule.value else set())

@@ -120,6 +120,19 @@ class Stack:
         return "session present" in child.tail(200_000)[max(0, mark - 200_000):] if mark == 0 else (
             "session present" in child.log_file.read_text(errors="replace")[mark:])
 
+    def cloud_log_mark(self, name: str = "cloud") -> int:
+        """Where the cloud's log ends now (see :meth:`wait_cloud_subscribed`)."""
+        child = self.child(name)
+        return child.log_file.stat().st_size if child is not None and child.log_file.exists() else 0
+
+    def wait_cloud_subscribed(self, mark: int, name: str = "cloud", timeout: float = 60) -> None:
+        """Wait until the cloud has (re)subscribed since ``mark``: a shared subscription whose only
+        member is away does not queue, so a test publisher must not publish before this."""
+        child = self.child(name)
+        if child is None:
+            raise RuntimeError(f"{name} is not running")
+        wait_until(f"{name} to subscribe again", lambda: self._subscribed(child, max(mark, 1)), timeout)
+
     def child(self, name: str) -> Child | None:
         return next((c for c in self.supervisor.children if c.name == name and c.alive), None)
 

@@ -8,10 +8,12 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.chaos.counter import Counter
+from bench.chaos.expect import compare_alarm_states, wait_for_tickets
 from bench.chaos.harness import Site, Stack
 from bench.chaos.reconcile import reconcile
 from bench.chaos.scenarios import SCENARIOS, DeviceFault, Scenario, Timing
@@ -31,6 +33,14 @@ class Outcome:
     reported_lost: int = 0
     alarms: str = "-"
     alarm_ok: bool | None = None
+    work_orders: dict[str, int] = field(default_factory=dict)
+    expected_work_orders: dict[str, int] = field(default_factory=dict)
+    spurious_work_orders: int = 0
+    missing_work_orders: int = 0
+    notifications: int = 0
+    spurious_notifications: int = 0
+    ghost_alarms: list[tuple[str, str]] = field(default_factory=list)
+    unseen_alarms: list[tuple[str, str]] = field(default_factory=list)
     ok: bool = True
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -38,7 +48,8 @@ class Outcome:
 
 
 def _check_alarm(stack: Stack, site: Site, fault: DeviceFault, timeout: float = 30.0) -> tuple[bool, str]:
-    """Exactly one alarm row for (community, device, rule) and at most one work order for it."""
+    """Exactly one alarm row for (community, device, rule); its work orders are counted with the
+    scenario's others (:mod:`bench.chaos.expect`)."""
     device = site.device(fault.kind)["id"]
     deadline = time.monotonic() + timeout
     rows: list[tuple[Any, ...]] = []
@@ -53,14 +64,15 @@ def _check_alarm(stack: Stack, site: Site, fault: DeviceFault, timeout: float = 
                      site.community, device, fault.rule)
     orders = stack.sql("SELECT count(*) FROM work_orders WHERE alarm_id = ANY(%s)", [r[0] for r in rows])
     n_orders = int(orders[0][0])
-    return len(rows) == 1 and n_orders <= 1, f"{len(rows)} alarm / {n_orders} WO"
+    return len(rows) == 1, f"{len(rows)} alarm / {n_orders} WO"
 
 
 def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool) -> Outcome:
     out = Outcome(scenario.name)
     started = time.monotonic()
     stack.ensure_cloud()
-    site = Site(stack, scenario.name, sim_args=scenario.sim_args, report_by_exception=scenario.rbe)
+    site = Site(stack, scenario.name, devices=scenario.devices, sim_args=scenario.sim_args,
+                report_by_exception=scenario.rbe)
     try:
         site.start(use_proxy=scenario.proxy)
         out.extra = scenario.action(site, stack, Timing.of(quick))
@@ -69,11 +81,13 @@ def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool
         if not stack.broker.running():
             stack.broker.start()
         stack.ensure_cloud()
+        stopping = datetime.now(UTC)  # incidents from here on are the site's shutdown, not the scenario's
         site.finish()
         if scenario.fault is not None:
             ok, out.alarms = _check_alarm(stack, site, scenario.fault)
             out.alarm_ok = ok
             out.ok &= ok
+        _check_tickets(stack, site, scenario, stopping, out)
         # the cloud may still be writing what the agent published last
         deadline = time.monotonic() + 60
         while True:
@@ -97,7 +111,26 @@ def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool
     return out
 
 
+def _check_tickets(stack: Stack, site: Site, scenario: Scenario, stopping: datetime, out: Outcome) -> None:
+    """Exactly the declared work orders; no notification about anything else; no ghost alarm."""
+    expected = dict(scenario.work_orders)
+    tickets = wait_for_tickets(stack, site.community, stopping, expected)
+    out.work_orders, out.expected_work_orders = tickets.work_orders, expected
+    out.spurious_work_orders, out.missing_work_orders = tickets.spurious(expected), tickets.missing(expected)
+    out.notifications = sum(tickets.notifications.values())
+    out.spurious_notifications = tickets.spurious_notifications(expected)
+    states = compare_alarm_states(stack, site.community, site.directory / "rules-state.json")
+    out.ghost_alarms, out.unseen_alarms = states.ghosts, states.unseen
+    out.ok &= out.spurious_work_orders == 0 and out.missing_work_orders == 0 and out.spurious_notifications == 0
+    if scenario.alarm_state:
+        out.ok &= states.mismatches == 0
+
+
 def run_scenarios(names: list[str] | None, quick: bool, root: Path | None = None) -> list[Outcome]:
+    known = {s.name for s in SCENARIOS}
+    unknown = sorted(set(names or ()) - known)
+    if unknown:
+        raise ValueError(f"unknown chaos scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     chosen = [s for s in SCENARIOS if names is None or s.name in names]
     own_root = root is None
     root = root or Path(tempfile.mkdtemp(prefix="guanjia-chaos-"))
@@ -124,29 +157,56 @@ def table(outcomes: list[Outcome]) -> None:
     from rich.table import Table
 
     t = Table(title="guanjia chaos: exact reconciliation per scenario")
-    for col in ("scenario", "messages", "points stored", "lost", "duplicated", "reported lost", "alarm", "s",
-                "result", "notes"):
+    for col in ("scenario", "messages", "points stored", "lost", "duplicated", "reported lost", "alarm",
+                "work orders (expected)", "spurious", "ghosts", "s", "result", "notes"):
         t.add_column(col)
     for o in outcomes:
         notes = o.error or ", ".join(f"{k}={v}" for k, v in o.extra.items() if k != "ok")
         t.add_row(o.name, str(o.expected), str(o.stored_points), str(o.lost), str(o.duplicated),
-                  str(o.reported_lost), o.alarms, str(o.seconds),
-                  "[green]ok[/]" if o.ok else "[red]FAIL[/]", notes[:80])
+                  str(o.reported_lost), o.alarms,
+                  f"{sum(o.work_orders.values())} ({sum(o.expected_work_orders.values())})",
+                  f"{o.spurious_work_orders} WO / {o.spurious_notifications} notif",
+                  str(len(o.ghost_alarms)), str(o.seconds), "[green]ok[/]" if o.ok else "[red]FAIL[/]", notes[:80])
     Console(stderr=True, width=200).print(t)
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    outcomes = run_scenarios(None, quick)
+def run(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
+    """The suite (or the scenarios named in ``only``), as flat figures for bench/results/chaos.json."""
+    outcomes = run_scenarios(only or None, quick)
     table(outcomes)
     result: dict[str, Any] = {
         "scenarios": len(outcomes),
         "lost": sum(o.lost for o in outcomes),
         "duplicated": sum(o.duplicated for o in outcomes),
         "failed": sum(not o.ok for o in outcomes),
+        "failed_scenarios": ",".join(o.name for o in outcomes if not o.ok),
         "alarm_checks": sum(o.alarm_ok is not None for o in outcomes),
         "alarm_checks_failed": sum(o.alarm_ok is False for o in outcomes),
+        "work_orders": sum(sum(o.work_orders.values()) for o in outcomes),
+        "expected_work_orders": sum(sum(o.expected_work_orders.values()) for o in outcomes),
+        "spurious_work_orders": sum(o.spurious_work_orders for o in outcomes),
+        "missing_work_orders": sum(o.missing_work_orders for o in outcomes),
+        "notifications": sum(o.notifications for o in outcomes),
+        "spurious_notifications": sum(o.spurious_notifications for o in outcomes),
+        "ghost_alarms": sum(len(o.ghost_alarms) for o in outcomes),
+        "unseen_alarms": sum(len(o.unseen_alarms) for o in outcomes),
     }
     for o in outcomes:
         result[f"lost_{o.name}"] = o.lost
         result[f"duplicated_{o.name}"] = o.duplicated
+        result[f"work_orders_{o.name}"] = sum(o.work_orders.values())
+        if o.work_orders:
+            result[f"work_orders_by_rule_{o.name}"] = ",".join(f"{r}:{n}" for r, n in sorted(o.work_orders.items()))
+        result[f"spurious_work_orders_{o.name}"] = o.spurious_work_orders
+        result[f"missing_work_orders_{o.name}"] = o.missing_work_orders
+        result[f"ghost_alarms_{o.name}"] = len(o.ghost_alarms)
+        result[f"seconds_{o.name}"] = o.seconds
+        for key, value in o.extra.items():  # the scenario's own figures (numbers only: the JSON stays flat)
+            if isinstance(value, int | float) and key != "ok":
+                result[f"{o.name}_{key}"] = value
+        if o.ghost_alarms or o.unseen_alarms:
+            result[f"alarm_state_{o.name}"] = (" ".join(f"ghost:{d}/{r}" for d, r in o.ghost_alarms) + " "
+                                               + " ".join(f"unseen:{d}/{r}" for d, r in o.unseen_alarms)).strip()
+        if o.error:
+            result[f"error_{o.name}"] = o.error
     return result

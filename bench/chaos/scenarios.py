@@ -3,20 +3,30 @@
 A scenario function gets a started :class:`~bench.chaos.harness.Site` (simulators and edge agent
 running, readings flowing) and the shared :class:`~bench.chaos.harness.Stack`; it injects its
 fault, waits, repairs, and returns extra figures. The runner (:mod:`bench.chaos.run`) then stops
-the site, reconciles it exactly and checks the alarms of any injected device fault.
+the site, reconciles it exactly, checks the alarms of any injected device fault, counts the work
+orders against the scenario's declared ``work_orders`` (exactly those, see
+:mod:`bench.chaos.expect`) and compares the cloud's alarm state with the edge's.
+
+Adding a scenario: write its function and add one ``Scenario(...)`` line to :data:`SCENARIOS`,
+declaring the work orders its fault deserves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from bench.chaos.harness import Site, Stack, wait_until
 
@@ -57,9 +67,15 @@ class Scenario:
     fault: DeviceFault | None = None
     sim_args: tuple[str, ...] = ()
     rbe: bool = True
+    work_orders: Mapping[str, int] = field(default_factory=dict)
+    """Exactly the work orders the scenario must leave, by alarm rule (none by default)."""
+    devices: int = 8
+    alarm_state: bool = True
+    """The cloud's alarm state must equal the edge's at the end (off where messages are lost on purpose)."""
 
 
 TRAPPED = DeviceFault("elevator", "passengers_trapped", "elevator-passengers-trapped")
+ENTRAPMENT = {TRAPPED.rule: 1}
 
 
 def _inject(site: Site, fault: DeviceFault) -> str:
@@ -96,6 +112,149 @@ def broker_wipe(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     broker.start()
     time.sleep(t.after)
     return {}
+
+
+DEVICE_OFFLINE_S = 20.0
+"""Long enough for the agent to call a device offline (3 failed polls, each waiting its timeouts)."""
+
+
+def reordered_alarms(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """Alarms raised *and* cleared while the broker is down, then resent out of order.
+
+    Three Modbus devices (pump, meter, lift) stop answering for 20 s while the broker is down: the
+    agent raises and clears their offline alarms, all held in its outbox. The agent is killed so it
+    cannot resend them in order; once the broker is back the harness publishes the held alarm
+    batches newest first (exactly the bytes the agent would send, same seqs), then starts the agent,
+    whose resend brings the raises after their clears. The cloud must end where the edge is (every
+    alarm cleared: no ghost), with zero work orders and zero notifications for them.
+    """
+    time.sleep(t.warm)
+    stack.stop_broker()
+    devices = [str(site.device(kind)["id"]) for kind in ("pump", "meter")]
+    devices.append(str([d for d in site.inventory if d.get("kind") == "elevator"][1]["id"]))
+    for device in devices:
+        site.inject(device, "offline", duration_s=DEVICE_OFFLINE_S)
+    wait_until("each device's offline alarm raised and cleared in the outbox",
+               lambda: _raised_and_cleared(site.outbox) >= set(devices), DEVICE_OFFLINE_S + 60, 0.5)
+    site.kill_edge()
+    held = _alarm_batches(site.outbox)
+    mark = stack.cloud_log_mark()
+    stack.broker.start()
+    stack.wait_cloud_subscribed(mark)
+    _publish_newest_first(site, held)
+    seqs = [seq for seq, _ in held]
+    wait_until("the cloud to store the resent alarm batches", lambda: int(stack.sql(
+        "SELECT count(*) FROM ingest_batches b JOIN gateways g ON g.id = b.gateway_id JOIN communities c"
+        " ON c.id = g.community_id WHERE c.code = %s AND g.code = %s AND b.seq = ANY(%s)",
+        site.community, site.gateway, seqs)[0][0]) == len(seqs), 60, 0.5)
+    site.start_edge()  # resends everything it holds: the raises arrive after their clears
+    time.sleep(t.after)
+    # proof that the reordering happened: each raise reached the cloud after its clear and was
+    # recorded as late (alarm_trail), not applied
+    late = int(stack.sql("SELECT count(*) FROM alarm_trail t JOIN alarms a ON a.id = t.alarm_id"
+                         " WHERE a.community = %s AND t.action = 'late'", site.community)[0][0])
+    return {"devices_offline": len(devices), "resent_out_of_order": len(held), "late_events": late,
+            "ok": late >= len(devices)}
+
+
+def _alarm_items(path: Path) -> list[tuple[int, list[dict[str, Any]]]]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+        rows = db.execute("SELECT seq, body FROM messages WHERE kind = 'alarms' ORDER BY seq").fetchall()
+    return [(int(seq), list(orjson.loads(body))) for seq, body in rows]
+
+
+def _raised_and_cleared(path: Path) -> set[str]:
+    """Devices with an offline alarm both raised and, later, cleared in the outbox."""
+    states: dict[str, list[str]] = {}
+    for _, items in _alarm_items(path):
+        for item in items:
+            if str(item.get("rule", "")).endswith("-offline"):
+                states.setdefault(str(item["device"]), []).append(str(item["state"]))
+    return {d for d, seen in states.items() if "raise" in seen and seen[-1] == "clear"}
+
+
+def _alarm_batches(path: Path) -> list[tuple[int, bytes]]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+        rows = db.execute("SELECT seq, body FROM messages WHERE kind = 'alarms' ORDER BY seq").fetchall()
+    return [(int(seq), bytes(body)) for seq, body in rows]
+
+
+def _publish_newest_first(site: Site, batches: list[tuple[int, bytes]]) -> None:
+    """Publish held alarm batches, highest seq first, as the gateway (its account, its envelope)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge.outbox import StoredMessage
+    from edge.uplink import envelope
+    from guanjia.settings import MqttUrl
+    from guanjia.wire import topic
+
+    u = MqttUrl.parse(site.uplink_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"chaos-reorder-{site.name}")
+    client.username_pw_set(u.username, u.password)
+    wait_until("the broker to accept the gateway again",
+               lambda: _try_connect(client, u.host, u.port), 30, 0.5)
+    client.loop_start()
+    try:
+        where = topic(site.community, site.gateway, "alarms")
+        for seq, body in sorted(batches, reverse=True):
+            msg = StoredMessage(seq, "alarms", 0, 0, len(orjson.loads(body)), body)
+            payload = envelope(msg, gateway=site.gateway, community=site.community, sent_at=int(time.time() * 1000))
+            info = client.publish(where, payload, qos=1)
+            info.wait_for_publish(10)
+            if not info.is_published():
+                raise RuntimeError(f"the broker did not acknowledge the resent alarm batch {seq}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _try_connect(client: Any, host: str, port: int) -> bool:
+    try:
+        client.connect(host, port, keepalive=10)
+    except OSError:
+        return False
+    return True
+
+
+def gateway_outage(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
+    """The gateway's uplink cut (connection reset: the broker publishes its last will at once) while
+    two of its devices (pump, meter) stop answering for a while, as a plant-room power dip would do.
+
+    Short: refused for 30 s, well within the cloud's grace (``policy.inhibition.grace``) → nothing
+    opened at all. Long: refused for the grace + 40 s → exactly one work order, for the gateway
+    (``gateway_offline``), listing the devices whose communication alarms it groups; none for the
+    devices themselves (they were back before the gateway, their alarms stay grouped under it).
+    """
+    assert site.proxy is not None
+    proxy = site.proxy
+    devices = [str(site.device(kind)["id"]) for kind in ("pump", "meter")]
+    grace = gateway_grace_s()
+    time.sleep(t.warm)
+    for seconds in (SHORT_OUTAGE_S, grace + 40.0):
+        proxy.faults.refuse = True
+        proxy.cut()
+        for device in devices:
+            site.inject(device, "offline", duration_s=DEVICE_OFFLINE_S)
+        time.sleep(seconds)
+        proxy.faults.refuse = False
+        time.sleep(t.after + 5)  # reconnect (backoff ≤ 2 s), the backlog, the watchdog's next round
+    rows = stack.sql("SELECT w.title || ' ' || w.description FROM work_orders w JOIN alarms a ON a.id = w.alarm_id"
+                     " WHERE w.community = %s AND a.rule = 'gateway_offline'", site.community)
+    text = " ".join(str(r[0]) for r in rows)
+    listed = sum(d in text for d in devices)
+    return {"grace_s": grace, "gateway_work_orders": len(rows), "devices_listed": listed,
+            "ok": len(rows) == 1 and listed == len(devices)}
+
+
+SHORT_OUTAGE_S = 30.0
+
+
+def gateway_grace_s() -> float:
+    """The grace the cloud runs with: the shipped work-order policy (the chaos stack sets no other)."""
+    from cloud.workorders.policy import load_policy
+
+    return load_policy().inhibition.grace.total_seconds()
 
 
 # ---------------------------------------------------------------------- database
@@ -284,20 +443,79 @@ def network_chaos(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- devices
+@dataclass(frozen=True, slots=True)
+class ClockFault:
+    """One device clock made wrong: ``seconds`` off, for ``duration_s`` (None: until the end)."""
+
+    case: str
+    kind: str
+    index: int
+    seconds: float
+    rule: str | None
+    """The alarm it must raise (None: it must raise none)."""
+    duration_s: float | None = None
+
+
+CLOCK_FAULTS = (
+    ClockFault("fast", "elevator", 0, 600, "elevator-clock-skew"),
+    ClockFault("fast", "gate", 0, 600, "gate-clock-skew"),
+    ClockFault("slow", "elevator", 1, -600, "elevator-clock-skew"),
+    ClockFault("slow", "gate", 1, -600, "gate-clock-skew"),
+    # a box clock that jumps 10 min ahead and stays there; a gate clock that jumps 4 min ahead (within
+    # the agent's tolerance, so not flagged) for 40 s and back: neither may put readings in the future
+    ClockFault("jump", "elevator", 2, 600, "elevator-clock-skew"),
+    ClockFault("jump", "gate", 2, 240, None, duration_s=40),
+)
+CLOCK_SKEW_ALARMS = {"elevator-clock-skew": 3, "gate-clock-skew": 2}
+CLOCK_RULE_FOR_S = 60.0
+"""Both clock-skew rules want the skew to hold ``for: 1m`` (rules/library)."""
+CLOCK_PERIOD_S = 30.0
+"""How often the skew can be seen: the lift's slow poll group and the gate's heartbeat."""
+
+
 def clock_skew(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
-    """An elevator's box clock and a gate's message clock 10 minutes fast. The edge must time
-    readings by its own clock (gate readings flagged ``clock_skew``) and raise the skew alarm."""
+    """Lift box clocks and gate clocks 10 minutes fast, 10 minutes slow, and jumping (17 devices:
+    4 lifts, 3 gates). The edge times every reading by its own clock, keeps the device's as
+    ``device_clock``, flags gate readings ``clock_skew`` beyond 5 min, and raises the skew alarms.
+
+    Waited for, not slept for: each expected alarm has a generous deadline (240 s) so a loaded
+    machine cannot fail it. Its *timing* is asserted separately, on the edge's event time: raised
+    no sooner than ``for: 1m`` after the fault and no later than one poll period (30 s) + 1 min +
+    15 s of slack (the old fixed 75 s wait was shorter than the rule's own worst case of ~91 s).
+    """
     time.sleep(t.warm)
-    gate = site.device("gate")["id"]
-    site.inject(gate, "clock_skew", params={"seconds": 600})
-    _inject(site, DeviceFault("elevator", "clock_skew", "elevator-clock-skew", {"seconds": 600}))
-    time.sleep(75.0)  # the rule wants the skew to hold for 1 min (elevator-clock-skew, ``for: 1m``)
+    injected: dict[str, float] = {}
+    expected: dict[str, tuple[str, str]] = {}
+    for f in CLOCK_FAULTS:
+        device = str([d for d in site.inventory if d.get("kind") == f.kind][f.index]["id"])
+        site.inject(device, "clock_skew", duration_s=f.duration_s, params={"seconds": f.seconds})
+        injected[device] = time.time()
+        if f.rule is not None:
+            expected[device] = (f.rule, f.case)
+    raised: dict[str, datetime] = {}
+
+    def all_raised() -> bool:
+        rows = stack.sql("SELECT device, rule, raised_at FROM alarms WHERE community = %s AND rule = ANY(%s)",
+                         site.community, list(CLOCK_SKEW_ALARMS))
+        raised.update({str(d): at for d, rule, at in rows if expected.get(str(d), ("",))[0] == rule})
+        return raised.keys() >= expected.keys()
+
+    with contextlib.suppress(TimeoutError):  # reported below, with the ones that did arrive
+        wait_until("every clock-skew alarm", all_raised, 240, 2.0)
+    delays = {f"{expected[d][1]}_{expected[d][0].split('-')[0]}": round(at.timestamp() - injected[d], 1)
+              for d, at in raised.items()}
+    worst = CLOCK_PERIOD_S + CLOCK_RULE_FOR_S + 15
+    timing_ok = len(raised) == len(expected) and all(CLOCK_RULE_FOR_S - 1 <= s <= worst for s in delays.values())
+    gates = [str(d["id"]) for d in site.inventory if d.get("kind") == "gate"]
     rows = stack.sql(
-        "SELECT count(*) FILTER (WHERE t.time > now() + interval '2 minutes'),"
+        "SELECT count(*) FILTER (WHERE t.time > now() + interval '1 minute'),"
         " count(*) FILTER (WHERE t.quality <> 0) FROM telemetry t JOIN devices d ON d.id = t.device_id"
-        " JOIN communities c ON c.id = d.community_id WHERE c.code = %s AND d.code = %s", site.community, gate)
-    future, flagged = rows[0]
-    return {"future_rows": int(future), "flagged_rows": int(flagged), "ok": int(future) == 0}
+        " JOIN communities c ON c.id = d.community_id WHERE c.code = %s AND d.code = ANY(%s)", site.community, gates)
+    future, flagged = int(rows[0][0]), int(rows[0][1])
+    return {"alarms_raised": len(raised), "alarms_expected": len(expected),
+            "alarm_delay_max_s": max(delays.values(), default=0.0), "alarm_delay_s": delays,
+            "alarm_timing_ok": timing_ok, "future_rows": future, "flagged_rows": flagged,
+            "ok": timing_ok and future == 0 and flagged > 0}
 
 
 def noisy_neighbours(site: Site, stack: Stack, t: Timing, *, enforce: bool = True) -> dict[str, Any]:
@@ -390,18 +608,21 @@ def outbox_wiped(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
 
 
 SCENARIOS: list[Scenario] = [
-    Scenario("broker_restart", broker_restart, fault=TRAPPED),
+    Scenario("broker_restart", broker_restart, fault=TRAPPED, work_orders=ENTRAPMENT),
     Scenario("broker_wipe", broker_wipe),
-    Scenario("db_restart", db_restart, fault=TRAPPED),
+    Scenario("reordered_alarms", reordered_alarms),
+    Scenario("gateway_outage", gateway_outage, proxy=True, work_orders={"gateway_offline": 1}),
+    Scenario("db_restart", db_restart, fault=TRAPPED, work_orders=ENTRAPMENT),
     Scenario("db_crash", db_crash),
     Scenario("db_disk_full", db_disk_full),
-    Scenario("edge_sigkill", edge_sigkill, fault=TRAPPED),
-    Scenario("outbox_corrupt", outbox_corrupt, proxy=True),
-    Scenario("ingest_sigkill", ingest_sigkill, fault=TRAPPED),
+    Scenario("edge_sigkill", edge_sigkill, fault=TRAPPED, work_orders=ENTRAPMENT),
+    Scenario("outbox_corrupt", outbox_corrupt, proxy=True, alarm_state=False),
+    Scenario("ingest_sigkill", ingest_sigkill, fault=TRAPPED, work_orders=ENTRAPMENT),
     Scenario("workers_race", workers_race),
-    Scenario("network_chaos", network_chaos, proxy=True, fault=TRAPPED),
-    Scenario("clock_skew", clock_skew, fault=DeviceFault("elevator", "clock_skew", "elevator-clock-skew")),
-    Scenario("noisy_neighbours", noisy_neighbours, sim_args=("--layout", "per-device"), rbe=False),
-    Scenario("noisy_bus", noisy_bus, rbe=False),
+    Scenario("network_chaos", network_chaos, proxy=True, fault=TRAPPED, work_orders=ENTRAPMENT),
+    Scenario("clock_skew", clock_skew, devices=17, work_orders=CLOCK_SKEW_ALARMS),
+    Scenario("noisy_neighbours", noisy_neighbours, sim_args=("--layout", "per-device"), rbe=False,
+             work_orders={"meter-offline": 1}),
+    Scenario("noisy_bus", noisy_bus, rbe=False, work_orders={"meter-offline": 1}),
     Scenario("outbox_wiped", outbox_wiped),
 ]

@@ -34,15 +34,19 @@ def bench(
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures here (one benchmark)."),
     results_dir: Path = typer.Option(Path("bench/results"), help="Where 'all' writes NAME.json files."),
     quick: bool = typer.Option(False, help="A shorter run (CI smoke), same keys."),
+    scenario: list[str] = typer.Option(
+        [], "--scenario", help="chaos only: run just this scenario (repeatable)."),
 ) -> None:
     """Run a benchmark; print a one-line summary and write flat JSON figures."""
     from bench import REGISTRY
 
+    if scenario and name != "chaos":
+        raise GuanjiaError("--scenario selects chaos scenarios: use it with 'guanjia bench chaos'")
     names = sorted(REGISTRY) if name == "all" else [name]
     failed: list[str] = []
     for one in names:
         try:
-            figures = _load(one)(quick=quick)
+            figures = _load(one)(quick=quick, only=scenario) if scenario else _load(one)(quick=quick)
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             if name != "all":
                 raise

@@ -2,7 +2,8 @@
 
 Each scenario runs real processes (simulators, edge agent, cloud service, PostgreSQL, Mosquitto),
 breaks one part and must end with zero lost and zero duplicated readings by exact per-gateway
-reconciliation (``bench.chaos.reconcile``). The full suite is ``make chaos``.
+reconciliation (``bench.chaos.reconcile``), and with exactly the work orders it declares
+(``bench.chaos.expect``). The full suite is ``make chaos``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def test_scenario_loses_and_duplicates_nothing(outcomes: dict[str, Outcome], nam
     assert o.duplicated == 0, f"{name}: duplicated {o.duplicated}"
     assert o.pending == 0, f"{name}: {o.pending} messages still in the outbox"
     assert o.alarm_ok is not False, f"{name}: injected entrapment gave {o.alarms}"
+
+
+@pytest.mark.parametrize("name", REDUCED)
+def test_scenario_leaves_exactly_its_work_orders(outcomes: dict[str, Outcome], name: str) -> None:
+    """One incident, one ticket: the declared work orders, none spurious, no ghost alarm."""
+    o = outcomes[name]
+    assert o.work_orders == o.expected_work_orders, f"{name}: {o.work_orders} != {o.expected_work_orders}"
+    assert o.spurious_notifications == 0
+    if name != "outbox_corrupt":  # its alarms may be among the reported-lost seqs
+        assert o.ghost_alarms == [], f"{name}: active in the cloud, cleared at the edge: {o.ghost_alarms}"
 
 
 def test_corrupted_outbox_is_reported_not_silent(outcomes: dict[str, Outcome]) -> None:

@@ -43,7 +43,11 @@ async def test_gate_payloads_mapped_and_malformed_kept_aside(tmp_path: Path, bro
         gate = Collector(devices_url, community, gateway)
         good = encode_payload(profile, {"door_state": "open", "passages_in": 41, "forced_open": False},
                               int(time.time() * 1000))
+        before = int(time.time() * 1000)
         await gate.publish(topic, good)
+        # a gate clock 10 minutes slow: timed by the agent, flagged, its own time kept beside
+        slow = encode_payload(profile, {"passages_in": 42}, int(time.time() * 1000) - 600_000)
+        await gate.publish(topic, slow)
         await gate.publish(topic, b"{not json")
         await gate.publish(topic, orjson.dumps({"passages": {"in": "many"}}))
         await cloud.wait_for(lambda: any(r["device"] == "b1-gate-1" for r in cloud.items("telemetry")))
@@ -54,6 +58,10 @@ async def test_gate_payloads_mapped_and_malformed_kept_aside(tmp_path: Path, bro
     assert reading["values"]["passages_in"] == 41
     assert reading["quality"] == "good"
     assert read_stats(tmp_path / "o.db")["rejects"] == 2
+    skewed = next(r for r in cloud.items("telemetry") if r["values"].get("passages_in") == 42)
+    assert skewed["quality"] == "clock_skew"
+    assert skewed["ts"] >= before  # the agent's receive time, not the gate's (10 min earlier)
+    assert skewed["ts"] - skewed["values"]["device_clock"] * 1000 >= 599_000
 
 
 async def test_probe_cli_json(tmp_path: Path) -> None:
@@ -68,3 +76,36 @@ async def test_probe_cli_json(tmp_path: Path) -> None:
     rows = {r["as"]: r for r in doc["interpretations"]}
     assert rows["float32 ABCD"]["zero_based"] == "230"
     assert rows["uint16"]["zero_based"] == str(0x4366)
+
+
+async def test_gates_are_not_declared_offline_while_the_agent_is_not_listening(tmp_path: Path) -> None:
+    """Silence is the device's only while the agent's subscription is up; after a reconnect it is
+    counted from the reconnect (an uplink outage is the gateway's incident, not one per gate)."""
+    from edge.config import UplinkConfig
+    from edge.mqtt_devices import MqttDeviceListener
+    from edge.outbox import Outbox
+    from guanjia.wire import Quality, Scalar
+
+    offline: list[str] = []
+
+    class Sink:
+        def reading(self, device: str, ts_ms: int, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
+            if set(quality.values()) == {Quality.OFFLINE}:
+                offline.append(device)
+
+        def event(self, device: str, type_: str, data: dict[str, object]) -> None:
+            return None
+
+    listener = MqttDeviceListener(
+        [(MqttDeviceConfig(id="g1", profile="access-gate", stale_after_s=0.5), find_profile("access-gate"))],
+        community="c1", uplink=UplinkConfig(url="mqtt://127.0.0.1:1"), url=None, gateway="gw-1", sink=Sink(),
+        outbox=Outbox(tmp_path / "o.db", gateway="gw-1"))
+    task = asyncio.create_task(listener._staleness())
+    try:
+        await asyncio.sleep(2.2)  # not connected: nothing is anyone's silence
+        assert offline == []
+        listener.connected, listener.connected_at = True, time.monotonic()
+        await asyncio.sleep(2.2)  # connected and the gate says nothing: offline once
+        assert offline == ["g1"]
+    finally:
+        task.cancel()
