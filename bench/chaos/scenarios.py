@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from bench.chaos.harness import Site, Stack, wait_until
+from bench.chaos.reconcile import outbox_state, reconcile
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def reordered_alarms(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     mark = stack.cloud_log_mark()
     stack.broker.start()
     stack.wait_cloud_subscribed(mark)
-    _publish_newest_first(site, held)
+    _publish_newest_first(site, held, outbox_state(site.outbox).incarnation)
     seqs = [seq for seq, _ in held]
     wait_until("the cloud to store the resent alarm batches", lambda: int(stack.sql(
         "SELECT count(*) FROM ingest_batches b JOIN gateways g ON g.id = b.gateway_id JOIN communities c"
@@ -179,8 +180,9 @@ def _alarm_batches(path: Path) -> list[tuple[int, bytes]]:
     return [(int(seq), bytes(body)) for seq, body in rows]
 
 
-def _publish_newest_first(site: Site, batches: list[tuple[int, bytes]]) -> None:
-    """Publish held alarm batches, highest seq first, as the gateway (its account, its envelope)."""
+def _publish_newest_first(site: Site, batches: list[tuple[int, bytes]], incarnation: str) -> None:
+    """Publish held alarm batches, highest seq first, as the gateway (its account, its envelope,
+    its outbox's incarnation)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -199,7 +201,8 @@ def _publish_newest_first(site: Site, batches: list[tuple[int, bytes]]) -> None:
         where = topic(site.community, site.gateway, "alarms")
         for seq, body in sorted(batches, reverse=True):
             msg = StoredMessage(seq, "alarms", 0, 0, len(orjson.loads(body)), body)
-            payload = envelope(msg, gateway=site.gateway, community=site.community, sent_at=int(time.time() * 1000))
+            payload = envelope(msg, gateway=site.gateway, community=site.community, sent_at=int(time.time() * 1000),
+                               incarnation=incarnation)
             info = client.publish(where, payload, qos=1)
             info.wait_for_publish(10)
             if not info.is_published():
@@ -567,8 +570,6 @@ def outbox_wiped(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     reconciles the new incarnation as usual. Also checked: the old incarnation's gaps are its own
     and unchanged by the new one, and the new incarnation is exactly one info alarm.
     """
-    from bench.chaos.reconcile import outbox_state, reconcile
-
     time.sleep(t.warm)
     stack.stop_child(site.edge_name, 30)  # a clean stop waits for what is in flight to be confirmed
     old = outbox_state(site.outbox)
