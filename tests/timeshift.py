@@ -68,7 +68,10 @@ def pytest_configure(config: pytest.Config) -> None:
         instant = parse_instant(at)
         # subprocesses travel by the same offset (tests/timeshift_site/sitecustomize.py)
         config.stash[_OLD_ENV] = {k: os.environ.get(k) for k in (OFFSET_ENV, "PYTHONPATH")}
-        os.environ[OFFSET_ENV] = repr(instant.timestamp() - time.time())
+        # nested sessions (a pytest run inside a ``--at`` run) already travel by the outer offset:
+        # the new offset is measured from the real time, which is ``time.time()`` less that one
+        outer = float(os.environ.get(OFFSET_ENV) or 0.0)
+        os.environ[OFFSET_ENV] = repr(instant.timestamp() - time.time() + outer)
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SITE), os.environ.get("PYTHONPATH")) if p)
         traveller = time_machine.travel(instant, tick=True)
         traveller.start()
