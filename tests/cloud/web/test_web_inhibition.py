@@ -23,7 +23,7 @@ from cloud.alarms.offline import check_gateways
 from cloud.auth.roles import Role
 from cloud.workorders.policy import default_policy
 from guanjia.clock import ManualClock, to_ms
-from tests.cloud.web.conftest import Login, MakeUser
+from tests.webapp import Login, MakeUser
 
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai
 HEARTBEAT = timedelta(hours=1)  # only the gateway whose last will says "offline" is down

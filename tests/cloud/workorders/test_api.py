@@ -28,6 +28,7 @@ from guanjia.clock import SystemClock, to_ms
 from guanjia.settings import Settings
 from guanjia.stack.ports import free_port
 from tests.cloud.workorders.conftest import add_butler
+from tests.webapp import asgi_client, serving
 
 clock = SystemClock()
 TEST_SECRET = "test-secret-key-for-the-workorder-tests-0123456789"
@@ -57,17 +58,14 @@ async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
 def app(pool: AsyncConnectionPool[Any], db_url: str, tmp_path: Path) -> Iterator[FastAPI]:
     from cloud.api.app import create_app
 
-    application = create_app(Settings(mode="test", database_url=db_url, secret_key=TEST_SECRET,
-                                      run_dir=tmp_path / "run"), pool)
-    yield application
-    hub = getattr(application.state, "inbox_hub", None)
-    if hub is not None:
-        hub.stop_detached()
+    settings = Settings(mode="test", database_url=db_url, secret_key=TEST_SECRET, run_dir=tmp_path / "run")
+    with serving(create_app(settings, pool)) as application:
+        yield application
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+    async with asgi_client(app) as c:
         yield c
 
 
