@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.auth.roles import Role
-from cloud.auth.users import User, create_user
+from cloud.auth.users import create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.workorders.policy import default_policy
@@ -28,23 +27,10 @@ from guanjia.clock import SystemClock, to_ms
 from guanjia.settings import Settings
 from guanjia.stack.ports import free_port
 from tests.cloud.workorders.conftest import add_butler
-from tests.webapp import asgi_client, serving
+from tests.webapp import Login, MakeUser, asgi_client, serving
 
 clock = SystemClock()
 TEST_SECRET = "test-secret-key-for-the-workorder-tests-0123456789"
-
-
-@dataclass(slots=True)
-class Login:
-    user: User
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-MakeUser = Callable[..., Awaitable[Login]]
 
 
 @pytest.fixture
@@ -80,7 +66,7 @@ def make_user(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient) -> Make
             user = await create_user(conn, username, password, role, communities)
         resp = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
         assert resp.status_code == 200, resp.text
-        return Login(user, resp.json()["access_token"])
+        return Login(user, password, resp.json()["access_token"])
 
     return _make
 
