@@ -19,7 +19,6 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.auth.roles import Role
-from cloud.auth.users import create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.workorders.policy import default_policy
@@ -27,7 +26,7 @@ from guanjia.clock import SystemClock, to_ms
 from guanjia.settings import Settings
 from guanjia.stack.ports import free_port
 from tests.cloud.workorders.conftest import add_butler
-from tests.webapp import Login, MakeUser, asgi_client, serving
+from tests.webapp import MakeUser, asgi_client, serving
 
 clock = SystemClock()
 TEST_SECRET = "test-secret-key-for-the-workorder-tests-0123456789"
@@ -55,20 +54,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@pytest.fixture
-def make_user(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient) -> MakeUser:
-    counter = iter(range(1_000_000))
-
-    async def _make(role: Role, *communities: str) -> Login:
-        username = f"{role.value}{next(counter)}"
-        password = f"pw-{username}-Secret-42"
-        async with pool.connection() as conn:
-            user = await create_user(conn, username, password, role, communities)
-        resp = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
-        assert resp.status_code == 200, resp.text
-        return Login(user, password, resp.json()["access_token"])
-
-    return _make
+# ``make_user`` is the plugin's (tests/webapp.py), resolved over this module's ``pool`` and ``client``
 
 
 async def raise_trapped(pool: AsyncConnectionPool[Any], community: str, device: str) -> tuple[int, int]:
