@@ -82,6 +82,9 @@ async def test_the_api_returns_inhibited_and_inhibited_by(client: httpx.AsyncCli
     detail = (await client.get(f"/api/v1/alarms/{one['id']}", headers=engineer.headers)).json()
     assert (detail["inhibited"], detail["inhibited_by"]) == (True, seen["gateway_alarm"])
     assert "inhibited" in [e["action"] for e in detail["trail"]]
+    history = (await client.get(f"/api/v1/devices/{seen['devices'][0][0]}/alarms", headers=engineer.headers)).json()
+    assert [(a["inhibited"], a["inhibited_by"]) for a in history if a["rule"].endswith("-offline")] \
+        == [(True, seen["gateway_alarm"])]
 
 
 async def test_the_device_page_marks_an_inhibited_alarm(client: httpx.AsyncClient,
