@@ -104,11 +104,20 @@ async def test_the_device_page_marks_an_inhibited_alarm(client: httpx.AsyncClien
     assert "inhibited (gateway offline)" not in (await client.get(f"/devices/{ordinary}?lang=en")).text
 
 
-async def test_the_gateway_order_lists_the_affected_devices(client: httpx.AsyncClient,
+@pytest.mark.parametrize("reader", ["butler", "engineer"])
+async def test_the_gateway_order_lists_the_affected_devices(client: httpx.AsyncClient, pool: AsyncConnectionPool[Any],
+                                                             make_user: MakeUser, reader: str,
                                                              outage: tuple[Login, dict[str, Any]]) -> None:
-    engineer, seen = outage
-    await client.post("/login", data={"username": engineer.user.username, "password": engineer.password})
+    """The butler the order was routed to reads it in their inbox; staff in the dispatcher view."""
+    login, seen = outage
     wo = seen["work_order"]
+    if reader == "butler":
+        login = await make_user(Role.butler, "cA")
+        async with pool.connection() as conn:
+            cur = await conn.execute("UPDATE butlers SET user_id = %s WHERE id = (SELECT assignee_id FROM work_orders"
+                                     " WHERE id = %s) RETURNING id", (login.user.id, wo))
+            assert await cur.fetchone() is not None, "the gateway order was routed to a butler"
+    await client.post("/login", data={"username": login.user.username, "password": login.password})
     for lang, heading, count, state in (("zh", "网关 gw-1 离线", "受影响设备（3 台）", "仍异常"),
                                         ("en", "Gateway gw-1 offline", "Affected devices (3)", "still failing")):
         page = await client.get(f"/inbox?lang={lang}")
