@@ -21,8 +21,10 @@ import pytest
 from guanjia.stack import BrokerAccount, MosquittoServer, PostgresServer
 from guanjia.stack.postgres import find_bindir, timescaledb_available
 
-# ``--at INSTANT`` / ``--tz ZONE``: run the session at another wall-clock instant (tests/timeshift.py)
-pytest_plugins = ["tests.timeshift"]
+# ``--at INSTANT`` / ``--tz ZONE``: run the session at another wall-clock instant (tests/timeshift.py);
+# ``own_pg``, a database a test may stop (tests/own_pg.py); the real app and its users for the web,
+# API and security tests (tests/webapp.py)
+pytest_plugins = ["tests.timeshift", "tests.own_pg", "tests.webapp"]
 
 
 def _service_dir(prefix: str) -> Path:

@@ -9,9 +9,12 @@ from psycopg.rows import dict_row
 
 
 async def device_alarms(conn: AsyncConnection[Any], community: str, device: str, limit: int) -> list[dict[str, Any]]:
+    """The device's latest alarms; ``inhibited``/``inhibited_by`` let the page mark those grouped
+    under their gateway's offline alarm (they have no work order of their own)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT id, rule, severity, active, acknowledged, message, raised_at, cleared_at, raise_count"
+            "SELECT id, rule, severity, active, acknowledged, message, raised_at, cleared_at, raise_count,"
+            "       inhibited, inhibited_by"
             "  FROM alarms WHERE community = %s AND device = %s ORDER BY raised_at DESC LIMIT %s",
             (community, device, limit))
         return await cur.fetchall()

@@ -17,6 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from cloud.alarms.model import GATEWAY_OFFLINE_RULE
 from cloud.auth.roles import Role
 from cloud.auth.users import User, scope_params
 from cloud.web import photos
@@ -56,17 +57,45 @@ async def inbox_orders(conn: AsyncConnection[Any], user: User, butler: dict[str,
     where = "w.assignee_id = %(butler)s" if butler is not None else "(%(all)s OR w.community = ANY(%(communities)s))"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"""SELECT w.*, {_NEXT_DUE} AS next_due, d.id AS device_id, d.name AS device_name
+            f"""SELECT w.*, {_NEXT_DUE} AS next_due, d.id AS device_id, d.name AS device_name,
+                       coalesce(a.rule = %(gateway_rule)s, false) AS gateway_order
                   FROM work_orders w
                   LEFT JOIN communities c ON c.code = w.community
                   LEFT JOIN devices d ON d.community_id = c.id AND d.code = w.device
+                  LEFT JOIN alarms a ON a.id = w.alarm_id
                  WHERE {where} AND w.state NOT IN ('resolved', 'closed', 'cancelled')
                  ORDER BY next_due, w.id LIMIT %(limit)s""",
-            {**scope_params(user), "butler": butler["id"] if butler else None, "limit": limit})
+            {**scope_params(user), "butler": butler["id"] if butler else None, "limit": limit,
+             "gateway_rule": GATEWAY_OFFLINE_RULE})
         rows = await cur.fetchall()
+    affected = await affected_devices(conn, [r["alarm_id"] for r in rows if r["gateway_order"]])
     for row in rows:
         row["buttons"] = BUTTONS.get(row["state"], ())
+        row["affected"] = affected.get(row["alarm_id"], []) if row["gateway_order"] else None
     return rows
+
+
+async def affected_devices(conn: AsyncConnection[Any], gateway_alarms: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per gateway-offline alarm, the devices whose alarms it groups (inhibition): code, name,
+    rules and whether one is still active. Why not the order's description: that is one
+    bilingual string written for webhooks and e-mail; the inbox renders a list in the reader's
+    language, and ``inhibited_by`` stays set after an alarm is promoted, so the list is the
+    incident's whole history."""
+    if not gateway_alarms:
+        return {}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT a.inhibited_by AS gateway_alarm, a.device, min(d.name) AS name,
+                      string_agg(DISTINCT a.rule, ', ' ORDER BY a.rule) AS rules, bool_or(a.active) AS active
+                 FROM alarms a
+                 LEFT JOIN communities c ON c.code = a.community
+                 LEFT JOIN devices d ON d.community_id = c.id AND d.code = a.device
+                WHERE a.inhibited_by = ANY(%s)
+                GROUP BY a.inhibited_by, a.device ORDER BY a.inhibited_by, a.device""", (gateway_alarms,))
+        out: dict[int, list[dict[str, Any]]] = {}
+        for row in await cur.fetchall():
+            out.setdefault(row.pop("gateway_alarm"), []).append(row)
+    return out
 
 
 async def _visible_order(conn: AsyncConnection[Any], user: User, wo_id: int) -> dict[str, Any] | None:

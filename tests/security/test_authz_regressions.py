@@ -21,7 +21,7 @@ from cloud.auth.roles import Role
 from cloud.auth.service import client_address
 from guanjia.errors import ConfigError
 from guanjia.settings import DEMO_SECRET, Settings
-from tests.cloud.web.conftest import Login, MakeUser
+from tests.webapp import Login, MakeUser, browser_session
 
 
 @pytest.fixture
@@ -31,17 +31,6 @@ async def world(pool: AsyncConnectionPool[Any], make_user: MakeUser) -> tuple[Wo
         world = await build_world(conn, ["cA", "cB"], devices_per_community=10, days=1, minute_days=0,
                                   butler_users={"cA": [butler.user.id]})
     return world, butler
-
-
-async def _session(client: httpx.AsyncClient, login: Login) -> dict[str, str]:
-    resp = await client.post("/login", data={"username": login.user.username, "password": login.password})
-    assert resp.status_code == 303, resp.text[:300]
-    token = resp.cookies["guanjia_session"]
-    client.cookies.clear()
-    home = await client.get(resp.headers["location"], headers={"Cookie": f"guanjia_session={token}"})
-    csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', home.text)
-    assert csrf, home.text[:300]
-    return {"Cookie": f"guanjia_session={token}", "X-CSRF-Token": csrf.group(1)}
 
 
 async def _state(pool: AsyncConnectionPool[Any], wo_id: int) -> str:
@@ -72,7 +61,7 @@ async def test_butler_without_record_moves_nothing_in_web_or_api(
     unlinked = await make_user(Role.butler, "cA")
     wo = w.work_order_ids["cA"][0]
     assert await _state(pool, wo) == "assigned"
-    session = await _session(client, unlinked)
+    session = await browser_session(client, unlinked)
     web = await client.post(f"/inbox/{wo}/accept", headers=session, follow_redirects=False)
     assert web.status_code == 403
     assert web.headers["content-type"].startswith("text/html")
@@ -93,7 +82,7 @@ async def test_a_butler_cannot_cancel_even_their_own_p0(client: httpx.AsyncClien
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"]["code"] == "forbidden"
     # the web inbox offers no cancel at all, and shares the check for what it offers
-    session = await _session(client, butler)
+    session = await browser_session(client, butler)
     assert (await client.post(f"/inbox/{wo}/cancel", headers=session)).status_code == 404
     assert await _state(pool, wo) == "assigned"
     # the butler's own actions still work, through both doors
@@ -109,7 +98,7 @@ async def test_a_butler_cannot_cancel_even_their_own_p0(client: httpx.AsyncClien
 
 async def test_logout_ends_the_session_server_side(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     engineer = await make_user(Role.engineer, "cA")
-    session = await _session(client, engineer)
+    session = await browser_session(client, engineer)
     assert (await client.get("/fleet", headers=session)).status_code == 200
     assert (await client.get("/api/v1/auth/me", headers=session)).status_code == 200
     out = await client.post("/logout", headers=session, follow_redirects=False)
@@ -123,7 +112,7 @@ async def test_logout_ends_the_session_server_side(client: httpx.AsyncClient, ma
     assert api.status_code == 401
     # other sessions and tokens of the same user are untouched
     assert (await client.get("/api/v1/auth/me", headers=engineer.headers)).status_code == 200
-    assert (await client.get("/fleet", headers=await _session(client, engineer))).status_code == 200
+    assert (await client.get("/fleet", headers=await browser_session(client, engineer))).status_code == 200
 
 
 @pytest.mark.parametrize("mode", ["production", "test"])
@@ -185,7 +174,7 @@ async def test_login_from_a_foreign_origin_is_refused(client: httpx.AsyncClient,
 async def test_add_user_form_defaults_to_the_least_privileged_role(
         client: httpx.AsyncClient, pool: AsyncConnectionPool[Any], make_user: MakeUser, app: FastAPI) -> None:
     admin = await make_user(Role.admin)
-    session = await _session(client, admin)
+    session = await browser_session(client, admin)
     page = await client.get("/admin/users", headers=session)
     options = re.findall(r'<option value="(\w+)"( selected)?>', page.text.split('name="role"', 1)[1])
     assert options[0] == ("resident", " selected")

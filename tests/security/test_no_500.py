@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from cloud.db.migrate import migrate
 from cloud.db.pool import REQUEST_CHECKOUT_TIMEOUT_S, open_pool
 from guanjia.settings import Settings
 from guanjia.stack import PostgresServer
-from tests.cloud.web.conftest import TEST_SECRET, MakeUser
+from tests.webapp import TEST_SECRET, MakeUser, browser_session
 
 
 def _api_error(resp: httpx.Response, *codes: int) -> str:
@@ -61,7 +59,7 @@ async def test_nul_bytes_anywhere_are_4xx_in_the_error_shape(client: httpx.Async
     # query strings
     assert _api_error(await client.get("/api/v1/devices?q=%00", headers=engineer.headers), 400) == "bad_request"
     _api_error(await client.get("/api/v1/alarms?rule=a%00b", headers=engineer.headers), 400)
-    _page_error(await client.get("/fleet?q=%00", headers=await _cookie(client, engineer)), 400)
+    _page_error(await client.get("/fleet?q=%00", headers=await browser_session(client, engineer)), 400)
     # JSON bodies
     code = _api_error(await client.post("/api/v1/work-orders", headers=engineer.headers,
                                         json={"community": "cA", "title": "broken\x00lift"}), 422)
@@ -75,9 +73,9 @@ async def test_nul_bytes_anywhere_are_4xx_in_the_error_shape(client: httpx.Async
     _api_error(await client.get("/api/v1/devices/1%00/telemetry", headers=admin.headers), 400)
     _page_error(await client.get("/static/app.js%00.png"), 400)
     _page_error(await client.get("/static/%00"), 400)
-    _page_error(await client.get("/photos/cA/x%00.png", headers=await _cookie(client, engineer)), 400)
+    _page_error(await client.get("/photos/cA/x%00.png", headers=await browser_session(client, engineer)), 400)
     # a multipart form field (the inbox note) reaches the database boundary: 422 page
-    butler_page = await _cookie(client, admin)
+    butler_page = await browser_session(client, admin)
     wo = world.work_order_ids["cA"][0]
     _page_error(await client.post(f"/inbox/{wo}/accept", headers=butler_page, data={"note": "on\x00my way"},
                                   files={"photo": ("", b"", "application/octet-stream")}), 422)
@@ -103,33 +101,7 @@ async def test_no_route_answers_5xx_to_nul_in_its_path_or_query(app: FastAPI, cl
     assert checked > 100
 
 
-async def _cookie(client: httpx.AsyncClient, login: Any) -> dict[str, str]:
-    import re
-
-    resp = await client.post("/login", data={"username": login.user.username, "password": login.password})
-    token = resp.cookies["guanjia_session"]
-    client.cookies.clear()
-    home = await client.get(resp.headers["location"], headers={"Cookie": f"guanjia_session={token}"})
-    csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', home.text)
-    assert csrf, home.text[:300]
-    return {"Cookie": f"guanjia_session={token}", "X-CSRF-Token": csrf.group(1)}
-
-
 # --- the database goes away mid-test -------------------------------------------------------------
-
-@pytest.fixture
-def own_pg() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own: stopping the session's server would break every other test."""
-    directory = Path(tempfile.mkdtemp(prefix="guanjia-pg-outage-"))
-    directory.chmod(0o755)
-    server = PostgresServer(directory / "pg")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
-
 
 @pytest.fixture
 async def outage_app(own_pg: PostgresServer, tmp_path: Path) -> AsyncIterator[tuple[FastAPI, PostgresServer, str]]:

@@ -111,6 +111,10 @@ class AlarmOut(BaseModel):
     raised_at: dt.datetime
     cleared_at: dt.datetime | None
     raise_count: int
+    inhibited: bool = False
+    """Grouped under its gateway's offline alarm (``inhibited_by``): no order or notification of its own."""
+    inhibited_by: int | None = None
+    """The gateway alarm that inhibits (or inhibited) it; kept as history after the alarm is promoted."""
 
 
 class WorkOrderBrief(BaseModel):

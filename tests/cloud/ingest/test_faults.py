@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db.migrate import migrate
@@ -94,19 +91,6 @@ async def _until_consuming(pub: Publisher, url: str, community: str, gateway: st
                 return
             await asyncio.sleep(0.1)
     raise AssertionError("the ingest worker never started consuming")
-
-
-@pytest.fixture
-def own_pg() -> object:
-    directory = Path(tempfile.mkdtemp(prefix="guanjia-pg-restart-"))
-    directory.chmod(0o755)
-    server = PostgresServer(directory / "pg")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_database_restart_mid_ingest_loses_nothing(own_pg: PostgresServer, broker: BrokerHandle) -> None:

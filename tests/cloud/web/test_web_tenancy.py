@@ -16,10 +16,11 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
+from cloud.api.app import route_list
 from cloud.auth.roles import Role
 from cloud.web import photos
 from guanjia.settings import Settings
-from tests.cloud.web.conftest import Login, MakeUser
+from tests.webapp import Login, MakeUser, browser_session
 
 PUBLIC = {
     "/healthz", "/metrics", "/api/v1/auth/token", "/api/openapi.json", "/api/docs", "/docs/oauth2-redirect",
@@ -28,28 +29,13 @@ PUBLIC = {
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 
-def _routes(app: FastAPI) -> list[tuple[str, str]]:
-    """(method, path) of every HTTP route, including those of included routers (FastAPI ≥ 0.16x
-    keeps them behind ``_IncludedRouter`` objects that expose ``effective_route_contexts``)."""
-    out: list[tuple[str, str]] = []
-    for route in app.routes:
-        contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
-        for ctx in contexts:
-            methods = getattr(ctx, "methods", None)
-            path = getattr(ctx, "path", None)
-            if methods and path:
-                out.extend((m, str(path)) for m in sorted(set(methods) - {"HEAD", "OPTIONS"}))
-    assert out, "no routes found"
-    return sorted(set(out))
-
-
 def _fill(path: str, ids: dict[str, Any]) -> str:
     return _PARAM.sub(lambda m: str(ids.get(m.group(1), 1)), path)
 
 
 async def test_every_endpoint_requires_authentication(app: FastAPI, client: httpx.AsyncClient) -> None:
     checked = 0
-    for method, path in _routes(app):
+    for method, path in route_list(app):
         if path in PUBLIC:
             continue
         resp = await client.request(method, _fill(path, {}), follow_redirects=False)
@@ -100,9 +86,9 @@ async def test_no_user_of_community_a_reaches_community_b(app: FastAPI, client: 
     await make_user(Role.butler, "cB")
     users: list[Login] = [await make_user(role, "cA") for role in (Role.engineer, Role.butler, Role.resident)]
     ids = await _foreign_ids(pool, world, settings)
-    sessions = {login.user.id: await _session(client, login) for login in users}
+    sessions = {login.user.id: await browser_session(client, login) for login in users}
     checked = 0
-    for method, path in _routes(app):
+    for method, path in route_list(app):
         names = _PARAM.findall(path)
         if not names or path in PUBLIC or path.startswith("/static"):
             continue
@@ -118,16 +104,6 @@ async def test_no_user_of_community_a_reaches_community_b(app: FastAPI, client: 
                 f"{login.user.role} of cA: {method} {url} -> {resp.status_code} {resp.text[:200]}")
             checked += 1
     assert checked >= 10
-
-
-async def _session(client: httpx.AsyncClient, login: Login) -> dict[str, str]:
-    resp = await client.post("/login", data={"username": login.user.username, "password": login.password})
-    token = resp.cookies["guanjia_session"]
-    client.cookies.clear()
-    home = await client.get(resp.headers["location"], headers={"Cookie": f"guanjia_session={token}"})
-    csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', home.text)
-    assert csrf, home.text[:300]
-    return {"Cookie": f"guanjia_session={token}", "X-CSRF-Token": csrf.group(1)}
 
 
 async def test_lists_only_show_own_community(client: httpx.AsyncClient, world: World, make_user: MakeUser) -> None:

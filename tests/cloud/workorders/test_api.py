@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.auth.roles import Role
-from cloud.auth.users import User, create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.workorders.policy import default_policy
@@ -28,22 +26,10 @@ from guanjia.clock import SystemClock, to_ms
 from guanjia.settings import Settings
 from guanjia.stack.ports import free_port
 from tests.cloud.workorders.conftest import add_butler
+from tests.webapp import MakeUser, asgi_client, serving
 
 clock = SystemClock()
 TEST_SECRET = "test-secret-key-for-the-workorder-tests-0123456789"
-
-
-@dataclass(slots=True)
-class Login:
-    user: User
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-MakeUser = Callable[..., Awaitable[Login]]
 
 
 @pytest.fixture
@@ -57,34 +43,18 @@ async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
 def app(pool: AsyncConnectionPool[Any], db_url: str, tmp_path: Path) -> Iterator[FastAPI]:
     from cloud.api.app import create_app
 
-    application = create_app(Settings(mode="test", database_url=db_url, secret_key=TEST_SECRET,
-                                      run_dir=tmp_path / "run"), pool)
-    yield application
-    hub = getattr(application.state, "inbox_hub", None)
-    if hub is not None:
-        hub.stop_detached()
+    settings = Settings(mode="test", database_url=db_url, secret_key=TEST_SECRET, run_dir=tmp_path / "run")
+    with serving(create_app(settings, pool)) as application:
+        yield application
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+    async with asgi_client(app) as c:
         yield c
 
 
-@pytest.fixture
-def make_user(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient) -> MakeUser:
-    counter = iter(range(1_000_000))
-
-    async def _make(role: Role, *communities: str) -> Login:
-        username = f"{role.value}{next(counter)}"
-        password = f"pw-{username}-Secret-42"
-        async with pool.connection() as conn:
-            user = await create_user(conn, username, password, role, communities)
-        resp = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
-        assert resp.status_code == 200, resp.text
-        return Login(user, resp.json()["access_token"])
-
-    return _make
+# ``make_user`` is the plugin's (tests/webapp.py), resolved over this module's ``pool`` and ``client``
 
 
 async def raise_trapped(pool: AsyncConnectionPool[Any], community: str, device: str) -> tuple[int, int]:

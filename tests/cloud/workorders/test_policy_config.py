@@ -33,6 +33,7 @@ from cloud.workorders.policy import DEFAULT_POLICY, Policy, default_policy, load
 from guanjia.clock import ManualClock
 from guanjia.settings import Settings
 from tests.cloud.workorders.conftest import add_butler
+from tests.webapp import asgi_client, serving
 
 SECRET = "test-secret-key-for-the-policy-config-tests-0123456789"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -83,16 +84,13 @@ def clock() -> ManualClock:
 def app(pool: AsyncConnectionPool[Any], settings: Settings, clock: ManualClock) -> Iterator[FastAPI]:
     from cloud.api.app import create_app
 
-    application = create_app(settings, pool, clock=clock)  # no policy given: read from the settings
-    yield application
-    hub = getattr(application.state, "inbox_hub", None)
-    if hub is not None:
-        hub.stop_detached()
+    with serving(create_app(settings, pool, clock=clock)) as application:  # no policy given: from the settings
+        yield application
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+    async with asgi_client(app) as c:
         yield c
 
 
