@@ -569,7 +569,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("workers_race", workers_race),
     Scenario("network_chaos", network_chaos, proxy=True, fault=TRAPPED, work_orders=ENTRAPMENT),
     Scenario("clock_skew", clock_skew, devices=17, work_orders=CLOCK_SKEW_ALARMS),
+    # two broken meters, two tickets: the silent one and the one answering garbage (no reading either)
     Scenario("noisy_neighbours", noisy_neighbours, sim_args=("--layout", "per-device"), rbe=False,
-             work_orders={"meter-offline": 1}),
-    Scenario("noisy_bus", noisy_bus, rbe=False, work_orders={"meter-offline": 1}),
+             work_orders={"meter-offline": 2}),
+    Scenario("noisy_bus", noisy_bus, rbe=False, work_orders={"meter-offline": 2}),
 ]
