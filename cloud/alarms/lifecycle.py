@@ -262,6 +262,11 @@ async def _insert(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent,
     if gw is not None:
         await _inhibited(conn, alarm, gw, actor, now)
         return Result("inhibited", alarm["id"])
+    covering = await _earlier_order(conn, alarm, now) if wants else None
+    if covering is not None:
+        # the same fault's earlier episode still has its order open: like a reopen, no new notification
+        # (so whether reordering lets a raise land inside or outside the flap window, nobody hears twice)
+        return Result("raised", alarm["id"], covering, False)
     payload = {"alarm": _alarm_payload(alarm)}
     await notify_webhooks(conn, event.community, "alarm.raised", payload, now, alarm_id=alarm["id"],
                           dedup=f"a{alarm['id']}:raised")
@@ -322,15 +327,9 @@ async def announce(conn: AsyncConnection[Any], policy: Policy, alarm: dict[str, 
     return await _ensure_work_order(conn, policy, fresh, now, description=description)
 
 
-async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: dict[str, Any],
-                             now: datetime, fresh: bool = False,
-                             description: str | None = None) -> tuple[int | None, bool]:
-    if not fresh:  # a row inserted by this transaction cannot have an order yet
-        existing = await wo_repo.open_for_alarm(conn, alarm["id"])
-        if existing is not None:
-            return existing["id"], False
+async def _earlier_order(conn: AsyncConnection[Any], alarm: dict[str, Any], now: datetime) -> int | None:
+    """An unfinished order of an earlier episode of the same fault covers this one (noted on it)."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        # an earlier episode of the same fault still has an unfinished order: that one covers it
         await cur.execute(
             """SELECT w.id FROM work_orders w JOIN alarms a ON a.id = w.alarm_id
                WHERE a.community = %s AND a.device = %s AND a.rule = %s
@@ -338,11 +337,24 @@ async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: 
                ORDER BY w.id LIMIT 1 FOR UPDATE OF w""",
             (alarm["community"], alarm["device"], alarm["rule"]))
         earlier = await cur.fetchone()
+    if earlier is None:
+        return None
+    await wo_repo.add_trail(conn, earlier["id"], now, "alarm_reraised", Actor.system(f"alarm:{alarm['id']}"),
+                            note="the fault was raised again (new alarm episode) while this order is open",
+                            data={"alarm_id": alarm["id"]})
+    return int(earlier["id"])
+
+
+async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: dict[str, Any],
+                             now: datetime, fresh: bool = False,
+                             description: str | None = None) -> tuple[int | None, bool]:
+    if not fresh:  # a row inserted by this transaction cannot have an order yet
+        existing = await wo_repo.open_for_alarm(conn, alarm["id"])
+        if existing is not None:
+            return existing["id"], False
+    earlier = await _earlier_order(conn, alarm, now)
     if earlier is not None:
-        await wo_repo.add_trail(conn, earlier["id"], now, "alarm_reraised", Actor.system(f"alarm:{alarm['id']}"),
-                                note="the fault was raised again (new alarm episode) while this order is open",
-                                data={"alarm_id": alarm["id"]})
-        return earlier["id"], False
+        return earlier, False
     kind = alarm["device_kind"]
     priority = policy.priority_for(alarm["severity"], alarm["rule"], kind, (alarm["labels"] or {}).get("priority"))
     override = policy.override_for(alarm["rule"], kind)

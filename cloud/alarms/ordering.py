@@ -11,23 +11,27 @@ The key, decided per pair of stamps:
 
 1. **Same event time → the same event.** One rule makes one transition per instant, so a second
    copy with the same ``ts`` is a duplicate (redelivery, a resend under the same seq, a replay).
-2. **Same seq space → the outbox seq decides.** The space is ``<gateway>#<outbox incarnation>``.
-   The edge assigns the seq once, when the event enters its durable outbox, in the order the rules
-   emitted the events, keeps it across every resend, and never reuses one (salvage jumps ahead). So
-   inside one space the seq *is* the order of occurrence, and it does not care about clocks: an
-   edge clock stepped back by NTP, or a device clock that jumps (issue 24; readings, and so the
-   events, may carry the device's time), cannot reorder events that the seq orders. Two events of
-   one (device, rule) in the same batch (same seq) are ordered by their time.
-3. **Otherwise → the event time.** A new outbox incarnation (a wiped or replaced outbox restarts
-   its seq counter; the envelope names the incarnation so the two counters are never compared), a
-   device moved to another gateway, and sources without a seq (fleet rules, system watchdogs, or a
-   row written before this key existed) compare the edge's (or the cloud clock's) event time.
-   Known limit: an edge clock stepped back *and* a new incarnation at the same moment can make the
-   first events of the new incarnation look late until their time passes the old last one.
+2. **Same gateway and outbox incarnation → the outbox seq decides.** The edge assigns the seq
+   once, when the event enters its durable outbox, in the order the rules emitted the events,
+   keeps it across every resend, and never reuses one within an incarnation. So inside one
+   incarnation the seq *is* the order of occurrence, and it does not care about clocks: an edge
+   clock stepped back by NTP, or a device clock that jumps (issue 24; readings, and so the events,
+   may carry the device's time), cannot reorder events that the seq orders. Two events of one
+   (device, rule) in the same batch (same seq) are ordered by their time.
+3. **Same gateway, incarnation not known on both sides → seq and time must both say older.** A
+   wiped or replaced outbox restarts its seq counter (a new incarnation); until ingest hands the
+   incarnation to the alarm side, a lower seq with a *later* time is taken as such a restart
+   (newer), a higher seq with an earlier time as a clock step (newer), and only an event lower in
+   both as late (the resent raise after its clear). Known limit of this fallback: a clock stepped
+   back between a raise and its clear *and* the two reordered makes the raise look newer.
+4. **Otherwise → the event time**: two incarnations (never compare two counters), a device moved
+   to another gateway, and sources without a seq (fleet rules, system watchdogs, or a row written
+   before this key existed) compare the edge's (or the cloud clock's) event time. Known limit: an
+   edge clock stepped back *and* a new incarnation at the same moment can make the first events
+   of the new incarnation look late until their time passes the old last one.
 
-Until the envelope carries the incarnation (another part adds it), the space is the gateway
-alone: the outbox never restarts its seq counter silently (salvage jumps it forward), so this is
-safe for every outbox the edge writes today.
+The space is stored as ``<gateway>#<incarnation>`` (``<gateway>#`` while the incarnation is
+unknown).
 """
 
 from __future__ import annotations
@@ -58,11 +62,21 @@ def seq_space(gateway: str | None, incarnation: str | None) -> str | None:
     return None if gateway is None else f"{gateway}#{incarnation or ''}"
 
 
+def _split(space: str) -> tuple[str, str]:
+    gateway, _, incarnation = space.rpartition("#")
+    return gateway, incarnation
+
+
 def compare(event: Stamp, last: Stamp) -> Order:
     """Is ``event`` newer than, the same as, or older than ``last``? (rules in the module doc)"""
     if event.ts == last.ts:
         return "same"
-    if (event.seq is not None and last.seq is not None and event.space is not None
-            and event.space == last.space and event.seq != last.seq):
-        return "newer" if event.seq > last.seq else "older"
+    if event.seq is not None and last.seq is not None and event.space is not None and last.space is not None:
+        (gateway, incarnation), (last_gateway, last_incarnation) = _split(event.space), _split(last.space)
+        if gateway == last_gateway:
+            if incarnation and last_incarnation:
+                if incarnation == last_incarnation and event.seq != last.seq:
+                    return "newer" if event.seq > last.seq else "older"
+            elif event.seq != last.seq:  # incarnation unknown: older only if seq and time both say so
+                return "older" if event.seq < last.seq and event.ts < last.ts else "newer"
     return "newer" if event.ts > last.ts else "older"

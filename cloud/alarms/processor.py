@@ -37,7 +37,8 @@ cursor may pass ids below it that never appeared (rolled back)."""
 
 _BATCH_SQL = """
 SELECT e.id, e.seq, e.rule, e.state, e.severity, e.ts, e.message, e.value, e.value_text, e.work_order, e.labels,
-       e.device_code, c.code AS community, g.code AS gateway, d.kind AS device_kind, b.code AS building
+       e.device_code, to_jsonb(e) ->> 'incarnation' AS incarnation,
+       c.code AS community, g.code AS gateway, d.kind AS device_kind, b.code AS building
 FROM alarm_events e
 JOIN gateways g ON g.id = e.gateway_id
 JOIN communities c ON c.id = g.community_id
@@ -50,8 +51,9 @@ ORDER BY e.id LIMIT %s
 
 def event_from_row(row: dict[str, Any]) -> AlarmEvent:
     """The lifecycle's event from an ``alarm_events`` row: the edge's event time *and* the batch's
-    outbox seq (the ordering key, :mod:`cloud.alarms.ordering`); the outbox incarnation once ingest
-    stores it (an ``incarnation`` column selected by ``_BATCH_SQL``)."""
+    outbox seq (the ordering key, :mod:`cloud.alarms.ordering`) and, when ingest stores it on the
+    row (an ``alarm_events.incarnation`` column: ``_BATCH_SQL`` reads it through ``to_jsonb`` so it
+    works before and after that column exists), the outbox incarnation."""
     labels = {str(k): str(v) for k, v in (row["labels"] or {}).items()}
     kind = row["device_kind"] if row["device_kind"] not in (None, "unknown") else labels.get("kind")
     value = row["value"] if row["value"] is not None else row["value_text"]

@@ -11,6 +11,8 @@ The work-order policy and the clock come from the service context: ``ctx.policy`
 and ``ctx.clock``. Configuration (environment, or ``ctx.options.extra``): ``GUANJIA_SMTP_URL``
 (see :mod:`cloud.notify.email`), ``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120),
 ``GUANJIA_FLEET_RULES`` (extra fleet rule files).
+The reconnect grace of inhibition (one incident, one ticket) is the policy's ``inhibition.grace``
+(default 3 min; see ``docs/workorders.md``).
 """
 
 from __future__ import annotations

@@ -21,5 +21,5 @@ ALTER TABLE alarms ADD COLUMN IF NOT EXISTS hold_until timestamptz;
 ALTER TABLE alarms ADD COLUMN IF NOT EXISTS announced_at timestamptz;
 UPDATE alarms SET announced_at = raised_at WHERE announced_at IS NULL AND raise_count > 0 AND NOT inhibited;
 
-CREATE INDEX IF NOT EXISTS alarms_inhibited ON alarms (inhibited_by) WHERE inhibited;
+CREATE INDEX IF NOT EXISTS alarms_inhibited ON alarms (inhibited_by) WHERE inhibited AND active AND current;
 CREATE INDEX IF NOT EXISTS alarms_held ON alarms (hold_until) WHERE announced_at IS NULL AND hold_until IS NOT NULL;

@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from cloud.alarms.lifecycle import apply_event
 from cloud.alarms.model import AlarmEvent
 from cloud.alarms.offline import check_gateways
+from cloud.alarms.processor import process_batch
 from cloud.workorders.policy import Policy, default_policy
 from guanjia.clock import ManualClock, to_ms
 
@@ -213,3 +214,23 @@ async def test_a_reconnect_too_short_for_the_watchdog_still_groups_the_device_al
     assert await watch(conn, policy, clock) == []
     result = await apply_event(conn, policy, comm(clock, "gate-1", "gate", "gate-offline"), clock.now())
     assert (result.outcome, result.work_order_opened) == ("raised", True)
+
+
+async def test_through_ingest_rows_the_edge_labels_make_the_alarm_a_communication_alarm(
+        full: Any, clock: ManualClock) -> None:
+    """The same grouping on the processor's path: ``alarm_events`` rows as ingest writes them, the
+    rules library's ``category: communication`` label, the gateway from the batch."""
+    conn, gateway, _device = full
+    policy = default_policy()
+    await conn.execute("UPDATE gateways SET online = false WHERE code = 'gw1'")
+    assert await watch(conn, policy, clock) == ["held"]
+    for seq, (device, kind, rule) in enumerate(DEVICES[:3], start=1):
+        await conn.execute(
+            """INSERT INTO alarm_events (gateway_id, seq, device_code, rule, state, severity, ts, message, work_order,
+                                         labels)
+               VALUES (%s, %s, %s, %s, 'raise', 'major', %s, 'silent', true, %s)""",
+            (gateway, seq, device, rule, clock.now(),
+             Jsonb({"category": "communication", "priority": "normal", "kind": kind})))
+    results = await process_batch(conn, policy, clock.now())
+    assert [r.outcome for r in results] == ["inhibited"] * 3
+    assert await scalar(conn, "SELECT count(*) FROM work_orders") == 0

@@ -63,6 +63,18 @@ def test_time_orders_across_spaces_and_without_a_seq() -> None:
     assert compare(Stamp(7_000, 5, "gw1#"), Stamp(8_000)) == "older"
 
 
+def test_without_the_incarnation_an_event_is_late_only_when_seq_and_time_both_say_so() -> None:
+    # the resent raise after its clear: lower seq, earlier time
+    assert compare(Stamp(5_000, 3, "gw1#"), Stamp(9_000, 4, "gw1#")) == "older"
+    # a wiped outbox restarted its counter: lower seq, later time → a new event, not a late one
+    assert compare(Stamp(90_000, 1, "gw1#"), Stamp(9_000, 4_000, "gw1#")) == "newer"
+    # the edge clock stepped back: higher seq, earlier time
+    assert compare(Stamp(1_000, 5, "gw1#"), Stamp(9_000, 4, "gw1#")) == "newer"
+    # one side known only (a row from before ingest stored incarnations): the same fallback
+    assert compare(Stamp(90_000, 1, "gw1#b"), Stamp(9_000, 4_000, "gw1#")) == "newer"
+    assert compare(Stamp(5_000, 3, "gw1#legacy"), Stamp(9_000, 4, "gw1#")) == "older"
+
+
 # ----------------------------------------------------------------------------- the seen case
 
 
@@ -131,6 +143,18 @@ async def test_a_clear_after_an_edge_clock_step_back_still_clears(full: Any) -> 
     assert await scalar(conn, "SELECT active FROM alarms WHERE device = 'lift-1'") is False
 
 
+async def test_a_wiped_outbox_restarting_its_seqs_still_raises(full: Any) -> None:
+    """A new outbox incarnation numbers from 1 again: a later raise with a lower seq is new, not late."""
+    conn, gateway, _device = full
+    policy = default_policy()
+    await insert_event(conn, gateway, "lift-1", 5000, "raise", T0)
+    await insert_event(conn, gateway, "lift-1", 5001, "clear", T0 + timedelta(seconds=30))
+    assert [r.outcome for r in await process_batch(conn, policy, T0)] == ["raised", "cleared"]
+    await insert_event(conn, gateway, "lift-1", 3, "raise", T0 + timedelta(hours=2))
+    assert [r.outcome for r in await process_batch(conn, policy, T0 + timedelta(hours=2))] == ["raised"]
+    assert await scalar(conn, "SELECT active FROM alarms WHERE device = 'lift-1' AND current") is True
+
+
 # ----------------------------------------------------------------------------- property
 
 
@@ -138,15 +162,17 @@ _communities = itertools.count()
 
 
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[list[tuple[str, str, int]], list[int]]:
-    """An edge's in-order events of one (device, rule) — (state, severity, time offset s) — and an
-    arrival order: a permutation of them with some delivered twice."""
+def histories(draw: st.DrawFn) -> tuple[list[tuple[str, str, int]], list[int], str | None]:
+    """An edge's in-order events of one (device, rule) — (state, severity, time offset s) — an
+    arrival order (a permutation of them with some delivered twice), and the outbox incarnation
+    (``None``: not known to the cloud, the fallback rule, which does not claim clock steps)."""
+    incarnation = draw(st.sampled_from(["inc-1", None]))
     n = draw(st.integers(1, 7))
     events = []
     t = 0
     for _ in range(n):
         t += draw(st.integers(1, 900))
-        if draw(st.integers(0, 9)) == 0:
+        if incarnation is not None and draw(st.integers(0, 9)) == 0:
             t -= 3600  # the edge clock steps back an hour (the seq still orders)
         events.append((draw(st.sampled_from(["raise", "clear"])), draw(st.sampled_from(["major", "critical"])), t))
     seen: set[int] = set()
@@ -159,7 +185,7 @@ def histories(draw: st.DrawFn) -> tuple[list[tuple[str, str, int]], list[int]]:
     order = list(draw(st.permutations(range(n))))
     for index in draw(st.lists(st.integers(0, n - 1), max_size=4)):
         order.insert(draw(st.integers(0, len(order))), index)
-    return events, order
+    return events, order, incarnation
 
 
 async def _run(conn: psycopg.AsyncConnection[Any], community: str, events: list[AlarmEvent],
@@ -179,10 +205,11 @@ async def _run(conn: psycopg.AsyncConnection[Any], community: str, events: list[
     return state, orders, {str(e): int(c) for e, c in await cur.fetchall()}
 
 
-async def _check(url: str, history: list[tuple[str, str, int]], arrival: list[int]) -> None:
+async def _check(url: str, history: list[tuple[str, str, int]], arrival: list[int], incarnation: str | None) -> None:
     base = to_ms(T0)
     events = [AlarmEvent(community="-", device="lift-9", rule="elevator-door-fault", state=state,  # type: ignore[arg-type]
                          ts=base + t * 1000, severity=severity, work_order=True, gateway="gw1", seq=100 + i,
+                         incarnation=incarnation,
                          device_kind="elevator", labels={"priority": "normal"})
               for i, (state, severity, t) in enumerate(history)]
     n = next(_communities)
@@ -206,5 +233,6 @@ def hooked_db(wo_db: str) -> str:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=histories())
 def test_any_arrival_order_ends_as_the_in_order_run(hooked_db: str,
-                                                    case: tuple[list[tuple[str, str, int]], list[int]]) -> None:
+                                                    case: tuple[list[tuple[str, str, int]], list[int], str | None],
+                                                    ) -> None:
     asyncio.run(_check(hooked_db, *case))
