@@ -70,17 +70,13 @@ def _check_alarm(stack: Stack, site: Site, fault: DeviceFault, timeout: float = 
 def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool) -> Outcome:
     out = Outcome(scenario.name)
     started = time.monotonic()
-    stack.ensure_cloud()
+    _heal(stack)  # a scenario that failed mid-fault may have left the broker or the database down
     site = Site(stack, scenario.name, devices=scenario.devices, sim_args=scenario.sim_args,
                 report_by_exception=scenario.rbe)
     try:
         site.start(use_proxy=scenario.proxy)
         out.extra = scenario.action(site, stack, Timing.of(quick))
-        if not stack.postgres.running():
-            stack.postgres.start()
-        if not stack.broker.running():
-            stack.broker.start()
-        stack.ensure_cloud()
+        _heal(stack)
         stopping = datetime.now(UTC)  # incidents from here on are the site's shutdown, not the scenario's
         site.finish()
         if scenario.fault is not None:
@@ -105,10 +101,19 @@ def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool
     except Exception as exc:  # a broken scenario is a result, not the end of the suite
         log.exception("scenario %s failed", scenario.name)
         out.ok, out.error = False, f"{type(exc).__name__}: {exc}"[:300]
+        _heal(stack)
         site.finish(drain_timeout=5)
     finally:
         out.seconds = round(time.monotonic() - started, 1)
     return out
+
+
+def _heal(stack: Stack) -> None:
+    if not stack.postgres.running():
+        stack.postgres.start()
+    if not stack.broker.running():
+        stack.broker.start()
+    stack.ensure_cloud()
 
 
 def _check_tickets(stack: Stack, site: Site, scenario: Scenario, stopping: datetime, out: Outcome) -> None:
