@@ -17,6 +17,7 @@ from bench.chaos.expect import compare_alarm_states, wait_for_tickets
 from bench.chaos.harness import Site, Stack
 from bench.chaos.reconcile import reconcile
 from bench.chaos.scenarios import SCENARIOS, DeviceFault, Scenario, Timing
+from guanjia.errors import GuanjiaError
 from guanjia.stack.local import ADMIN_USER
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def run_scenarios(names: list[str] | None, quick: bool, root: Path | None = None
     known = {s.name for s in SCENARIOS}
     unknown = sorted(set(names or ()) - known)
     if unknown:
-        raise ValueError(f"unknown chaos scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise GuanjiaError(f"unknown chaos scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     chosen = [s for s in SCENARIOS if names is None or s.name in names]
     own_root = root is None
     root = root or Path(tempfile.mkdtemp(prefix="guanjia-chaos-"))
