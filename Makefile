@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# extra pytest options, e.g. PYTEST_ARGS="--at 2027-01-01T00:30:00+08:00 --tz Asia/Shanghai"
+PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup system-deps demo test lint typecheck imports unit bench chaos soak clean
@@ -32,7 +34,7 @@ imports:
 	$(BIN)/lint-imports
 
 unit:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/guanjia bench all

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = '''
 import datetime as dt
+import subprocess
+import sys
 import time
 
 
@@ -24,6 +26,13 @@ def test_the_session_runs_at_the_given_instant_and_keeps_ticking() -> None:
     first = time.time()
     time.sleep(0.05)
     assert time.time() > first  # tick=True: timeouts and token expiry still see time pass
+
+
+def test_python_subprocesses_travel_with_the_session() -> None:
+    code = "import datetime as dt, time; print(dt.datetime.now(dt.UTC).isoformat(), time.localtime().tm_hour)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].startswith("2026-12-31T16:3"), out
+    assert out[1] == "0", out
 '''
 
 
@@ -37,7 +46,7 @@ def test_at_and_tz_move_the_wall_clock_of_a_whole_session(tmp_path: Path) -> Non
          "--rootdir", str(tmp_path), "--at", "2027-01-01T00:30:00+08:00", "--tz", "Asia/Shanghai", str(probe)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 passed" in run.stdout
+    assert "2 passed" in run.stdout
 
 
 def test_an_instant_needs_an_offset() -> None:

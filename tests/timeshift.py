@@ -8,7 +8,11 @@ token expiry behave as usual). ``--tz Asia/Shanghai`` sets the process time zone
 (12:30 UTC, a month end, a year end in the community's zone) to show it passes at any date and
 hour.
 
-What it does *not* move: the clocks of other processes. The real PostgreSQL's ``now()`` /
+Python subprocesses started by the tests (ingest workers, the edge agent, simulators) are moved
+by the same offset: the plugin puts ``tests/timeshift_site`` (a ``sitecustomize``) first on
+``PYTHONPATH`` and exports ``GUANJIA_TEST_TIME_OFFSET_S``; ``TZ`` is inherited too.
+
+What it does *not* move: the clocks of other programs. The real PostgreSQL's ``now()`` /
 ``CURRENT_DATE`` stay at the real time, so business logic must never mix the database's
 ``now()`` with Python time — every business timestamp comes from the injected
 :class:`guanjia.clock.Clock` and is passed to SQL as a parameter. A test that fails only under
@@ -20,12 +24,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from pathlib import Path
 
 import pytest
 import time_machine
 
 _TRAVELLER = pytest.StashKey[time_machine.travel]()
 _OLD_TZ = pytest.StashKey[str | None]()
+_OLD_ENV = pytest.StashKey[dict[str, str | None]]()
+SITE = Path(__file__).with_name("timeshift_site")
+OFFSET_ENV = "GUANJIA_TEST_TIME_OFFSET_S"
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -57,7 +65,12 @@ def pytest_configure(config: pytest.Config) -> None:
         time.tzset()
     at = config.getoption("timeshift_at", None)
     if at:
-        traveller = time_machine.travel(parse_instant(at), tick=True)
+        instant = parse_instant(at)
+        # subprocesses travel by the same offset (tests/timeshift_site/sitecustomize.py)
+        config.stash[_OLD_ENV] = {k: os.environ.get(k) for k in (OFFSET_ENV, "PYTHONPATH")}
+        os.environ[OFFSET_ENV] = repr(instant.timestamp() - time.time())
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SITE), os.environ.get("PYTHONPATH")) if p)
+        traveller = time_machine.travel(instant, tick=True)
         traveller.start()
         config.stash[_TRAVELLER] = traveller
 
@@ -74,6 +87,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if (traveller := config.stash.get(_TRAVELLER, None)) is not None:
         traveller.stop()
+    for key, value in config.stash.get(_OLD_ENV, {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     if _OLD_TZ in config.stash:
         old = config.stash[_OLD_TZ]
         if old is None:
