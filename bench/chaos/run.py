@@ -17,6 +17,7 @@ from bench.chaos.expect import compare_alarm_states, wait_for_tickets
 from bench.chaos.harness import Site, Stack
 from bench.chaos.reconcile import reconcile
 from bench.chaos.scenarios import SCENARIOS, DeviceFault, Scenario, Timing
+from guanjia.errors import GuanjiaError
 from guanjia.stack.local import ADMIN_USER
 
 log = logging.getLogger(__name__)
@@ -70,17 +71,13 @@ def _check_alarm(stack: Stack, site: Site, fault: DeviceFault, timeout: float = 
 def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool) -> Outcome:
     out = Outcome(scenario.name)
     started = time.monotonic()
-    stack.ensure_cloud()
+    _heal(stack)  # a scenario that failed mid-fault may have left the broker or the database down
     site = Site(stack, scenario.name, devices=scenario.devices, sim_args=scenario.sim_args,
                 report_by_exception=scenario.rbe)
     try:
         site.start(use_proxy=scenario.proxy)
         out.extra = scenario.action(site, stack, Timing.of(quick))
-        if not stack.postgres.running():
-            stack.postgres.start()
-        if not stack.broker.running():
-            stack.broker.start()
-        stack.ensure_cloud()
+        _heal(stack)
         stopping = datetime.now(UTC)  # incidents from here on are the site's shutdown, not the scenario's
         site.finish()
         if scenario.fault is not None:
@@ -105,10 +102,19 @@ def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool
     except Exception as exc:  # a broken scenario is a result, not the end of the suite
         log.exception("scenario %s failed", scenario.name)
         out.ok, out.error = False, f"{type(exc).__name__}: {exc}"[:300]
+        _heal(stack)
         site.finish(drain_timeout=5)
     finally:
         out.seconds = round(time.monotonic() - started, 1)
     return out
+
+
+def _heal(stack: Stack) -> None:
+    if not stack.postgres.running():
+        stack.postgres.start()
+    if not stack.broker.running():
+        stack.broker.start()
+    stack.ensure_cloud()
 
 
 def _check_tickets(stack: Stack, site: Site, scenario: Scenario, stopping: datetime, out: Outcome) -> None:
@@ -130,7 +136,7 @@ def run_scenarios(names: list[str] | None, quick: bool, root: Path | None = None
     known = {s.name for s in SCENARIOS}
     unknown = sorted(set(names or ()) - known)
     if unknown:
-        raise ValueError(f"unknown chaos scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise GuanjiaError(f"unknown chaos scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     chosen = [s for s in SCENARIOS if names is None or s.name in names]
     own_root = root is None
     root = root or Path(tempfile.mkdtemp(prefix="guanjia-chaos-"))
