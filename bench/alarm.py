@@ -2,7 +2,7 @@
 
 What runs (all real, on free ports): a private PostgreSQL and Mosquitto; two ingest workers
 (``cloud.ingest.IngestWorker``, MQTT v5 shared subscription, manual acks); the alarm processor
-(``cloud.alarms.processor.AlarmProcessor``, woken by ingest's hook/NOTIFY); the product's FastAPI
+(``cloud.ops.alarms.processor.AlarmProcessor``, woken by ingest's hook/NOTIFY); the product's FastAPI
 app on uvicorn with auth; one SSE client per butler on ``/api/v1/inbox/stream`` (as a staff user
 watching each butler's stream with ``?butler_id=``).
 
@@ -71,7 +71,7 @@ class EmulatedGateway:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        from guanjia.settings import MqttUrl
+        from guanjia.core.settings import MqttUrl
 
         target = MqttUrl.parse(mqtt_url)
         self.code = code
@@ -85,7 +85,7 @@ class EmulatedGateway:
         self.client.loop_start()
 
     def _publish(self, items: list[dict[str, Any]], twice: bool) -> None:
-        from guanjia import wire
+        from guanjia.core import wire
 
         self.seq += 1
         payload = wire.encode("alarms", gateway=self.code, community=COMMUNITY, seq=self.seq,
@@ -184,20 +184,20 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
     import psycopg
     import uvicorn
 
-    from cloud.alarms.processor import AlarmProcessor
     from cloud.api.app import create_app
     from cloud.auth.roles import Role
     from cloud.auth.users import create_user
     from cloud.db.pool import open_pool
     from cloud.ingest.hooks import IngestHooks
     from cloud.ingest.worker import IngestWorker, WorkerOptions
-    from cloud.metrics import Metrics
+    from cloud.ops.alarms.processor import AlarmProcessor
+    from cloud.ops.model.policy import default_policy
     from cloud.registry import store
-    from cloud.workorders.policy import default_policy
-    from guanjia.clock import SystemClock
-    from guanjia.settings import MqttUrl, Settings
-    from guanjia.stack import BrokerAccount
-    from guanjia.stack.ports import free_port
+    from cloud.runtime.metrics import Metrics
+    from guanjia.app.stack import BrokerAccount
+    from guanjia.app.stack.ports import free_port
+    from guanjia.core.clock import SystemClock
+    from guanjia.core.settings import MqttUrl, Settings
 
     rng = random.Random(7)
     fleet: dict[str, list[tuple[str, tuple[str, str]]]] = {f"gw{g:02d}": [] for g in range(GATEWAYS)}
@@ -331,7 +331,7 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
 
 def run(quick: bool = False) -> dict[str, Any]:
     from cloud.db.migrate import migrate
-    from guanjia.stack import BrokerAccount, MosquittoServer, PostgresServer
+    from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
 
     directory = Path(tempfile.mkdtemp(prefix="guanjia-bench-alarm-"))
     directory.chmod(0o755)

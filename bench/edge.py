@@ -136,7 +136,7 @@ async def serve(devices: int, per_port: int, inventory: Path) -> None:
     from pymodbus.server import ModbusTcpServer
 
     from device_profiles import find_profile
-    from guanjia.stack.ports import free_port
+    from guanjia.app.stack.ports import free_port
 
     servers = []
     entries = []
@@ -287,7 +287,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     warmup_s, measure_s = (8.0, 10.0) if quick else (15.0, 30.0)
     outage_s = 600
     from device_profiles import find_profile
-    from guanjia.stack.mosquitto import BrokerAccount, MosquittoServer
+    from guanjia.app.stack.mosquitto import BrokerAccount, MosquittoServer
 
     tmp = Path(tempfile.mkdtemp(prefix="guanjia-bench-edge-"))
     tmp.chmod(0o755)
@@ -336,7 +336,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         agent_log = open(tmp / "agent.log", "ab")  # noqa: SIM115
 
         def start_agent() -> subprocess.Popen[bytes]:
-            proc = subprocess.Popen([python, "-m", "guanjia.cli.main", "edge", "run", "--config", str(config)],
+            proc = subprocess.Popen([python, "-m", "guanjia.app.cli.main", "edge", "run", "--config", str(config)],
                                     cwd=ROOT, stdout=agent_log, stderr=subprocess.STDOUT)
             _pin(proc.pid, 0)
             procs.append(proc)

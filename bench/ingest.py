@@ -40,9 +40,9 @@ from cloud.db import partitions
 from cloud.db.migrate import migrate
 from cloud.ingest.copy import COPY_SQL, encode_readings, stream
 from cloud.registry import store
-from guanjia import wire
-from guanjia.settings import MqttUrl
-from guanjia.stack import BrokerAccount, MosquittoServer, PostgresServer
+from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
+from guanjia.core import wire
+from guanjia.core.settings import MqttUrl
 
 READINGS = 1250
 METRICS = 4

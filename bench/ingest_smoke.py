@@ -23,9 +23,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from guanjia.procs import Supervisor, guanjia_cmd
-from guanjia.settings import MqttUrl
-from guanjia.stack.local import ADMIN_USER, LocalStack
+from guanjia.app.procs import Supervisor, guanjia_cmd
+from guanjia.app.stack.local import ADMIN_USER, LocalStack
+from guanjia.core.settings import MqttUrl
 
 COMMUNITY = "bench"
 GATEWAY = "gw-1"

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from device_profiles import builtin_profiles
-from guanjia.wire import Quality
+from guanjia.core.wire import Quality
 from rules import RuleEngine, builtin_rulesets
 
 PROFILES = {"elevator": "elevator-gbt24476", "pump": "vfd-pump", "meter": "eastron-sdm630", "gate": "access-gate"}

@@ -57,7 +57,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from bench.chaos.counter import Counter
     from bench.chaos.harness import Site, Stack
     from bench.chaos.reconcile import reconcile
-    from guanjia.stack.local import ADMIN_USER
+    from guanjia.app.stack.local import ADMIN_USER
 
     env_minutes = os.environ.get("SOAK_MINUTES")
     minutes = float(env_minutes) if env_minutes else (1.0 if quick else 3.0)

@@ -57,7 +57,7 @@ async def _run(url: str, devices: int, days: int, n: int, run_dir: Path) -> dict
     from cloud.auth.roles import Role
     from cloud.auth.users import create_user
     from cloud.db.pool import open_pool
-    from guanjia.settings import Settings
+    from guanjia.core.settings import Settings
 
     per = devices // len(COMMUNITIES)
     async with open_pool(url, min_size=2, max_size=8) as pool:
@@ -106,7 +106,7 @@ async def _run(url: str, devices: int, days: int, n: int, run_dir: Path) -> dict
 
 def run(quick: bool = False) -> dict[str, Any]:
     from cloud.db.migrate import migrate
-    from guanjia.stack import PostgresServer
+    from guanjia.app.stack import PostgresServer
 
     directory = Path(tempfile.mkdtemp(prefix="guanjia-bench-web-"))
     directory.chmod(0o755)

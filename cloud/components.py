@@ -6,7 +6,7 @@ and ``async def run(self, ctx) -> None`` that run until cancelled). Entries are 
 a missing optional part never breaks the service, and so this module imports nothing heavy.
 
 How to add yours (WORKORDERS, WEB, analytics …): append one line below, e.g.
-``"cloud.alarms.service:components"``. The factory may look at ``ctx.options`` (``--no-api``,
+``"cloud.ops.service:components"``. The factory may look at ``ctx.options`` (``--no-api``,
 ``--workers``) to decide what to return. API routers are added in :mod:`cloud.api.app` instead.
 """
 
@@ -16,7 +16,7 @@ COMPONENTS: list[str] = [
     "cloud.ingest.service:components",  # MQTT ingest workers (ctx.options.workers of them)
     "cloud.db.maintenance:components",  # partitions ahead, retention, rollup + last-value refresh
     "cloud.api.server:components",  # the FastAPI app on uvicorn (unless --no-api)
-    "cloud.alarms.service:components",  # alarms → work orders → escalation → notifications
-    "cloud.fleetrules.stream:components",  # fleet rules on the live ingested telemetry (after-commit hook)
+    "cloud.ops.service:components",  # alarms → work orders → escalation → notifications
+    "cloud.ops.fleetrules.stream:components",  # fleet rules on the live ingested telemetry (after-commit hook)
     "cloud.analytics.service:components",  # anomaly scoring + health records every 15 min, daily retrain
 ]

@@ -28,12 +28,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.db.migrate import StorageMode, migrate
 from cloud.db.pool import open_pool
-from cloud.errors import CloudError
 from cloud.ingest.hooks import IngestHooks
-from cloud.metrics import Metrics
-from cloud.workorders.policy import Policy, load_policy
-from guanjia.clock import Clock, SystemClock
-from guanjia.settings import Settings
+from cloud.ops.model.policy import Policy, load_policy
+from cloud.runtime.errors import CloudError
+from cloud.runtime.metrics import Metrics
+from guanjia.core.clock import Clock, SystemClock
+from guanjia.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

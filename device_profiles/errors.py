@@ -1,7 +1,7 @@
 """Errors of the device-profile package.
 
-``ProfileError`` is the package root (a :class:`~guanjia.errors.GuanjiaError`); a *file* that is
-wrong raises :class:`~guanjia.errors.ConfigError` instead, because that carries
+``ProfileError`` is the package root (a :class:`~guanjia.core.errors.GuanjiaError`); a *file* that is
+wrong raises :class:`~guanjia.core.errors.ConfigError` instead, because that carries
 ``file:line: field: message`` issues the CLI prints as they are::
 
     GuanjiaError
@@ -12,7 +12,7 @@ wrong raises :class:`~guanjia.errors.ConfigError` instead, because that carries
 
 from __future__ import annotations
 
-from guanjia.errors import GuanjiaError
+from guanjia.core.errors import GuanjiaError
 
 
 class ProfileError(GuanjiaError):

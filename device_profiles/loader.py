@@ -15,8 +15,8 @@ from typing import Any
 from device_profiles.checks import profile_problems
 from device_profiles.errors import ProfileError
 from device_profiles.model import Profile
-from guanjia.config import LineMap, line_for, parse_model, read_yaml
-from guanjia.errors import ConfigError, ConfigIssue
+from guanjia.core.config import LineMap, line_for, parse_model, read_yaml
+from guanjia.core.errors import ConfigError, ConfigIssue
 
 LIBRARY = Path(__file__).parent / "library"
 

@@ -28,8 +28,8 @@ from edge.outbox import Outbox
 from edge.rbe import ReportFilter
 from edge.rules_runner import RuleRunner
 from edge.uplink import Uplink
-from guanjia.clock import Clock, SystemClock, to_ms
-from guanjia.wire import Quality, Scalar
+from guanjia.core.clock import Clock, SystemClock, to_ms
+from guanjia.core.wire import Quality, Scalar
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ async def _cancel(tasks: list[asyncio.Task[Any]], rounds: int = 40) -> None:
 
 
 class Agent:
-    """``clock`` (:mod:`guanjia.clock`) is the agent's wall time: the one time every reading, event,
+    """``clock`` (:mod:`guanjia.core.clock`) is the agent's wall time: the one time every reading, event,
     alarm and rule duration of this agent is measured in (as epoch ms, :attr:`now_ms`). A device's
     own clock is never used for that (it is kept alongside as the ``device_clock`` point): a lift box
     or gate set ten minutes wrong, or one that jumps, must neither move readings into the future nor

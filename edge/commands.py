@@ -29,7 +29,7 @@ from device_profiles.errors import CodecError
 from edge.errors import CommandRejected, ModbusFault
 from edge.modbus.poller import ModbusDevice
 from edge.outbox import Outbox, now_ms
-from guanjia.wire import SCHEMA_VERSION
+from guanjia.core.wire import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 

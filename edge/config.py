@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from guanjia.config import load_model
-from guanjia.errors import ConfigError, ConfigIssue
-from guanjia.wire import valid_id
+from guanjia.core.config import load_model
+from guanjia.core.errors import ConfigError, ConfigIssue
+from guanjia.core.wire import valid_id
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1024, "m": 1e6, "mb": 1e6, "mib": 1024**2,

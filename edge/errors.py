@@ -1,4 +1,4 @@
-"""The edge agent's exception tree (all derive from :class:`guanjia.errors.GuanjiaError`)::
+"""The edge agent's exception tree (all derive from :class:`guanjia.core.errors.GuanjiaError`)::
 
     EdgeError
     ├── OutboxError        the local SQLite outbox could not be opened or written
@@ -11,8 +11,8 @@ re-raised as one of these, so the agent's loops handle one tree.
 
 from __future__ import annotations
 
-from guanjia.errors import GuanjiaError
-from guanjia.wire import Quality
+from guanjia.core.errors import GuanjiaError
+from guanjia.core.wire import Quality
 
 
 class EdgeError(GuanjiaError):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import AgentConfig, DeviceConfig, MqttDeviceConfig, TcpLinkConfig
-from guanjia.errors import ConfigError, ConfigIssue
+from guanjia.core.errors import ConfigError, ConfigIssue
 
 
 def _entries(doc: Any) -> list[dict[str, Any]]:

@@ -34,8 +34,8 @@ from edge.config import MqttDeviceConfig, UplinkConfig
 from edge.modbus.poller import ReadingSink
 from edge.outbox import Outbox, now_ms
 from edge.uplink import mqtt_client_args
-from guanjia.backoff import Backoff
-from guanjia.wire import Quality, Scalar
+from guanjia.core.backoff import Backoff
+from guanjia.core.wire import Quality, Scalar
 
 log = logging.getLogger(__name__)
 

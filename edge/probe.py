@@ -18,7 +18,7 @@ from device_profiles.codec import ALL_ORDERS, ORDER_NAMES, decode_raw
 from edge.config import TcpLinkConfig
 from edge.errors import ModbusFault
 from edge.modbus.link import ModbusLink
-from guanjia.wire import Quality
+from guanjia.core.wire import Quality
 
 
 @dataclass(frozen=True, slots=True)

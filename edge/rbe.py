@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from device_profiles import Point
-from guanjia.wire import Quality, Scalar
+from guanjia.core.wire import Quality, Scalar
 
 
 @dataclass(slots=True)

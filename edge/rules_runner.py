@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from edge.config import RulesConfig
-from guanjia.wire import Quality, Scalar
+from guanjia.core.wire import Quality, Scalar
 from rules import AlarmEvent, RuleEngine, RuleError, RuleSet, RuleWatcher, load_ruleset
 
 log = logging.getLogger(__name__)

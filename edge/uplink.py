@@ -38,9 +38,9 @@ from edge.commands import parse_stored
 from edge.config import UplinkConfig
 from edge.errors import OutboxError
 from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
-from guanjia.backoff import Backoff
-from guanjia.settings import MqttUrl
-from guanjia.wire import SCHEMA_VERSION, encode_status, topic
+from guanjia.core.backoff import Backoff
+from guanjia.core.settings import MqttUrl
+from guanjia.core.wire import SCHEMA_VERSION, encode_status, topic
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ CommandCallback = Callable[[bytes], Awaitable[bytes | None]]
 
 
 def envelope(msg: StoredMessage, *, gateway: str, community: str, sent_at: int, incarnation: str) -> bytes:
-    """The wire message for a stored batch (same JSON as :func:`guanjia.wire.encode`), built by
+    """The wire message for a stored batch (same JSON as :func:`guanjia.core.wire.encode`), built by
     splicing the stored items array in, so resending a 500 kB batch does not re-serialise it."""
     head = orjson.dumps({"schema": SCHEMA_VERSION, "kind": msg.kind, "gateway": gateway, "community": community,
                          "incarnation": incarnation, "seq": msg.seq, "sent_at": sent_at})

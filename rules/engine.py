@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from guanjia.wire import AlarmDict, Quality, Scalar
+from guanjia.core.wire import AlarmDict, Quality, Scalar
 from rules.errors import RuleError
 from rules.profiles import EnumTables, builtin_enum_tables
 from rules.ruleset import CompiledRule, RuleSet

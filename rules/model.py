@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from guanjia.wire import valid_id
+from guanjia.core.wire import valid_id
 from rules.duration import parse_duration
 from rules.template import check_template
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from device_profiles.model import Point, Profile
-from guanjia.errors import ConfigIssue
+from guanjia.core.errors import ConfigIssue
 from rules.model import PSEUDO_METRICS, AllOf, AnyOf, Compare, NotOf
 from rules.ruleset import CompiledRule, RuleSet
 

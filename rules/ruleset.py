@@ -1,6 +1,6 @@
 """Rule sets: validated, compiled rules with the place each was written, and their loaders.
 
-``load_ruleset(paths)`` reads files or directories of ``*.yaml`` through :mod:`guanjia.config`, so
+``load_ruleset(paths)`` reads files or directories of ``*.yaml`` through :mod:`guanjia.core.config`, so
 every mistake is reported as ``file:line: field: message``, all files at once. Rule ids are unique
 across the whole set: a duplicate names both places.
 """
@@ -16,8 +16,8 @@ from typing import Any, Final
 
 import orjson
 
-from guanjia.config import load_yaml, parse_model
-from guanjia.errors import ConfigError, ConfigIssue
+from guanjia.core.config import load_yaml, parse_model
+from guanjia.core.errors import ConfigError, ConfigIssue
 from rules.conditions import Condition, OfflineCondition, build
 from rules.expr import ValueFn, compile_value, metrics_of
 from rules.model import PSEUDO_METRICS, Expr, Rule, RuleFile

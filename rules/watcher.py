@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from guanjia.errors import ConfigError, ConfigIssue
+from guanjia.core.errors import ConfigError, ConfigIssue
 from rules.ruleset import LIBRARY, RuleSet, load_ruleset, rule_files
 
 log = logging.getLogger(__name__)

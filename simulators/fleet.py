@@ -27,8 +27,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from device_profiles import Profile, ProfileError, find_profile
-from guanjia.config import LineMap, line_for, parse_model, read_yaml
-from guanjia.errors import ConfigError, ConfigIssue
+from guanjia.core.config import LineMap, line_for, parse_model, read_yaml
+from guanjia.core.errors import ConfigError, ConfigIssue
 
 Layout = Literal["shared", "per-device"]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"

@@ -23,8 +23,8 @@ import aiomqtt
 from device_profiles import Profile
 from device_profiles.codec import Value
 from device_profiles.payload import encode_payload
-from guanjia.backoff import Backoff
-from guanjia.settings import MqttUrl
+from guanjia.core.backoff import Backoff
+from guanjia.core.settings import MqttUrl
 from simulators.physics.gate import GateModel
 
 log = logging.getLogger(__name__)

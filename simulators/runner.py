@@ -32,7 +32,7 @@ from typing import Any, Self
 import numpy as np
 
 from device_profiles import Profile
-from guanjia.stack.ports import free_port
+from guanjia.app.stack.ports import free_port
 from simulators.clock import DeviceClock, SimClock
 from simulators.errors import SimulatorError
 from simulators.faults import ActiveFault, LabelWriter, faults_for
@@ -339,7 +339,7 @@ class SimulatedFleet:
             entries.append(entry)
         mqtt: dict[str, Any] | None = None
         if self.mqtt_url:
-            from guanjia.settings import MqttUrl
+            from guanjia.core.settings import MqttUrl
 
             url = MqttUrl.parse(self.mqtt_url)
             mqtt = {"host": url.host, "port": url.port, "tls": url.tls}

@@ -21,8 +21,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from device_profiles import ProfileError, find_profile
-from guanjia.config import LineMap, line_for, parse_model, read_yaml
-from guanjia.errors import ConfigError, ConfigIssue
+from guanjia.core.config import LineMap, line_for, parse_model, read_yaml
+from guanjia.core.errors import ConfigError, ConfigIssue
 from simulators.faults import faults_for
 from simulators.fleet import FleetSpec
 

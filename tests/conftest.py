@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guanjia.stack import BrokerAccount, MosquittoServer, PostgresServer
-from guanjia.stack.postgres import find_bindir, timescaledb_available
+from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
+from guanjia.app.stack.postgres import find_bindir, timescaledb_available
 
 # ``--at INSTANT`` / ``--tz ZONE``: run the session at another wall-clock instant (tests/timeshift.py);
 # ``own_pg``, a database a test may stop (tests/own_pg.py); the real app and its users for the web,

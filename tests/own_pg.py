@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from guanjia.stack import PostgresServer
+from guanjia.app.stack import PostgresServer
 
 
 @pytest.fixture

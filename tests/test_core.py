@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
-from guanjia import wire
-from guanjia.backoff import Backoff
-from guanjia.config import load_model
-from guanjia.errors import ConfigError, WireError
-from guanjia.settings import MqttUrl, Settings
+from guanjia.core import wire
+from guanjia.core.backoff import Backoff
+from guanjia.core.config import load_model
+from guanjia.core.errors import ConfigError, WireError
+from guanjia.core.settings import MqttUrl, Settings
 
 
 class _Point(BaseModel):

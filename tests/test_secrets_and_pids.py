@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from guanjia.cli.demo import _agent_config, _save_secret
-from guanjia.files import write_private
-from guanjia.stack import BrokerAccount
-from guanjia.stack.local import LocalStack
-from guanjia.stack.mosquitto import MosquittoServer
-from guanjia.stack.pids import pid_running, process_state
-from guanjia.stack.postgres import PostgresServer
+from guanjia.app.cli.demo import _agent_config, _save_secret
+from guanjia.app.stack import BrokerAccount
+from guanjia.app.stack.local import LocalStack
+from guanjia.app.stack.mosquitto import MosquittoServer
+from guanjia.app.stack.pids import pid_running, process_state
+from guanjia.app.stack.postgres import PostgresServer
+from guanjia.core.files import write_private
 
 
 def _mode(path: Path) -> int:
@@ -101,7 +101,7 @@ def test_production_broker_files_keep_the_password_hashes_and_gateway_secret_pri
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from guanjia.cli.stack import app
+    from guanjia.app.cli.stack import app
 
     for key in ("MQTT_CLOUD_PASSWORD", "MQTT_DEVICES_PASSWORD", "MQTT_GATEWAY_PASSWORD"):
         monkeypatch.setenv(key, f"{key.lower()}-long-enough")

@@ -1,10 +1,10 @@
 """Wall time enters the cloud through one injected clock (issue 14, section 1).
 
 An AST scan of ``cloud/`` and ``guanjia/`` fails when a wall-clock read reappears outside
-:mod:`guanjia.clock`: ``datetime.now()``, ``datetime.utcnow()``, ``datetime.today()``,
+:mod:`guanjia.core.clock`: ``datetime.now()``, ``datetime.utcnow()``, ``datetime.today()``,
 ``date.today()``, ``time.time()``, ``time.time_ns()`` (also as bare names imported from their
 modules). ``time.monotonic()`` / ``perf_counter()`` measure durations and stay allowed. It also
-checks that a :class:`guanjia.clock.SystemClock` is only *created* where wall time legitimately
+checks that a :class:`guanjia.core.clock.SystemClock` is only *created* where wall time legitimately
 enters (the CLI entry points and the two assembly points that run standalone); everything else
 receives its clock. ``edge/`` (its own clock work) and ``simulators/`` (an accelerated sim clock)
 are outside this rule.
@@ -21,13 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("cloud", "guanjia")
 
 WALL_CLOCK_ALLOWED: dict[str, str] = {
-    "guanjia/clock.py": "SystemClock.now() is the one wall-clock read",
+    "guanjia/core/clock.py": "SystemClock.now() is the one wall-clock read",
 }
 
 SYSTEM_CLOCK_ALLOWED: dict[str, str] = {
-    "guanjia/clock.py": "defines it",
-    "guanjia/cli/cloud.py": "`guanjia cloud serve/ingest`: wall time enters the service here",
-    "guanjia/cli/cloud_analytics.py": "analytics commands: the default of --now/--at/--end",
+    "guanjia/core/clock.py": "defines it",
+    "guanjia/app/cli/cloud.py": "`guanjia cloud serve/ingest`: wall time enters the service here",
+    "guanjia/app/cli/cloud_analytics.py": "analytics commands: the default of --now/--at/--end",
     "cloud/service.py": "CloudService embedded without a clock (tests, benches) runs on the system clock",
     "cloud/api/app.py": "create_app used standalone (tests, benches) without a service context",
 }
@@ -87,7 +87,7 @@ def test_no_wall_clock_reads_outside_the_clock(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
     if rel not in WALL_CLOCK_ALLOWED:
         calls = wall_clock_calls(tree)
-        assert not calls, (f"{rel}: wall-clock reads {calls}; take `now` from the injected guanjia.clock.Clock "
+        assert not calls, (f"{rel}: wall-clock reads {calls}; take `now` from the injected guanjia.core.clock.Clock "
                            "(ServiceContext.clock, app.state.clock) instead")
     if rel not in SYSTEM_CLOCK_ALLOWED:
         made = system_clock_constructions(tree)

@@ -15,7 +15,7 @@ by the same offset: the plugin puts ``tests/timeshift_site`` (a ``sitecustomize`
 What it does *not* move: the clocks of other programs. The real PostgreSQL's ``now()`` /
 ``CURRENT_DATE`` stay at the real time, so business logic must never mix the database's
 ``now()`` with Python time — every business timestamp comes from the injected
-:class:`guanjia.clock.Clock` and is passed to SQL as a parameter. A test that fails only under
+:class:`guanjia.core.clock.Clock` and is passed to SQL as a parameter. A test that fails only under
 ``--at`` is finding exactly such a mix. ``time.monotonic`` is not moved either (durations only).
 """
 

@@ -32,7 +32,7 @@ from cloud.auth.roles import Role
 from cloud.auth.users import User, create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
-from guanjia.settings import Settings
+from guanjia.core.settings import Settings
 
 if TYPE_CHECKING:
     from tests.conftest import PgHandle

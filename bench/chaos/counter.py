@@ -14,7 +14,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from guanjia.settings import MqttUrl
+from guanjia.core.settings import MqttUrl
 
 
 class Counter:

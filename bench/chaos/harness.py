@@ -27,11 +27,11 @@ from typing import Any
 import psycopg
 
 from bench.chaos.proxy import TcpProxy
-from guanjia.procs import Child, Supervisor, guanjia_cmd
-from guanjia.settings import MqttUrl
-from guanjia.stack.local import LocalStack
-from guanjia.stack.mosquitto import MosquittoServer
-from guanjia.stack.postgres import PostgresServer
+from guanjia.app.procs import Child, Supervisor, guanjia_cmd
+from guanjia.app.stack.local import LocalStack
+from guanjia.app.stack.mosquitto import MosquittoServer
+from guanjia.app.stack.postgres import PostgresServer
+from guanjia.core.settings import MqttUrl
 
 log = logging.getLogger(__name__)
 

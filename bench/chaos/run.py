@@ -17,8 +17,8 @@ from bench.chaos.expect import compare_alarm_states, wait_for_tickets
 from bench.chaos.harness import Site, Stack
 from bench.chaos.reconcile import reconcile
 from bench.chaos.scenarios import SCENARIOS, DeviceFault, Scenario, Timing
-from guanjia.errors import GuanjiaError
-from guanjia.stack.local import ADMIN_USER
+from guanjia.app.stack.local import ADMIN_USER
+from guanjia.core.errors import GuanjiaError
 
 log = logging.getLogger(__name__)
 

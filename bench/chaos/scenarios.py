@@ -198,8 +198,8 @@ def _publish_newest_first(site: Site, batches: list[tuple[int, bytes]], incarnat
 
     from edge.outbox import StoredMessage
     from edge.uplink import envelope
-    from guanjia.settings import MqttUrl
-    from guanjia.wire import topic
+    from guanjia.core.settings import MqttUrl
+    from guanjia.core.wire import topic
 
     u = MqttUrl.parse(site.uplink_url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"chaos-reorder-{site.name}")
@@ -265,7 +265,7 @@ SHORT_OUTAGE_S = 30.0
 
 def gateway_grace_s() -> float:
     """The grace the cloud runs with: the shipped work-order policy (the chaos stack sets no other)."""
-    from cloud.workorders.policy import load_policy
+    from cloud.ops.model.policy import load_policy
 
     return load_policy().inhibition.grace.total_seconds()
 

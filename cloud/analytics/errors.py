@@ -1,8 +1,8 @@
-"""Errors of the analytics part (a branch of :class:`cloud.errors.CloudError`)."""
+"""Errors of the analytics part (a branch of :class:`cloud.runtime.errors.CloudError`)."""
 
 from __future__ import annotations
 
-from cloud.errors import CloudError
+from cloud.runtime.errors import CloudError
 
 
 class AnalyticsError(CloudError):

@@ -9,7 +9,7 @@ scheduled cloud-service job run.
 - **score**: for each kind with an active model, read the recent hours (a look-back long enough
   for the EWMAs and the 3-day sums to warm up), raise detections for episodes confirmed since the
   last run and turn each one into a ``fleet`` alarm through the alarm/work-order path
-  (:func:`cloud.alarms.lifecycle.apply_event`) with severity ``warning`` and the detector's
+  (:func:`cloud.ops.alarms.lifecycle.apply_event`) with severity ``warning`` and the detector's
   explanation — the service-level policy makes that a P3 *preventive* (planned) work order, not
   an emergency. Open detections whose statistic fell back below its clear level are cleared
   (alarm clear), and the equipment health record of every scored device is refreshed.
@@ -35,7 +35,7 @@ from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows
 from cloud.analytics.health import health_record
 
 if TYPE_CHECKING:
-    from cloud.workorders.policy import Policy
+    from cloud.ops.model.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,8 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
 
     ``policy`` is the service's work-order policy (``GUANJIA_WO_POLICY``), so orders opened from
     detections get the same SLA clocks as every other order; the shipped one when not given
-    (the CLI loads the same file through :class:`guanjia.settings.Settings`)."""
-    from cloud.workorders.policy import default_policy
+    (the CLI loads the same file through :class:`guanjia.core.settings.Settings`)."""
+    from cloud.ops.model.policy import default_policy
 
     policy = policy or default_policy()
     since = since or now - dt.timedelta(hours=2)
@@ -221,8 +221,8 @@ def _dt(ms: int) -> dt.datetime:
 
 async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, det: Detection,
                        now: dt.datetime) -> None:
-    from cloud.alarms.lifecycle import apply_event
-    from cloud.alarms.model import AlarmEvent
+    from cloud.ops.alarms.lifecycle import apply_event
+    from cloud.ops.model.alarms import AlarmEvent
 
     event = AlarmEvent(community=device.community, device=device.code, rule=_rule_id(det), state="raise",
                        ts=det.detected_ms, severity="warning", message=det.message, value=round(det.score, 3),
@@ -258,8 +258,8 @@ async def _clear_recovered(conn: AsyncConnection[Any], policy: Any, device: Devi
                            "WHERE device_id = %s AND detector = %s AND open", (now, device.id, name))
         cleared += 1
         if raise_alarms:
-            from cloud.alarms.lifecycle import apply_event
-            from cloud.alarms.model import AlarmEvent
+            from cloud.ops.alarms.lifecycle import apply_event
+            from cloud.ops.model.alarms import AlarmEvent
 
             ts = frame.start_ms + frame.hours * HOUR_MS
             await apply_event(conn, policy, AlarmEvent(

@@ -24,7 +24,7 @@ from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
 from cloud.analytics.jobs import score, train
 
 if TYPE_CHECKING:
-    from cloud.workorders.policy import Policy
+    from cloud.ops.model.policy import Policy
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ Every ``interval`` it scores the hours completed since its last round (detection
 planned work orders); health records are refreshed at most hourly, as they read 30 days per
 device. Once a day — and at start when a device kind has no model yet — it retrains the
 baselines on the last ``train_days`` of rollups. Rounds that fail (database down) are logged and
-retried with :class:`guanjia.backoff.Backoff`; the component never takes the service down for an
+retried with :class:`guanjia.core.backoff.Backoff`; the component never takes the service down for an
 analytics hiccup, because ingest matters more.
 
 Options (``ServiceOptions.extra``): ``analytics_interval_s`` (900), ``analytics_train_days`` (14),
@@ -19,11 +19,11 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from guanjia.backoff import Backoff
+from guanjia.core.backoff import Backoff
 
 if TYPE_CHECKING:
     from cloud.service import ServiceContext
-    from guanjia.clock import Clock
+    from guanjia.core.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from cloud.api import errors
 from cloud.api.deps import admin_dependencies, read_dependencies
 from cloud.auth.deps import authorize, build_auth_state
 from cloud.auth.policy import missing_rules
-from cloud.metrics import Metrics
-from cloud.workorders.policy import Policy, load_policy
-from guanjia.clock import Clock, SystemClock
-from guanjia.settings import Settings
+from cloud.ops.model.policy import Policy, load_policy
+from cloud.runtime.metrics import Metrics
+from guanjia.core.clock import Clock, SystemClock
+from guanjia.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

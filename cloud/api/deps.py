@@ -1,7 +1,7 @@
 """FastAPI dependencies as ``Annotated`` aliases, declared once (as in the FastAPI template).
 
 * ``PoolDep`` — the app's :class:`AsyncConnectionPool` (``app.state.pool``).
-* ``MetricsDep`` — the process's :class:`cloud.metrics.Metrics` (``app.state.metrics``).
+* ``MetricsDep`` — the process's :class:`cloud.runtime.metrics.Metrics` (``app.state.metrics``).
 * :func:`read_dependencies` / :func:`admin_dependencies` — router-level guards of the ingest
   routers (telemetry: the device's community; dead letters: admin), kept as defence in depth.
   Who may call what is decided first, for every route, by the policy table
@@ -29,9 +29,9 @@ from cloud.auth.deps import (
     require_roles,
     scope_params,
 )
-from cloud.metrics import Metrics
-from cloud.workorders.policy import Policy
-from guanjia.clock import Clock
+from cloud.ops.model.policy import Policy
+from cloud.runtime.metrics import Metrics
+from guanjia.core.clock import Clock
 
 
 def get_pool(request: Request) -> AsyncConnectionPool[Any]:

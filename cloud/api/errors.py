@@ -6,9 +6,9 @@ stable machine-readable word (``not_found``, ``invalid_request``, ``unavailable`
 (every path outside ``/api/`` that is not a redirect) get the same status with the HTML error
 page instead, in the visitor's language.
 
-* A storage outage (:class:`~cloud.errors.StorageUnavailable`, mapped at the pool) → **503**
+* A storage outage (:class:`~cloud.runtime.errors.StorageUnavailable`, mapped at the pool) → **503**
   ``unavailable`` with ``Retry-After``; a value the database refuses
-  (:class:`~cloud.errors.StorageRejected`) → **422** ``invalid_request``.
+  (:class:`~cloud.runtime.errors.StorageRejected`) → **422** ``invalid_request``.
 * A NUL byte in the path, the query string or a header → **400** ``bad_request`` before any
   handler runs (:class:`RejectNul`): nothing downstream (file paths, PostgreSQL text) accepts one.
   NUL bytes inside JSON or form bodies reach the database boundary and come back as 422.
@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cloud.errors import StorageError, StorageRejected
+from cloud.runtime.errors import StorageError, StorageRejected
 
 log = logging.getLogger(__name__)
 

@@ -51,8 +51,8 @@ from cloud.auth.tenancy import (
 )
 from cloud.auth.tokens import TokenInvalid, TokenService
 from cloud.auth.users import User, get_user, scope_params, session_revoked
-from guanjia.clock import Clock
-from guanjia.settings import Settings
+from guanjia.core.clock import Clock
+from guanjia.core.settings import Settings
 
 SESSION_COOKIE = "guanjia_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from guanjia.errors import GuanjiaError
+from guanjia.core.errors import GuanjiaError
 
 try:  # the cloud's own root, when the storage layer provides it
-    from cloud.errors import CloudError as _Root
-except ImportError:  # pragma: no cover - only while cloud.errors does not exist yet
+    from cloud.runtime.errors import CloudError as _Root
+except ImportError:  # pragma: no cover - only while cloud.runtime.errors does not exist yet
     _Root = GuanjiaError  # type: ignore[assignment,misc]
 
 

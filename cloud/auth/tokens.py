@@ -17,7 +17,7 @@ from typing import Literal
 
 import jwt
 
-from guanjia.clock import Clock
+from guanjia.core.clock import Clock
 
 ISSUER = "guanjia"
 ALGORITHM = "HS256"

@@ -3,7 +3,7 @@
 Runs in every ``guanjia cloud serve`` process; the work is guarded by advisory locks so several
 processes do not duplicate it. Intervals are short for the rollups (the dashboard's 1-minute
 chart lags at most ``refresh_interval``) and long for DDL (partitions are made days ahead).
-Database outages are logged and retried with :class:`guanjia.backoff.Backoff`, never fatal.
+Database outages are logged and retried with :class:`guanjia.core.backoff.Backoff`, never fatal.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cloud.db import partitions, rollups
 from cloud.db.migrate import StorageMode
-from guanjia.backoff import Backoff
+from guanjia.core.backoff import Backoff
 
 if TYPE_CHECKING:
     from cloud.service import Component, ServiceContext

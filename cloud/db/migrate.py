@@ -25,7 +25,7 @@ from typing import Literal
 import psycopg
 
 from cloud.db.pool import connect
-from cloud.errors import MigrationError
+from cloud.runtime.errors import MigrationError
 
 log = logging.getLogger(__name__)
 

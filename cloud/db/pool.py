@@ -1,4 +1,4 @@
-"""Connection pools (psycopg_pool) with errors mapped into :mod:`cloud.errors`.
+"""Connection pools (psycopg_pool) with errors mapped into :mod:`cloud.runtime.errors`.
 
 Why a helper and not ``AsyncConnectionPool(...)`` at each call site: the timeouts, the
 ``check`` on checkout (a restarted database must not hand out dead connections) and the error
@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from cloud.errors import StorageError, StorageRejected, StorageUnavailable
+from cloud.runtime.errors import StorageError, StorageRejected, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from typing import Final
 import orjson
 
 from cloud.ingest.prepare import Prepared
-from guanjia.errors import WireError
-from guanjia.wire import LEGACY_INCARNATION, SCHEMA_VERSION, parse_topic, topic, valid_incarnation
+from guanjia.core.errors import WireError
+from guanjia.core.wire import LEGACY_INCARNATION, SCHEMA_VERSION, parse_topic, topic, valid_incarnation
 
 SEQUENCED_KINDS: Final = ("telemetry", "alarms", "events")
 MAX_RANGES_PER_MESSAGE: Final = 1000

@@ -36,8 +36,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud.ingest.prepare import Incoming
-from guanjia.clock import Clock, to_ms
-from guanjia.settings import MqttUrl
+from guanjia.core.clock import Clock, to_ms
+from guanjia.core.settings import MqttUrl
 
 log = logging.getLogger(__name__)
 

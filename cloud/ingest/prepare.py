@@ -1,6 +1,6 @@
 """From one MQTT message to what the writer stores: rows, alarms, events, or dead letters.
 
-Order of checks: topic → wire contract (:func:`guanjia.wire.decode`) → policy (known gateway,
+Order of checks: topic → wire contract (:func:`guanjia.core.wire.decode`) → policy (known gateway,
 known or auto-registered devices, timestamp window, value range). A message failing the contract
 or an unknown gateway becomes one dead letter; a message with *some* bad items is stored without
 them and one dead letter records the refused part (reason, counts, raw payload), so one broken
@@ -23,8 +23,8 @@ import orjson
 from cloud.ingest.copy import encode_readings
 from cloud.ingest.hooks import TelemetryBatch
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
-from guanjia.errors import WireError
-from guanjia.wire import LEGACY_INCARNATION, QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
+from guanjia.core.errors import WireError
+from guanjia.core.wire import LEGACY_INCARNATION, QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
 
 DEAD_PAYLOAD_CAP: Final = 64 * 1024
 """Dead letters keep at most this much of the payload (the true size is recorded beside it)."""
@@ -88,7 +88,7 @@ class Prepared:
     seq: int | None = None
     incarnation: str = LEGACY_INCARNATION
     digest: bytes = b""
-    """:func:`guanjia.wire.content_digest` of the items (sequenced messages that decoded)."""
+    """:func:`guanjia.core.wire.content_digest` of the items (sequenced messages that decoded)."""
     held: bool = False
     """Set by the writer for a message quarantined as ``seq_out_of_window``: not confirmed."""
     sent_at_ms: int | None = None

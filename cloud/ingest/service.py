@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from cloud.errors import CloudError
 from cloud.ingest.worker import IngestWorker, WorkerOptions, default_client_id
-from guanjia.settings import MqttUrl
+from cloud.runtime.errors import CloudError
+from guanjia.core.settings import MqttUrl
 
 if TYPE_CHECKING:
     from cloud.service import Component, ServiceContext

@@ -35,11 +35,11 @@ from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.prepare import Incoming, Policy, Prepared, Preparer, dead_letter
 from cloud.ingest.registry_cache import RegistryCache
 from cloud.ingest.writer import Writer, WriteResult
-from cloud.metrics import Metrics
-from guanjia.backoff import Backoff
-from guanjia.clock import Clock, to_ms
-from guanjia.settings import MqttUrl
-from guanjia.wire import TOPIC_ROOT
+from cloud.runtime.metrics import Metrics
+from guanjia.core.backoff import Backoff
+from guanjia.core.clock import Clock, to_ms
+from guanjia.core.settings import MqttUrl
+from guanjia.core.wire import TOPIC_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -45,8 +45,8 @@ from cloud.db import partitions
 from cloud.ingest.copy import COPY_SQL, stream
 from cloud.ingest.hooks import ALARM_CHANNEL, EVENT_CHANNEL
 from cloud.ingest.prepare import SEQ_WINDOW, DeadLetter, Prepared, ms_to_dt
-from guanjia.errors import WireError
-from guanjia.wire import parse_topic
+from guanjia.core.errors import WireError
+from guanjia.core.wire import parse_topic
 
 log = logging.getLogger(__name__)
 

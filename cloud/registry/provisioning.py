@@ -3,7 +3,7 @@ and the broker account of a community's MQTT devices (gates), limited to ``devic
 
 Two broker targets:
 
-* the **local stack** (``.run/``): :meth:`guanjia.stack.MosquittoServer.set_accounts` keeps the
+* the **local stack** (``.run/``): :meth:`guanjia.app.stack.MosquittoServer.set_accounts` keeps the
   account list and reloads the broker;
 * a **production Mosquitto**: its password and ACL files are edited in place — the gateway's
   old lines replaced, everyone else's kept byte for byte — written atomically, and the broker
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloud.db.pool import connect
-from cloud.errors import BrokerError
 from cloud.registry import store
-from guanjia.files import write_private
-from guanjia.stack.local import LocalStack
-from guanjia.stack.mosquitto import BrokerAccount, hash_password
+from cloud.runtime.errors import BrokerError
+from guanjia.app.stack.local import LocalStack
+from guanjia.app.stack.mosquitto import BrokerAccount, hash_password
+from guanjia.core.files import write_private
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Registry rows: communities, buildings, gateways, devices (synchronous; CLI and admin paths).
 
-Ids on the wire (``code``) are checked with :func:`guanjia.wire.valid_id` here, at the edge of the
+Ids on the wire (``code``) are checked with :func:`guanjia.core.wire.valid_id` here, at the edge of the
 system, so nothing unroutable is ever registered.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import psycopg
 
-from cloud.errors import RegistryError
-from guanjia.wire import valid_id
+from cloud.runtime.errors import RegistryError
+from guanjia.core.wire import valid_id
 
 
 def _check_code(kind: str, code: str) -> None:

@@ -1,8 +1,8 @@
 """Work orders as butlers and residents see them, and their one-tap actions.
 
 Reads are tenant-scoped SQL over the WORKORDERS tables; every change goes through that part's
-domain functions (:func:`cloud.workorders.repo.transition`, :func:`cloud.workorders.reports.submit_report`,
-:func:`cloud.workorders.reports.rate`) so the state machine, the trail, the SLA clocks and the
+domain functions (:func:`cloud.ops.workorders.repo.transition`, :func:`cloud.ops.workorders.reports.submit_report`,
+:func:`cloud.ops.workorders.reports.rate`) so the state machine, the trail, the SLA clocks and the
 notifications stay in one place. Functions return an error message (or ``"not_found"``) instead
 of raising, because the pages render them.
 """
@@ -17,15 +17,15 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from cloud.alarms.model import GATEWAY_OFFLINE_RULE
 from cloud.auth.roles import Role
 from cloud.auth.users import User, scope_params
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.alarms import GATEWAY_OFFLINE_RULE
+from cloud.ops.model.errors import WorkOrderError
+from cloud.ops.model.policy import Policy
+from cloud.ops.workorders import repo
+from cloud.ops.workorders.reports import Report, rate, submit_report
 from cloud.web import photos
-from cloud.workorders import repo
-from cloud.workorders.actors import Actor
-from cloud.workorders.errors import WorkOrderError
-from cloud.workorders.policy import Policy
-from cloud.workorders.reports import Report, rate, submit_report
 
 log = logging.getLogger(__name__)
 

@@ -31,15 +31,15 @@ from cloud.auth.roles import Role
 from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
 from cloud.auth.tokens import TokenInvalid
 from cloud.auth.users import User, revoke_session, scope_params
+from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
+from cloud.queries.gateways import load_gateways, load_incarnations
+from cloud.queries.health import load_health
+from cloud.queries.history import device_alarms, device_work_orders
+from cloud.queries.series import default_metric, metric_names
+from cloud.queries.stats import load_performance
 from cloud.web import photos
-from cloud.web.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
-from cloud.web.gateways import load_gateways, load_incarnations
-from cloud.web.health import load_health
-from cloud.web.history import device_alarms, device_work_orders
 from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report, resident_orders
 from cloud.web.rendering import STATIC, render
-from cloud.web.series import default_metric, metric_names
-from cloud.web.stats import load_performance
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from device_profiles import Point
 from device_profiles.codec import _decimals, decode
 from device_profiles.errors import CodecError
-from guanjia.wire import Quality, Scalar
+from guanjia.core.wire import Quality, Scalar
 
 _FAST = {"int16": "h", "uint16": "H", "bitfield": "H", "enum": "H", "int32": "i", "uint32": "I",
          "float32": "f", "float64": "d", "bool": "H"}

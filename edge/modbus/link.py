@@ -7,8 +7,8 @@ interleave frames. The lock is held for exactly one request, so pollers of diffe
 the link interleave request by request and none waits for another's whole cycle.
 
 Every request has a deadline (``asyncio.timeout``). pymodbus errors are mapped here, at the
-adapter, to :class:`~edge.errors.ModbusFault` with the :class:`~guanjia.wire.Quality` the affected
-points get. Reconnects use a per-link :class:`~guanjia.backoff.Backoff`: while the link is down,
+adapter, to :class:`~edge.errors.ModbusFault` with the :class:`~guanjia.core.wire.Quality` the affected
+points get. Reconnects use a per-link :class:`~guanjia.core.backoff.Backoff`: while the link is down,
 requests fail fast with ``comm_error`` instead of each waiting for a connect timeout.
 """
 
@@ -29,8 +29,8 @@ from pymodbus.pdu import ExceptionResponse
 from edge.config import LinkConfig
 from edge.errors import ModbusFault
 from edge.metrics import PollMetrics
-from guanjia.backoff import Backoff
-from guanjia.wire import Quality
+from guanjia.core.backoff import Backoff
+from guanjia.core.wire import Quality
 
 log = logging.getLogger(__name__)
 

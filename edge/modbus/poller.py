@@ -29,8 +29,8 @@ from edge.metrics import PollMetrics
 from edge.modbus.blockcodec import BlockDecoder
 from edge.modbus.link import ModbusLink
 from edge.modbus.planner import Block, plan, split
-from guanjia.backoff import Backoff
-from guanjia.wire import Quality, Scalar
+from guanjia.core.backoff import Backoff
+from guanjia.core.wire import Quality, Scalar
 
 log = logging.getLogger(__name__)
 

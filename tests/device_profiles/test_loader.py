@@ -8,7 +8,7 @@ import pytest
 
 from device_profiles import ProfileError, builtin_profiles, find_profile, load_profile
 from device_profiles.payload import decode_payload, encode_payload
-from guanjia.errors import ConfigError
+from guanjia.core.errors import ConfigError
 
 GOOD = """\
 id: test-meter

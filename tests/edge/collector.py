@@ -15,8 +15,8 @@ from typing import Any
 import aiomqtt
 import orjson
 
-from guanjia.settings import MqttUrl
-from guanjia.wire import Envelope, decode, gateway_prefix, parse_topic, topic
+from guanjia.core.settings import MqttUrl
+from guanjia.core.wire import Envelope, decode, gateway_prefix, parse_topic, topic
 
 
 class Collector:

@@ -13,7 +13,7 @@ import orjson
 from edge.agent import Agent
 from edge.config import AgentConfig, DeviceConfig, OutboxConfig, RulesConfig, TcpLinkConfig, UplinkConfig
 from edge.outbox import read_stats
-from guanjia.wire import topic
+from guanjia.core.wire import topic
 from tests.conftest import BrokerHandle
 from tests.edge.collector import Collector
 from tests.edge.profiles import PUMP_VALUES, TEST_PUMP, write_profile

@@ -11,7 +11,7 @@ from device_profiles import Point, builtin_profiles
 from device_profiles.codec import decode
 from edge.modbus.blockcodec import BlockDecoder
 from edge.modbus.planner import plan
-from guanjia.wire import Quality, Scalar
+from guanjia.core.wire import Quality, Scalar
 
 DTYPES = ["int16", "uint16", "int32", "uint32", "float32", "float64", "bool", "bitfield", "enum"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from edge.config import load_config, parse_size
 from edge.inventory import merge_inventory
-from guanjia.errors import ConfigError
+from guanjia.core.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "edge" / "examples" / "agent.yaml"
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "guanjia.cli.main", "edge", "run", "--config", str(config)],
+        return subprocess.Popen([sys.executable, "-m", "guanjia.app.cli.main", "edge", "run", "--config", str(config)],
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -20,7 +20,7 @@ from edge.config import MqttDeviceConfig, RulesConfig, UplinkConfig
 from edge.mqtt_devices import MAX_SKEW_MS, MqttDeviceListener
 from edge.outbox import Outbox
 from edge.rules_runner import RuleRunner
-from guanjia.wire import Quality, Scalar
+from guanjia.core.wire import Quality, Scalar
 
 T0 = 1_796_000_000_000  # 2026-12-01, an arbitrary fixed agent time (epoch ms)
 GATE, LIFT = "b1-gate-1", "b1-lift-1"
@@ -159,13 +159,13 @@ def test_lift_box_clock_that_jumps_raises_and_clears_on_the_agent_clock(tmp_path
 
 
 def test_the_agent_times_everything_by_its_injected_clock(tmp_path: Path) -> None:
-    """One clock for the whole agent (guanjia.clock): readings of MQTT devices, Modbus polls, events,
+    """One clock for the whole agent (guanjia.core.clock): readings of MQTT devices, Modbus polls, events,
     rules and the outbox all read the injected one."""
     from datetime import UTC, datetime
 
     from edge.agent import Agent
     from edge.config import AgentConfig, DeviceConfig, LinkConfig, MqttDevicesConfig, OutboxConfig
-    from guanjia.clock import ManualClock, to_ms
+    from guanjia.core.clock import ManualClock, to_ms
 
     clock = ManualClock(datetime(2026, 12, 1, 8, 0, tzinfo=UTC))
     config = AgentConfig(

@@ -17,7 +17,7 @@ from device_profiles.payload import encode_payload
 from edge.agent import Agent
 from edge.config import AgentConfig, MqttDeviceConfig, MqttDevicesConfig, OutboxConfig, RulesConfig, UplinkConfig
 from edge.outbox import read_stats
-from guanjia.stack import BrokerAccount
+from guanjia.app.stack import BrokerAccount
 from tests.conftest import BrokerHandle
 from tests.edge.collector import Collector
 from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
@@ -68,7 +68,7 @@ async def test_probe_cli_json(tmp_path: Path) -> None:
     values = {**PUMP_VALUES, "outlet_pressure_bar": 230.0}
     async with ProfileServer([Unit(1, TEST_PUMP, values)]) as server:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "guanjia.cli.main", "edge", "probe", f"127.0.0.1:{server.port}", "--unit", "1",
+            sys.executable, "-m", "guanjia.app.cli.main", "edge", "probe", f"127.0.0.1:{server.port}", "--unit", "1",
             "--address", "2", "--json", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
@@ -84,7 +84,7 @@ async def test_gates_are_not_declared_offline_while_the_agent_is_not_listening(t
     from edge.config import UplinkConfig
     from edge.mqtt_devices import MqttDeviceListener
     from edge.outbox import Outbox
-    from guanjia.wire import Quality, Scalar
+    from guanjia.core.wire import Quality, Scalar
 
     offline: list[str] = []
 

@@ -99,7 +99,7 @@ async def test_large_batches_split_under_wire_limit(tmp_path: Path) -> None:
 async def test_outbox_stats_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from guanjia.cli.main import app
+    from guanjia.app.cli.main import app
 
     async with Outbox(tmp_path / "o.db", gateway="gw") as box:
         box.add_reading(reading("d1", 1))

@@ -9,7 +9,7 @@ from edge.config import DeviceConfig, TcpLinkConfig
 from edge.metrics import PollMetrics
 from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
-from guanjia.wire import Quality, Scalar
+from guanjia.core.wire import Quality, Scalar
 from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
 from tests.edge.servers import GarbageServer, ProfileServer, Unit
 

@@ -6,7 +6,7 @@ from device_profiles import Point
 from device_profiles.codec import encode_raw
 from edge.probe import interpretations, probe
 from edge.rbe import ReportFilter
-from guanjia.wire import Quality
+from guanjia.core.wire import Quality
 from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
 from tests.edge.servers import ProfileServer, Unit
 

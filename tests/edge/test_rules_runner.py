@@ -8,7 +8,7 @@ from typing import Any
 
 from edge.config import RulesConfig
 from edge.rules_runner import RuleRunner
-from guanjia.wire import Quality
+from guanjia.core.wire import Quality
 
 RULE = """\
 version: 1

@@ -337,7 +337,7 @@ def test_pseudo_metrics_quality_and_timestamp() -> None:
 
 
 def test_alarm_events_pass_the_wire_contract() -> None:
-    from guanjia.wire import decode, encode
+    from guanjia.core.wire import decode, encode
     from rules.engine import AlarmEvent
 
     eng = engine(rule("state: {metric: code, ne: none}", kind="pump"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from guanjia.errors import ConfigError
+from guanjia.core.errors import ConfigError
 from rules import builtin_rulesets, load_ruleset
 from rules.engine import RuleEngine
 from rules.model import KINDS
@@ -143,7 +143,7 @@ def test_profile_check_catches_unknown_metric_and_label(tmp_path: Path) -> None:
 
 
 def test_cli_check(tmp_path: Path) -> None:
-    from guanjia.cli.main import app
+    from guanjia.app.cli.main import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["rules", "check", "--profiles"])
@@ -161,7 +161,7 @@ def test_cli_check_exit_code_and_output_via_main(tmp_path: Path) -> None:
 
     bad = write(tmp_path, "bad.yaml", BROKEN)
     proc = subprocess.run(
-        [sys.executable, "-c", "from guanjia.cli.main import main; main()", "rules", "check", str(bad)],
+        [sys.executable, "-c", "from guanjia.app.cli.main import main; main()", "rules", "check", str(bad)],
         capture_output=True,
         text=True,
         check=False,
@@ -173,7 +173,7 @@ def test_cli_check_exit_code_and_output_via_main(tmp_path: Path) -> None:
 def test_cli_replay(tmp_path: Path) -> None:
     import orjson
 
-    from guanjia.cli.main import app
+    from guanjia.app.cli.main import app
 
     lines = [
         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guanjia.wire import decode, encode
+from guanjia.core.wire import decode, encode
 from rules import RuleEngine, builtin_rulesets
 from rules.stream import StreamEvaluator
 from tests.rules.helpers import T0, states

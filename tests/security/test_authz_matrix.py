@@ -36,7 +36,7 @@ from cloud.auth.service import AuthState
 from cloud.auth.tenancy import TENANT_ID_PARAMS
 from cloud.auth.users import User, create_user
 from cloud.web import photos
-from guanjia.settings import Settings
+from guanjia.core.settings import Settings
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 #: streams never end by design: a cell that passes authorization is seen as a stream still open

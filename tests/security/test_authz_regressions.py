@@ -19,8 +19,8 @@ from bench.webdata import World, build_world
 from cloud.api.app import create_app
 from cloud.auth.roles import Role
 from cloud.auth.service import client_address
-from guanjia.errors import ConfigError
-from guanjia.settings import DEMO_SECRET, Settings
+from guanjia.core.errors import ConfigError
+from guanjia.core.settings import DEMO_SECRET, Settings
 from tests.webapp import Login, MakeUser, browser_session
 
 

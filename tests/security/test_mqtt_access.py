@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from cloud.registry.provisioning import BrokerFiles, provision_devices
-from guanjia.stack.mosquitto import BrokerAccount
+from guanjia.app.stack.mosquitto import BrokerAccount
 from tests.conftest import BrokerHandle
 from tests.security.mqtt_helpers import connect, publish, subscribe
 

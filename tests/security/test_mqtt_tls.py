@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from guanjia.stack.mosquitto import BrokerAccount, MosquittoServer
+from guanjia.app.stack.mosquitto import BrokerAccount, MosquittoServer
 from tests.security.mqtt_helpers import connect, publish, subscribe
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")

@@ -25,8 +25,8 @@ from cloud.auth.roles import Role
 from cloud.auth.users import create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import REQUEST_CHECKOUT_TIMEOUT_S, open_pool
-from guanjia.settings import Settings
-from guanjia.stack import PostgresServer
+from guanjia.app.stack import PostgresServer
+from guanjia.core.settings import Settings
 from tests.webapp import TEST_SECRET, MakeUser, browser_session
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-GUANJIA = [sys.executable, "-m", "guanjia.cli.main"]
+GUANJIA = [sys.executable, "-m", "guanjia.app.cli.main"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -11,8 +11,8 @@ import httpx
 
 from device_profiles import find_profile
 from device_profiles.payload import decode_payload
-from guanjia.settings import MqttUrl
-from guanjia.stack import BrokerAccount
+from guanjia.app.stack import BrokerAccount
+from guanjia.core.settings import MqttUrl
 from simulators import FleetSpec, SimulatedFleet
 from simulators.fleet import DeviceSpec
 

@@ -9,12 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.alarms.lifecycle import acknowledge
-from cloud.alarms.model import status
 from cloud.api.deps import ClockDep, PoolDep, StaffUser, ensure_community_param, ensure_visible, scope_params
 from cloud.api.routers.workorders import raise_http
-from cloud.workorders import queries
-from cloud.workorders.errors import WorkOrderError
+from cloud.ops.alarms.lifecycle import acknowledge
+from cloud.ops.model.alarms import status
+from cloud.ops.model.errors import WorkOrderError
+from cloud.ops.workorders import queries
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 

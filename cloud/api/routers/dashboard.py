@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import ClockDep, PoolDep, StaffUser
-from cloud.web.fleet import FleetFilter, load_fleet
-from cloud.web.stats import PerfRow, load_performance
+from cloud.queries.fleet import FleetFilter, load_fleet
+from cloud.queries.stats import PerfRow, load_performance
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"])
 Community = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]

@@ -19,10 +19,10 @@ from sse_starlette import EventSourceResponse
 
 from cloud.api.deps import ClockDep, PoolDep, StaffUser, get_clock
 from cloud.auth.users import User
-from cloud.web.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_device, load_fleet
-from cloud.web.health import load_health
-from cloud.web.history import device_alarms, device_work_orders
-from cloud.web.series import MAX_RANGE, load_series, metric_names
+from cloud.queries.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_device, load_fleet
+from cloud.queries.health import load_health
+from cloud.queries.history import device_alarms, device_work_orders
+from cloud.queries.series import MAX_RANGE, load_series, metric_names
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from cloud.api.deps import PoolDep, StaffUser
-from cloud.web.gateways import GatewayRow, load_gateways
+from cloud.queries.gateways import GatewayRow, load_gateways
 
 router = APIRouter(prefix="/api/v1/gateways", tags=["gateways"])
 

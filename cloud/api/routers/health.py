@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import MetricsDep, PoolDep
-from guanjia.settings import MqttUrl
+from guanjia.core.settings import MqttUrl
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 2.0

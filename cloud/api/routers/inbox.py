@@ -22,8 +22,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from cloud.api.deps import ButlerUser, PoolDep, ensure_visible
 from cloud.auth.roles import Role
 from cloud.auth.users import User
-from cloud.notify.hub import InboxHub, backlog
-from cloud.workorders import queries
+from cloud.ops.delivery.hub import InboxHub, backlog
+from cloud.ops.workorders import queries
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
 

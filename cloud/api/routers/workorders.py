@@ -30,13 +30,13 @@ from cloud.api.deps import (
 from cloud.auth.deps import require_transition
 from cloud.auth.roles import Role
 from cloud.auth.users import User
-from cloud.notify.masking import mask_name, mask_phone, mask_text
-from cloud.workorders import queries, repo
-from cloud.workorders.actors import Actor
-from cloud.workorders.errors import IllegalTransition, InvalidRequest, NotAllowed, NotFound, WorkOrderError
-from cloud.workorders.policy import Priority
-from cloud.workorders.reports import Report, rate, submit_report
-from cloud.workorders.states import Action, State
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed, NotFound, WorkOrderError
+from cloud.ops.model.policy import Priority
+from cloud.ops.model.states import Action, State
+from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
+from cloud.ops.workorders import queries, repo
+from cloud.ops.workorders.reports import Report, rate, submit_report
 
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from guanjia.cli.main import app
+from guanjia.app.cli.main import app
 
 
 def test_train_score_models_commands(analytics_db: str) -> None:

@@ -10,9 +10,9 @@ import psycopg
 from cloud.analytics.service import AnalyticsJob, components
 from cloud.analytics.simfleet import single_device
 from cloud.db.pool import open_pool
-from cloud.metrics import Metrics
-from cloud.workorders.policy import default_policy
-from guanjia.clock import ManualClock
+from cloud.ops.model.policy import default_policy
+from cloud.runtime.metrics import Metrics
+from guanjia.core.clock import ManualClock
 from tests.cloud.analytics.conftest import add_device, load_rollup
 
 

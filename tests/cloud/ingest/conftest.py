@@ -19,9 +19,9 @@ from cloud.db.pool import open_pool
 from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.worker import IngestWorker, WorkerOptions
 from cloud.registry import store
-from guanjia import wire
-from guanjia.clock import SystemClock
-from guanjia.settings import MqttUrl
+from guanjia.core import wire
+from guanjia.core.clock import SystemClock
+from guanjia.core.settings import MqttUrl
 from tests.conftest import PgHandle
 
 

@@ -13,8 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.ingest.confirm import confirmations, merge
 from cloud.ingest.prepare import Incoming, Prepared
-from guanjia import wire
-from guanjia.settings import MqttUrl
+from guanjia.core import wire
+from guanjia.core.settings import MqttUrl
 from tests.cloud.ingest.conftest import publisher, register, running_worker, telemetry, unique, wait_for
 from tests.conftest import BrokerHandle
 

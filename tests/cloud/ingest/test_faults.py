@@ -15,9 +15,9 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db.migrate import migrate
-from guanjia import wire
-from guanjia.settings import MqttUrl
-from guanjia.stack import PostgresServer
+from guanjia.app.stack import PostgresServer
+from guanjia.core import wire
+from guanjia.core.settings import MqttUrl
 from tests.cloud.ingest.conftest import (
     Publisher,
     publisher,

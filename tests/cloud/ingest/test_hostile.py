@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from guanjia import wire
+from guanjia.core import wire
 from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, telemetry, unique, wait_for
 from tests.conftest import BrokerHandle
 

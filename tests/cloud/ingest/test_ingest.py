@@ -7,7 +7,7 @@ import time
 
 import orjson
 
-from guanjia import wire
+from guanjia.core import wire
 from tests.cloud.ingest.conftest import (
     publisher,
     register,

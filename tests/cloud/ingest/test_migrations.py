@@ -10,7 +10,7 @@ import pytest
 
 from cloud.db import partitions
 from cloud.db.migrate import discover, migrate
-from cloud.errors import MigrationError
+from cloud.runtime.errors import MigrationError
 
 
 def test_migrations_apply_twice_and_record(db_url: str) -> None:

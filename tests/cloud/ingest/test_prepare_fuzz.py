@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cloud.ingest.prepare import Incoming, Preparer
 from cloud.ingest.registry_cache import GatewayInfo
-from guanjia import wire
+from guanjia.core import wire
 
 
 class FakeCache:

@@ -18,7 +18,7 @@ from cloud.ingest.copy import encode_readings
 from cloud.ingest.prepare import Incoming, Prepared
 from cloud.ingest.writer import Writer
 from cloud.registry import store
-from guanjia.settings import Settings
+from guanjia.core.settings import Settings
 
 T0 = dt.datetime(2026, 5, 1, 10, 0, tzinfo=dt.UTC)
 

@@ -17,9 +17,9 @@ from cloud.db.maintenance import partition_round
 from cloud.db.pool import open_pool
 from cloud.ingest.prepare import Incoming, Policy, Prepared
 from cloud.ingest.writer import INSERT_ALARM_EVENT, incarnation_alarms, security_alarm
-from cloud.web.gateways import load_incarnations
+from cloud.queries.gateways import load_incarnations
 from edge.agent import Agent
-from guanjia import wire
+from guanjia.core import wire
 from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, unique, wait_for
 from tests.cloud.ingest.test_confirm import CmdListener
 from tests.conftest import BrokerHandle
@@ -280,7 +280,7 @@ def _wipe_outbox(directory: Path) -> None:
 
 
 def test_cli_seq_window_default_is_the_policy_default() -> None:
-    from guanjia.cli.cloud import SEQ_WINDOW_DEFAULT
+    from guanjia.app.cli.cloud import SEQ_WINDOW_DEFAULT
 
     assert Policy().seq_window == SEQ_WINDOW_DEFAULT
 
@@ -311,8 +311,8 @@ async def test_security_and_incarnation_alarms_go_through_the_alarm_lifecycle(in
     """The rows the writer puts in ``alarm_events`` are ordinary alarm events: the alarm processor
     makes a critical ``ingest-seq-conflict`` alarm on the gateway and a cleared info alarm for a new
     incarnation, and opens no work order for either (the security desk, not a butler)."""
-    from cloud.alarms.processor import apply_row, fetch_pending
-    from cloud.workorders.policy import default_policy
+    from cloud.ops.alarms.processor import apply_row, fetch_pending
+    from cloud.ops.model.policy import default_policy
 
     community, gateway = unique("c"), unique("gw")
     gateway_id = register(ingest_db, community, gateway, [])

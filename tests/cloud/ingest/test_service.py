@@ -16,9 +16,9 @@ import pytest
 
 from cloud.db.migrate import migrate
 from cloud.service import CloudService, ServiceOptions
-from guanjia import wire
-from guanjia.settings import Settings
-from guanjia.stack import free_port
+from guanjia.app.stack import free_port
+from guanjia.core import wire
+from guanjia.core.settings import Settings
 from tests.cloud.ingest.conftest import publisher, register, scalar, telemetry, unique, wait_for
 from tests.conftest import BrokerHandle, PgHandle
 

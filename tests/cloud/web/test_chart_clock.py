@@ -23,8 +23,8 @@ from cloud.auth.users import create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.registry import store
-from guanjia.clock import ManualClock
-from guanjia.settings import Settings
+from guanjia.core.clock import ManualClock
+from guanjia.core.settings import Settings
 
 SECRET = "test-secret-key-for-the-chart-clock-tests-0123456789"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

@@ -9,7 +9,7 @@ import pytest
 from cloud.auth.passwords import check_strength, hash_password, needs_rehash, verify_password
 from cloud.auth.ratelimit import LoginLimiter, TokenBucket
 from cloud.auth.tokens import TokenInvalid, TokenService
-from guanjia.clock import ManualClock
+from guanjia.core.clock import ManualClock
 
 
 def test_password_hash_is_argon2id_salted_and_verifies() -> None:

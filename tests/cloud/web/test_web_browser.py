@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
 from cloud.auth.roles import Role
-from guanjia.stack.ports import free_port
+from guanjia.app.stack.ports import free_port
 from tests.webapp import Login, MakeUser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -117,9 +117,9 @@ async def shot(page: Page, name: str) -> None:
 async def test_butler_receives_accepts_and_resolves_live(server: str, browser: Browser, world: World,
                                                          people: dict[str, Login],
                                                          pool: AsyncConnectionPool[Any]) -> None:
-    from cloud.workorders import repo
-    from cloud.workorders.actors import Actor
-    from cloud.workorders.policy import default_policy as policy
+    from cloud.ops.model.actors import Actor
+    from cloud.ops.model.policy import default_policy as policy
+    from cloud.ops.workorders import repo
 
     page = await login(browser, server, people["butler"])
     assert page.url.endswith("/inbox")

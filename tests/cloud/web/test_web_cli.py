@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cloud.auth.passwords import verify_password
 from cloud.auth.users import get_login
-from guanjia.cli.cloud_users import app
+from guanjia.app.cli.cloud_users import app
 
 
 def _login(url: str, username: str) -> tuple[bool, str] | None:

@@ -17,12 +17,12 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.alarms.offline import check_gateways
 from cloud.auth.roles import Role
-from cloud.workorders.policy import default_policy
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.alarms.offline import check_gateways
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import default_policy
+from guanjia.core.clock import ManualClock, to_ms
 from tests.webapp import Login, MakeUser
 
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai

@@ -19,7 +19,7 @@ from bench.webdata import World, build_world
 from cloud.api.app import route_list
 from cloud.auth.roles import Role
 from cloud.web import photos
-from guanjia.settings import Settings
+from guanjia.core.settings import Settings
 from tests.webapp import Login, MakeUser, browser_session
 
 PUBLIC = {

@@ -6,9 +6,9 @@ import datetime as dt
 
 from starlette.requests import Request
 
-from cloud.web.gateways import GatewayRow, flatten
+from cloud.queries.gateways import GatewayRow, flatten
+from cloud.queries.series import MAX_POINTS, choose
 from cloud.web.i18n import CATALOGS, pick_lang, translate
-from cloud.web.series import MAX_POINTS, choose
 
 
 def _request(query: str = "", cookie: str = "", accept: str = "") -> Request:

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from cloud.db.migrate import migrate
-from cloud.routing.roster import Shift
-from cloud.workorders.policy import Policy, default_policy
-from guanjia.clock import ManualClock
+from cloud.ops.model.policy import Policy, default_policy
+from cloud.ops.routing.roster import Shift
+from guanjia.core.clock import ManualClock
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "cloud" / "db" / "migrations"
 

@@ -16,15 +16,15 @@ import uvicorn
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
 from cloud.auth.roles import Role
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
-from cloud.workorders.policy import default_policy
-from guanjia.clock import SystemClock, to_ms
-from guanjia.settings import Settings
-from guanjia.stack.ports import free_port
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import default_policy
+from guanjia.app.stack.ports import free_port
+from guanjia.core.clock import SystemClock, to_ms
+from guanjia.core.settings import Settings
 from tests.cloud.workorders.conftest import add_butler
 from tests.webapp import MakeUser, asgi_client, serving
 

@@ -9,12 +9,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.workorders.policy import default_policy
-from guanjia.cli.cloud_workorders import app, parse_shift
-from guanjia.clock import SystemClock, to_ms
-from guanjia.errors import ConfigError
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import default_policy
+from guanjia.app.cli.cloud_workorders import app, parse_shift
+from guanjia.core.clock import SystemClock, to_ms
+from guanjia.core.errors import ConfigError
 
 
 def test_parse_shift() -> None:

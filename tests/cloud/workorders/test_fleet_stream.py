@@ -18,13 +18,13 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.db.migrate import migrate
-from cloud.fleetrules.stream import STATE_NAME, FleetStreamComponent, StreamFleetRules, stream_ruleset
 from cloud.ingest.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
-from cloud.metrics import Metrics
+from cloud.ops.fleetrules.stream import STATE_NAME, FleetStreamComponent, StreamFleetRules, stream_ruleset
+from cloud.ops.model.policy import default_policy
 from cloud.registry import store
-from cloud.workorders.policy import default_policy
-from guanjia import wire
-from guanjia.clock import ManualClock
+from cloud.runtime.metrics import Metrics
+from guanjia.core import wire
+from guanjia.core.clock import ManualClock
 from tests.cloud.ingest.conftest import publisher, running_worker, scalar, unique, wait_for
 from tests.conftest import BrokerHandle
 
@@ -227,18 +227,18 @@ def test_future_readings_and_irrelevant_kinds_are_not_evaluated() -> None:
 
 async def test_component_runs_in_the_cloud_service_and_saves_its_state(stream_db: str) -> None:
     from cloud.service import CloudService, ServiceOptions
-    from guanjia.settings import Settings
+    from guanjia.core.settings import Settings
 
     settings = Settings(mode="test", database_url=stream_db, secret_key="stream-tests-secret-0123456789-abcdef")
     async with CloudService(settings, ServiceOptions(api=False, prefer_timescale=False),
-                            components=["cloud.fleetrules.stream:components"]) as service:
+                            components=["cloud.ops.fleetrules.stream:components"]) as service:
         await asyncio.sleep(0.5)
         assert {t.get_name() for t in service._tasks} == {"fleet-stream"}
         assert all(not t.done() for t in service._tasks)
         assert len(service.hooks.telemetry) == 1  # the feed is registered with ingest
     assert await scalar(stream_db, f"SELECT count(*) FROM fleet_rule_state WHERE name = '{STATE_NAME}'") == 1
     async with CloudService(settings, ServiceOptions(api=False, workers=0, migrate=False),
-                            components=["cloud.fleetrules.stream:components"]) as service:
+                            components=["cloud.ops.fleetrules.stream:components"]) as service:
         assert service._tasks == []  # no ingest workers in this process: nothing to evaluate
 
 

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from cloud.db.migrate import migrate
-from cloud.fleetrules.runner import FleetRules
-from cloud.workorders.policy import default_policy
+from cloud.ops.fleetrules.runner import FleetRules
+from cloud.ops.model.policy import default_policy
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.alarms.offline import check_gateways
-from cloud.alarms.processor import process_batch
-from cloud.workorders.policy import Policy, default_policy
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.alarms.offline import check_gateways
+from cloud.ops.alarms.processor import process_batch
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import Policy, default_policy
+from guanjia.core.clock import ManualClock, to_ms
 
 HEARTBEAT = timedelta(minutes=2)
 DEVICES = [("lift-1", "elevator", "elevator-offline"), ("lift-2", "elevator", "elevator-offline"),

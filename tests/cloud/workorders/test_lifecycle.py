@@ -8,12 +8,12 @@ from typing import Any
 
 import psycopg
 
-from cloud.alarms.lifecycle import acknowledge, apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.workorders import repo
-from cloud.workorders.actors import Actor
-from cloud.workorders.policy import Policy
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import acknowledge, apply_event
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import Policy
+from cloud.ops.workorders import repo
+from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 

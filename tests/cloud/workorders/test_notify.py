@@ -16,17 +16,17 @@ import orjson
 import psycopg
 import pytest
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.notify import webhook
-from cloud.notify.email import SmtpConfig
-from cloud.notify.hub import InboxHub, backlog
-from cloud.notify.masking import mask_name, mask_phone, mask_text
-from cloud.notify.sender import NotificationSender, RetryPolicy
-from cloud.workorders.actors import Actor
-from cloud.workorders.policy import Policy
-from cloud.workorders.reports import Report, submit_report
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.delivery import webhook
+from cloud.ops.delivery.email import SmtpConfig
+from cloud.ops.delivery.hub import InboxHub, backlog
+from cloud.ops.delivery.sender import NotificationSender, RetryPolicy
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import Policy
+from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
+from cloud.ops.workorders.reports import Report, submit_report
+from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 from tests.cloud.workorders.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
 

@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.alarms.ordering import Stamp, compare
-from cloud.alarms.processor import process_batch
-from cloud.workorders.policy import default_policy
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.alarms.ordering import Stamp, compare
+from cloud.ops.alarms.processor import process_batch
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import default_policy
+from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 T0 = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)

@@ -28,10 +28,10 @@ from cloud.auth.roles import Role
 from cloud.auth.users import create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
+from cloud.ops.model.policy import DEFAULT_POLICY, Policy, default_policy, load_policy
 from cloud.service import ServiceOptions, service_policy
-from cloud.workorders.policy import DEFAULT_POLICY, Policy, default_policy, load_policy
-from guanjia.clock import ManualClock
-from guanjia.settings import Settings
+from guanjia.core.clock import ManualClock
+from guanjia.core.settings import Settings
 from tests.cloud.workorders.conftest import add_butler
 from tests.webapp import asgi_client, serving
 

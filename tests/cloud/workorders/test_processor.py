@@ -9,10 +9,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cloud.alarms.offline import check_gateways
-from cloud.alarms.processor import process_batch
-from cloud.workorders.policy import default_policy
-from guanjia.clock import ManualClock
+from cloud.ops.alarms.offline import check_gateways
+from cloud.ops.alarms.processor import process_batch
+from cloud.ops.model.policy import default_policy
+from guanjia.core.clock import ManualClock
 
 
 async def insert_event(conn: psycopg.AsyncConnection[Any], gateway: int, device: int, seq: int, state: str,

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.workorders.policy import default_policy
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import default_policy
+from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 _devices = itertools.count()
@@ -80,8 +80,8 @@ def test_lifecycle_invariants(seeded_db: str, plan: list[tuple[str, int, bool, b
 
 
 def test_policy_errors_name_file_line_and_field(tmp_path: Path) -> None:
-    from cloud.workorders.policy import load_policy
-    from guanjia.errors import ConfigError
+    from cloud.ops.model.policy import load_policy
+    from guanjia.core.errors import ConfigError
 
     bad = tmp_path / "policy.yaml"
     bad.write_text("priorities:\n  P0: {respond: soon, on_site: 15m, resolve: 2h, escalate_every: 2m}\n"

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from cloud.workorders.errors import IllegalTransition
-from cloud.workorders.states import FINAL, TRANSITIONS, Action, State, allowed, next_state
+from cloud.ops.model.errors import IllegalTransition
+from cloud.ops.model.states import FINAL, TRANSITIONS, Action, State, allowed, next_state
 
 
 class WorkOrderMachine(RuleBasedStateMachine):

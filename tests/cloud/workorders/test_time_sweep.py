@@ -17,15 +17,15 @@ import numpy as np
 import psycopg
 import pytest
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
 from cloud.analytics.features import hour_of_week
-from cloud.routing.escalation import escalate_due
-from cloud.routing.roster import Shift, next_shift_start, on_duty
-from cloud.workorders import repo
-from cloud.workorders.actors import Actor
-from cloud.workorders.policy import Policy, default_policy
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.escalation import escalate_due
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.policy import Policy, default_policy
+from cloud.ops.routing.roster import Shift, next_shift_start, on_duty
+from cloud.ops.workorders import repo
+from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -9,15 +9,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from cloud.alarms.lifecycle import apply_event
-from cloud.alarms.model import AlarmEvent
-from cloud.routing.escalation import escalate_due
-from cloud.workorders import repo
-from cloud.workorders.actors import Actor
-from cloud.workorders.errors import IllegalTransition, InvalidRequest, NotAllowed
-from cloud.workorders.policy import Policy
-from cloud.workorders.reports import Report, rate, submit_report
-from guanjia.clock import ManualClock, to_ms
+from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.escalation import escalate_due
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed
+from cloud.ops.model.policy import Policy
+from cloud.ops.workorders import repo
+from cloud.ops.workorders.reports import Report, rate, submit_report
+from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.workorders.conftest import add_butler
 
 STAFF = Actor("user", 1, "engineer", "engineer")
@@ -161,7 +161,7 @@ async def test_resident_report_links_to_open_order_and_rating_updates_stars(
 
 
 async def test_auto_close_when_rule_allows(conn: psycopg.AsyncConnection[Any], clock: ManualClock) -> None:
-    from cloud.workorders.policy import Match, Override, default_policy
+    from cloud.ops.model.policy import Match, Override, default_policy
 
     policy = default_policy().model_copy(update={"overrides": [
         Override(match=Match(rule="door_flutter"), work_order=True, auto_close=True)]})

@@ -1,0 +1,181 @@
+"""Write notifications into the outbox, inside the caller's transaction.
+
+Why an outbox: the work order and the news about it commit together or not at all. An inbox row
+is delivered by ``pg_notify`` (sent at commit, to every service process LISTENing, which fan it
+out to SSE subscribers); webhook, email and messenger rows are delivered and retried by
+:class:`cloud.ops.delivery.sender.NotificationSender`. ``dedup_key`` makes a replay never notify twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
+
+log = logging.getLogger(__name__)
+
+INBOX_CHANNEL: Final = "guanjia_inbox"
+OUTBOX_CHANNEL: Final = "guanjia_outbox"
+MAX_NOTIFY_BYTES: Final = 7000  # pg_notify payloads must stay under 8000 bytes
+
+
+async def _insert(
+    conn: AsyncConnection[Any],
+    *,
+    channel: str,
+    event: str,
+    now: datetime,
+    state: str,
+    butler_id: int | None = None,
+    target: str = "",
+    community: str | None = None,
+    work_order_id: int | None = None,
+    alarm_id: int | None = None,
+    subject: str = "",
+    body: str = "",
+    payload: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
+    cur = await conn.execute(
+        """INSERT INTO notifications (channel, butler_id, target, event, community, work_order_id, alarm_id,
+                                      subject, body, payload, state, next_attempt_at, dedup_key, created_at, sent_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
+        (channel, butler_id, target, event, community, work_order_id, alarm_id, subject, body,
+         Jsonb(payload or {}), state, None if state == "sent" else now, dedup_key, now,
+         now if state == "sent" else None),
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tuple[str, str, dict[str, Any]]:
+    """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``."""
+    name = wo.get("reporter_name") or ""
+    phone = wo.get("reporter_phone") or ""
+    if not reveal_pii:
+        name, phone = mask_name(name), mask_phone(phone)
+    description = wo.get("description") or ""
+    if not reveal_pii:
+        description = mask_text(description)
+    place = (wo.get("community"), wo.get("building"), wo.get("location") or wo.get("device"))
+    where = " / ".join(x for x in place if x)
+    title = wo["title"] if reveal_pii else mask_text(wo["title"])
+    subject = f"[{wo['priority']}] {title} (#{wo['id']})"
+    lines = [subject, f"event: {event}", f"where: {where}", f"state: {wo['state']}"]
+    if wo.get("respond_due"):
+        lines.append(f"accept by: {wo['respond_due'].isoformat()}  on site by: {wo['on_site_due'].isoformat()}")
+    if description:
+        lines.append(description)
+    if name or phone:
+        lines.append(f"reporter: {name} {phone}".rstrip())
+    payload = {
+        "event": event,
+        "work_order": {
+            "id": wo["id"], "title": title, "priority": wo["priority"], "state": wo["state"],
+            "community": wo["community"], "building": wo.get("building"), "device": wo.get("device"),
+            "device_kind": wo.get("device_kind"), "alarm_id": wo.get("alarm_id"),
+            "assignee_id": wo.get("assignee_id"), "escalation_level": wo.get("escalation_level", 0),
+            "respond_due": _iso(wo.get("respond_due")), "on_site_due": _iso(wo.get("on_site_due")),
+            "reporter_name": name or None, "reporter_phone": phone or None,
+            "created_at": _iso(wo.get("created_at")),
+        },
+    }
+    return subject, "\n".join(lines), payload
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+async def notify_butler(
+    conn: AsyncConnection[Any],
+    butler_id: int,
+    wo: dict[str, Any],
+    event: str,
+    now: datetime,
+    *,
+    reveal_pii: bool,
+    dedup: str | None = None,
+) -> int | None:
+    """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction."""
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
+    key = f"{dedup}:b{butler_id}" if dedup else None
+    # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
+    head = orjson.dumps({"butler": butler_id, "event": event, "subject": subject, "payload": payload},
+                        default=str).decode()
+    if len(head) > MAX_NOTIFY_BYTES:  # keep the essentials; the client can fetch the rest
+        head = orjson.dumps({"butler": butler_id, "event": event, "subject": subject[:200]}).decode()
+    res = await conn.execute(
+        """WITH ins AS (
+             INSERT INTO notifications (channel, butler_id, event, community, work_order_id, alarm_id, subject, body,
+                                        payload, state, dedup_key, created_at, sent_at)
+             VALUES ('inbox', %(butler)s, %(event)s, %(community)s, %(wo)s, %(alarm)s, %(subject)s, %(body)s,
+                     %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
+           SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)),
+                  b.email, b.messengers
+           FROM ins JOIN butlers b ON b.id = %(butler)s""",
+        {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
+         "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
+         "dedup": f"{key}:inbox" if key else None, "now": now, "channel": INBOX_CHANNEL, "head": head},
+    )
+    row = await res.fetchone()
+    if row is None:
+        return None  # already notified (replay)
+    inbox_id, email, messengers = int(row[0]), row[2], row[3]
+    queued = False
+    if email:
+        queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
+                                target=email, community=wo["community"], work_order_id=wo["id"],
+                                alarm_id=wo.get("alarm_id"), subject=subject, body=body, payload=payload,
+                                dedup_key=f"{key}:email" if key else None) is not None
+    for url in messengers or []:
+        # messenger groups are shared rooms: always masked
+        m_subject, m_body, m_payload = render_work_order(wo, event, reveal_pii=False)
+        queued |= await _insert(conn, channel="messenger", event=event, now=now, state="pending",
+                                butler_id=butler_id, target=url, community=wo["community"], work_order_id=wo["id"],
+                                alarm_id=wo.get("alarm_id"), subject=m_subject, body=m_body, payload=m_payload,
+                                dedup_key=f"{key}:m:{url}" if key else None) is not None
+    if queued:
+        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return inbox_id
+
+
+async def notify_webhooks(
+    conn: AsyncConnection[Any],
+    community: str,
+    event: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    work_order_id: int | None = None,
+    alarm_id: int | None = None,
+    dedup: str | None = None,
+) -> int:
+    """Queue one signed webhook per matching endpoint (one round trip, also when there is none);
+    payloads must already be masked."""
+    body = {"event": event, "community": community, **payload}
+    cur = await conn.execute(
+        """WITH ins AS (
+             INSERT INTO notifications (channel, target, event, community, work_order_id, alarm_id, payload, state,
+                                        next_attempt_at, dedup_key, created_at)
+             SELECT 'webhook', e.url, %(event)s, %(community)s, %(wo)s, %(alarm)s,
+                    jsonb_build_object('endpoint', e.id, 'body', %(body)s::jsonb), 'pending', %(now)s,
+                    CASE WHEN %(dedup)s::text IS NULL THEN NULL ELSE %(dedup)s || ':w' || e.id END, %(now)s
+             FROM webhook_endpoints e
+             WHERE e.active AND (e.community IS NULL OR e.community = %(community)s)
+               AND (cardinality(e.events) = 0 OR %(event)s = ANY(e.events))
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING 1)
+           SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify(%(channel)s, '') END FROM ins""",
+        {"event": event, "community": community, "wo": work_order_id, "alarm": alarm_id,
+         "body": orjson.dumps(body, default=str).decode(), "now": now, "dedup": dedup, "channel": OUTBOX_CHANNEL},
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,129 @@
+"""Resident reports (报事报修), staff-opened orders, and residents' ratings.
+
+A report about a device that already has an open work order is *linked* to it (the butler sees
+both, the resident is told the repair is already under way); a report about a device with an
+active alarm that had no order opens one tied to that alarm. Otherwise a new order is opened.
+Every report is kept in ``resident_reports`` either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed
+from cloud.ops.model.policy import Policy, Priority
+from cloud.ops.model.states import Action, State
+from cloud.ops.notify.masking import mask_text
+from cloud.ops.notify.outbox import notify_butler
+from cloud.ops.workorders import repo
+from cloud.ops.workorders.performance import recompute
+from cloud.queries.assets import device_info, lock_device
+
+
+@dataclass(slots=True)
+class Report:
+    community: str
+    text: str
+    building: str | None = None
+    device: str | None = None
+    location: str = ""
+    photos: list[str] = field(default_factory=list)
+    reporter_name: str = ""
+    reporter_phone: str = ""
+    reporter_user_id: int | None = None
+    title: str | None = None
+    priority: Priority | None = None
+
+
+async def submit_report(conn: AsyncConnection[Any], policy: Policy, report: Report, now: datetime,
+                        actor: Actor, origin: str = "resident") -> tuple[repo.WorkOrder, bool]:
+    """Record a report; return (its work order, linked to an existing one?)."""
+    if not report.text.strip():
+        raise InvalidRequest("a report needs a description")
+    async with conn.transaction():
+        existing: repo.WorkOrder | None = None
+        alarm: dict[str, Any] | None = None
+        if report.device:
+            await lock_device(conn, report.community, report.device)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    """SELECT * FROM work_orders WHERE device = %s AND community = %s
+                         AND state NOT IN ('resolved', 'closed', 'cancelled')
+                       ORDER BY created_at LIMIT 1 FOR UPDATE""",
+                    (report.device, report.community),
+                )
+                existing = await cur.fetchone()
+                if existing is None:
+                    await cur.execute(
+                        """SELECT * FROM alarms WHERE device = %s AND community = %s AND current AND active
+                           ORDER BY raised_at LIMIT 1""", (report.device, report.community))
+                    alarm = await cur.fetchone()
+        if existing is not None:
+            wo, linked = existing, True
+            await repo.add_trail(conn, wo["id"], now, "report_linked", actor, note=mask_text(report.text)[:500])
+            if wo["assignee_id"]:
+                await notify_butler(conn, wo["assignee_id"], wo, "work_order.report_linked", now, reveal_pii=True)
+        else:
+            info = await device_info(conn, report.community, report.device) if report.device else None
+            kind = (alarm or {}).get("device_kind") or (info.kind if info else None)
+            new = repo.NewOrder(
+                community=report.community, title=mask_text(report.title or report.text.strip().splitlines()[0])[:120],
+                origin=origin, priority=report.priority or (
+                    policy.priority_for(alarm["severity"], alarm["rule"], kind) if alarm else policy.manual_priority),
+                building=report.building or (alarm or {}).get("building") or (info.building if info else None),
+                device=report.device, device_kind=kind, skill=policy.skill_for(kind),
+                alarm_id=alarm["id"] if alarm else None, description=report.text, location=report.location,
+                photos=report.photos, reporter_name=report.reporter_name or None,
+                reporter_phone=report.reporter_phone or None, reporter_user_id=report.reporter_user_id,
+            )
+            opened = await repo.open_order(conn, policy, new, now, actor)
+            if opened is not None:
+                wo, linked = opened, False
+            else:  # the alarm got its order in between: link to it
+                assert alarm is not None
+                found = await repo.open_for_alarm(conn, alarm["id"])
+                assert found is not None
+                wo, linked = found, True
+                await repo.add_trail(conn, wo["id"], now, "report_linked", actor, note=mask_text(report.text)[:500])
+        await conn.execute(
+            """INSERT INTO resident_reports (community, building, device, text, location, photos, reporter_name,
+                   reporter_phone, reporter_user_id, work_order_id, linked, created_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (report.community, report.building, report.device, report.text, report.location, report.photos,
+             report.reporter_name, report.reporter_phone, report.reporter_user_id, wo["id"], linked, now),
+        )
+    return wo, linked
+
+
+async def rate(conn: AsyncConnection[Any], policy: Policy, wo_id: int, stars: int, comment: str, actor: Actor,
+               now: datetime) -> repo.WorkOrder:
+    """A resident rates a resolved order (1–5 + comment); the order is then closed and the
+    assignee's performance and star level are recomputed."""
+    if not 1 <= stars <= 5:
+        raise InvalidRequest("stars must be between 1 and 5")
+    async with conn.transaction():
+        wo = await repo.get(conn, wo_id, lock=True)
+        if wo["state"] not in (State.resolved, State.closed):
+            raise IllegalTransition(wo["state"], "rate", ["rate (only once resolved)"])
+        if actor.kind == "user" and actor.role == "resident" and wo["reporter_user_id"] not in (None, actor.id):
+            raise NotAllowed("only the resident who reported it may rate this order")
+        cur = await conn.execute(
+            """INSERT INTO work_order_ratings (work_order_id, butler_id, stars, comment, rated_by, created_at)
+               VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (work_order_id) DO NOTHING RETURNING 1""",
+            (wo_id, wo["assignee_id"], stars, comment, actor.id, now),
+        )
+        if await cur.fetchone() is None:
+            raise InvalidRequest(f"work order {wo_id} is already rated")
+        await repo.add_trail(conn, wo_id, now, "rated", actor, note=comment[:500], data={"stars": stars})
+        if wo["state"] == State.resolved:
+            wo = await repo.transition(conn, policy, wo_id, Action.close, Actor.system("rating"), now,
+                                       note=f"closed by the rating of {actor.label}")
+        if wo["assignee_id"]:
+            await recompute(conn, wo["assignee_id"], now)
+    return wo

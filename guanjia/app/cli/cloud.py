@@ -1,0 +1,300 @@
+"""``guanjia cloud``: migrate, serve, ingest, and the registry (gateways, buildings, devices).
+
+Where the services are: ``GUANJIA_DATABASE_URL`` / ``GUANJIA_MQTT_URL`` (or ``--database-url`` /
+``--mqtt-url``); when unset, the local stack of this checkout (``guanjia stack up``) is used.
+Heavy imports happen inside the commands so ``guanjia --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from guanjia.app.cli import cloud_analytics, cloud_users, cloud_workorders
+
+app = typer.Typer(help="cloud: storage, ingest service, API, registry.", no_args_is_help=True)
+gateway_app = typer.Typer(help="gateways: provision (registry row + broker account) and list.", no_args_is_help=True)
+device_app = typer.Typer(help="devices of a community.", no_args_is_help=True)
+building_app = typer.Typer(help="buildings of a community.", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(device_app, name="device")
+app.add_typer(building_app, name="building")
+app.add_typer(cloud_users.app, name="user")
+app.add_typer(cloud_analytics.app, name="analytics")
+app.add_typer(cloud_workorders.app, name="wo")
+
+out = Console()
+DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL/TimescaleDB URL.")
+MqttOption = typer.Option(None, "--mqtt-url", envvar="GUANJIA_MQTT_URL", help="Broker URL of the cloud account.")
+RunDirOption = typer.Option(None, "--run-dir", help="Local stack folder (default: GUANJIA_RUN_DIR or .run).")
+
+
+def _run_dir(run_dir: Path | None) -> Path:
+    return run_dir or Path(os.environ.get("GUANJIA_RUN_DIR", ".run"))
+
+
+def _resolve(value: str | None, var: str, run_dir: Path | None) -> str:
+    from guanjia.app.stack.local import LocalStack
+    from guanjia.core.errors import ConfigError, ConfigIssue
+
+    if value:
+        return value
+    env = LocalStack(_run_dir(run_dir)).env()
+    if var in env:
+        return env[var]
+    raise ConfigError([ConfigIssue("environment", None, var, "not set, and no local stack is up "
+                                   "(run `guanjia stack up` or set the variable)")])
+
+
+@app.command()
+def migrate(
+    database_url: str | None = DbOption,
+    plain: bool = typer.Option(False, "--plain", help="Do not try TimescaleDB even when it is installed."),
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Apply pending migrations (TimescaleDB when available, else plain PostgreSQL partitions)."""
+    from cloud.db.migrate import migrate as run_migrations
+    from cloud.db.pool import connect
+
+    url = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
+    applied = run_migrations(url, prefer_timescale=not plain)
+    with connect(url) as conn:
+        row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
+        latest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    mode = row[0] if row else "?"
+    out.print(f"storage: {mode}; applied {len(applied)} migration(s); schema version {latest[0] if latest else 0}",
+              markup=False, highlight=False)
+
+
+SEQ_WINDOW_DEFAULT = 10_000_000
+"""Same as :data:`cloud.ingest.prepare.SEQ_WINDOW` (not imported here: the CLI loads the cloud lazily)."""
+SeqWindowOption = typer.Option(
+    SEQ_WINDOW_DEFAULT, "--seq-window", min=1,
+    help="Trust a batch's seq at most this far above its outbox incarnation's high-water mark; beyond it the "
+         "batch is quarantined (seq_out_of_window) and not confirmed until a resend falls inside (docs/wire.md).")
+
+
+def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | None, *, workers: int, api: bool,
+             api_host: str, api_port: int, group: str, client_id_prefix: str | None, components: list[str] | None,
+             receive_maximum: int, batch_points: int, seq_window: int = SEQ_WINDOW_DEFAULT,
+             needs_secret: bool = True) -> None:
+    import asyncio
+    import secrets
+
+    from cloud.ingest.prepare import Policy
+    from cloud.ingest.worker import WorkerOptions
+    from cloud.service import CloudService, ServiceOptions
+    from guanjia.core.clock import SystemClock
+    from guanjia.core.settings import Settings
+
+    db = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
+    broker = _resolve(mqtt_url, "GUANJIA_MQTT_URL", run_dir) if workers > 0 else mqtt_url
+    # ingest-only processes sign nothing; do not make operators invent a secret for them
+    secret = None if needs_secret or os.environ.get("GUANJIA_SECRET_KEY") else secrets.token_urlsafe(48)
+    settings = (Settings(database_url=db, mqtt_url=broker, secret_key=secret) if secret
+                else Settings(database_url=db, mqtt_url=broker))
+    options = ServiceOptions(
+        workers=workers, api=api, api_host=api_host, api_port=api_port, group=group,
+        pool_size=max(4, 2 * workers + 4),
+        extra={"client_id_prefix": client_id_prefix,
+               "worker_options": WorkerOptions(receive_maximum=receive_maximum, batch_points=batch_points,
+                                               policy=Policy(seq_window=seq_window))},
+    )
+
+    async def main() -> None:
+        # wall time enters the cloud here: one clock for every component, the API and the pages
+        async with CloudService(settings, options, components=components, clock=SystemClock()) as service:
+            await service.wait()
+
+    asyncio.run(main())
+
+
+@app.command()
+def serve(
+    database_url: str | None = DbOption,
+    mqtt_url: str | None = MqttOption,
+    workers: int = typer.Option(1, "--workers", min=0, max=64, help="Ingest consumers in this process."),
+    no_api: bool = typer.Option(False, "--no-api", help="Do not serve the HTTP API."),
+    api_host: str = typer.Option("127.0.0.1", "--api-host"),
+    api_port: int = typer.Option(8000, "--api-port"),
+    group: str = typer.Option("guanjia-ingest", "--group", help="Shared-subscription group of the workers."),
+    client_id_prefix: str | None = typer.Option(None, "--client-id-prefix",
+                                                help="MQTT client ids PREFIX-0..N-1 (stable across restarts)."),
+    receive_maximum: int = typer.Option(128, "--receive-maximum", min=1, max=65535),
+    batch_points: int = typer.Option(50_000, "--batch-points", min=1),
+    seq_window: int = SeqWindowOption,
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Run the cloud: ingest workers, storage maintenance, rollups, API — one process, one TaskGroup."""
+    _service(database_url, mqtt_url, run_dir, workers=workers, api=not no_api, api_host=api_host, api_port=api_port,
+             group=group, client_id_prefix=client_id_prefix, components=None, receive_maximum=receive_maximum,
+             batch_points=batch_points, seq_window=seq_window)
+
+
+@app.command()
+def ingest(
+    database_url: str | None = DbOption,
+    mqtt_url: str | None = MqttOption,
+    workers: int = typer.Option(1, "--workers", min=1, max=64),
+    group: str = typer.Option("guanjia-ingest", "--group"),
+    client_id_prefix: str | None = typer.Option(None, "--client-id-prefix"),
+    receive_maximum: int = typer.Option(128, "--receive-maximum", min=1, max=65535),
+    batch_points: int = typer.Option(50_000, "--batch-points", min=1),
+    seq_window: int = SeqWindowOption,
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Ingest workers only (scale-out processes beside one `serve`)."""
+    _service(database_url, mqtt_url, run_dir, workers=workers, api=False, api_host="", api_port=0, group=group,
+             client_id_prefix=client_id_prefix, components=["cloud.ingest.service:components"],
+             receive_maximum=receive_maximum, batch_points=batch_points, seq_window=seq_window, needs_secret=False)
+
+
+# ---------------------------------------------------------------------- gateways
+@gateway_app.command("add")
+def gateway_add(
+    community: str = typer.Argument(..., help="Community id (created when new)."),
+    gateway: str = typer.Argument(..., help="Gateway id, unique in the community."),
+    trusted: bool = typer.Option(False, "--trusted", help="Trust the gateway (allows auto-registration)."),
+    auto_register: bool = typer.Option(False, "--auto-register",
+                                       help="Create unknown devices it reports (needs --trusted)."),
+    passwd_file: Path | None = typer.Option(None, "--passwd-file", help="Production Mosquitto password file."),
+    acl_file: Path | None = typer.Option(None, "--acl-file", help="Production Mosquitto ACL file."),
+    broker_pid: int | None = typer.Option(None, "--broker-pid", help="Send SIGHUP to this broker to reload."),
+    database_url: str | None = DbOption,
+    run_dir: Path | None = RunDirOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the credentials as JSON."),
+) -> None:
+    """Register a gateway and create its broker account (credentials are printed once)."""
+    from cloud.registry.provisioning import BrokerFiles, provision_gateway
+    from guanjia.app.stack.local import LocalStack
+    from guanjia.core.errors import ConfigError, ConfigIssue
+
+    url = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
+    files = stack = None
+    if passwd_file or acl_file:
+        if not (passwd_file and acl_file):
+            raise ConfigError([ConfigIssue("options", None, "--passwd-file/--acl-file", "give both or neither")])
+        files = BrokerFiles(passwd_file, acl_file, broker_pid)
+    else:
+        stack = LocalStack(_run_dir(run_dir))
+    gateway_id, account = provision_gateway(url, community, gateway, trusted=trusted, auto_register=auto_register,
+                                            stack=stack, files=files)
+    if stack is not None:
+        broker = stack.broker()
+        mqtt = broker.url_for(account)
+    else:
+        mqtt = None
+    if as_json:
+        out.print(json.dumps({"gateway_id": gateway_id, "community": community, "gateway": gateway,
+                              "username": account.username, "password": account.password, "mqtt_url": mqtt}),
+                  markup=False, highlight=False, soft_wrap=True)
+        return
+    out.print(f"gateway {community}/{gateway} registered (id {gateway_id}, trusted={trusted})", markup=False)
+    out.print(f"MQTT username: {account.username}", markup=False, highlight=False)
+    out.print(f"MQTT password: {account.password}   (shown once; store it in the edge config)", markup=False,
+              highlight=False)
+    if mqtt:
+        out.print(f"MQTT URL:      {mqtt}", markup=False, highlight=False, soft_wrap=True)
+
+
+@gateway_app.command("list")
+def gateway_list(
+    community: str | None = typer.Option(None, "--community"),
+    database_url: str | None = DbOption,
+    run_dir: Path | None = RunDirOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Gateways with online state, device count, sequence high-water mark and gaps."""
+    from rich.table import Table
+
+    from cloud.db.pool import connect
+    from cloud.registry.store import as_dict, list_gateways
+
+    url = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
+    with connect(url) as conn:
+        rows = list_gateways(conn, community)
+    if as_json:
+        out.print(json.dumps([as_dict(r) for r in rows], default=str), markup=False, highlight=False, soft_wrap=True)
+        return
+    table = Table("community", "gateway", "trusted", "auto", "online", "last seen", "devices", "seq", "gaps")
+    for r in rows:
+        table.add_row(r.community, r.code, str(r.trusted), r.auto_register, str(r.online),
+                      r.last_seen.isoformat(timespec="seconds") if r.last_seen else "-", str(r.devices),
+                      "-" if r.high_water is None else str(r.high_water), str(r.gaps))
+    out.print(table)
+
+
+# ---------------------------------------------------------------------- buildings and devices
+@building_app.command("add")
+def building_add(
+    community: str = typer.Argument(...),
+    building: str = typer.Argument(...),
+    name: str = typer.Option("", "--name"),
+    floors: int = typer.Option(1, "--floors", min=1, max=200),
+    basement_floors: int = typer.Option(0, "--basement-floors", min=0, max=20),
+    lat: float | None = typer.Option(None, "--lat"),
+    lon: float | None = typer.Option(None, "--lon"),
+    database_url: str | None = DbOption,
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Add (or update) a building of a community."""
+    from cloud.db.pool import connect
+    from cloud.registry.store import add_building, ensure_community
+
+    with connect(_resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)) as conn:
+        ensure_community(conn, community)
+        bid = add_building(conn, community, building, name=name, floors=floors, basement_floors=basement_floors,
+                           lat=lat, lon=lon)
+    out.print(f"building {community}/{building} id {bid}", markup=False, highlight=False)
+
+
+@device_app.command("account")
+def device_account(
+    community: str = typer.Argument(..., help="Community id whose MQTT devices (gates) get the account."),
+    passwd_file: Path | None = typer.Option(None, "--passwd-file", help="Production Mosquitto password file."),
+    acl_file: Path | None = typer.Option(None, "--acl-file", help="Production Mosquitto ACL file."),
+    broker_pid: int | None = typer.Option(None, "--broker-pid", help="Send SIGHUP to this broker to reload."),
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Create or rotate the broker account of a community's MQTT devices (devices/{community}/# only)."""
+    from cloud.registry.provisioning import BrokerFiles, provision_devices
+    from guanjia.app.stack.local import LocalStack
+    from guanjia.core.errors import ConfigError, ConfigIssue
+
+    if bool(passwd_file) != bool(acl_file):
+        raise ConfigError([ConfigIssue("options", None, "--passwd-file/--acl-file", "give both or neither")])
+    files = BrokerFiles(passwd_file, acl_file, broker_pid) if passwd_file and acl_file else None
+    account = provision_devices(community, files=files,
+                                stack=None if files else LocalStack(_run_dir(run_dir)))
+    out.print(f"MQTT username: {account.username}   (devices/{community}/# only)", markup=False, highlight=False)
+    out.print(f"MQTT password: {account.password}   (shown once; store it in the gates' config)", markup=False,
+              highlight=False)
+
+
+@device_app.command("add")
+def device_add(
+    community: str = typer.Argument(...),
+    device: str = typer.Argument(...),
+    gateway: str | None = typer.Option(None, "--gateway"),
+    building: str | None = typer.Option(None, "--building"),
+    floor: int | None = typer.Option(None, "--floor"),
+    kind: str = typer.Option("unknown", "--kind", help="elevator, water_pump, access_gate, energy_meter, …"),
+    profile: str | None = typer.Option(None, "--profile", help="Device profile id."),
+    name: str = typer.Option("", "--name"),
+    lat: float | None = typer.Option(None, "--lat"),
+    lon: float | None = typer.Option(None, "--lon"),
+    database_url: str | None = DbOption,
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Add (or update) a device: its gateway, building, floor, kind, profile and map position."""
+    from cloud.db.pool import connect
+    from cloud.registry.store import add_device
+
+    with connect(_resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)) as conn:
+        did = add_device(conn, community, device, gateway=gateway, building=building, floor=floor, kind=kind,
+                         profile_id=profile, name=name, lat=lat, lon=lon)
+    out.print(f"device {community}/{device} id {did}", markup=False, highlight=False)

@@ -1,0 +1,185 @@
+"""``guanjia cloud wo``: work orders, alarms, butlers and webhooks from the command line.
+
+Registered under ``guanjia cloud`` as ``wo``. Reads go straight to the tables of
+``cloud/db/migrations/100_alarms_workorders.sql``; everything that changes an order's state goes
+through the API or the web inbox (so the state machine, trail and notifications apply).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="work orders, alarms, butlers, webhooks.", no_args_is_help=True)
+out = Console()
+
+DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL URL.")
+_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_SHIFT_RE = re.compile(r"^(\w{3})(?:-(\w{3}))?\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})$")
+
+
+def _url(database_url: str | None) -> str:
+    from guanjia.core.errors import ConfigError, ConfigIssue
+
+    if not database_url:
+        raise ConfigError([ConfigIssue("environment", None, "GUANJIA_DATABASE_URL", "set it or pass --database-url")])
+    return database_url
+
+
+def parse_shift(text: str) -> list[tuple[int, time, time]]:
+    """``"mon-fri 08:00-20:00"`` or ``"sat 20:00-08:00"`` (past midnight) → (weekday, start, end)."""
+    from guanjia.core.errors import ConfigError, ConfigIssue
+
+    match = _SHIFT_RE.match(text.strip().lower())
+    if match is None or match[1] not in _DAYS or (match[2] and match[2] not in _DAYS):
+        raise ConfigError([ConfigIssue("command line", None, "--shift",
+                                       f"{text!r}: write e.g. 'mon-fri 08:00-20:00' or 'sat 20:00-08:00'")])
+    first = _DAYS.index(match[1])
+    last = _DAYS.index(match[2]) if match[2] else first
+    days = range(first, last + 1) if last >= first else [*range(first, 7), *range(last + 1)]
+    return [(d, time.fromisoformat(match[3].zfill(5)), time.fromisoformat(match[4].zfill(5))) for d in days]
+
+
+@app.command("list")
+def list_orders(
+    community: str | None = typer.Option(None, "--community", "-c"),
+    open_only: bool = typer.Option(False, "--open", help="only unfinished orders"),
+    limit: int = typer.Option(50, "--limit"),
+    database_url: str | None = DbOption,
+) -> None:
+    """Work orders, unfinished first."""
+    import psycopg
+
+    with psycopg.connect(_url(database_url)) as conn:
+        rows = conn.execute(
+            """SELECT w.id, w.community, w.priority, w.state, w.title, coalesce(b.name, '-'), w.escalation_level,
+                      w.created_at
+               FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id
+               WHERE (%(c)s::text IS NULL OR w.community = %(c)s)
+                 AND (NOT %(open)s OR w.state NOT IN ('resolved', 'closed', 'cancelled'))
+               ORDER BY CASE WHEN w.state IN ('resolved', 'closed', 'cancelled') THEN 1 ELSE 0 END, w.priority,
+                        w.id DESC LIMIT %(limit)s""",
+            {"c": community, "open": open_only, "limit": limit}).fetchall()
+    table = Table("id", "community", "prio", "state", "title", "assignee", "esc", "opened")
+    for r in rows:
+        table.add_row(str(r[0]), r[1], r[2], r[3], r[4][:50], r[5], str(r[6]), r[7].strftime("%Y-%m-%d %H:%M:%S"))
+    out.print(table)
+
+
+@app.command("show")
+def show(work_order: int = typer.Argument(...), database_url: str | None = DbOption) -> None:
+    """One order with its SLA clocks and its whole trail (who, when, where, what)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from cloud.ops.notify.masking import mask_name, mask_phone
+
+    with psycopg.connect(_url(database_url), row_factory=dict_row) as conn:
+        wo = conn.execute("SELECT * FROM work_orders WHERE id = %s", (work_order,)).fetchone()
+        if wo is None:
+            out.print(f"work order {work_order} does not exist")
+            raise typer.Exit(1)
+        trail = conn.execute("SELECT * FROM work_order_trail WHERE work_order_id = %s ORDER BY id",
+                             (work_order,)).fetchall()
+    out.print(f"#{wo['id']} [{wo['priority']}] {wo['title']}  state={wo['state']}  community={wo['community']} "
+              f"device={wo['device'] or '-'}  origin={wo['origin']}  alarm={wo['alarm_id'] or '-'}")
+    if wo["reporter_name"] or wo["reporter_phone"]:  # a terminal is a log: masked
+        out.print(f"reporter: {mask_name(wo['reporter_name'] or '')} {mask_phone(wo['reporter_phone'] or '')}")
+    out.print(f"respond by {wo['respond_due']:%H:%M:%S}, on site by {wo['on_site_due']:%H:%M:%S}, "
+              f"resolve by {wo['resolve_due']:%Y-%m-%d %H:%M}; escalation level {wo['escalation_level']}")
+    table = Table("at", "action", "from → to", "actor", "note", "where")
+    for t in trail:
+        where = f"{t['lat']:.5f},{t['lon']:.5f}" if t["lat"] is not None and t["lon"] is not None else ""
+        move = f"{t['from_state'] or ''} → {t['to_state'] or ''}" if t["to_state"] else ""
+        table.add_row(f"{t['at']:%Y-%m-%d %H:%M:%S}", t["action"], move, t["actor"], (t["note"] or "")[:60], where)
+    out.print(table)
+
+
+@app.command("alarms")
+def alarms(
+    community: str | None = typer.Option(None, "--community", "-c"),
+    all_: bool = typer.Option(False, "--all", help="also cleared ones"),
+    database_url: str | None = DbOption,
+) -> None:
+    """Current alarms (ACTIVE/CLEARED × ACK/UNACK)."""
+    import psycopg
+
+    from cloud.ops.model.alarms import status
+
+    with psycopg.connect(_url(database_url)) as conn:
+        rows = conn.execute(
+            """SELECT id, community, device, rule, severity, active, acknowledged, flaps, last_raised_at, source
+               FROM alarms WHERE current AND (%(c)s::text IS NULL OR community = %(c)s) AND (%(all)s OR active)
+               ORDER BY active DESC, last_raised_at DESC LIMIT 200""", {"c": community, "all": all_}).fetchall()
+    table = Table("id", "community", "device", "rule", "severity", "status", "flaps", "last raised", "source")
+    for r in rows:
+        table.add_row(str(r[0]), r[1], r[2], r[3], r[4], status(r[5], r[6]), str(r[7]),
+                      r[8].strftime("%Y-%m-%d %H:%M:%S"), r[9])
+    out.print(table)
+
+
+@app.command("butler-add")
+def butler_add(
+    name: str = typer.Argument(...),
+    community: str = typer.Option(..., "--community", "-c"),
+    skills: list[str] = typer.Option([], "--skill", help="elevator | water | electrical | access; repeat"),
+    buildings: list[str] = typer.Option([], "--building", help="building id; repeat (none: all)"),
+    kind: str = typer.Option("full_time", "--kind", help="full_time | volunteer"),
+    role: str = typer.Option("butler", "--role", help="butler | team_lead | manager"),
+    manager: int | None = typer.Option(None, "--manager", help="butler id of the next escalation step"),
+    star: int = typer.Option(3, "--star", min=1, max=5),
+    phone: str = typer.Option("", "--phone"),
+    email: str = typer.Option("", "--email"),
+    user: str | None = typer.Option(None, "--user", help="username of the web account to link"),
+    timezone: str = typer.Option("Asia/Shanghai", "--tz"),
+    shifts: list[str] = typer.Option([], "--shift", help="'mon-fri 08:00-20:00'; repeat (none: always on duty)"),
+    messengers: list[str] = typer.Option([], "--messenger", help="apprise URL (wxwork://, dingtalk://, …)"),
+    database_url: str | None = DbOption,
+) -> None:
+    """Add a butler (or team lead / manager) with skills, buildings, roster and escalation link."""
+    import psycopg
+
+    from cloud.ops.routing.roster import zone
+
+    zone(timezone)
+    parsed = [s for text in shifts for s in parse_shift(text)]
+    with psycopg.connect(_url(database_url)) as conn:
+        user_id = None
+        if user is not None:
+            row = conn.execute("SELECT id FROM users WHERE lower(username) = lower(%s)", (user,)).fetchone()
+            if row is None:
+                out.print(f"no user {user!r}; create it with `guanjia cloud user add`")
+                raise typer.Exit(1)
+            user_id = row[0]
+        row = conn.execute(
+            """INSERT INTO butlers (user_id, name, phone, email, community, buildings, skills, kind, role, star_level,
+                                    manager_id, timezone, messengers)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (user_id, name, phone, email, community, buildings, skills, kind, role, star, manager, timezone,
+             messengers)).fetchone()
+        assert row is not None
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO butler_shifts (butler_id, weekday, starts, ends) VALUES (%s, %s, %s, %s)",
+                            [(row[0], d, a, b) for d, a, b in parsed])
+    out.print(f"butler {row[0]} added ({name}, {role}, {kind}, {len(parsed)} shifts)")
+
+
+@app.command("webhook-add")
+def webhook_add(
+    url: str = typer.Argument(...),
+    secret: str = typer.Option(..., "--secret", help="HMAC-SHA256 key shared with the receiver"),
+    community: str | None = typer.Option(None, "--community", "-c", help="default: every community"),
+    events: list[str] = typer.Option([], "--event", help="e.g. work_order.opened; repeat (none: all)"),
+    database_url: str | None = DbOption,
+) -> None:
+    """Register a signed webhook endpoint."""
+    import psycopg
+
+    with psycopg.connect(_url(database_url)) as conn:
+        row = conn.execute("INSERT INTO webhook_endpoints (community, url, secret, events) VALUES (%s, %s, %s, %s) "
+                           "RETURNING id", (community, url, secret, events)).fetchone()
+    out.print(f"webhook {row[0] if row else '?'} → {url}")

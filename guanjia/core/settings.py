@@ -1,0 +1,125 @@
+"""One typed settings object read from the environment (``GUANJIA_*``), as in the FastAPI template.
+
+Outside ``demo`` mode a secret must be given explicitly and be strong: there is no usable default,
+and the published demo secret or a short / repetitive key is a startup error naming
+``GUANJIA_SECRET_KEY`` (``production`` refuses to start without one; ``test`` starts, but anything
+that signs tokens — the API — refuses to be built without one instead of silently using the demo
+secret).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from guanjia.core.errors import ConfigError, ConfigIssue
+
+DEMO_SECRET = "demo-only-secret-do-not-use-in-production-0000"
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_VARIETY = 10
+_SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why ``secret`` must not sign tokens outside demo mode, or None when it is acceptable."""
+    if secret == DEMO_SECRET:
+        return "is the published demo secret"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"must have at least {MIN_SECRET_LENGTH} characters"
+    if len(set(secret)) < MIN_SECRET_VARIETY:
+        return f"must use at least {MIN_SECRET_VARIETY} different characters"
+    return None
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUANJIA_", extra="ignore")
+
+    mode: Literal["demo", "production", "test"] = "production"
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    run_dir: Path = Path(".run")
+    log_level: str = "INFO"
+    trusted_proxies: str = Field(default="", description="comma-separated addresses/networks of reverse "
+                                 "proxies whose X-Forwarded-For is believed; empty: none")
+    wo_policy: Path | None = None
+    """``GUANJIA_WO_POLICY``: the work-order SLA policy YAML (the shipped defaults when unset). The
+    cloud service loads it once into ``ServiceContext.policy`` and hands that one object to the
+    alarm processor, escalation, the API, the web inbox and analytics alike."""
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        if self.secret_key is None and self.mode == "demo":
+            self.secret_key = DEMO_SECRET
+        if self.mode == "production" and self.secret_key is None:
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_SECRET_KEY",
+                                           f"required outside demo mode; {_SECRET_HINT}")])
+        if self.mode != "demo" and self.secret_key is not None and (reason := weak_secret(self.secret_key)):
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_SECRET_KEY",
+                                           f"{reason} (GUANJIA_MODE={self.mode}); {_SECRET_HINT}")])
+        try:
+            _networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_TRUSTED_PROXIES",
+                                           f"comma-separated IP addresses or networks: {exc}")]) from exc
+        return self
+
+    def require_secret(self) -> str:
+        """The signing key, or a :class:`ConfigError` naming the setting (test mode without one)."""
+        if self.secret_key is None:
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_SECRET_KEY",
+                                           f"required to serve the API outside demo mode; {_SECRET_HINT}")])
+        return self.secret_key
+
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttUrl:
+    """``mqtt://user:password@host:port`` or ``mqtts://…`` (TLS)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> MqttUrl:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ConfigError([ConfigIssue("environment", None, "GUANJIA_MQTT_URL",
+                                           f"scheme must be mqtt:// or mqtts://, got {parts.scheme!r}")])
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def with_credentials(self, username: str, password: str) -> MqttUrl:
+        return MqttUrl(self.host, self.port, username, password, self.tls)
+
+    def url(self) -> str:
+        from urllib.parse import quote
+
+        auth = ""
+        if self.username:
+            auth = quote(self.username, safe="")
+            if self.password:
+                auth += ":" + quote(self.password, safe="")
+            auth += "@"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
