@@ -6,9 +6,9 @@ import datetime as dt
 
 from starlette.requests import Request
 
+from cloud.http.i18n import CATALOGS, pick_lang, translate
 from cloud.queries.gateways import GatewayRow, flatten
 from cloud.queries.series import MAX_POINTS, choose
-from cloud.web.i18n import CATALOGS, pick_lang, translate
 
 
 def _request(query: str = "", cookie: str = "", accept: str = "") -> Request:
