@@ -3,9 +3,10 @@
 Alarm and device events used to travel from :mod:`cloud.ingest.prepare` to
 :mod:`cloud.ingest.writer` as bare 13/14-item tuples that had to match the INSERT's column list
 by position; one column added in the wrong place would have stored a severity as a message
-without any error. Here each row is a :class:`~typing.NamedTuple` and :func:`insert_sql` writes
-the column list from its fields, so the order is stated once. A NamedTuple is still a tuple:
-psycopg binds it as positional parameters, at the same cost as before.
+without any error. Here each row is a :class:`~typing.NamedTuple` and
+:func:`cloud.db.rows.insert_sql` writes the column list from its fields, so the order is stated
+once. A NamedTuple is still a tuple: psycopg binds it as positional parameters, at the same cost
+as before.
 """
 
 from __future__ import annotations
@@ -47,17 +48,3 @@ class DeviceEventRow(NamedTuple):
     ts: dt.datetime
     data: str
     """JSON text, cast to ``jsonb`` by the statement."""
-
-
-def insert_sql(table: str, row: type[tuple[object, ...]], *, casts: dict[str, str] | None = None,
-               returning: str | None = None) -> str:
-    """``INSERT INTO table (fields…) VALUES (%s…)`` for a NamedTuple ``row`` type; ``casts`` maps a
-    field to the SQL type its placeholder is cast to (``{"labels": "jsonb"}``)."""
-    fields: tuple[str, ...] = getattr(row, "_fields")  # noqa: B009 - a NamedTuple class, not an instance
-    casts = casts or {}
-    unknown = set(casts) - set(fields)
-    if unknown:
-        raise ValueError(f"casts name fields {sorted(unknown)} that {row.__name__} does not have")
-    values = ", ".join(f"%s::{casts[f]}" if f in casts else "%s" for f in fields)
-    sql = f"INSERT INTO {table} ({', '.join(fields)}) VALUES ({values})"
-    return f"{sql} RETURNING {returning}" if returning else sql

@@ -42,10 +42,11 @@ import psycopg
 from psycopg import sql
 
 from cloud.db import partitions
+from cloud.db.rows import insert_sql
 from cloud.ingest.copy import COPY_SQL, stream
 from cloud.ingest.hooks import ALARM_CHANNEL, EVENT_CHANNEL
 from cloud.ingest.prepare import SEQ_WINDOW, DeadLetter, Prepared, ms_to_dt
-from cloud.ingest.rows import AlarmEventRow, DeviceEventRow, insert_sql
+from cloud.ingest.rows import AlarmEventRow, DeviceEventRow
 from guanjia.core.errors import WireError
 from guanjia.core.wire import parse_topic
 
