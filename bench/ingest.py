@@ -40,7 +40,8 @@ from cloud.db import partitions
 from cloud.db.migrate import migrate
 from cloud.ingest.copy import COPY_SQL, encode_readings, stream
 from cloud.registry import store
-from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
+from cloud.registry.broker import BrokerAccount
+from guanjia.app.stack import MosquittoServer, PostgresServer
 from guanjia.core import wire
 from guanjia.core.settings import MqttUrl
 

@@ -43,6 +43,7 @@ from cloud.ingest.hooks import TelemetryBatch, TelemetryFeed
 from cloud.ops.alarms.lifecycle import Result, apply_event
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import Policy
+from cloud.runtime.context import Component, ServiceContext
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
 from rules import RuleEngine, RuleSet, load_ruleset
@@ -316,15 +317,11 @@ class FleetStreamComponent:
                 await asyncio.sleep(delay)
 
 
-def components(ctx: Any) -> list[Any]:
-    """Registered in :mod:`cloud.components`; nothing to do in a process without ingest workers."""
-    import os
+def components(ctx: ServiceContext) -> list[Component]:
+    """Registered in :mod:`cloud.components`; nothing to do in a process without ingest workers.
 
-    options = getattr(ctx, "options", None)
-    if options is not None and options.workers <= 0:
+    The service's one policy (``GUANJIA_WO_POLICY``, loaded once), one clock, and the extra rule
+    files of ``ctx.config.fleet_stream_rules`` (``GUANJIA_FLEET_STREAM_RULES``)."""
+    if ctx.config.workers <= 0:
         return []
-    extra = options.extra if options is not None else {}
-    files = extra.get("fleet_stream_rules") or os.environ.get("GUANJIA_FLEET_STREAM_RULES")
-    # the service's one policy (GUANJIA_WO_POLICY, loaded once) and one clock
-    return [FleetStreamComponent(ctx.policy, ctx.clock,
-                                 extra_rules=[p for p in str(files or "").split(os.pathsep) if p])]
+    return [FleetStreamComponent(ctx.policy, ctx.clock, extra_rules=ctx.config.fleet_stream_rules)]

@@ -17,17 +17,16 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from guanjia.app.cli import options
+from guanjia.app.cli.options import DbOption
 from guanjia.core.clock import SystemClock
 
 app = typer.Typer(help="analytics: anomaly detection and equipment health.", no_args_is_help=True)
 out = Console(soft_wrap=True)  # explanations are sentences: never hard-wrap them
-DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL/TimescaleDB URL.")
 
 
 def _url(value: str | None) -> str:
-    from guanjia.app.cli.cloud import _resolve
-
-    return _resolve(value, "GUANJIA_DATABASE_URL", None)
+    return options.database_url(value)
 
 
 def _when(text: str | None, default: dt.datetime | None = None) -> dt.datetime:

@@ -13,21 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from guanjia.app.cli import options
+from guanjia.app.cli.options import DbOption
+
 app = typer.Typer(help="users, roles and communities (tenants).", no_args_is_help=True)
 out = Console()
-
-
-def _database_url(database_url: str | None) -> str:
-    from guanjia.core.errors import ConfigError, ConfigIssue
-
-    url = database_url
-    if not url:
-        raise ConfigError([ConfigIssue("environment", None, "GUANJIA_DATABASE_URL",
-                                       "set it or pass --database-url")])
-    return url
-
-
-DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL URL.")
 
 
 @app.command("add")
@@ -61,7 +51,7 @@ def add(
         password = secrets.token_urlsafe(12)
     elif password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> int:
         async with await AsyncConnection.connect(url) as conn:
@@ -86,7 +76,7 @@ def list_(community: str | None = typer.Option(None, "--community", "-c"), datab
 
     from cloud.auth.users import User, list_users
 
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> list[User]:
         async with await AsyncConnection.connect(url) as conn:
@@ -110,7 +100,7 @@ def passwd(username: str, password: str | None = typer.Option(None, "--password"
 
     if password is None:
         password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> None:
         async with await AsyncConnection.connect(url) as conn:
@@ -135,7 +125,7 @@ def disable(username: str, enable: bool = typer.Option(False, "--enable", help="
 
     from cloud.auth.users import get_login, update_user
 
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> None:
         async with await AsyncConnection.connect(url) as conn:

@@ -14,20 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from guanjia.app.cli import options
+from guanjia.app.cli.options import DbOption
+
 app = typer.Typer(help="work orders, alarms, butlers, webhooks.", no_args_is_help=True)
 out = Console()
 
-DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL URL.")
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _SHIFT_RE = re.compile(r"^(\w{3})(?:-(\w{3}))?\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})$")
-
-
-def _url(database_url: str | None) -> str:
-    from guanjia.core.errors import ConfigError, ConfigIssue
-
-    if not database_url:
-        raise ConfigError([ConfigIssue("environment", None, "GUANJIA_DATABASE_URL", "set it or pass --database-url")])
-    return database_url
 
 
 def parse_shift(text: str) -> list[tuple[int, time, time]]:
@@ -54,7 +48,7 @@ def list_orders(
     """Work orders, unfinished first."""
     import psycopg
 
-    with psycopg.connect(_url(database_url)) as conn:
+    with psycopg.connect(options.database_url(database_url)) as conn:
         rows = conn.execute(
             """SELECT w.id, w.community, w.priority, w.state, w.title, coalesce(b.name, '-'), w.escalation_level,
                       w.created_at
@@ -78,7 +72,7 @@ def show(work_order: int = typer.Argument(...), database_url: str | None = DbOpt
 
     from cloud.ops.notify.masking import mask_name, mask_phone
 
-    with psycopg.connect(_url(database_url), row_factory=dict_row) as conn:
+    with psycopg.connect(options.database_url(database_url), row_factory=dict_row) as conn:
         wo = conn.execute("SELECT * FROM work_orders WHERE id = %s", (work_order,)).fetchone()
         if wo is None:
             out.print(f"work order {work_order} does not exist")
@@ -110,7 +104,7 @@ def alarms(
 
     from cloud.ops.model.alarms import status
 
-    with psycopg.connect(_url(database_url)) as conn:
+    with psycopg.connect(options.database_url(database_url)) as conn:
         rows = conn.execute(
             """SELECT id, community, device, rule, severity, active, acknowledged, flaps, last_raised_at, source
                FROM alarms WHERE current AND (%(c)s::text IS NULL OR community = %(c)s) AND (%(all)s OR active)
@@ -147,7 +141,7 @@ def butler_add(
 
     zone(timezone)
     parsed = [s for text in shifts for s in parse_shift(text)]
-    with psycopg.connect(_url(database_url)) as conn:
+    with psycopg.connect(options.database_url(database_url)) as conn:
         user_id = None
         if user is not None:
             row = conn.execute("SELECT id FROM users WHERE lower(username) = lower(%s)", (user,)).fetchone()
@@ -179,7 +173,7 @@ def webhook_add(
     """Register a signed webhook endpoint."""
     import psycopg
 
-    with psycopg.connect(_url(database_url)) as conn:
+    with psycopg.connect(options.database_url(database_url)) as conn:
         row = conn.execute("INSERT INTO webhook_endpoints (community, url, secret, events) VALUES (%s, %s, %s, %s) "
                            "RETURNING id", (community, url, secret, events)).fetchone()
     out.print(f"webhook {row[0] if row else '?'} → {url}")

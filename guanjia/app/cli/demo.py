@@ -39,9 +39,9 @@ def _save_secret(path: Path, data: dict[str, Any]) -> None:
 
 def _gateway_credentials(database_url: str, demo_dir: Path, run_dir: Path) -> dict[str, str]:
     """Provision the demo gateway once; later runs reuse the stored credentials."""
+    from cloud.registry.broker import BrokerAccount
     from cloud.registry.provisioning import provision_gateway
     from guanjia.app.stack.local import LocalStack
-    from guanjia.app.stack.mosquitto import BrokerAccount
 
     creds_file = demo_dir / "gateway.json"
     stack = LocalStack(run_dir)
@@ -251,7 +251,7 @@ def _analytics_replay(demo_dir: Path, state: dict[str, Any], env: dict[str, str]
 
 
 def _account(creds: dict[str, str]) -> Any:
-    from guanjia.app.stack.mosquitto import BrokerAccount
+    from cloud.registry.broker import BrokerAccount
 
     return BrokerAccount(creds["username"], creds["password"])
 

@@ -13,7 +13,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from guanjia.app.stack.mosquitto import BrokerAccount, MosquittoServer, devices_username
+from cloud.registry.broker import BrokerAccount, devices_username
+from guanjia.app.stack.mosquitto import MosquittoServer
 from guanjia.app.stack.ports import free_port, reuse_or_pick
 from guanjia.app.stack.postgres import PostgresServer
 
