@@ -148,6 +148,12 @@ def storage_mode(conn: psycopg.Connection[Any]) -> StorageMode:
     return _mode(conn.execute(STORAGE_MODE_SQL).fetchone())
 
 
+def schema_version(conn: psycopg.Connection[Any]) -> int:
+    """The newest applied migration version (0 before the first)."""
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
 async def storage_mode_async(conn: psycopg.AsyncConnection[Any]) -> StorageMode:
     """:func:`storage_mode` on an async connection (the service, the ingest workers): the same
     query and the same reading of it, so every process agrees on what a missing row means."""

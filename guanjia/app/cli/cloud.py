@@ -39,15 +39,14 @@ def migrate(
 ) -> None:
     """Apply pending migrations (TimescaleDB when available, else plain PostgreSQL partitions)."""
     from cloud.db.migrate import migrate as run_migrations
+    from cloud.db.migrate import schema_version, storage_mode
     from cloud.db.pool import connect
 
     url = options.database_url(database_url, run_dir)
     applied = run_migrations(url, prefer_timescale=not plain)
     with connect(url) as conn:
-        row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
-        latest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    mode = row[0] if row else "?"
-    out.print(f"storage: {mode}; applied {len(applied)} migration(s); schema version {latest[0] if latest else 0}",
+        mode, version = storage_mode(conn), schema_version(conn)
+    out.print(f"storage: {mode}; applied {len(applied)} migration(s); schema version {version}",
               markup=False, highlight=False)
 
 

@@ -113,12 +113,13 @@ def _report_dead(dead: list[Any]) -> int:
 def _telemetry_rows(database_url: str) -> int:
     import psycopg
 
+    from cloud.db.status import recent_telemetry_rows
+
     try:
         with psycopg.connect(database_url, connect_timeout=5) as conn:
-            row = conn.execute("SELECT count(*) FROM telemetry WHERE time > now() - interval '10 minutes'").fetchone()
+            return recent_telemetry_rows(conn)
     except psycopg.Error:
         return 0
-    return int(row[0]) if row else 0
 
 
 def _wait_http(url: str, seconds: float, supervisor: Any) -> bool:
