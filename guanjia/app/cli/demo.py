@@ -188,9 +188,9 @@ def demo(
         count = seed_registry(database_url, inventory, COMMUNITY, GATEWAY)
 
         async def _people() -> list[Any]:
-            import psycopg
+            from cloud.db.pool import connect_async
 
-            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            async with connect_async(database_url, "guanjia-demo", autocommit=True) as conn:
                 return await seed_demo_users(conn, COMMUNITY)
 
         logins = asyncio.run(_people())
