@@ -136,7 +136,7 @@ async def serve(devices: int, per_port: int, inventory: Path) -> None:
     from pymodbus.server import ModbusTcpServer
 
     from device_profiles import find_profile
-    from guanjia.app.stack.ports import free_port
+    from guanjia.core.ports import free_port
 
     servers = []
     entries = []

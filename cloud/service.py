@@ -24,9 +24,9 @@ from types import TracebackType
 from cloud.components import COMPONENTS
 from cloud.db.migrate import migrate, storage_mode_async
 from cloud.db.pool import open_pool
-from cloud.ingest.hooks import IngestHooks
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.context import CloudConfig, Component, ComponentFactory, ServiceContext
+from cloud.runtime.hooks import IngestHooks
 from cloud.runtime.metrics import Metrics
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings

@@ -61,6 +61,7 @@ class AnalyticsJob:
         from cloud.analytics import modelstore
         from cloud.analytics.detectors import DETECTORS
         from cloud.analytics.jobs import score, train
+        from cloud.ops.model.policy import context_policy
 
         async with ctx.pool.connection() as conn:
             now = await self._now(conn, ctx.clock)
@@ -80,7 +81,7 @@ class AnalyticsJob:
                                         "model versions trained").inc(len(trained))
             since = self.last_scored or now - dt.timedelta(hours=2)
             health_due = self.last_health is None or (now - self.last_health).total_seconds() >= self.health_s
-            result = await score(conn, now, since=since, health=health_due, policy=ctx.policy)
+            result = await score(conn, now, since=since, health=health_due, policy=context_policy(ctx))
             if health_due:
                 self.last_health = now
             await conn.commit()

@@ -36,11 +36,12 @@ class ApiServer:
     async def run(self, ctx: ServiceContext) -> None:
         from cloud.api.app import create_app
         from cloud.db.pool import REQUEST_CHECKOUT_TIMEOUT_S, open_pool
+        from cloud.ops.model.policy import context_policy
 
         async with open_pool(ctx.database_url, min_size=1, max_size=ctx.config.pool_size, application="guanjia-api",
                              wait=False, timeout=REQUEST_CHECKOUT_TIMEOUT_S) as pool:
             await self._serve(create_app(ctx.settings, pool, metrics=ctx.metrics, clock=ctx.clock,
-                                         policy=ctx.policy), ctx)
+                                         policy=context_policy(ctx)), ctx)
 
     async def _serve(self, app: Any, ctx: ServiceContext) -> None:
         config = uvicorn.Config(app, host=ctx.config.api_host, port=ctx.config.api_port, log_level="warning",

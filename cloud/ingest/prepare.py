@@ -21,8 +21,8 @@ import numpy as np
 import orjson
 
 from cloud.ingest.copy import encode_readings
-from cloud.ingest.hooks import TelemetryBatch
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
+from cloud.runtime.hooks import TelemetryBatch
 from guanjia.core.errors import WireError
 from guanjia.core.wire import LEGACY_INCARNATION, QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
 

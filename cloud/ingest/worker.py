@@ -32,10 +32,10 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cloud.db.migrate import storage_mode_async
 from cloud.ingest.confirm import confirmations
 from cloud.ingest.consumer import MqttConsumer
-from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.prepare import Incoming, Policy, Prepared, Preparer, dead_letter
 from cloud.ingest.registry_cache import RegistryCache
 from cloud.ingest.writer import Writer, WriteResult
+from cloud.runtime.hooks import IngestHooks
 from cloud.runtime.metrics import Metrics
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms

@@ -25,11 +25,12 @@ from cloud.ops.delivery.email import SmtpConfig
 from cloud.ops.delivery.sender import NotificationSender
 from cloud.ops.escalation import EscalationTicker
 from cloud.ops.fleetrules.runner import FleetRulesComponent
+from cloud.ops.model.policy import context_policy
 from cloud.runtime.context import Component, ServiceContext
 
 
 def components(ctx: ServiceContext) -> list[Component]:
-    policy, clock, config = ctx.policy, ctx.clock, ctx.config
+    policy, clock, config = context_policy(ctx), ctx.clock, ctx.config
     return [
         AlarmProcessor(policy, clock),
         OfflineWatchdog(policy, clock, heartbeat_timeout=timedelta(seconds=config.heartbeat_timeout_s)),

@@ -18,10 +18,10 @@ and the command line's flags. Components read ``ctx.config``, never ``os.environ
 a config with the values it wants instead of patching the environment, and what a running
 process uses is what it logged at start.
 
-``policy`` and ``hooks`` are typed with the domain's classes (the work-order policy of
-:mod:`cloud.ops.model.policy`, the after-commit hooks of :mod:`cloud.ingest.hooks`) for type
-checking only: the runtime never imports them when it runs; the assembly builds both and puts them
-in the context.
+The runtime imports nothing from the layers above it, not even for type checking: the after-commit
+hooks (:mod:`cloud.runtime.hooks`) live beside the context, and the work-order policy, a domain
+class of :mod:`cloud.ops.model.policy`, travels as an opaque ``object`` that ops narrows with
+:func:`cloud.ops.model.policy.context_policy`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cloud.runtime.errors import CloudError
+from cloud.runtime.hooks import IngestHooks
 from cloud.runtime.metrics import Metrics
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
-    from cloud.ingest.hooks import IngestHooks
-    from cloud.ops.model.policy import Policy
     from guanjia.core.clock import Clock
     from guanjia.core.settings import Settings
 
@@ -126,7 +125,8 @@ class ServiceContext:
     mode: StorageMode
     database_url: str
     clock: Clock
-    policy: Policy
+    policy: object
+    """The work-order policy (a :class:`cloud.ops.model.policy.Policy`; read it with ``context_policy``)."""
 
 
 class Component(Protocol):

@@ -1,7 +1,7 @@
 """Fleet rules on the live ingested stream: the cloud half of "same rule language, edge and cloud".
 
-Feed: the ingest writer's after-commit telemetry hook (:mod:`cloud.ingest.hooks`) hands every
-newly committed telemetry message to a bounded :class:`~cloud.ingest.hooks.TelemetryFeed`; this
+Feed: the ingest writer's after-commit telemetry hook (:mod:`cloud.runtime.hooks`) hands every
+newly committed telemetry message to a bounded :class:`~cloud.runtime.hooks.TelemetryFeed`; this
 component drains it, keeps only readings of devices the sending gateway may report for and
 inside the accepted time window (the preparer's refusals are not repeated in the hook, and one
 future-dated reading would otherwise stall a device's rules: the engine skips anything older than
@@ -39,11 +39,11 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 
-from cloud.ingest.hooks import TelemetryBatch, TelemetryFeed
 from cloud.ops.alarms.lifecycle import Result, apply_event
 from cloud.ops.model.alarms import AlarmEvent
-from cloud.ops.model.policy import Policy
+from cloud.ops.model.policy import Policy, context_policy
 from cloud.runtime.context import Component, ServiceContext
+from cloud.runtime.hooks import TelemetryBatch, TelemetryFeed
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
 from rules import RuleEngine, RuleSet, load_ruleset
@@ -324,4 +324,4 @@ def components(ctx: ServiceContext) -> list[Component]:
     files of ``ctx.config.fleet_stream_rules`` (``GUANJIA_FLEET_STREAM_RULES``)."""
     if ctx.config.workers <= 0:
         return []
-    return [FleetStreamComponent(ctx.policy, ctx.clock, extra_rules=ctx.config.fleet_stream_rules)]
+    return [FleetStreamComponent(context_policy(ctx), ctx.clock, extra_rules=ctx.config.fleet_stream_rules)]

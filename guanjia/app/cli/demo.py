@@ -152,7 +152,7 @@ def demo(
     from cloud.demo_seed import seed_butlers, seed_registry
     from guanjia.app.procs import Supervisor
     from guanjia.app.stack.local import LocalStack
-    from guanjia.app.stack.ports import reuse_or_pick
+    from guanjia.core.ports import reuse_or_pick
     from guanjia.core.settings import Settings
 
     settings = Settings(mode="demo")

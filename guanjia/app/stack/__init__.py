@@ -6,7 +6,6 @@ those instead of starting anything.
 """
 
 from guanjia.app.stack.mosquitto import MosquittoServer
-from guanjia.app.stack.ports import free_port
 from guanjia.app.stack.postgres import PostgresServer
 
-__all__ = ["MosquittoServer", "PostgresServer", "free_port"]
+__all__ = ["MosquittoServer", "PostgresServer"]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from cloud.registry.broker import BrokerAccount, acl_lines, passwd_line
 from guanjia.app.stack.pids import pid_running
-from guanjia.app.stack.ports import free_port, wait_for_port
 from guanjia.core.errors import StackError
 from guanjia.core.files import write_private
+from guanjia.core.ports import free_port, wait_for_port
 
 log = logging.getLogger(__name__)
 

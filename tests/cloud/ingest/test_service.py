@@ -17,8 +17,8 @@ import pytest
 from cloud.db.migrate import migrate
 from cloud.runtime.context import CloudConfig
 from cloud.service import CloudService
-from guanjia.app.stack import free_port
 from guanjia.core import wire
+from guanjia.core.ports import free_port
 from guanjia.core.settings import Settings
 from tests.cloud.ingest.conftest import publisher, register, scalar, telemetry, unique, wait_for
 from tests.conftest import BrokerHandle, PgHandle

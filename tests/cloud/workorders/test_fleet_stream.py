@@ -18,10 +18,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.db.migrate import migrate
-from cloud.ingest.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
 from cloud.ops.fleetrules.stream import STATE_NAME, FleetStreamComponent, StreamFleetRules, stream_ruleset
 from cloud.ops.model.policy import default_policy
 from cloud.registry import store
+from cloud.runtime.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
 from cloud.runtime.metrics import Metrics
 from guanjia.core import wire
 from guanjia.core.clock import ManualClock
