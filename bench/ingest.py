@@ -37,7 +37,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db import partitions
-from cloud.db.migrate import migrate
+from cloud.db.migrate import migrate, storage_mode
 from cloud.ingest.copy import COPY_SQL, encode_readings, stream
 from cloud.registry import store
 from cloud.registry.broker import BrokerAccount
@@ -234,8 +234,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         migrate(db)
         timescale = False
         with psycopg.connect(db) as conn:
-            row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
-            timescale = row is not None and row[0] == "timescale"
+            timescale = storage_mode(conn) == "timescale"
             ids: dict[str, int] = {}
             for g in range(GATEWAYS):
                 name = f"gw{g}"
