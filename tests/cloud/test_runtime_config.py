@@ -68,7 +68,7 @@ def test_worker_options_come_from_the_config() -> None:
 
 def test_factories_and_routers_are_real_objects_not_names() -> None:
     assert all(callable(f) and not isinstance(f, str) for f in COMPONENTS)
-    assert INGEST_ONLY == [ingest_components]
+    assert [ingest_components] == INGEST_ONLY
     assert all(isinstance(router, APIRouter) for router, _ in ROUTERS)
 
 
