@@ -76,7 +76,7 @@ class CloudService:
                 open_pool(url, min_size=1, max_size=self.config.pool_size, application="guanjia-cloud"))
             async with pool.connection() as conn:
                 mode = await storage_mode_async(conn)
-            self.ctx = ServiceContext(self.settings, pool, self.metrics, self.hooks, self.config, mode, url,
+            self.ctx = ServiceContext(self.settings, pool, self.metrics, self.hooks, self.config, mode,
                                       clock=self.clock, policy=self.policy)
             components = load_components(self.ctx, self._factories if self._factories is not None else COMPONENTS)
             self._group = await self._stack.enter_async_context(asyncio.TaskGroup())

@@ -15,8 +15,8 @@ of factories is :data:`cloud.components.COMPONENTS`.
 Settings are read once: :meth:`CloudConfig.from_settings` is the only place the knobs of the
 components are taken from :class:`~guanjia.core.settings.Settings` (the ``GUANJIA_*`` environment)
 and the command line's flags. Components read ``ctx.config``, never ``os.environ``: a test builds
-a config with the values it wants instead of patching the environment, and what a running
-process uses is what it logged at start.
+a config with the values it wants instead of patching the environment, and a process reads its
+environment at one moment, not whenever a component happens to start.
 
 The runtime imports nothing from the layers above it, not even for type checking: the after-commit
 hooks (:mod:`cloud.runtime.hooks`) live beside the context, and the work-order policy, a domain
@@ -123,10 +123,14 @@ class ServiceContext:
     hooks: IngestHooks
     config: CloudConfig
     mode: StorageMode
-    database_url: str
     clock: Clock
     policy: object
     """The work-order policy (a :class:`cloud.ops.model.policy.Policy`; read it with ``context_policy``)."""
+
+    @property
+    def database_url(self) -> str:
+        """For components that open connections of their own (``LISTEN`` needs a dedicated one)."""
+        return self.config.database_url
 
 
 class Component(Protocol):
