@@ -6,7 +6,9 @@ Seams for the other cloud parts:
   needs: ``"public"``, ``"read"`` or ``"admin"`` (see :mod:`cloud.api.deps`), or ``"self"`` for
   routers that handle auth themselves. Real imports, not ``"module:router"`` strings: a missing
   or renamed router is an import error (and a ``mypy``/``lint-imports`` failure), never a part of
-  the API silently skipped at start-up.
+  the API silently skipped at start-up. The web pages' router is included here too:
+  ``create_app`` is the assembly of the HTTP side, the one module of ``cloud.api`` that may
+  import ``cloud.web`` (api and web are otherwise independent siblings).
 * **State** — ``app.state.settings``, ``app.state.pool``, ``app.state.metrics`` (the process's
   metrics, shared with the ingest workers when ``guanjia cloud serve`` runs both),
   ``app.state.clock`` and ``app.state.policy`` (the service's one clock and work-order policy).
@@ -20,7 +22,6 @@ Seams for the other cloud parts:
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -49,8 +50,6 @@ from cloud.runtime.metrics import Metrics
 from cloud.web import pages
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
-
-log = logging.getLogger(__name__)
 
 Guard = Literal["public", "read", "admin", "self"]
 
