@@ -1,4 +1,4 @@
-"""``guanjia bench analytics``: the labelled evaluation of the anomaly detectors.
+"""``python -m bench analytics``: the labelled evaluation of the anomaly detectors.
 
 Calibrates the detectors on a simulated training fleet (seed 1) and scores a separate fleet
 (seed 2) of ≥200 devices over ≥30 simulated days, driven through the simulators' own physics and
