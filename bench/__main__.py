@@ -58,7 +58,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(soft_wrap=True)  # explanations are sentences: never hard-wrap them
+out = Console()  # the benchmark summaries, printed as ``guanjia bench`` printed them
+report = Console(soft_wrap=True)  # the evaluation's explanations are sentences: never hard-wrap them
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOption = typer.Option(None, "--json", help="Write the figures here (one benchmark).")
@@ -156,15 +157,15 @@ def analytics_eval(
         raise typer.BadParameter("training and evaluation seeds must differ (an honest score)")
     result = run_evaluation(devices=devices, days=days, warmup_days=warmup_days, train_seed=train_seed,
                             eval_seed=eval_seed, train_devices=train_devices)
-    out.print(f"{result.devices} devices, {result.simulated_days} simulated days, train seed {train_seed}, "
+    report.print(f"{result.devices} devices, {result.simulated_days} simulated days, train seed {train_seed}, "
               f"eval seed {eval_seed}", markup=False)
-    out.print(render_table(result.report), markup=False)
+    report.print(render_table(result.report), markup=False)
     for det in result.report.unmatched[:30]:
         raised = dt.datetime.fromtimestamp(det.detected_ms / 1000, dt.UTC)
-        out.print(f"unmatched: {det.device} {det.detector} at {raised:%m-%d %H:%M} score {det.score:.2f}: "
+        report.print(f"unmatched: {det.device} {det.detector} at {raised:%m-%d %H:%M} score {det.score:.2f}: "
                   f"{det.message}", markup=False)
     for label in result.report.missed[:30]:
-        out.print(f"missed: {label.device} {label.fault} from "
+        report.print(f"missed: {label.device} {label.fault} from "
                   f"{dt.datetime.fromtimestamp(label.start_ms / 1000, dt.UTC):%m-%d %H:%M}", markup=False)
     figures = {"devices": result.devices, "simulated_days": result.simulated_days} | result.report.flat()
     if json_path:
@@ -173,7 +174,7 @@ def analytics_eval(
         from cloud.analytics.modelstore import to_json_safe
 
         write_limits.write_text(json.dumps(to_json_safe(result.fleet_params), indent=2, sort_keys=True) + "\n")
-        out.print(f"limits written to {write_limits}", markup=False)
+        report.print(f"limits written to {write_limits}", markup=False)
 
 
 def main() -> None:
