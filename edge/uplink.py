@@ -38,7 +38,7 @@ from edge.errors import OutboxError
 from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
 from guanjia.core.backoff import Backoff
 from guanjia.core.settings import MqttUrl
-from guanjia.core.wire import encode_spliced, encode_status, parse_stored, topic
+from guanjia.core.wire import SEQUENCED_KINDS, encode_spliced, encode_status, parse_stored, topic
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Uplink:
         self.status_topic = topic(community, gateway, "status")
         self.cmd_topic = topic(community, gateway, "cmd")
         self.reply_topic = topic(community, gateway, "cmd/reply")
-        self._topics = {kind: topic(community, gateway, kind) for kind in ("telemetry", "alarms", "events")}
+        self._topics: dict[str, str] = {kind: topic(community, gateway, kind) for kind in SEQUENCED_KINDS}
         self._client: aiomqtt.Client | None = None
         self._slot = asyncio.Event()
         self.connected = False

@@ -27,6 +27,7 @@ from guanjia.core.errors import WireError
 from guanjia.core.wire import (
     LEGACY_INCARNATION,
     QUALITY_BY_NAME,
+    SEQUENCED_KINDS,
     AlarmDict,
     EventDict,
     ReadingDict,
@@ -196,7 +197,7 @@ class Preparer:
             return Prepared(incoming, "dead", dead=[dead_letter(incoming, exc.reason, exc.detail)])
         if parts.kind == "status":
             return await self._status(incoming, parts)
-        if parts.kind not in ("telemetry", "alarms", "events"):
+        if parts.kind not in SEQUENCED_KINDS:
             return Prepared(incoming, "ignored")
         gw = await self.cache.gateway(parts.community, parts.gateway)
         if gw is None:
