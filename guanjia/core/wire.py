@@ -488,7 +488,9 @@ def decode(payload: bytes, parts: TopicParts | None = None) -> Sequenced:
     Checks here are the contract (shape, types, ids, sizes, finite numbers). Policy checks such as
     "is this gateway known" or "is the timestamp plausible" belong to the cloud. The result is
     typed by kind (:data:`Sequenced`): the one ``cast`` below is where the item checks of
-    ``_CHECKS[kind]`` become the TypedDicts' promise.
+    ``_CHECKS[kind]`` become the TypedDicts' promise. The promise is kept for every field those
+    checks read; an alarm's ``labels`` and ``work_order`` are not checked here, so their reader
+    (the cloud's preparer) still treats them defensively.
     """
     _require(len(payload) <= MAX_PAYLOAD_BYTES, "too_large", f"{len(payload)} bytes")
     try:
