@@ -137,7 +137,8 @@ events = st.lists(
     st.fixed_dictionaries(
         {"device": st.from_regex(r"\A[a-z][a-z0-9-]{0,20}\Z"), "type": st.from_regex(r"\A[a-z][a-z_]{0,20}\Z"),
          "ts": st.integers(0, 2**42)},
-        optional={"data": st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8), max_size=3)}),
+        optional={"data": st.dictionaries(st.text(max_size=8), st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+                                         max_size=3)}),
     max_size=10,
 )
 incarnations = st.one_of(st.none(), st.just(wire.LEGACY_INCARNATION), st.from_regex(r"\A[0-9a-f]{16}\Z"))
