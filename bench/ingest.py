@@ -1,4 +1,4 @@
-"""``guanjia bench ingest``: publish → committed rows, end to end, against raw binary COPY.
+"""``python -m bench ingest``: publish → committed rows, end to end, against raw binary COPY.
 
 Everything runs on this machine, in this run: a private PostgreSQL and Mosquitto (temp dir),
 ingest workers as real ``guanjia cloud ingest`` processes, simulated gateways publishing

@@ -31,7 +31,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from guanjia.core.wire import ReadingDict
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class TelemetryBatch:
     seq: int
     received_ms: int
     devices: dict[str, int]
-    readings: list[dict[str, Any]]
+    readings: list[ReadingDict]
 
 
 TelemetryCallback = Callable[[list[TelemetryBatch]], None]

@@ -46,6 +46,7 @@ from cloud.runtime.context import Component, ServiceContext
 from cloud.runtime.hooks import TelemetryBatch, TelemetryFeed
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
+from guanjia.core.wire import ReadingDict
 from rules import RuleEngine, RuleSet, load_ruleset
 from rules.engine import AlarmEvent as RuleAlarm
 from rules.errors import RuleError
@@ -176,7 +177,7 @@ class StreamFleetRules:
         lo, hi = batch.received_ms - MAX_AGE_MS, batch.received_ms + MAX_FUTURE_MS
         devices = batch.devices
         self._batch_dir.clear()
-        items: list[dict[str, Any]] = []
+        items: list[ReadingDict] = []
         for item in batch.readings:
             device = item["device"]
             device_id = devices.get(device)

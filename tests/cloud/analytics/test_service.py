@@ -7,8 +7,8 @@ from typing import Any, cast
 
 import psycopg
 
+from bench.analytics_eval import single_device
 from cloud.analytics.service import AnalyticsJob, components
-from cloud.analytics.simfleet import single_device
 from cloud.db.pool import open_pool
 from cloud.ops.model.policy import default_policy
 from cloud.runtime.context import CloudConfig

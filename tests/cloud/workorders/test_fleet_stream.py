@@ -45,11 +45,11 @@ def setup_site(url: str, community: str, gateway: str, other_gateway: str) -> No
         store.add_devices_bulk(conn, community, other_gateway, ["pump-9"], kind="pump")
 
 
-def reading(device: str, ts: int, pressure: float) -> dict[str, Any]:
+def reading(device: str, ts: int, pressure: float) -> wire.ReadingDict:
     return {"device": device, "ts": ts, "values": {"outlet_pressure": pressure, "running": False}}
 
 
-def payload(community: str, gateway: str, seq: int, items: list[dict[str, Any]]) -> bytes:
+def payload(community: str, gateway: str, seq: int, items: list[wire.ReadingDict]) -> bytes:
     return wire.encode("telemetry", gateway=gateway, community=community, seq=seq,
                        sent_at=int(time.time() * 1000), items=items)
 

@@ -178,7 +178,7 @@ async def test_web_inbox_accept_uses_the_configured_policy(pool: AsyncConnection
 
 
 async def test_analytics_opened_orders_use_the_configured_policy(settings: Settings, custom: Policy) -> None:
-    from cloud.analytics.replay import replay_bearing_wear
+    from guanjia.app.demo_replay import replay_bearing_wear
 
     assert settings.database_url is not None
     now = dt.datetime(2027, 1, 1, 0, 30, tzinfo=SHANGHAI)
