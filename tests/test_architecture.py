@@ -10,6 +10,14 @@ import-linter checks the imports it can read. Two things hide from it, so they a
   module uses it"; importing it elsewhere couples two modules through a detail neither declared.
   Make the name public (and document it) or move it to where both can use it.
 
+A third rule is not about imports but about where SQL lives:
+
+* **No SQL in routers, pages, the HTTP shell or the app tier** — SQL lives in query/repository
+  modules with typed rows (``cloud/queries``, the repositories of ``cloud/ops``, ``cloud/db``), so
+  an API schema and a page's view come from the same read model and a CLI command or a router
+  cannot grow a private copy of a query. Checked on string constants (f-string parts included),
+  so SQL built from pieces is caught by its keywords.
+
 Only the product packages are scanned: ``bench/`` and ``tests/`` sit beside the product.
 Each failure names the file and line, so the message is the to-do list.
 """
@@ -17,6 +25,7 @@ Each failure names the file and line, so the message is the to-do list.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +75,32 @@ def private_imports(tree: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
+SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b")
+"""SQL statements by their leading keywords. Case-sensitive on purpose: the code base writes SQL
+keywords in capitals, and prose ("select a device") in help texts and docstrings is not SQL."""
+
+NO_SQL = ("cloud/api", "cloud/web", "cloud/http", "guanjia/app")
+"""Where SQL must not be written: the routers, the pages, the HTTP shell and the app tier (CLI,
+stack, demo). They call query and repository functions instead."""
+
+SQL_EXEMPT: dict[str, str] = {
+    "guanjia/app/stack/postgres.py":
+        "supervises the local PostgreSQL server like pg_ctl does: it asks the server's catalog "
+        "(pg_database) whether the product's database exists and creates it, before any schema "
+        "or repository of the product can exist",
+}
+"""Files allowed to hold SQL, each with the reason."""
+
+
+def sql_strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """``(line, statement start)`` of every string constant in ``tree`` that holds SQL."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and (match := SQL.search(node.value)):
+            found.append((node.lineno, node.value[match.start():match.start() + 40].replace("\n", " ")))
+    return sorted(found)
+
+
 def _report(finder: str) -> list[str]:
     scan = {"string": string_imports, "private": private_imports}[finder]
     return [f"{path.relative_to(ROOT)}:{line}: {what}"
@@ -90,3 +125,29 @@ def test_no_imports_by_string_in_the_product() -> None:
 def test_no_private_names_imported_across_modules() -> None:
     offenders = _report("private")
     assert not offenders, "private names imported from another module:\n" + "\n".join(offenders)
+
+
+def test_the_sql_scanner_sees_what_it_looks_for() -> None:
+    tree = ast.parse(
+        'a = "SELECT 1"\nb = f"INSERT INTO t (a) VALUES ({x})"\nc = "UPDATE work_orders SET x = 1"\n'
+        'd = """\n  DELETE FROM t"""\ne = "select a device"\nf = "an UPDATE of the SET"\n')
+    assert [line for line, _ in sql_strings(tree)] == [1, 2, 3, 4]
+
+
+def test_no_sql_in_routers_pages_or_the_app() -> None:
+    offenders: list[str] = []
+    for top in NO_SQL:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            if name in SQL_EXEMPT:
+                continue
+            offenders += [f"{name}:{line}: {what}" for line, what in sql_strings(_parse(path))]
+    assert not offenders, ("SQL outside query/repository modules (move it to cloud/queries or the owning "
+                           "repository):\n" + "\n".join(offenders))
+
+
+def test_sql_exemptions_are_still_needed() -> None:
+    """An exemption whose file no longer holds SQL (or no longer exists) is removed, not kept."""
+    stale = [name for name in SQL_EXEMPT
+             if not (ROOT / name).exists() or not sql_strings(_parse(ROOT / name))]
+    assert not stale, f"stale SQL exemptions: {stale}"
