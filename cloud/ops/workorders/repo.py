@@ -94,6 +94,25 @@ _OPEN_SQL = f"""WITH w AS (
    SELECT * FROM w"""
 
 
+class TrailRow(NamedTuple):
+    """One ``work_order_trail`` entry as inserted by :func:`add_trail` (field order = column order)."""
+
+    work_order_id: int
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    actor_butler_id: int | None
+    note: str
+    lat: float | None
+    lon: float | None
+    data: Jsonb
+
+
+_TRAIL_SQL = insert_sql("work_order_trail", TrailRow)
+
+
 async def get(conn: AsyncConnection[Any], wo_id: int, *, lock: bool = False) -> WorkOrder:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT * FROM work_orders WHERE id = %s{' FOR UPDATE' if lock else ''}", (wo_id,))
@@ -117,12 +136,9 @@ async def add_trail(
     lon: float | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    await conn.execute(
-        """INSERT INTO work_order_trail (work_order_id, at, action, from_state, to_state, actor, actor_butler_id,
-                                         note, lat, lon, data)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (wo_id, now, action, from_state, to_state, actor.label, actor.butler_id, note, lat, lon, Jsonb(data or {})),
-    )
+    await conn.execute(_TRAIL_SQL, TrailRow(
+        work_order_id=wo_id, at=now, action=action, from_state=from_state, to_state=to_state, actor=actor.label,
+        actor_butler_id=actor.butler_id, note=note, lat=lat, lon=lon, data=Jsonb(data or {})))
 
 
 async def add_photo(conn: AsyncConnection[Any], wo_id: int, ref: str) -> None:
