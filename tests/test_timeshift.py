@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.timeshift import parse_instant
+from tests.plugins.timeshift import parse_instant
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ from cloud.service import CloudService, ServiceOptions
 from guanjia.app.stack import free_port
 from guanjia.core import wire
 from guanjia.core.settings import Settings
-from tests.cloud.ingest.conftest import publisher, register, scalar, telemetry, unique, wait_for
-from tests.conftest import BrokerHandle, PgHandle
+from tests.support.ingest import publisher, register, scalar, telemetry, unique, wait_for
+from tests.support.services import BrokerHandle, PgHandle
 
 SECRET = "test-secret-key-for-the-service-tests-0123456789"
 

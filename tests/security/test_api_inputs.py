@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import build_world
 from cloud.auth.roles import Role
-from tests.webapp import MakeUser
+from tests.support.webapp import MakeUser
 
 INJECTIONS = [
     "' OR '1'='1", "'; DROP TABLE users; --", "\" OR 1=1 --", "x') UNION SELECT username, password_hash FROM users --",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from guanjia.app.stack.mosquitto import BrokerAccount, MosquittoServer
-from tests.security.mqtt_helpers import connect, publish, subscribe
+from tests.support.mqtt import connect, publish, subscribe
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 

@@ -11,7 +11,7 @@ import pytest
 
 from guanjia.app.stack import BrokerAccount
 from guanjia.core.settings import MqttUrl
-from tests.conftest import BrokerHandle
+from tests.support.services import BrokerHandle
 
 
 def test_postgres_fixture_is_real(db_url: str) -> None:

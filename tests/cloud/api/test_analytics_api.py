@@ -16,7 +16,7 @@ from cloud.auth.roles import Role
 from cloud.auth.users import create_user
 from cloud.db.pool import open_pool
 from guanjia.core.settings import Settings
-from tests.cloud.analytics.conftest import add_device
+from tests.support.analytics import add_device
 
 SECRET = "test-secret-key-for-the-analytics-tests-0123456789"
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.webapp import TEST_SECRET
+from tests.support.webapp import TEST_SECRET
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install -e '.[dev]')")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

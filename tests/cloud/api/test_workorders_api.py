@@ -25,8 +25,8 @@ from cloud.ops.model.policy import default_policy
 from guanjia.app.stack.ports import free_port
 from guanjia.core.clock import SystemClock, to_ms
 from guanjia.core.settings import Settings
-from tests.cloud.workorders.conftest import add_butler
-from tests.webapp import MakeUser, asgi_client, serving
+from tests.support.webapp import MakeUser, asgi_client, serving
+from tests.support.workorders import add_butler
 
 clock = SystemClock()
 TEST_SECRET = "test-secret-key-for-the-workorder-tests-0123456789"

@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.auth.roles import Role
 from cloud.auth.seed import seed_demo_users
 from cloud.auth.users import get_login, update_user
-from tests.webapp import MakeUser
+from tests.support.webapp import MakeUser
 
 
 async def test_login_me_and_wrong_password(client: httpx.AsyncClient, make_user: MakeUser) -> None:

@@ -20,7 +20,7 @@ from cloud.api.app import route_list
 from cloud.auth.roles import Role
 from cloud.web import photos
 from guanjia.core.settings import Settings
-from tests.webapp import Login, MakeUser, browser_session
+from tests.support.webapp import Login, MakeUser, browser_session
 
 PUBLIC = {
     "/healthz", "/metrics", "/api/v1/auth/token", "/api/openapi.json", "/api/docs", "/docs/oauth2-redirect",

@@ -20,12 +20,11 @@ from cloud.ingest.writer import INSERT_ALARM_EVENT, incarnation_alarms, security
 from cloud.queries.gateways import load_incarnations
 from edge.agent import Agent
 from guanjia.core import wire
-from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, unique, wait_for
-from tests.cloud.ingest.test_confirm import CmdListener
-from tests.conftest import BrokerHandle
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
-from tests.edge.servers import ProfileServer, Unit
-from tests.edge.test_agent import agent_config
+from tests.support.edge.agent import agent_config
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import ProfileServer, Unit
+from tests.support.ingest import CmdListener, publisher, register, running_worker, scalar, unique, wait_for
+from tests.support.services import BrokerHandle
 
 INC_A = "00000000000000a1"
 INC_B = "00000000000000b2"

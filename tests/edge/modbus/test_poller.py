@@ -10,8 +10,8 @@ from edge.metrics import PollMetrics
 from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
 from guanjia.core.wire import Quality, Scalar
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
-from tests.edge.servers import GarbageServer, ProfileServer, Unit
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import GarbageServer, ProfileServer, Unit
 
 
 class Sink:

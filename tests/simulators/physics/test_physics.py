@@ -207,7 +207,7 @@ def test_example_fleet_and_scenario_are_valid() -> None:
 
     from simulators import load_fleet, load_scenario
 
-    examples = Path(__file__).resolve().parents[2] / "simulators" / "examples"
+    examples = Path(__file__).resolve().parents[3] / "simulators" / "examples"
     fleet = load_fleet(examples / "community.yaml")
     scenario = load_scenario(examples / "faults.yaml", fleet)
     assert len(fleet.devices) == 11

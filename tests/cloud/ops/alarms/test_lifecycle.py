@@ -14,7 +14,7 @@ from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import Policy
 from cloud.ops.workorders import repo
 from guanjia.core.clock import ManualClock, to_ms
-from tests.cloud.workorders.conftest import add_butler
+from tests.support.workorders import add_butler
 
 
 def trapped(clock: ManualClock, state: str = "raise", device: str = "lift-1", **kw: Any) -> AlarmEvent:

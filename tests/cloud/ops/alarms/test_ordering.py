@@ -30,7 +30,7 @@ from cloud.ops.alarms.processor import process_batch
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import default_policy
 from guanjia.core.clock import ManualClock, to_ms
-from tests.cloud.workorders.conftest import add_butler
+from tests.support.workorders import add_butler
 
 T0 = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 

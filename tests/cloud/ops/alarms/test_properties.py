@@ -19,7 +19,7 @@ from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import default_policy
 from guanjia.core.clock import ManualClock, to_ms
-from tests.cloud.workorders.conftest import add_butler
+from tests.support.workorders import add_butler
 
 _devices = itertools.count()
 

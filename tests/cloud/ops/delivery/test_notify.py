@@ -27,10 +27,8 @@ from cloud.ops.model.policy import Policy
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 from cloud.ops.workorders.reports import Report, submit_report
 from guanjia.core.clock import ManualClock, to_ms
-from tests.cloud.workorders.conftest import add_butler
-from tests.cloud.workorders.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
-
-__all__ = ["http_receiver", "smtp_receiver"]
+from tests.support.receivers import HttpReceiver, SmtpReceiver
+from tests.support.workorders import add_butler
 
 ConnFactory = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
 

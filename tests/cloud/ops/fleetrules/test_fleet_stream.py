@@ -25,8 +25,8 @@ from cloud.registry import store
 from cloud.runtime.metrics import Metrics
 from guanjia.core import wire
 from guanjia.core.clock import ManualClock
-from tests.cloud.ingest.conftest import publisher, running_worker, scalar, unique, wait_for
-from tests.conftest import BrokerHandle
+from tests.support.ingest import publisher, running_worker, scalar, unique, wait_for
+from tests.support.services import BrokerHandle
 
 RULE = "fleet-pump-outlet-pressure-low"
 

@@ -32,8 +32,8 @@ from cloud.ops.model.policy import DEFAULT_POLICY, Policy, default_policy, load_
 from cloud.service import ServiceOptions, service_policy
 from guanjia.core.clock import ManualClock
 from guanjia.core.settings import Settings
-from tests.cloud.workorders.conftest import add_butler
-from tests.webapp import asgi_client, serving
+from tests.support.webapp import asgi_client, serving
+from tests.support.workorders import add_butler
 
 SECRET = "test-secret-key-for-the-policy-config-tests-0123456789"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

@@ -10,7 +10,7 @@ import psycopg
 from cloud.ops.routing.repo import chain, route
 from cloud.ops.routing.roster import Shift, next_shift_start, on_duty
 from cloud.ops.routing.scoring import Candidate, choose, score
-from tests.cloud.workorders.conftest import DAY, NIGHT, add_butler
+from tests.support.workorders import DAY, NIGHT, add_butler
 
 MON_10_SH = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)   # Monday 10:00 in Shanghai
 MON_23_SH = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)  # Monday 23:00 in Shanghai

@@ -26,7 +26,7 @@ from cloud.ops.model.policy import Policy, default_policy
 from cloud.ops.routing.roster import Shift, next_shift_start, on_duty
 from cloud.ops.workorders import repo
 from guanjia.core.clock import ManualClock, to_ms
-from tests.cloud.workorders.conftest import add_butler
+from tests.support.workorders import add_butler
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZONES = {"UTC": UTC, "Asia/Shanghai": SHANGHAI}

@@ -18,7 +18,7 @@ from cloud.ops.model.policy import Policy
 from cloud.ops.workorders import repo
 from cloud.ops.workorders.reports import Report, rate, submit_report
 from guanjia.core.clock import ManualClock, to_ms
-from tests.cloud.workorders.conftest import add_butler
+from tests.support.workorders import add_butler
 
 STAFF = Actor("user", 1, "engineer", "engineer")
 

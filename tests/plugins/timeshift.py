@@ -32,7 +32,7 @@ import time_machine
 _TRAVELLER = pytest.StashKey[time_machine.travel]()
 _OLD_TZ = pytest.StashKey[str | None]()
 _OLD_ENV = pytest.StashKey[dict[str, str | None]]()
-SITE = Path(__file__).with_name("timeshift_site")
+SITE = Path(__file__).resolve().parents[1] / "timeshift_site"
 OFFSET_ENV = "GUANJIA_TEST_TIME_OFFSET_S"
 
 

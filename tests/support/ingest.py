@@ -1,20 +1,21 @@
-"""Helpers of the ingest tests: a migrated database, an in-process worker, a QoS 1 publisher."""
+"""Helpers of the ingest tests: an in-process worker, a QoS 1 publisher, a gateway's command
+listener, registration and telemetry builders, polling."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 import paho.mqtt.client as mqtt
 import psycopg
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.worker import IngestWorker, WorkerOptions
@@ -22,23 +23,6 @@ from cloud.registry import store
 from guanjia.core import wire
 from guanjia.core.clock import SystemClock
 from guanjia.core.settings import MqttUrl
-from tests.conftest import PgHandle
-
-
-@pytest.fixture
-def ingest_db(db_url: str) -> str:
-    """A database migrated in plain-PostgreSQL mode (the mode with the most code of ours)."""
-    migrate(db_url, prefer_timescale=False)
-    return db_url
-
-
-@pytest.fixture(params=["plain", "timescale"])
-def storage_db(request: pytest.FixtureRequest, pg: PgHandle, db_url: str) -> str:
-    """The same test on both storage modes (TimescaleDB skipped with a reason when absent)."""
-    if request.param == "timescale" and not pg.timescaledb:
-        pytest.skip("TimescaleDB extension is not installed on the test server")
-    migrate(db_url, prefer_timescale=request.param == "timescale")
-    return db_url
 
 
 def unique(prefix: str) -> str:
@@ -128,3 +112,33 @@ async def scalar(url: str, query: str, params: Any = None) -> Any:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()
     return None if row is None else row[0]
+
+
+class CmdListener:
+    """The gateway's side: subscribed to its own ``cmd`` topic with the gateway's credentials."""
+
+    def __init__(self, url: str, cmd_topic: str) -> None:
+        target = MqttUrl.parse(url)
+        self.messages: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("gwcmd-"), protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(target.username, target.password)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.connect(target.host, target.port, 30)
+        self.client.subscribe(cmd_topic, qos=1)
+        self.client.loop_start()
+        assert self._subscribed.wait(10)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(orjson.loads(message.payload))
+
+    def seqs(self) -> list[int]:
+        with self._lock:
+            return [s for m in self.messages for a, b in m["seqs"] for s in range(a, b + 1)]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,11 +1,9 @@
-"""Helpers for simulator tests: a pymodbus client that reads points by profile."""
+"""A pymodbus client that reads points by profile (simulator tests)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
 from device_profiles import Point, find_profile
@@ -38,18 +36,3 @@ class PointReader:
     async def values(self, unit: int, profile_id: str, *names: str) -> dict[str, Any]:
         profile = find_profile(profile_id)
         return {name: await self.read(unit, profile.point(name)) for name in names}
-
-
-@pytest.fixture
-async def modbus_client() -> AsyncIterator[Any]:
-    clients: list[AsyncModbusTcpClient] = []
-
-    async def connect(host: str, port: int) -> PointReader:
-        client = AsyncModbusTcpClient(host, port=port, timeout=1.0, retries=0)
-        assert await client.connect()
-        clients.append(client)
-        return PointReader(client)
-
-    yield connect
-    for client in clients:
-        client.close()

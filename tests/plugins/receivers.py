@@ -1,13 +1,11 @@
-"""Real local receivers for notification tests: an HTTP server (webhooks, apprise json://) and an
-SMTP server (aiosmtpd), each on a free port in a background thread."""
+"""Real local receivers for notification tests (a ``pytest_plugins`` module): an HTTP server
+(webhooks, apprise json://) and an SMTP server (aiosmtpd), each on a free port in a background
+thread, stopped after the test."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,17 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from guanjia.app.stack.ports import free_port
-
-
-@dataclass
-class HttpReceiver:
-    port: int
-    statuses: list[int] = field(default_factory=list)  # replies in order; 200 once exhausted
-    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+from tests.support.receivers import HttpReceiver, SmtpCollector, SmtpReceiver
 
 
 @pytest.fixture
@@ -55,28 +43,9 @@ def http_receiver() -> Iterator[HttpReceiver]:
         thread.join(5)
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@dataclass
-class SmtpReceiver:
-    port: int
-    handler: _Collect
-
-    @property
-    def messages(self) -> list[Message]:
-        return self.handler.messages
-
-
 @pytest.fixture
 def smtp_receiver() -> Iterator[SmtpReceiver]:
-    handler = _Collect()
+    handler = SmtpCollector()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
