@@ -85,10 +85,11 @@ def analytics_db(fresh_db: str) -> str:
 
 
 @pytest.fixture
-def ingest_db(module_db: str) -> str:
-    """Ingest end to end: every test registers its own community/gateway (``unique``), so a
-    module shares one database."""
-    return module_db
+def ingest_db(fresh_db: str) -> str:
+    """Ingest end to end: most of these tests count whole tables (telemetry, ingest_batches,
+    dead_letters), so one database per test; a module whose queries are all scoped to its own
+    gateway overrides this with ``module_db``."""
+    return fresh_db
 
 
 @pytest.fixture(params=["plain", "timescale"])

@@ -20,7 +20,6 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
 from cloud.auth.users import create_user
-from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.registry import store
 from guanjia.core.clock import ManualClock
@@ -36,16 +35,15 @@ INSTANTS = [
 
 
 @pytest.fixture
-async def chart_pool(db_url: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    migrate(db_url, prefer_timescale=False)
-    async with open_pool(db_url, min_size=1, max_size=2) as pool:
+async def chart_pool(fresh_db: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    async with open_pool(fresh_db, min_size=1, max_size=2) as pool:
         yield pool
 
 
-def _seed(db_url: str, now: dt.datetime) -> int:
+def _seed(fresh_db: str, now: dt.datetime) -> int:
     """A device with one metric and a 1-minute rollup row every minute from now-30h to now+2h."""
     first = now.replace(second=0, microsecond=0) - dt.timedelta(hours=30)
-    with psycopg.connect(db_url) as conn:
+    with psycopg.connect(fresh_db) as conn:
         store.ensure_community(conn, "cc")
         device = store.add_device(conn, "cc", "pump-1", kind="pump")
         row = conn.execute("INSERT INTO metrics (name) VALUES ('pressure') RETURNING id").fetchone()
@@ -58,14 +56,14 @@ def _seed(db_url: str, now: dt.datetime) -> int:
 
 
 @pytest.mark.parametrize("now", INSTANTS)
-async def test_a_24h_chart_ends_at_the_clocks_now(chart_pool: AsyncConnectionPool[Any], db_url: str,
+async def test_a_24h_chart_ends_at_the_clocks_now(chart_pool: AsyncConnectionPool[Any], fresh_db: str,
                                                   tmp_path: Path, now: dt.datetime) -> None:
     from cloud.api.app import create_app
 
-    device = _seed(db_url, now)
+    device = _seed(fresh_db, now)
     async with chart_pool.connection() as conn:
         await create_user(conn, "eng", "pw-eng-Secret-42", Role.engineer, ["cc"])
-    app = create_app(Settings(mode="test", database_url=db_url, secret_key=SECRET, run_dir=tmp_path / "run"),
+    app = create_app(Settings(mode="test", database_url=fresh_db, secret_key=SECRET, run_dir=tmp_path / "run"),
                      chart_pool, clock=ManualClock(now))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
         token = (await client.post("/api/v1/auth/token",

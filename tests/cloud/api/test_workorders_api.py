@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
-from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.model.alarms import AlarmEvent
@@ -33,17 +32,16 @@ TEST_SECRET = "test-secret-key-for-the-workorder-tests-0123456789"
 
 
 @pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    migrate(db_url, prefer_timescale=False)
-    async with open_pool(db_url, min_size=1, max_size=4) as p:
+async def pool(fresh_db: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    async with open_pool(fresh_db, min_size=1, max_size=4) as p:
         yield p
 
 
 @pytest.fixture
-def app(pool: AsyncConnectionPool[Any], db_url: str, tmp_path: Path) -> Iterator[FastAPI]:
+def app(pool: AsyncConnectionPool[Any], fresh_db: str, tmp_path: Path) -> Iterator[FastAPI]:
     from cloud.api.app import create_app
 
-    settings = Settings(mode="test", database_url=db_url, secret_key=TEST_SECRET, run_dir=tmp_path / "run")
+    settings = Settings(mode="test", database_url=fresh_db, secret_key=TEST_SECRET, run_dir=tmp_path / "run")
     with serving(create_app(settings, pool)) as application:
         yield application
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from cloud.db.maintenance import partition_round
 from cloud.db.pool import open_pool
@@ -35,6 +36,13 @@ def _batch(community: str, gateway: str, seq: int, value: float, *, incarnation:
     readings = [{"device": device, "ts": ts or int(time.time() * 1000), "values": {"m": value}}]
     return wire.encode("telemetry", gateway=gateway, community=community, seq=seq, sent_at=int(time.time() * 1000),
                        items=readings, incarnation=incarnation)
+
+
+@pytest.fixture
+def ingest_db(module_db: str) -> str:
+    """One database for the module: every test registers its own gateway (``unique``) and reads
+    only that gateway's rows, so they need no empty database."""
+    return module_db
 
 
 async def _count(url: str, query: str, *params: object) -> int:

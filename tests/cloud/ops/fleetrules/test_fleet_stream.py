@@ -17,7 +17,6 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from cloud.db.migrate import migrate
 from cloud.ingest.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
 from cloud.ops.fleetrules.stream import STATE_NAME, FleetStreamComponent, StreamFleetRules, stream_ruleset
 from cloud.ops.model.policy import default_policy
@@ -32,9 +31,8 @@ RULE = "fleet-pump-outlet-pressure-low"
 
 
 @pytest.fixture
-def stream_db(db_url: str) -> str:
-    migrate(db_url, prefer_timescale=False)
-    return db_url
+def stream_db(fresh_db: str) -> str:
+    return fresh_db
 
 
 def setup_site(url: str, community: str, gateway: str, other_gateway: str) -> None:

@@ -9,15 +9,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from cloud.db.migrate import migrate
 from cloud.ops.fleetrules.runner import FleetRules
 from cloud.ops.model.policy import default_policy
 
 
 @pytest.fixture
-async def meter_db(db_url: str) -> Any:
-    migrate(db_url, prefer_timescale=False)
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+async def meter_db(fresh_db: str) -> Any:
+    async with await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn:
         cur = await conn.execute("INSERT INTO communities (code) VALUES ('ce') RETURNING id")
         community = (await cur.fetchone() or (0,))[0]
         cur = await conn.execute("INSERT INTO devices (community_id, code, kind) VALUES (%s, 'meter-1', 'meter') "

@@ -26,7 +26,6 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
 from cloud.auth.users import create_user
-from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.ops.model.policy import DEFAULT_POLICY, Policy, default_policy, load_policy
 from cloud.service import ServiceOptions, service_policy
@@ -62,9 +61,8 @@ def custom(policy_file: Path) -> Policy:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, policy_file: Path) -> Settings:
-    migrate(db_url, prefer_timescale=False)
-    return Settings(mode="test", database_url=db_url, secret_key=SECRET, run_dir=tmp_path / "run",
+def settings(fresh_db: str, tmp_path: Path, policy_file: Path) -> Settings:
+    return Settings(mode="test", database_url=fresh_db, secret_key=SECRET, run_dir=tmp_path / "run",
                     wo_policy=policy_file)
 
 
