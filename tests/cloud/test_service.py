@@ -20,7 +20,7 @@ from guanjia.app.stack import free_port
 from guanjia.core import wire
 from guanjia.core.settings import Settings
 from tests.support.ingest import publisher, register, scalar, telemetry, unique, wait_for
-from tests.support.services import BrokerHandle, PgHandle
+from tests.support.services import BrokerHandle
 
 SECRET = "test-secret-key-for-the-service-tests-0123456789"
 
@@ -83,8 +83,8 @@ def test_serve_cli_stops_on_sigterm(ingest_db: str, broker: BrokerHandle, tmp_pa
 
 
 @pytest.mark.timescale
-def test_timescale_storage(require_timescaledb: None, pg: PgHandle) -> None:
-    url = pg.new_database()
+def test_timescale_storage(require_timescaledb: None, db_url: str) -> None:
+    url = db_url
     migrate(url)
     with psycopg.connect(url) as conn:
         mode = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
