@@ -21,10 +21,21 @@ import numpy as np
 import orjson
 
 from cloud.ingest.copy import encode_readings
-from cloud.ingest.hooks import TelemetryBatch
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
+from cloud.runtime.hooks import TelemetryBatch
 from guanjia.core.errors import WireError
-from guanjia.core.wire import LEGACY_INCARNATION, QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
+from guanjia.core.wire import (
+    LEGACY_INCARNATION,
+    QUALITY_BY_NAME,
+    SEQUENCED_KINDS,
+    AlarmDict,
+    EventDict,
+    ReadingDict,
+    TopicParts,
+    content_digest,
+    decode,
+    parse_topic,
+)
 
 DEAD_PAYLOAD_CAP: Final = 64 * 1024
 """Dead letters keep at most this much of the payload (the true size is recorded beside it)."""
@@ -186,7 +197,7 @@ class Preparer:
             return Prepared(incoming, "dead", dead=[dead_letter(incoming, exc.reason, exc.detail)])
         if parts.kind == "status":
             return await self._status(incoming, parts)
-        if parts.kind not in ("telemetry", "alarms", "events"):
+        if parts.kind not in SEQUENCED_KINDS:
             return Prepared(incoming, "ignored")
         gw = await self.cache.gateway(parts.community, parts.gateway)
         if gw is None:
@@ -225,7 +236,7 @@ class Preparer:
         return out
 
     # ------------------------------------------------------------------ telemetry
-    async def _telemetry(self, out: Prepared, items: list[dict[str, Any]], devices: dict[str, int], lo: int,
+    async def _telemetry(self, out: Prepared, items: list[ReadingDict], devices: dict[str, int], lo: int,
                          hi: int, refused: dict[str, int]) -> None:
         metric_ids = self.cache.metrics
         groups: dict[tuple[int, bool], _Group] = {}
@@ -365,7 +376,7 @@ class Preparer:
         return out, (mask if mask.any() else None)
 
     # ------------------------------------------------------------------ alarms / events
-    def _alarms(self, out: Prepared, gw: GatewayInfo, items: list[dict[str, Any]], devices: dict[str, int],
+    def _alarms(self, out: Prepared, gw: GatewayInfo, items: list[AlarmDict], devices: dict[str, int],
                 lo: int, hi: int, refused: dict[str, int]) -> None:
         for alarm in items:
             if (reason := self._item_policy(alarm, devices, lo, hi)) is not None:
@@ -387,7 +398,7 @@ class Preparer:
             ))
         out.points = len(out.alarms)
 
-    def _events(self, out: Prepared, gw: GatewayInfo, items: list[dict[str, Any]], devices: dict[str, int],
+    def _events(self, out: Prepared, gw: GatewayInfo, items: list[EventDict], devices: dict[str, int],
                 lo: int, hi: int, refused: dict[str, int]) -> None:
         for event in items:
             if (reason := self._item_policy(event, devices, lo, hi)) is not None:
@@ -406,7 +417,7 @@ class Preparer:
         out.points = len(out.events)
 
     @staticmethod
-    def _item_policy(item: dict[str, Any], devices: dict[str, int], lo: int, hi: int) -> str | None:
+    def _item_policy(item: AlarmDict | EventDict, devices: dict[str, int], lo: int, hi: int) -> str | None:
         if item["device"] not in devices:
             return "unknown_device"
         if item["ts"] > hi:

@@ -27,7 +27,7 @@ redelivery, never loss.
 
 After commit the writer NOTIFYs ``guanjia_ingest`` with the committed ``gateway_id:seq`` list
 (truncated to fit), ``guanjia_alarm_events`` / ``guanjia_device_events`` with the newest ids, and
-calls the in-process hooks (:mod:`cloud.ingest.hooks`).
+calls the in-process hooks (:mod:`cloud.runtime.hooks`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from psycopg import sql
 
 from cloud.db import partitions
 from cloud.ingest.copy import COPY_SQL, stream
-from cloud.ingest.hooks import ALARM_CHANNEL, EVENT_CHANNEL
 from cloud.ingest.prepare import SEQ_WINDOW, DeadLetter, Prepared, ms_to_dt
+from cloud.runtime.hooks import ALARM_CHANNEL, EVENT_CHANNEL
 from guanjia.core.errors import WireError
 from guanjia.core.wire import parse_topic
 

@@ -11,8 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
+from cloud.registry.broker import BrokerAccount
 from cloud.registry.provisioning import BrokerFiles, provision_devices
-from guanjia.app.stack.mosquitto import BrokerAccount
 from tests.support.mqtt import connect, publish, subscribe
 from tests.support.services import BrokerHandle
 

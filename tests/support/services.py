@@ -15,7 +15,8 @@ from pathlib import Path
 
 import psycopg
 
-from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
+from cloud.registry.broker import BrokerAccount
+from guanjia.app.stack import MosquittoServer, PostgresServer
 
 
 def service_dir(prefix: str) -> Path:
