@@ -22,6 +22,7 @@ import orjson
 
 from cloud.ingest.copy import encode_readings
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
+from cloud.ingest.rows import AlarmEventRow, DeviceEventRow
 from cloud.runtime.hooks import TelemetryBatch
 from guanjia.core.errors import WireError
 from guanjia.core.wire import (
@@ -109,8 +110,8 @@ class Prepared:
     text_rows: list[tuple[Any, ...]] = field(default_factory=list)
     tmin_ms: int | None = None
     tmax_ms: int | None = None
-    alarms: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[tuple[Any, ...]] = field(default_factory=list)
+    alarms: list[AlarmEventRow] = field(default_factory=list)
+    events: list[DeviceEventRow] = field(default_factory=list)
     status: tuple[Any, ...] | None = None
     dead: list[DeadLetter] = field(default_factory=list)
     telemetry: TelemetryBatch | None = None
@@ -390,11 +391,13 @@ class Preparer:
             value = alarm.get("value")
             number = float(value) if isinstance(value, int | float) and abs(value) <= self.policy.value_limit else None
             text = value[:256] if isinstance(value, str) else None
-            out.alarms.append((
-                gw.id, out.seq, devices[alarm["device"]], alarm["device"], alarm["rule"], alarm["state"],
-                _clean_text(alarm.get("severity", "warning"), 32) or "warning", ms_to_dt(alarm["ts"]),
-                _clean_text(alarm.get("message", "")) or "", number, _clean_text(text),
-                bool(alarm.get("work_order", False)), labels_json.decode(),
+            out.alarms.append(AlarmEventRow(
+                gateway_id=gw.id, seq=out.seq, device_id=devices[alarm["device"]], device_code=alarm["device"],
+                rule=alarm["rule"], state=alarm["state"],
+                severity=_clean_text(alarm.get("severity", "warning"), 32) or "warning", ts=ms_to_dt(alarm["ts"]),
+                message=_clean_text(alarm.get("message", "")) or "", value=number, value_text=_clean_text(text),
+                work_order=bool(alarm.get("work_order", False)), labels=labels_json.decode(),
+                incarnation=out.incarnation,
             ))
         out.points = len(out.alarms)
 
@@ -412,8 +415,9 @@ class Preparer:
             if b"\\u0000" in data or len(data) > 65536:
                 refused["bad_value"] = refused.get("bad_value", 0) + 1
                 continue
-            out.events.append((gw.id, out.seq, devices[event["device"]], event["device"], event["type"],
-                               ms_to_dt(event["ts"]), data.decode()))
+            out.events.append(DeviceEventRow(gateway_id=gw.id, seq=out.seq, device_id=devices[event["device"]],
+                                             device_code=event["device"], type=event["type"],
+                                             ts=ms_to_dt(event["ts"]), data=data.decode()))
         out.points = len(out.events)
 
     @staticmethod
