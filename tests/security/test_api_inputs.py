@@ -2,7 +2,7 @@
 
 Authentication on every endpoint, tenant isolation and schemathesis fuzzing (no 5xx) are in
 ``tests/cloud/web`` (``test_web_tenancy.py``, ``test_web_fuzz.py``); masking of residents' names
-and phones for roles that do not need them in ``tests/cloud/workorders/test_api.py``. This file
+and phones for roles that do not need them in ``tests/cloud/api/test_workorders_api.py``. This file
 adds what those do not: injection strings everywhere a string reaches SQL, inputs far past every
 limit, and the stored form of passwords.
 """

@@ -52,7 +52,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-# ``make_user`` is the plugin's (tests/webapp.py), resolved over this module's ``pool`` and ``client``
+# ``make_user`` is the plugin's (tests/plugins/webapp.py), resolved over this module's ``pool`` and ``client``
 
 
 async def raise_trapped(pool: AsyncConnectionPool[Any], community: str, device: str) -> tuple[int, int]:

@@ -29,7 +29,7 @@ TEST_PUMP_DATA: dict[str, Any] = {
          "poll_group": "fast"},
     ],
 }
-TEST_PUMP: Profile = parse_profile(TEST_PUMP_DATA, "tests/edge/profiles.py")
+TEST_PUMP: Profile = parse_profile(TEST_PUMP_DATA, "tests/support/edge/profiles.py")
 
 PUMP_VALUES = {"status": 1, "frequency_hz": 45.5, "outlet_pressure_bar": 3.25, "pressure_setpoint": 3.5,
                "model": 7}
