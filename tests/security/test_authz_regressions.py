@@ -16,12 +16,12 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
-from cloud.api.app import create_app
+from cloud.app import create_app
 from cloud.auth.roles import Role
 from cloud.auth.service import client_address
 from guanjia.core.errors import ConfigError
 from guanjia.core.settings import DEMO_SECRET, Settings
-from tests.webapp import Login, MakeUser, browser_session
+from tests.support.webapp import Login, MakeUser, browser_session
 
 
 @pytest.fixture
