@@ -130,6 +130,11 @@ def _check_tickets(stack: Stack, site: Site, scenario: Scenario, stopping: datet
     states = compare_alarm_states(stack, site.community, site.directory / "rules-state.json", site.outbox)
     out.ghost_alarms, out.unseen_alarms, out.in_flight_alarms = states.ghosts, states.unseen, states.in_flight
     out.ok &= out.spurious_work_orders == 0 and out.missing_work_orders == 0 and out.spurious_notifications == 0
+    if out.missing_work_orders:  # the first thing to look at (issue 24): held under a gateway episode?
+        rows = stack.sql(
+            "SELECT count(*) FILTER (WHERE a.inhibited), (SELECT max(s.changed_at)::text FROM gateway_sessions s"
+            " WHERE s.community = %s) FROM alarms a WHERE a.community = %s", site.community, site.community)
+        out.extra["inhibited_alarms"], out.extra["reconnect_dated_at"] = int(rows[0][0]), str(rows[0][1])
     if scenario.alarm_state:
         out.ok &= states.mismatches == 0
 
