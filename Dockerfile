@@ -11,7 +11,6 @@ COPY cloud ./cloud
 COPY device_profiles ./device_profiles
 COPY rules ./rules
 COPY simulators ./simulators
-COPY bench ./bench
 RUN pip install . && useradd --system --home /var/lib/guanjia --create-home guanjia
 USER guanjia
 ENTRYPOINT ["guanjia"]

@@ -37,13 +37,13 @@ unit:
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/guanjia bench all
+	$(BIN)/python -m bench all
 
 chaos: setup
-	$(BIN)/guanjia bench chaos --json bench/results/chaos.json
+	$(BIN)/python -m bench chaos --json bench/results/chaos.json
 
 soak: setup
-	SOAK_MINUTES=$${SOAK_MINUTES:-30} $(BIN)/guanjia bench soak --json bench/results/soak.json
+	SOAK_MINUTES=$${SOAK_MINUTES:-30} $(BIN)/python -m bench soak --json bench/results/soak.json
 
 clean:
 	-$(BIN)/guanjia stack down

@@ -1,20 +1,8 @@
-"""Benchmarks run by ``make bench`` / ``guanjia bench NAME``.
+"""Benchmarks run by ``make bench`` / ``python -m bench NAME``.
 
 Each benchmark is a function ``run(quick: bool) -> dict[str, float | int | bool]`` returning flat
 keys in the units their names say. Benchmarks are harnesses: they may drive edge and cloud
 together (as separate processes or tasks), which the product packages themselves never do.
+That is also why ``bench`` is not in the product wheel: it is run from a checkout, and its
+command line (:mod:`bench.__main__`) lists the benchmarks by real imports.
 """
-
-from __future__ import annotations
-
-REGISTRY: dict[str, str] = {
-    "alarm": "bench.alarm:run",
-    "web": "bench.web:run",
-    "ingest-smoke": "bench.ingest_smoke:run",
-    "ingest": "bench.ingest:run",
-    "analytics": "bench.analytics:run",
-    "edge": "bench.edge:run",
-    "rules": "bench.rules:run",
-    "chaos": "bench.chaos:run",
-    "soak": "bench.soak:run",
-}

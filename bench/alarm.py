@@ -188,15 +188,15 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
     from cloud.auth.roles import Role
     from cloud.auth.users import create_user
     from cloud.db.pool import open_pool
-    from cloud.ingest.hooks import IngestHooks
     from cloud.ingest.worker import IngestWorker, WorkerOptions
     from cloud.ops.alarms.processor import AlarmProcessor
     from cloud.ops.model.policy import default_policy
     from cloud.registry import store
+    from cloud.registry.broker import BrokerAccount
+    from cloud.runtime.hooks import IngestHooks
     from cloud.runtime.metrics import Metrics
-    from guanjia.app.stack import BrokerAccount
-    from guanjia.app.stack.ports import free_port
     from guanjia.core.clock import SystemClock
+    from guanjia.core.ports import free_port
     from guanjia.core.settings import MqttUrl, Settings
 
     rng = random.Random(7)
@@ -331,7 +331,8 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
 
 def run(quick: bool = False) -> dict[str, Any]:
     from cloud.db.migrate import migrate
-    from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
+    from cloud.registry.broker import BrokerAccount
+    from guanjia.app.stack import MosquittoServer, PostgresServer
 
     directory = Path(tempfile.mkdtemp(prefix="guanjia-bench-alarm-"))
     directory.chmod(0o755)

@@ -1,8 +1,8 @@
-"""``guanjia bench analytics``: the labelled evaluation of the anomaly detectors.
+"""``python -m bench analytics``: the labelled evaluation of the anomaly detectors.
 
 Calibrates the detectors on a simulated training fleet (seed 1) and scores a separate fleet
 (seed 2) of ≥200 devices over ≥30 simulated days, driven through the simulators' own physics and
-fault models (:mod:`cloud.analytics.simfleet`). Keys: ``devices``, ``simulated_days``,
+fault models (:mod:`simulators.labelled_fleet`). Keys: ``devices``, ``simulated_days``,
 ``precision``, ``recall``, ``false_alarms_per_device_week``, ``gradual_lead_hours_mean`` plus
 per-fault-kind ``{kind}_precision/_recall/_labels/_false_alarms/_lead_hours_mean``. The
 baseline measured in the same run is the hard-threshold rule itself: every lead time is the
@@ -15,7 +15,7 @@ import time
 
 
 def run(quick: bool = False) -> dict[str, float | int | bool]:
-    from cloud.analytics.pipeline import run_evaluation
+    from bench.analytics_eval import run_evaluation
 
     started = time.perf_counter()
     if quick:

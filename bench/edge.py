@@ -136,7 +136,7 @@ async def serve(devices: int, per_port: int, inventory: Path) -> None:
     from pymodbus.server import ModbusTcpServer
 
     from device_profiles import find_profile
-    from guanjia.app.stack.ports import free_port
+    from guanjia.core.ports import free_port
 
     servers = []
     entries = []
@@ -286,8 +286,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     devices = 200 if quick else 1000
     warmup_s, measure_s = (8.0, 10.0) if quick else (15.0, 30.0)
     outage_s = 600
+    from cloud.registry.broker import BrokerAccount
     from device_profiles import find_profile
-    from guanjia.app.stack.mosquitto import BrokerAccount, MosquittoServer
+    from guanjia.app.stack.mosquitto import MosquittoServer
 
     tmp = Path(tempfile.mkdtemp(prefix="guanjia-bench-edge-"))
     tmp.chmod(0o755)

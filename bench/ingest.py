@@ -1,4 +1,4 @@
-"""``guanjia bench ingest``: publish → committed rows, end to end, against raw binary COPY.
+"""``python -m bench ingest``: publish → committed rows, end to end, against raw binary COPY.
 
 Everything runs on this machine, in this run: a private PostgreSQL and Mosquitto (temp dir),
 ingest workers as real ``guanjia cloud ingest`` processes, simulated gateways publishing
@@ -37,10 +37,11 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db import partitions
-from cloud.db.migrate import migrate
+from cloud.db.migrate import migrate, storage_mode
 from cloud.ingest.copy import COPY_SQL, encode_readings, stream
 from cloud.registry import store
-from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
+from cloud.registry.broker import BrokerAccount
+from guanjia.app.stack import MosquittoServer, PostgresServer
 from guanjia.core import wire
 from guanjia.core.settings import MqttUrl
 
@@ -233,8 +234,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         migrate(db)
         timescale = False
         with psycopg.connect(db) as conn:
-            row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
-            timescale = row is not None and row[0] == "timescale"
+            timescale = storage_mode(conn) == "timescale"
             ids: dict[str, int] = {}
             for g in range(GATEWAYS):
                 name = f"gw{g}"

@@ -1,4 +1,4 @@
-"""``guanjia bench soak``: the demo-sized fleet at speed for a bounded time; memory and queues.
+"""``python -m bench soak``: the demo-sized fleet at speed for a bounded time; memory and queues.
 
 Why: leaks and unbounded queues show only over time. The demo community (40 devices) runs with
 the simulators at ``--speed 60`` (a simulated hour a minute: faults, peaks, alarms) through one

@@ -1,22 +1,34 @@
 """The registry of what ``guanjia cloud serve`` runs — the seam where cloud packages plug in.
 
-Each entry is ``"module:factory"``; the factory is called as ``factory(ctx)`` with the
-:class:`cloud.service.ServiceContext` and returns a list of components (objects with a ``name``
-and ``async def run(self, ctx) -> None`` that run until cancelled). Entries are imported lazily so
-a missing optional part never breaks the service, and so this module imports nothing heavy.
+Each entry is a factory, imported here by name: ``factory(ctx)`` is called with the
+:class:`cloud.runtime.context.ServiceContext` and returns a list of components (objects with a
+``name`` and ``async def run(self, ctx) -> None`` that run until cancelled). Real imports, not
+``"module:function"`` strings: a part that is missing or renamed fails at import (and in
+``mypy``/``lint-imports``) instead of being skipped silently at start-up.
 
-How to add yours (WORKORDERS, WEB, analytics …): append one line below, e.g.
-``"cloud.ops.service:components"``. The factory may look at ``ctx.options`` (``--no-api``,
-``--workers``) to decide what to return. API routers are added in :mod:`cloud.api.app` instead.
+How to add yours: import its factory below and append it. The factory looks at ``ctx.config``
+(``--no-api``, ``--workers``) to decide what to return. API routers are added in
+:mod:`cloud.api.app` instead.
 """
 
 from __future__ import annotations
 
-COMPONENTS: list[str] = [
-    "cloud.ingest.service:components",  # MQTT ingest workers (ctx.options.workers of them)
-    "cloud.db.maintenance:components",  # partitions ahead, retention, rollup + last-value refresh
-    "cloud.api.server:components",  # the FastAPI app on uvicorn (unless --no-api)
-    "cloud.ops.service:components",  # alarms → work orders → escalation → notifications
-    "cloud.ops.fleetrules.stream:components",  # fleet rules on the live ingested telemetry (after-commit hook)
-    "cloud.analytics.service:components",  # anomaly scoring + health records every 15 min, daily retrain
+from cloud.analytics.service import components as analytics
+from cloud.api.server import components as api
+from cloud.db.maintenance import components as maintenance
+from cloud.ingest.service import components as ingest
+from cloud.ops.fleetrules.stream import components as fleet_stream
+from cloud.ops.service import components as ops
+from cloud.runtime.context import ComponentFactory
+
+COMPONENTS: list[ComponentFactory] = [
+    ingest,  # MQTT ingest workers (ctx.config.workers of them)
+    maintenance,  # partitions ahead, retention, rollup + last-value refresh
+    api,  # the FastAPI app on uvicorn (unless --no-api)
+    ops,  # alarms → work orders → escalation → notifications
+    fleet_stream,  # fleet rules on the live ingested telemetry (after-commit hook)
+    analytics,  # anomaly scoring + health records every 15 min, daily retrain
 ]
+
+INGEST_ONLY: list[ComponentFactory] = [ingest]
+"""``guanjia cloud ingest``: scale-out processes beside one ``serve``."""

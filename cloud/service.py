@@ -7,30 +7,26 @@ then start each component as a task in one TaskGroup. A component that fails tak
 down (and the supervisor restarts it) instead of leaving a half-working process; SIGINT/SIGTERM
 cancel every component and the pool closes last.
 
-A component is any object with ``name: str`` and ``async def run(self, ctx: ServiceContext)``
-that runs until cancelled; it must clean up in ``finally``/``async with`` (the ingest workers, for
-instance, finish their in-flight commit and disconnect so unacknowledged messages are redelivered).
+What a component is, the context it gets and the one typed :class:`CloudConfig` of the process
+live in :mod:`cloud.runtime.context`, at the bottom of the cloud, so the parts that contribute
+components never import this assembly. The factories are real imports
+(:data:`cloud.components.COMPONENTS`); nothing is looked up by name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
 
-from psycopg_pool import AsyncConnectionPool
-
-from cloud.db.migrate import StorageMode, migrate
+from cloud.components import COMPONENTS
+from cloud.db.migrate import migrate, storage_mode_async
 from cloud.db.pool import open_pool
-from cloud.ingest.hooks import IngestHooks
 from cloud.ops.model.policy import Policy, load_policy
-from cloud.runtime.errors import CloudError
+from cloud.runtime.context import CloudConfig, Component, ComponentFactory, ServiceContext
+from cloud.runtime.hooks import IngestHooks
 from cloud.runtime.metrics import Metrics
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
@@ -38,75 +34,31 @@ from guanjia.core.settings import Settings
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class ServiceOptions:
-    workers: int = 1
-    api: bool = True
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    group: str = "guanjia-ingest"
-    pool_size: int = 8
-    migrate: bool = True
-    prefer_timescale: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+def service_policy(config: CloudConfig) -> Policy:
+    """The work-order policy of this process: ``config.wo_policy`` (``GUANJIA_WO_POLICY``)."""
+    return load_policy(config.wo_policy)
 
 
-@dataclass(slots=True)
-class ServiceContext:
-    """What every component gets: settings, the shared pool, metrics, ingest hooks, options, and
-    the process's one clock and one work-order policy.
-
-    ``clock`` is where wall time enters the cloud: components, the API and the web pages read
-    ``now`` from it and pass it down, so a test (or ``pytest --at``) controls every business time.
-    ``policy`` is ``GUANJIA_WO_POLICY`` (or ``options.extra["wo_policy"]``) loaded once at start-up:
-    accepting an order through the API, the web inbox or the escalation ticker computes deadlines
-    from the same SLA clocks.
-    """
-
-    settings: Settings
-    pool: AsyncConnectionPool
-    metrics: Metrics
-    hooks: IngestHooks
-    options: ServiceOptions
-    mode: StorageMode
-    database_url: str
-    clock: Clock
-    policy: Policy
-
-
-def service_policy(settings: Settings, options: ServiceOptions) -> Policy:
-    """The work-order policy of this process: ``options.extra["wo_policy"]``, else ``GUANJIA_WO_POLICY``."""
-    path = options.extra.get("wo_policy") or settings.wo_policy
-    return load_policy(path)
-
-
-class Component(Protocol):
-    name: str
-
-    async def run(self, ctx: ServiceContext) -> None: ...
-
-
-def load_components(ctx: ServiceContext, entries: list[str]) -> list[Component]:
+def load_components(ctx: ServiceContext, factories: list[ComponentFactory]) -> list[Component]:
     found: list[Component] = []
-    for entry in entries:
-        module, func = entry.split(":")
-        factory: Callable[[ServiceContext], list[Component]] = getattr(importlib.import_module(module), func)
+    for factory in factories:
         found += factory(ctx)
     return found
 
 
 class CloudService:
-    """``async with CloudService(settings, options) as svc: await svc.wait()``."""
+    """``async with CloudService(settings, config) as svc: await svc.wait()``.
 
-    def __init__(self, settings: Settings, options: ServiceOptions | None = None,
-                 components: list[str] | None = None, *, clock: Clock | None = None) -> None:
-        if not settings.database_url:
-            raise CloudError("GUANJIA_DATABASE_URL is not set (a PostgreSQL/TimescaleDB URL)")
+    ``config`` defaults to :meth:`CloudConfig.from_settings` of ``settings`` (which refuses a
+    missing database URL); ``components`` to every registered factory."""
+
+    def __init__(self, settings: Settings, config: CloudConfig | None = None,
+                 components: list[ComponentFactory] | None = None, *, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.options = options or ServiceOptions()
+        self.config = config or CloudConfig.from_settings(settings)
         self.clock: Clock = clock or SystemClock()
-        self.policy = service_policy(settings, self.options)  # read once; a bad file fails start-up
-        self._entries = components
+        self.policy = service_policy(self.config)  # read once; a bad file fails start-up
+        self._factories = components
         self.metrics = Metrics()
         self.hooks = IngestHooks()
         self._stack = contextlib.AsyncExitStack()
@@ -116,22 +68,17 @@ class CloudService:
         self.ctx: ServiceContext | None = None
 
     async def __aenter__(self) -> CloudService:
-        from cloud.components import COMPONENTS
-
-        url = self.settings.database_url
-        assert url is not None
+        url = self.config.database_url
         try:
-            if self.options.migrate:
-                await asyncio.to_thread(migrate, url, prefer_timescale=self.options.prefer_timescale)
+            if self.config.migrate:
+                await asyncio.to_thread(migrate, url, prefer_timescale=self.config.prefer_timescale)
             pool = await self._stack.enter_async_context(
-                open_pool(url, min_size=1, max_size=self.options.pool_size, application="guanjia-cloud"))
+                open_pool(url, min_size=1, max_size=self.config.pool_size, application="guanjia-cloud"))
             async with pool.connection() as conn:
-                cur = await conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'")
-                row = await cur.fetchone()
-            mode: StorageMode = "timescale" if row is not None and row[0] == "timescale" else "plain"
-            self.ctx = ServiceContext(self.settings, pool, self.metrics, self.hooks, self.options, mode, url,
+                mode = await storage_mode_async(conn)
+            self.ctx = ServiceContext(self.settings, pool, self.metrics, self.hooks, self.config, mode,
                                       clock=self.clock, policy=self.policy)
-            components = load_components(self.ctx, self._entries if self._entries is not None else COMPONENTS)
+            components = load_components(self.ctx, self._factories if self._factories is not None else COMPONENTS)
             self._group = await self._stack.enter_async_context(asyncio.TaskGroup())
             for component in components:
                 self._tasks.append(self._group.create_task(self._run(component), name=component.name))

@@ -131,7 +131,7 @@ def decode(point: Point, registers: Sequence[int]) -> Value:
     value = raw * point.scale + point.offset
     if isinstance(raw, int):
         # round away binary noise: 2301 × 0.1 must read 230.1, not 230.10000000000002
-        return round(value, _decimals(point.scale, point.offset))
+        return round(value, decimal_places(point.scale, point.offset))
     return value
 
 
@@ -174,8 +174,11 @@ def check_write(point: Point, value: Value) -> list[int]:
     return encode(point, value)
 
 
-def _decimals(*numbers: float) -> int:
-    """Decimal places needed to represent scaled values exactly (0.01 → 2; capped at 9)."""
+def decimal_places(*numbers: float) -> int:
+    """Decimal places needed to represent scaled values exactly (0.01 → 2; capped at 9).
+
+    Public because the edge's block decoder (:mod:`edge.modbus.blockcodec`) rounds the same way:
+    one rule for how many places a scaled reading keeps, wherever it is decoded."""
     places = 0
     for number in numbers:
         text = repr(float(number))

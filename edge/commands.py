@@ -1,12 +1,14 @@
 """Commands from the cloud (``…/cmd``): validated writes to device points, acknowledged and audited.
 
 A command is ``{"id": "c-1", "device": "b1-pump-1", "point": "pressure_setpoint", "value": 3.2}``
-(optionally ``"type": "write"`` and ``"reply_to"``, echoed back). The agent refuses anything the
+(optionally ``"type": "write"`` and ``"reply_to"``, echoed back); its shape and the reply are the
+wire contract (:func:`guanjia.core.wire.parse_command`, :func:`~guanjia.core.wire.encode_reply`),
+the checks against the device profile are this module's. The agent refuses anything the
 device profile does not allow *before* touching the bus — unknown device or point, a point that is
 not writable, a value outside the point's min/max or enum, a device that is offline — and answers
 on ``…/cmd/reply``::
 
-    {"schema": 1, "kind": "cmd/reply", "gateway": "gw-1", "community": "demo", "id": "c-1",
+    {"schema": 2, "kind": "cmd/reply", "gateway": "gw-1", "community": "demo", "id": "c-1",
      "ok": false, "reason": "out_of_range", "detail": "pressure_setpoint: 12 is above the maximum 10",
      "device": "b1-pump-1", "point": "pressure_setpoint", "value": 12, "ts": 1700000000000}
 
@@ -22,48 +24,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
 from device_profiles.codec import check_write
 from device_profiles.errors import CodecError
 from edge.errors import CommandRejected, ModbusFault
 from edge.modbus.poller import ModbusDevice
 from edge.outbox import Outbox, now_ms
-from guanjia.core.wire import SCHEMA_VERSION
+from guanjia.core.errors import WireError
+from guanjia.core.wire import decode_command, encode_reply, parse_command
 
 log = logging.getLogger(__name__)
-
-MAX_STORED_RANGES = 10_000
-
-
-def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | None:
-    """The seq ranges of a cloud ``stored`` confirmation (``{"kind": "stored", "incarnation": …,
-    "seqs": [[a, b], …]}``, see docs/wire.md), or ``None`` when ``payload`` is not one (then it is a
-    write command).
-
-    Why here and not in :class:`CommandHandler`: a confirmation is no command — no reply, no
-    audit row — only an outbox update. Malformed ranges are skipped, never raised. A confirmation
-    of another incarnation (the wiped outbox before this one) names seqs of other batches: it
-    confirms nothing here (``[]``). One without the field comes from a cloud older than
-    incarnations and is taken as it was."""
-    if b'"stored"' not in payload:
-        return None
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict) or doc.get("kind") != "stored":
-        return None
-    if doc.get("incarnation", incarnation) != incarnation:
-        return []
-    seqs = doc.get("seqs")
-    ranges: list[tuple[int, int]] = []
-    if isinstance(seqs, list):
-        for item in seqs[:MAX_STORED_RANGES]:
-            if (isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)
-                    and 1 <= item[0] <= item[1] < 2**62):
-                ranges.append((item[0], item[1]))
-    return ranges
 
 
 class CommandHandler:
@@ -80,14 +49,12 @@ class CommandHandler:
     async def handle(self, payload: bytes) -> bytes:
         """Validate, apply, audit; return the reply payload (never raises)."""
         try:
-            doc = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            doc = None
-        if not isinstance(doc, dict):
+            doc = decode_command(payload)
+        except WireError as exc:
             self.refused += 1
             self.outbox.add_reject("cmd", "cmd", "command is not a JSON object", payload)
-            self._audit({}, "refused", "bad_command", "payload is not a JSON object")
-            return self._reply({}, ok=False, reason="bad_command", detail="payload is not a JSON object")
+            self._audit({}, "refused", exc.reason, exc.detail)
+            return self._reply({}, ok=False, reason=exc.reason, detail=exc.detail)
         try:
             await self._apply(doc)
         except CommandRejected as exc:
@@ -102,16 +69,11 @@ class CommandHandler:
         return self._reply(doc, ok=True, reason=None, detail="")
 
     async def _apply(self, doc: dict[str, Any]) -> None:
-        cmd_id, device_id, point_name = doc.get("id"), doc.get("device"), doc.get("point")
-        value = doc.get("value")
-        if not isinstance(cmd_id, str) or not cmd_id:
-            raise CommandRejected("bad_command", "'id' must be a non-empty string")
-        if doc.get("type", "write") != "write":
-            raise CommandRejected("unsupported", f"command type {doc.get('type')!r} is not supported (write)")
-        if not isinstance(device_id, str) or not isinstance(point_name, str):
-            raise CommandRejected("bad_command", "'device' and 'point' must be strings")
-        if isinstance(value, dict | list) or value is None:
-            raise CommandRejected("bad_value", "'value' must be a number, boolean or enum name")
+        try:
+            command = parse_command(doc)
+        except WireError as exc:
+            raise CommandRejected(exc.reason, exc.detail) from exc
+        device_id, point_name, value = command.device, command.point, command.value
         device = self.devices.get(device_id)
         if device is None:
             if device_id in self.read_only_devices():
@@ -152,10 +114,5 @@ class CommandHandler:
             "outcome": outcome, "reason": reason, "detail": detail[:200]}})
 
     def _reply(self, doc: dict[str, Any], *, ok: bool, reason: str | None, detail: str) -> bytes:
-        reply: dict[str, Any] = {
-            "schema": SCHEMA_VERSION, "kind": "cmd/reply", "gateway": self.gateway, "community": self.community,
-            "id": doc.get("id"), "ok": ok, "reason": reason, "detail": detail, "device": doc.get("device"),
-            "point": doc.get("point"), "value": doc.get("value"), "ts": now_ms()}
-        if "reply_to" in doc:
-            reply["reply_to"] = doc["reply_to"]
-        return orjson.dumps(reply)
+        return encode_reply(doc, gateway=self.gateway, community=self.community, ok=ok, reason=reason,
+                            detail=detail, ts=now_ms())

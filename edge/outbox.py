@@ -66,6 +66,7 @@ from edge.outbox_salvage import (
     salvage,
     write_ceiling,
 )
+from guanjia.core.wire import MAX_SEQ
 
 log = logging.getLogger(__name__)
 
@@ -576,7 +577,7 @@ class Outbox:
             rows = db.execute(
                 "SELECT seq, kind, priority, created_ms, n_items, body FROM messages "
                 "WHERE priority = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-                (priority, after, upto if upto is not None else 2**62, limit)).fetchall()
+                (priority, after, upto if upto is not None else MAX_SEQ, limit)).fetchall()
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox read failed: {exc}") from exc
         return [StoredMessage(*row) for row in rows]

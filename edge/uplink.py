@@ -32,19 +32,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomqtt
-import orjson
 
-from edge.commands import parse_stored
 from edge.config import UplinkConfig
 from edge.errors import OutboxError
 from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
 from guanjia.core.backoff import Backoff
 from guanjia.core.settings import MqttUrl
-from guanjia.core.wire import SCHEMA_VERSION, encode_status, topic
+from guanjia.core.wire import SEQUENCED_KINDS, encode_spliced, encode_status, parse_stored, topic
 
 log = logging.getLogger(__name__)
-
-_ITEMS_KEY = {"telemetry": "readings", "alarms": "alarms", "events": "events"}
 
 CommandCallback = Callable[[bytes], Awaitable[bytes | None]]
 
@@ -52,9 +48,8 @@ CommandCallback = Callable[[bytes], Awaitable[bytes | None]]
 def envelope(msg: StoredMessage, *, gateway: str, community: str, sent_at: int, incarnation: str) -> bytes:
     """The wire message for a stored batch (same JSON as :func:`guanjia.core.wire.encode`), built by
     splicing the stored items array in, so resending a 500 kB batch does not re-serialise it."""
-    head = orjson.dumps({"schema": SCHEMA_VERSION, "kind": msg.kind, "gateway": gateway, "community": community,
-                         "incarnation": incarnation, "seq": msg.seq, "sent_at": sent_at})
-    return head[:-1] + b',"' + _ITEMS_KEY[msg.kind].encode() + b'":' + msg.body + b"}"
+    return encode_spliced(msg.kind, gateway=gateway, community=community, seq=msg.seq, sent_at=sent_at,
+                          body=msg.body, incarnation=incarnation)
 
 
 def mqtt_client_args(config: UplinkConfig, url: str | None = None) -> dict[str, Any]:
@@ -105,7 +100,7 @@ class Uplink:
         self.status_topic = topic(community, gateway, "status")
         self.cmd_topic = topic(community, gateway, "cmd")
         self.reply_topic = topic(community, gateway, "cmd/reply")
-        self._topics = {kind: topic(community, gateway, kind) for kind in ("telemetry", "alarms", "events")}
+        self._topics: dict[str, str] = {kind: topic(community, gateway, kind) for kind in SEQUENCED_KINDS}
         self._client: aiomqtt.Client | None = None
         self._slot = asyncio.Event()
         self.connected = False

@@ -20,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import orjson
 
+from simulators.clock import SimClock
 from simulators.errors import SimulatorError
+from simulators.faults import ActiveFault
+from simulators.mqtt_devices import GatePublisher
 from simulators.physics import COMM_FAULTS, FAULTS_BY_KIND
-
-if TYPE_CHECKING:
-    from simulators.runner import SimulatedFleet
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,44 @@ REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found", 405:
            413: "Payload Too Large", 500: "Internal Server Error"}
 
 
+class ControlledFleet(Protocol):
+    """What the endpoint needs of a running fleet (:class:`simulators.runner.SimulatedFleet`).
+
+    A protocol, not an import of the runner: the runner starts this endpoint, so importing it back
+    would make the two modules a cycle (the import-linter ``acyclic_siblings`` contract forbids it)."""
+
+    clock: SimClock
+
+    @property
+    def devices(self) -> Mapping[str, object]: ...
+
+    @property
+    def active(self) -> Mapping[int, ActiveFault]: ...
+
+    @property
+    def publisher(self) -> GatePublisher | None: ...
+
+    @property
+    def modbus_requests(self) -> int: ...
+
+    @property
+    def inventory(self) -> Any: ...
+
+    def values(self, device: str) -> dict[str, Any]: ...
+
+    def inject(self, device: str, fault: str, duration_s: float | None = None,
+               params: Mapping[str, Any] | None = None) -> int: ...
+
+    def clear(self, fault_id: int) -> None: ...
+
+
 class _HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
 
 
-def _route(fleet: SimulatedFleet, method: str, path: str, body: bytes) -> tuple[int, Any]:
+def _route(fleet: ControlledFleet, method: str, path: str, body: bytes) -> tuple[int, Any]:
     parts = [p for p in path.split("?", maxsplit=1)[0].split("/") if p]
     if parts == ["health"] and method == "GET":
         return 200, {"ok": True, "sim_time_ms": int(fleet.clock.now() * 1000), "speed": fleet.clock.speed,
@@ -90,7 +122,7 @@ def _route(fleet: SimulatedFleet, method: str, path: str, body: bytes) -> tuple[
     raise _HttpError(404, f"no route /{'/'.join(parts)}")
 
 
-async def _handle(fleet: SimulatedFleet, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _handle(fleet: ControlledFleet, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     status, payload = 500, {"error": "internal error"}
     try:
         async with asyncio.timeout(READ_TIMEOUT_S):
@@ -124,7 +156,7 @@ async def _handle(fleet: SimulatedFleet, reader: asyncio.StreamReader, writer: a
         writer.close()
 
 
-async def serve_control(fleet: SimulatedFleet, host: str, port: int, ready: asyncio.Event) -> None:
+async def serve_control(fleet: ControlledFleet, host: str, port: int, ready: asyncio.Event) -> None:
     """Serve the control endpoint until cancelled."""
     server = await asyncio.start_server(lambda r, w: _handle(fleet, r, w), host, port)
     log.info("simulator control endpoint on http://%s:%d", host, port)

@@ -32,7 +32,7 @@ from typing import Any, Self
 import numpy as np
 
 from device_profiles import Profile
-from guanjia.app.stack.ports import free_port
+from guanjia.core.ports import free_port
 from simulators.clock import DeviceClock, SimClock
 from simulators.errors import SimulatorError
 from simulators.faults import ActiveFault, LabelWriter, faults_for

@@ -18,7 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guanjia.app.stack import BrokerAccount, MosquittoServer, PostgresServer
+from cloud.registry.broker import BrokerAccount
+from guanjia.app.stack import MosquittoServer, PostgresServer
 from guanjia.app.stack.postgres import find_bindir, timescaledb_available
 
 # ``--at INSTANT`` / ``--tz ZONE``: run the session at another wall-clock instant (tests/timeshift.py);

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cloud.registry.broker import BrokerAccount
 from guanjia.app.cli.demo import _agent_config, _save_secret
-from guanjia.app.stack import BrokerAccount
 from guanjia.app.stack.local import LocalStack
 from guanjia.app.stack.mosquitto import MosquittoServer
 from guanjia.app.stack.pids import pid_running, process_state

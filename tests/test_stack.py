@@ -9,7 +9,7 @@ import aiomqtt
 import psycopg
 import pytest
 
-from guanjia.app.stack import BrokerAccount
+from cloud.registry.broker import BrokerAccount
 from guanjia.core.settings import MqttUrl
 from tests.conftest import BrokerHandle
 
@@ -53,7 +53,7 @@ async def test_gateway_cannot_publish_under_another_prefix(broker: BrokerHandle)
 
 
 def test_password_hash_matches_mosquitto_format() -> None:
-    from guanjia.app.stack.mosquitto import hash_password
+    from cloud.registry.broker import hash_password
 
     h = hash_password("secret", salt=b"0" * 12)
     assert h.startswith("$7$101$")

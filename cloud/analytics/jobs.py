@@ -28,9 +28,9 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.analytics import modelstore
+from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
 from cloud.analytics.errors import NotEnoughData
-from cloud.analytics.evaluation import Detection
 from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows
 from cloud.analytics.health import health_record
 

@@ -7,7 +7,8 @@ baselines on the last ``train_days`` of rollups. Rounds that fail (database down
 retried with :class:`guanjia.core.backoff.Backoff`; the component never takes the service down for an
 analytics hiccup, because ingest matters more.
 
-Options (``ServiceOptions.extra``): ``analytics_interval_s`` (900), ``analytics_train_days`` (14),
+Options (``ctx.config``, see :class:`cloud.runtime.context.CloudConfig`):
+``analytics_interval_s`` (900), ``analytics_train_days`` (14),
 ``analytics_retrain_s`` (86400), ``analytics_data_clock`` (False: score up to the wall clock;
 True: up to the newest hourly rollup — for accelerated simulations whose data runs ahead).
 """
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from guanjia.core.backoff import Backoff
 
 if TYPE_CHECKING:
-    from cloud.service import ServiceContext
+    from cloud.runtime.context import Component, ServiceContext
     from guanjia.core.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class AnalyticsJob:
         from cloud.analytics import modelstore
         from cloud.analytics.detectors import DETECTORS
         from cloud.analytics.jobs import score, train
+        from cloud.ops.model.policy import context_policy
 
         async with ctx.pool.connection() as conn:
             now = await self._now(conn, ctx.clock)
@@ -79,7 +81,7 @@ class AnalyticsJob:
                                         "model versions trained").inc(len(trained))
             since = self.last_scored or now - dt.timedelta(hours=2)
             health_due = self.last_health is None or (now - self.last_health).total_seconds() >= self.health_s
-            result = await score(conn, now, since=since, health=health_due, policy=ctx.policy)
+            result = await score(conn, now, since=since, health=health_due, policy=context_policy(ctx))
             if health_due:
                 self.last_health = now
             await conn.commit()
@@ -106,11 +108,7 @@ class AnalyticsJob:
             await asyncio.sleep(delay)
 
 
-def components(ctx: ServiceContext) -> list[AnalyticsJob]:
-    extra = ctx.options.extra
-    return [AnalyticsJob(
-        interval_s=float(extra.get("analytics_interval_s", 900.0)),
-        train_days=int(extra.get("analytics_train_days", 14)),
-        retrain_s=float(extra.get("analytics_retrain_s", 86_400.0)),
-        data_clock=bool(extra.get("analytics_data_clock", False)),
-    )]
+def components(ctx: ServiceContext) -> list[Component]:
+    config = ctx.config
+    return [AnalyticsJob(interval_s=config.analytics_interval_s, train_days=config.analytics_train_days,
+                         retrain_s=config.analytics_retrain_s, data_clock=config.analytics_data_clock)]

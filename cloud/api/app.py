@@ -2,10 +2,13 @@
 
 Seams for the other cloud parts:
 
-* **Routers** — add ``"module:router"`` entries to :data:`ROUTERS` (with the dependency list they
-  need: ``"public"``, ``"read"`` or ``"admin"``, see :mod:`cloud.api.deps`), or include routers
-  that handle auth themselves with ``"self"``. Modules that are absent (a part not yet built) are
-  skipped with a log line, so the app always starts.
+* **Routers** — import the router and add it to :data:`ROUTERS` with the dependency list it
+  needs: ``"public"``, ``"read"`` or ``"admin"`` (see :mod:`cloud.api.deps`), or ``"self"`` for
+  routers that handle auth themselves. Real imports, not ``"module:router"`` strings: a missing
+  or renamed router is an import error (and a ``mypy``/``lint-imports`` failure), never a part of
+  the API silently skipped at start-up. The web pages' router is included here too:
+  ``create_app`` is the assembly of the HTTP side, the one module of ``cloud.api`` that may
+  import ``cloud.web`` (api and web are otherwise independent siblings).
 * **State** — ``app.state.settings``, ``app.state.pool``, ``app.state.metrics`` (the process's
   metrics, shared with the ingest workers when ``guanjia cloud serve`` runs both),
   ``app.state.clock`` and ``app.state.policy`` (the service's one clock and work-order policy).
@@ -19,8 +22,6 @@ Seams for the other cloud parts:
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -28,31 +29,44 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.api import errors
 from cloud.api.deps import admin_dependencies, read_dependencies
+from cloud.api.routers import (
+    alarms,
+    analytics,
+    auth,
+    dashboard,
+    deadletter,
+    devices,
+    gateways,
+    health,
+    inbox,
+    telemetry,
+    users,
+    workorders,
+)
 from cloud.auth.deps import authorize, build_auth_state
 from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.metrics import Metrics
+from cloud.web import pages
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
-log = logging.getLogger(__name__)
-
 Guard = Literal["public", "read", "admin", "self"]
 
-ROUTERS: list[tuple[str, Guard]] = [
-    ("cloud.api.routers.health:router", "public"),
-    ("cloud.api.routers.deadletter:router", "admin"),
-    ("cloud.api.routers.telemetry:router", "read"),
-    ("cloud.api.routers.auth:router", "self"),
-    ("cloud.api.routers.users:router", "self"),
-    ("cloud.api.routers.devices:router", "self"),
-    ("cloud.api.routers.dashboard:router", "self"),
-    ("cloud.api.routers.gateways:router", "self"),
-    ("cloud.web.pages:router", "self"),
-    ("cloud.api.routers.alarms:router", "self"),
-    ("cloud.api.routers.workorders:router", "self"),
-    ("cloud.api.routers.inbox:router", "self"),
-    ("cloud.api.routers.analytics:router", "self"),
+ROUTERS: list[tuple[APIRouter, Guard]] = [
+    (health.router, "public"),
+    (deadletter.router, "admin"),
+    (telemetry.router, "read"),
+    (auth.router, "self"),
+    (users.router, "self"),
+    (devices.router, "self"),
+    (dashboard.router, "self"),
+    (gateways.router, "self"),
+    (pages.router, "self"),
+    (alarms.router, "self"),
+    (workorders.router, "self"),
+    (inbox.router, "self"),
+    (analytics.router, "self"),
 ]
 
 
@@ -72,19 +86,6 @@ def route_list(app: FastAPI) -> list[tuple[str, str]]:
             if methods and path:
                 out.update((m, str(path)) for m in set(methods) - {"HEAD", "OPTIONS"})
     return sorted(out)
-
-
-def _load(entry: str) -> APIRouter | None:
-    module_name, attr = entry.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            log.debug("router %s not present; skipped", module_name)
-            return None
-        raise
-    router: APIRouter = getattr(module, attr)
-    return router
 
 
 def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, metrics: Metrics | None = None,
@@ -108,11 +109,9 @@ def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, met
         "read": read_dependencies() if auth else [],
         "admin": admin_dependencies() if auth else [],
     }
-    for entry, guard in ROUTERS:
-        router = _load(entry)
-        if router is not None:
-            app.include_router(router, dependencies=guards[guard],
-                               responses=errors.ERROR_RESPONSES if guard != "public" else None)
+    for router, guard in ROUTERS:
+        app.include_router(router, dependencies=guards[guard],
+                           responses=errors.ERROR_RESPONSES if guard != "public" else None)
     if auth and (gaps := missing_rules(route_list(app))):
         raise PolicyGap("routes without an authorization rule in cloud/auth/policy.py: "
                         + ", ".join(f"{m} {p}" for m, p in gaps))

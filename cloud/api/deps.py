@@ -1,21 +1,18 @@
-"""FastAPI dependencies as ``Annotated`` aliases, declared once (as in the FastAPI template).
+"""FastAPI dependencies as ``Annotated`` aliases, listed in one module for the routers (as in the FastAPI template).
 
-* ``PoolDep`` — the app's :class:`AsyncConnectionPool` (``app.state.pool``).
-* ``MetricsDep`` — the process's :class:`cloud.runtime.metrics.Metrics` (``app.state.metrics``).
+* ``PoolDep``, ``MetricsDep``, ``ClockDep``, ``PolicyDep`` — the app-state dependencies, defined in
+  :mod:`cloud.http.deps` (below both the api and the web, which share them).
 * :func:`read_dependencies` / :func:`admin_dependencies` — router-level guards of the ingest
   routers (telemetry: the device's community; dead letters: admin), kept as defence in depth.
   Who may call what is decided first, for every route, by the policy table
   (:mod:`cloud.auth.policy`) through the app-wide :func:`cloud.auth.deps.authorize`.
-* ``ClockDep`` / ``PolicyDep`` — the process's one clock and one work-order policy
-  (``app.state.clock`` / ``app.state.policy``): routes never read wall time or policy files themselves.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, status
-from psycopg_pool import AsyncConnectionPool
+from fastapi import Depends
 
 from cloud.auth.deps import (
     AdminUser,
@@ -29,42 +26,8 @@ from cloud.auth.deps import (
     require_roles,
     scope_params,
 )
-from cloud.ops.model.policy import Policy
-from cloud.runtime.metrics import Metrics
-from guanjia.core.clock import Clock
+from cloud.http.deps import ClockDep, MetricsDep, PolicyDep, PoolDep, get_clock, get_metrics, get_policy, get_pool
 
-
-def get_pool(request: Request) -> AsyncConnectionPool[Any]:
-    pool: AsyncConnectionPool[Any] | None = getattr(request.app.state, "pool", None)
-    if pool is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database pool not ready")
-    return pool
-
-
-def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
-    if metrics is None:
-        metrics = Metrics()
-        request.app.state.metrics = metrics
-    return metrics
-
-
-def get_clock(request: Request) -> Clock:
-    """The process's one clock (``app.state.clock``, set by :func:`cloud.api.app.create_app`)."""
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-def get_policy(request: Request) -> Policy:
-    """The process's one work-order policy (``app.state.policy``: ``GUANJIA_WO_POLICY`` loaded once)."""
-    policy: Policy = request.app.state.policy
-    return policy
-
-
-PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-PolicyDep = Annotated[Policy, Depends(get_policy)]
 
 def read_dependencies() -> list[Any]:
     """Dependencies every read-only data route requires: a signed-in user whose communities

@@ -77,7 +77,7 @@ def respond(request: Request, status_code: int, body: dict[str, Any],
             headers: dict[str, str] | None = None) -> Response:
     """The JSON error shape, or the HTML error page for a page path."""
     if _is_page(request):
-        from cloud.web.rendering import render
+        from cloud.http.rendering import render
 
         info = body["error"]
         key = _PAGE_KEYS.get(status_code)
@@ -138,7 +138,7 @@ class RejectNul:
             if path.startswith("/api/") or path in ("/healthz", "/metrics"):
                 response: Response = JSONResponse(body, status_code=400)
             else:
-                from cloud.web.rendering import render
+                from cloud.http.rendering import render
 
                 request = Request({**scope, "path": path, "query_string": b""}, receive)
                 response = render(request, "error.html", None, 400, message_key="error.bad_request")

@@ -15,12 +15,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import uvicorn
 
-if TYPE_CHECKING:
-    from cloud.service import Component, ServiceContext
+from cloud.runtime.context import Component, ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,15 @@ class ApiServer:
     async def run(self, ctx: ServiceContext) -> None:
         from cloud.api.app import create_app
         from cloud.db.pool import REQUEST_CHECKOUT_TIMEOUT_S, open_pool
+        from cloud.ops.model.policy import context_policy
 
-        async with open_pool(ctx.database_url, min_size=1, max_size=ctx.options.pool_size, application="guanjia-api",
+        async with open_pool(ctx.database_url, min_size=1, max_size=ctx.config.pool_size, application="guanjia-api",
                              wait=False, timeout=REQUEST_CHECKOUT_TIMEOUT_S) as pool:
             await self._serve(create_app(ctx.settings, pool, metrics=ctx.metrics, clock=ctx.clock,
-                                         policy=ctx.policy), ctx)
+                                         policy=context_policy(ctx)), ctx)
 
     async def _serve(self, app: Any, ctx: ServiceContext) -> None:
-        config = uvicorn.Config(app, host=ctx.options.api_host, port=ctx.options.api_port, log_level="warning",
+        config = uvicorn.Config(app, host=ctx.config.api_host, port=ctx.config.api_port, log_level="warning",
                                 access_log=False, lifespan="off",
                                 # X-Forwarded-For is believed only from GUANJIA_TRUSTED_PROXIES, by
                                 # cloud.auth.service.client_address: uvicorn must not rewrite the peer
@@ -60,4 +60,4 @@ class ApiServer:
 
 
 def components(ctx: ServiceContext) -> list[Component]:
-    return [ApiServer()] if ctx.options.api else []
+    return [ApiServer()] if ctx.config.api else []

@@ -38,7 +38,7 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.auth.policy import Scope, Subject, may_transition, rule_for, subject_of
 from cloud.auth.ratelimit import LoginLimiter
 from cloud.auth.roles import Role
-from cloud.auth.service import AuthState
+from cloud.auth.service import AuthState, client_address
 from cloud.auth.tenancy import (
     ORDER_ID_PARAMS,
     TENANT_ID_PARAMS,
@@ -76,6 +76,15 @@ def auth_state(request: Request) -> AuthState:
         state = build_auth_state(settings, request.app.state.clock)
         request.app.state.auth = state
     return state
+
+
+def client_ip(request: Request) -> str:
+    """The client address for login limits: the TCP peer, or — only when that peer is a trusted
+    proxy (``GUANJIA_TRUSTED_PROXIES``) — the client it forwards for (see
+    :func:`cloud.auth.service.client_address`). Uvicorn's own proxy-header handling is off.
+    Here, not in a router, because the API's token route and the login page both limit by it."""
+    return client_address(request.client.host if request.client else None,
+                          request.headers.get("x-forwarded-for"), auth_state(request).proxies)
 
 
 def app_pool(request: Request) -> AsyncConnectionPool[Any]:

@@ -9,6 +9,12 @@ Extension points for the other cloud packages:
   applied in its own transaction and recorded in ``schema_migrations``; see :mod:`cloud.db.migrate`.
 * **Tables to reference** — ``communities(id)``, ``buildings(id)``, ``gateways(id)``,
   ``devices(id)`` (int keys; ``code`` is the id used on the wire), ``alarm_events`` and
-  ``device_events`` (raw uplink alarms/events; see :mod:`cloud.ingest.hooks` to be told after commit).
-* **Pools** — :func:`cloud.db.pool.open_pool` (async) and :func:`cloud.db.pool.connect` (sync, CLI).
+  ``device_events`` (raw uplink alarms/events; see :mod:`cloud.runtime.hooks` to be told after commit).
+* **Connections** — :func:`cloud.db.pool.open_pool` gives a :class:`~cloud.db.pool.StoragePool`
+  whose ``connection()`` is the one checkout of the cloud: psycopg/psycopg_pool errors become
+  :class:`~cloud.runtime.errors.StorageError` there (:func:`~cloud.db.pool.map_error`).
+  :func:`cloud.db.pool.connect` (sync) and :func:`cloud.db.pool.connect_async` are the single
+  connections of the CLI, with the same deadline and mapping.
+* **Storage mode** — :func:`cloud.db.migrate.storage_mode` / ``storage_mode_async``: the one
+  reading of ``schema_meta``.
 """

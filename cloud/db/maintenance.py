@@ -13,17 +13,14 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cloud.db import partitions, rollups
-from cloud.db.migrate import StorageMode
+from cloud.runtime.context import Component, ServiceContext, StorageMode
 from guanjia.core.backoff import Backoff
-
-if TYPE_CHECKING:
-    from cloud.service import Component, ServiceContext
 
 log = logging.getLogger(__name__)
 

@@ -20,16 +20,18 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import psycopg
 
 from cloud.db.pool import connect
+from cloud.runtime.context import StorageMode
 from cloud.runtime.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
-StorageMode = Literal["timescale", "plain"]
+STORAGE_MODE_SQL = "SELECT value FROM schema_meta WHERE key = 'storage_mode'"
+"""Where the mode decided by the first migration is kept (``schema_meta``)."""
 ADVISORY_LOCK_KEY = 0x6775616E6A6961  # "guanjia"
 _NAME_RE = re.compile(r"^(\d{3})_([a-z0-9_]+?)(?:\.(timescale|plain))?\.sql$")
 
@@ -83,11 +85,10 @@ def _bootstrap(conn: psycopg.Connection, prefer_timescale: bool) -> StorageMode:
         "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
         "checksum text NOT NULL, mode text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
     )
-    row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
+    row = conn.execute(STORAGE_MODE_SQL).fetchone()
     if row is not None:
-        mode: StorageMode = "timescale" if row[0] == "timescale" else "plain"
-        return mode
-    mode = "plain"
+        return _mode(row)
+    mode: StorageMode = "plain"
     if prefer_timescale:
         try:
             with conn.transaction():
@@ -138,6 +139,23 @@ def migrate(url: str, *, prefer_timescale: bool = True, directory: Path | None =
     return applied
 
 
-def storage_mode(conn: psycopg.Connection) -> StorageMode:
-    row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
+def _mode(row: tuple[Any, ...] | None) -> StorageMode:
     return "timescale" if row is not None and row[0] == "timescale" else "plain"
+
+
+def storage_mode(conn: psycopg.Connection[Any]) -> StorageMode:
+    """The database's storage mode (a database never migrated reads as ``plain``)."""
+    return _mode(conn.execute(STORAGE_MODE_SQL).fetchone())
+
+
+def schema_version(conn: psycopg.Connection[Any]) -> int:
+    """The newest applied migration version (0 before the first)."""
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+async def storage_mode_async(conn: psycopg.AsyncConnection[Any]) -> StorageMode:
+    """:func:`storage_mode` on an async connection (the service, the ingest workers): the same
+    query and the same reading of it, so every process agrees on what a missing row means."""
+    cur = await conn.execute(STORAGE_MODE_SQL)
+    return _mode(await cur.fetchone())

@@ -115,3 +115,24 @@ def connect(url: str, application: str = "guanjia-cli", autocommit: bool = False
             yield conn
     except psycopg.Error as exc:
         raise StorageError(str(exc).strip()) from exc
+
+
+@contextlib.asynccontextmanager
+async def connect_async(url: str, application: str = "guanjia-cli",
+                        autocommit: bool = False) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A single asynchronous connection (CLI commands that call the async repositories).
+
+    Same deadline and application name as the pools, and the same mapping: a database that
+    cannot be reached is a :class:`StorageError` (a one-line message from the CLI, not a
+    traceback); errors the caller handles (a unique violation means "exists") pass unchanged."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(conninfo(url, application), autocommit=autocommit)
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot connect to the database: {exc}") from exc
+    try:
+        async with conn:
+            yield conn
+    except psycopg.Error as exc:
+        if isinstance(exc, StorageError) or (mapped := map_error(exc)) is None:
+            raise
+        raise mapped from exc

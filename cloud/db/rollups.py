@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from cloud.db.migrate import StorageMode
+from cloud.runtime.context import StorageMode
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 Why: a broker PUBACK is not proof of storage. Mosquitto PUBACKs a QoS 1 message to the edge and
 then drops it when no subscriber is there (a ``$share`` subscription it did not restore after a
 restart, a wiped persistence). So the edge keeps each batch until the cloud says it is stored
-(the end-to-end argument), and this module builds that message::
+(the end-to-end argument), and this module decides which seqs a commit confirms; the message
+itself is part of the wire contract (:func:`guanjia.core.wire.encode_stored`, docs/wire.md)::
 
     topic   guanjia/v1/{community}/{gateway}/cmd      (QoS 1, not retained)
     payload {"schema": 2, "kind": "stored", "incarnation": "9f86d081884c7d65",
@@ -21,59 +22,24 @@ resends it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
-
-import orjson
 
 from cloud.ingest.prepare import Prepared
 from guanjia.core.errors import WireError
-from guanjia.core.wire import LEGACY_INCARNATION, SCHEMA_VERSION, parse_topic, topic, valid_incarnation
-
-SEQUENCED_KINDS: Final = ("telemetry", "alarms", "events")
-MAX_RANGES_PER_MESSAGE: Final = 1000
+from guanjia.core.wire import SEQUENCED_KINDS, encode_stored, parse_topic, peek_sequence, topic
 
 
-def _incarnation_of(p: Prepared) -> str:
-    """The message's incarnation: decoded, or loosely from a payload that did not decode."""
+def _sequence_of(p: Prepared) -> tuple[str, int | None]:
+    """The message's incarnation and seq: from the decoded envelope, or (dead letters whose
+    envelope did not decode) loosely from the payload, so a malformed batch is still confirmed and
+    not resent forever."""
     if p.seq is not None or not p.dead:
-        return p.incarnation
-    try:
-        doc = orjson.loads(p.incoming.payload)
-    except orjson.JSONDecodeError:
-        return LEGACY_INCARNATION
-    value = doc.get("incarnation") if isinstance(doc, dict) and doc.get("schema") != 1 else None
-    return value if isinstance(value, str) and valid_incarnation(value) else LEGACY_INCARNATION
-
-
-def _seq_of(p: Prepared) -> int | None:
-    """The message's seq: from the decoded envelope, or (dead letters whose envelope did not
-    decode) loosely from the payload, so a malformed batch is still confirmed and not resent forever."""
-    if p.seq is not None:
-        return p.seq
-    if not p.dead:
-        return None
-    try:
-        doc = orjson.loads(p.incoming.payload)
-    except orjson.JSONDecodeError:
-        return None
-    seq = doc.get("seq") if isinstance(doc, dict) else None
-    return seq if type(seq) is int and 1 <= seq < 2**62 else None
-
-
-def merge(seqs: Iterable[int]) -> list[list[int]]:
-    """Sorted inclusive ranges covering ``seqs``."""
-    ranges: list[list[int]] = []
-    for seq in sorted(set(seqs)):
-        if ranges and seq == ranges[-1][1] + 1:
-            ranges[-1][1] = seq
-        else:
-            ranges.append([seq, seq])
-    return ranges
+        return p.incarnation, p.seq
+    return peek_sequence(p.incoming.payload)
 
 
 def confirmations(batch: Iterable[Prepared], now_ms: int) -> list[tuple[str, bytes]]:
-    """``(topic, payload)`` of the ``stored`` messages for a committed batch (one per gateway,
-    split every :data:`MAX_RANGES_PER_MESSAGE` ranges), stamped ``now_ms`` (the worker's clock)."""
+    """``(topic, payload)`` of the ``stored`` messages for a committed batch (one per gateway and
+    incarnation, split by :func:`guanjia.core.wire.encode_stored`), stamped ``now_ms`` (the worker's clock)."""
     per_gateway: dict[tuple[str, str, str], list[int]] = {}
     for p in batch:
         if p.held:
@@ -84,15 +50,10 @@ def confirmations(batch: Iterable[Prepared], now_ms: int) -> list[tuple[str, byt
             continue
         if parts.kind not in SEQUENCED_KINDS:
             continue
-        seq = _seq_of(p)
+        incarnation, seq = _sequence_of(p)
         if seq is not None:
-            per_gateway.setdefault((parts.community, parts.gateway, _incarnation_of(p)), []).append(seq)
-    ts = now_ms
+            per_gateway.setdefault((parts.community, parts.gateway, incarnation), []).append(seq)
     out: list[tuple[str, bytes]] = []
     for (community, gateway, incarnation), seqs in per_gateway.items():
-        ranges = merge(seqs)
-        for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE):
-            out.append((topic(community, gateway, "cmd"), orjson.dumps(
-                {"schema": SCHEMA_VERSION, "kind": "stored", "incarnation": incarnation,
-                 "seqs": ranges[start:start + MAX_RANGES_PER_MESSAGE], "ts": ts})))
+        out.extend((topic(community, gateway, "cmd"), payload) for payload in encode_stored(incarnation, seqs, now_ms))
     return out

@@ -21,10 +21,22 @@ import numpy as np
 import orjson
 
 from cloud.ingest.copy import encode_readings
-from cloud.ingest.hooks import TelemetryBatch
 from cloud.ingest.registry_cache import GatewayInfo, RegistryCache
+from cloud.ingest.rows import AlarmEventRow, DeviceEventRow
+from cloud.runtime.hooks import TelemetryBatch
 from guanjia.core.errors import WireError
-from guanjia.core.wire import LEGACY_INCARNATION, QUALITY_BY_NAME, TopicParts, content_digest, decode, parse_topic
+from guanjia.core.wire import (
+    LEGACY_INCARNATION,
+    QUALITY_BY_NAME,
+    SEQUENCED_KINDS,
+    AlarmDict,
+    EventDict,
+    ReadingDict,
+    TopicParts,
+    content_digest,
+    decode,
+    parse_topic,
+)
 
 DEAD_PAYLOAD_CAP: Final = 64 * 1024
 """Dead letters keep at most this much of the payload (the true size is recorded beside it)."""
@@ -98,8 +110,8 @@ class Prepared:
     text_rows: list[tuple[Any, ...]] = field(default_factory=list)
     tmin_ms: int | None = None
     tmax_ms: int | None = None
-    alarms: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[tuple[Any, ...]] = field(default_factory=list)
+    alarms: list[AlarmEventRow] = field(default_factory=list)
+    events: list[DeviceEventRow] = field(default_factory=list)
     status: tuple[Any, ...] | None = None
     dead: list[DeadLetter] = field(default_factory=list)
     telemetry: TelemetryBatch | None = None
@@ -186,7 +198,7 @@ class Preparer:
             return Prepared(incoming, "dead", dead=[dead_letter(incoming, exc.reason, exc.detail)])
         if parts.kind == "status":
             return await self._status(incoming, parts)
-        if parts.kind not in ("telemetry", "alarms", "events"):
+        if parts.kind not in SEQUENCED_KINDS:
             return Prepared(incoming, "ignored")
         gw = await self.cache.gateway(parts.community, parts.gateway)
         if gw is None:
@@ -225,7 +237,7 @@ class Preparer:
         return out
 
     # ------------------------------------------------------------------ telemetry
-    async def _telemetry(self, out: Prepared, items: list[dict[str, Any]], devices: dict[str, int], lo: int,
+    async def _telemetry(self, out: Prepared, items: list[ReadingDict], devices: dict[str, int], lo: int,
                          hi: int, refused: dict[str, int]) -> None:
         metric_ids = self.cache.metrics
         groups: dict[tuple[int, bool], _Group] = {}
@@ -365,7 +377,7 @@ class Preparer:
         return out, (mask if mask.any() else None)
 
     # ------------------------------------------------------------------ alarms / events
-    def _alarms(self, out: Prepared, gw: GatewayInfo, items: list[dict[str, Any]], devices: dict[str, int],
+    def _alarms(self, out: Prepared, gw: GatewayInfo, items: list[AlarmDict], devices: dict[str, int],
                 lo: int, hi: int, refused: dict[str, int]) -> None:
         for alarm in items:
             if (reason := self._item_policy(alarm, devices, lo, hi)) is not None:
@@ -379,15 +391,17 @@ class Preparer:
             value = alarm.get("value")
             number = float(value) if isinstance(value, int | float) and abs(value) <= self.policy.value_limit else None
             text = value[:256] if isinstance(value, str) else None
-            out.alarms.append((
-                gw.id, out.seq, devices[alarm["device"]], alarm["device"], alarm["rule"], alarm["state"],
-                _clean_text(alarm.get("severity", "warning"), 32) or "warning", ms_to_dt(alarm["ts"]),
-                _clean_text(alarm.get("message", "")) or "", number, _clean_text(text),
-                bool(alarm.get("work_order", False)), labels_json.decode(),
+            out.alarms.append(AlarmEventRow(
+                gateway_id=gw.id, seq=out.seq, device_id=devices[alarm["device"]], device_code=alarm["device"],
+                rule=alarm["rule"], state=alarm["state"],
+                severity=_clean_text(alarm.get("severity", "warning"), 32) or "warning", ts=ms_to_dt(alarm["ts"]),
+                message=_clean_text(alarm.get("message", "")) or "", value=number, value_text=_clean_text(text),
+                work_order=bool(alarm.get("work_order", False)), labels=labels_json.decode(),
+                incarnation=out.incarnation,
             ))
         out.points = len(out.alarms)
 
-    def _events(self, out: Prepared, gw: GatewayInfo, items: list[dict[str, Any]], devices: dict[str, int],
+    def _events(self, out: Prepared, gw: GatewayInfo, items: list[EventDict], devices: dict[str, int],
                 lo: int, hi: int, refused: dict[str, int]) -> None:
         for event in items:
             if (reason := self._item_policy(event, devices, lo, hi)) is not None:
@@ -401,12 +415,13 @@ class Preparer:
             if b"\\u0000" in data or len(data) > 65536:
                 refused["bad_value"] = refused.get("bad_value", 0) + 1
                 continue
-            out.events.append((gw.id, out.seq, devices[event["device"]], event["device"], event["type"],
-                               ms_to_dt(event["ts"]), data.decode()))
+            out.events.append(DeviceEventRow(gateway_id=gw.id, seq=out.seq, device_id=devices[event["device"]],
+                                             device_code=event["device"], type=event["type"],
+                                             ts=ms_to_dt(event["ts"]), data=data.decode()))
         out.points = len(out.events)
 
     @staticmethod
-    def _item_policy(item: dict[str, Any], devices: dict[str, int], lo: int, hi: int) -> str | None:
+    def _item_policy(item: AlarmDict | EventDict, devices: dict[str, int], lo: int, hi: int) -> str | None:
         if item["device"] not in devices:
             return "unknown_device"
         if item["ts"] > hi:

@@ -1,16 +1,28 @@
-"""The ingest workers as :class:`cloud.service.CloudService` components (``--workers N``)."""
+"""The ingest workers as :class:`cloud.service.CloudService` components (``--workers N``).
+
+Each worker's options are built from the process's :class:`~cloud.runtime.context.CloudConfig`
+(``--client-id-prefix``, ``--receive-maximum``, ``--batch-points``, ``--seq-window``, ``--group``);
+what the config leaves unset keeps :class:`~cloud.ingest.worker.WorkerOptions`' defaults.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
+from cloud.ingest.prepare import Policy
 from cloud.ingest.worker import IngestWorker, WorkerOptions, default_client_id
+from cloud.runtime.context import CloudConfig, Component, ServiceContext
 from cloud.runtime.errors import CloudError
 from guanjia.core.settings import MqttUrl
 
-if TYPE_CHECKING:
-    from cloud.service import Component, ServiceContext
+
+def worker_options(config: CloudConfig, index: int) -> WorkerOptions:
+    """The options of worker ``index``: client id ``PREFIX-index`` (stable across restarts) or
+    the default per-process one, the shared-subscription group, flow control and the seq window."""
+    prefix = config.client_id_prefix
+    policy = Policy() if config.seq_window is None else Policy(seq_window=config.seq_window)
+    return WorkerOptions(client_id=f"{prefix}-{index}" if prefix else default_client_id(index), group=config.group,
+                         receive_maximum=config.receive_maximum, batch_points=config.batch_points, policy=policy)
 
 
 @dataclasses.dataclass(slots=True)
@@ -21,14 +33,11 @@ class IngestComponent:
     async def run(self, ctx: ServiceContext) -> None:
         if not ctx.settings.mqtt_url:
             raise CloudError("GUANJIA_MQTT_URL is not set (the broker the gateways publish to)")
-        base: WorkerOptions = ctx.options.extra.get("worker_options") or WorkerOptions()
-        prefix = ctx.options.extra.get("client_id_prefix")
-        client_id = f"{prefix}-{self.index}" if prefix else default_client_id(self.index)
-        options = dataclasses.replace(base, client_id=client_id, group=ctx.options.group)
-        worker = IngestWorker(ctx.pool, MqttUrl.parse(ctx.settings.mqtt_url), mode=ctx.mode, options=options,
-                              metrics=ctx.metrics, hooks=ctx.hooks, clock=ctx.clock)
+        worker = IngestWorker(ctx.pool, MqttUrl.parse(ctx.settings.mqtt_url), mode=ctx.mode,
+                              options=worker_options(ctx.config, self.index), metrics=ctx.metrics, hooks=ctx.hooks,
+                              clock=ctx.clock)
         await worker.run()
 
 
 def components(ctx: ServiceContext) -> list[Component]:
-    return [IngestComponent(i, name=f"ingest-{i}") for i in range(ctx.options.workers)]
+    return [IngestComponent(i, name=f"ingest-{i}") for i in range(ctx.config.workers)]

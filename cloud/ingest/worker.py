@@ -29,12 +29,13 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cloud.db.migrate import storage_mode_async
 from cloud.ingest.confirm import confirmations
 from cloud.ingest.consumer import MqttConsumer
-from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.prepare import Incoming, Policy, Prepared, Preparer, dead_letter
 from cloud.ingest.registry_cache import RegistryCache
 from cloud.ingest.writer import Writer, WriteResult
+from cloud.runtime.hooks import IngestHooks
 from cloud.runtime.metrics import Metrics
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
@@ -139,9 +140,7 @@ class IngestWorker:
         while True:
             try:
                 async with self.pool.connection() as conn:
-                    cur = await conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'")
-                    row = await cur.fetchone()
-                return "timescale" if row is not None and row[0] == "timescale" else "plain"
+                    return await storage_mode_async(conn)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 delay = backoff.next_delay()
                 log.warning("reading the storage mode failed (%s); retrying in %.1fs", str(exc).strip()[:200], delay)

@@ -27,7 +27,7 @@ redelivery, never loss.
 
 After commit the writer NOTIFYs ``guanjia_ingest`` with the committed ``gateway_id:seq`` list
 (truncated to fit), ``guanjia_alarm_events`` / ``guanjia_device_events`` with the newest ids, and
-calls the in-process hooks (:mod:`cloud.ingest.hooks`).
+calls the in-process hooks (:mod:`cloud.runtime.hooks`).
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ import psycopg
 from psycopg import sql
 
 from cloud.db import partitions
+from cloud.db.rows import insert_sql
 from cloud.ingest.copy import COPY_SQL, stream
-from cloud.ingest.hooks import ALARM_CHANNEL, EVENT_CHANNEL
 from cloud.ingest.prepare import SEQ_WINDOW, DeadLetter, Prepared, ms_to_dt
+from cloud.ingest.rows import AlarmEventRow, DeviceEventRow
+from cloud.runtime.hooks import ALARM_CHANNEL, EVENT_CHANNEL
 from guanjia.core.errors import WireError
 from guanjia.core.wire import parse_topic
 
@@ -84,15 +86,8 @@ ON CONFLICT (gateway_id, incarnation, seq, digest, reason)
 DO UPDATE SET attempts = ingest_quarantine.attempts + 1, last_seen_at = now()
 RETURNING (xmax = 0) AS inserted
 """
-INSERT_ALARM_EVENT = """
-INSERT INTO alarm_events (gateway_id, seq, device_id, device_code, rule, state, severity, ts, message, value,
-                          value_text, work_order, labels, incarnation)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s) RETURNING id
-"""
-_EVENTS = """
-INSERT INTO device_events (gateway_id, seq, device_id, device_code, type, ts, data)
-VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id
-"""
+INSERT_ALARM_EVENT = insert_sql("alarm_events", AlarmEventRow, casts={"labels": "jsonb"}, returning="id")
+_EVENTS = insert_sql("device_events", DeviceEventRow, casts={"data": "jsonb"}, returning="id")
 _DEAD = """
 INSERT INTO dead_letters (topic, community, gateway, gateway_id, reason, detail, payload, payload_size)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
@@ -249,7 +244,7 @@ class Writer:
                           high_water: dict[tuple[int, str], int | None]) -> None:
         """Keep conflicting and out-of-window messages whole, and raise one security alarm per new
         quarantine row (a resend of the same message only counts an attempt)."""
-        alarms: list[tuple[Any, ...]] = []
+        alarms: list[AlarmEventRow] = []
         for reason, items in (("seq_conflict", result.conflicts), ("seq_out_of_window", result.held)):
             for p in items:
                 hw = high_water.get((p.gateway_id or 0, p.incarnation))
@@ -292,8 +287,8 @@ class Writer:
                                (ms_to_dt(min(tmins)), ms_to_dt(max(tmaxs))))
         result.points = sum(p.points for p in new if p.kind == "telemetry")
         for p in new:
-            for alarm in p.alarms:  # + the outbox incarnation: the alarm side's ordering key needs it
-                cur = await conn.execute(INSERT_ALARM_EVENT, (*alarm, p.incarnation))
+            for alarm in p.alarms:
+                cur = await conn.execute(INSERT_ALARM_EVENT, alarm)
                 if (new_id := await cur.fetchone()) is not None:
                     result.alarm_ids.append(int(new_id[0]))
             for event in p.events:
@@ -335,7 +330,7 @@ def _gateway_code(p: Prepared) -> str:
         return "?"
 
 
-def security_alarm(p: Prepared, reason: str, high_water: int | None) -> tuple[Any, ...]:
+def security_alarm(p: Prepared, reason: str, high_water: int | None) -> AlarmEventRow:
     """The ``alarm_events`` row of a quarantined message: critical, no work order (this is for
     the operator's security desk, not a butler), text in Chinese and English."""
     gateway = _gateway_code(p)
@@ -351,11 +346,13 @@ def security_alarm(p: Prepared, reason: str, high_water: int | None) -> tuple[An
                    f"(incarnation {p.incarnation}), far above the high-water mark {high_water or 0}; "
                    f"quarantined, not confirmed.")
     labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation, "seq": str(p.seq), "reason": reason})
-    return (p.gateway_id, p.seq, None, gateway, SECURITY_RULES[reason], "raise", "critical",
-            ms_to_dt(p.incoming.received_ms), message, None, None, False, labels.decode(), p.incarnation)
+    return AlarmEventRow(gateway_id=p.gateway_id, seq=p.seq, device_id=None, device_code=gateway,
+                         rule=SECURITY_RULES[reason], state="raise", severity="critical",
+                         ts=ms_to_dt(p.incoming.received_ms), message=message, value=None, value_text=None,
+                         work_order=False, labels=labels.decode(), incarnation=p.incarnation)
 
 
-def incarnation_alarms(p: Prepared) -> list[tuple[Any, ...]]:
+def incarnation_alarms(p: Prepared) -> list[AlarmEventRow]:
     """A new outbox incarnation of a gateway that had another: an info alarm raised and cleared at
     once (an event in the gateway's history, not a standing condition), no work order."""
     gateway = _gateway_code(p)
@@ -365,8 +362,11 @@ def incarnation_alarms(p: Prepared) -> list[tuple[Any, ...]]:
                f"the old incarnation's gaps are on the gateway page.")
     labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation}).decode()
     ts = ms_to_dt(p.incoming.received_ms)
-    return [(p.gateway_id, p.seq, None, gateway, INCARNATION_RULE, state, "info", ts + dt.timedelta(milliseconds=i),
-             message, None, None, False, labels, p.incarnation) for i, state in enumerate(("raise", "clear"))]
+    return [AlarmEventRow(gateway_id=p.gateway_id, seq=p.seq, device_id=None, device_code=gateway,
+                          rule=INCARNATION_RULE, state=state, severity="info", ts=ts + dt.timedelta(milliseconds=i),
+                          message=message, value=None, value_text=None, work_order=False, labels=labels,
+                          incarnation=p.incarnation)
+            for i, state in enumerate(("raise", "clear"))]
 
 
 def describe(exc: BaseException) -> dict[str, Any]:

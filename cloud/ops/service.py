@@ -8,18 +8,16 @@
 
 The work-order policy and the clock come from the service context: ``ctx.policy``
 (``GUANJIA_WO_POLICY`` loaded once at start-up, shared with the API, the web inbox and analytics)
-and ``ctx.clock``. Configuration (environment, or ``ctx.options.extra``): ``GUANJIA_SMTP_URL``
-(see :mod:`cloud.ops.delivery.email`), ``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120),
-``GUANJIA_FLEET_RULES`` (extra fleet rule files).
+and ``ctx.clock``. Configuration comes from ``ctx.config`` (read once from the settings, see
+:class:`cloud.runtime.context.CloudConfig`): ``GUANJIA_SMTP_URL`` (see :mod:`cloud.ops.delivery.email`),
+``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120), ``GUANJIA_FLEET_RULES`` (an extra fleet rule file).
 The reconnect grace of inhibition (one incident, one ticket) is the policy's ``inhibition.grace``
 (default 3 min; see ``docs/workorders.md``).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from typing import Any
 
 from cloud.ops.alarms.offline import OfflineWatchdog
 from cloud.ops.alarms.processor import AlarmProcessor
@@ -27,22 +25,16 @@ from cloud.ops.delivery.email import SmtpConfig
 from cloud.ops.delivery.sender import NotificationSender
 from cloud.ops.escalation import EscalationTicker
 from cloud.ops.fleetrules.runner import FleetRulesComponent
+from cloud.ops.model.policy import context_policy
+from cloud.runtime.context import Component, ServiceContext
 
 
-def _option(ctx: Any, key: str, env: str) -> str | None:
-    value = ctx.options.extra.get(key) if ctx is not None else None
-    return str(value) if value is not None else os.environ.get(env)
-
-
-def components(ctx: Any) -> list[Any]:
-    policy, clock = ctx.policy, ctx.clock
-    smtp_url = _option(ctx, "smtp_url", "GUANJIA_SMTP_URL")
-    heartbeat = float(_option(ctx, "heartbeat_timeout_s", "GUANJIA_HEARTBEAT_TIMEOUT_S") or 120)
+def components(ctx: ServiceContext) -> list[Component]:
+    policy, clock, config = context_policy(ctx), ctx.clock, ctx.config
     return [
         AlarmProcessor(policy, clock),
-        OfflineWatchdog(policy, clock, heartbeat_timeout=timedelta(seconds=heartbeat)),
+        OfflineWatchdog(policy, clock, heartbeat_timeout=timedelta(seconds=config.heartbeat_timeout_s)),
         EscalationTicker(policy, clock),
-        NotificationSender(policy, smtp=SmtpConfig.parse(smtp_url) if smtp_url else None, clock=clock),
-        FleetRulesComponent(policy, clock, extra_rules=[p for p in (_option(ctx, "fleet_rules",
-                                                                           "GUANJIA_FLEET_RULES"),) if p]),
+        NotificationSender(policy, smtp=SmtpConfig.parse(config.smtp_url) if config.smtp_url else None, clock=clock),
+        FleetRulesComponent(policy, clock, extra_rules=list(config.fleet_rules)),
     ]

@@ -26,7 +26,11 @@ _ERRORS = re.compile(r"errors?$")
 
 
 @dataclass(slots=True)
-class GatewayRow:
+class GatewayHealth:
+    """One gateway as the dashboard sees it. Not the registry's row
+    (:class:`cloud.registry.store.GatewayRow`: trust, auto-registration, broker account), which is
+    the operator's view of the same table; the API's ``GatewayOut`` is a projection of this one."""
+
     id: int
     code: str
     name: str
@@ -90,9 +94,9 @@ SELECT g.id, g.code, g.name, c.code AS community, g.online, g.last_seen, g.statu
 """
 
 
-def _row(r: dict[str, Any]) -> GatewayRow:
+def _row(r: dict[str, Any]) -> GatewayHealth:
     status = r["status"] if isinstance(r["status"], dict) else {}
-    return GatewayRow(id=r["id"], code=r["code"], name=r["name"], community=r["community"], online=r["online"],
+    return GatewayHealth(id=r["id"], code=r["code"], name=r["name"], community=r["community"], online=r["online"],
                       last_seen=r["last_seen"], devices=r["devices"], high_water=r["high_water"], gaps=r["gaps"],
                       received=r["received"], last_received_at=r["last_received_at"],
                       dead_letters_24h=r["dead_letters_24h"], status=status)
@@ -121,7 +125,7 @@ async def load_incarnations(conn: AsyncConnection[Any], gateway_id: int) -> list
 
 
 async def load_gateways(conn: AsyncConnection[Any], user: User, community: str | None = None,
-                        gateway_id: int | None = None) -> list[GatewayRow]:
+                        gateway_id: int | None = None) -> list[GatewayHealth]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_SQL, {**scope_params(user), "id": gateway_id, "community": community})
         return [_row(r) for r in await cur.fetchall()]

@@ -6,15 +6,20 @@ gate passages; meter energy. Growth over 24 h / 30 days is ``max - min`` of the 
 (counters only increase; a counter reset shows as a smaller growth, never a negative one).
 Energy is also compared with its own baseline: the last 7 days against the mean of the 4 weeks
 before (the service levels' ">15 % from normal" warning threshold is highlighted).
+
+The record is one pydantic model shared by the device page and ``GET /api/v1/devices/{id}/health``
+(its response schema): one model per concept, so the page and the API show the same figures. It
+is :class:`CounterHealth`, not "HealthRecord", because the analytics' scored record
+(:class:`cloud.analytics.health.HealthRecord`, 0–100 with deductions) is a different thing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
+from pydantic import BaseModel, computed_field
 
 COUNTERS: dict[str, tuple[str, ...]] = {
     "elevator": ("run_count", "door_cycles", "run_hours"),
@@ -27,8 +32,7 @@ ENERGY = ("energy", "energy_total", "energy_import")
 BASELINE_WARN = 0.15
 
 
-@dataclass(slots=True)
-class Counter:
+class Counter(BaseModel):
     metric: str
     unit: str | None
     total: float | None
@@ -37,29 +41,29 @@ class Counter:
     last_30d: float | None
 
 
-@dataclass(slots=True)
-class EnergyBaseline:
+class EnergyBaseline(BaseModel):
     metric: str
     last_7d: float
     baseline_7d: float
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def delta_pct(self) -> float:
         return 100.0 * (self.last_7d - self.baseline_7d) / self.baseline_7d if self.baseline_7d else 0.0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def abnormal(self) -> bool:
         return abs(self.delta_pct) > BASELINE_WARN * 100
 
 
-@dataclass(slots=True)
-class HealthRecord:
+class CounterHealth(BaseModel):
     counters: list[Counter]
     energy: EnergyBaseline | None
 
 
 async def load_health(conn: AsyncConnection[Any], device_id: int, kind: str,
-                      now: dt.datetime) -> HealthRecord:
+                      now: dt.datetime) -> CounterHealth:
     names = list(COUNTERS.get(kind, ALL_COUNTERS))
     cur = await conn.execute(
         """SELECT m.name, m.unit, l.value, l.time,
@@ -72,14 +76,15 @@ async def load_health(conn: AsyncConnection[Any], device_id: int, kind: str,
             WHERE m.name = ANY(%(names)s)
             GROUP BY m.name, m.unit, l.value, l.time""",
         {"dev": device_id, "names": names, "d1": now - dt.timedelta(days=1), "d30": now - dt.timedelta(days=30)})
-    found = {r[0]: Counter(r[0], r[1], r[2], r[3], r[4], r[5]) for r in await cur.fetchall()}
+    found = {r[0]: Counter(metric=r[0], unit=r[1], total=r[2], at=r[3], last_24h=r[4], last_30d=r[5])
+             for r in await cur.fetchall()}
     counters = [found[n] for n in names if n in found]
     energy = None
     for name in ENERGY:
         if name in found:
             energy = await _baseline(conn, device_id, name, now)
             break
-    return HealthRecord(counters, energy)
+    return CounterHealth(counters=counters, energy=energy)
 
 
 async def _baseline(conn: AsyncConnection[Any], device_id: int, metric: str, now: dt.datetime) -> EnergyBaseline | None:
@@ -97,4 +102,4 @@ async def _baseline(conn: AsyncConnection[Any], device_id: int, metric: str, now
     previous = [weeks[w] for w in (1, 2, 3, 4) if w in weeks]
     if not previous:
         return None
-    return EnergyBaseline(metric, weeks[0], sum(previous) / len(previous))
+    return EnergyBaseline(metric=metric, last_7d=weeks[0], baseline_7d=sum(previous) / len(previous))

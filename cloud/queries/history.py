@@ -1,17 +1,54 @@
-"""Alarm and work-order history of one device (tables of the WORKORDERS part, read-only here)."""
+"""Alarm and work-order history of one device (tables of the WORKORDERS part, read-only here).
+
+The rows are pydantic models because they are *the* read model of the device page's history
+tables and of ``GET /api/v1/devices/{id}/alarms`` / ``…/workorders`` alike: the API returns them
+as its response schema, the page renders the same objects, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
+from pydantic import BaseModel
 
 
-async def device_alarms(conn: AsyncConnection[Any], community: str, device: str, limit: int) -> list[dict[str, Any]]:
+class DeviceAlarm(BaseModel):
+    """One alarm in a device's history (the full alarm, with its trail, is ``/api/v1/alarms/{id}``)."""
+
+    id: int
+    rule: str
+    severity: str
+    active: bool
+    acknowledged: bool
+    message: str
+    raised_at: dt.datetime
+    cleared_at: dt.datetime | None
+    raise_count: int
+    inhibited: bool = False
+    """Grouped under its gateway's offline alarm (``inhibited_by``): no order or notification of its own."""
+    inhibited_by: int | None = None
+    """The gateway alarm that inhibits (or inhibited) it; kept as history after the alarm is promoted."""
+
+
+class DeviceWorkOrder(BaseModel):
+    """One work order in a device's history."""
+
+    id: int
+    title: str
+    state: str
+    priority: str
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+    assignee: str | None
+
+
+async def device_alarms(conn: AsyncConnection[Any], community: str, device: str, limit: int) -> list[DeviceAlarm]:
     """The device's latest alarms; ``inhibited``/``inhibited_by`` let the page mark those grouped
     under their gateway's offline alarm (they have no work order of their own)."""
-    async with conn.cursor(row_factory=dict_row) as cur:
+    async with conn.cursor(row_factory=class_row(DeviceAlarm)) as cur:
         await cur.execute(
             "SELECT id, rule, severity, active, acknowledged, message, raised_at, cleared_at, raise_count,"
             "       inhibited, inhibited_by"
@@ -21,8 +58,8 @@ async def device_alarms(conn: AsyncConnection[Any], community: str, device: str,
 
 
 async def device_work_orders(conn: AsyncConnection[Any], community: str, device: str,
-                             limit: int) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
+                             limit: int) -> list[DeviceWorkOrder]:
+    async with conn.cursor(row_factory=class_row(DeviceWorkOrder)) as cur:
         await cur.execute(
             "SELECT w.id, w.title, w.state, w.priority, w.created_at, w.resolved_at, b.name AS assignee"
             "  FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id"

@@ -38,7 +38,11 @@ class PerfRow:
 
 
 @dataclass(slots=True)
-class Performance:
+class PerformanceReport:
+    """The service-level report of a period (the manager page and ``/api/v1/dashboard/performance``).
+    Not a butler's star record (:class:`cloud.ops.workorders.performance.Performance`), which is the
+    domain's running score of one butler."""
+
     days: int
     total: PerfRow
     by_butler: list[PerfRow]
@@ -73,7 +77,7 @@ def _perf(r: dict[str, Any], key: str, label: str, community: str) -> PerfRow:
 
 
 async def load_performance(conn: AsyncConnection[Any], user: User, *, days: int = 30,
-                           community: str | None = None, now: dt.datetime) -> Performance:
+                           community: str | None = None, now: dt.datetime) -> PerformanceReport:
     params = {**scope_params(user), "since": now - dt.timedelta(days=days), "now": now, "community": community}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {_AGG} {_FROM}", params)
@@ -89,5 +93,5 @@ async def load_performance(conn: AsyncConnection[Any], user: User, *, days: int 
         ratings = dict.fromkeys(range(1, 6), 0)
         for r in await cur.fetchall():
             ratings[int(r["stars"])] = int(r["n"])
-    return Performance(days=days, total=_perf(total_row, "all", "all", community or ""), by_butler=by_butler,
+    return PerformanceReport(days=days, total=_perf(total_row, "all", "all", community or ""), by_butler=by_butler,
                        by_community=by_community, ratings=ratings)

@@ -4,7 +4,9 @@ and the broker account of a community's MQTT devices (gates), limited to ``devic
 Two broker targets:
 
 * the **local stack** (``.run/``): :meth:`guanjia.app.stack.MosquittoServer.set_accounts` keeps the
-  account list and reloads the broker;
+  account list and reloads the broker. The dev stack is passed in by the caller (the CLI, the
+  demo) as anything with ``broker().set_accounts(...)`` (:class:`AccountStore`): the cloud does not
+  import the dev stack, which sits above it;
 * a **production Mosquitto**: its password and ACL files are edited in place — the gateway's
   old lines replaced, everyone else's kept byte for byte — written atomically, and the broker
   reloaded with SIGHUP (``--broker-pid`` or a pid file).
@@ -16,15 +18,26 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cloud.db.pool import connect
-from cloud.registry import store
+from cloud.registry import broker, store
+from cloud.registry.broker import BrokerAccount
 from cloud.runtime.errors import BrokerError
-from guanjia.app.stack.local import LocalStack
-from guanjia.app.stack.mosquitto import BrokerAccount, hash_password
 from guanjia.core.files import write_private
+
+
+class AccountBroker(Protocol):
+    def set_accounts(self, accounts: Iterable[BrokerAccount]) -> None: ...
+
+
+class AccountStore(Protocol):
+    """A broker whose accounts the caller manages (the local stack: ``LocalStack``)."""
+
+    def broker(self) -> AccountBroker: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +51,7 @@ def _replace_in_files(files: BrokerFiles, account: BrokerAccount) -> None:
     user = account.username
     passwd_lines = files.passwd.read_text().splitlines() if files.passwd.exists() else []
     passwd_lines = [ln for ln in passwd_lines if ln.strip() and not ln.startswith(f"{user}:")]
-    passwd_lines.append(f"{user}:{hash_password(account.password)}")
+    passwd_lines.append(broker.passwd_line(account))
     acl_lines = files.acl.read_text().splitlines() if files.acl.exists() else []
     kept: list[str] = []
     skipping = False
@@ -50,7 +63,7 @@ def _replace_in_files(files: BrokerFiles, account: BrokerAccount) -> None:
             kept.append(line)
     while kept and not kept[-1].strip():
         kept.pop()
-    kept += ["", f"user {user}", *(f"topic {access} {topic}" for access, topic in account.acl), ""]
+    kept += ["", *broker.acl_lines(account), ""]
     for path, lines, mode in ((files.passwd, passwd_lines, 0o600), (files.acl, kept, 0o644)):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)
@@ -71,7 +84,7 @@ def _replace_in_files(files: BrokerFiles, account: BrokerAccount) -> None:
 
 
 def provision_gateway(database_url: str, community: str, gateway: str, *, trusted: bool = False,
-                      auto_register: bool = False, stack: LocalStack | None = None,
+                      auto_register: bool = False, stack: AccountStore | None = None,
                       files: BrokerFiles | None = None) -> tuple[int, BrokerAccount]:
     """Create the gateway row and its broker account; returns (gateway id, account with password).
 
@@ -91,7 +104,7 @@ def provision_gateway(database_url: str, community: str, gateway: str, *, truste
     return gateway_id, account
 
 
-def provision_devices(community: str, *, stack: LocalStack | None = None,
+def provision_devices(community: str, *, stack: AccountStore | None = None,
                       files: BrokerFiles | None = None) -> BrokerAccount:
     """Create (or rotate: a new password replaces the old one) the community's device account.
 

@@ -17,13 +17,12 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, s
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from psycopg.rows import dict_row
 
-from cloud.api.deps import get_clock, get_policy
-from cloud.api.routers.auth import client_ip
 from cloud.auth.deps import (
     SESSION_COOKIE,
     PageUser,
     app_pool,
     auth_state,
+    client_ip,
     require_same_origin,
     require_transition,
 )
@@ -31,6 +30,8 @@ from cloud.auth.roles import Role
 from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
 from cloud.auth.tokens import TokenInvalid
 from cloud.auth.users import User, revoke_session, scope_params
+from cloud.http.deps import get_clock, get_policy
+from cloud.http.rendering import STATIC, render
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
@@ -39,7 +40,6 @@ from cloud.queries.series import default_metric, metric_names
 from cloud.queries.stats import load_performance
 from cloud.web import photos
 from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report, resident_orders
-from cloud.web.rendering import STATIC, render
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

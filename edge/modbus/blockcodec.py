@@ -16,7 +16,7 @@ import struct
 from collections.abc import Callable
 
 from device_profiles import Point
-from device_profiles.codec import _decimals, decode
+from device_profiles.codec import decimal_places, decode
 from device_profiles.errors import CodecError
 from guanjia.core.wire import Quality, Scalar
 
@@ -43,7 +43,7 @@ def _compile(point: Point, offset: int) -> Callable[[bytes, list[int]], Scalar]:
     scale, shift = point.scale, point.offset
     if point.dtype in ("float32", "float64"):
         return lambda data, _: unpack(data, start)[0] * scale + shift
-    places = _decimals(scale, shift)
+    places = decimal_places(scale, shift)
     return lambda data, _: round(unpack(data, start)[0] * scale + shift, places)
 
 

@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     """``GUANJIA_WO_POLICY``: the work-order SLA policy YAML (the shipped defaults when unset). The
     cloud service loads it once into ``ServiceContext.policy`` and hands that one object to the
     alarm processor, escalation, the API, the web inbox and analytics alike."""
+    smtp_url: str | None = Field(default=None, repr=False)
+    """``GUANJIA_SMTP_URL``: the notification sender's SMTP server (see :mod:`cloud.ops.delivery.email`);
+    unset: email deliveries fail with a reason. Not in ``repr``: the URL may carry a password."""
+    heartbeat_timeout_s: float = 120.0
+    """``GUANJIA_HEARTBEAT_TIMEOUT_S``: a gateway silent this long gets a ``gateway_offline`` alarm."""
+    fleet_rules: str | None = None
+    """``GUANJIA_FLEET_RULES``: one extra fleet rule file (rules on hourly rollups)."""
+    fleet_stream_rules: str | None = None
+    """``GUANJIA_FLEET_STREAM_RULES``: extra stream rule files, separated like ``PATH`` (``os.pathsep``).
+    A plain string, not a list: pydantic-settings would parse a list field as JSON."""
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -18,6 +18,10 @@ edges) have no incarnation and are read as :data:`LEGACY_INCARNATION`. Alarms ju
 so sequence numbers arrive out of order by design; the cloud tracks the set of seen numbers, not
 only a high-water mark.
 
+Downward on ``cmd`` travel two things: write commands (answered on ``cmd/reply``) and the cloud's
+``stored`` confirmations (no reply); both are encoded and parsed here, like every other payload,
+so the edge and the cloud import one contract instead of each spelling half of it.
+
 Payloads are JSON (UTF-8) objects, encoded with orjson: readable with ``mosquitto_sub``, and
 fast enough that decoding is not the ingest bottleneck (measured in ``make bench``). Times are
 integer milliseconds since the Unix epoch (UTC).
@@ -29,9 +33,9 @@ import enum
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Generic, Literal, NotRequired, TypeAlias, TypedDict, TypeVar, cast
 
 import orjson
 
@@ -51,7 +55,17 @@ MAX_READINGS_PER_MESSAGE: Final = 20_000
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 Kind = Literal["telemetry", "alarms", "events", "status", "cmd", "cmd/reply"]
-SEQUENCED_KINDS: Final = ("telemetry", "alarms", "events")
+SequencedKind = Literal["telemetry", "alarms", "events"]
+SEQUENCED_KINDS: Final[tuple[SequencedKind, ...]] = ("telemetry", "alarms", "events")
+"""The kinds that carry ``incarnation`` and ``seq`` and are confirmed with ``stored``."""
+MAX_SEQ: Final = 2**63 - 1
+"""The largest sequence number either side takes (decoded envelopes, confirmation ranges, the
+edge outbox). Why this bound: a seq lives in PostgreSQL ``bigint`` columns (``ingest_batches``,
+``ingest_quarantine``, ``gateway_incarnations``) and is the edge outbox's SQLite ``INTEGER PRIMARY
+KEY``; both are signed 64-bit, so anything larger could be decoded but never stored. It is one
+bound for the whole contract (confirmations used to stop at ``2**62``, a margin no edge reaches:
+at 1000 batches a second ``2**62`` takes 146 million years, and the outbox clips every confirmed
+range to the seqs it has handed out anyway)."""
 UPWARD_KINDS: Final = ("telemetry", "alarms", "events", "status", "cmd/reply")
 
 
@@ -150,68 +164,103 @@ def shared_subscription(group: str, kind: str = "+") -> str:
 Scalar = float | int | bool | str | None
 
 
-class ReadingDict(TypedDict, total=False):
+class ReadingDict(TypedDict):
+    """One device at one poll time (an item of ``readings``). ``quality`` applies to the whole
+    reading (absent: ``good``); ``q`` overrides it per metric. Absent keys stay absent on the wire:
+    the cloud's fast path recognises a plain reading by its three keys."""
+
     device: str
     ts: int
     values: dict[str, Scalar]
-    quality: str
-    q: dict[str, str]
+    quality: NotRequired[str]
+    q: NotRequired[dict[str, str]]
 
 
-class AlarmDict(TypedDict, total=False):
+class AlarmDict(TypedDict):
+    """An alarm raise or clear (an item of ``alarms``); identity is ``(device, rule)``."""
+
     device: str
     rule: str
     state: Literal["raise", "clear"]
-    severity: str
     ts: int
-    message: str
-    value: Scalar
-    work_order: bool
-    labels: dict[str, str]
+    severity: NotRequired[str]
+    message: NotRequired[str]
+    value: NotRequired[Scalar]
+    work_order: NotRequired[bool]
+    labels: NotRequired[dict[str, str]]
 
 
-class EventDict(TypedDict, total=False):
+class EventDict(TypedDict):
+    """A device or gateway event (an item of ``events``); ``data`` is free-form JSON."""
+
     device: str
     type: str
     ts: int
-    data: dict[str, Any]
+    data: NotRequired[dict[str, Any]]
+
+
+K = TypeVar("K", bound=str)
+T = TypeVar("T", ReadingDict, AlarmDict, EventDict)
 
 
 @dataclass(slots=True)
-class Envelope:
-    """A decoded upward message. ``items`` are readings, alarms or events depending on ``kind``."""
+class Envelope(Generic[K, T]):
+    """A decoded sequenced message. Generic in its kind and item type so that checking ``kind``
+    narrows ``items`` (see :data:`Sequenced`): the items were checked against the kind's TypedDict
+    by :func:`decode`, and the type says so instead of every user casting ``dict[str, Any]``."""
 
-    kind: str
+    kind: K
     gateway: str
     community: str
     seq: int
     sent_at: int
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[T] = field(default_factory=list)
     raw: bytes = b""
     incarnation: str = LEGACY_INCARNATION
 
 
-_ITEMS_KEY: Final = {"telemetry": "readings", "alarms": "alarms", "events": "events"}
+Telemetry: TypeAlias = Envelope[Literal["telemetry"], ReadingDict]
+Alarms: TypeAlias = Envelope[Literal["alarms"], AlarmDict]
+Events: TypeAlias = Envelope[Literal["events"], EventDict]
+Sequenced: TypeAlias = Telemetry | Alarms | Events
+"""What :func:`decode` returns: ``if env.kind == "telemetry"`` makes ``env.items`` a list of readings."""
+
+_ITEMS_KEY: Final[dict[str, str]] = {"telemetry": "readings", "alarms": "alarms", "events": "events"}
 
 
 def encode(
-    kind: Literal["telemetry", "alarms", "events"],
+    kind: SequencedKind,
     *,
     gateway: str,
     community: str,
     seq: int,
     sent_at: int,
-    items: list[Any],
+    items: Sequence[Mapping[str, object]],
     incarnation: str | None = None,
 ) -> bytes:
     """Encode a sequenced upward message: schema 2 with ``incarnation``, or schema 1 (what an edge
-    older than incarnations sends) when it is ``None``."""
+    older than incarnations sends) when it is ``None``.
+
+    ``items`` is typed loosely (any mappings, not :class:`ReadingDict` …) on purpose: tests, the
+    fuzzer and the benchmarks encode malformed items to see :func:`decode` refuse them, and the
+    contract is enforced where a message is received, not where it is built."""
+    return encode_spliced(kind, gateway=gateway, community=community, seq=seq, sent_at=sent_at,
+                          body=orjson.dumps(items), incarnation=incarnation)
+
+
+def encode_spliced(kind: str, *, gateway: str, community: str, seq: int, sent_at: int, body: bytes,
+                   incarnation: str | None) -> bytes:
+    """:func:`encode` with the items already encoded (``body``, a JSON array): the edge outbox
+    stores each batch's items encoded once, and splicing them in means resending a 500 kB batch
+    does not re-serialise it. The bytes are those of :func:`encode` (orjson writes compact JSON,
+    so the envelope's closing brace is its last byte)."""
     if incarnation is None:
         head: dict[str, Any] = {"schema": 1, "kind": kind, "gateway": gateway, "community": community}
     else:
         head = {"schema": SCHEMA_VERSION, "kind": kind, "gateway": gateway, "community": community,
                 "incarnation": incarnation}
-    return orjson.dumps({**head, "seq": seq, "sent_at": sent_at, _ITEMS_KEY[kind]: items})
+    head["seq"], head["sent_at"] = seq, sent_at
+    return orjson.dumps(head)[:-1] + b',"' + _ITEMS_KEY[kind].encode() + b'":' + body + b"}"
 
 
 def encode_status(gateway: str, community: str, state: str, ts: int, health: Mapping[str, Any]) -> bytes:
@@ -228,6 +277,202 @@ def encode_status(gateway: str, community: str, state: str, ts: int, health: Map
     )
 
 
+# --------------------------------------------------------------------------- stored confirmations
+
+MAX_RANGES_PER_MESSAGE: Final = 1000
+"""The cloud puts at most this many ranges in one ``stored`` message (more go in further ones)."""
+MAX_STORED_RANGES: Final = 10_000
+"""The edge reads at most this many ranges of one ``stored`` message (a bound on the work a
+malformed or hostile confirmation can cause; ten times what the cloud sends)."""
+
+
+class StoredDict(TypedDict):
+    """The cloud's storage confirmation, down on ``cmd`` (see docs/wire.md, "Storage confirmations").
+
+    ``seqs`` are inclusive ``[first, last]`` ranges of the outbox incarnation ``incarnation``; a
+    cloud older than schema 2 sent no ``incarnation``."""
+
+    schema: int
+    kind: Literal["stored"]
+    incarnation: NotRequired[str]
+    seqs: list[list[int]]
+    ts: int
+
+
+def merge_seqs(seqs: Iterable[int]) -> list[list[int]]:
+    """Sorted inclusive ranges covering ``seqs``."""
+    ranges: list[list[int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1][1] = seq
+        else:
+            ranges.append([seq, seq])
+    return ranges
+
+
+def encode_stored(incarnation: str, seqs: Iterable[int], ts: int) -> list[bytes]:
+    """The ``stored`` payloads confirming ``seqs`` of one incarnation: merged into ranges, split
+    every :data:`MAX_RANGES_PER_MESSAGE` ranges (so one message stays far below the payload limit)."""
+    ranges = merge_seqs(seqs)
+    return [orjson.dumps(StoredDict(schema=SCHEMA_VERSION, kind="stored", incarnation=incarnation,
+                                    seqs=ranges[start:start + MAX_RANGES_PER_MESSAGE], ts=ts))
+            for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE)]
+
+
+def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | None:
+    """The seq ranges of a cloud ``stored`` confirmation (``{"kind": "stored", "incarnation": …,
+    "seqs": [[a, b], …]}``, see docs/wire.md), or ``None`` when ``payload`` is not one (then it is a
+    write command).
+
+    Why the edge tells them apart before its command handler: a confirmation is no command — no
+    reply, no audit row — only an outbox update. Malformed ranges are skipped, never raised. A
+    confirmation of another incarnation (the wiped outbox before this one) names seqs of other
+    batches: it confirms nothing here (``[]``). One without the field comes from a cloud older than
+    incarnations and is taken as it was."""
+    if b'"stored"' not in payload:
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != "stored":
+        return None
+    if doc.get("incarnation", incarnation) != incarnation:
+        return []
+    seqs = doc.get("seqs")
+    ranges: list[tuple[int, int]] = []
+    if isinstance(seqs, list):
+        for item in seqs[:MAX_STORED_RANGES]:
+            if (isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)
+                    and 1 <= item[0] <= item[1] <= MAX_SEQ):
+                ranges.append((item[0], item[1]))
+    return ranges
+
+
+def peek_sequence(payload: bytes) -> tuple[str, int | None]:
+    """``(incarnation, seq)`` read loosely from a sequenced payload that did not :func:`decode`.
+
+    Why: the cloud confirms a dead-lettered batch too (the dead letter keeps the payload and
+    resending would never help), so it needs the numbers of a message it refused. Same rules as
+    :func:`decode` where they apply (schema 1 or no valid incarnation → ``legacy``); a seq that is
+    not an int in ``1..MAX_SEQ`` is ``None`` (nothing to confirm)."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return LEGACY_INCARNATION, None
+    if not isinstance(doc, dict):
+        return LEGACY_INCARNATION, None
+    value = doc.get("incarnation") if doc.get("schema") != 1 else None
+    seq = doc.get("seq")
+    return (value if isinstance(value, str) and valid_incarnation(value) else LEGACY_INCARNATION,
+            seq if type(seq) is int and 1 <= seq <= MAX_SEQ else None)
+
+
+# --------------------------------------------------------------------------- commands and replies
+
+
+class CommandDict(TypedDict):
+    """A write command, down on ``cmd``. The edge reads ``id``, ``type`` (only ``write``; absent
+    means ``write``), ``device``, ``point``, ``value`` and echoes ``reply_to``; ``schema``,
+    ``kind``, ``issued_by`` and ``ts`` are for people reading the broker and are not checked."""
+
+    id: str
+    device: str
+    point: str
+    value: float | int | bool | str
+    type: NotRequired[Literal["write"]]
+    reply_to: NotRequired[str]
+    schema: NotRequired[int]
+    kind: NotRequired[Literal["cmd"]]
+    issued_by: NotRequired[str]
+    ts: NotRequired[int]
+
+
+class ReplyDict(TypedDict):
+    """The edge's answer on ``cmd/reply``: ``ok`` with ``reason`` ``None``, or refused with a reason
+    code (see docs/wire.md). ``id``, ``device``, ``point``, ``value`` and ``reply_to`` are echoed
+    from the command as it came (``None`` when absent), so even a malformed command is answered."""
+
+    schema: int
+    kind: Literal["cmd/reply"]
+    gateway: str
+    community: str
+    id: Any
+    ok: bool
+    reason: str | None
+    detail: str
+    device: Any
+    point: Any
+    value: Any
+    ts: int
+    reply_to: NotRequired[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCommand:
+    """A command that passed :func:`parse_command`: the shape is right; whether the device and
+    point exist and the value fits is the edge's check against the device profile."""
+
+    id: str
+    device: str
+    point: str
+    value: float | int | bool | str
+
+
+def encode_command(command: WriteCommand, *, ts: int, issued_by: str | None = None,
+                   reply_to: str | None = None) -> bytes:
+    """The ``cmd`` payload for ``command`` (what a cloud or an operator's tool sends)."""
+    doc = CommandDict(schema=SCHEMA_VERSION, kind="cmd", id=command.id, type="write", device=command.device,
+                      point=command.point, value=command.value, ts=ts)
+    if issued_by is not None:
+        doc["issued_by"] = issued_by
+    if reply_to is not None:
+        doc["reply_to"] = reply_to
+    return orjson.dumps(doc)
+
+
+def decode_command(payload: bytes) -> dict[str, Any]:
+    """The command's JSON object, unchecked (:func:`parse_command` checks it). Why two steps: a
+    refused command is still answered, and the reply echoes what the object holds."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise WireError("bad_command", "payload is not a JSON object")
+    return doc
+
+
+def parse_command(doc: Mapping[str, Any]) -> WriteCommand:
+    """Check a command's shape; raise :class:`WireError` with the reply's reason code
+    (``bad_command``, ``unsupported``, ``bad_value``) and detail."""
+    cmd_id, device, point, value = doc.get("id"), doc.get("device"), doc.get("point"), doc.get("value")
+    if not isinstance(cmd_id, str) or not cmd_id:
+        raise WireError("bad_command", "'id' must be a non-empty string")
+    if doc.get("type", "write") != "write":
+        raise WireError("unsupported", f"command type {doc.get('type')!r} is not supported (write)")
+    if not isinstance(device, str) or not isinstance(point, str):
+        raise WireError("bad_command", "'device' and 'point' must be strings")
+    if isinstance(value, dict | list) or value is None:
+        raise WireError("bad_value", "'value' must be a number, boolean or enum name")
+    return WriteCommand(cmd_id, device, point, value)
+
+
+def encode_reply(command: Mapping[str, Any], *, gateway: str, community: str, ok: bool, reason: str | None,
+                 detail: str, ts: int) -> bytes:
+    """The ``cmd/reply`` payload answering ``command`` (its JSON object, see :class:`ReplyDict`)."""
+    reply = ReplyDict(
+        schema=SCHEMA_VERSION, kind="cmd/reply", gateway=gateway, community=community,
+        id=command.get("id"), ok=ok, reason=reason, detail=detail, device=command.get("device"),
+        point=command.get("point"), value=command.get("value"), ts=ts)
+    if "reply_to" in command:
+        reply["reply_to"] = command["reply_to"]
+    return orjson.dumps(reply)
+
+
+# --------------------------------------------------------------------------- decoding sequenced messages
+
+
 def _require(cond: bool, reason: str, detail: str) -> None:
     if not cond:
         raise WireError(reason, detail)
@@ -237,11 +482,15 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def decode(payload: bytes, parts: TopicParts | None = None) -> Envelope:
+def decode(payload: bytes, parts: TopicParts | None = None) -> Sequenced:
     """Decode and structurally validate a sequenced message; raise :class:`WireError` with a reason.
 
     Checks here are the contract (shape, types, ids, sizes, finite numbers). Policy checks such as
-    "is this gateway known" or "is the timestamp plausible" belong to the cloud.
+    "is this gateway known" or "is the timestamp plausible" belong to the cloud. The result is
+    typed by kind (:data:`Sequenced`): the one ``cast`` below is where the item checks of
+    ``_CHECKS[kind]`` become the TypedDicts' promise. The promise is kept for every field those
+    checks read; an alarm's ``labels`` and ``work_order`` are not checked here, so their reader
+    (the cloud's preparer) still treats them defensively.
     """
     _require(len(payload) <= MAX_PAYLOAD_BYTES, "too_large", f"{len(payload)} bytes")
     try:
@@ -268,7 +517,7 @@ def decode(payload: bytes, parts: TopicParts | None = None) -> Envelope:
     _require(valid_incarnation(incarnation) or schema == 1, "bad_incarnation", repr(incarnation)[:40])
     assert isinstance(incarnation, str)
     seq, sent_at = doc.get("seq"), doc.get("sent_at")
-    _require(_is_int(seq) and 0 <= seq < 2**63, "bad_seq", repr(seq)[:40])
+    _require(_is_int(seq) and 0 <= seq <= MAX_SEQ, "bad_seq", repr(seq)[:40])
     _require(_is_int(sent_at), "bad_time", "sent_at")
     items = doc.get(_ITEMS_KEY[kind])
     _require(isinstance(items, list), "bad_shape", f"{_ITEMS_KEY[kind]} is not a list")
@@ -276,7 +525,7 @@ def decode(payload: bytes, parts: TopicParts | None = None) -> Envelope:
     check = _CHECKS[kind]
     for index, item in enumerate(items):
         check(item, index)
-    return Envelope(kind, gateway, community, seq, sent_at, items, payload, incarnation)
+    return cast(Sequenced, Envelope(kind, gateway, community, seq, sent_at, items, payload, incarnation))
 
 
 def _check_common(item: object, index: int) -> dict[str, Any]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiomqtt
 import orjson
 
 from guanjia.core.settings import MqttUrl
-from guanjia.core.wire import Envelope, decode, gateway_prefix, parse_topic, topic
+from guanjia.core.wire import Sequenced, decode, gateway_prefix, parse_topic, topic
 
 
 class Collector:
@@ -26,7 +26,7 @@ class Collector:
         self.cmd_topic = topic(community, gateway, "cmd")
         self.prefix = gateway_prefix(community, gateway)
         self.client_id = f"collector-{uuid.uuid4().hex[:8]}"
-        self.envelopes: list[Envelope] = []
+        self.envelopes: list[Sequenced] = []
         self.status: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
@@ -89,15 +89,15 @@ class Collector:
                     async with asyncio.timeout(0.2):
                         await self._changed.wait()
 
-    def of(self, kind: str) -> list[Envelope]:
+    def of(self, kind: str) -> list[Sequenced]:
         return [e for e in self.envelopes if e.kind == kind]
 
-    def items(self, kind: str) -> list[dict[str, Any]]:
+    def items(self, kind: str) -> list[Mapping[str, Any]]:
         return [item for e in self.of(kind) for item in e.items]
 
     def check_sequence(self, upto: int, still_stored: set[int] = frozenset()) -> None:  # type: ignore[assignment]
         """Every seq 1..upto arrived (or is still in the outbox); repeated seqs carry the same items."""
-        seen: dict[int, list[dict[str, Any]]] = {}
+        seen: dict[int, Sequence[Mapping[str, Any]]] = {}
         for env in self.envelopes:
             if env.seq in seen:
                 assert seen[env.seq] == env.items, f"seq {env.seq} redelivered with different content"

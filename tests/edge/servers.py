@@ -20,7 +20,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from device_profiles import Profile
 from device_profiles.codec import encode
-from guanjia.app.stack.ports import free_port
+from guanjia.core.ports import free_port
 
 _FC_TABLE = {1: "c", 5: "c", 15: "c", 2: "d", 3: "h", 6: "h", 16: "h", 23: "h", 4: "i"}
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import orjson
 
+from cloud.registry.broker import BrokerAccount
 from device_profiles import find_profile
 from device_profiles.payload import encode_payload
 from edge.agent import Agent
 from edge.config import AgentConfig, MqttDeviceConfig, MqttDevicesConfig, OutboxConfig, RulesConfig, UplinkConfig
 from edge.outbox import read_stats
-from guanjia.app.stack import BrokerAccount
 from tests.conftest import BrokerHandle
 from tests.edge.collector import Collector
 from tests.edge.profiles import PUMP_VALUES, TEST_PUMP

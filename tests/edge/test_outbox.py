@@ -9,8 +9,8 @@ from pathlib import Path
 
 import orjson
 
-from edge.commands import parse_stored
 from edge.outbox import Outbox, read_stats
+from guanjia.core.wire import parse_stored
 
 
 def reading(device: str, ts: int, pad: int = 0) -> dict[str, object]:

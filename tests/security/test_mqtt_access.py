@@ -11,8 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
+from cloud.registry.broker import BrokerAccount
 from cloud.registry.provisioning import BrokerFiles, provision_devices
-from guanjia.app.stack.mosquitto import BrokerAccount
 from tests.conftest import BrokerHandle
 from tests.security.mqtt_helpers import connect, publish, subscribe
 

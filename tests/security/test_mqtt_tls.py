@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from guanjia.app.stack.mosquitto import BrokerAccount, MosquittoServer
+from cloud.registry.broker import BrokerAccount
+from guanjia.app.stack.mosquitto import MosquittoServer
 from tests.security.mqtt_helpers import connect, publish, subscribe
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")

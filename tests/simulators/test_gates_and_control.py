@@ -9,9 +9,9 @@ from typing import Any
 import aiomqtt
 import httpx
 
+from cloud.registry.broker import BrokerAccount
 from device_profiles import find_profile
 from device_profiles.payload import decode_payload
-from guanjia.app.stack import BrokerAccount
 from guanjia.core.settings import MqttUrl
 from simulators import FleetSpec, SimulatedFleet
 from simulators.fleet import DeviceSpec

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cloud.analytics.evaluation import Detection
+from cloud.analytics.detection import Detection
 from cloud.analytics.frames import HOUR_MS, Array, HourlyFrame
 
 Params = dict[str, Any]

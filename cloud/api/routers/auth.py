@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from cloud.auth.deps import AuthStateDep, CurrentUser, app_pool, auth_state
+from cloud.auth.deps import AuthStateDep, CurrentUser, app_pool, client_ip
 from cloud.auth.errors import WeakPassword
 from cloud.auth.passwords import verify_password_async
-from cloud.auth.service import LoginRejected, LoginThrottled, authenticate, client_address
+from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
 from cloud.auth.users import User, get_login, revoke_tokens, set_password
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -46,14 +46,6 @@ class UserOut(BaseModel):
 class PasswordChange(BaseModel):
     current_password: str = Field(min_length=1, max_length=256)
     new_password: str = Field(min_length=8, max_length=256)
-
-
-def client_ip(request: Request) -> str:
-    """The client address for login limits: the TCP peer, or — only when that peer is a trusted
-    proxy (``GUANJIA_TRUSTED_PROXIES``) — the client it forwards for (see
-    :func:`cloud.auth.service.client_address`). Uvicorn's own proxy-header handling is off."""
-    return client_address(request.client.host if request.client else None,
-                          request.headers.get("x-forwarded-for"), auth_state(request).proxies)
 
 
 @router.post("/token", response_model=TokenOut, summary="OAuth2 password flow: get an access token",

@@ -20,8 +20,8 @@ from sse_starlette import EventSourceResponse
 from cloud.api.deps import ClockDep, PoolDep, StaffUser, get_clock
 from cloud.auth.users import User
 from cloud.queries.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_device, load_fleet
-from cloud.queries.health import load_health
-from cloud.queries.history import device_alarms, device_work_orders
+from cloud.queries.health import CounterHealth, load_health
+from cloud.queries.history import DeviceAlarm, DeviceWorkOrder, device_alarms, device_work_orders
 from cloud.queries.series import MAX_RANGE, load_series, metric_names
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -77,54 +77,6 @@ class SeriesOut(BaseModel):
     avg: list[float | None]
     min: list[float | None]
     max: list[float | None]
-
-
-class CounterOut(BaseModel):
-    metric: str
-    unit: str | None
-    total: float | None
-    at: dt.datetime | None
-    last_24h: float | None
-    last_30d: float | None
-
-
-class EnergyOut(BaseModel):
-    metric: str
-    last_7d: float
-    baseline_7d: float
-    delta_pct: float
-    abnormal: bool
-
-
-class HealthOut(BaseModel):
-    counters: list[CounterOut]
-    energy: EnergyOut | None
-
-
-class AlarmOut(BaseModel):
-    id: int
-    rule: str
-    severity: str
-    active: bool
-    acknowledged: bool
-    message: str
-    raised_at: dt.datetime
-    cleared_at: dt.datetime | None
-    raise_count: int
-    inhibited: bool = False
-    """Grouped under its gateway's offline alarm (``inhibited_by``): no order or notification of its own."""
-    inhibited_by: int | None = None
-    """The gateway alarm that inhibits (or inhibited) it; kept as history after the alarm is promoted."""
-
-
-class WorkOrderBrief(BaseModel):
-    id: int
-    title: str
-    state: str
-    priority: str
-    created_at: dt.datetime
-    resolved_at: dt.datetime | None
-    assignee: str | None
 
 
 async def visible_device(request: Request, user: User, device_id: int) -> DeviceRow:
@@ -197,37 +149,27 @@ def _utc(moment: dt.datetime) -> dt.datetime:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "time out of range") from exc
 
 
-@router.get("/{device_id}/health", response_model=HealthOut, summary="Equipment health record")
-async def get_health(request: Request, pool: PoolDep, device_id: int, user: StaffUser) -> HealthOut:
+@router.get("/{device_id}/health", response_model=CounterHealth, summary="Equipment health record")
+async def get_health(request: Request, pool: PoolDep, device_id: int, user: StaffUser) -> CounterHealth:
     device = await visible_device(request, user, device_id)
     async with pool.connection() as conn:
-        record = await load_health(conn, device_id, device.kind, get_clock(request).now())
-    energy = None
-    if record.energy is not None:
-        e = record.energy
-        energy = EnergyOut(metric=e.metric, last_7d=e.last_7d, baseline_7d=e.baseline_7d,
-                           delta_pct=e.delta_pct, abnormal=e.abnormal)
-    return HealthOut(counters=[CounterOut(metric=c.metric, unit=c.unit, total=c.total, at=c.at,
-                                          last_24h=c.last_24h, last_30d=c.last_30d) for c in record.counters],
-                     energy=energy)
+        return await load_health(conn, device_id, device.kind, get_clock(request).now())
 
 
-@router.get("/{device_id}/alarms", response_model=list[AlarmOut], summary="Alarm history of the device")
+@router.get("/{device_id}/alarms", response_model=list[DeviceAlarm], summary="Alarm history of the device")
 async def get_device_alarms(request: Request, pool: PoolDep, device_id: int, user: StaffUser,
-                            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[AlarmOut]:
+                            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[DeviceAlarm]:
     device = await visible_device(request, user, device_id)
     async with pool.connection() as conn:
-        rows = await device_alarms(conn, device.community, device.code, limit)
-    return [AlarmOut(**r) for r in rows]
+        return await device_alarms(conn, device.community, device.code, limit)
 
 
-@router.get("/{device_id}/workorders", response_model=list[WorkOrderBrief], summary="Work orders of the device")
+@router.get("/{device_id}/workorders", response_model=list[DeviceWorkOrder], summary="Work orders of the device")
 async def get_device_work_orders(request: Request, pool: PoolDep, device_id: int, user: StaffUser,
-                                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[WorkOrderBrief]:
+                                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[DeviceWorkOrder]:
     device = await visible_device(request, user, device_id)
     async with pool.connection() as conn:
-        rows = await device_work_orders(conn, device.community, device.code, limit)
-    return [WorkOrderBrief(**r) for r in rows]
+        return await device_work_orders(conn, device.community, device.code, limit)
 
 
 @router.get("/{device_id}/live", summary="Live values (server-sent events)",

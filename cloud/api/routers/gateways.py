@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from cloud.api.deps import PoolDep, StaffUser
-from cloud.queries.gateways import GatewayRow, load_gateways
+from cloud.queries.gateways import GatewayHealth, load_gateways
 
 router = APIRouter(prefix="/api/v1/gateways", tags=["gateways"])
 
@@ -34,7 +34,7 @@ class GatewayOut(BaseModel):
     status: dict[str, Any]
 
     @classmethod
-    def of(cls, g: GatewayRow) -> GatewayOut:
+    def of(cls, g: GatewayHealth) -> GatewayOut:
         return cls(id=g.id, code=g.code, name=g.name, community=g.community, online=g.online, last_seen=g.last_seen,
                    devices=g.devices, queue_depth=g.queue_depth, poll_latency=g.poll_latency, errors=g.errors,
                    seq_high_water=g.high_water, seq_gaps=g.gaps, batches_received=g.received,

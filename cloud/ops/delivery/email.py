@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cloud.ops.model.errors import InvalidRequest
+from cloud.ops.delivery.errors import DeliveryConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,8 @@ class SmtpConfig:
         parts = urlsplit(url)
         security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}.get(parts.scheme)
         if security is None or not parts.hostname:
-            raise InvalidRequest(f"SMTP URL must be smtp://, smtp+starttls:// or smtps://host:port, got {parts.scheme}")
+            raise DeliveryConfigError(
+                f"SMTP URL must be smtp://, smtp+starttls:// or smtps://host:port, got {parts.scheme}")
         sender = parse_qs(parts.query).get("from", [f"guanjia@{parts.hostname}"])[0]
         default_port = {"plain": 25, "starttls": 587, "tls": 465}[security]
         return cls(parts.hostname, parts.port or default_port, sender,

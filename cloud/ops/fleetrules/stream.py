@@ -1,7 +1,7 @@
 """Fleet rules on the live ingested stream: the cloud half of "same rule language, edge and cloud".
 
-Feed: the ingest writer's after-commit telemetry hook (:mod:`cloud.ingest.hooks`) hands every
-newly committed telemetry message to a bounded :class:`~cloud.ingest.hooks.TelemetryFeed`; this
+Feed: the ingest writer's after-commit telemetry hook (:mod:`cloud.runtime.hooks`) hands every
+newly committed telemetry message to a bounded :class:`~cloud.runtime.hooks.TelemetryFeed`; this
 component drains it, keeps only readings of devices the sending gateway may report for and
 inside the accepted time window (the preparer's refusals are not repeated in the hook, and one
 future-dated reading would otherwise stall a device's rules: the engine skips anything older than
@@ -39,12 +39,14 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 
-from cloud.ingest.hooks import TelemetryBatch, TelemetryFeed
 from cloud.ops.alarms.lifecycle import Result, apply_event
 from cloud.ops.model.alarms import AlarmEvent
-from cloud.ops.model.policy import Policy
+from cloud.ops.model.policy import Policy, context_policy
+from cloud.runtime.context import Component, ServiceContext
+from cloud.runtime.hooks import TelemetryBatch, TelemetryFeed
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
+from guanjia.core.wire import ReadingDict
 from rules import RuleEngine, RuleSet, load_ruleset
 from rules.engine import AlarmEvent as RuleAlarm
 from rules.errors import RuleError
@@ -175,7 +177,7 @@ class StreamFleetRules:
         lo, hi = batch.received_ms - MAX_AGE_MS, batch.received_ms + MAX_FUTURE_MS
         devices = batch.devices
         self._batch_dir.clear()
-        items: list[dict[str, Any]] = []
+        items: list[ReadingDict] = []
         for item in batch.readings:
             device = item["device"]
             device_id = devices.get(device)
@@ -316,15 +318,11 @@ class FleetStreamComponent:
                 await asyncio.sleep(delay)
 
 
-def components(ctx: Any) -> list[Any]:
-    """Registered in :mod:`cloud.components`; nothing to do in a process without ingest workers."""
-    import os
+def components(ctx: ServiceContext) -> list[Component]:
+    """Registered in :mod:`cloud.components`; nothing to do in a process without ingest workers.
 
-    options = getattr(ctx, "options", None)
-    if options is not None and options.workers <= 0:
+    The service's one policy (``GUANJIA_WO_POLICY``, loaded once), one clock, and the extra rule
+    files of ``ctx.config.fleet_stream_rules`` (``GUANJIA_FLEET_STREAM_RULES``)."""
+    if ctx.config.workers <= 0:
         return []
-    extra = options.extra if options is not None else {}
-    files = extra.get("fleet_stream_rules") or os.environ.get("GUANJIA_FLEET_STREAM_RULES")
-    # the service's one policy (GUANJIA_WO_POLICY, loaded once) and one clock
-    return [FleetStreamComponent(ctx.policy, ctx.clock,
-                                 extra_rules=[p for p in str(files or "").split(os.pathsep) if p])]
+    return [FleetStreamComponent(context_policy(ctx), ctx.clock, extra_rules=ctx.config.fleet_stream_rules)]

@@ -13,11 +13,14 @@ import re
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from guanjia.core.config import load_model
+
+if TYPE_CHECKING:
+    from cloud.runtime.context import ServiceContext
 
 Priority = Literal["P0", "P1", "P2", "P3"]
 Skill = Literal["elevator", "water", "electrical", "access", "general"]
@@ -167,3 +170,15 @@ def load_policy(path: str | Path | None = None) -> Policy:
 @cache
 def default_policy() -> Policy:
     return load_model(Policy, DEFAULT_POLICY)
+
+
+def context_policy(ctx: ServiceContext) -> Policy:
+    """The service's one policy (``ctx.policy``, loaded once at start-up), typed.
+
+    The context is defined below ops (:mod:`cloud.runtime.context`) and cannot name this class,
+    so it carries the policy as an ``object``; the owner of the type narrows it here. A context
+    without a :class:`Policy` is a wiring error of the assembly, caught at the first use."""
+    policy = ctx.policy
+    if not isinstance(policy, Policy):
+        raise TypeError(f"ServiceContext.policy is {type(policy).__name__}, not a work-order Policy")
+    return policy

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from cloud.db.rows import insert_sql
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,32 @@ log = logging.getLogger(__name__)
 INBOX_CHANNEL: Final = "guanjia_inbox"
 OUTBOX_CHANNEL: Final = "guanjia_outbox"
 MAX_NOTIFY_BYTES: Final = 7000  # pg_notify payloads must stay under 8000 bytes
+
+
+class NotificationRow(NamedTuple):
+    """One ``notifications`` row as :func:`_insert` writes it; the field order is the column order
+    of :data:`_INSERT_NOTIFICATION` (the inbox and webhook rows are written by their own
+    ``INSERT … SELECT`` statements, by name)."""
+
+    channel: str
+    butler_id: int | None
+    target: str
+    event: str
+    community: str | None
+    work_order_id: int | None
+    alarm_id: int | None
+    subject: str
+    body: str
+    payload: Jsonb
+    state: str
+    next_attempt_at: datetime | None
+    dedup_key: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+_INSERT_NOTIFICATION: Final = (insert_sql("notifications", NotificationRow)
+                               + " ON CONFLICT (dedup_key) DO NOTHING RETURNING id")
 
 
 async def _insert(
@@ -42,15 +69,11 @@ async def _insert(
     payload: dict[str, Any] | None = None,
     dedup_key: str | None = None,
 ) -> int | None:
-    cur = await conn.execute(
-        """INSERT INTO notifications (channel, butler_id, target, event, community, work_order_id, alarm_id,
-                                      subject, body, payload, state, next_attempt_at, dedup_key, created_at, sent_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
-        (channel, butler_id, target, event, community, work_order_id, alarm_id, subject, body,
-         Jsonb(payload or {}), state, None if state == "sent" else now, dedup_key, now,
-         now if state == "sent" else None),
-    )
+    cur = await conn.execute(_INSERT_NOTIFICATION, NotificationRow(
+        channel=channel, butler_id=butler_id, target=target, event=event, community=community,
+        work_order_id=work_order_id, alarm_id=alarm_id, subject=subject, body=body, payload=Jsonb(payload or {}),
+        state=state, next_attempt_at=None if state == "sent" else now, dedup_key=dedup_key, created_at=now,
+        sent_at=now if state == "sent" else None))
     row = await cur.fetchone()
     return int(row[0]) if row else None
 

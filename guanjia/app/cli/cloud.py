@@ -14,7 +14,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from guanjia.app.cli import cloud_analytics, cloud_users, cloud_workorders
+from guanjia.app.cli import cloud_analytics, cloud_users, cloud_workorders, options
+from guanjia.app.cli.options import DbOption, JsonOption, MqttOption, RunDirOption
 
 app = typer.Typer(help="cloud: storage, ingest service, API, registry.", no_args_is_help=True)
 gateway_app = typer.Typer(help="gateways: provision (registry row + broker account) and list.", no_args_is_help=True)
@@ -28,26 +29,6 @@ app.add_typer(cloud_analytics.app, name="analytics")
 app.add_typer(cloud_workorders.app, name="wo")
 
 out = Console()
-DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL/TimescaleDB URL.")
-MqttOption = typer.Option(None, "--mqtt-url", envvar="GUANJIA_MQTT_URL", help="Broker URL of the cloud account.")
-RunDirOption = typer.Option(None, "--run-dir", help="Local stack folder (default: GUANJIA_RUN_DIR or .run).")
-
-
-def _run_dir(run_dir: Path | None) -> Path:
-    return run_dir or Path(os.environ.get("GUANJIA_RUN_DIR", ".run"))
-
-
-def _resolve(value: str | None, var: str, run_dir: Path | None) -> str:
-    from guanjia.app.stack.local import LocalStack
-    from guanjia.core.errors import ConfigError, ConfigIssue
-
-    if value:
-        return value
-    env = LocalStack(_run_dir(run_dir)).env()
-    if var in env:
-        return env[var]
-    raise ConfigError([ConfigIssue("environment", None, var, "not set, and no local stack is up "
-                                   "(run `guanjia stack up` or set the variable)")])
 
 
 @app.command()
@@ -58,15 +39,14 @@ def migrate(
 ) -> None:
     """Apply pending migrations (TimescaleDB when available, else plain PostgreSQL partitions)."""
     from cloud.db.migrate import migrate as run_migrations
+    from cloud.db.migrate import schema_version, storage_mode
     from cloud.db.pool import connect
 
-    url = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
+    url = options.database_url(database_url, run_dir)
     applied = run_migrations(url, prefer_timescale=not plain)
     with connect(url) as conn:
-        row = conn.execute("SELECT value FROM schema_meta WHERE key = 'storage_mode'").fetchone()
-        latest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    mode = row[0] if row else "?"
-    out.print(f"storage: {mode}; applied {len(applied)} migration(s); schema version {latest[0] if latest else 0}",
+        mode, version = storage_mode(conn), schema_version(conn)
+    out.print(f"storage: {mode}; applied {len(applied)} migration(s); schema version {version}",
               markup=False, highlight=False)
 
 
@@ -79,35 +59,34 @@ SeqWindowOption = typer.Option(
 
 
 def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | None, *, workers: int, api: bool,
-             api_host: str, api_port: int, group: str, client_id_prefix: str | None, components: list[str] | None,
+             api_host: str, api_port: int, group: str, client_id_prefix: str | None, ingest_only: bool,
              receive_maximum: int, batch_points: int, seq_window: int = SEQ_WINDOW_DEFAULT,
              needs_secret: bool = True) -> None:
     import asyncio
     import secrets
 
-    from cloud.ingest.prepare import Policy
-    from cloud.ingest.worker import WorkerOptions
-    from cloud.service import CloudService, ServiceOptions
+    from cloud.components import COMPONENTS, INGEST_ONLY
+    from cloud.runtime.context import CloudConfig
+    from cloud.service import CloudService
     from guanjia.core.clock import SystemClock
     from guanjia.core.settings import Settings
 
-    db = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
-    broker = _resolve(mqtt_url, "GUANJIA_MQTT_URL", run_dir) if workers > 0 else mqtt_url
+    db = options.database_url(database_url, run_dir)
+    broker = options.resolve_url(mqtt_url, options.MQTT_URL, run_dir) if workers > 0 else mqtt_url
     # ingest-only processes sign nothing; do not make operators invent a secret for them
     secret = None if needs_secret or os.environ.get("GUANJIA_SECRET_KEY") else secrets.token_urlsafe(48)
     settings = (Settings(database_url=db, mqtt_url=broker, secret_key=secret) if secret
                 else Settings(database_url=db, mqtt_url=broker))
-    options = ServiceOptions(
-        workers=workers, api=api, api_host=api_host, api_port=api_port, group=group,
-        pool_size=max(4, 2 * workers + 4),
-        extra={"client_id_prefix": client_id_prefix,
-               "worker_options": WorkerOptions(receive_maximum=receive_maximum, batch_points=batch_points,
-                                               policy=Policy(seq_window=seq_window))},
-    )
+    # settings are read once, here: the components get this typed config, not the environment
+    config = CloudConfig.from_settings(
+        settings, workers=workers, api=api, api_host=api_host, api_port=api_port, group=group,
+        pool_size=max(4, 2 * workers + 4), client_id_prefix=client_id_prefix, receive_maximum=receive_maximum,
+        batch_points=batch_points, seq_window=seq_window)
+    factories = INGEST_ONLY if ingest_only else COMPONENTS
 
     async def main() -> None:
         # wall time enters the cloud here: one clock for every component, the API and the pages
-        async with CloudService(settings, options, components=components, clock=SystemClock()) as service:
+        async with CloudService(settings, config, components=factories, clock=SystemClock()) as service:
             await service.wait()
 
     asyncio.run(main())
@@ -131,7 +110,7 @@ def serve(
 ) -> None:
     """Run the cloud: ingest workers, storage maintenance, rollups, API — one process, one TaskGroup."""
     _service(database_url, mqtt_url, run_dir, workers=workers, api=not no_api, api_host=api_host, api_port=api_port,
-             group=group, client_id_prefix=client_id_prefix, components=None, receive_maximum=receive_maximum,
+             group=group, client_id_prefix=client_id_prefix, ingest_only=False, receive_maximum=receive_maximum,
              batch_points=batch_points, seq_window=seq_window)
 
 
@@ -149,7 +128,7 @@ def ingest(
 ) -> None:
     """Ingest workers only (scale-out processes beside one `serve`)."""
     _service(database_url, mqtt_url, run_dir, workers=workers, api=False, api_host="", api_port=0, group=group,
-             client_id_prefix=client_id_prefix, components=["cloud.ingest.service:components"],
+             client_id_prefix=client_id_prefix, ingest_only=True,
              receive_maximum=receive_maximum, batch_points=batch_points, seq_window=seq_window, needs_secret=False)
 
 
@@ -173,14 +152,14 @@ def gateway_add(
     from guanjia.app.stack.local import LocalStack
     from guanjia.core.errors import ConfigError, ConfigIssue
 
-    url = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
+    url = options.database_url(database_url, run_dir)
     files = stack = None
     if passwd_file or acl_file:
         if not (passwd_file and acl_file):
             raise ConfigError([ConfigIssue("options", None, "--passwd-file/--acl-file", "give both or neither")])
         files = BrokerFiles(passwd_file, acl_file, broker_pid)
     else:
-        stack = LocalStack(_run_dir(run_dir))
+        stack = LocalStack(options.run_dir(run_dir))
     gateway_id, account = provision_gateway(url, community, gateway, trusted=trusted, auto_register=auto_register,
                                             stack=stack, files=files)
     if stack is not None:
@@ -206,7 +185,7 @@ def gateway_list(
     community: str | None = typer.Option(None, "--community"),
     database_url: str | None = DbOption,
     run_dir: Path | None = RunDirOption,
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JsonOption,
 ) -> None:
     """Gateways with online state, device count, sequence high-water mark and gaps."""
     from rich.table import Table
@@ -214,7 +193,7 @@ def gateway_list(
     from cloud.db.pool import connect
     from cloud.registry.store import as_dict, list_gateways
 
-    url = _resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)
+    url = options.database_url(database_url, run_dir)
     with connect(url) as conn:
         rows = list_gateways(conn, community)
     if as_json:
@@ -245,7 +224,7 @@ def building_add(
     from cloud.db.pool import connect
     from cloud.registry.store import add_building, ensure_community
 
-    with connect(_resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)) as conn:
+    with connect(options.database_url(database_url, run_dir)) as conn:
         ensure_community(conn, community)
         bid = add_building(conn, community, building, name=name, floors=floors, basement_floors=basement_floors,
                            lat=lat, lon=lon)
@@ -269,7 +248,7 @@ def device_account(
         raise ConfigError([ConfigIssue("options", None, "--passwd-file/--acl-file", "give both or neither")])
     files = BrokerFiles(passwd_file, acl_file, broker_pid) if passwd_file and acl_file else None
     account = provision_devices(community, files=files,
-                                stack=None if files else LocalStack(_run_dir(run_dir)))
+                                stack=None if files else LocalStack(options.run_dir(run_dir)))
     out.print(f"MQTT username: {account.username}   (devices/{community}/# only)", markup=False, highlight=False)
     out.print(f"MQTT password: {account.password}   (shown once; store it in the gates' config)", markup=False,
               highlight=False)
@@ -294,7 +273,7 @@ def device_add(
     from cloud.db.pool import connect
     from cloud.registry.store import add_device
 
-    with connect(_resolve(database_url, "GUANJIA_DATABASE_URL", run_dir)) as conn:
+    with connect(options.database_url(database_url, run_dir)) as conn:
         did = add_device(conn, community, device, gateway=gateway, building=building, floor=floor, kind=kind,
                          profile_id=profile, name=name, lat=lat, lon=lon)
     out.print(f"device {community}/{device} id {did}", markup=False, highlight=False)

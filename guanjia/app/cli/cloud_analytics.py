@@ -1,33 +1,33 @@
-"""``guanjia cloud analytics``: train, score and evaluate the equipment anomaly detectors.
+"""``guanjia cloud analytics``: train and score the equipment anomaly detectors, replay the demo story.
 
 - ``train``    fit per-device baselines on the hourly rollups of a window; store a model version;
 - ``score``    raise detections (→ fleet alarms → planned work orders) and refresh health records;
-- ``evaluate`` the labelled evaluation on simulated fleets (training seed ≠ evaluation seed);
-- ``models``   list stored model versions; ``activate`` rolls back / forward to a version.
+- ``models``   list stored model versions; ``activate`` rolls back / forward to a version;
+- ``replay-demo`` weeks of a wearing pump (simulator physics) through train → score → work order.
+
+The labelled evaluation on simulated fleets is not a product command: ``python -m bench
+analytics-eval`` (benchmarks and evaluation fleets are not in the product wheel).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from guanjia.app.cli import options
+from guanjia.app.cli.options import DbOption
 from guanjia.core.clock import SystemClock
 
 app = typer.Typer(help="analytics: anomaly detection and equipment health.", no_args_is_help=True)
 out = Console(soft_wrap=True)  # explanations are sentences: never hard-wrap them
-DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL/TimescaleDB URL.")
 
 
 def _url(value: str | None) -> str:
-    from guanjia.app.cli.cloud import _resolve
-
-    return _resolve(value, "GUANJIA_DATABASE_URL", None)
+    return options.database_url(value)
 
 
 def _when(text: str | None, default: dt.datetime | None = None) -> dt.datetime:
@@ -117,46 +117,6 @@ def score(
 
 
 @app.command()
-def evaluate(
-    devices: int = typer.Option(220, min=10, help="Evaluation fleet size."),
-    days: int = typer.Option(42, min=20, help="Simulated days (the first --warmup-days train the baselines)."),
-    warmup_days: int = typer.Option(14, min=7),
-    train_seed: int = typer.Option(1),
-    eval_seed: int = typer.Option(2),
-    train_devices: int | None = typer.Option(160, help="Training fleet size (default 160)."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the flat figures here."),
-    write_limits: Path | None = typer.Option(None, help="Write the calibrated fleet limits (limits.json)."),
-) -> None:
-    """Labelled evaluation: calibrate on one simulated fleet, score another; print the table."""
-    from cloud.analytics.evaluation import render_table
-    from cloud.analytics.pipeline import run_evaluation
-
-    if train_seed == eval_seed:
-        raise typer.BadParameter("training and evaluation seeds must differ (an honest score)")
-    result = run_evaluation(devices=devices, days=days, warmup_days=warmup_days, train_seed=train_seed,
-                            eval_seed=eval_seed, train_devices=train_devices)
-    out.print(f"{result.devices} devices, {result.simulated_days} simulated days, train seed {train_seed}, "
-              f"eval seed {eval_seed}" + (f"; kinds without physics: {result.kinds_missing}"
-                                          if result.kinds_missing else ""), markup=False)
-    out.print(render_table(result.report), markup=False)
-    for det in result.report.unmatched[:30]:
-        raised = dt.datetime.fromtimestamp(det.detected_ms / 1000, dt.UTC)
-        out.print(f"unmatched: {det.device} {det.detector} at {raised:%m-%d %H:%M} score {det.score:.2f}: "
-                  f"{det.message}", markup=False)
-    for label in result.report.missed[:30]:
-        out.print(f"missed: {label.device} {label.fault} from "
-                  f"{dt.datetime.fromtimestamp(label.start_ms / 1000, dt.UTC):%m-%d %H:%M}", markup=False)
-    figures = {"devices": result.devices, "simulated_days": result.simulated_days} | result.report.flat()
-    if json_path:
-        json_path.write_text(json.dumps(figures, indent=2) + "\n")
-    if write_limits:
-        from cloud.analytics.modelstore import to_json_safe
-
-        write_limits.write_text(json.dumps(to_json_safe(result.fleet_params), indent=2, sort_keys=True) + "\n")
-        out.print(f"limits written to {write_limits}", markup=False)
-
-
-@app.command()
 def models(database_url: str | None = DbOption, detector: str | None = typer.Option(None)) -> None:
     """List stored model versions (active marked with *)."""
     from cloud.analytics.modelstore import list_models
@@ -193,7 +153,7 @@ def replay_demo(
     now: str | None = typer.Option(None, "--now", help="The replay ends at this hour (ISO time; default: now)."),
 ) -> None:
     """Replay weeks of a pump wearing out (simulator physics) through train → score → planned work order."""
-    from cloud.analytics.replay import replay_bearing_wear
+    from guanjia.app.demo_replay import replay_bearing_wear
 
     result = asyncio.run(_with_conn(_url(database_url), lambda c: replay_bearing_wear(
         c, community=community, building=building, device=device, days=days, wear_start_day=wear_start_day,

@@ -13,21 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from guanjia.app.cli import options
+from guanjia.app.cli.options import DbOption
+
 app = typer.Typer(help="users, roles and communities (tenants).", no_args_is_help=True)
 out = Console()
-
-
-def _database_url(database_url: str | None) -> str:
-    from guanjia.core.errors import ConfigError, ConfigIssue
-
-    url = database_url
-    if not url:
-        raise ConfigError([ConfigIssue("environment", None, "GUANJIA_DATABASE_URL",
-                                       "set it or pass --database-url")])
-    return url
-
-
-DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL URL.")
 
 
 @app.command("add")
@@ -42,11 +32,10 @@ def add(
     database_url: str | None = DbOption,
 ) -> None:
     """Create a user."""
-    from psycopg import AsyncConnection
-
     from cloud.auth.errors import AuthError
     from cloud.auth.roles import Role
     from cloud.auth.users import create_user
+    from cloud.db.pool import connect_async
     from guanjia.core.errors import ConfigError, ConfigIssue
 
     try:
@@ -61,10 +50,10 @@ def add(
         password = secrets.token_urlsafe(12)
     elif password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> int:
-        async with await AsyncConnection.connect(url) as conn:
+        async with connect_async(url) as conn:
             user = await create_user(conn, username, password, role_value, community,
                                      display_name=display_name, lang=lang)
             await conn.commit()
@@ -82,14 +71,13 @@ def add(
 @app.command("list")
 def list_(community: str | None = typer.Option(None, "--community", "-c"), database_url: str | None = DbOption) -> None:
     """List users."""
-    from psycopg import AsyncConnection
-
     from cloud.auth.users import User, list_users
+    from cloud.db.pool import connect_async
 
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> list[User]:
-        async with await AsyncConnection.connect(url) as conn:
+        async with connect_async(url) as conn:
             return await list_users(conn, community=community, limit=10_000)
 
     table = Table("id", "username", "role", "communities", "name", "disabled")
@@ -103,17 +91,16 @@ def list_(community: str | None = typer.Option(None, "--community", "-c"), datab
 def passwd(username: str, password: str | None = typer.Option(None, "--password"),
            database_url: str | None = DbOption) -> None:
     """Set a user's password (revokes their tokens and sessions)."""
-    from psycopg import AsyncConnection
-
     from cloud.auth.errors import AuthError
     from cloud.auth.users import get_login, set_password
+    from cloud.db.pool import connect_async
 
     if password is None:
         password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> None:
-        async with await AsyncConnection.connect(url) as conn:
+        async with connect_async(url) as conn:
             found = await get_login(conn, username)
             if found is None:
                 raise typer.BadParameter(f"no user {username!r}")
@@ -131,14 +118,13 @@ def passwd(username: str, password: str | None = typer.Option(None, "--password"
 def disable(username: str, enable: bool = typer.Option(False, "--enable", help="re-enable instead"),
             database_url: str | None = DbOption) -> None:
     """Disable (or re-enable) a user; disabling revokes their tokens at once."""
-    from psycopg import AsyncConnection
-
     from cloud.auth.users import get_login, update_user
+    from cloud.db.pool import connect_async
 
-    url = _database_url(database_url)
+    url = options.database_url(database_url)
 
     async def _run() -> None:
-        async with await AsyncConnection.connect(url) as conn:
+        async with connect_async(url) as conn:
             found = await get_login(conn, username)
             if found is None:
                 raise typer.BadParameter(f"no user {username!r}")

@@ -1,8 +1,8 @@
 """``guanjia cloud wo``: work orders, alarms, butlers and webhooks from the command line.
 
-Registered under ``guanjia cloud`` as ``wo``. Reads go straight to the tables of
-``cloud/db/migrations/100_alarms_workorders.sql``; everything that changes an order's state goes
-through the API or the web inbox (so the state machine, trail and notifications apply).
+Registered under ``guanjia cloud`` as ``wo``. The SQL lives in :mod:`cloud.ops.workorders.admin`
+(typed rows); everything that changes an order's state goes through the API or the web inbox (so
+the state machine, trail and notifications apply).
 """
 
 from __future__ import annotations
@@ -14,20 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from guanjia.app.cli import options
+from guanjia.app.cli.options import DbOption
+
 app = typer.Typer(help="work orders, alarms, butlers, webhooks.", no_args_is_help=True)
 out = Console()
 
-DbOption = typer.Option(None, "--database-url", envvar="GUANJIA_DATABASE_URL", help="PostgreSQL URL.")
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _SHIFT_RE = re.compile(r"^(\w{3})(?:-(\w{3}))?\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})$")
-
-
-def _url(database_url: str | None) -> str:
-    from guanjia.core.errors import ConfigError, ConfigIssue
-
-    if not database_url:
-        raise ConfigError([ConfigIssue("environment", None, "GUANJIA_DATABASE_URL", "set it or pass --database-url")])
-    return database_url
 
 
 def parse_shift(text: str) -> list[tuple[int, time, time]]:
@@ -52,39 +46,31 @@ def list_orders(
     database_url: str | None = DbOption,
 ) -> None:
     """Work orders, unfinished first."""
-    import psycopg
+    from cloud.db.pool import connect
+    from cloud.ops.workorders.admin import list_orders as load_orders
 
-    with psycopg.connect(_url(database_url)) as conn:
-        rows = conn.execute(
-            """SELECT w.id, w.community, w.priority, w.state, w.title, coalesce(b.name, '-'), w.escalation_level,
-                      w.created_at
-               FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id
-               WHERE (%(c)s::text IS NULL OR w.community = %(c)s)
-                 AND (NOT %(open)s OR w.state NOT IN ('resolved', 'closed', 'cancelled'))
-               ORDER BY CASE WHEN w.state IN ('resolved', 'closed', 'cancelled') THEN 1 ELSE 0 END, w.priority,
-                        w.id DESC LIMIT %(limit)s""",
-            {"c": community, "open": open_only, "limit": limit}).fetchall()
+    with connect(options.database_url(database_url)) as conn:
+        rows = load_orders(conn, community, open_only=open_only, limit=limit)
     table = Table("id", "community", "prio", "state", "title", "assignee", "esc", "opened")
     for r in rows:
-        table.add_row(str(r[0]), r[1], r[2], r[3], r[4][:50], r[5], str(r[6]), r[7].strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(str(r.id), r.community, r.priority, r.state, r.title[:50], r.assignee, str(r.escalation_level),
+                      r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     out.print(table)
 
 
 @app.command("show")
 def show(work_order: int = typer.Argument(...), database_url: str | None = DbOption) -> None:
     """One order with its SLA clocks and its whole trail (who, when, where, what)."""
-    import psycopg
-    from psycopg.rows import dict_row
-
+    from cloud.db.pool import connect
     from cloud.ops.notify.masking import mask_name, mask_phone
+    from cloud.ops.workorders.admin import order_with_trail
 
-    with psycopg.connect(_url(database_url), row_factory=dict_row) as conn:
-        wo = conn.execute("SELECT * FROM work_orders WHERE id = %s", (work_order,)).fetchone()
-        if wo is None:
-            out.print(f"work order {work_order} does not exist")
-            raise typer.Exit(1)
-        trail = conn.execute("SELECT * FROM work_order_trail WHERE work_order_id = %s ORDER BY id",
-                             (work_order,)).fetchall()
+    with connect(options.database_url(database_url)) as conn:
+        found = order_with_trail(conn, work_order)
+    if found is None:
+        out.print(f"work order {work_order} does not exist")
+        raise typer.Exit(1)
+    wo, trail = found
     out.print(f"#{wo['id']} [{wo['priority']}] {wo['title']}  state={wo['state']}  community={wo['community']} "
               f"device={wo['device'] or '-'}  origin={wo['origin']}  alarm={wo['alarm_id'] or '-'}")
     if wo["reporter_name"] or wo["reporter_phone"]:  # a terminal is a log: masked
@@ -106,19 +92,16 @@ def alarms(
     database_url: str | None = DbOption,
 ) -> None:
     """Current alarms (ACTIVE/CLEARED × ACK/UNACK)."""
-    import psycopg
-
+    from cloud.db.pool import connect
     from cloud.ops.model.alarms import status
+    from cloud.ops.workorders.admin import current_alarms
 
-    with psycopg.connect(_url(database_url)) as conn:
-        rows = conn.execute(
-            """SELECT id, community, device, rule, severity, active, acknowledged, flaps, last_raised_at, source
-               FROM alarms WHERE current AND (%(c)s::text IS NULL OR community = %(c)s) AND (%(all)s OR active)
-               ORDER BY active DESC, last_raised_at DESC LIMIT 200""", {"c": community, "all": all_}).fetchall()
+    with connect(options.database_url(database_url)) as conn:
+        rows = current_alarms(conn, community, include_cleared=all_)
     table = Table("id", "community", "device", "rule", "severity", "status", "flaps", "last raised", "source")
     for r in rows:
-        table.add_row(str(r[0]), r[1], r[2], r[3], r[4], status(r[5], r[6]), str(r[7]),
-                      r[8].strftime("%Y-%m-%d %H:%M:%S"), r[9])
+        table.add_row(str(r.id), r.community, r.device, r.rule, r.severity, status(r.active, r.acknowledged),
+                      str(r.flaps), r.last_raised_at.strftime("%Y-%m-%d %H:%M:%S"), r.source)
     out.print(table)
 
 
@@ -141,31 +124,24 @@ def butler_add(
     database_url: str | None = DbOption,
 ) -> None:
     """Add a butler (or team lead / manager) with skills, buildings, roster and escalation link."""
-    import psycopg
-
+    from cloud.db.pool import connect
     from cloud.ops.routing.roster import zone
+    from cloud.ops.workorders.admin import NewButler, add_butler, user_id
 
     zone(timezone)
     parsed = [s for text in shifts for s in parse_shift(text)]
-    with psycopg.connect(_url(database_url)) as conn:
-        user_id = None
+    with connect(options.database_url(database_url)) as conn:
+        linked = None
         if user is not None:
-            row = conn.execute("SELECT id FROM users WHERE lower(username) = lower(%s)", (user,)).fetchone()
-            if row is None:
+            linked = user_id(conn, user)
+            if linked is None:
                 out.print(f"no user {user!r}; create it with `guanjia cloud user add`")
                 raise typer.Exit(1)
-            user_id = row[0]
-        row = conn.execute(
-            """INSERT INTO butlers (user_id, name, phone, email, community, buildings, skills, kind, role, star_level,
-                                    manager_id, timezone, messengers)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            (user_id, name, phone, email, community, buildings, skills, kind, role, star, manager, timezone,
-             messengers)).fetchone()
-        assert row is not None
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO butler_shifts (butler_id, weekday, starts, ends) VALUES (%s, %s, %s, %s)",
-                            [(row[0], d, a, b) for d, a, b in parsed])
-    out.print(f"butler {row[0]} added ({name}, {role}, {kind}, {len(parsed)} shifts)")
+        butler_id = add_butler(conn, NewButler(
+            user_id=linked, name=name, phone=phone, email=email, community=community, buildings=buildings,
+            skills=skills, kind=kind, role=role, star_level=star, manager_id=manager, timezone=timezone,
+            messengers=messengers, shifts=parsed))
+    out.print(f"butler {butler_id} added ({name}, {role}, {kind}, {len(parsed)} shifts)")
 
 
 @app.command("webhook-add")
@@ -177,9 +153,9 @@ def webhook_add(
     database_url: str | None = DbOption,
 ) -> None:
     """Register a signed webhook endpoint."""
-    import psycopg
+    from cloud.db.pool import connect
+    from cloud.ops.workorders.admin import add_webhook
 
-    with psycopg.connect(_url(database_url)) as conn:
-        row = conn.execute("INSERT INTO webhook_endpoints (community, url, secret, events) VALUES (%s, %s, %s, %s) "
-                           "RETURNING id", (community, url, secret, events)).fetchone()
-    out.print(f"webhook {row[0] if row else '?'} → {url}")
+    with connect(options.database_url(database_url)) as conn:
+        webhook_id = add_webhook(conn, url, secret, community=community, events=events)
+    out.print(f"webhook {webhook_id} → {url}")

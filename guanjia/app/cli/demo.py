@@ -39,9 +39,9 @@ def _save_secret(path: Path, data: dict[str, Any]) -> None:
 
 def _gateway_credentials(database_url: str, demo_dir: Path, run_dir: Path) -> dict[str, str]:
     """Provision the demo gateway once; later runs reuse the stored credentials."""
+    from cloud.registry.broker import BrokerAccount
     from cloud.registry.provisioning import provision_gateway
     from guanjia.app.stack.local import LocalStack
-    from guanjia.app.stack.mosquitto import BrokerAccount
 
     creds_file = demo_dir / "gateway.json"
     stack = LocalStack(run_dir)
@@ -113,12 +113,13 @@ def _report_dead(dead: list[Any]) -> int:
 def _telemetry_rows(database_url: str) -> int:
     import psycopg
 
+    from cloud.db.status import recent_telemetry_rows
+
     try:
         with psycopg.connect(database_url, connect_timeout=5) as conn:
-            row = conn.execute("SELECT count(*) FROM telemetry WHERE time > now() - interval '10 minutes'").fetchone()
+            return recent_telemetry_rows(conn)
     except psycopg.Error:
         return 0
-    return int(row[0]) if row else 0
 
 
 def _wait_http(url: str, seconds: float, supervisor: Any) -> bool:
@@ -151,7 +152,7 @@ def demo(
     from cloud.demo_seed import seed_butlers, seed_registry
     from guanjia.app.procs import Supervisor
     from guanjia.app.stack.local import LocalStack
-    from guanjia.app.stack.ports import reuse_or_pick
+    from guanjia.core.ports import reuse_or_pick
     from guanjia.core.settings import Settings
 
     settings = Settings(mode="demo")
@@ -187,9 +188,9 @@ def demo(
         count = seed_registry(database_url, inventory, COMMUNITY, GATEWAY)
 
         async def _people() -> list[Any]:
-            import psycopg
+            from cloud.db.pool import connect_async
 
-            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            async with connect_async(database_url, "guanjia-demo", autocommit=True) as conn:
                 return await seed_demo_users(conn, COMMUNITY)
 
         logins = asyncio.run(_people())
@@ -251,7 +252,7 @@ def _analytics_replay(demo_dir: Path, state: dict[str, Any], env: dict[str, str]
 
 
 def _account(creds: dict[str, str]) -> Any:
-    from guanjia.app.stack.mosquitto import BrokerAccount
+    from cloud.registry.broker import BrokerAccount
 
     return BrokerAccount(creds["username"], creds["password"])
 

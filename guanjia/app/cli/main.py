@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from guanjia.app.cli import bench, cloud, demo, edge, profiles, rules, sim, stack
+from guanjia.app.cli import cloud, demo, edge, profiles, rules, sim, stack
 from guanjia.core.errors import ConfigError, GuanjiaError
 
 app = typer.Typer(
@@ -28,7 +28,6 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(sim.app, name="sim")
 app.add_typer(edge.app, name="edge")
 app.add_typer(cloud.app, name="cloud")
-app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
 
 err = Console(stderr=True, soft_wrap=True)

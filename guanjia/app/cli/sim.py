@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from guanjia.app.cli import options
+
 if TYPE_CHECKING:
     from simulators import SimulatedFleet
 
@@ -24,7 +26,7 @@ def _mqtt_url(explicit: str | None, community: str, needed: bool = True) -> str 
         return explicit
     if url := os.environ.get("GUANJIA_DEVICES_MQTT_URL"):
         return url
-    run_dir = Path(os.environ.get("GUANJIA_RUN_DIR", ".run"))
+    run_dir = options.run_dir(None)
     if (run_dir / "stack.json").exists() and not os.environ.get("GUANJIA_MQTT_URL"):
         from guanjia.app.stack.local import LocalStack
 

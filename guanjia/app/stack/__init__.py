@@ -5,8 +5,7 @@ same real services. When ``GUANJIA_DATABASE_URL`` / ``GUANJIA_MQTT_URL`` are set
 those instead of starting anything.
 """
 
-from guanjia.app.stack.mosquitto import BrokerAccount, MosquittoServer
-from guanjia.app.stack.ports import free_port
+from guanjia.app.stack.mosquitto import MosquittoServer
 from guanjia.app.stack.postgres import PostgresServer
 
-__all__ = ["BrokerAccount", "MosquittoServer", "PostgresServer", "free_port"]
+__all__ = ["MosquittoServer", "PostgresServer"]

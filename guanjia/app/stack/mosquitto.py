@@ -1,99 +1,44 @@
-"""A private Mosquitto broker in a folder, and the broker's accounts and ACLs.
+"""A private Mosquitto broker in a folder, with its accounts and ACLs.
 
-Anonymous access is off. Every account (each gateway, the cloud, the simulators, an admin) has a
-password hashed the way ``mosquitto_passwd`` does it (PBKDF2-SHA512, ``$7$``) and an explicit ACL,
-so a gateway can only publish under its own topic prefix. :func:`write_auth_files` is also what
-``guanjia cloud gateway add`` uses against a production broker's password and ACL files.
+Anonymous access is off. The accounts, their password hashes and ACL text are the production
+definitions of :mod:`cloud.registry.broker` (the dev stack is above the cloud, so it imports
+them; production provisioning never imports the dev stack). :func:`write_auth_files` writes a
+whole password and ACL file pair (the local stack, ``guanjia stack auth-files``).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
+from cloud.registry.broker import BrokerAccount, acl_lines, passwd_line
 from guanjia.app.stack.pids import pid_running
-from guanjia.app.stack.ports import free_port, wait_for_port
 from guanjia.core.errors import StackError
 from guanjia.core.files import write_private
+from guanjia.core.ports import free_port, wait_for_port
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "install the broker: apt-get install -y mosquitto mosquitto-clients"
-Access = Literal["read", "write", "readwrite"]
-
-
-@dataclass(slots=True)
-class BrokerAccount:
-    username: str
-    password: str
-    acl: list[tuple[Access, str]] = field(default_factory=list)
-
-    @classmethod
-    def gateway(cls, community: str, gateway: str, password: str | None = None) -> BrokerAccount:
-        """A gateway publishes only under its own prefix, reads its own commands and its
-        community's MQTT devices (``devices/{community}/#``), and nothing else."""
-        prefix = f"guanjia/v1/{community}/{gateway}"
-        return cls(
-            username=f"gw-{community}-{gateway}",
-            password=password or secrets.token_urlsafe(18),
-            acl=[
-                ("write", f"{prefix}/telemetry"),
-                ("write", f"{prefix}/alarms"),
-                ("write", f"{prefix}/events"),
-                ("write", f"{prefix}/status"),
-                ("write", f"{prefix}/cmd/reply"),
-                ("read", f"{prefix}/cmd"),
-                ("read", f"{prefix}/status"),
-                ("read", f"devices/{community}/#"),
-            ],
-        )
-
-
-    @classmethod
-    def devices(cls, community: str, password: str | None = None) -> BrokerAccount:
-        """The MQTT devices (gates) of one community share this account, confined to
-        ``devices/{community}/#``: a gate's password found in one estate can neither read nor
-        forge another estate's devices, nor touch any gateway topic. (One shared ``devices``
-        account for every community was what issue 14 found.)"""
-        return cls(username=devices_username(community), password=password or secrets.token_urlsafe(18),
-                   acl=[("readwrite", f"devices/{community}/#")])
-
-
-def devices_username(community: str) -> str:
-    """The broker username of a community's device account."""
-    return f"dev-{community}"
-
-
-def hash_password(password: str, salt: bytes | None = None, iterations: int = 101) -> str:
-    """Mosquitto 2.x password-file hash (``$7$`` = PBKDF2-SHA512), so no subprocess per account."""
-    salt = salt or secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def write_auth_files(passwd_file: Path, acl_file: Path, accounts: Iterable[BrokerAccount]) -> None:
     """Write Mosquitto's password and ACL files atomically (the broker reloads them on SIGHUP)."""
     accounts = list(accounts)
-    pw_lines = [f"{a.username}:{hash_password(a.password)}" for a in accounts]
-    acl_lines: list[str] = []
+    pw_lines = [passwd_line(a) for a in accounts]
+    acl: list[str] = []
     for a in accounts:
-        acl_lines.append(f"user {a.username}")
-        acl_lines += [f"topic {access} {topic}" for access, topic in a.acl]
-        acl_lines.append("")
-    for path, lines in ((passwd_file, pw_lines), (acl_file, acl_lines)):
+        acl += [*acl_lines(a), ""]
+    for path, lines in ((passwd_file, pw_lines), (acl_file, acl)):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)
         # born with its final mode (the password hashes never exist world-readable), then renamed

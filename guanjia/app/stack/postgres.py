@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from guanjia.app.stack.pids import pid_running
-from guanjia.app.stack.ports import free_port
 from guanjia.core.errors import StackError
 from guanjia.core.files import write_private
+from guanjia.core.ports import free_port
 
 log = logging.getLogger(__name__)
 

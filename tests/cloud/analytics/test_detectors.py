@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.analytics_eval import single_device
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.detectors.meter import COST_RULE_BAND
 from cloud.analytics.frames import DAY_MS, HOUR_MS
-from cloud.analytics.simfleet import single_device
 
 START_MS = 1_767_225_600_000
 

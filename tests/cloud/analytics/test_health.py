@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bench.analytics_eval import single_device
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.frames import DAY_MS
 from cloud.analytics.health import health_record
-from cloud.analytics.simfleet import single_device
 
 START_MS = 1_767_225_600_000
 

@@ -17,11 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.analytics_eval import single_device
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.frames import DAY_MS, HOUR_MS
 from cloud.analytics.jobs import LOOKBACK, shipped_limits
-from cloud.analytics.replay import replay_bearing_wear
-from cloud.analytics.simfleet import single_device
+from guanjia.app.demo_replay import replay_bearing_wear
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 

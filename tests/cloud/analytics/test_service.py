@@ -7,10 +7,11 @@ from typing import Any, cast
 
 import psycopg
 
+from bench.analytics_eval import single_device
 from cloud.analytics.service import AnalyticsJob, components
-from cloud.analytics.simfleet import single_device
 from cloud.db.pool import open_pool
 from cloud.ops.model.policy import default_policy
+from cloud.runtime.context import CloudConfig
 from cloud.runtime.metrics import Metrics
 from guanjia.core.clock import ManualClock
 from tests.cloud.analytics.conftest import add_device, load_rollup
@@ -24,8 +25,8 @@ async def test_a_round_trains_missing_models_scores_and_refreshes_health(
     metrics = Metrics()
     async with open_pool(analytics_db, min_size=1, max_size=2) as pool:
         ctx = cast(Any, SimpleNamespace(pool=pool, metrics=metrics, clock=ManualClock(), policy=default_policy(),
-                                        options=SimpleNamespace(extra={
-                                            "analytics_data_clock": True, "analytics_train_days": 4})))
+                                        config=CloudConfig(analytics_db, analytics_data_clock=True,
+                                                           analytics_train_days=4)))
         [job] = components(ctx)
         assert isinstance(job, AnalyticsJob)
         assert job.data_clock

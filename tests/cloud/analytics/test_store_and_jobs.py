@@ -9,11 +9,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.analytics_eval import single_device
 from cloud.analytics import modelstore
 from cloud.analytics.errors import ModelFormatError
 from cloud.analytics.frames import DAY_MS
 from cloud.analytics.jobs import score, train
-from cloud.analytics.simfleet import single_device
 from tests.cloud.analytics.conftest import add_device, load_rollup
 
 START_MS = 1_767_225_600_000

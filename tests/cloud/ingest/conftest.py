@@ -16,9 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
-from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.worker import IngestWorker, WorkerOptions
 from cloud.registry import store
+from cloud.runtime.hooks import IngestHooks
 from guanjia.core import wire
 from guanjia.core.clock import SystemClock
 from guanjia.core.settings import MqttUrl

@@ -11,7 +11,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.ingest.confirm import confirmations, merge
+from cloud.ingest.confirm import confirmations
 from cloud.ingest.prepare import Incoming, Prepared
 from guanjia.core import wire
 from guanjia.core.settings import MqttUrl
@@ -94,7 +94,7 @@ def _prepared(topic: str, seq: int | None, payload: bytes = b"{}") -> Prepared:
 
 
 def test_confirmations_merge_ranges_per_gateway() -> None:
-    assert merge([5, 1, 2, 3, 9, 3, 10]) == [[1, 3], [5, 5], [9, 10]]
+    assert wire.merge_seqs([5, 1, 2, 3, 9, 3, 10]) == [[1, 3], [5, 5], [9, 10]]
     t1, t2 = wire.topic("c", "g1", "telemetry"), wire.topic("c", "g2", "alarms")
     batch = [_prepared(t1, 3), _prepared(t1, 1), _prepared(t1, 2), _prepared(t2, 7),
              _prepared(wire.topic("c", "g1", "status"), None),  # status: not sequenced, no confirmation

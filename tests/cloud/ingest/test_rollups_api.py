@@ -12,12 +12,13 @@ import pytest
 
 from cloud.api.app import create_app
 from cloud.db import partitions, rollups
-from cloud.db.migrate import StorageMode, storage_mode
+from cloud.db.migrate import storage_mode
 from cloud.db.pool import open_pool
 from cloud.ingest.copy import encode_readings
 from cloud.ingest.prepare import Incoming, Prepared
 from cloud.ingest.writer import Writer
 from cloud.registry import store
+from cloud.runtime.context import StorageMode
 from guanjia.core.settings import Settings
 
 T0 = dt.datetime(2026, 5, 1, 10, 0, tzinfo=dt.UTC)

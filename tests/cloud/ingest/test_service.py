@@ -15,9 +15,10 @@ import psycopg
 import pytest
 
 from cloud.db.migrate import migrate
-from cloud.service import CloudService, ServiceOptions
-from guanjia.app.stack import free_port
+from cloud.runtime.context import CloudConfig
+from cloud.service import CloudService
 from guanjia.core import wire
+from guanjia.core.ports import free_port
 from guanjia.core.settings import Settings
 from tests.cloud.ingest.conftest import publisher, register, scalar, telemetry, unique, wait_for
 from tests.conftest import BrokerHandle, PgHandle
@@ -30,8 +31,9 @@ async def test_cloud_service_ingests_serves_and_stops(ingest_db: str, broker: Br
     register(ingest_db, community, gateway, ["d1"])
     port = free_port()
     settings = Settings(mode="test", database_url=ingest_db, mqtt_url=broker.admin_url, secret_key=SECRET)
-    options = ServiceOptions(workers=2, api_port=port, group=unique("g-"), extra={"client_id_prefix": unique("s-")})
-    async with CloudService(settings, options) as service:
+    config = CloudConfig.from_settings(settings, workers=2, api_port=port, group=unique("g-"),
+                                       client_id_prefix=unique("s-"))
+    async with CloudService(settings, config) as service:
         assert service.ctx is not None
         assert service.ctx.mode in ("plain", "timescale")
         async with httpx.AsyncClient() as client:

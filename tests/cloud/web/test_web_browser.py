@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
 from cloud.auth.roles import Role
-from guanjia.app.stack.ports import free_port
+from guanjia.core.ports import free_port
 from tests.webapp import Login, MakeUser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -54,7 +54,7 @@ class Server(threading.Thread):
         from cloud.auth.roles import Role
         from cloud.auth.users import create_user
         from cloud.db.pool import open_pool
-        from guanjia.app.stack.ports import free_port
+        from guanjia.core.ports import free_port
         from guanjia.core.settings import Settings
 
         async with open_pool(self.url, min_size=1, max_size=6) as pool:

@@ -6,9 +6,9 @@ import datetime as dt
 
 from starlette.requests import Request
 
-from cloud.queries.gateways import GatewayRow, flatten
+from cloud.http.i18n import CATALOGS, pick_lang, translate
+from cloud.queries.gateways import GatewayHealth, flatten
 from cloud.queries.series import MAX_POINTS, choose
-from cloud.web.i18n import CATALOGS, pick_lang, translate
 
 
 def _request(query: str = "", cookie: str = "", accept: str = "") -> Request:
@@ -50,7 +50,7 @@ def test_chart_resolution_bounds_points() -> None:
 def test_gateway_health_headlines() -> None:
     status = {"outbox": {"depth": 12}, "poll": {"request_time": {"p50_ms": 8.5, "p99_ms": 41.0}},
               "request_errors": 3, "poll_errors": 1, "nested": {"deep": [1, 2]}}
-    row = GatewayRow(1, "gw", "", "c", True, None, 0, None, 0, 0, None, 0, status)
+    row = GatewayHealth(1, "gw", "", "c", True, None, 0, None, 0, 0, None, 0, status)
     assert row.queue_depth == 12
     assert row.errors == 4
     assert row.poll_latency == {"poll.request_time.p50_ms": 8.5, "poll.request_time.p99_ms": 41.0}

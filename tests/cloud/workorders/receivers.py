@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from guanjia.app.stack.ports import free_port
+from guanjia.core.ports import free_port
 
 
 @dataclass

@@ -22,8 +22,8 @@ from cloud.db.pool import open_pool
 from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import default_policy
-from guanjia.app.stack.ports import free_port
 from guanjia.core.clock import SystemClock, to_ms
+from guanjia.core.ports import free_port
 from guanjia.core.settings import Settings
 from tests.cloud.workorders.conftest import add_butler
 from tests.webapp import MakeUser, asgi_client, serving

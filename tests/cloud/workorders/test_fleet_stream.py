@@ -18,10 +18,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.db.migrate import migrate
-from cloud.ingest.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
 from cloud.ops.fleetrules.stream import STATE_NAME, FleetStreamComponent, StreamFleetRules, stream_ruleset
 from cloud.ops.model.policy import default_policy
 from cloud.registry import store
+from cloud.runtime.hooks import IngestHooks, TelemetryBatch, TelemetryFeed
 from cloud.runtime.metrics import Metrics
 from guanjia.core import wire
 from guanjia.core.clock import ManualClock
@@ -45,11 +45,11 @@ def setup_site(url: str, community: str, gateway: str, other_gateway: str) -> No
         store.add_devices_bulk(conn, community, other_gateway, ["pump-9"], kind="pump")
 
 
-def reading(device: str, ts: int, pressure: float) -> dict[str, Any]:
+def reading(device: str, ts: int, pressure: float) -> wire.ReadingDict:
     return {"device": device, "ts": ts, "values": {"outlet_pressure": pressure, "running": False}}
 
 
-def payload(community: str, gateway: str, seq: int, items: list[dict[str, Any]]) -> bytes:
+def payload(community: str, gateway: str, seq: int, items: list[wire.ReadingDict]) -> bytes:
     return wire.encode("telemetry", gateway=gateway, community=community, seq=seq,
                        sent_at=int(time.time() * 1000), items=items)
 
@@ -226,19 +226,21 @@ def test_future_readings_and_irrelevant_kinds_are_not_evaluated() -> None:
 
 
 async def test_component_runs_in_the_cloud_service_and_saves_its_state(stream_db: str) -> None:
-    from cloud.service import CloudService, ServiceOptions
+    from cloud.ops.fleetrules.stream import components
+    from cloud.runtime.context import CloudConfig
+    from cloud.service import CloudService
     from guanjia.core.settings import Settings
 
     settings = Settings(mode="test", database_url=stream_db, secret_key="stream-tests-secret-0123456789-abcdef")
-    async with CloudService(settings, ServiceOptions(api=False, prefer_timescale=False),
-                            components=["cloud.ops.fleetrules.stream:components"]) as service:
+    async with CloudService(settings, CloudConfig.from_settings(settings, api=False, prefer_timescale=False),
+                            components=[components]) as service:
         await asyncio.sleep(0.5)
         assert {t.get_name() for t in service._tasks} == {"fleet-stream"}
         assert all(not t.done() for t in service._tasks)
         assert len(service.hooks.telemetry) == 1  # the feed is registered with ingest
     assert await scalar(stream_db, f"SELECT count(*) FROM fleet_rule_state WHERE name = '{STATE_NAME}'") == 1
-    async with CloudService(settings, ServiceOptions(api=False, workers=0, migrate=False),
-                            components=["cloud.ops.fleetrules.stream:components"]) as service:
+    async with CloudService(settings, CloudConfig.from_settings(settings, api=False, workers=0, migrate=False),
+                            components=[components]) as service:
         assert service._tasks == []  # no ingest workers in this process: nothing to evaluate
 
 

@@ -29,7 +29,8 @@ from cloud.auth.users import create_user
 from cloud.db.migrate import migrate
 from cloud.db.pool import open_pool
 from cloud.ops.model.policy import DEFAULT_POLICY, Policy, default_policy, load_policy
-from cloud.service import ServiceOptions, service_policy
+from cloud.runtime.context import CloudConfig
+from cloud.service import service_policy
 from guanjia.core.clock import ManualClock
 from guanjia.core.settings import Settings
 from tests.cloud.workorders.conftest import add_butler
@@ -118,8 +119,9 @@ async def _order(pool: AsyncConnectionPool[Any], wo_id: int) -> dict[str, Any]:
 
 
 def test_the_service_loads_the_policy_of_the_settings_once(settings: Settings, custom: Policy) -> None:
-    assert service_policy(settings, ServiceOptions()) == custom
-    assert service_policy(Settings(mode="test"), ServiceOptions()) == default_policy()
+    assert service_policy(CloudConfig.from_settings(settings)) == custom
+    assert service_policy(CloudConfig.from_settings(Settings(mode="test", database_url="postgresql://unused"))) \
+        == default_policy()
 
 
 async def _open_p2(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient, staff: dict[str, str]) -> int:
@@ -176,7 +178,7 @@ async def test_web_inbox_accept_uses_the_configured_policy(pool: AsyncConnection
 
 
 async def test_analytics_opened_orders_use_the_configured_policy(settings: Settings, custom: Policy) -> None:
-    from cloud.analytics.replay import replay_bearing_wear
+    from guanjia.app.demo_replay import replay_bearing_wear
 
     assert settings.database_url is not None
     now = dt.datetime(2027, 1, 1, 0, 30, tzinfo=SHANGHAI)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from cloud.service import CloudService, ServiceOptions
+from cloud.ops.service import components
+from cloud.runtime.context import CloudConfig
+from cloud.service import CloudService
 from guanjia.core.settings import Settings
 
 
 async def test_components_run_in_the_cloud_service(db_url: str) -> None:
     settings = Settings(mode="test", database_url=db_url, secret_key="test-secret-key-for-the-service-tests-0123456789")
-    options = ServiceOptions(api=False, prefer_timescale=False)
-    async with CloudService(settings, options, components=["cloud.ops.service:components"]) as service:
+    config = CloudConfig.from_settings(settings, api=False, prefer_timescale=False)
+    async with CloudService(settings, config, components=[components]) as service:
         await asyncio.sleep(1.5)
         assert service.ctx is not None
         names = {t.get_name() for t in service._tasks}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.analytics.evaluation import WEEK_MS, Detection, FaultLabel, evaluate, render_table
+from bench.analytics_scoring import WEEK_MS, evaluate, render_table
+from cloud.analytics.detection import Detection
 from cloud.analytics.frames import DAY_MS, HOUR_MS
+from simulators.labelled_fleet import FaultLabel
 
 DAYS = 28
 SCORED = {f"dev-{i}": (0, DAYS * DAY_MS) for i in range(10)}
@@ -80,7 +82,7 @@ def test_unscored_devices_and_detections_outside_the_window_are_ignored() -> Non
 
 
 def test_the_evaluation_refuses_to_score_on_its_training_seed() -> None:
-    from cloud.analytics.pipeline import run_evaluation
+    from bench.analytics_eval import run_evaluation
 
     with pytest.raises(ValueError, match="different seeds"):
         run_evaluation(devices=10, days=20, train_seed=4, eval_seed=4)

@@ -1,5 +1,10 @@
 """Tell other cloud packages about alarms/events right after the ingest transaction commits.
 
+Why in the runtime and not in ``cloud.ingest``: the hooks are a seam of the process, carried by
+every :class:`~cloud.runtime.context.ServiceContext`; ingest calls them, ops (fleet stream rules,
+the alarm processor) listen. Beside the context they keep the runtime free of imports from the
+layers above it; the module itself needs nothing but the standard library.
+
 Two ways, pick what fits:
 
 * **In process** — ``ctx.hooks.on_alarms(callback)`` / ``on_events``: ``await callback(ids)`` is
@@ -26,7 +31,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from guanjia.core.wire import ReadingDict
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ class TelemetryBatch:
     seq: int
     received_ms: int
     devices: dict[str, int]
-    readings: list[dict[str, Any]]
+    readings: list[ReadingDict]
 
 
 TelemetryCallback = Callable[[list[TelemetryBatch]], None]

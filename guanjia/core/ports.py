@@ -1,4 +1,7 @@
-"""Free TCP ports picked at run time, so tests and demos can run beside another stack."""
+"""Free TCP ports picked at run time, so tests and demos can run beside another stack.
+
+In the core, not in the dev stack, because the simulators (a tier) pick ports for their Modbus
+servers too, and a tier must not import the application layer above it."""
 
 from __future__ import annotations
 

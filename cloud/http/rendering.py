@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cloud.auth.deps import auth_state
 from cloud.auth.users import User
-from cloud.web.i18n import LANG_COOKIE, LANGS, pick_lang, translate
+from cloud.http.i18n import LANG_COOKIE, LANGS, pick_lang, translate
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

@@ -14,6 +14,10 @@ whether a work order pointed at a real fault, not how many hours were flagged. S
 - **lead time** of a gradual fault = when the hard-threshold rule fired (``label.threshold_ms``)
   minus when the first matching detection was raised; faults whose threshold never fired inside
   the run are counted separately (their lead is at least the remaining run, not a number).
+
+This is the evaluation harness, not the product (it was ``cloud/analytics/evaluation.py``): the
+labels come from the simulators' labelled fleet (:class:`simulators.labelled_fleet.FaultLabel`),
+the detections are what the product's detectors emit (:class:`cloud.analytics.detection.Detection`).
 """
 
 from __future__ import annotations
@@ -21,38 +25,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from cloud.analytics.detection import Detection
 from cloud.analytics.frames import HOUR_MS
+from simulators.labelled_fleet import FaultLabel
 
 WEEK_MS = 7 * 24 * HOUR_MS
-
-
-@dataclass(frozen=True, slots=True)
-class FaultLabel:
-    """One injected fault: ground truth from the simulator's fault model / label file."""
-
-    device: str
-    fault: str
-    start_ms: int
-    end_ms: int
-    gradual: bool = False
-    threshold_ms: int | None = None
-    """When the hard-threshold rule for this fault would first fire (gradual faults), if ever."""
-
-
-@dataclass(frozen=True, slots=True)
-class Detection:
-    """A detector's finding on one device: raised at ``detected_ms`` (causal), onset estimate ``start_ms``."""
-
-    device: str
-    detector: str
-    fault: str
-    start_ms: int
-    detected_ms: int
-    score: float = 0.0
-    message: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(slots=True)
@@ -109,7 +87,7 @@ class Report:
         return sum(self.gradual_leads_h) / len(self.gradual_leads_h) if self.gradual_leads_h else 0.0
 
     def flat(self) -> dict[str, float | int]:
-        """Flat keys for ``guanjia bench analytics`` (per-kind keys prefixed by the fault kind)."""
+        """Flat keys for ``python -m bench analytics`` (per-kind keys prefixed by the fault kind)."""
         out: dict[str, float | int] = {
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),

@@ -9,6 +9,11 @@ in 6-hour steps as the scheduled job would, the detection becomes a ``fleet`` al
 (planned maintenance) work order routed to a butler. The motor-overload reference rule is run
 over the same physics, so the result says how many simulated days before the trip the work
 order was opened.
+
+It lives in the app tier (it was ``cloud/analytics/replay.py``, reaching the simulators through
+``import_module`` strings) because it is the one part of the demo that needs both the simulators'
+physics (:mod:`simulators.labelled_fleet`) and the cloud's analytics jobs, and only the app may
+import both tiers.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from psycopg import AsyncConnection
 
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
 from cloud.analytics.jobs import score, train
+from simulators.labelled_fleet import single_device
 
 if TYPE_CHECKING:
     from cloud.ops.model.policy import Policy
@@ -101,12 +107,12 @@ async def replay_bearing_wear(conn: AsyncConnection[Any], *, community: str = "d
                               now: dt.datetime, policy: Policy | None = None) -> ReplayResult:
     """Replay ``days`` simulated days ending at the hour of ``now`` (the caller's clock: the CLI's
     ``--now`` or the system clock), so the same ``now`` gives the same story."""
-    from cloud.analytics.simfleet import single_device
-
     end_ms = int(now.timestamp() * 1000) // HOUR_MS * HOUR_MS
     start_ms = end_ms - days * DAY_MS
-    frame, faults = single_device("pump", device, days=days, seed=seed, start_ms=start_ms, fault="bearing_wear",
-                                  fault_start_day=wear_start_day, fault_params={"percent_per_day": percent_per_day})
+    hourly, faults = single_device("pump", device, days=days, seed=seed, start_ms=start_ms, fault="bearing_wear",
+                                   fault_start_day=wear_start_day, fault_params={"percent_per_day": percent_per_day})
+    frame = HourlyFrame(device=hourly.device, kind=hourly.kind, start_ms=hourly.start_ms, hours=hourly.hours,
+                        avg=hourly.avg, min=hourly.min, max=hourly.max, community=hourly.community)
     device_id = await ensure_device(conn, community, building, device)
     await write_rollup(conn, device_id, frame)
     await train(conn, _at(start_ms), _at(start_ms + train_days * DAY_MS), kinds=["pump"], community=community)

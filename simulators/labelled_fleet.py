@@ -4,9 +4,10 @@ Why not the Modbus servers: 30+ simulated days of 200+ devices through TCP would
 detectors only read hourly aggregates anyway. So this module instantiates the very device models
 the demo serves (:mod:`simulators.physics`), advances each one in steps of ``step_s`` simulated
 seconds with :meth:`DeviceModel.advance_to`, samples :meth:`DeviceModel.values` after every step
-and folds the samples into hourly avg/min/max — the same shape as ``telemetry_1h``. Faults are
-switched with :meth:`DeviceModel.set_fault` at planned times; the plan *is* the ground truth
-(written out as labels in the simulators' label format by :func:`labels_jsonl`).
+and folds the samples into hourly avg/min/max (:class:`HourlyAggregates`) — the same shape as
+``telemetry_1h``. Faults are switched with :meth:`DeviceModel.set_fault` at planned times; the plan
+*is* the ground truth (:class:`FaultLabel`; written out as labels in the simulators' label format
+by :func:`labels_jsonl`).
 
 Gradual faults are scheduled as the fault model allows: bearing wear with its ``percent_per_day``,
 energy drift with its ``ramp_hours`` up to +20 %, and a *slow* pressure loss as a leak whose
@@ -21,12 +22,15 @@ the shipped ``meter-energy-drift`` rule compares single hours and fires on ordin
 within hours of being armed (before the drift is even 2 %), so its reference is the moment the
 drift itself crosses the 15 % cost-control band (known exactly from the fault model's ramp).
 
-Only the simulators package is imported (lazily): the analytics product code never needs it.
+This lives in the simulators tier (it used to be ``cloud/analytics/simfleet.py``, reaching the
+physics through ``import_module`` strings because the cloud must not import the simulators): the
+physics classes are imported for real here, and the consumers that may see both sides — the
+evaluation harness in ``bench/`` and the demo replay in ``guanjia/app/`` — turn the aggregates
+into the cloud's ``HourlyFrame``. Nothing here imports the cloud.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -35,19 +39,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
-from cloud.analytics.detectors.meter import COST_RULE_BAND
-from cloud.analytics.evaluation import FaultLabel
-from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
+from simulators.physics.base import DeviceModel
+from simulators.physics.elevator import ElevatorModel
+from simulators.physics.gate import GateModel
+from simulators.physics.meter import MeterModel
+from simulators.physics.pump import PumpModel
 
 log = logging.getLogger(__name__)
 
-MODEL_CLASSES: dict[str, str] = {
-    "meter": "simulators.physics.meter:MeterModel",
-    "pump": "simulators.physics.pump:PumpModel",
-    "elevator": "simulators.physics.elevator:ElevatorModel",
-    "gate": "simulators.physics.gate:GateModel",
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+COST_CONTROL_BAND = 0.15
+"""Property cost control: an energy indicator > 15 % away from its normal range is a warning.
+
+The same figure as the cloud meter detector's ``COST_RULE_BAND`` (the simulators cannot import
+the cloud; ``tests/simulators/test_labelled_fleet.py`` checks the two agree)."""
+
+MODEL_CLASSES: dict[str, type[DeviceModel]] = {
+    "meter": MeterModel,
+    "pump": PumpModel,
+    "elevator": ElevatorModel,
+    "gate": GateModel,
 }
 PROFILES: dict[str, tuple[str, ...]] = {
     "meter": ("eastron-sdm630", "eastron-sdm120"),
@@ -67,6 +82,37 @@ SAMPLED: dict[str, tuple[str, ...]] = {
 
 REFERENCE_RULES = Path(__file__).with_name("reference_rules.yaml")
 MIX: dict[str, float] = {"meter": 0.35, "pump": 0.15, "elevator": 0.3, "gate": 0.2}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultLabel:
+    """One injected fault: ground truth from the simulator's fault model / label file."""
+
+    device: str
+    fault: str
+    start_ms: int
+    end_ms: int
+    gradual: bool = False
+    threshold_ms: int | None = None
+    """When the hard-threshold rule for this fault would first fire (gradual faults), if ever."""
+
+
+@dataclass(slots=True)
+class HourlyAggregates:
+    """``avg``/``min``/``max`` of each sampled metric per hour for one device (NaN where no sample).
+
+    The columns of the cloud analytics' ``HourlyFrame`` (dense hours from ``start_ms``), which the
+    evaluation harness and the demo replay build from these fields.
+    """
+
+    device: str
+    kind: str
+    start_ms: int
+    hours: int
+    avg: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    min: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    max: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    community: str = "sim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +150,7 @@ FAULTS: tuple[FaultPlan, ...] = (
     FaultPlan("meter", "energy_drift", True, (24 * 10, 24 * 14),
               lambda r: {"percent": 20.0, "ramp_hours": float(r.uniform(72, 168))},
               min_remaining_days=8,
-              threshold_after_h=lambda p: float(p["ramp_hours"]) * COST_RULE_BAND * 100 / float(p["percent"])),
+              threshold_after_h=lambda p: float(p["ramp_hours"]) * COST_CONTROL_BAND * 100 / float(p["percent"])),
     FaultPlan("meter", "phase_loss", False, (1.0, 6.0), lambda r: {"phase": int(r.integers(1, 4))}),
     FaultPlan("elevator", "passengers_trapped", False, (0.5, 2.0), lambda r: {}),
     FaultPlan("elevator", "door_lock_fault", False, (1.0, 4.0), lambda r: {}),
@@ -119,7 +165,7 @@ class FleetDevice:
     id: str
     kind: str
     profile: str
-    model: Any
+    model: DeviceModel
 
 
 @dataclass(slots=True)
@@ -134,15 +180,14 @@ class PlannedFault:
 
 @dataclass(slots=True)
 class SimRun:
-    """The fleet's hourly frames and the ground truth of one simulated run."""
+    """The fleet's hourly aggregates and the ground truth of one simulated run."""
 
     seed: int
     start_ms: int
     days: int
     warmup_days: int
-    frames: dict[str, HourlyFrame]
+    hourly: dict[str, HourlyAggregates]
     faults: list[PlannedFault]
-    kinds_missing: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> list[FaultLabel]:
@@ -150,24 +195,11 @@ class SimRun:
                 for f in self.faults]
 
 
-def available_kinds() -> dict[str, type]:
-    """Device kinds whose physics model the installed simulators provide."""
-    found: dict[str, type] = {}
-    for kind, target in MODEL_CLASSES.items():
-        module, name = target.split(":")
-        try:
-            found[kind] = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            log.warning("simulators provide no %s model (%s); that kind is left out", kind, target)
-    return found
-
-
-def build_fleet(devices: int, seed: int, start_ms: int) -> tuple[list[FleetDevice], list[str]]:
+def build_fleet(devices: int, seed: int, start_ms: int) -> list[FleetDevice]:
     """A generated community: ``b{n}-{kind}-{i}`` devices in :data:`MIX` proportions."""
     from device_profiles import find_profile
 
-    classes = available_kinds()
-    missing = [k for k in MODEL_CLASSES if k not in classes]
+    classes = MODEL_CLASSES
     rng = np.random.default_rng(seed)
     share = {k: MIX[k] for k in classes}
     total = sum(share.values())
@@ -181,7 +213,7 @@ def build_fleet(devices: int, seed: int, start_ms: int) -> tuple[list[FleetDevic
             model = classes[kind](device_id, find_profile(profile_id),
                                   np.random.default_rng([seed, len(fleet)]), start_ms / 1000.0)
             fleet.append(FleetDevice(device_id, kind, profile_id, model))
-    return fleet, missing
+    return fleet
 
 
 def plan_faults(fleet: list[FleetDevice], seed: int, start_ms: int, days: int, warmup_days: int,
@@ -246,21 +278,21 @@ def simulate(
     start_ms: int = 1_767_225_600_000,  # 2026-01-01T00:00Z, a Thursday
     thresholds: bool = True,
 ) -> SimRun:
-    """Run the fleet for ``days`` and return hourly frames + ground truth."""
+    """Run the fleet for ``days`` and return hourly aggregates + ground truth."""
     if (HOUR_MS // 1000) % step_s:
         raise ValueError("step_s must divide an hour")
-    fleet, missing = build_fleet(devices, seed, start_ms)
+    fleet = build_fleet(devices, seed, start_ms)
     faults = plan_faults(fleet, seed, start_ms, days, warmup_days)
     by_device: dict[str, list[PlannedFault]] = {}
     for fault in faults:
         by_device.setdefault(fault.device, []).append(fault)
-    frames = {device.id: run_device(device, by_device.get(device.id, []), start_ms, days * 24, step_s,
+    hourly = {device.id: run_device(device, by_device.get(device.id, []), start_ms, days * 24, step_s,
                                     thresholds=thresholds) for device in fleet}
-    return SimRun(seed, start_ms, days, warmup_days, frames, faults, missing)
+    return SimRun(seed, start_ms, days, warmup_days, hourly, faults)
 
 
 def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, hours: int, step_s: int,
-               *, thresholds: bool = True) -> HourlyFrame:
+               *, thresholds: bool = True) -> HourlyAggregates:
     """Advance one device through ``hours``, switching its faults; fold the samples into hours."""
     metrics = SAMPLED[device.kind]
     per_hour = (HOUR_MS // 1000) // step_s
@@ -276,7 +308,7 @@ def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, h
     cube = samples.reshape(hours, per_hour, len(metrics))
     with np.errstate(invalid="ignore"), _quiet():
         avg, low, high = np.nanmean(cube, axis=1), np.nanmin(cube, axis=1), np.nanmax(cube, axis=1)
-    frame = HourlyFrame(device=device.id, kind=device.kind, start_ms=start_ms, hours=hours, community="sim")
+    frame = HourlyAggregates(device=device.id, kind=device.kind, start_ms=start_ms, hours=hours, community="sim")
     for j, name in enumerate(metrics):
         if np.isnan(avg[:, j]).all():
             continue
@@ -286,13 +318,12 @@ def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, h
 
 def single_device(kind: str, device_id: str, *, days: int, seed: int = 1, start_ms: int = 1_767_225_600_000,
                   fault: str | None = None, fault_start_day: float = 0.0, fault_params: dict[str, Any] | None = None,
-                  fault_hours: float | None = None, step_s: int = 1200) -> tuple[HourlyFrame, list[PlannedFault]]:
+                  fault_hours: float | None = None, step_s: int = 1200) -> tuple[HourlyAggregates, list[PlannedFault]]:
     """One device of ``kind`` (first profile of the kind) with at most one fault, for tests and demos."""
     from device_profiles import find_profile
 
-    classes = available_kinds()
     profile = PROFILES[kind][0]
-    device = FleetDevice(device_id, kind, profile, classes[kind](device_id, find_profile(profile),
+    device = FleetDevice(device_id, kind, profile, MODEL_CLASSES[kind](device_id, find_profile(profile),
                                                                  np.random.default_rng(seed), start_ms / 1000.0))
     faults: list[PlannedFault] = []
     if fault is not None:

@@ -1,0 +1,141 @@
+"""The operator's reads and set-up writes behind ``guanjia cloud wo`` — the SQL the command line
+used to carry itself.
+
+Why a module of its own and synchronous: the command line runs one short statement on one
+connection (:func:`cloud.db.pool.connect`), so an event loop buys nothing; the service's async
+repositories (:mod:`cloud.ops.workorders.repo`, :mod:`cloud.ops.workorders.queries`) keep their
+transaction rules and stay untouched. Reads return typed rows (a ``NamedTuple`` whose field order
+is the ``SELECT`` list) except :func:`order_with_trail`, which hands back whole rows (``SELECT *``)
+because the command prints an order field by field and its trail as it is.
+
+Nothing here changes an order's state: that goes through the API or the web inbox, so the state
+machine, the trail and the notifications apply. Adding a butler or a webhook endpoint is set-up,
+not a transition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any, NamedTuple
+
+import psycopg
+from psycopg.rows import dict_row
+
+
+class OrderLine(NamedTuple):
+    id: int
+    community: str
+    priority: str
+    state: str
+    title: str
+    assignee: str
+    escalation_level: int
+    created_at: datetime
+
+
+_ORDERS_SQL = """
+SELECT w.id, w.community, w.priority, w.state, w.title, coalesce(b.name, '-'), w.escalation_level, w.created_at
+FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id
+WHERE (%(c)s::text IS NULL OR w.community = %(c)s)
+  AND (NOT %(open)s OR w.state NOT IN ('resolved', 'closed', 'cancelled'))
+ORDER BY CASE WHEN w.state IN ('resolved', 'closed', 'cancelled') THEN 1 ELSE 0 END, w.priority, w.id DESC
+LIMIT %(limit)s
+"""
+
+
+def list_orders(conn: psycopg.Connection[Any], community: str | None = None, *, open_only: bool = False,
+                limit: int = 50) -> list[OrderLine]:
+    """Work orders, unfinished first, then by priority and newest."""
+    rows = conn.execute(_ORDERS_SQL, {"c": community, "open": open_only, "limit": limit}).fetchall()
+    return [OrderLine(*r) for r in rows]
+
+
+def order_with_trail(conn: psycopg.Connection[Any], wo_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """One order and its whole trail (oldest first), or None when there is no such order."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        wo = cur.execute("SELECT * FROM work_orders WHERE id = %s", (wo_id,)).fetchone()
+        if wo is None:
+            return None
+        trail = cur.execute("SELECT * FROM work_order_trail WHERE work_order_id = %s ORDER BY id", (wo_id,)).fetchall()
+    return wo, trail
+
+
+class AlarmLine(NamedTuple):
+    id: int
+    community: str
+    device: str
+    rule: str
+    severity: str
+    active: bool
+    acknowledged: bool
+    flaps: int
+    last_raised_at: datetime
+    source: str
+
+
+_ALARMS_SQL = """
+SELECT id, community, device, rule, severity, active, acknowledged, flaps, last_raised_at, source
+FROM alarms WHERE current AND (%(c)s::text IS NULL OR community = %(c)s) AND (%(all)s OR active)
+ORDER BY active DESC, last_raised_at DESC LIMIT 200
+"""
+
+
+def current_alarms(conn: psycopg.Connection[Any], community: str | None = None, *,
+                   include_cleared: bool = False) -> list[AlarmLine]:
+    """The current alarm of each (device, rule), active ones first (at most 200)."""
+    rows = conn.execute(_ALARMS_SQL, {"c": community, "all": include_cleared}).fetchall()
+    return [AlarmLine(*r) for r in rows]
+
+
+def user_id(conn: psycopg.Connection[Any], username: str) -> int | None:
+    """The id of a web account by login name (case-insensitive), to link a butler to it."""
+    row = conn.execute("SELECT id FROM users WHERE lower(username) = lower(%s)", (username,)).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+@dataclass(slots=True)
+class NewButler:
+    """A butler row as ``butlers`` stores it; the field order is the ``INSERT``'s column order."""
+
+    user_id: int | None
+    name: str
+    phone: str
+    email: str
+    community: str
+    buildings: list[str]
+    skills: list[str]
+    kind: str
+    role: str
+    star_level: int
+    manager_id: int | None
+    timezone: str
+    messengers: list[str]
+    shifts: list[tuple[int, time, time]] = field(default_factory=list)
+    """(weekday, start, end) rows of ``butler_shifts``; none: always on duty."""
+
+
+_BUTLER_COLUMNS = ("user_id", "name", "phone", "email", "community", "buildings", "skills", "kind", "role",
+                   "star_level", "manager_id", "timezone", "messengers")
+
+
+def add_butler(conn: psycopg.Connection[Any], butler: NewButler) -> int:
+    """Insert the butler and their shifts (in the caller's transaction); returns the butler id."""
+    row = conn.execute(
+        f"INSERT INTO butlers ({', '.join(_BUTLER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_BUTLER_COLUMNS))}) "
+        "RETURNING id", [getattr(butler, c) for c in _BUTLER_COLUMNS]).fetchone()
+    assert row is not None
+    butler_id = int(row[0])
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO butler_shifts (butler_id, weekday, starts, ends) VALUES (%s, %s, %s, %s)",
+                        [(butler_id, d, a, b) for d, a, b in butler.shifts])
+    return butler_id
+
+
+def add_webhook(conn: psycopg.Connection[Any], url: str, secret: str, *, community: str | None = None,
+                events: list[str] | None = None) -> int:
+    """Register a signed webhook endpoint (``community`` None: every community; no events: all)."""
+    row = conn.execute("INSERT INTO webhook_endpoints (community, url, secret, events) VALUES (%s, %s, %s, %s) "
+                       "RETURNING id", (community, url, secret, events or [])).fetchone()
+    assert row is not None
+    return int(row[0])
