@@ -24,7 +24,7 @@ from edge.errors import ModbusFault
 from edge.metrics import PollMetrics
 from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
-from guanjia.app.stack.ports import free_port
+from guanjia.core.ports import free_port
 from guanjia.core.wire import Quality
 from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
 from tests.edge.servers import Unit, sim_device
