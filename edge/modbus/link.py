@@ -21,8 +21,8 @@ poll rate fell to ×0.43–0.61 in ``make chaos`` noisy_bus; ×0.8–0.92 since)
 framer is wrapped (:func:`_resync_on_garbage`): the broken frame is dropped with whatever else is
 buffered (resync: one transaction is in flight at a time and pymodbus clears its buffer before each
 request), the request fails at once with :class:`_GarbledFrame`, mapped to ``decode_error`` for
-that unit only, and the connection stays up. Should the connection
-be lost anyway, the next request reconnects at once (the backoff starts only when a connect fails).
+that unit only, and the connection stays up. Should the connection be lost anyway, the next
+request reconnects at once (the backoff starts only when a connect fails).
 """
 
 from __future__ import annotations
