@@ -1,4 +1,4 @@
-"""``pytest --at`` / ``--tz`` (tests/timeshift.py) really move the session's wall clock."""
+"""``pytest --at`` / ``--tz`` (tests/plugins/timeshift.py) really move the session's wall clock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.timeshift import parse_instant
+from tests.plugins.timeshift import parse_instant
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,8 +42,9 @@ def test_at_and_tz_move_the_wall_clock_of_a_whole_session(tmp_path: Path) -> Non
     ini = tmp_path / "pytest.ini"
     ini.write_text("[pytest]\n")  # not the project's config: no fixtures, no real services
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.timeshift", "-p", "no:cacheprovider", "-c", str(ini),
-         "--rootdir", str(tmp_path), "--at", "2027-01-01T00:30:00+08:00", "--tz", "Asia/Shanghai", str(probe)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.plugins.timeshift", "-p", "no:cacheprovider",
+         "-c", str(ini), "--rootdir", str(tmp_path), "--at", "2027-01-01T00:30:00+08:00", "--tz", "Asia/Shanghai",
+         str(probe)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 passed" in run.stdout

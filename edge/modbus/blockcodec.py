@@ -6,7 +6,7 @@ call). A block is decoded thousands of times with the same layout, so the layout
 the registers are packed into bytes with one ``struct`` call and each big-endian/big-word point is
 one ``unpack_from``; scaling and rounding are the codec's (``raw × scale + offset``, integers
 rounded to the scale's decimals). Points in other byte/word orders, strings and bits go through
-the shared codec unchanged. ``tests/edge/test_blockcodec.py`` checks equality with the codec.
+the shared codec unchanged. ``tests/edge/modbus/test_blockcodec.py`` checks equality with the codec.
 """
 
 from __future__ import annotations

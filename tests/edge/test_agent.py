@@ -11,27 +11,13 @@ from pathlib import Path
 import orjson
 
 from edge.agent import Agent
-from edge.config import AgentConfig, DeviceConfig, OutboxConfig, RulesConfig, TcpLinkConfig, UplinkConfig
 from edge.outbox import read_stats
 from guanjia.core.wire import topic
-from tests.conftest import BrokerHandle
-from tests.edge.collector import Collector
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP, write_profile
-from tests.edge.servers import ProfileServer, Unit
-
-
-def agent_config(tmp_path: Path, url: str, community: str, gateway: str, port: int, period_s: float = 0.2,
-                 devices: int = 1) -> AgentConfig:
-    profile = write_profile(tmp_path, period_s)
-    return AgentConfig(
-        gateway=gateway, community=community,
-        uplink=UplinkConfig(url=url, reconnect_initial_s=0.1, reconnect_max_s=1.0, publish_timeout_s=5),
-        outbox=OutboxConfig(path=tmp_path / "outbox.db", flush_interval_s=0.1, synchronous="normal"),
-        links=[TcpLinkConfig(type="tcp", host="127.0.0.1", port=port, timeout_s=0.5, devices=[
-            DeviceConfig(id=f"pump-{i}", profile=str(profile), unit=i + 1, report_by_exception=False)
-            for i in range(devices)])],
-        rules=RulesConfig(builtin=False, state_path=tmp_path / "rules.json"),
-    )
+from tests.support.edge.agent import agent_config
+from tests.support.edge.collector import Collector
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import ProfileServer, Unit
+from tests.support.services import BrokerHandle
 
 
 def ids() -> tuple[str, str]:

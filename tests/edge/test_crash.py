@@ -13,10 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import BrokerHandle
-from tests.edge.collector import Collector
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP, write_profile
-from tests.edge.servers import ProfileServer, Unit
+from tests.support.edge.collector import Collector
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP, write_profile
+from tests.support.edge.servers import ProfileServer, Unit
+from tests.support.services import BrokerHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,10 +18,10 @@ from device_profiles.payload import encode_payload
 from edge.agent import Agent
 from edge.config import AgentConfig, MqttDeviceConfig, MqttDevicesConfig, OutboxConfig, RulesConfig, UplinkConfig
 from edge.outbox import read_stats
-from tests.conftest import BrokerHandle
-from tests.edge.collector import Collector
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
-from tests.edge.servers import ProfileServer, Unit
+from tests.support.edge.collector import Collector
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import ProfileServer, Unit
+from tests.support.services import BrokerHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,11 +14,11 @@ from edge.agent import Agent
 from edge.config import RulesConfig, UplinkConfig
 from edge.outbox import Outbox
 from edge.uplink import Uplink
-from tests.conftest import BrokerHandle
-from tests.edge.collector import Collector
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
-from tests.edge.servers import ProfileServer, Unit
-from tests.edge.test_agent import agent_config
+from tests.support.edge.agent import agent_config
+from tests.support.edge.collector import Collector
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import ProfileServer, Unit
+from tests.support.services import BrokerHandle
 
 RULES = """\
 version: 1

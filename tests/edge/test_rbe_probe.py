@@ -7,8 +7,8 @@ from device_profiles.codec import encode_raw
 from edge.probe import interpretations, probe
 from edge.rbe import ReportFilter
 from guanjia.core.wire import Quality
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
-from tests.edge.servers import ProfileServer, Unit
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import ProfileServer, Unit
 
 
 def test_deadband_on_change_and_max_interval() -> None:

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 
 from rules.engine import AlarmEvent, RuleEngine
-from tests.rules.helpers import engine, states
+from tests.support.rules import engine, states
 
 HOUR = 3_600_000
 WEEK0 = 1_749_427_200_000  # Monday 2025-06-09 00:00 UTC: hour-of-week buckets line up with days

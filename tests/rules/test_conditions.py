@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.rules.helpers import T0, engine, rule, states
+from tests.support.rules import T0, engine, rule, states
 
 THRESHOLD = rule(
     """

@@ -12,7 +12,7 @@ from rules import builtin_rulesets, load_ruleset
 from rules.engine import RuleEngine
 from rules.model import KINDS
 from rules.profiles import check_against_profiles
-from tests.rules.helpers import T0
+from tests.support.rules import T0
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

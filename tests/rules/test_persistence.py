@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rules.engine import RuleEngine
 from rules.errors import RuleError
-from tests.rules.helpers import T0, engine, rule, ruleset, states
+from tests.support.rules import T0, engine, rule, ruleset, states
 
 FOR_RULE = rule("for: 10m\nthreshold: {metric: p, above: 10, hysteresis: 1}")
 

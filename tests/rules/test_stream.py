@@ -5,7 +5,7 @@ from __future__ import annotations
 from guanjia.core.wire import decode, encode
 from rules import RuleEngine, builtin_rulesets
 from rules.stream import StreamEvaluator
-from tests.rules.helpers import T0, states
+from tests.support.rules import T0, states
 
 
 def test_wire_batches_raise_fleet_alarms() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rules import RuleEngine, RuleSet, RuleWatcher, load_ruleset
-from tests.rules.helpers import T0, states
+from tests.support.rules import T0, states
 
 GOOD = """\
 rules:

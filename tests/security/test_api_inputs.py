@@ -1,8 +1,8 @@
 """Hostile input to the HTTP API: SQL injection, oversized input, and what a login leaves behind.
 
 Authentication on every endpoint, tenant isolation and schemathesis fuzzing (no 5xx) are in
-``tests/cloud/web`` (``test_web_tenancy.py``, ``test_web_fuzz.py``); masking of residents' names
-and phones for roles that do not need them in ``tests/cloud/workorders/test_api.py``. This file
+``tests/cloud/auth/test_tenancy.py`` and ``tests/cloud/api/test_api_fuzz.py``; masking of residents' names
+and phones for roles that do not need them in ``tests/cloud/api/test_workorders_api.py``. This file
 adds what those do not: injection strings everywhere a string reaches SQL, inputs far past every
 limit, and the stored form of passwords.
 """
@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import build_world
 from cloud.auth.roles import Role
-from tests.webapp import MakeUser
+from tests.support.webapp import MakeUser
 
 INJECTIONS = [
     "' OR '1'='1", "'; DROP TABLE users; --", "\" OR 1=1 --", "x') UNION SELECT username, password_hash FROM users --",

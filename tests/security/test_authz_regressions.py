@@ -21,7 +21,7 @@ from cloud.auth.roles import Role
 from cloud.auth.service import client_address
 from guanjia.core.errors import ConfigError
 from guanjia.core.settings import DEMO_SECRET, Settings
-from tests.webapp import Login, MakeUser, browser_session
+from tests.support.webapp import Login, MakeUser, browser_session
 
 
 @pytest.fixture

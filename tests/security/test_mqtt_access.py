@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cloud.registry.broker import BrokerAccount
 from cloud.registry.provisioning import BrokerFiles, provision_devices
-from tests.conftest import BrokerHandle
-from tests.security.mqtt_helpers import connect, publish, subscribe
+from tests.support.mqtt import connect, publish, subscribe
+from tests.support.services import BrokerHandle
 
 
 def _uid() -> str:

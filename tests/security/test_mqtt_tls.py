@@ -18,7 +18,7 @@ import pytest
 
 from cloud.registry.broker import BrokerAccount
 from guanjia.app.stack.mosquitto import MosquittoServer
-from tests.security.mqtt_helpers import connect, publish, subscribe
+from tests.support.mqtt import connect, publish, subscribe
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 

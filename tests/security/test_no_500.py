@@ -27,7 +27,7 @@ from cloud.db.migrate import migrate
 from cloud.db.pool import REQUEST_CHECKOUT_TIMEOUT_S, open_pool
 from guanjia.app.stack import PostgresServer
 from guanjia.core.settings import Settings
-from tests.webapp import TEST_SECRET, MakeUser, browser_session
+from tests.support.webapp import TEST_SECRET, MakeUser, browser_session
 
 
 def _api_error(resp: httpx.Response, *codes: int) -> str:

@@ -13,8 +13,7 @@ from pymodbus.exceptions import ModbusIOException
 
 from simulators import FleetSpec, Scenario, ScenarioFault, SimulatedFleet, generate_fleet
 from simulators.fleet import DeviceSpec, Layout
-
-from .conftest import PointReader
+from tests.support.modbus import PointReader
 
 Connect = Callable[[str, int], Awaitable[PointReader]]
 

@@ -1,6 +1,6 @@
 """Moves the wall clock of Python subprocesses of a ``pytest --at`` session (test-only).
 
-``tests/timeshift.py`` puts this folder first on ``PYTHONPATH`` and sets
+``tests/plugins/timeshift.py`` puts this folder first on ``PYTHONPATH`` and sets
 ``GUANJIA_TEST_TIME_OFFSET_S`` (the ``--at`` instant minus the real time when the session
 started). Every Python process the tests start — ``guanjia cloud ingest`` workers, the edge agent,
 simulators, supervised demo parts — imports ``sitecustomize`` at start-up and travels by the same

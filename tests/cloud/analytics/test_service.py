@@ -14,7 +14,7 @@ from cloud.ops.model.policy import default_policy
 from cloud.runtime.context import CloudConfig
 from cloud.runtime.metrics import Metrics
 from guanjia.core.clock import ManualClock
-from tests.cloud.analytics.conftest import add_device, load_rollup
+from tests.support.analytics import add_device, load_rollup
 
 
 async def test_a_round_trains_missing_models_scores_and_refreshes_health(

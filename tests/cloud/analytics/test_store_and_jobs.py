@@ -14,7 +14,7 @@ from cloud.analytics import modelstore
 from cloud.analytics.errors import ModelFormatError
 from cloud.analytics.frames import DAY_MS
 from cloud.analytics.jobs import score, train
-from tests.cloud.analytics.conftest import add_device, load_rollup
+from tests.support.analytics import add_device, load_rollup
 
 START_MS = 1_767_225_600_000
 

@@ -3,50 +3,15 @@ own ``cmd`` topic, which seqs are stored — new ones, duplicates and dead lette
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
 import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.ingest.confirm import confirmations
 from cloud.ingest.prepare import Incoming, Prepared
 from guanjia.core import wire
-from guanjia.core.settings import MqttUrl
-from tests.cloud.ingest.conftest import publisher, register, running_worker, telemetry, unique, wait_for
-from tests.conftest import BrokerHandle
-
-
-class CmdListener:
-    """The gateway's side: subscribed to its own ``cmd`` topic with the gateway's credentials."""
-
-    def __init__(self, url: str, cmd_topic: str) -> None:
-        target = MqttUrl.parse(url)
-        self.messages: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("gwcmd-"), protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(target.username, target.password)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.client.connect(target.host, target.port, 30)
-        self.client.subscribe(cmd_topic, qos=1)
-        self.client.loop_start()
-        assert self._subscribed.wait(10)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(orjson.loads(message.payload))
-
-    def seqs(self) -> list[int]:
-        with self._lock:
-            return [s for m in self.messages for a, b in m["seqs"] for s in range(a, b + 1)]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+from tests.support.ingest import CmdListener, publisher, register, running_worker, telemetry, unique, wait_for
+from tests.support.services import BrokerHandle
 
 
 async def test_committed_duplicate_and_dead_batches_are_confirmed(ingest_db: str, broker: BrokerHandle) -> None:

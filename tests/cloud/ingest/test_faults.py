@@ -18,7 +18,7 @@ from cloud.db.migrate import migrate
 from guanjia.app.stack import PostgresServer
 from guanjia.core import wire
 from guanjia.core.settings import MqttUrl
-from tests.cloud.ingest.conftest import (
+from tests.support.ingest import (
     Publisher,
     publisher,
     register,
@@ -28,7 +28,7 @@ from tests.cloud.ingest.conftest import (
     unique,
     wait_for,
 )
-from tests.conftest import BrokerHandle
+from tests.support.services import BrokerHandle
 
 GUANJIA = str(Path(sys.executable).parent / "guanjia")
 

@@ -6,8 +6,8 @@ import json
 import time
 
 from guanjia.core import wire
-from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, telemetry, unique, wait_for
-from tests.conftest import BrokerHandle
+from tests.support.ingest import publisher, register, running_worker, scalar, telemetry, unique, wait_for
+from tests.support.services import BrokerHandle
 
 
 def _envelope(community_: str, gateway_: str, number: int, **overrides: object) -> bytes:

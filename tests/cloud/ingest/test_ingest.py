@@ -8,7 +8,7 @@ import time
 import orjson
 
 from guanjia.core import wire
-from tests.cloud.ingest.conftest import (
+from tests.support.ingest import (
     publisher,
     register,
     running_worker,
@@ -17,7 +17,7 @@ from tests.cloud.ingest.conftest import (
     unique,
     wait_for,
 )
-from tests.conftest import BrokerHandle
+from tests.support.services import BrokerHandle
 
 
 async def test_telemetry_alarms_events_status_are_stored(storage_db: str, broker: BrokerHandle) -> None:

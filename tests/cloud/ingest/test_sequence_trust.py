@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from cloud.db.maintenance import partition_round
 from cloud.db.pool import open_pool
@@ -20,12 +21,11 @@ from cloud.ingest.writer import INSERT_ALARM_EVENT, incarnation_alarms, security
 from cloud.queries.gateways import load_incarnations
 from edge.agent import Agent
 from guanjia.core import wire
-from tests.cloud.ingest.conftest import publisher, register, running_worker, scalar, unique, wait_for
-from tests.cloud.ingest.test_confirm import CmdListener
-from tests.conftest import BrokerHandle
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
-from tests.edge.servers import ProfileServer, Unit
-from tests.edge.test_agent import agent_config
+from tests.support.edge.agent import agent_config
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import ProfileServer, Unit
+from tests.support.ingest import CmdListener, publisher, register, running_worker, scalar, unique, wait_for
+from tests.support.services import BrokerHandle
 
 INC_A = "00000000000000a1"
 INC_B = "00000000000000b2"
@@ -36,6 +36,13 @@ def _batch(community: str, gateway: str, seq: int, value: float, *, incarnation:
     readings = [{"device": device, "ts": ts or int(time.time() * 1000), "values": {"m": value}}]
     return wire.encode("telemetry", gateway=gateway, community=community, seq=seq, sent_at=int(time.time() * 1000),
                        items=readings, incarnation=incarnation)
+
+
+@pytest.fixture
+def ingest_db(module_db: str) -> str:
+    """One database for the module: every test registers its own gateway (``unique``) and reads
+    only that gateway's rows, so they need no empty database."""
+    return module_db
 
 
 async def _count(url: str, query: str, *params: object) -> int:

@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from bench.webdata import World, build_world
 from cloud.auth.roles import Role
 from guanjia.core.ports import free_port
-from tests.webapp import Login, MakeUser
+from tests.support.webapp import Login, MakeUser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"

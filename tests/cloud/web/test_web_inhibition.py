@@ -23,7 +23,7 @@ from cloud.ops.alarms.offline import check_gateways
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import default_policy
 from guanjia.core.clock import ManualClock, to_ms
-from tests.webapp import Login, MakeUser
+from tests.support.webapp import Login, MakeUser
 
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)  # Monday 10:00 Asia/Shanghai
 HEARTBEAT = timedelta(hours=1)  # only the gateway whose last will says "offline" is down

@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
 from cloud.auth.roles import Role
-from tests.webapp import Login, MakeUser
+from tests.support.webapp import Login, MakeUser
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Helpers of the edge end-to-end tests (collector, profiles, Modbus servers, agent config)."""
