@@ -26,9 +26,9 @@ from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
 from guanjia.core.ports import free_port
 from guanjia.core.wire import Quality
-from tests.edge.profiles import PUMP_VALUES, TEST_PUMP
-from tests.edge.servers import Unit, sim_device
-from tests.edge.test_poller import Sink
+from tests.edge.modbus.test_poller import Sink
+from tests.support.edge.profiles import PUMP_VALUES, TEST_PUMP
+from tests.support.edge.servers import Unit, sim_device
 
 GARBAGE_UNIT = 2
 TIMEOUT_S = 1.0
