@@ -184,7 +184,7 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
     import psycopg
     import uvicorn
 
-    from cloud.api.app import create_app
+    from cloud.app import create_app
     from cloud.auth.roles import Role
     from cloud.auth.users import create_user
     from cloud.db.pool import open_pool

@@ -53,7 +53,7 @@ async def _run(url: str, devices: int, days: int, n: int, run_dir: Path) -> dict
     import httpx
 
     from bench.webdata import CHART_METRIC, build_world
-    from cloud.api.app import create_app
+    from cloud.app import create_app
     from cloud.auth.roles import Role
     from cloud.auth.users import create_user
     from cloud.db.pool import open_pool

@@ -8,18 +8,18 @@ Each entry is a factory, imported here by name: ``factory(ctx)`` is called with 
 
 How to add yours: import its factory below and append it. The factory looks at ``ctx.config``
 (``--no-api``, ``--workers``) to decide what to return. API routers are added in
-:mod:`cloud.api.app` instead.
+:mod:`cloud.app` instead.
 """
 
 from __future__ import annotations
 
 from cloud.analytics.service import components as analytics
-from cloud.api.server import components as api
 from cloud.db.maintenance import components as maintenance
 from cloud.ingest.service import components as ingest
 from cloud.ops.fleetrules.stream import components as fleet_stream
 from cloud.ops.service import components as ops
 from cloud.runtime.context import ComponentFactory
+from cloud.server import components as api
 
 COMPONENTS: list[ComponentFactory] = [
     ingest,  # MQTT ingest workers (ctx.config.workers of them)

@@ -29,7 +29,7 @@ SYSTEM_CLOCK_ALLOWED: dict[str, str] = {
     "guanjia/app/cli/cloud.py": "`guanjia cloud serve/ingest`: wall time enters the service here",
     "guanjia/app/cli/cloud_analytics.py": "analytics commands: the default of --now/--at/--end",
     "cloud/service.py": "CloudService embedded without a clock (tests, benches) runs on the system clock",
-    "cloud/api/app.py": "create_app used standalone (tests, benches) without a service context",
+    "cloud/app.py": "create_app used standalone (tests, benches) without a service context",
 }
 
 _WALL_ATTRS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),

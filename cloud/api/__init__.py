@@ -1,1 +1,1 @@
-"""The cloud's HTTP API (FastAPI). See :func:`cloud.api.app.create_app` for the seams."""
+"""The cloud's HTTP API (FastAPI). See :func:`cloud.app.create_app` for the seams."""

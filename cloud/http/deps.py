@@ -38,7 +38,7 @@ def get_metrics(request: Request) -> Metrics:
 
 
 def get_clock(request: Request) -> Clock:
-    """The process's one clock (``app.state.clock``, set by :func:`cloud.api.app.create_app`)."""
+    """The process's one clock (``app.state.clock``, set by :func:`cloud.app.create_app`)."""
     clock: Clock = request.app.state.clock
     return clock
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi import APIRouter
 
-from cloud.api.app import ROUTERS
+from cloud.app import ROUTERS
 from cloud.components import COMPONENTS, INGEST_ONLY
 from cloud.ingest.prepare import SEQ_WINDOW
 from cloud.ingest.service import components as ingest_components

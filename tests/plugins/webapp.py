@@ -1,7 +1,7 @@
 """The real app in-process, for the web, API and security tests (a ``pytest_plugins`` module).
 
 Fixtures: a migrated database per test (``web_db``, copied from the session's template), the product's own
-``cloud.api.app.create_app`` on an open pool (``app``; every router, every error handler), an
+``cloud.app.create_app`` on an open pool (``app``; every router, every error handler), an
 httpx client over the ASGI transport (``client``) and users with a bearer token (``make_user``),
 all against a real PostgreSQL. Helpers for tests that build an app of their own (``serving``,
 ``asgi_client``, ``browser_session``): ``tests/support/webapp.py``.
@@ -49,7 +49,7 @@ def settings(web_db: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]:
-    from cloud.api.app import create_app
+    from cloud.app import create_app
 
     with serving(create_app(settings, pool)) as application:
         yield application

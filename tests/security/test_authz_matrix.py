@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
-from cloud.api.app import route_list
+from cloud.app import route_list
 from cloud.auth.policy import FRAMEWORK_ROUTES, POLICY, Scope, Subject, missing_rules, rule_for
 from cloud.auth.roles import Role
 from cloud.auth.service import AuthState

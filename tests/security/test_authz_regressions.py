@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
-from cloud.api.app import create_app
+from cloud.app import create_app
 from cloud.auth.roles import Role
 from cloud.auth.service import client_address
 from guanjia.core.errors import ConfigError

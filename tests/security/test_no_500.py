@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import build_world
-from cloud.api.app import create_app, route_list
+from cloud.app import create_app, route_list
 from cloud.auth.roles import Role
 from cloud.auth.users import create_user
 from cloud.db.migrate import migrate
@@ -107,7 +107,7 @@ async def test_no_route_answers_5xx_to_nul_in_its_path_or_query(app: FastAPI, cl
 async def outage_app(own_pg: PostgresServer, tmp_path: Path) -> AsyncIterator[tuple[FastAPI, PostgresServer, str]]:
     url = own_pg.url_for("postgres")
     migrate(url, prefer_timescale=False)
-    # the API's pool exactly as cloud.api.server opens it
+    # the API's pool exactly as cloud.server opens it
     async with open_pool(url, min_size=1, max_size=4, application="guanjia-api", wait=False,
                          timeout=REQUEST_CHECKOUT_TIMEOUT_S) as pool:
         async with pool.connection() as conn:

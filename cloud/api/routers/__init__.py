@@ -1,1 +1,1 @@
-"""One router per resource; :mod:`cloud.api.app` includes them."""
+"""One router per resource; :mod:`cloud.app` includes them."""

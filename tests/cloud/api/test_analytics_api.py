@@ -31,7 +31,7 @@ async def pool(analytics_db: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
 async def client(pool: AsyncConnectionPool[Any], analytics_db: str,
                  tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The product's own app (every router, the real auth) in-process over httpx."""
-    from cloud.api.app import create_app
+    from cloud.app import create_app
 
     settings = Settings(mode="test", database_url=analytics_db, secret_key=SECRET, run_dir=tmp_path / "run")
     transport = httpx.ASGITransport(app=create_app(settings, pool), client=("10.9.8.7", 4567))

@@ -50,7 +50,7 @@ class Server(threading.Thread):
         import uvicorn
 
         from bench.webdata import build_world
-        from cloud.api.app import create_app
+        from cloud.app import create_app
         from cloud.auth.roles import Role
         from cloud.auth.users import create_user
         from cloud.db.pool import open_pool

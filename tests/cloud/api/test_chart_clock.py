@@ -58,7 +58,7 @@ def _seed(fresh_db: str, now: dt.datetime) -> int:
 @pytest.mark.parametrize("now", INSTANTS)
 async def test_a_24h_chart_ends_at_the_clocks_now(chart_pool: AsyncConnectionPool[Any], fresh_db: str,
                                                   tmp_path: Path, now: dt.datetime) -> None:
-    from cloud.api.app import create_app
+    from cloud.app import create_app
 
     device = _seed(fresh_db, now)
     async with chart_pool.connection() as conn:

@@ -39,7 +39,7 @@ async def pool(fresh_db: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
 
 @pytest.fixture
 def app(pool: AsyncConnectionPool[Any], fresh_db: str, tmp_path: Path) -> Iterator[FastAPI]:
-    from cloud.api.app import create_app
+    from cloud.app import create_app
 
     settings = Settings(mode="test", database_url=fresh_db, secret_key=TEST_SECRET, run_dir=tmp_path / "run")
     with serving(create_app(settings, pool)) as application:

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
-from cloud.api.app import route_list
+from cloud.app import route_list
 from cloud.auth.roles import Role
 from cloud.web import photos
 from guanjia.core.settings import Settings

@@ -10,7 +10,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from cloud.api.app import create_app
+from cloud.app import create_app
 from cloud.db import partitions, rollups
 from cloud.db.migrate import storage_mode
 from cloud.db.pool import open_pool

@@ -81,7 +81,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def app(pool: AsyncConnectionPool[Any], settings: Settings, clock: ManualClock) -> Iterator[FastAPI]:
-    from cloud.api.app import create_app
+    from cloud.app import create_app
 
     with serving(create_app(settings, pool, clock=clock)) as application:  # no policy given: from the settings
         yield application

@@ -7,8 +7,8 @@ Seams for the other cloud parts:
   routers that handle auth themselves. Real imports, not ``"module:router"`` strings: a missing
   or renamed router is an import error (and a ``mypy``/``lint-imports`` failure), never a part of
   the API silently skipped at start-up. The web pages' router is included here too:
-  ``create_app`` is the assembly of the HTTP side, the one module of ``cloud.api`` that may
-  import ``cloud.web`` (api and web are otherwise independent siblings).
+  ``create_app`` is the assembly of the HTTP side: it sits above both ``cloud.api`` and
+  ``cloud.web`` (independent siblings) in the cloud's layers, so it may import both.
 * **State** — ``app.state.settings``, ``app.state.pool``, ``app.state.metrics`` (the process's
   metrics, shared with the ingest workers when ``guanjia cloud serve`` runs both),
   ``app.state.clock`` and ``app.state.policy`` (the service's one clock and work-order policy).

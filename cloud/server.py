@@ -1,4 +1,4 @@
-"""The API as a service component: uvicorn serving :func:`cloud.api.app.create_app`.
+"""The API as a service component: uvicorn serving :func:`cloud.app.create_app`.
 
 Uvicorn's own signal handling is switched off: the :class:`cloud.service.CloudService` owns
 SIGINT/SIGTERM and cancels this component, which then asks uvicorn to finish open requests.
@@ -34,7 +34,7 @@ class ApiServer:
     name = "api"
 
     async def run(self, ctx: ServiceContext) -> None:
-        from cloud.api.app import create_app
+        from cloud.app import create_app
         from cloud.db.pool import REQUEST_CHECKOUT_TIMEOUT_S, open_pool
         from cloud.ops.model.policy import context_policy
 
