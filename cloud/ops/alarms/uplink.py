@@ -10,11 +10,12 @@ communication alarm the drained outbox delivers, whichever comes first (both rec
 short ``gateway_offline`` episode (raised and cleared at the reconnect, never announced), exactly
 as after an outage the watchdog did see.
 
-An agent's *first* session is not a reconnect (issue 24). The count is per agent process: it is 0
-in the status an agent publishes as its first session opens (the count is taken before that session
-is counted) and 1 from its next heartbeat on, and a restarted agent starts again from 0. So only a
+An agent's *first* session is not a reconnect (issue 24). The count is per agent process and
+counts the session being opened: the status an agent publishes as its first session opens says 1,
+the one it publishes after a reconnect says 2, 3, … (agents before this change said 0 in their first
+status and caught up at the next heartbeat), and a restarted agent starts again from 1. So only a
 count above 1 that differs from the last one seen dates a reconnect. Counting 0 → 1 as one had made
-the start of every agent a "reconnect" whenever the watchdog's pass (every 15 s) happened to fall
+the start of every (older) agent a "reconnect" whenever the watchdog's pass (every 15 s) happened to fall
 between its first status and its first heartbeat: the communication alarms raised in the next
 3 minutes, a meter already silent when the agent started included, were then held for the grace
 (``make chaos`` noisy_bus, one run in four). An agent restart is not an uplink reconnect either: its
