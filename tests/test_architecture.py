@@ -1,4 +1,4 @@
-"""Guards of the layered house that import-linter cannot see (issue 16), as pure AST scans.
+"""Guards of the layered house that import-linter cannot see (issue 16): AST scans and a cycle search.
 
 import-linter checks the imports it can read. Two things hide from it, so they are checked here:
 
@@ -18,6 +18,11 @@ A third rule is not about imports but about where SQL lives:
   cannot grow a private copy of a query. Checked on string constants (f-string parts included),
   so SQL built from pieces is caught by its keywords.
 
+And one whole-graph check beside import-linter's ``acyclic_siblings`` contract:
+
+* **No import cycle between any two modules** of the product (grimp's graph, the one import-linter
+  builds, searched for strongly connected components).
+
 Only the product packages are scanned: ``bench/`` and ``tests/`` sit beside the product.
 Each failure names the file and line, so the message is the to-do list.
 """
@@ -27,6 +32,8 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+
+import grimp
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("edge", "cloud", "guanjia", "rules", "device_profiles", "simulators")
@@ -153,3 +160,67 @@ def test_sql_exemptions_are_still_needed() -> None:
     stale = [name for name in SQL_EXEMPT
              if not (ROOT / name).exists() or not sql_strings(_parse(ROOT / name))]
     assert not stale, f"stale SQL exemptions: {stale}"
+
+
+def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative).
+
+    import-linter's ``acyclic_siblings`` contract forbids cycles between *sibling* modules; this
+    looks at the whole module graph at once, so a cycle through modules of different packages
+    (``a.x -> b.y -> a.z -> ...``) cannot hide between two contracts."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph.modules):
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(graph.find_modules_directly_imported_by(root)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, sorted(graph.find_modules_directly_imported_by(nxt))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_sees_a_cycle() -> None:
+    graph = grimp.ImportGraph()
+    for module in ("p", "p.a", "p.b", "p.c"):
+        graph.add_module(module)
+    graph.add_import(importer="p.a", imported="p.b")
+    graph.add_import(importer="p.b", imported="p.c")
+    graph.add_import(importer="p.c", imported="p.a")
+    assert import_cycles(graph) == [["p.a", "p.b", "p.c"]]
+
+
+def test_no_import_cycle_between_any_modules() -> None:
+    graph = grimp.build_graph(*PRODUCT)
+    assert import_cycles(graph) == []
