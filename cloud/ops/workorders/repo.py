@@ -51,6 +51,9 @@ class NewOrder:
     reporter_phone: str | None = None
     reporter_user_id: int | None = None
     auto_close: bool = False
+    due: datetime | None = None
+    """A planned order's due instant (:mod:`cloud.ops.maintenance`): its on-site and resolve
+    deadlines, so escalation climbs the chain when it passes; the respond clock stays the priority's."""
 
 
 class WorkOrderRow(NamedTuple):
@@ -150,6 +153,9 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
                      actor: Actor) -> WorkOrder | None:
     """Insert, route and announce a work order; ``None`` when the alarm already has an open one."""
     sla = policy.sla(new.priority, now)
+    if new.due is not None:
+        sla = sla.model_copy(update={"respond_due": min(sla.respond_due, new.due), "on_site_due": new.due,
+                                     "resolve_due": new.due})
     trail_data = {"origin": new.origin, "priority": new.priority, "alarm_id": new.alarm_id,
                   "respond_due": sla.respond_due.isoformat(), "on_site_due": sla.on_site_due.isoformat(),
                   "resolve_due": sla.resolve_due.isoformat()}
