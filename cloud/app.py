@@ -39,6 +39,7 @@ from cloud.api.routers import (
     gateways,
     health,
     inbox,
+    maintenance,
     telemetry,
     users,
     workorders,
@@ -65,6 +66,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (pages.router, "self"),
     (alarms.router, "self"),
     (workorders.router, "self"),
+    (maintenance.router, "self"),
     (inbox.router, "self"),
     (analytics.router, "self"),
 ]

@@ -155,6 +155,13 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/resident"): _r("work_orders.report", {A, R}, COMMUNITY),
     ("POST", "/resident/report"): _r("work_orders.report", {A, R}, COMMUNITY),
     ("POST", "/resident/rate/{work_order_id}"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
+    # --- planned maintenance (issue 17): plans are staff's; the checklist follows the order ------
+    ("GET", "/api/v1/maintenance/templates"): _r("maintenance.templates", WORKERS, ANY),
+    ("GET", "/api/v1/maintenance/plans"): _r("maintenance.plans", STAFF, COMMUNITY),
+    ("POST", "/api/v1/maintenance/plans"): _r("maintenance.plan_create", STAFF, COMMUNITY),
+    ("GET", "/api/v1/work-orders/{wo_id}/maintenance"): _r("work_orders.read", WORKERS, ASSIGNMENT),
+    ("POST", "/api/v1/work-orders/{wo_id}/maintenance/submit"): _r("maintenance.submit", WORKERS, ASSIGNMENT),
+    ("POST", "/api/v1/work-orders/{wo_id}/maintenance/confirm"): _r("maintenance.confirm", STAFF, ASSIGNMENT),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

@@ -102,6 +102,11 @@ async def create_plan(conn: AsyncConnection[Any], catalog: Catalog, *, community
     if interval_days is not None and not tpl.bounds.min_days <= interval_days <= tpl.bounds.max_days:
         raise InvalidRequest(f"interval_days: {interval_days} lies outside the template's bounds "
                              f"[{tpl.bounds.min_days}, {tpl.bounds.max_days}] / 周期超出模板范围")
+    if assignee_id is not None:
+        cur = await conn.execute("SELECT 1 FROM butlers WHERE id = %s AND community = %s AND active",
+                                 (assignee_id, community))
+        if await cur.fetchone() is None:
+            raise InvalidRequest(f"assignee_id: butler {assignee_id} does not serve {community} / 该管家不属于本小区")
     if scope == "community" and target:
         raise InvalidRequest("target: a community-wide plan names no target")
     row = PlanRow(community, scope, target, template, starts_on, interval_days, lead_days, condition_based,
@@ -157,6 +162,13 @@ async def has_open(conn: AsyncConnection[Any], plan_id: int, device: str) -> boo
     return await cur.fetchone() is not None
 
 
+async def open_order(conn: AsyncConnection[Any], plan_id: int, device: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM maintenance_orders WHERE plan_id = %s AND device = %s "
+                          "AND state IN ('open', 'submitted')", (plan_id, device))
+        return await cur.fetchone()
+
+
 async def last_completed(conn: AsyncConnection[Any], community: str, device: str, template: str) -> datetime | None:
     """When ``template`` was last completed on the device, under any plan (both signatures given)."""
     cur = await conn.execute(
@@ -188,13 +200,19 @@ async def insert_order(conn: AsyncConnection[Any], row: OrderRow) -> int:
     return int(got[0])
 
 
-async def order_for_work_order(conn: AsyncConnection[Any], wo_id: int, *, lock: bool = False) -> dict[str, Any]:
+async def find_order(conn: AsyncConnection[Any], wo_id: int, *, lock: bool = False) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT * FROM maintenance_orders WHERE work_order_id = %s{' FOR UPDATE' if lock else ''}",
                           (wo_id,))
-        row = await cur.fetchone()
+        return await cur.fetchone()
+
+
+async def order_for_work_order(conn: AsyncConnection[Any], wo_id: int, *, lock: bool = False) -> dict[str, Any]:
+    """The planned order behind work order ``wo_id``; an ordinary repair order has none (a request
+    error, not a missing resource: the work order exists)."""
+    row = await find_order(conn, wo_id, lock=lock)
     if row is None:
-        raise NotFound(f"work order {wo_id} is not a planned maintenance order")
+        raise InvalidRequest(f"work order {wo_id} is not a planned maintenance order / 不是计划维保工单")
     return row
 
 

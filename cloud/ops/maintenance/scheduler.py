@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
@@ -40,7 +40,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.maintenance import repo
-from cloud.ops.maintenance.schedule import creation_instant, day_end, day_start, local_date, next_due
+from cloud.ops.maintenance.schedule import Decision, creation_instant, day_end, day_start, local_date, next_due
 from cloud.ops.maintenance.templates import Catalog
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.alarms import AlarmEvent
@@ -91,6 +91,55 @@ async def run_once(conn: AsyncConnection[Any], policy: Policy, catalog: Catalog,
     return result
 
 
+async def decide(conn: AsyncConnection[Any], catalog: Catalog, plan: repo.Plan,
+                 device: str) -> tuple[datetime | None, Decision]:
+    """When the plan's template was last completed on ``device``, and when it is due next."""
+    template = catalog.get(plan.template)
+    done_at = await repo.last_completed(conn, plan.community, device, plan.template)
+    last_done = local_date(done_at, plan.zone) if done_at is not None else None
+    health = await repo.health(conn, plan.community, device) if plan.condition_based else None
+    return done_at, next_due(template, last_done=last_done, starts_on=plan.starts_on, plan_days=plan.interval_days,
+                             condition_based=plan.condition_based, health=health)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """One device of a plan, for the plan page and the API (times in the community's zone)."""
+
+    device: str
+    building: str | None
+    last_completed: datetime | None
+    next_due: date
+    interval_days: int
+    reason: str
+    open_work_order: int | None
+    overdue: bool
+    compliant: bool | None
+    """Lifts under a half-monthly plan: maintained within the last 15 days; ``None`` for the rest."""
+
+
+async def plan_status(conn: AsyncConnection[Any], catalog: Catalog, plan: repo.Plan,
+                      now: datetime) -> list[DeviceStatus]:
+    template = catalog.get(plan.template)
+    out: list[DeviceStatus] = []
+    for device in await repo.targets(conn, plan, template.kind):
+        done_at, decision = await decide(conn, catalog, plan, device.code)
+        open_order = await repo.open_order(conn, plan.id, device.code)
+        due_on = open_order["due_on"] if open_order else decision.due_on
+        compliant = None
+        if plan.template == HALF_MONTHLY:
+            since = done_at if done_at is not None else day_start(plan.starts_on, plan.zone)
+            compliant = now - since <= LEGAL_MAX
+        out.append(DeviceStatus(
+            device=device.code, building=device.building,
+            last_completed=done_at.astimezone(plan.zone) if done_at else None, next_due=due_on,
+            interval_days=open_order["interval_days"] if open_order else decision.interval_days,
+            reason=open_order["interval_reason"] if open_order else decision.reason,
+            open_work_order=open_order["work_order_id"] if open_order else None,
+            overdue=now >= day_end(due_on, plan.zone), compliant=compliant))
+    return out
+
+
 async def _schedule(conn: AsyncConnection[Any], policy: Policy, catalog: Catalog, plan: repo.Plan,
                     device: repo.Target, now: datetime) -> int | None:
     template = catalog.get(plan.template)
@@ -98,11 +147,7 @@ async def _schedule(conn: AsyncConnection[Any], policy: Policy, catalog: Catalog
     if await repo.has_open(conn, plan.id, device.code):
         return None
     zone = plan.zone
-    done_at = await repo.last_completed(conn, plan.community, device.code, plan.template)
-    last_done = local_date(done_at, zone) if done_at is not None else None
-    health = await repo.health(conn, plan.community, device.code) if plan.condition_based else None
-    decision = next_due(template, last_done=last_done, starts_on=plan.starts_on, plan_days=plan.interval_days,
-                        condition_based=plan.condition_based, health=health)
+    _, decision = await decide(conn, catalog, plan, device.code)
     lead = plan.lead_days if plan.lead_days is not None else template.lead_days
     if now < creation_instant(decision.due_on, lead, zone):
         return None

@@ -240,3 +240,27 @@ async def test_component_tick_uses_the_injected_clock(full: Any, policy: Policy,
         clock.set(local(2027, 1, 28, 0, 0))
         assert len((await scheduler.tick(pool)).opened) == 1
     assert scheduler.opened == 1
+
+
+async def test_condition_based_plan_reads_the_health_record(full: Any, policy: Policy, catalog: Catalog) -> None:
+    conn, _, device = full
+    butler = (await (await conn.execute("SELECT id FROM butlers WHERE name = '王师傅'")).fetchone())[0]
+    lead = await add_butler(conn, "李主管", community="cp", role="team_lead")
+    await _plan(conn, catalog, local(2027, 1, 1, 0, 0), condition_based=True, assignee_id=butler)
+    wo_id, = (await run_once(conn, policy, catalog, local(2027, 1, 29, 9, 0))).opened
+    await _do(conn, policy, catalog, wo_id, butler, lead, local(2027, 1, 30, 9, 0))
+    # a sick, busy lift: score 55, 3 faults in 30 days → 15 × 0.6 × 0.7 = 6.3 → the lower bound, 7 days
+    await conn.execute(
+        """INSERT INTO device_health (device_id, kind, window_start, window_end, record, score)
+           VALUES (%s, 'elevator', %s, %s, %s, 55)""",
+        (device, local(2027, 1, 1, 0, 0), local(2027, 1, 31, 0, 0),
+         psycopg.types.json.Jsonb({"trips": 9000, "faults": {"door": 3}})))
+    opened = (await run_once(conn, policy, catalog, local(2027, 2, 3, 0, 5))).opened
+    assert len(opened) == 1
+    cur = await conn.execute("SELECT due_on, interval_days, interval_reason FROM maintenance_orders "
+                             "WHERE work_order_id = %s", (opened[0],))
+    due_on, days, reason = await cur.fetchone()
+    assert (due_on, days) == (date(2027, 2, 6), 7)
+    assert "下限 7" in reason
+    assert "health score 55" in reason
+    assert reason in (await wo_repo.get(conn, opened[0]))["description"]
