@@ -148,7 +148,7 @@ async def list_work_orders(
     state: Annotated[list[State] | None, Query()] = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
     assignee_id: int | None = None, device: str | None = None,
-    origin: Literal["alarm", "resident", "staff", "planned"] | None = None,
+    origin: Literal["alarm", "resident", "staff", "planned", "inspection"] | None = None,
     open_only: bool = False, overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:

@@ -6,7 +6,7 @@
 -- A planned work order is a work order of origin 'planned' (routed, escalated and trailed like a repair).
 ALTER TABLE work_orders DROP CONSTRAINT IF EXISTS work_orders_origin_check;
 ALTER TABLE work_orders ADD CONSTRAINT work_orders_origin_check
-    CHECK (origin IN ('alarm', 'resident', 'staff', 'planned'));
+    CHECK (origin IN ('alarm', 'resident', 'staff', 'planned', 'inspection'));
 
 -- A plan applies one checklist template (cloud/ops/maintenance/templates.yaml or a site's file) to
 -- one device, every device of the template's kind in a building, or in the whole community.

@@ -107,6 +107,8 @@ async def create_plan(conn: AsyncConnection[Any], catalog: Catalog, *, community
                                  (assignee_id, community))
         if await cur.fetchone() is None:
             raise InvalidRequest(f"assignee_id: butler {assignee_id} does not serve {community} / 该管家不属于本小区")
+    if not date(2000, 1, 1) <= starts_on <= date(2099, 12, 31):
+        raise InvalidRequest("starts_on: between 2000-01-01 and 2099-12-31 / 起始日期超出范围")
     if scope == "community" and target:
         raise InvalidRequest("target: a community-wide plan names no target")
     row = PlanRow(community, scope, target, template, starts_on, interval_days, lead_days, condition_based,
