@@ -17,6 +17,7 @@ from cloud.analytics.service import components as analytics
 from cloud.db.maintenance import components as maintenance
 from cloud.ingest.service import components as ingest
 from cloud.ops.fleetrules.stream import components as fleet_stream
+from cloud.ops.inspections.service import components as inspections
 from cloud.ops.maintenance.service import components as planned_maintenance
 from cloud.ops.service import components as ops
 from cloud.runtime.context import ComponentFactory
@@ -29,6 +30,7 @@ COMPONENTS: list[ComponentFactory] = [
     ops,  # alarms → work orders → escalation → notifications
     fleet_stream,  # fleet rules on the live ingested telemetry (after-commit hook)
     analytics,  # anomaly scoring + health records every 15 min, daily retrain
+    inspections,  # missed inspection checkpoints → alarms
     planned_maintenance,  # planned work orders ahead of their due date, overdue and lift-compliance alarms
 ]
 
