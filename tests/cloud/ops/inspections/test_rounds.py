@@ -38,7 +38,8 @@ def test_slots_are_local_and_cross_midnight() -> None:
 
 def test_qr_code_holds_the_checkpoint_code() -> None:
     svg = qr.svg("XJ-1A2B3C", "1号楼泵房")
-    assert svg.startswith("<?xml") and "<svg" in svg
+    assert svg.startswith("<?xml")
+    assert "<svg" in svg
     assert "1号楼泵房 XJ-1A2B3C" in svg
     assert qr.matrix("XJ-1A2B3C") == [list(r) for r in segno.make("XJ-1A2B3C", error="m").matrix]
 
@@ -62,7 +63,7 @@ async def test_scan_finding_missed_alarm_and_coverage(full: Any, policy: Policy)
     conn, _, _ = full
     butler = (await (await conn.execute("SELECT id FROM butlers WHERE name = '王师傅'")).fetchone())[0]
     me = Actor.butler(butler)
-    route, (pump, lift) = await _route(conn)
+    _, (pump, lift) = await _route(conn)
     with pytest.raises(InvalidRequest, match="every_hours"):
         await repo.create_route(conn, community="cp", name="x", every_hours=5, grace_minutes=0,
                                 checkpoints=[repo.NewCheckpoint("a")], now=local(2027, 1, 31, 8))
