@@ -39,6 +39,7 @@ from cloud.api.routers import (
     gateways,
     health,
     inbox,
+    inspections,
     maintenance,
     telemetry,
     users,
@@ -67,6 +68,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (alarms.router, "self"),
     (workorders.router, "self"),
     (maintenance.router, "self"),
+    (inspections.router, "self"),
     (inbox.router, "self"),
     (analytics.router, "self"),
 ]

@@ -162,6 +162,12 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/work-orders/{wo_id}/maintenance"): _r("work_orders.read", WORKERS, ASSIGNMENT),
     ("POST", "/api/v1/work-orders/{wo_id}/maintenance/submit"): _r("maintenance.submit", WORKERS, ASSIGNMENT),
     ("POST", "/api/v1/work-orders/{wo_id}/maintenance/confirm"): _r("maintenance.confirm", STAFF, ASSIGNMENT),
+    # --- inspection rounds (issue 17): routes and coverage are staff's; butlers scan ------------
+    ("POST", "/api/v1/inspections/routes"): _r("inspections.route_create", STAFF, COMMUNITY),
+    ("GET", "/api/v1/inspections/routes"): _r("inspections.read", WORKERS, COMMUNITY),
+    ("GET", "/api/v1/inspections/qr"): _r("inspections.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/inspections/scans"): _r("inspections.scan", WORKERS, COMMUNITY),
+    ("GET", "/api/v1/inspections/coverage"): _r("inspections.coverage", STAFF, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).
