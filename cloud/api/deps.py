@@ -17,7 +17,9 @@ from fastapi import Depends
 from cloud.auth.deps import (
     AdminUser,
     ButlerUser,
+    ContractorUser,
     CurrentUser,
+    FieldUser,
     PageUser,
     ResidentUser,
     StaffUser,
@@ -46,7 +48,8 @@ def admin_dependencies() -> list[Any]:
 
 
 __all__ = [
-    "AdminUser", "ButlerUser", "ClockDep", "CurrentUser", "MetricsDep", "PageUser", "PolicyDep", "PoolDep",
+    "AdminUser", "ButlerUser", "ClockDep", "ContractorUser", "CurrentUser", "FieldUser", "MetricsDep", "PageUser",
+    "PolicyDep", "PoolDep",
     "ResidentUser", "StaffUser", "admin_dependencies", "ensure_community_param", "ensure_visible", "get_clock",
     "get_metrics", "get_policy", "get_pool",
     "read_dependencies", "require_roles", "scope_params",

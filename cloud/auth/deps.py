@@ -46,6 +46,7 @@ from cloud.auth.tenancy import (
     as_id,
     butler_record,
     communities_of,
+    contractor_of,
     order_parties,
     reported_by,
 )
@@ -206,6 +207,9 @@ AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 StaffUser = Annotated[User, Depends(require_roles(Role.admin, Role.engineer))]
 ButlerUser = Annotated[User, Depends(require_roles(Role.butler, Role.admin, Role.engineer))]
 ResidentUser = Annotated[User, Depends(require_roles(Role.resident, Role.admin))]
+#: who moves work orders: butlers and staff, and contractors (on their company's orders, per the policy)
+FieldUser = Annotated[User, Depends(require_roles(Role.butler, Role.admin, Role.engineer, Role.contractor))]
+ContractorUser = Annotated[User, Depends(require_roles(Role.contractor))]
 
 
 def ensure_visible(user: User, community: str | None) -> None:
@@ -268,6 +272,8 @@ class Principal:
     user: User
     subject: Subject
     butler: ButlerRecord | None
+    contractor: int | None = None
+    """A contractor user's company: they reach the orders assigned to its field staff only."""
 
 
 def _bearer(request: Request) -> str | None:
@@ -311,7 +317,8 @@ async def authorize(request: Request) -> None:
             raise
         await _check_csrf(request, session_jti)
         butler = await butler_record(conn, user.id) if user.role is Role.butler else None
-        principal = Principal(user, subject_of(user.role, butler is not None), butler)
+        contractor = await contractor_of(conn, user.id) if user.role is Role.contractor else None
+        principal = Principal(user, subject_of(user.role, butler is not None), butler, contractor)
         request.state.principal = principal
         if principal.subject not in rule.subjects:
             raise _forbidden(f"{rule.action} is not allowed for {principal.subject.value}")
@@ -351,6 +358,8 @@ async def may_reach_order(conn: AsyncConnection[Any], principal: Principal, wo_i
         return principal.butler.leads or parties.assignee_id == principal.butler.id
     if principal.subject is Subject.resident:
         return await reported_by(conn, wo_id, user.id)
+    if principal.subject is Subject.contractor:
+        return principal.contractor is not None and parties.contractor_id == principal.contractor
     return False
 
 

@@ -44,6 +44,7 @@ class Subject(StrEnum):
     butler = "butler"
     butler_unlinked = "butler_unlinked"
     resident = "resident"
+    contractor = "contractor"
 
 
 class Scope(StrEnum):
@@ -71,9 +72,12 @@ class Rule:
 
 
 A, E, B, U, R = Subject.admin, Subject.engineer, Subject.butler, Subject.butler_unlinked, Subject.resident
+C = Subject.contractor
 EVERYONE: Final = frozenset(Subject)
 STAFF: Final = frozenset({A, E})
 WORKERS: Final = frozenset({A, E, B})
+#: the workers plus contractors, on routes whose scope is one work order (assignment)
+FIELD: Final = frozenset({A, E, B, C})
 ADMIN: Final = frozenset({A})
 NOBODY: Final = frozenset[Subject]()
 
@@ -142,8 +146,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     # --- work orders ------------------------------------------------------------------------------
     ("GET", "/api/v1/work-orders"): _r("work_orders.list", {A, E, B, R}, COMMUNITY),
     ("POST", "/api/v1/work-orders"): _r("work_orders.open", STAFF, COMMUNITY),
-    ("GET", "/api/v1/work-orders/{wo_id}"): _r("work_orders.read", {A, E, B, R}, ASSIGNMENT),
-    ("POST", "/api/v1/work-orders/{wo_id}/transitions"): _r("work_orders.transition", WORKERS, ASSIGNMENT),
+    ("GET", "/api/v1/work-orders/{wo_id}"): _r("work_orders.read", {A, E, B, R, C}, ASSIGNMENT),
+    ("POST", "/api/v1/work-orders/{wo_id}/transitions"): _r("work_orders.transition", FIELD, ASSIGNMENT),
     ("POST", "/api/v1/work-orders/{wo_id}/rating"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
     ("POST", "/api/v1/reports"): _r("work_orders.report", {A, R}, COMMUNITY),
     ("GET", "/api/v1/inbox"): _r("inbox.read", WORKERS, COMMUNITY),
@@ -159,8 +163,10 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/maintenance/templates"): _r("maintenance.templates", WORKERS, ANY),
     ("GET", "/api/v1/maintenance/plans"): _r("maintenance.plans", STAFF, COMMUNITY),
     ("POST", "/api/v1/maintenance/plans"): _r("maintenance.plan_create", STAFF, COMMUNITY),
-    ("GET", "/api/v1/work-orders/{wo_id}/maintenance"): _r("work_orders.read", WORKERS, ASSIGNMENT),
-    ("POST", "/api/v1/work-orders/{wo_id}/maintenance/submit"): _r("maintenance.submit", WORKERS, ASSIGNMENT),
+    ("GET", "/api/v1/work-orders/{wo_id}/maintenance"): _r("work_orders.read", FIELD, ASSIGNMENT),
+    ("POST", "/api/v1/work-orders/{wo_id}/maintenance/submit"): _r("maintenance.submit", FIELD, ASSIGNMENT),
+    # --- contractors (issue 17): their company's orders only -------------------------------------
+    ("GET", "/api/v1/contractor/orders"): _r("contractor.orders", {C}, ANY),
     ("POST", "/api/v1/work-orders/{wo_id}/maintenance/confirm"): _r("maintenance.confirm", STAFF, ASSIGNMENT),
     # --- inspection rounds (issue 17): routes and coverage are staff's; butlers scan ------------
     ("POST", "/api/v1/inspections/routes"): _r("inspections.route_create", STAFF, COMMUNITY),
@@ -175,8 +181,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
 #: butler doing the work; ``auto_close`` is the system's alone.
 TRANSITIONS: Final[dict[str, frozenset[Subject]]] = {
     "assign": WORKERS, "reassign": WORKERS,
-    "accept": WORKERS, "reject": WORKERS, "depart": WORKERS, "arrive": WORKERS,
-    "hold": WORKERS, "resume": WORKERS, "resolve": WORKERS,
+    "accept": FIELD, "reject": FIELD, "depart": FIELD, "arrive": FIELD,
+    "hold": FIELD, "resume": FIELD, "resolve": FIELD,
     "reopen": STAFF, "close": STAFF, "cancel": STAFF,
     "auto_close": NOBODY,
 }

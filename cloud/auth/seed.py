@@ -32,6 +32,7 @@ def demo_accounts(community: str) -> list[tuple[str, str, Role, str, str]]:
         ("butler", "butler-demo-pass", Role.butler, "李管家", "zh"),
         ("butler2", "butler2-demo-pass", Role.butler, "张管家", "zh"),
         ("resident", "resident-demo-pass", Role.resident, "陈女士", "zh"),
+        ("contractor", "contractor-demo-pass", Role.contractor, "迅达维保 赵工", "zh"),
     ]
 
 
@@ -57,7 +58,34 @@ async def seed_demo_users(conn: AsyncConnection[Any], community: str, *,
         logins.append(DemoLogin(username, password, role, user.id, display))
     if link_butlers:
         await _link_butlers(conn, community, [x for x in logins if x.role is Role.butler])
+        await _link_contractors(conn, community, [x for x in logins if x.role is Role.contractor])
     return logins
+
+
+async def _link_contractors(conn: AsyncConnection[Any], community: str, logins: list[DemoLogin]) -> None:
+    """Give each demo contractor account a company (one demo lift contractor) and a field-staff
+    record in the community (a butler record of that company: a plan can name it as assignee;
+    routing never picks it). Idempotent like :func:`_link_butlers`."""
+    cur = await conn.execute("SELECT to_regclass('contractors') IS NOT NULL")
+    row = await cur.fetchone()
+    if not (row and row[0]) or not logins:
+        return
+    cur = await conn.execute("SELECT id FROM contractors WHERE name = %s", (DEMO_CONTRACTOR,))
+    found = await cur.fetchone()
+    if found is None:
+        cur = await conn.execute("INSERT INTO contractors (name, skills, created_at) VALUES (%s, %s, now()) "
+                                 "RETURNING id", (DEMO_CONTRACTOR, ["elevator"]))
+        found = await cur.fetchone()
+    assert found is not None
+    for i, login in enumerate(logins):
+        await conn.execute("UPDATE users SET contractor_id = %s WHERE id = %s", (found[0], login.user_id))
+        await conn.execute(
+            """INSERT INTO butlers (user_id, name, phone, community, skills, kind, contractor_id)
+               VALUES (%s, %s, %s, %s, %s, 'full_time', %s) ON CONFLICT (user_id) DO NOTHING""",
+            (login.user_id, login.display_name, f"1390013{i:04d}", community, ["elevator"], found[0]))
+
+
+DEMO_CONTRACTOR = "迅达电梯维保（演示）/ Demo lift contractor"
 
 
 async def _link_butlers(conn: AsyncConnection[Any], community: str, butlers: list[DemoLogin]) -> None:

@@ -44,6 +44,8 @@ class OrderParties:
     community: str
     assignee_id: int | None
     reporter_user_id: int | None
+    contractor_id: int | None = None
+    """The contractor company of the assignee (None for the property's own butlers)."""
 
 
 def as_id(raw: object) -> int | None:
@@ -68,10 +70,18 @@ async def butler_record(conn: AsyncConnection[Any], user_id: int) -> ButlerRecor
 
 
 async def order_parties(conn: AsyncConnection[Any], wo_id: int) -> OrderParties | None:
-    cur = await conn.execute("SELECT community, assignee_id, reporter_user_id FROM work_orders WHERE id = %s",
-                             (wo_id,))
+    cur = await conn.execute(
+        "SELECT w.community, w.assignee_id, w.reporter_user_id, b.contractor_id FROM work_orders w"
+        " LEFT JOIN butlers b ON b.id = w.assignee_id WHERE w.id = %s", (wo_id,))
     row = await cur.fetchone()
-    return OrderParties(str(row[0]), row[1], row[2]) if row else None
+    return OrderParties(str(row[0]), row[1], row[2], row[3]) if row else None
+
+
+async def contractor_of(conn: AsyncConnection[Any], user_id: int) -> int | None:
+    """The contractor company of a ``contractor`` user (None when not linked: they reach nothing)."""
+    cur = await conn.execute("SELECT contractor_id FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 async def reported_by(conn: AsyncConnection[Any], wo_id: int, user_id: int) -> bool:

@@ -45,7 +45,8 @@ from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-HOME = {Role.admin: "/fleet", Role.engineer: "/fleet", Role.butler: "/inbox", Role.resident: "/resident"}
+HOME = {Role.admin: "/fleet", Role.engineer: "/fleet", Role.butler: "/inbox", Role.resident: "/resident",
+        Role.contractor: "/api/v1/contractor/orders"}  # contractors have no pages yet: their orders as JSON
 STAFF = (Role.admin, Role.engineer)
 
 

@@ -12,7 +12,12 @@ cannot rot. Outcomes (the same rule for API and pages, see SECURITY.md):
   empty body or a 409 of the state machine count: the request got past authorization).
 
 Subjects: admin, engineer, butler (with an active butler record), butler_unlinked (butler role,
-no record), resident, and anonymous. Each request carries fresh credentials (a token for the
+no record), resident, contractor (a contractor company's user, issue 17), and anonymous.
+
+Contractor isolation: on a route scoped to one work order, a contractor reaches only orders
+assigned to their company's field staff. Every such cell is therefore sent twice for them: with
+the estate's order of their own community (assigned to the property's butler) → 404, and with
+the order assigned to their company → allowed. Each request carries fresh credentials (a token for the
 API, a session cookie plus its CSRF token for pages), because some cells log out.
 """
 
@@ -33,7 +38,7 @@ from cloud.app import route_list
 from cloud.auth.policy import FRAMEWORK_ROUTES, POLICY, Scope, Subject, missing_rules, rule_for
 from cloud.auth.roles import Role
 from cloud.auth.service import AuthState
-from cloud.auth.tenancy import TENANT_ID_PARAMS
+from cloud.auth.tenancy import ORDER_ID_PARAMS, TENANT_ID_PARAMS
 from cloud.auth.users import User, create_user
 from cloud.web import photos
 from guanjia.core.settings import Settings
@@ -65,6 +70,11 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
             Subject.butler_unlinked: await create_user(conn, "m-unlinked", "pw-unlinked-secret", Role.butler, ["cA"]),
             Subject.resident: await create_user(conn, "m-resident", "pw-resident-secret", Role.resident, ["cA"]),
         }
+        cur = await conn.execute("INSERT INTO contractors (name, created_at) VALUES ('迅达维保', now()) RETURNING id")
+        company = (await cur.fetchone() or (0,))[0]
+        users[Subject.contractor] = await create_user(conn, "m-contractor", "pw-contractor-secret", Role.contractor,
+                                                      ["cA"])
+        await conn.execute("UPDATE users SET contractor_id = %s WHERE id = %s", (company, users[Subject.contractor].id))
         spare = {c: await create_user(conn, f"m-spare-{c}", "pw-spare-secret", Role.resident, [c])
                  for c in ("cA", "cB")}
         butler_b = await create_user(conn, "m-butler-b", "pw-butler-b-secret", Role.butler, ["cB"])
@@ -87,6 +97,14 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept",
             }
+        # the contractor's field-staff record (acting as the contractor user) and an order assigned to it
+        cur = await conn.execute(
+            "INSERT INTO butlers (user_id, name, community, skills, contractor_id) VALUES (%s, '迅达张工', 'cA',"
+            " '{elevator}', %s) RETURNING id", (users[Subject.contractor].id, company))
+        field_staff = (await cur.fetchone() or (0,))[0]
+        theirs = world.work_order_ids["cA"][1]
+        await conn.execute("UPDATE work_orders SET assignee_id = %s WHERE id = %s", (field_staff, theirs))
+        ids["contractor"] = ids["own"] | {"wo_id": theirs, "work_order_id": theirs}
     return Estate(world, users, ids)
 
 
@@ -187,6 +205,14 @@ async def test_every_route_every_subject_both_communities(app: FastAPI, client: 
                 headers = await _credentials(pool, auth, user, page)
                 status = await _send(client, method, path, url, headers)
                 cells += 1
+                if (subject is Subject.contractor and subject in rule.subjects and side == "own"
+                        and rule.scope is Scope.assignment and set(_PARAM.findall(path)) & ORDER_ID_PARAMS):
+                    # isolation: their community's order of the property's butler is not theirs
+                    if status != 404:
+                        failures.append(f"contractor {method} {url} (not their company's) -> {status}, expected 404")
+                    url_theirs = _url(path, estate.ids["contractor"], query)
+                    status = await _send(client, method, path, url_theirs, await _credentials(pool, auth, user, page))
+                    cells += 1
                 if subject not in rule.subjects:
                     expected = "403"
                     ok = status == 403

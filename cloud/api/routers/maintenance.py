@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import ButlerUser, ClockDep, PolicyDep, PoolDep, StaffUser, ensure_visible
+from cloud.api.deps import ButlerUser, ClockDep, FieldUser, PolicyDep, PoolDep, StaffUser, ensure_visible
 from cloud.api.routers.workorders import raise_http
 from cloud.ops.maintenance import completion, repo
 from cloud.ops.maintenance.scheduler import plan_status
@@ -118,7 +118,7 @@ async def create_plan(body: PlanIn, user: StaffUser, pool: PoolDep, clock: Clock
 
 
 @router.get("/work-orders/{wo_id}/maintenance")
-async def get_checklist(wo_id: int, user: ButlerUser, pool: PoolDep) -> dict[str, Any]:
+async def get_checklist(wo_id: int, user: FieldUser, pool: PoolDep) -> dict[str, Any]:
     """The planned order's template and record (``planned: false`` for an ordinary repair order)."""
     async with pool.connection() as conn:
         try:
@@ -159,7 +159,7 @@ class ConfirmIn(BaseModel):
 
 
 @router.post("/work-orders/{wo_id}/maintenance/submit")
-async def submit(wo_id: int, body: SubmitIn, user: ButlerUser, pool: PoolDep, clock: ClockDep,
+async def submit(wo_id: int, body: SubmitIn, user: FieldUser, pool: PoolDep, clock: ClockDep,
                  policy: PolicyDep) -> dict[str, Any]:
     """The maintainer's checklist, readings, photos and signature: resolves the order."""
     async with pool.connection() as conn:

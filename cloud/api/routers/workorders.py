@@ -16,9 +16,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import (
-    ButlerUser,
     ClockDep,
+    ContractorUser,
     CurrentUser,
+    FieldUser,
     PolicyDep,
     PoolDep,
     ResidentUser,
@@ -29,6 +30,7 @@ from cloud.api.deps import (
 )
 from cloud.auth.deps import require_transition
 from cloud.auth.roles import Role
+from cloud.auth.tenancy import contractor_of
 from cloud.auth.users import User
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed, NotFound, WorkOrderError
@@ -196,7 +198,7 @@ class TransitionIn(BaseModel):
 
 @router.post("/work-orders/{wo_id}/transitions", response_model=WorkOrderOut,
              responses={409: {"description": "illegal transition: error.detail = {state, action, allowed}"}})
-async def transition(request: Request, wo_id: int, body: TransitionIn, user: ButlerUser,
+async def transition(request: Request, wo_id: int, body: TransitionIn, user: FieldUser,
                      pool: PoolDep, clock: ClockDep, policy: PolicyDep) -> dict[str, Any]:
     """Move the order through its state machine (accept, depart, arrive, hold, resume, resolve, close …).
 
@@ -302,3 +304,17 @@ async def rate_order(wo_id: int, body: RatingIn, user: ResidentUser, pool: PoolD
         except WorkOrderError as exc:
             raise_http(exc)
     return present(wo, True, clock.now())
+
+
+@router.get("/contractor/orders", response_model=WorkOrderPage)
+async def contractor_orders(user: ContractorUser, pool: PoolDep, clock: ClockDep, open_only: bool = False,
+                            limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                            offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """A contractor's view: the orders assigned to their company's field staff, in their communities."""
+    now = clock.now()
+    async with pool.connection() as conn:
+        company = await contractor_of(conn, user.id)
+        page = await queries.contractor_orders(conn, company if company is not None else -1, list(user.communities),
+                                               open_only=open_only, limit=limit, offset=offset)
+    return {"items": [present(w, True, now) for w in page.items], "total": page.total, "limit": page.limit,
+            "offset": page.offset}

@@ -24,7 +24,8 @@ async def candidates(conn: AsyncConnection[Any], community: str, now: datetime) 
                         WHERE w.assignee_id = b.id AND w.state = ANY(%s)) AS open_orders,
                       (SELECT coalesce(array_agg(array[s.weekday::text, s.starts::text, s.ends::text]), '{}')
                          FROM butler_shifts s WHERE s.butler_id = b.id) AS shifts
-               FROM butlers b WHERE b.active AND b.community = %s AND b.role = 'butler'""",
+               FROM butlers b WHERE b.active AND b.community = %s AND b.role = 'butler'
+                 AND b.contractor_id IS NULL""",
             (list(_OPEN_STATES), community),
         )
         rows = await cur.fetchall()

@@ -28,7 +28,7 @@ async def actor_for(conn: AsyncConnection[Any], user_id: int, name: str, role: s
     """A butler-role user acts as their butler record (if any); others act as themselves."""
     cur = await conn.execute("SELECT id FROM butlers WHERE user_id = %s AND active ORDER BY id LIMIT 1", (user_id,))
     row = await cur.fetchone()
-    if row is not None and role == "butler":
+    if row is not None and role in ("butler", "contractor"):  # a contractor acts as their field-staff record
         return Actor("butler", int(row[0]), name, role, int(row[0]))
     return Actor("user", user_id, name, role, int(row[0]) if row else None)
 
@@ -119,6 +119,23 @@ async def list_work_orders(conn: AsyncConnection[Any], scope: dict[str, Any], *,
                 LIMIT %(limit)s OFFSET %(offset)s""",
             params | {"limit": limit, "offset": offset},
         )
+        items = await cur.fetchall()
+    return Page(items, int(total), limit, offset)
+
+
+async def contractor_orders(conn: AsyncConnection[Any], contractor_id: int, communities: list[str], *,
+                            open_only: bool = False, limit: int = 50, offset: int = 0) -> Page:
+    """Orders assigned to the field staff of contractor ``contractor_id`` in ``communities`` only."""
+    where = ("w.community = ANY(%(communities)s) AND w.assignee_id IN "
+             "(SELECT id FROM butlers WHERE contractor_id = %(contractor)s)")
+    if open_only:
+        where += " AND w.state NOT IN ('resolved', 'closed', 'cancelled')"
+    params = {"communities": communities, "contractor": contractor_id, "limit": limit, "offset": offset}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT count(*) AS n FROM work_orders w WHERE {where}", params)
+        total = (await cur.fetchone() or {"n": 0})["n"]
+        await cur.execute(f"SELECT w.* FROM work_orders w WHERE {where} ORDER BY w.created_at DESC, w.id DESC "
+                          "LIMIT %(limit)s OFFSET %(offset)s", params)
         items = await cur.fetchall()
     return Page(items, int(total), limit, offset)
 

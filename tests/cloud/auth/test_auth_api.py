@@ -99,7 +99,8 @@ async def test_seed_demo_users_is_idempotent(pool: AsyncConnectionPool[Any], cli
     assert {x.role for x in first} == set(Role)
     assert [x.user_id for x in first] == [x.user_id for x in again]
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT count(*) FROM butlers WHERE community = 'demo' AND user_id IS NOT NULL")
+        cur = await conn.execute("SELECT count(*) FROM butlers WHERE community = 'demo' AND user_id IS NOT NULL"
+                                 " AND contractor_id IS NULL")
         row = await cur.fetchone()
     assert row == (2,)  # both demo butlers can receive work, once each
     for login in again:
