@@ -7,7 +7,9 @@ in a poll group that does not exist, a writable point in a read-only table…). 
 
 from __future__ import annotations
 
-from device_profiles.model import BIT_TABLES, READ_ONLY_TABLES, Point, Profile
+from device_profiles.errors import CodecError
+from device_profiles.model import BIT_TABLES, READ_ONLY_TABLES, SERIAL_METER_TRANSPORTS, Point, Profile
+from device_profiles.protocols import cjt188, dlt645
 
 Path = tuple[str | int, ...]
 Problem = tuple[Path, str]
@@ -42,8 +44,37 @@ def _point_problems(index: int, point: Point, profile: Profile) -> list[Problem]
     return out
 
 
+def _meter_problems(where: Path, point: Point, profile: Profile) -> list[Problem]:
+    """A DL/T 645 point names a data identifier (and its format when the table lacks it); a
+    CJ/T 188 point names a field of the metering reply. Neither has a Modbus table."""
+    out: list[Problem] = []
+    if point.table is not None:
+        out.append(((*where, "table"), f"a {profile.transport} meter's points have no Modbus table"))
+    if profile.transport == "cjt188":
+        if point.field not in cjt188.FIELDS:
+            out.append(((*where, "field"), f"a CJ/T 188 point needs field: one of {', '.join(cjt188.FIELDS)}"))
+        if point.di is not None:
+            out.append(((*where, "di"), "a CJ/T 188 point has no di (every field comes from the 901F reply)"))
+        return out
+    if point.field is not None:
+        out.append(((*where, "field"), "field is for CJ/T 188 points; a DL/T 645 point names its di"))
+    if point.di is None:
+        out.append(((*where, "di"), "a DL/T 645 point needs di: its data identifier, 8 hex digits (02010100)"))
+        return out
+    try:
+        dlt645.fmt_for(dlt645.parse_di(point.di), point.bcd, signed=point.signed)
+    except CodecError as exc:
+        out.append(((*where, "bcd" if point.bcd else "di"), str(exc)))
+    return out
+
+
 def _transport_problems(where: Path, point: Point, profile: Profile) -> list[Problem]:
     out: list[Problem] = []
+    if profile.transport in SERIAL_METER_TRANSPORTS:
+        return _meter_problems(where, point, profile)
+    if point.di is not None or point.field is not None or point.bcd is not None:
+        out.append(((*where, "di" if point.di is not None else "field" if point.field else "bcd"),
+                    "di/bcd/field are for DL/T 645 and CJ/T 188 meters"))
     if profile.transport == "mqtt":
         if point.table is not None:
             out.append(((*where, "table"), "an MQTT profile's points have no Modbus table"))
@@ -97,6 +128,10 @@ def profile_problems(profile: Profile) -> list[Problem]:
         out.append((("modbus",), "an MQTT profile has no modbus: section"))
     if profile.transport == "modbus" and profile.mqtt is not None:
         out.append((("mqtt",), "a Modbus profile has no mqtt: section"))
+    if profile.transport in SERIAL_METER_TRANSPORTS:
+        for section in ("modbus", "mqtt"):
+            if getattr(profile, section) is not None:
+                out.append(((section,), f"a {profile.transport} meter profile has no {section}: section"))
     seen: dict[str, int] = {}
     for index, point in enumerate(profile.points):
         if point.name in seen:

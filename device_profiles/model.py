@@ -22,7 +22,9 @@ Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
 DType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "bitfield", "enum", "string"]
 Order = Literal["big", "little"]
 Kind = Literal["meter", "pump", "elevator", "gate"]
-Transport = Literal["modbus", "mqtt"]
+Transport = Literal["modbus", "mqtt", "dlt645", "cjt188"]
+SERIAL_METER_TRANSPORTS: frozenset[str] = frozenset({"dlt645", "cjt188"})
+"""Transports read one data identifier per request from a meter address on an RS-485 bus."""
 
 BIT_TABLES: frozenset[str] = frozenset({"coil", "discrete_input"})
 READ_ONLY_TABLES: frozenset[str] = frozenset({"discrete_input", "input_register"})
@@ -127,6 +129,10 @@ class Point(_Strict):
     deadband: float | None = Field(None, ge=0, description="report when the value moved at least this much")
     on_change: bool = False
     max_interval_s: float | None = Field(None, gt=0, description="report at least this often even if unchanged")
+    di: str | None = Field(None, description="DL/T 645: data identifier, 8 hex digits DI3..DI0 (02010100)")
+    bcd: str | None = Field(None, description="DL/T 645: value format of a vendor identifier (XXXXXX.XX)")
+    signed: bool = Field(False, description="DL/T 645: a vendor identifier's value has a sign bit")
+    field: str | None = Field(None, description="CJ/T 188: which field of the 901F reply (flow_total, valve…)")
 
     @field_validator("address")
     @classmethod

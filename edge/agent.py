@@ -27,6 +27,7 @@ from edge.mqtt_devices import MqttDeviceListener
 from edge.outbox import Outbox
 from edge.rbe import ReportFilter
 from edge.rules_runner import RuleRunner
+from edge.serialbus.buses import MeterBuses
 from edge.uplink import Uplink
 from guanjia.core.clock import Clock, SystemClock, to_ms
 from guanjia.core.wire import Quality, Scalar
@@ -87,6 +88,8 @@ class Agent:
             max_pending=config.outbox.max_pending, synchronous=config.outbox.synchronous, clock=clock_ms)
         self.rules = RuleRunner(config.rules, self.outbox.add_alarm, clock_ms)
         self._build_modbus()
+        self.meter_buses = MeterBuses(config.links, profile=self._profile, register=self._register, sink=self,
+                                      metrics=self.metrics, clock=self.now_ms)
         mqtt_devices = [(d, self._profile(d.profile)) for d in config.mqtt_devices.devices if d.enabled]
         for cfg, profile in mqtt_devices:
             self._register(cfg.id, profile, report_by_exception=True)
@@ -114,7 +117,7 @@ class Agent:
     def _build_modbus(self) -> None:
         for link_cfg in self.config.links:
             enabled = [d for d in link_cfg.devices if d.enabled]
-            if not enabled:
+            if not enabled or link_cfg.protocol != "modbus":
                 continue
             link = ModbusLink(link_cfg, self.metrics)
             self.links[link.key] = link
@@ -146,13 +149,14 @@ class Agent:
             for index, device in enumerate(on_link):
                 phase = (index + link_index / len(links)) / len(on_link)
                 self._tasks.append(tg.create_task(device.run(phase), name=f"device-{device.id}"))
+        self._tasks += self.meter_buses.start(tg, len(links), len(links) + len(self.meter_buses.links))
         # everything built so far lives as long as the agent: move it out of the cyclic GC's reach,
         # so full collections scan only new objects and do not stall the loop for tens of ms
         gc.collect()
         gc.freeze()
-        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d MQTT devices",
+        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d meters on %d buses, %d MQTT devices",
                  self.config.community, self.config.gateway, len(self.devices), len(self.links),
-                 len(self.listener.devices))
+                 len(self.meter_buses.meters), len(self.meter_buses.links), len(self.listener.devices))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -162,6 +166,7 @@ class Agent:
         try:
             for device in self.devices.values():
                 device.stopped = True
+            self.meter_buses.stop()
             await _cancel([t for t in self._tasks if t.get_name() != "uplink"])
             self.rules.snapshot()
             await self.outbox.flush()
@@ -170,6 +175,7 @@ class Agent:
             await _cancel(self._tasks)
             for link in self.links.values():
                 await link.close()
+            await self.meter_buses.close()
         finally:
             self._tasks.clear()
             await stack.__aexit__(None, None, None)
@@ -218,11 +224,12 @@ class Agent:
         listener = self.listener.stats()
         return {
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "devices": len(self.devices) + len(self.listener.devices),
-            "devices_online": online + self.listener.online_count,
-            "devices_offline": offline,
+            "devices": len(self.devices) + len(self.meter_buses.meters) + len(self.listener.devices),
+            "devices_online": online + self.meter_buses.online + self.listener.online_count,
+            "devices_offline": offline + self.meter_buses.offline,
             "links": len(self.links),
             "links_connected": sum(1 for link in self.links.values() if link.connected),
+            "meter_buses": self.meter_buses.stats(),
             "poll": self.metrics.summary(),
             "outbox": self.outbox.stats(),
             "uplink": self.uplink.stats(),

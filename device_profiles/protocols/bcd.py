@@ -38,7 +38,7 @@ def encode_decimal(value: float, size: int, decimals: int, *, signed: bool = Fal
     negative = value < 0
     if negative and not signed:
         raise CodecError(f"{value} is negative but the format is unsigned")
-    scaled = int(abs(value) * 10 ** decimals + 0.5)
+    scaled = int(abs(value) * 10**decimals + 0.5)
     # signed: the sign takes the top bit, so the top digit pair holds at most 79 (0x79 | 0x80 = 0xF9)
     limit = 80 * 100 ** (size - 1) if signed else 100 ** size
     if scaled >= limit:
@@ -56,7 +56,7 @@ def decode_decimal(data: bytes, decimals: int, *, signed: bool = False) -> float
     if signed and raw and raw[-1] & 0x80:
         negative = True
         raw[-1] &= 0x7F
-    value = from_bcd(bytes(raw)) / 10 ** decimals
+    value: float = from_bcd(bytes(raw)) / 10**decimals
     return -value if negative else value
 
 

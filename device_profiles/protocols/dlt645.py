@@ -159,7 +159,7 @@ def di_text(di: int) -> str:
     return f"{di:08X}"
 
 
-def _checksum(body: bytes) -> int:
+def _checksum(body: bytes | bytearray) -> int:
     return sum(body) & 0xFF
 
 
