@@ -24,8 +24,10 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import random
 import time
+import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -102,7 +104,6 @@ class Dlt645Meter:
 
     def reply(self, request: dlt645.Frame) -> dlt645.Frame | None:
         """The meter's answer to a frame addressed to it (None: it stays quiet)."""
-        self.requests += 1
         if request.function == dlt645.READ_ADDRESS:
             return dlt645.read_address_reply(self.address)
         if request.function != dlt645.READ_DATA or len(request.data) < 4:
@@ -168,7 +169,6 @@ class Cjt188Meter:
                                self.state.valve, self.state.battery_low)
 
     def reply(self, request: cjt188.Frame) -> cjt188.Frame | None:
-        self.requests += 1
         if request.control == cjt188.READ_ADDRESS:
             return cjt188.read_address_reply(self.meter_type, self.address, request.ser)
         if request.control != cjt188.READ_DATA or request.di != cjt188.METERING or self.faults.no_data:
@@ -203,17 +203,73 @@ class MeterBus:
         self.frames_in = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._ptys: list[tuple[int, int]] = []
+        self._pty_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("%s bus of %d meters on %s:%d", self.protocol, len(self.meters), self.host, self.port)
 
+    async def open_pty(self) -> str:
+        """Also serve the bus on a pseudo-terminal (raw mode) and return its path: a real serial
+        device node the master opens with pyserial, as it would ``/dev/ttyUSB0``."""
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._ptys.append((master, slave))
+        self._pty_tasks.append(asyncio.get_running_loop().create_task(self._serve_pty(master), name="meterbus-pty"))
+        return os.ttyname(slave)
+
+    async def _serve_pty(self, master: int) -> None:
+        loop = asyncio.get_running_loop()
+        buffer = bytearray()
+        split = dlt645.split_frame if self.protocol == "dlt645" else cjt188.split_frame
+        while True:
+            ready = loop.create_future()
+
+            def wake(fut: asyncio.Future[None] = ready) -> None:
+                if not fut.done():
+                    fut.set_result(None)
+
+            loop.add_reader(master, wake)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(master)
+            try:
+                buffer += os.read(master, 512)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+            while True:
+                raw, consumed = split(buffer)
+                del buffer[:consumed]
+                if raw is None:
+                    break
+                answer = await self._exchange(raw)
+                if answer:
+                    os.write(master, answer)
+
     async def stop(self) -> None:
+        for task in self._pty_tasks:
+            task.cancel()
+        if self._pty_tasks:
+            await asyncio.wait(self._pty_tasks, timeout=2.0)
+        self._pty_tasks.clear()
+        for master, slave in self._ptys:
+            for fd in (master, slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._ptys.clear()
         if self._server is not None:
             self._server.close()
             for writer in list(self._writers):
                 writer.close()
+            if self._handlers:  # closed connections read EOF: let the handlers end on their own
+                await asyncio.wait(list(self._handlers), timeout=2.0)
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
@@ -233,6 +289,10 @@ class MeterBus:
 
     # ------------------------------------------------------------------ serving
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         self._writers.add(writer)
         buffer = bytearray()
         split = dlt645.split_frame if self.protocol == "dlt645" else cjt188.split_frame
@@ -288,6 +348,7 @@ class MeterBus:
 
     def _reply(self, meter: Meter, request: dlt645.Frame | cjt188.Frame) -> bytes:
         faults = meter.faults
+        meter.requests += 1
         if faults.silent:
             return b""
         if isinstance(meter, Dlt645Meter) and isinstance(request, dlt645.Frame):

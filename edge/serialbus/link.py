@@ -136,6 +136,8 @@ class MeterLink:
         self.connects = 0
         self.exchanges = 0
         self._stale = False  # the last exchange failed: a late answer may still be on its way
+        self.gap_s = max(0.05, 30 * 11 / config.baudrate)
+        """Silence after some bytes that ends an exchange (30 byte times, at least 50 ms)."""
 
     async def _open(self) -> _TcpPort | _SerialPort:
         cfg = self.config
@@ -217,19 +219,30 @@ class MeterLink:
                     await port.drain_input()
                     self._stale = False
                 port.write(request)
-                async with asyncio.timeout(timeout):
-                    while True:
-                        buffer += await port.read()
-                        raw, consumed = split(buffer)
-                        if raw is not None:
-                            break
-                        del buffer[:consumed]
+                deadline = time.monotonic() + timeout
+                received = b""
+                while True:
+                    # once bytes arrive, a pause of ``gap_s`` without a complete frame ends the
+                    # exchange: noise must not hold the bus for the whole deadline
+                    wait = deadline - time.monotonic()
+                    if received:
+                        wait = min(wait, self.gap_s)
+                    if wait <= 0:
+                        raise TimeoutError
+                    async with asyncio.timeout(wait):
+                        chunk = await port.read()
+                    received = (received + chunk)[-64:]
+                    buffer += chunk
+                    raw, consumed = split(buffer)
+                    if raw is not None:
+                        break
+                    del buffer[:consumed]
             except TimeoutError as exc:
                 metrics.request_errors += 1
                 self._stale = True
-                if buffer:
+                if received:
                     raise ModbusFault(Quality.DECODE_ERROR,
-                                      f"{len(buffer)} bytes that do not frame: {bytes(buffer[:24]).hex(' ')}") from exc
+                                      f"bytes that do not frame: …{received[-24:].hex(' ')}") from exc
                 raise ModbusFault(Quality.TIMEOUT, f"no answer in {timeout}s") from exc
             except OSError as exc:
                 metrics.request_errors += 1

@@ -1,0 +1,78 @@
+"""The simulated meter buses over real TCP: addressing, broadcast, collisions and each fault's bytes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from device_profiles.protocols import cjt188, dlt645
+from simulators.errors import SimulatorError
+from simulators.meterbus import MeterBus
+from tests.support.meters import dlt645_bus, dlt645_meter, water_bus
+
+
+async def ask(port: int, request: bytes, wait: float = 0.3) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    out = b""
+    try:
+        async with asyncio.timeout(wait):
+            while chunk := await reader.read(512):
+                out += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    await writer.wait_closed()
+    return out
+
+
+async def test_only_the_addressed_meter_answers() -> None:
+    async with dlt645_bus(3) as bus:
+        raw = await ask(bus.port, dlt645.encode_frame(dlt645.read_request("000000000002", 0x02010100)))
+        frame = dlt645.decode_frame(raw)
+        assert frame.address == "000000000002" and frame.control == 0x91
+        assert await ask(bus.port, dlt645.encode_frame(dlt645.read_request("000000000009", 0x02010100))) == b""
+        unknown = dlt645.decode_frame(await ask(bus.port, dlt645.encode_frame(
+            dlt645.read_request("000000000001", 0x04000401))))
+        assert unknown.control == 0xD1 and unknown.data == b"\x02"
+    assert [m.requests for m in bus.meters] == [1, 1, 0]
+
+
+async def test_broadcast_read_address_alone_and_colliding() -> None:
+    async with MeterBus("dlt645", [dlt645_meter("lone", "123456789012")]) as bus:
+        raw = await ask(bus.port, dlt645.encode_frame(dlt645.read_address_request()))
+        assert dlt645.decode_frame(raw).address == "123456789012"
+    async with dlt645_bus(3) as bus:
+        raw = await ask(bus.port, dlt645.encode_frame(dlt645.read_address_request()))
+        with pytest.raises(dlt645.FrameError):
+            dlt645.decode_frame(raw)
+
+
+async def test_fault_bytes() -> None:
+    request = dlt645.encode_frame(dlt645.read_request("000000000001", 0x02010100))
+    async with dlt645_bus(1) as bus:
+        faults = bus.meter("m1").faults
+        faults.bad_checksum = True
+        with pytest.raises(dlt645.ChecksumError):
+            dlt645.decode_frame(await ask(bus.port, request))
+        faults.bad_checksum, faults.wrong_address = False, True
+        assert dlt645.decode_frame(await ask(bus.port, request)).address == "000000000002"
+        faults.wrong_address, faults.silent = False, True
+        assert await ask(bus.port, request) == b""
+
+
+async def test_water_meter_answers_901f_and_its_address() -> None:
+    async with water_bus() as bus:
+        raw = await ask(bus.port, cjt188.encode_frame(cjt188.read_request("00000000000001", ser=9)))
+        frame = cjt188.decode_frame(raw)
+        assert frame.ser == 9 and cjt188.decode_metering(frame).valve == 0
+        raw = await ask(bus.port, cjt188.encode_frame(cjt188.read_address_request()))
+        assert cjt188.decode_frame(raw).address == "00000000000001"
+
+
+def test_a_bus_refuses_duplicate_addresses_and_mixed_protocols() -> None:
+    with pytest.raises(SimulatorError):
+        MeterBus("dlt645", [dlt645_meter("a", "000000000001"), dlt645_meter("b", "000000000001")])
+    with pytest.raises(SimulatorError):
+        MeterBus("cjt188", [dlt645_meter("a", "000000000001")])
