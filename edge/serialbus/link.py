@@ -186,7 +186,10 @@ class MeterLink:
 
     async def close(self) -> None:
         async with self.lock:
-            self._lost("closed")
+            self.connected = False
+            if self._port is not None:
+                self._port.close()
+                self._port = None
 
     async def exchange(self, request: bytes, split: Splitter, accept: Callable[[bytes], F], *,
                        timeout_s: float | None = None, retries: int | None = None) -> F:

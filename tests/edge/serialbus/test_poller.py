@@ -23,9 +23,8 @@ WATER = find_profile("cjt188-water")
 
 
 def link(port: int, protocol: str = "dlt645", timeout: float = 0.3) -> MeterLink:
-    devices = []  # the link's own config does not need its devices here
-    cfg = LinkConfig(type="rtu-over-tcp", protocol=protocol, host="127.0.0.1", port=port,  # type: ignore[arg-type]
-                     timeout_s=timeout, retries=0, offline_after=2, backoff_max_s=2, devices=devices)
+    cfg = LinkConfig(type="rtu-over-tcp", protocol=protocol, host="127.0.0.1", port=port,
+                     timeout_s=timeout, retries=0, offline_after=2, backoff_max_s=2)
     return MeterLink(cfg, PollMetrics())
 
 
