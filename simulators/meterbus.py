@@ -368,3 +368,26 @@ class MeterBus:
         if faults.bad_checksum:
             raw[-2] ^= 0x5A
         return bytes(raw)
+
+
+# ---------------------------------------------------------------------------- fleet glue
+FLEET_FAULTS: dict[str, str] = {"offline": "silent", "garbage_frames": "garbage", "bad_checksum": "bad_checksum",
+                                "wrong_address": "wrong_address", "no_data": "no_data"}
+"""The fleet's fault names (shared with the Modbus devices where they mean the same) → meter faults."""
+
+
+def make_meter(device_id: str, profile: Profile, model: DeviceModel, address: str,
+               now: Callable[[], float]) -> Meter:
+    """The simulated meter of a fleet device whose profile speaks DL/T 645 or CJ/T 188."""
+    if profile.transport == "dlt645":
+        return Dlt645Meter(device_id, address, profile, model, now=now)
+    return Cjt188Meter(device_id, address, profile, now=now)
+
+
+def default_address(protocol: str, number: int) -> str:
+    """Meters numbered per bus: 000000000001… (12 digits DL/T 645, 14 digits CJ/T 188)."""
+    return f"{number:0{12 if protocol == 'dlt645' else 14}d}"
+
+
+def apply_fault(meter: Meter, fault: str, active: bool) -> None:
+    meter.faults.set(FLEET_FAULTS[fault], active)
