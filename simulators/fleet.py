@@ -42,7 +42,7 @@ class DeviceSpec(BaseModel):
     profile: str
     unit: int | None = Field(None, ge=1, le=MAX_UNIT, description="Modbus unit id (auto-assigned when omitted)")
     address: str | None = Field(None, pattern=r"^\d{12}(\d\d)?$",
-                                description="DL/T 645 (12 digits) / CJ/T 188 (14 digits) meter address (auto when omitted)")
+                                description="DL/T 645 (12 digits) / CJ/T 188 (14 digits) meter address (auto)")
     building: str | None = Field(None, pattern=ID_PATTERN)
     converter: str | None = Field(None, pattern=ID_PATTERN, description="shared layout: which port it sits behind")
     port: int | None = Field(None, ge=1, le=65535, description="per-device layout: fixed port")

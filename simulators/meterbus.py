@@ -69,7 +69,7 @@ def _other_address(address: str) -> str:
 
 def _matches(pattern: str, address: str) -> bool:
     """A request address with ``AA`` wildcard pairs matches any digit pair in that place."""
-    return all(p == "AA" or p == a for p, a in zip(
+    return all(p in ("AA", a) for p, a in zip(
         (pattern[i:i + 2] for i in range(0, len(pattern), 2)),
         (address[i:i + 2] for i in range(0, len(address), 2)), strict=True))
 

@@ -31,11 +31,13 @@ async def test_only_the_addressed_meter_answers() -> None:
     async with dlt645_bus(3) as bus:
         raw = await ask(bus.port, dlt645.encode_frame(dlt645.read_request("000000000002", 0x02010100)))
         frame = dlt645.decode_frame(raw)
-        assert frame.address == "000000000002" and frame.control == 0x91
+        assert frame.address == "000000000002"
+        assert frame.control == 0x91
         assert await ask(bus.port, dlt645.encode_frame(dlt645.read_request("000000000009", 0x02010100))) == b""
         unknown = dlt645.decode_frame(await ask(bus.port, dlt645.encode_frame(
             dlt645.read_request("000000000001", 0x04000401))))
-        assert unknown.control == 0xD1 and unknown.data == b"\x02"
+        assert unknown.control == 0xD1
+        assert unknown.data == b"\x02"
     assert [m.requests for m in bus.meters] == [1, 1, 0]
 
 
@@ -66,7 +68,8 @@ async def test_water_meter_answers_901f_and_its_address() -> None:
     async with water_bus() as bus:
         raw = await ask(bus.port, cjt188.encode_frame(cjt188.read_request("00000000000001", ser=9)))
         frame = cjt188.decode_frame(raw)
-        assert frame.ser == 9 and cjt188.decode_metering(frame).valve == 0
+        assert frame.ser == 9
+        assert cjt188.decode_metering(frame).valve == 0
         raw = await ask(bus.port, cjt188.encode_frame(cjt188.read_address_request()))
         assert cjt188.decode_frame(raw).address == "00000000000001"
 

@@ -54,8 +54,8 @@ def probe(
     address: int | None = typer.Option(None, "--address", "-a", help="Modbus: register address as in the manual."),
     count: int = typer.Option(2, "--count", "-n", min=1, max=120, help="Modbus: registers to dump."),
     table: str = typer.Option("holding", "--table", "-t", help="Modbus: holding | input"),
-    meter: str | None = typer.Option(None, "--meter", "-m",
-                                     help="Meters: the meter address (default: ask by broadcast; a lone meter answers)."),
+    meter: str | None = typer.Option(
+        None, "--meter", "-m", help="Meters: the meter address (default: ask by broadcast; a lone meter answers)."),
     di: str | None = typer.Option(None, "--di", help="DL/T 645: data identifier to read, e.g. 02010100 "
                                                      "(default 00010000, forward active energy)."),
     baudrate: int = typer.Option(2400, "--baudrate", help="Meters on a serial port: baud rate."),

@@ -23,7 +23,9 @@ def test_frame_round_trip(meter_type: int, address: str, control: int, di: int, 
     raw = cjt188.encode_frame(frame, wake_up=wake_up)
     assert cjt188.decode_frame(raw) == frame
     found, consumed = cjt188.split_frame(b"\x00\x13" + raw)
-    assert found is not None and consumed == len(raw) + 2 and cjt188.decode_frame(found) == frame
+    assert found is not None
+    assert consumed == len(raw) + 2
+    assert cjt188.decode_frame(found) == frame
 
 
 @given(addresses, flows, flows, clocks, st.sampled_from(sorted(cjt188.VALVE_STATES)), st.booleans(),
@@ -33,7 +35,8 @@ def test_metering_reply_round_trip(address: str, total: float, settled: float, c
     value = cjt188.Metering(total, settled, clock, valve, battery_low)
     frame = cjt188.metering_reply(cjt188.COLD_WATER, address, ser, value)
     back = cjt188.decode_frame(cjt188.encode_frame(frame))
-    assert back.ser == ser and back.address == address
+    assert back.ser == ser
+    assert back.address == address
     decoded = cjt188.decode_metering(back)
     assert decoded == value
     assert decoded.field("valve") == valve
@@ -53,5 +56,7 @@ def test_wrong_checksum_is_refused() -> None:
 
 def test_error_reply_and_broadcast() -> None:
     frame = cjt188.decode_frame(cjt188.encode_frame(cjt188.error_reply(0x10, "00000000000001", 7)))
-    assert frame.is_abnormal and frame.control == 0xC1 and frame.data == b"\x03\x00"
+    assert frame.is_abnormal
+    assert frame.control == 0xC1
+    assert frame.data == b"\x03\x00"
     assert cjt188.decode_frame(cjt188.encode_frame(cjt188.read_address_request())).address == cjt188.BROADCAST

@@ -21,14 +21,17 @@ def test_frame_round_trip(address: str, control: int, data: bytes, wake_up: bool
     raw = dlt645.encode_frame(frame, wake_up=wake_up)
     assert dlt645.decode_frame(raw) == frame
     found, consumed = dlt645.split_frame(raw)
-    assert consumed == len(raw) and found is not None and dlt645.decode_frame(found) == frame
+    assert consumed == len(raw)
+    assert found is not None
+    assert dlt645.decode_frame(found) == frame
 
 
 @given(addresses, payloads, st.binary(max_size=40).filter(lambda b: 0x68 not in b), st.binary(max_size=40))
 def test_split_skips_noise_before_and_keeps_the_rest(address: str, data: bytes, noise: bytes, tail: bytes) -> None:
     raw = dlt645.encode_frame(dlt645.Frame(address, 0x91, data))
     found, consumed = dlt645.split_frame(noise + raw + tail)
-    assert found is not None and dlt645.decode_frame(found).data == data
+    assert found is not None
+    assert dlt645.decode_frame(found).data == data
     assert consumed == len(noise) + len(raw)
 
 
@@ -37,7 +40,8 @@ def test_a_partial_frame_waits_for_more(address: str, data: bytes) -> None:
     raw = dlt645.encode_frame(dlt645.Frame(address, 0x91, data), wake_up=False)
     for cut in (1, 9, len(raw) - 1):
         found, consumed = dlt645.split_frame(raw[:cut])
-        assert found is None and consumed == 0
+        assert found is None
+        assert consumed == 0
 
 
 @given(st.sampled_from(sorted(dlt645.DATA_IDS)), st.data())
@@ -90,7 +94,9 @@ def test_wrong_checksum_and_end_byte_are_refused() -> None:
 
 def test_error_reply_names_its_bits() -> None:
     frame = dlt645.decode_frame(dlt645.encode_frame(dlt645.error_reply("000000000001", dlt645.READ_DATA, 0x02)))
-    assert frame.control == 0xD1 and frame.is_abnormal and frame.data == b"\x02"
+    assert frame.control == 0xD1
+    assert frame.is_abnormal
+    assert frame.data == b"\x02"
     assert dlt645.error_names(frame.data[0]) == ["无请求数据"]
     assert dlt645.error_names(frame.data[0], "en") == ["no such data"]
 

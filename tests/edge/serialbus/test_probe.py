@@ -24,7 +24,9 @@ async def test_a_lone_meter_is_found_by_broadcast_and_read() -> None:
     assert [e.error for e in result.exchanges] == [None, None]
     assert result.exchanges[1].request.hex(" ").startswith("fe fe fe fe 68 42 00 01 01 24 20 68 11 04 33 34 34 35")
     what, value, unit = result.values[-1]
-    assert "A相电压" in what and unit == "V" and 180 < float(value) < 260
+    assert "A相电压" in what
+    assert unit == "V"
+    assert 180 < float(value) < 260
 
 
 async def test_colliding_broadcast_says_so_and_an_address_still_works() -> None:
@@ -32,8 +34,10 @@ async def test_colliding_broadcast_says_so_and_an_address_still_works() -> None:
         config = link_config("dlt645", f"127.0.0.1:{bus.port}", baudrate=2400, parity="E", timeout_s=0.5)
         collided = await probe_meter(config)
         direct = await probe_meter(config, address="000000000003", di="04000401")
-    assert collided.exchanges[0].error is not None and "several meters" in collided.exchanges[0].error
-    assert direct.values[0][0] == "error reply" and "无请求数据" in direct.values[0][1]
+    assert collided.exchanges[0].error is not None
+    assert "several meters" in collided.exchanges[0].error
+    assert direct.values[0][0] == "error reply"
+    assert "无请求数据" in direct.values[0][1]
 
 
 async def test_water_meter_probe() -> None:
@@ -41,7 +45,7 @@ async def test_water_meter_probe() -> None:
         result = await probe_meter(link_config("cjt188", f"127.0.0.1:{bus.port}", baudrate=2400, parity="E",
                                                timeout_s=0.5))
     assert result.address == "00000000000001"
-    assert dict((w, v) for w, v, _ in result.values)["阀门 / valve"] == "open"
+    assert {w: v for w, v, _ in result.values}["阀门 / valve"] == "open"
 
 
 @pytest.fixture
