@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from device_profiles.protocols import cjt188, dlt645
+from simulators import SimulatedFleet, generate_fleet
 from simulators.errors import SimulatorError
 from simulators.meterbus import MeterBus
 from tests.support.meters import dlt645_bus, dlt645_meter, water_bus
@@ -79,3 +80,26 @@ def test_a_bus_refuses_duplicate_addresses_and_mixed_protocols() -> None:
         MeterBus("dlt645", [dlt645_meter("a", "000000000001"), dlt645_meter("b", "000000000001")])
     with pytest.raises(SimulatorError):
         MeterBus("cjt188", [dlt645_meter("a", "000000000001")])
+
+
+async def test_generated_community_has_submeters_per_building_and_a_water_meter() -> None:
+    spec = generate_fleet(40, serial_meters=True)
+    async with SimulatedFleet(spec) as fleet:
+        entries = [d for d in fleet.inventory["devices"] if d["transport"] in ("dlt645", "cjt188")]
+        by_port: dict[int, list[dict[str, object]]] = {}
+        for entry in entries:
+            by_port.setdefault(int(entry["port"]), []).append(entry)
+        submeters = [e for e in entries if e["transport"] == "dlt645"]
+        assert {e["building"] for e in submeters} >= {"b1", "b2", "b3"}
+        assert all(len({str(e["building"]) for e in group}) == 1 for group in by_port.values())
+        assert max(len(group) for group in by_port.values()) == 3  # several meters share a building's bus
+        water = [e for e in entries if e["transport"] == "cjt188"]
+        assert [w["id"] for w in water] == ["b1-water-1"]
+        one = submeters[1]
+        raw = await ask(int(one["port"]), dlt645.encode_frame(dlt645.read_request(str(one["address"]), 0x00010000)))
+        assert dlt645.decode_frame(raw).address == one["address"]
+        fleet.inject(str(one["id"]), "offline")
+        assert await ask(int(one["port"]), dlt645.encode_frame(
+            dlt645.read_request(str(one["address"]), 0x00010000))) == b""
+    plain = generate_fleet(40)
+    assert not any(d.profile.startswith(("dlt645", "cjt188")) for d in plain.devices)
