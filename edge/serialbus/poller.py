@@ -7,6 +7,7 @@ than burst; ``offline_after`` unreachable polls in a row make the meter offline,
 meter is retried on capped jittered backoff. A silent meter therefore costs the bus one timeout
 per retry, not one per point per period: when the first identifier of a poll times out, the rest
 of that poll is not asked (they get the same quality), which is what keeps its neighbours on time.
+A meter that answers only noise is treated the same way (see ``_UNREACHABLE``).
 
 Error replies become per-point quality: DL/T 645 "no such data" → ``illegal_address`` (the meter
 does not have that identifier), "password wrong / not authorised" → ``illegal_function``, any
@@ -38,7 +39,11 @@ from guanjia.core.wire import Quality, Scalar
 
 log = logging.getLogger(__name__)
 
-_UNREACHABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR})
+_UNREACHABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR, Quality.DECODE_ERROR})
+"""Outcomes that end a meter's poll and, when every point of a poll ends so, count towards offline.
+Unlike a Modbus device, a meter whose answers never decode (after the link's retries) counts as
+unreachable: on a serial bus that is a baud-rate/parity mismatch, a failing transceiver or a
+second meter on the same address, and polling it at full rate would spend its neighbours' time."""
 _RNG = random.Random()
 
 

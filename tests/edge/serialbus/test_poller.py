@@ -174,3 +174,32 @@ async def test_a_serial_port_bus_through_pyserial() -> None:
         (_, _, values, quality), = sink.of(f"m{i}")
         assert set(quality.values()) == {Quality.GOOD}
         assert values["voltage_l1"] == pytest.approx(expected(bus.meter(f"m{i}"), "voltage_l1"))
+
+
+async def test_neighbours_keep_their_rate_next_to_a_silent_and_a_noisy_meter() -> None:
+    """Five meters polled concurrently on one bus, one silent and one sending noise: the three
+    healthy ones keep (nearly) their whole poll rate."""
+    sink = Sink()
+    period, seconds = 0.5, 4.0
+    async with dlt645_bus(5) as bus:
+        bus.meter("m4").faults.silent = True
+        bus.meter("m5").faults.garbage = True
+        shared = link(bus.port, timeout=0.15)
+        meters = [meter(f"m{i}", f"{i:012d}", shared, sink) for i in range(1, 6)]
+        for index, m in enumerate(meters):
+            m.groups = [g for g in m.groups if g.name == "fast"]
+            m.groups[0].period_s = period
+        tasks = [asyncio.create_task(m.run(i / len(meters))) for i, m in enumerate(meters)]
+        await asyncio.sleep(seconds)
+        for m in meters:
+            m.stopped = True
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await shared.close()
+    expected_polls = seconds / period
+    for name in ("m1", "m2", "m3"):
+        good = [r for r in sink.of(name) if set(r[3].values()) == {Quality.GOOD}]
+        assert len(good) >= 0.8 * expected_polls - 1, (name, len(good))
+    assert all(set(r[3].values()) <= {Quality.TIMEOUT, Quality.OFFLINE} for r in sink.of("m4"))
+    assert any(Quality.DECODE_ERROR in r[3].values() for r in sink.of("m5"))
