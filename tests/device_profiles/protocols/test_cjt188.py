@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from device_profiles.protocols import cjt188
+from device_profiles.protocols.bcd import address_to_bytes
 
 addresses = st.text("0123456789", min_size=14, max_size=14)
 flows = st.integers(0, 10**8 - 1).map(lambda n: n / 100)
@@ -60,3 +61,10 @@ def test_error_reply_and_broadcast() -> None:
     assert frame.control == 0xC1
     assert frame.data == b"\x03\x00"
     assert cjt188.decode_frame(cjt188.encode_frame(cjt188.read_address_request())).address == cjt188.BROADCAST
+
+
+@given(st.integers(0, 255), addresses, st.integers(0, 255), st.binary(min_size=3, max_size=cjt188.MAX_DATA))
+def test_bytes_round_trip_the_other_way(meter_type: int, address: str, control: int, data: bytes) -> None:
+    body = bytearray([0x68, meter_type, *address_to_bytes(address, 7), control, len(data), *data])
+    body += bytes([sum(body) & 0xFF, 0x16])
+    assert cjt188.encode_frame(cjt188.decode_frame(bytes(body)), wake_up=False) == bytes(body)

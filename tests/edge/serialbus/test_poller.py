@@ -186,7 +186,7 @@ async def test_neighbours_keep_their_rate_next_to_a_silent_and_a_noisy_meter() -
         bus.meter("m5").faults.garbage = True
         shared = link(bus.port, timeout=0.15)
         meters = [meter(f"m{i}", f"{i:012d}", shared, sink) for i in range(1, 6)]
-        for index, m in enumerate(meters):
+        for m in meters:
             m.groups = [g for g in m.groups if g.name == "fast"]
             m.groups[0].period_s = period
         tasks = [asyncio.create_task(m.run(i / len(meters))) for i, m in enumerate(meters)]
