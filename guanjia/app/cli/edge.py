@@ -41,6 +41,7 @@ def check(
 
     agent = Agent(cfg)
     Console().print(f"ok: {len(agent.devices)} Modbus devices on {len(agent.links)} links, "
+                    f"{len(agent.meter_buses.meters)} meters on {len(agent.meter_buses.links)} buses, "
                     f"{len(agent.listener.devices)} MQTT devices, "
                     f"{sum(d.request_count for d in agent.devices.values())} requests per full scan")
 
