@@ -30,7 +30,7 @@ from device_profiles.errors import CodecError
 from device_profiles.meters import decode_point, metering_value, point_di
 from device_profiles.protocols import cjt188, dlt645
 from edge.config import DeviceConfig
-from edge.errors import ModbusFault
+from edge.errors import EdgeError, ModbusFault
 from edge.metrics import PollMetrics
 from edge.modbus.poller import ReadingSink
 from edge.serialbus.link import MeterLink
@@ -69,7 +69,7 @@ class MeterDevice:
                  metrics: PollMetrics, *, clock: Callable[[], int], offline_after: int = 3,
                  backoff_max_s: float = 60.0, rng: random.Random | None = None) -> None:
         if config.address is None:
-            raise ValueError(f"{config.id}: a meter needs an address")
+            raise EdgeError(f"{config.id}: a meter needs an address")
         self.id = config.id
         self.config = config
         self.profile = profile

@@ -55,7 +55,11 @@ def link_config(protocol: str, target: str, *, baudrate: int, parity: str, timeo
                       baudrate=baudrate, parity=parity, timeout_s=timeout_s, retries=1)
 
 
-async def _ask(link: MeterLink, probe: MeterProbe, what: str, request: bytes, protocol: str) -> bytes | None:
+COLLISION_HINT = " — several meters answered at once? give --meter ADDRESS"
+
+
+async def _ask(link: MeterLink, probe: MeterProbe, what: str, request: bytes, protocol: str,
+               broadcast: bool = False) -> bytes | None:
     exchange = Exchange(what, request)
     probe.exchanges.append(exchange)
     split = dlt645.split_frame if protocol == "dlt645" else cjt188.split_frame
@@ -64,6 +68,8 @@ async def _ask(link: MeterLink, probe: MeterProbe, what: str, request: bytes, pr
     except ModbusFault as fault:
         exchange.error = ("no answer (check address, baud rate and parity, A/B wiring)"
                           if fault.quality is Quality.TIMEOUT else str(fault))
+        if broadcast and fault.quality is Quality.DECODE_ERROR:
+            exchange.error += COLLISION_HINT
         return None
     return exchange.reply
 
@@ -87,13 +93,13 @@ async def probe_meter(config: LinkConfig, *, address: str | None = None, di: str
 async def _probe_dlt645(link: MeterLink, probe: MeterProbe, address: str | None, di: int) -> None:
     if address is None:
         raw = await _ask(link, probe, "read address (broadcast AAAAAAAAAAAA)",
-                         dlt645.encode_frame(dlt645.read_address_request()), "dlt645")
+                         dlt645.encode_frame(dlt645.read_address_request()), "dlt645", broadcast=True)
         if raw is None:
             return
         try:
             address = dlt645.decode_frame(raw).address
         except dlt645.FrameError as exc:
-            probe.exchanges[-1].error = f"{exc} — several meters answered at once? give --meter ADDRESS"
+            probe.exchanges[-1].error = f"{exc}{COLLISION_HINT}"
             return
     probe.address = address
     raw = await _ask(link, probe, f"read {dlt645.di_text(di)}", dlt645.encode_frame(dlt645.read_request(address, di)),
@@ -122,13 +128,13 @@ async def _probe_dlt645(link: MeterLink, probe: MeterProbe, address: str | None,
 async def _probe_cjt188(link: MeterLink, probe: MeterProbe, address: str | None) -> None:
     if address is None:
         raw = await _ask(link, probe, "read address (broadcast AAAAAAAAAAAAAA)",
-                         cjt188.encode_frame(cjt188.read_address_request()), "cjt188")
+                         cjt188.encode_frame(cjt188.read_address_request()), "cjt188", broadcast=True)
         if raw is None:
             return
         try:
             address = cjt188.decode_frame(raw).address
         except cjt188.FrameError as exc:
-            probe.exchanges[-1].error = f"{exc} — several meters answered at once? give --meter ADDRESS"
+            probe.exchanges[-1].error = f"{exc}{COLLISION_HINT}"
             return
     probe.address = address
     raw = await _ask(link, probe, "read 901F (metering data)",
