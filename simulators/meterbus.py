@@ -34,7 +34,7 @@ from typing import Literal
 
 from device_profiles import Point, Profile
 from device_profiles.errors import CodecError
-from device_profiles.meters import encode_point, point_di
+from device_profiles.meters import encode_point, metering_value, point_di
 from device_profiles.protocols import cjt188, dlt645
 from simulators.errors import SimulatorError
 from simulators.physics import DeviceModel
@@ -102,6 +102,10 @@ class Dlt645Meter:
         value = values.get(point.name)
         return float(value) if isinstance(value, int | float) else None
 
+    def values_now(self) -> dict[str, float | int | bool | None]:
+        """What the meter would answer now, per point (the values the master should decode)."""
+        return {p.name: self.value_of(p) for p in self.profile.points}
+
     def reply(self, request: dlt645.Frame) -> dlt645.Frame | None:
         """The meter's answer to a frame addressed to it (None: it stays quiet)."""
         if request.function == dlt645.READ_ADDRESS:
@@ -167,6 +171,10 @@ class Cjt188Meter:
         clock = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now + 8 * 3600))
         return cjt188.Metering(round(self.state.total_m3, 2), round(self.state.settlement_m3, 2), clock,
                                self.state.valve, self.state.battery_low)
+
+    def values_now(self) -> dict[str, float | int | bool | None]:
+        metering = self.metering()
+        return {p.name: metering_value(p, metering) for p in self.profile.points}
 
     def reply(self, request: cjt188.Frame) -> cjt188.Frame | None:
         if request.control == cjt188.READ_ADDRESS:

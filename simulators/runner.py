@@ -385,4 +385,6 @@ class SimulatedFleet:
             raise SimulatorError(f"unknown device {device!r}")
         if handle.modbus is not None:
             return handle.modbus.values_now()
+        if handle.meter is not None:
+            return handle.meter.values_now()
         return dict(handle.model.values())

@@ -95,6 +95,8 @@ async def test_generated_community_has_submeters_per_building_and_a_water_meter(
         assert max(len(group) for group in by_port.values()) == 3  # several meters share a building's bus
         water = [e for e in entries if e["transport"] == "cjt188"]
         assert [w["id"] for w in water] == ["b1-water-1"]
+        assert set(fleet.values("b1-water-1")) == {"water_total", "water_settlement", "valve", "battery_low"}
+        assert float(fleet.values("b1-submeter-1")["energy_import_t2"]) > 0
         one = submeters[1]
         raw = await ask(int(one["port"]), dlt645.encode_frame(dlt645.read_request(str(one["address"]), 0x00010000)))
         assert dlt645.decode_frame(raw).address == one["address"]
