@@ -2,8 +2,9 @@
 
 What is shown per kind comes from the device profiles' counters (``device_profiles/library``):
 elevator trips (``run_count``), door cycles and run hours; pump starts, run hours and energy;
-gate passages; meter energy. Growth over 24 h / 30 days is ``max - min`` of the hourly rollup
-(counters only increase; a counter reset shows as a smaller growth, never a negative one).
+gate passages; meter energy (a water meter's cumulative flow). Growth over 24 h / 30 days is
+``max - min`` of the hourly rollup (counters only increase; a counter reset shows as a smaller
+growth, never a negative one).
 Energy is also compared with its own baseline: the last 7 days against the mean of the 4 weeks
 before (the service levels' ">15 % from normal" warning threshold is highlighted).
 
@@ -25,7 +26,7 @@ COUNTERS: dict[str, tuple[str, ...]] = {
     "elevator": ("run_count", "door_cycles", "run_hours"),
     "pump": ("start_count", "run_hours", "energy"),
     "gate": ("passages_in", "passages_out"),
-    "meter": ("energy_total", "energy_import"),
+    "meter": ("energy_total", "energy_import", "water_total"),  # water_total: CJ/T 188 water meters, m³
 }
 ALL_COUNTERS = tuple(dict.fromkeys(c for names in COUNTERS.values() for c in names))
 ENERGY = ("energy", "energy_total", "energy_import")
