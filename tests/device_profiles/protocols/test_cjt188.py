@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from device_profiles.errors import CodecError
 from device_profiles.protocols import cjt188
 from device_profiles.protocols.bcd import address_to_bytes
 
@@ -68,3 +69,17 @@ def test_bytes_round_trip_the_other_way(meter_type: int, address: str, control: 
     body = bytearray([0x68, meter_type, *address_to_bytes(address, 7), control, len(data), *data])
     body += bytes([sum(body) & 0xFF, 0x16])
     assert cjt188.encode_frame(cjt188.decode_frame(bytes(body)), wake_up=False) == bytes(body)
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_split_and_decode_without_surprises(noise: bytes) -> None:
+    found, consumed = cjt188.split_frame(noise)
+    assert 0 <= consumed <= len(noise)
+    for raw in (found, noise):
+        if raw is None:
+            continue
+        try:
+            frame = cjt188.decode_frame(raw)
+            cjt188.decode_metering(frame)
+        except CodecError:
+            pass

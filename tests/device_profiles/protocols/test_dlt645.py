@@ -126,3 +126,18 @@ def test_bytes_round_trip_the_other_way(address: str, control: int, data: bytes)
     body += bytes((b + 0x33) & 0xFF for b in data)
     body += bytes([sum(body) & 0xFF, 0x16])
     assert dlt645.encode_frame(dlt645.decode_frame(bytes(body)), wake_up=False) == bytes(body)
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_split_and_decode_without_surprises(noise: bytes) -> None:
+    """Whatever arrives on the bus: splitting never raises and consumes at most what it was given;
+    decoding either gives a frame or raises the codec's own error."""
+    found, consumed = dlt645.split_frame(noise)
+    assert 0 <= consumed <= len(noise)
+    for raw in (found, noise):
+        if raw is None:
+            continue
+        try:
+            dlt645.decode_frame(raw)
+        except CodecError:
+            pass

@@ -78,3 +78,11 @@ def test_cli_probe_prints_bytes_and_value(served_bus: int) -> None:
     assert doc["address"] == "000000000007"
     assert doc["exchanges"][1]["reply"].startswith("68 07 00 00 00 00 00 68 91")
     assert doc["values"][-1]["unit"] == "kWh"
+
+
+async def test_probe_on_a_serial_port() -> None:
+    async with MeterBus("dlt645", [dlt645_meter("lone", "000000000005")]) as bus:
+        path = await bus.open_pty()
+        result = await probe_meter(link_config("dlt645", path, baudrate=2400, parity="E", timeout_s=0.5))
+    assert result.address == "000000000005"
+    assert result.values[-1][2] == "kWh"
