@@ -34,7 +34,7 @@ import serial
 
 from device_profiles.errors import CodecError
 from edge.config import LinkConfig
-from edge.errors import ModbusFault
+from edge.errors import MeterFault
 from edge.metrics import PollMetrics
 from guanjia.core.backoff import Backoff
 from guanjia.core.wire import Quality
@@ -119,8 +119,7 @@ class _TcpPort:
 
 
 class MeterLink:
-    """A shared bus. :meth:`exchange` raises :class:`ModbusFault` (the edge's per-request fault,
-    whatever the protocol); it never hangs."""
+    """A shared bus. :meth:`exchange` raises :class:`~edge.errors.MeterFault`; it never hangs."""
 
     def __init__(self, config: LinkConfig, metrics: PollMetrics | None = None,
                  connect_timeout_s: float = 3.0) -> None:
@@ -156,7 +155,7 @@ class MeterLink:
             return self._port
         now = time.monotonic()
         if now < self._retry_at:
-            raise ModbusFault(Quality.COMM_ERROR, f"{self.key} is down, next connect in {self._retry_at - now:.1f}s")
+            raise MeterFault(Quality.COMM_ERROR, f"{self.key} is down, next connect in {self._retry_at - now:.1f}s")
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 port = await self._open()
@@ -166,7 +165,7 @@ class MeterLink:
             if self.connected or self._backoff.attempt == 1:
                 log.warning("meter bus %s unreachable (%s); retrying in %.1fs", self.key, exc, delay)
             self.connected = False
-            raise ModbusFault(Quality.COMM_ERROR, f"cannot connect to {self.key}: {exc}") from exc
+            raise MeterFault(Quality.COMM_ERROR, f"cannot connect to {self.key}: {exc}") from exc
         self._port = port
         self._backoff.reset()
         self._retry_at = 0.0
@@ -203,10 +202,10 @@ class MeterLink:
         for attempt in range(attempts):
             try:
                 return await self._exchange_once(request, split, accept, timeout)
-            except ModbusFault as exc:
+            except MeterFault as exc:
                 if exc.quality not in _RETRYABLE or not self.connected or attempt == attempts - 1:
                     raise
-        raise ModbusFault(Quality.COMM_ERROR, "no attempt made")
+        raise MeterFault(Quality.COMM_ERROR, "no attempt made")
 
     async def _exchange_once(self, request: bytes, split: Splitter, accept: Callable[[bytes], F],
                              timeout: float) -> F:
@@ -244,26 +243,26 @@ class MeterLink:
                 metrics.request_errors += 1
                 self._stale = True
                 if received:
-                    raise ModbusFault(Quality.DECODE_ERROR,
+                    raise MeterFault(Quality.DECODE_ERROR,
                                       f"bytes that do not frame: …{received[-24:].hex(' ')}") from exc
-                raise ModbusFault(Quality.TIMEOUT, f"no answer in {timeout}s") from exc
+                raise MeterFault(Quality.TIMEOUT, f"no answer in {timeout}s") from exc
             except OSError as exc:
                 metrics.request_errors += 1
                 self._lost(str(exc))
-                raise ModbusFault(Quality.COMM_ERROR, f"{self.key}: {exc}") from exc
+                raise MeterFault(Quality.COMM_ERROR, f"{self.key}: {exc}") from exc
             finally:
                 metrics.request_time.observe((time.perf_counter() - started) * 1000)
             if consumed < len(buffer):
                 self._stale = True  # more bytes than one frame: noise or a collision; drop them next time
         try:
             return accept(raw)
-        except ModbusFault:
+        except MeterFault:
             metrics.request_errors += 1
             raise
         except CodecError as exc:  # checksum, another meter's address, bad BCD
             metrics.request_errors += 1
             self._stale = True
-            raise ModbusFault(Quality.DECODE_ERROR, str(exc)) from exc
+            raise MeterFault(Quality.DECODE_ERROR, str(exc)) from exc
 
     def stats(self) -> dict[str, Any]:
         return {"connected": self.connected, "connects": self.connects, "exchanges": self.exchanges}

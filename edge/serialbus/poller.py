@@ -30,7 +30,7 @@ from device_profiles.errors import CodecError
 from device_profiles.meters import decode_point, metering_value, point_di
 from device_profiles.protocols import cjt188, dlt645
 from edge.config import DeviceConfig
-from edge.errors import EdgeError, ModbusFault
+from edge.errors import EdgeError, MeterFault
 from edge.metrics import PollMetrics
 from edge.modbus.poller import ReadingSink
 from edge.serialbus.link import MeterLink
@@ -105,7 +105,7 @@ class MeterDevice:
 
     # ------------------------------------------------------------------ exchanges
     async def read_di(self, di: int) -> bytes:
-        """Read one DL/T 645 identifier; the value bytes, or :class:`ModbusFault`."""
+        """Read one DL/T 645 identifier; the value bytes, or :class:`MeterFault`."""
         request = dlt645.encode_frame(dlt645.read_request(self.address, di))
 
         def accept(raw: bytes) -> bytes:
@@ -116,7 +116,7 @@ class MeterDevice:
                 raise CodecError(f"control code 0x{frame.control:02X} does not answer a read")
             if frame.is_abnormal:
                 bits = frame.data[0] if frame.data else 0x01
-                raise ModbusFault(dlt645_error_quality(bits),
+                raise MeterFault(dlt645_error_quality(bits),
                                   f"{dlt645.di_text(di)}: {', '.join(dlt645.error_names(bits, 'en')) or 'error'}")
             return dlt645.reply_value(frame, di)
 
@@ -136,7 +136,7 @@ class MeterDevice:
             if not frame.is_reply or frame.ser != ser:
                 raise CodecError(f"not the reply to request {ser} (control 0x{frame.control:02X}, ser {frame.ser})")
             if frame.is_abnormal:
-                raise ModbusFault(Quality.DEVICE_FAILURE, f"abnormal reply, status {frame.data.hex()}")
+                raise MeterFault(Quality.DEVICE_FAILURE, f"abnormal reply, status {frame.data.hex()}")
             return cjt188.decode_metering(frame)
 
         return await self.link.exchange(request, cjt188.split_frame, accept, timeout_s=self.timeout_s,
@@ -182,7 +182,7 @@ class MeterDevice:
         if self.protocol == "cjt188":
             try:
                 metering = await self.read_metering()
-            except ModbusFault as fault:
+            except MeterFault as fault:
                 self.last_error = str(fault)
                 unreachable = fault.quality in _UNREACHABLE
                 for point in group.points:
@@ -195,8 +195,8 @@ class MeterDevice:
                 try:
                     raw = await self.read_di(point_di(point))
                     values[point.name], quality[point.name] = decode_point(point, raw), Quality.GOOD
-                except (ModbusFault, CodecError) as exc:
-                    failed = exc if isinstance(exc, ModbusFault) else ModbusFault(Quality.DECODE_ERROR, str(exc))
+                except (MeterFault, CodecError) as exc:
+                    failed = exc if isinstance(exc, MeterFault) else MeterFault(Quality.DECODE_ERROR, str(exc))
                     self.last_error = f"{point.name}: {failed}"
                     values[point.name], quality[point.name] = None, failed.quality
                     if failed.quality in _UNREACHABLE:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from device_profiles.errors import CodecError
 from device_profiles.protocols import cjt188, dlt645
 from edge.config import LinkConfig
-from edge.errors import ModbusFault
+from edge.errors import MeterFault
 from edge.serialbus.link import MeterLink
 from guanjia.core.wire import Quality
 
@@ -65,7 +65,7 @@ async def _ask(link: MeterLink, probe: MeterProbe, what: str, request: bytes, pr
     split = dlt645.split_frame if protocol == "dlt645" else cjt188.split_frame
     try:
         exchange.reply = await link.exchange(request, split, lambda raw: raw)
-    except ModbusFault as fault:
+    except MeterFault as fault:
         exchange.error = ("no answer (check address, baud rate and parity, A/B wiring)"
                           if fault.quality is Quality.TIMEOUT else str(fault))
         if broadcast and fault.quality is Quality.DECODE_ERROR:
