@@ -27,7 +27,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from guanjia.core.config import load_model
 from guanjia.core.errors import ConfigError, ConfigIssue
@@ -172,15 +173,28 @@ class LinkConfig(_Model):
             if self.type == "tcp":
                 raise ValueError(f"a {self.protocol} bus is reached over rtu (a serial port) or rtu-over-tcp "
                                  "(a transparent converter), not Modbus tcp")
-            digits = 12 if self.protocol == "dlt645" else 14
-            for index, device in enumerate(self.devices):
-                if device.address is None or len(device.address) != digits or not device.address.isdigit():
-                    raise ValueError(f"devices.{index}.address: a {self.protocol} meter needs its {digits}-digit "
-                                     f"address as printed on the nameplate (got {device.address!r})")
-            addresses = [d.address for d in self.devices]
-            if len(set(addresses)) != len(addresses):
-                raise ValueError("two meters on one bus share an address")
+            self._meter_addresses()
         return self
+
+    def _meter_addresses(self) -> None:
+        """Each meter's address, reported at that device's own line (``links.0.devices.1.address``)."""
+        digits = 12 if self.protocol == "dlt645" else 14
+        errors: list[InitErrorDetails] = []
+        seen: dict[str, int] = {}
+        for index, device in enumerate(self.devices):
+            address = device.address
+            if address is None or len(address) != digits or not address.isdigit():
+                message = (f"a {self.protocol} meter needs its {digits}-digit address as printed on the "
+                           f"nameplate (got {address!r})")
+            elif address in seen:
+                message = f"address {address} is already devices.{seen[address]}'s on this bus"
+            else:
+                seen[address] = index
+                continue
+            errors.append(InitErrorDetails(type=PydanticCustomError("meter_address", message),
+                                           loc=("devices", index, "address"), input=address))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
 
     @property
     def key(self) -> str:

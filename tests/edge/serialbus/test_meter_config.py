@@ -31,12 +31,13 @@ def test_a_meter_bus_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("links", "line", "needle"), [
     ("  - {type: tcp, protocol: dlt645, host: h, devices: []}\n", 5, "rtu-over-tcp"),
     ("  - type: rtu-over-tcp\n    protocol: dlt645\n    host: h\n"
-     "    devices: [{id: m1, profile: dlt645-3phase, address: '12345'}]\n", 5, "devices.0.address"),
+     "    devices: [{id: m1, profile: dlt645-3phase, address: '12345'}]\n", 8, "links.0.devices.0.address: a dlt645"),
     ("  - type: rtu-over-tcp\n    protocol: cjt188\n    host: h\n"
-     "    devices: [{id: m1, profile: cjt188-water}]\n", 5, "14-digit address"),
+     "    devices: [{id: m1, profile: cjt188-water}]\n", 8, "14-digit address"),
     ("  - type: rtu-over-tcp\n    protocol: dlt645\n    host: h\n    devices:\n"
      "      - {id: m1, profile: dlt645-3phase, address: '000000000001'}\n"
-     "      - {id: m2, profile: dlt645-3phase, address: '000000000001'}\n", 5, "share an address"),
+     "      - {id: m2, profile: dlt645-3phase, address: '000000000001'}\n", 10,
+     "links.0.devices.1.address: address 000000000001 is already devices.0's"),
     ("  - type: rtu-over-tcp\n    protocol: dlt465\n    host: h\n", 6, "protocol"),
 ])
 def test_mistakes_name_file_line_and_field(tmp_path: Path, links: str, line: int, needle: str) -> None:
