@@ -1,4 +1,4 @@
-"""Edge agent benchmark: acquisition throughput on one core, then a 10-minute broker outage.
+"""Edge agent benchmark: acquisition throughput on one core, a 10-minute broker outage, a DL/T 645 fleet.
 
 Processes (pinned to separate cores when the machine has two or more):
 
