@@ -8,6 +8,8 @@ disagree about a unit or a sign.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from device_profiles.errors import CodecError
 from device_profiles.model import Point
 from device_profiles.protocols import cjt188, dlt645
@@ -49,3 +51,54 @@ def metering_value(point: Point, metering: cjt188.Metering) -> float | int | boo
     if point.dtype == "enum":
         return int(raw)
     return round(raw * point.scale + point.offset, 9)
+
+
+@dataclass(frozen=True, slots=True)
+class Dlt645Read:
+    """One DL/T 645 exchange of a poll: a single item, or a data block (``DI1 = FF``) whose reply
+    holds several of the points, each at ``offset`` bytes into the value."""
+
+    di: int
+    points: tuple[tuple[Point, int], ...]
+
+    @property
+    def is_block(self) -> bool:
+        return dlt645.is_block(self.di)
+
+    def decode(self, raw: bytes) -> dict[str, float]:
+        """Each point's value from the reply's value bytes (a block may hold more items than asked)."""
+        out: dict[str, float] = {}
+        for point, offset in self.points:
+            size = point_format(point).length
+            if len(raw) < offset + size and self.is_block:
+                raise CodecError(f"block {dlt645.di_text(self.di)}: {len(raw)} bytes, {point.name} needs "
+                                 f"{offset + size}")
+            out[point.name] = decode_point(point, raw[offset:offset + size] if self.is_block else raw)
+        return out
+
+
+def plan_reads(points: list[Point], *, blocks: bool = True) -> list[Dlt645Read]:
+    """The exchanges that read ``points``: points of one standard family whose items run without a
+    gap from the block's first item share one block read (``0201FF00``: voltages A, B, C); the rest,
+    vendor identifiers (``bcd:``) and values with trailing bytes are read one by one."""
+    singles: list[Dlt645Read] = []
+    families: dict[int, list[Point]] = {}
+    for point in points:
+        di = point_di(point)
+        fmt = point_format(point)
+        if blocks and point.bcd is None and fmt.trailing == 0 and di in dlt645.DATA_IDS:
+            families.setdefault(dlt645.family(di), []).append(point)
+        else:
+            singles.append(Dlt645Read(di, ((point, 0),)))
+    reads: list[Dlt645Read] = []
+    for fam, members in families.items():
+        members.sort(key=lambda p: dlt645.item_index(point_di(p)))
+        start = dlt645.block_start(point_di(members[0]))
+        indexes = [dlt645.item_index(point_di(p)) for p in members]
+        if len(members) < 2 or indexes != list(range(start, start + len(members))):
+            reads += [Dlt645Read(point_di(p), ((p, 0),)) for p in members]
+            continue
+        size = point_format(members[0]).length
+        reads.append(Dlt645Read(fam | dlt645.BLOCK, tuple((p, (i - start) * size) for p, i in zip(members, indexes,
+                                                                                                  strict=True))))
+    return reads + singles

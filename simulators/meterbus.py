@@ -75,12 +75,13 @@ def _matches(pattern: str, address: str) -> bool:
 
 
 class Dlt645Meter:
-    """One DL/T 645-2007 meter: answers read-data (0x11) and read-address (0x13)."""
+    """One DL/T 645-2007 meter: answers read-data (0x11) for single items and data blocks
+    (``DI1 = FF``) and read-address (0x13)."""
 
     protocol: Protocol = "dlt645"
 
     def __init__(self, device_id: str, address: str, profile: Profile, model: DeviceModel,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, *, serves_blocks: bool = True) -> None:
         if profile.transport != "dlt645":
             raise SimulatorError(f"{device_id}: profile {profile.id} is not a DL/T 645 profile")
         dlt645.encode_frame(dlt645.Frame(address, 0))  # validates the address (CodecError)
@@ -91,6 +92,7 @@ class Dlt645Meter:
         self.now = now
         self.faults = MeterFaults()
         self.requests = 0
+        self.serves_blocks = serves_blocks
         self.points: dict[int, Point] = {point_di(p): p for p in profile.points}
 
     def value_of(self, point: Point) -> float | None:
@@ -113,11 +115,30 @@ class Dlt645Meter:
         if request.function != dlt645.READ_DATA or len(request.data) < 4:
             return dlt645.error_reply(self.address, request.function, 0x01)
         di = dlt645.request_di(request)
+        packed = self._block(di) if dlt645.is_block(di) else self._item(di)
+        if packed is None:
+            return dlt645.error_reply(self.address, dlt645.READ_DATA, 0x02)
+        return dlt645.data_reply(self.address, di, packed)
+
+    def _item(self, di: int) -> bytes | None:
         point = self.points.get(di)
         value = None if point is None or self.faults.no_data else self.value_of(point)
         if point is None or value is None or not math.isfinite(value):
-            return dlt645.error_reply(self.address, dlt645.READ_DATA, 0x02)
-        return dlt645.data_reply(self.address, di, encode_point(point, value))
+            return None
+        return encode_point(point, value)
+
+    def _block(self, di: int) -> bytes | None:
+        """A data block: the items of the family from its first ``DI1`` up, as far as this meter
+        has them (``serves_blocks`` False: a meter that only answers single items)."""
+        if not self.serves_blocks:
+            return None
+        family = dlt645.family(di)
+        out = b""
+        index = dlt645.block_start(di)
+        while (item := self._item(family | index << 8)) is not None:
+            out += item
+            index += 1
+        return out or None
 
 
 @dataclass(slots=True)

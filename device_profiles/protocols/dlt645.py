@@ -269,6 +269,34 @@ def error_names(error_bits: int, lang: str = "zh") -> list[str]:
     return [names[index] for bit, names in ERROR_BITS.items() if error_bits >> bit & 1]
 
 
+# ---------------------------------------------------------------------------- data blocks
+BLOCK = 0x0000FF00
+"""``DI1 = FF`` asks for a data block: every item of the family (``DI1`` = 00 or 01 upwards) in one
+reply, values concatenated in ``DI1`` order — three phase voltages, or total + four tariffs, in one
+exchange instead of three or five. Most 2007 meters serve the blocks of the standard's families;
+the master falls back to single items when one does not."""
+
+
+def family(di: int) -> int:
+    """The identifier with ``DI1 = 00``: what the items of one block share."""
+    return di & ~BLOCK & 0xFFFFFFFF
+
+
+def is_block(di: int) -> bool:
+    return di & BLOCK == BLOCK
+
+
+def block_start(di: int) -> int:
+    """The first ``DI1`` of the block ``di`` belongs to: 00 when the family has a total (energy,
+    power, power factor), 01 when it starts at phase A (voltage, current)."""
+    return 0 if family(di) in DATA_IDS else 1
+
+
+def item_index(di: int) -> int:
+    """``DI1`` of an item identifier."""
+    return di >> 8 & 0xFF
+
+
 def fmt_for(di: int, pattern: str | None = None, *, signed: bool = False) -> DataFormat:
     """The format of ``di``: the standard's, or one given as a pattern (``XXXX.XX``) for a vendor
     identifier the table does not know."""

@@ -1,5 +1,11 @@
-"""Per-meter polling on a serial bus: DL/T 645 (one data identifier per exchange) and CJ/T 188 (one
-``901F`` exchange per poll for every field).
+"""Per-meter polling on a serial bus: DL/T 645 (one data identifier or one data block per exchange)
+and CJ/T 188 (one ``901F`` exchange per poll for every field).
+
+DL/T 645 points of one standard family are read as a data block (``0201FF00``: the three phase
+voltages in one exchange; :func:`device_profiles.meters.plan_reads`): on a 2400-baud bus the
+exchange, not the bytes, is the cost, so the meter's fast points take five exchanges instead of
+nine. A meter that refuses a block ("no such data") or answers it short has that block split
+into single items for good, with a warning — like an undeclared Modbus hole.
 
 The schedule is the Modbus pollers' (:mod:`edge.modbus.poller`): a task per (meter, poll group),
 absolute due times spread by a phase over the period, lateness recorded, overruns skipped rather
@@ -23,11 +29,11 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from device_profiles import Point, Profile
 from device_profiles.errors import CodecError
-from device_profiles.meters import decode_point, metering_value, point_di
+from device_profiles.meters import Dlt645Read, metering_value, plan_reads, point_di
 from device_profiles.protocols import cjt188, dlt645
 from edge.config import DeviceConfig
 from edge.errors import EdgeError, MeterFault
@@ -60,6 +66,8 @@ class MeterGroup:
     name: str
     period_s: float
     points: list[Point]
+    reads: list[Dlt645Read] = field(default_factory=list)
+    """DL/T 645: the exchanges of one poll (data blocks where the meter serves them)."""
 
 
 class MeterDevice:
@@ -90,18 +98,19 @@ class MeterDevice:
         self.stopped = False
         self._ser = 0
         names = sorted({p.poll_group for p in profile.points})
-        self.groups = [
-            MeterGroup(name, config.period_s or config.poll_groups.get(name) or profile.poll_groups.get(name) or 60.0,
-                       [p for p in profile.points if p.poll_group == name])
-            for name in names
-        ]
+        self.groups = []
+        for name in names:
+            points = [p for p in profile.points if p.poll_group == name]
+            period = config.period_s or config.poll_groups.get(name) or profile.poll_groups.get(name) or 60.0
+            reads = plan_reads(points) if self.protocol == "dlt645" else []
+            self.groups.append(MeterGroup(name, period, points, reads))
 
     @property
     def request_count(self) -> int:
         """Exchanges one round of every group costs."""
         if self.protocol == "cjt188":
             return len(self.groups)
-        return sum(len(g.points) for g in self.groups)
+        return sum(len(g.reads) for g in self.groups)
 
     # ------------------------------------------------------------------ exchanges
     async def read_di(self, di: int) -> bytes:
@@ -191,20 +200,7 @@ class MeterDevice:
                 for point in group.points:
                     values[point.name], quality[point.name] = metering_value(point, metering), Quality.GOOD
         else:
-            for index, point in enumerate(group.points):
-                try:
-                    raw = await self.read_di(point_di(point))
-                    values[point.name], quality[point.name] = decode_point(point, raw), Quality.GOOD
-                except (MeterFault, CodecError) as exc:
-                    failed = exc if isinstance(exc, MeterFault) else MeterFault(Quality.DECODE_ERROR, str(exc))
-                    self.last_error = f"{point.name}: {failed}"
-                    values[point.name], quality[point.name] = None, failed.quality
-                    if failed.quality in _UNREACHABLE:
-                        # not answering: the rest of this poll would only spend the neighbours' time
-                        for rest in group.points[index + 1:]:
-                            values[rest.name], quality[rest.name] = None, failed.quality
-                        unreachable = all(q in _UNREACHABLE for q in quality.values())
-                        break
+            unreachable = await self._poll_dlt645(group, values, quality)
         self.metrics.polls += 1
         if unreachable:
             self._failed(ts, values, quality)
@@ -213,6 +209,38 @@ class MeterDevice:
             self.metrics.poll_errors += 1
         self._succeeded()
         self.sink.reading(self.id, ts, values, quality)
+
+    async def _poll_dlt645(self, group: MeterGroup, values: dict[str, Scalar], quality: dict[str, Quality]) -> bool:
+        """Read every exchange of the group; True when the meter did not answer at all."""
+        reads = group.reads
+        index = 0
+        while index < len(reads):
+            read = reads[index]
+            try:
+                got = read.decode(await self.read_di(read.di))
+            except (MeterFault, CodecError) as exc:
+                failed = exc if isinstance(exc, MeterFault) else MeterFault(Quality.DECODE_ERROR, str(exc))
+                if read.is_block and (isinstance(exc, CodecError) or failed.quality is Quality.ILLEGAL_ADDRESS):
+                    # this meter does not serve the block: read its items one by one from now on
+                    log.warning("%s: meter %s does not serve block %s (%s); reading its %d items separately",
+                                self.id, self.address, dlt645.di_text(read.di), failed, len(read.points))
+                    reads[index:index + 1] = [Dlt645Read(point_di(p), ((p, 0),)) for p, _ in read.points]
+                    continue
+                self.last_error = f"{dlt645.di_text(read.di)}: {failed}"
+                for point, _ in read.points:
+                    values[point.name], quality[point.name] = None, failed.quality
+                index += 1
+                if failed.quality in _UNREACHABLE:
+                    # not answering: the rest of this poll would only spend the neighbours' time
+                    for rest in reads[index:]:
+                        for point, _ in rest.points:
+                            values[point.name], quality[point.name] = None, failed.quality
+                    return all(q in _UNREACHABLE for q in quality.values())
+                continue
+            for name, value in got.items():
+                values[name], quality[name] = value, Quality.GOOD
+            index += 1
+        return False
 
     def _failed(self, ts: int, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
         self.metrics.poll_errors += 1

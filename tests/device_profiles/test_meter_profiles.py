@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from device_profiles import find_profile, load_profile
-from device_profiles.meters import decode_point, encode_point, metering_value
-from device_profiles.protocols import cjt188
+from device_profiles.errors import CodecError
+from device_profiles.meters import decode_point, encode_point, metering_value, plan_reads
+from device_profiles.protocols import cjt188, dlt645
 from guanjia.core.errors import ConfigError
 
 HEAD = "id: my-meter\nkind: meter\ntransport: {transport}\ndescription: x\npoints:\n"
@@ -52,3 +53,35 @@ def test_units_and_enums_through_the_shared_mapping() -> None:
     assert metering_value(water.point("valve"), reading) == 1
     assert metering_value(water.point("battery_low"), reading) is True
     assert metering_value(water.point("water_total"), reading) == 12.5
+
+
+def test_points_of_one_family_share_a_block_read() -> None:
+    profile = find_profile("dlt645-3phase")
+    fast = plan_reads(profile.points_in("fast"))
+    assert sorted(dlt645.di_text(r.di) for r in fast) == ["0201FF00", "0202FF00", "02030000", "02060000", "02800002"]
+    slow = plan_reads(profile.points_in("slow"))
+    energy = next(r for r in slow if r.di == 0x0001FF00)
+    assert [(p.name, offset) for p, offset in energy.points] == [
+        ("energy_import", 0), ("energy_import_t1", 4), ("energy_import_t2", 8), ("energy_import_t3", 12),
+        ("energy_import_t4", 16)]
+    assert len(slow) == 5  # and the max demand (trailing time bytes) is read alone
+    assert len(plan_reads(profile.points, blocks=False)) == len(profile.points)
+
+
+def test_a_block_reply_with_more_tariffs_than_asked_decodes() -> None:
+    profile = find_profile("dlt645-3phase")
+    energy = next(r for r in plan_reads(profile.points_in("slow")) if r.is_block)
+    fmt = dlt645.DATA_IDS[0x00010000]
+    raw = b"".join(dlt645.encode_value(100.0 + i, fmt) for i in range(9))  # total + 8 tariffs
+    assert energy.decode(raw) == {"energy_import": 100.0, "energy_import_t1": 101.0, "energy_import_t2": 102.0,
+                                  "energy_import_t3": 103.0, "energy_import_t4": 104.0}
+    with pytest.raises(CodecError):
+        energy.decode(raw[:12])
+
+
+def test_a_gap_in_a_family_means_single_reads(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    points = "  - {name: va, di: '02010100'}\n  - {name: vc, di: '02010300'}\n"
+    path.write_text(HEAD.format(transport="dlt645") + points, encoding="utf-8")
+    reads = plan_reads(load_profile(path).points)
+    assert sorted(r.di for r in reads) == [0x02010100, 0x02010300]

@@ -203,3 +203,27 @@ async def test_neighbours_keep_their_rate_next_to_a_silent_and_a_noisy_meter() -
         assert len(good) >= 0.8 * expected_polls - 1, (name, len(good))
     assert all(set(r[3].values()) <= {Quality.TIMEOUT, Quality.OFFLINE} for r in sink.of("m4"))
     assert any(Quality.DECODE_ERROR in r[3].values() for r in sink.of("m5"))
+
+
+async def test_blocks_save_exchanges_and_a_meter_without_them_is_read_item_by_item() -> None:
+    sink = Sink()
+    async with dlt645_bus(2) as bus:
+        bus.meter("m2").serves_blocks = False  # type: ignore[union-attr]
+        shared = link(bus.port)
+        m1, m2 = (meter(f"m{i}", f"{i:012d}", shared, sink) for i in (1, 2))
+        for m in (m1, m2):
+            for _ in range(2):
+                for group in m.groups:
+                    await m.poll(group)
+        await shared.close()
+    for name in ("m1", "m2"):
+        for _, _, values, quality in sink.of(name):
+            assert set(quality.values()) == {Quality.GOOD}
+            assert None not in values.values()
+    assert m1.request_count == 10  # 5 exchanges per group instead of 9
+    assert m2.request_count == 18  # the blocks it refused are single items now
+    # m1: 10 exchanges per round; m2: 18 plus the 3 refused blocks in its first round, 18 after
+    assert bus.meter("m1").requests == 20
+    assert bus.meter("m2").requests == 21 + 18
+    fast = [values for _, _, values, _ in sink.of("m1") if "voltage_l2" in values]
+    assert fast[-1]["voltage_l2"] == pytest.approx(expected(bus.meter("m1"), "voltage_l2"))
