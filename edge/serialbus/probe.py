@@ -116,6 +116,9 @@ async def _probe_dlt645(link: MeterLink, probe: MeterProbe, address: str | None,
         value = dlt645.reply_value(frame, di)
         fmt = dlt645.DATA_IDS.get(di)
         probe.values.append(("value bytes (lowest first, −0x33 removed)", value.hex(" "), ""))
+        if dlt645.is_block(di):
+            _block_values(probe, di, value)
+            return
         if fmt is None:
             probe.values.append((f"{dlt645.di_text(di)}: not in the standard table", "give bcd: in the profile", ""))
             return
@@ -123,6 +126,23 @@ async def _probe_dlt645(link: MeterLink, probe: MeterProbe, address: str | None,
                              fmt.unit or ""))
     except CodecError as exc:
         probe.exchanges[-1].error = str(exc)
+
+
+def _block_values(probe: MeterProbe, di: int, value: bytes) -> None:
+    """A data block's items, each decoded with its own identifier's format."""
+    start = dlt645.block_start(di)
+    offset = 0
+    index = start
+    while offset < len(value):
+        item = dlt645.family(di) | index << 8
+        fmt = dlt645.DATA_IDS.get(item) or dlt645.DATA_IDS.get(dlt645.family(di) | start << 8)
+        if fmt is None or offset + fmt.length > len(value):
+            probe.values.append((f"{dlt645.di_text(item)}…: format unknown", value[offset:].hex(" "), ""))
+            return
+        name = f"{dlt645.di_text(item)} {fmt.zh} / {fmt.en}" if item in dlt645.DATA_IDS else dlt645.di_text(item)
+        probe.values.append((name, f"{dlt645.decode_value(value[offset:offset + fmt.length], fmt):g}", fmt.unit or ""))
+        offset += fmt.length
+        index += 1
 
 
 async def _probe_cjt188(link: MeterLink, probe: MeterProbe, address: str | None) -> None:

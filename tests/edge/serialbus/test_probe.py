@@ -86,3 +86,14 @@ async def test_probe_on_a_serial_port() -> None:
         result = await probe_meter(link_config("dlt645", path, baudrate=2400, parity="E", timeout_s=0.5))
     assert result.address == "000000000005"
     assert result.values[-1][2] == "kWh"
+
+
+async def test_probe_reads_a_data_block_item_by_item() -> None:
+    async with MeterBus("dlt645", [dlt645_meter("lone", "000000000006")]) as bus:
+        result = await probe_meter(link_config("dlt645", f"127.0.0.1:{bus.port}", baudrate=2400, parity="E",
+                                               timeout_s=0.5), address="000000000006", di="0001FF00")
+    names = [what for what, _, _ in result.values[1:]]
+    assert len(names) == 5
+    assert names[0].startswith("00010000 正向有功总电能")
+    assert names[4].startswith("00010400")
+    assert {unit for _, _, unit in result.values[1:]} == {"kWh"}
