@@ -462,7 +462,7 @@ def _meters(quick: bool, tmp: Path, broker_url: str, sub: Subscriber, procs: lis
 
     from bench import edge_meters
 
-    buses, per_bus = (4, 6) if quick else (16, 6)
+    buses, per_bus = (4, 10) if quick else (16, 10)
     warmup_s, measure_s = (17.0, 15.0) if quick else (20.0, 45.0)
     python = sys.executable
     inventory = tmp / "meters.json"
@@ -502,7 +502,7 @@ def main() -> None:
     serve_p.add_argument("--inventory", type=Path, required=True)
     meters_p = sub.add_parser("serve-meters", help="serve simulated DL/T 645 meter buses (part 3's device process)")
     meters_p.add_argument("--buses", type=int, default=16)
-    meters_p.add_argument("--per-bus", type=int, default=6)
+    meters_p.add_argument("--per-bus", type=int, default=10)
     meters_p.add_argument("--baudrate", type=int, default=2400)
     meters_p.add_argument("--inventory", type=Path, required=True)
     sub.add_parser("run", help="run the benchmark and print its JSON")
