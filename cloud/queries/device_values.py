@@ -18,6 +18,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
+from cloud.db.rollups import floor_to
 from device_profiles.display import (
     GROUP_LABELS,
     GROUP_ORDER,
@@ -123,13 +124,15 @@ async def counter_increases(conn: AsyncConnection[Any], device_id: int, names: l
     when its lowest value is not below the previous bucket's highest, the bucket added
     ``max - previous max``; when it is below, the counter was reset inside the bucket and it added
     at least ``max - min`` (it restarted near zero and climbed). The first bucket of the window
-    adds its own ``max - min``. ``max - min`` over the whole window, which this replaces, reads a
+    adds its own ``max - min``. "24 hours" is the 24 hourly buckets before the current one plus the
+    current one (hours are the rollup's grain). ``max - min`` over the whole window, which this replaces, reads a
     reset as a huge increase or, the other way round, hides the growth after it.
     """
     if not names:
         return {}
+    hour = floor_to(now, dt.timedelta(hours=1))
     cur = await conn.execute(_INCREASE, {"dev": device_id, "names": names, "now": now,
-                                         "since": now - dt.timedelta(days=30), "d1": now - dt.timedelta(days=1)})
+                                         "since": hour - dt.timedelta(days=30), "d1": hour - dt.timedelta(days=1)})
     return {r[0]: (r[1], r[2]) for r in await cur.fetchall()}
 
 
