@@ -9,8 +9,8 @@ for "nothing lost": pollers stop first, rules state is snapshotted, the retained
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import collections
+import contextlib
 import gc
 import hashlib
 import logging

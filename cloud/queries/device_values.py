@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
 from cloud.db.rollups import floor_to
+from cloud.queries.telemetry import last_values_since
 from device_profiles.display import (
     GROUP_LABELS,
     GROUP_ORDER,
@@ -147,22 +148,11 @@ async def device_context(conn: AsyncConnection[Any], device_id: int) -> tuple[Pr
     return profile_for(row[0], row[1]), row[2] or DEFAULT_TZ
 
 
-async def last_values(conn: AsyncConnection[Any], device_id: int,
-                      since: dt.datetime | None = None) -> list[tuple[str, float | str | None, dt.datetime]]:
-    """(metric, value, time) of the device's newest values, changed after ``since`` if given."""
-    cur = await conn.execute(
-        "SELECT m.name, l.value, l.value_text, l.time"
-        "  FROM telemetry_last l JOIN metrics m ON m.id = l.metric_id"
-        " WHERE l.device_id = %s AND (%s::timestamptz IS NULL OR l.time > %s) ORDER BY m.name",
-        (device_id, since, since))
-    return [(r[0], r[1] if r[1] is not None else r[2], r[3]) for r in await cur.fetchall()]
-
-
 async def load_device_values(conn: AsyncConnection[Any], device_id: int, now: dt.datetime) -> DeviceValues:
     """The grouped values of a device the caller may see (the caller checks the tenant first)."""
     profile, tz = await device_context(conn, device_id)
-    rows = await last_values(conn, device_id)
-    values = [shown(profile, metric, value, at) for metric, value, at in rows]
+    rows = await last_values_since(conn, device_id, dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+    values = [shown(profile, r.metric, r.value if r.value is not None else r.value_text, r.time) for r in rows]
     counters = [v.display.metric for v in values if v.display.counter]
     increases = await counter_increases(conn, device_id, counters, now)
     for v in values:

@@ -32,7 +32,8 @@ points:
     dtype: enum
     enum: {{0: auto, 1: manual}}
 {mode_display}
-  - {{name: pressure, table: holding_register, address: 2, scale: 0.01, unit: bar, label: {{zh: 压力, en: Pressure}}, group: hydraulic, precision: 2}}
+  - {{name: pressure, table: holding_register, address: 2, scale: 0.01, unit: bar,
+     label: {{zh: 压力, en: Pressure}}, group: hydraulic, precision: 2}}
 """
 MODE_OK = """\
     label: {zh: 模式, en: Mode}
@@ -49,7 +50,8 @@ def test_every_shipped_point_is_labelled() -> None:
     for profile in builtin_profiles().values():
         assert display_problems(profile) == [], profile.id
         for point in profile.points:
-            assert point.label is not None and point.label.zh != point.name, (profile.id, point.name)
+            assert point.label is not None, (profile.id, point.name)
+            assert point.label.zh != point.name, (profile.id, point.name)
 
 
 def test_labelled_profile_passes_the_check(tmp_path: Path) -> None:
@@ -111,6 +113,9 @@ def test_values_read_as_words_units_and_flags() -> None:
 
 
 def test_a_device_without_a_profile_id_reads_with_its_kinds_default() -> None:
-    assert (profile_for(None, "elevator") or pytest.fail()).id == "elevator-gbt24476"
-    assert (profile_for("eastron-sdm120", "meter") or pytest.fail()).id == "eastron-sdm120"
+    lift, meter = profile_for(None, "elevator"), profile_for("eastron-sdm120", "meter")
+    assert lift is not None
+    assert lift.id == "elevator-gbt24476"
+    assert meter is not None
+    assert meter.id == "eastron-sdm120"
     assert profile_for(None, "camera") is None

@@ -46,8 +46,8 @@ class Pages:
 
 
 async def _metric(conn: AsyncConnection[Any], name: str) -> int:
-    cur = await conn.execute("INSERT INTO metrics (name) VALUES (%s) ON CONFLICT (name) DO UPDATE SET name = excluded.name"
-                             " RETURNING id", (name,))
+    cur = await conn.execute("INSERT INTO metrics (name) VALUES (%s)"
+                             " ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id", (name,))
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
@@ -79,8 +79,8 @@ async def seed(conn: AsyncConnection[Any], community: str, now: dt.datetime) -> 
     devices: dict[str, int] = {}
     for code, (kind, profile) in KIND.items():
         cur = await conn.execute(
-            "INSERT INTO devices (community_id, gateway_id, code, name, kind, profile_id) VALUES (%s, %s, %s, %s, %s, %s)"
-            " RETURNING id", (cid, gateway_id, code, code, kind, profile))
+            "INSERT INTO devices (community_id, gateway_id, code, name, kind, profile_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id", (cid, gateway_id, code, code, kind, profile))
         row = await cur.fetchone()
         assert row is not None
         devices[code] = row[0]

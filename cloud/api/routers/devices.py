@@ -24,7 +24,6 @@ from cloud.queries.device_values import (
     PointDisplay,
     device_context,
     display_of,
-    last_values,
     load_device_values,
     shown,
 )
@@ -32,6 +31,7 @@ from cloud.queries.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_devi
 from cloud.queries.health import CounterHealth, load_health
 from cloud.queries.history import DeviceAlarm, DeviceWorkOrder, device_alarms, device_work_orders
 from cloud.queries.series import MAX_RANGE, load_series, metric_names
+from cloud.queries.telemetry import last_values_since
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -214,13 +214,15 @@ async def _live_values(request: Request, pool: Any, device_id: int) -> AsyncIter
         profile, _tz = await device_context(conn, device_id)
     while loop.time() < deadline and not await request.is_disconnected():
         async with asyncio.timeout(10), pool.connection() as conn:
-            rows = await last_values(conn, device_id, since)
+            rows = await last_values_since(conn, device_id, since)
         if rows:
-            since = max(r[2] for r in rows)
+            since = max(r.time for r in rows)
             values = {}
-            for metric, value, at in rows:
-                one = shown(profile, metric, value, at)
-                values[metric] = {"v": value, "t": int(at.timestamp() * 1000), "zh": one.text.zh, "en": one.text.en,
-                                  "flags": [f.model_dump() for f in one.flags] if one.flags is not None else None}
+            for r in rows:
+                value = r.value if r.value is not None else r.value_text
+                one = shown(profile, r.metric, value, r.time)
+                values[r.metric] = {"v": value, "t": int(r.time.timestamp() * 1000), "zh": one.text.zh,
+                                    "en": one.text.en,
+                                    "flags": [f.model_dump() for f in one.flags] if one.flags is not None else None}
             yield {"event": "values", "data": orjson.dumps(values).decode()}
         await asyncio.sleep(LIVE_POLL_S)
