@@ -65,15 +65,14 @@
         var fmt = formatters(tz, lang), d = s.display;
         var label = d.label[lang] + (d.unit ? " (" + d.unit + ")" : "");
         var isState = d.kind === "state";
-        var shown = [];
         var xAxis = {
           values: function (u, splits, ax, space, incr) {
             var labels = splits.map(function (t) {
               if (incr >= 86400) return fmt.day(t);
-              return s.end && (Date.parse(s.end) - Date.parse(s.start)) > 86400000 ? fmt.day(t) + " " + fmt.time(t) : fmt.time(t);
+              return (Date.parse(s.end) - Date.parse(s.start)) > 86400000 ? fmt.day(t) + " " + fmt.time(t) : fmt.time(t);
             });
-            shown = labels;
             box.dataset.axis = labels.join("|");
+            box.dataset.axisT = splits.join("|");  /* the tick instants, so a test can check the labels */
             return labels;
           },
         };
@@ -89,7 +88,7 @@
           var mixed = s.min.map(function (v, i) { return v != null && s.max[i] != null && v !== s.max[i]; });
           data = [s.t, value.map(function (v) { return v == null ? null : 0.5; })];
           opts.scales = {y: {range: [0, 1]}};
-          opts.series = [{value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
+          opts.series = [{label: lang === "en" ? "Time" : "时间", value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
                          {label: label, stroke: "transparent", points: {show: false},
                           value: function (u, v, si, i) { var c = value[i]; return c == null ? "—" : (d.states[c] ? d.states[c][lang] : String(c)); }}];
           opts.hooks = {drawClear: [function (u) {
@@ -117,7 +116,7 @@
           legend.hidden = false;
         } else {
           data = [s.t, s.avg, s.min, s.max];
-          opts.series = [{value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
+          opts.series = [{label: lang === "en" ? "Time" : "时间", value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
                          {label: label, stroke: "#1668dc", width: 1.5},
                          {label: "min", stroke: "rgba(22,104,220,.25)"}, {label: "max", stroke: "rgba(22,104,220,.25)"}];
           opts.bands = [{series: [3, 2], fill: "rgba(22,104,220,.08)"}];
