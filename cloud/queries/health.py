@@ -4,7 +4,7 @@ What is shown is the device profile's counters (points with ``counter: true``; t
 the fallback for a device without a known profile), labelled from the profile. Growth over
 24 h / 30 days is the sum of the counter's increases over the hourly rollup, robust to a reset
 (:func:`cloud.queries.device_values.counter_increases`).
-Energy is also compared with its own baseline: the last 7 days against the mean of the 4 weeks
+Energy is also compared with its own baseline (weekly use summed the same reset-proof way): the last 7 days against the mean of the 4 weeks
 before (the service levels' ">15 % from normal" warning threshold is highlighted).
 
 The record is one pydantic model shared by the device page and ``GET /api/v1/devices/{id}/health``
@@ -95,12 +95,16 @@ async def load_health(conn: AsyncConnection[Any], device_id: int, kind: str,
 
 async def _baseline(conn: AsyncConnection[Any], device_id: int, metric: str, now: dt.datetime) -> EnergyBaseline | None:
     cur = await conn.execute(
-        """SELECT floor(extract(epoch FROM %(now)s - h.bucket) / 604800)::int AS week,
-                  max(h.max_value) - min(h.min_value)
-             FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
-            WHERE h.device_id = %(dev)s AND m.name = %(metric)s
-              AND h.bucket >= %(since)s AND h.bucket < %(now)s
-            GROUP BY 1""",
+        """WITH b AS (
+               SELECT h.bucket, h.min_value, h.max_value,
+                      lag(h.max_value) OVER (ORDER BY h.bucket) AS prev
+                 FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
+                WHERE h.device_id = %(dev)s AND m.name = %(metric)s
+                  AND h.bucket >= %(since)s AND h.bucket < %(now)s)
+           SELECT floor(extract(epoch FROM %(now)s - bucket) / 604800)::int AS week,
+                  sum(CASE WHEN prev IS NOT NULL AND min_value >= prev THEN max_value - prev
+                           ELSE max_value - min_value END)
+             FROM b GROUP BY 1""",
         {"dev": device_id, "metric": metric, "now": now, "since": now - dt.timedelta(days=35)})
     weeks = {int(r[0]): float(r[1]) for r in await cur.fetchall() if r[1] is not None}
     if 0 not in weeks:

@@ -304,6 +304,12 @@ async def test_device_pages_speak_the_devices_language(server: str, browser: Bro
     await expect(page.locator("#chart-states li")).to_have_text(words["lift_bands"])
     await _axis_in_beijing_24h(page)
     await shot(page, f"device-lift-{lang}")
+    # a live update (SSE) arrives as words too: the door opens
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE telemetry_last SET value = 1, time = now() WHERE device_id = %s AND metric_id ="
+                           " (SELECT id FROM metrics WHERE name = 'door_state')", (pages.devices["lift"],))
+    await expect(page.locator("#live-values dd[data-metric=door_state] .v")).to_have_text(words["lift_bands"][1],
+                                                                                         timeout=15_000)
 
     # pump: a bool's state word, a hex fault code, units; its pressure is a line, not bands
     await page.goto(f"{server}/devices/{pages.devices['pump']}?lang={lang}")
