@@ -25,8 +25,10 @@ Kind = Literal["meter", "pump", "elevator", "gate"]
 Transport = Literal["modbus", "mqtt"]
 Group = Literal["status", "faults", "counters", "electrical", "hydraulic", "environment", "settings", "diagnostics"]
 """Display groups of the device page, in the order it shows them (see :data:`GROUPS`)."""
-GROUPS: tuple[str, ...] = ("status", "faults", "counters", "electrical", "hydraulic", "environment", "settings",
+GROUPS: tuple[str, ...] = ("status", "faults", "electrical", "hydraulic", "environment", "counters", "settings",
                            "diagnostics")
+"""Live state first (what is it doing, is anything wrong, the physics), then the cumulative
+counters, then what is set and what only a specialist reads."""
 CodeFormat = Literal["none", "dec", "hex"]
 
 BIT_TABLES: frozenset[str] = frozenset({"coil", "discrete_input"})

@@ -118,7 +118,8 @@
           data = [s.t, s.avg, s.min, s.max];
           opts.series = [{label: lang === "en" ? "Time" : "时间", value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
                          {label: label, stroke: "#1668dc", width: 1.5},
-                         {label: "min", stroke: "rgba(22,104,220,.25)"}, {label: "max", stroke: "rgba(22,104,220,.25)"}];
+                         {label: lang === "en" ? "min" : "最小", stroke: "rgba(22,104,220,.25)"},
+                         {label: lang === "en" ? "max" : "最大", stroke: "rgba(22,104,220,.25)"}];
           opts.bands = [{series: [3, 2], fill: "rgba(22,104,220,.08)"}];
           legend.hidden = true; legend.innerHTML = "";
         }
