@@ -92,8 +92,9 @@ NUMERIC = frozenset({"int16", "uint16", "int32", "uint32", "float32", "float64"}
 def _display_problems(index: int, point: Point) -> list[Problem]:
     """What a person needs to read this point: labels, a group, a precision, words for codes and bits.
 
-    Required by ``guanjia profiles check`` and for the shipped library, not by the edge's loader: a
-    site can still poll a device whose profile nobody has labelled yet (the page then shows keys).
+    Required by ``guanjia profiles check`` (and, through a test, of every shipped profile), not by
+    the edge's loader: a site can still poll a device whose profile nobody has labelled yet (the
+    page then shows its keys, under "other").
     """
     where: Path = ("points", index)
     out: list[Problem] = []

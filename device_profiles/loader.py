@@ -28,7 +28,8 @@ def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = 
     """Validate already-parsed data as a profile: structure (pydantic) then semantics.
 
     ``require_display`` also demands every point's labels, group and code words (``profiles
-    check`` and the shipped library do; the edge does not need them to poll a device).
+    check`` does, and the library's test holds every shipped profile to it; the edge does not need
+    them to poll a device, so a profile still being labelled never stops a gateway).
     """
     lines = lines or {}
     profile = parse_model(Profile, data, source, lines)
@@ -64,7 +65,7 @@ def builtin_profiles() -> dict[str, Profile]:
     """Every profile shipped in ``device_profiles/library``, by id (parsed once per process)."""
     found: dict[str, Profile] = {}
     for path in profile_paths([LIBRARY]):
-        profile = load_profile(path, require_display=True)
+        profile = load_profile(path)  # display metadata: held by `profiles check` and the library's test
         if profile.id in found:
             raise ConfigError([ConfigIssue(str(path), None, "id", f"duplicate profile id {profile.id!r}")])
         found[profile.id] = profile
