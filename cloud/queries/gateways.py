@@ -92,7 +92,8 @@ class GatewayHealth:
         lag = (now - self.last_received_at).total_seconds() if self.last_received_at else None
         agent, config = flat.get("agent_version"), flat.get("config_version")
         return GatewaySummary(online=self.online, uplink_lag_s=max(0.0, lag) if lag is not None else None,
-                              outbox_depth=int(depth) if depth is not None else None, lateness_p99_ms=_number(flat, "poll.lateness.p99_ms"),
+                              outbox_depth=int(depth) if depth is not None else None,
+                              lateness_p99_ms=_number(flat, "poll.lateness.p99_ms"),
                               devices_offline=int(offline) if offline is not None else None,
                               errors_1h=int(errors) if errors is not None else None,
                               agent_version=str(agent) if agent is not None else None,
