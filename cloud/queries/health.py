@@ -5,7 +5,8 @@ the fallback for a device without a known profile), labelled from the profile. G
 24 h / 30 days is the sum of the counter's increases over the hourly rollup, robust to a reset
 (:func:`cloud.queries.device_values.counter_increases`).
 Energy is also compared with its own baseline (weekly use summed the same reset-proof way): the
-last 7 days against the mean of the 4 weeks before (the service levels' ">15 % from normal" warning threshold is highlighted).
+last 7 days against the mean of the 4 weeks before (the service levels' ">15 % from normal"
+warning threshold is highlighted).
 
 The record is one pydantic model shared by the device page and ``GET /api/v1/devices/{id}/health``
 (its response schema): one model per concept, so the page and the API show the same figures. It
