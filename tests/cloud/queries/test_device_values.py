@@ -74,3 +74,16 @@ async def test_api_values_and_series_carry_the_display(pool: AsyncConnectionPool
     assert body["display"]["states"]["1"] == {"zh": "打开", "en": "open"}
     assert body["timezone"] == "Asia/Shanghai"
     assert len(body["t"]) > 100
+
+
+async def test_alarms_and_orders_carry_their_rules_title(pool: AsyncConnectionPool[Any]) -> None:
+    from cloud.queries.history import device_alarms, device_work_orders
+
+    async with pool.connection() as conn:
+        await seed(conn, "cV", NOW)
+        alarms = await device_alarms(conn, "cV", "lift", 10)
+        orders = await device_work_orders(conn, "cV", "lift", 10)
+    assert alarms[0].rule_title is not None
+    assert alarms[0].rule_title.zh == "电梯困人"
+    assert orders[0].rule_title is not None
+    assert orders[0].rule_title.en == "Passengers trapped"

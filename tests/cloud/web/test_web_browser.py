@@ -213,7 +213,7 @@ WORDS: dict[str, dict[str, Any]] = {
                  "speed": "1.23 m/s", "run_count": "123,456", "floor": "7"},
         "lift_labels": ["门", "轿厢运行", "故障", "报警", "速度", "运行次数"],
         "lift_increase": "24 小时 +240",
-        "lift_bands": ["关闭", "打开"], "door_option": "门",
+        "lift_bands": ["关闭", "打开"], "door_option": "门", "trapped": "电梯困人",
         "pump": {"running": "运行", "fault_code": "过流 (0x2310)", "outlet_pressure": "4.57 bar",
                  "motor_temperature": "41.3 °C", "pump_alarms": "无"},
         "pump_option": "出口压力 (bar)",
@@ -229,7 +229,7 @@ WORDS: dict[str, dict[str, Any]] = {
                  "alarm_word": "passengers trapped, door lock fault", "speed": "1.23 m/s", "run_count": "123,456"},
         "lift_labels": ["Door", "Car moving", "Fault", "Alarms", "Speed", "Trips"],
         "lift_increase": "+240 in 24 h",
-        "lift_bands": ["closed", "open"], "door_option": "Door",
+        "lift_bands": ["closed", "open"], "door_option": "Door", "trapped": "Passengers trapped",
         "pump": {"running": "running", "fault_code": "overcurrent (0x2310)", "outlet_pressure": "4.57 bar",
                  "motor_temperature": "41.3 °C", "pump_alarms": "none"},
         "pump_option": "Outlet pressure (bar)",
@@ -303,6 +303,8 @@ async def test_device_pages_speak_the_devices_language(server: str, browser: Bro
     assert await chart.get_attribute("data-kind") == "state"
     await expect(page.locator("#chart-states li")).to_have_text(words["lift_bands"])
     await _axis_in_beijing_24h(page)
+    # the alarm and its work order are named by their rule in the page's language
+    await expect(page.locator(".rule-title")).to_have_text([words["trapped"], words["trapped"]])
     await shot(page, f"device-lift-{lang}")
     # a live update (SSE) arrives as words too: the door opens
     async with pool.connection() as conn:
