@@ -18,6 +18,7 @@ Decisions:
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from device_profiles.loader import builtin_profiles
@@ -43,6 +44,7 @@ UNITS: dict[str, str] = {"degC": "°C", "m3/h": "m³/h", "deg": "°"}
 YES_NO: dict[int, Text] = {0: Text(zh="否", en="no"), 1: Text(zh="是", en="yes")}
 NONE_SET = Text(zh="无", en="none")
 DASH = Text(zh="—", en="—")
+INVALID = Text(zh="无效值", en="invalid")
 
 DEFAULT_PROFILE: dict[str, str] = {"elevator": "elevator-gbt24476", "pump": "vfd-pump", "gate": "access-gate",
                                    "meter": "eastron-sdm630"}
@@ -116,6 +118,8 @@ def format_value(point: Point, value: float | str | None) -> Text:
     kind = value_kind(point)
     if kind == "text" or isinstance(value, str):
         return Text(zh=str(value), en=str(value))
+    if not math.isfinite(value):  # NaN/inf from a broken sensor: say so, never fail the page
+        return INVALID
     if kind == "number":
         return number_text(point, float(value))
     code = round(float(value))

@@ -13,6 +13,7 @@ rollup by :func:`counter_increases`, which is robust to a counter reset (see the
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -96,7 +97,9 @@ def shown(profile: Profile | None, metric: str, value: float | str | None, at: d
     if point is None:
         text = "—" if value is None else (f"{value:,.2f}" if isinstance(value, float | int) else str(value))
         return ShownValue(display=display, value=value, text=Text(zh=text, en=text), at=at)
-    flags = set_flags(point, round(value)) if display.kind == "flags" and isinstance(value, int | float) else None
+    flags = None
+    if display.kind == "flags" and isinstance(value, int | float) and math.isfinite(value):
+        flags = set_flags(point, round(value))
     return ShownValue(display=display, value=value, text=format_value(point, value), flags=flags, at=at)
 
 

@@ -104,6 +104,8 @@ def test_values_read_as_words_units_and_flags() -> None:
     assert format_value(lift.point("alarm_word"), 0b10000000000001) == Text(zh="困人、超载",
                                                                            en="passengers trapped, overload")
     assert format_value(lift.point("alarm_word"), 0) == Text(zh="无", en="none")
+    assert format_value(lift.point("door_state"), float("nan")) == Text(zh="无效值", en="invalid")
+    assert format_value(lift.point("speed"), float("inf")).en == "invalid"
     assert format_value(lift.point("speed"), 1.2345) == Text(zh="1.23 m/s", en="1.23 m/s")
     assert format_value(lift.point("run_count"), 123456.0).zh == "123,456"
     pump = builtin_profiles()["vfd-pump"]

@@ -74,6 +74,13 @@ async def test_api_values_and_series_carry_the_display(pool: AsyncConnectionPool
     assert body["display"]["states"]["1"] == {"zh": "打开", "en": "open"}
     assert body["timezone"] == "Asia/Shanghai"
     assert len(body["t"]) > 100
+    # a broken sensor's NaN reads as "invalid", never a 500
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE telemetry_last SET value = 'NaN' WHERE device_id = %s", (pages.devices["lift"],))
+    broken = await client.get(f"/api/v1/devices/{pages.devices['lift']}/values", headers=headers)
+    assert broken.status_code == 200, broken.text
+    texts = {v["display"]["metric"]: v["text"]["en"] for g in broken.json()["groups"] for v in g["values"]}
+    assert texts["door_state"] == "invalid"
 
 
 async def test_alarms_and_orders_carry_their_rules_title(pool: AsyncConnectionPool[Any]) -> None:
