@@ -58,6 +58,7 @@ class _SerialPort:
     async def read(self) -> bytes:
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
+
         def wake() -> None:
             if not ready.done():
                 ready.set_result(None)
@@ -73,6 +74,8 @@ class _SerialPort:
             return b""
 
     def write(self, data: bytes) -> None:
+        """A frame is at most ~220 bytes and the tty's output buffer (4 KiB) takes it at once; the
+        short sleep only runs if the driver's buffer is full, which one exchange at a time never fills."""
         view = memoryview(data)
         while view:
             try:

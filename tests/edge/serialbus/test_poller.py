@@ -15,6 +15,7 @@ from edge.metrics import PollMetrics
 from edge.serialbus.link import MeterLink
 from edge.serialbus.poller import MeterDevice
 from guanjia.core.wire import Quality
+from simulators.meterbus import MeterBus
 from tests.edge.modbus.test_poller import Sink
 from tests.support.meters import dlt645_bus, water_bus
 
@@ -227,3 +228,38 @@ async def test_blocks_save_exchanges_and_a_meter_without_them_is_read_item_by_it
     assert bus.meter("m2").requests == 21 + 18
     fast = [values for _, _, values, _ in sink.of("m1") if "voltage_l2" in values]
     assert fast[-1]["voltage_l2"] == pytest.approx(expected(bus.meter("m1"), "voltage_l2"))
+
+
+async def test_the_converter_goes_away_and_comes_back() -> None:
+    """A converter restart: requests fail fast with comm_error while it is down (backoff, no
+    connect timeout per request), and the link reconnects by itself when it is back."""
+    sink = Sink()
+    bus = dlt645_bus(1)
+    await bus.start()
+    port = bus.port
+    shared = link(port)
+    m = meter("m1", "000000000001", shared, sink)
+    fast = next(g for g in m.groups if g.name == "fast")
+    await m.poll(fast)
+    await bus.stop()
+    await m.poll(fast)  # the connection breaks under this poll
+    started = time.monotonic()
+    await m.poll(fast)  # down: refused at once
+    down_s = time.monotonic() - started
+    revived = MeterBus("dlt645", bus.meters, port=port)
+    await revived.start()
+    try:
+        for _ in range(60):
+            await asyncio.sleep(0.1)
+            await m.poll(fast)
+            if set(sink.of("m1")[-1][3].values()) == {Quality.GOOD}:
+                break
+    finally:
+        await shared.close()
+        await revived.stop()
+    qualities = [set(r[3].values()) for r in sink.of("m1")]
+    assert qualities[0] == {Quality.GOOD}
+    assert {Quality.COMM_ERROR} in qualities[1:3]
+    assert down_s < 0.2
+    assert qualities[-1] == {Quality.GOOD}
+    assert shared.connects == 2
