@@ -104,7 +104,8 @@ class Agent:
             mqtt_devices, community=config.community, uplink=config.uplink, url=config.mqtt_devices.url,
             gateway=config.gateway, sink=self, outbox=self.outbox, clock=clock_ms)
         self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
-                                       outbox=self.outbox, read_only_devices=lambda: self.listener.device_ids)
+                                       outbox=self.outbox,
+                                       read_only_devices=lambda: self.listener.device_ids | self.meter_buses.ids)
         self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
                              health=self.health, heartbeat_s=config.health.heartbeat_s,
                              on_command=self.commands.handle)

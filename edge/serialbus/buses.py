@@ -64,6 +64,11 @@ class MeterBuses:
             await link.close()
 
     @property
+    def ids(self) -> set[str]:
+        """The meters' device ids (read-only: commands to them are refused as not writable)."""
+        return set(self.meters)
+
+    @property
     def online(self) -> int:
         return sum(1 for m in self.meters.values() if m.online)
 

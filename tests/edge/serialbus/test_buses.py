@@ -8,9 +8,12 @@ import json
 import uuid
 from pathlib import Path
 
+import orjson
+
 from edge.agent import Agent
 from edge.config import AgentConfig, OutboxConfig, RulesConfig, UplinkConfig
 from edge.inventory import merge_inventory
+from guanjia.core.wire import topic
 from simulators.fleet import DeviceSpec, FleetSpec
 from simulators.runner import SimulatedFleet
 from tests.support.edge.collector import Collector
@@ -67,6 +70,10 @@ async def test_meters_from_the_inventory_report_and_a_silent_one_costs_only_itse
             before = {d: reported(d) for d in everyone}
             await cloud.wait_for(lambda: all(reported(d) >= before[d] + 3 for d in everyone
                                              if d != "b1-submeter-2"), timeout=20)
+            await cloud.publish(topic(community, gateway, "cmd"), orjson.dumps(
+                {"id": "w1", "device": "b1-water-1", "point": "valve", "value": 1}))
+            await cloud.wait_for(lambda: any(r["id"] == "w1" for r in cloud.replies))
+            assert next(r for r in cloud.replies if r["id"] == "w1")["reason"] == "not_writable"
             health = agent.health()
             assert health["devices_offline"] == 1
             assert health["devices_online"] == len(everyone) - 1
