@@ -85,3 +85,17 @@ def test_a_gap_in_a_family_means_single_reads(tmp_path: Path) -> None:
     path.write_text(HEAD.format(transport="dlt645") + points, encoding="utf-8")
     reads = plan_reads(load_profile(path).points)
     assert sorted(r.di for r in reads) == [0x02010100, 0x02010300]
+
+
+def test_profiles_show_lists_identifiers_and_fields() -> None:
+    from typer.testing import CliRunner
+
+    from guanjia.app.cli.main import app
+
+    dlt = CliRunner().invoke(app, ["profiles", "show", "dlt645-3phase"])
+    assert dlt.exit_code == 0, dlt.output
+    assert "di 0001FF00" not in dlt.output
+    assert "di 02010100 XXX.X" in dlt.output
+    water = CliRunner().invoke(app, ["profiles", "show", "cjt188-water"])
+    assert water.exit_code == 0, water.output
+    assert "901F flow_total" in water.output
