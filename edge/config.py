@@ -14,6 +14,8 @@ Shape (see ``edge/examples/agent.yaml`` and ``docs/edge.md``)::
     links:
       - {type: tcp, host: 10.0.0.5, port: 502, devices: [{id: b1-meter-1, profile: eastron-sdm630, unit: 1}]}
       - {type: rtu, serial_port: /dev/ttyUSB0, baudrate: 9600, parity: E, devices: [...]}
+      - {type: rtu-over-tcp, protocol: dlt645, host: 10.0.0.6, port: 8899, baudrate: 2400, parity: E,
+         devices: [{id: b1-submeter-1, profile: dlt645-3phase, address: "000000000001"}]}
     mqtt_devices: {devices: [{id: b1-gate-1, profile: access-gate}]}
     rules: {paths: [rules.d/], builtin: true}
     health: {heartbeat_s: 30}
@@ -25,7 +27,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from guanjia.core.config import load_model
 from guanjia.core.errors import ConfigError, ConfigIssue
@@ -119,6 +122,7 @@ class DeviceConfig(_Model):
     id: str
     profile: str = Field(..., description="a built-in profile id or a path to a profile YAML file")
     unit: int = Field(1, ge=0, le=255, description="Modbus unit id (slave address)")
+    address: str | None = Field(None, description="DL/T 645 (12 digits) or CJ/T 188 (14 digits) meter address")
     enabled: bool = True
     period_s: float | None = Field(None, gt=0, description="override the period of every poll group")
     poll_groups: dict[str, float] = Field(default_factory=dict, description="override periods per poll group")
@@ -144,6 +148,8 @@ class LinkConfig(_Model):
     a mistake is reported at its own line (``links.0.port``)."""
 
     type: Literal["tcp", "rtu-over-tcp", "rtu"]
+    protocol: Literal["modbus", "dlt645", "cjt188"] = Field(
+        "modbus", description="what the bus speaks: DL/T 645 and CJ/T 188 meters run over rtu or rtu-over-tcp")
     host: str | None = Field(None, description="tcp / rtu-over-tcp")
     port: int = Field(502, ge=1, le=65535)
     serial_port: str | None = Field(None, description="rtu: e.g. /dev/ttyUSB0")
@@ -163,7 +169,32 @@ class LinkConfig(_Model):
             raise ValueError("an rtu link needs serial_port (e.g. /dev/ttyUSB0)")
         if self.type != "rtu" and not self.host:
             raise ValueError(f"a {self.type} link needs host")
+        if self.protocol != "modbus":
+            if self.type == "tcp":
+                raise ValueError(f"a {self.protocol} bus is reached over rtu (a serial port) or rtu-over-tcp "
+                                 "(a transparent converter), not Modbus tcp")
+            self._meter_addresses()
         return self
+
+    def _meter_addresses(self) -> None:
+        """Each meter's address, reported at that device's own line (``links.0.devices.1.address``)."""
+        digits = 12 if self.protocol == "dlt645" else 14
+        errors: list[InitErrorDetails] = []
+        seen: dict[str, int] = {}
+        for index, device in enumerate(self.devices):
+            address = device.address
+            if address is None or len(address) != digits or not address.isdigit():
+                message = (f"a {self.protocol} meter needs its {digits}-digit address as printed on the "
+                           f"nameplate (got {address!r})")
+            elif address in seen:
+                message = f"address {address} is already devices.{seen[address]}'s on this bus"
+            else:
+                seen[address] = index
+                continue
+            errors.append(InitErrorDetails(type=PydanticCustomError("meter_address", message),
+                                           loc=("devices", index, "address"), input=address))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
 
     @property
     def key(self) -> str:

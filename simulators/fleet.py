@@ -41,6 +41,8 @@ class DeviceSpec(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     profile: str
     unit: int | None = Field(None, ge=1, le=MAX_UNIT, description="Modbus unit id (auto-assigned when omitted)")
+    address: str | None = Field(None, pattern=r"^\d{12}(\d\d)?$",
+                                description="DL/T 645 (12 digits) / CJ/T 188 (14 digits) meter address (auto)")
     building: str | None = Field(None, pattern=ID_PATTERN)
     converter: str | None = Field(None, pattern=ID_PATTERN, description="shared layout: which port it sits behind")
     port: int | None = Field(None, ge=1, le=65535, description="per-device layout: fixed port")
@@ -112,8 +114,12 @@ def load_fleet(path: str | Path) -> FleetSpec:
 # generated community
 
 
-def building_devices(building: str, index: int) -> list[DeviceSpec]:
-    """One building's plant: 2 lifts, 1 pump set, 1–2 gates, 4 meters (main + common areas)."""
+def building_devices(building: str, index: int, serial_meters: bool = False) -> list[DeviceSpec]:
+    """One building's plant: 2 lifts, 1 pump set, 1–2 gates, 4 meters (main + common areas).
+
+    ``serial_meters`` adds what a real Chinese community has besides: three DL/T 645 public-area
+    sub-meters (corridor lighting, lifts, pumps) on one RS-485 bus behind the building's converter,
+    and in the first building a CJ/T 188 water meter on its own bus."""
     b = building
     gates = 1 + index % 2
     devices = [
@@ -128,11 +134,16 @@ def building_devices(building: str, index: int) -> list[DeviceSpec]:
     ]
     if gates == 2:
         devices.append(DeviceSpec(id=f"{b}-gate-2", profile="access-gate", building=b))
+    if serial_meters:
+        devices += [DeviceSpec(id=f"{b}-submeter-{n}", profile="dlt645-3phase", building=b,
+                               params={"base_kw": kw}) for n, kw in ((1, 4.0), (2, 12.0), (3, 6.0))]
+        if index == 1:
+            devices.append(DeviceSpec(id=f"{b}-water-1", profile="cjt188-water", building=b))
     return devices
 
 
 def generate_fleet(count: int, community: str = "demo", layout: Layout = "shared",
-                   host: str = "127.0.0.1") -> FleetSpec:
+                   host: str = "127.0.0.1", serial_meters: bool = False) -> FleetSpec:
     """``count`` devices of the four kinds in building-sized proportions, named ``b1-lift-1`` etc.
 
     Buildings are filled in order (meter, lift, pump, gate first), so even a tiny fleet has one
@@ -146,5 +157,5 @@ def generate_fleet(count: int, community: str = "demo", layout: Layout = "shared
     index = 0
     while len(devices) < count:
         index += 1
-        devices.extend(building_devices(f"b{index}", index))
+        devices.extend(building_devices(f"b{index}", index, serial_meters))
     return FleetSpec(community=community, layout=layout, host=host, devices=devices[:count])

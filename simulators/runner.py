@@ -37,6 +37,7 @@ from simulators.clock import DeviceClock, SimClock
 from simulators.errors import SimulatorError
 from simulators.faults import ActiveFault, LabelWriter, faults_for
 from simulators.fleet import DeviceSpec, FleetSpec, Layout, check_fleet, converter_of
+from simulators.meterbus import Meter, MeterBus, apply_fault, default_address, make_meter
 from simulators.modbus_server import ModbusDevice, ModbusPort
 from simulators.mqtt_devices import GatePublisher, MqttGate
 from simulators.physics import DeviceModel, model_for
@@ -53,6 +54,7 @@ class SimDeviceHandle:
     model: DeviceModel
     modbus: ModbusDevice | None = None
     gate: MqttGate | None = None
+    meter: Meter | None = None
     host: str | None = None
     port: int | None = None
     broken: bool = False
@@ -85,6 +87,7 @@ class SimulatedFleet:
         self.tick_s = tick_s
         self.devices: dict[str, SimDeviceHandle] = {}
         self.ports: list[ModbusPort] = []
+        self.buses: list[MeterBus] = []
         self.publisher: GatePublisher | None = None
         self.active: dict[int, ActiveFault] = {}
         self._scheduled: list[tuple[float, str, str, float | None, dict[str, Any]]] = []
@@ -123,6 +126,11 @@ class SimulatedFleet:
             if profile.transport == "modbus":
                 assert unit is not None
                 handle.modbus = ModbusDevice(d.id, unit, profile, model, random.Random(self.seed ^ unit))
+            elif profile.transport in ("dlt645", "cjt188"):
+                bus_key = f"{converter_of(d)}/{profile.transport}"
+                number = next_unit[bus_key] = next_unit.get(bus_key, 0) + 1
+                handle.meter = make_meter(d.id, profile, model, d.address or default_address(profile.transport, number),
+                                          self.clock.now)
             elif profile.mqtt is not None:
                 assert isinstance(model, GateModel)
                 handle.gate = MqttGate(d.id, profile, model, profile.mqtt.topic_for(self.spec.community, d.id))
@@ -141,7 +149,7 @@ class SimulatedFleet:
 
     def _next_port(self) -> int:
         if self.base_port:
-            return self.base_port + len(self.ports)
+            return self.base_port + len(self.ports) + len(self.buses)
         return free_port(self.host)
 
     # ------------------------------------------------------------------ lifecycle
@@ -171,6 +179,7 @@ class SimulatedFleet:
             for m in members:
                 handle = self.devices[m.device_id]
                 handle.host, handle.port = self.host, port.port
+        await self._start_buses()
         gates = [h.gate for h in self.devices.values() if h.gate is not None]
         tg = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tg = tg
@@ -192,8 +201,23 @@ class SimulatedFleet:
             async with asyncio.timeout(15):
                 await ready.wait()
             self.control_url = f"http://{self.host}:{control_port}"
-        log.info("simulating %d devices (%d Modbus ports, %d gates) at speed %g", len(self.devices),
-                 len(self.ports), len(gates), self.clock.speed)
+        log.info("simulating %d devices (%d Modbus ports, %d meter buses, %d gates) at speed %g",
+                 len(self.devices), len(self.ports), len(self.buses), len(gates), self.clock.speed)
+
+    async def _start_buses(self) -> None:
+        """One meter bus (a transparent converter's TCP port) per converter and protocol."""
+        buses: dict[str, list[SimDeviceHandle]] = {}
+        for h in self.devices.values():
+            if h.meter is not None:
+                buses.setdefault(f"{converter_of(h.spec)}/{h.profile.transport}", []).append(h)
+        for key, members in buses.items():
+            meters = [h.meter for h in members if h.meter is not None]
+            bus = MeterBus(meters[0].protocol, meters, host=self.host, port=self._next_port(),
+                           rng=random.Random(zlib.crc32(key.encode()) ^ self.seed))
+            await bus.start()
+            self.buses.append(bus)
+            for h in members:
+                h.host, h.port = self.host, bus.port
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -218,6 +242,9 @@ class SimulatedFleet:
             for port in self.ports:
                 await port.stop()
             self.ports.clear()
+            for bus in self.buses:
+                await bus.stop()
+            self.buses.clear()
             self.labels.close()
 
     # ------------------------------------------------------------------ physics and schedule
@@ -306,7 +333,10 @@ class SimulatedFleet:
         self.labels.ended(fault, handle.kind, at, reason)
 
     def _apply(self, handle: SimDeviceHandle, fault: str, active: bool, params: Mapping[str, Any]) -> None:
-        if fault == "offline":
+        if handle.meter is not None and fault in ("offline", "garbage_frames", "bad_checksum", "wrong_address",
+                                                  "no_data"):
+            apply_fault(handle.meter, fault, active)
+        elif fault == "offline":
             if handle.modbus is not None:
                 handle.modbus.comm.offline = active
             if handle.gate is not None:
@@ -336,6 +366,8 @@ class SimulatedFleet:
                 entry |= {"host": h.host, "port": h.port, "unit": h.modbus.unit}
             if h.gate is not None:
                 entry |= {"topic": h.gate.topic, "topics": [h.gate.topic]}
+            if h.meter is not None:
+                entry |= {"host": h.host, "port": h.port, "address": h.meter.address}
             entries.append(entry)
         mqtt: dict[str, Any] | None = None
         if self.mqtt_url:
@@ -353,4 +385,6 @@ class SimulatedFleet:
             raise SimulatorError(f"unknown device {device!r}")
         if handle.modbus is not None:
             return handle.modbus.values_now()
+        if handle.meter is not None:
+            return handle.meter.values_now()
         return dict(handle.model.values())

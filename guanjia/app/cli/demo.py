@@ -181,7 +181,8 @@ def demo(
         supervisor.start("simulators", guanjia_cmd(
             "sim", "run", "--devices", str(devices), "--community", COMMUNITY, "--inventory", str(inventory),
             "--control-port", str(state["control_port"]), "--labels", str(demo_dir / "labels.jsonl"),
-            "--mqtt-url", stack.broker().url_for(devices_account), "--speed", str(speed), "--seed", "7"))
+            "--mqtt-url", stack.broker().url_for(devices_account), "--speed", str(speed), "--seed", "7",
+            "--serial-meters"))
         _wait_for(inventory, 60, "the simulator inventory", supervisor)
 
         creds = _gateway_credentials(database_url, demo_dir, run_dir)

@@ -61,6 +61,8 @@ def _summary(fleet: SimulatedFleet) -> None:
         typer.echo(f"  modbus tcp://{port.host}:{port.port}  units {units[0]}..{units[-1]} ({len(units)} devices)")
     if len(fleet.ports) > 10:
         typer.echo(f"  … {len(fleet.ports) - 10} more Modbus ports (see the inventory)")
+    for bus in fleet.buses:
+        typer.echo(f"  {bus.protocol} meter bus tcp://{bus.host}:{bus.port}  ({len(bus.meters)} meters)")
     if fleet.publisher is not None:
         typer.echo(f"  gates publish to mqtt://{fleet.publisher.url.host}:{fleet.publisher.url.port}"
                    f" as {fleet.publisher.url.username}")
@@ -87,6 +89,9 @@ def run(
     seed: int = typer.Option(0, help="Random seed (same seed, same physics)."),
     device_clock: str = typer.Option("wall", help="Device clocks follow 'wall' time or the 'sim' clock."),
     duration: float | None = typer.Option(None, help="Stop after this many wall seconds."),
+    serial_meters: bool = typer.Option(
+        False, "--serial-meters",
+        help="Generated fleet: add DL/T 645 sub-meters per building and a CJ/T 188 water meter."),
 ) -> None:
     """Serve simulated devices until Ctrl-C."""
     import asyncio
@@ -107,7 +112,8 @@ def run(
     import logging
 
     logging.getLogger("pymodbus.logging").setLevel(logging.WARNING)  # "Server listening" per port is noise
-    spec = load_fleet(fleet_file) if fleet_file is not None else generate_fleet(devices or 0, community)
+    spec = load_fleet(fleet_file) if fleet_file is not None else generate_fleet(
+        devices or 0, community, serial_meters=serial_meters)
     plan = load_scenario(scenario, spec) if scenario is not None else None
     has_gates = any(find_profile(d.profile).transport == "mqtt" for d in spec.devices)
 
