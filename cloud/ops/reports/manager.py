@@ -1,0 +1,122 @@
+"""The manager's report of one community for a day, a week (Monday–Sunday) or a month, in the
+community's time zone: work orders (by origin and priority, SLA compliance, MTTA/MTTR), planned
+maintenance (due, on time, late, not done), inspection coverage and energy per meter with its
+time-of-use cost.
+
+Reproducible: a period that has ended gives the same report whenever it is generated — every
+figure is computed from events stamped before the period's end (see :mod:`cloud.ops.reports.repo`),
+inspection coverage is judged as at the period's end, and ``generated_at`` is the only field that
+changes. A period not yet over is marked ``final: false``.
+
+Every table is also a list of flat rows (:func:`tables`), which is what the CSV export writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+
+from cloud.ops.inspections.rounds import coverage
+from cloud.ops.model.errors import InvalidRequest, NotFound
+from cloud.ops.reports import repo
+from cloud.ops.reports.tariffs import Tariff, cost_of
+
+Period = Literal["day", "week", "month"]
+TABLES = ("work_orders", "sla", "maintenance", "inspections", "energy")
+
+
+def bounds(period: Period, day: date, zone: ZoneInfo) -> tuple[date, date, datetime, datetime]:
+    """(first day, day after the last, start, end) of the period containing ``day``, local."""
+    if period == "day":
+        first, after = day, day + timedelta(days=1)
+    elif period == "week":
+        first = day - timedelta(days=day.weekday())
+        after = first + timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+
+    def at(d: date) -> datetime:
+        return datetime.combine(d, time(0), tzinfo=zone).astimezone(UTC)
+
+    return first, after, at(first), at(after)
+
+
+def _ratio(ok: int, judged: int) -> float | None:
+    return round(ok / judged, 4) if judged else None
+
+
+async def build(conn: AsyncConnection[Any], community: str, period: Period, day: date, tariff: Tariff,
+                now: datetime) -> dict[str, Any]:
+    zone_name = await repo.community_zone(conn, community)
+    if zone_name is None:
+        raise NotFound(f"community {community} is not registered")
+    zone = ZoneInfo(zone_name)
+    if not date(2000, 1, 1) <= day <= date(2099, 12, 31):
+        raise InvalidRequest("start: between 2000-01-01 and 2099-12-31")
+    first, after, start, end = bounds(period, day, zone)
+    if start > now:
+        raise InvalidRequest("start: the period has not begun / 报告期尚未开始")
+    stats = await repo.order_stats(conn, community, start, end)
+    sla = {"opened": stats.opened, "resolved": stats.resolved,
+           "respond_ratio": _ratio(stats.respond_ok, stats.respond_judged),
+           "on_site_ratio": _ratio(stats.on_site_ok, stats.on_site_judged),
+           "resolve_ratio": _ratio(stats.resolve_ok, stats.resolve_judged),
+           "mtta_min": stats.mtta_min, "mttr_min": stats.mttr_min}
+    judged_at = min(end, now)
+    inspections: list[dict[str, Any]] = []
+    d = first
+    while d < after and datetime.combine(d, time(0), tzinfo=zone) <= judged_at:
+        inspections += [{"day": c.day.isoformat(), "route": c.route, "expected": c.expected, "covered": c.covered,
+                         "ratio": c.ratio} for c in await coverage(conn, community, d, judged_at) if c.expected]
+        d += timedelta(days=1)
+    energy = await _energy(conn, community, start, judged_at, tariff, zone)
+    return {
+        "community": community, "period": period, "start": first.isoformat(),
+        "end": (after - timedelta(days=1)).isoformat(), "timezone": zone_name, "final": end <= now,
+        "generated_at": now.astimezone(zone).isoformat(),
+        "work_orders": await repo.order_counts(conn, community, start, end),
+        "sla": sla,
+        "maintenance": await repo.maintenance_rows(conn, community, start, end),
+        "inspections": inspections,
+        "energy": energy,
+    }
+
+
+async def _energy(conn: AsyncConnection[Any], community: str, start: datetime, end: datetime, tariff: Tariff,
+                  zone: ZoneInfo) -> list[dict[str, Any]]:
+    by_meter: dict[tuple[str, str | None], list[tuple[datetime, float]]] = defaultdict(list)
+    for row in await repo.hourly_energy(conn, community, start, end):
+        by_meter[(row["device"], row["building"])].append((row["bucket"], float(row["kwh"])))
+    out = []
+    for (device, building), hours in sorted(by_meter.items(), key=lambda kv: kv[0][0]):
+        cost = cost_of(tariff, hours, zone)
+        out.append({"device": device, "building": building, "kwh": str(cost.total_kwh),
+                    **{f"kwh_{band}": str(v) for band, v in cost.kwh.items()},
+                    **{f"cost_{band}": str(v) for band, v in cost.cost.items()},
+                    "cost": str(cost.total_cost), "currency": tariff.currency})
+    return out
+
+
+def tables(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {"work_orders": report["work_orders"], "sla": [report["sla"]], "maintenance": report["maintenance"],
+            "inspections": report["inspections"], "energy": report["energy"]}
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV with a header (UTF-8 BOM added by the caller for spreadsheets); empty table: header-less ''."""
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()})
+    return buf.getvalue()

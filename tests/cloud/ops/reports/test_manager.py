@@ -1,0 +1,113 @@
+"""The manager's report against a real PostgreSQL on a pinned clock: its figures, and that a past
+period's report is the same whenever it is generated (later events do not leak in)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from cloud.ops.inspections import repo as insp_repo
+from cloud.ops.inspections.rounds import Scan, record_scan
+from cloud.ops.maintenance import repo as mnt_repo
+from cloud.ops.maintenance.completion import Answer, confirm, submit
+from cloud.ops.maintenance.scheduler import run_once
+from cloud.ops.maintenance.templates import shipped
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.policy import Policy
+from cloud.ops.reports.manager import bounds, build, tables, to_csv
+from cloud.ops.reports.tariffs import shipped as tariff
+from cloud.ops.workorders import repo as wo_repo
+from tests.support.workorders import add_butler
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SIGNATURE = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
+
+
+def local(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2027, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def test_period_bounds_are_local() -> None:
+    assert bounds("month", date(2027, 1, 17), SHANGHAI)[2:] == (local(1, 1, 0), local(2, 1, 0))
+    assert bounds("week", date(2027, 1, 31), SHANGHAI)[:2] == (date(2027, 1, 25), date(2027, 2, 1))
+    assert bounds("month", date(2028, 2, 10), SHANGHAI)[:2] == (date(2028, 2, 1), date(2028, 3, 1))
+    assert bounds("month", date(2026, 12, 31), SHANGHAI)[:2] == (date(2026, 12, 1), date(2027, 1, 1))
+
+
+async def _energy(conn: psycopg.AsyncConnection[Any], device_id: int, hours: int) -> None:
+    cur = await conn.execute("INSERT INTO metrics (name, unit) VALUES ('energy_total', 'kWh') "
+                             "ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit RETURNING id")
+    metric = (await cur.fetchone() or (0,))[0]
+    for h in range(hours):  # 1 kWh an hour from local 31 Jan 00:00
+        top = 100.0 + h + 1
+        await conn.execute("INSERT INTO telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n)"
+                           " VALUES (%s, %s, %s, %s, %s, %s, 4)",
+                           (local(1, 31, 0) + timedelta(hours=h), device_id, metric, top - 0.5, top - 1, top))
+
+
+async def test_monthly_report_figures_and_reproducibility(full: Any, policy: Policy) -> None:
+    conn, gateway, _ = full
+    catalog = shipped()
+    butler = (await (await conn.execute("SELECT id FROM butlers WHERE name = '王师傅'")).fetchone())[0]
+    lead = await add_butler(conn, "李主管", community="cp", role="team_lead")
+    cur = await conn.execute(
+        "INSERT INTO devices (community_id, gateway_id, building_id, code, kind) SELECT community_id, gateway_id,"
+        " building_id, 'm-1', 'meter' FROM devices WHERE code = 'lift-1' RETURNING id")
+    meter = (await cur.fetchone() or (0,))[0]
+    await _energy(conn, meter, 30)  # through 1 Feb 05:00 local
+
+    await mnt_repo.create_plan(conn, catalog, community="cp", scope="device", target="lift-1",
+                               template="lift.half_monthly", starts_on=date(2027, 1, 20), now=local(1, 1, 0),
+                               assignee_id=butler)
+    wo_id, = (await run_once(conn, policy, catalog, local(1, 18, 9))).opened
+    me = Actor.butler(butler)
+    for action in ("accept", "arrive"):
+        await wo_repo.transition(conn, policy, wo_id, action, me, local(1, 19, 10))
+    answers = [Answer(i.id, ok=True if i.check == "pass_fail" else None,
+                      value=(0.3 if i.unit == "mm" else 1.0) if i.check == "reading" else None,
+                      photo="/photos/cp/p.jpg" if i.photo else None) for i in catalog.get("lift.half_monthly").items]
+    await submit(conn, policy, catalog, wo_id, me, answers, SIGNATURE, local(1, 19, 11))
+    await confirm(conn, policy, wo_id, Actor.butler(lead), SIGNATURE, local(1, 19, 12))
+    route = await insp_repo.create_route(conn, community="cp", name="公共区域", every_hours=12, grace_minutes=0,
+                                         checkpoints=[insp_repo.NewCheckpoint("大堂")], now=local(1, 31, 8))
+    code = (await insp_repo.checkpoints(conn, route.id))[0].code
+    await record_scan(conn, policy, "cp", Scan(code), me, local(1, 31, 9))
+
+    first = await build(conn, "cp", "month", date(2027, 1, 5), tariff(), local(2, 2, 9))
+    assert first["final"] is True
+    assert (first["start"], first["end"], first["timezone"]) == ("2027-01-01", "2027-01-31", "Asia/Shanghai")
+    assert first["work_orders"] == [{"origin": "planned", "priority": "P3", "opened": 1}]
+    assert first["sla"]["opened"] == 1
+    assert first["sla"]["resolved"] == 1
+    assert first["sla"]["resolve_ratio"] == 1.0
+    assert first["sla"]["mtta_min"] == 25 * 60.0  # opened 18 Jan 09:00, accepted 19 Jan 10:00
+    assert first["maintenance"] == [{"template": "lift.half_monthly", "due": 1, "on_time": 1, "late": 0,
+                                     "not_done": 0}]
+    assert first["inspections"] == [{"day": "2027-01-31", "route": "公共区域", "expected": 2, "covered": 1,
+                                     "ratio": 0.5}]
+    (energy,) = first["energy"]
+    assert (energy["device"], energy["building"], energy["kwh"], energy["cost"]) == ("m-1", "b7", "24.000", "15.36")
+
+    # February happens: more energy, another order, another scan, the next maintenance — January stays
+    await record_scan(conn, policy, "cp", Scan(code), me, local(2, 1, 9))
+    await wo_repo.open_order(conn, policy, wo_repo.NewOrder(community="cp", title="x", origin="staff",
+                                                            priority="P2"), local(2, 1, 10), me)
+    await run_once(conn, policy, catalog, local(2, 3, 0))
+    again = await build(conn, "cp", "month", date(2027, 1, 31), tariff(), local(3, 15, 9))
+    assert again.pop("generated_at") != first.pop("generated_at")
+    assert again == first
+
+    week = await build(conn, "cp", "week", date(2027, 1, 31), tariff(), local(2, 2, 9))
+    assert (week["start"], week["end"]) == ("2027-01-25", "2027-01-31")
+    assert week["energy"][0]["cost"] == "15.36"
+    ongoing = await build(conn, "cp", "day", date(2027, 2, 1), tariff(), local(2, 1, 3, 30))
+    assert ongoing["final"] is False
+    assert ongoing["energy"][0]["kwh"] == "4.000"  # 00:00–04:00 local
+
+    csv_text = to_csv(tables(first)["energy"])
+    assert csv_text.splitlines()[0].startswith("device,building,kwh,kwh_peak")
+    assert "m-1,b7,24.000" in csv_text
