@@ -41,6 +41,7 @@ from cloud.api.routers import (
     inbox,
     inspections,
     maintenance,
+    reports,
     telemetry,
     users,
     workorders,
@@ -69,6 +70,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (workorders.router, "self"),
     (maintenance.router, "self"),
     (inspections.router, "self"),
+    (reports.router, "self"),
     (inbox.router, "self"),
     (analytics.router, "self"),
 ]

@@ -50,7 +50,7 @@ async def _energy(conn: psycopg.AsyncConnection[Any], device_id: int, hours: int
 
 
 async def test_monthly_report_figures_and_reproducibility(full: Any, policy: Policy) -> None:
-    conn, gateway, _ = full
+    conn, _, _ = full
     catalog = shipped()
     butler = (await (await conn.execute("SELECT id FROM butlers WHERE name = '王师傅'")).fetchone())[0]
     lead = await add_butler(conn, "李主管", community="cp", role="team_lead")
