@@ -178,6 +178,7 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     # --- manager reports (issue 17) ----------------------------------------------------------
     ("GET", "/api/v1/manager-reports"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/csv"): _r("reports.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/manager-reports/pdf"): _r("reports.read", STAFF, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

@@ -54,6 +54,10 @@ async def test_report_json_csv_and_tenancy(pool: AsyncConnectionPool[Any], clien
     assert csv_resp.content.startswith("\ufeff".encode())
     assert csv_resp.text.lstrip("\ufeff").splitlines() == ["origin,priority,opened", "staff,P2,1"]
 
+    pdf = await client.get("/api/v1/manager-reports/pdf", params=params, headers=staff.headers)
+    assert pdf.status_code == 200, pdf.text[:300]
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
     assert (await client.get("/api/v1/manager-reports", params=params | {"community": "cb"},
                              headers=staff.headers)).status_code == 404
     assert (await client.get("/api/v1/manager-reports", params=params | {"start": "2027-03-01"},

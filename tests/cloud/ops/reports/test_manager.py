@@ -18,6 +18,7 @@ from cloud.ops.maintenance.scheduler import run_once
 from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import Policy
+from cloud.ops.reports import pdf
 from cloud.ops.reports.manager import bounds, build, tables, to_csv
 from cloud.ops.reports.tariffs import shipped as tariff
 from cloud.ops.workorders import repo as wo_repo
@@ -79,6 +80,9 @@ async def test_monthly_report_figures_and_reproducibility(full: Any, policy: Pol
 
     first = await build(conn, "cp", "month", date(2027, 1, 5), tariff(), local(2, 2, 9))
     assert first["final"] is True
+    document = pdf.render(first)
+    assert document.startswith(b"%PDF")
+    assert b"/FontFile2" in document  # the CJK font is embedded (subset), not referenced
     assert (first["start"], first["end"], first["timezone"]) == ("2027-01-01", "2027-01-31", "Asia/Shanghai")
     assert first["work_orders"] == [{"origin": "planned", "priority": "P3", "opened": 1}]
     assert first["sla"]["opened"] == 1
