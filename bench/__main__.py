@@ -23,7 +23,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from bench import alarm, analytics, chaos, edge, ingest, ingest_smoke, rules, soak, web
+from bench import alarm, analytics, chaos, edge, ingest, ingest_smoke, reports, rules, soak, web
 from guanjia.app.cli.entry import run, verbose_logging
 from guanjia.core.errors import GuanjiaError
 
@@ -37,6 +37,7 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "rules": rules.run,
     "chaos": chaos.run,
     "soak": soak.run,
+    "reports": reports.run,
 }
 """Benchmark name → ``run(quick=...)`` (chaos also takes ``only=[scenario, ...]``)."""
 
@@ -49,6 +50,7 @@ HELP: dict[str, str] = {
     "edge": "Edge agent: acquisition throughput on one core, a 10-minute broker outage, a DL/T 645 fleet.",
     "rules": "Cost of the shipped rule sets on the edge's load.",
     "soak": "The demo-sized fleet at speed for a bounded time; memory and queues.",
+    "reports": "The monthly manager report of 200 communities / 10,000 devices with 30 days of data.",
 }
 
 app = typer.Typer(

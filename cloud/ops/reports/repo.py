@@ -87,19 +87,21 @@ async def hourly_energy(conn: AsyncConnection[Any], community: str, start: datet
     that went backwards (meter replaced) counts 0 that hour; the first hour ever uses max − min."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            """WITH h AS (
-                 SELECT d.code AS device, b.code AS building, t.bucket, t.max_value, t.min_value,
-                        lag(t.max_value) OVER (PARTITION BY t.device_id ORDER BY t.bucket) AS prev
-                   FROM telemetry_1h t
-                   JOIN devices d ON d.id = t.device_id
-                   JOIN communities c ON c.id = d.community_id
-                   JOIN metrics m ON m.id = t.metric_id
-                   LEFT JOIN buildings b ON b.id = d.building_id
-                  WHERE c.code = %(c)s AND m.name = %(metric)s
-                    AND t.bucket >= %(start)s - interval '1 hour' AND t.bucket < %(end)s)
-               SELECT device, building, bucket,
-                      greatest(coalesce(max_value - prev, max_value - min_value), 0) AS kwh
-                 FROM h WHERE bucket >= %(start)s ORDER BY device, bucket""",
+            """SELECT d.code AS device, b.code AS building, t.bucket,
+                      greatest(coalesce(t.max_value - t.prev, t.max_value - t.min_value), 0) AS kwh
+                 FROM devices d
+                 JOIN communities c ON c.id = d.community_id
+                 JOIN metrics m ON m.name = %(metric)s
+                 LEFT JOIN buildings b ON b.id = d.building_id
+                 -- per device, so the rollup's primary key (device, metric, bucket) drives the scan
+                 CROSS JOIN LATERAL (
+                   SELECT x.bucket, x.max_value, x.min_value,
+                          lag(x.max_value) OVER (ORDER BY x.bucket) AS prev
+                     FROM telemetry_1h x
+                    WHERE x.device_id = d.id AND x.metric_id = m.id
+                      AND x.bucket >= %(start)s - interval '1 hour' AND x.bucket < %(end)s) t
+                WHERE c.code = %(c)s AND t.bucket >= %(start)s
+                ORDER BY d.code, t.bucket""",
             {"c": community, "metric": metric, "start": start, "end": end})
         return await cur.fetchall()
 
