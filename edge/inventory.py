@@ -3,7 +3,8 @@
 The simulators write what they serve — device id, kind, profile, host, port, unit id and MQTT
 topics — so a new user points the agent at ``guanjia sim run --inventory inv.json`` output instead
 of typing 500 devices. Modbus devices are grouped into one link per host:port (a shared-port
-simulator layout becomes one link with many unit ids, like an RS-485 converter). Devices already in
+simulator layout becomes one link with many unit ids, like an RS-485 converter); ISAPI controllers
+(``transport: isapi``) come with their URL and login. Devices already in
 the config file win (their settings are kept).
 """
 
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edge.config import AgentConfig, DeviceConfig, MqttDeviceConfig, TcpLinkConfig
+from edge.config import AgentConfig, DeviceConfig, IsapiDeviceConfig, MqttDeviceConfig, TcpLinkConfig
 from guanjia.core.errors import ConfigError, ConfigIssue
 
 
@@ -43,6 +44,7 @@ def merge_inventory(config: AgentConfig, path: Path) -> AgentConfig:
     known = set(config.all_device_ids())
     links: dict[tuple[str, int], list[DeviceConfig]] = {}
     mqtt: list[MqttDeviceConfig] = []
+    isapi: list[IsapiDeviceConfig] = []
     for index, entry in enumerate(_entries(doc)):
         device_id = _get(entry, "id", "device")
         profile = _get(entry, "profile", "profile_id")
@@ -60,6 +62,15 @@ def merge_inventory(config: AgentConfig, path: Path) -> AgentConfig:
                 topic = entry["topics"][0]
             mqtt.append(MqttDeviceConfig(id=device_id, profile=profile, topic=topic))
             continue
+        if transport == "isapi":
+            url = _get(entry, "url") or (f"http://{host}:{port}" if host is not None and port is not None else None)
+            if not isinstance(url, str):
+                raise ConfigError([ConfigIssue(str(path), None, f"devices[{index}]",
+                                               "an ISAPI controller needs 'url' (or 'host' and 'port')")])
+            isapi.append(IsapiDeviceConfig(id=device_id, profile=profile, url=url,
+                                           username=str(_get(entry, "username") or "admin"),
+                                           password=_get(entry, "password")))
+            continue
         if host is None or port is None:
             raise ConfigError([ConfigIssue(str(path), None, f"devices[{index}]",
                                            "a Modbus device needs 'host' and 'port'")])
@@ -75,4 +86,5 @@ def merge_inventory(config: AgentConfig, path: Path) -> AgentConfig:
         else:
             new_links.append(TcpLinkConfig(type="tcp", host=host, port=port, devices=devices))
     mqtt_cfg = config.mqtt_devices.model_copy(update={"devices": [*config.mqtt_devices.devices, *mqtt]})
-    return config.model_copy(update={"links": new_links, "mqtt_devices": mqtt_cfg})
+    isapi_cfg = config.isapi.model_copy(update={"devices": [*config.isapi.devices, *isapi]})
+    return config.model_copy(update={"links": new_links, "mqtt_devices": mqtt_cfg, "isapi": isapi_cfg})

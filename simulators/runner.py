@@ -37,6 +37,7 @@ from simulators.clock import DeviceClock, SimClock
 from simulators.errors import SimulatorError
 from simulators.faults import ActiveFault, LabelWriter, faults_for
 from simulators.fleet import DeviceSpec, FleetSpec, Layout, check_fleet, converter_of
+from simulators.isapi_server import IsapiController, IsapiServer
 from simulators.modbus_server import ModbusDevice, ModbusPort
 from simulators.mqtt_devices import GatePublisher, MqttGate
 from simulators.physics import DeviceModel, model_for
@@ -53,6 +54,7 @@ class SimDeviceHandle:
     model: DeviceModel
     modbus: ModbusDevice | None = None
     gate: MqttGate | None = None
+    isapi: IsapiServer | None = None
     host: str | None = None
     port: int | None = None
     broken: bool = False
@@ -124,8 +126,14 @@ class SimulatedFleet:
                 assert unit is not None
                 handle.modbus = ModbusDevice(d.id, unit, profile, model, random.Random(self.seed ^ unit))
             elif profile.mqtt is not None:
-                assert isinstance(model, GateModel)
                 handle.gate = MqttGate(d.id, profile, model, profile.mqtt.topic_for(self.spec.community, d.id))
+            elif profile.isapi is not None:
+                assert isinstance(model, GateModel)
+                controller = IsapiController(d.id, profile, model, username=str(d.params.get("username", "admin")),
+                                             password=str(d.params.get("password", "Hik12345")),
+                                             heartbeat_s=float(d.params.get("heartbeat_s", 10.0)))
+                handle.isapi = IsapiServer(controller, self.host, d.port or 0, tick_s=min(self.tick_s, 0.5),
+                                           seed=self.seed ^ zlib.crc32(d.id.encode()))
             self.devices[d.id] = handle
 
     def _schedule_scenario(self) -> None:
@@ -171,6 +179,10 @@ class SimulatedFleet:
             for m in members:
                 handle = self.devices[m.device_id]
                 handle.host, handle.port = self.host, port.port
+        for h in self.devices.values():
+            if h.isapi is not None:
+                await h.isapi.start()
+                h.host, h.port = self.host, h.isapi.port
         gates = [h.gate for h in self.devices.values() if h.gate is not None]
         tg = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tg = tg
@@ -218,6 +230,9 @@ class SimulatedFleet:
             for port in self.ports:
                 await port.stop()
             self.ports.clear()
+            for h in self.devices.values():
+                if h.isapi is not None:
+                    await h.isapi.stop()
             self.labels.close()
 
     # ------------------------------------------------------------------ physics and schedule
@@ -311,6 +326,14 @@ class SimulatedFleet:
                 handle.modbus.comm.offline = active
             if handle.gate is not None:
                 handle.gate.offline = active
+            if handle.isapi is not None:
+                handle.isapi.controller.offline = active
+                if active:
+                    handle.isapi.controller.cut_all()
+        elif fault == "stream_drop" and handle.isapi is not None:
+            handle.isapi.controller.drop_every_s = float(params.get("every_s", 5.0)) if active else None
+        elif fault == "garbage_frames" and handle.isapi is not None:
+            handle.isapi.controller.garbage_probability = float(params.get("probability", 0.5)) if active else 0.0
         elif fault == "modbus_exception" and handle.modbus is not None:
             handle.modbus.comm.exception_code = int(params.get("code", 4)) if active else None
             handle.modbus.comm.exception_probability = float(params.get("probability", 1.0))
@@ -336,6 +359,11 @@ class SimulatedFleet:
                 entry |= {"host": h.host, "port": h.port, "unit": h.modbus.unit}
             if h.gate is not None:
                 entry |= {"topic": h.gate.topic, "topics": [h.gate.topic]}
+            if h.isapi is not None:
+                c = h.isapi.controller
+                # a simulated controller's login, so the agent can be pointed at the inventory
+                entry |= {"host": h.host, "port": h.port, "url": f"http://{h.host}:{h.port}",
+                          "username": c.username, "password": c.password}
             entries.append(entry)
         mqtt: dict[str, Any] | None = None
         if self.mqtt_url:
