@@ -137,7 +137,7 @@ def _mqtt_problems(profile: Profile) -> list[Problem]:
         for code, label in table.items():
             known = set.union(*(_labels(p) for p in targets)) if targets else set()
             if targets and label not in known:
-                out.append((("mqtt", "codes", json_path, code),
+                out.append((("mqtt", "codes", json_path, str(code)),
                             f"label {label!r} is not a label of {', '.join(p.name for p in targets)} "
                             f"(known: {', '.join(sorted(known)) or 'none: give the points enum/bits'})"))
     for index, point in enumerate(profile.points):

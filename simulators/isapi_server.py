@@ -176,6 +176,7 @@ class IsapiServer:
         self.rng = random.Random(seed)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -183,15 +184,19 @@ class IsapiServer:
         self.controller.port = self.port
 
     async def stop(self) -> None:
+        """Cut the streams and let the handlers return (cancelling them would make asyncio's stream
+        callback log the cancellation as an error)."""
+        self._stopping = True
         self.controller.cut_all()
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-        for task in list(self._tasks):
-            task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -203,7 +208,7 @@ class IsapiServer:
             if c.offline:
                 c.refused += 1
                 return
-            while True:   # keep-alive: the 401 round and the stream may share one connection
+            while not self._stopping:   # keep-alive: the 401 round and the stream may share one connection
                 async with asyncio.timeout(15):
                     head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
@@ -237,7 +242,7 @@ class IsapiServer:
         await writer.drain()
         started = last_sent = time.monotonic()
         c.due_events()   # events before the subscription are not replayed (as on a real controller)
-        while not c.offline:
+        while not c.offline and not self._stopping:
             await asyncio.sleep(self.tick_s)
             now = time.monotonic()
             chunks = [part(body) for body in c.due_events()]

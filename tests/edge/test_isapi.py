@@ -1,0 +1,136 @@
+"""ISAPI access controllers over real sockets: the simulated controller's alert stream (digest auth,
+multipart/JSON parts) read by the edge adapter — events mapped to the gate points, device time kept
+as device_clock, a dropped stream reconnected with backoff, garbage parts costing only themselves,
+wrong credentials refused without a reading."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device_profiles import find_profile
+from edge.config import IsapiDeviceConfig
+from edge.isapi import IsapiListener
+from edge.outbox import Outbox, read_stats
+from guanjia.core.wire import Quality, Scalar
+from simulators import DeviceSpec, FleetSpec, SimulatedFleet
+
+PROFILE = "hikvision-isapi-acs"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.readings: list[tuple[str, int, dict[str, Scalar], dict[str, Quality]]] = []
+        self.events: list[tuple[str, str, dict[str, object]]] = []
+
+    def reading(self, device: str, ts_ms: int, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
+        self.readings.append((device, ts_ms, values, quality))
+
+    def event(self, device: str, type_: str, data: dict[str, object]) -> None:
+        self.events.append((device, type_, data))
+
+    def last(self) -> dict[str, Scalar]:
+        return self.readings[-1][2] if self.readings else {}
+
+
+async def wait_for(what: str, check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def controller(tmp_path: Path, *, password: str | None = None, peak: float = 0.0
+                     ) -> AsyncIterator[tuple[SimulatedFleet, IsapiListener, Sink]]:
+    spec = FleetSpec(community="c1", devices=[DeviceSpec(
+        id="b1-door-1", profile=PROFILE, building="b1",
+        params={"heartbeat_s": 0.3, "peak_per_hour": peak, "password": "S3cret-pw"})])
+    sink = Sink()
+    async with SimulatedFleet(spec, tick_s=0.05) as fleet, \
+            Outbox(tmp_path / "o.db", gateway="gw", synchronous="normal") as outbox:
+        entry: dict[str, Any] = fleet.inventory["devices"][0]
+        cfg = IsapiDeviceConfig(id=entry["id"], profile=PROFILE, url=entry["url"], username=entry["username"],
+                                password=password or entry["password"], reconnect_initial_s=0.05,
+                                reconnect_max_s=0.3, idle_timeout_s=2.0)
+        listener = IsapiListener([(cfg, find_profile(PROFILE))], sink=sink, outbox=outbox)
+        task = asyncio.create_task(listener.run())
+        try:
+            yield fleet, listener, sink
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_events_map_to_gate_points_with_device_time(tmp_path: Path) -> None:
+    async with controller(tmp_path, peak=20_000.0) as (fleet, listener, sink):
+        door = listener.devices["b1-door-1"]
+        await wait_for("passages over the stream", lambda: int(sink.last().get("passages_in") or 0) > 0)
+        assert ("b1-door-1", "device_online", {"url": door.config.url}) in sink.events
+        fleet.inject("b1-door-1", "forced_open")
+        await wait_for("door forced", lambda: sink.last().get("forced_open") is True)
+        values = sink.last()
+        assert values["door_state"] == 1 and values["last_event"] == 5
+        fleet.inject("b1-door-1", "duress")
+        await wait_for("duress pulse", lambda: sink.last().get("duress") is True)
+        await wait_for("duress falls back with the next part", lambda: sink.last().get("duress") is False)
+        fleet.inject("b1-door-1", "tamper")
+        await wait_for("tamper", lambda: sink.last().get("tamper") is True)
+        device, ts, values, quality = sink.readings[-1]
+        assert quality["tamper"] == Quality.GOOD
+        assert abs(ts / 1000 - float(values["device_clock"] or 0)) < 5   # the controller's own dateTime
+        assert door.connects == 1 and door.rejects == 0
+
+
+async def test_clock_skew_is_flagged(tmp_path: Path) -> None:
+    async with controller(tmp_path) as (fleet, listener, sink):
+        await wait_for("first part", lambda: listener.devices["b1-door-1"].parts > 0)
+        fleet.inject("b1-door-1", "clock_skew", params={"seconds": -600})
+        fleet.inject("b1-door-1", "held_open")
+        await wait_for("held open", lambda: sink.last().get("held_open") is True)
+        _, ts, values, quality = sink.readings[-1]
+        assert quality["held_open"] == Quality.CLOCK_SKEW
+        assert ts / 1000 - float(values["device_clock"] or 0) > 590   # the agent's time, not the controller's
+
+
+async def test_dropped_stream_reconnects_and_events_keep_coming(tmp_path: Path) -> None:
+    async with controller(tmp_path) as (fleet, listener, sink):
+        door = listener.devices["b1-door-1"]
+        await wait_for("first part", lambda: door.parts > 0)
+        fleet.inject("b1-door-1", "stream_drop", params={"every_s": 0.6})
+        await wait_for("three reconnects", lambda: door.connects >= 4)
+        fleet.inject("b1-door-1", "forced_open")
+        await wait_for("the event after the drops", lambda: sink.last().get("forced_open") is True)
+        assert door.rejects == 0   # a part cut in half is never read as garbage: the connection ended
+
+
+async def test_garbage_parts_cost_only_themselves(tmp_path: Path) -> None:
+    async with controller(tmp_path) as (fleet, listener, sink):
+        door = listener.devices["b1-door-1"]
+        await wait_for("first part", lambda: door.parts > 0)
+        fleet.inject("b1-door-1", "garbage_frames", params={"probability": 1.0})
+        await wait_for("garbage seen", lambda: door.rejects >= 4)
+        fleet.inject("b1-door-1", "tamper")
+        await wait_for("tamper through the garbage", lambda: sink.last().get("tamper") is True)
+        assert door.connects == 1                               # no reconnect for garbage
+        assert sum(1 for e in sink.events if e[1] == "payload_rejected") == 1   # at most one a minute
+    assert read_stats(tmp_path / "o.db")["rejects"] >= 4
+
+
+async def test_wrong_password_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="edge.isapi")
+    async with controller(tmp_path, password="wrong") as (fleet, listener, sink):
+        await wait_for("a refusal logged", lambda: "credentials refused" in caplog.text)
+        await asyncio.sleep(0.5)
+        assert not sink.readings and listener.devices["b1-door-1"].parts == 0
+        assert fleet.devices["b1-door-1"].isapi is not None
+        assert fleet.devices["b1-door-1"].isapi.controller.streams == 0
