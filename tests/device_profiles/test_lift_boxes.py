@@ -26,7 +26,8 @@ def test_family_a_entrapment_and_other_faults() -> None:
     assert values["fault_code"] == 1                      # E01 困人: the most urgent of the list
     assert profile.point("fault_code").enum_name(int(values["fault_code"])) == "passengers_trapped"
     assert values["alarm_word"] == (1 << 0) | (1 << 7) | (1 << 13)   # trapped, out of leveling, overload
-    assert values["in_door_zone"] is False and values["floor"] == 7
+    assert values["in_door_zone"] is False
+    assert values["floor"] == 7
 
 
 def test_family_b_numeric_codes_and_units() -> None:
@@ -36,9 +37,12 @@ def test_family_b_numeric_codes_and_units() -> None:
     ts, values = decode_payload(profile, payload)
     assert ts == TS
     assert values["service_mode"] == 0          # the family's 1 is our normal (0)
-    assert values["direction"] == 2 and values["door_state"] == 1
-    assert values["speed"] == pytest.approx(-1.75) and values["run_hours"] == pytest.approx(4567.8)
-    assert values["fault_code"] == 1 and values["alarm_word"] == 1
+    assert values["direction"] == 2
+    assert values["door_state"] == 1
+    assert values["speed"] == pytest.approx(-1.75)
+    assert values["run_hours"] == pytest.approx(4567.8)
+    assert values["fault_code"] == 1
+    assert values["alarm_word"] == 1
 
 
 def test_no_fault_and_unknown_codes() -> None:
@@ -83,4 +87,5 @@ def test_a_wrong_label_in_a_code_table_names_file_and_line(tmp_path: Path) -> No
         load_profile(bad)
     message = str(info.value)
     assert f"my-box.yaml:{line}" in message
-    assert "passenger_trapped" in message and "passengers_trapped" in message
+    assert "passenger_trapped" in message
+    assert "passengers_trapped" in message
