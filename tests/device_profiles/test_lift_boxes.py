@@ -51,7 +51,7 @@ def test_no_fault_and_unknown_codes() -> None:
     assert clear == {"alarm_word": 0, "fault_code": 0}
     _, odd = decode_payload(profile, orjson.dumps({"err": [777]}))   # not in the table: "*" → other_fault
     assert profile.point("fault_code").enum_name(int(odd["fault_code"])) == "other_fault"
-    assert odd["alarm_word"] == 1 << 15
+    assert odd["alarm_word"] == 1 << 14
     with pytest.raises(CodecError, match="unknown code 42"):
         decode_payload(profile, orjson.dumps({"m": 42}))              # an enum table without "*"
     with pytest.raises(CodecError):
