@@ -17,9 +17,9 @@ from cloud.ops.model.policy import default_policy
 from cloud.registry.broker import BrokerAccount
 from edge.agent import Agent
 from edge.config import AgentConfig, MqttDeviceConfig, MqttDevicesConfig, OutboxConfig, RulesConfig, UplinkConfig
+from guanjia.core.clock import ManualClock
 from simulators import DeviceSpec, FleetSpec, SimulatedFleet
 from tests.support.edge.collector import Collector
-from guanjia.core.clock import ManualClock
 from tests.support.services import BrokerHandle
 
 BOXES = {"b1-lift-1": "lift-box-a", "b1-lift-2": "lift-box-b"}
