@@ -6,6 +6,7 @@ the cloud's alarm processor turns into a P0 work order like any lift's."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from tests.support.services import BrokerHandle
 BOXES = {"b1-lift-1": "lift-box-a", "b1-lift-2": "lift-box-b"}
 
 
-def _trapped(cloud: Collector, device: str) -> list[dict[str, Any]]:
+def _trapped(cloud: Collector, device: str) -> list[Mapping[str, Any]]:
     return [a for a in cloud.items("alarms")
             if a["device"] == device and a["rule"] == "elevator-passengers-trapped" and a["state"] == "raise"]
 
