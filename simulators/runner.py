@@ -192,7 +192,8 @@ class SimulatedFleet:
                 self.publisher = GatePublisher(self.mqtt_url, gates, client_id)
                 self._tasks.append(tg.create_task(self.publisher.run(), name="sim-gates"))
             else:
-                log.warning("%d MQTT gates are simulated but not published: no MQTT URL given", len(gates))
+                log.warning("%d MQTT devices (gates, lift boxes) are simulated but not published: no MQTT URL given",
+                            len(gates))
         self._tasks.append(tg.create_task(self._ticker(), name="sim-physics"))
         if self.control_port is not None:
             from simulators.control import serve_control
@@ -204,8 +205,9 @@ class SimulatedFleet:
             async with asyncio.timeout(15):
                 await ready.wait()
             self.control_url = f"http://{self.host}:{control_port}"
-        log.info("simulating %d devices (%d Modbus ports, %d gates) at speed %g", len(self.devices),
-                 len(self.ports), len(gates), self.clock.speed)
+        log.info("simulating %d devices (%d Modbus ports, %d MQTT devices, %d ISAPI controllers) at speed %g",
+                 len(self.devices), len(self.ports), len(gates),
+                 sum(1 for h in self.devices.values() if h.isapi is not None), self.clock.speed)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:

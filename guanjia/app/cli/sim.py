@@ -61,6 +61,9 @@ def _summary(fleet: SimulatedFleet) -> None:
         typer.echo(f"  modbus tcp://{port.host}:{port.port}  units {units[0]}..{units[-1]} ({len(units)} devices)")
     if len(fleet.ports) > 10:
         typer.echo(f"  … {len(fleet.ports) - 10} more Modbus ports (see the inventory)")
+    controllers = [h for h in fleet.devices.values() if h.isapi is not None]
+    for handle in controllers[:10]:
+        typer.echo(f"  isapi http://{handle.host}:{handle.port}  {handle.spec.id} (alert stream, digest auth)")
     if fleet.publisher is not None:
         typer.echo(f"  gates publish to mqtt://{fleet.publisher.url.host}:{fleet.publisher.url.port}"
                    f" as {fleet.publisher.url.username}")
@@ -73,6 +76,9 @@ def run(
     fleet_file: Path | None = typer.Option(None, "--fleet", help="Fleet YAML (devices, profiles, unit ids)."),
     devices: int | None = typer.Option(None, "--devices", "-n", help="Generate a community of N devices."),
     community: str = typer.Option("demo", help="Community id of a generated fleet."),
+    field_devices: bool = typer.Option(
+        False, "--field-devices", help="Generated fleet: lift IoT boxes and ISAPI gate controllers instead of the "
+        "synthetic Modbus lift and MQTT gate."),
     layout: str | None = typer.Option(None, help="shared (one port per converter) or per-device."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     advertise_host: str | None = typer.Option(
@@ -98,6 +104,9 @@ def run(
 
     if (fleet_file is None) == (devices is None):
         raise ConfigError([ConfigIssue("command line", None, "--fleet/--devices", "give exactly one of them")])
+    if field_devices and fleet_file is not None:
+        raise ConfigError([ConfigIssue("command line", None, "--field-devices",
+                                       "only for a generated fleet (--devices); a fleet file names its profiles")])
     if layout not in (None, "shared", "per-device"):
         raise ConfigError([ConfigIssue("command line", None, "--layout", "must be shared or per-device")])
     if device_clock not in ("wall", "sim"):
@@ -107,7 +116,8 @@ def run(
     import logging
 
     logging.getLogger("pymodbus.logging").setLevel(logging.WARNING)  # "Server listening" per port is noise
-    spec = load_fleet(fleet_file) if fleet_file is not None else generate_fleet(devices or 0, community)
+    spec = load_fleet(fleet_file) if fleet_file is not None \
+        else generate_fleet(devices or 0, community, field_devices=field_devices)
     plan = load_scenario(scenario, spec) if scenario is not None else None
     has_gates = any(find_profile(d.profile).transport == "mqtt" for d in spec.devices)
 
