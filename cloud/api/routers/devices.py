@@ -23,6 +23,7 @@ from cloud.queries.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_devi
 from cloud.queries.health import CounterHealth, load_health
 from cloud.queries.history import DeviceAlarm, DeviceWorkOrder, device_alarms, device_work_orders
 from cloud.queries.series import MAX_RANGE, load_series, metric_names
+from cloud.queries.telemetry import last_values_since
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -190,13 +191,10 @@ async def _live_values(request: Request, pool: Any, device_id: int) -> AsyncIter
     deadline = loop.time() + LIVE_MAX_S
     while loop.time() < deadline and not await request.is_disconnected():
         async with asyncio.timeout(10), pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT m.name, l.value, l.value_text, l.time"
-                "  FROM telemetry_last l JOIN metrics m ON m.id = l.metric_id"
-                " WHERE l.device_id = %s AND l.time > %s", (device_id, since))
-            rows = await cur.fetchall()
+            rows = await last_values_since(conn, device_id, since)
         if rows:
-            since = max(r[3] for r in rows)
-            values = {r[0]: {"v": r[1] if r[1] is not None else r[2], "t": int(r[3].timestamp() * 1000)} for r in rows}
+            since = max(r.time for r in rows)
+            values = {r.metric: {"v": r.value if r.value is not None else r.value_text,
+                                 "t": int(r.time.timestamp() * 1000)} for r in rows}
             yield {"event": "values", "data": orjson.dumps(values).decode()}
         await asyncio.sleep(LIVE_POLL_S)
