@@ -240,7 +240,8 @@ class IsapiServer:
         writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: multipart/mixed; boundary={BOUNDARY}\r\n"
                      "Connection: close\r\n\r\n".encode())
         await writer.drain()
-        started = last_sent = time.monotonic()
+        started = time.monotonic()
+        last_sent = started - c.heartbeat_s   # a first heartbeat at once: the subscriber sees the stream live
         c.due_events()   # events before the subscription are not replayed (as on a real controller)
         while not c.offline and not self._stopping:
             await asyncio.sleep(self.tick_s)

@@ -9,18 +9,25 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from cloud.registry.broker import BrokerAccount
 from device_profiles import find_profile
-from edge.config import IsapiDeviceConfig
+from edge.agent import Agent
+from edge.config import AgentConfig, IsapiDeviceConfig, OutboxConfig, RulesConfig, UplinkConfig
+from edge.inventory import merge_inventory
 from edge.isapi import IsapiListener
 from edge.outbox import Outbox, read_stats
 from guanjia.core.wire import Quality, Scalar
-from simulators import DeviceSpec, FleetSpec, SimulatedFleet
+from simulators import DeviceSpec, FleetSpec, SimulatedFleet, generate_fleet
+from tests.support.edge.collector import Collector
+from tests.support.services import BrokerHandle
 
 PROFILE = "hikvision-isapi-acs"
 
@@ -137,3 +144,32 @@ async def test_wrong_password_is_refused(tmp_path: Path, caplog: pytest.LogCaptu
         assert listener.devices["b1-door-1"].parts == 0
         assert fleet.devices["b1-door-1"].isapi is not None
         assert fleet.devices["b1-door-1"].isapi.controller.streams == 0
+
+
+async def test_agent_configured_from_a_field_fleet_inventory(tmp_path: Path, broker: BrokerHandle) -> None:
+    """The demo's path: a generated community with field devices, its inventory merged into the
+    agent's config; lift boxes and the ISAPI controller report, and a forced door raises the
+    unchanged gate rule."""
+    community, gateway = f"c{uuid.uuid4().hex[:6]}", f"gw{uuid.uuid4().hex[:6]}"
+    _, url = broker.add_gateway(community, gateway)
+    devices_url = broker.add_account(BrokerAccount.devices(community))
+    spec = generate_fleet(9, community, field_devices=True)
+    async with SimulatedFleet(spec, mqtt_url=devices_url, tick_s=0.1) as fleet:
+        inventory = tmp_path / "inventory.json"
+        inventory.write_bytes(orjson.dumps(fleet.inventory))
+        config = merge_inventory(AgentConfig(
+            gateway=gateway, community=community, uplink=UplinkConfig(url=url, reconnect_initial_s=0.1),
+            outbox=OutboxConfig(path=tmp_path / "o.db", flush_interval_s=0.1, synchronous="normal"),
+            rules=RulesConfig(builtin=True, reload=False, state_path=tmp_path / "r.json")), inventory)
+        async with Collector(broker.admin_url, community, gateway) as cloud, Agent(config) as agent:
+            wanted = {"b1-gate-1", "b1-lift-1", "b1-lift-2", "b1-pump-1", "b1-meter-1"}
+            # an idle lift box speaks again at its 15 s heartbeat (its first message went out before
+            # the agent subscribed)
+            await cloud.wait_for(lambda: {r["device"] for r in cloud.items("telemetry")} >= wanted, timeout=40)
+            fleet.inject("b1-gate-1", "forced_open")
+            await cloud.wait_for(lambda: any(a["device"] == "b1-gate-1" and a["rule"] == "gate-forced-open"
+                                             and a["state"] == "raise" for a in cloud.items("alarms")))
+            health = agent.health()
+    assert health["isapi_devices"]["connected"] == 1
+    assert health["isapi_devices"]["rejects"] == 0
+    assert health["mqtt_devices"]["rejects"] == 0
