@@ -334,4 +334,8 @@ def load_config(path: str | Path) -> AgentConfig:
     if resolved.uplink.password_file is not None and not resolved.uplink.password_file.exists():
         raise ConfigError([ConfigIssue(str(p), None, "uplink.password_file",
                                        f"file {resolved.uplink.password_file} does not exist")])
+    for index, device in enumerate(resolved.isapi.devices):
+        if device.password_file is not None and not device.password_file.exists():
+            raise ConfigError([ConfigIssue(str(p), None, f"isapi.devices.{index}.password_file",
+                                           f"file {device.password_file} does not exist")])
     return resolved

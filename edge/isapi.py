@@ -77,6 +77,7 @@ class IsapiDevice:
     config: IsapiDeviceConfig
     profile: Profile
     options: IsapiOptions
+    password: str = field(repr=False, default="")
     values: dict[str, Scalar] = field(default_factory=dict)
     pulsed: list[str] = field(default_factory=list)
     last_seen: float = 0.0
@@ -123,7 +124,7 @@ class IsapiListener:
         for cfg, profile in devices:
             if profile.isapi is None:
                 continue
-            device = IsapiDevice(cfg, profile, profile.isapi)
+            device = IsapiDevice(cfg, profile, profile.isapi, password=cfg.secret())   # read once, at start
             for name, value in profile.isapi.rest.items():
                 device.values[name] = device.code(name, value)
             if profile.isapi.heartbeat_point:
@@ -149,7 +150,7 @@ class IsapiListener:
         device.last_seen = time.monotonic()
         failures = 0
         timeout = httpx.Timeout(cfg.connect_timeout_s, read=device.idle_timeout_s)
-        async with httpx.AsyncClient(auth=httpx.DigestAuth(cfg.username, cfg.secret()), timeout=timeout,
+        async with httpx.AsyncClient(auth=httpx.DigestAuth(cfg.username, device.password), timeout=timeout,
                                      transport=self.transport) as client:
             while True:
                 try:

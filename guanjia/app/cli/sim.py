@@ -42,12 +42,13 @@ def _mqtt_url(explicit: str | None, community: str, needed: bool = True) -> str 
 
 
 def _write_json_atomically(path: Path, data: object) -> None:
+    """Atomic and private (0600): the inventory carries the simulated ISAPI controllers' logins."""
     import orjson
 
+    from guanjia.core.files import write_private
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
+    write_private(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
 
 
 def _summary(fleet: SimulatedFleet) -> None:
