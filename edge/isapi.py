@@ -42,7 +42,7 @@ import orjson
 
 from device_profiles import Profile
 from device_profiles.model import IsapiOptions, IsapiValue
-from edge.alertstream import Part, PartStream, boundary_of
+from edge.alertstream import Garbage, Part, PartStream, boundary_of
 from edge.config import IsapiDeviceConfig
 from edge.errors import IsapiAuthError, IsapiError, IsapiStreamError
 from edge.modbus.poller import ReadingSink
@@ -290,3 +290,66 @@ class IsapiListener:
                 "parts": sum(d.parts for d in self.devices.values()),
                 "rejects": sum(d.rejects for d in self.devices.values()),
                 "unknown_events": sum(d.unknown_events for d in self.devices.values())}
+
+
+# ---------------------------------------------------------------------- commissioning
+def describe_part(profile: Profile, item: Part | Garbage) -> dict[str, object]:
+    """What the agent would make of one part: its raw form and its meaning under ``profile``."""
+    if isinstance(item, Garbage):
+        return {"garbage": item.reason, "bytes": len(item.data), "raw": item.data[:200].decode("latin-1")}
+    record: dict[str, object] = {"headers": item.headers, "raw": item.body[:600].decode("utf-8", "replace")}
+    if item.content_type and "json" not in item.content_type:
+        record["meaning"] = "attachment (not JSON): ignored"
+        return record
+    try:
+        doc = orjson.loads(item.body)
+    except orjson.JSONDecodeError as exc:
+        record["meaning"] = f"rejected: not JSON ({exc})"
+        return record
+    if not isinstance(doc, dict):
+        record["meaning"] = "rejected: not a JSON object"
+        return record
+    record["device_time_ms"] = device_time_ms(doc.get("dateTime"))
+    if doc.get("eventType") in HEARTBEAT_TYPES:
+        record["meaning"] = "heartbeat"
+        return record
+    event = doc.get("AccessControllerEvent")
+    if not isinstance(event, dict) or profile.isapi is None:
+        record["meaning"] = f"event type {doc.get('eventType')!r}: not an access-controller event, counted as unknown"
+        return record
+    key = f"{event.get('majorEventType')}:{event.get('subEventType')}"
+    meaning = profile.isapi.events.get(key)
+    record["event"] = key
+    if meaning is None:
+        record["meaning"] = f"event {key} is not in {profile.id}'s isapi.events: counted as unknown"
+    else:
+        record["meaning"] = meaning.model_dump(exclude_defaults=True)
+    return record
+
+
+async def probe_stream(url: str, username: str, password: str, profile: Profile, *, parts: int = 5,
+                       timeout_s: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
+                       ) -> list[dict[str, object]]:
+    """Open a controller's alert stream once and describe its first ``parts`` parts (``guanjia edge
+    isapi-probe``): the commissioning engineer sees the raw parts and which the profile maps."""
+    records: list[dict[str, object]] = []
+    try:
+        async with asyncio.timeout(timeout_s), httpx.AsyncClient(
+                auth=httpx.DigestAuth(username, password), timeout=httpx.Timeout(10.0, read=timeout_s),
+                transport=transport) as client, client.stream("GET", url) as response:
+            records.append({"status": response.status_code,
+                            "content_type": response.headers.get("content-type", "")})
+            boundary = boundary_of(response.headers.get("content-type", ""))
+            if response.status_code != 200 or boundary is None:
+                return records
+            parser = PartStream(boundary)
+            async for chunk in response.aiter_raw():
+                for item in parser.feed(chunk):
+                    records.append(describe_part(profile, item))
+                    if len(records) > parts:
+                        return records
+    except TimeoutError:
+        records.append({"timeout_s": timeout_s})
+    except httpx.HTTPError as exc:
+        raise IsapiStreamError(f"{url}: {type(exc).__name__}: {exc}") from exc
+    return records

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +32,7 @@ from tests.support.edge.collector import Collector
 from tests.support.services import BrokerHandle
 
 PROFILE = "hikvision-isapi-acs"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Sink:
@@ -173,3 +176,26 @@ async def test_agent_configured_from_a_field_fleet_inventory(tmp_path: Path, bro
     assert health["isapi_devices"]["connected"] == 1
     assert health["isapi_devices"]["rejects"] == 0
     assert health["mqtt_devices"]["rejects"] == 0
+
+
+async def test_isapi_probe_cli_shows_raw_parts_and_their_meaning(tmp_path: Path) -> None:
+    spec = FleetSpec(community="c1", devices=[DeviceSpec(id="b1-door-1", profile=PROFILE,
+                                                         params={"heartbeat_s": 0.3, "password": "S3cret-pw"})])
+    secret = tmp_path / "door.secret"
+    secret.write_text("S3cret-pw\n")
+    async with SimulatedFleet(spec, tick_s=0.05) as fleet:
+        door = fleet.inventory["devices"][0]
+        fleet.inject("b1-door-1", "garbage_frames", params={"probability": 0.5})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "guanjia.app.cli.main", "edge", "isapi-probe", door["url"], "--password-file",
+            str(secret), "--parts", "6", "--timeout", "20", cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    records = [json.loads(line) for line in out.decode().splitlines()]
+    assert records[0]["status"] == 200
+    assert records[0]["content_type"].startswith("multipart/mixed")
+    assert len(records) == 7
+    meanings = [str(r.get("meaning", r.get("garbage"))) for r in records[1:]]
+    assert "heartbeat" in meanings
+    assert any("raw" in r for r in records[1:])
