@@ -41,7 +41,7 @@ def check(
 
     agent = Agent(cfg)
     Console().print(f"ok: {len(agent.devices)} Modbus devices on {len(agent.links)} links, "
-                    f"{len(agent.listener.devices)} MQTT devices, "
+                    f"{len(agent.listener.devices)} MQTT devices, {len(agent.isapi.devices)} ISAPI controllers, "
                     f"{sum(d.request_count for d in agent.devices.values())} requests per full scan")
 
 
