@@ -102,9 +102,10 @@ class PartStream:
         return True
 
     def _read_headers(self) -> Garbage | bool | None:
-        sep = self._buf.find(b"\r\n\r\n")
+        window = self.max_header_bytes + 4   # never scan a big read to its end for each part
+        sep = self._buf.find(b"\r\n\r\n", 0, window)
         width = 4
-        alt = self._buf.find(b"\n\n")
+        alt = self._buf.find(b"\n\n", 0, window)
         if alt >= 0 and (sep < 0 or alt < sep):
             sep, width = alt, 2
         if sep < 0:
