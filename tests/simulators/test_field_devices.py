@@ -4,6 +4,10 @@ the agent reads (ISAPI controllers with their URL and login)."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,6 +16,8 @@ import orjson
 from edge.config import AgentConfig, UplinkConfig
 from edge.inventory import merge_inventory
 from simulators import SimulatedFleet, generate_fleet
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_field_fleet_profiles() -> None:
@@ -43,3 +49,23 @@ async def test_field_fleet_serves_isapi_and_the_agent_reads_its_inventory(tmp_pa
     mqtt = {d.id: d.profile for d in config.mqtt_devices.devices}
     assert mqtt["b1-lift-1"] == "lift-box-a"
     assert mqtt["b1-lift-2"] == "lift-box-b"
+
+
+def test_sim_run_field_devices_cli(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.json"
+    env = {**os.environ, "GUANJIA_MQTT_URL": "", "GUANJIA_DEVICES_MQTT_URL": ""}
+    done = subprocess.run([sys.executable, "-m", "guanjia.app.cli.main", "sim", "run", "--devices", "9",
+                           "--field-devices", "--inventory", str(inventory), "--control-port", "-1",
+                           "--duration", "1"], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "isapi http://127.0.0.1:" in done.stdout
+    assert stat.S_IMODE(inventory.stat().st_mode) == 0o600   # it holds the controllers' logins
+    entries = {d["id"]: d for d in orjson.loads(inventory.read_bytes())["devices"]}
+    assert entries["b1-gate-1"]["transport"] == "isapi"
+    assert entries["b1-lift-2"]["topic"].endswith("/b1-lift-2/up")
+    wrong = subprocess.run([sys.executable, "-m", "guanjia.app.cli.main", "sim", "run", "--fleet", "x.yaml",
+                            "--field-devices"], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+                           check=False)
+    assert wrong.returncode != 0
+    assert "--field-devices" in wrong.stderr + wrong.stdout
