@@ -158,6 +158,15 @@ def _isapi_problems(profile: Profile) -> list[Problem]:
     for name in isapi.rest:
         if name not in names:
             out.append((("isapi", "rest", name), f"unknown point {name!r}"))
+    if isapi.status is not None:
+        for path, name in isapi.status.fields.items():
+            if name not in names:
+                out.append((("isapi", "status", "fields", path), f"maps to unknown point {name!r}"))
+        for path in isapi.status.codes:
+            if path not in isapi.status.fields:
+                out.append((("isapi", "status", "codes", path), f"{path!r} is not one of isapi.status.fields"))
+        for field, points in (("door_point", [isapi.status.door_point]), ("latched", isapi.status.latched)):
+            out.extend((("isapi", "status", field), f"unknown point {name!r}") for name in points if name not in names)
     for key, event in isapi.events.items():
         where: Path = ("isapi", "events", key)
         if event_labels and event.event not in event_labels:

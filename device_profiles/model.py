@@ -137,6 +137,24 @@ class IsapiEvent(_Strict):
         None, description="counter point it increments, or {card reader number: counter point}")
 
 
+class IsapiStatus(_Strict):
+    """A status document the agent reads once per (re)connect, before the stream.
+
+    Why: the alert stream reports changes only, and events sent while it was down are not replayed.
+    A door forced during an outage, or closed while the stream was cut, would leave the points
+    wrong until the next event; the controller's work status (door contact, tamper switch) puts
+    them right, and ``latched`` flags (set by alarm events, cleared by the door-closed event) go back
+    to rest when the status finds the door at rest.
+    """
+
+    path: str = "/ISAPI/AccessControl/AcsWorkStatus?format=json"
+    fields: dict[str, str] = Field(min_length=1, description="dotted JSON path (numbers index lists) -> point")
+    codes: dict[str, dict[str | int, IsapiValue]] = Field(
+        default_factory=dict, description="JSON path -> {vendor value: our value or label}")
+    door_point: str = "door_state"
+    latched: list[str] = Field(default_factory=list, description="points reset to rest when the door is at rest")
+
+
 class IsapiOptions(_Strict):
     """An ISAPI-style access controller: its alert stream and the meaning of its event types.
 
@@ -150,6 +168,7 @@ class IsapiOptions(_Strict):
     event_point: str = "last_event"
     heartbeat_point: str | None = Field("heartbeat", description="counter point advanced by every part")
     rest: dict[str, IsapiValue] = Field(default_factory=dict, description="point values before any event")
+    status: IsapiStatus | None = None
     events: dict[str, IsapiEvent] = Field(min_length=1)
 
     @field_validator("events")

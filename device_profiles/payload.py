@@ -23,12 +23,19 @@ from device_profiles.errors import CodecError
 from device_profiles.model import Point, Profile
 
 
-def _get(doc: Any, dotted: str) -> Any:
+def json_path(doc: Any, dotted: str) -> Any:
+    """The value at a dotted path (``run.floor``; a number indexes a list: ``doorStatus.0``), or None."""
     for part in dotted.split("."):
-        if not isinstance(doc, dict) or part not in doc:
+        if isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        elif isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        else:
             return None
-        doc = doc[part]
     return doc
+
+
+_get = json_path
 
 
 def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:

@@ -20,6 +20,11 @@ Failure handling, each costing only its own controller:
 * silence longer than 3 heartbeats: ``device_offline`` event and OFFLINE readings, as for MQTT
   devices; ``device_online`` with the next part.
 
+Before each stream the adapter reads the controller's work status (the profile's ``isapi.status``:
+door contact, tamper switch) once, because the stream reports changes only and ISAPI does not
+replay an outage: without it a door closed while the stream was cut would stay "forced open" until
+the next event. A controller without that endpoint is followed from events alone.
+
 Time: readings are stamped with the agent's clock when the part arrives; the controller's own
 ``dateTime`` is kept as the ``device_clock`` point (epoch s) and a clock more than five minutes off
 flags the reading ``clock_skew`` — the rule of :mod:`edge.mqtt_devices` and docs/edge.md. A gap in the
@@ -41,7 +46,8 @@ import httpx
 import orjson
 
 from device_profiles import Profile
-from device_profiles.model import IsapiOptions, IsapiValue
+from device_profiles.model import IsapiOptions, IsapiStatus, IsapiValue
+from device_profiles.payload import json_path
 from edge.alertstream import Garbage, Part, PartStream, boundary_of
 from edge.config import IsapiDeviceConfig
 from edge.errors import IsapiAuthError, IsapiError, IsapiStreamError
@@ -90,6 +96,8 @@ class IsapiDevice:
     connects: int = 0
     last_serial: int | None = None
     last_reject_event: float = -1e9
+    status_syncs: int = 0
+    status_warned: bool = False
 
     @property
     def id(self) -> str:
@@ -165,6 +173,8 @@ class IsapiListener:
     async def _session(self, client: httpx.AsyncClient, device: IsapiDevice, backoff: Backoff) -> None:
         """One connection: raise :class:`IsapiError` however it ends (the stream never ends well)."""
         try:
+            if device.options.status is not None:
+                await self._sync_status(client, device, device.options.status)
             async with client.stream("GET", device.url) as response:
                 if response.status_code == 401:
                     raise IsapiAuthError(f"{device.url}: credentials refused (401 after the digest round)")
@@ -187,6 +197,41 @@ class IsapiListener:
                 raise IsapiStreamError(f"{device.url}: the controller closed the stream")
         except httpx.HTTPError as exc:
             raise IsapiStreamError(f"{device.url}: {type(exc).__name__}: {exc}") from exc
+
+    async def _sync_status(self, client: httpx.AsyncClient, device: IsapiDevice, status: IsapiStatus) -> None:
+        """Read the controller's work status and put the points right (see :class:`IsapiStatus`).
+
+        A controller without the endpoint (or with an unreadable answer) is followed from events
+        alone: logged once, not an error — the stream still works."""
+        response = await client.get(device.config.url + status.path)
+        if response.status_code == 401:
+            raise IsapiAuthError(f"{device.url}: credentials refused (401 after the digest round)")
+        try:
+            doc: Any = orjson.loads(response.content) if response.status_code == 200 else None
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict):
+            if not device.status_warned:
+                device.status_warned = True
+                log.info("ISAPI controller %s: no readable work status at %s (HTTP %d): following events only",
+                         device.id, status.path, response.status_code)
+            return
+        for path, point in status.fields.items():
+            raw = json_path(doc, path)
+            if raw is None:
+                continue
+            table = status.codes.get(path)
+            if table is not None:
+                raw = next((v for code, v in table.items() if str(code) == str(raw)), None)
+            if isinstance(raw, bool | int | str):
+                device.values[point] = device.code(point, raw)
+        door_rest = device.options.rest.get(status.door_point)
+        if door_rest is not None and device.values.get(status.door_point) == device.code(status.door_point, door_rest):
+            for point in status.latched:
+                device.values[point] = device.code(point, device.options.rest.get(point, False))
+        device.status_syncs += 1
+        values = dict(device.values)
+        self.sink.reading(device.id, self.clock(), values, dict.fromkeys(values, Quality.GOOD))
 
     # ------------------------------------------------------------------ parts → readings
     def on_part(self, device: IsapiDevice, part: Part) -> bool:

@@ -97,6 +97,21 @@ class IsapiController:
     def path(self) -> str:
         return self.profile.isapi.path if self.profile.isapi else "/ISAPI/Event/notification/alertStream"
 
+    @property
+    def status_path(self) -> str:
+        status = self.profile.isapi.status if self.profile.isapi else None
+        return (status.path if status else "/ISAPI/AccessControl/AcsWorkStatus?format=json").split("?")[0]
+
+    def work_status(self) -> bytes:
+        """The controller's AcsWorkStatus document (door contact, lock, housing switch)."""
+        values = self.model.values()
+        door = 1 if values.get("door_state") else 0
+        return orjson.dumps({"AcsWorkStatus": {
+            "doorLockStatus": [1 if door and not values.get("forced_open") else 0],
+            "doorStatus": [1 if door else 4], "magneticStatus": [door],
+            "hostAntiDismantleStatus": "open" if values.get("tamper") else "close",
+            "cardReaderOnlineStatus": [1, 2], "antiSneakStatus": "close"}})
+
     def authorised(self, header: str | None, method: str, uri: str) -> bool:
         params = digest_params(header or "")
         if not params or params.get("nonce") not in self.nonces or params.get("username") != self.username:
@@ -136,7 +151,8 @@ class IsapiController:
                              "eventState": "active"})
 
     def due_events(self) -> list[bytes]:
-        """Events since the last call, derived from the gate model's counters and faults."""
+        """Events since the last call, derived from the gate model's counters and faults (the first
+        call only takes the state: what happened before the controller started is not an event)."""
         values = self.model.values()
         last, self._last = self._last, dict(values)
         if not last:
@@ -214,13 +230,19 @@ class IsapiServer:
                 lines = head.decode("latin-1").split("\r\n")
                 method, uri, *_ = [*lines[0].split(" "), "", ""][:3]
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-                if method != "GET" or uri.split("?")[0] != c.path:
+                if method != "GET" or uri.split("?")[0] not in (c.path, c.status_path):
                     writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                     await writer.drain()
                     return
                 if not c.authorised(headers.get("authorization"), method, uri):
                     writer.write((f"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {c.challenge()}\r\n"
                                   "Content-Length: 0\r\n\r\n").encode())
+                    await writer.drain()
+                    continue
+                if uri.split("?")[0] == c.status_path:
+                    body = c.work_status()
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
                     await writer.drain()
                     continue
                 await self._stream(writer)
@@ -242,7 +264,7 @@ class IsapiServer:
         await writer.drain()
         started = time.monotonic()
         last_sent = started - c.heartbeat_s   # a first heartbeat at once: the subscriber sees the stream live
-        c.due_events()   # events before the subscription are not replayed (as on a real controller)
+        c.due_events()   # events of the outage are logged (serial numbers used) but not replayed
         while not c.offline and not self._stopping:
             await asyncio.sleep(self.tick_s)
             now = time.monotonic()

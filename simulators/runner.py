@@ -181,6 +181,7 @@ class SimulatedFleet:
                 handle.host, handle.port = self.host, port.port
         for h in self.devices.values():
             if h.isapi is not None:
+                h.isapi.controller.due_events()   # the controller's own log starts now, stream or not
                 await h.isapi.start()
                 h.host, h.port = self.host, h.isapi.port
         gates = [h.gate for h in self.devices.values() if h.gate is not None]

@@ -199,3 +199,47 @@ async def test_isapi_probe_cli_shows_raw_parts_and_their_meaning(tmp_path: Path)
     meanings = [str(r.get("meaning", r.get("garbage"))) for r in records[1:]]
     assert "heartbeat" in meanings
     assert any("raw" in r for r in records[1:])
+
+
+async def test_work_status_puts_the_points_right_after_an_outage(tmp_path: Path) -> None:
+    async with controller(tmp_path) as (fleet, listener, sink):
+        door = listener.devices["b1-door-1"]
+        await wait_for("first part", lambda: door.parts > 0)
+        assert door.status_syncs == 1
+        forced = fleet.inject("b1-door-1", "forced_open")
+        await wait_for("door forced", lambda: sink.last().get("forced_open") is True)
+        outage = fleet.inject("b1-door-1", "offline")
+        await wait_for("the stream cut", lambda: not door.connected)
+        fleet.clear(forced)                       # the door closes while nobody listens: event lost
+        await asyncio.sleep(0.3)
+        fleet.clear(outage)
+        await wait_for("the status read on reconnect", lambda: door.status_syncs >= 2)
+        assert sink.last().get("forced_open") is False    # latched alarm reset: the contact says closed
+        assert sink.last().get("door_state") == 0
+        fleet.inject("b1-door-1", "tamper")
+        await wait_for("the next event", lambda: sink.last().get("tamper") is True)
+        assert ("b1-door-1", "events_missed") in [(d, t) for d, t, _ in sink.events]
+
+
+async def test_a_door_forced_before_the_agent_connects_shows_as_open(tmp_path: Path) -> None:
+    spec = FleetSpec(community="c1", devices=[DeviceSpec(id="b1-door-1", profile=PROFILE,
+                                                         params={"heartbeat_s": 0.3, "password": "pw"})])
+    sink = Sink()
+    async with SimulatedFleet(spec, tick_s=0.05) as fleet, \
+            Outbox(tmp_path / "o.db", gateway="gw", synchronous="normal") as outbox:
+        fleet.inject("b1-door-1", "forced_open")
+        fleet.inject("b1-door-1", "tamper")
+        await asyncio.sleep(0.3)
+        entry = fleet.inventory["devices"][0]
+        cfg = IsapiDeviceConfig(id="b1-door-1", profile=PROFILE, url=entry["url"], password="pw")
+        listener = IsapiListener([(cfg, find_profile(PROFILE))], sink=sink, outbox=outbox)
+        task = asyncio.create_task(listener.run())
+        try:
+            await wait_for("the status reading", lambda: bool(sink.readings))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    first = sink.readings[0][2]
+    assert first["door_state"] == 1     # the contact: open (why — forced — went by before we listened)
+    assert first["tamper"] is True
