@@ -190,8 +190,12 @@ class IsapiListener:
                 async for chunk in response.aiter_raw():
                     for item in parser.feed(chunk):
                         if isinstance(item, Part):
-                            if self.on_part(device, item):
-                                backoff.reset()
+                            try:
+                                if self.on_part(device, item):
+                                    backoff.reset()
+                            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                                # a part shaped in a way nobody foresaw costs that part, not the agent
+                                self._reject(device, f"part not understood: {type(exc).__name__}: {exc}", item.body)
                         else:
                             self._reject(device, item.reason, item.data)
                 raise IsapiStreamError(f"{device.url}: the controller closed the stream")

@@ -243,3 +243,30 @@ async def test_a_door_forced_before_the_agent_connects_shows_as_open(tmp_path: P
     first = sink.readings[0][2]
     assert first["door_state"] == 1     # the contact: open (why — forced — went by before we listened)
     assert first["tamper"] is True
+
+
+async def test_odd_parts_are_rejected_or_ignored_never_fatal(tmp_path: Path) -> None:
+    from edge.alertstream import Part
+
+    sink = Sink()
+    async with Outbox(tmp_path / "o.db", gateway="gw", synchronous="normal") as outbox:
+        cfg = IsapiDeviceConfig(id="d1", profile=PROFILE, url="http://127.0.0.1:9", password="pw")
+        listener = IsapiListener([(cfg, find_profile(PROFILE))], sink=sink, outbox=outbox)
+        device = listener.devices["d1"]
+        json_part = {"content-type": "application/json"}
+        odd = [
+            {"eventType": "AccessControllerEvent", "AccessControllerEvent": {"majorEventType": 5, "subEventType": 75,
+                                                                             "cardReaderNo": "front"}},
+            {"eventType": "AccessControllerEvent", "AccessControllerEvent": {"majorEventType": [5], "serialNo": True}},
+            {"eventType": "AccessControllerEvent", "AccessControllerEvent": "door"},
+            {"eventType": "heartBeat", "dateTime": "yesterday"},
+            {"eventType": "heartBeat", "dateTime": "2026-12-05T17:35:20"},   # no offset: no device clock
+        ]
+        for doc in odd:
+            assert listener.on_part(device, Part(json_part, orjson.dumps(doc)))
+        assert not listener.on_part(device, Part({"content-type": "image/jpeg"}, b"\xff\xd8"))
+        assert not listener.on_part(device, Part(json_part, b"[1, 2]"))
+        assert device.unknown_events == 2
+        assert device.rejects == 1
+        assert all("device_clock" not in values for _, _, values, _ in sink.readings)
+        assert sink.readings[-1][2]["passages_in"] == 0   # a reader we cannot place counts nowhere
