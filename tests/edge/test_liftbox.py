@@ -44,13 +44,15 @@ async def test_box_families_report_and_entrapment_raises_the_lift_rule(tmp_path:
     )
     fleet_spec = FleetSpec(community=community, devices=[
         DeviceSpec(id=d, profile=p, building="b1", params={"floors": 12}) for d, p in BOXES.items()])
-    async with Collector(broker.admin_url, community, gateway) as cloud, Agent(config) as agent, \
-            SimulatedFleet(fleet_spec, mqtt_url=devices_url, tick_s=0.1) as fleet:
-        await cloud.wait_for(lambda: {r["device"] for r in cloud.items("telemetry")} >= set(BOXES))
-        assert agent.listener.rejects == 0
-        for device in BOXES:
-            fleet.inject(device, "passengers_trapped")
-        await cloud.wait_for(lambda: all(_trapped(cloud, d) for d in BOXES))
+    async with Collector(broker.admin_url, community, gateway) as cloud, Agent(config) as agent:
+        # subscribed before the boxes start: an idle box speaks again only at its 15 s heartbeat
+        await cloud.wait_for(lambda: agent.listener.connected)
+        async with SimulatedFleet(fleet_spec, mqtt_url=devices_url, tick_s=0.1) as fleet:
+            await cloud.wait_for(lambda: {r["device"] for r in cloud.items("telemetry")} >= set(BOXES), timeout=40)
+            assert agent.listener.rejects == 0
+            for device in BOXES:
+                fleet.inject(device, "passengers_trapped")
+            await cloud.wait_for(lambda: all(_trapped(cloud, d) for d in BOXES), timeout=40)
         for device in BOXES:
             alarm = _trapped(cloud, device)[0]
             assert alarm["severity"] == "critical"
