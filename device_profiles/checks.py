@@ -75,9 +75,9 @@ def _transport_problems(where: Path, point: Point, profile: Profile) -> list[Pro
     if point.di is not None or point.field is not None or point.bcd is not None:
         out.append(((*where, "di" if point.di is not None else "field" if point.field else "bcd"),
                     "di/bcd/field are for DL/T 645 and CJ/T 188 meters"))
-    if profile.transport == "mqtt":
+    if profile.transport != "modbus":
         if point.table is not None:
-            out.append(((*where, "table"), "an MQTT profile's points have no Modbus table"))
+            out.append(((*where, "table"), f"an {profile.transport} profile's points have no Modbus table"))
         return out
     if point.table is None:
         out.append(((*where, "table"), "a Modbus point needs table: coil, discrete_input, input_register "
@@ -189,6 +189,10 @@ def profile_problems(profile: Profile, *, display: bool = False) -> list[Problem
         for section in ("modbus", "mqtt"):
             if getattr(profile, section) is not None:
                 out.append(((section,), f"a {profile.transport} meter profile has no {section}: section"))
+    if profile.transport == "isapi" and profile.isapi is None:
+        out.append((("isapi",), "an ISAPI profile needs an isapi: section (events)"))
+    if profile.transport != "isapi" and profile.isapi is not None:
+        out.append((("isapi",), f"a {profile.transport} profile has no isapi: section"))
     seen: dict[str, int] = {}
     for index, point in enumerate(profile.points):
         if point.name in seen:
@@ -198,12 +202,77 @@ def profile_problems(profile: Profile, *, display: bool = False) -> list[Problem
         out.extend(_point_problems(index, point, profile))
     out.extend(_overlaps(profile))
     if profile.mqtt is not None:
-        names = set(seen)
-        mapped = set(profile.mqtt.fields.values())
-        for json_path, name in profile.mqtt.fields.items():
+        out.extend(_mqtt_problems(profile))
+    if profile.isapi is not None:
+        out.extend(_isapi_problems(profile))
+    return out
+
+
+def _labels(point: Point) -> set[str]:
+    return set((point.enum or {}).values()) | set((point.bits or {}).values())
+
+
+def _mqtt_problems(profile: Profile) -> list[Problem]:
+    assert profile.mqtt is not None
+    out: list[Problem] = []
+    names = set(profile.point_names)
+    mapped = profile.mqtt.mapped_points
+    for json_path in profile.mqtt.fields:
+        for name in profile.mqtt.targets(json_path):
             if name not in names:
                 out.append((("mqtt", "fields", json_path), f"maps to unknown point {name!r}"))
-        for index, point in enumerate(profile.points):
-            if profile.transport == "mqtt" and point.name not in mapped:
-                out.append((("points", index, "name"), f"point {point.name!r} is not mapped from any payload field"))
+    for json_path, table in profile.mqtt.codes.items():
+        if json_path not in profile.mqtt.fields:
+            out.append((("mqtt", "codes", json_path), f"{json_path!r} is not one of mqtt.fields"))
+            continue
+        targets = [profile.point(n) for n in profile.mqtt.targets(json_path) if n in names]
+        for code, label in table.items():
+            known = set.union(*(_labels(p) for p in targets)) if targets else set()
+            if targets and label not in known:
+                out.append((("mqtt", "codes", json_path, str(code)),
+                            f"label {label!r} is not a label of {', '.join(p.name for p in targets)} "
+                            f"(known: {', '.join(sorted(known)) or 'none: give the points enum/bits'})"))
+    for index, point in enumerate(profile.points):
+        if profile.transport == "mqtt" and point.name not in mapped:
+            out.append((("points", index, "name"), f"point {point.name!r} is not mapped from any payload field"))
+    return out
+
+
+def _isapi_problems(profile: Profile) -> list[Problem]:
+    assert profile.isapi is not None
+    isapi = profile.isapi
+    out: list[Problem] = []
+    names = set(profile.point_names)
+    for field, name in (("event_point", isapi.event_point), ("heartbeat_point", isapi.heartbeat_point)):
+        if name is not None and name not in names:
+            out.append((("isapi", field), f"unknown point {name!r}"))
+    event_labels = _labels(profile.point(isapi.event_point)) if isapi.event_point in names else set()
+    for name in isapi.rest:
+        if name not in names:
+            out.append((("isapi", "rest", name), f"unknown point {name!r}"))
+    if isapi.status is not None:
+        for path, name in isapi.status.fields.items():
+            if name not in names:
+                out.append((("isapi", "status", "fields", path), f"maps to unknown point {name!r}"))
+        for path in isapi.status.codes:
+            if path not in isapi.status.fields:
+                out.append((("isapi", "status", "codes", path), f"{path!r} is not one of isapi.status.fields"))
+        for field, points in (("door_point", [isapi.status.door_point]), ("latched", isapi.status.latched)):
+            out.extend((("isapi", "status", field), f"unknown point {name!r}") for name in points if name not in names)
+    for key, event in isapi.events.items():
+        where: Path = ("isapi", "events", key)
+        if event_labels and event.event not in event_labels:
+            out.append(((*where, "event"), f"{event.event!r} is not a label of {isapi.event_point}"))
+        for name, value in event.set.items():
+            if name not in names:
+                out.append(((*where, "set", name), f"unknown point {name!r}"))
+            elif isinstance(value, str) and value not in _labels(profile.point(name)):
+                out.append(((*where, "set", name), f"{value!r} is not a label of {name}"))
+        for name in event.pulse:
+            if name not in event.set:
+                out.append(((*where, "pulse"), f"{name!r} is not one of the points this event sets"))
+        counters = [event.count] if isinstance(event.count, str) else list((event.count or {}).values())
+        for name in counters:
+            if name not in names:
+                out.append(((*where, "count"), f"unknown counter point {name!r}"))
     return out

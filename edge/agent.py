@@ -22,6 +22,7 @@ from typing import Any
 from device_profiles import Profile, find_profile
 from edge.commands import CommandHandler
 from edge.config import AgentConfig
+from edge.isapi import IsapiListener
 from edge.metrics import PollMetrics
 from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
@@ -103,9 +104,14 @@ class Agent:
         self.listener = MqttDeviceListener(
             mqtt_devices, community=config.community, uplink=config.uplink, url=config.mqtt_devices.url,
             gateway=config.gateway, sink=self, outbox=self.outbox, clock=clock_ms)
+        isapi_devices = [(d, self._profile(d.profile)) for d in config.isapi.devices if d.enabled]
+        for isapi_cfg, profile in isapi_devices:
+            self._register(isapi_cfg.id, profile, report_by_exception=True)
+        self.isapi = IsapiListener(isapi_devices, sink=self, outbox=self.outbox, clock=clock_ms)
         self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
                                        outbox=self.outbox,
-                                       read_only_devices=lambda: self.listener.device_ids | self.meter_buses.ids)
+                                       read_only_devices=lambda: (self.listener.device_ids | self.meter_buses.ids
+                                                                  | self.isapi.device_ids))
         self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
                              health=self.health, heartbeat_s=config.health.heartbeat_s,
                              on_command=self.commands.handle)
@@ -146,6 +152,7 @@ class Agent:
         await stack.enter_async_context(tg)
         self._tasks.append(tg.create_task(self.uplink.run(), name="uplink"))
         self._tasks.append(tg.create_task(self.listener.run(), name="mqtt-devices"))
+        self._tasks.append(tg.create_task(self.isapi.run(), name="isapi-devices"))
         self._tasks.append(tg.create_task(self.rules.run(), name="rules"))
         # phase offsets: devices sharing a link are spread evenly over the period, so an RS-485 bus
         # sees a steady trickle of requests instead of a burst at every period boundary; links are
@@ -162,9 +169,11 @@ class Agent:
         # so full collections scan only new objects and do not stall the loop for tens of ms
         gc.collect()
         gc.freeze()
-        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d meters on %d buses, %d MQTT devices",
+        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d meters on %d buses, %d MQTT devices, "
+                 "%d ISAPI controllers",
                  self.config.community, self.config.gateway, len(self.devices), len(self.links),
-                 len(self.meter_buses.meters), len(self.meter_buses.links), len(self.listener.devices))
+                 len(self.meter_buses.meters), len(self.meter_buses.links), len(self.listener.devices),
+                 len(self.isapi.devices))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -249,8 +258,10 @@ class Agent:
             "config_version": self.config_version,
             "errors_1h": self._errors_last_hour(),
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "devices": len(self.devices) + len(self.meter_buses.meters) + len(self.listener.devices),
-            "devices_online": online + self.meter_buses.online + self.listener.online_count,
+            "devices": len(self.devices) + len(self.meter_buses.meters) + len(self.listener.devices)
+                       + len(self.isapi.devices),
+            "devices_online": online + self.meter_buses.online + self.listener.online_count
+                              + sum(1 for d in self.isapi.devices.values() if d.online),
             "devices_offline": offline + self.meter_buses.offline,
             "links": len(self.links),
             "links_connected": sum(1 for link in self.links.values() if link.connected),
@@ -259,6 +270,7 @@ class Agent:
             "outbox": self.outbox.stats(),
             "uplink": self.uplink.stats(),
             "mqtt_devices": listener,
+            "isapi_devices": self.isapi.stats(),
             "rules": self.rules.stats(),
             "commands": {"accepted": self.commands.accepted, "refused": self.commands.refused},
             "rss_mb": rss_mb(),

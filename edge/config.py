@@ -17,6 +17,8 @@ Shape (see ``edge/examples/agent.yaml`` and ``docs/edge.md``)::
       - {type: rtu-over-tcp, protocol: dlt645, host: 10.0.0.6, port: 8899, baudrate: 2400, parity: E,
          devices: [{id: b1-submeter-1, profile: dlt645-3phase, address: "000000000001"}]}
     mqtt_devices: {devices: [{id: b1-gate-1, profile: access-gate}]}
+    isapi: {devices: [{id: b1-door-1, profile: hikvision-isapi-acs, url: http://10.0.3.21, username: admin,
+                       password_file: door.secret}]}
     rules: {paths: [rules.d/], builtin: true}
     health: {heartbeat_s: 30}
 """
@@ -223,6 +225,42 @@ class MqttDevicesConfig(_Model):
     devices: list[MqttDeviceConfig] = Field(default_factory=list)
 
 
+class IsapiDeviceConfig(_Model):
+    """An access controller with an ISAPI-style alert stream (see :mod:`edge.isapi`)."""
+
+    id: str
+    profile: str
+    url: str = Field(..., description="http://host[:port] of the controller (the profile gives the path)")
+    username: str = "admin"
+    password: str | None = None
+    password_file: Path | None = Field(None, description="file holding the password (kept out of the config)")
+    enabled: bool = True
+    connect_timeout_s: float = Field(10.0, gt=0, le=120)
+    idle_timeout_s: float | None = Field(
+        None, gt=0, description="no byte for this long → reconnect (default: 3 × the profile's heartbeat)")
+    reconnect_initial_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _id = field_validator("id")(_check_id)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def secret(self) -> str:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return self.password or ""
+
+
+class IsapiConfig(_Model):
+    devices: list[IsapiDeviceConfig] = Field(default_factory=list)
+
+
 class RulesConfig(_Model):
     builtin: bool = Field(True, description="load the default rule sets shipped in rules/library")
     paths: list[Path] = Field(default_factory=list, description="extra rule files or folders")
@@ -243,6 +281,7 @@ class AgentConfig(_Model):
     outbox: OutboxConfig = OutboxConfig()
     links: list[LinkConfig] = Field(default_factory=list)
     mqtt_devices: MqttDevicesConfig = MqttDevicesConfig()
+    isapi: IsapiConfig = IsapiConfig()
     rules: RulesConfig = RulesConfig()
     health: HealthConfig = HealthConfig()
     inventory: Path | None = Field(None, description="a simulator inventory JSON to add devices from")
@@ -261,10 +300,10 @@ class AgentConfig(_Model):
                 if device.id in seen:
                     raise ValueError(f"device id {device.id!r} appears twice")
                 seen.add(device.id)
-        for mdev in self.mqtt_devices.devices:
-            if mdev.id in seen:
-                raise ValueError(f"device id {mdev.id!r} appears twice")
-            seen.add(mdev.id)
+        for other in [*(d.id for d in self.mqtt_devices.devices), *(d.id for d in self.isapi.devices)]:
+            if other in seen:
+                raise ValueError(f"device id {other!r} appears twice")
+            seen.add(other)
         return self
 
     def resolved(self, base: Path) -> AgentConfig:
@@ -296,14 +335,19 @@ class AgentConfig(_Model):
         mqtt = self.mqtt_devices.model_copy(update={"devices": [
             d.model_copy(update={"profile": _profile_ref(d.profile, base)}) for d in self.mqtt_devices.devices
         ]})
+        isapi = self.isapi.model_copy(update={"devices": [
+            d.model_copy(update={"profile": _profile_ref(d.profile, base),
+                                 "password_file": fix(d.password_file) or d.password_file})
+            for d in self.isapi.devices
+        ]})
         return self.model_copy(update={
-            "outbox": outbox, "rules": rules, "uplink": uplink, "links": links, "mqtt_devices": mqtt,
+            "outbox": outbox, "rules": rules, "uplink": uplink, "links": links, "mqtt_devices": mqtt, "isapi": isapi,
             "inventory": fix(self.inventory) or self.inventory,
         })
 
     def all_device_ids(self) -> list[str]:
         ids = [d.id for link in self.links for d in link.devices]
-        return ids + [d.id for d in self.mqtt_devices.devices]
+        return ids + [d.id for d in self.mqtt_devices.devices] + [d.id for d in self.isapi.devices]
 
 
 def _profile_ref(ref: str, base: Path) -> str:
@@ -321,4 +365,8 @@ def load_config(path: str | Path) -> AgentConfig:
     if resolved.uplink.password_file is not None and not resolved.uplink.password_file.exists():
         raise ConfigError([ConfigIssue(str(p), None, "uplink.password_file",
                                        f"file {resolved.uplink.password_file} does not exist")])
+    for index, device in enumerate(resolved.isapi.devices):
+        if device.password_file is not None and not device.password_file.exists():
+            raise ConfigError([ConfigIssue(str(p), None, f"isapi.devices.{index}.password_file",
+                                           f"file {device.password_file} does not exist")])
     return resolved

@@ -5,9 +5,12 @@
     ├── RequestFault       one request to a device failed; ``quality`` says how (timeout, error reply…)
     │   ├── ModbusFault    … a Modbus request (exception codes, pymodbus errors)
     │   └── MeterFault     … a DL/T 645 / CJ/T 188 exchange on a meter bus (silence, noise, error reply)
-    └── CommandRejected    a cloud command failed validation or could not be applied; ``reason`` is short
+    ├── CommandRejected    a cloud command failed validation or could not be applied; ``reason`` is short
+    └── IsapiError         an access controller's alert stream failed (reconnected with backoff)
+        ├── IsapiStreamError   could not open, not multipart, dropped, idle (httpx errors mapped here)
+        └── IsapiAuthError     credentials refused after the digest round
 
-Third-party errors (sqlite3, pymodbus, aiomqtt) are caught at the adapter that talks to them and
+Third-party errors (sqlite3, pymodbus, aiomqtt, httpx) are caught at the adapter that talks to them and
 re-raised as one of these, so the agent's loops handle one tree.
 """
 
@@ -49,3 +52,15 @@ class CommandRejected(EdgeError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class IsapiError(EdgeError):
+    """An access controller's alert stream failed; the adapter reconnects with backoff."""
+
+
+class IsapiStreamError(IsapiError):
+    """The stream could not be opened, was not multipart, or ended (httpx errors are mapped here)."""
+
+
+class IsapiAuthError(IsapiError):
+    """The controller refused the credentials (401 after the digest round)."""

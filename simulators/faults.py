@@ -29,7 +29,8 @@ ALL_FAULTS: frozenset[str] = frozenset(COMM_FAULTS | set(FLEET_FAULTS)
 
 def faults_for(kind: str, transport: str) -> frozenset[str]:
     """Faults a device of this kind and transport can have."""
-    comm = {"offline"} | ({"modbus_exception", "garbage_frames"} if transport == "modbus" else set())
+    comm = {"offline"} | ({"modbus_exception", "garbage_frames"} if transport == "modbus" else set()) \
+        | ({"garbage_frames", "stream_drop"} if transport == "isapi" else set())
     if transport in ("dlt645", "cjt188"):
         comm |= set(FLEET_FAULTS)
     return FAULTS_BY_KIND.get(kind, frozenset()) | comm

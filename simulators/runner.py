@@ -37,6 +37,7 @@ from simulators.clock import DeviceClock, SimClock
 from simulators.errors import SimulatorError
 from simulators.faults import ActiveFault, LabelWriter, faults_for
 from simulators.fleet import DeviceSpec, FleetSpec, Layout, check_fleet, converter_of
+from simulators.isapi_server import IsapiController, IsapiServer
 from simulators.meterbus import Meter, MeterBus, apply_fault, default_address, make_meter
 from simulators.modbus_server import ModbusDevice, ModbusPort
 from simulators.mqtt_devices import GatePublisher, MqttGate
@@ -55,6 +56,7 @@ class SimDeviceHandle:
     modbus: ModbusDevice | None = None
     gate: MqttGate | None = None
     meter: Meter | None = None
+    isapi: IsapiServer | None = None
     host: str | None = None
     port: int | None = None
     broken: bool = False
@@ -132,8 +134,14 @@ class SimulatedFleet:
                 handle.meter = make_meter(d.id, profile, model, d.address or default_address(profile.transport, number),
                                           self.clock.now)
             elif profile.mqtt is not None:
-                assert isinstance(model, GateModel)
                 handle.gate = MqttGate(d.id, profile, model, profile.mqtt.topic_for(self.spec.community, d.id))
+            elif profile.isapi is not None:
+                assert isinstance(model, GateModel)
+                controller = IsapiController(d.id, profile, model, username=str(d.params.get("username", "admin")),
+                                             password=str(d.params.get("password", "Hik12345")),
+                                             heartbeat_s=float(d.params.get("heartbeat_s", 10.0)))
+                handle.isapi = IsapiServer(controller, self.host, d.port or 0, tick_s=min(self.tick_s, 0.5),
+                                           seed=self.seed ^ zlib.crc32(d.id.encode()))
             self.devices[d.id] = handle
 
     def _schedule_scenario(self) -> None:
@@ -180,6 +188,11 @@ class SimulatedFleet:
                 handle = self.devices[m.device_id]
                 handle.host, handle.port = self.host, port.port
         await self._start_buses()
+        for h in self.devices.values():
+            if h.isapi is not None:
+                h.isapi.controller.due_events()   # the controller's own log starts now, stream or not
+                await h.isapi.start()
+                h.host, h.port = self.host, h.isapi.port
         gates = [h.gate for h in self.devices.values() if h.gate is not None]
         tg = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tg = tg
@@ -189,7 +202,8 @@ class SimulatedFleet:
                 self.publisher = GatePublisher(self.mqtt_url, gates, client_id)
                 self._tasks.append(tg.create_task(self.publisher.run(), name="sim-gates"))
             else:
-                log.warning("%d MQTT gates are simulated but not published: no MQTT URL given", len(gates))
+                log.warning("%d MQTT devices (gates, lift boxes) are simulated but not published: no MQTT URL given",
+                            len(gates))
         self._tasks.append(tg.create_task(self._ticker(), name="sim-physics"))
         if self.control_port is not None:
             from simulators.control import serve_control
@@ -201,8 +215,9 @@ class SimulatedFleet:
             async with asyncio.timeout(15):
                 await ready.wait()
             self.control_url = f"http://{self.host}:{control_port}"
-        log.info("simulating %d devices (%d Modbus ports, %d meter buses, %d gates) at speed %g",
-                 len(self.devices), len(self.ports), len(self.buses), len(gates), self.clock.speed)
+        log.info("simulating %d devices (%d Modbus ports, %d meter buses, %d MQTT devices, %d ISAPI controllers)"
+                 " at speed %g", len(self.devices), len(self.ports), len(self.buses), len(gates),
+                 sum(1 for h in self.devices.values() if h.isapi is not None), self.clock.speed)
 
     async def _start_buses(self) -> None:
         """One meter bus (a transparent converter's TCP port) per converter and protocol."""
@@ -245,6 +260,9 @@ class SimulatedFleet:
             for bus in self.buses:
                 await bus.stop()
             self.buses.clear()
+            for h in self.devices.values():
+                if h.isapi is not None:
+                    await h.isapi.stop()
             self.labels.close()
 
     # ------------------------------------------------------------------ physics and schedule
@@ -341,6 +359,14 @@ class SimulatedFleet:
                 handle.modbus.comm.offline = active
             if handle.gate is not None:
                 handle.gate.offline = active
+            if handle.isapi is not None:
+                handle.isapi.controller.offline = active
+                if active:
+                    handle.isapi.controller.cut_all()
+        elif fault == "stream_drop" and handle.isapi is not None:
+            handle.isapi.controller.drop_every_s = float(params.get("every_s", 5.0)) if active else None
+        elif fault == "garbage_frames" and handle.isapi is not None:
+            handle.isapi.controller.garbage_probability = float(params.get("probability", 0.5)) if active else 0.0
         elif fault == "modbus_exception" and handle.modbus is not None:
             handle.modbus.comm.exception_code = int(params.get("code", 4)) if active else None
             handle.modbus.comm.exception_probability = float(params.get("probability", 1.0))
@@ -368,6 +394,11 @@ class SimulatedFleet:
                 entry |= {"topic": h.gate.topic, "topics": [h.gate.topic]}
             if h.meter is not None:
                 entry |= {"host": h.host, "port": h.port, "address": h.meter.address}
+            if h.isapi is not None:
+                c = h.isapi.controller
+                # a simulated controller's login, so the agent can be pointed at the inventory
+                entry |= {"host": h.host, "port": h.port, "url": f"http://{h.host}:{h.port}",
+                          "username": c.username, "password": c.password}
             entries.append(entry)
         mqtt: dict[str, Any] | None = None
         if self.mqtt_url:

@@ -42,7 +42,7 @@ def check(
     agent = Agent(cfg)
     Console().print(f"ok: {len(agent.devices)} Modbus devices on {len(agent.links)} links, "
                     f"{len(agent.meter_buses.meters)} meters on {len(agent.meter_buses.links)} buses, "
-                    f"{len(agent.listener.devices)} MQTT devices, "
+                    f"{len(agent.listener.devices)} MQTT devices, {len(agent.isapi.devices)} ISAPI controllers, "
                     f"{sum(d.request_count for d in agent.devices.values())} requests per full scan")
 
 
@@ -142,6 +142,35 @@ def _probe_meter(target: str, protocol: str, meter: str | None, di: str | None, 
             console.print(values)
     if any(e.error for e in result.exchanges):
         raise typer.Exit(1)
+
+
+@app.command("isapi-probe")
+def isapi_probe(
+    url: str = typer.Argument(..., help="http://HOST[:PORT] of the access controller."),
+    profile: str = typer.Option("hikvision-isapi-acs", "--profile", "-p", help="Profile id or file to decode with."),
+    username: str = typer.Option("admin", "--username", "-u"),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="File holding the password (asked for when not given; not on the command line)."),
+    parts: int = typer.Option(5, "--parts", "-n", min=1, max=1000, help="Stop after this many parts."),
+    timeout: float = typer.Option(30.0, help="Stop after this many seconds."),
+) -> None:
+    """Open a controller's alert stream (digest auth) and print its first parts as JSON lines: the raw
+    part and what the profile makes of it (mapped event, heartbeat, unknown type, garbage)."""
+    import asyncio
+
+    from device_profiles import find_profile
+    from edge.isapi import probe_stream
+
+    found = find_profile(profile)
+    if found.isapi is None:
+        raise typer.BadParameter(f"{found.id} is not an ISAPI profile (transport {found.transport})")
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").strip()
+    else:
+        password = typer.prompt(f"password of {username}", hide_input=True)
+    for record in asyncio.run(probe_stream(url.rstrip("/") + found.isapi.path, username, password, found,
+                                           parts=parts, timeout_s=timeout)):
+        typer.echo(json.dumps(record, ensure_ascii=False, default=str))
 
 
 @outbox_app.command("stats")

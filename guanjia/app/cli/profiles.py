@@ -66,9 +66,19 @@ def show(name: str = typer.Argument(..., help="Profile id or path to a profile f
     if profile.source:
         typer.echo(f"source: {profile.source}")
     typer.echo("poll groups: " + ", ".join(f"{g}={p:g}s" for g, p in profile.poll_groups.items()))
+    field_of: dict[str, str] = {}
     if profile.mqtt is not None:
         typer.echo(f"topic: {profile.mqtt.topic}")
-        field_of = {v: k for k, v in profile.mqtt.fields.items()}
+        field_of = {name: path for path in profile.mqtt.fields for name in profile.mqtt.targets(path)}
+        for path, table in profile.mqtt.codes.items():
+            typer.echo(f"codes of {path}: " + ", ".join(f"{code}→{label}" for code, label in table.items()))
+    if profile.isapi is not None:
+        typer.echo(f"alert stream: {profile.isapi.path} (heartbeat {profile.isapi.heartbeat_s:g}s)")
+        for key, event in profile.isapi.events.items():
+            effects = [f"{k}={v}" for k, v in event.set.items()]
+            if event.count is not None:
+                effects.append(f"+1 {event.count}")
+            typer.echo(f"  event {key:<8} {event.event:<16} {' '.join(effects)}")
     for p in profile.points:
         if p.table is not None:
             where = f"{p.table:<16} {p.address:>5} (0x{p.address:04X}) x{p.register_count}"
@@ -77,6 +87,8 @@ def show(name: str = typer.Argument(..., help="Profile id or path to a profile f
             where, order = f"di {p.di} {point_format(p).pattern}", ""
         elif p.field is not None:  # CJ/T 188: a field of the 901F reply
             where, order = f"901F {p.field}", ""
+        elif profile.isapi is not None:
+            where, order = "event stream", ""
         else:
             where, order = f"json {field_of.get(p.name, '?')}", ""
         scale = f" ×{p.scale:g}" if p.scale != 1 else ""
