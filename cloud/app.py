@@ -50,7 +50,7 @@ from cloud.auth.deps import authorize, build_auth_state
 from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.metrics import Metrics
-from cloud.web import pages
+from cloud.web import pages, rounds
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
@@ -66,6 +66,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (dashboard.router, "self"),
     (gateways.router, "self"),
     (pages.router, "self"),
+    (rounds.router, "self"),
     (alarms.router, "self"),
     (workorders.router, "self"),
     (maintenance.router, "self"),
