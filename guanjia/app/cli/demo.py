@@ -201,6 +201,19 @@ def demo(
         seed_butlers(database_url, COMMUNITY)
         out.print(f"  registry: community {COMMUNITY}, gateway {GATEWAY}, {count} devices; demo users and butlers")
 
+        async def _operations() -> bool:
+            from cloud.db.pool import connect_async
+            from cloud.demo_operations import seed_operations
+            from cloud.ops.model.policy import default_policy
+            from guanjia.core.clock import SystemClock
+
+            async with connect_async(database_url, "guanjia-demo", autocommit=True) as conn:
+                return await seed_operations(conn, default_policy(), COMMUNITY, run_dir, SystemClock().now())
+
+        if asyncio.run(_operations()):
+            out.print("  operations: a lift maintenance plan (one done, the next open), an inspection route with a"
+                      " missed checkpoint, the lift contractor (see docs/operations.md)")
+
         replay = _analytics_replay(demo_dir, state, child_env)
         supervisor.start("cloud", guanjia_cmd("cloud", "serve", "--api-port", str(state["api_port"]), "--workers", "1"))
         base = f"http://127.0.0.1:{state['api_port']}"
