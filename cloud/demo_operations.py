@@ -36,7 +36,7 @@ from cloud.web import photos
 log = logging.getLogger(__name__)
 
 
-def _png(width: int = 48, height: int = 32, shade: int = 200) -> bytes:
+def small_png(width: int = 48, height: int = 32, shade: int = 200) -> bytes:
     """A small valid grey PNG (the demo's "photo" and drawn signatures), made here, not shipped."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -82,8 +82,8 @@ async def seed_operations(conn: AsyncConnection[Any], policy: Policy, community:
     me = Actor.butler(worker)
     for action in ("accept", "arrive"):
         await workorders.transition(conn, policy, wo_id, action, me, past)
-    signature = "data:image/png;base64," + base64.b64encode(_png(96, 32, 30)).decode()
-    photo = photos.store(run_dir, community, _png())
+    signature = "data:image/png;base64," + base64.b64encode(small_png(96, 32, 30)).decode()
+    photo = photos.store(run_dir, community, small_png())
     answers = [Answer(i.id, ok=True if i.check == "pass_fail" else None,
                       value=((i.expected.min or 0) + (i.expected.max or 0)) / 2 if i.expected else None,
                       photo=photo if i.photo else None, note="")

@@ -175,6 +175,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/inspections/qr"): _r("inspections.read", STAFF, COMMUNITY),
     ("POST", "/api/v1/inspections/scans"): _r("inspections.scan", WORKERS, COMMUNITY),
     ("GET", "/api/v1/inspections/coverage"): _r("inspections.coverage", STAFF, COMMUNITY),
+    ("GET", "/maintenance/{work_order_id}"): _r("work_orders.read", FIELD, ASSIGNMENT),
+    ("POST", "/maintenance/{work_order_id}"): _r("maintenance.submit", FIELD, ASSIGNMENT),
     ("GET", "/inspect"): _r("inspections.read", WORKERS, ANY),
     ("POST", "/inspect"): _r("inspections.scan", WORKERS, ANY),
     # --- manager reports (issue 17) ----------------------------------------------------------
