@@ -31,6 +31,9 @@ from cloud.auth.tokens import TokenInvalid
 from cloud.auth.users import User, revoke_session
 from cloud.http.deps import get_clock, get_policy
 from cloud.http.rendering import STATIC, render
+from cloud.ops.fleet.commands import known_profiles, submit
+from cloud.ops.fleet.repo import command_target, device_commands
+from cloud.ops.fleet.validate import writable_points
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
@@ -174,8 +177,42 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
         health = await load_health(conn, device_id, device.kind, now=get_clock(request).now())
         alarms = await device_alarms(conn, device.community, device.code, 20)
         orders = await device_work_orders(conn, device.community, device.code, 20)
+        target = await command_target(conn, device_id)
+        commands = await device_commands(conn, device_id, 20)
+    points = writable_points(known_profiles(), target.profile_id if target else None)
     return render(request, "device.html", user, device=device, metrics=metrics, health=health, alarms=alarms,
-                  orders=orders, chart_metric=default_metric(device.kind, metrics))
+                  orders=orders, chart_metric=default_metric(device.kind, metrics), commands=commands,
+                  command_points=points, queued=request.query_params.get("cmd", "")[:64])
+
+
+def form_value(text: str) -> float | int | bool | str:
+    """A command value typed into the device page: a number, ``true``/``false``, or an enum label."""
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@router.post("/devices/{device_id}/commands")
+async def device_command(request: Request, device_id: int, user: PageUser,
+                         point: Annotated[str, Form(min_length=1, max_length=64)],
+                         value: Annotated[str, Form(min_length=1, max_length=64)]) -> Response:
+    """The device page's command form: the same :func:`cloud.ops.fleet.commands.submit` as the API;
+    a refusal is a row of the trail shown on the page (no separate error page)."""
+    require_same_origin(request)
+    if user.role not in STAFF:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        row = await submit(conn, device_id=device_id, point=point, value=form_value(value), issued_by=user.username,
+                           now=get_clock(request).now())
+    if row is None:
+        return _not_found(request, user)
+    return RedirectResponse(f"/devices/{device_id}?cmd={row.command_id}#commands", status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/gateways")

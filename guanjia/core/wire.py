@@ -277,6 +277,17 @@ def encode_status(gateway: str, community: str, state: str, ts: int, health: Map
     )
 
 
+def status_state(payload: bytes) -> str | None:
+    """The ``state`` (``online``/``offline``) of a ``status`` payload, or ``None`` when it has none.
+    Read loosely: the health object beside it belongs to the edge and is not checked here."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    state = doc.get("state") if isinstance(doc, dict) else None
+    return state if state in ("online", "offline") else None
+
+
 # --------------------------------------------------------------------------- stored confirmations
 
 MAX_RANGES_PER_MESSAGE: Final = 1000
@@ -373,8 +384,13 @@ def peek_sequence(payload: bytes) -> tuple[str, int | None]:
 
 class CommandDict(TypedDict):
     """A write command, down on ``cmd``. The edge reads ``id``, ``type`` (only ``write``; absent
-    means ``write``), ``device``, ``point``, ``value`` and echoes ``reply_to``; ``schema``,
-    ``kind``, ``issued_by`` and ``ts`` are for people reading the broker and are not checked."""
+    means ``write``), ``device``, ``point``, ``value``, ``expires`` and echoes ``reply_to``;
+    ``schema``, ``kind``, ``issued_by`` and ``ts`` are for people reading the broker and are not checked.
+
+    ``expires`` (epoch ms, optional) is the moment after which the edge refuses the command
+    (reason ``expired``) instead of applying it: the cloud never sends a command after its expiry,
+    and this second check covers one that sat in a queue on the way (a setpoint written an hour
+    late, unannounced, is worse than one refused)."""
 
     id: str
     device: str
@@ -382,6 +398,7 @@ class CommandDict(TypedDict):
     value: float | int | bool | str
     type: NotRequired[Literal["write"]]
     reply_to: NotRequired[str]
+    expires: NotRequired[int]
     schema: NotRequired[int]
     kind: NotRequired[Literal["cmd"]]
     issued_by: NotRequired[str]
@@ -417,6 +434,8 @@ class WriteCommand:
     device: str
     point: str
     value: float | int | bool | str
+    expires: int | None = None
+    """epoch ms after which the edge refuses it (``expired``); ``None``: no expiry"""
 
 
 def encode_command(command: WriteCommand, *, ts: int, issued_by: str | None = None,
@@ -424,6 +443,8 @@ def encode_command(command: WriteCommand, *, ts: int, issued_by: str | None = No
     """The ``cmd`` payload for ``command`` (what a cloud or an operator's tool sends)."""
     doc = CommandDict(schema=SCHEMA_VERSION, kind="cmd", id=command.id, type="write", device=command.device,
                       point=command.point, value=command.value, ts=ts)
+    if command.expires is not None:
+        doc["expires"] = command.expires
     if issued_by is not None:
         doc["issued_by"] = issued_by
     if reply_to is not None:
@@ -455,7 +476,10 @@ def parse_command(doc: Mapping[str, Any]) -> WriteCommand:
         raise WireError("bad_command", "'device' and 'point' must be strings")
     if isinstance(value, dict | list) or value is None:
         raise WireError("bad_value", "'value' must be a number, boolean or enum name")
-    return WriteCommand(cmd_id, device, point, value)
+    expires = doc.get("expires")
+    if expires is not None and not (_is_int(expires) and 0 < expires <= MAX_SEQ):
+        raise WireError("bad_command", "'expires' must be epoch milliseconds")
+    return WriteCommand(cmd_id, device, point, value, expires)
 
 
 def encode_reply(command: Mapping[str, Any], *, gateway: str, community: str, ok: bool, reason: str | None,
@@ -471,6 +495,35 @@ def encode_reply(command: Mapping[str, Any], *, gateway: str, community: str, ok
 
 
 # --------------------------------------------------------------------------- decoding sequenced messages
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """A ``cmd/reply`` as the cloud reads it (:func:`parse_reply`)."""
+
+    id: str
+    ok: bool
+    reason: str | None
+    detail: str
+
+
+def parse_reply(payload: bytes) -> CommandReply:
+    """Check a ``cmd/reply`` payload (see :class:`ReplyDict`); raise :class:`WireError`
+    (``bad_reply``) when it is not one. Only the fields the cloud stores are read; the echoed
+    device, point and value are the edge's copy of what the cloud already has."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict) or doc.get("kind", "cmd/reply") != "cmd/reply":
+        raise WireError("bad_reply", "payload is not a cmd/reply object")
+    cmd_id, ok, reason, detail = doc.get("id"), doc.get("ok"), doc.get("reason"), doc.get("detail", "")
+    if not isinstance(cmd_id, str) or not cmd_id or not isinstance(ok, bool):
+        raise WireError("bad_reply", "'id' (string) and 'ok' (boolean) are required")
+    if reason is not None and not isinstance(reason, str):
+        raise WireError("bad_reply", "'reason' must be a string or null")
+    return CommandReply(cmd_id[:64], ok, None if ok else (reason or "refused")[:64],
+                        detail[:500] if isinstance(detail, str) else "")
 
 
 def _require(cond: bool, reason: str, detail: str) -> None:

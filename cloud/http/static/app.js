@@ -15,6 +15,22 @@
     window.alert(text);
   });
 
+  /* ---- remote commands: reload the device page when an open command gets its result ------ */
+  var pollCommands = function () {
+    var open = document.querySelectorAll("[data-command-poll]");
+    if (!open.length) return;
+    open.forEach(function (row) {
+      fetch(row.getAttribute("data-command-poll"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (c) {
+          if (c && c.status !== row.getAttribute("data-status")) window.location.reload();
+        })
+        .catch(function () { /* next round */ });
+    });
+    window.setTimeout(pollCommands, 1500);
+  };
+  document.addEventListener("DOMContentLoaded", function () { window.setTimeout(pollCommands, 1000); });
+
   /* ---- device chart ---------------------------------------------------------------------- */
   var plot = null;
   function loadChart() {
