@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import logging
 import ssl
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -182,4 +183,5 @@ def components(ctx: ServiceContext) -> list[CommandDispatcher]:
     """The dispatcher when a broker is configured (``GUANJIA_MQTT_URL``); none otherwise."""
     if not ctx.config.mqtt_url:
         return []
-    return [CommandDispatcher(ctx.clock, ctx.config.mqtt_url)]
+    # a fresh client id per process: two clouds (or a test beside a demo) must not kick each other off
+    return [CommandDispatcher(ctx.clock, ctx.config.mqtt_url, client_id=f"guanjia-cloud-commands-{uuid.uuid4().hex[:8]}")]
