@@ -184,4 +184,5 @@ def components(ctx: ServiceContext) -> list[CommandDispatcher]:
     if not ctx.config.mqtt_url:
         return []
     # a fresh client id per process: two clouds (or a test beside a demo) must not kick each other off
-    return [CommandDispatcher(ctx.clock, ctx.config.mqtt_url, client_id=f"guanjia-cloud-commands-{uuid.uuid4().hex[:8]}")]
+    client_id = f"guanjia-cloud-commands-{uuid.uuid4().hex[:8]}"
+    return [CommandDispatcher(ctx.clock, ctx.config.mqtt_url, client_id=client_id)]

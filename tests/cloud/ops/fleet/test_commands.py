@@ -140,8 +140,11 @@ async def test_round_trip_states_and_a_late_reply(pool: AsyncConnectionPool[Any]
     await dispatcher.tick(pool, sent)
     assert [t for t, _ in sent.messages] == ["guanjia/v1/cmdc/gw-1/cmd"] * 2
     doc = sent.messages[0][1]
-    assert doc["id"] == ok.command_id and doc["device"] == "pump-1" and doc["point"] == "pressure_setpoint"
-    assert doc["value"] == 3.2 and doc["issued_by"] == "eng1"
+    assert doc["id"] == ok.command_id
+    assert doc["device"] == "pump-1"
+    assert doc["point"] == "pressure_setpoint"
+    assert doc["value"] == 3.2
+    assert doc["issued_by"] == "eng1"
     assert doc["expires"] == to_ms(T0 + dt.timedelta(minutes=10))
     assert (await _load(pool, ok)).status == "sent"
     await dispatcher.tick(pool, sent)
@@ -176,7 +179,8 @@ async def test_an_offline_gateway_holds_commands_until_they_expire(pool: AsyncCo
     await dispatcher.on_message(pool, "guanjia/v1/cmdc/gw-1/status", b'{"state": "offline"}')
     clock.advance(dt.timedelta(minutes=4))
     await dispatcher.tick(pool, sent)
-    assert sent.messages == [] and (await _load(pool, row)).status == "pending"
+    assert sent.messages == []
+    assert (await _load(pool, row)).status == "pending"
     clock.advance(dt.timedelta(minutes=1))
     await dispatcher.tick(pool, sent)
     expired = await _load(pool, row)
