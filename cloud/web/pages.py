@@ -180,9 +180,14 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
         target = await command_target(conn, device_id)
         commands = await device_commands(conn, device_id, 20)
     points = writable_points(known_profiles(), target.profile_id if target else None)
+    queued = request.query_params.get("cmd", "")[:64]
+    # the form keeps the point of the command just sent (a second try is usually the same point)
+    just_sent = next((c for c in commands if c.command_id == queued), None)
+    last_point = just_sent.point if just_sent else ""
+    queued = queued if just_sent is not None and just_sent.status in ("pending", "sent") else ""
     return render(request, "device.html", user, device=device, metrics=metrics, health=health, alarms=alarms,
                   orders=orders, chart_metric=default_metric(device.kind, metrics), commands=commands,
-                  command_points=points, queued=request.query_params.get("cmd", "")[:64])
+                  command_points=points, queued=queued, last_point=last_point)
 
 
 def form_value(text: str) -> float | int | bool | str:
