@@ -31,7 +31,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.ops.fleet import repo
-from cloud.runtime.context import ServiceContext
+from cloud.runtime.context import Component, ServiceContext
 from cloud.runtime.metrics import Counter
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
@@ -179,7 +179,7 @@ class CommandDispatcher:
                 tg.create_task(ticker(), name="commands-tick")
 
 
-def components(ctx: ServiceContext) -> list[CommandDispatcher]:
+def components(ctx: ServiceContext) -> list[Component]:
     """The dispatcher when a broker is configured (``GUANJIA_MQTT_URL``); none otherwise."""
     if not ctx.config.mqtt_url:
         return []
