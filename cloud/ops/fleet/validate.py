@@ -14,11 +14,14 @@ command the cloud cannot check is not sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from cloud.ops.fleet.errors import CommandRefused
 from device_profiles import Profile
 from device_profiles.codec import check_write
+from device_profiles.display import label_of, unit_of
 from device_profiles.errors import CodecError
+from device_profiles.model import Text
 
 Value = float | int | bool | str
 WRITABLE_TABLES = ("coil", "holding_register")
@@ -49,12 +52,24 @@ def check_command(profiles: Mapping[str, Profile], profile_id: str | None, point
     return value
 
 
-def writable_points(profiles: Mapping[str, Profile], profile_id: str | None) -> list[tuple[str, str, str]]:
-    """``(name, unit or "", range or enum text)`` of the points a command may write (the device page's form)."""
+@dataclass(frozen=True, slots=True)
+class WritablePoint:
+    """A point a command may write, as the device page's form offers it."""
+
+    name: str
+    label: Text
+    unit: str | None
+    hint: str
+    """the accepted values: ``1 … 10``, the enum words, ``0 / 1``; empty when unbounded"""
+
+
+def writable_points(profiles: Mapping[str, Profile], profile_id: str | None) -> list[WritablePoint]:
+    """The points of the device's profile a command may write (none when the cloud does not know
+    the profile: no guessing by kind here, unlike the read-only display)."""
     profile = profiles.get(profile_id) if profile_id else None
     if profile is None or profile.transport != "modbus":
         return []
-    out: list[tuple[str, str, str]] = []
+    out: list[WritablePoint] = []
     for p in profile.points:
         if not p.writable or p.table not in WRITABLE_TABLES:
             continue
@@ -66,5 +81,5 @@ def writable_points(profiles: Mapping[str, Profile], profile_id: str | None) -> 
             hint = f"{'' if p.min is None else f'{p.min:g}'} … {'' if p.max is None else f'{p.max:g}'}"
         else:
             hint = ""
-        out.append((p.name, p.unit or "", hint))
+        out.append(WritablePoint(p.name, label_of(p), unit_of(p), hint))
     return out

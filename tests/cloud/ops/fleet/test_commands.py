@@ -63,8 +63,10 @@ def test_unknown_profile_and_mqtt_devices_are_refused() -> None:
 
 
 def test_the_page_lists_writable_points_with_their_range() -> None:
-    points = {name: (unit, hint) for name, unit, hint in writable_points(builtin_profiles(), PUMP)}
-    assert points["pressure_setpoint"] == ("bar", "1 … 10")
+    points = {p.name: p for p in writable_points(builtin_profiles(), PUMP)}
+    setpoint = points["pressure_setpoint"]
+    assert (setpoint.unit, setpoint.hint) == ("bar", "1 … 10")
+    assert setpoint.label.zh != "pressure_setpoint"  # the profile's words, not the key
     assert "fault_reset" in points
     assert "outlet_pressure" not in points
 
