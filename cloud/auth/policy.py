@@ -93,6 +93,7 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/healthz"): _r("health.read", NOBODY, PUBLIC),
     ("GET", "/metrics"): _r("metrics.read", NOBODY, PUBLIC),
     ("POST", "/api/v1/auth/token"): _r("auth.login", NOBODY, PUBLIC),
+    ("POST", "/api/v1/enroll"): _r("gateways.enroll", NOBODY, PUBLIC),  # the bootstrap token is the credential
     ("GET", "/static/{path:path}"): _r("static.read", NOBODY, PUBLIC),
     ("GET", "/login"): _r("auth.login_form", NOBODY, PUBLIC),
     ("POST", "/login"): _r("auth.login", NOBODY, PUBLIC),
@@ -135,6 +136,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/dashboard/summary"): _r("dashboard.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/dashboard/performance"): _r("dashboard.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/gateways"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/gateways/{gateway_id}/bootstrap-tokens"): _r("gateways.provision", ADMIN, COMMUNITY),
+    ("POST", "/api/v1/gateways/{gateway_id}/revoke"): _r("gateways.provision", ADMIN, COMMUNITY),
     ("GET", "/api/v1/gateways/{gateway_id}"): _r("gateways.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/alarms"): _r("alarms.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/alarms/{alarm_id}"): _r("alarms.read", STAFF, COMMUNITY),
