@@ -3,9 +3,10 @@
     EdgeError
     ├── OutboxError        the local SQLite outbox could not be opened or written
     ├── ModbusFault        one Modbus request failed; ``quality`` says how (timeout, exception code…)
-    └── CommandRejected    a cloud command failed validation or could not be applied; ``reason`` is short
+    ├── CommandRejected    a cloud command failed validation or could not be applied; ``reason`` is short
+    └── EnrollError        enrolment with a bootstrap token failed (token refused, cloud unreachable)
 
-Third-party errors (sqlite3, pymodbus, aiomqtt) are caught at the adapter that talks to them and
+Third-party errors (sqlite3, pymodbus, aiomqtt, httpx) are caught at the adapter that talks to them and
 re-raised as one of these, so the agent's loops handle one tree.
 """
 
@@ -39,3 +40,7 @@ class CommandRejected(EdgeError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class EnrollError(EdgeError):
+    """Enrolment with a bootstrap token failed: the cloud refused the token or could not be reached."""

@@ -30,6 +30,13 @@ class AgentProcess:
         }))
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @classmethod
+    def existing(cls, workdir: Path, config: Path) -> AgentProcess:
+        """An agent on a configuration file written elsewhere (an enrolled one)."""
+        agent = cls.__new__(cls)
+        agent.config, agent.log, agent.proc = config, workdir / "agent.log", None
+        return agent
+
     def start(self) -> AgentProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
