@@ -146,6 +146,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/devices/{device_id}"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/gateways"): _r("gateways.read", STAFF, COMMUNITY),
     ("GET", "/gateways/{gateway_id}"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/gateways/{gateway_id}/bootstrap-token"): _r("gateways.provision", ADMIN, COMMUNITY),
+    ("POST", "/gateways/{gateway_id}/revoke"): _r("gateways.provision", ADMIN, COMMUNITY),
     ("GET", "/manager"): _r("dashboard.read", STAFF, COMMUNITY),
     # --- work orders ------------------------------------------------------------------------------
     ("GET", "/api/v1/work-orders"): _r("work_orders.list", {A, E, B, R}, COMMUNITY),

@@ -23,6 +23,7 @@ rate limit; an unknown, spent, voided or expired token gets the same answer.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
@@ -33,6 +34,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from cloud.registry.broker import BrokerAccount
+from cloud.registry.provisioning import BrokerFiles, put_account, remove_account
 
 TOKEN_PREFIX = "gjb_"
 DEFAULT_TTL = dt.timedelta(hours=24)
@@ -102,3 +104,21 @@ async def revoke(conn: AsyncConnection[Any], gateway_id: int, now: dt.datetime) 
     await conn.execute("UPDATE gateway_bootstrap_tokens SET voided_at = %s WHERE gateway_id = %s "
                        "AND used_at IS NULL AND voided_at IS NULL", (now, gateway_id))
     return identity.broker_username or BrokerAccount.gateway(identity.community, identity.gateway).username
+
+
+async def enroll(conn: AsyncConnection[Any], files: BrokerFiles, token: str,
+                 now: dt.datetime) -> tuple[GatewayIdentity, BrokerAccount] | None:
+    """Spend the token and put the new account into the broker; the caller's transaction commits
+    only if this returns (a broker failure raises :class:`~cloud.runtime.errors.BrokerError` or
+    ``OSError`` and the caller rolls back, leaving the token unspent)."""
+    redeemed = await redeem(conn, token, now)
+    if redeemed is not None:
+        await asyncio.to_thread(put_account, files, redeemed[1])
+    return redeemed
+
+
+async def revoke_gateway(conn: AsyncConnection[Any], files: BrokerFiles, gateway_id: int, now: dt.datetime) -> str:
+    """:func:`revoke` plus the broker: the account is removed from its files and the broker reloaded."""
+    username = await revoke(conn, gateway_id, now)
+    await asyncio.to_thread(remove_account, files, username)
+    return username

@@ -43,6 +43,9 @@ from cloud.queries.series import default_metric
 from cloud.queries.sites import buildings_of, community_codes, gateway_devices, reportable_devices
 from cloud.queries.stats import load_performance
 from cloud.queries.workorders import resident_orders
+from cloud.registry.bootstrap import gateway_identity, issue_token, revoke_gateway
+from cloud.registry.provisioning import BrokerFiles
+from cloud.runtime.errors import BrokerError
 from cloud.web import photos
 from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report
 from device_profiles.display import fixed
@@ -235,6 +238,11 @@ async def gateways_page(request: Request, user: PageUser) -> Response:
 
 @router.get("/gateways/{gateway_id}")
 async def gateway_page(request: Request, gateway_id: int, user: PageUser) -> Response:
+    return await _gateway_view(request, user, gateway_id, notice=request.query_params.get("notice", "")[:32])
+
+
+async def _gateway_view(request: Request, user: User, gateway_id: int, *, new_token: tuple[str, object] | None = None,
+                        notice: str = "", status_code: int = 200) -> Response:
     if user.role not in STAFF:
         return _forbidden(request, user)
     if not -2**31 <= gateway_id < 2**31:
@@ -245,7 +253,51 @@ async def gateway_page(request: Request, gateway_id: int, user: PageUser) -> Res
             return _not_found(request, user)
         devices = await gateway_devices(conn, gateway_id)
         incarnations = await load_incarnations(conn, gateway_id)
-    return render(request, "gateway.html", user, gw=found[0], devices=devices, incarnations=incarnations)
+        creds = await gateway_identity(conn, gateway_id) if user.role is Role.admin else None
+    return render(request, "gateway.html", user, status_code, gw=found[0], devices=devices, incarnations=incarnations,
+                  creds=creds, new_token=new_token, notice=notice if notice in GATEWAY_NOTICES else "")
+
+
+GATEWAY_NOTICES = ("revoked", "broker_not_configured", "broker_unavailable")
+
+
+@router.post("/gateways/{gateway_id}/bootstrap-token")
+async def gateway_token(request: Request, gateway_id: int, user: PageUser) -> Response:
+    """Admins: a one-time enrolment token, shown once on the page it answers (not in a URL)."""
+    require_same_origin(request)
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        if await gateway_identity(conn, gateway_id) is None:
+            return _not_found(request, user)
+        token = await issue_token(conn, gateway_id, created_by=user.username, now=get_clock(request).now())
+    return await _gateway_view(request, user, gateway_id, new_token=token)
+
+
+@router.post("/gateways/{gateway_id}/revoke")
+async def gateway_revoke(request: Request, gateway_id: int, user: PageUser) -> Response:
+    """Admins: revoke the gateway's broker credentials (the same as the API's revoke)."""
+    require_same_origin(request)
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    settings = request.app.state.settings
+    try:
+        files = BrokerFiles.of(settings.broker_passwd_file, settings.broker_acl_file, settings.broker_pid_file)
+    except BrokerError:
+        files, notice = None, "broker_unavailable"
+    else:
+        notice = "broker_not_configured"
+    if files is not None:
+        async with app_pool(request).connection() as conn:
+            if await gateway_identity(conn, gateway_id) is None:
+                return _not_found(request, user)
+            try:
+                await revoke_gateway(conn, files, gateway_id, get_clock(request).now())
+                notice = "revoked"
+            except (BrokerError, OSError):
+                await conn.rollback()
+                notice = "broker_unavailable"
+    return RedirectResponse(f"/gateways/{gateway_id}?notice={notice}", status.HTTP_303_SEE_OTHER)
 
 
 # --- butlers: inbox ------------------------------------------------------------------------------

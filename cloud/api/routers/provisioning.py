@@ -10,7 +10,6 @@ broker does not know would be no account. A broker whose files cannot be written
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from cloud.api.deps import AdminUser, ClockDep, PoolDep
 from cloud.registry import bootstrap
-from cloud.registry.provisioning import BrokerFiles, put_account, remove_account
+from cloud.registry.provisioning import BrokerFiles
 from cloud.runtime.errors import BrokerError
 from guanjia.core.settings import MqttUrl, Settings
 
@@ -105,17 +104,16 @@ async def enroll(request: Request, body: EnrollIn, pool: PoolDep, clock: ClockDe
     files = _broker_files(settings)
     mqtt_url = _gateway_mqtt_url(settings)
     async with pool.connection() as conn:
-        redeemed = await bootstrap.redeem(conn, body.token, clock.now())
-        if redeemed is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, {
-                "code": "invalid_token", "message": "unknown, used, revoked or expired bootstrap token"})
-        identity, account = redeemed
         try:  # the broker first; the token is spent only if this worked (the commit at the block's end)
-            await asyncio.to_thread(put_account, files, account)
+            redeemed = await bootstrap.enroll(conn, files, body.token, clock.now())
         except (BrokerError, OSError) as exc:
             await conn.rollback()
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                                 {"code": "broker_unavailable", "message": str(exc)[:300]}) from exc
+        if redeemed is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, {
+                "code": "invalid_token", "message": "unknown, used, revoked or expired bootstrap token"})
+        identity, account = redeemed
     return EnrollOut(community=identity.community, gateway=identity.gateway, mqtt_url=mqtt_url,
                      username=account.username, password=account.password)
 
@@ -128,9 +126,8 @@ async def revoke(request: Request, gateway_id: int, pool: PoolDep, user: AdminUs
     async with pool.connection() as conn:
         if await bootstrap.gateway_identity(conn, gateway_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "gateway not found")
-        username = await bootstrap.revoke(conn, gateway_id, now)
         try:
-            await asyncio.to_thread(remove_account, files, username)
+            username = await bootstrap.revoke_gateway(conn, files, gateway_id, now)
         except (BrokerError, OSError) as exc:
             await conn.rollback()
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
