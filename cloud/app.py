@@ -32,6 +32,7 @@ from cloud.api.deps import admin_dependencies, read_dependencies
 from cloud.api.routers import (
     alarms,
     analytics,
+    audit,
     auth,
     commands,
     dashboard,
@@ -61,6 +62,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (telemetry.router, "read"),
     (auth.router, "self"),
     (users.router, "self"),
+    (audit.router, "self"),
     (devices.router, "self"),
     (commands.router, "self"),
     (dashboard.router, "self"),

@@ -110,6 +110,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("PATCH", "/api/v1/users/{user_id}"): _r("users.update", ADMIN, ANY),
     ("POST", "/api/v1/users/{user_id}/password"): _r("users.password", ADMIN, ANY),
     ("GET", "/admin/users"): _r("users.list", ADMIN, ANY),
+    ("GET", "/api/v1/audit"): _r("audit.read", ADMIN, ANY),
+    ("GET", "/admin/audit"): _r("audit.read", ADMIN, ANY),
     ("POST", "/admin/users"): _r("users.create", ADMIN, ANY),
     ("POST", "/admin/users/{user_id}/disable"): _r("users.update", ADMIN, ANY),
     # --- dead letters span every community: operators only -------------------------------------

@@ -14,6 +14,8 @@ broker account of its own — generated now, confined by the ACL to the gateway'
 * **Rotation** is a new token for the same gateway: when the agent redeems it, the account's
   password is replaced (same username), so the old password stops working at the broker's reload;
   until then the gateway keeps running on the old one.
+* **Audit**: issuing a token, enrolling (or rotating) and revoking each write a row of the admin
+  audit log (:mod:`cloud.db.audit`) in the same transaction.
 * **Revocation** removes the account from the broker (no new connection, and the ACL lines of a
   session still open are gone) and voids every unspent token of the gateway.
 
@@ -33,6 +35,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
+from cloud.db import audit
 from cloud.registry.broker import BrokerAccount
 from cloud.registry.provisioning import BrokerFiles, put_account, remove_account
 
@@ -73,6 +76,11 @@ async def issue_token(conn: AsyncConnection[Any], gateway_id: int, *, created_by
     await conn.execute(
         "INSERT INTO gateway_bootstrap_tokens (gateway_id, token_hash, created_by, created_at, expires_at) "
         "VALUES (%s, %s, %s, %s, %s)", (gateway_id, _hash(token), created_by, now, expires_at))
+    identity = await gateway_identity(conn, gateway_id)
+    if identity is not None:
+        await audit.record(conn, at=now, actor=created_by, action="gateway.token_issued", community=identity.community,
+                           target=f"gateway {identity.community}/{identity.gateway}",
+                           detail={"expires_at": expires_at.isoformat()})
     return token, expires_at
 
 
@@ -93,13 +101,18 @@ async def redeem(conn: AsyncConnection[Any], token: str,
     await conn.execute(
         "UPDATE gateways SET broker_username = %s, credentials_ref = 'broker-files', credentials_issued_at = %s, "
         "credentials_revoked_at = NULL WHERE id = %s", (account.username, now, identity.gateway_id))
+    await audit.record(conn, at=now, actor=f"gateway:{account.username}", action="gateway.enrolled",
+                       community=identity.community, target=f"gateway {identity.community}/{identity.gateway}",
+                       detail={"rotated": identity.credentials_issued_at is not None})
     return identity, account
 
 
-async def revoke(conn: AsyncConnection[Any], gateway_id: int, now: dt.datetime) -> str:
+async def revoke(conn: AsyncConnection[Any], gateway_id: int, now: dt.datetime, *, actor: str) -> str:
     """Mark the gateway's credentials revoked and void its unspent tokens; the broker username to remove."""
     identity = await gateway_identity(conn, gateway_id)
     assert identity is not None
+    await audit.record(conn, at=now, actor=actor, action="gateway.revoked", community=identity.community,
+                       target=f"gateway {identity.community}/{identity.gateway}")
     await conn.execute("UPDATE gateways SET credentials_revoked_at = %s WHERE id = %s", (now, gateway_id))
     await conn.execute("UPDATE gateway_bootstrap_tokens SET voided_at = %s WHERE gateway_id = %s "
                        "AND used_at IS NULL AND voided_at IS NULL", (now, gateway_id))
@@ -117,8 +130,9 @@ async def enroll(conn: AsyncConnection[Any], files: BrokerFiles, token: str,
     return redeemed
 
 
-async def revoke_gateway(conn: AsyncConnection[Any], files: BrokerFiles, gateway_id: int, now: dt.datetime) -> str:
+async def revoke_gateway(conn: AsyncConnection[Any], files: BrokerFiles, gateway_id: int, now: dt.datetime, *,
+                         actor: str) -> str:
     """:func:`revoke` plus the broker: the account is removed from its files and the broker reloaded."""
-    username = await revoke(conn, gateway_id, now)
+    username = await revoke(conn, gateway_id, now, actor=actor)
     await asyncio.to_thread(remove_account, files, username)
     return username

@@ -292,7 +292,7 @@ async def gateway_revoke(request: Request, gateway_id: int, user: PageUser) -> R
             if await gateway_identity(conn, gateway_id) is None:
                 return _not_found(request, user)
             try:
-                await revoke_gateway(conn, files, gateway_id, get_clock(request).now())
+                await revoke_gateway(conn, files, gateway_id, get_clock(request).now(), actor=user.username)
                 notice = "revoked"
             except (BrokerError, OSError):
                 await conn.rollback()
@@ -415,6 +415,18 @@ async def manager_page(request: Request, user: PageUser) -> Response:
 
 
 # --- admins: users -------------------------------------------------------------------------------
+
+@router.get("/admin/audit")
+async def audit_page(request: Request, user: PageUser) -> Response:
+    """Admins: the admin audit log, newest first (the same rows as ``GET /api/v1/audit``)."""
+    from cloud.db.audit import entries
+
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        rows = await entries(conn, limit=200)
+    return render(request, "audit.html", user, rows=rows)
+
 
 @router.get("/admin/users")
 async def users_page(request: Request, user: PageUser) -> Response:

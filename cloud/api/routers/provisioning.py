@@ -127,7 +127,7 @@ async def revoke(request: Request, gateway_id: int, pool: PoolDep, user: AdminUs
         if await bootstrap.gateway_identity(conn, gateway_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "gateway not found")
         try:
-            username = await bootstrap.revoke_gateway(conn, files, gateway_id, now)
+            username = await bootstrap.revoke_gateway(conn, files, gateway_id, now, actor=user.username)
         except (BrokerError, OSError) as exc:
             await conn.rollback()
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -141,6 +141,17 @@ async def test_rotation_replaces_the_password_and_revocation_locks_out(
     await asyncio.sleep(0.3)
     assert await _can_connect(own_broker, third)
 
+    # every step is in the admin audit log, newest first, with who did it and no secret
+    resp = await client.get("/api/v1/audit", headers=admin.headers)
+    assert resp.status_code == 200
+    log = [(e["action"], e["actor"]) for e in resp.json()]
+    gw_actor = f"gateway:{first.username}"
+    assert log[:3] == [("gateway.enrolled", gw_actor), ("gateway.token_issued", admin.user.username),
+                       ("gateway.revoked", admin.user.username)]
+    assert log.count(("gateway.enrolled", gw_actor)) == 3
+    assert log.count(("gateway.token_issued", admin.user.username)) == 4
+    assert all(second.password not in str(e) and "gjb_" not in str(e) for e in resp.json())
+
 
 async def test_expired_and_unknown_tokens_are_refused_alike(
         app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser, gateway: tuple[int, str, str]) -> None:

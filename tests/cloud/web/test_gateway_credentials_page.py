@@ -58,3 +58,7 @@ async def test_admin_issues_a_token_and_revokes(client: httpx.AsyncClient, make_
     assert "已吊销于" in page.text
     username = enrolled.json()["username"]
     assert f"user {username}" not in (own_broker.server.directory / "acl").read_text()
+    audit = await client.get("/admin/audit", headers=admin)
+    assert audit.status_code == 200
+    assert all(word in audit.text for word in ("签发接入令牌", "网关接入", "吊销凭据"))
+    assert (await client.get("/admin/audit", headers=engineer)).status_code == 403
