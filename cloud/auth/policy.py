@@ -111,6 +111,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/api/v1/users/{user_id}/password"): _r("users.password", ADMIN, ANY),
     ("GET", "/admin/users"): _r("users.list", ADMIN, ANY),
     ("GET", "/api/v1/audit"): _r("audit.read", ADMIN, ANY),
+    ("POST", "/api/v1/admin/devices/import"): _r("devices.import", ADMIN, ANY),
+    ("GET", "/api/v1/admin/devices/export"): _r("devices.export", ADMIN, ANY),
     ("GET", "/admin/audit"): _r("audit.read", ADMIN, ANY),
     ("POST", "/admin/users"): _r("users.create", ADMIN, ANY),
     ("POST", "/admin/users/{user_id}/disable"): _r("users.update", ADMIN, ANY),

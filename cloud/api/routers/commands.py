@@ -68,7 +68,7 @@ async def send_command(device_id: int, body: CommandIn, pool: PoolDep, user: Sta
         raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
     out = CommandOut.of(row)
     if row.status == "rejected":
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, {
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "code": "command_refused", "message": f"{row.reason}: {row.detail}", "detail": out.model_dump(mode="json")})
     return out
 
