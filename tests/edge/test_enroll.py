@@ -61,3 +61,17 @@ async def test_refusals_and_outages_are_enroll_errors() -> None:
         await fetch_enrolment("http://cloud", "gjb_x", transport=httpx.MockTransport(garbage))
     with pytest.raises(EnrollError, match="cannot reach"):
         await fetch_enrolment("http://127.0.0.1:9", "gjb_x", timeout=2)
+
+
+def test_the_cli_says_why_and_writes_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "agent.yaml"
+    result = subprocess.run([sys.executable, "-m", "guanjia.app.cli.main", "edge", "enroll", "--cloud",
+                             "http://127.0.0.1:9", "--token", "gjb_x", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "cannot reach the cloud" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not config.exists()
