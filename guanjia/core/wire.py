@@ -297,6 +297,9 @@ class StoredDict(TypedDict):
     incarnation: NotRequired[str]
     seqs: list[list[int]]
     ts: int
+    behind: NotRequired[bool]
+    """Present (true) when the cloud's ingest is behind: the edge restarts its resend timers
+    instead of resending what is only queued (issue 21). Older edges ignore it."""
 
 
 def merge_seqs(seqs: Iterable[int]) -> list[list[int]]:
@@ -310,13 +313,30 @@ def merge_seqs(seqs: Iterable[int]) -> list[list[int]]:
     return ranges
 
 
-def encode_stored(incarnation: str, seqs: Iterable[int], ts: int) -> list[bytes]:
+def encode_stored(incarnation: str, seqs: Iterable[int], ts: int, *, behind: bool = False) -> list[bytes]:
     """The ``stored`` payloads confirming ``seqs`` of one incarnation: merged into ranges, split
-    every :data:`MAX_RANGES_PER_MESSAGE` ranges (so one message stays far below the payload limit)."""
+    every :data:`MAX_RANGES_PER_MESSAGE` ranges (so one message stays far below the payload limit);
+    ``behind`` adds the hint (the field is left out otherwise, so the common message is unchanged)."""
     ranges = merge_seqs(seqs)
-    return [orjson.dumps(StoredDict(schema=SCHEMA_VERSION, kind="stored", incarnation=incarnation,
-                                    seqs=ranges[start:start + MAX_RANGES_PER_MESSAGE], ts=ts))
-            for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE)]
+    out: list[bytes] = []
+    for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE):
+        doc = StoredDict(schema=SCHEMA_VERSION, kind="stored", incarnation=incarnation,
+                         seqs=ranges[start:start + MAX_RANGES_PER_MESSAGE], ts=ts)
+        if behind:
+            doc["behind"] = True
+        out.append(orjson.dumps(doc))
+    return out
+
+
+def stored_behind(payload: bytes) -> bool:
+    """True when a ``stored`` confirmation carries the cloud's ``behind`` hint (see :class:`StoredDict`)."""
+    if b'"behind"' not in payload:
+        return False
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and doc.get("behind") is True
 
 
 def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | None:

@@ -317,3 +317,14 @@ def test_reply_bytes_are_pinned_and_echo_the_command() -> None:
     assert (bare["id"], bare["device"], bare["point"], bare["value"]) == (None, None, None, None)
     ok = orjson.loads(wire.encode_reply(command, gateway="g", community="c", ok=True, reason=None, detail="", ts=0))
     assert (ok["ok"], ok["reason"], ok["detail"]) == (True, None, "")
+
+
+def test_stored_behind_hint_is_optional() -> None:
+    plain = wire.encode_stored(INCARNATION, [1, 2], 7)
+    hinted = wire.encode_stored(INCARNATION, [1, 2], 7, behind=True)
+    assert b"behind" not in plain[0]
+    assert orjson.loads(hinted[0])["behind"] is True
+    assert wire.parse_stored(hinted[0], INCARNATION) == [(1, 2)]  # an older edge reads it as before
+    assert (wire.stored_behind(plain[0]), wire.stored_behind(hinted[0])) == (False, True)
+    assert not wire.stored_behind(b'{"behind": "yes"}')
+    assert not wire.stored_behind(b'{"behind": tru')
