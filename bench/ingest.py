@@ -43,6 +43,7 @@ from cloud.registry import store
 from cloud.registry.broker import BrokerAccount
 from guanjia.app.stack import MosquittoServer, PostgresServer
 from guanjia.core import wire
+from guanjia.core.ports import free_port
 from guanjia.core.settings import MqttUrl
 
 READINGS = 1250
@@ -136,7 +137,9 @@ class Gateways:
 def _worker(db: str, mqtt_url: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GUANJIA_DATABASE_URL": db, "GUANJIA_MQTT_URL": mqtt_url, "GUANJIA_MODE": "test"}
     with log.open("ab") as fh:
-        return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench"],
+        # each process its own /metrics port (the default one would collide between the two)
+        return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench",
+                                 "--metrics-port", str(free_port())],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
