@@ -213,11 +213,12 @@ class IngestWorker:
             await self.ready.put(batch)
 
     async def _prepare(self, message: Incoming) -> Prepared:
-        backoff = Backoff(initial=0.2, cap=10.0)
+        backoff: Backoff | None = None  # built on the first failure only: this runs per message
         while True:
             try:
                 return await self.preparer.prepare(message)
             except (psycopg.OperationalError, PoolTimeout) as exc:
+                backoff = backoff or Backoff(initial=0.2, cap=10.0)
                 delay = backoff.next_delay()
                 log.warning("registry lookup failed (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
                 await asyncio.sleep(delay)
