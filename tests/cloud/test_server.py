@@ -17,18 +17,21 @@ from tests.support.services import BrokerHandle
 GUANJIA = str(Path(sys.executable).parent / "guanjia")
 
 
+def _start_ingest(db: str, mqtt_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GUANJIA_DATABASE_URL": db, "GUANJIA_MQTT_URL": mqtt_url, "GUANJIA_MODE": "test"}
+    with log.open("ab") as fh:
+        return subprocess.Popen([GUANJIA, "cloud", "ingest", "--group", unique("g-"), "--client-id-prefix",
+                                 unique("m-"), "--metrics-port", str(port)], env=env, stdout=fh,
+                                stderr=subprocess.STDOUT)
+
+
 async def test_ingest_process_serves_metrics(ingest_db: str, broker: BrokerHandle, tmp_path: Path) -> None:
     community, gateway = unique("c"), unique("gw")
     devices = [f"{gateway}d{i}" for i in range(3)]
     register(ingest_db, community, gateway, devices)
     port = free_port()
-    env = {**os.environ, "GUANJIA_DATABASE_URL": ingest_db, "GUANJIA_MQTT_URL": broker.admin_url,
-           "GUANJIA_MODE": "test"}
     log = tmp_path / "ingest.log"
-    with log.open("ab") as fh:
-        proc = subprocess.Popen([GUANJIA, "cloud", "ingest", "--group", unique("g-"), "--client-id-prefix",
-                                 unique("m-"), "--metrics-port", str(port)], env=env, stdout=fh,
-                                stderr=subprocess.STDOUT)
+    proc = _start_ingest(ingest_db, broker.admin_url, port, log)
     try:
         assert wait_for_port("127.0.0.1", port, timeout=30), log.read_text()
         base = f"http://127.0.0.1:{port}"
