@@ -261,7 +261,7 @@ def _matrix_rounds(shape: tuple[int, int, int], quick: bool) -> tuple[int, int]:
 
 
 def _fleet(root: Path, broker: MosquittoServer, shape: tuple[int, int, int], payloads: dict[str, list[bytes]],
-           ids: dict[str, int], mode: str, first: int) -> dict[str, Any]:
+           ids: dict[str, int], mode: str, first: int, upto: int) -> dict[str, Any]:
     """Run the shape's gateways in :data:`FLEET_PROCESSES` publisher processes; their records merged."""
     names = _shape_gateways(shape)
     blob = root / f"payloads-{_shape_name(shape)}.pkl"
@@ -274,7 +274,7 @@ def _fleet(root: Path, broker: MosquittoServer, shape: tuple[int, int, int], pay
             continue
         out = root / f"fleet-{_shape_name(shape)}-{mode}-{k}.json"
         spec = {"host": broker.host, "port": broker.port, "payloads": str(blob), "mode": mode, "first": first,
-                "pace_s": 1.0, "confirm_timeout_s": 60.0, "out": str(out),
+                "upto": upto, "pace_s": 1.0, "confirm_timeout_s": 60.0, "out": str(out),
                 "gateways": [{"name": gw, "topic": wire.topic(COMMUNITY, gw, "telemetry"),
                               "cmd": wire.topic(COMMUNITY, gw, "cmd"), "incarnation": f"{ids[gw]:016x}",
                               "username": BrokerAccount.gateway(COMMUNITY, gw).username,
@@ -352,8 +352,8 @@ def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int
 
     result: dict[str, Any] = {"copy_points_per_s": round(copy_rate)}
     before = 0  # messages of this shape already stored (the burst's, in the paced phase)
-    for mode, first in (("burst", 0), ("paced", burst)):
-        record = _fleet(root, broker, shape, payloads, ids, mode, first)
+    for mode, first, upto in (("burst", 0, burst), ("paced", burst, burst + paced_s)):
+        record = _fleet(root, broker, shape, payloads, ids, mode, first, upto)
         sent = sum(len(r["published"]) for r in record.values())
         stored = _stored_at(db, ids, before + sent, timeout=300)
         before += sent

@@ -9,8 +9,8 @@ slice of the gateways.
 Each gateway subscribes to its own ``…/cmd`` topic and records when each seq was first
 confirmed (``stored``), how many confirmation messages it got, how many named a seq it had
 already seen confirmed, and how many carried the ``behind`` hint. Protocol with the parent:
-prints ``ready`` once every client is subscribed, waits for a line on stdin, publishes
-(from payload index ``first``; ``burst``: every gateway's messages as fast as the clients take them, round by round;
+prints ``ready`` once every client is subscribed, waits for a line on stdin, publishes payloads
+``first`` to ``upto`` (``burst``: every gateway's messages as fast as the clients take them, round by round;
 ``paced``: one message per gateway per ``pace_s``, gateways spread over the period), waits up to
 ``confirm_timeout_s`` for every seq to be confirmed and writes its record as JSON to ``out``.
 """
@@ -92,17 +92,16 @@ def main(spec_path: str) -> None:
             raise SystemExit(f"{g.name}: no SUBACK")
     print("ready", flush=True)
     sys.stdin.readline()
-    rounds, first = max(len(g.payloads) for g in gateways), int(spec["first"])
+    first, rounds = int(spec["first"]), int(spec["upto"])
     if spec["mode"] == "burst":
         for r in range(first, rounds):
             for g in gateways:
-                if r < len(g.payloads):
-                    g.publish(r)
+                g.publish(r)
     else:
         pace = float(spec["pace_s"])
         start = time.monotonic()
         slots = sorted((((r - first) * pace + i * pace / len(gateways)), i, r) for i, g in enumerate(gateways)
-                       for r in range(first, len(g.payloads)))
+                       for r in range(first, rounds))
         for at, i, r in slots:
             delay = start + at - time.monotonic()
             if delay > 0:
