@@ -156,3 +156,20 @@ async def test_burst_every_batch_confirmed_once_through_a_full_client_window(
         assert any(m.get("behind") for m in listener.messages)
     finally:
         listener.close()
+
+
+def test_confirm_queue_split_message_keeps_only_the_unsent_ranges() -> None:
+    """More ranges than one message holds: a client full after the first message keeps exactly
+    the ranges it did not take."""
+    t1 = wire.topic("c", "g1", "telemetry")
+    seqs = list(range(1, 2 * (wire.MAX_RANGES_PER_MESSAGE * 2 + 1), 2))  # every other seq: one range each
+    queue = ConfirmQueue()
+    queue.add([_prepared(t1, s) for s in seqs])
+    client = _Client(room=1)
+    assert queue.flush(client.publish, 1) is Sent.FULL
+    assert queue.size == len(seqs) - wire.MAX_RANGES_PER_MESSAGE
+    client.room = 10
+    assert queue.flush(client.publish, 2) is Sent.QUEUED
+    got = [s for _, doc in client.got for a, b in doc["seqs"] for s in range(a, b + 1)]  # type: ignore[attr-defined]
+    assert sorted(got) == seqs
+    assert len(client.got) == 3
