@@ -328,3 +328,21 @@ def test_stored_behind_hint_is_optional() -> None:
     assert (wire.stored_behind(plain[0]), wire.stored_behind(hinted[0])) == (False, True)
     assert not wire.stored_behind(b'{"behind": "yes"}')
     assert not wire.stored_behind(b'{"behind": tru')
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"m0": 1e308, "m1": 1e308}, None),  # the fast path's sum overflows: the per-metric loop decides (valid)
+    ({"m0": 1.5, "m1": 2**63 - 1, "m2": True, "m3": None, "m4": "on"}, None),
+    ({"m0": 1.5, "m1": [1]}, "bad_value"),
+    ({"m0": 1.5, "bad/metric": 2.0}, "bad_id"),
+    ({"m0": "x" * 300}, "bad_value"),
+])
+def test_reading_values_fast_path_gives_the_loops_verdict(values: dict[str, Any], reason: str | None) -> None:
+    payload = wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=1,
+                          items=[{"device": "d0", "ts": 1, "values": values}], incarnation=INCARNATION)
+    if reason is None:
+        assert wire.decode(payload).items[0]["values"] == values
+    else:
+        with pytest.raises(WireError) as caught:
+            wire.decode(payload)
+        assert caught.value.reason == reason
