@@ -175,7 +175,9 @@ class IngestWorker:
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
             idle = time.monotonic() - self.consumer.last_received >= quiet_s
-            if idle and self._done >= self.consumer.received and not self.confirms.size:
+            # confirmations go out before the session ends (unless the broker is away: then the edge resends)
+            confirmed = not self.confirms.size or not self.consumer.connected.is_set()
+            if idle and self._done >= self.consumer.received and confirmed:
                 log.info("ingest worker %s drained (%d messages)", self.options.client_id, self._done)
                 return True
             await asyncio.sleep(0.05)
