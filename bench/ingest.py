@@ -19,9 +19,10 @@ Phases (same database, same ``telemetry`` table and index):
    confirmations, so the ``stored`` path is measured too. Per shape: the same-run binary COPY
    baseline of the same rows; one unmeasured warm-up message per gateway; a burst (every
    gateway's messages at once) → points/s and messages/s to the last commit,
-   commit→confirmation p50/p99 and confirmations dropped (seqs never confirmed within 60 s); then a paced phase at 1 message/s per gateway → publish→commit
-   and commit→confirmation p50/p99. "Commit" is ``ingest_batches.received_at`` (``now()``, the
-   write transaction's start — a few ms before its commit, so commit→confirmation errs long).
+   commit→confirmation p50/p99 and confirmations dropped (seqs never confirmed within 60 s);
+   then a paced phase at 1 message/s per gateway → publish→commit and commit→confirmation
+   p50/p99. "Commit" is ``ingest_batches.received_at`` (``now()``, the write transaction's
+   start — a few ms before its commit, so commit→confirmation errs long).
 
 Checks in every run: points sent == points stored, duplicate rows counted (must be 0).
 Top-level keys for the targets: ``points_per_s_msg200`` (500×10×20), ``messages_per_s_msg40``
