@@ -308,6 +308,9 @@ class StoredDict(TypedDict):
     incarnation: NotRequired[str]
     seqs: list[list[int]]
     ts: int
+    behind: NotRequired[bool]
+    """Present (true) when the cloud's ingest is behind: the edge restarts its resend timers
+    instead of resending what is only queued (issue 21). Older edges ignore it."""
 
 
 def merge_seqs(seqs: Iterable[int]) -> list[list[int]]:
@@ -321,13 +324,30 @@ def merge_seqs(seqs: Iterable[int]) -> list[list[int]]:
     return ranges
 
 
-def encode_stored(incarnation: str, seqs: Iterable[int], ts: int) -> list[bytes]:
+def encode_stored(incarnation: str, seqs: Iterable[int], ts: int, *, behind: bool = False) -> list[bytes]:
     """The ``stored`` payloads confirming ``seqs`` of one incarnation: merged into ranges, split
-    every :data:`MAX_RANGES_PER_MESSAGE` ranges (so one message stays far below the payload limit)."""
+    every :data:`MAX_RANGES_PER_MESSAGE` ranges (so one message stays far below the payload limit);
+    ``behind`` adds the hint (the field is left out otherwise, so the common message is unchanged)."""
     ranges = merge_seqs(seqs)
-    return [orjson.dumps(StoredDict(schema=SCHEMA_VERSION, kind="stored", incarnation=incarnation,
-                                    seqs=ranges[start:start + MAX_RANGES_PER_MESSAGE], ts=ts))
-            for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE)]
+    out: list[bytes] = []
+    for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE):
+        doc = StoredDict(schema=SCHEMA_VERSION, kind="stored", incarnation=incarnation,
+                         seqs=ranges[start:start + MAX_RANGES_PER_MESSAGE], ts=ts)
+        if behind:
+            doc["behind"] = True
+        out.append(orjson.dumps(doc))
+    return out
+
+
+def stored_behind(payload: bytes) -> bool:
+    """True when a ``stored`` confirmation carries the cloud's ``behind`` hint (see :class:`StoredDict`)."""
+    if b'"behind"' not in payload:
+        return False
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and doc.get("behind") is True
 
 
 def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | None:
@@ -605,6 +625,37 @@ _VALID_IDS: set[str] = set()
 """Device and metric ids already seen valid (bounded): skips the regex for the same few names."""
 
 
+def _plain_values(values: dict[str, Any]) -> bool:
+    """True when every metric id was seen valid before and every value is a finite number — the
+    common reading, checked with two C-level passes instead of a Python loop over the metrics.
+
+    Why this is exactly the loop's verdict for such a reading: ``sum`` succeeds only on ints,
+    bools and floats (any string, None, list or dict raises ``TypeError``, an int too large for a
+    float ``OverflowError``), and a sum is finite only if no term is NaN or ±inf. A sum that
+    overflows to inf from finite terms, or anything else, returns False: the per-metric loop
+    (:func:`_check_values`) then decides, with the same errors as before."""
+    if not _VALID_IDS.issuperset(values):
+        return False
+    try:
+        return math.isfinite(sum(values.values()))
+    except (TypeError, OverflowError):
+        return False
+
+
+def _check_values(values: dict[str, Any], index: int) -> None:
+    for metric, value in values.items():
+        if metric not in _VALID_IDS:
+            if not valid_id(metric):
+                raise WireError("bad_id", f"reading {index} metric {metric[:40]!r}")
+            if len(_VALID_IDS) < 100_000:
+                _VALID_IDS.add(metric)
+        if type(value) is float:
+            if not math.isfinite(value):
+                raise WireError("bad_value", f"reading {index} {metric} is not finite")
+        elif type(value) is not int:
+            _check_value(value, f"reading {index} {metric}")
+
+
 def _check_reading(item: object, index: int) -> None:
     # hot path (every reading of every message): check cheaply, build messages only on failure
     if not (isinstance(item, dict) and type(item.get("ts")) is int and type(item.get("device")) is str
@@ -617,17 +668,8 @@ def _check_reading(item: object, index: int) -> None:
     values = reading.get("values")
     if not (isinstance(values, dict) and len(values) <= 1000):
         raise WireError("bad_shape", f"reading {index} values")
-    for metric, value in values.items():
-        if metric not in _VALID_IDS:
-            if not valid_id(metric):
-                raise WireError("bad_id", f"reading {index} metric {metric[:40]!r}")
-            if len(_VALID_IDS) < 100_000:
-                _VALID_IDS.add(metric)
-        if type(value) is float:
-            if not math.isfinite(value):
-                raise WireError("bad_value", f"reading {index} {metric} is not finite")
-        elif type(value) is not int:
-            _check_value(value, f"reading {index} {metric}")
+    if not _plain_values(values):
+        _check_values(values, index)  # raises the exact error of the first bad metric, or learns new ids
     quality = reading.get("quality", "good")
     if quality not in QUALITY_BY_NAME:
         raise WireError("bad_quality", f"reading {index}: {str(quality)[:40]}")

@@ -345,3 +345,33 @@ def test_the_cloud_reads_replies_it_can_trust() -> None:
 ])
 def test_status_state(payload: bytes, state: str | None) -> None:
     assert wire.status_state(payload) == state
+
+
+def test_stored_behind_hint_is_optional() -> None:
+    plain = wire.encode_stored(INCARNATION, [1, 2], 7)
+    hinted = wire.encode_stored(INCARNATION, [1, 2], 7, behind=True)
+    assert b"behind" not in plain[0]
+    assert orjson.loads(hinted[0])["behind"] is True
+    assert wire.parse_stored(hinted[0], INCARNATION) == [(1, 2)]  # an older edge reads it as before
+    assert (wire.stored_behind(plain[0]), wire.stored_behind(hinted[0])) == (False, True)
+    assert not wire.stored_behind(b'{"behind": "yes"}')
+    assert not wire.stored_behind(b'{"behind": tru')
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"m0": 1e308, "m1": 1e308}, None),  # the fast path's sum overflows: the per-metric loop decides (valid)
+    ({"m0": 1.5, "m1": 2**63 - 1, "m2": True, "m3": None, "m4": "on"}, None),
+    ({"m0": 1.5, "m1": [1]}, "bad_value"),
+    ({"m0": 1.5, "bad/metric": 2.0}, "bad_id"),
+    ({"m0": "x" * 300}, "bad_value"),
+])
+def test_reading_values_fast_path_gives_the_loops_verdict(values: dict[str, Any], reason: str | None) -> None:
+    payload = wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=1,
+                          items=[{"device": "d0", "ts": 1, "values": values}], incarnation=INCARNATION)
+    if reason is None:
+        assert orjson.loads(payload)["readings"][0]["values"] == values
+        assert len(wire.decode(payload).items) == 1
+    else:
+        with pytest.raises(WireError) as caught:
+            wire.decode(payload)
+        assert caught.value.reason == reason
