@@ -34,5 +34,7 @@ COMPONENTS: list[ComponentFactory] = [
     planned_maintenance,  # planned work orders ahead of their due date, overdue and lift-compliance alarms
 ]
 
-INGEST_ONLY: list[ComponentFactory] = [ingest]
+INGEST_ONLY: list[ComponentFactory] = [ingest, api]
+"""``api`` here is only :class:`cloud.server.MetricsServer` (``--metrics-port``): an ingest-only
+process has ``config.api`` false."""
 """``guanjia cloud ingest``: scale-out processes beside one ``serve``."""
