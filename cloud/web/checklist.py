@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile  # what request.form() yields (fastapi's is a subclass)
 
 from cloud.auth.deps import PageUser, app_pool
+from cloud.auth.users import User
 from cloud.http.deps import get_clock, get_policy
 from cloud.http.rendering import render
 from cloud.ops.maintenance import repo
@@ -44,9 +45,18 @@ async def checklist_page(request: Request, work_order_id: int, user: PageUser) -
             wo = await wo_repo.get(conn, work_order_id)
         except WorkOrderError:
             wo = None
-    if order is None or wo is None or not user.can_see(wo["community"]):
+    if wo is None or not user.can_see(wo["community"]):
         return render(request, "error.html", user, status.HTTP_404_NOT_FOUND, message_key="error.not_found")
+    if order is None:
+        return _not_planned(request, user, work_order_id)
     return render(request, "checklist.html", user, wo=wo, order=order, tpl=shipped().get(order["template"]))
+
+
+def _not_planned(request: Request, user: User, work_order_id: int) -> Response:
+    return render(request, "error.html", user, status.HTTP_409_CONFLICT,
+                  message=f"工单 #{work_order_id} 不是计划维保，没有检查表 / "
+                          f"work order #{work_order_id} is not a planned "
+                          "maintenance: it has no checklist")
 
 
 def _float(text: object) -> float | None:
@@ -62,8 +72,8 @@ async def checklist_submit(request: Request, work_order_id: int, user: PageUser)
     form = await request.form()
     async with app_pool(request).connection() as conn:
         order = await repo.find_order(conn, work_order_id)
-        if order is None:
-            return render(request, "error.html", user, status.HTTP_404_NOT_FOUND, message_key="error.not_found")
+        if order is None:  # the order exists (the policy's assignment scope checked it) but is a repair
+            return _not_planned(request, user, work_order_id)
         template = shipped().get(order["template"])
         answers: list[Answer] = []
         try:
