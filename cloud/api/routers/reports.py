@@ -43,7 +43,7 @@ async def get_report(user: StaffUser, pool: PoolDep, clock: ClockDep, community:
 
 @router.get("/csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def get_report_csv(user: StaffUser, pool: PoolDep, clock: ClockDep, community: Community, start: Start,
-                         table: Literal["work_orders", "sla", "maintenance", "inspections", "energy"],
+                         table: Literal["work_orders", "sla", "maintenance", "inspections", "energy", "contractors"],
                          period: Period = "month") -> Response:
     ensure_visible(user, community)
     report = await _report(pool, community, period, start, clock.now())

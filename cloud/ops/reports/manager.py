@@ -24,12 +24,13 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 
 from cloud.ops.inspections.rounds import coverage
+from cloud.ops.maintenance.contracts import compliance
 from cloud.ops.model.errors import InvalidRequest, NotFound
 from cloud.ops.reports import repo
 from cloud.ops.reports.tariffs import Tariff, cost_of
 
 Period = Literal["day", "week", "month"]
-TABLES = ("work_orders", "sla", "maintenance", "inspections", "energy")
+TABLES = ("work_orders", "sla", "maintenance", "inspections", "energy", "contractors")
 
 
 def bounds(period: Period, day: date, zone: ZoneInfo) -> tuple[date, date, datetime, datetime]:
@@ -87,6 +88,10 @@ async def build(conn: AsyncConnection[Any], community: str, period: Period, day:
         "maintenance": await repo.maintenance_rows(conn, community, start, end),
         "inspections": inspections,
         "energy": energy,
+        "contractors": [{"contractor": c.contractor, "skill": c.skill, "on_site_within_min": c.on_site_within_min,
+                         "resolve_within_min": c.resolve_within_min, "orders": c.orders,
+                         "on_site_ratio": c.on_site_ratio, "resolve_ratio": c.resolve_ratio}
+                        for c in await compliance(conn, community, start, end)],
     }
 
 
@@ -107,7 +112,7 @@ async def _energy(conn: AsyncConnection[Any], community: str, start: datetime, e
 
 def tables(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {"work_orders": report["work_orders"], "sla": [report["sla"]], "maintenance": report["maintenance"],
-            "inspections": report["inspections"], "energy": report["energy"]}
+            "inspections": report["inspections"], "energy": report["energy"], "contractors": report["contractors"]}
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

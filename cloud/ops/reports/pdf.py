@@ -92,6 +92,7 @@ def render(report: dict[str, Any]) -> bytes:
         _table(pdf, "巡检覆盖 / inspection coverage", report["inspections"])
         _cost_chart(pdf, report["energy"])
         _table(pdf, "能耗与电费 / energy and cost (TOU)", report["energy"])
+        _table(pdf, "维保单位合同履约 / contractor SLA compliance", report.get("contractors", []))
         return bytes(pdf.output())
     except (FPDFException, OSError) as exc:
         raise PdfUnavailable(f"the PDF could not be rendered: {exc}") from exc
