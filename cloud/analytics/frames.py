@@ -135,3 +135,23 @@ def _ffill(values: Array) -> Array:
     out = values[index]
     out[: np.argmax(~mask) if (~mask).any() else values.size] = np.nan
     return out
+
+
+def span(frame: HourlyFrame, start_ms: int, end_ms: int) -> HourlyFrame:
+    """The hours ``[start_ms, end_ms)`` as a frame that starts exactly at ``start_ms`` (NaN where
+    ``frame`` has no hours) — what :func:`from_rollup_rows` gives for the same range, so scoring on
+    an in-memory frame (evaluation, tests) sees what it would see in the database."""
+    if start_ms % HOUR_MS or end_ms % HOUR_MS:
+        raise ValueError("span bounds must be aligned to an hour")
+    hours = max(0, (end_ms - start_ms) // HOUR_MS)
+    out = HourlyFrame(device=frame.device, kind=frame.kind, start_ms=start_ms, hours=hours, community=frame.community)
+    lo = max(start_ms, frame.start_ms)
+    hi = min(end_ms, frame.start_ms + frame.hours * HOUR_MS)
+    src = slice(frame.hour_of(lo), frame.hour_of(hi)) if hi > lo else slice(0, 0)
+    dst = slice((lo - start_ms) // HOUR_MS, (hi - start_ms) // HOUR_MS) if hi > lo else slice(0, 0)
+    for source, target in ((frame.avg, out.avg), (frame.min, out.min), (frame.max, out.max)):
+        for metric, column in source.items():
+            values = np.full(hours, np.nan)
+            values[dst] = column[src]
+            target[metric] = values
+    return out

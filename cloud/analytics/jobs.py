@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from cloud.analytics import modelstore
+from cloud.analytics import modelstore, timeline
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
 from cloud.analytics.errors import NotEnoughData
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOOKBACK = dt.timedelta(days=5)
-"""Hours read before the scoring window so EWMAs and trailing 3-day sums are warm."""
+CATCH_UP = dt.timedelta(days=35)
+"""How far back scoring resumes at most (after an outage, or for a device never scored)."""
 HEALTH_WINDOW = dt.timedelta(days=30)
 
 
@@ -151,8 +151,13 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
 async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datetime | None = None,
                 community: str | None = None, raise_alarms: bool = True, health: bool = True,
                 policy: Policy | None = None) -> ScoreResult:
-    """Raise detections confirmed in ``[since, now)`` (default: the last 2 hours); refresh health
+    """Advance every device's detections to the last complete hour before ``now``; refresh health
     records unless ``health`` is False (they read 30 days per device, so the service does it hourly).
+
+    Scoring resumes from the earlier of ``since`` (default: 2 hours ago) and the device's last
+    scored hour (``analytics_scoring_state``), one cell of :mod:`cloud.analytics.timeline` at a
+    time; its events are applied idempotently (a detection is identified by its device, detector
+    and confirmation hour), so the result is the same for any step size, window start or restart.
 
     ``policy`` is the service's work-order policy (``GUANJIA_WO_POLICY``), so orders opened from
     detections get the same SLA clocks as every other order; the shipped one when not given
@@ -169,25 +174,60 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
         baselines = await modelstore.load_baselines(conn, model.id) if model is not None else {}
         for device in await devices_of(conn, kind, community):
             baseline = baselines.get(device.id)
-            frame = await load_frame(conn, device, min(since, end) - LOOKBACK, end)
             result.devices += 1
+            if model is not None and baseline is not None:
+                await _advance_device(conn, policy, device, detector, model, baseline, since, end, now,
+                                      raise_alarms, result)
             if health:
-                await _store_health(conn, device, detector, frame, baseline, end)
+                await _store_health(conn, device, baseline, end)
                 result.health_updated += 1
-            if model is None or baseline is None or frame.hours == 0:
-                await conn.commit()
-                continue
-            found = detector.score(frame, baseline, model.params, from_ms=_ms(since))
-            for det in found:
-                if await _record_detection(conn, device, model.id, det):
-                    result.detections.append(det)
-                    if raise_alarms:
-                        await _raise_alarm(conn, policy, device, det, now)
-                        result.alarms_raised += 1
-            result.cleared += await _clear_recovered(conn, policy, device, detector, frame, baseline, model.params,
-                                                     now, raise_alarms)
             await conn.commit()
     return result
+
+
+async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: DeviceRef, detector: Detector,
+                          model: modelstore.ModelVersion, baseline: Params, since: dt.datetime, end: dt.datetime,
+                          now: dt.datetime, raise_alarms: bool, result: ScoreResult) -> None:
+    cur = await conn.execute("SELECT scored_until FROM analytics_scoring_state WHERE device_id = %s AND detector = %s",
+                             (device.id, detector.name))
+    row = await cur.fetchone()
+    resume = min(since, row[0]) if row else since
+    # a device silent for months is not replayed from the start: at most CATCH_UP back
+    from_ms = max(_ms(min(resume, end)) // HOUR_MS * HOUR_MS, _ms(end - CATCH_UP))
+    end_ms = _ms(end)
+    if end_ms <= from_ms:
+        return
+    begin_ms = timeline.cell_range(timeline.cell_of(from_ms))[0]
+    cur = await conn.execute(
+        """SELECT detector, (extract(epoch FROM detected_at) * 1000)::bigint FROM analytics_detections
+            WHERE device_id = %s AND detector LIKE %s AND detected_at <= %s
+              AND (cleared_at IS NULL OR cleared_at >= %s)""",
+        (device.id, f"{detector.name}.%", _dt(begin_ms), _dt(begin_ms)))
+    open_before = {str(r[0]): timeline.OpenDetection(str(r[0]), int(r[1])) for r in await cur.fetchall()}
+    frames: dict[tuple[int, int], HourlyFrame] = {}
+    for cell in range(timeline.cell_of(from_ms), timeline.cell_of(end_ms - HOUR_MS) + 1):
+        lo, hi = timeline.cell_origin(cell), min(timeline.cell_range(cell)[1], end_ms)
+        frames[(lo, hi)] = await load_frame(conn, device, _dt(lo), _dt(hi))
+    outcome = timeline.advance(detector, lambda lo, hi: frames[(lo, hi)], baseline, model.params,
+                               from_ms=from_ms, end_ms=end_ms, open_before=open_before)
+    for event in outcome.events:
+        if isinstance(event, timeline.Raise):
+            if await _record_detection(conn, device, model.id, event.detection):
+                result.detections.append(event.detection)
+                if raise_alarms:
+                    await _raise_alarm(conn, policy, device, event.detection, now)
+                    result.alarms_raised += 1
+        elif await _clear_detection(conn, policy, device, event, now, raise_alarms):
+            result.cleared += 1
+    for name, still in outcome.open.items():
+        await conn.execute("UPDATE analytics_detections SET last_seen_at = %s WHERE device_id = %s AND detector = %s "
+                           "AND detected_at = %s AND open", (end, device.id, name, _dt(still.detected_ms)))
+    await conn.execute(
+        """INSERT INTO analytics_scoring_state (device_id, detector, scored_until, model_id, updated_at)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (device_id, detector) DO UPDATE SET scored_until = GREATEST(
+               analytics_scoring_state.scored_until, EXCLUDED.scored_until), model_id = EXCLUDED.model_id,
+               updated_at = EXCLUDED.updated_at""", (device.id, detector.name, end, model.id, now))
 
 
 def _rule_id(det: Detection) -> str:
@@ -195,24 +235,17 @@ def _rule_id(det: Detection) -> str:
 
 
 async def _record_detection(conn: AsyncConnection[Any], device: DeviceRef, model_id: int, det: Detection) -> bool:
-    """Insert an open detection; False when one is already open for (device, detector) or this
-    episode was already recorded (re-scoring the same hours after a clear must not re-raise it)."""
-    cur = await conn.execute(
-        "SELECT 1 FROM analytics_detections WHERE device_id = %s AND detector = %s AND detected_at >= %s LIMIT 1",
-        (device.id, det.detector, _dt(det.detected_ms)))
-    if await cur.fetchone() is not None:
-        return False
+    """Insert the detection; False when this episode is already recorded (same device, detector
+    and confirmation hour) or another one of the detector is still open (a model change can move
+    an episode's confirmation hour; the open one stands for it)."""
     cur = await conn.execute(
         """INSERT INTO analytics_detections (device_id, model_id, detector, fault, onset_at, detected_at,
                                              last_seen_at, score, message, evidence)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (device_id, detector) WHERE open DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,
-               score = EXCLUDED.score
-           RETURNING (xmax = 0)""",
+           ON CONFLICT DO NOTHING RETURNING id""",
         (device.id, model_id, det.detector, det.fault, _dt(det.start_ms), _dt(det.detected_ms), _dt(det.detected_ms),
          det.score, det.message, Jsonb(modelstore.to_json_safe(det.evidence))))
-    row = await cur.fetchone()
-    return bool(row and row[0])
+    return await cur.fetchone() is not None
 
 
 def _dt(ms: int) -> dt.datetime:
@@ -232,53 +265,34 @@ async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRe
     outcome = await apply_event(conn, policy, event, now)
     if outcome.alarm_id is not None:
         await conn.execute(
-            "UPDATE analytics_detections SET alarm_id = %s WHERE device_id = %s AND detector = %s AND open",
-            (outcome.alarm_id, device.id, det.detector))
+            "UPDATE analytics_detections SET alarm_id = %s WHERE device_id = %s AND detector = %s AND detected_at = %s",
+            (outcome.alarm_id, device.id, det.detector, _dt(det.detected_ms)))
 
 
-async def _clear_recovered(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, detector: Detector,
-                           frame: HourlyFrame, baseline: Params, params: Params, now: dt.datetime,
-                           raise_alarms: bool) -> int:
-    cur = await conn.execute("SELECT detector FROM analytics_detections WHERE device_id = %s AND open", (device.id,))
-    open_ = [str(r[0]) for r in await cur.fetchall()]
-    if not open_:
-        return 0
-    full = detector.hyper(params)
-    stats = detector.statistics(frame, baseline, full).stats
-    cleared = 0
-    for channel in detector.channels:
-        name = f"{detector.name}.{channel.name}"
-        stat = stats.get(channel.name)
-        if name not in open_ or stat is None or stat.size == 0:
-            continue
-        latest = stat[~_isnan(stat)]
-        if latest.size == 0 or latest[-1] >= detector.limit(full, channel) * channel.clear_ratio:
-            continue
-        await conn.execute("UPDATE analytics_detections SET open = false, cleared_at = %s "
-                           "WHERE device_id = %s AND detector = %s AND open", (now, device.id, name))
-        cleared += 1
-        if raise_alarms:
-            from cloud.ops.alarms.lifecycle import apply_event
-            from cloud.ops.model.alarms import AlarmEvent
+async def _clear_detection(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, event: timeline.Clear,
+                           now: dt.datetime, raise_alarms: bool) -> bool:
+    """Close the detection the event names (no-op when it is already closed); clear its alarm."""
+    cur = await conn.execute(
+        "UPDATE analytics_detections SET open = false, cleared_at = %s WHERE device_id = %s AND detector = %s "
+        "AND detected_at = %s AND open RETURNING id", (_dt(event.at_ms), device.id, event.detector,
+                                                       _dt(event.detected_ms)))
+    if await cur.fetchone() is None:
+        return False
+    if raise_alarms:
+        from cloud.ops.alarms.lifecycle import apply_event
+        from cloud.ops.model.alarms import AlarmEvent
 
-            ts = frame.start_ms + frame.hours * HOUR_MS
-            await apply_event(conn, policy, AlarmEvent(
-                community=device.community, device=device.code, rule=f"analytics.{name}", state="clear", ts=ts,
-                severity="warning", message="back to normal", source="fleet", device_kind=device.kind), now)
-    return cleared
+        await apply_event(conn, policy, AlarmEvent(
+            community=device.community, device=device.code, rule=f"analytics.{event.detector}", state="clear",
+            ts=event.at_ms, severity="warning", message="back to normal", source="fleet",
+            device_kind=device.kind), now)
+    return True
 
 
-def _isnan(values: Any) -> Any:
-    import numpy as np
-
-    return np.isnan(values)
-
-
-async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, detector: Detector, frame: HourlyFrame,
-                        baseline: Params | None, end: dt.datetime) -> None:
+async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, baseline: Params | None,
+                        end: dt.datetime) -> None:
     start = end - HEALTH_WINDOW
-    window = await load_frame(conn, device, start, end) if frame.start_ms > _ms(start) else frame.window(
-        _ms(start), _ms(end))
+    window = await load_frame(conn, device, start, end)
     cur = await conn.execute("SELECT detector, fault, message FROM analytics_detections WHERE device_id = %s AND open",
                              (device.id,))
     open_detections = [{"detector": r[0], "fault": r[1], "message": r[2]} for r in await cur.fetchall()]

@@ -163,12 +163,12 @@ class Detector(ABC):
                     detected_ms=frame.start_ms + (raised + 1) * HOUR_MS,  # known once the hour is complete
                     score=float(stat[raised] / self.limit(params, channel)),
                     message=self.explain(frame, channel, raised, scored, baseline),
-                    evidence={k: _finite(v[raised]) for k, v in scored.context.items()},
+                    evidence={k: finite(v[raised]) for k, v in scored.context.items()},
                 ))
         return found
 
 
-def _finite(value: float) -> float | None:
+def finite(value: float) -> float | None:
     return None if not np.isfinite(value) else round(float(value), 4)
 
 

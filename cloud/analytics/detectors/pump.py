@@ -168,8 +168,10 @@ class PumpDetector(Detector):
             day_means = np.where(day_counts > 0, day_sums / day_counts, np.nan)
         rises = rising_run(day_means, tolerance=0.002).astype(np.float64)
         if day_starts.size:
-            day_index = (frame.times_ms - day_starts[0]) // 86_400_000
-            rising = rises[np.clip(day_index, 0, rises.size - 1)]
+            # the count of the last *completed* day: today's partial mean would make the message
+            # depend on where the frame ends (scoring must be causal, cloud/analytics/timeline.py)
+            day_index = (frame.times_ms - day_starts[0]) // 86_400_000 - 1
+            rising = np.where(day_index >= 0, rises[np.clip(day_index, 0, rises.size - 1)], 0.0)
         else:
             rising = np.zeros(frame.hours)
         stats = {"current_excess": excess, "current_deficit": -ratio, "pressure_deficit": pressure_def}
