@@ -6,13 +6,13 @@ scheduled cloud-service job run.
   with an open detection keep their previous baseline (the fault must not become "normal"). The fleet
   limits come from the active version when there is one, otherwise from the limits calibrated on
   the simulated training fleet and shipped in ``limits.json`` (``evaluate --write-limits``).
-- **score**: for each kind with an active model, read the recent hours (a look-back long enough
-  for the EWMAs and the 3-day sums to warm up), raise detections for episodes confirmed since the
-  last run and turn each one into a ``fleet`` alarm through the alarm/work-order path
-  (:func:`cloud.ops.alarms.lifecycle.apply_event`) with severity ``warning`` and the detector's
-  explanation — the service-level policy makes that a P3 *preventive* (planned) work order, not
-  an emergency. Open detections whose statistic fell back below its clear level are cleared
-  (alarm clear), and the equipment health record of every scored device is refreshed.
+- **score**: for each kind with an active model, advance every device's detections over the
+  cells of :mod:`cloud.analytics.timeline` (a fixed time grid, so the result does not depend on
+  when or how often scoring runs), record each episode once and turn it into a ``fleet`` alarm
+  through the alarm/work-order path (:func:`cloud.ops.alarms.lifecycle.apply_event`) with
+  severity ``warning`` and the detector's explanation — the service-level policy makes that a
+  P3 *preventive* (planned) work order, not an emergency. Episodes that ended are cleared (alarm
+  clear), and the equipment health record of every scored device is refreshed.
 """
 
 from __future__ import annotations
