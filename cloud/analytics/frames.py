@@ -155,3 +155,20 @@ def span(frame: HourlyFrame, start_ms: int, end_ms: int) -> HourlyFrame:
             values[dst] = column[src]
             target[metric] = values
     return out
+
+
+def mask_hours(frame: HourlyFrame, ranges: Iterable[tuple[int, int]]) -> HourlyFrame:
+    """A copy of ``frame`` with the hours overlapping any ``[from_ms, to_ms)`` set to NaN (hours a
+    fault or a repair was going on: a baseline fitted on them would learn the fault)."""
+    drop = np.zeros(frame.hours, dtype=bool)
+    for lo, hi in ranges:
+        first = max(0, (lo - frame.start_ms) // HOUR_MS)
+        last = min(frame.hours, -(-(hi - frame.start_ms) // HOUR_MS))
+        if last > first:
+            drop[first:last] = True
+    out = HourlyFrame(device=frame.device, kind=frame.kind, start_ms=frame.start_ms, hours=frame.hours,
+                      community=frame.community)
+    for source, target in ((frame.avg, out.avg), (frame.min, out.min), (frame.max, out.max)):
+        for metric, column in source.items():
+            target[metric] = np.where(drop, np.nan, column)
+    return out

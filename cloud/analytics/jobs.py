@@ -2,8 +2,12 @@
 scheduled cloud-service job run.
 
 - **train**: per device kind, fit every device's baseline on ``telemetry_1h`` over the training
-  window and store a new model version (fleet limits + per-device baselines, all JSON). Devices
-  with an open detection keep their previous baseline (the fault must not become "normal"). The fleet
+  window and store a new model version (fleet limits + per-device baselines, all JSON). What keeps
+  a fault from becoming "normal" (issue 15): hours under a detection episode or a work order leave
+  the fit; a device with an open detection keeps the baseline that raised it; and each device has
+  a healthy *reference* (its first weeks, or the weeks after its last repair) — a new baseline is
+  accepted only while the training window still looks normal against it
+  (:meth:`Detector.drift`), so wear slower than the daily retrain is not absorbed. The fleet
   limits come from the active version when there is one, otherwise from the limits calibrated on
   the simulated training fleet and shipped in ``limits.json`` (``evaluate --write-limits``).
 - **score**: for each kind with an active model, advance every device's detections over the
@@ -31,7 +35,7 @@ from cloud.analytics import modelstore, timeline
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
 from cloud.analytics.errors import NotEnoughData
-from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows
+from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows, mask_hours
 from cloud.analytics.health import health_record
 
 if TYPE_CHECKING:
@@ -99,6 +103,37 @@ async def load_frame(conn: AsyncConnection[Any], device: DeviceRef, start: dt.da
                             community=device.community)
 
 
+async def _suspect_ranges(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
+                          end: dt.datetime) -> list[tuple[int, int]]:
+    """``[from, to)`` ms of the device's detection episodes and work orders overlapping the window
+    (an open one runs to ``end``)."""
+    cur = await conn.execute(
+        """SELECT (extract(epoch FROM onset_at) * 1000)::bigint,
+                  (extract(epoch FROM coalesce(cleared_at, %(end)s)) * 1000)::bigint
+             FROM analytics_detections
+            WHERE device_id = %(id)s AND onset_at < %(end)s AND (cleared_at IS NULL OR cleared_at > %(start)s)
+           UNION ALL
+           SELECT (extract(epoch FROM created_at) * 1000)::bigint,
+                  (extract(epoch FROM coalesce(resolved_at, closed_at, %(end)s)) * 1000)::bigint
+             FROM work_orders
+            WHERE community = %(c)s AND device = %(d)s AND created_at < %(end)s
+              AND coalesce(resolved_at, closed_at, %(end)s) > %(start)s AND state NOT IN ('rejected', 'cancelled')""",
+        {"id": device.id, "c": device.community, "d": device.code, "start": start, "end": end})
+    return [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+
+
+async def _repaired_at(conn: AsyncConnection[Any], device: DeviceRef, after: dt.datetime | None) -> dt.datetime | None:
+    """When the device's last work order after ``after`` was resolved (a repair resets the reference)."""
+    if after is None:
+        return None
+    cur = await conn.execute(
+        """SELECT max(coalesce(resolved_at, closed_at)) FROM work_orders
+            WHERE community = %s AND device = %s AND state IN ('resolved', 'closed')
+              AND coalesce(resolved_at, closed_at) > %s""", (device.community, device.code, after))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime, *, kinds: list[str] | None = None,
                 community: str | None = None) -> dict[str, modelstore.ModelVersion]:
     """Fit baselines on ``[start, end)`` for every device of each kind and store a new version per kind."""
@@ -116,25 +151,48 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
         params.setdefault("limits", {c.name: c.floor for c in detector.channels})
         baselines: dict[int, Params] = {}
         skipped: dict[str, str] = {}
-        # a device with an open detection keeps its previous baseline: refitting "normal" on the
-        # weeks a bearing has been wearing would teach the model that wear is normal
+        held: dict[str, str] = {}
         previous = await modelstore.load_baselines(conn, active.id) if active else {}
         cur = await conn.execute("SELECT DISTINCT device_id FROM analytics_detections WHERE open")
         suspect = {int(r[0]) for r in await cur.fetchall()}
         for device in devices:
             if device.id in suspect and device.id in previous:
+                # a new baseline must not silence an open detection: it stays on the one that raised it
+                held[device.code] = "open detection"
                 baselines[device.id] = previous[device.id]
                 continue
             frame = await load_frame(conn, device, start, end)
+            # hours under a detection or an open work order are not "normal": they leave the fit
+            frame = mask_hours(frame, await _suspect_ranges(conn, device, start, end))
+            reference = await modelstore.load_reference(conn, device.id, detector.name)
+            repaired = await _repaired_at(conn, device, reference.window_end if reference else None)
             try:
-                baselines[device.id] = detector.fit_baseline(frame, params)
+                fitted = detector.fit_baseline(frame, params)
             except NotEnoughData as exc:
                 skipped[device.code] = str(exc)
+                if device.id in previous:
+                    baselines[device.id] = previous[device.id]
+                continue
+            if reference is None or (repaired is not None and repaired <= start):
+                # the first healthy weeks (or the first weeks after a repair) become the reference
+                await modelstore.save_reference(conn, device.id, detector.name, fitted, (start, end),
+                                                "first" if reference is None else "repair")
+                baselines[device.id] = fitted
+                continue
+            # gated: a window that already drifts from the healthy reference keeps the old baseline,
+            # so a fault slower than the retraining cadence never becomes the new normal
+            moved = detector.drift(frame, reference.params, params)
+            if moved is not None:
+                held[device.code] = moved
+                baselines[device.id] = previous.get(device.id, reference.params)
+                continue
+            baselines[device.id] = fitted
         if not baselines:
             log.info("analytics train %s: no device has enough history in %s..%s", kind, start, end)
             continue
         reasons = dict(list(skipped.items())[:20])
-        metrics = {"devices": len(baselines), "skipped": len(skipped), "skipped_reasons": reasons}
+        metrics = {"devices": len(baselines), "skipped": len(skipped), "skipped_reasons": reasons,
+                   "held": len(held), "held_channels": dict(list(held.items())[:20])}
         source = f"db:{community or '*'}; limits from " + (f"v{active.version}" if active else "shipped limits.json")
         model = await modelstore.save_model(conn, detector=detector.name, kind=kind, params=params, metrics=metrics,
                                             window=(start, end), source=source)

@@ -134,6 +134,31 @@ class Detector(ABC):
         limits: dict[str, float] = params.get("limits", {})
         return float(limits.get(channel.name, channel.floor))
 
+    def drift(self, frame: HourlyFrame, reference: Params, params: Params, *, warmup_hours: int = 120,
+              recent_hours: int = 72) -> str | None:
+        """The first channel whose statistic, computed against the device's healthy ``reference``,
+        sits persistently above its clear level (``limit × clear_ratio``) at the end of ``frame``.
+
+        Used to gate retraining: a window in which the device already drifts halfway to an alarm
+        must not become the new "normal" (slow wear would otherwise be absorbed one daily retrain
+        at a time and never reach the limit). Persistently = the median of the last
+        ``recent_hours`` valid hours after ``warmup_hours`` of warm-up, so single noisy hours of
+        unsmoothed channels never hold a baseline back.
+        """
+        full = self.hyper(params)
+        scored = self.statistics(frame, reference, full)
+        for channel in self.channels:
+            stat = scored.stats.get(channel.name)
+            if stat is None or stat.size <= warmup_hours:
+                continue
+            tail = stat[warmup_hours:]
+            tail = tail[~np.isnan(tail)][-recent_hours:]
+            if tail.size < recent_hours // 2:
+                continue
+            if float(np.median(tail)) > self.limit(full, channel) * channel.clear_ratio:
+                return channel.name
+        return None
+
     # -- scoring -------------------------------------------------------------------------------
     def score(
         self, frame: HourlyFrame, baseline: Params, params: Params, *, from_ms: int | None = None
