@@ -173,10 +173,13 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
                 if device.id in previous:
                     baselines[device.id] = previous[device.id]
                 continue
-            if reference is None or (repaired is not None and repaired <= start):
-                # the first healthy weeks (or the first weeks after a repair) become the reference
-                await modelstore.save_reference(conn, device.id, detector.name, fitted, (start, end),
-                                                "first" if reference is None else "repair")
+            moved_context = reference is not None and detector.context_key(fitted) != detector.context_key(
+                reference.params)
+            if reference is None or moved_context or (repaired is not None and repaired <= start):
+                # the first healthy weeks, the first weeks after a repair or at a new operating point
+                # (an operator's setpoint change) become the reference
+                reason = "first" if reference is None else "operating point" if moved_context else "repair"
+                await modelstore.save_reference(conn, device.id, detector.name, fitted, (start, end), reason)
                 baselines[device.id] = fitted
                 continue
             # gated: a window that already drifts from the healthy reference keeps the old baseline,

@@ -168,9 +168,25 @@ def _detection(detector: Detector, frame: HourlyFrame, channel: Channel, onset: 
         start_ms=frame.start_ms + onset * HOUR_MS,
         detected_ms=detected_ms,
         score=score,
-        message=detector.explain(frame, channel, hour, scored, baseline),
+        message=with_onset(detector.explain(frame, channel, hour, scored, baseline), frame.start_ms + onset * HOUR_MS,
+                           int(detector.hyper().get("utc_offset_ms", 8 * HOUR_MS))),
         evidence={k: finite(v[hour]) for k, v in scored.context.items()},
     )
+
+
+def with_onset(message: str, onset_ms: int, utc_offset_ms: int) -> str:
+    """The explanation with "since when" in the community's local time, in both languages
+    (``中文 / English``: the Chinese part gets its clause before the separator)."""
+    import datetime as dt
+
+    zone = dt.timezone(dt.timedelta(milliseconds=utc_offset_ms))
+    local = dt.datetime.fromtimestamp(onset_ms / 1000, zone)
+    hours = utc_offset_ms // HOUR_MS
+    zh, sep, en = message.partition(" / ")
+    if not sep:
+        return f"{message} (since {local:%Y-%m-%d %H:%M} UTC{hours:+d})"
+    return (f"{zh}（自 {local.month} 月 {local.day} 日 {local:%H:%M} 起）{sep}{en} "
+            f"(since {local:%Y-%m-%d %H:%M} UTC{hours:+d})")
 
 
 def advance(detector: Detector, load: FrameLoader, baseline: Params, params: Params, *, from_ms: int, end_ms: int,

@@ -131,8 +131,16 @@ class Detector(ABC):
         return out
 
     def limit(self, params: Params, channel: Channel) -> float:
+        """The channel's alarm limit: the calibrated one, never below the channel's physical floor
+        (a floor raised in code — e.g. the pump's night-duty limit, issue 15 — holds for models
+        stored before it)."""
         limits: dict[str, float] = params.get("limits", {})
-        return float(limits.get(channel.name, channel.floor))
+        return max(channel.floor, float(limits.get(channel.name, channel.floor)))
+
+    def context_key(self, baseline: Params) -> object:
+        """The operating context a baseline is valid for (e.g. a pump's setpoint); a retrain whose
+        context differs from the reference's starts a new reference. None: no such context."""
+        return None
 
     def drift(self, frame: HourlyFrame, reference: Params, params: Params, *, warmup_hours: int = 120,
               recent_hours: int = 72) -> str | None:

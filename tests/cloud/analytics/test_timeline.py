@@ -141,3 +141,17 @@ def test_every_statistic_is_causal() -> None:
                 np.testing.assert_array_equal(values, full.stats[name][:cut], err_msg=f"{kind}.{name}")
             for name, values in part.context.items():
                 np.testing.assert_array_equal(values, full.context[name][:cut], err_msg=f"{kind} context {name}")
+
+
+def test_the_explanation_says_what_moved_how_far_since_when_and_what_to_check_in_both_languages() -> None:
+    store = _one_pass(START_MS + 14 * DAY_MS, START_MS + DAYS * DAY_MS)
+    (message,) = [str(row["message"]) for key, row in store.rows.items() if key[0] == "pump.current_excess"]
+    zh, _, en = message.partition(" / ")
+    assert zh.startswith("水泵 p 在相同压力下电流比平时高")
+    assert "本机正常约" in zh  # this pump's own normal, in amperes
+    assert "起）" in zh  # since when, in the community's time
+    assert "检查轴承和电机" in zh
+    assert "more current than usual for this pressure" in en
+    assert "where this pump normally draws" in en
+    assert "(since 2026-01-2" in en
+    assert en.endswith("UTC+8)")
