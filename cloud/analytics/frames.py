@@ -109,32 +109,24 @@ def counter_increase(frame: HourlyFrame, metric: str) -> Array:
     """Per-hour increase of a monotonically increasing counter (trips, starts, kWh …).
 
     Uses the hourly maximum (the newest reading in a monotonic hour), so an increase that spans
-    an hour boundary is counted in the later hour and nothing is counted twice. A counter that
+    an hour boundary is counted in the later hour and nothing is counted twice; the increase over
+    a gap of missing hours is not counted at all (it belongs to no hour we have). A counter that
     goes backwards (device replaced, register reset) counts as 0 for that hour rather than as a
     huge negative step.
     """
     top = frame.column(metric, "max")
     if not frame.hours:
         return top.copy()
-    filled = _ffill(top)
-    diff = np.diff(filled, prepend=np.nan)
-    first_valid = np.flatnonzero(~np.isnan(top))
-    if first_valid.size:
-        # the first hour with data: its own within-hour increase
-        i = first_valid[0]
-        diff[i] = top[i] - frame.column(metric, "min")[i]
+    diff = np.diff(top, prepend=np.nan)
+    # the first hour with data and every hour after a gap (missing hours, or hours a caller masked):
+    # only its own within-hour increase. Carrying the gap's whole increase into that one hour made
+    # a spike of several hours' energy or trips — a false "excess", and in a training window a
+    # seasonal slot learnt several times too high (issue 15: missing hours are ordinary)
+    after_gap = np.isnan(diff) & ~np.isnan(top)
+    diff[after_gap] = (top - frame.column(metric, "min"))[after_gap]
     diff[np.isnan(top)] = np.nan
     diff[diff < 0] = 0.0
     return diff
-
-
-def _ffill(values: Array) -> Array:
-    mask = np.isnan(values)
-    index = np.where(~mask, np.arange(values.size), 0)
-    np.maximum.accumulate(index, out=index)
-    out = values[index]
-    out[: np.argmax(~mask) if (~mask).any() else values.size] = np.nan
-    return out
 
 
 def span(frame: HourlyFrame, start_ms: int, end_ms: int) -> HourlyFrame:

@@ -31,10 +31,9 @@ from typing import TYPE_CHECKING, Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from cloud.analytics import modelstore, timeline
+from cloud.analytics import modelstore, retrain, timeline
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
-from cloud.analytics.errors import NotEnoughData
 from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows, mask_hours
 from cloud.analytics.health import health_record
 
@@ -156,40 +155,24 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
         cur = await conn.execute("SELECT DISTINCT device_id FROM analytics_detections WHERE open")
         suspect = {int(r[0]) for r in await cur.fetchall()}
         for device in devices:
-            if device.id in suspect and device.id in previous:
-                # a new baseline must not silence an open detection: it stays on the one that raised it
-                held[device.code] = "open detection"
-                baselines[device.id] = previous[device.id]
-                continue
             frame = await load_frame(conn, device, start, end)
-            # hours under a detection or an open work order are not "normal": they leave the fit
+            # hours under a detection or a work order are not "normal": they leave the fit
             frame = mask_hours(frame, await _suspect_ranges(conn, device, start, end))
             reference = await modelstore.load_reference(conn, device.id, detector.name)
             repaired = await _repaired_at(conn, device, reference.window_end if reference else None)
-            try:
-                fitted = detector.fit_baseline(frame, params)
-            except NotEnoughData as exc:
-                skipped[device.code] = str(exc)
-                if device.id in previous:
-                    baselines[device.id] = previous[device.id]
+            decision = retrain.decide(detector, frame, params, reference=reference.params if reference else None,
+                                      previous=previous.get(device.id), open_detection=device.id in suspect,
+                                      repaired=repaired is not None and repaired <= start)
+            if decision.skipped is not None:
+                skipped[device.code] = decision.skipped
+            if decision.held is not None:
+                held[device.code] = decision.held
+            if decision.baseline is None:
                 continue
-            moved_context = reference is not None and detector.context_key(fitted) != detector.context_key(
-                reference.params)
-            if reference is None or moved_context or (repaired is not None and repaired <= start):
-                # the first healthy weeks, the first weeks after a repair or at a new operating point
-                # (an operator's setpoint change) become the reference
-                reason = "first" if reference is None else "operating point" if moved_context else "repair"
-                await modelstore.save_reference(conn, device.id, detector.name, fitted, (start, end), reason)
-                baselines[device.id] = fitted
-                continue
-            # gated: a window that already drifts from the healthy reference keeps the old baseline,
-            # so a fault slower than the retraining cadence never becomes the new normal
-            moved = detector.drift(frame, reference.params, params)
-            if moved is not None:
-                held[device.code] = moved
-                baselines[device.id] = previous.get(device.id, reference.params)
-                continue
-            baselines[device.id] = fitted
+            baselines[device.id] = decision.baseline
+            if decision.new_reference is not None:
+                await modelstore.save_reference(conn, device.id, detector.name, decision.baseline, (start, end),
+                                                decision.new_reference)
         if not baselines:
             log.info("analytics train %s: no device has enough history in %s..%s", kind, start, end)
             continue
