@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ import typer
 from rich.console import Console
 
 from bench import alarm, analytics, chaos, edge, ingest, ingest_smoke, rules, soak, web
-from guanjia.core.errors import ConfigError, GuanjiaError
+from guanjia.app.cli.entry import run, verbose_logging
+from guanjia.core.errors import GuanjiaError
 
 BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "alarm": alarm.run,
@@ -60,19 +60,13 @@ app = typer.Typer(
 )
 out = Console()  # the benchmark summaries, printed as ``guanjia bench`` printed them
 report = Console(soft_wrap=True)  # the evaluation's explanations are sentences: never hard-wrap them
-err = Console(stderr=True, soft_wrap=True)
 
 JsonOption = typer.Option(None, "--json", help="Write the figures here (one benchmark).")
 ResultsOption = typer.Option(Path("bench/results"), help="Where 'all' writes NAME.json files.")
 QuickOption = typer.Option(False, help="A shorter run (CI smoke), same keys.")
 
 
-@app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+app.callback()(verbose_logging)
 
 
 def _summary(name: str, figures: dict[str, Any]) -> str:
@@ -178,18 +172,8 @@ def analytics_eval(
 
 
 def main() -> None:
-    """Plain messages for user mistakes (as the ``guanjia`` entry point does), never a traceback."""
-    try:
-        app()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except GuanjiaError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Plain messages for user mistakes, as the ``guanjia`` entry point gives them."""
+    run(app)
 
 
 if __name__ == "__main__":

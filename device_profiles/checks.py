@@ -86,9 +86,66 @@ def _overlaps(profile: Profile) -> list[Problem]:
     return out
 
 
-def profile_problems(profile: Profile) -> list[Problem]:
-    """Every semantic problem of ``profile`` (empty when it is usable)."""
+NUMERIC = frozenset({"int16", "uint16", "int32", "uint32", "float32", "float64"})
+
+
+def _display_problems(index: int, point: Point) -> list[Problem]:
+    """What a person needs to read this point: labels, a group, a precision, words for codes and bits.
+
+    Required by ``guanjia profiles check`` (and, through a test, of every shipped profile), not by
+    the edge's loader: a site can still poll a device whose profile nobody has labelled yet (the
+    page then shows its keys, under "other").
+    """
+    where: Path = ("points", index)
     out: list[Problem] = []
+    if point.label is None:
+        out.append(((*where, "label"), f"point {point.name!r} needs label: {{zh: ..., en: ...}}"))
+    if point.group is None:
+        out.append(((*where, "group"), f"point {point.name!r} needs group: status, faults, counters, electrical, "
+                                       "hydraulic, environment, settings or diagnostics"))
+    scaled = point.scale != 1 or point.offset != 0 or point.dtype in ("float32", "float64")
+    if scaled and point.precision is None:
+        out.append(((*where, "precision"), f"point {point.name!r} is fractional: give precision (decimals shown)"))
+    if point.precision is not None and point.dtype not in NUMERIC:
+        out.append(((*where, "precision"), f"precision applies to numbers, not dtype {point.dtype}"))
+    if point.dtype == "enum":
+        labels = point.value_labels or {}
+        missing = [c for c in (point.enum or {}) if c not in labels]
+        if missing:
+            name = (point.enum or {})[missing[0]]
+            out.append(((*where, "value_labels"), f"enum code {missing[0]} ({name}) needs value_labels: "
+                                                  f"{{{missing[0]}: {{zh: ..., en: ...}}}}"))
+    if point.value_labels is not None:
+        if point.dtype not in ("enum", "bool"):
+            out.append(((*where, "value_labels"), f"value_labels apply to dtype enum or bool, not {point.dtype}"))
+        elif stray := [c for c in point.value_labels if c not in (point.enum or {0: "", 1: ""})]:
+            out.append(((*where, "value_labels"), f"code {stray[0]} is not a value of this point"))
+    if point.dtype == "bitfield":
+        labels = point.bit_labels or {}
+        if missing := [b for b in (point.bits or {}) if b not in labels]:
+            out.append(((*where, "bit_labels"), f"bit {missing[0]} ({(point.bits or {})[missing[0]]}) needs "
+                                                f"bit_labels: {{{missing[0]}: {{zh: ..., en: ...}}}}"))
+    if point.bit_labels is not None:
+        if point.dtype != "bitfield":
+            out.append(((*where, "bit_labels"), f"bit_labels apply to dtype bitfield, not {point.dtype}"))
+        elif stray := [b for b in point.bit_labels if b not in (point.bits or {})]:
+            out.append(((*where, "bit_labels"), f"bit {stray[0]} is not named in bits"))
+    if point.counter and point.dtype not in NUMERIC:
+        out.append(((*where, "counter"), f"a counter is a number, not dtype {point.dtype}"))
+    if point.code_format != "none" and point.dtype != "enum":
+        out.append(((*where, "code_format"), "code_format applies to dtype enum"))
+    return out
+
+
+def display_problems(profile: Profile) -> list[Problem]:
+    """Every point's missing or misplaced display metadata (see :func:`_display_problems`)."""
+    return [p for index, point in enumerate(profile.points) for p in _display_problems(index, point)]
+
+
+def profile_problems(profile: Profile, *, display: bool = False) -> list[Problem]:
+    """Every semantic problem of ``profile`` (empty when it is usable); ``display`` adds the
+    display-metadata requirements (:func:`display_problems`)."""
+    out: list[Problem] = display_problems(profile) if display else []
     if profile.transport == "modbus" and profile.modbus is None:
         out.append((("modbus",), "a Modbus profile needs a modbus: section"))
     if profile.transport == "mqtt" and profile.mqtt is None:

@@ -23,6 +23,13 @@ DType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float6
 Order = Literal["big", "little"]
 Kind = Literal["meter", "pump", "elevator", "gate"]
 Transport = Literal["modbus", "mqtt"]
+Group = Literal["status", "faults", "counters", "electrical", "hydraulic", "environment", "settings", "diagnostics"]
+"""Display groups of the device page, in the order it shows them (see :data:`GROUPS`)."""
+GROUPS: tuple[str, ...] = ("status", "faults", "electrical", "hydraulic", "environment", "counters", "settings",
+                           "diagnostics")
+"""Live state first (what is it doing, is anything wrong, the physics), then the cumulative
+counters, then what is set and what only a specialist reads."""
+CodeFormat = Literal["none", "dec", "hex"]
 
 BIT_TABLES: frozenset[str] = frozenset({"coil", "discrete_input"})
 READ_ONLY_TABLES: frozenset[str] = frozenset({"discrete_input", "input_register"})
@@ -38,6 +45,17 @@ PROFILE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    """A text shown to people, in Chinese (the default language) and English; both are required so
+    a page never falls back to a metric key in either language."""
+
+    zh: str = Field(min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
 
 
 class Hole(_Strict):
@@ -127,6 +145,15 @@ class Point(_Strict):
     deadband: float | None = Field(None, ge=0, description="report when the value moved at least this much")
     on_change: bool = False
     max_interval_s: float | None = Field(None, gt=0, description="report at least this often even if unchanged")
+    # --- display metadata (the device page and the API's device read model; the codec ignores it) ---
+    label: Text | None = Field(None, description="what people call this value, zh and en")
+    group: Group | None = Field(None, description="section of the device page")
+    precision: int | None = Field(None, ge=0, le=6, description="decimals shown (numbers); 0 when omitted")
+    value_labels: dict[int, Text] | None = Field(
+        None, description="zh/en words of every enum code, or of a bool's 0/1 (default 否/是, no/yes)")
+    bit_labels: dict[int, Text] | None = Field(None, description="zh/en words of every named bit of a bitfield")
+    counter: bool = Field(False, description="a cumulative counter: shown with its increase per period")
+    code_format: CodeFormat = Field("none", description="show an enum's code beside its word (fault codes)")
 
     @field_validator("address")
     @classmethod

@@ -9,8 +9,10 @@ for "nothing lost": pollers stop first, rules state is snapshotted, the retained
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
+import hashlib
 import logging
 import os
 import time
@@ -28,6 +30,7 @@ from edge.outbox import Outbox
 from edge.rbe import ReportFilter
 from edge.rules_runner import RuleRunner
 from edge.uplink import Uplink
+from guanjia import __version__ as AGENT_VERSION
 from guanjia.core.clock import Clock, SystemClock, to_ms
 from guanjia.core.wire import Quality, Scalar
 
@@ -81,6 +84,10 @@ class Agent:
         self.links: dict[str, ModbusLink] = {}
         self.devices: dict[str, ModbusDevice] = {}
         self.started = time.monotonic()
+        self.config_version = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
+        """What the cloud shows as the gateway's config version: a digest of the effective config,
+        so two gateways (or one before and after a push) compare at a glance."""
+        self._error_marks: collections.deque[tuple[float, int]] = collections.deque(maxlen=512)
         self.outbox = Outbox(
             config.outbox.path, gateway=config.gateway, max_bytes=config.outbox.max_bytes,
             flush_interval_s=config.outbox.flush_interval_s, batch_max_items=config.outbox.batch_max_items,
@@ -212,11 +219,28 @@ class Agent:
         self.outbox.add_event({"device": device, "type": type_, "ts": self.now_ms(), "data": data})
 
     # ------------------------------------------------------------------ health
+    def _errors_last_hour(self) -> int:
+        """Request, poll and publish errors of the last hour (the counters are totals since start;
+        each health report keeps a mark, and the answer is the total now minus the oldest mark
+        within the hour). A process younger than an hour reports its errors since start."""
+        total = self.metrics.request_errors + self.metrics.poll_errors + self.uplink.publish_errors
+        now = time.monotonic()
+        marks = self._error_marks
+        while marks and now - marks[0][0] > 3600:
+            marks.popleft()
+        base = marks[0][1] if marks and now - self.started >= 3600 else 0
+        if not marks or now - marks[-1][0] >= 30:
+            marks.append((now, total))
+        return max(0, total - base)
+
     def health(self) -> dict[str, Any]:
         online = sum(1 for d in self.devices.values() if d.online)
         offline = sum(1 for d in self.devices.values() if d.online is False)
         listener = self.listener.stats()
         return {
+            "agent_version": AGENT_VERSION,
+            "config_version": self.config_version,
+            "errors_1h": self._errors_last_hour(),
             "uptime_s": round(time.monotonic() - self.started, 1),
             "devices": len(self.devices) + len(self.listener.devices),
             "devices_online": online + self.listener.online_count,

@@ -176,12 +176,16 @@ class Uplink:
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self.config.connect_timeout_s):
                 await stack.enter_async_context(client)
+                # Count the session as soon as the broker accepted it, so the "online" status below
+                # already carries the new count: the cloud dates a reconnect (a count above 1 that
+                # changed) from this message, not from the next heartbeat 30 s later.
+                first = self.reconnects == 0
+                self.reconnects += 1
                 await client.subscribe(self.cmd_topic, qos=1)
                 await client.publish(self.status_topic, self._status_payload("online", self.health()),
                                      qos=1, retain=True)
-            if self.reconnects or not self.connected:
+            if not first or not self.connected:
                 log.info("uplink connected to broker %s as %s", self._broker, self.gateway)
-            self.reconnects += 1
             self.connected = True
             self.connected_since = time.monotonic()
             self._client = client

@@ -16,10 +16,22 @@ Ghost alarms: the edge's rule engine is the source of truth for the alarms it ra
 (written at shutdown) is compared with the cloud's current alarms of edge origin: an alarm active in
 the cloud and cleared at the edge (a clear applied before its older raise) is a *ghost*; one active
 at the edge and not in the cloud is *unseen*.
+
+In flight is neither (issue 24). The agent's shutdown snapshots its rule state, commits what it has
+produced and then only waits for what it already sent (``Uplink.drain`` takes no new batch), so an
+alarm raised in the agent's last moments (the site's simulators are stopped first, and a silent
+device is declared offline a few polls later, which can be just as SIGTERM arrives) is active in the
+state file while its raise is still in the outbox, to be sent by the next start. The comparison
+reads the outbox: a (device, rule) with an alarm event still there is *in flight*, and the cloud may
+show it either as before that event or as after it (the message may have reached the cloud without
+its confirmation reaching the edge); it is reported as ``in_flight``, not as a mismatch. Every other
+alarm must agree, and the comparison polls until it does or its deadline passes, since the cloud may
+still be applying what the agent sent last.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,6 +108,20 @@ def edge_active_alarms(state_path: Path) -> set[tuple[str, str]] | None:
             for rule, r in d.get("rules", {}).items() if r.get("active")}
 
 
+def outbox_alarms(outbox: Path | None) -> dict[tuple[str, str], str]:
+    """(device, rule) → state of its *first* alarm event still in the agent's outbox (not yet
+    confirmed as delivered), in seq order; empty without an outbox."""
+    if outbox is None or not outbox.exists():
+        return {}
+    with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=10) as db:
+        bodies = [row[0] for row in db.execute("SELECT body FROM messages WHERE kind = 'alarms' ORDER BY seq")]
+    first: dict[tuple[str, str], str] = {}
+    for body in bodies:
+        for item in orjson.loads(body):
+            first.setdefault((str(item.get("device")), str(item.get("rule"))), str(item.get("state")))
+    return first
+
+
 def cloud_active_alarms(stack: Stack, community: str) -> set[tuple[str, str]]:
     return {(str(d), str(r)) for d, r in stack.sql(_CLOUD_ACTIVE, community)}
 
@@ -106,18 +132,25 @@ class AlarmStates:
     """Active in the cloud, not at the edge."""
     unseen: list[tuple[str, str]]
     """Active at the edge, not in the cloud."""
+    in_flight: list[tuple[str, str]] = field(default_factory=list)
+    """An alarm event still in the outbox: either state in the cloud is consistent (not a mismatch)."""
 
     @property
     def mismatches(self) -> int:
         return len(self.ghosts) + len(self.unseen)
 
 
-def compare_alarm_states(stack: Stack, community: str, state_path: Path, timeout: float = 30.0) -> AlarmStates:
-    """Edge state vs cloud state, waiting up to ``timeout`` for the cloud to apply what it received."""
+def compare_alarm_states(stack: Stack, community: str, state_path: Path, outbox: Path | None = None,
+                         timeout: float = 30.0) -> AlarmStates:
+    """Edge state vs cloud state, polling up to ``timeout`` until they agree (the cloud may still be
+    applying what it received); alarms with an event still in ``outbox`` are in flight, see above."""
     edge = edge_active_alarms(state_path) or set()
+    pending = outbox_alarms(outbox)
     deadline = time.monotonic() + timeout
     while True:
         cloud = cloud_active_alarms(stack, community)
-        if cloud == edge or time.monotonic() > deadline:
-            return AlarmStates(ghosts=sorted(cloud - edge), unseen=sorted(edge - cloud))
+        ghosts = sorted(a for a in cloud - edge if a not in pending)
+        unseen = sorted(a for a in edge - cloud if a not in pending)
+        if not (ghosts or unseen) or time.monotonic() > deadline:
+            return AlarmStates(ghosts=ghosts, unseen=unseen, in_flight=sorted(pending))
         time.sleep(1.0)

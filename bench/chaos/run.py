@@ -42,6 +42,8 @@ class Outcome:
     spurious_notifications: int = 0
     ghost_alarms: list[tuple[str, str]] = field(default_factory=list)
     unseen_alarms: list[tuple[str, str]] = field(default_factory=list)
+    in_flight_alarms: list[tuple[str, str]] = field(default_factory=list)
+    """Alarms whose last event was still in the agent's outbox when it stopped (not a mismatch)."""
     ok: bool = True
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,9 +127,14 @@ def _check_tickets(stack: Stack, site: Site, scenario: Scenario, stopping: datet
     out.spurious_work_orders, out.missing_work_orders = tickets.spurious(expected), tickets.missing(expected)
     out.notifications = sum(tickets.notifications.values())
     out.spurious_notifications = tickets.spurious_notifications(expected)
-    states = compare_alarm_states(stack, site.community, site.directory / "rules-state.json")
-    out.ghost_alarms, out.unseen_alarms = states.ghosts, states.unseen
+    states = compare_alarm_states(stack, site.community, site.directory / "rules-state.json", site.outbox)
+    out.ghost_alarms, out.unseen_alarms, out.in_flight_alarms = states.ghosts, states.unseen, states.in_flight
     out.ok &= out.spurious_work_orders == 0 and out.missing_work_orders == 0 and out.spurious_notifications == 0
+    if out.missing_work_orders:  # the first thing to look at (issue 24): held under a gateway episode?
+        rows = stack.sql(
+            "SELECT count(*) FILTER (WHERE a.inhibited), (SELECT max(s.changed_at)::text FROM gateway_sessions s"
+            " WHERE s.community = %s) FROM alarms a WHERE a.community = %s", site.community, site.community)
+        out.extra["inhibited_alarms"], out.extra["reconnect_dated_at"] = int(rows[0][0]), str(rows[0][1])
     if scenario.alarm_state:
         out.ok &= states.mismatches == 0
 
@@ -196,6 +203,7 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
         "spurious_notifications": sum(o.spurious_notifications for o in outcomes),
         "ghost_alarms": sum(len(o.ghost_alarms) for o in outcomes),
         "unseen_alarms": sum(len(o.unseen_alarms) for o in outcomes),
+        "in_flight_alarms": sum(len(o.in_flight_alarms) for o in outcomes),
     }
     for o in outcomes:
         result[f"lost_{o.name}"] = o.lost
@@ -210,9 +218,10 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
         for key, value in o.extra.items():  # the scenario's own figures (numbers only: the JSON stays flat)
             if isinstance(value, int | float) and key != "ok":
                 result[f"{o.name}_{key}"] = value
-        if o.ghost_alarms or o.unseen_alarms:
-            result[f"alarm_state_{o.name}"] = (" ".join(f"ghost:{d}/{r}" for d, r in o.ghost_alarms) + " "
-                                               + " ".join(f"unseen:{d}/{r}" for d, r in o.unseen_alarms)).strip()
+        if o.ghost_alarms or o.unseen_alarms or o.in_flight_alarms:
+            result[f"alarm_state_{o.name}"] = " ".join(
+                [f"ghost:{d}/{r}" for d, r in o.ghost_alarms] + [f"unseen:{d}/{r}" for d, r in o.unseen_alarms]
+                + [f"in_flight:{d}/{r}" for d, r in o.in_flight_alarms])
         if o.error:
             result[f"error_{o.name}"] = o.error
     return result

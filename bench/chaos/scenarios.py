@@ -22,7 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -533,13 +533,17 @@ def clock_skew(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
 
 def noisy_neighbours(site: Site, stack: Stack, t: Timing, *, enforce: bool = True) -> dict[str, Any]:
     """One meter floods garbage frames, another stops answering (every poll waits the timeout);
-    the other devices must keep their period (each device on its own TCP port here)."""
+    the other devices must keep their period (each device on its own TCP port here).
+
+    Neither broken meter may take a neighbour offline: ``neighbours_offline`` counts the neighbours
+    the agent declared offline during the fault (``device_events``), and must be 0."""
     meters = [d for d in site.inventory if d.get("kind") == "meter"]
     garbage, silent = meters[0]["id"], meters[1]["id"]
     neighbours = [d["id"] for d in site.inventory
                   if d.get("transport") != "mqtt" and d["id"] not in (garbage, silent)]
     time.sleep(t.warm + 2)
     before = _rows_per_device(stack, site, neighbours, t.warm + 2)
+    injected = datetime.now(UTC)
     site.inject(garbage, "garbage_frames")
     site.inject(silent, "offline")
     window = t.outage + 4
@@ -547,17 +551,37 @@ def noisy_neighbours(site: Site, stack: Stack, t: Timing, *, enforce: bool = Tru
     during = _rows_per_device(stack, site, neighbours, window)
     ratios = [during.get(d, 0.0) / before[d] for d in neighbours if before.get(d)]
     ratio = min(ratios) if ratios else 0.0
-    out: dict[str, Any] = {"neighbour_rate_ratio_min": round(ratio, 2)}
-    if enforce:
-        out["ok"] = ratio >= 0.7
+    offline = _went_offline(stack, site, neighbours, injected)
+    out: dict[str, Any] = {"neighbour_rate_ratio_min": round(ratio, 2), "neighbours_offline": len(offline)}
+    if offline:
+        out["offline"] = ",".join(offline)
+    out["ok"] = not offline and (ratio >= 0.7 or not enforce)
     return out
 
 
 def noisy_bus(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
     """The same faults with all seven Modbus devices behind one RS-485-to-Ethernet converter (one
-    TCP connection, one transaction at a time). Reported, not enforced: on a shared bus a silent
-    unit's timeout delays its neighbours by physics; what the agent can do is poll it less."""
+    TCP connection, one transaction at a time). The rate is reported, not enforced: on a shared bus
+    a silent unit's timeout delays its neighbours by physics; what the agent can do is poll it less.
+
+    A neighbour going *offline* is not physics, and is enforced as in noisy_neighbours (issue 24):
+    a neighbour's poll fails only if its own request fails, and waiting for the bus is not under its
+    deadline; nor does the garbage close the shared connection any more (:mod:`edge.modbus.link`).
+    The neighbour offline alarm of the fourth full run of issue 24 (``b1-lift-2``, "``… is down``")
+    was the *site's stop*: the simulators are stopped first, the converter refuses connections, and
+    the agent declares every unit offline a few polls later, here just as its SIGTERM arrived, so its
+    raise was still in the outbox. Such alarms are outside the scenario's window (no order expected)
+    and are compared as in flight (:mod:`bench.chaos.expect`)."""
     return noisy_neighbours(site, stack, t, enforce=False)
+
+
+def _went_offline(stack: Stack, site: Site, devices: list[str], since: datetime) -> list[str]:
+    """The devices of ``devices`` the agent declared offline since ``since`` (its own events)."""
+    rows = stack.sql(
+        "SELECT DISTINCT e.device_code FROM device_events e JOIN gateways g ON g.id = e.gateway_id"
+        " JOIN communities c ON c.id = g.community_id WHERE c.code = %s AND e.device_code = ANY(%s)"
+        " AND e.type = 'device_offline' AND e.ts >= %s ORDER BY 1", site.community, devices, since)
+    return [str(r[0]) for r in rows]
 
 
 def _rows_per_device(stack: Stack, site: Site, devices: list[str], seconds: float) -> dict[str, float]:

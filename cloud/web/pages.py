@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from psycopg.rows import dict_row
 
 from cloud.auth.deps import (
     SESSION_COOKIE,
@@ -29,17 +28,21 @@ from cloud.auth.deps import (
 from cloud.auth.roles import Role
 from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
 from cloud.auth.tokens import TokenInvalid
-from cloud.auth.users import User, revoke_session, scope_params
+from cloud.auth.users import User, revoke_session
 from cloud.http.deps import get_clock, get_policy
 from cloud.http.rendering import STATIC, render
+from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
 from cloud.queries.history import device_alarms, device_work_orders
-from cloud.queries.series import default_metric, metric_names
+from cloud.queries.series import default_metric
+from cloud.queries.sites import buildings_of, community_codes, gateway_devices, reportable_devices
 from cloud.queries.stats import load_performance
+from cloud.queries.workorders import resident_orders
 from cloud.web import photos
-from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report, resident_orders
+from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report
+from device_profiles.display import fixed
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -169,12 +172,14 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
         device = await load_device(conn, user, device_id, now=get_clock(request).now())
         if device is None:
             return _not_found(request, user)
-        metrics = await metric_names(conn, device_id)
+        values = await load_device_values(conn, device_id, now=get_clock(request).now())
         health = await load_health(conn, device_id, device.kind, now=get_clock(request).now())
         alarms = await device_alarms(conn, device.community, device.code, 20)
         orders = await device_work_orders(conn, device.community, device.code, 20)
-    return render(request, "device.html", user, device=device, metrics=metrics, health=health, alarms=alarms,
-                  orders=orders, chart_metric=default_metric(device.kind, metrics))
+    charted = chart_metrics(values)
+    return render(request, "device.html", user, device=device, values=values, charted=charted, health=health,
+                  alarms=alarms, orders=orders, fixed=fixed,
+                  chart_metric=default_metric(device.kind, [m.metric for m in charted]))
 
 
 @router.get("/gateways")
@@ -196,10 +201,7 @@ async def gateway_page(request: Request, gateway_id: int, user: PageUser) -> Res
         found = await load_gateways(conn, user, gateway_id=gateway_id)
         if not found:
             return _not_found(request, user)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute("SELECT id, code, name, kind FROM devices WHERE gateway_id = %s ORDER BY code LIMIT 500",
-                              (gateway_id,))
-            devices = await cur.fetchall()
+        devices = await gateway_devices(conn, gateway_id)
         incarnations = await load_incarnations(conn, gateway_id)
     return render(request, "gateway.html", user, gw=found[0], devices=devices, incarnations=incarnations)
 
@@ -263,19 +265,8 @@ async def resident_page(request: Request, user: PageUser) -> Response:
         return _forbidden(request, user)
     async with app_pool(request).connection() as conn:
         orders = await resident_orders(conn, user)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "SELECT c.code AS community, b.code, b.name"
-                "  FROM buildings b JOIN communities c ON c.id = b.community_id"
-                " WHERE (%(all)s OR c.code = ANY(%(communities)s)) ORDER BY c.code, b.code LIMIT 500",
-                scope_params(user))
-            buildings = await cur.fetchall()
-            await cur.execute(
-                "SELECT c.code AS community, d.code, d.name, d.kind, b.code AS building FROM devices d"
-                " JOIN communities c ON c.id = d.community_id LEFT JOIN buildings b ON b.id = d.building_id"
-                " WHERE (%(all)s OR c.code = ANY(%(communities)s)) AND d.kind IN ('elevator', 'gate', 'pump')"
-                " ORDER BY c.code, b.code, d.code LIMIT 500", scope_params(user))
-            devices = await cur.fetchall()
+        buildings = await buildings_of(conn, user)
+        devices = await reportable_devices(conn, user)
     sent = request.query_params.get("sent")
     return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices,
                   sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"))
@@ -339,8 +330,7 @@ async def users_page(request: Request, user: PageUser) -> Response:
         return _forbidden(request, user)
     async with app_pool(request).connection() as conn:
         users = await list_users(conn, limit=1000)
-        cur = await conn.execute("SELECT code FROM communities ORDER BY code")
-        communities = [r[0] for r in await cur.fetchall()]
+        communities = await community_codes(conn)
     # least privileged first, and the form's default: a slip must never create an admin
     roles = [Role.resident.value, Role.butler.value, Role.engineer.value, Role.admin.value]
     return render(request, "users.html", user, users=users, roles=roles, communities=communities,

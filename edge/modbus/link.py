@@ -10,6 +10,19 @@ Every request has a deadline (``asyncio.timeout``). pymodbus errors are mapped h
 adapter, to :class:`~edge.errors.ModbusFault` with the :class:`~guanjia.core.wire.Quality` the affected
 points get. Reconnects use a per-link :class:`~guanjia.core.backoff.Backoff`: while the link is down,
 requests fail fast with ``comm_error`` instead of each waiting for a connect timeout.
+
+A garbled answer does not take the link down (issue 24). pymodbus 3 decodes a response inside the
+transport's ``data_received``; a frame it cannot decode (a function code the master never asked for,
+a scrambled PDU behind a well-formed MBAP header) raises there, asyncio treats that as a fatal
+protocol error and closes the connection, and the request then waits out its whole timeout. On a
+shared RS-485 converter that punished every unit for one unit's garbage: each garbage answer closed
+the connection under all of them and cost the bus a full timeout plus a reconnect (the neighbours'
+poll rate fell to ×0.43–0.61 in ``make chaos`` noisy_bus; ×0.8–0.92 since). So each client's
+framer is wrapped (:func:`_resync_on_garbage`): the broken frame is dropped with whatever else is
+buffered (resync: one transaction is in flight at a time and pymodbus clears its buffer before each
+request), the request fails at once with :class:`_GarbledFrame`, mapped to ``decode_error`` for
+that unit only, and the connection stays up. Should the connection be lost anyway, the next
+request reconnects at once (the backoff starts only when a connect fails).
 """
 
 from __future__ import annotations
@@ -48,6 +61,33 @@ EXCEPTION_QUALITY: dict[int, Quality] = {
 LinkConfigT = LinkConfig
 _RNG = random.Random()
 _RETRYABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR, Quality.DECODE_ERROR})
+
+
+class _GarbledFrame(ModbusIOException):
+    """A response frame that arrived whole but could not be decoded (see the module docstring)."""
+
+
+def _resync_on_garbage(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> None:
+    """Make an undecodable response fail its request instead of closing the connection.
+
+    Wraps ``handleFrame`` of the client's framer (pymodbus 3.16: called from ``callback_data``
+    in ``data_received``, where a raise is fatal to the transport). On a decode error the whole
+    receive buffer is consumed (returned as used) and the pending response future gets
+    :class:`_GarbledFrame`; pymodbus' ``execute`` re-raises it to the caller at once."""
+    ctx = client.ctx
+    framer = ctx.framer
+    handle = framer.handleFrame
+
+    def handle_frame(data: bytes, exp_devid: int, exp_tid: int) -> tuple[int, Any]:
+        try:
+            return handle(data, exp_devid, exp_tid)
+        except ModbusIOException as exc:
+            future = ctx.response_future
+            if not future.done():
+                future.set_exception(_GarbledFrame(f"unit {exp_devid}: undecodable response dropped ({exc})"))
+            return len(data), None
+
+    framer.handleFrame = handle_frame  # type: ignore[method-assign]
 
 
 class ModbusLink:
@@ -100,6 +140,7 @@ class ModbusLink:
                 log.warning("modbus link %s unreachable; retrying in %.1fs", self.key, delay)
             self.connected = False
             raise ModbusFault(Quality.COMM_ERROR, f"cannot connect to {self.key}")
+        _resync_on_garbage(client)
         self._client = client
         self._backoff.reset()
         self._retry_at = 0.0
@@ -158,6 +199,9 @@ class ModbusLink:
                 metrics.request_errors += 1
                 self._lost(str(exc))
                 raise ModbusFault(Quality.COMM_ERROR, f"{self.key}: {exc}") from exc
+            except _GarbledFrame as exc:  # that unit's answer was garbage; the link is fine
+                metrics.request_errors += 1
+                raise ModbusFault(Quality.DECODE_ERROR, f"unit {unit} {table}@{address}: {exc}") from exc
             except ModbusIOException as exc:
                 metrics.request_errors += 1
                 if not (self._client is not None and self._client.connected):

@@ -34,7 +34,11 @@ from guanjia.core.wire import Quality, Scalar
 
 log = logging.getLogger(__name__)
 
-_UNREACHABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR})
+_UNREACHABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR, Quality.DECODE_ERROR})
+"""No usable answer from the unit: silence, a link that is down, or an answer the link could not
+decode (garbage frames, a wrong register count). A unit answering only garbage is as good as silent:
+it goes offline after ``offline_after`` polls and is then polled with backoff, so its garbage costs
+the shared bus one request per backoff step instead of every block of every period (issue 24)."""
 _RNG = random.Random()
 
 

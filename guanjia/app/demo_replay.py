@@ -13,7 +13,8 @@ order was opened.
 It lives in the app tier (it was ``cloud/analytics/replay.py``, reaching the simulators through
 ``import_module`` strings) because it is the one part of the demo that needs both the simulators'
 physics (:mod:`simulators.labelled_fleet`) and the cloud's analytics jobs, and only the app may
-import both tiers.
+import both tiers. Its SQL is the cloud's: the writes are :mod:`cloud.analytics.replay_store`, the
+work order it reports is read by :func:`cloud.queries.workorders.latest_alarm_order`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from psycopg import AsyncConnection
 
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
 from cloud.analytics.jobs import score, train
+from cloud.analytics.replay_store import ensure_device, write_rollup
+from cloud.queries.workorders import latest_alarm_order
 from simulators.labelled_fleet import single_device
 
 if TYPE_CHECKING:
@@ -51,54 +53,6 @@ class ReplayResult:
 
 def _at(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-
-
-async def ensure_device(conn: AsyncConnection[Any], community: str, building: str, device: str,
-                        profile: str = "vfd-pump") -> int:
-    """The device's id, registering community / building / device (kind pump) when missing."""
-    cur = await conn.execute("INSERT INTO communities (code) VALUES (%s) ON CONFLICT (code) DO UPDATE "
-                             "SET code = EXCLUDED.code RETURNING id", (community,))
-    row = await cur.fetchone()
-    assert row is not None
-    cid = int(row[0])
-    cur = await conn.execute("INSERT INTO buildings (community_id, code) VALUES (%s, %s) ON CONFLICT "
-                             "(community_id, code) DO UPDATE SET code = EXCLUDED.code RETURNING id", (cid, building))
-    row = await cur.fetchone()
-    assert row is not None
-    cur = await conn.execute(
-        "INSERT INTO devices (community_id, building_id, code, kind, profile_id) VALUES (%s, %s, %s, 'pump', %s) "
-        "ON CONFLICT (community_id, code) DO UPDATE SET kind = 'pump' RETURNING id", (cid, row[0], device, profile))
-    row = await cur.fetchone()
-    assert row is not None
-    await conn.commit()
-    return int(row[0])
-
-
-async def write_rollup(conn: AsyncConnection[Any], device_id: int, frame: HourlyFrame) -> int:
-    """Write the frame's hours as ``telemetry_1h`` rows (replacing that device's rows in the range).
-
-    ``telemetry_1h`` is a table refreshed by the service in both storage modes (migration 007), so
-    a replay of hourly aggregates can be written straight into it on plain PostgreSQL and on
-    TimescaleDB alike.
-    """
-    start, end = _at(frame.start_ms), _at(frame.start_ms + frame.hours * HOUR_MS)
-    await conn.execute("DELETE FROM telemetry_1h WHERE device_id = %s AND bucket >= %s AND bucket < %s",
-                       (device_id, start, end))
-    rows = 0
-    for metric in frame.avg:
-        cur = await conn.execute("INSERT INTO metrics (name) VALUES (%s) ON CONFLICT (name) DO UPDATE "
-                                 "SET name = EXCLUDED.name RETURNING id", (metric,))
-        row = await cur.fetchone()
-        assert row is not None
-        avg, low, high = frame.avg[metric], frame.min[metric], frame.max[metric]
-        sql = "COPY telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n) FROM STDIN"
-        async with conn.cursor() as c, c.copy(sql) as copy:
-            for i in np.flatnonzero(~np.isnan(avg)).tolist():
-                await copy.write_row((_at(frame.start_ms + i * HOUR_MS), device_id, row[0], float(avg[i]),
-                                      float(low[i]), float(high[i]), 3))
-                rows += 1
-    await conn.commit()
-    return rows
 
 
 async def replay_bearing_wear(conn: AsyncConnection[Any], *, community: str = "demo", building: str = "b1",
@@ -128,13 +82,7 @@ async def replay_bearing_wear(conn: AsyncConnection[Any], *, community: str = "d
             if det.device == device and det.fault == "bearing_wear" and detected is None:
                 detected, message = _at(det.detected_ms), det.message
         cursor = step_end
-    cur = await conn.execute(
-        """SELECT w.id, w.priority, w.state, w.title, w.assignee_id
-             FROM work_orders w JOIN alarms a ON a.id = w.alarm_id
-            WHERE a.community = %s AND a.device = %s AND a.rule LIKE 'analytics.pump.current_excess%%'
-            ORDER BY w.id DESC LIMIT 1""", (community, device))
-    row = await cur.fetchone()
-    order = dict(zip(("id", "priority", "state", "title", "assignee_id"), row, strict=True)) if row else None
+    order = await latest_alarm_order(conn, community, device, "analytics.pump.current_excess")
     overload = faults[0].threshold_ms
     return ReplayResult(device_id, _at(faults[0].start_ms), detected, message,
                         _at(overload) if overload is not None else None, order)

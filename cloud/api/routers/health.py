@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import MetricsDep, PoolDep
+from cloud.queries.database import ping
 from guanjia.core.settings import MqttUrl
 
 router = APIRouter(tags=["health"])
@@ -27,7 +28,7 @@ async def _check_db(pool: Any) -> dict[str, Any]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             async with pool.connection(timeout=CHECK_TIMEOUT_S) as conn:
-                await conn.execute("SELECT 1")
+                await ping(conn)
     except (TimeoutError, PoolTimeout, psycopg.Error) as exc:
         return {"ok": False, "error": str(exc)[:200] or type(exc).__name__}
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -24,6 +24,7 @@ from cloud.auth.roles import Role
 from cloud.auth.users import User
 from cloud.ops.delivery.hub import InboxHub, backlog
 from cloud.ops.workorders import queries
+from cloud.queries.butlers import butler_community
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
 
@@ -59,9 +60,7 @@ async def _butler_id(conn: Any, user: User, requested: int | None) -> int:
         return actor.butler_id
     if user.role is Role.butler:
         raise HTTPException(404, "not found")
-    cur = await conn.execute("SELECT community FROM butlers WHERE id = %s", (requested,))
-    row = await cur.fetchone()
-    ensure_visible(user, row[0] if row else None)
+    ensure_visible(user, await butler_community(conn, requested))
     return requested
 
 

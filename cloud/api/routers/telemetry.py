@@ -9,12 +9,13 @@ Output is columnar (``t`` in epoch ms, ``v``, and ``min``/``max`` for rollups), 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from cloud.api.deps import ClockDep, PoolDep
+from cloud.queries.telemetry import device_code, load_points
 
 router = APIRouter(prefix="/api/v1/devices", tags=["telemetry"])
 
@@ -50,20 +51,6 @@ def choose_resolution(step: Step, span: dt.timedelta) -> Literal["raw", "1m", "1
     return "1m" if span <= MINUTE_MAX_SPAN else "1h"
 
 
-_RAW = """
-SELECT m.name, (extract(epoch FROM t.time) * 1000)::bigint, t.value, NULL::float8, NULL::float8
-FROM telemetry t JOIN metrics m ON m.id = t.metric_id
-WHERE t.device_id = %(device)s AND t.time >= %(start)s AND t.time < %(end)s {metric}
-ORDER BY m.name, t.time LIMIT %(limit)s
-"""
-_ROLLUP = """
-SELECT m.name, (extract(epoch FROM r.bucket) * 1000)::bigint, r.avg_value, r.min_value, r.max_value
-FROM {table} r JOIN metrics m ON m.id = r.metric_id
-WHERE r.device_id = %(device)s AND r.bucket >= %(start)s AND r.bucket < %(end)s {metric}
-ORDER BY m.name, r.bucket LIMIT %(limit)s
-"""
-
-
 @router.get("/{device_id}/telemetry", response_model=TelemetryOut)
 async def device_telemetry(
     pool: PoolDep,
@@ -79,22 +66,11 @@ async def device_telemetry(
     if start >= end:
         raise HTTPException(422, "start must be before end")
     resolution = choose_resolution(step, end - start)
-    params: dict[str, Any] = {"device": device_id, "start": start, "end": end, "limit": MAX_POINTS + 1}
-    metric_sql = ""
-    if metric:
-        metric_sql = "AND m.name = ANY(%(metrics)s)"
-        params["metrics"] = metric
-    if resolution == "raw":
-        query = _RAW.format(metric=metric_sql)
-    else:
-        query = _ROLLUP.format(table="telemetry_1m" if resolution == "1m" else "telemetry_1h", metric=metric_sql)
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT code FROM devices WHERE id = %s", (device_id,))
-        found = await cur.fetchone()
-        if found is None:
+        code = await device_code(conn, device_id)
+        if code is None:
             raise HTTPException(404, f"device {device_id} not found")
-        cur = await conn.execute(query.encode(), params)
-        rows = await cur.fetchall()
+        rows = await load_points(conn, device_id, resolution, start, end, metric, MAX_POINTS + 1)
     truncated = len(rows) > MAX_POINTS
     by_metric: dict[str, Series] = {}
     for name, t, v, lo, hi in rows[:MAX_POINTS]:
@@ -108,5 +84,5 @@ async def device_telemetry(
         if series.min is not None and series.max is not None:
             series.min.append(lo)
             series.max.append(hi)
-    return TelemetryOut(device_id=device_id, device=str(found[0]), resolution=resolution, start=start, end=end,
+    return TelemetryOut(device_id=device_id, device=code, resolution=resolution, start=start, end=end,
                         series=list(by_metric.values()), truncated=truncated)

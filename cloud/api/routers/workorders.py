@@ -37,6 +37,8 @@ from cloud.ops.model.states import Action, State
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 from cloud.ops.workorders import queries, repo
 from cloud.ops.workorders.reports import Report, rate, submit_report
+from cloud.queries.butlers import butler_role
+from cloud.queries.workorders import reported_by
 
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
 
@@ -129,15 +131,12 @@ async def _visible(conn: Any, user: User, actor: Actor, wo_id: int) -> dict[str,
     except NotFound as exc:
         raise_http(exc)
     ensure_visible(user, wo["community"])
-    if user.role is Role.resident and wo["reporter_user_id"] != user.id:
-        cur = await conn.execute("SELECT 1 FROM resident_reports WHERE work_order_id = %s AND reporter_user_id = %s",
-                                 (wo_id, user.id))
-        if await cur.fetchone() is None:
-            raise HTTPException(404, "not found")
+    if (user.role is Role.resident and wo["reporter_user_id"] != user.id
+            and not await reported_by(conn, wo_id, user.id)):
+        raise HTTPException(404, "not found")
     if user.role is Role.butler and actor.butler_id != wo["assignee_id"]:
-        cur = await conn.execute("SELECT role FROM butlers WHERE id = %s", (actor.butler_id,))
-        row = await cur.fetchone()
-        if row is None or row[0] == "butler":  # team leads and managers see their community's orders
+        role = await butler_role(conn, actor.butler_id)
+        if role is None or role == "butler":  # team leads and managers see their community's orders
             raise HTTPException(404, "not found")
     return wo
 

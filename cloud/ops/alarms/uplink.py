@@ -9,6 +9,18 @@ communication alarm the drained outbox delivers, whichever comes first (both rec
 ``gateway_sessions``, so the change is dated once). The lifecycle then groups that alarm under a
 short ``gateway_offline`` episode (raised and cleared at the reconnect, never announced), exactly
 as after an outage the watchdog did see.
+
+An agent's *first* session is not a reconnect (issue 24). The count is per agent process and
+counts the session being opened: the status an agent publishes as its first session opens says 1,
+the one it publishes after a reconnect says 2, 3, … (agents before this change said 0 in their first
+status and caught up at the next heartbeat), and a restarted agent starts again from 1. So only a
+count above 1 that differs from the last one seen dates a reconnect. Counting 0 → 1 as one had made
+the start of every (older) agent a "reconnect" whenever the watchdog's pass (every 15 s) happened to fall
+between its first status and its first heartbeat: the communication alarms raised in the next
+3 minutes, a meter already silent when the agent started included, were then held for the grace
+(``make chaos`` noisy_bus, one run in four). An agent restart is not an uplink reconnect either: its
+outage is the will's (or its own "offline" status'), seen by the watchdog like any other, and its
+alarms already raised before it are in its persisted rule state, not raised again.
 """
 
 from __future__ import annotations
@@ -33,7 +45,8 @@ SESSIONS_COLUMN = """CASE WHEN jsonb_typeof(g.status #> '{health,uplink,sessions
 
 async def record_sessions(conn: AsyncConnection[Any], community: str, gateway: str, sessions: int | None,
                           now: datetime) -> datetime | None:
-    """Store the gateway's session count; return when it last changed (``None``: never seen to)."""
+    """Store the gateway's session count; return when it last changed to a reconnect's count
+    (``None``: never seen to). A count of 0 or 1 is an agent's first session, never a reconnect."""
     if sessions is None:
         cur = await conn.execute("SELECT changed_at FROM gateway_sessions WHERE community = %s AND gateway = %s",
                                  (community, gateway))
@@ -42,7 +55,8 @@ async def record_sessions(conn: AsyncConnection[Any], community: str, gateway: s
     cur = await conn.execute(
         """INSERT INTO gateway_sessions AS s (community, gateway, sessions, changed_at) VALUES (%s, %s, %s, NULL)
            ON CONFLICT (community, gateway) DO UPDATE SET sessions = EXCLUDED.sessions,
-               changed_at = CASE WHEN s.sessions <> EXCLUDED.sessions THEN %s ELSE s.changed_at END
+               changed_at = CASE WHEN s.sessions <> EXCLUDED.sessions AND EXCLUDED.sessions > 1 THEN %s
+                                   ELSE s.changed_at END
            RETURNING changed_at""",
         (community, gateway, sessions, now))
     row = await cur.fetchone()

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from cloud.db.rows import insert_sql
 from cloud.ops.model.actors import SYSTEM_ROUTING, Actor
 from cloud.ops.model.errors import InvalidRequest, NotAllowed, NotFound
 from cloud.ops.model.policy import Policy, Priority
@@ -52,6 +53,66 @@ class NewOrder:
     auto_close: bool = False
 
 
+class WorkOrderRow(NamedTuple):
+    """A new ``work_orders`` row as inserted: the field order *is* the INSERT's column list
+    (:func:`cloud.db.rows.insert_sql`), so values cannot slip into the wrong column. The columns
+    left out keep their defaults (assignee, escalation level, the lifecycle timestamps)."""
+
+    community: str
+    building: str | None
+    device: str | None
+    device_kind: str | None
+    skill: str
+    alarm_id: int | None
+    origin: str
+    title: str
+    description: str
+    location: str
+    photos: list[str]
+    reporter_name: str | None
+    reporter_phone: str | None
+    reporter_user_id: int | None
+    priority: str
+    state: str
+    auto_close: bool
+    respond_due: datetime
+    on_site_due: datetime
+    resolve_due: datetime
+    next_escalation_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# the order and its first trail entry in one round trip; a second open order for the same alarm
+# is refused by the partial unique index (then ``w`` is empty and nothing is written)
+_OPEN_SQL = f"""WITH w AS (
+     {insert_sql("work_orders", WorkOrderRow)}
+     ON CONFLICT (alarm_id) WHERE alarm_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
+     DO NOTHING RETURNING *),
+   t AS (INSERT INTO work_order_trail (work_order_id, at, action, to_state, actor, actor_butler_id, note, data)
+         SELECT id, %s, 'opened', 'new', %s, %s, %s, %s FROM w)
+   SELECT * FROM w"""
+
+
+class TrailRow(NamedTuple):
+    """One ``work_order_trail`` entry as inserted by :func:`add_trail` (field order = column order)."""
+
+    work_order_id: int
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    actor_butler_id: int | None
+    note: str
+    lat: float | None
+    lon: float | None
+    data: Jsonb
+
+
+_TRAIL_SQL = insert_sql("work_order_trail", TrailRow)
+
+
 async def get(conn: AsyncConnection[Any], wo_id: int, *, lock: bool = False) -> WorkOrder:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT * FROM work_orders WHERE id = %s{' FOR UPDATE' if lock else ''}", (wo_id,))
@@ -75,12 +136,14 @@ async def add_trail(
     lon: float | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    await conn.execute(
-        """INSERT INTO work_order_trail (work_order_id, at, action, from_state, to_state, actor, actor_butler_id,
-                                         note, lat, lon, data)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (wo_id, now, action, from_state, to_state, actor.label, actor.butler_id, note, lat, lon, Jsonb(data or {})),
-    )
+    await conn.execute(_TRAIL_SQL, TrailRow(
+        work_order_id=wo_id, at=now, action=action, from_state=from_state, to_state=to_state, actor=actor.label,
+        actor_butler_id=actor.butler_id, note=note, lat=lat, lon=lon, data=Jsonb(data or {})))
+
+
+async def add_photo(conn: AsyncConnection[Any], wo_id: int, ref: str) -> None:
+    """Append a stored photo's reference to the order (the caller records the trail entry)."""
+    await conn.execute("UPDATE work_orders SET photos = photos || %s WHERE id = %s", ([ref], wo_id))
 
 
 async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, now: datetime,
@@ -90,27 +153,16 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
     trail_data = {"origin": new.origin, "priority": new.priority, "alarm_id": new.alarm_id,
                   "respond_due": sla.respond_due.isoformat(), "on_site_due": sla.on_site_due.isoformat(),
                   "resolve_due": sla.resolve_due.isoformat()}
+    row = WorkOrderRow(
+        community=new.community, building=new.building, device=new.device, device_kind=new.device_kind,
+        skill=new.skill, alarm_id=new.alarm_id, origin=new.origin, title=new.title, description=new.description,
+        location=new.location, photos=new.photos, reporter_name=new.reporter_name,
+        reporter_phone=new.reporter_phone, reporter_user_id=new.reporter_user_id, priority=new.priority,
+        state=State.new.value, auto_close=new.auto_close, respond_due=sla.respond_due, on_site_due=sla.on_site_due,
+        resolve_due=sla.resolve_due, next_escalation_at=sla.respond_due, created_at=now, updated_at=now)
     async with conn.cursor(row_factory=dict_row) as cur:
-        # the order and its first trail entry in one round trip
-        await cur.execute(
-            """WITH w AS (
-                 INSERT INTO work_orders (community, building, device, device_kind, skill, alarm_id, origin, title,
-                     description, location, photos, reporter_name, reporter_phone, reporter_user_id, priority, state,
-                     auto_close, respond_due, on_site_due, resolve_due, next_escalation_at, created_at, updated_at)
-                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'new', %s, %s, %s, %s, %s, %s,
-                         %s)
-                 ON CONFLICT (alarm_id) WHERE alarm_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
-                 DO NOTHING RETURNING *),
-               t AS (INSERT INTO work_order_trail (work_order_id, at, action, to_state, actor, actor_butler_id, note,
-                                                   data)
-                     SELECT id, %s, 'opened', 'new', %s, %s, %s, %s FROM w)
-               SELECT * FROM w""",
-            (new.community, new.building, new.device, new.device_kind, new.skill, new.alarm_id, new.origin,
-             new.title, new.description, new.location, new.photos, new.reporter_name, new.reporter_phone,
-             new.reporter_user_id, new.priority, new.auto_close, sla.respond_due, sla.on_site_due,
-             sla.resolve_due, sla.respond_due, now, now,
-             now, actor.label, actor.butler_id, mask_text(new.description)[:500], Jsonb(trail_data)),
-        )
+        await cur.execute(_OPEN_SQL, (*row, now, actor.label, actor.butler_id, mask_text(new.description)[:500],
+                                      Jsonb(trail_data)))
         wo = await cur.fetchone()
     if wo is None:
         return None

@@ -6,14 +6,10 @@ never a traceback: every :class:`~guanjia.core.errors.GuanjiaError` is caught he
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import typer
-from rich.console import Console
 
 from guanjia.app.cli import cloud, demo, edge, profiles, rules, sim, stack
-from guanjia.core.errors import ConfigError, GuanjiaError
+from guanjia.app.cli.entry import run, verbose_logging
 
 app = typer.Typer(
     name="guanjia",
@@ -30,29 +26,11 @@ app.add_typer(edge.app, name="edge")
 app.add_typer(cloud.app, name="cloud")
 app.command("demo")(demo.demo)
 
-err = Console(stderr=True, soft_wrap=True)
-
-
-@app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+app.callback()(verbose_logging)
 
 
 def main() -> None:
-    try:
-        app()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except GuanjiaError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run(app)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ app = typer.Typer(help="Device profiles: check, list, show.", no_args_is_help=Tr
 def check(
     paths: list[Path] = typer.Argument(None, help="Profile files or folders (default: the built-in library)."),
 ) -> None:
-    """Validate profile files; print file:line: field: message for each problem."""
+    """Validate profile files, display labels included; print file:line: field: message for each problem."""
     from device_profiles.loader import LIBRARY, load_profile, profile_paths
     from guanjia.core.config import collect
     from guanjia.core.errors import ConfigError, ConfigIssue
@@ -29,7 +29,7 @@ def check(
     seen: dict[str, Path] = {}
     for file in files:
         try:
-            profile = load_profile(file)
+            profile = load_profile(file, require_display=True)
         except ConfigError as exc:
             errors.append(exc)
             continue

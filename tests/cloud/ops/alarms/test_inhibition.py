@@ -234,3 +234,33 @@ async def test_through_ingest_rows_the_edge_labels_make_the_alarm_a_communicatio
     results = await process_batch(conn, policy, clock.now())
     assert [r.outcome for r in results] == ["inhibited"] * 3
     assert await scalar(conn, "SELECT count(*) FROM work_orders") == 0
+
+
+async def test_an_agent_start_is_not_a_reconnect(full: Any, clock: ManualClock) -> None:
+    """Issue 24: an agent's first status says ``sessions: 0`` (counted before its first session is)
+    and its first heartbeat ``1``. A watchdog pass between the two must not date a reconnect, or a
+    meter already silent at the start is held for the grace; a reconnect (1 → 2) still groups, and
+    a restarted agent (2 → 0 → 1, too quick for the watchdog to see an outage) is not one."""
+    conn, _gateway, _device = full
+    policy = default_policy()
+
+    async def statuses(*counts: int) -> None:
+        for sessions in counts:
+            clock.advance(timedelta(seconds=5))
+            await status(conn, clock, sessions=sessions)
+            assert await watch(conn, policy, clock) == []
+
+    await statuses(0, 1)
+    result = await apply_event(conn, policy, comm(clock, "meter-1", "meter", "meter-offline"), clock.now())
+    assert (result.outcome, result.work_order_opened) == ("raised", True)
+    await statuses(2)
+    result = await apply_event(conn, policy, comm(clock, "lift-1", "elevator", "elevator-offline"), clock.now())
+    assert result.outcome == "inhibited"
+    clock.advance(timedelta(seconds=1))
+    result = await apply_event(conn, policy, comm(clock, "lift-1", "elevator", "elevator-offline", "clear"),
+                               clock.now())
+    assert result.outcome == "cleared"
+    clock.advance(policy.inhibition.grace)
+    await statuses(0, 1)
+    result = await apply_event(conn, policy, comm(clock, "pump-1", "pump", "pump-offline"), clock.now())
+    assert (result.outcome, result.work_order_opened) == ("raised", True)
