@@ -18,6 +18,7 @@ compare *trailing sums* against the baseline's sums over the same hours:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -120,8 +121,10 @@ class MeterDetector(Detector):
             phases = [frame.column(m, "min") for m in params["phase_metrics"] if frame.has(m)]
             if nominal and len(phases) >= 3:
                 lows = np.vstack(phases)
-                worst = np.nanmin(lows, axis=0)
-                best = np.nanmax(lows, axis=0)
+                with warnings.catch_warnings():  # an hour with no voltage at all (missing) stays NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    worst = np.nanmin(lows, axis=0)
+                    best = np.nanmax(lows, axis=0)
                 loss = 1.0 - worst / float(nominal)
                 # one phase gone while another is healthy; a whole-building outage is not a phase loss
                 stats["phase_loss"] = np.where(best > 0.8 * float(nominal), loss, 0.0)
