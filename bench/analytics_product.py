@@ -70,6 +70,8 @@ START_TIMES: dict[str, int] = {
 SELF_REPORTED = frozenset({"passengers_trapped", "door_lock_fault", "out_of_leveling", "forced_open", "held_open"})
 """Faults the device reports itself (fault codes, door flags); everything else is inferred."""
 TRAIN_DAYS = 14
+WEAR_FLOOR_PERCENT = 5.0
+"""The pump's ``current_excess`` floor (5 % more current), in the wear model's percent."""
 EVAL_SEED_BASE = 100
 
 
@@ -289,8 +291,14 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     fault_free_weeks = 0.0
     variant_false = {"setpoint": 0, "demand": 0}
     variant_weeks = 0.0
+    by_detector: dict[str, int] = {}
+    reachable = Tally()
     for _, _, out in outcomes:
         report = evaluate(out.labels, out.detections, scored=out.scored, grace_ms=GRACE_MS)
+        for det in report.unmatched:
+            if not any(lb.device == det.device and lb.start_ms <= det.detected_ms <= lb.end_ms + GRACE_MS
+                       for lb in out.labels):
+                by_detector[det.detector] = by_detector.get(det.detector, 0) + 1
         precision_hits += report.true_detections
         precision_all += report.detections
         false_alarms += report.false_alarms
@@ -302,13 +310,20 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
             tally = tallies.setdefault(label.fault, Tally())
             tally.labels += 1
             is_slow = label.fault == "bearing_wear" and out.wear_rate.get(label.device, 99.0) <= 1.0
+            # wear that by the end of the run has not reached the pump detector's physical floor
+            # (5 % more current) cannot be told from noise by anyone: reported apart, not hidden
+            grown = out.wear_rate.get(label.device, 0.0) * (label.end_ms - label.start_ms) / DAY_MS
             if is_slow:
                 slow.labels += 1
+                if grown >= WEAR_FLOOR_PERCENT:
+                    reachable.labels += 1
             if id(label) in missed:
                 continue
             tally.detected += 1
             if is_slow:
                 slow.detected += 1
+                if grown >= WEAR_FLOOR_PERCENT:
+                    reachable.detected += 1
             if not label.gradual:
                 continue
             hits = sorted(d.detected_ms for d in out.detections
@@ -353,8 +368,12 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "operating_variant_device_weeks": round(variant_weeks, 1),
         "slow_wear_labels": slow.labels,
         "slow_wear_recall": round(slow.detected / slow.labels, 4) if slow.labels else 1.0,
+        "slow_wear_past_floor_labels": reachable.labels,
+        "slow_wear_past_floor_recall": round(reachable.detected / reachable.labels, 4) if reachable.labels else 1.0,
         "negative_leads": sum(t.negative for t in tallies.values()),
     }
+    for name, count in sorted(by_detector.items()):
+        figures[f"false_alarms_{name}"] = count
     slow_all = slow.leads_h + slow.censored_leads_h
     figures["slow_wear_lead_hours_median"] = round(statistics.median(slow_all), 1) if slow_all else 0.0
     figures["slow_wear_leads_censored"] = len(slow.censored_leads_h)
