@@ -40,7 +40,7 @@ GROUP_LABELS: dict[str, Text] = {
 }
 GROUP_ORDER: tuple[str, ...] = (*GROUPS, "other")
 
-UNITS: dict[str, str] = {"degC": "°C", "m3/h": "m³/h", "deg": "°"}
+UNITS: dict[str, str] = {"degC": "°C", "m3/h": "m³/h", "m3": "m³", "deg": "°"}
 YES_NO: dict[int, Text] = {0: Text(zh="否", en="no"), 1: Text(zh="是", en="yes")}
 NONE_SET = Text(zh="无", en="none")
 DASH = Text(zh="—", en="—")
