@@ -233,7 +233,7 @@ def service_schedule(frame: HourlyFrame, params: Params, first_ms: int, end_ms: 
             resume = min(cursor, store.scored_until) if store.scored_until is not None else cursor
             begin = cell_range(cell_of(resume))[0]
             outcome = advance(detector, lambda lo, hi: span(frame, lo, hi), store.baseline, params, from_ms=resume,
-                              end_ms=until, open_before=store.open_at(begin))
+                              end_ms=until, open_before=store.open_at(begin), not_before_ms=day)
             store.apply(outcome)
             store.scored_until = until
             cursor = until

@@ -253,7 +253,8 @@ async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: De
         lo, hi = timeline.cell_origin(cell), min(timeline.cell_range(cell)[1], end_ms)
         frames[(lo, hi)] = await load_frame(conn, device, _dt(lo), _dt(hi))
     outcome = timeline.advance(detector, lambda lo, hi: frames[(lo, hi)], baseline, model.params,
-                               from_ms=from_ms, end_ms=end_ms, open_before=open_before)
+                               from_ms=from_ms, end_ms=end_ms, open_before=open_before,
+                               not_before_ms=_ms(model.window_end) if model.window_end is not None else None)
     for event in outcome.events:
         if isinstance(event, timeline.Raise):
             if await _record_detection(conn, device, model.id, event.detection):

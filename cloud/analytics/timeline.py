@@ -190,20 +190,31 @@ def with_onset(message: str, onset_ms: int, utc_offset_ms: int) -> str:
 
 
 def advance(detector: Detector, load: FrameLoader, baseline: Params, params: Params, *, from_ms: int, end_ms: int,
-            open_before: Mapping[str, OpenDetection]) -> Advance:
+            open_before: Mapping[str, OpenDetection], not_before_ms: int | None = None) -> Advance:
     """Events of every cell from the one holding ``from_ms`` up to ``end_ms`` (exclusive, whole
     hours), given the detections open when the first of those cells began.
 
     Events of the first cell that precede ``from_ms`` are returned too: the caller applies them
     idempotently, which is how an episode confirmed while nothing was scoring is still recorded.
+    ``not_before_ms`` (when the model came into force): episodes confirmed earlier are not raised
+    — those hours were the previous model's to judge; re-reading them with a model fitted at a
+    new operating point raised false work orders in the evaluation (issue 15).
     """
     out = Advance(open=dict(open_before))
     if end_ms <= from_ms:
         return out
+    dropped: set[tuple[str, int]] = set()
     for cell in range(cell_of(from_ms), cell_of(end_ms - HOUR_MS) + 1):
         stop = cell_range(cell)[1]
         frame = load(cell_origin(cell), min(stop, end_ms))
         step = cell_events(detector, frame, baseline, params, cell, out.open)
-        out.events.extend(step.events)
-        out.open = step.open
+        for event in step.events:
+            if (isinstance(event, Raise) and not_before_ms is not None
+                    and event.detection.detected_ms < not_before_ms):
+                dropped.add((event.detection.detector, event.detection.detected_ms))
+                continue
+            if isinstance(event, Clear) and (event.detector, event.detected_ms) in dropped:
+                continue
+            out.events.append(event)
+        out.open = {k: v for k, v in step.open.items() if (v.detector, v.detected_ms) not in dropped}
     return out
