@@ -13,7 +13,20 @@ Phases (same database, same ``telemetry`` table and index):
 3. a second worker process joins the shared subscription; same measurement.
 4. latency at half the best rate: messages paced for a few seconds; publish → commit p50/p99.
 
+5. the matrix (issue 21): gateways × readings per message × metrics per reading — 4×1250×4,
+   100×100×20, 500×10×20, 500×10×4 — each gateway with its **own broker account and connection**
+   (:mod:`bench.ingest_fleet`, two publisher processes), the workers' account allowed to publish
+   confirmations, so the ``stored`` path is measured too. Per shape: the same-run binary COPY
+   baseline of the same rows; one unmeasured warm-up message per gateway; a burst (every
+   gateway's messages at once) → points/s and messages/s to the last commit,
+   commit→confirmation p50/p99 and confirmations dropped (seqs never confirmed within 60 s);
+   then a paced phase at 1 message/s per gateway → publish→commit and commit→confirmation
+   p50/p99. "Commit" is ``ingest_batches.received_at`` (``now()``, the write transaction's
+   start — a few ms before its commit, so commit→confirmation errs long).
+
 Checks in every run: points sent == points stored, duplicate rows counted (must be 0).
+Top-level keys for the targets: ``points_per_s_msg200`` (500×10×20), ``messages_per_s_msg40``
+(500×10×4), ``confirm_p99_ms_burst`` (worst shape), ``confirmations_dropped`` (all shapes).
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -32,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
@@ -43,6 +58,7 @@ from cloud.registry import store
 from cloud.registry.broker import BrokerAccount
 from guanjia.app.stack import MosquittoServer, PostgresServer
 from guanjia.core import wire
+from guanjia.core.ports import free_port
 from guanjia.core.settings import MqttUrl
 
 READINGS = 1250
@@ -136,7 +152,9 @@ class Gateways:
 def _worker(db: str, mqtt_url: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GUANJIA_DATABASE_URL": db, "GUANJIA_MQTT_URL": mqtt_url, "GUANJIA_MODE": "test"}
     with log.open("ab") as fh:
-        return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench"],
+        # each process its own /metrics port (the default one would collide between the two)
+        return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench",
+                                 "--metrics-port", str(free_port())],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -161,19 +179,20 @@ async def _partitions(db: str) -> None:
         await partitions.ensure_ahead(conn, dt.datetime.now(dt.UTC), ahead_days=1, behind_days=1)
 
 
-def _copy_baseline(db: str, device_ids: list[int], metric_ids: list[int], points: int) -> float:
-    """Binary COPY of the same rows the ingest writes (one per reading of 4 metrics), 50,000
-    points per transaction — the ingest's batch size."""
+def _copy_baseline(db: str, device_ids: list[int], metric_ids: list[int], points: int,
+                   metrics: int = METRICS) -> float:
+    """Binary COPY of the same rows the ingest writes (one per reading of ``metrics`` metrics),
+    50,000 points per transaction — the ingest's batch size."""
     chunk = 50_000
     base = int(time.time() * 1000) - 6 * 3600_000
     chunks: list[bytes] = []
-    rows_per_chunk = chunk // METRICS
-    for start in range(0, points // METRICS, rows_per_chunk):
-        idx = np.arange(start, min(points // METRICS, start + rows_per_chunk))
+    rows_per_chunk = chunk // metrics
+    for start in range(0, points // metrics, rows_per_chunk):
+        idx = np.arange(start, min(points // metrics, start + rows_per_chunk))
         ts = (base + (idx // len(device_ids)) * 1000).astype(np.int64)
         dev = np.array(device_ids, dtype=np.int32)[idx % len(device_ids)]
         met = np.tile(np.array(metric_ids, dtype=np.int16), (len(idx), 1))
-        val = np.round(np.random.default_rng(start).normal(50, 10, (len(idx), METRICS)), 3)
+        val = np.round(np.random.default_rng(start).normal(50, 10, (len(idx), metrics)), 3)
         chunks.append(stream([encode_readings(ts, dev, np.zeros(len(idx), np.int16), met, val)]))
     with psycopg.connect(db) as conn:
         started = time.perf_counter()
@@ -214,6 +233,177 @@ def _latency(gws: Gateways, listener: Listener, rate_points: float, seconds: flo
     return float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
 
 
+MATRIX = ((4, 1250, 4), (100, 100, 20), (500, 10, 20), (500, 10, 4))
+"""(gateways, readings per message, metrics per reading)."""
+FLEET_PROCESSES = 2
+
+
+def _shape_name(shape: tuple[int, int, int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _shape_gateways(shape: tuple[int, int, int]) -> list[str]:
+    return [f"m{_shape_name(shape)}g{g}" for g in range(shape[0])]
+
+
+def _shape_accounts() -> list[BrokerAccount]:
+    """Every matrix gateway's own account (set before the broker starts: one reload)."""
+    return [BrokerAccount.gateway(COMMUNITY, gw, password=f"pw-{gw}") for shape in MATRIX
+            for gw in _shape_gateways(shape)]
+
+
+def _matrix_rounds(shape: tuple[int, int, int], quick: bool) -> tuple[int, int]:
+    """(burst messages, paced seconds) per gateway: the burst is ~2 M points or 20,000 messages."""
+    gateways, readings, metrics = shape
+    burst = max(2, min(20_000 // gateways, 2_000_000 // (gateways * readings * metrics)))
+    if quick:
+        burst = max(2, burst // 8)
+    return burst, (4 if quick else 12)
+
+
+def _fleet(root: Path, broker: MosquittoServer, shape: tuple[int, int, int], payloads: dict[str, list[bytes]],
+           ids: dict[str, int], mode: str, first: int, upto: int) -> dict[str, Any]:
+    """Run the shape's gateways in :data:`FLEET_PROCESSES` publisher processes; their records merged."""
+    names = _shape_gateways(shape)
+    blob = root / f"payloads-{_shape_name(shape)}.pkl"
+    if not blob.exists():
+        blob.write_bytes(pickle.dumps(payloads))
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    for k in range(FLEET_PROCESSES):
+        part = names[k::FLEET_PROCESSES]
+        if not part:
+            continue
+        out = root / f"fleet-{_shape_name(shape)}-{mode}-{k}.json"
+        spec = {"host": broker.host, "port": broker.port, "payloads": str(blob), "mode": mode, "first": first,
+                "upto": upto, "pace_s": 1.0, "confirm_timeout_s": 60.0, "out": str(out),
+                "gateways": [{"name": gw, "topic": wire.topic(COMMUNITY, gw, "telemetry"),
+                              "cmd": wire.topic(COMMUNITY, gw, "cmd"), "incarnation": f"{ids[gw]:016x}",
+                              "username": BrokerAccount.gateway(COMMUNITY, gw).username,
+                              "password": f"pw-{gw}"} for gw in part]}
+        spec_path = root / f"fleet-{_shape_name(shape)}-{mode}-{k}.spec.json"
+        spec_path.write_bytes(orjson.dumps(spec))
+        proc = subprocess.Popen([sys.executable, "-m", "bench.ingest_fleet", str(spec_path)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        procs.append((proc, out))
+    for proc, _ in procs:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("a fleet process did not get ready")
+    for proc, _ in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+    merged: dict[str, Any] = {}
+    for proc, out in procs:
+        if proc.wait(600) != 0:
+            raise RuntimeError(f"fleet process failed ({proc.returncode})")
+        merged.update(orjson.loads(out.read_bytes()))
+    return merged
+
+
+def _stored_at(db: str, ids: dict[str, int], keys: int, timeout: float) -> dict[tuple[int, int], float]:
+    """Poll ``ingest_batches`` until ``keys`` rows of these gateways exist; their received_at (epoch s)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db, autocommit=True) as conn:
+        while True:
+            rows = conn.execute("SELECT gateway_id, seq, extract(epoch FROM received_at) FROM ingest_batches "
+                                "WHERE gateway_id = ANY(%s)", (list(ids.values()),)).fetchall()
+            if len(rows) >= keys or time.monotonic() > deadline:
+                return {(int(g), int(s)): float(t) for g, s, t in rows}
+            time.sleep(0.05)
+
+
+def _pcts(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 0.0
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int, int, int],
+                  quick: bool) -> dict[str, Any]:
+    gateways, readings, metrics = shape
+    names = _shape_gateways(shape)
+    metric_names = [f"bm{k}" for k in range(metrics)]
+    with psycopg.connect(db) as conn:
+        ids = {gw: store.add_gateway(conn, COMMUNITY, gw) for gw in names}
+        for gw in names:
+            store.add_devices_bulk(conn, COMMUNITY, gw, [f"{gw}-d{i}" for i in range(readings)])
+        conn.execute("INSERT INTO metrics (name) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", (metric_names,))
+        device_ids = [int(r[0]) for r in conn.execute(
+            "SELECT d.id FROM devices d JOIN gateways g ON g.id = d.gateway_id WHERE g.id = ANY(%s)",
+            (list(ids.values()),)).fetchall()]
+        metric_ids = [int(r[0]) for r in conn.execute(
+            "SELECT id FROM metrics WHERE name = ANY(%s)", (metric_names,)).fetchall()]
+    burst, paced_s = _matrix_rounds(shape, quick)
+    rng = np.random.default_rng(11)
+    base = int(time.time() * 1000) - 2 * 3600_000
+    payloads: dict[str, list[bytes]] = {}
+    for gw in names:
+        out = []
+        for seq in range(1, 1 + burst + paced_s + 1):
+            values = np.round(rng.normal(50, 10, (readings, metrics)), 3).tolist()
+            ts = base + seq * 1000
+            items = [{"device": f"{gw}-d{i}", "ts": ts, "values": dict(zip(metric_names, v, strict=True))}
+                     for i, v in enumerate(values)]
+            out.append(wire.encode("telemetry", gateway=gw, community=COMMUNITY, seq=seq, sent_at=base + seq * 1000,
+                                   items=items, incarnation=f"{ids[gw]:016x}"))
+        payloads[gw] = out
+    points_per_message = readings * metrics
+    copy_rate = _copy_baseline(db, device_ids, metric_ids, burst * gateways * points_per_message, metrics=metrics)
+
+    result: dict[str, Any] = {"copy_points_per_s": round(copy_rate)}
+    before = 0  # messages of this shape already stored (the burst's, in the paced phase)
+    # warm-up: one message per gateway, not measured (a gateway's first message costs registry
+    # lookups and its incarnation's first row, once in a deployment's life)
+    phases = (("warm", 0, 1), ("burst", 1, 1 + burst), ("paced", 1 + burst, 1 + burst + paced_s))
+    for mode, first, upto in phases:
+        record = _fleet(root, broker, shape, payloads, ids, "paced" if mode == "paced" else "burst", first, upto)
+        sent = sum(len(r["published"]) for r in record.values())
+        stored = _stored_at(db, ids, before + sent, timeout=300)
+        before += sent
+        if mode == "warm":
+            continue
+        publish = [(ids[gw], int(seq), t) for gw, r in record.items() for seq, t in r["published"].items()]
+        confirm = {(ids[gw], int(seq)): t for gw, r in record.items() for seq, t in r["confirmed"].items()}
+        to_commit = [(stored[(g, s)] - t) * 1000 for g, s, t in publish if (g, s) in stored]
+        to_confirm = [(confirm[(g, s)] - stored[(g, s)]) * 1000 for g, s, _ in publish
+                      if (g, s) in stored and (g, s) in confirm]
+        dropped = sum(1 for g, s, _ in publish if (g, s) not in confirm)
+        c50, c99 = _pcts(to_confirm)
+        row: dict[str, Any] = {
+            "messages": sent, "stored_messages": sum(1 for g, s, _ in publish if (g, s) in stored),
+            "commit_to_confirm_p50_ms": round(c50, 1), "commit_to_confirm_p99_ms": round(c99, 1),
+            "confirmations_dropped": dropped,
+            "confirmation_messages": sum(r["messages"] for r in record.values()),
+            "confirmed_twice": sum(r["repeats"] for r in record.values()),
+            "behind_hints": sum(r["behind"] for r in record.values()),
+        }
+        if mode == "burst":
+            first_publish = min(t for _, _, t in publish)
+            last_commit = max(stored[(g, s)] for g, s, _ in publish if (g, s) in stored)
+            elapsed = max(1e-6, last_commit - first_publish)
+            # how long the fleet took to hand the burst over: near ``elapsed`` means the publishers,
+            # not the workers, set the pace
+            row["publish_s"] = round(max(t for _, _, t in publish) - first_publish, 3)
+            row["elapsed_s"] = round(elapsed, 3)
+            row["points_per_s"] = round(sent * points_per_message / elapsed)
+            row["messages_per_s"] = round(sent / elapsed)
+            row["ratio_to_copy"] = round(row["points_per_s"] / copy_rate, 3)
+        else:
+            p50, p99 = _pcts(to_commit)
+            row["publish_to_commit_p50_ms"] = round(p50, 1)
+            row["publish_to_commit_p99_ms"] = round(p99, 1)
+        result[mode] = row
+    with psycopg.connect(db) as conn:  # counted now: the next shape's COPY baseline truncates the table
+        counts = conn.execute("SELECT count(*), count(DISTINCT (device_id, metric_id, time)) FROM telemetry "
+                            "WHERE device_id = ANY(%s)", (device_ids,)).fetchone()
+    assert counts is not None
+    result["stored_points"], distinct = int(counts[0]), int(counts[1])
+    result["duplicates"] = result["stored_points"] - distinct
+    result["sent_points"] = (1 + burst + paced_s) * gateways * points_per_message
+    return result
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     phase_messages = 80 if quick else 600
     latency_seconds = 4.0 if quick else 10.0
@@ -227,8 +417,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     try:
         pg.start()
         admin = BrokerAccount("admin", "bench-admin-password", [("readwrite", "#")])
-        cloud = BrokerAccount("cloud", "bench-cloud-password", [("read", "guanjia/v1/#")])
-        broker.set_accounts([admin, cloud])
+        # the workers' account may publish storage confirmations (as in production), so they are measured
+        cloud = BrokerAccount("cloud", "bench-cloud-password", [("read", "guanjia/v1/#"),
+                                                                ("write", "guanjia/v1/+/+/cmd")])
+        broker.set_accounts([admin, cloud, *_shape_accounts()])
         broker.start()
         db = pg.dsn
         migrate(db)
@@ -270,13 +462,14 @@ def run(quick: bool = False) -> dict[str, Any]:
         two = _throughput(gws, listener, phase_messages)
         best = max(one, two)
         p50, p99 = _latency(gws, listener, best / 2, latency_seconds)
-        rss = max(_rss_mb(w.pid) for w in workers)
         time.sleep(0.5)
         with psycopg.connect(db) as conn:
             stored = int(conn.execute("SELECT count(*) FROM telemetry").fetchone()[0])  # type: ignore[index]
             dupes = int(conn.execute(
                 "SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM telemetry "
                 "GROUP BY device_id, metric_id, time HAVING count(*) > 1) d").fetchone()[0])  # type: ignore[index]
+        matrix = {_shape_name(shape): _matrix_shape(root, db, broker, shape, quick) for shape in MATRIX}
+        rss = max(_rss_mb(w.pid) for w in workers)
         return {
             "points_per_s": round(best),
             "copy_points_per_s": round(copy_rate),
@@ -290,6 +483,15 @@ def run(quick: bool = False) -> dict[str, Any]:
             "points_per_s_one_worker": round(one),
             "points_per_s_two_workers": round(two),
             "timescaledb": timescale,
+            "points_per_s_msg200": matrix["500x10x20"]["burst"]["points_per_s"],
+            "messages_per_s_msg40": matrix["500x10x4"]["burst"]["messages_per_s"],
+            "confirm_p99_ms_burst": max(m["burst"]["commit_to_confirm_p99_ms"] for m in matrix.values()),
+            "confirmations_dropped": sum(m[p]["confirmations_dropped"] for m in matrix.values()
+                                         for p in ("burst", "paced")),
+            "matrix_exact": all(m["stored_points"] == m["sent_points"] and not m["duplicates"]
+                                for m in matrix.values()),
+            "matrix": matrix,
+            "load_average_1m": round(os.getloadavg()[0], 2),
         }
     finally:
         if listener is not None:

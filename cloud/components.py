@@ -30,5 +30,7 @@ COMPONENTS: list[ComponentFactory] = [
     analytics,  # anomaly scoring + health records every 15 min, daily retrain
 ]
 
-INGEST_ONLY: list[ComponentFactory] = [ingest]
+INGEST_ONLY: list[ComponentFactory] = [ingest, api]
+"""``api`` here is only :class:`cloud.server.MetricsServer` (``--metrics-port``): an ingest-only
+process has ``config.api`` false."""
 """``guanjia cloud ingest``: scale-out processes beside one ``serve``."""

@@ -59,5 +59,54 @@ class ApiServer:
                 await asyncio.wait_for(task, timeout=10)
 
 
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class MetricsServer:
+    """``GET /metrics`` (and ``GET /healthz``) of a process without the API: ``guanjia cloud ingest``.
+
+    Why not the FastAPI app: an ingest-only process has no secret, no sessions and no pages, and
+    its whole HTTP surface is two public read-only routes (already in :data:`cloud.auth.policy.POLICY`,
+    the same rows as the API's). A bare ASGI callable on the same uvicorn keeps HTTP parsing in a
+    kept library and answers every other path 404 and every other method 405 — no input gives a 500.
+    """
+
+    name = "metrics"
+
+    async def run(self, ctx: ServiceContext) -> None:
+        metrics = ctx.metrics
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                return
+            path, method = scope.get("path", ""), scope.get("method", "")
+            if path not in ("/metrics", "/healthz"):
+                status, body, ctype = 404, b"not found\n", b"text/plain; charset=utf-8"
+            elif method not in ("GET", "HEAD"):
+                status, body, ctype = 405, b"method not allowed\n", b"text/plain; charset=utf-8"
+            elif path == "/healthz":
+                status, body, ctype = 200, b'{"status": "ok"}', b"application/json"
+            else:
+                status, body, ctype = 200, metrics.render().encode(), METRICS_CONTENT_TYPE
+            headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+            if status == 405:
+                headers.append((b"allow", b"GET, HEAD"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+        config = uvicorn.Config(app, host=ctx.config.metrics_host, port=ctx.config.metrics_port,
+                                log_level="warning", access_log=False, lifespan="off", proxy_headers=False)
+        server = _Server(config)
+        task = asyncio.create_task(server.serve())
+        try:
+            await asyncio.shield(task)
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+
+
 def components(ctx: ServiceContext) -> list[Component]:
-    return [ApiServer()] if ctx.config.api else []
+    if ctx.config.api:
+        return [ApiServer()]
+    return [MetricsServer()] if ctx.config.metrics_port else []

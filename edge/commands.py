@@ -5,7 +5,8 @@ A command is ``{"id": "c-1", "device": "b1-pump-1", "point": "pressure_setpoint"
 wire contract (:func:`guanjia.core.wire.parse_command`, :func:`~guanjia.core.wire.encode_reply`),
 the checks against the device profile are this module's. The agent refuses anything the
 device profile does not allow *before* touching the bus — unknown device or point, a point that is
-not writable, a value outside the point's min/max or enum, a device that is offline — and answers
+not writable, a value outside the point's min/max or enum, a device that is offline, a command past
+its ``expires`` (the cloud's deadline, checked against this box's clock) — and answers
 on ``…/cmd/reply``::
 
     {"schema": 2, "kind": "cmd/reply", "gateway": "gw-1", "community": "demo", "id": "c-1",
@@ -74,6 +75,9 @@ class CommandHandler:
         except WireError as exc:
             raise CommandRejected(exc.reason, exc.detail) from exc
         device_id, point_name, value = command.device, command.point, command.value
+        if command.expires is not None and now_ms() > command.expires:
+            # late is refused, never applied silently: the engineer who sent it has moved on
+            raise CommandRejected("expired", f"command expired {(now_ms() - command.expires) / 1000:.0f} s ago")
         device = self.devices.get(device_id)
         if device is None:
             if device_id in self.read_only_devices():

@@ -6,6 +6,7 @@
     │   ├── ModbusFault    … a Modbus request (exception codes, pymodbus errors)
     │   └── MeterFault     … a DL/T 645 / CJ/T 188 exchange on a meter bus (silence, noise, error reply)
     ├── CommandRejected    a cloud command failed validation or could not be applied; ``reason`` is short
+    ├── EnrollError        enrolment with a bootstrap token failed (token refused, cloud unreachable)
     └── IsapiError         an access controller's alert stream failed (reconnected with backoff)
         ├── IsapiStreamError   could not open, not multipart, dropped, idle (httpx errors mapped here)
         └── IsapiAuthError     credentials refused after the digest round
@@ -52,6 +53,10 @@ class CommandRejected(EdgeError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class EnrollError(EdgeError):
+    """Enrolment with a bootstrap token failed: the cloud refused the token or could not be reached."""
 
 
 class IsapiError(EdgeError):

@@ -202,6 +202,7 @@ class Outbox:
         self.commit_time_ms_max = 0.0
         self.confirmed = 0
         self.resends = 0
+        self.postponed = 0  # behind hints taken (resend timers restarted)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Outbox:
@@ -335,6 +336,23 @@ class Outbox:
         else:
             entry.timeout_s = min(max_timeout_s, max(timeout_s, entry.timeout_s * 2))
             entry.deadline = time.monotonic() + entry.timeout_s
+
+    def postpone(self) -> int:
+        """The cloud says it is behind (the ``behind`` hint of a ``stored`` confirmation): restart
+        every sent batch's resend timer, without doubling it. Returns how many were postponed.
+
+        Why restart and not double: a cloud that is behind still confirms, only late; as long as
+        confirmations keep arriving the batches it has not reached yet are queued at the broker,
+        and resending them would only add duplicates to its backlog. When confirmations stop (the
+        cloud is gone, or dropped them) no hint arrives and the timers run out as before."""
+        now = time.monotonic()
+        n = 0
+        for entry in self._sent.values():
+            if entry.deadline != float("inf"):  # one already due is being resent
+                entry.deadline = max(entry.deadline, now + entry.timeout_s)
+                n += 1
+        self.postponed += 1
+        return n
 
     def forget_sent(self) -> None:
         """A new uplink session resends every stored row from the start: nothing is *sent* any more

@@ -9,7 +9,9 @@
   outbox when the cloud's ``stored`` confirmation (on ``…/cmd``, see docs/wire.md) names its seq,
   because a broker can PUBACK and then drop a message (no subscriber after a restart). A sent
   batch unconfirmed after ``confirm_timeout_s`` (doubling per batch up to
-  ``confirm_timeout_max_s``) is resent first, with the same seq; the cloud dedupes. Without it a
+  ``confirm_timeout_max_s``) is resent first, with the same seq; the cloud dedupes. A confirmation
+  with the cloud's ``behind`` hint restarts those timers (:meth:`edge.outbox.Outbox.postpone`), so a
+  cloud working through a backlog is not hit by a resend storm. Without it a
   batch is deleted at the group commit after its PUBACK.
 * Order on every connection: alarms first, then events, then *live* telemetry (committed after
   the connection came up), then the *backlog* (committed before), oldest first. The backlog may use
@@ -38,7 +40,7 @@ from edge.errors import OutboxError
 from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
 from guanjia.core.backoff import Backoff
 from guanjia.core.settings import MqttUrl
-from guanjia.core.wire import SEQUENCED_KINDS, encode_spliced, encode_status, parse_stored, topic
+from guanjia.core.wire import SEQUENCED_KINDS, encode_spliced, encode_status, parse_stored, stored_behind, topic
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,7 @@ class Uplink:
         self.publish_errors = 0
         self.commands = 0
         self.confirmations = 0
+        self.behind_hints = 0
         self.resent = 0
         self.last_error = ""
         self.connected_since: float | None = None
@@ -241,6 +244,9 @@ class Uplink:
                 # the cloud's storage confirmation: only now may the batches leave the outbox
                 self.confirmations += 1
                 self.outbox.confirm(ranges)
+                if stored_behind(payload):
+                    self.behind_hints += 1
+                    self.outbox.postpone()
                 self._slot.set()
                 continue
             if self.on_command is None:
@@ -372,7 +378,7 @@ class Uplink:
         return {"connected": self.connected, "published": self.published, "published_items": self.published_items,
                 "backlog_items_sent": self.backlog_items, "inflight": self.inflight,
                 "sessions": self.reconnects, "publish_errors": self.publish_errors, "commands": self.commands,
-                "confirmations": self.confirmations, "resent": self.resent,
+                "confirmations": self.confirmations, "behind_hints": self.behind_hints, "resent": self.resent,
                 "last_error": self.last_error[:200]}
 
 

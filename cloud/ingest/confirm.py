@@ -17,15 +17,36 @@ ignores). A seq is confirmed when it is new, a duplicate (the same content is al
 (the dead letter keeps the payload; resending would never help) — all are *stored* and *done*
 for the edge. A message held as ``seq_out_of_window`` is not: it is not confirmed, so the edge
 resends it.
+
+Never dropped (issue 21): a commit's seqs go into :class:`ConfirmQueue`, a bounded pending set per
+gateway and incarnation, coalesced into ranges when sent. The worker flushes it after each commit
+and on a short timer; a publish the MQTT client cannot take now (not connected, or its own
+outgoing window full) leaves the seqs pending for the next flush instead of being refused and
+forgotten. When the pending set reaches its bound the worker stops committing (so stops acking;
+the broker holds the stream) until it drains: backpressure, not loss.
+
+``behind``: when the worker is behind (its inbox full, confirmations pending, or a batch old at
+commit), the ``stored`` message says so, and the edge restarts its resend timers instead of
+resending what is merely queued (:meth:`edge.outbox.Outbox.postpone`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
 
 from cloud.ingest.prepare import Prepared
 from guanjia.core.errors import WireError
-from guanjia.core.wire import SEQUENCED_KINDS, encode_stored, parse_topic, peek_sequence, topic
+from guanjia.core.wire import (
+    MAX_RANGES_PER_MESSAGE,
+    SEQUENCED_KINDS,
+    encode_stored,
+    merge_seqs,
+    parse_topic,
+    peek_sequence,
+    topic,
+)
 
 
 def _sequence_of(p: Prepared) -> tuple[str, int | None]:
@@ -37,10 +58,13 @@ def _sequence_of(p: Prepared) -> tuple[str, int | None]:
     return peek_sequence(p.incoming.payload)
 
 
-def confirmations(batch: Iterable[Prepared], now_ms: int) -> list[tuple[str, bytes]]:
-    """``(topic, payload)`` of the ``stored`` messages for a committed batch (one per gateway and
-    incarnation, split by :func:`guanjia.core.wire.encode_stored`), stamped ``now_ms`` (the worker's clock)."""
-    per_gateway: dict[tuple[str, str, str], list[int]] = {}
+GatewayKey = tuple[str, str, str]
+"""(community, gateway, incarnation): one confirmation stream."""
+
+
+def confirmable(batch: Iterable[Prepared]) -> dict[GatewayKey, list[int]]:
+    """The seqs a committed batch confirms, per gateway and incarnation (held ones are not)."""
+    per_gateway: dict[GatewayKey, list[int]] = {}
     for p in batch:
         if p.held:
             continue
@@ -53,7 +77,93 @@ def confirmations(batch: Iterable[Prepared], now_ms: int) -> list[tuple[str, byt
         incarnation, seq = _sequence_of(p)
         if seq is not None:
             per_gateway.setdefault((parts.community, parts.gateway, incarnation), []).append(seq)
+    return per_gateway
+
+
+def confirmations(batch: Iterable[Prepared], now_ms: int, *, behind: bool = False) -> list[tuple[str, bytes]]:
+    """``(topic, payload)`` of the ``stored`` messages for a committed batch (one per gateway and
+    incarnation, split by :func:`guanjia.core.wire.encode_stored`), stamped ``now_ms`` (the worker's clock)."""
     out: list[tuple[str, bytes]] = []
-    for (community, gateway, incarnation), seqs in per_gateway.items():
-        out.extend((topic(community, gateway, "cmd"), payload) for payload in encode_stored(incarnation, seqs, now_ms))
+    for (community, gateway, incarnation), seqs in confirmable(batch).items():
+        out.extend((topic(community, gateway, "cmd"), payload)
+                   for payload in encode_stored(incarnation, seqs, now_ms, behind=behind))
     return out
+
+
+class Sent(Enum):
+    """What the MQTT client did with one confirmation."""
+
+    QUEUED = "queued"
+    FULL = "full"
+    """Its outgoing window is full: try again after some PUBACKs."""
+    DOWN = "down"
+    """Not connected: try again after the reconnect."""
+
+
+Publish = Callable[[str, bytes], Sent]
+
+MAX_PENDING_SEQS = 200_000
+"""Bound of :class:`ConfirmQueue` (seqs, all gateways): at 1 batch/s per gateway this is minutes of
+a 1,000-gateway fleet's confirmations, far beyond any broker hiccup; past it the worker waits."""
+
+
+@dataclass(slots=True)
+class ConfirmQueue:
+    """Seqs committed and not yet handed to the MQTT client, per gateway and incarnation.
+
+    Why a set per gateway instead of one message per commit: under a backlog the same gateway
+    is confirmed by many commits in a row, and one ``stored`` message with merged ranges replaces
+    all of them. Insertion order is kept, so the gateway waiting longest goes first."""
+
+    max_pending: int = MAX_PENDING_SEQS
+    pending: dict[GatewayKey, set[int]] = field(default_factory=dict)
+    size: int = 0
+    sent: int = 0
+    """``stored`` messages handed to the client."""
+    deferred: int = 0
+    """Flushes that stopped early because the client could not take more (FULL or DOWN)."""
+    stalled: bool = False
+    """The last flush left confirmations pending (part of the ``behind`` hint)."""
+
+    def add(self, batch: Iterable[Prepared]) -> int:
+        """Queue the seqs a committed batch confirms; returns how many."""
+        added = 0
+        for key, seqs in confirmable(batch).items():
+            have = self.pending.get(key)
+            if have is None:
+                have = self.pending[key] = set()
+            before = len(have)
+            have.update(seqs)
+            added += len(have) - before
+        self.size += added
+        return added
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.max_pending
+
+    def flush(self, publish: Publish, now_ms: int, *, behind: bool = False) -> Sent:
+        """Hand every pending confirmation to ``publish``, oldest gateway first, until it says
+        FULL or DOWN (the rest stays pending). Returns the last outcome."""
+        outcome = Sent.QUEUED
+        for key in list(self.pending):
+            community, gateway, incarnation = key
+            seqs = self.pending[key]
+            payloads = encode_stored(incarnation, seqs, now_ms, behind=behind)
+            cmd = topic(community, gateway, "cmd")
+            for i, payload in enumerate(payloads):
+                outcome = publish(cmd, payload)
+                if outcome is not Sent.QUEUED:
+                    if i:  # the ranges already queued are done; keep the rest
+                        left = {s for lo, hi in merge_seqs(seqs)[i * MAX_RANGES_PER_MESSAGE:]
+                                for s in range(lo, hi + 1)}
+                        self.size -= len(seqs) - len(left)
+                        self.pending[key] = left
+                    self.deferred += 1
+                    self.stalled = True
+                    return outcome
+                self.sent += 1
+            del self.pending[key]
+            self.size -= len(seqs)
+        self.stalled = False
+        return outcome

@@ -12,6 +12,17 @@ or down, acks stop, the broker stops sending, and messages wait in the broker �
 the session is persistent (``clean_start=False`` with a session expiry) and the client id stable:
 a worker that crashes and restarts under the same id gets its unacknowledged messages again.
 
+Handing messages to asyncio costs one thread hop per *burst*, not per message: the network thread
+appends to a locked list and schedules one ``call_soon_threadsafe`` when the list was empty
+(issue 21: the old per-message ``run_coroutine_threadsafe`` + ``future.result`` was a large share of
+the worker's per-message cost). The inbox it fills is unbounded on purpose: Receive Maximum bounds
+it (plus, briefly after a reconnect, the previous connection's messages, whose acks are dropped).
+
+Outgoing storage confirmations: paho's own queue cap refuses silently from the caller's point of
+view (``MQTT_ERR_QUEUE_SIZE``), so it is off and this class keeps the bound itself — messages handed
+to paho and not yet PUBACKed (``on_publish``) — and says FULL or DOWN instead of dropping; the
+caller (:class:`cloud.ingest.confirm.ConfirmQueue`) keeps those seqs pending.
+
 The network loop is paho's own thread (``loop_start``), the mode in which ``ack`` from the
 asyncio thread is safe; it reconnects with paho's capped exponential delay (1 s … 30 s).
 Every received message carries the connection ``generation``; acks of an older generation are
@@ -21,7 +32,7 @@ dropped because the broker redelivers those messages on the new connection anywa
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -35,6 +46,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from cloud.ingest.confirm import Sent
 from cloud.ingest.prepare import Incoming
 from guanjia.core.clock import Clock, to_ms
 from guanjia.core.settings import MqttUrl
@@ -44,7 +56,8 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 10.0
 SESSION_EXPIRY_S = 7 * 86_400
-MAX_QUEUED_PUBLISHES = 10_000
+MAX_OUTSTANDING_PUBLISHES = 2_000
+"""Confirmations handed to paho and not yet PUBACKed; past it :meth:`MqttConsumer.publish` says FULL."""
 
 
 class MqttConsumer:
@@ -76,6 +89,14 @@ class MqttConsumer:
         self.received = 0
         self.last_received = 0.0
         self._unsubscribed = False
+        self._handoff: list[Incoming] = []
+        self._handoff_lock = threading.Lock()
+        self.published = 0
+        """Confirmations handed to paho (accepted, possibly queued for a reconnect)."""
+        self.completed = 0
+        """PUBACKs of those (``on_publish``)."""
+        self.refused = 0
+        """publish() calls answered FULL or DOWN (the caller kept the seqs pending)."""
         self.connected = threading.Event()
         self._stop = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -87,10 +108,10 @@ class MqttConsumer:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
         self.client.max_inflight_messages_set(receive_maximum)
-        # storage confirmations wait here while the broker is away (bounded; the edge resends
-        # anything left unconfirmed, so dropping one is a resend, never a loss)
-        self.client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
+        # no paho queue cap (it would refuse silently): the bound is MAX_OUTSTANDING_PUBLISHES, kept here
+        self.client.max_queued_messages_set(0)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -132,15 +153,39 @@ class MqttConsumer:
             return
         self.client.ack(mid, qos)
 
-    def publish(self, topic: str, payload: bytes) -> bool:
+    @property
+    def outstanding(self) -> int:
+        """Confirmations handed to paho and not yet PUBACKed."""
+        return self.published - self.completed
+
+    def publish(self, topic: str, payload: bytes) -> Sent:
         """Queue a QoS 1 message without waiting (paho's network thread sends it; thread-safe).
-        Returns False when paho refused it (queue full, or not connected and nothing queued)."""
+
+        DOWN when not connected, FULL when :data:`MAX_OUTSTANDING_PUBLISHES` are unacknowledged:
+        the caller keeps the message's content and tries again; nothing is dropped here. A publish
+        paho takes while the connection is just going down (``MQTT_ERR_NO_CONN``) stays in paho's
+        session queue and goes out after the reconnect, so it counts as queued."""
+        if not self.connected.is_set():
+            self.refused += 1
+            return Sent.DOWN
+        if self.outstanding >= MAX_OUTSTANDING_PUBLISHES:
+            self.refused += 1
+            return Sent.FULL
         try:
             info = self.client.publish(topic, payload, qos=1)
         except (ValueError, RuntimeError, OSError):
             log.debug("publish to %s failed", topic[:200], exc_info=True)
-            return False
-        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+            self.refused += 1
+            return Sent.DOWN
+        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.published += 1
+            return Sent.QUEUED
+        self.refused += 1
+        return Sent.FULL
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
+                    properties: Properties | None) -> None:
+        self.completed += 1
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -174,11 +219,16 @@ class MqttConsumer:
         self.last_received = time.monotonic()
         item = Incoming(message.topic, bytes(message.payload), message.mid, message.qos, self.generation,
                         to_ms(self.clock.now()))
-        future = asyncio.run_coroutine_threadsafe(self.inbox.put(item), self.loop)
-        while not self._stop.is_set():
-            try:
-                future.result(timeout=0.5)
-                return
-            except (TimeoutError, concurrent.futures.TimeoutError):
-                continue
-        future.cancel()
+        with self._handoff_lock:
+            self._handoff.append(item)
+            first = len(self._handoff) == 1
+        if first:  # one wake-up per burst: the loop takes everything appended until it runs
+            with contextlib.suppress(RuntimeError):  # the loop is closed (shutdown): the broker redelivers
+                self.loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:
+        """On the event loop: move the handed-off messages into the inbox."""
+        with self._handoff_lock:
+            items, self._handoff = self._handoff, []
+        for item in items:
+            self.inbox.put_nowait(item)

@@ -4,7 +4,8 @@
 * ``offline-watchdog`` — gateway last-will / missing heartbeat → ``gateway_offline`` alarms;
 * ``escalation-ticker`` — unaccepted / overdue orders climb the chain;
 * ``notification-sender`` — webhooks, email, messengers from the outbox, with retries;
-* ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal).
+* ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal);
+* ``command-dispatcher`` — remote commands to devices through their gateways (with a broker URL).
 
 The work-order policy and the clock come from the service context: ``ctx.policy``
 (``GUANJIA_WO_POLICY`` loaded once at start-up, shared with the API, the web inbox and analytics)
@@ -24,6 +25,7 @@ from cloud.ops.alarms.processor import AlarmProcessor
 from cloud.ops.delivery.email import SmtpConfig
 from cloud.ops.delivery.sender import NotificationSender
 from cloud.ops.escalation import EscalationTicker
+from cloud.ops.fleet.dispatcher import components as fleet_components
 from cloud.ops.fleetrules.runner import FleetRulesComponent
 from cloud.ops.model.policy import context_policy
 from cloud.runtime.context import Component, ServiceContext
@@ -37,4 +39,5 @@ def components(ctx: ServiceContext) -> list[Component]:
         EscalationTicker(policy, clock),
         NotificationSender(policy, smtp=SmtpConfig.parse(config.smtp_url) if config.smtp_url else None, clock=clock),
         FleetRulesComponent(policy, clock, extra_rules=list(config.fleet_rules)),
+        *fleet_components(ctx),
     ]

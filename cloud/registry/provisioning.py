@@ -46,12 +46,40 @@ class BrokerFiles:
     acl: Path
     pid: int | None = None
 
+    @classmethod
+    def of(cls, passwd: Path | None, acl: Path | None, pid_file: Path | None) -> BrokerFiles | None:
+        """From the settings (``GUANJIA_BROKER_*``); the pid is read now, as a restarted broker has a new one."""
+        if passwd is None or acl is None:
+            return None
+        pid = None
+        if pid_file is not None:
+            try:
+                pid = int(pid_file.read_text().strip())
+            except (OSError, ValueError) as exc:
+                raise BrokerError(f"{pid_file}: no broker pid to reload ({exc})") from exc
+        return cls(passwd, acl, pid)
 
-def _replace_in_files(files: BrokerFiles, account: BrokerAccount) -> None:
-    user = account.username
+
+def put_account(files: BrokerFiles, account: BrokerAccount) -> None:
+    """Create or replace ``account`` in the broker's files and reload it: a new password replaces
+    the old one (rotation), so the old password stops working at the reload."""
+    _replace_in_files(files, account)
+
+
+def remove_account(files: BrokerFiles, username: str) -> None:
+    """Delete ``username``'s password and ACL lines and reload: it can connect no more, and a
+    session still open loses every topic (Mosquitto checks the ACL on each publish/subscribe)."""
+    _replace_in_files(files, None, remove=username)
+
+
+def _replace_in_files(files: BrokerFiles, account: BrokerAccount | None, remove: str | None = None) -> None:
+    """Replace (or, with ``remove``, delete) one account's lines in the password and ACL files."""
+    user = account.username if account is not None else remove
+    assert user is not None
     passwd_lines = files.passwd.read_text().splitlines() if files.passwd.exists() else []
     passwd_lines = [ln for ln in passwd_lines if ln.strip() and not ln.startswith(f"{user}:")]
-    passwd_lines.append(broker.passwd_line(account))
+    if account is not None:
+        passwd_lines.append(broker.passwd_line(account))
     acl_lines = files.acl.read_text().splitlines() if files.acl.exists() else []
     kept: list[str] = []
     skipping = False
@@ -63,7 +91,8 @@ def _replace_in_files(files: BrokerFiles, account: BrokerAccount) -> None:
             kept.append(line)
     while kept and not kept[-1].strip():
         kept.pop()
-    kept += ["", *broker.acl_lines(account), ""]
+    if account is not None:
+        kept += ["", *broker.acl_lines(account), ""]
     for path, lines, mode in ((files.passwd, passwd_lines, 0o600), (files.acl, kept, 0o644)):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)

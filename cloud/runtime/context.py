@@ -64,6 +64,10 @@ class CloudConfig:
     api: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    """``guanjia cloud ingest --metrics-port``: the process's ``GET /metrics`` without the API
+    (:class:`cloud.server.MetricsServer`); 0 = none (``serve`` has it on the API)."""
     group: str = "guanjia-ingest"
     pool_size: int = 8
     migrate: bool = True

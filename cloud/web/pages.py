@@ -31,6 +31,9 @@ from cloud.auth.tokens import TokenInvalid
 from cloud.auth.users import User, revoke_session
 from cloud.http.deps import get_clock, get_policy
 from cloud.http.rendering import STATIC, render
+from cloud.ops.fleet.commands import known_profiles, submit
+from cloud.ops.fleet.repo import command_target, device_commands
+from cloud.ops.fleet.validate import writable_points
 from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
@@ -40,6 +43,9 @@ from cloud.queries.series import default_metric
 from cloud.queries.sites import buildings_of, community_codes, gateway_devices, reportable_devices
 from cloud.queries.stats import load_performance
 from cloud.queries.workorders import resident_orders
+from cloud.registry.bootstrap import gateway_identity, issue_token, revoke_gateway
+from cloud.registry.provisioning import BrokerFiles
+from cloud.runtime.errors import BrokerError
 from cloud.web import photos
 from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report
 from device_profiles.display import fixed
@@ -176,10 +182,49 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
         health = await load_health(conn, device_id, device.kind, now=get_clock(request).now())
         alarms = await device_alarms(conn, device.community, device.code, 20)
         orders = await device_work_orders(conn, device.community, device.code, 20)
+        target = await command_target(conn, device_id)
+        commands = await device_commands(conn, device_id, 20)
+    points = writable_points(known_profiles(), target.profile_id if target else None)
+    queued = request.query_params.get("cmd", "")[:64]
+    # the form keeps the point of the command just sent (a second try is usually the same point)
+    just_sent = next((c for c in commands if c.command_id == queued), None)
+    last_point = just_sent.point if just_sent else ""
+    queued = queued if just_sent is not None and just_sent.status in ("pending", "sent") else ""
     charted = chart_metrics(values)
     return render(request, "device.html", user, device=device, values=values, charted=charted, health=health,
                   alarms=alarms, orders=orders, fixed=fixed,
-                  chart_metric=default_metric(device.kind, [m.metric for m in charted]))
+                  chart_metric=default_metric(device.kind, [m.metric for m in charted]), commands=commands,
+                  command_points=points, queued=queued, last_point=last_point)
+
+
+def form_value(text: str) -> float | int | bool | str:
+    """A command value typed into the device page: a number, ``true``/``false``, or an enum label."""
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@router.post("/devices/{device_id}/commands")
+async def device_command(request: Request, device_id: int, user: PageUser,
+                         point: Annotated[str, Form(min_length=1, max_length=64)],
+                         value: Annotated[str, Form(min_length=1, max_length=64)]) -> Response:
+    """The device page's command form: the same :func:`cloud.ops.fleet.commands.submit` as the API;
+    a refusal is a row of the trail shown on the page (no separate error page)."""
+    require_same_origin(request)
+    if user.role not in STAFF:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        row = await submit(conn, device_id=device_id, point=point, value=form_value(value), issued_by=user.username,
+                           now=get_clock(request).now())
+    if row is None:
+        return _not_found(request, user)
+    return RedirectResponse(f"/devices/{device_id}?cmd={row.command_id}#commands", status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/gateways")
@@ -193,6 +238,11 @@ async def gateways_page(request: Request, user: PageUser) -> Response:
 
 @router.get("/gateways/{gateway_id}")
 async def gateway_page(request: Request, gateway_id: int, user: PageUser) -> Response:
+    return await _gateway_view(request, user, gateway_id, notice=request.query_params.get("notice", "")[:32])
+
+
+async def _gateway_view(request: Request, user: User, gateway_id: int, *, new_token: tuple[str, object] | None = None,
+                        notice: str = "", status_code: int = 200) -> Response:
     if user.role not in STAFF:
         return _forbidden(request, user)
     if not -2**31 <= gateway_id < 2**31:
@@ -203,7 +253,51 @@ async def gateway_page(request: Request, gateway_id: int, user: PageUser) -> Res
             return _not_found(request, user)
         devices = await gateway_devices(conn, gateway_id)
         incarnations = await load_incarnations(conn, gateway_id)
-    return render(request, "gateway.html", user, gw=found[0], devices=devices, incarnations=incarnations)
+        creds = await gateway_identity(conn, gateway_id) if user.role is Role.admin else None
+    return render(request, "gateway.html", user, status_code, gw=found[0], devices=devices, incarnations=incarnations,
+                  creds=creds, new_token=new_token, notice=notice if notice in GATEWAY_NOTICES else "")
+
+
+GATEWAY_NOTICES = ("revoked", "broker_not_configured", "broker_unavailable")
+
+
+@router.post("/gateways/{gateway_id}/bootstrap-token")
+async def gateway_token(request: Request, gateway_id: int, user: PageUser) -> Response:
+    """Admins: a one-time enrolment token, shown once on the page it answers (not in a URL)."""
+    require_same_origin(request)
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        if await gateway_identity(conn, gateway_id) is None:
+            return _not_found(request, user)
+        token = await issue_token(conn, gateway_id, created_by=user.username, now=get_clock(request).now())
+    return await _gateway_view(request, user, gateway_id, new_token=token)
+
+
+@router.post("/gateways/{gateway_id}/revoke")
+async def gateway_revoke(request: Request, gateway_id: int, user: PageUser) -> Response:
+    """Admins: revoke the gateway's broker credentials (the same as the API's revoke)."""
+    require_same_origin(request)
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    settings = request.app.state.settings
+    try:
+        files = BrokerFiles.of(settings.broker_passwd_file, settings.broker_acl_file, settings.broker_pid_file)
+    except BrokerError:
+        files, notice = None, "broker_unavailable"
+    else:
+        notice = "broker_not_configured"
+    if files is not None:
+        async with app_pool(request).connection() as conn:
+            if await gateway_identity(conn, gateway_id) is None:
+                return _not_found(request, user)
+            try:
+                await revoke_gateway(conn, files, gateway_id, get_clock(request).now(), actor=user.username)
+                notice = "revoked"
+            except (BrokerError, OSError):
+                await conn.rollback()
+                notice = "broker_unavailable"
+    return RedirectResponse(f"/gateways/{gateway_id}?notice={notice}", status.HTTP_303_SEE_OTHER)
 
 
 # --- butlers: inbox ------------------------------------------------------------------------------
@@ -321,6 +415,18 @@ async def manager_page(request: Request, user: PageUser) -> Response:
 
 
 # --- admins: users -------------------------------------------------------------------------------
+
+@router.get("/admin/audit")
+async def audit_page(request: Request, user: PageUser) -> Response:
+    """Admins: the admin audit log, newest first (the same rows as ``GET /api/v1/audit``)."""
+    from cloud.db.audit import entries
+
+    if user.role is not Role.admin:
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        rows = await entries(conn, limit=200)
+    return render(request, "audit.html", user, rows=rows)
+
 
 @router.get("/admin/users")
 async def users_page(request: Request, user: PageUser) -> Response:

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     fleet_stream_rules: str | None = None
     """``GUANJIA_FLEET_STREAM_RULES``: extra stream rule files, separated like ``PATH`` (``os.pathsep``).
     A plain string, not a list: pydantic-settings would parse a list field as JSON."""
+    broker_passwd_file: Path | None = None
+    """``GUANJIA_BROKER_PASSWD_FILE``: the production Mosquitto's password file, which gateway
+    enrolment and revocation edit (with ``GUANJIA_BROKER_ACL_FILE``); unset: enrolment answers 503."""
+    broker_acl_file: Path | None = None
+    """``GUANJIA_BROKER_ACL_FILE``: the production Mosquitto's ACL file."""
+    broker_pid_file: Path | None = None
+    """``GUANJIA_BROKER_PID_FILE``: the broker's pid file, read at each change to reload it (SIGHUP)."""
+    gateway_mqtt_url: str | None = None
+    """``GUANJIA_GATEWAY_MQTT_URL``: the broker address an enrolling gateway is given (``mqtts://host:8883``,
+    no credentials); unset: the host and port of ``GUANJIA_MQTT_URL``."""
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

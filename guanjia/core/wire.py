@@ -277,6 +277,17 @@ def encode_status(gateway: str, community: str, state: str, ts: int, health: Map
     )
 
 
+def status_state(payload: bytes) -> str | None:
+    """The ``state`` (``online``/``offline``) of a ``status`` payload, or ``None`` when it has none.
+    Read loosely: the health object beside it belongs to the edge and is not checked here."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    state = doc.get("state") if isinstance(doc, dict) else None
+    return state if state in ("online", "offline") else None
+
+
 # --------------------------------------------------------------------------- stored confirmations
 
 MAX_RANGES_PER_MESSAGE: Final = 1000
@@ -297,6 +308,9 @@ class StoredDict(TypedDict):
     incarnation: NotRequired[str]
     seqs: list[list[int]]
     ts: int
+    behind: NotRequired[bool]
+    """Present (true) when the cloud's ingest is behind: the edge restarts its resend timers
+    instead of resending what is only queued (issue 21). Older edges ignore it."""
 
 
 def merge_seqs(seqs: Iterable[int]) -> list[list[int]]:
@@ -310,13 +324,30 @@ def merge_seqs(seqs: Iterable[int]) -> list[list[int]]:
     return ranges
 
 
-def encode_stored(incarnation: str, seqs: Iterable[int], ts: int) -> list[bytes]:
+def encode_stored(incarnation: str, seqs: Iterable[int], ts: int, *, behind: bool = False) -> list[bytes]:
     """The ``stored`` payloads confirming ``seqs`` of one incarnation: merged into ranges, split
-    every :data:`MAX_RANGES_PER_MESSAGE` ranges (so one message stays far below the payload limit)."""
+    every :data:`MAX_RANGES_PER_MESSAGE` ranges (so one message stays far below the payload limit);
+    ``behind`` adds the hint (the field is left out otherwise, so the common message is unchanged)."""
     ranges = merge_seqs(seqs)
-    return [orjson.dumps(StoredDict(schema=SCHEMA_VERSION, kind="stored", incarnation=incarnation,
-                                    seqs=ranges[start:start + MAX_RANGES_PER_MESSAGE], ts=ts))
-            for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE)]
+    out: list[bytes] = []
+    for start in range(0, len(ranges), MAX_RANGES_PER_MESSAGE):
+        doc = StoredDict(schema=SCHEMA_VERSION, kind="stored", incarnation=incarnation,
+                         seqs=ranges[start:start + MAX_RANGES_PER_MESSAGE], ts=ts)
+        if behind:
+            doc["behind"] = True
+        out.append(orjson.dumps(doc))
+    return out
+
+
+def stored_behind(payload: bytes) -> bool:
+    """True when a ``stored`` confirmation carries the cloud's ``behind`` hint (see :class:`StoredDict`)."""
+    if b'"behind"' not in payload:
+        return False
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and doc.get("behind") is True
 
 
 def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | None:
@@ -373,8 +404,13 @@ def peek_sequence(payload: bytes) -> tuple[str, int | None]:
 
 class CommandDict(TypedDict):
     """A write command, down on ``cmd``. The edge reads ``id``, ``type`` (only ``write``; absent
-    means ``write``), ``device``, ``point``, ``value`` and echoes ``reply_to``; ``schema``,
-    ``kind``, ``issued_by`` and ``ts`` are for people reading the broker and are not checked."""
+    means ``write``), ``device``, ``point``, ``value``, ``expires`` and echoes ``reply_to``;
+    ``schema``, ``kind``, ``issued_by`` and ``ts`` are for people reading the broker and are not checked.
+
+    ``expires`` (epoch ms, optional) is the moment after which the edge refuses the command
+    (reason ``expired``) instead of applying it: the cloud never sends a command after its expiry,
+    and this second check covers one that sat in a queue on the way (a setpoint written an hour
+    late, unannounced, is worse than one refused)."""
 
     id: str
     device: str
@@ -382,6 +418,7 @@ class CommandDict(TypedDict):
     value: float | int | bool | str
     type: NotRequired[Literal["write"]]
     reply_to: NotRequired[str]
+    expires: NotRequired[int]
     schema: NotRequired[int]
     kind: NotRequired[Literal["cmd"]]
     issued_by: NotRequired[str]
@@ -417,6 +454,8 @@ class WriteCommand:
     device: str
     point: str
     value: float | int | bool | str
+    expires: int | None = None
+    """epoch ms after which the edge refuses it (``expired``); ``None``: no expiry"""
 
 
 def encode_command(command: WriteCommand, *, ts: int, issued_by: str | None = None,
@@ -424,6 +463,8 @@ def encode_command(command: WriteCommand, *, ts: int, issued_by: str | None = No
     """The ``cmd`` payload for ``command`` (what a cloud or an operator's tool sends)."""
     doc = CommandDict(schema=SCHEMA_VERSION, kind="cmd", id=command.id, type="write", device=command.device,
                       point=command.point, value=command.value, ts=ts)
+    if command.expires is not None:
+        doc["expires"] = command.expires
     if issued_by is not None:
         doc["issued_by"] = issued_by
     if reply_to is not None:
@@ -455,7 +496,10 @@ def parse_command(doc: Mapping[str, Any]) -> WriteCommand:
         raise WireError("bad_command", "'device' and 'point' must be strings")
     if isinstance(value, dict | list) or value is None:
         raise WireError("bad_value", "'value' must be a number, boolean or enum name")
-    return WriteCommand(cmd_id, device, point, value)
+    expires = doc.get("expires")
+    if expires is not None and not (_is_int(expires) and 0 < expires <= MAX_SEQ):
+        raise WireError("bad_command", "'expires' must be epoch milliseconds")
+    return WriteCommand(cmd_id, device, point, value, expires)
 
 
 def encode_reply(command: Mapping[str, Any], *, gateway: str, community: str, ok: bool, reason: str | None,
@@ -471,6 +515,35 @@ def encode_reply(command: Mapping[str, Any], *, gateway: str, community: str, ok
 
 
 # --------------------------------------------------------------------------- decoding sequenced messages
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """A ``cmd/reply`` as the cloud reads it (:func:`parse_reply`)."""
+
+    id: str
+    ok: bool
+    reason: str | None
+    detail: str
+
+
+def parse_reply(payload: bytes) -> CommandReply:
+    """Check a ``cmd/reply`` payload (see :class:`ReplyDict`); raise :class:`WireError`
+    (``bad_reply``) when it is not one. Only the fields the cloud stores are read; the echoed
+    device, point and value are the edge's copy of what the cloud already has."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict) or doc.get("kind", "cmd/reply") != "cmd/reply":
+        raise WireError("bad_reply", "payload is not a cmd/reply object")
+    cmd_id, ok, reason, detail = doc.get("id"), doc.get("ok"), doc.get("reason"), doc.get("detail", "")
+    if not isinstance(cmd_id, str) or not cmd_id or not isinstance(ok, bool):
+        raise WireError("bad_reply", "'id' (string) and 'ok' (boolean) are required")
+    if reason is not None and not isinstance(reason, str):
+        raise WireError("bad_reply", "'reason' must be a string or null")
+    return CommandReply(cmd_id[:64], ok, None if ok else (reason or "refused")[:64],
+                        detail[:500] if isinstance(detail, str) else "")
 
 
 def _require(cond: bool, reason: str, detail: str) -> None:
@@ -552,6 +625,37 @@ _VALID_IDS: set[str] = set()
 """Device and metric ids already seen valid (bounded): skips the regex for the same few names."""
 
 
+def _plain_values(values: dict[str, Any]) -> bool:
+    """True when every metric id was seen valid before and every value is a finite number — the
+    common reading, checked with two C-level passes instead of a Python loop over the metrics.
+
+    Why this is exactly the loop's verdict for such a reading: ``sum`` succeeds only on ints,
+    bools and floats (any string, None, list or dict raises ``TypeError``, an int too large for a
+    float ``OverflowError``), and a sum is finite only if no term is NaN or ±inf. A sum that
+    overflows to inf from finite terms, or anything else, returns False: the per-metric loop
+    (:func:`_check_values`) then decides, with the same errors as before."""
+    if not _VALID_IDS.issuperset(values):
+        return False
+    try:
+        return math.isfinite(sum(values.values()))
+    except (TypeError, OverflowError):
+        return False
+
+
+def _check_values(values: dict[str, Any], index: int) -> None:
+    for metric, value in values.items():
+        if metric not in _VALID_IDS:
+            if not valid_id(metric):
+                raise WireError("bad_id", f"reading {index} metric {metric[:40]!r}")
+            if len(_VALID_IDS) < 100_000:
+                _VALID_IDS.add(metric)
+        if type(value) is float:
+            if not math.isfinite(value):
+                raise WireError("bad_value", f"reading {index} {metric} is not finite")
+        elif type(value) is not int:
+            _check_value(value, f"reading {index} {metric}")
+
+
 def _check_reading(item: object, index: int) -> None:
     # hot path (every reading of every message): check cheaply, build messages only on failure
     if not (isinstance(item, dict) and type(item.get("ts")) is int and type(item.get("device")) is str
@@ -564,17 +668,8 @@ def _check_reading(item: object, index: int) -> None:
     values = reading.get("values")
     if not (isinstance(values, dict) and len(values) <= 1000):
         raise WireError("bad_shape", f"reading {index} values")
-    for metric, value in values.items():
-        if metric not in _VALID_IDS:
-            if not valid_id(metric):
-                raise WireError("bad_id", f"reading {index} metric {metric[:40]!r}")
-            if len(_VALID_IDS) < 100_000:
-                _VALID_IDS.add(metric)
-        if type(value) is float:
-            if not math.isfinite(value):
-                raise WireError("bad_value", f"reading {index} {metric} is not finite")
-        elif type(value) is not int:
-            _check_value(value, f"reading {index} {metric}")
+    if not _plain_values(values):
+        _check_values(values, index)  # raises the exact error of the first bad metric, or learns new ids
     quality = reading.get("quality", "good")
     if quality not in QUALITY_BY_NAME:
         raise WireError("bad_quality", f"reading {index}: {str(quality)[:40]}")

@@ -15,6 +15,7 @@ from cloud.ingest.service import components as ingest_components
 from cloud.ingest.service import worker_options
 from cloud.runtime.context import CloudConfig
 from cloud.runtime.errors import CloudError
+from cloud.server import components as api_components
 from guanjia.app.cli import options
 from guanjia.core.errors import ConfigError
 from guanjia.core.settings import Settings
@@ -68,7 +69,7 @@ def test_worker_options_come_from_the_config() -> None:
 
 def test_factories_and_routers_are_real_objects_not_names() -> None:
     assert all(callable(f) and not isinstance(f, str) for f in COMPONENTS)
-    assert [ingest_components] == INGEST_ONLY
+    assert [ingest_components, api_components] == INGEST_ONLY
     assert all(isinstance(router, APIRouter) for router, _ in ROUTERS)
 
 

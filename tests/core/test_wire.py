@@ -267,7 +267,8 @@ scalars = st.one_of(st.booleans(), st.integers(-(2**31), 2**31), st.floats(allow
 
 
 @given(st.builds(wire.WriteCommand, st.text(min_size=1, max_size=20), st.text(max_size=20), st.text(max_size=20),
-                 scalars), st.integers(0, 2**42), st.none() | st.text(max_size=10), st.none() | st.text(max_size=10))
+                 scalars, st.none() | st.integers(1, 2**42)),
+       st.integers(0, 2**42), st.none() | st.text(max_size=10), st.none() | st.text(max_size=10))
 def test_command_roundtrip(command: wire.WriteCommand, ts: int, issued_by: str | None, reply_to: str | None) -> None:
     payload = wire.encode_command(command, ts=ts, issued_by=issued_by, reply_to=reply_to)
     doc = wire.decode_command(payload)
@@ -288,6 +289,9 @@ def test_command_roundtrip(command: wire.WriteCommand, ts: int, issued_by: str |
         ({"id": "c", "device": "d", "point": "p"}, "bad_value"),
         ({"id": "c", "device": "d", "point": "p", "value": [1]}, "bad_value"),
         ({"id": "c", "device": "d", "point": "p", "value": {"a": 1}}, "bad_value"),
+        ({"id": "c", "device": "d", "point": "p", "value": 1, "expires": "soon"}, "bad_command"),
+        ({"id": "c", "device": "d", "point": "p", "value": 1, "expires": 1.5}, "bad_command"),
+        ({"id": "c", "device": "d", "point": "p", "value": 1, "expires": 0}, "bad_command"),
     ],
 )
 def test_command_refused_with_reason(doc: dict[str, Any], reason: str) -> None:
@@ -317,3 +321,57 @@ def test_reply_bytes_are_pinned_and_echo_the_command() -> None:
     assert (bare["id"], bare["device"], bare["point"], bare["value"]) == (None, None, None, None)
     ok = orjson.loads(wire.encode_reply(command, gateway="g", community="c", ok=True, reason=None, detail="", ts=0))
     assert (ok["ok"], ok["reason"], ok["detail"]) == (True, None, "")
+
+
+def test_the_cloud_reads_replies_it_can_trust() -> None:
+    command = {"id": "c-1", "device": "b1-pump-1", "point": "pressure_setpoint", "value": 12}
+    refused = wire.encode_reply(command, gateway="g", community="c", ok=False, reason="out_of_range",
+                                detail="too high", ts=0)
+    assert wire.parse_reply(refused) == wire.CommandReply("c-1", False, "out_of_range", "too high")
+    done = wire.encode_reply(command, gateway="g", community="c", ok=True, reason=None, detail="", ts=0)
+    assert wire.parse_reply(done) == wire.CommandReply("c-1", True, None, "")
+    assert wire.parse_reply(b'{"id": "x", "ok": false}').reason == "refused"  # a refusal always has a reason
+    for bad in (b"", b"[]", b'{"ok": true}', b'{"id": "x", "ok": 1}', b'{"id": "x", "ok": false, "reason": 5}',
+                b'{"kind": "cmd", "id": "x", "ok": true}'):
+        with pytest.raises(WireError) as exc:
+            wire.parse_reply(bad)
+        assert exc.value.reason == "bad_reply"
+
+
+@pytest.mark.parametrize(("payload", "state"), [
+    (wire.encode_status("g", "c", "online", 0, {}), "online"),
+    (wire.encode_status("g", "c", "offline", 0, {"x": 1}), "offline"),
+    (b'{"state": "sleepy"}', None), (b"[]", None), (b"{bad", None),
+])
+def test_status_state(payload: bytes, state: str | None) -> None:
+    assert wire.status_state(payload) == state
+
+
+def test_stored_behind_hint_is_optional() -> None:
+    plain = wire.encode_stored(INCARNATION, [1, 2], 7)
+    hinted = wire.encode_stored(INCARNATION, [1, 2], 7, behind=True)
+    assert b"behind" not in plain[0]
+    assert orjson.loads(hinted[0])["behind"] is True
+    assert wire.parse_stored(hinted[0], INCARNATION) == [(1, 2)]  # an older edge reads it as before
+    assert (wire.stored_behind(plain[0]), wire.stored_behind(hinted[0])) == (False, True)
+    assert not wire.stored_behind(b'{"behind": "yes"}')
+    assert not wire.stored_behind(b'{"behind": tru')
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"m0": 1e308, "m1": 1e308}, None),  # the fast path's sum overflows: the per-metric loop decides (valid)
+    ({"m0": 1.5, "m1": 2**63 - 1, "m2": True, "m3": None, "m4": "on"}, None),
+    ({"m0": 1.5, "m1": [1]}, "bad_value"),
+    ({"m0": 1.5, "bad/metric": 2.0}, "bad_id"),
+    ({"m0": "x" * 300}, "bad_value"),
+])
+def test_reading_values_fast_path_gives_the_loops_verdict(values: dict[str, Any], reason: str | None) -> None:
+    payload = wire.encode("telemetry", gateway="g", community="c", seq=1, sent_at=1,
+                          items=[{"device": "d0", "ts": 1, "values": values}], incarnation=INCARNATION)
+    if reason is None:
+        assert orjson.loads(payload)["readings"][0]["values"] == values
+        assert len(wire.decode(payload).items) == 1
+    else:
+        with pytest.raises(WireError) as caught:
+            wire.decode(payload)
+        assert caught.value.reason == reason

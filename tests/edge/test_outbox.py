@@ -150,6 +150,25 @@ async def test_sent_batches_stay_until_confirmed_and_expire_for_resend(tmp_path:
         assert (box.unconfirmed(), box.depth()) == (0, 0)
 
 
+async def test_behind_hint_restarts_resend_timers_without_doubling(tmp_path: Path) -> None:
+    """The cloud's ``behind`` hint: sent batches are not resent while it keeps confirming late;
+    once hints stop, the timers run out as before (one timeout later, not doubled)."""
+    async with Outbox(tmp_path / "o.db", gateway="gw", batch_max_items=1) as box:
+        for i in range(3):
+            box.add_reading(reading("d1", i))
+        await box.flush()
+        for msg in await box.fetch(2, 0):
+            box.mark_sent(msg.seq, msg.priority, msg.n_items, timeout_s=0.2)
+        await asyncio.sleep(0.15)
+        assert box.postpone() == 3
+        await asyncio.sleep(0.1)
+        assert box.expired() == []  # 0.25 s after sending: would be due without the hint
+        await asyncio.sleep(0.15)
+        assert box.expired() == [1, 2, 3]  # no hint since: due one timeout after the hint
+        assert box.postpone() == 0  # being resent: the hint does not hold them back
+        assert box.postponed == 2
+
+
 async def test_disk_limit_drop_forgets_unconfirmed(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "o.db", gateway="gw", batch_max_items=1, max_bytes=3_000) as box:
         box.add_reading(reading("d1", 0, pad=1000))

@@ -81,11 +81,16 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
             dead = await cur.fetchone()
             assert dead is not None
             photo = photos.store(settings.run_dir, c, PNG).rsplit("/", 1)[1]
+            await conn.execute(
+                "INSERT INTO device_commands (command_id, community, gateway, device_id, device, point, value,"
+                " issued_by, status, created_at, expires_at) SELECT %s, %s, 'gw-1', d.id, d.code, 'fault_reset',"
+                " 'true', 'm-engineer', 'pending', now(), now() + interval '1 hour' FROM devices d WHERE d.id = %s",
+                (f"c-matrix-{c}", c, world.device_ids[c][0]))
             ids[side] = {
                 "device_id": world.device_ids[c][0], "gateway_id": world.gateway_ids[c],
                 "alarm_id": world.alarm_ids[c][0], "wo_id": wo, "work_order_id": wo,
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
-                "community": c, "name": photo, "path": "app.js", "action": "accept",
+                "community": c, "name": photo, "path": "app.js", "action": "accept", "command_id": f"c-matrix-{c}",
             }
     return Estate(world, users, ids)
 

@@ -181,7 +181,8 @@ async def test_every_json_body_with_nul_strings_is_4xx_or_handled(app: FastAPI, 
         world = await build_world(conn, ["cA"], devices_per_community=10, days=1, minute_days=0)
     admin = await make_user(Role.admin)
     spare = await make_user(Role.resident, "cA")
-    ids = {"user_id": spare.user.id, "alarm_id": world.alarm_ids["cA"][0], "wo_id": world.work_order_ids["cA"][0]}
+    ids = {"user_id": spare.user.id, "alarm_id": world.alarm_ids["cA"][0], "wo_id": world.work_order_ids["cA"][0],
+           "device_id": world.device_ids["cA"][0], "gateway_id": world.gateway_ids["cA"]}
     spec = app.openapi()
     components = spec["components"]["schemas"]
     sent = 0

@@ -120,6 +120,7 @@ class CmdListener:
     def __init__(self, url: str, cmd_topic: str) -> None:
         target = MqttUrl.parse(url)
         self.messages: list[dict[str, Any]] = []
+        self.topics: list[str] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("gwcmd-"), protocol=mqtt.MQTTv5)
@@ -134,6 +135,15 @@ class CmdListener:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.messages.append(orjson.loads(message.payload))
+            self.topics.append(message.topic)
+
+    def seqs_by_topic(self) -> dict[str, list[int]]:
+        """Every confirmed seq per ``cmd`` topic, in arrival order (repeats kept)."""
+        out: dict[str, list[int]] = {}
+        with self._lock:
+            for t, m in zip(self.topics, self.messages, strict=True):
+                out.setdefault(t, []).extend(s for a, b in m["seqs"] for s in range(a, b + 1))
+        return out
 
     def seqs(self) -> list[int]:
         with self._lock:

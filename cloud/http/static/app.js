@@ -15,6 +15,22 @@
     window.alert(text);
   });
 
+  /* ---- remote commands: reload the device page when an open command gets its result ------ */
+  var pollCommands = function () {
+    var open = document.querySelectorAll("[data-command-poll]");
+    if (!open.length) return;
+    open.forEach(function (row) {
+      fetch(row.getAttribute("data-command-poll"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (c) {
+          if (c && c.status !== row.getAttribute("data-status")) window.location.reload();
+        })
+        .catch(function () { /* next round */ });
+    });
+    window.setTimeout(pollCommands, 1500);
+  };
+  document.addEventListener("DOMContentLoaded", function () { window.setTimeout(pollCommands, 1000); });
+
   /* ---- device chart ----------------------------------------------------------------------
      Times are the community's (data-tz), 24-hour, like every other time on the page: uPlot places
      its ticks with tzDate and the labels come from Intl with hourCycle h23, whatever the browser's

@@ -61,7 +61,7 @@ SeqWindowOption = typer.Option(
 def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | None, *, workers: int, api: bool,
              api_host: str, api_port: int, group: str, client_id_prefix: str | None, ingest_only: bool,
              receive_maximum: int, batch_points: int, seq_window: int = SEQ_WINDOW_DEFAULT,
-             needs_secret: bool = True) -> None:
+             needs_secret: bool = True, metrics_host: str = "127.0.0.1", metrics_port: int = 0) -> None:
     import asyncio
     import secrets
 
@@ -81,7 +81,7 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
     config = CloudConfig.from_settings(
         settings, workers=workers, api=api, api_host=api_host, api_port=api_port, group=group,
         pool_size=max(4, 2 * workers + 4), client_id_prefix=client_id_prefix, receive_maximum=receive_maximum,
-        batch_points=batch_points, seq_window=seq_window)
+        batch_points=batch_points, seq_window=seq_window, metrics_host=metrics_host, metrics_port=metrics_port)
     factories = INGEST_ONLY if ingest_only else COMPONENTS
 
     async def main() -> None:
@@ -124,12 +124,16 @@ def ingest(
     receive_maximum: int = typer.Option(128, "--receive-maximum", min=1, max=65535),
     batch_points: int = typer.Option(50_000, "--batch-points", min=1),
     seq_window: int = SeqWindowOption,
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host"),
+    metrics_port: int = typer.Option(9108, "--metrics-port", min=0, max=65535,
+                                     help="Serve GET /metrics (and /healthz) here; 0 = off. One port per process."),
     run_dir: Path | None = RunDirOption,
 ) -> None:
     """Ingest workers only (scale-out processes beside one `serve`)."""
     _service(database_url, mqtt_url, run_dir, workers=workers, api=False, api_host="", api_port=0, group=group,
              client_id_prefix=client_id_prefix, ingest_only=True,
-             receive_maximum=receive_maximum, batch_points=batch_points, seq_window=seq_window, needs_secret=False)
+             receive_maximum=receive_maximum, batch_points=batch_points, seq_window=seq_window, needs_secret=False,
+             metrics_host=metrics_host, metrics_port=metrics_port)
 
 
 # ---------------------------------------------------------------------- gateways

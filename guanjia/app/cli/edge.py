@@ -26,6 +26,23 @@ def run(
     run_edge(config, inventory, loop)
 
 
+@app.command("enroll")
+def enroll(
+    cloud: str = typer.Option(..., "--cloud", help="The cloud's base URL (https://guanjia.example.com)."),
+    token: str = typer.Option(..., "--token", help="The one-time bootstrap token an admin issued for this gateway."),
+    config: Path = typer.Option(..., "--config", "-c", help="Agent YAML to write (created, or updated in place)."),
+) -> None:
+    """Spend a bootstrap token: write this gateway's identity and broker credentials into its config."""
+    import asyncio
+
+    from edge.enroll import fetch_enrolment, write_enrolment
+
+    enrolment = asyncio.run(fetch_enrolment(cloud, token))
+    password_file = write_enrolment(config, enrolment)
+    typer.echo(f"enrolled as {enrolment.community}/{enrolment.gateway} ({enrolment.username}); "
+               f"broker {enrolment.mqtt_url}; password in {password_file}")
+
+
 @app.command("check")
 def check(
     config: Path = typer.Option(..., "--config", "-c", help="Agent YAML."),

@@ -6,11 +6,22 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
 
-from cloud.ingest.confirm import confirmations
+from cloud.ingest import consumer as consumer_module
+from cloud.ingest.confirm import ConfirmQueue, Sent, confirmations
 from cloud.ingest.prepare import Incoming, Prepared
 from guanjia.core import wire
-from tests.support.ingest import CmdListener, publisher, register, running_worker, telemetry, unique, wait_for
+from tests.support.ingest import (
+    CmdListener,
+    publisher,
+    register,
+    running_worker,
+    scalar,
+    telemetry,
+    unique,
+    wait_for,
+)
 from tests.support.services import BrokerHandle
 
 
@@ -69,3 +80,105 @@ def test_confirmations_merge_ranges_per_gateway() -> None:
     assert orjson.loads(out[wire.topic("c", "g1", "cmd")]) == {"schema": 2, "kind": "stored", "incarnation": "legacy",
                                                                "seqs": [[1, 3], [8, 8]], "ts": 42}
     assert orjson.loads(out[wire.topic("c", "g2", "cmd")])["seqs"] == [[7, 7]]
+
+
+class _Client:
+    """A stand-in MQTT client that takes ``room`` messages, then answers ``then``."""
+
+    def __init__(self, room: int, then: Sent = Sent.FULL) -> None:
+        self.room, self.then = room, then
+        self.got: list[tuple[str, dict[str, object]]] = []
+
+    def publish(self, topic: str, payload: bytes) -> Sent:
+        if self.room <= 0:
+            return self.then
+        self.room -= 1
+        self.got.append((topic, orjson.loads(payload)))
+        return Sent.QUEUED
+
+
+@pytest.mark.parametrize("then", [Sent.FULL, Sent.DOWN])
+def test_confirm_queue_keeps_what_the_client_refuses_and_coalesces(then: Sent) -> None:
+    t1, t2 = wire.topic("c", "g1", "telemetry"), wire.topic("c", "g2", "telemetry")
+    queue = ConfirmQueue()
+    assert queue.add([_prepared(t1, 1), _prepared(t1, 2), _prepared(t2, 5)]) == 3
+    client = _Client(room=1, then=then)
+    assert queue.flush(client.publish, 10) is then
+    assert [t for t, _ in client.got] == [wire.topic("c", "g1", "cmd")]  # the oldest gateway first
+    assert (queue.size, queue.stalled, queue.deferred) == (1, True, 1)
+    # more commits for the waiting gateway: one message with merged ranges, not one per commit
+    queue.add([_prepared(t2, 6)])
+    queue.add([_prepared(t2, 7), _prepared(t2, 5)])  # 5 again (a duplicate resend): counted once
+    assert queue.size == 3
+    client.room = 10
+    assert queue.flush(client.publish, 11, behind=True) is Sent.QUEUED
+    assert client.got[1] == (wire.topic("c", "g2", "cmd"), {"schema": 2, "kind": "stored", "incarnation": "legacy",
+                                                            "seqs": [[5, 7]], "ts": 11, "behind": True})
+    assert (queue.size, queue.stalled, queue.sent) == (0, False, 2)
+
+
+def test_confirm_queue_is_bounded() -> None:
+    queue = ConfirmQueue(max_pending=3)
+    t1 = wire.topic("c", "g1", "telemetry")
+    queue.add([_prepared(t1, s) for s in (1, 2)])
+    assert not queue.full
+    queue.add([_prepared(t1, 3)])
+    assert queue.full
+
+
+async def test_burst_every_batch_confirmed_once_through_a_full_client_window(
+        ingest_db: str, broker: BrokerHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst from many gateways while the worker's MQTT client may hold only 2 unacknowledged
+    confirmations: paho's queue never refuses anything silently; every seq of every gateway is
+    confirmed exactly once (coalesced), and the confirmations sent while behind say so."""
+    monkeypatch.setattr(consumer_module, "MAX_OUTSTANDING_PUBLISHES", 2)
+    community = unique("c")
+    gateways = [unique("gw") for _ in range(30)]
+    devices = {gw: [f"{gw}a", f"{gw}b"] for gw in gateways}  # device codes are unique in a community
+    for gw in gateways:
+        register(ingest_db, community, gw, devices[gw])
+    per_gateway = 20
+    listener = CmdListener(broker.admin_url, f"{wire.TOPIC_ROOT}/{community}/+/cmd")
+    try:
+        async with running_worker(ingest_db, broker.admin_url, receive_maximum=32) as worker:
+            with publisher(broker.admin_url) as pub:
+                for seq in range(1, per_gateway + 1):
+                    infos = [pub.client.publish(wire.topic(community, gw, "telemetry"),
+                                                telemetry(community, gw, seq, devices[gw]), qos=1) for gw in gateways]
+                    for info in infos:
+                        info.wait_for_publish(10)
+            want = {wire.topic(community, gw, "cmd"): list(range(1, per_gateway + 1)) for gw in gateways}
+
+            async def all_confirmed() -> bool:
+                got = listener.seqs_by_topic()
+                return all(set(got.get(t, [])) >= set(seqs) for t, seqs in want.items())
+
+            await wait_for(all_confirmed, timeout=60, what="confirmation of every batch")
+            assert worker.consumer is not None
+            assert worker.consumer.refused > 0  # the window was full at times: deferred, not dropped
+            assert worker.m_confirm.get(outcome="deferred") > 0
+            assert worker.confirms.size == 0
+            assert worker.m_points.total() == len(gateways) * per_gateway * 2 * 3
+            assert await scalar(ingest_db, "SELECT count(*) FROM dead_letters WHERE community = %s", (community,)) == 0
+        got = listener.seqs_by_topic()
+        assert {t: sorted(s) for t, s in got.items()} == want  # each seq exactly once
+        assert any(m.get("behind") for m in listener.messages)
+    finally:
+        listener.close()
+
+
+def test_confirm_queue_split_message_keeps_only_the_unsent_ranges() -> None:
+    """More ranges than one message holds: a client full after the first message keeps exactly
+    the ranges it did not take."""
+    t1 = wire.topic("c", "g1", "telemetry")
+    seqs = list(range(1, 2 * (wire.MAX_RANGES_PER_MESSAGE * 2 + 1), 2))  # every other seq: one range each
+    queue = ConfirmQueue()
+    queue.add([_prepared(t1, s) for s in seqs])
+    client = _Client(room=1)
+    assert queue.flush(client.publish, 1) is Sent.FULL
+    assert queue.size == len(seqs) - wire.MAX_RANGES_PER_MESSAGE
+    client.room = 10
+    assert queue.flush(client.publish, 2) is Sent.QUEUED
+    got = [s for _, doc in client.got for a, b in doc["seqs"] for s in range(a, b + 1)]  # type: ignore[attr-defined]
+    assert sorted(got) == seqs
+    assert len(client.got) == 3
