@@ -178,6 +178,25 @@ class PlannedFault:
     threshold_ms: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OperatingChange:
+    """Ordinary operation, not a fault: an operator's setpoint change or a change of water demand
+    (new tenants, summer) at ``at_ms``. The evaluation's variants use these so that a detector that
+    mistakes operation for a fault is counted as a false alarm (issue 15)."""
+
+    at_ms: int
+    setpoint: float | None = None
+    """New pressure setpoint (bar), written the way a BMS or the operator panel would."""
+    demand_factor: float | None = None
+    """Multiplies the pump set's peak demand from then on."""
+
+    def apply(self, model: DeviceModel) -> None:
+        if self.setpoint is not None:
+            model.write("pressure_setpoint", self.setpoint)
+        if self.demand_factor is not None and hasattr(model, "demand_max"):
+            model.demand_max = float(model.demand_max) * self.demand_factor
+
+
 @dataclass(slots=True)
 class SimRun:
     """The fleet's hourly aggregates and the ground truth of one simulated run."""
@@ -292,13 +311,17 @@ def simulate(
 
 
 def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, hours: int, step_s: int,
-               *, thresholds: bool = True) -> HourlyAggregates:
-    """Advance one device through ``hours``, switching its faults; fold the samples into hours."""
+               *, thresholds: bool = True, changes: list[OperatingChange] | None = None) -> HourlyAggregates:
+    """Advance one device through ``hours``, switching its faults and applying operating
+    ``changes``; fold the samples into hours."""
     metrics = SAMPLED[device.kind]
     per_hour = (HOUR_MS // 1000) // step_s
     samples = np.full((hours * per_hour, len(metrics)), np.nan)
     engine = _threshold_engine(faults) if thresholds else None
+    pending = sorted(changes or [], key=lambda c: c.at_ms)
     for index, now_ms in enumerate(_steps(start_ms, hours * per_hour, step_s)):
+        while pending and pending[0].at_ms <= now_ms:
+            pending.pop(0).apply(device.model)
         _switch_faults(device, faults, now_ms, step_s)
         device.model.advance_to(now_ms / 1000.0)
         values = device.model.values()
@@ -318,7 +341,8 @@ def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, h
 
 def single_device(kind: str, device_id: str, *, days: int, seed: int = 1, start_ms: int = 1_767_225_600_000,
                   fault: str | None = None, fault_start_day: float = 0.0, fault_params: dict[str, Any] | None = None,
-                  fault_hours: float | None = None, step_s: int = 1200) -> tuple[HourlyAggregates, list[PlannedFault]]:
+                  fault_hours: float | None = None, step_s: int = 1200,
+                  changes: list[OperatingChange] | None = None) -> tuple[HourlyAggregates, list[PlannedFault]]:
     """One device of ``kind`` (first profile of the kind) with at most one fault, for tests and demos."""
     from device_profiles import find_profile
 
@@ -333,7 +357,7 @@ def single_device(kind: str, device_id: str, *, days: int, seed: int = 1, start_
         faults.append(PlannedFault(device_id, plan, begin, finish,
                                    dict(fault_params if fault_params is not None else plan.params(
                                        np.random.default_rng(seed)))))
-    return run_device(device, faults, start_ms, days * 24, step_s), faults
+    return run_device(device, faults, start_ms, days * 24, step_s, changes=changes), faults
 
 
 def _steps(start_ms: int, count: int, step_s: int) -> Iterator[int]:

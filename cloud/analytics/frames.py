@@ -109,29 +109,58 @@ def counter_increase(frame: HourlyFrame, metric: str) -> Array:
     """Per-hour increase of a monotonically increasing counter (trips, starts, kWh …).
 
     Uses the hourly maximum (the newest reading in a monotonic hour), so an increase that spans
-    an hour boundary is counted in the later hour and nothing is counted twice. A counter that
+    an hour boundary is counted in the later hour and nothing is counted twice; the increase over
+    a gap of missing hours is not counted at all (it belongs to no hour we have). A counter that
     goes backwards (device replaced, register reset) counts as 0 for that hour rather than as a
     huge negative step.
     """
     top = frame.column(metric, "max")
     if not frame.hours:
         return top.copy()
-    filled = _ffill(top)
-    diff = np.diff(filled, prepend=np.nan)
-    first_valid = np.flatnonzero(~np.isnan(top))
-    if first_valid.size:
-        # the first hour with data: its own within-hour increase
-        i = first_valid[0]
-        diff[i] = top[i] - frame.column(metric, "min")[i]
+    diff = np.diff(top, prepend=np.nan)
+    # the first hour with data and every hour after a gap (missing hours, or hours a caller masked):
+    # only its own within-hour increase. Carrying the gap's whole increase into that one hour made
+    # a spike of several hours' energy or trips — a false "excess", and in a training window a
+    # seasonal slot learnt several times too high (issue 15: missing hours are ordinary)
+    after_gap = np.isnan(diff) & ~np.isnan(top)
+    diff[after_gap] = (top - frame.column(metric, "min"))[after_gap]
     diff[np.isnan(top)] = np.nan
     diff[diff < 0] = 0.0
     return diff
 
 
-def _ffill(values: Array) -> Array:
-    mask = np.isnan(values)
-    index = np.where(~mask, np.arange(values.size), 0)
-    np.maximum.accumulate(index, out=index)
-    out = values[index]
-    out[: np.argmax(~mask) if (~mask).any() else values.size] = np.nan
+def span(frame: HourlyFrame, start_ms: int, end_ms: int) -> HourlyFrame:
+    """The hours ``[start_ms, end_ms)`` as a frame that starts exactly at ``start_ms`` (NaN where
+    ``frame`` has no hours) — what :func:`from_rollup_rows` gives for the same range, so scoring on
+    an in-memory frame (evaluation, tests) sees what it would see in the database."""
+    if start_ms % HOUR_MS or end_ms % HOUR_MS:
+        raise ValueError("span bounds must be aligned to an hour")
+    hours = max(0, (end_ms - start_ms) // HOUR_MS)
+    out = HourlyFrame(device=frame.device, kind=frame.kind, start_ms=start_ms, hours=hours, community=frame.community)
+    lo = max(start_ms, frame.start_ms)
+    hi = min(end_ms, frame.start_ms + frame.hours * HOUR_MS)
+    src = slice(frame.hour_of(lo), frame.hour_of(hi)) if hi > lo else slice(0, 0)
+    dst = slice((lo - start_ms) // HOUR_MS, (hi - start_ms) // HOUR_MS) if hi > lo else slice(0, 0)
+    for source, target in ((frame.avg, out.avg), (frame.min, out.min), (frame.max, out.max)):
+        for metric, column in source.items():
+            values = np.full(hours, np.nan)
+            values[dst] = column[src]
+            target[metric] = values
+    return out
+
+
+def mask_hours(frame: HourlyFrame, ranges: Iterable[tuple[int, int]]) -> HourlyFrame:
+    """A copy of ``frame`` with the hours overlapping any ``[from_ms, to_ms)`` set to NaN (hours a
+    fault or a repair was going on: a baseline fitted on them would learn the fault)."""
+    drop = np.zeros(frame.hours, dtype=bool)
+    for lo, hi in ranges:
+        first = max(0, (lo - frame.start_ms) // HOUR_MS)
+        last = min(frame.hours, -(-(hi - frame.start_ms) // HOUR_MS))
+        if last > first:
+            drop[first:last] = True
+    out = HourlyFrame(device=frame.device, kind=frame.kind, start_ms=frame.start_ms, hours=frame.hours,
+                      community=frame.community)
+    for source, target in ((frame.avg, out.avg), (frame.min, out.min), (frame.max, out.max)):
+        for metric, column in source.items():
+            target[metric] = np.where(drop, np.nan, column)
     return out

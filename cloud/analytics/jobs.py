@@ -2,17 +2,21 @@
 scheduled cloud-service job run.
 
 - **train**: per device kind, fit every device's baseline on ``telemetry_1h`` over the training
-  window and store a new model version (fleet limits + per-device baselines, all JSON). Devices
-  with an open detection keep their previous baseline (the fault must not become "normal"). The fleet
+  window and store a new model version (fleet limits + per-device baselines, all JSON). What keeps
+  a fault from becoming "normal" (issue 15): hours under a detection episode or a work order leave
+  the fit; a device with an open detection keeps the baseline that raised it; and each device has
+  a healthy *reference* (its first weeks, or the weeks after its last repair) — a new baseline is
+  accepted only while the training window still looks normal against it
+  (:meth:`Detector.drift`), so wear slower than the daily retrain is not absorbed. The fleet
   limits come from the active version when there is one, otherwise from the limits calibrated on
   the simulated training fleet and shipped in ``limits.json`` (``evaluate --write-limits``).
-- **score**: for each kind with an active model, read the recent hours (a look-back long enough
-  for the EWMAs and the 3-day sums to warm up), raise detections for episodes confirmed since the
-  last run and turn each one into a ``fleet`` alarm through the alarm/work-order path
-  (:func:`cloud.ops.alarms.lifecycle.apply_event`) with severity ``warning`` and the detector's
-  explanation — the service-level policy makes that a P3 *preventive* (planned) work order, not
-  an emergency. Open detections whose statistic fell back below its clear level are cleared
-  (alarm clear), and the equipment health record of every scored device is refreshed.
+- **score**: for each kind with an active model, advance every device's detections over the
+  cells of :mod:`cloud.analytics.timeline` (a fixed time grid, so the result does not depend on
+  when or how often scoring runs), record each episode once and turn it into a ``fleet`` alarm
+  through the alarm/work-order path (:func:`cloud.ops.alarms.lifecycle.apply_event`) with
+  severity ``warning`` and the detector's explanation — the service-level policy makes that a
+  P3 *preventive* (planned) work order, not an emergency. Episodes that ended are cleared (alarm
+  clear), and the equipment health record of every scored device is refreshed.
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ from typing import TYPE_CHECKING, Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from cloud.analytics import modelstore
+from cloud.analytics import modelstore, retrain, timeline
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
-from cloud.analytics.errors import NotEnoughData
-from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows
+from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows, mask_hours
 from cloud.analytics.health import health_record
 
 if TYPE_CHECKING:
@@ -39,8 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOOKBACK = dt.timedelta(days=5)
-"""Hours read before the scoring window so EWMAs and trailing 3-day sums are warm."""
+CATCH_UP = dt.timedelta(days=35)
+"""How far back scoring resumes at most (after an outage, or for a device never scored)."""
 HEALTH_WINDOW = dt.timedelta(days=30)
 
 
@@ -99,6 +102,37 @@ async def load_frame(conn: AsyncConnection[Any], device: DeviceRef, start: dt.da
                             community=device.community)
 
 
+async def _suspect_ranges(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
+                          end: dt.datetime) -> list[tuple[int, int]]:
+    """``[from, to)`` ms of the device's detection episodes and work orders overlapping the window
+    (an open one runs to ``end``)."""
+    cur = await conn.execute(
+        """SELECT (extract(epoch FROM onset_at) * 1000)::bigint,
+                  (extract(epoch FROM coalesce(cleared_at, %(end)s)) * 1000)::bigint
+             FROM analytics_detections
+            WHERE device_id = %(id)s AND onset_at < %(end)s AND (cleared_at IS NULL OR cleared_at > %(start)s)
+           UNION ALL
+           SELECT (extract(epoch FROM created_at) * 1000)::bigint,
+                  (extract(epoch FROM coalesce(resolved_at, closed_at, %(end)s)) * 1000)::bigint
+             FROM work_orders
+            WHERE community = %(c)s AND device = %(d)s AND created_at < %(end)s
+              AND coalesce(resolved_at, closed_at, %(end)s) > %(start)s AND state NOT IN ('rejected', 'cancelled')""",
+        {"id": device.id, "c": device.community, "d": device.code, "start": start, "end": end})
+    return [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+
+
+async def _repaired_at(conn: AsyncConnection[Any], device: DeviceRef, after: dt.datetime | None) -> dt.datetime | None:
+    """When the device's last work order after ``after`` was resolved (a repair resets the reference)."""
+    if after is None:
+        return None
+    cur = await conn.execute(
+        """SELECT max(coalesce(resolved_at, closed_at)) FROM work_orders
+            WHERE community = %s AND device = %s AND state IN ('resolved', 'closed')
+              AND coalesce(resolved_at, closed_at) > %s""", (device.community, device.code, after))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime, *, kinds: list[str] | None = None,
                 community: str | None = None) -> dict[str, modelstore.ModelVersion]:
     """Fit baselines on ``[start, end)`` for every device of each kind and store a new version per kind."""
@@ -116,25 +150,35 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
         params.setdefault("limits", {c.name: c.floor for c in detector.channels})
         baselines: dict[int, Params] = {}
         skipped: dict[str, str] = {}
-        # a device with an open detection keeps its previous baseline: refitting "normal" on the
-        # weeks a bearing has been wearing would teach the model that wear is normal
+        held: dict[str, str] = {}
         previous = await modelstore.load_baselines(conn, active.id) if active else {}
         cur = await conn.execute("SELECT DISTINCT device_id FROM analytics_detections WHERE open")
         suspect = {int(r[0]) for r in await cur.fetchall()}
         for device in devices:
-            if device.id in suspect and device.id in previous:
-                baselines[device.id] = previous[device.id]
-                continue
             frame = await load_frame(conn, device, start, end)
-            try:
-                baselines[device.id] = detector.fit_baseline(frame, params)
-            except NotEnoughData as exc:
-                skipped[device.code] = str(exc)
+            # hours under a detection or a work order are not "normal": they leave the fit
+            frame = mask_hours(frame, await _suspect_ranges(conn, device, start, end))
+            reference = await modelstore.load_reference(conn, device.id, detector.name)
+            repaired = await _repaired_at(conn, device, reference.window_end if reference else None)
+            decision = retrain.decide(detector, frame, params, reference=reference.params if reference else None,
+                                      previous=previous.get(device.id), open_detection=device.id in suspect,
+                                      repaired=repaired is not None and repaired <= start)
+            if decision.skipped is not None:
+                skipped[device.code] = decision.skipped
+            if decision.held is not None:
+                held[device.code] = decision.held
+            if decision.baseline is None:
+                continue
+            baselines[device.id] = decision.baseline
+            if decision.new_reference is not None:
+                await modelstore.save_reference(conn, device.id, detector.name, decision.baseline, (start, end),
+                                                decision.new_reference)
         if not baselines:
             log.info("analytics train %s: no device has enough history in %s..%s", kind, start, end)
             continue
         reasons = dict(list(skipped.items())[:20])
-        metrics = {"devices": len(baselines), "skipped": len(skipped), "skipped_reasons": reasons}
+        metrics = {"devices": len(baselines), "skipped": len(skipped), "skipped_reasons": reasons,
+                   "held": len(held), "held_channels": dict(list(held.items())[:20])}
         source = f"db:{community or '*'}; limits from " + (f"v{active.version}" if active else "shipped limits.json")
         model = await modelstore.save_model(conn, detector=detector.name, kind=kind, params=params, metrics=metrics,
                                             window=(start, end), source=source)
@@ -151,8 +195,13 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
 async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datetime | None = None,
                 community: str | None = None, raise_alarms: bool = True, health: bool = True,
                 policy: Policy | None = None) -> ScoreResult:
-    """Raise detections confirmed in ``[since, now)`` (default: the last 2 hours); refresh health
+    """Advance every device's detections to the last complete hour before ``now``; refresh health
     records unless ``health`` is False (they read 30 days per device, so the service does it hourly).
+
+    Scoring resumes from the earlier of ``since`` (default: 2 hours ago) and the device's last
+    scored hour (``analytics_scoring_state``), one cell of :mod:`cloud.analytics.timeline` at a
+    time; its events are applied idempotently (a detection is identified by its device, detector
+    and confirmation hour), so the result is the same for any step size, window start or restart.
 
     ``policy`` is the service's work-order policy (``GUANJIA_WO_POLICY``), so orders opened from
     detections get the same SLA clocks as every other order; the shipped one when not given
@@ -169,25 +218,61 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
         baselines = await modelstore.load_baselines(conn, model.id) if model is not None else {}
         for device in await devices_of(conn, kind, community):
             baseline = baselines.get(device.id)
-            frame = await load_frame(conn, device, min(since, end) - LOOKBACK, end)
             result.devices += 1
+            if model is not None and baseline is not None:
+                await _advance_device(conn, policy, device, detector, model, baseline, since, end, now,
+                                      raise_alarms, result)
             if health:
-                await _store_health(conn, device, detector, frame, baseline, end)
+                await _store_health(conn, device, baseline, end)
                 result.health_updated += 1
-            if model is None or baseline is None or frame.hours == 0:
-                await conn.commit()
-                continue
-            found = detector.score(frame, baseline, model.params, from_ms=_ms(since))
-            for det in found:
-                if await _record_detection(conn, device, model.id, det):
-                    result.detections.append(det)
-                    if raise_alarms:
-                        await _raise_alarm(conn, policy, device, det, now)
-                        result.alarms_raised += 1
-            result.cleared += await _clear_recovered(conn, policy, device, detector, frame, baseline, model.params,
-                                                     now, raise_alarms)
             await conn.commit()
     return result
+
+
+async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: DeviceRef, detector: Detector,
+                          model: modelstore.ModelVersion, baseline: Params, since: dt.datetime, end: dt.datetime,
+                          now: dt.datetime, raise_alarms: bool, result: ScoreResult) -> None:
+    cur = await conn.execute("SELECT scored_until FROM analytics_scoring_state WHERE device_id = %s AND detector = %s",
+                             (device.id, detector.name))
+    row = await cur.fetchone()
+    resume = min(since, row[0]) if row else since
+    # a device silent for months is not replayed from the start: at most CATCH_UP back
+    from_ms = max(_ms(min(resume, end)) // HOUR_MS * HOUR_MS, _ms(end - CATCH_UP))
+    end_ms = _ms(end)
+    if end_ms <= from_ms:
+        return
+    begin_ms = timeline.cell_range(timeline.cell_of(from_ms))[0]
+    cur = await conn.execute(
+        """SELECT detector, (extract(epoch FROM detected_at) * 1000)::bigint FROM analytics_detections
+            WHERE device_id = %s AND detector LIKE %s AND detected_at <= %s
+              AND (cleared_at IS NULL OR cleared_at >= %s)""",
+        (device.id, f"{detector.name}.%", _dt(begin_ms), _dt(begin_ms)))
+    open_before = {str(r[0]): timeline.OpenDetection(str(r[0]), int(r[1])) for r in await cur.fetchall()}
+    frames: dict[tuple[int, int], HourlyFrame] = {}
+    for cell in range(timeline.cell_of(from_ms), timeline.cell_of(end_ms - HOUR_MS) + 1):
+        lo, hi = timeline.cell_origin(cell), min(timeline.cell_range(cell)[1], end_ms)
+        frames[(lo, hi)] = await load_frame(conn, device, _dt(lo), _dt(hi))
+    outcome = timeline.advance(detector, lambda lo, hi: frames[(lo, hi)], baseline, model.params,
+                               from_ms=from_ms, end_ms=end_ms, open_before=open_before,
+                               not_before_ms=_ms(model.window_end) if model.window_end is not None else None)
+    for event in outcome.events:
+        if isinstance(event, timeline.Raise):
+            if await _record_detection(conn, device, model.id, event.detection):
+                result.detections.append(event.detection)
+                if raise_alarms:
+                    await _raise_alarm(conn, policy, device, event.detection, now)
+                    result.alarms_raised += 1
+        elif await _clear_detection(conn, policy, device, event, now, raise_alarms):
+            result.cleared += 1
+    for name, still in outcome.open.items():
+        await conn.execute("UPDATE analytics_detections SET last_seen_at = %s WHERE device_id = %s AND detector = %s "
+                           "AND detected_at = %s AND open", (end, device.id, name, _dt(still.detected_ms)))
+    await conn.execute(
+        """INSERT INTO analytics_scoring_state (device_id, detector, scored_until, model_id, updated_at)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (device_id, detector) DO UPDATE SET scored_until = GREATEST(
+               analytics_scoring_state.scored_until, EXCLUDED.scored_until), model_id = EXCLUDED.model_id,
+               updated_at = EXCLUDED.updated_at""", (device.id, detector.name, end, model.id, now))
 
 
 def _rule_id(det: Detection) -> str:
@@ -195,24 +280,17 @@ def _rule_id(det: Detection) -> str:
 
 
 async def _record_detection(conn: AsyncConnection[Any], device: DeviceRef, model_id: int, det: Detection) -> bool:
-    """Insert an open detection; False when one is already open for (device, detector) or this
-    episode was already recorded (re-scoring the same hours after a clear must not re-raise it)."""
-    cur = await conn.execute(
-        "SELECT 1 FROM analytics_detections WHERE device_id = %s AND detector = %s AND detected_at >= %s LIMIT 1",
-        (device.id, det.detector, _dt(det.detected_ms)))
-    if await cur.fetchone() is not None:
-        return False
+    """Insert the detection; False when this episode is already recorded (same device, detector
+    and confirmation hour) or another one of the detector is still open (a model change can move
+    an episode's confirmation hour; the open one stands for it)."""
     cur = await conn.execute(
         """INSERT INTO analytics_detections (device_id, model_id, detector, fault, onset_at, detected_at,
                                              last_seen_at, score, message, evidence)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (device_id, detector) WHERE open DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,
-               score = EXCLUDED.score
-           RETURNING (xmax = 0)""",
+           ON CONFLICT DO NOTHING RETURNING id""",
         (device.id, model_id, det.detector, det.fault, _dt(det.start_ms), _dt(det.detected_ms), _dt(det.detected_ms),
          det.score, det.message, Jsonb(modelstore.to_json_safe(det.evidence))))
-    row = await cur.fetchone()
-    return bool(row and row[0])
+    return await cur.fetchone() is not None
 
 
 def _dt(ms: int) -> dt.datetime:
@@ -232,53 +310,34 @@ async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRe
     outcome = await apply_event(conn, policy, event, now)
     if outcome.alarm_id is not None:
         await conn.execute(
-            "UPDATE analytics_detections SET alarm_id = %s WHERE device_id = %s AND detector = %s AND open",
-            (outcome.alarm_id, device.id, det.detector))
+            "UPDATE analytics_detections SET alarm_id = %s WHERE device_id = %s AND detector = %s AND detected_at = %s",
+            (outcome.alarm_id, device.id, det.detector, _dt(det.detected_ms)))
 
 
-async def _clear_recovered(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, detector: Detector,
-                           frame: HourlyFrame, baseline: Params, params: Params, now: dt.datetime,
-                           raise_alarms: bool) -> int:
-    cur = await conn.execute("SELECT detector FROM analytics_detections WHERE device_id = %s AND open", (device.id,))
-    open_ = [str(r[0]) for r in await cur.fetchall()]
-    if not open_:
-        return 0
-    full = detector.hyper(params)
-    stats = detector.statistics(frame, baseline, full).stats
-    cleared = 0
-    for channel in detector.channels:
-        name = f"{detector.name}.{channel.name}"
-        stat = stats.get(channel.name)
-        if name not in open_ or stat is None or stat.size == 0:
-            continue
-        latest = stat[~_isnan(stat)]
-        if latest.size == 0 or latest[-1] >= detector.limit(full, channel) * channel.clear_ratio:
-            continue
-        await conn.execute("UPDATE analytics_detections SET open = false, cleared_at = %s "
-                           "WHERE device_id = %s AND detector = %s AND open", (now, device.id, name))
-        cleared += 1
-        if raise_alarms:
-            from cloud.ops.alarms.lifecycle import apply_event
-            from cloud.ops.model.alarms import AlarmEvent
+async def _clear_detection(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, event: timeline.Clear,
+                           now: dt.datetime, raise_alarms: bool) -> bool:
+    """Close the detection the event names (no-op when it is already closed); clear its alarm."""
+    cur = await conn.execute(
+        "UPDATE analytics_detections SET open = false, cleared_at = %s WHERE device_id = %s AND detector = %s "
+        "AND detected_at = %s AND open RETURNING id", (_dt(event.at_ms), device.id, event.detector,
+                                                       _dt(event.detected_ms)))
+    if await cur.fetchone() is None:
+        return False
+    if raise_alarms:
+        from cloud.ops.alarms.lifecycle import apply_event
+        from cloud.ops.model.alarms import AlarmEvent
 
-            ts = frame.start_ms + frame.hours * HOUR_MS
-            await apply_event(conn, policy, AlarmEvent(
-                community=device.community, device=device.code, rule=f"analytics.{name}", state="clear", ts=ts,
-                severity="warning", message="back to normal", source="fleet", device_kind=device.kind), now)
-    return cleared
+        await apply_event(conn, policy, AlarmEvent(
+            community=device.community, device=device.code, rule=f"analytics.{event.detector}", state="clear",
+            ts=event.at_ms, severity="warning", message="back to normal", source="fleet",
+            device_kind=device.kind), now)
+    return True
 
 
-def _isnan(values: Any) -> Any:
-    import numpy as np
-
-    return np.isnan(values)
-
-
-async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, detector: Detector, frame: HourlyFrame,
-                        baseline: Params | None, end: dt.datetime) -> None:
+async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, baseline: Params | None,
+                        end: dt.datetime) -> None:
     start = end - HEALTH_WINDOW
-    window = await load_frame(conn, device, start, end) if frame.start_ms > _ms(start) else frame.window(
-        _ms(start), _ms(end))
+    window = await load_frame(conn, device, start, end)
     cur = await conn.execute("SELECT detector, fault, message FROM analytics_detections WHERE device_id = %s AND open",
                              (device.id,))
     open_detections = [{"detector": r[0], "fault": r[1], "message": r[2]} for r in await cur.fetchall()]

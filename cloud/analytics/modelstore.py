@@ -171,3 +171,32 @@ def restore_nan(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: restore_nan(v) for k, v in value.items()}
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A device's healthy reference baseline (first healthy weeks, or the weeks after a repair)."""
+
+    params: dict[str, Any]
+    window_start: dt.datetime
+    window_end: dt.datetime
+    reason: str
+
+
+async def load_reference(conn: AsyncConnection[Any], device_id: int, detector: str) -> Reference | None:
+    cur = await conn.execute("SELECT params, window_start, window_end, reason FROM analytics_references "
+                             "WHERE device_id = %s AND detector = %s", (device_id, detector))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return Reference(restore_nan(dict(row[0])), row[1], row[2], str(row[3]))
+
+
+async def save_reference(conn: AsyncConnection[Any], device_id: int, detector: str, params: Mapping[str, Any],
+                         window: tuple[dt.datetime, dt.datetime], reason: str) -> None:
+    await conn.execute(
+        """INSERT INTO analytics_references (device_id, detector, params, window_start, window_end, reason)
+           VALUES (%s, %s, %s, %s, %s, %s)
+           ON CONFLICT (device_id, detector) DO UPDATE SET params = EXCLUDED.params,
+               window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end, reason = EXCLUDED.reason""",
+        (device_id, detector, Jsonb(to_json_safe(params)), window[0], window[1], reason))

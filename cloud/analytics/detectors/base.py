@@ -131,8 +131,41 @@ class Detector(ABC):
         return out
 
     def limit(self, params: Params, channel: Channel) -> float:
+        """The channel's alarm limit: the calibrated one, never below the channel's physical floor
+        (a floor raised in code — e.g. the pump's night-duty limit, issue 15 — holds for models
+        stored before it)."""
         limits: dict[str, float] = params.get("limits", {})
-        return float(limits.get(channel.name, channel.floor))
+        return max(channel.floor, float(limits.get(channel.name, channel.floor)))
+
+    def context_key(self, baseline: Params) -> object:
+        """The operating context a baseline is valid for (e.g. a pump's setpoint); a retrain whose
+        context differs from the reference's starts a new reference. None: no such context."""
+        return None
+
+    def drift(self, frame: HourlyFrame, reference: Params, params: Params, *, warmup_hours: int = 120,
+              recent_hours: int = 72) -> str | None:
+        """The first channel whose statistic, computed against the device's healthy ``reference``,
+        sits persistently above its clear level (``limit × clear_ratio``) at the end of ``frame``.
+
+        Used to gate retraining: a window in which the device already drifts halfway to an alarm
+        must not become the new "normal" (slow wear would otherwise be absorbed one daily retrain
+        at a time and never reach the limit). Persistently = the median of the last
+        ``recent_hours`` valid hours after ``warmup_hours`` of warm-up, so single noisy hours of
+        unsmoothed channels never hold a baseline back.
+        """
+        full = self.hyper(params)
+        scored = self.statistics(frame, reference, full)
+        for channel in self.channels:
+            stat = scored.stats.get(channel.name)
+            if stat is None or stat.size <= warmup_hours:
+                continue
+            tail = stat[warmup_hours:]
+            tail = tail[~np.isnan(tail)][-recent_hours:]
+            if tail.size < recent_hours // 2:
+                continue
+            if float(np.median(tail)) > self.limit(full, channel) * channel.clear_ratio:
+                return channel.name
+        return None
 
     # -- scoring -------------------------------------------------------------------------------
     def score(
@@ -163,12 +196,12 @@ class Detector(ABC):
                     detected_ms=frame.start_ms + (raised + 1) * HOUR_MS,  # known once the hour is complete
                     score=float(stat[raised] / self.limit(params, channel)),
                     message=self.explain(frame, channel, raised, scored, baseline),
-                    evidence={k: _finite(v[raised]) for k, v in scored.context.items()},
+                    evidence={k: finite(v[raised]) for k, v in scored.context.items()},
                 ))
         return found
 
 
-def _finite(value: float) -> float | None:
+def finite(value: float) -> float | None:
     return None if not np.isfinite(value) else round(float(value), 4)
 
 

@@ -30,6 +30,14 @@ FAULT_CODES: dict[str, int] = {
 }
 """``fault_code`` enum values of the elevator-gbt24476 profile watched as their own fault kinds."""
 
+FAULT_WORDS_ZH: dict[str, str] = {
+    "passengers_trapped": "有人被困",
+    "door_lock_fault": "门锁回路故障",
+    "door_open_while_moving": "开门运行",
+    "overspeed": "轿厢超速",
+    "out_of_leveling": "轿厢停在平层区外（平层故障）",
+}
+
 FAULT_WORDS: dict[str, str] = {
     "passengers_trapped": "passengers are trapped",
     "door_lock_fault": "the door lock circuit faulted",
@@ -97,13 +105,20 @@ class ElevatorDetector(Detector):
 
     def explain(self, frame: HourlyFrame, channel: Any, hour: int, scored: Scored, baseline: Params) -> str:
         if channel.name.startswith("fault_"):
-            return f"lift {frame.device}: {FAULT_WORDS[channel.fault]} — inspect the lift"
+            return (f"电梯 {frame.device}：{FAULT_WORDS_ZH[channel.fault]}——请检查电梯 / "
+                    f"lift {frame.device}: {FAULT_WORDS[channel.fault]} — inspect the lift")
         ctx = scored.context
         if channel.name == "doors_per_trip":
-            return (f"lift {frame.device} needs {ctx['doors_per_trip'][hour]:.1f} door cycles per trip "
-                    f"(usually {baseline['doors_per_trip']:.1f}) — doors re-open repeatedly; check the door "
+            per, usual = ctx["doors_per_trip"][hour], baseline["doors_per_trip"]
+            return (f"电梯 {frame.device} 每趟开关门 {per:.1f} 次（平时 {usual:.1f} 次）——门反复重开；"
+                    f"请检查门机、地坎和光幕 / "
+                    f"lift {frame.device} needs {per:.1f} door cycles per trip "
+                    f"(usually {usual:.1f}) — doors re-open repeatedly; check the door "
                     f"operator, sill and light curtain")
         lo = max(0, hour - 3)
-        return (f"lift {frame.device} made {np.nansum(ctx['trips'][lo:hour + 1]):.0f} trips in the last "
-                f"{hour + 1 - lo} hours where about {np.nansum(ctx['expected_trips'][lo:hour + 1]):.0f} are usual "
+        trips, usual, hours = np.nansum(ctx["trips"][lo:hour + 1]), np.nansum(ctx["expected_trips"][lo:hour + 1]), \
+            hour + 1 - lo
+        return (f"电梯 {frame.device} 近 {hours} 小时只运行 {trips:.0f} 趟，平时约 {usual:.0f} 趟——可能停运或卡住 / "
+                f"lift {frame.device} made {trips:.0f} trips in the last "
+                f"{hours} hours where about {usual:.0f} are usual "
                 f"— it may be out of service or stuck")

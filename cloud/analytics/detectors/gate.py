@@ -75,10 +75,15 @@ class GateDetector(Detector):
             "held_open": "was held open too long",
             "tamper": "reported tampering",
         }
+        words_zh = {"forced_open": "被强行打开", "held_open": "开门时间过长", "tamper": "报告被破坏"}
         if channel.name in words:
-            return f"gate {frame.device} {words[channel.name]} — check the door and the lock"
+            return (f"门禁 {frame.device} {words_zh[channel.name]}——请检查门和门锁 / "
+                    f"gate {frame.device} {words[channel.name]} — check the door and the lock")
         ctx = scored.context
         lo = max(0, hour - 3)
-        return (f"gate {frame.device} let {np.nansum(ctx['passages'][lo:hour + 1]):.0f} people through in the last "
-                f"{hour + 1 - lo} hours where about {np.nansum(ctx['expected_passages'][lo:hour + 1]):.0f} are usual "
+        people, usual, hours = (np.nansum(ctx["passages"][lo:hour + 1]),
+                                np.nansum(ctx["expected_passages"][lo:hour + 1]), hour + 1 - lo)
+        return (f"门禁 {frame.device} 近 {hours} 小时通行 {people:.0f} 人次，平时约 {usual:.0f} 人次——可能卡住或被锁 / "
+                f"gate {frame.device} let {people:.0f} people through in the last "
+                f"{hours} hours where about {usual:.0f} are usual "
                 f"— it may be jammed or locked")

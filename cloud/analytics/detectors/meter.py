@@ -18,6 +18,7 @@ compare *trailing sums* against the baseline's sums over the same hours:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -120,8 +121,10 @@ class MeterDetector(Detector):
             phases = [frame.column(m, "min") for m in params["phase_metrics"] if frame.has(m)]
             if nominal and len(phases) >= 3:
                 lows = np.vstack(phases)
-                worst = np.nanmin(lows, axis=0)
-                best = np.nanmax(lows, axis=0)
+                with warnings.catch_warnings():  # an hour with no voltage at all (missing) stays NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    worst = np.nanmin(lows, axis=0)
+                    best = np.nanmax(lows, axis=0)
                 loss = 1.0 - worst / float(nominal)
                 # one phase gone while another is healthy; a whole-building outage is not a phase loss
                 stats["phase_loss"] = np.where(best > 0.8 * float(nominal), loss, 0.0)
@@ -131,8 +134,11 @@ class MeterDetector(Detector):
     def explain(self, frame: HourlyFrame, channel: Any, hour: int, scored: Scored, baseline: Params) -> str:
         ctx = scored.context
         if channel.name == "phase_loss":
-            return (f"meter {frame.device}: one phase dropped to {ctx['worst_phase_v'][hour]:.0f} V "
-                    f"(normal {baseline['voltage_nominal']:.0f} V) — phase loss, check the supply and breakers")
+            volts, nominal = ctx["worst_phase_v"][hour], baseline["voltage_nominal"]
+            return (f"电表 {frame.device}：一相电压降到 {volts:.0f} V（正常 {nominal:.0f} V）——"
+                    f"缺相，请检查供电和断路器 / "
+                    f"meter {frame.device}: one phase dropped to {volts:.0f} V "
+                    f"(normal {nominal:.0f} V) — phase loss, check the supply and breakers")
         tag = "3d" if channel.name.endswith("3d") else "1d"
         span = "3 days" if tag == "3d" else "24 hours"
         ratio = ctx[f"ratio_{tag}"][hour]
@@ -141,5 +147,11 @@ class MeterDetector(Detector):
         direction = "more" if ratio > 0 else "less"
         advice = ("check for equipment left running, a failing motor or a metering fault" if ratio > 0
                   else "check for a tripped circuit, equipment out of service or a metering fault")
-        return (f"meter {frame.device} used {abs(ratio) * 100:.0f}% {direction} energy than normal over the last "
+        span_zh = "3 天" if tag == "3d" else "24 小时"
+        direction_zh = "多" if ratio > 0 else "少"
+        advice_zh = ("请检查是否有设备未关、电机故障或计量异常" if ratio > 0
+                     else "请检查是否跳闸、设备停运或计量异常")
+        return (f"电表 {frame.device} 近 {span_zh}用电比平时{direction_zh} {abs(ratio) * 100:.0f}%"
+                f"（{actual:.0f} kWh，本机同时段平时约 {normal:.0f} kWh）——{advice_zh} / "
+                f"meter {frame.device} used {abs(ratio) * 100:.0f}% {direction} energy than normal over the last "
                 f"{span} ({actual:.0f} kWh vs {normal:.0f} kWh expected for these hours and weekdays) — {advice}")

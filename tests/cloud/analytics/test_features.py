@@ -90,7 +90,7 @@ def test_counter_increase_handles_resets_gaps_and_the_first_hour() -> None:
     assert counter_increase(frame, "run_count").tolist()[:2] == [6.0, 5.0]
     out = counter_increase(frame, "run_count")
     assert np.isnan(out[2])
-    assert out[3] == 15.0
+    assert out[3] == 14.0  # after a gap only the hour's own increase: the gap's belongs to no hour we have
     assert out[4] == 0.0
 
 

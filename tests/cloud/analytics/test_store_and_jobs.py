@@ -148,3 +148,36 @@ async def test_a_recovered_device_clears_its_detection_and_alarm(conn: psycopg.A
     cur = await conn.execute("SELECT active, cleared_at IS NOT NULL FROM alarms WHERE device = 'b3-pump-1' "
                              "AND rule LIKE 'analytics.pump.suction_loss'")
     assert await cur.fetchall() == [(False, True)]
+
+
+async def _detections_of(conn: psycopg.AsyncConnection[Any], device_id: int) -> list[tuple[Any, ...]]:
+    cur = await conn.execute("SELECT detector, onset_at, detected_at, cleared_at, open FROM analytics_detections "
+                             "WHERE device_id = %s ORDER BY detected_at, detector", (device_id,))
+    return list(await cur.fetchall())
+
+
+async def test_stepwise_scoring_with_restarts_records_what_one_pass_records(
+        conn: psycopg.AsyncConnection[Any]) -> None:
+    """The database path of ``test_timeline.py``'s property: irregular steps, a restarted service
+    asking only for its last 2 hours, and an outage, give the rows one pass gives."""
+    days = 24
+    frame, _ = single_device("pump", "b5-pump-1", days=days, seed=9, fault="dry_run", fault_start_day=15.3,
+                             fault_hours=2.0)
+    worn, _ = single_device("pump", "b5-pump-2", days=days, seed=10, fault="bearing_wear", fault_start_day=16,
+                            fault_params={"percent_per_day": 6.0})
+    rows: list[list[tuple[Any, ...]]] = []
+    for community, steps in (("c-one", [10 * 24]), ("c-steps", [1, 5, 30, 6, 6, 50, 2, 71, 13, 24, 32])):
+        ids = [await add_device(conn, community, "b5", code, "pump", "vfd-pump") for code in ("b5-pump-1", "b5-pump-2")]
+        await load_rollup(conn, ids[0], frame)
+        await load_rollup(conn, ids[1], worn)
+        await train(conn, _at(START_MS), _at(START_MS + 14 * DAY_MS), kinds=["pump"], community=community)
+        cursor = START_MS + 14 * DAY_MS
+        for i, hours in enumerate(steps):
+            stop = cursor + hours * 3_600_000
+            since = stop - 2 * 3_600_000 if i % 3 == 2 else cursor  # a restart: "the last 2 hours" only
+            await score(conn, _at(stop), since=_at(since), community=community, health=False)
+            cursor = stop
+        assert cursor == START_MS + days * DAY_MS
+        rows.append(await _detections_of(conn, ids[0]) + await _detections_of(conn, ids[1]))
+    assert rows[0] == rows[1]
+    assert {r[0] for r in rows[0]} >= {"pump.current_excess"}

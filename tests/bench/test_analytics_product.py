@@ -1,0 +1,45 @@
+"""The product-path evaluation's arithmetic and its keys (the figures themselves come from
+``python -m bench analytics``; a tiny fleet here only checks the plumbing end to end)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.analytics_product import START_TIMES, poisson_rate, run_fleet, summarise, wilson
+
+
+def test_wilson_interval_matches_the_textbook_values() -> None:
+    low, high = wilson(18, 20)
+    assert low == pytest.approx(0.699, abs=1e-3)
+    assert high == pytest.approx(0.972, abs=1e-3)
+    assert wilson(0, 0) == (0.0, 1.0)
+    assert wilson(10, 10)[1] == 1.0
+
+
+def test_poisson_interval_is_garwoods_exact_interval() -> None:
+    assert poisson_rate(0, 1.0)[0] == 0.0
+    assert poisson_rate(0, 1.0)[1] == pytest.approx(3.689, abs=1e-3)
+    low, high = poisson_rate(5, 10.0)
+    assert low == pytest.approx(0.1623, abs=1e-3)
+    assert high == pytest.approx(1.1668, abs=1e-3)
+    assert poisson_rate(3, 0.0)[1] == math.inf
+
+
+def test_a_tiny_fleet_runs_the_service_schedule_and_reports_every_target_key() -> None:
+    outcome = run_fleet(101, START_TIMES["spring-festival"], devices=8, days=20, step_h=12)
+    assert outcome.scored
+    figures = summarise([("spring-festival", 101, outcome)], seeds=1, starts=1, devices=8, days=20)
+    keys = {"seeds", "start_times", "devices", "simulated_days", "inferred_recall", "inferred_recall_low95",
+            "precision", "false_alarms_per_device_week", "slow_wear_lead_hours_median", "negative_leads",
+            "setpoint_change_false_work_orders", "demand_change_false_work_orders"}
+    targets = Path(__file__).resolve().parents[2].parent / "shared" / "targets.json"  # ../shared beside the clone
+    if targets.exists():
+        keys |= set(json.loads(targets.read_text())["analytics"])
+    assert keys <= set(figures)
+    assert 0.0 <= float(figures["inferred_recall_low95"]) <= float(figures["inferred_recall"]) <= 1.0
+    assert float(figures["false_alarms_per_device_week_low95"]) <= float(figures["false_alarms_per_device_week"])
+    assert figures["negative_leads"] == 0 or isinstance(figures["negative_leads"], int)
