@@ -25,6 +25,7 @@ from tests.support.webapp import Login, MakeUser, browser_session
 PUBLIC = {
     "/healthz", "/metrics", "/api/v1/auth/token", "/api/openapi.json", "/api/docs", "/docs/oauth2-redirect",
     "/redoc", "/login", "/static/{path:path}", "/logout",
+    "/api/v1/enroll",  # a gateway's one-time bootstrap token is the credential (cloud/auth/policy.py)
 }
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
@@ -68,6 +69,11 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
             (world.gateway_ids["cB"],))
         dead = await cur.fetchone()
         assert dead is not None
+        await conn.execute(
+            "INSERT INTO device_commands (command_id, community, device_id, device, point, value, issued_by,"
+            " status, reason, created_at, expires_at) SELECT 'cmd-cB-1', 'cB', d.id, d.code, 'x', '1', 'eng',"
+            " 'rejected', 'not_writable', now(), now() FROM devices d WHERE d.id = %s",
+            (world.device_ids["cB"][0],))
     b = "cB"
     photo = photos.store(settings.run_dir, b, b"\x89PNG\r\n\x1a\n" + bytes(16)).rsplit("/", 1)[1]
     return {
@@ -76,7 +82,7 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
         "order_id": world.work_order_ids[b][0], "alarm_id": world.alarm_ids[b][0],
         "butler_id": world.butler_ids[b][0], "user_id": row[0] if row else 999_999,
         "community": b, "report_id": world.work_order_ids[b][0], "dead_letter_id": dead[0],
-        "name": photo, "path": "app.js", "action": "accept",
+        "name": photo, "path": "app.js", "action": "accept", "command_id": "cmd-cB-1",
     }
 
 
