@@ -70,7 +70,9 @@ async def escalate_one(conn: AsyncConnection[Any], policy: Policy, wo: dict[str,
     event = "work_order.escalated"
     dedup = f"wo{wo['id']}:esc{level}:{now.timestamp()}"
     if target is not None:
-        await notify_butler(conn, target, updated, event, now, reveal_pii=True, dedup=dedup)
+        # a P0 nobody accepted also goes out by SMS: the next person up may not have the app open
+        await notify_butler(conn, target, updated, event, now, reveal_pii=True, dedup=dedup,
+                            sms=wo["priority"] == "P0" and wo["state"] in _WAITING_ACCEPT)
     if wo["assignee_id"] and wo["assignee_id"] != target:
         await notify_butler(conn, wo["assignee_id"], updated, "work_order.reminder", now, reveal_pii=True,
                             dedup=dedup)

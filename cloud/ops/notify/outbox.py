@@ -126,8 +126,11 @@ async def notify_butler(
     *,
     reveal_pii: bool,
     dedup: str | None = None,
+    sms: bool = False,
 ) -> int | None:
-    """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction."""
+    """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction;
+    with ``sms`` (a P0 order escalated because nobody accepted it) also a text to the butler's
+    phone, which reaches them when no app is open."""
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
@@ -143,7 +146,7 @@ async def notify_butler(
                      %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
            SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)),
-                  b.email, b.messengers
+                  b.email, b.messengers, b.phone
            FROM ins JOIN butlers b ON b.id = %(butler)s""",
         {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
          "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
@@ -152,8 +155,15 @@ async def notify_butler(
     row = await res.fetchone()
     if row is None:
         return None  # already notified (replay)
-    inbox_id, email, messengers = int(row[0]), row[2], row[3]
+    inbox_id, email, messengers, phone = int(row[0]), row[2], row[3], row[4]
     queued = False
+    if sms and phone:
+        # a text message is short and may sit on a lock screen: the masked subject only
+        s_subject, _s_body, _s_payload = render_work_order(wo, event, reveal_pii=False)
+        queued |= await _insert(conn, channel="sms", event=event, now=now, state="pending", butler_id=butler_id,
+                                target=phone, community=wo["community"], work_order_id=wo["id"],
+                                alarm_id=wo.get("alarm_id"), subject=s_subject, body=s_subject,
+                                dedup_key=f"{key}:sms" if key else None) is not None
     if email:
         queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
                                 target=email, community=wo["community"], work_order_id=wo["id"],

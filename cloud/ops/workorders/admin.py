@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.rows import dict_row
 
+from cloud.ops.notify.channels import normalise_channels
+
 
 class OrderLine(NamedTuple):
     id: int
@@ -120,7 +122,10 @@ _BUTLER_COLUMNS = ("user_id", "name", "phone", "email", "community", "buildings"
 
 
 def add_butler(conn: psycopg.Connection[Any], butler: NewButler) -> int:
-    """Insert the butler and their shifts (in the caller's transaction); returns the butler id."""
+    """Insert the butler and their shifts (in the caller's transaction); returns the butler id.
+    Messenger URLs are checked and stored in their canonical form (:func:`normalise_channels`): a
+    typo is an error now, not a ``notification_failed`` alarm at the first incident."""
+    butler.messengers = normalise_channels(butler.messengers)
     row = conn.execute(
         f"INSERT INTO butlers ({', '.join(_BUTLER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_BUTLER_COLUMNS))}) "
         "RETURNING id", [getattr(butler, c) for c in _BUTLER_COLUMNS]).fetchone()
