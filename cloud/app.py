@@ -39,6 +39,7 @@ from cloud.api.routers import (
     gateways,
     health,
     inbox,
+    resident,
     telemetry,
     users,
     workorders,
@@ -66,6 +67,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (alarms.router, "self"),
     (workorders.router, "self"),
     (inbox.router, "self"),
+    (resident.router, "self"),
     (analytics.router, "self"),
 ]
 

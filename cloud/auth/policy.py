@@ -153,6 +153,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/inbox/{work_order_id}/{action}"): _r("work_orders.transition", WORKERS, ASSIGNMENT),
     ("GET", "/photos/{community}/{name}"): _r("photos.read", {A, E, B, R}, COMMUNITY),
     ("GET", "/resident"): _r("work_orders.report", {A, R}, COMMUNITY),
+    ("GET", "/api/v1/resident/inbox"): _r("resident.inbox", {A, R}, ANY),
+    ("GET", "/api/v1/resident/inbox/stream"): _r("resident.inbox", {A, R}, ANY),
     ("POST", "/resident/report"): _r("work_orders.report", {A, R}, COMMUNITY),
     ("POST", "/resident/rate/{work_order_id}"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
 }

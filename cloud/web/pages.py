@@ -30,7 +30,10 @@ from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
 from cloud.auth.tokens import TokenInvalid
 from cloud.auth.users import User, revoke_session
 from cloud.http.deps import get_clock, get_policy
+from cloud.http.i18n import pick_lang
 from cloud.http.rendering import STATIC, render
+from cloud.http.residents import present
+from cloud.ops.delivery.hub import resident_recent
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
@@ -263,8 +266,11 @@ async def resident_page(request: Request, user: PageUser) -> Response:
         orders = await resident_orders(conn, user)
         buildings = await buildings_of(conn, user)
         devices = await reportable_devices(conn, user)
+        recent = await resident_recent(conn, user.id)
+    lang = pick_lang(request, user.lang)
+    updates = [present(lang, m) for m in recent]  # newest first; the live stream adds on top
     sent = request.query_params.get("sent")
-    return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices,
+    return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices, updates=updates,
                   sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"))
 
 

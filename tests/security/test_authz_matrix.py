@@ -40,7 +40,8 @@ from guanjia.core.settings import Settings
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 #: streams never end by design: a cell that passes authorization is seen as a stream still open
-STREAMS = {("GET", "/api/v1/inbox/stream"), ("GET", "/api/v1/devices/{device_id}/live")}
+STREAMS = {("GET", "/api/v1/inbox/stream"), ("GET", "/api/v1/devices/{device_id}/live"),
+           ("GET", "/api/v1/resident/inbox/stream")}
 STREAM_OPEN_S = 1.0
 #: the handler's own 404 for a resource that exists but has no data yet (not an authz answer)
 DOMAIN_404 = {("GET", "/api/v1/analytics/devices/{device_id}/health"): "no health record"}

@@ -23,7 +23,7 @@ from cloud.ops.model.errors import InvalidRequest, NotAllowed, NotFound
 from cloud.ops.model.policy import Policy, Priority
 from cloud.ops.model.states import FINAL, Action, State, next_state
 from cloud.ops.notify.masking import mask_text
-from cloud.ops.notify.outbox import notify_butler, notify_webhooks, render_work_order
+from cloud.ops.notify.outbox import notify_butler, notify_residents, notify_webhooks, render_work_order
 from cloud.ops.routing.repo import route
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,8 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
     _, _, payload = render_work_order(wo, "work_order.opened", reveal_pii=False)
     await notify_webhooks(conn, wo["community"], "work_order.opened", payload, now,
                           work_order_id=wo["id"], alarm_id=wo["alarm_id"], dedup=f"wo{wo['id']}:opened")
+    if wo["reporter_user_id"] is not None:
+        await notify_residents(conn, wo, "received", now)
     return await auto_assign(conn, policy, wo, now)
 
 
@@ -208,6 +210,7 @@ async def _assign(conn: AsyncConnection[Any], policy: Policy, wo: WorkOrder, but
     assert updated is not None
     await notify_butler(conn, butler_id, updated, "work_order.assigned", now, reveal_pii=True,
                         dedup=f"wo{wo['id']}:assign:{updated['updated_at'].timestamp()}:{butler_id}")
+    await notify_residents(conn, updated, "assigned", now, butler_id=butler_id)
     return updated
 
 
@@ -296,6 +299,9 @@ async def transition(
     assert updated is not None
     await add_trail(conn, wo_id, now, act.value, actor, from_state=wo["state"], to_state=target.value,
                     note=note, lat=lat, lon=lon)
+    step = _RESIDENT_STEP.get(act)
+    if step is not None:  # the residents behind the order follow it on their phone
+        await notify_residents(conn, updated, step, now, butler_id=updated["assignee_id"])
     if act is Action.reject:
         # route to someone else at once; if nobody, it stays rejected and escalation picks it up
         return await auto_assign(conn, policy, updated, now, frozenset({wo["assignee_id"]} - {None}))
@@ -304,6 +310,12 @@ async def transition(
         await notify_webhooks(conn, updated["community"], f"work_order.{target.value}", payload, now,
                               work_order_id=wo_id, alarm_id=updated["alarm_id"], dedup=f"wo{wo_id}:{act.value}")
     return updated
+
+
+#: the actions a resident hears about (assignment is told by :func:`_assign`, receipt by :func:`open_order`)
+_RESIDENT_STEP: dict[Action, str] = {
+    Action.depart: "on_the_way", Action.arrive: "on_site", Action.resolve: "resolved", Action.close: "closed",
+    Action.auto_close: "closed", Action.reopen: "reopened", Action.cancel: "cancelled"}
 
 
 async def open_for_alarm(conn: AsyncConnection[Any], alarm_id: int) -> WorkOrder | None:

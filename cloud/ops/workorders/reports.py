@@ -20,7 +20,7 @@ from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed
 from cloud.ops.model.policy import Policy, Priority
 from cloud.ops.model.states import Action, State
 from cloud.ops.notify.masking import mask_text
-from cloud.ops.notify.outbox import notify_butler
+from cloud.ops.notify.outbox import notify_butler, notify_residents
 from cloud.ops.workorders import repo
 from cloud.ops.workorders.performance import recompute
 from cloud.queries.assets import device_info, lock_device
@@ -98,6 +98,10 @@ async def submit_report(conn: AsyncConnection[Any], policy: Policy, report: Repo
             (report.community, report.building, report.device, report.text, report.location, report.photos,
              report.reporter_name, report.reporter_phone, report.reporter_user_id, wo["id"], linked, now),
         )
+        if linked and report.reporter_user_id is not None:
+            # a new order told its reporter in open_order; a linked report is news to this resident only
+            await notify_residents(conn, wo, "received", now, butler_id=wo["assignee_id"],
+                                   only_user=report.reporter_user_id)
     return wo, linked
 
 

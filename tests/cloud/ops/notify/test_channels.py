@@ -72,3 +72,14 @@ def test_butler_admin_checks_and_stores_canonical(wo_db: str) -> None:
         butler_id = add_butler(conn, butler([f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}"]))
         row: Any = conn.execute("SELECT messengers FROM butlers WHERE id = %s", (butler_id,)).fetchone()
         assert row == ([f"wecom://{KEY}"],)
+
+
+def test_webhook_admin_refuses_non_http(wo_db: str) -> None:
+    from cloud.ops.workorders.admin import add_webhook
+
+    with psycopg.connect(wo_db, autocommit=True) as conn:
+        with pytest.raises(InvalidRequest, match="--messenger"):
+            add_webhook(conn, f"wecom://{KEY}", "k")
+        with pytest.raises(InvalidRequest, match="secret"):
+            add_webhook(conn, "https://hooks.example.com/x", "")
+        assert add_webhook(conn, "https://hooks.example.com/x", "k") > 0
