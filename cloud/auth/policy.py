@@ -157,6 +157,7 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/resident/inbox/stream"): _r("resident.inbox", {A, R}, ANY),
     ("POST", "/resident/report"): _r("work_orders.report", {A, R}, COMMUNITY),
     ("POST", "/resident/rate/{work_order_id}"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
+    ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

@@ -43,7 +43,7 @@ from cloud.queries.sites import buildings_of, community_codes, gateway_devices, 
 from cloud.queries.stats import load_performance
 from cloud.queries.workorders import resident_orders
 from cloud.web import photos
-from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report
+from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, reopen_order, report
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -270,7 +270,10 @@ async def resident_page(request: Request, user: PageUser) -> Response:
     lang = pick_lang(request, user.lang)
     updates = [present(lang, m) for m in recent]  # newest first; the live stream adds on top
     sent = request.query_params.get("sent")
+    reopened = request.query_params.get("reopened")
+    reopen_after = get_clock(request).now() - get_policy(request).resident_reopen_window
     return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices, updates=updates,
+                  reopen_after=reopen_after, reopened=reopened if reopened and reopened.isdigit() else None,
                   sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"))
 
 
@@ -306,6 +309,21 @@ async def resident_rate(request: Request, work_order_id: int, user: PageUser,
     if error is not None:
         return render(request, "error.html", user, status.HTTP_409_CONFLICT, message=error)
     return RedirectResponse("/resident?rated=1", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/resident/reopen/{work_order_id}")
+async def resident_reopen(request: Request, work_order_id: int, user: PageUser,
+                          reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        result = await reopen_order(conn, user, work_order_id, reason, policy=get_policy(request),
+                                    now=get_clock(request).now())
+    if result == "not_found":
+        return _not_found(request, user)
+    if isinstance(result, str):
+        return render(request, "error.html", user, status.HTTP_409_CONFLICT, message=result)
+    return RedirectResponse(f"/resident?reopened={result}", status.HTTP_303_SEE_OTHER)
 
 
 # --- managers ------------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ class Policy(BaseModel):
     flap_window: Duration = timedelta(minutes=10)
     reminder_every: Duration = timedelta(minutes=30)
     manual_priority: Priority = "P2"
+    resident_reopen_window: Duration = timedelta(days=7)
+    """How long after an order was resolved its resident may reopen it (not fixed after all)."""
     inhibition: Inhibition = Inhibition()
 
     def override_for(self, rule: str, kind: str | None) -> Override | None:

@@ -218,7 +218,8 @@ async def _check_actor(conn: AsyncConnection[Any], wo: WorkOrder, action: Action
                        assignee_id: int | None) -> None:
     """Butlers act on their own orders; staff (admin/engineer/system/team lead) on any. Volunteers
     receive work only from a full-time butler or staff; residents only report and rate."""
-    if actor.role == "resident":
+    if actor.role == "resident" and action is not Action.reopen:
+        # reopen is theirs only through reports.reopen, which checks the order is theirs and the window
         raise NotAllowed("residents report faults and rate repairs; they do not move work orders")
     if actor.kind == "butler":
         cur = await conn.execute("SELECT kind, role FROM butlers WHERE id = %s", (actor.butler_id,))

@@ -1,7 +1,8 @@
 """Residents kept informed: every step of their report's work order (received, assigned with the
 butler's name, on the way, on site, resolved, closed) lands in their inbox and is announced live
 over LISTEN/NOTIFY; a resident whose report was linked to an open order hears from then on; the
-butler's phone and other residents' data never appear."""
+butler's phone and other residents' data never appear. Reopening within the policy's window
+(pinned clock): a resolved order goes back to its butler, a rated (closed) one gets a follow-up."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+import pytest
 
 from cloud.ops.delivery.hub import resident_backlog, resident_hub, resident_recent
 from cloud.ops.model.actors import Actor
+from cloud.ops.model.errors import InvalidRequest, NotAllowed
 from cloud.ops.model.policy import Policy
 from cloud.ops.workorders import repo
-from cloud.ops.workorders.reports import Report, rate, submit_report
+from cloud.ops.workorders.reports import Report, rate, reopen, submit_report
 from guanjia.core.clock import ManualClock
 from tests.support.workorders import add_butler
 
@@ -81,3 +84,51 @@ async def test_live_over_listen_notify(conn: psycopg.AsyncConnection[Any], wo_db
         assert assigned["payload"]["butler"] == "周师傅"
         assert received["id"] < assigned["id"]
         assert theirs.empty()
+
+
+async def resolved_order(conn: psycopg.AsyncConnection[Any], clock: ManualClock, policy: Policy) -> tuple[int, int]:
+    butler = await add_butler(conn, "陈师傅")
+    wo, _ = await submit_report(conn, policy, Report(community="c1", text="水龙头漏水", reporter_user_id=ALICE),
+                                clock.now(), Actor("user", ALICE, "李女士", "resident"))
+    for action in ("accept", "arrive", "resolve"):
+        await repo.transition(conn, policy, wo["id"], action, Actor.butler(butler), clock.now())
+    return wo["id"], butler
+
+
+async def test_reopen_within_the_window_goes_back_to_the_butler(conn: psycopg.AsyncConnection[Any],
+                                                                clock: ManualClock, policy: Policy) -> None:
+    wo_id, butler = await resolved_order(conn, clock, policy)
+    with pytest.raises(NotAllowed):
+        await reopen(conn, policy, wo_id, "还在漏", Actor("user", BOB, "王先生", "resident"), clock.now())
+    with pytest.raises(InvalidRequest, match="still wrong"):
+        await reopen(conn, policy, wo_id, "  ", Actor("user", ALICE, "李女士", "resident"), clock.now())
+    clock.advance(policy.resident_reopen_window - timedelta(minutes=1))
+    wo = await reopen(conn, policy, wo_id, "还在漏", Actor("user", ALICE, "李女士", "resident"), clock.now())
+    assert (wo["id"], wo["state"], wo["assignee_id"]) == (wo_id, "assigned", butler)
+    assert (await steps(conn, ALICE))[-1] == ("reopened", "陈师傅")
+    trail = await repo.trail(conn, wo_id)
+    assert (trail[-1]["action"], trail[-1]["note"]) == ("reopen", "还在漏")
+
+
+async def test_reopen_after_the_window_is_refused(conn: psycopg.AsyncConnection[Any], clock: ManualClock,
+                                                  policy: Policy) -> None:
+    wo_id, _ = await resolved_order(conn, clock, policy)
+    clock.advance(policy.resident_reopen_window + timedelta(minutes=1))
+    with pytest.raises(InvalidRequest, match="more than 7 days ago"):
+        await reopen(conn, policy, wo_id, "还在漏", Actor("user", ALICE, "李女士", "resident"), clock.now())
+
+
+async def test_reopen_of_a_rated_order_opens_a_follow_up(conn: psycopg.AsyncConnection[Any], clock: ManualClock,
+                                                         policy: Policy) -> None:
+    wo_id, _ = await resolved_order(conn, clock, policy)
+    resident = Actor("user", ALICE, "李女士", "resident")
+    await rate(conn, policy, wo_id, 4, "", resident, clock.now())
+    clock.advance(timedelta(days=2))
+    follow_up = await reopen(conn, policy, wo_id, "又漏了", resident, clock.now())
+    assert follow_up["id"] != wo_id
+    assert follow_up["title"].startswith(f"#{wo_id} ")
+    assert follow_up["reporter_user_id"] == ALICE
+    assert (await repo.get(conn, wo_id))["state"] == "closed"  # the rated order and its record stand
+    trail = await repo.trail(conn, wo_id)
+    assert (trail[-1]["action"], trail[-1]["data"]) == ("followed_up", {"work_order": follow_up["id"]})
+    assert [s for s, _ in await steps(conn, ALICE)][-2:] == ["received", "assigned"]
