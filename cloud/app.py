@@ -33,6 +33,7 @@ from cloud.api.routers import (
     alarms,
     analytics,
     auth,
+    complaints,
     dashboard,
     deadletter,
     devices,
@@ -68,6 +69,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (workorders.router, "self"),
     (inbox.router, "self"),
     (resident.router, "self"),
+    (complaints.router, "self"),
     (analytics.router, "self"),
 ]
 

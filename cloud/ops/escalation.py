@@ -24,6 +24,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from cloud.ops.complaints import repo as complaints
 from cloud.ops.model.actors import SYSTEM_ESCALATION
 from cloud.ops.model.policy import Policy
 from cloud.ops.notify.outbox import notify_butler, notify_webhooks, render_work_order
@@ -122,6 +123,7 @@ class EscalationTicker:
     async def tick(self, pool: AsyncConnectionPool[Any]) -> int:
         async with asyncio.timeout(60), pool.connection() as conn:
             steps = await escalate_due(conn, self.policy, self.clock.now())
+            steps += await complaints.escalate_due(conn, self.clock.now())
         self.steps += steps
         return steps
 

@@ -9,6 +9,7 @@ WORKORDERS part's domain functions (state machine, trail, notifications), never 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from cloud.http.i18n import pick_lang
 from cloud.http.rendering import STATIC, render
 from cloud.http.residents import present
 from cloud.ops.delivery.hub import resident_recent
+from cloud.queries.complaints import cycle as complaint_cycle
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
@@ -334,10 +336,12 @@ async def manager_page(request: Request, user: PageUser) -> Response:
         return _forbidden(request, user)
     raw_days = request.query_params.get("days", "30")
     days = int(raw_days) if raw_days.isdigit() and 1 <= int(raw_days) <= 366 else 30
+    now = get_clock(request).now()
     async with app_pool(request).connection() as conn:
-        perf = await load_performance(conn, user, days=days, now=get_clock(request).now())
+        perf = await load_performance(conn, user, days=days, now=now)
+        complaints = await complaint_cycle(conn, user.scope(), now - timedelta(days=days), now)
     top = max(perf.ratings.values()) if perf.ratings else 0
-    return render(request, "manager.html", user, perf=perf, top=top)
+    return render(request, "manager.html", user, perf=perf, top=top, complaints=complaints)
 
 
 # --- admins: users -------------------------------------------------------------------------------

@@ -81,11 +81,18 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 " VALUES (%s, %s, 'gw-1', 'bad_json', '\\x00', 1) RETURNING id", (f"guanjia/v1/{c}/gw-1/telemetry", c))
             dead = await cur.fetchone()
             assert dead is not None
+            cur = await conn.execute(
+                "INSERT INTO complaints (community, grade, text, reporter_user_id, state, handle_due, close_due,"
+                " created_at, updated_at) VALUES (%s, 'general', '服务态度差', %s, 'received', now(), now(), now(),"
+                " now()) RETURNING id", (c, users[Subject.resident].id if c == "cA" else spare["cB"].id))
+            complaint = await cur.fetchone()
+            assert complaint is not None
             photo = photos.store(settings.run_dir, c, PNG).rsplit("/", 1)[1]
             ids[side] = {
                 "device_id": world.device_ids[c][0], "gateway_id": world.gateway_ids[c],
                 "alarm_id": world.alarm_ids[c][0], "wo_id": wo, "work_order_id": wo,
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
+                "complaint_id": complaint[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept",
             }
     return Estate(world, users, ids)

@@ -57,6 +57,22 @@ class Clocks(BaseModel):
     label: str = ""
 
 
+class ComplaintGrade(BaseModel):
+    """The commitments of one complaint grade: handled within, closed (resident told) within."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handle: Duration = Field(description="investigated and handled within")
+    close: Duration = Field(description="feedback given to the resident and closed within")
+    label: str = ""
+
+
+def _default_grades() -> dict[str, ComplaintGrade]:
+    return {"serious": ComplaintGrade(handle=timedelta(hours=24), close=timedelta(days=3), label="重大"),
+            "general": ComplaintGrade(handle=timedelta(days=3), close=timedelta(days=7), label="一般"),
+            "minor": ComplaintGrade(handle=timedelta(days=7), close=timedelta(days=15), label="轻微")}
+
+
 class Match(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,6 +135,8 @@ class Policy(BaseModel):
     reminder_every: Duration = timedelta(minutes=30)
     manual_priority: Priority = "P2"
     resident_reopen_window: Duration = timedelta(days=7)
+    complaint_grades: dict[str, ComplaintGrade] = Field(default_factory=_default_grades)
+    """Complaint grades and their commitments (``serious`` / ``general`` / ``minor`` by default)."""
     """How long after an order was resolved its resident may reopen it (not fixed after all)."""
     inhibition: Inhibition = Inhibition()
 

@@ -99,6 +99,8 @@ async def test_engineer_pages(client: httpx.AsyncClient, world: World, people: d
     assert (await c.get(f"/gateways/{world.gateway_ids['cB']}")).status_code == 404
     manager = await c.get("/manager?lang=en")
     assert "Responded in time" in manager.text
+    assert "Mean days filed → closed (benchmark 1.8)" in manager.text  # complaints' cycle time
+    assert "投诉" in (await c.get("/manager?lang=zh")).text
     assert (await c.get("/inbox")).status_code == 200  # staff see the dispatcher view
     assert (await c.get("/static/vendor/uPlot.iife.min.js")).status_code == 200
     assert (await c.get("/static/../pages.py")).status_code == 404
