@@ -40,6 +40,7 @@ from cloud.api.routers import (
     gateways,
     health,
     inbox,
+    points,
     resident,
     telemetry,
     users,
@@ -70,6 +71,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (inbox.router, "self"),
     (resident.router, "self"),
     (complaints.router, "self"),
+    (points.router, "self"),
     (analytics.router, "self"),
 ]
 

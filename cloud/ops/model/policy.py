@@ -73,6 +73,15 @@ def _default_grades() -> dict[str, ComplaintGrade]:
             "minor": ComplaintGrade(handle=timedelta(days=7), close=timedelta(days=15), label="轻微")}
 
 
+class PointsRule(BaseModel):
+    """Points a volunteer earns per resolved task, by the order's skill."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: int = Field(5, ge=0)
+    per_skill: dict[str, int] = Field(default_factory=dict)
+
+
 class Match(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -136,6 +145,7 @@ class Policy(BaseModel):
     manual_priority: Priority = "P2"
     resident_reopen_window: Duration = timedelta(days=7)
     complaint_grades: dict[str, ComplaintGrade] = Field(default_factory=_default_grades)
+    points: PointsRule = PointsRule()
     """Complaint grades and their commitments (``serious`` / ``general`` / ``minor`` by default)."""
     """How long after an order was resolved its resident may reopen it (not fixed after all)."""
     inhibition: Inhibition = Inhibition()

@@ -24,6 +24,7 @@ from cloud.ops.model.policy import Policy, Priority
 from cloud.ops.model.states import FINAL, Action, State, next_state
 from cloud.ops.notify.masking import mask_text
 from cloud.ops.notify.outbox import notify_butler, notify_residents, notify_webhooks, render_work_order
+from cloud.ops.points.ledger import award_task
 from cloud.ops.routing.repo import route
 
 log = logging.getLogger(__name__)
@@ -300,6 +301,8 @@ async def transition(
     assert updated is not None
     await add_trail(conn, wo_id, now, act.value, actor, from_state=wo["state"], to_state=target.value,
                     note=note, lat=lat, lon=lon)
+    if act is Action.resolve:  # a volunteer's resolved task earns points (once per order)
+        await award_task(conn, policy, updated, actor, now)
     step = _RESIDENT_STEP.get(act)
     if step is not None:  # the residents behind the order follow it on their phone
         await notify_residents(conn, updated, step, now, butler_id=updated["assignee_id"])
