@@ -46,7 +46,7 @@ HELP: dict[str, str] = {
     "ingest-smoke": "Simulated readings through edge → broker → cloud → database, counted exactly.",
     "ingest": "Publish → committed rows, end to end, against raw binary COPY.",
     "analytics": "The labelled evaluation of the anomaly detectors (flat figures).",
-    "edge": "Edge agent: acquisition throughput on one core, then a 10-minute broker outage.",
+    "edge": "Edge agent: acquisition throughput on one core, a 10-minute broker outage, a DL/T 645 fleet.",
     "rules": "Cost of the shipped rule sets on the edge's load.",
     "soak": "The demo-sized fleet at speed for a bounded time; memory and queues.",
 }

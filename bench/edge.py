@@ -1,4 +1,4 @@
-"""Edge agent benchmark: acquisition throughput on one core, then a 10-minute broker outage.
+"""Edge agent benchmark: acquisition throughput on one core, a 10-minute broker outage, a DL/T 645 fleet.
 
 Processes (pinned to separate cores when the machine has two or more):
 
@@ -14,6 +14,9 @@ Processes (pinned to separate cores when the machine has two or more):
 Part 1 (live): after a warm-up, two heartbeats ``measure_s`` apart give Modbus requests/s, scan
 lateness p99 (the agent's histogram of recent poll starts), RSS, and the subscriber gives the live
 reading rate.
+
+Part 3 (:mod:`bench.edge_meters`): a DL/T 645 fleet on shared 2400-baud buses — meters per bus,
+reads/s, lateness p99 — against the bus capacity measured in the same run (``dlt645_*`` keys).
 
 Part 2 (outage): the broker is stopped; **the outage's 600 s of traffic are generated into the
 agent's outbox while the broker is down** (readings at the live rate measured in part 1, device ids
@@ -439,6 +442,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             "backlog_readings_per_s": round(drain_rate, 1),
             "drain_ratio": round(drain_rate / max(1e-9, live_readings_per_s), 2),
         })
+
+        # ---------------------------------------------------------------- part 3: a DL/T 645 fleet
+        figures.update(_meters(quick, tmp, broker.url_for(gw), sub, procs, agent_log, community, gateway))
         return figures
     finally:
         if sub is not None:
@@ -449,6 +455,44 @@ def run(quick: bool = False) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _meters(quick: bool, tmp: Path, broker_url: str, sub: Subscriber, procs: list[subprocess.Popen[bytes]],
+            agent_log: Any, community: str, gateway: str) -> dict[str, Any]:
+    """Part 3 (:mod:`bench.edge_meters`): DL/T 645 meters on shared 2400-baud buses."""
+    import yaml
+
+    from bench import edge_meters
+
+    buses, per_bus = (4, 10) if quick else (16, 10)
+    warmup_s, measure_s = (17.0, 15.0) if quick else (20.0, 45.0)
+    python = sys.executable
+    inventory = tmp / "meters.json"
+    sim = subprocess.Popen([python, "-m", "bench.edge", "serve-meters", "--buses", str(buses), "--per-bus",
+                            str(per_bus), "--inventory", str(inventory)], cwd=ROOT,
+                           stdout=open(tmp / "meters.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    procs.append(sim)
+    deadline = time.monotonic() + 60
+    while not inventory.exists():
+        if sim.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("meter simulator did not start: " + (tmp / "meters.log").read_text()[-2000:])
+        time.sleep(0.2)
+    entries = json.loads(inventory.read_text())["devices"]
+    config = tmp / "agent-meters.yaml"
+    config.write_text(yaml.safe_dump(edge_meters.agent_config(inventory, broker_url, tmp, community, gateway)))
+    agent = subprocess.Popen([python, "-m", "guanjia.app.cli.main", "edge", "run", "--config", str(config)],
+                             cwd=ROOT, stdout=agent_log, stderr=subprocess.STDOUT)
+    procs.append(agent)
+    time.sleep(warmup_s)
+    first = sub.wait_status(time.monotonic())
+    time.sleep(measure_s)
+    second = sub.wait_status(time.monotonic())
+    _stop(agent)
+    # the baseline: the last bus, now idle, read back to back by one master
+    last = entries[-1]
+    capacity = asyncio.run(edge_meters.bus_capacity(last["host"], last["port"], last["address"], 5.0))
+    _stop(sim)
+    return edge_meters.figures(first["health"], second["health"], buses=buses, per_bus=per_bus, capacity=capacity)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.edge")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -456,11 +500,20 @@ def main() -> None:
     serve_p.add_argument("--devices", type=int, default=500)
     serve_p.add_argument("--per-port", type=int, default=10)
     serve_p.add_argument("--inventory", type=Path, required=True)
+    meters_p = sub.add_parser("serve-meters", help="serve simulated DL/T 645 meter buses (part 3's device process)")
+    meters_p.add_argument("--buses", type=int, default=16)
+    meters_p.add_argument("--per-bus", type=int, default=10)
+    meters_p.add_argument("--baudrate", type=int, default=2400)
+    meters_p.add_argument("--inventory", type=Path, required=True)
     sub.add_parser("run", help="run the benchmark and print its JSON")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.command == "serve":
         asyncio.run(serve(args.devices, args.per_port, args.inventory))
+    elif args.command == "serve-meters":
+        from bench.edge_meters import serve_meters
+
+        asyncio.run(serve_meters(args.buses, args.per_bus, args.baudrate, args.inventory))
     else:
         print(json.dumps(run(args.quick), indent=2))
 

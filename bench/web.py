@@ -11,9 +11,11 @@ SQL, Jinja2 rendering — no network), sequentially, after a warm-up:
 * ``overview`` — the fleet overview page ``GET /fleet`` of an engineer who sees all 1,000 devices
   (state of every device derived from last values, alarms and open work orders);
 * ``chart_30d`` — ``GET /api/v1/devices/{id}/series?range=30d`` of a random device (hourly rollup);
-* ``inbox`` — the butler inbox page ``GET /inbox`` (open orders by SLA deadline).
+* ``inbox`` — the butler inbox page ``GET /inbox`` (open orders by SLA deadline);
+* ``device_page`` — the device page ``GET /devices/{id}`` of a random device: values worded from its
+  profile, counter increases over 30 days of hourly rollups, health record, history and chart picker.
 
-Keys: ``devices``, ``days``, and ``{overview,chart_30d,inbox}_{p50,p99}_ms``.
+Keys: ``devices``, ``days``, and ``{overview,chart_30d,inbox,device_page}_{p50,p99}_ms``.
 """
 
 from __future__ import annotations
@@ -96,7 +98,11 @@ async def _run(url: str, devices: int, days: int, n: int, run_dir: Path) -> dict
             async def inbox() -> int:
                 return (await but.get("/inbox")).status_code
 
-            for name, call in (("overview", overview), ("chart_30d", chart), ("inbox", inbox)):
+            async def device_page() -> int:
+                return (await eng.get(f"/devices/{rng.choice(ids)}")).status_code
+
+            for name, call in (("overview", overview), ("chart_30d", chart), ("inbox", inbox),
+                               ("device_page", device_page)):
                 samples = await _measure(call, n)
                 results[f"{name}_p50_ms"] = round(statistics.median(samples), 2)
                 results[f"{name}_p99_ms"] = round(_percentile(samples, 99), 2)

@@ -23,11 +23,17 @@ LIBRARY = Path(__file__).parent / "library"
 __all__ = ["LIBRARY", "builtin_profiles", "find_profile", "load_profile", "parse_profile", "profile_paths"]
 
 
-def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = None) -> Profile:
-    """Validate already-parsed data as a profile: structure (pydantic) then semantics."""
+def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = None, *,
+                  require_display: bool = False) -> Profile:
+    """Validate already-parsed data as a profile: structure (pydantic) then semantics.
+
+    ``require_display`` also demands every point's labels, group and code words (``profiles
+    check`` does, and the library's test holds every shipped profile to it; the edge does not need
+    them to poll a device, so a profile still being labelled never stops a gateway).
+    """
     lines = lines or {}
     profile = parse_model(Profile, data, source, lines)
-    problems = profile_problems(profile)
+    problems = profile_problems(profile, display=require_display)
     if problems:
         raise ConfigError([
             ConfigIssue(source, line_for(path, lines), ".".join(str(p) for p in path), message)
@@ -36,10 +42,10 @@ def parse_profile(data: Any, source: str = "<profile>", lines: LineMap | None = 
     return profile
 
 
-def load_profile(path: str | Path) -> Profile:
+def load_profile(path: str | Path, *, require_display: bool = False) -> Profile:
     """Read and validate one profile file; raises :class:`ConfigError` naming file, line and field."""
     data, lines, source = read_yaml(path)
-    return parse_profile(data, source, lines)
+    return parse_profile(data, source, lines, require_display=require_display)
 
 
 def profile_paths(paths: Iterable[str | Path] = ()) -> list[Path]:
@@ -59,7 +65,7 @@ def builtin_profiles() -> dict[str, Profile]:
     """Every profile shipped in ``device_profiles/library``, by id (parsed once per process)."""
     found: dict[str, Profile] = {}
     for path in profile_paths([LIBRARY]):
-        profile = load_profile(path)
+        profile = load_profile(path)  # display metadata: held by `profiles check` and the library's test
         if profile.id in found:
             raise ConfigError([ConfigIssue(str(path), None, "id", f"duplicate profile id {profile.id!r}")])
         found[profile.id] = profile

@@ -22,7 +22,16 @@ Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
 DType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "bitfield", "enum", "string"]
 Order = Literal["big", "little"]
 Kind = Literal["meter", "pump", "elevator", "gate"]
-Transport = Literal["modbus", "mqtt"]
+Transport = Literal["modbus", "mqtt", "isapi", "dlt645", "cjt188"]
+SERIAL_METER_TRANSPORTS: frozenset[str] = frozenset({"dlt645", "cjt188"})
+"""Transports read one data identifier per request from a meter address on an RS-485 bus."""
+Group = Literal["status", "faults", "counters", "electrical", "hydraulic", "environment", "settings", "diagnostics"]
+"""Display groups of the device page, in the order it shows them (see :data:`GROUPS`)."""
+GROUPS: tuple[str, ...] = ("status", "faults", "electrical", "hydraulic", "environment", "counters", "settings",
+                           "diagnostics")
+"""Live state first (what is it doing, is anything wrong, the physics), then the cumulative
+counters, then what is set and what only a specialist reads."""
+CodeFormat = Literal["none", "dec", "hex"]
 
 BIT_TABLES: frozenset[str] = frozenset({"coil", "discrete_input"})
 READ_ONLY_TABLES: frozenset[str] = frozenset({"discrete_input", "input_register"})
@@ -38,6 +47,17 @@ PROFILE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    """A text shown to people, in Chinese (the default language) and English; both are required so
+    a page never falls back to a metric key in either language."""
+
+    zh: str = Field(min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
 
 
 class Hole(_Strict):
@@ -81,6 +101,14 @@ class MqttMapping(_Strict):
     ``fields`` maps a (dotted) JSON path in the payload to a point name, e.g.
     ``{"passages.in": "passages_in"}``. Enum points travel as their *names* ("open") and are turned
     into the enum code on decode, so the payload stays readable with ``mosquitto_sub``.
+
+    Vendor boxes (lift IoT boxes) do not speak our labels: ``codes`` translates a field's vendor
+    values (``"E30"``, ``3``) into the labels of the points it feeds (``passengers_trapped``), key
+    ``"*"`` naming the label for codes the table does not know (without it such a message is
+    rejected, naming the code). A field may feed several points (a list of names): a box's list of
+    active faults becomes both the ``alarm_word`` bitfield and the ``fault_code`` enum. Why a table
+    in the profile and not code per vendor: the box families differ only in their code lists and
+    field names, which a field engineer can copy from a vendor's manual into YAML.
     """
 
     topic: str = Field(description="template with {community} and {device}, e.g. devices/{community}/{device}/state")
@@ -89,7 +117,18 @@ class MqttMapping(_Strict):
     timestamp_unit: Literal["ms", "s"] = "ms"
     heartbeat_s: float | None = Field(None, gt=0, description="the device publishes at least this often")
     qos: Literal[0, 1] = 1
-    fields: dict[str, str] = Field(min_length=1)
+    fields: dict[str, str | list[str]] = Field(min_length=1)
+    codes: dict[str, dict[str | int, str]] = Field(
+        default_factory=dict, description="JSON path -> {vendor code: our label}; '*' for unknown codes")
+
+    def targets(self, path: str) -> list[str]:
+        """The point names a JSON path feeds."""
+        names = self.fields[path]
+        return [names] if isinstance(names, str) else list(names)
+
+    @property
+    def mapped_points(self) -> set[str]:
+        return {name for path in self.fields for name in self.targets(path)}
 
     @field_validator("topic")
     @classmethod
@@ -102,6 +141,64 @@ class MqttMapping(_Strict):
 
     def topic_for(self, community: str, device: str) -> str:
         return self.topic.format(community=community, device=device)
+
+
+IsapiValue = bool | int | str
+
+
+class IsapiEvent(_Strict):
+    """What one access-controller event (major:minor type) means for the device's points."""
+
+    event: str = Field(description="label of the profile's event point (last_event) for this event")
+    set: dict[str, IsapiValue] = Field(default_factory=dict, description="point -> value (enum label) it sets")
+    pulse: list[str] = Field(default_factory=list,
+                             description="points of set: that fall back to false/0 with the next part")
+    count: str | dict[int, str] | None = Field(
+        None, description="counter point it increments, or {card reader number: counter point}")
+
+
+class IsapiStatus(_Strict):
+    """A status document the agent reads once per (re)connect, before the stream.
+
+    Why: the alert stream reports changes only, and events sent while it was down are not replayed.
+    A door forced during an outage, or closed while the stream was cut, would leave the points
+    wrong until the next event; the controller's work status (door contact, tamper switch) puts
+    them right, and ``latched`` flags (set by alarm events, cleared by the door-closed event) go back
+    to rest when the status finds the door at rest.
+    """
+
+    path: str = "/ISAPI/AccessControl/AcsWorkStatus?format=json"
+    fields: dict[str, str] = Field(min_length=1, description="dotted JSON path (numbers index lists) -> point")
+    codes: dict[str, dict[str | int, IsapiValue]] = Field(
+        default_factory=dict, description="JSON path -> {vendor value: our value or label}")
+    door_point: str = "door_state"
+    latched: list[str] = Field(default_factory=list, description="points reset to rest when the door is at rest")
+
+
+class IsapiOptions(_Strict):
+    """An ISAPI-style access controller: its alert stream and the meaning of its event types.
+
+    ``events`` is keyed ``"major:minor"`` in decimal, as the vendor's SDK tables print them
+    (Hikvision: major 5 = event, minor 75 = face verified). Unknown event types are counted and
+    otherwise ignored: a controller has hundreds, and an unmapped one must not cost the mapped ones.
+    """
+
+    path: str = "/ISAPI/Event/notification/alertStream"
+    heartbeat_s: float = Field(30.0, gt=0, description="the controller sends a heartbeat part at least this often")
+    event_point: str = "last_event"
+    heartbeat_point: str | None = Field("heartbeat", description="counter point advanced by every part")
+    rest: dict[str, IsapiValue] = Field(default_factory=dict, description="point values before any event")
+    status: IsapiStatus | None = None
+    events: dict[str, IsapiEvent] = Field(min_length=1)
+
+    @field_validator("events")
+    @classmethod
+    def _keys(cls, value: dict[str, IsapiEvent]) -> dict[str, IsapiEvent]:
+        for key in value:
+            major, _, minor = key.partition(":")
+            if not (major.isdigit() and minor.isdigit()):
+                raise ValueError(f"event key {key!r} must be 'major:minor' in decimal, e.g. '5:75'")
+        return value
 
 
 class Point(_Strict):
@@ -127,6 +224,19 @@ class Point(_Strict):
     deadband: float | None = Field(None, ge=0, description="report when the value moved at least this much")
     on_change: bool = False
     max_interval_s: float | None = Field(None, gt=0, description="report at least this often even if unchanged")
+    di: str | None = Field(None, description="DL/T 645: data identifier, 8 hex digits DI3..DI0 (02010100)")
+    bcd: str | None = Field(None, description="DL/T 645: value format of a vendor identifier (XXXXXX.XX)")
+    signed: bool = Field(False, description="DL/T 645: a vendor identifier's value has a sign bit")
+    field: str | None = Field(None, description="CJ/T 188: which field of the 901F reply (flow_total, valve…)")
+    # --- display metadata (the device page and the API's device read model; the codec ignores it) ---
+    label: Text | None = Field(None, description="what people call this value, zh and en")
+    group: Group | None = Field(None, description="section of the device page")
+    precision: int | None = Field(None, ge=0, le=6, description="decimals shown (numbers); 0 when omitted")
+    value_labels: dict[int, Text] | None = Field(
+        None, description="zh/en words of every enum code, or of a bool's 0/1 (default 否/是, no/yes)")
+    bit_labels: dict[int, Text] | None = Field(None, description="zh/en words of every named bit of a bitfield")
+    counter: bool = Field(False, description="a cumulative counter: shown with its increase per period")
+    code_format: CodeFormat = Field("none", description="show an enum's code beside its word (fault codes)")
 
     @field_validator("address")
     @classmethod
@@ -189,6 +299,7 @@ class Profile(_Strict):
     synthetic: bool = False
     modbus: ModbusOptions | None = None
     mqtt: MqttMapping | None = None
+    isapi: IsapiOptions | None = None
     poll_groups: dict[str, float] = Field(default_factory=lambda: {"default": 1.0})
     points: list[Point] = Field(min_length=1)
 

@@ -9,8 +9,10 @@ for "nothing lost": pollers stop first, rules state is snapshotted, the retained
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
+import hashlib
 import logging
 import os
 import time
@@ -20,6 +22,7 @@ from typing import Any
 from device_profiles import Profile, find_profile
 from edge.commands import CommandHandler
 from edge.config import AgentConfig
+from edge.isapi import IsapiListener
 from edge.metrics import PollMetrics
 from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
@@ -27,7 +30,9 @@ from edge.mqtt_devices import MqttDeviceListener
 from edge.outbox import Outbox
 from edge.rbe import ReportFilter
 from edge.rules_runner import RuleRunner
+from edge.serialbus.buses import MeterBuses
 from edge.uplink import Uplink
+from guanjia import __version__ as AGENT_VERSION
 from guanjia.core.clock import Clock, SystemClock, to_ms
 from guanjia.core.wire import Quality, Scalar
 
@@ -81,20 +86,32 @@ class Agent:
         self.links: dict[str, ModbusLink] = {}
         self.devices: dict[str, ModbusDevice] = {}
         self.started = time.monotonic()
+        self.config_version = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
+        """What the cloud shows as the gateway's config version: a digest of the effective config,
+        so two gateways (or one before and after a push) compare at a glance."""
+        self._error_marks: collections.deque[tuple[float, int]] = collections.deque(maxlen=512)
         self.outbox = Outbox(
             config.outbox.path, gateway=config.gateway, max_bytes=config.outbox.max_bytes,
             flush_interval_s=config.outbox.flush_interval_s, batch_max_items=config.outbox.batch_max_items,
             max_pending=config.outbox.max_pending, synchronous=config.outbox.synchronous, clock=clock_ms)
         self.rules = RuleRunner(config.rules, self.outbox.add_alarm, clock_ms)
         self._build_modbus()
+        self.meter_buses = MeterBuses(config.links, profile=self._profile, register=self._register, sink=self,
+                                      metrics=self.metrics, clock=self.now_ms)
         mqtt_devices = [(d, self._profile(d.profile)) for d in config.mqtt_devices.devices if d.enabled]
         for cfg, profile in mqtt_devices:
             self._register(cfg.id, profile, report_by_exception=True)
         self.listener = MqttDeviceListener(
             mqtt_devices, community=config.community, uplink=config.uplink, url=config.mqtt_devices.url,
             gateway=config.gateway, sink=self, outbox=self.outbox, clock=clock_ms)
+        isapi_devices = [(d, self._profile(d.profile)) for d in config.isapi.devices if d.enabled]
+        for isapi_cfg, profile in isapi_devices:
+            self._register(isapi_cfg.id, profile, report_by_exception=True)
+        self.isapi = IsapiListener(isapi_devices, sink=self, outbox=self.outbox, clock=clock_ms)
         self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
-                                       outbox=self.outbox, read_only_devices=lambda: self.listener.device_ids)
+                                       outbox=self.outbox,
+                                       read_only_devices=lambda: (self.listener.device_ids | self.meter_buses.ids
+                                                                  | self.isapi.device_ids))
         self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
                              health=self.health, heartbeat_s=config.health.heartbeat_s,
                              on_command=self.commands.handle)
@@ -114,7 +131,7 @@ class Agent:
     def _build_modbus(self) -> None:
         for link_cfg in self.config.links:
             enabled = [d for d in link_cfg.devices if d.enabled]
-            if not enabled:
+            if not enabled or link_cfg.protocol != "modbus":
                 continue
             link = ModbusLink(link_cfg, self.metrics)
             self.links[link.key] = link
@@ -135,6 +152,7 @@ class Agent:
         await stack.enter_async_context(tg)
         self._tasks.append(tg.create_task(self.uplink.run(), name="uplink"))
         self._tasks.append(tg.create_task(self.listener.run(), name="mqtt-devices"))
+        self._tasks.append(tg.create_task(self.isapi.run(), name="isapi-devices"))
         self._tasks.append(tg.create_task(self.rules.run(), name="rules"))
         # phase offsets: devices sharing a link are spread evenly over the period, so an RS-485 bus
         # sees a steady trickle of requests instead of a burst at every period boundary; links are
@@ -146,13 +164,16 @@ class Agent:
             for index, device in enumerate(on_link):
                 phase = (index + link_index / len(links)) / len(on_link)
                 self._tasks.append(tg.create_task(device.run(phase), name=f"device-{device.id}"))
+        self._tasks += self.meter_buses.start(tg, len(links), len(links) + len(self.meter_buses.links))
         # everything built so far lives as long as the agent: move it out of the cyclic GC's reach,
         # so full collections scan only new objects and do not stall the loop for tens of ms
         gc.collect()
         gc.freeze()
-        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d MQTT devices",
+        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d meters on %d buses, %d MQTT devices, "
+                 "%d ISAPI controllers",
                  self.config.community, self.config.gateway, len(self.devices), len(self.links),
-                 len(self.listener.devices))
+                 len(self.meter_buses.meters), len(self.meter_buses.links), len(self.listener.devices),
+                 len(self.isapi.devices))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -162,6 +183,7 @@ class Agent:
         try:
             for device in self.devices.values():
                 device.stopped = True
+            self.meter_buses.stop()
             await _cancel([t for t in self._tasks if t.get_name() != "uplink"])
             self.rules.snapshot()
             await self.outbox.flush()
@@ -170,6 +192,7 @@ class Agent:
             await _cancel(self._tasks)
             for link in self.links.values():
                 await link.close()
+            await self.meter_buses.close()
         finally:
             self._tasks.clear()
             await stack.__aexit__(None, None, None)
@@ -212,21 +235,42 @@ class Agent:
         self.outbox.add_event({"device": device, "type": type_, "ts": self.now_ms(), "data": data})
 
     # ------------------------------------------------------------------ health
+    def _errors_last_hour(self) -> int:
+        """Request, poll and publish errors of the last hour (the counters are totals since start;
+        each health report keeps a mark, and the answer is the total now minus the oldest mark
+        within the hour). A process younger than an hour reports its errors since start."""
+        total = self.metrics.request_errors + self.metrics.poll_errors + self.uplink.publish_errors
+        now = time.monotonic()
+        marks = self._error_marks
+        while marks and now - marks[0][0] > 3600:
+            marks.popleft()
+        base = marks[0][1] if marks and now - self.started >= 3600 else 0
+        if not marks or now - marks[-1][0] >= 30:
+            marks.append((now, total))
+        return max(0, total - base)
+
     def health(self) -> dict[str, Any]:
         online = sum(1 for d in self.devices.values() if d.online)
         offline = sum(1 for d in self.devices.values() if d.online is False)
         listener = self.listener.stats()
         return {
+            "agent_version": AGENT_VERSION,
+            "config_version": self.config_version,
+            "errors_1h": self._errors_last_hour(),
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "devices": len(self.devices) + len(self.listener.devices),
-            "devices_online": online + self.listener.online_count,
-            "devices_offline": offline,
+            "devices": len(self.devices) + len(self.meter_buses.meters) + len(self.listener.devices)
+                       + len(self.isapi.devices),
+            "devices_online": online + self.meter_buses.online + self.listener.online_count
+                              + sum(1 for d in self.isapi.devices.values() if d.online),
+            "devices_offline": offline + self.meter_buses.offline,
             "links": len(self.links),
             "links_connected": sum(1 for link in self.links.values() if link.connected),
+            "meter_buses": self.meter_buses.stats(),
             "poll": self.metrics.summary(),
             "outbox": self.outbox.stats(),
             "uplink": self.uplink.stats(),
             "mqtt_devices": listener,
+            "isapi_devices": self.isapi.stats(),
             "rules": self.rules.stats(),
             "commands": {"accepted": self.commands.accepted, "refused": self.commands.refused},
             "rss_mb": rss_mb(),

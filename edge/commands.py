@@ -77,7 +77,7 @@ class CommandHandler:
         device = self.devices.get(device_id)
         if device is None:
             if device_id in self.read_only_devices():
-                raise CommandRejected("not_writable", f"{device_id} is an MQTT device without writable points")
+                raise CommandRejected("not_writable", f"{device_id} is read-only (an MQTT device or a meter)")
             raise CommandRejected("unknown_device", f"no device {device_id!r} on this gateway")
         try:
             point = device.profile.point(point_name)

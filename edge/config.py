@@ -14,7 +14,11 @@ Shape (see ``edge/examples/agent.yaml`` and ``docs/edge.md``)::
     links:
       - {type: tcp, host: 10.0.0.5, port: 502, devices: [{id: b1-meter-1, profile: eastron-sdm630, unit: 1}]}
       - {type: rtu, serial_port: /dev/ttyUSB0, baudrate: 9600, parity: E, devices: [...]}
+      - {type: rtu-over-tcp, protocol: dlt645, host: 10.0.0.6, port: 8899, baudrate: 2400, parity: E,
+         devices: [{id: b1-submeter-1, profile: dlt645-3phase, address: "000000000001"}]}
     mqtt_devices: {devices: [{id: b1-gate-1, profile: access-gate}]}
+    isapi: {devices: [{id: b1-door-1, profile: hikvision-isapi-acs, url: http://10.0.3.21, username: admin,
+                       password_file: door.secret}]}
     rules: {paths: [rules.d/], builtin: true}
     health: {heartbeat_s: 30}
 """
@@ -25,7 +29,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from guanjia.core.config import load_model
 from guanjia.core.errors import ConfigError, ConfigIssue
@@ -119,6 +124,7 @@ class DeviceConfig(_Model):
     id: str
     profile: str = Field(..., description="a built-in profile id or a path to a profile YAML file")
     unit: int = Field(1, ge=0, le=255, description="Modbus unit id (slave address)")
+    address: str | None = Field(None, description="DL/T 645 (12 digits) or CJ/T 188 (14 digits) meter address")
     enabled: bool = True
     period_s: float | None = Field(None, gt=0, description="override the period of every poll group")
     poll_groups: dict[str, float] = Field(default_factory=dict, description="override periods per poll group")
@@ -144,6 +150,8 @@ class LinkConfig(_Model):
     a mistake is reported at its own line (``links.0.port``)."""
 
     type: Literal["tcp", "rtu-over-tcp", "rtu"]
+    protocol: Literal["modbus", "dlt645", "cjt188"] = Field(
+        "modbus", description="what the bus speaks: DL/T 645 and CJ/T 188 meters run over rtu or rtu-over-tcp")
     host: str | None = Field(None, description="tcp / rtu-over-tcp")
     port: int = Field(502, ge=1, le=65535)
     serial_port: str | None = Field(None, description="rtu: e.g. /dev/ttyUSB0")
@@ -163,7 +171,32 @@ class LinkConfig(_Model):
             raise ValueError("an rtu link needs serial_port (e.g. /dev/ttyUSB0)")
         if self.type != "rtu" and not self.host:
             raise ValueError(f"a {self.type} link needs host")
+        if self.protocol != "modbus":
+            if self.type == "tcp":
+                raise ValueError(f"a {self.protocol} bus is reached over rtu (a serial port) or rtu-over-tcp "
+                                 "(a transparent converter), not Modbus tcp")
+            self._meter_addresses()
         return self
+
+    def _meter_addresses(self) -> None:
+        """Each meter's address, reported at that device's own line (``links.0.devices.1.address``)."""
+        digits = 12 if self.protocol == "dlt645" else 14
+        errors: list[InitErrorDetails] = []
+        seen: dict[str, int] = {}
+        for index, device in enumerate(self.devices):
+            address = device.address
+            if address is None or len(address) != digits or not address.isdigit():
+                message = (f"a {self.protocol} meter needs its {digits}-digit address as printed on the "
+                           f"nameplate (got {address!r})")
+            elif address in seen:
+                message = f"address {address} is already devices.{seen[address]}'s on this bus"
+            else:
+                seen[address] = index
+                continue
+            errors.append(InitErrorDetails(type=PydanticCustomError("meter_address", message),
+                                           loc=("devices", index, "address"), input=address))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
 
     @property
     def key(self) -> str:
@@ -192,6 +225,42 @@ class MqttDevicesConfig(_Model):
     devices: list[MqttDeviceConfig] = Field(default_factory=list)
 
 
+class IsapiDeviceConfig(_Model):
+    """An access controller with an ISAPI-style alert stream (see :mod:`edge.isapi`)."""
+
+    id: str
+    profile: str
+    url: str = Field(..., description="http://host[:port] of the controller (the profile gives the path)")
+    username: str = "admin"
+    password: str | None = None
+    password_file: Path | None = Field(None, description="file holding the password (kept out of the config)")
+    enabled: bool = True
+    connect_timeout_s: float = Field(10.0, gt=0, le=120)
+    idle_timeout_s: float | None = Field(
+        None, gt=0, description="no byte for this long → reconnect (default: 3 × the profile's heartbeat)")
+    reconnect_initial_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _id = field_validator("id")(_check_id)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def secret(self) -> str:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return self.password or ""
+
+
+class IsapiConfig(_Model):
+    devices: list[IsapiDeviceConfig] = Field(default_factory=list)
+
+
 class RulesConfig(_Model):
     builtin: bool = Field(True, description="load the default rule sets shipped in rules/library")
     paths: list[Path] = Field(default_factory=list, description="extra rule files or folders")
@@ -212,6 +281,7 @@ class AgentConfig(_Model):
     outbox: OutboxConfig = OutboxConfig()
     links: list[LinkConfig] = Field(default_factory=list)
     mqtt_devices: MqttDevicesConfig = MqttDevicesConfig()
+    isapi: IsapiConfig = IsapiConfig()
     rules: RulesConfig = RulesConfig()
     health: HealthConfig = HealthConfig()
     inventory: Path | None = Field(None, description="a simulator inventory JSON to add devices from")
@@ -230,10 +300,10 @@ class AgentConfig(_Model):
                 if device.id in seen:
                     raise ValueError(f"device id {device.id!r} appears twice")
                 seen.add(device.id)
-        for mdev in self.mqtt_devices.devices:
-            if mdev.id in seen:
-                raise ValueError(f"device id {mdev.id!r} appears twice")
-            seen.add(mdev.id)
+        for other in [*(d.id for d in self.mqtt_devices.devices), *(d.id for d in self.isapi.devices)]:
+            if other in seen:
+                raise ValueError(f"device id {other!r} appears twice")
+            seen.add(other)
         return self
 
     def resolved(self, base: Path) -> AgentConfig:
@@ -265,14 +335,19 @@ class AgentConfig(_Model):
         mqtt = self.mqtt_devices.model_copy(update={"devices": [
             d.model_copy(update={"profile": _profile_ref(d.profile, base)}) for d in self.mqtt_devices.devices
         ]})
+        isapi = self.isapi.model_copy(update={"devices": [
+            d.model_copy(update={"profile": _profile_ref(d.profile, base),
+                                 "password_file": fix(d.password_file) or d.password_file})
+            for d in self.isapi.devices
+        ]})
         return self.model_copy(update={
-            "outbox": outbox, "rules": rules, "uplink": uplink, "links": links, "mqtt_devices": mqtt,
+            "outbox": outbox, "rules": rules, "uplink": uplink, "links": links, "mqtt_devices": mqtt, "isapi": isapi,
             "inventory": fix(self.inventory) or self.inventory,
         })
 
     def all_device_ids(self) -> list[str]:
         ids = [d.id for link in self.links for d in link.devices]
-        return ids + [d.id for d in self.mqtt_devices.devices]
+        return ids + [d.id for d in self.mqtt_devices.devices] + [d.id for d in self.isapi.devices]
 
 
 def _profile_ref(ref: str, base: Path) -> str:
@@ -290,4 +365,8 @@ def load_config(path: str | Path) -> AgentConfig:
     if resolved.uplink.password_file is not None and not resolved.uplink.password_file.exists():
         raise ConfigError([ConfigIssue(str(p), None, "uplink.password_file",
                                        f"file {resolved.uplink.password_file} does not exist")])
+    for index, device in enumerate(resolved.isapi.devices):
+        if device.password_file is not None and not device.password_file.exists():
+            raise ConfigError([ConfigIssue(str(p), None, f"isapi.devices.{index}.password_file",
+                                           f"file {device.password_file} does not exist")])
     return resolved

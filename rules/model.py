@@ -346,11 +346,23 @@ class Baseline(_Strict):
 # --------------------------------------------------------------------------- rule and file
 
 
+class Title(_Strict):
+    """A rule's name as people read it, in Chinese (the default language) and English: the device
+    page and the inbox show it in the reader's language beside the message the edge rendered."""
+
+    zh: str = Field(min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
+
+
 class Rule(_Strict):
     """One alarm rule. ``for`` delays the raise, ``clear_for`` the clear, ``hold`` is the least time
     an alarm stays raised (flap damping); all apply to every condition type."""
 
     id: str
+    title: Title | None = Field(None, description="zh/en name of the fault (the shipped rules all have one)")
     severity: Severity
     kinds: list[Kind] = Field(min_length=1)
     devices: list[str] | None = Field(None, description="device id glob patterns; default all")

@@ -18,16 +18,21 @@ from typing import IO, Any
 
 import orjson
 
+from simulators.meterbus import FLEET_FAULTS
 from simulators.physics import COMM_FAULTS, FAULTS_BY_KIND
 
 log = logging.getLogger(__name__)
 
-ALL_FAULTS: frozenset[str] = frozenset(COMM_FAULTS | {f for faults in FAULTS_BY_KIND.values() for f in faults})
+ALL_FAULTS: frozenset[str] = frozenset(COMM_FAULTS | set(FLEET_FAULTS)
+                                       | {f for faults in FAULTS_BY_KIND.values() for f in faults})
 
 
 def faults_for(kind: str, transport: str) -> frozenset[str]:
     """Faults a device of this kind and transport can have."""
-    comm = {"offline"} | ({"modbus_exception", "garbage_frames"} if transport == "modbus" else set())
+    comm = {"offline"} | ({"modbus_exception", "garbage_frames"} if transport == "modbus" else set()) \
+        | ({"garbage_frames", "stream_drop"} if transport == "isapi" else set())
+    if transport in ("dlt645", "cjt188"):
+        comm |= set(FLEET_FAULTS)
     return FAULTS_BY_KIND.get(kind, frozenset()) | comm
 
 

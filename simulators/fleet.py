@@ -41,6 +41,8 @@ class DeviceSpec(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     profile: str
     unit: int | None = Field(None, ge=1, le=MAX_UNIT, description="Modbus unit id (auto-assigned when omitted)")
+    address: str | None = Field(None, pattern=r"^\d{12}(\d\d)?$",
+                                description="DL/T 645 (12 digits) / CJ/T 188 (14 digits) meter address (auto)")
     building: str | None = Field(None, pattern=ID_PATTERN)
     converter: str | None = Field(None, pattern=ID_PATTERN, description="shared layout: which port it sits behind")
     port: int | None = Field(None, ge=1, le=65535, description="per-device layout: fixed port")
@@ -112,8 +114,24 @@ def load_fleet(path: str | Path) -> FleetSpec:
 # generated community
 
 
-def building_devices(building: str, index: int) -> list[DeviceSpec]:
-    """One building's plant: 2 lifts, 1 pump set, 1–2 gates, 4 meters (main + common areas)."""
+FIELD_PROFILES = {"elevator-gbt24476": ("lift-box-a", "lift-box-b"), "access-gate": ("hikvision-isapi-acs",)}
+"""``field_devices``: the devices a Chinese community really has in place of the synthetic ones —
+the n-th lift of a building on the n-th lift IoT box family, the first gate on an ISAPI controller."""
+
+
+def building_devices(building: str, index: int, *, serial_meters: bool = False,
+                     field_devices: bool = False) -> list[DeviceSpec]:
+    """One building's plant: 2 lifts, 1 pump set, 1–2 gates, 4 meters (main + common areas).
+
+    ``serial_meters`` adds what a real Chinese community has besides: three DL/T 645 public-area
+    sub-meters (corridor lighting, lifts, pumps) on one RS-485 bus behind the building's converter,
+    and in the first building a CJ/T 188 water meter on its own bus.
+
+    With ``field_devices`` the lifts are lift IoT boxes (MQTT, one box family each) and the first
+    gate an ISAPI access controller (HTTP alert stream) instead of the synthetic Modbus lift and the
+    MQTT gate. Not the default: the chaos scenarios time a lift's outage by three failed Modbus
+    polls, which a box (silent for three heartbeats) does not have.
+    """
     b = building
     gates = 1 + index % 2
     devices = [
@@ -128,11 +146,25 @@ def building_devices(building: str, index: int) -> list[DeviceSpec]:
     ]
     if gates == 2:
         devices.append(DeviceSpec(id=f"{b}-gate-2", profile="access-gate", building=b))
-    return devices
+    if serial_meters:
+        devices += [DeviceSpec(id=f"{b}-submeter-{n}", profile="dlt645-3phase", building=b,
+                               params={"base_kw": kw}) for n, kw in ((1, 4.0), (2, 12.0), (3, 6.0))]
+        if index == 1:
+            devices.append(DeviceSpec(id=f"{b}-water-1", profile="cjt188-water", building=b))
+    if not field_devices:
+        return devices
+    out: list[DeviceSpec] = []
+    seen: Counter[str] = Counter()
+    for device in devices:
+        choices = FIELD_PROFILES.get(device.profile, ())
+        nth = seen[device.profile]
+        seen[device.profile] += 1
+        out.append(device.model_copy(update={"profile": choices[nth]}) if nth < len(choices) else device)
+    return out
 
 
 def generate_fleet(count: int, community: str = "demo", layout: Layout = "shared",
-                   host: str = "127.0.0.1") -> FleetSpec:
+                   host: str = "127.0.0.1", *, serial_meters: bool = False, field_devices: bool = False) -> FleetSpec:
     """``count`` devices of the four kinds in building-sized proportions, named ``b1-lift-1`` etc.
 
     Buildings are filled in order (meter, lift, pump, gate first), so even a tiny fleet has one
@@ -146,5 +178,5 @@ def generate_fleet(count: int, community: str = "demo", layout: Layout = "shared
     index = 0
     while len(devices) < count:
         index += 1
-        devices.extend(building_devices(f"b{index}", index))
+        devices.extend(building_devices(f"b{index}", index, serial_meters=serial_meters, field_devices=field_devices))
     return FleetSpec(community=community, layout=layout, host=host, devices=devices[:count])

@@ -1,4 +1,8 @@
-"""MQTT front end: simulated gates publishing their JSON state through a real broker (aiomqtt).
+"""MQTT front end: simulated gates and lift IoT boxes publishing JSON through a real broker (aiomqtt).
+
+Any profile with an ``mqtt:`` mapping is published the same way, laid out (and, for the vendor box
+families, coded) by :func:`device_profiles.payload.encode_payload`; the devices are still called
+gates below, after the first of them.
 
 All gates of a fleet share one MQTT connection (like the gates' cloud bridge in a guard house), so a
 fleet of hundreds of gates costs one socket; each gate still publishes on its own topic
@@ -25,7 +29,7 @@ from device_profiles.codec import Value
 from device_profiles.payload import encode_payload
 from guanjia.core.backoff import Backoff
 from guanjia.core.settings import MqttUrl
-from simulators.physics.gate import GateModel
+from simulators.physics.base import DeviceModel
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +40,11 @@ PUBLISH_TIMEOUT_S = 10.0
 class MqttGate:
     device_id: str
     profile: Profile
-    model: GateModel
+    model: DeviceModel
     topic: str
     offline: bool = False
     published: int = 0
+    heartbeat: int = 0
     last_values: dict[str, Value] = field(default_factory=dict)
     last_publish: float = 0.0
 
@@ -67,8 +72,9 @@ class GatePublisher:
             return None
         values = gate.model.values()
         heartbeat = gate.profile.mqtt.heartbeat_s if gate.profile.mqtt and gate.profile.mqtt.heartbeat_s else 30.0
-        changed = {k: v for k, v in values.items() if k != "heartbeat"} != \
-            {k: v for k, v in gate.last_values.items() if k != "heartbeat"}
+        mapped = gate.profile.mqtt.mapped_points if gate.profile.mqtt else set(values)
+        changed = {k: v for k, v in values.items() if k != "heartbeat" and k in mapped} != \
+            {k: v for k, v in gate.last_values.items() if k != "heartbeat" and k in mapped}
         if (changed and now - gate.last_publish >= self.min_interval_s) or now - gate.last_publish >= heartbeat:
             return values
         return None
@@ -79,9 +85,10 @@ class GatePublisher:
             values = self._due(gate, now)
             if values is None:
                 continue
-            gate.model.heartbeat += 1
-            values["heartbeat"] = gate.model.heartbeat
-            payload = encode_payload(gate.profile, values, gate.model.timestamp_ms())
+            gate.heartbeat += 1
+            values["heartbeat"] = gate.heartbeat
+            stamp = int((gate.model.device_time() + gate.model.clock_skew_s) * 1000)
+            payload = encode_payload(gate.profile, values, stamp)
             qos = gate.profile.mqtt.qos if gate.profile.mqtt else 1
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 await client.publish(gate.topic, payload, qos=qos)

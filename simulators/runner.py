@@ -37,6 +37,8 @@ from simulators.clock import DeviceClock, SimClock
 from simulators.errors import SimulatorError
 from simulators.faults import ActiveFault, LabelWriter, faults_for
 from simulators.fleet import DeviceSpec, FleetSpec, Layout, check_fleet, converter_of
+from simulators.isapi_server import IsapiController, IsapiServer
+from simulators.meterbus import Meter, MeterBus, apply_fault, default_address, make_meter
 from simulators.modbus_server import ModbusDevice, ModbusPort
 from simulators.mqtt_devices import GatePublisher, MqttGate
 from simulators.physics import DeviceModel, model_for
@@ -53,6 +55,8 @@ class SimDeviceHandle:
     model: DeviceModel
     modbus: ModbusDevice | None = None
     gate: MqttGate | None = None
+    meter: Meter | None = None
+    isapi: IsapiServer | None = None
     host: str | None = None
     port: int | None = None
     broken: bool = False
@@ -85,6 +89,7 @@ class SimulatedFleet:
         self.tick_s = tick_s
         self.devices: dict[str, SimDeviceHandle] = {}
         self.ports: list[ModbusPort] = []
+        self.buses: list[MeterBus] = []
         self.publisher: GatePublisher | None = None
         self.active: dict[int, ActiveFault] = {}
         self._scheduled: list[tuple[float, str, str, float | None, dict[str, Any]]] = []
@@ -123,9 +128,20 @@ class SimulatedFleet:
             if profile.transport == "modbus":
                 assert unit is not None
                 handle.modbus = ModbusDevice(d.id, unit, profile, model, random.Random(self.seed ^ unit))
+            elif profile.transport in ("dlt645", "cjt188"):
+                bus_key = f"{converter_of(d)}/{profile.transport}"
+                number = next_unit[bus_key] = next_unit.get(bus_key, 0) + 1
+                handle.meter = make_meter(d.id, profile, model, d.address or default_address(profile.transport, number),
+                                          self.clock.now)
             elif profile.mqtt is not None:
-                assert isinstance(model, GateModel)
                 handle.gate = MqttGate(d.id, profile, model, profile.mqtt.topic_for(self.spec.community, d.id))
+            elif profile.isapi is not None:
+                assert isinstance(model, GateModel)
+                controller = IsapiController(d.id, profile, model, username=str(d.params.get("username", "admin")),
+                                             password=str(d.params.get("password", "Hik12345")),
+                                             heartbeat_s=float(d.params.get("heartbeat_s", 10.0)))
+                handle.isapi = IsapiServer(controller, self.host, d.port or 0, tick_s=min(self.tick_s, 0.5),
+                                           seed=self.seed ^ zlib.crc32(d.id.encode()))
             self.devices[d.id] = handle
 
     def _schedule_scenario(self) -> None:
@@ -141,7 +157,7 @@ class SimulatedFleet:
 
     def _next_port(self) -> int:
         if self.base_port:
-            return self.base_port + len(self.ports)
+            return self.base_port + len(self.ports) + len(self.buses)
         return free_port(self.host)
 
     # ------------------------------------------------------------------ lifecycle
@@ -171,6 +187,12 @@ class SimulatedFleet:
             for m in members:
                 handle = self.devices[m.device_id]
                 handle.host, handle.port = self.host, port.port
+        await self._start_buses()
+        for h in self.devices.values():
+            if h.isapi is not None:
+                h.isapi.controller.due_events()   # the controller's own log starts now, stream or not
+                await h.isapi.start()
+                h.host, h.port = self.host, h.isapi.port
         gates = [h.gate for h in self.devices.values() if h.gate is not None]
         tg = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tg = tg
@@ -180,7 +202,8 @@ class SimulatedFleet:
                 self.publisher = GatePublisher(self.mqtt_url, gates, client_id)
                 self._tasks.append(tg.create_task(self.publisher.run(), name="sim-gates"))
             else:
-                log.warning("%d MQTT gates are simulated but not published: no MQTT URL given", len(gates))
+                log.warning("%d MQTT devices (gates, lift boxes) are simulated but not published: no MQTT URL given",
+                            len(gates))
         self._tasks.append(tg.create_task(self._ticker(), name="sim-physics"))
         if self.control_port is not None:
             from simulators.control import serve_control
@@ -192,8 +215,24 @@ class SimulatedFleet:
             async with asyncio.timeout(15):
                 await ready.wait()
             self.control_url = f"http://{self.host}:{control_port}"
-        log.info("simulating %d devices (%d Modbus ports, %d gates) at speed %g", len(self.devices),
-                 len(self.ports), len(gates), self.clock.speed)
+        log.info("simulating %d devices (%d Modbus ports, %d meter buses, %d MQTT devices, %d ISAPI controllers)"
+                 " at speed %g", len(self.devices), len(self.ports), len(self.buses), len(gates),
+                 sum(1 for h in self.devices.values() if h.isapi is not None), self.clock.speed)
+
+    async def _start_buses(self) -> None:
+        """One meter bus (a transparent converter's TCP port) per converter and protocol."""
+        buses: dict[str, list[SimDeviceHandle]] = {}
+        for h in self.devices.values():
+            if h.meter is not None:
+                buses.setdefault(f"{converter_of(h.spec)}/{h.profile.transport}", []).append(h)
+        for key, members in buses.items():
+            meters = [h.meter for h in members if h.meter is not None]
+            bus = MeterBus(meters[0].protocol, meters, host=self.host, port=self._next_port(),
+                           rng=random.Random(zlib.crc32(key.encode()) ^ self.seed))
+            await bus.start()
+            self.buses.append(bus)
+            for h in members:
+                h.host, h.port = self.host, bus.port
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -218,6 +257,12 @@ class SimulatedFleet:
             for port in self.ports:
                 await port.stop()
             self.ports.clear()
+            for bus in self.buses:
+                await bus.stop()
+            self.buses.clear()
+            for h in self.devices.values():
+                if h.isapi is not None:
+                    await h.isapi.stop()
             self.labels.close()
 
     # ------------------------------------------------------------------ physics and schedule
@@ -306,11 +351,22 @@ class SimulatedFleet:
         self.labels.ended(fault, handle.kind, at, reason)
 
     def _apply(self, handle: SimDeviceHandle, fault: str, active: bool, params: Mapping[str, Any]) -> None:
-        if fault == "offline":
+        if handle.meter is not None and fault in ("offline", "garbage_frames", "bad_checksum", "wrong_address",
+                                                  "no_data"):
+            apply_fault(handle.meter, fault, active)
+        elif fault == "offline":
             if handle.modbus is not None:
                 handle.modbus.comm.offline = active
             if handle.gate is not None:
                 handle.gate.offline = active
+            if handle.isapi is not None:
+                handle.isapi.controller.offline = active
+                if active:
+                    handle.isapi.controller.cut_all()
+        elif fault == "stream_drop" and handle.isapi is not None:
+            handle.isapi.controller.drop_every_s = float(params.get("every_s", 5.0)) if active else None
+        elif fault == "garbage_frames" and handle.isapi is not None:
+            handle.isapi.controller.garbage_probability = float(params.get("probability", 0.5)) if active else 0.0
         elif fault == "modbus_exception" and handle.modbus is not None:
             handle.modbus.comm.exception_code = int(params.get("code", 4)) if active else None
             handle.modbus.comm.exception_probability = float(params.get("probability", 1.0))
@@ -336,6 +392,13 @@ class SimulatedFleet:
                 entry |= {"host": h.host, "port": h.port, "unit": h.modbus.unit}
             if h.gate is not None:
                 entry |= {"topic": h.gate.topic, "topics": [h.gate.topic]}
+            if h.meter is not None:
+                entry |= {"host": h.host, "port": h.port, "address": h.meter.address}
+            if h.isapi is not None:
+                c = h.isapi.controller
+                # a simulated controller's login, so the agent can be pointed at the inventory
+                entry |= {"host": h.host, "port": h.port, "url": f"http://{h.host}:{h.port}",
+                          "username": c.username, "password": c.password}
             entries.append(entry)
         mqtt: dict[str, Any] | None = None
         if self.mqtt_url:
@@ -353,4 +416,6 @@ class SimulatedFleet:
             raise SimulatorError(f"unknown device {device!r}")
         if handle.modbus is not None:
             return handle.modbus.values_now()
+        if handle.meter is not None:
+            return handle.meter.values_now()
         return dict(handle.model.values())

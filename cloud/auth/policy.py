@@ -120,6 +120,7 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/devices/{device_id}/telemetry"): _r("telemetry.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/metrics"): _r("telemetry.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/series"): _r("telemetry.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/devices/{device_id}/values"): _r("telemetry.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/live"): _r("telemetry.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/health"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/alarms"): _r("alarms.read", STAFF, COMMUNITY),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -14,6 +16,7 @@ from cloud.auth.deps import auth_state
 from cloud.auth.users import User
 from cloud.http.i18n import LANG_COOKIE, LANGS, pick_lang, translate
 
+CST = dt.timezone(dt.timedelta(hours=8))
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -35,11 +38,20 @@ def _ago(moment: dt.datetime | None, lang: str, now: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d")
 
 
-def local_time(moment: dt.datetime | None) -> str:
-    """Times are shown in China Standard Time, the demo communities' zone (UTC+8)."""
+def local_time(moment: dt.datetime | None, tz: str | None = None) -> str:
+    """A time in the community's zone (``tz``, IANA name), 24-hour; China Standard Time (UTC+8,
+    the demo communities' zone) when the page does not know the community."""
     if moment is None:
         return "—"
-    return moment.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%m-%d %H:%M")
+    return moment.astimezone(_zone(tz)).strftime("%m-%d %H:%M")
+
+
+@functools.cache
+def _zone(tz: str | None) -> dt.tzinfo:
+    try:
+        return ZoneInfo(tz) if tz else CST
+    except (ZoneInfoNotFoundError, ValueError):
+        return CST
 
 
 def _duration(seconds: float | None, lang: str) -> str:

@@ -25,6 +25,33 @@ _LATENCY = re.compile(r"(request_time|latency|poll).*(p50|p99)")
 _ERRORS = re.compile(r"errors?$")
 
 
+@dataclass(slots=True, frozen=True)
+class GatewaySummary:
+    """The few figures an engineer acts on (the gateway page's headline; the rest is "details").
+
+    * ``uplink_lag_s``: how long since the cloud stored a batch from the gateway;
+    * ``outbox_depth``: messages waiting in the edge's outbox (all streams);
+    * ``lateness_p99_ms``: how late the polls start, 99th percentile (a busy or slow bus);
+    * ``devices_offline``: devices the edge cannot reach;
+    * ``errors_1h``: request, poll and publish errors of the last hour (the edge counts them);
+    * agent and config version: what runs there (the config version is a digest of its config).
+    """
+
+    online: bool
+    uplink_lag_s: float | None
+    outbox_depth: int | None
+    lateness_p99_ms: float | None
+    devices_offline: int | None
+    errors_1h: int | None
+    agent_version: str | None
+    config_version: str | None
+
+
+def _number(flat: dict[str, Any], key: str) -> float | None:
+    value = flat.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 @dataclass(slots=True)
 class GatewayHealth:
     """One gateway as the dashboard sees it. Not the registry's row
@@ -56,6 +83,21 @@ class GatewayHealth:
     @property
     def poll_latency(self) -> dict[str, Any]:
         return {k: v for k, v in self.flat.items() if _LATENCY.search(k)}
+
+    def summary(self, now: dt.datetime) -> GatewaySummary:
+        flat = self.flat
+        streams = [_number(flat, f"outbox.{k}_messages") for k in ("alarms", "events", "telemetry")]
+        depth = sum(v for v in streams if v is not None) if any(v is not None for v in streams) else self.queue_depth
+        offline, errors = _number(flat, "devices_offline"), _number(flat, "errors_1h")
+        lag = (now - self.last_received_at).total_seconds() if self.last_received_at else None
+        agent, config = flat.get("agent_version"), flat.get("config_version")
+        return GatewaySummary(online=self.online, uplink_lag_s=max(0.0, lag) if lag is not None else None,
+                              outbox_depth=int(depth) if depth is not None else None,
+                              lateness_p99_ms=_number(flat, "poll.lateness.p99_ms"),
+                              devices_offline=int(offline) if offline is not None else None,
+                              errors_1h=int(errors) if errors is not None else None,
+                              agent_version=str(agent) if agent is not None else None,
+                              config_version=str(config) if config is not None else None)
 
     @property
     def errors(self) -> int:

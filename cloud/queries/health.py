@@ -1,11 +1,12 @@
 """The equipment health record: counters from the latest readings and their recent growth.
 
-What is shown per kind comes from the device profiles' counters (``device_profiles/library``):
-elevator trips (``run_count``), door cycles and run hours; pump starts, run hours and energy;
-gate passages; meter energy. Growth over 24 h / 30 days is ``max - min`` of the hourly rollup
-(counters only increase; a counter reset shows as a smaller growth, never a negative one).
-Energy is also compared with its own baseline: the last 7 days against the mean of the 4 weeks
-before (the service levels' ">15 % from normal" warning threshold is highlighted).
+What is shown is the device profile's counters (points with ``counter: true``; the table below is
+the fallback for a device without a known profile), labelled from the profile. Growth over
+24 h / 30 days is the sum of the counter's increases over the hourly rollup, robust to a reset
+(:func:`cloud.queries.device_values.counter_increases`).
+Energy is also compared with its own baseline (weekly use summed the same reset-proof way): the
+last 7 days against the mean of the 4 weeks before (the service levels' ">15 % from normal"
+warning threshold is highlighted).
 
 The record is one pydantic model shared by the device page and ``GET /api/v1/devices/{id}/health``
 (its response schema): one model per concept, so the page and the API show the same figures. It
@@ -21,6 +22,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import BaseModel, computed_field
 
+from cloud.queries.device_values import counter_increases, device_context, display_of
+from device_profiles.model import Text
+
 COUNTERS: dict[str, tuple[str, ...]] = {
     "elevator": ("run_count", "door_cycles", "run_hours"),
     "pump": ("start_count", "run_hours", "energy"),
@@ -34,6 +38,8 @@ BASELINE_WARN = 0.15
 
 class Counter(BaseModel):
     metric: str
+    label: Text
+    precision: int
     unit: str | None
     total: float | None
     at: dt.datetime | None
@@ -64,20 +70,21 @@ class CounterHealth(BaseModel):
 
 async def load_health(conn: AsyncConnection[Any], device_id: int, kind: str,
                       now: dt.datetime) -> CounterHealth:
-    names = list(COUNTERS.get(kind, ALL_COUNTERS))
+    profile, _tz = await device_context(conn, device_id)
+    names = ([p.name for p in profile.points if p.counter] if profile is not None
+             else list(COUNTERS.get(kind, ALL_COUNTERS)))
     cur = await conn.execute(
-        """SELECT m.name, m.unit, l.value, l.time,
-                  max(h.max_value) FILTER (WHERE h.bucket >= %(d1)s)
-                    - min(h.min_value) FILTER (WHERE h.bucket >= %(d1)s),
-                  max(h.max_value) - min(h.min_value)
-             FROM metrics m
+        """SELECT m.name, m.unit, l.value, l.time FROM metrics m
              JOIN telemetry_last l ON l.metric_id = m.id AND l.device_id = %(dev)s
-             LEFT JOIN telemetry_1h h ON h.device_id = %(dev)s AND h.metric_id = m.id AND h.bucket >= %(d30)s
-            WHERE m.name = ANY(%(names)s)
-            GROUP BY m.name, m.unit, l.value, l.time""",
-        {"dev": device_id, "names": names, "d1": now - dt.timedelta(days=1), "d30": now - dt.timedelta(days=30)})
-    found = {r[0]: Counter(metric=r[0], unit=r[1], total=r[2], at=r[3], last_24h=r[4], last_30d=r[5])
-             for r in await cur.fetchall()}
+            WHERE m.name = ANY(%(names)s)""", {"dev": device_id, "names": names})
+    rows = await cur.fetchall()
+    increases = await counter_increases(conn, device_id, [r[0] for r in rows], now)
+    found: dict[str, Counter] = {}
+    for name, unit, total, at in rows:
+        display = display_of(profile, name)
+        last_24h, last_30d = increases.get(name, (None, None))
+        found[name] = Counter(metric=name, label=display.label, precision=display.precision,
+                              unit=display.unit or unit, total=total, at=at, last_24h=last_24h, last_30d=last_30d)
     counters = [found[n] for n in names if n in found]
     energy = None
     for name in ENERGY:
@@ -89,12 +96,16 @@ async def load_health(conn: AsyncConnection[Any], device_id: int, kind: str,
 
 async def _baseline(conn: AsyncConnection[Any], device_id: int, metric: str, now: dt.datetime) -> EnergyBaseline | None:
     cur = await conn.execute(
-        """SELECT floor(extract(epoch FROM %(now)s - h.bucket) / 604800)::int AS week,
-                  max(h.max_value) - min(h.min_value)
-             FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
-            WHERE h.device_id = %(dev)s AND m.name = %(metric)s
-              AND h.bucket >= %(since)s AND h.bucket < %(now)s
-            GROUP BY 1""",
+        """WITH b AS (
+               SELECT h.bucket, h.min_value, h.max_value,
+                      lag(h.max_value) OVER (ORDER BY h.bucket) AS prev
+                 FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
+                WHERE h.device_id = %(dev)s AND m.name = %(metric)s
+                  AND h.bucket >= %(since)s AND h.bucket < %(now)s)
+           SELECT floor(extract(epoch FROM %(now)s - bucket) / 604800)::int AS week,
+                  sum(CASE WHEN prev IS NOT NULL AND min_value >= prev THEN max_value - prev
+                           ELSE max_value - min_value END)
+             FROM b GROUP BY 1""",
         {"dev": device_id, "metric": metric, "now": now, "since": now - dt.timedelta(days=35)})
     weeks = {int(r[0]): float(r[1]) for r in await cur.fetchall() if r[1] is not None}
     if 0 not in weeks:

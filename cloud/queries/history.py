@@ -3,16 +3,30 @@
 The rows are pydantic models because they are *the* read model of the device page's history
 tables and of ``GET /api/v1/devices/{id}/alarms`` / ``…/workorders`` alike: the API returns them
 as its response schema, the page renders the same objects, so the two cannot drift apart.
+
+Alarms and alarm-born work orders also carry their rule's zh/en title (``rule_title``, from the
+shipped rule library): the message and the stored title are what the edge rendered (English), the
+title is what the page shows first, in the reader's language.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from pydantic import BaseModel
+
+from rules import builtin_rulesets
+from rules.model import Title
+
+
+@functools.cache
+def rule_titles() -> dict[str, Title]:
+    """zh/en titles of the shipped rules, by rule id (read once per process)."""
+    return {c.id: c.rule.title for c in builtin_rulesets().rules if c.rule.title is not None}
 
 
 class DeviceAlarm(BaseModel):
@@ -31,6 +45,8 @@ class DeviceAlarm(BaseModel):
     """Grouped under its gateway's offline alarm (``inhibited_by``): no order or notification of its own."""
     inhibited_by: int | None = None
     """The gateway alarm that inhibits (or inhibited) it; kept as history after the alarm is promoted."""
+    rule_title: Title | None = None
+    """The rule's name in Chinese and English (None for a rule outside the shipped library)."""
 
 
 class DeviceWorkOrder(BaseModel):
@@ -43,6 +59,9 @@ class DeviceWorkOrder(BaseModel):
     created_at: dt.datetime
     resolved_at: dt.datetime | None
     assignee: str | None
+    rule: str | None = None
+    """The rule of the alarm that opened the order (None for a manual or resident order)."""
+    rule_title: Title | None = None
 
 
 async def device_alarms(conn: AsyncConnection[Any], community: str, device: str, limit: int) -> list[DeviceAlarm]:
@@ -54,15 +73,24 @@ async def device_alarms(conn: AsyncConnection[Any], community: str, device: str,
             "       inhibited, inhibited_by"
             "  FROM alarms WHERE community = %s AND device = %s ORDER BY raised_at DESC LIMIT %s",
             (community, device, limit))
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    titles = rule_titles()
+    for row in rows:
+        row.rule_title = titles.get(row.rule)
+    return rows
 
 
 async def device_work_orders(conn: AsyncConnection[Any], community: str, device: str,
                              limit: int) -> list[DeviceWorkOrder]:
     async with conn.cursor(row_factory=class_row(DeviceWorkOrder)) as cur:
         await cur.execute(
-            "SELECT w.id, w.title, w.state, w.priority, w.created_at, w.resolved_at, b.name AS assignee"
-            "  FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id"
+            "SELECT w.id, w.title, w.state, w.priority, w.created_at, w.resolved_at, b.name AS assignee,"
+            "       a.rule"
+            "  FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id LEFT JOIN alarms a ON a.id = w.alarm_id"
             " WHERE w.community = %s AND w.device = %s ORDER BY w.created_at DESC LIMIT %s",
             (community, device, limit))
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    titles = rule_titles()
+    for row in rows:
+        row.rule_title = titles.get(row.rule) if row.rule else None
+    return rows

@@ -36,16 +36,18 @@ from cloud.http.rendering import STATIC, render
 from cloud.http.residents import present
 from cloud.ops.delivery.hub import resident_recent
 from cloud.queries.complaints import cycle as complaint_cycle
+from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
 from cloud.queries.history import device_alarms, device_work_orders
-from cloud.queries.series import default_metric, metric_names
+from cloud.queries.series import default_metric
 from cloud.queries.sites import buildings_of, community_codes, gateway_devices, reportable_devices
 from cloud.queries.stats import load_performance
 from cloud.queries.workorders import resident_orders
 from cloud.web import photos
 from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, reopen_order, report
+from device_profiles.display import fixed
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -175,12 +177,14 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
         device = await load_device(conn, user, device_id, now=get_clock(request).now())
         if device is None:
             return _not_found(request, user)
-        metrics = await metric_names(conn, device_id)
+        values = await load_device_values(conn, device_id, now=get_clock(request).now())
         health = await load_health(conn, device_id, device.kind, now=get_clock(request).now())
         alarms = await device_alarms(conn, device.community, device.code, 20)
         orders = await device_work_orders(conn, device.community, device.code, 20)
-    return render(request, "device.html", user, device=device, metrics=metrics, health=health, alarms=alarms,
-                  orders=orders, chart_metric=default_metric(device.kind, metrics))
+    charted = chart_metrics(values)
+    return render(request, "device.html", user, device=device, values=values, charted=charted, health=health,
+                  alarms=alarms, orders=orders, fixed=fixed,
+                  chart_metric=default_metric(device.kind, [m.metric for m in charted]))
 
 
 @router.get("/gateways")

@@ -22,13 +22,13 @@ import numpy as np
 from device_profiles import Profile
 from device_profiles.codec import Value
 
-COMM_FAULTS: Final = frozenset({"offline", "modbus_exception", "garbage_frames"})
+COMM_FAULTS: Final = frozenset({"offline", "modbus_exception", "garbage_frames", "stream_drop"})
 FAULTS_BY_KIND: Final[dict[str, frozenset[str]]] = {
     "meter": frozenset({"energy_drift", "phase_loss"}),
     "pump": frozenset({"dry_run", "bearing_wear", "pressure_loss"}),
     "elevator": frozenset({"passengers_trapped", "door_lock_fault", "out_of_leveling", "overspeed",
                            "door_open_while_moving", "clock_skew"}),
-    "gate": frozenset({"forced_open", "held_open", "tamper", "clock_skew"}),
+    "gate": frozenset({"forced_open", "held_open", "tamper", "duress", "clock_skew"}),
 }
 DAY: Final = 86400.0
 

@@ -4,7 +4,8 @@ Passages are Poisson counts per step (exact for any step length): people leave i
 and come home in the evening peak, with a lighter midday and a quiet night. The leaf is open for a
 couple of seconds per passage. Faults: ``forced_open`` (opened without a valid verification — ZKTeco
 event 102), ``held_open`` (open longer than the door-open timeout — event 28), ``tamper`` (event
-100) and ``clock_skew`` of the gate's own clock (the ``ts`` it stamps its messages with).
+100), ``duress`` (a duress code or finger, event 101) and ``clock_skew`` of the gate's own clock
+(the ``ts`` it stamps its messages with).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from device_profiles.codec import Value
 from simulators.physics.base import DeviceModel, bump, hour_of_day, is_weekend
 
 OPEN_PER_PASSAGE_S = 2.0
-EVENTS = {"forced_open": 102, "held_open": 28, "tamper": 100}
+EVENTS = {"forced_open": 102, "held_open": 28, "tamper": 100, "duress": 101}
 
 
 def passage_rates(t: float, peak: float) -> tuple[float, float]:
@@ -76,7 +77,7 @@ class GateModel(DeviceModel):
             "forced_open": forced,
             "held_open": held,
             "tamper": "tamper" in self.faults,
-            "duress": False,
+            "duress": "duress" in self.faults,
             "last_event": self.last_event,
             "heartbeat": self.heartbeat,
         }

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 
 import orjson
 
+import guanjia
 from edge.agent import Agent
 from edge.outbox import read_stats
 from guanjia.core.wire import topic
@@ -67,6 +69,17 @@ async def test_readings_events_status_and_commands(tmp_path: Path, broker: Broke
             health = agent.health()
             assert health["devices_online"] == 1
             assert health["outbox"]["rejects"] == 1
+            assert health["agent_version"] == guanjia.__version__
+            assert len(health["config_version"]) == 12
+            # errors of the last hour: since start while young, then the growth over the last hour
+            before = health["errors_1h"]
+            agent.metrics.request_errors += 5
+            assert agent.health()["errors_1h"] == before + 5
+            agent.started -= 7200
+            agent._error_marks.clear()
+            agent._error_marks.append((time.monotonic() - 1800, before + 5))
+            agent.metrics.poll_errors += 2
+            assert agent.health()["errors_1h"] == 2
         await cloud.wait_for(lambda: cloud.status[-1]["state"] == "offline")
     stats = read_stats(tmp_path / "outbox.db")
     assert stats["audit"] == 6

@@ -82,3 +82,32 @@ def test_inventory_groups_devices_per_port(tmp_path: Path) -> None:
     assert by_key["tcp://127.0.0.1:5021"] == ["b1-pump-9"]
     assert "tcp://127.0.0.1:9" not in by_key
     assert [d.id for d in config.mqtt_devices.devices] == ["b1-gate-1"]
+
+
+def test_isapi_controllers_config(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "door").write_text("Hik12345\n")
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        "gateway: gw-1\ncommunity: demo\nuplink: {url: 'mqtt://u:p@h:1883'}\n"
+        "isapi:\n"
+        "  devices:\n"
+        "    - {id: b1-door-1, profile: hikvision-isapi-acs, url: 'http://10.0.3.21/', password_file: secrets/door}\n"
+    )
+    config = load_config(path)
+    door = config.isapi.devices[0]
+    assert door.url == "http://10.0.3.21"
+    assert door.secret() == "Hik12345"            # the file next to the config, read without the newline
+    assert "b1-door-1" in config.all_device_ids()
+    path.write_text(
+        "gateway: gw-1\ncommunity: demo\nuplink: {url: 'mqtt://u:p@h:1883'}\n"
+        "mqtt_devices: {devices: [{id: b1-door-1, profile: access-gate}]}\n"
+        "isapi:\n"
+        "  devices:\n"
+        "    - id: b1-door-1\n"
+        "      profile: hikvision-isapi-acs\n"
+        "      url: 10.0.3.21\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}:9: isapi.devices.0.url: Value error, must start with http:// or https://" in str(info.value)

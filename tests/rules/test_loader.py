@@ -111,6 +111,12 @@ def test_builtin_library_loads_and_matches_profiles() -> None:
         assert any(c.rule.condition_type == "offline" for c in applicable), f"{kind} needs an offline rule"
 
 
+def test_every_builtin_rule_has_a_chinese_and_english_title() -> None:
+    """Pages name an alarm by its rule's title in the reader's language (the edge's message is English)."""
+    untitled = [c.id for c in builtin_rulesets().rules if c.rule.title is None]
+    assert untitled == []
+
+
 def test_every_builtin_rule_applies_to_its_kinds_only() -> None:
     rs = builtin_rulesets()
     eng = RuleEngine(rs)

@@ -19,6 +19,14 @@ from sse_starlette import EventSourceResponse
 
 from cloud.api.deps import ClockDep, PoolDep, StaffUser, get_clock
 from cloud.auth.users import User
+from cloud.queries.device_values import (
+    DeviceValues,
+    PointDisplay,
+    device_context,
+    display_of,
+    load_device_values,
+    shown,
+)
 from cloud.queries.fleet import KINDS, STATES, DeviceRow, FleetFilter, load_device, load_fleet
 from cloud.queries.health import CounterHealth, load_health
 from cloud.queries.history import DeviceAlarm, DeviceWorkOrder, device_alarms, device_work_orders
@@ -74,6 +82,8 @@ class SeriesOut(BaseModel):
     step_s: int
     start: dt.datetime
     end: dt.datetime
+    display: PointDisplay = Field(description="label, unit, precision; kind state = draw as bands")
+    timezone: str = Field(description="the community's time zone (the chart's axis)")
     t: list[float] = Field(description="bucket start, epoch seconds")
     avg: list[float | None]
     min: list[float | None]
@@ -135,10 +145,20 @@ async def get_series(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start must be before end, at most 10 years apart")
     async with pool.connection() as conn:
         series = await load_series(conn, device_id, metric, start, end)
+        profile, tz = await device_context(conn, device_id)
     if series is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown metric {metric!r}")
     return SeriesOut(device_id=device_id, metric=metric, source=series.source, step_s=series.step_s, start=start,
-                     end=end, t=series.times, avg=series.avg, min=series.min, max=series.max)
+                     end=end, display=display_of(profile, metric), timezone=tz, t=series.times, avg=series.avg,
+                     min=series.min, max=series.max)
+
+
+@router.get("/{device_id}/values", response_model=DeviceValues,
+            summary="Current values by group, with labels, units, enum words, set flags and counter increases")
+async def get_values(request: Request, pool: PoolDep, device_id: int, user: StaffUser) -> DeviceValues:
+    await visible_device(request, user, device_id)
+    async with pool.connection() as conn:
+        return await load_device_values(conn, device_id, get_clock(request).now())
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -174,7 +194,8 @@ async def get_device_work_orders(request: Request, pool: PoolDep, device_id: int
 
 
 @router.get("/{device_id}/live", summary="Live values (server-sent events)",
-            response_description="text/event-stream of `values` events: {metric: {v, t}}")
+            response_description="text/event-stream of `values` events: {metric: {v, t, zh, en, flags}} "
+                                 "(the value, its time in epoch ms and its texts as in /values)")
 async def live(request: Request, device_id: int, user: StaffUser) -> EventSourceResponse:
     await visible_device(request, user, device_id)
     pool = request.app.state.pool
@@ -189,12 +210,19 @@ async def _live_values(request: Request, pool: Any, device_id: int) -> AsyncIter
     since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + LIVE_MAX_S
+    async with asyncio.timeout(10), pool.connection() as conn:
+        profile, _tz = await device_context(conn, device_id)
     while loop.time() < deadline and not await request.is_disconnected():
         async with asyncio.timeout(10), pool.connection() as conn:
             rows = await last_values_since(conn, device_id, since)
         if rows:
             since = max(r.time for r in rows)
-            values = {r.metric: {"v": r.value if r.value is not None else r.value_text,
-                                 "t": int(r.time.timestamp() * 1000)} for r in rows}
+            values = {}
+            for r in rows:
+                value = r.value if r.value is not None else r.value_text
+                one = shown(profile, r.metric, value, r.time)
+                values[r.metric] = {"v": value, "t": int(r.time.timestamp() * 1000), "zh": one.text.zh,
+                                    "en": one.text.en,
+                                    "flags": [f.model_dump() for f in one.flags] if one.flags is not None else None}
             yield {"event": "values", "data": orjson.dumps(values).decode()}
         await asyncio.sleep(LIVE_POLL_S)

@@ -15,14 +15,38 @@
     window.alert(text);
   });
 
-  /* ---- device chart ---------------------------------------------------------------------- */
+  /* ---- device chart ----------------------------------------------------------------------
+     Times are the community's (data-tz), 24-hour, like every other time on the page: uPlot places
+     its ticks with tzDate and the labels come from Intl with hourCycle h23, whatever the browser's
+     own zone and clock. A state (enum/bool) is drawn as coloured bands with a legend of its words,
+     not as a line between codes that mean nothing as numbers. */
   var plot = null;
+  var PALETTE = ["#52c41a", "#1668dc", "#fa8c16", "#f5222d", "#722ed1", "#13c2c2", "#eb2f96", "#a0d911",
+                 "#faad14", "#2f54eb", "#8c8c8c", "#fa541c"];
+  function formatters(tz, lang) {
+    var loc = lang === "en" ? "en-GB" : "zh-CN";
+    var base = {timeZone: tz, hourCycle: "h23"};
+    var mk = function (o) { return new Intl.DateTimeFormat(loc, Object.assign({}, base, o)); };
+    var hm = mk({hour: "2-digit", minute: "2-digit"});
+    var md = mk({month: "2-digit", day: "2-digit"});
+    var full = mk({year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit"});
+    return {
+      time: function (t) { return hm.format(new Date(t * 1000)); },
+      day: function (t) { return md.format(new Date(t * 1000)); },
+      full: function (t) { return full.format(new Date(t * 1000)); },
+    };
+  }
+  function stateColor(code, codes) {
+    var i = codes.indexOf(code);
+    return code === 0 ? PALETTE[0] : PALETTE[1 + ((i < 0 ? code : i) % (PALETTE.length - 1))];
+  }
   function loadChart() {
     var box = document.getElementById("chart");
     if (!box || !window.uPlot) return;
     var metric = document.getElementById("chart-metric").value;
     var range = document.getElementById("chart-range").value;
     var info = document.getElementById("chart-info");
+    var legend = document.getElementById("chart-states");
     if (!metric) { info.textContent = "—"; return; }
     var from = document.getElementById("chart-start"), to = document.getElementById("chart-end");
     from.hidden = to.hidden = range !== "custom";
@@ -37,42 +61,96 @@
           {credentials: "same-origin", headers: {Accept: "application/json"}})
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (s) {
-        var data = [s.t, s.avg, s.min, s.max];
-        var opts = {
-          width: Math.max(300, box.clientWidth || 600), height: 280,
-          series: [{}, {label: metric, stroke: "#1668dc", width: 1.5},
-                   {label: "min", stroke: "rgba(22,104,220,.25)"}, {label: "max", stroke: "rgba(22,104,220,.25)"}],
-          bands: [{series: [3, 2], fill: "rgba(22,104,220,.08)"}],
-          axes: [{}, {size: 60}],
+        var lang = box.dataset.lang || "zh", tz = s.timezone || box.dataset.tz || "Asia/Shanghai";
+        var fmt = formatters(tz, lang), d = s.display;
+        var label = d.label[lang] + (d.unit ? " (" + d.unit + ")" : "");
+        var isState = d.kind === "state";
+        var xAxis = {
+          values: function (u, splits, ax, space, incr) {
+            var labels = splits.map(function (t) {
+              if (incr >= 86400) return fmt.day(t);
+              return (Date.parse(s.end) - Date.parse(s.start)) > 86400000 ? fmt.day(t) + " " + fmt.time(t) : fmt.time(t);
+            });
+            box.dataset.axis = labels.join("|");
+            box.dataset.axisT = splits.join("|");  /* the tick instants, so a test can check the labels */
+            return labels;
+          },
         };
+        var opts = {
+          width: Math.max(300, box.clientWidth || 600), height: isState ? 160 : 280,
+          tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); },
+          axes: [xAxis, isState ? {show: false} : {size: 60}],
+        };
+        var data, codes = [];
+        if (isState) {
+          codes = Object.keys(d.states).map(Number);
+          var value = s.max.map(function (v) { return v == null ? null : Math.round(v); });
+          var mixed = s.min.map(function (v, i) { return v != null && s.max[i] != null && v !== s.max[i]; });
+          data = [s.t, value.map(function (v) { return v == null ? null : 0.5; })];
+          opts.scales = {y: {range: [0, 1]}};
+          opts.series = [{label: lang === "en" ? "Time" : "时间", value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
+                         {label: label, stroke: "transparent", points: {show: false},
+                          value: function (u, v, si, i) { var c = value[i]; return c == null ? "—" : (d.states[c] ? d.states[c][lang] : String(c)); }}];
+          opts.hooks = {drawClear: [function (u) {
+            var ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, step = s.step_s;
+            ctx.save();
+            for (var i = 0; i < s.t.length; i++) {
+              if (value[i] == null) continue;
+              var x0 = u.valToPos(s.t[i], "x", true), x1 = u.valToPos((s.t[i + 1] != null ? Math.min(s.t[i + 1], s.t[i] + step) : s.t[i] + step), "x", true);
+              ctx.globalAlpha = mixed[i] ? 0.45 : 0.85;
+              ctx.fillStyle = stateColor(value[i], codes);
+              ctx.fillRect(x0, top, Math.max(1, x1 - x0), h);
+            }
+            ctx.restore();
+          }]};
+          var seen = {};
+          value.forEach(function (v) { if (v != null) seen[v] = true; });
+          legend.innerHTML = "";
+          Object.keys(seen).map(Number).sort(function (a, b) { return a - b; }).forEach(function (c) {
+            var li = document.createElement("li"); li.dataset.code = String(c);
+            var sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = stateColor(c, codes);
+            li.appendChild(sw);
+            li.appendChild(document.createTextNode(d.states[c] ? d.states[c][lang] : String(c)));
+            legend.appendChild(li);
+          });
+          legend.hidden = false;
+        } else {
+          data = [s.t, s.avg, s.min, s.max];
+          opts.series = [{label: lang === "en" ? "Time" : "时间", value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
+                         {label: label, stroke: "#1668dc", width: 1.5},
+                         {label: lang === "en" ? "min" : "最小", stroke: "rgba(22,104,220,.25)"},
+                         {label: lang === "en" ? "max" : "最大", stroke: "rgba(22,104,220,.25)"}];
+          opts.bands = [{series: [3, 2], fill: "rgba(22,104,220,.08)"}];
+          legend.hidden = true; legend.innerHTML = "";
+        }
         if (plot) plot.destroy();
         box.innerHTML = "";
         plot = new uPlot(opts, data, box);
-        info.textContent = s.t.length + " points · " + s.source + " · step " + s.step_s + " s";
+        info.textContent = s.t.length + " · " + s.source + " · " + s.step_s + " s · " + tz;
+        box.dataset.kind = d.kind;
         box.dataset.ready = "1";
         box.dataset.points = String(s.t.length);
       })
       .catch(function (err) { info.textContent = String(err); box.dataset.ready = "error"; });
   }
 
-  /* ---- live values of a device ----------------------------------------------------------- */
+  /* ---- live values of a device: the server sends each value's words (zh and en) ------------ */
   function liveValues() {
-    var dl = document.getElementById("live-values");
-    if (!dl || !window.EventSource) return;
+    var root = document.getElementById("live-values");
+    if (!root || !window.EventSource) return;
     var dot = document.getElementById("live-dot");
-    var values = {};
-    var es = new EventSource("/api/v1/devices/" + dl.dataset.device + "/live");
+    var lang = root.dataset.lang || "zh";
+    var chart = document.getElementById("chart");
+    var fmt = formatters((chart && chart.dataset.tz) || "Asia/Shanghai", lang);
+    var es = new EventSource("/api/v1/devices/" + root.dataset.device + "/live");
     es.addEventListener("values", function (e) {
       var update = JSON.parse(e.data);
-      Object.keys(update).forEach(function (k) { values[k] = update[k]; });
-      dl.innerHTML = "";
-      Object.keys(values).sort().forEach(function (k) {
-        var dt = document.createElement("dt"); dt.textContent = k;
-        var dd = document.createElement("dd");
-        var v = values[k].v;
-        dd.textContent = typeof v === "number" ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : String(v);
-        dd.title = new Date(values[k].t).toLocaleString();
-        dl.appendChild(dt); dl.appendChild(dd);
+      Object.keys(update).forEach(function (k) {
+        var dd = root.querySelector('dd[data-metric="' + k.replace(/[^a-z0-9_]/g, "") + '"]');
+        if (!dd) return;  /* a metric the page did not list: shown after a reload */
+        var v = dd.querySelector(".v");
+        if (v) v.textContent = update[k][lang] != null ? update[k][lang] : String(update[k].v);
+        dd.title = fmt.full(update[k].t / 1000);
       });
       if (dot) { dot.classList.add("on"); setTimeout(function () { dot.classList.remove("on"); }, 400); }
     });

@@ -143,6 +143,9 @@ def demo(
     speed: float = typer.Option(1.0, help="Simulator time acceleration (simulated s per wall s)."),
     api_port: int = typer.Option(0, help="HTTP port of the dashboard/API (0: reuse the last or pick a free one)."),
     duration: float = typer.Option(0.0, help="Stop by itself after this many seconds (0: run until Ctrl-C)."),
+    field_devices: bool = typer.Option(
+        True, "--field-devices/--synthetic-devices",
+        help="Lift IoT boxes and ISAPI gate controllers (default), or the synthetic Modbus lifts and MQTT gates."),
 ) -> None:
     """Start the whole system on this machine and print where to look."""
     import asyncio
@@ -181,7 +184,8 @@ def demo(
         supervisor.start("simulators", guanjia_cmd(
             "sim", "run", "--devices", str(devices), "--community", COMMUNITY, "--inventory", str(inventory),
             "--control-port", str(state["control_port"]), "--labels", str(demo_dir / "labels.jsonl"),
-            "--mqtt-url", stack.broker().url_for(devices_account), "--speed", str(speed), "--seed", "7"))
+            "--mqtt-url", stack.broker().url_for(devices_account), "--speed", str(speed), "--seed", "7",
+            "--serial-meters", *(["--field-devices"] if field_devices else [])))
         _wait_for(inventory, 60, "the simulator inventory", supervisor)
 
         creds = _gateway_credentials(database_url, demo_dir, run_dir)

@@ -17,7 +17,7 @@ app = typer.Typer(help="Device profiles: check, list, show.", no_args_is_help=Tr
 def check(
     paths: list[Path] = typer.Argument(None, help="Profile files or folders (default: the built-in library)."),
 ) -> None:
-    """Validate profile files; print file:line: field: message for each problem."""
+    """Validate profile files, display labels included; print file:line: field: message for each problem."""
     from device_profiles.loader import LIBRARY, load_profile, profile_paths
     from guanjia.core.config import collect
     from guanjia.core.errors import ConfigError, ConfigIssue
@@ -29,7 +29,7 @@ def check(
     seen: dict[str, Path] = {}
     for file in files:
         try:
-            profile = load_profile(file)
+            profile = load_profile(file, require_display=True)
         except ConfigError as exc:
             errors.append(exc)
             continue
@@ -55,9 +55,10 @@ def list_() -> None:
 
 @app.command("show")
 def show(name: str = typer.Argument(..., help="Profile id or path to a profile file.")) -> None:
-    """Print a profile's points with their tables, 0-based addresses, types and scaling."""
+    """Print a profile's points with their tables, 0-based addresses (or meter identifiers), types and scaling."""
     from device_profiles import find_profile
     from device_profiles.codec import ORDER_NAMES
+    from device_profiles.meters import point_format
 
     profile = find_profile(name)
     typer.echo(f"{profile.id}: {profile.description}")
@@ -65,13 +66,29 @@ def show(name: str = typer.Argument(..., help="Profile id or path to a profile f
     if profile.source:
         typer.echo(f"source: {profile.source}")
     typer.echo("poll groups: " + ", ".join(f"{g}={p:g}s" for g, p in profile.poll_groups.items()))
+    field_of: dict[str, str] = {}
     if profile.mqtt is not None:
         typer.echo(f"topic: {profile.mqtt.topic}")
-        field_of = {v: k for k, v in profile.mqtt.fields.items()}
+        field_of = {name: path for path in profile.mqtt.fields for name in profile.mqtt.targets(path)}
+        for path, table in profile.mqtt.codes.items():
+            typer.echo(f"codes of {path}: " + ", ".join(f"{code}→{label}" for code, label in table.items()))
+    if profile.isapi is not None:
+        typer.echo(f"alert stream: {profile.isapi.path} (heartbeat {profile.isapi.heartbeat_s:g}s)")
+        for key, event in profile.isapi.events.items():
+            effects = [f"{k}={v}" for k, v in event.set.items()]
+            if event.count is not None:
+                effects.append(f"+1 {event.count}")
+            typer.echo(f"  event {key:<8} {event.event:<16} {' '.join(effects)}")
     for p in profile.points:
         if p.table is not None:
             where = f"{p.table:<16} {p.address:>5} (0x{p.address:04X}) x{p.register_count}"
             order = ORDER_NAMES[(p.byte_order, p.word_order)] if p.register_count > 1 else ""
+        elif p.di is not None:  # DL/T 645: the identifier and its wire format
+            where, order = f"di {p.di} {point_format(p).pattern}", ""
+        elif p.field is not None:  # CJ/T 188: a field of the 901F reply
+            where, order = f"901F {p.field}", ""
+        elif profile.isapi is not None:
+            where, order = "event stream", ""
         else:
             where, order = f"json {field_of.get(p.name, '?')}", ""
         scale = f" ×{p.scale:g}" if p.scale != 1 else ""

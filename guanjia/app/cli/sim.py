@@ -42,12 +42,13 @@ def _mqtt_url(explicit: str | None, community: str, needed: bool = True) -> str 
 
 
 def _write_json_atomically(path: Path, data: object) -> None:
+    """Atomic and private (0600): the inventory carries the simulated ISAPI controllers' logins."""
     import orjson
 
+    from guanjia.core.files import write_private
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
+    write_private(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
 
 
 def _summary(fleet: SimulatedFleet) -> None:
@@ -61,6 +62,11 @@ def _summary(fleet: SimulatedFleet) -> None:
         typer.echo(f"  modbus tcp://{port.host}:{port.port}  units {units[0]}..{units[-1]} ({len(units)} devices)")
     if len(fleet.ports) > 10:
         typer.echo(f"  … {len(fleet.ports) - 10} more Modbus ports (see the inventory)")
+    for bus in fleet.buses:
+        typer.echo(f"  {bus.protocol} meter bus tcp://{bus.host}:{bus.port}  ({len(bus.meters)} meters)")
+    controllers = [h for h in fleet.devices.values() if h.isapi is not None]
+    for handle in controllers[:10]:
+        typer.echo(f"  isapi http://{handle.host}:{handle.port}  {handle.spec.id} (alert stream, digest auth)")
     if fleet.publisher is not None:
         typer.echo(f"  gates publish to mqtt://{fleet.publisher.url.host}:{fleet.publisher.url.port}"
                    f" as {fleet.publisher.url.username}")
@@ -73,6 +79,9 @@ def run(
     fleet_file: Path | None = typer.Option(None, "--fleet", help="Fleet YAML (devices, profiles, unit ids)."),
     devices: int | None = typer.Option(None, "--devices", "-n", help="Generate a community of N devices."),
     community: str = typer.Option("demo", help="Community id of a generated fleet."),
+    field_devices: bool = typer.Option(
+        False, "--field-devices", help="Generated fleet: lift IoT boxes and ISAPI gate controllers instead of the "
+        "synthetic Modbus lift and MQTT gate."),
     layout: str | None = typer.Option(None, help="shared (one port per converter) or per-device."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     advertise_host: str | None = typer.Option(
@@ -87,6 +96,9 @@ def run(
     seed: int = typer.Option(0, help="Random seed (same seed, same physics)."),
     device_clock: str = typer.Option("wall", help="Device clocks follow 'wall' time or the 'sim' clock."),
     duration: float | None = typer.Option(None, help="Stop after this many wall seconds."),
+    serial_meters: bool = typer.Option(
+        False, "--serial-meters",
+        help="Generated fleet: add DL/T 645 sub-meters per building and a CJ/T 188 water meter."),
 ) -> None:
     """Serve simulated devices until Ctrl-C."""
     import asyncio
@@ -98,6 +110,9 @@ def run(
 
     if (fleet_file is None) == (devices is None):
         raise ConfigError([ConfigIssue("command line", None, "--fleet/--devices", "give exactly one of them")])
+    if field_devices and fleet_file is not None:
+        raise ConfigError([ConfigIssue("command line", None, "--field-devices",
+                                       "only for a generated fleet (--devices); a fleet file names its profiles")])
     if layout not in (None, "shared", "per-device"):
         raise ConfigError([ConfigIssue("command line", None, "--layout", "must be shared or per-device")])
     if device_clock not in ("wall", "sim"):
@@ -107,7 +122,8 @@ def run(
     import logging
 
     logging.getLogger("pymodbus.logging").setLevel(logging.WARNING)  # "Server listening" per port is noise
-    spec = load_fleet(fleet_file) if fleet_file is not None else generate_fleet(devices or 0, community)
+    spec = load_fleet(fleet_file) if fleet_file is not None else generate_fleet(
+        devices or 0, community, serial_meters=serial_meters, field_devices=field_devices)
     plan = load_scenario(scenario, spec) if scenario is not None else None
     has_gates = any(find_profile(d.profile).transport == "mqtt" for d in spec.devices)
 

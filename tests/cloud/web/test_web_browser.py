@@ -245,3 +245,157 @@ async def test_resident_follows_their_report_live(server: str, browser: Browser,
     await expect(page.locator(f"#updates li.update[data-wo='{wo_id}']")).to_have_count(5)
     await shot(page, "resident-live")
     await context.close()
+
+
+# --- the device pages speak the device's language (issue 23) --------------------------------------
+
+WORDS: dict[str, dict[str, Any]] = {
+    "zh": {
+        "groups": ["状态", "故障与报警", "累计"],
+        "lift": {"door_state": "关闭", "car_moving": "运行", "fault_code": "困人 (1)", "alarm_word": "困人、门锁故障",
+                 "speed": "1.23 m/s", "run_count": "123,456", "floor": "7"},
+        "lift_labels": ["门", "轿厢运行", "故障", "报警", "速度", "运行次数"],
+        "lift_increase": "24 小时 +240",
+        "lift_bands": ["关闭", "打开"], "door_option": "门", "trapped": "电梯困人",
+        "pump": {"running": "运行", "fault_code": "过流 (0x2310)", "outlet_pressure": "4.57 bar",
+                 "motor_temperature": "41.3 °C", "pump_alarms": "无"},
+        "pump_option": "出口压力 (bar)",
+        "meter": {"voltage_l1": "229.9 V", "power_total": "5,123 W", "power_factor": "0.93",
+                  "energy_total": "52.5 kWh"},
+        "meter_labels": ["L1 电压", "总有功功率", "总有功电能"], "meter_increase": "24 小时 +60.0",
+        "gate": {"door_state": "打开", "lock_state": "未锁", "tamper": "正常", "passages_in": "40,100"},
+        "gate_bands": ["关闭", "打开"],
+    },
+    "en": {
+        "groups": ["Status", "Faults and alarms", "Counters"],
+        "lift": {"door_state": "closed", "car_moving": "moving", "fault_code": "passengers trapped (1)",
+                 "alarm_word": "passengers trapped, door lock fault", "speed": "1.23 m/s", "run_count": "123,456"},
+        "lift_labels": ["Door", "Car moving", "Fault", "Alarms", "Speed", "Trips"],
+        "lift_increase": "+240 in 24 h",
+        "lift_bands": ["closed", "open"], "door_option": "Door", "trapped": "Passengers trapped",
+        "pump": {"running": "running", "fault_code": "overcurrent (0x2310)", "outlet_pressure": "4.57 bar",
+                 "motor_temperature": "41.3 °C", "pump_alarms": "none"},
+        "pump_option": "Outlet pressure (bar)",
+        "meter": {"voltage_l1": "229.9 V", "power_total": "5,123 W", "energy_total": "52.5 kWh"},
+        "meter_labels": ["Voltage L1", "Total active power", "Total energy"], "meter_increase": "+60.0 in 24 h",
+        "gate": {"door_state": "open", "lock_state": "unlocked", "tamper": "normal", "passages_in": "40,100"},
+        "gate_bands": ["closed", "open"],
+    },
+}
+
+
+async def _engineer_page(browser: Browser, base: str, who: Login) -> Page:
+    """A browser in New York with a 12-hour locale: the page must still show Beijing's 24-hour time."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US",
+                                        timezone_id="America/New_York")
+    page = await context.new_page()
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", who.user.username)
+    await page.fill("input[name=password]", who.password)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+    return page
+
+
+async def _values(page: Page, expected: dict[str, str]) -> None:
+    for metric, text in expected.items():
+        await expect(page.locator(f"#live-values dd[data-metric={metric}] .v")).to_have_text(text)
+
+
+async def _chart(page: Page, metric: str | None = None) -> Any:
+    if metric is not None:
+        await page.select_option("#chart-metric", metric)
+    chart = page.locator("#chart[data-ready='1']")
+    await expect(chart).to_be_visible(timeout=15_000)
+    return chart
+
+
+async def _axis_in_beijing_24h(page: Page) -> None:
+    from zoneinfo import ZoneInfo
+
+    chart = page.locator("#chart")
+    labels = (await chart.get_attribute("data-axis") or "").split("|")
+    ticks = [float(t) for t in (await chart.get_attribute("data-axis-t") or "").split("|")]
+    assert len(labels) >= 3, labels
+    beijing = ZoneInfo("Asia/Shanghai")
+    assert labels == [dt.datetime.fromtimestamp(t, beijing).strftime("%H:%M") for t in ticks]
+    assert not any(x in label for label in labels for x in ("AM", "PM", "上午", "下午"))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_device_pages_speak_the_devices_language(server: str, browser: Browser, pool: AsyncConnectionPool[Any],
+                                                       make_user: MakeUser, lang: str) -> None:
+    from tests.support.devicepages import seed
+
+    engineer = await make_user(Role.engineer, "cD")
+    async with pool.connection() as conn:
+        pages = await seed(conn, "cD", dt.datetime.now(dt.UTC))
+    words = WORDS[lang]
+    page = await _engineer_page(browser, server, engineer)
+
+    # lift: groups, labels, enum words, fault name with its code, set flags, counter increase
+    await page.goto(f"{server}/devices/{pages.devices['lift']}?lang={lang}")
+    await expect(page.locator("#live-values h3.group")).to_have_text(words["groups"])
+    await _values(page, words["lift"])
+    dts = await page.locator("#live-values dt").all_inner_texts()
+    assert all(label in dts for label in words["lift_labels"]), dts
+    assert "door_state" not in dts
+    await expect(page.locator("#live-values dd[data-metric=run_count] .inc")).to_have_text(words["lift_increase"])
+    await expect(page.locator("#chart-metric option[value=door_state]")).to_have_text(words["door_option"])
+    chart = await _chart(page, "door_state")
+    assert await chart.get_attribute("data-kind") == "state"
+    await expect(page.locator("#chart-states li")).to_have_text(words["lift_bands"])
+    await _axis_in_beijing_24h(page)
+    # the alarm and its work order are named by their rule in the page's language
+    await expect(page.locator(".rule-title")).to_have_text([words["trapped"], words["trapped"]])
+    await shot(page, f"device-lift-{lang}")
+    # a live update (SSE) arrives as words too: the door opens
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE telemetry_last SET value = 1, time = now() WHERE device_id = %s AND metric_id ="
+                           " (SELECT id FROM metrics WHERE name = 'door_state')", (pages.devices["lift"],))
+    await expect(page.locator("#live-values dd[data-metric=door_state] .v")).to_have_text(words["lift_bands"][1],
+                                                                                         timeout=15_000)
+
+    # pump: a bool's state word, a hex fault code, units; its pressure is a line, not bands
+    await page.goto(f"{server}/devices/{pages.devices['pump']}?lang={lang}")
+    await _values(page, words["pump"])
+    await expect(page.locator("#chart-metric option[value=outlet_pressure]")).to_have_text(words["pump_option"])
+    chart = await _chart(page)
+    assert await chart.get_attribute("data-kind") == "number"
+    assert int(await chart.get_attribute("data-points") or 0) > 1000
+    await expect(page.locator("#chart-states")).to_be_hidden()
+    await _axis_in_beijing_24h(page)
+    await shot(page, f"device-pump-{lang}")
+
+    # meter: phase labels, precision and units; the energy counter's day survives its reset
+    await page.goto(f"{server}/devices/{pages.devices['meter']}?lang={lang}")
+    await _values(page, words["meter"])
+    dts = await page.locator("#live-values dt").all_inner_texts()
+    assert all(label in dts for label in words["meter_labels"]), dts
+    await expect(page.locator("#live-values dd[data-metric=energy_total] .inc")).to_have_text(words["meter_increase"])
+    await expect(page.locator("#health tr[data-metric=energy_total] td").nth(2)).to_have_text("60.0")
+    await _chart(page)
+    await _axis_in_beijing_24h(page)
+    await shot(page, f"device-meter-{lang}")
+
+    # gate: its door drawn as state bands
+    await page.goto(f"{server}/devices/{pages.devices['gate']}?lang={lang}")
+    await _values(page, words["gate"])
+    chart = await _chart(page, "door_state")
+    assert await chart.get_attribute("data-kind") == "state"
+    await expect(page.locator("#chart-states li")).to_have_text(words["gate_bands"])
+    await shot(page, f"device-gate-{lang}")
+
+    # gateway: a few figures up front, the raw dump behind "details"
+    await page.goto(f"{server}/gateways/{pages.gateway_id}?lang={lang}")
+    summary = page.locator("#gw-summary")
+    await expect(summary.locator("[data-figure=lateness_p99] b")).to_have_text("38 ms")
+    await expect(summary.locator("[data-figure=outbox] b")).to_have_text("42")
+    await expect(summary.locator("[data-figure=errors_1h] b")).to_have_text("3")
+    await expect(summary.locator("[data-figure=devices_offline] b")).to_have_text("1")
+    await expect(summary.locator("[data-figure=agent] b")).to_have_text("0.1.0")
+    await expect(summary.locator("[data-figure=config] b")).to_have_text("3f2a9c1b7d4e")
+    await expect(page.locator("#gw-status")).to_be_hidden()
+    await page.locator("#gw-details summary").click()
+    await expect(page.locator("#gw-status")).to_be_visible()
+    await shot(page, f"gateway-{lang}")
