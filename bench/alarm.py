@@ -24,6 +24,14 @@ redelivery, every alarm message is published twice (same seq: what a broker rede
 lost PUBACK) and the same fault is raised again by a later poll with a new seq (what an agent
 replays from its outbox); and one ingest worker is killed (cancelled mid-stream) and restarted
 during the burst. ``duplicate_work_orders`` counts devices with more than one work order.
+
+The residents' side of the same burst (issue 18): ``RESIDENTS`` residents, each with the phone
+page's live stream open (``/api/v1/resident/inbox/stream``), report a fault of a device of their
+own (never a faulted one) through ``POST /api/v1/reports`` at the instant the faults are injected.
+``fault_to_resident_notify`` = that POST sent → the resident's stream says the order is assigned,
+with the butler's name (``resident.assigned``): API + report + routing + outbox + NOTIFY → SSE,
+under the alarm burst. No gateway poll is in this path (a resident's report is not polled), which
+is why its target is the butlers' p99 + 1 s and not a poll period of its own.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ KINDS = [("elevator", "elevator_trapped"), ("pump", "pump_dry_run"), ("meter", "
 GATEWAYS = 10
 BUILDINGS = 20
 COMMUNITY = "bench"
+RESIDENTS = 20
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -140,6 +149,38 @@ async def _sse(url: str, token: str, butler_id: int, received: dict[int, tuple[f
                     received.setdefault(int(wo["id"]), (time.time(), str(wo["device"])))
 
 
+async def _resident(url: str, token: str, device: str, posted: dict[str, float], received: dict[str, float],
+                    ready: asyncio.Event, counter: list[int], go: asyncio.Event) -> None:
+    """One resident's phone: the live inbox stream, and at ``go`` a report of ``device`` through
+    the API; done when the stream says the order is assigned (``resident.assigned``)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as http:
+
+        async def report() -> None:
+            await go.wait()
+            posted[device] = time.time()
+            resp = await http.post(f"{url}/api/v1/reports", headers=headers, json={
+                "community": COMMUNITY, "device": device, "text": f"{device} 有故障 (bench)"})
+            resp.raise_for_status()
+
+        async with asyncio.TaskGroup() as tg, http.stream("GET", f"{url}/api/v1/resident/inbox/stream",
+                                                          headers=headers) as resp:
+            event = ""
+            async for line in resp.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    if event == "ready":
+                        counter[0] += 1
+                        ready.set()
+                        tg.create_task(report())
+                    elif event == "resident.assigned":
+                        received.setdefault(device, time.time())
+                        return
+
+
 def _field_main(config: dict[str, Any], to_parent: Any) -> None:
     """Child process: the butlers' phones (SSE clients) and the emulated gateways."""
     to_parent.put(("result", asyncio.run(_field(config, to_parent))))
@@ -152,35 +193,43 @@ async def _field(config: dict[str, Any], to_parent: Any) -> dict[str, Any]:
     ready, counter = asyncio.Event(), [0]
     fleet: dict[str, list[tuple[str, tuple[str, str]]]] = {
         gw: [(d, (k[0], k[1])) for d, k in devs] for gw, devs in config["fleet"].items()}
-    stop = asyncio.Event()
+    stop, go = asyncio.Event(), asyncio.Event()
+    posted: dict[str, float] = {}
+    heard: dict[str, float] = {}
+    r_ready, r_counter = asyncio.Event(), [0]
     async with asyncio.TaskGroup() as tg:
         streams = [tg.create_task(_sse(config["api"], config["token"], b, received, ready, counter))
                    for b in config["butlers"]]
+        residents = [tg.create_task(_resident(config["api"], token, device, posted, heard, r_ready, r_counter, go))
+                     for token, device in config["residents"]]
         deadline = time.monotonic() + 30
-        while counter[0] < len(streams) and time.monotonic() < deadline:
+        while (counter[0] < len(streams) or r_counter[0] < len(residents)) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         gateways = [EmulatedGateway(gw, devs, config["mqtt"][gw], poll_ms / 1000) for gw, devs in fleet.items()]
         injected: dict[str, float] = {}
         gw_tasks = [tg.create_task(g.run(injected, stop)) for g in gateways]
         await asyncio.sleep(poll_ms / 1000 * 2)  # gateways polling, nothing faulty yet
-        all_devices = [d for devs in fleet.values() for d, _ in devs]
+        reported = {device for _token, device in config["residents"]}
+        all_devices = [d for devs in fleet.values() for d, _ in devs if d not in reported]
         t0 = time.time()
         for device in rng.sample(all_devices, faults):
             injected[device] = t0
+        go.set()  # the residents report in the same instant, into the same burst
         to_parent.put(("injected", t0))
         deadline = time.monotonic() + 30 + poll_ms / 1000 * 3
-        while len(received) < faults and time.monotonic() < deadline:
+        while (len(received) < faults or len(heard) < len(residents)) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await asyncio.sleep(poll_ms / 1000 * 2 + 1)  # let the replays (new seq) arrive too
         stop.set()
-        for t in [*gw_tasks, *streams]:
+        for t in [*gw_tasks, *streams, *residents]:
             t.cancel()
         for g in gateways:
             g.close()
-    return {"injected": injected, "received": received}
+    return {"injected": injected, "received": received, "posted": posted, "heard": heard}
 
 
-async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int) -> dict[str, Any]:
+async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int,
+               residents: int = RESIDENTS) -> dict[str, Any]:
     import psycopg
     import uvicorn
 
@@ -238,6 +287,11 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
     async with open_pool(pg_url, min_size=2, max_size=12) as pool:
         async with pool.connection() as conn:
             await create_user(conn, "bench-engineer", "bench-password-123!", Role.engineer, [COMMUNITY])
+            for i in range(residents):
+                await create_user(conn, f"bench-resident-{i}", "bench-password-123!", Role.resident, [COMMUNITY])
+        # each resident reports a device of their own, never one of the faulted ones (the field
+        # leaves these out of its sample): a new order each, routed and assigned
+        resident_devices = [code for devs in fleet.values() for code, _ in devs][-residents:] if residents else []
         app = create_app(settings, pool, metrics=metrics)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -259,8 +313,13 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
             import httpx
 
             async with httpx.AsyncClient() as http:
-                token = (await http.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
-                    "username": "bench-engineer", "password": "bench-password-123!"})).json()["access_token"]
+                async def login(username: str) -> str:
+                    resp = await http.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
+                        "username": username, "password": "bench-password-123!"})
+                    return str(resp.json()["access_token"])
+
+                token = await login("bench-engineer")
+                resident_logins = [(await login(f"bench-resident-{i}"), resident_devices[i]) for i in range(residents)]
             await asyncio.sleep(1.0)  # ingest sessions subscribed
             # the field (gateways + butlers' phones) is another process: it must not share this
             # process's event loop and GIL with the cloud service it measures
@@ -269,6 +328,7 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
             field = mp.Process(target=_field_main, args=({
                 "api": f"http://127.0.0.1:{port}", "token": token, "butlers": butler_ids, "fleet": fleet,
                 "mqtt": {gw: broker.url_for(accounts[gw]) for gw in fleet}, "poll_ms": poll_ms, "faults": faults,
+                "residents": resident_logins,
             }, to_parent), daemon=True)
             field.start()
             message = await asyncio.to_thread(to_parent.get, True, 120)
@@ -282,6 +342,8 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
             assert message[0] == "result", message
             injected: dict[str, float] = message[1]["injected"]
             received: dict[int, tuple[float, str]] = {int(k): (v[0], v[1]) for k, v in message[1]["received"].items()}
+            posted: dict[str, float] = message[1]["posted"]
+            heard: dict[str, float] = message[1]["heard"]
             await asyncio.to_thread(field.join, 30)
             for t in [proc_task, *workers]:
                 t.cancel()
@@ -307,6 +369,7 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
             cur = await conn.execute("SELECT device, min(created_at) FROM work_orders GROUP BY device")
             opened = {d: t.timestamp() for d, t in await cur.fetchall()}
     latencies = [(t - injected[device]) * 1000 for t, device in received.values() if device in injected]
+    resident_latencies = [(heard[d] - posted[d]) * 1000 for d in heard if d in posted]
     return {
         "faults": faults,
         "devices": devices,
@@ -315,6 +378,11 @@ async def _run(pg_url: str, broker: Any, devices: int, faults: int, poll_ms: int
         "fault_to_notify_p99_ms": round(_pct(latencies, 99), 1) if latencies else -1.0,
         "fault_to_notify_max_ms": round(max(latencies), 1) if latencies else -1.0,
         "notified": len(latencies),
+        "residents": residents,
+        "residents_notified": len(resident_latencies),
+        "fault_to_resident_notify_p50_ms": round(statistics.median(resident_latencies), 1)
+        if resident_latencies else -1.0,
+        "fault_to_resident_notify_p99_ms": round(_pct(resident_latencies, 99), 1) if resident_latencies else -1.0,
         "work_orders": work_orders,
         "duplicate_work_orders": duplicates,
         "alarm_events_ingested": events,

@@ -35,6 +35,7 @@ from cloud.api.routers import (
     audit,
     auth,
     commands,
+    complaints,
     dashboard,
     deadletter,
     device_admin,
@@ -47,6 +48,8 @@ from cloud.api.routers import (
     provisioning,
     registry_admin,
     reports,
+    points,
+    resident,
     telemetry,
     users,
     workorders,
@@ -84,6 +87,9 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (inspections.router, "self"),
     (reports.router, "self"),
     (inbox.router, "self"),
+    (resident.router, "self"),
+    (complaints.router, "self"),
+    (points.router, "self"),
     (analytics.router, "self"),
 ]
 

@@ -175,6 +175,16 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/inbox/{work_order_id}/{action}"): _r("work_orders.transition", WORKERS, ASSIGNMENT),
     ("GET", "/photos/{community}/{name}"): _r("photos.read", {A, E, B, R}, COMMUNITY),
     ("GET", "/resident"): _r("work_orders.report", {A, R}, COMMUNITY),
+    ("GET", "/api/v1/resident/inbox"): _r("resident.inbox", {A, R}, ANY),
+    ("GET", "/api/v1/butlers/{butler_id}/points"): _r("points.read", WORKERS, COMMUNITY),
+    ("POST", "/api/v1/butlers/{butler_id}/points/adjust"): _r("points.adjust", STAFF, COMMUNITY),
+    ("POST", "/api/v1/butlers/{butler_id}/points/redeem"): _r("points.redeem", STAFF, COMMUNITY),
+    ("POST", "/api/v1/complaints"): _r("complaints.file", {A, E, R}, COMMUNITY),
+    ("GET", "/api/v1/complaints"): _r("complaints.list", STAFF, COMMUNITY),
+    ("GET", "/api/v1/complaints/mine"): _r("complaints.own", {A, R}, ANY),
+    ("GET", "/api/v1/complaints/{complaint_id}"): _r("complaints.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/complaints/{complaint_id}/transitions"): _r("complaints.transition", STAFF, COMMUNITY),
+    ("GET", "/api/v1/resident/inbox/stream"): _r("resident.inbox", {A, R}, ANY),
     ("POST", "/resident/report"): _r("work_orders.report", {A, R}, COMMUNITY),
     ("POST", "/resident/rate/{work_order_id}"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
     # --- planned maintenance (issue 17): plans are staff's; the checklist follows the order ------
@@ -200,6 +210,7 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/manager-reports"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/csv"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/pdf"): _r("reports.read", STAFF, COMMUNITY),
+    ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

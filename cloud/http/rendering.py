@@ -38,7 +38,7 @@ def _ago(moment: dt.datetime | None, lang: str, now: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d")
 
 
-def _local(moment: dt.datetime | None, tz: str | None = None) -> str:
+def local_time(moment: dt.datetime | None, tz: str | None = None) -> str:
     """A time in the community's zone (``tz``, IANA name), 24-hour; China Standard Time (UTC+8,
     the demo communities' zone) when the page does not know the community."""
     if moment is None:
@@ -101,7 +101,7 @@ def render(request: Request, template: str, user: User | None, status_code: int 
     now: dt.datetime = context.pop("now", None) or request.app.state.clock.now()
     html = env.get_template(template).render(
         request=request, user=user, lang=lang, langs=LANGS, csrf_token=csrf, t=t, now=now,
-        ago=lambda m: _ago(m, lang, now), local=_local, duration=lambda s: _duration(s, lang), pct=_pct, num=_num,
+        ago=lambda m: _ago(m, lang, now), local=local_time, duration=lambda s: _duration(s, lang), pct=_pct, num=_num,
         path=request.url.path, **context)
     response = HTMLResponse(html, status_code=status_code)
     asked = request.query_params.get("lang")

@@ -24,6 +24,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from cloud.ops.complaints import repo as complaints
 from cloud.ops.model.actors import SYSTEM_ESCALATION
 from cloud.ops.model.policy import Policy
 from cloud.ops.notify.outbox import notify_butler, notify_webhooks, render_work_order
@@ -70,7 +71,9 @@ async def escalate_one(conn: AsyncConnection[Any], policy: Policy, wo: dict[str,
     event = "work_order.escalated"
     dedup = f"wo{wo['id']}:esc{level}:{now.timestamp()}"
     if target is not None:
-        await notify_butler(conn, target, updated, event, now, reveal_pii=True, dedup=dedup)
+        # a P0 nobody accepted also goes out by SMS: the next person up may not have the app open
+        await notify_butler(conn, target, updated, event, now, reveal_pii=True, dedup=dedup,
+                            sms=wo["priority"] == "P0" and wo["state"] in _WAITING_ACCEPT)
     if wo["assignee_id"] and wo["assignee_id"] != target:
         await notify_butler(conn, wo["assignee_id"], updated, "work_order.reminder", now, reveal_pii=True,
                             dedup=dedup)
@@ -120,6 +123,7 @@ class EscalationTicker:
     async def tick(self, pool: AsyncConnectionPool[Any]) -> int:
         async with asyncio.timeout(60), pool.connection() as conn:
             steps = await escalate_due(conn, self.policy, self.clock.now())
+            steps += await complaints.escalate_due(conn, self.clock.now())
         self.steps += steps
         return steps
 

@@ -24,7 +24,7 @@ from cloud.ops.model.alarms import GATEWAY_OFFLINE_RULE
 from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.model.policy import Policy
 from cloud.ops.workorders import repo
-from cloud.ops.workorders.reports import Report, rate, submit_report
+from cloud.ops.workorders.reports import Report, rate, reopen, submit_report
 from cloud.queries import butlers, sites
 from cloud.queries.workorders import affected_devices, open_orders, reported_by, work_order
 from cloud.web import photos
@@ -151,3 +151,15 @@ async def rate_order(conn: AsyncConnection[Any], user: User, wo_id: int, stars: 
     except WorkOrderError as exc:
         return str(exc)
     return None
+
+
+async def reopen_order(conn: AsyncConnection[Any], user: User, wo_id: int, reason: str, *,
+                       policy: Policy, now: dt.datetime) -> int | str:
+    """A resident reopens their resolved order; the id of the order that carries on, or a message."""
+    if await _visible_order(conn, user, wo_id) is None:
+        return "not_found"
+    try:
+        wo = await reopen(conn, policy, wo_id, reason, Actor("user", user.id, user.name, user.role.value), now)
+    except WorkOrderError as exc:
+        return str(exc)
+    return int(wo["id"])

@@ -9,6 +9,7 @@ WORKORDERS part's domain functions (state machine, trail, notifications), never 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -30,10 +31,14 @@ from cloud.auth.service import LoginRejected, LoginThrottled, authenticate
 from cloud.auth.tokens import TokenInvalid
 from cloud.auth.users import User, revoke_session
 from cloud.http.deps import get_clock, get_policy
+from cloud.http.i18n import pick_lang
 from cloud.http.rendering import STATIC, render
 from cloud.ops.fleet.commands import known_profiles, submit
 from cloud.ops.fleet.repo import command_target, device_commands
 from cloud.ops.fleet.validate import writable_points
+from cloud.http.residents import present
+from cloud.ops.delivery.hub import resident_recent
+from cloud.queries.complaints import cycle as complaint_cycle
 from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
@@ -47,7 +52,7 @@ from cloud.registry.bootstrap import gateway_identity, issue_token, revoke_gatew
 from cloud.registry.provisioning import BrokerFiles
 from cloud.runtime.errors import BrokerError
 from cloud.web import photos
-from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, report
+from cloud.web.inbox import ACTIONS, act, butler_of, inbox_orders, order_trail, rate_order, reopen_order, report
 from device_profiles.display import fixed
 
 log = logging.getLogger(__name__)
@@ -362,8 +367,14 @@ async def resident_page(request: Request, user: PageUser) -> Response:
         orders = await resident_orders(conn, user)
         buildings = await buildings_of(conn, user)
         devices = await reportable_devices(conn, user)
+        recent = await resident_recent(conn, user.id)
+    lang = pick_lang(request, user.lang)
+    updates = [present(lang, m) for m in recent]  # newest first; the live stream adds on top
     sent = request.query_params.get("sent")
-    return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices,
+    reopened = request.query_params.get("reopened")
+    reopen_after = get_clock(request).now() - get_policy(request).resident_reopen_window
+    return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices, updates=updates,
+                  reopen_after=reopen_after, reopened=reopened if reopened and reopened.isdigit() else None,
                   sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"))
 
 
@@ -401,6 +412,21 @@ async def resident_rate(request: Request, work_order_id: int, user: PageUser,
     return RedirectResponse("/resident?rated=1", status.HTTP_303_SEE_OTHER)
 
 
+@router.post("/resident/reopen/{work_order_id}")
+async def resident_reopen(request: Request, work_order_id: int, user: PageUser,
+                          reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        result = await reopen_order(conn, user, work_order_id, reason, policy=get_policy(request),
+                                    now=get_clock(request).now())
+    if result == "not_found":
+        return _not_found(request, user)
+    if isinstance(result, str):
+        return render(request, "error.html", user, status.HTTP_409_CONFLICT, message=result)
+    return RedirectResponse(f"/resident?reopened={result}", status.HTTP_303_SEE_OTHER)
+
+
 # --- managers ------------------------------------------------------------------------------------
 
 @router.get("/manager")
@@ -409,10 +435,12 @@ async def manager_page(request: Request, user: PageUser) -> Response:
         return _forbidden(request, user)
     raw_days = request.query_params.get("days", "30")
     days = int(raw_days) if raw_days.isdigit() and 1 <= int(raw_days) <= 366 else 30
+    now = get_clock(request).now()
     async with app_pool(request).connection() as conn:
-        perf = await load_performance(conn, user, days=days, now=get_clock(request).now())
+        perf = await load_performance(conn, user, days=days, now=now)
+        complaints = await complaint_cycle(conn, user.scope(), now - timedelta(days=days), now)
     top = max(perf.ratings.values()) if perf.ratings else 0
-    return render(request, "manager.html", user, perf=perf, top=top)
+    return render(request, "manager.html", user, perf=perf, top=top, complaints=complaints)
 
 
 # --- admins: users -------------------------------------------------------------------------------

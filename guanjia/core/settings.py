@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(default=None, repr=False)
     """``GUANJIA_SMTP_URL``: the notification sender's SMTP server (see :mod:`cloud.ops.delivery.email`);
     unset: email deliveries fail with a reason. Not in ``repr``: the URL may carry a password."""
+    sms_url: str | None = Field(default=None, repr=False)
+    """``GUANJIA_SMS_URL``: the SMS provider (see :mod:`cloud.ops.delivery.sms`, Aliyun today);
+    unset: SMS deliveries fail with a reason. Not in ``repr``: the URL carries the access key."""
     heartbeat_timeout_s: float = 120.0
     """``GUANJIA_HEARTBEAT_TIMEOUT_S``: a gateway silent this long gets a ``gateway_offline`` alarm."""
     fleet_rules: str | None = None

@@ -45,7 +45,8 @@ from guanjia.core.settings import Settings
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 #: streams never end by design: a cell that passes authorization is seen as a stream still open
-STREAMS = {("GET", "/api/v1/inbox/stream"), ("GET", "/api/v1/devices/{device_id}/live")}
+STREAMS = {("GET", "/api/v1/inbox/stream"), ("GET", "/api/v1/devices/{device_id}/live"),
+           ("GET", "/api/v1/resident/inbox/stream")}
 STREAM_OPEN_S = 1.0
 #: the handler's own 404 for a resource that exists but has no data yet (not an authz answer)
 DOMAIN_404 = {("GET", "/api/v1/analytics/devices/{device_id}/health"): "no health record"}
@@ -90,6 +91,12 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 " VALUES (%s, %s, 'gw-1', 'bad_json', '\\x00', 1) RETURNING id", (f"guanjia/v1/{c}/gw-1/telemetry", c))
             dead = await cur.fetchone()
             assert dead is not None
+            cur = await conn.execute(
+                "INSERT INTO complaints (community, grade, text, reporter_user_id, state, handle_due, close_due,"
+                " created_at, updated_at) VALUES (%s, 'general', '服务态度差', %s, 'received', now(), now(), now(),"
+                " now()) RETURNING id", (c, users[Subject.resident].id if c == "cA" else spare["cB"].id))
+            complaint = await cur.fetchone()
+            assert complaint is not None
             photo = photos.store(settings.run_dir, c, PNG).rsplit("/", 1)[1]
             await conn.execute(
                 "INSERT INTO device_commands (command_id, community, gateway, device_id, device, point, value,"
@@ -100,6 +107,7 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 "device_id": world.device_ids[c][0], "gateway_id": world.gateway_ids[c],
                 "alarm_id": world.alarm_ids[c][0], "wo_id": wo, "work_order_id": wo,
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
+                "complaint_id": complaint[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept", "command_id": f"c-matrix-{c}",
             }
         # the contractor's field-staff record (acting as the contractor user) and an order assigned to it

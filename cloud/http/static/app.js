@@ -212,6 +212,35 @@
     es.onerror = function () { live.textContent = live.dataset.offline; live.className = "live off"; };
   }
 
+  /* the resident's phone: each step of their orders arrives live, newest on top, and the order's
+     state in "my reports" follows; texts come rendered in the reader's language from the server */
+  function residentUpdates() {
+    var live = document.getElementById("resident-live"), list = document.getElementById("updates");
+    if (!live || !list || !window.EventSource) return;
+    var es = new EventSource("/api/v1/resident/inbox/stream");
+    var seen = {};
+    Array.prototype.forEach.call(list.querySelectorAll("li[data-id]"), function (li) { seen[li.dataset.id] = 1; });
+    var arrived = function (e) {
+      var m = JSON.parse(e.data);
+      if (seen[m.id]) return;
+      seen[m.id] = 1;
+      var empty = list.querySelector("li.empty");
+      if (empty) empty.remove();
+      var li = document.createElement("li");
+      li.className = "update fresh"; li.dataset.id = m.id; li.dataset.wo = m.work_order;
+      var at = document.createElement("span"); at.className = "small muted"; at.textContent = m.at || "";
+      li.appendChild(at); li.appendChild(document.createTextNode(" " + m.text));
+      list.insertBefore(li, list.firstChild);
+      var state = document.querySelector("#wo-" + m.work_order + " .state");
+      if (state && m.state_text) state.textContent = m.state_text;
+      if (navigator.vibrate) navigator.vibrate(150);
+    };
+    ["received", "assigned", "on_the_way", "on_site", "resolved", "closed", "reopened", "cancelled"]
+      .forEach(function (step) { es.addEventListener("resident." + step, arrived); });
+    es.addEventListener("ready", function () { live.textContent = live.dataset.live; live.className = "live on"; });
+    es.onerror = function () { live.textContent = live.dataset.offline; live.className = "live off"; };
+  }
+
   document.addEventListener("change", function (e) {
     if (e.target.classList && e.target.classList.contains("autosubmit")) e.target.form.submit();
   });
@@ -227,5 +256,6 @@
     }
     liveValues();
     inbox();
+    residentUpdates();
   });
 })();

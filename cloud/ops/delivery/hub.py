@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from cloud.ops.notify.listen import listen_forever
-from cloud.ops.notify.outbox import INBOX_CHANNEL
+from cloud.ops.notify.outbox import INBOX_CHANNEL, RESIDENT_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,12 @@ QUEUE_SIZE: Final = 256
 class InboxHub:
     """``async with InboxHub(url) as hub: async with hub.subscribe(butler_id) as queue: …``"""
 
-    def __init__(self, database_url: str | None) -> None:
+    def __init__(self, database_url: str | None, *, channel: str = INBOX_CHANNEL, key: str = "butler") -> None:
+        """``channel`` is the NOTIFY channel to LISTEN on and ``key`` the message field naming the
+        subscriber: butlers' inboxes by default, residents' with :func:`resident_hub`."""
         self.database_url = database_url
+        self.channel = channel
+        self.key = key
         self._subscribers: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._group: asyncio.TaskGroup | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -49,8 +53,8 @@ class InboxHub:
         return sum(len(s) for s in self._subscribers.values())
 
     def publish(self, message: dict[str, Any]) -> int:
-        """Hand ``message`` to every local subscriber of ``message['butler']``; return how many."""
-        queues = self._subscribers.get(int(message.get("butler", -1)), set())
+        """Hand ``message`` to every local subscriber of ``message[self.key]``; return how many."""
+        queues = self._subscribers.get(int(message.get(self.key, -1)), set())
         for queue in queues:
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):
@@ -85,7 +89,7 @@ class InboxHub:
         uvicorn ``lifespan="off"``); the task ends with the event loop or :meth:`stop_detached`."""
         if self._listener is None and self.database_url:
             self._listener = asyncio.get_running_loop().create_task(
-                listen_forever(self.database_url, [INBOX_CHANNEL], self._on_notify, self.connected.set),
+                listen_forever(self.database_url, [self.channel], self._on_notify, self.connected.set),
                 name="inbox-listen")
 
     def stop_detached(self) -> None:
@@ -98,7 +102,7 @@ class InboxHub:
             self._group = asyncio.TaskGroup()
             await self._group.__aenter__()
             self._listener = self._group.create_task(
-                listen_forever(self.database_url, [INBOX_CHANNEL], self._on_notify, self.connected.set),
+                listen_forever(self.database_url, [self.channel], self._on_notify, self.connected.set),
                 name="inbox-listen")
         else:
             self.connected.set()
@@ -111,6 +115,32 @@ class InboxHub:
                 self._listener.cancel()
             await self._group.__aexit__(None, None, None)
             self._group = None
+
+
+def resident_hub(database_url: str | None) -> InboxHub:
+    """The residents' hub: messages of :data:`RESIDENT_CHANNEL`, keyed by the resident's user id."""
+    return InboxHub(database_url, channel=RESIDENT_CHANNEL, key="user")
+
+
+async def resident_backlog(conn: AsyncConnection[Any], user_id: int, after_id: int,
+                           limit: int = 100) -> list[dict[str, Any]]:
+    """A resident's inbox newer than ``after_id``, oldest first (replay and the page's list)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT id, user_id AS user, event, payload, created_at AS at FROM notifications
+               WHERE channel = 'inbox' AND user_id = %s AND id > %s ORDER BY id LIMIT %s""",
+            (user_id, after_id, limit),
+        )
+        return await cur.fetchall()
+
+
+async def resident_recent(conn: AsyncConnection[Any], user_id: int, limit: int = 30) -> list[dict[str, Any]]:
+    """A resident's newest messages, newest first (the phone page's list before the stream)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT id, user_id AS user, event, payload, created_at AS at FROM notifications
+               WHERE channel = 'inbox' AND user_id = %s ORDER BY id DESC LIMIT %s""", (user_id, limit))
+        return await cur.fetchall()
 
 
 async def backlog(conn: AsyncConnection[Any], butler_id: int, after_id: int, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
-"""Phone messengers (WeCom 企业微信, DingTalk 钉钉, Feishu 飞书, Telegram, …) through apprise.
+"""Phone messengers other than the three Chinese group robots (Telegram, json://, …) through apprise.
 
-apprise knows 100+ services by URL (``wxwork://…``, ``dingtalk://…``, ``feishu://…``); a butler's
-``messengers`` column holds such URLs. We do not hand-write those clients: their signing and
-rate-limit rules change, and apprise keeps up with them.
+apprise knows 100+ services by URL. WeCom, DingTalk and Feishu robots are sent by
+:mod:`cloud.ops.delivery.robots` instead (why: see there); URLs are checked when a butler's
+channel is added (:mod:`cloud.ops.notify.channels`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deliver the notification outbox: webhooks, email, messengers — each attempt logged, failures
+"""Deliver the notification outbox: webhooks, email, messengers, SMS — each attempt logged, failures
 retried with capped exponential backoff, and a notification that still fails after
 ``max_attempts`` is marked ``failed`` and raises a ``notification_failed`` alarm of its own (so a
 dead SMTP relay or a broken webhook is itself something staff see and fix).
@@ -30,8 +30,12 @@ from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.delivery import webhook
 from cloud.ops.delivery.email import SmtpConfig, send_email
 from cloud.ops.delivery.messenger import send_messenger
+from cloud.ops.delivery.robots import RobotEndpoints, send_robot
+from cloud.ops.delivery.sms import SmsConfig, send_sms
 from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.errors import InvalidRequest
 from cloud.ops.model.policy import Policy
+from cloud.ops.notify.channels import RobotChannel, parse_channel
 from cloud.ops.notify.listen import listen_forever
 from cloud.ops.notify.outbox import OUTBOX_CHANNEL
 from guanjia.core.clock import Clock, to_ms
@@ -66,11 +70,14 @@ class NotificationSender:
 
     name = "notification-sender"
 
-    def __init__(self, policy: Policy, *, smtp: SmtpConfig | None = None, clock: Clock,
+    def __init__(self, policy: Policy, *, smtp: SmtpConfig | None = None, sms: SmsConfig | None = None,
+                 robots: RobotEndpoints | None = None, clock: Clock,
                  retry: RetryPolicy | None = None, batch: int = 50, concurrency: int = 8,
                  poll_interval: float = 2.0, http_timeout: float = 10.0) -> None:
         self.policy = policy
         self.smtp = smtp
+        self.sms = sms
+        self.robots = robots or RobotEndpoints()
         self.clock = clock
         self.retry = retry or RetryPolicy()
         self.batch = batch
@@ -118,8 +125,23 @@ class NotificationSender:
             error = await send_email(self.smtp, row["target"], row["subject"], row["body"])
             return Delivery(error is None, error=error)
         if channel == "messenger":
-            error = await send_messenger(row["target"], row["subject"], row["body"])
+            try:
+                parsed = parse_channel(row["target"])
+            except InvalidRequest as exc:  # stored before URLs were checked on entry
+                return Delivery(False, error=str(exc)[:500], permanent=True)
+            if isinstance(parsed, RobotChannel):
+                assert self._client is not None
+                out = await send_robot(self._client, parsed, self.robots, row["subject"], row["body"],
+                                       self.clock.now(), self.http_timeout)
+                return Delivery(out.ok, out.status, out.error, out.permanent)
+            error = await send_messenger(parsed.url, row["subject"], row["body"])
             return Delivery(error is None, error=error)
+        if channel == "sms":
+            if self.sms is None:
+                return Delivery(False, error="no SMS provider configured (GUANJIA_SMS_URL)")
+            assert self._client is not None
+            out = await send_sms(self._client, self.sms, row["target"], row["subject"], self.clock.now())
+            return Delivery(out.ok, out.status, out.error, out.permanent)
         return Delivery(True)  # inbox rows are delivered by NOTIFY at commit
 
     async def _finish(self, conn: AsyncConnection[Any], row: dict[str, Any], result: Delivery, started: float,

@@ -57,6 +57,31 @@ class Clocks(BaseModel):
     label: str = ""
 
 
+class ComplaintGrade(BaseModel):
+    """The commitments of one complaint grade: handled within, closed (resident told) within."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handle: Duration = Field(description="investigated and handled within")
+    close: Duration = Field(description="feedback given to the resident and closed within")
+    label: str = ""
+
+
+def _default_grades() -> dict[str, ComplaintGrade]:
+    return {"serious": ComplaintGrade(handle=timedelta(hours=24), close=timedelta(days=3), label="重大"),
+            "general": ComplaintGrade(handle=timedelta(days=3), close=timedelta(days=7), label="一般"),
+            "minor": ComplaintGrade(handle=timedelta(days=7), close=timedelta(days=15), label="轻微")}
+
+
+class PointsRule(BaseModel):
+    """Points a volunteer earns per resolved task, by the order's skill."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: int = Field(5, ge=0)
+    per_skill: dict[str, int] = Field(default_factory=dict)
+
+
 class Match(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -118,6 +143,11 @@ class Policy(BaseModel):
     flap_window: Duration = timedelta(minutes=10)
     reminder_every: Duration = timedelta(minutes=30)
     manual_priority: Priority = "P2"
+    resident_reopen_window: Duration = timedelta(days=7)
+    complaint_grades: dict[str, ComplaintGrade] = Field(default_factory=_default_grades)
+    points: PointsRule = PointsRule()
+    """Complaint grades and their commitments (``serious`` / ``general`` / ``minor`` by default)."""
+    """How long after an order was resolved its resident may reopen it (not fixed after all)."""
     inhibition: Inhibition = Inhibition()
 
     def override_for(self, rule: str, kind: str | None) -> Override | None:

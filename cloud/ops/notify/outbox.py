@@ -126,8 +126,11 @@ async def notify_butler(
     *,
     reveal_pii: bool,
     dedup: str | None = None,
+    sms: bool = False,
 ) -> int | None:
-    """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction."""
+    """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction;
+    with ``sms`` (a P0 order escalated because nobody accepted it) also a text to the butler's
+    phone, which reaches them when no app is open."""
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
@@ -143,7 +146,7 @@ async def notify_butler(
                      %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
            SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)),
-                  b.email, b.messengers
+                  b.email, b.messengers, b.phone
            FROM ins JOIN butlers b ON b.id = %(butler)s""",
         {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
          "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
@@ -152,8 +155,15 @@ async def notify_butler(
     row = await res.fetchone()
     if row is None:
         return None  # already notified (replay)
-    inbox_id, email, messengers = int(row[0]), row[2], row[3]
+    inbox_id, email, messengers, phone = int(row[0]), row[2], row[3], row[4]
     queued = False
+    if sms and phone:
+        # a text message is short and may sit on a lock screen: the masked subject only
+        s_subject, _s_body, _s_payload = render_work_order(wo, event, reveal_pii=False)
+        queued |= await _insert(conn, channel="sms", event=event, now=now, state="pending", butler_id=butler_id,
+                                target=phone, community=wo["community"], work_order_id=wo["id"],
+                                alarm_id=wo.get("alarm_id"), subject=s_subject, body=s_subject,
+                                dedup_key=f"{key}:sms" if key else None) is not None
     if email:
         queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
                                 target=email, community=wo["community"], work_order_id=wo["id"],
@@ -202,3 +212,53 @@ async def notify_webhooks(
     )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+RESIDENT_CHANNEL: Final = "guanjia_resident"
+#: the steps of an order a resident hears about (``resident.step.<step>`` in the page catalogs)
+RESIDENT_STEPS: Final = ("received", "assigned", "on_the_way", "on_site", "resolved", "closed", "reopened",
+                         "cancelled")
+
+
+async def notify_residents(
+    conn: AsyncConnection[Any],
+    wo: dict[str, Any],
+    step: str,
+    now: datetime,
+    *,
+    butler_id: int | None = None,
+    only_user: int | None = None,
+) -> int:
+    """Tell the residents behind ``wo`` (its reporter and everyone whose report was linked to it)
+    that it reached ``step``, in the caller's transaction; return how many were told.
+
+    One inbox row per resident (``user_id``) and one ``pg_notify`` on :data:`RESIDENT_CHANNEL` each,
+    delivered at commit to the residents' live phone pages. The row holds the step and its
+    parameters, not a sentence: the page renders it in the reader's language. Only the butler's
+    name is shown — never their phone — and the title is the stored (already masked) one."""
+    if step not in RESIDENT_STEPS:
+        raise ValueError(f"unknown resident step {step!r}")
+    event = f"resident.{step}"
+    cur = await conn.execute(
+        """WITH who AS (
+             SELECT DISTINCT u FROM (
+               SELECT %(reporter)s::bigint AS u
+               UNION SELECT reporter_user_id FROM resident_reports WHERE work_order_id = %(wo)s) s
+             WHERE u IS NOT NULL AND (%(only)s::bigint IS NULL OR u = %(only)s)),
+           data AS (
+             SELECT jsonb_build_object('step', %(step)s::text, 'work_order', %(wo)s::bigint, 'title', %(title)s::text,
+                                       'state', %(state)s::text,
+                                       'butler', (SELECT name FROM butlers WHERE id = %(butler)s::bigint)) AS payload),
+           ins AS (
+             INSERT INTO notifications (channel, user_id, event, community, work_order_id, subject, payload, state,
+                                        created_at, sent_at)
+             SELECT 'inbox', who.u, %(event)s, %(community)s, %(wo)s, %(title)s, data.payload, 'sent', %(now)s, %(now)s
+             FROM who, data RETURNING id, user_id, payload)
+           SELECT pg_notify(%(channel)s, jsonb_build_object('id', id, 'user', user_id, 'event', %(event)s::text,
+                                                            'payload', payload, 'at', %(now)s::timestamptz)::text)
+           FROM ins""",
+        {"reporter": wo.get("reporter_user_id"), "wo": wo["id"], "only": only_user, "step": step,
+         "title": wo["title"], "state": wo["state"], "butler": butler_id, "event": event,
+         "community": wo["community"], "now": now, "channel": RESIDENT_CHANNEL},
+    )
+    return len(await cur.fetchall())

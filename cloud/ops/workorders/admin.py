@@ -18,9 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.rows import dict_row
+
+from cloud.ops.model.errors import InvalidRequest
+from cloud.ops.notify.channels import normalise_channels
 
 
 class OrderLine(NamedTuple):
@@ -120,7 +124,10 @@ _BUTLER_COLUMNS = ("user_id", "name", "phone", "email", "community", "buildings"
 
 
 def add_butler(conn: psycopg.Connection[Any], butler: NewButler) -> int:
-    """Insert the butler and their shifts (in the caller's transaction); returns the butler id."""
+    """Insert the butler and their shifts (in the caller's transaction); returns the butler id.
+    Messenger URLs are checked and stored in their canonical form (:func:`normalise_channels`): a
+    typo is an error now, not a ``notification_failed`` alarm at the first incident."""
+    butler.messengers = normalise_channels(butler.messengers)
     row = conn.execute(
         f"INSERT INTO butlers ({', '.join(_BUTLER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_BUTLER_COLUMNS))}) "
         "RETURNING id", [getattr(butler, c) for c in _BUTLER_COLUMNS]).fetchone()
@@ -134,7 +141,14 @@ def add_butler(conn: psycopg.Connection[Any], butler: NewButler) -> int:
 
 def add_webhook(conn: psycopg.Connection[Any], url: str, secret: str, *, community: str | None = None,
                 events: list[str] | None = None) -> int:
-    """Register a signed webhook endpoint (``community`` None: every community; no events: all)."""
+    """Register a signed webhook endpoint (``community`` None: every community; no events: all).
+    The URL must be an absolute http(s) address; messenger robots belong in a butler's messengers."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(f"webhook URL {url[:80]!r}: must be http(s)://host/path; group robots (wecom://, "
+                             "dingtalk://, feishu://) are a butler's --messenger")
+    if not secret:
+        raise InvalidRequest("webhook secret must not be empty (it signs every delivery)")
     row = conn.execute("INSERT INTO webhook_endpoints (community, url, secret, events) VALUES (%s, %s, %s, %s) "
                        "RETURNING id", (community, url, secret, events or [])).fetchone()
     assert row is not None

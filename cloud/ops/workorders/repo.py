@@ -23,7 +23,8 @@ from cloud.ops.model.errors import InvalidRequest, NotAllowed, NotFound
 from cloud.ops.model.policy import Policy, Priority
 from cloud.ops.model.states import FINAL, Action, State, next_state
 from cloud.ops.notify.masking import mask_text
-from cloud.ops.notify.outbox import notify_butler, notify_webhooks, render_work_order
+from cloud.ops.notify.outbox import notify_butler, notify_residents, notify_webhooks, render_work_order
+from cloud.ops.points.ledger import award_task
 from cloud.ops.routing.repo import route
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
     _, _, payload = render_work_order(wo, "work_order.opened", reveal_pii=False)
     await notify_webhooks(conn, wo["community"], "work_order.opened", payload, now,
                           work_order_id=wo["id"], alarm_id=wo["alarm_id"], dedup=f"wo{wo['id']}:opened")
+    if wo["reporter_user_id"] is not None:
+        await notify_residents(conn, wo, "received", now)
     return await auto_assign(conn, policy, wo, now)
 
 
@@ -214,6 +217,7 @@ async def _assign(conn: AsyncConnection[Any], policy: Policy, wo: WorkOrder, but
     assert updated is not None
     await notify_butler(conn, butler_id, updated, "work_order.assigned", now, reveal_pii=True,
                         dedup=f"wo{wo['id']}:assign:{updated['updated_at'].timestamp()}:{butler_id}")
+    await notify_residents(conn, updated, "assigned", now, butler_id=butler_id)
     return updated
 
 
@@ -221,7 +225,8 @@ async def _check_actor(conn: AsyncConnection[Any], wo: WorkOrder, action: Action
                        assignee_id: int | None) -> None:
     """Butlers act on their own orders; staff (admin/engineer/system/team lead) on any. Volunteers
     receive work only from a full-time butler or staff; residents only report and rate."""
-    if actor.role == "resident":
+    if actor.role == "resident" and action is not Action.reopen:
+        # reopen is theirs only through reports.reopen, which checks the order is theirs and the window
         raise NotAllowed("residents report faults and rate repairs; they do not move work orders")
     if actor.kind == "butler":
         cur = await conn.execute("SELECT kind, role FROM butlers WHERE id = %s", (actor.butler_id,))
@@ -302,6 +307,11 @@ async def transition(
     assert updated is not None
     await add_trail(conn, wo_id, now, act.value, actor, from_state=wo["state"], to_state=target.value,
                     note=note, lat=lat, lon=lon)
+    if act is Action.resolve:  # a volunteer's resolved task earns points (once per order)
+        await award_task(conn, policy, updated, actor, now)
+    step = _RESIDENT_STEP.get(act)
+    if step is not None:  # the residents behind the order follow it on their phone
+        await notify_residents(conn, updated, step, now, butler_id=updated["assignee_id"])
     if act is Action.reject:
         # route to someone else at once; if nobody, it stays rejected and escalation picks it up
         return await auto_assign(conn, policy, updated, now, frozenset({wo["assignee_id"]} - {None}))
@@ -310,6 +320,12 @@ async def transition(
         await notify_webhooks(conn, updated["community"], f"work_order.{target.value}", payload, now,
                               work_order_id=wo_id, alarm_id=updated["alarm_id"], dedup=f"wo{wo_id}:{act.value}")
     return updated
+
+
+#: the actions a resident hears about (assignment is told by :func:`_assign`, receipt by :func:`open_order`)
+_RESIDENT_STEP: dict[Action, str] = {
+    Action.depart: "on_the_way", Action.arrive: "on_site", Action.resolve: "resolved", Action.close: "closed",
+    Action.auto_close: "closed", Action.reopen: "reopened", Action.cancel: "cancelled"}
 
 
 async def open_for_alarm(conn: AsyncConnection[Any], alarm_id: int) -> WorkOrder | None:

@@ -20,7 +20,7 @@ from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed
 from cloud.ops.model.policy import Policy, Priority
 from cloud.ops.model.states import Action, State
 from cloud.ops.notify.masking import mask_text
-from cloud.ops.notify.outbox import notify_butler
+from cloud.ops.notify.outbox import notify_butler, notify_residents
 from cloud.ops.workorders import repo
 from cloud.ops.workorders.performance import recompute
 from cloud.queries.assets import device_info, lock_device
@@ -98,6 +98,10 @@ async def submit_report(conn: AsyncConnection[Any], policy: Policy, report: Repo
             (report.community, report.building, report.device, report.text, report.location, report.photos,
              report.reporter_name, report.reporter_phone, report.reporter_user_id, wo["id"], linked, now),
         )
+        if linked and report.reporter_user_id is not None:
+            # a new order told its reporter in open_order; a linked report is news to this resident only
+            await notify_residents(conn, wo, "received", now, butler_id=wo["assignee_id"],
+                                   only_user=report.reporter_user_id)
     return wo, linked
 
 
@@ -127,3 +131,42 @@ async def rate(conn: AsyncConnection[Any], policy: Policy, wo_id: int, stars: in
         if wo["assignee_id"]:
             await recompute(conn, wo["assignee_id"], now)
     return wo
+
+
+async def reopen(conn: AsyncConnection[Any], policy: Policy, wo_id: int, reason: str, actor: Actor,
+                 now: datetime) -> repo.WorkOrder:
+    """A resident says the repair did not hold, within ``policy.resident_reopen_window`` of its
+    resolution; return the order that carries on.
+
+    A *resolved* order goes back to its butler (``reopen``: assigned, clocks restarted). A *closed*
+    one (closing is final: its rating and the butler's record stand) gets a follow-up order that
+    names it, so the new work is measured on its own; both are on the trail."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidRequest("say what is still wrong")
+    async with conn.transaction():
+        wo = await repo.get(conn, wo_id, lock=True)
+        if actor.role == "resident":
+            cur = await conn.execute(
+                "SELECT 1 FROM resident_reports WHERE work_order_id = %s AND reporter_user_id = %s", (wo_id, actor.id))
+            if wo["reporter_user_id"] != actor.id and await cur.fetchone() is None:
+                raise NotAllowed("only a resident who reported it may reopen this order")
+        if wo["state"] not in (State.resolved, State.closed) or wo["resolved_at"] is None:
+            raise IllegalTransition(wo["state"], "reopen", ["reopen (only once resolved)"])
+        if now > wo["resolved_at"] + policy.resident_reopen_window:
+            days = policy.resident_reopen_window.total_seconds() / 86400
+            raise InvalidRequest(f"work order {wo_id} was resolved more than {days:g} days ago; please file a new "
+                                 "report")
+        if wo["state"] == State.resolved:
+            return await repo.transition(conn, policy, wo_id, Action.reopen, actor, now, note=mask_text(reason)[:500])
+        new = repo.NewOrder(
+            community=wo["community"], title=f"#{wo_id} {wo['title']}"[:120], origin="resident",
+            priority=wo["priority"], building=wo["building"], device=wo["device"], device_kind=wo["device_kind"],
+            skill=wo["skill"], description=reason, location=wo["location"], reporter_name=wo["reporter_name"],
+            reporter_phone=wo["reporter_phone"], reporter_user_id=actor.id if actor.role == "resident" else
+            wo["reporter_user_id"])
+        follow_up = await repo.open_order(conn, policy, new, now, actor)
+        assert follow_up is not None  # no alarm on it: nothing to conflict with
+        await repo.add_trail(conn, wo_id, now, "followed_up", actor, note=mask_text(reason)[:500],
+                             data={"work_order": follow_up["id"]})
+        return follow_up

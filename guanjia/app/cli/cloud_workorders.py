@@ -120,7 +120,10 @@ def butler_add(
     user: str | None = typer.Option(None, "--user", help="username of the web account to link"),
     timezone: str = typer.Option("Asia/Shanghai", "--tz"),
     shifts: list[str] = typer.Option([], "--shift", help="'mon-fri 08:00-20:00'; repeat (none: always on duty)"),
-    messengers: list[str] = typer.Option([], "--messenger", help="apprise URL (wxwork://, dingtalk://, …)"),
+    messengers: list[str] = typer.Option(
+        [], "--messenger",
+        help="wecom://KEY, dingtalk://TOKEN?secret=SEC…, feishu://HOOK?secret=…, a pasted robot webhook "
+             "address, or another apprise URL; repeat (checked when added)"),
     database_url: str | None = DbOption,
 ) -> None:
     """Add a butler (or team lead / manager) with skills, buildings, roster and escalation link."""

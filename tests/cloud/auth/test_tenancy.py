@@ -74,6 +74,11 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
             " status, reason, created_at, expires_at) SELECT 'cmd-cB-1', 'cB', d.id, d.code, 'x', '1', 'eng',"
             " 'rejected', 'not_writable', now(), now() FROM devices d WHERE d.id = %s",
             (world.device_ids["cB"][0],))
+        cur = await conn.execute("INSERT INTO complaints (community, grade, text, state, handle_due, close_due,"
+                                 " created_at, updated_at) VALUES ('cB', 'general', 'x', 'received', now(), now(),"
+                                 " now(), now()) RETURNING id")
+        complaint = await cur.fetchone()
+        assert complaint is not None
     b = "cB"
     photo = photos.store(settings.run_dir, b, b"\x89PNG\r\n\x1a\n" + bytes(16)).rsplit("/", 1)[1]
     return {
@@ -82,7 +87,7 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
         "order_id": world.work_order_ids[b][0], "alarm_id": world.alarm_ids[b][0],
         "butler_id": world.butler_ids[b][0], "user_id": row[0] if row else 999_999,
         "community": b, "report_id": world.work_order_ids[b][0], "dead_letter_id": dead[0],
-        "name": photo, "path": "app.js", "action": "accept", "command_id": "cmd-cB-1",
+        "name": photo, "path": "app.js", "action": "accept", "command_id": "cmd-cB-1", "complaint_id": complaint[0],
     }
 
 

@@ -4,7 +4,9 @@ Playwright, against the real app served by uvicorn on a free port and a real Pos
 * a butler logs in, a new work order arrives live (SSE) with its cue, and they accept and
   resolve it with one tap each;
 * an engineer logs in and sees a 30-day chart render with data;
-* a butler of community A cannot open a work order of community B.
+* a butler of community A cannot open a work order of community B;
+* a resident reports a fault on the phone page and follows it live: assigned (with the butler's
+  name), on the way, on site, resolved — each step appears without a reload, in Chinese.
 
 Screenshots of the main pages go to ``test-artifacts/`` (git-ignored). Skipped with a reason
 when Chromium or Playwright is not installed.
@@ -78,9 +80,10 @@ async def server(app: FastAPI) -> AsyncIterator[str]:
     finally:
         srv.should_exit = True
         await asyncio.wait_for(task, 10)
-        hub = getattr(app.state, "inbox_hub", None)
-        if hub is not None:
-            hub.stop_detached()
+        for name in ("inbox_hub", "resident_hub"):
+            hub = getattr(app.state, name, None)
+            if hub is not None:
+                hub.stop_detached()
 
 
 @pytest.fixture
@@ -258,6 +261,46 @@ async def test_engineer_changes_a_pump_setpoint_and_sees_the_reply(
             assert not any(values == [1200] for _fc, _addr, values in unit.writes)
         finally:
             edge.stop()
+
+
+async def test_resident_follows_their_report_live(server: str, browser: Browser, world: World,
+                                                  people: dict[str, Login], pool: AsyncConnectionPool[Any]) -> None:
+    from cloud.ops.model.actors import Actor
+    from cloud.ops.model.policy import default_policy as policy
+    from cloud.ops.workorders import repo
+
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True)
+    page = await context.new_page()
+    await page.goto(f"{server}/login")
+    await page.fill("input[name=username]", people["resident"].user.username)
+    await page.fill("input[name=password]", people["resident"].password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/resident")
+    await page.fill("#report-form textarea[name=text]", "3号楼楼道灯不亮 browser-test")
+    await page.click("#report-form button.primary")
+    await page.wait_for_url("**/resident?sent=*")
+    wo_id = int(page.url.rsplit("=", 1)[1])
+    updates = page.locator("#updates li.update")
+    await expect(updates.first).to_contain_text(f"工单 #{wo_id} 已派给")  # newest first
+    await expect(page.locator(f"#updates li.update[data-wo='{wo_id}']")).to_have_count(2)
+    await expect(page.locator("#resident-live.on")).to_be_visible(timeout=15_000)
+    async with pool.connection() as conn:
+        wo = await repo.get(conn, wo_id)
+        cur = await conn.execute("SELECT name FROM butlers WHERE id = %s", (wo["assignee_id"],))
+        row = await cur.fetchone()
+    assert row is not None
+    butler, name = Actor.butler(wo["assignee_id"], row[0]), row[0]
+    expected = {"depart": f"{name} 正在赶来", "arrive": f"{name} 已到达现场", "resolve": f"工单 #{wo_id} 已处理完成"}
+    async with pool.connection() as conn:
+        await repo.transition(conn, policy(), wo_id, "accept", butler, dt.datetime.now(dt.UTC))
+    for action, text in expected.items():
+        async with pool.connection() as conn:
+            await repo.transition(conn, policy(), wo_id, action, butler, dt.datetime.now(dt.UTC))
+        await expect(updates.first).to_contain_text(text, timeout=10_000)  # live: no reload by the test
+    await expect(page.locator(f"#wo-{wo_id} .state")).to_have_text("已完成")
+    await expect(page.locator(f"#updates li.update[data-wo='{wo_id}']")).to_have_count(5)
+    await shot(page, "resident-live")
+    await context.close()
 
 
 # --- the device pages speak the device's language (issue 23) --------------------------------------

@@ -99,6 +99,8 @@ async def test_engineer_pages(client: httpx.AsyncClient, world: World, people: d
     assert (await c.get(f"/gateways/{world.gateway_ids['cB']}")).status_code == 404
     manager = await c.get("/manager?lang=en")
     assert "Responded in time" in manager.text
+    assert "Mean days filed → closed (benchmark 1.8)" in manager.text  # complaints' cycle time
+    assert "投诉" in (await c.get("/manager?lang=zh")).text
     assert (await c.get("/inbox")).status_code == 200  # staff see the dispatcher view
     assert (await c.get("/static/vendor/uPlot.iife.min.js")).status_code == 200
     assert (await c.get("/static/../pages.py")).status_code == 404
@@ -189,3 +191,30 @@ async def test_admin_manages_users(client: httpx.AsyncClient, make_user: MakeUse
     resp = await c.post(f"/admin/users/{engineer.user.id}/disable", data={"csrf_token": token})
     assert resp.status_code == 303
     assert (await client.get("/api/v1/auth/me", headers=engineer.headers)).status_code == 401
+
+
+async def test_resident_reads_progress_and_reopens(client: httpx.AsyncClient, world: World,
+                                                   people: dict[str, Login], pool: AsyncConnectionPool[Any]) -> None:
+    c = await browser(client, people["resident"])
+    page = await c.get("/resident?lang=en")
+    token = csrf_of(page.text)
+    resp = await c.post("/resident/report", data={"text": "Tap in the laundry leaks", "csrf_token": token})
+    wo_id = int(resp.headers["location"].split("sent=")[1])
+    mine = await c.get("/resident?lang=en")
+    assert f"We received your report: work order #{wo_id}" in mine.text
+    api = (await c.get("/api/v1/resident/inbox?lang=zh")).json()["items"]
+    assert [m["step"] for m in api if m["work_order"] == wo_id][:1] == ["received"]
+    assert api[0]["text"].startswith("已收到您的报修")
+    assert "reopen" not in mine.text.split(f'id="wo-{wo_id}"')[1].split("</li>")[0]  # not resolved yet
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE work_orders SET state = 'resolved', resolved_at = now() WHERE id = %s", (wo_id,))
+    page = await c.get("/resident?lang=en")
+    assert f'action="/resident/reopen/{wo_id}"' in page.text
+    assert (await c.post(f"/resident/reopen/{wo_id}", data={"reason": "", "csrf_token": token})).status_code == 409
+    resp = await c.post(f"/resident/reopen/{wo_id}", data={"reason": "still dripping", "csrf_token": token})
+    assert resp.headers["location"] == f"/resident?reopened={wo_id}"
+    foreign = world.work_order_ids["cB"][0]
+    assert (await c.post(f"/resident/reopen/{foreign}", data={"reason": "x", "csrf_token": token})).status_code == 404
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT state FROM work_orders WHERE id = %s", (wo_id,))
+        assert await cur.fetchone() == ("assigned",)

@@ -1,0 +1,33 @@
+"""How a resident's inbox message reads, shared by the JSON/SSE API and the phone page: the same
+sentence in both, in the reader's language, with the time in the communities' zone.
+
+Messages are stored as a step and its parameters (:func:`cloud.ops.notify.outbox.notify_residents`),
+not as text, so a resident who switches language reads the whole history in the new one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cloud.http.i18n import translate
+from cloud.http.rendering import local_time
+
+
+def step_text(lang: str, payload: dict[str, Any]) -> str:
+    """The sentence for one step, e.g. 「工单 #12 已派给 陈师傅。」."""
+    butler = payload.get("butler") or translate(lang, "resident.staff")
+    return translate(lang, f"resident.step.{payload.get('step')}", id=payload.get("work_order"),
+                     title=payload.get("title") or "", butler=butler)
+
+
+def present(lang: str, message: dict[str, Any]) -> dict[str, Any]:
+    """One message as the phone shows it (the API's item and the SSE event's data)."""
+    payload = message.get("payload") or {}
+    at = message.get("at")
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return {"id": message["id"], "event": message.get("event"), "work_order": payload.get("work_order"),
+            "step": payload.get("step"), "state": payload.get("state"), "text": step_text(lang, payload),
+            "state_text": translate(lang, f"wo.{payload.get('state')}"),
+            "at": local_time(at) if isinstance(at, datetime) else None}

@@ -1,0 +1,1 @@
+"""Volunteers' points (积分): an append-only ledger, earned per task, adjusted, redeemed (issue 18)."""
