@@ -33,11 +33,11 @@ from cloud.auth.users import User, revoke_session
 from cloud.http.deps import get_clock, get_policy
 from cloud.http.i18n import pick_lang
 from cloud.http.rendering import STATIC, render
+from cloud.http.residents import present
+from cloud.ops.delivery.hub import resident_recent
 from cloud.ops.fleet.commands import known_profiles, submit
 from cloud.ops.fleet.repo import command_target, device_commands
 from cloud.ops.fleet.validate import writable_points
-from cloud.http.residents import present
-from cloud.ops.delivery.hub import resident_recent
 from cloud.queries.complaints import cycle as complaint_cycle
 from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
