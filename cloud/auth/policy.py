@@ -184,7 +184,9 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/complaints/mine"): _r("complaints.own", {A, R}, ANY),
     ("GET", "/api/v1/complaints/{complaint_id}"): _r("complaints.read", STAFF, COMMUNITY),
     ("POST", "/api/v1/complaints/{complaint_id}/transitions"): _r("complaints.transition", STAFF, COMMUNITY),
-    ("GET", "/api/v1/resident/inbox/stream"): _r("resident.inbox", {A, R}, ANY),
+    # the live stream is the resident's own phone (an admin reads the inbox list instead: a stream
+    # held open by a staff session would never end, and it shows them nothing of their own)
+    ("GET", "/api/v1/resident/inbox/stream"): _r("resident.inbox", {R}, ANY),
     ("POST", "/resident/report"): _r("work_orders.report", {A, R}, COMMUNITY),
     ("POST", "/resident/rate/{work_order_id}"): _r("work_orders.rate", {A, R}, ASSIGNMENT),
     # --- planned maintenance (issue 17): plans are staff's; the checklist follows the order ------
