@@ -33,6 +33,9 @@ from guanjia.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+STOP_REPORT_S = 10.0
+"""After this long, a stop that has not finished logs what still runs (see ``_report_slow_stop``)."""
+
 
 def service_policy(config: CloudConfig) -> Policy:
     """The work-order policy of this process: ``config.wo_policy`` (``GUANJIA_WO_POLICY``)."""
@@ -114,5 +117,25 @@ class CloudService:
                         tb: TracebackType | None) -> None:
         for task in self._tasks:
             task.cancel()
-        await self._stack.aclose()
+        watchdog = asyncio.get_running_loop().create_task(self._report_slow_stop(), name="stop-watchdog")
+        try:
+            await self._stack.aclose()
+        finally:
+            watchdog.cancel()
         log.info("cloud service stopped")
+
+    async def _report_slow_stop(self, after_s: float = STOP_REPORT_S) -> None:
+        """Name what still runs ``after_s`` after a stop was asked for, with its stack.
+
+        A component must end promptly when cancelled; one that does not holds the whole process
+        past its supervisor's grace period (and is then killed mid-write). Logging the stuck task
+        and where it waits turns that from a mystery into a line to fix."""
+        await asyncio.sleep(after_s)
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is current or task.done():
+                continue
+            frames = task.get_stack(limit=8)
+            where = " <- ".join(f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+                                for f in reversed(frames))
+            log.warning("still running %.0f s after stop: task %s at %s", after_s, task.get_name(), where or "?")
