@@ -87,12 +87,14 @@ def run_scenario(stack: Stack, counter: Counter, scenario: Scenario, quick: bool
             out.alarm_ok = ok
             out.ok &= ok
         _check_tickets(stack, site, scenario, stopping, out)
-        # the cloud may still be writing what the agent published last
+        # the cloud may still be writing what the agent published last, and its confirmation of the
+        # last batches may still be on its way to the outbox (retried until acknowledged): wait for
+        # both, with a deadline, rather than judge one instant
         deadline = time.monotonic() + 60
         while True:
             rec = reconcile(stack.database_url, site.community, site.gateway, site.outbox,
                             counter.for_gateway(site.community, site.gateway))
-            if rec.lost_messages == 0 or time.monotonic() > deadline:
+            if (rec.lost_messages == 0 and rec.pending_messages == 0) or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
         out.lost, out.duplicated = rec.lost, rec.duplicated
