@@ -36,6 +36,7 @@ from cloud.api.routers import (
     auth,
     commands,
     complaints,
+    contracts,
     dashboard,
     deadletter,
     device_admin,
@@ -58,7 +59,7 @@ from cloud.auth.deps import authorize, build_auth_state
 from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.metrics import Metrics
-from cloud.web import checklist, pages, rounds
+from cloud.web import checklist, operations, pages, rounds
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
@@ -91,6 +92,8 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (complaints.router, "self"),
     (points.router, "self"),
     (analytics.router, "self"),
+    (contracts.router, "self"),
+    (operations.router, "self"),
 ]
 
 
