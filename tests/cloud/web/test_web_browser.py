@@ -455,3 +455,35 @@ async def test_device_pages_speak_the_devices_language(server: str, browser: Bro
     await page.locator("#gw-details summary").click()
     await expect(page.locator("#gw-status")).to_be_visible()
     await shot(page, f"gateway-{lang}")
+
+
+async def test_chart_with_one_point_keeps_the_asked_window(server: str, browser: Browser,
+                                                           pool: AsyncConnectionPool[Any], make_user: MakeUser) -> None:
+    """A fresh demo has one hourly point in a 30-day chart: the x axis is the 30 days asked for, in
+    the community's zone, not a zero span widened to years (the "2027 to 2029" axis of issue 17)."""
+    from zoneinfo import ZoneInfo
+
+    from cloud.db.rollups import HOUR, floor_to
+    from tests.support.devicepages import seed
+
+    engineer = await make_user(Role.engineer, "cE")
+    now = dt.datetime.now(dt.UTC)
+    async with pool.connection() as conn:
+        pages = await seed(conn, "cE", now)
+        await conn.execute(
+            "INSERT INTO telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n)"
+            " SELECT %s, %s, id, 4.1, 4.0, 4.2, 60 FROM metrics WHERE name = 'outlet_pressure'",
+            (floor_to(now, HOUR) - HOUR, pages.devices["pump"]))
+    page = await _engineer_page(browser, server, engineer)
+    await page.goto(f"{server}/devices/{pages.devices['pump']}?lang=zh")
+    await page.select_option("#chart-range", "30d")
+    chart = await _chart(page, "outlet_pressure")
+    assert await chart.get_attribute("data-points") == "1"
+    ticks = [float(t) for t in (await chart.get_attribute("data-axis-t") or "").split("|")]
+    labels = (await chart.get_attribute("data-axis") or "").split("|")
+    assert len(ticks) >= 3, labels
+    start, end = (now - dt.timedelta(days=31)).timestamp(), (now + dt.timedelta(hours=2)).timestamp()
+    assert all(start <= t <= end for t in ticks), (labels, ticks)
+    beijing = ZoneInfo("Asia/Shanghai")
+    assert labels[0].startswith(dt.datetime.fromtimestamp(ticks[0], beijing).strftime("%m"))
+    await shot(page, "chart-one-point")
