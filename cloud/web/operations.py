@@ -148,12 +148,13 @@ async def confirm_page(request: Request, work_order_id: int, user: PageUser) -> 
             wo = await wo_repo.get(conn, work_order_id)
         except WorkOrderError:
             return _not_found(request, user)
-    if order is None:
-        return render(request, "error.html", user, status.HTTP_409_CONFLICT,
-                      message=f"工单 #{work_order_id} 不是计划维保 / work order #{work_order_id} is not a planned "
-                              "maintenance")
+        if order is None:
+            return render(request, "error.html", user, status.HTTP_409_CONFLICT,
+                          message=f"工单 #{work_order_id} 不是计划维保 / work order #{work_order_id} is not a planned "
+                                  "maintenance")
+        names = await repo.actor_names(conn, {order[k] for k in ("maintainer", "confirmed_by") if order[k]})
     return render(request, "ops_confirm.html", user, wo=wo, order=order, tpl=shipped().get(order["template"]),
-                  done=request.query_params.get("done") == "1")
+                  names=names)
 
 
 @router.post("/confirm/{work_order_id}")

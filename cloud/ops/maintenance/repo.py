@@ -288,3 +288,15 @@ async def plan_orders(conn: AsyncConnection[Any], plan_id: int) -> list[dict[str
                  JOIN work_orders w ON w.id = m.work_order_id
                 WHERE m.plan_id = %s ORDER BY m.due_on DESC, m.id DESC LIMIT 200""", (plan_id,))
         return await cur.fetchall()
+
+
+async def actor_names(conn: AsyncConnection[Any], labels: set[str]) -> dict[str, str]:
+    """Display names of trail actor labels (``butler:7``, ``user:3``) for the pages: the stored
+    label stays the audit's key, people read the name."""
+    ids = {kind: [int(x.split(":", 1)[1]) for x in labels if x.startswith(kind + ":") and x.split(":", 1)[1].isdigit()]
+           for kind in ("butler", "user")}
+    cur = await conn.execute(
+        "SELECT 'butler:' || id, name FROM butlers WHERE id = ANY(%s)"
+        " UNION ALL SELECT 'user:' || id, coalesce(nullif(display_name, ''), username) FROM users WHERE id = ANY(%s)",
+        (ids["butler"], ids["user"]))
+    return {str(label): str(name) for label, name in await cur.fetchall() if label is not None}

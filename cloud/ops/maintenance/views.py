@@ -90,9 +90,12 @@ class PlannedOrderOut(BaseModel):
     work_order_state: str
     checklist: list[ChecklistEntryOut]
     maintainer: str | None
+    """The actor label (``butler:7``) as the trail stores it; ``maintainer_name`` is for people."""
+    maintainer_name: str | None
     maintainer_signature: str | None
     submitted_at: datetime | None
     confirmed_by: str | None
+    confirmed_by_name: str | None
     staff_signature: str | None
     completed_at: datetime | None
 
@@ -111,13 +114,17 @@ async def plan_history(conn: AsyncConnection[Any], catalog: Catalog, plan_id: in
     def local(moment: datetime | None) -> datetime | None:
         return moment.astimezone(zone) if moment is not None else None
 
+    rows = await repo.plan_orders(conn, plan_id)
+    names = await repo.actor_names(conn, {r[k] for r in rows for k in ("maintainer", "confirmed_by") if r[k]})
     orders = [PlannedOrderOut(
         work_order_id=o["work_order_id"], device=o["device"], due_on=o["due_on"], interval_days=o["interval_days"],
         interval_reason=o["interval_reason"], state=o["state"], work_order_state=o["work_order_state"],
         checklist=[ChecklistEntryOut.model_validate(c) for c in o["checklist"]], maintainer=o["maintainer"],
-        maintainer_signature=o["maintainer_signature"], submitted_at=local(o["submitted_at"]),
-        confirmed_by=o["confirmed_by"], staff_signature=o["staff_signature"], completed_at=local(o["completed_at"]))
-        for o in await repo.plan_orders(conn, plan_id)]
+        maintainer_name=names.get(o["maintainer"] or ""), maintainer_signature=o["maintainer_signature"],
+        submitted_at=local(o["submitted_at"]), confirmed_by=o["confirmed_by"],
+        confirmed_by_name=names.get(o["confirmed_by"] or ""), staff_signature=o["staff_signature"],
+        completed_at=local(o["completed_at"]))
+        for o in rows]
     return PlanHistoryOut(plan=await plan_view(conn, catalog, plan, now), orders=orders)
 
 

@@ -46,13 +46,13 @@ async def test_contracts_create_list_edit_and_compliance(pool: AsyncConnectionPo
         field = await add_butler(conn, "迅达张工", community="ca")
         await conn.execute("UPDATE butlers SET contractor_id = %s WHERE id = %s", (company, field))
         # two entrapments handled by the holder in the last 30 days: one on site in 20 min, one in 45
-        for created, on_site in ((NOW - timedelta(days=3), 20), (NOW - timedelta(days=2), 45)):
+        for opened_at, on_site in ((NOW - timedelta(days=3), 20), (NOW - timedelta(days=2), 45)):
             await conn.execute(
                 "INSERT INTO work_orders (community, skill, origin, title, priority, state, assignee_id, respond_due,"
                 " on_site_due, resolve_due, on_site_at, resolved_at, created_at, updated_at) VALUES ('ca', 'elevator',"
                 " 'alarm', '困人', 'P0', 'resolved', %s, %s, %s, %s, %s, %s, %s, %s)",
-                (field, created, created, created, created + timedelta(minutes=on_site),
-                 created + timedelta(minutes=90), created, created))
+                (field, opened_at, opened_at, opened_at, opened_at + timedelta(minutes=on_site),
+                 opened_at + timedelta(minutes=90), opened_at, opened_at))
 
     companies = await client.get("/api/v1/contractors", headers=staff.headers)
     assert companies.status_code == 200

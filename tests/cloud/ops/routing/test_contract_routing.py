@@ -12,7 +12,7 @@ from cloud.ops.maintenance.contracts import add_contract, update_contract
 from cloud.ops.maintenance.scheduler import run_once
 from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.policy import Policy
+from cloud.ops.model.policy import Policy, Priority
 from cloud.ops.routing.contracts import work_of
 from cloud.ops.workorders import repo as wo_repo
 from tests.support.workorders import add_butler
@@ -30,7 +30,7 @@ async def _company(conn: Any) -> tuple[int, int]:
     return company, field
 
 
-async def _order(conn: Any, policy: Policy, priority: str, origin: str = "staff", skill: str = "elevator") -> Any:
+async def _order(conn: Any, policy: Policy, priority: Priority, origin: str = "staff", skill: str = "elevator") -> Any:
     wo = await wo_repo.open_order(conn, policy, wo_repo.NewOrder(
         community="cp", title="电梯 / lift", origin=origin, priority=priority, skill=skill, device="lift-1",
         device_kind="elevator", building="b7"), NOW, Actor.system("test"))
