@@ -442,8 +442,10 @@ class OfflineCondition(Condition):
     def reading(self, st: _Seen, ts: int, raw: Mapping[str, Any], unreachable: bool, offline: bool) -> Signal:
         if unreachable:
             if offline and self.on_quality:
+                # the agent says it is offline: raise now, and say how long it has been silent
+                # (unknown, shown as n/a, only for a device never heard from)
                 st.flagged = True
-                return True, None
+                return True, self.silent_s(st, ts)
             return self.tick(st, ts), None
         if self.metric is None or self.metric in raw:
             st.flagged = False

@@ -225,8 +225,11 @@ def test_offline_via_tick_and_quality() -> None:
     assert {e.device for e in out} == {"d", "never"}
     assert out[0].value == 60.0
     assert states(eng.process("d", "pump", T0 + 70_000, {"p": 1})) == [("r1", "clear")]
-    # the agent reports the device offline: raise at once, no waiting
-    assert states(eng.process("d", "pump", T0 + 71_000, {}, quality="offline")) == [("r1", "raise")]
+    # the agent reports the device offline: raise at once, no waiting, saying how long it was silent
+    # (the message reads "silent 1s", not "silent n/as")
+    out = eng.process("d", "pump", T0 + 71_000, {}, quality="offline")
+    assert states(out) == [("r1", "raise")]
+    assert out[0].value == 1.0
     assert eng.tick(T0 + 72_000) == []
     assert states(eng.process("d", "pump", T0 + 73_000, {"p": 1})) == [("r1", "clear")]
 
