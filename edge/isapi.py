@@ -51,9 +51,9 @@ from device_profiles.payload import json_path
 from edge.alertstream import Garbage, Part, PartStream, boundary_of
 from edge.config import IsapiDeviceConfig
 from edge.errors import IsapiAuthError, IsapiError, IsapiStreamError
-from edge.modbus.poller import ReadingSink
 from edge.mqtt_devices import DEVICE_CLOCK, MAX_SKEW_MS
 from edge.outbox import Outbox, now_ms
+from edge.polling import ReadingSink
 from guanjia.core.backoff import Backoff
 from guanjia.core.wire import Quality, Scalar
 
