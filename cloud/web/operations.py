@@ -14,11 +14,14 @@ policy table. Domain errors come back as the error page with the domain's messag
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, status
+from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
+from psycopg import AsyncConnection
 
 from cloud.auth.deps import PageUser, app_pool
 from cloud.auth.users import User
@@ -55,6 +58,18 @@ def _error(request: Request, user: User, exc: WorkOrderError) -> Response:
 
 def _not_found(request: Request, user: User) -> Response:
     return render(request, "error.html", user, status.HTTP_404_NOT_FOUND, message_key="error.not_found")
+
+
+async def _change(request: Request, user: User, change: Callable[[AsyncConnection[Any]], Awaitable[str]]) -> Response:
+    """A form's change in one transaction, then a redirect (PRG) to the page it names; a domain
+    error instead shows the error page with the domain's message (no 500, nothing half-written)."""
+    async with app_pool(request).connection() as conn:
+        try:
+            async with conn.transaction():
+                target = await change(conn)
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
 
 
 def _int(text: str) -> int | None:
@@ -96,17 +111,16 @@ async def plan_create(request: Request, user: PageUser, community: CommunityF,
         return _not_found(request, user)
     day = _day(starts_on)
     if day is None:
-        return render(request, "error.html", user, 422, message="starts_on: YYYY-MM-DD / 起始日期格式无效")
-    async with app_pool(request).connection() as conn:
-        try:
-            async with conn.transaction():
-                plan = await repo.create_plan(conn, shipped(), community=community, scope=scope,  # type: ignore[arg-type]
-                                              target=target.strip(), template=template, starts_on=day,
-                                              now=get_clock(request).now(), interval_days=_int(interval_days),
-                                              condition_based=bool(condition_based))
-        except WorkOrderError as exc:
-            return _error(request, user, exc)
-    return RedirectResponse(f"/ops/plans/{plan.id}", status.HTTP_303_SEE_OTHER)
+        return render(request, "error.html", user, 422, message=_BAD_START)
+
+    async def change(conn: AsyncConnection[Any]) -> str:
+        plan = await repo.create_plan(conn, shipped(), community=community, scope=scope,  # type: ignore[arg-type]
+                                      target=target.strip(), template=template, starts_on=day,
+                                      now=get_clock(request).now(), interval_days=_int(interval_days),
+                                      condition_based=bool(condition_based))
+        return f"/ops/plans/{plan.id}"
+
+    return await _change(request, user, change)
 
 
 @router.get("/plans/{plan_id}")
@@ -126,16 +140,14 @@ async def plan_edit(request: Request, plan_id: int, user: PageUser,
                     lead_days: Annotated[str, Form(max_length=9)] = "",
                     condition_based: Annotated[str, Form(max_length=8)] = "",
                     active: Annotated[str, Form(max_length=8)] = "") -> Response:
-    async with app_pool(request).connection() as conn:
-        try:
-            async with conn.transaction():
-                current = await repo.get_plan(conn, plan_id)
-                await repo.update_plan(conn, shipped(), plan_id, interval_days=_int(interval_days),
-                                       lead_days=_int(lead_days), condition_based=bool(condition_based),
-                                       assignee_id=current.assignee_id, active=bool(active))
-        except WorkOrderError as exc:
-            return _error(request, user, exc)
-    return RedirectResponse(f"/ops/plans/{plan_id}?saved=1", status.HTTP_303_SEE_OTHER)
+    async def change(conn: AsyncConnection[Any]) -> str:
+        current = await repo.get_plan(conn, plan_id)
+        await repo.update_plan(conn, shipped(), plan_id, interval_days=_int(interval_days), lead_days=_int(lead_days),
+                               condition_based=bool(condition_based), assignee_id=current.assignee_id,
+                               active=bool(active))
+        return f"/ops/plans/{plan_id}?saved=1"
+
+    return await _change(request, user, change)
 
 
 # --- the second confirmation ---------------------------------------------------------------------
@@ -160,13 +172,12 @@ async def confirm_page(request: Request, work_order_id: int, user: PageUser) -> 
 @router.post("/confirm/{work_order_id}")
 async def confirm_submit(request: Request, work_order_id: int, user: PageUser,
                          signature: Annotated[str, Form(max_length=200_000)] = "") -> Response:
-    async with app_pool(request).connection() as conn:
+    async def change(conn: AsyncConnection[Any]) -> str:
         actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
-        try:
-            await confirm(conn, get_policy(request), work_order_id, actor, signature, get_clock(request).now())
-        except WorkOrderError as exc:
-            return _error(request, user, exc)
-    return RedirectResponse(f"/ops/confirm/{work_order_id}?done=1", status.HTTP_303_SEE_OTHER)
+        await confirm(conn, get_policy(request), work_order_id, actor, signature, get_clock(request).now())
+        return f"/ops/confirm/{work_order_id}"
+
+    return await _change(request, user, change)
 
 
 # --- inspection routes ---------------------------------------------------------------------------
@@ -200,15 +211,13 @@ async def route_create(request: Request, user: PageUser, community: CommunityF,
                        grace_minutes: Annotated[int, Form(ge=0, le=720)] = 30) -> Response:
     if not user.can_see(community):
         return _not_found(request, user)
-    async with app_pool(request).connection() as conn:
-        try:
-            async with conn.transaction():
-                route = await inspections.create_route(
-                    conn, community=community, name=name.strip(), every_hours=every_hours,
-                    grace_minutes=grace_minutes, checkpoints=_checkpoints(checkpoints), now=get_clock(request).now())
-        except WorkOrderError as exc:
-            return _error(request, user, exc)
-    return RedirectResponse(f"/ops/routes/{route.id}", status.HTTP_303_SEE_OTHER)
+    async def change(conn: AsyncConnection[Any]) -> str:
+        route = await inspections.create_route(
+            conn, community=community, name=name.strip(), every_hours=every_hours, grace_minutes=grace_minutes,
+            checkpoints=_checkpoints(checkpoints), now=get_clock(request).now())
+        return f"/ops/routes/{route.id}"
+
+    return await _change(request, user, change)
 
 
 @router.get("/routes/{route_id}")
@@ -227,14 +236,12 @@ async def route_edit(request: Request, route_id: int, user: PageUser,
                      every_hours: Annotated[int, Form(ge=1, le=24)],
                      grace_minutes: Annotated[int, Form(ge=0, le=720)] = 30,
                      add_checkpoints: Annotated[str, Form(max_length=20_000)] = "") -> Response:
-    async with app_pool(request).connection() as conn:
-        try:
-            async with conn.transaction():
-                await inspections.update_route(conn, route_id, name=name.strip(), every_hours=every_hours,
-                                               grace_minutes=grace_minutes, add=_checkpoints(add_checkpoints))
-        except WorkOrderError as exc:
-            return _error(request, user, exc)
-    return RedirectResponse(f"/ops/routes/{route_id}?saved=1", status.HTTP_303_SEE_OTHER)
+    async def change(conn: AsyncConnection[Any]) -> str:
+        await inspections.update_route(conn, route_id, name=name.strip(), every_hours=every_hours,
+                                       grace_minutes=grace_minutes, add=_checkpoints(add_checkpoints))
+        return f"/ops/routes/{route_id}?saved=1"
+
+    return await _change(request, user, change)
 
 
 @router.get("/routes/{route_id}/qr")
@@ -263,57 +270,65 @@ async def contracts_page(request: Request, user: PageUser, community: CommunityQ
                   skills=SKILLS, work_kinds=WORK)
 
 
-def _terms(form_work: list[str], on_site: int, resolve: int, starts_on: str,
-           ends_on: str) -> tuple[list[str], timedelta, timedelta, date | None, date | None]:
-    return ([w for w in form_work if w in WORK], timedelta(minutes=on_site), timedelta(minutes=resolve),
-            _day(starts_on), _day(ends_on) if ends_on.strip() else None)
+@dataclass(frozen=True, slots=True)
+class TermsForm:
+    """The terms fields of the contract forms (create and edit), read once."""
+
+    work: list[str]
+    on_site: timedelta
+    resolve: timedelta
+    starts_on: date | None
+    ends_on: date | None
+    reference: str
+
+
+def terms_form(on_site_within_min: Annotated[int, Form(gt=0, le=60 * 24 * 30)],
+               resolve_within_min: Annotated[int, Form(gt=0, le=60 * 24 * 90)],
+               starts_on: Annotated[str, Form(max_length=10)],
+               work: Annotated[list[str], Form(max_length=3)],
+               ends_on: Annotated[str, Form(max_length=10)] = "",
+               reference: Annotated[str, Form(max_length=64)] = "") -> TermsForm:
+    return TermsForm([w for w in work if w in WORK], timedelta(minutes=on_site_within_min),
+                     timedelta(minutes=resolve_within_min), _day(starts_on),
+                     _day(ends_on) if ends_on.strip() else None, reference.strip())
+
+
+Terms = Annotated[TermsForm, Depends(terms_form)]
+_BAD_START = "starts_on: YYYY-MM-DD / 起始日期格式无效"
 
 
 @router.post("/contracts")
-async def contract_create(request: Request, user: PageUser, community: CommunityF,
+async def contract_create(request: Request, user: PageUser, community: CommunityF, terms: Terms,
                           contractor_id: Annotated[int, Form(gt=0, lt=2**31)],
-                          skill: Annotated[str, Form(pattern="^(elevator|water|electrical|access|general)$")],
-                          on_site_within_min: Annotated[int, Form(gt=0, le=60 * 24 * 30)],
-                          resolve_within_min: Annotated[int, Form(gt=0, le=60 * 24 * 90)],
-                          starts_on: Annotated[str, Form(max_length=10)],
-                          work: Annotated[list[str], Form(max_length=3)],
-                          ends_on: Annotated[str, Form(max_length=10)] = "",
-                          reference: Annotated[str, Form(max_length=64)] = "") -> Response:
+                          skill: Annotated[str, Form(pattern="^(elevator|water|electrical|access|general)$")]
+                          ) -> Response:
     if not user.can_see(community):
         return _not_found(request, user)
-    kinds, on_site, resolve, start, end = _terms(work, on_site_within_min, resolve_within_min, starts_on, ends_on)
+    start = terms.starts_on
     if start is None:
-        return render(request, "error.html", user, 422, message="starts_on: YYYY-MM-DD / 起始日期格式无效")
-    async with app_pool(request).connection() as conn:
-        try:
-            async with conn.transaction():
-                await contracts.add_contract(conn, contractor_id=contractor_id, community=community, skill=skill,
-                                             on_site_within=on_site, resolve_within=resolve, starts_on=start,
-                                             ends_on=end, work=kinds, reference=reference.strip(),
-                                             now=get_clock(request).now())
-        except WorkOrderError as exc:
-            return _error(request, user, exc)
-    return RedirectResponse(f"/ops/contracts?community={community}", status.HTTP_303_SEE_OTHER)
+        return render(request, "error.html", user, 422, message=_BAD_START)
+
+    async def change(conn: AsyncConnection[Any]) -> str:
+        await contracts.add_contract(conn, contractor_id=contractor_id, community=community, skill=skill,
+                                     on_site_within=terms.on_site, resolve_within=terms.resolve, starts_on=start,
+                                     ends_on=terms.ends_on, work=terms.work, reference=terms.reference,
+                                     now=get_clock(request).now())
+        return f"/ops/contracts?community={community}"
+
+    return await _change(request, user, change)
 
 
 @router.post("/contracts/{contract_id}")
-async def contract_edit(request: Request, contract_id: int, user: PageUser,
-                        on_site_within_min: Annotated[int, Form(gt=0, le=60 * 24 * 30)],
-                        resolve_within_min: Annotated[int, Form(gt=0, le=60 * 24 * 90)],
-                        starts_on: Annotated[str, Form(max_length=10)],
-                        work: Annotated[list[str], Form(max_length=3)],
-                        ends_on: Annotated[str, Form(max_length=10)] = "",
-                        reference: Annotated[str, Form(max_length=64)] = "") -> Response:
-    kinds, on_site, resolve, start, end = _terms(work, on_site_within_min, resolve_within_min, starts_on, ends_on)
+async def contract_edit(request: Request, contract_id: int, user: PageUser, terms: Terms) -> Response:
+    start = terms.starts_on
     if start is None:
-        return render(request, "error.html", user, 422, message="starts_on: YYYY-MM-DD / 起始日期格式无效")
-    async with app_pool(request).connection() as conn:
-        try:
-            async with conn.transaction():
-                current = await contracts.get_contract(conn, contract_id)
-                await contracts.update_contract(conn, contract_id, on_site_within=on_site, resolve_within=resolve,
-                                                starts_on=start, ends_on=end, work=kinds,
-                                                reference=reference.strip())
-        except WorkOrderError as exc:
-            return _error(request, user, exc)
-    return RedirectResponse(f"/ops/contracts?community={current.community}", status.HTTP_303_SEE_OTHER)
+        return render(request, "error.html", user, 422, message=_BAD_START)
+
+    async def change(conn: AsyncConnection[Any]) -> str:
+        current = await contracts.get_contract(conn, contract_id)
+        await contracts.update_contract(conn, contract_id, on_site_within=terms.on_site, resolve_within=terms.resolve,
+                                        starts_on=start, ends_on=terms.ends_on, work=terms.work,
+                                        reference=terms.reference)
+        return f"/ops/contracts?community={current.community}"
+
+    return await _change(request, user, change)

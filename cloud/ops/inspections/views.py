@@ -15,16 +15,6 @@ from cloud.ops.inspections import repo
 from cloud.ops.inspections.rounds import coverage
 
 
-class CheckpointOut(BaseModel):
-    id: int
-    code: str
-    name: str
-    building: str | None
-    device: str | None
-    position: int
-    reading_unit: str
-
-
 class RouteOut(BaseModel):
     id: int
     community: str
@@ -32,7 +22,7 @@ class RouteOut(BaseModel):
     every_hours: int
     grace_minutes: int
     timezone: str
-    checkpoints: list[CheckpointOut]
+    checkpoints: list[repo.Checkpoint]
 
 
 class MissedOut(BaseModel):
@@ -56,9 +46,9 @@ class RouteDetailOut(BaseModel):
 
 
 async def route_view(conn: AsyncConnection[Any], route: repo.Route) -> RouteOut:
-    cps = [CheckpointOut.model_validate(cp, from_attributes=True) for cp in await repo.checkpoints(conn, route.id)]
     return RouteOut(id=route.id, community=route.community, name=route.name, every_hours=route.every_hours,
-                    grace_minutes=route.grace_minutes, timezone=route.timezone, checkpoints=cps)
+                    grace_minutes=route.grace_minutes, timezone=route.timezone,
+                    checkpoints=await repo.checkpoints(conn, route.id))
 
 
 async def route_detail(conn: AsyncConnection[Any], route_id: int, now: datetime, days: int = 7) -> RouteDetailOut:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection, errors
 from psycopg.rows import class_row
+from pydantic import BaseModel, ConfigDict
 
 from cloud.ops.model.errors import InvalidRequest, NotFound
 from cloud.ops.routing.contracts import WORK
@@ -43,8 +44,12 @@ class Compliance:
         return round(self.resolve_ok / self.resolve_judged, 4) if self.resolve_judged else None
 
 
-@dataclass(frozen=True, slots=True)
-class Contract:
+class Contract(BaseModel):
+    """A contract as stored (the API's and the page's :class:`~cloud.ops.maintenance.views.ContractOut`
+    adds its validity today and the measured compliance)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     contractor_id: int
     contractor: str

@@ -17,23 +17,11 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel
 
 from cloud.ops.maintenance import contracts, repo
-from cloud.ops.maintenance.scheduler import plan_status
+from cloud.ops.maintenance.scheduler import DeviceStatus, plan_status
 from cloud.ops.maintenance.templates import Catalog
 
 #: the window of a contract's measured compliance on its page and in the API
 COMPLIANCE_WINDOW = timedelta(days=30)
-
-
-class DeviceStatusOut(BaseModel):
-    device: str
-    building: str | None
-    last_completed: datetime | None
-    next_due: date
-    interval_days: int
-    reason: str
-    open_work_order: int | None
-    overdue: bool
-    compliant: bool | None
 
 
 class PlanOut(BaseModel):
@@ -50,7 +38,7 @@ class PlanOut(BaseModel):
     assignee_id: int | None
     active: bool
     timezone: str
-    devices: list[DeviceStatusOut]
+    devices: list[DeviceStatus]
 
     @property
     def next_due(self) -> date | None:
@@ -62,8 +50,7 @@ class PlanOut(BaseModel):
 
 
 async def plan_view(conn: AsyncConnection[Any], catalog: Catalog, plan: repo.Plan, now: datetime) -> PlanOut:
-    devices = [DeviceStatusOut.model_validate(s, from_attributes=True)
-               for s in await plan_status(conn, catalog, plan, now)]
+    devices = await plan_status(conn, catalog, plan, now)
     return PlanOut(id=plan.id, community=plan.community, scope=plan.scope, target=plan.target, template=plan.template,
                    template_name=catalog.get(plan.template).name.model_dump(), starts_on=plan.starts_on,
                    interval_days=plan.interval_days, lead_days=plan.lead_days, condition_based=plan.condition_based,
@@ -128,19 +115,9 @@ async def plan_history(conn: AsyncConnection[Any], catalog: Catalog, plan_id: in
     return PlanHistoryOut(plan=await plan_view(conn, catalog, plan, now), orders=orders)
 
 
-class ContractOut(BaseModel):
-    id: int
-    contractor_id: int
-    contractor: str
-    community: str
-    skill: str
-    work: list[str]
-    reference: str
-    on_site_within_min: float
-    resolve_within_min: float
-    starts_on: date
-    ends_on: date | None
+class ContractOut(contracts.Contract):
     valid: bool
+    """In force on the community's local date of the request."""
     window_days: int
     orders: int
     on_site_ratio: float | None
@@ -156,9 +133,6 @@ async def contract_views(conn: AsyncConnection[Any], community: str, now: dateti
     for k in await contracts.contracts(conn, community):
         m = measured.get(k.id)
         out.append(ContractOut(
-            id=k.id, contractor_id=k.contractor_id, contractor=k.contractor, community=k.community, skill=k.skill,
-            work=k.work, reference=k.reference, on_site_within_min=k.on_site_within_min,
-            resolve_within_min=k.resolve_within_min, starts_on=k.starts_on, ends_on=k.ends_on,
-            valid=k.valid_on(today), window_days=COMPLIANCE_WINDOW.days, orders=m.orders if m else 0,
+            **k.model_dump(), valid=k.valid_on(today), window_days=COMPLIANCE_WINDOW.days, orders=m.orders if m else 0,
             on_site_ratio=m.on_site_ratio if m else None, resolve_ratio=m.resolve_ratio if m else None))
     return out

@@ -8,10 +8,8 @@ is not installed."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,15 +31,11 @@ from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
 from guanjia.core.clock import ManualClock
-from guanjia.core.ports import free_port
 from guanjia.core.settings import Settings
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM
 from tests.support.webapp import Login, MakeUser, serving
 from tests.support.workorders import add_butler
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2027, 1, 29, 9, 0, tzinfo=SH).astimezone(UTC)
 CLOCK = ManualClock(NOW)
@@ -52,12 +46,7 @@ try:
 except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed (pip install -e '.[dev]')"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install "
-                                                            "chromium); Playwright cannot download browsers here"),
-    pytest.mark.slow,
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -67,26 +56,6 @@ def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]
     CLOCK.set(NOW)
     with serving(create_app(settings, pool, clock=CLOCK)) as application:
         yield application
-
-
-@pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                        timeout_graceful_shutdown=1))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def _seed(pool: AsyncConnectionPool[Any], run_dir: Path) -> dict[str, Any]:
