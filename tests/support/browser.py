@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,3 +23,14 @@ BROWSER_MARKS = [
                                                             "chromium); Playwright cannot download browsers here"),
     pytest.mark.slow,
 ]
+
+
+async def draw_signature(page: Any, canvas: str = "#signature-pad") -> None:
+    """A zig-zag drawn with the pointer on the signature canvas (pointer events, as a finger would)."""
+    box = await page.locator(canvas).bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + 20, box["y"] + 60)
+    await page.mouse.down()
+    for step in range(1, 12):
+        await page.mouse.move(box["x"] + 20 + step * 22, box["y"] + 60 + (15 if step % 2 else -15))
+    await page.mouse.up()

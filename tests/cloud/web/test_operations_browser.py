@@ -32,7 +32,7 @@ from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
 from guanjia.core.clock import ManualClock
 from guanjia.core.settings import Settings
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, draw_signature
 from tests.support.webapp import Login, MakeUser, serving
 from tests.support.workorders import add_butler
 
@@ -134,13 +134,7 @@ async def test_operations_pages(server: str, pool: AsyncConnectionPool[Any], mak
             await page.click("#confirm-submit")  # not signed: refused with the domain's message
             await expect(page.locator("body")).to_contain_text("signature")
             await page.goto(f"{server}/ops/confirm/{seeded['wo']}")
-            box = await page.locator("#signature-pad").bounding_box()
-            assert box is not None
-            await page.mouse.move(box["x"] + 20, box["y"] + 60)
-            await page.mouse.down()
-            for step in range(1, 12):
-                await page.mouse.move(box["x"] + 20 + step * 22, box["y"] + 60 + (15 if step % 2 else -15))
-            await page.mouse.up()
+            await draw_signature(page)
             await page.click("#confirm-submit")
             await expect(page.locator("#confirmed")).to_contain_text("eng-ops")
 
