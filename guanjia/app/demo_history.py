@@ -39,12 +39,18 @@ from psycopg import AsyncConnection
 
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
 from cloud.analytics.replay_store import HistoryDevice, history_devices, write_rollup
-from simulators.labelled_fleet import MODEL_CLASSES, PROFILES, FleetDevice, HourlyAggregates, run_device
+from device_profiles.loader import builtin_profiles
+from simulators.labelled_fleet import PROFILES, SAMPLED, FleetDevice, HourlyAggregates, run_device
+from simulators.physics import MODELS, model_for
 
 log = logging.getLogger(__name__)
 
 STEP_S = 3600
 """One physics sample per simulated hour (see the module docstring)."""
+EXTRA: dict[str, tuple[str, ...]] = {"meter": ("energy_total",)}
+"""Kept beside what the analytics read (:data:`~simulators.labelled_fleet.SAMPLED`): the meter
+counter the manager report costs. Only points the device's profile stores are written, as the
+live ingest would."""
 
 
 @dataclass(slots=True)
@@ -56,22 +62,31 @@ class HistoryResult:
     write_s: float
 
 
-def _simulate(job: tuple[str, str, str, int, int]) -> HourlyAggregates:
-    """One device's history (top level: it runs in a worker process)."""
-    from device_profiles import find_profile
+Job = tuple[str, str, tuple[str, ...], int, int]
+"""device code, profile id, metrics to keep, start (ms), hours"""
 
-    code, kind, profile, start_ms, hours = job
+
+def _simulate(job: Job) -> HourlyAggregates:
+    """One device's history (top level: it runs in a worker process). The model is chosen from
+    the device's profile exactly as the live simulators choose it (:func:`simulators.physics.model_for`)."""
+    code, profile, metrics, start_ms, hours = job
+    spec = builtin_profiles()[profile]
     seed = zlib.crc32(code.encode())  # the same device gets the same history on every machine
-    model = MODEL_CLASSES[kind](code, find_profile(profile), np.random.default_rng(seed), start_ms / 1000.0)
-    return run_device(FleetDevice(code, kind, profile, model), [], start_ms, hours, STEP_S, thresholds=False)
+    model = model_for(code, spec, np.random.default_rng(seed), start_ms / 1000.0)
+    return run_device(FleetDevice(code, spec.kind, profile, model), [], start_ms, hours, STEP_S, thresholds=False,
+                      metrics=metrics)
 
 
-def _job(device: HistoryDevice, start_ms: int, hours: int) -> tuple[str, str, str, int, int] | None:
-    if device.kind not in MODEL_CLASSES:
-        return None  # gateways, unknown kinds: no physics to run
-    profiles = PROFILES[device.kind]
-    profile = device.profile_id if device.profile_id in profiles else profiles[0]
-    return device.code, device.kind, profile, start_ms, hours
+def _job(device: HistoryDevice, start_ms: int, hours: int) -> Job | None:
+    """What to simulate for ``device``, or ``None``: no shipped profile (a site's own file or an
+    unknown id: no model to trust), no physics for its kind (gateways), or nothing the analytics,
+    health records or reports read among the points its profile stores."""
+    spec = builtin_profiles().get(device.profile_id or PROFILES.get(device.kind, ("",))[0])
+    if spec is None or spec.kind not in MODELS:
+        return None
+    stored = {point.name for point in spec.points}
+    metrics = tuple(m for m in (*SAMPLED.get(spec.kind, ()), *EXTRA.get(spec.kind, ())) if m in stored)
+    return (device.code, spec.id, metrics, start_ms, hours) if metrics else None
 
 
 async def seed_history(conn: AsyncConnection[Any], community: str, now: dt.datetime, *, days: int = 90,

@@ -49,6 +49,7 @@ async def test_ninety_days_once_with_the_physics_shapes(fresh_db: str) -> None:
         by_metric = {(code, metric): count for code, metric, count, *_ in rows}
         assert by_metric[("b1-elevator-1", "run_count")] == 90 * 24
         assert by_metric[("b1-meter-1", "energy_import")] == 90 * 24
+        assert by_metric[("b1-meter-1", "energy_total")] == 90 * 24  # what the manager report costs
         assert first.rows == sum(by_metric.values())
 
         cur = await conn.execute(
