@@ -32,12 +32,16 @@ import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psycopg import AsyncConnection
 
+if TYPE_CHECKING:
+    from cloud.ops.model.policy import Policy
+
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame
+from cloud.analytics.jobs import score
 from cloud.analytics.replay_store import HistoryDevice, history_devices, write_rollup
 from device_profiles.loader import builtin_profiles
 from simulators.labelled_fleet import PROFILES, SAMPLED, FleetDevice, HourlyAggregates, run_device
@@ -90,7 +94,7 @@ def _job(device: HistoryDevice, start_ms: int, hours: int) -> Job | None:
 
 
 async def seed_history(conn: AsyncConnection[Any], community: str, now: dt.datetime, *, days: int = 90,
-                       workers: int | None = None) -> HistoryResult:
+                       workers: int | None = None, policy: Policy | None = None) -> HistoryResult:
     """Seed ``days`` of hourly history ending at the hour of ``now`` for every device of
     ``community`` that has none yet; return what was done and how long it took."""
     end_ms = int(now.timestamp() * 1000) // HOUR_MS * HOUR_MS
@@ -110,6 +114,8 @@ async def seed_history(conn: AsyncConnection[Any], community: str, now: dt.datet
         frame = HourlyFrame(device=device.code, kind=device.kind, start_ms=hourly.start_ms, hours=hourly.hours,
                             avg=hourly.avg, min=hourly.min, max=hourly.max, community=community)
         rows += await write_rollup(conn, device.id, frame)
+    if todo:  # the health records now (the service refreshes them hourly, and its first pass ran before this)
+        await score(conn, now, community=community, health=True, policy=policy)
     result = HistoryResult(len(todo), len(devices) - len(todo), rows, simulated - began,
                            time.perf_counter() - simulated)
     log.info("demo history for %s: %s", community, result)

@@ -66,6 +66,11 @@ async def test_ninety_days_once_with_the_physics_shapes(fresh_db: str) -> None:
         power: dict[Any, float] = {hour: float(avg) for hour, avg in await cur.fetchall()}
         assert max(power.values()) > 1.3 * min(power.values())  # a daily load curve, not a flat line
 
+        cur = await conn.execute("SELECT d.code, (h.record ->> 'availability')::float FROM device_health h"
+                                 " JOIN devices d ON d.id = h.device_id ORDER BY 1")
+        # health records read the 30 days of history at once: every hour of the window has data
+        assert await cur.fetchall() == [("b1-elevator-1", 1.0), ("b1-meter-1", 1.0)]
+
         again = await seed_history(conn, "demo-h", NOW + dt.timedelta(hours=5), days=90, workers=1)
         assert (again.devices, again.skipped, again.rows) == (0, 3, 0)
         assert await _rows(conn) == rows
