@@ -346,6 +346,7 @@ _OPS: dict[str, tuple[str, str]] = {
     "ops.on_site_ratio": ("按时到场", "on site in time"), "ops.resolve_ratio": ("按时完成", "resolved in time"),
     "ops.contract_new": ("新建合同", "New contract"), "ops.contract_edit": ("修改合同", "Edit contract"),
     "ops.reference": ("合同编号", "Contract no."),
+    "ops.also_for": ("同时适用于 {community}", "Also for {community}"),
 }
 _ZH.update({key: zh for key, (zh, _en) in _OPS.items()})
 _EN.update({key: en for key, (_zh, en) in _OPS.items()})

@@ -300,19 +300,22 @@ _BAD_START = "starts_on: YYYY-MM-DD / 起始日期格式无效"
 @router.post("/contracts")
 async def contract_create(request: Request, user: PageUser, community: CommunityF, terms: Terms,
                           contractor_id: Annotated[int, Form(gt=0, lt=2**31)],
-                          skill: Annotated[str, Form(pattern="^(elevator|water|electrical|access|general)$")]
-                          ) -> Response:
-    if not user.can_see(community):
+                          skill: Annotated[str, Form(pattern="^(elevator|water|electrical|access|general)$")],
+                          also: Annotated[list[str], Form(max_length=100)] = []) -> Response:  # noqa: B006
+    """The page's community and any ``also`` ticked: one contract each, all or none."""
+    communities = list(dict.fromkeys([community, *also]))
+    if not all(user.can_see(c) for c in communities):
         return _not_found(request, user)
     start = terms.starts_on
     if start is None:
         return render(request, "error.html", user, 422, message=_BAD_START)
 
     async def change(conn: AsyncConnection[Any]) -> str:
-        await contracts.add_contract(conn, contractor_id=contractor_id, community=community, skill=skill,
-                                     on_site_within=terms.on_site, resolve_within=terms.resolve, starts_on=start,
-                                     ends_on=terms.ends_on, work=terms.work, reference=terms.reference,
-                                     now=get_clock(request).now())
+        for each in communities:
+            await contracts.add_contract(conn, contractor_id=contractor_id, community=each, skill=skill,
+                                         on_site_within=terms.on_site, resolve_within=terms.resolve,
+                                         starts_on=start, ends_on=terms.ends_on, work=terms.work,
+                                         reference=terms.reference, now=get_clock(request).now())
         return f"/ops/contracts?community={community}"
 
     return await _change(request, user, change)

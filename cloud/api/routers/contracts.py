@@ -1,6 +1,7 @@
 """REST for contracts of contractor companies (维保合同): list a community's contracts with the
-holder's measured compliance, create one (company, community, kind of work, SLA terms such as
-lift entrapment arrival within 30 min, validity), edit its terms and validity.
+holder's measured compliance, create one for one or more communities (company, communities, kinds
+of work, SLA terms such as lift entrapment arrival within 30 min, validity; stored as one contract
+per community, as routing and compliance are per community), edit its terms and validity.
 
 A valid contract changes routing: its kinds of work go to the holder's field staff
 (:mod:`cloud.ops.routing.contracts`). Contracts are the property staff's (policy table); a
@@ -48,7 +49,8 @@ class TermsIn(BaseModel):
 
 class ContractIn(TermsIn):
     contractor_id: int = Field(gt=0, lt=2**63)
-    community: str = Field(min_length=1, max_length=64)
+    communities: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=100)
+    """One contract per community with the same terms (routing and compliance are per community)."""
     skill: Skill
 
 
@@ -72,19 +74,24 @@ async def list_contracts(user: StaffUser, pool: PoolDep, clock: ClockDep, commun
 
 
 @router.post("/contracts", status_code=201)
-async def create_contract(body: ContractIn, user: StaffUser, pool: PoolDep, clock: ClockDep) -> ContractOut:
-    ensure_visible(user, body.community)
+async def create_contract(body: ContractIn, user: StaffUser, pool: PoolDep, clock: ClockDep) -> list[ContractOut]:
+    """The company's contract for one or more communities (all or none are created)."""
+    communities = list(dict.fromkeys(body.communities))
+    for community in communities:
+        ensure_visible(user, community)
+    created: set[int] = set()
     async with pool.connection() as conn:
         try:
             async with conn.transaction():
-                contract_id = await contracts.add_contract(
-                    conn, contractor_id=body.contractor_id, community=body.community, skill=body.skill,
-                    on_site_within=timedelta(minutes=body.on_site_within_min),
-                    resolve_within=timedelta(minutes=body.resolve_within_min), starts_on=body.starts_on,
-                    ends_on=body.ends_on, work=body.work, reference=body.reference, now=clock.now())
+                for community in communities:
+                    created.add(await contracts.add_contract(
+                        conn, contractor_id=body.contractor_id, community=community, skill=body.skill,
+                        on_site_within=timedelta(minutes=body.on_site_within_min),
+                        resolve_within=timedelta(minutes=body.resolve_within_min), starts_on=body.starts_on,
+                        ends_on=body.ends_on, work=body.work, reference=body.reference, now=clock.now()))
         except WorkOrderError as exc:
             raise_http(exc)
-    return next(c for c in await _views(pool, body.community, clock) if c.id == contract_id)
+    return [c for community in communities for c in await _views(pool, community, clock) if c.id in created]
 
 
 @router.put("/contracts/{contract_id}")

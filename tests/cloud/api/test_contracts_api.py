@@ -57,12 +57,12 @@ async def test_contracts_create_list_edit_and_compliance(pool: AsyncConnectionPo
     companies = await client.get("/api/v1/contractors", headers=staff.headers)
     assert companies.status_code == 200
     assert [c["name"] for c in companies.json()] == ["迅达"]
-    body = {"contractor_id": company, "community": "ca", "skill": "elevator", "work": ["maintenance", "rescue"],
+    body = {"contractor_id": company, "communities": ["ca"], "skill": "elevator", "work": ["maintenance", "rescue"],
             "on_site_within_min": 30, "resolve_within_min": 120, "starts_on": "2027-01-01",
             "reference": "WB-2027-01"}
     created = await client.post("/api/v1/contracts", json=body, headers=staff.headers)
     assert created.status_code == 201, created.text
-    contract = created.json()
+    (contract,) = created.json()
     assert contract["valid"] is True
     assert (contract["orders"], contract["on_site_ratio"], contract["resolve_ratio"]) == (2, 0.5, 1.0)
     assert contract["work"] == ["maintenance", "rescue"]
@@ -89,5 +89,12 @@ async def test_contracts_create_list_edit_and_compliance(pool: AsyncConnectionPo
     assert unknown.status_code == 404
     assert (await client.put(f"/api/v1/contracts/{contract['id']}", json=terms,
                              headers=other.headers)).status_code == 404
+    # several communities at once: all of the caller's, or nothing is created
+    both = body | {"communities": ["ca", "cb"], "starts_on": "2027-02-01"}
+    assert (await client.post("/api/v1/contracts", json=both, headers=staff.headers)).status_code == 404
+    multi = await make_user(Role.engineer, "ca", "cb")
+    made = await client.post("/api/v1/contracts", json=both, headers=multi.headers)
+    assert made.status_code == 201, made.text
+    assert [(c["community"], c["valid"]) for c in made.json()] == [("ca", False), ("cb", False)]  # from February
     assert (await client.get("/api/v1/contracts", params={"community": "ca"},
                              headers=contractor.headers)).status_code == 403
