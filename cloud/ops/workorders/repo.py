@@ -193,8 +193,9 @@ async def auto_assign(conn: AsyncConnection[Any], policy: Policy, wo: WorkOrder,
     work = work_of(wo["origin"], wo["priority"])
     held = await holder(conn, wo["community"], wo["skill"], work, wo["building"], now, exclude)
     if held is not None:
-        if work == "rescue" and (first := await route(conn, wo["community"], wo["skill"], wo["building"], now,
-                                                     exclude)) is not None:
+        # the butler is told once, when the rescue is first routed (not again on each escalation)
+        if work == "rescue" and wo["state"] == State.new and (first := await route(
+                conn, wo["community"], wo["skill"], wo["building"], now, exclude)) is not None:
             await notify_butler(conn, first.butler_id, wo, "work_order.rescue_called", now, reveal_pii=True,
                                 dedup=f"wo{wo['id']}:rescue:{first.butler_id}")
             await add_trail(conn, wo["id"], now, "butler_first", SYSTEM_ROUTING,

@@ -81,6 +81,12 @@ async def test_entrapment_butler_first_then_the_holder(full: Any, policy: Policy
     cur = await conn.execute("SELECT butler_id, event FROM notifications WHERE work_order_id = %s AND channel = 'inbox'"
                              " ORDER BY id", (wo["id"],))
     assert await cur.fetchall() == [(own, "work_order.rescue_called"), (field, "work_order.assigned")]
+    # escalated past the first rescuer: the holder's next staff member; the butler is not told again
+    second = await add_butler(conn, "迅达李工", community="cp", skills=())
+    await conn.execute("UPDATE butlers SET contractor_id = %s WHERE id = %s", (company, second))
+    moved = await wo_repo.auto_assign(conn, policy, wo, NOW + timedelta(minutes=3), exclude=frozenset({field}))
+    assert moved["assignee_id"] == second
+    assert (await _trail(conn, wo["id"])).count("butler_first") == 1
 
 
 async def test_validity_is_the_local_calendar_and_fallbacks(full: Any, policy: Policy) -> None:
