@@ -14,7 +14,6 @@ when Chromium or Playwright is not installed.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import shutil
 import uuid
@@ -34,13 +33,12 @@ from cloud.registry import store
 from cloud.runtime.context import CloudConfig
 from cloud.service import CloudService
 from device_profiles import find_profile
-from guanjia.core.ports import free_port
 from guanjia.core.settings import Settings
 from tests.support.edge.collector import Collector
 from tests.support.edge.process import AgentProcess
 from tests.support.edge.servers import ProfileServer, Unit
 from tests.support.services import BrokerHandle
-from tests.support.webapp import Login, MakeUser
+from tests.support.webapp import Login, MakeUser, over_http
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -63,27 +61,12 @@ pytestmark = [
 
 @pytest.fixture
 async def server(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=1)
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
-        for name in ("inbox_hub", "resident_hub"):
-            hub = getattr(app.state, name, None)
-            if hub is not None:
-                hub.stop_detached()
+    async with over_http(app) as url:
+        yield url
+    for name in ("inbox_hub", "resident_hub"):
+        hub = getattr(app.state, name, None)
+        if hub is not None:
+            hub.stop_detached()
 
 
 @pytest.fixture
