@@ -222,7 +222,19 @@ class IngestWorker:
                         message = await self.inbox.get()
                 except TimeoutError:
                     break
-            await self.ready.put(batch)
+            await self.ready.put(self._finish(batch))
+
+    def _finish(self, batch: list[Prepared]) -> list[Prepared]:
+        """COPY rows for the batch's fast-path messages, encoded together (:meth:`Preparer.finish`);
+        a bug there turns those messages into ``internal_error`` dead letters, as in :meth:`_prepare`."""
+        try:
+            self.preparer.finish(batch)
+        except Exception as exc:
+            log.exception("finishing a batch of %d messages failed", len(batch))
+            return [p if p.source is None else
+                    Prepared(p.incoming, "dead", dead=[dead_letter(p.incoming, "internal_error", repr(exc))])
+                    for p in batch]
+        return batch
 
     async def _prepare(self, message: Incoming) -> Prepared:
         backoff: Backoff | None = None  # built on the first failure only: this runs per message
@@ -286,7 +298,7 @@ class IngestWorker:
             await self.hooks.fire(self.hooks.alarms, result.alarm_ids)
             await self.hooks.fire(self.hooks.events, result.event_ids)
             if self.hooks.telemetry:
-                self.hooks.fire_telemetry([p.telemetry for p in result.new if p.telemetry is not None])
+                self.hooks.fire_telemetry([b for p in result.new if (b := p.telemetry_batch()) is not None])
 
     def _confirm(self, batch: list[Prepared]) -> None:
         """Tell the gateways what is now stored: queue the batch's seqs and flush, or, while the
