@@ -154,7 +154,7 @@ def _worker(db: str, mqtt_url: str, prefix: str, log: Path) -> subprocess.Popen[
     with log.open("ab") as fh:
         # each process its own /metrics port (the default one would collide between the two)
         return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench",
-                                 "--metrics-port", str(free_port())],
+                                 "--metrics-port", str(free_port()), "--processes", "1"],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
