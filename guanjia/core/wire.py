@@ -589,13 +589,18 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""Why the bound: orjson reads an integer past 64 bits as a float, msgspec as an int; such a
+message takes the checked path, whose reading (orjson's) is the contract."""
+
+
 class WireReading(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """A reading as :func:`decode_telemetry` takes it: numbers only (``None`` and strings take the
     checked path), no unknown keys (they would be part of the digest but not of this type)."""
 
     device: str
-    ts: int
-    values: dict[str, float | int | bool]
+    ts: _Int64
+    values: dict[str, float | _Int64 | bool]
     quality: str | msgspec.UnsetType = msgspec.UNSET
     q: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
 
@@ -606,7 +611,7 @@ class _WireTelemetry(msgspec.Struct):
     gateway: str
     community: str
     seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
-    sent_at: int
+    sent_at: _Int64
     readings: Annotated[list[WireReading], msgspec.Meta(max_length=MAX_READINGS_PER_MESSAGE)]
     incarnation: str | None = None
 
