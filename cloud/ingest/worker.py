@@ -130,7 +130,7 @@ class IngestWorker:
         m.gauge("guanjia_ingest_lag_seconds", "Receive-to-commit age of the last batch's oldest message",
                 source=lambda: self._lag_s)
         self.m_commit = m.summary("guanjia_ingest_commit_seconds", "Duration of the write transaction")
-        m.gauge("guanjia_ingest_queue_depth", "Messages received and not yet prepared", source=self.inbox.qsize)
+        m.gauge("guanjia_ingest_queue_depth", "Messages received and not yet prepared", source=self._queued)
         m.gauge("guanjia_ingest_ready_batches", "Prepared batches waiting for the writer", source=self.ready.qsize)
         self.m_connected = m.gauge("guanjia_ingest_broker_connected", "1 when the worker's MQTT session is up")
 
@@ -199,7 +199,7 @@ class IngestWorker:
     async def _batcher(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            message = await self.inbox.get()
+            message = await self._next()
             batch: list[Prepared] = []
             points = 0
             deadline = loop.time() + self.options.batch_wait_s
@@ -209,6 +209,8 @@ class IngestWorker:
                 points += prepared.points
                 if points >= self.options.batch_points or len(batch) >= self.options.batch_messages:
                     break
+                if self.inbox.empty() and self.consumer is not None:
+                    self.consumer.take()  # what the network thread handed off meanwhile: no wake-up needed
                 try:  # what is already here needs no timer
                     message = self.inbox.get_nowait()
                     continue
@@ -219,10 +221,17 @@ class IngestWorker:
                     break
                 try:
                     async with asyncio.timeout(remaining):
-                        message = await self.inbox.get()
+                        message = await self._next()
                 except TimeoutError:
                     break
             await self.ready.put(self._finish(batch))
+
+    async def _next(self) -> Incoming:
+        """The next received message: from the inbox, else from the consumer's hand-off, else
+        awaited (then the consumer wakes the loop; see :mod:`cloud.ingest.consumer`)."""
+        if self.inbox.empty() and self.consumer is not None and not self.consumer.take():
+            self.consumer.waiting()
+        return await self.inbox.get()
 
     def _finish(self, batch: list[Prepared]) -> list[Prepared]:
         """COPY rows for the batch's fast-path messages, encoded together (:meth:`Preparer.finish`);
@@ -310,10 +319,14 @@ class IngestWorker:
             log.exception("queueing storage confirmations failed")
         self._flush_confirms(coalesce=True)
 
+    def _queued(self) -> int:
+        """Messages received and not yet prepared (the inbox and the consumer's hand-off)."""
+        return self.inbox.qsize() + (self.consumer.handed_off if self.consumer is not None else 0)
+
     @property
     def behind(self) -> bool:
         """The hint for the edges (see the module docstring)."""
-        return (self.inbox.qsize() * 2 >= self.options.receive_maximum or self._lag_s > BEHIND_LAG_S
+        return (self._queued() * 2 >= self.options.receive_maximum or self._lag_s > BEHIND_LAG_S
                 or self.confirms.stalled)
 
     def _flush_confirms(self, *, coalesce: bool = False) -> None:

@@ -100,7 +100,8 @@ def test_a_batch_is_encoded_once_and_each_message_keeps_its_own_rows() -> None:
     now = int(time.time() * 1000)
     warm = asyncio.run(preparer.prepare(Incoming("guanjia/v1/c/gw/telemetry", _telemetry(
         1, [{"a": 1.0, "b": 2.0}, {"a": 1.0}]), 1, 1, 1, now)))  # learns the key sets: the general path
-    assert warm.source is None and warm.chunks
+    assert warm.source is None
+    assert warm.chunks
     payloads = [_telemetry(2, [{"a": 1.5, "b": 2.5}, {"a": 3.0}]),
                 _telemetry(3, [{"a": 2e15, "b": 4.0}, {"a": 5.0}]),  # out of range: this message only
                 _telemetry(4, [{"a": 6.0, "b": 7.0}] * 3, device="d2")]
@@ -115,8 +116,11 @@ def test_a_batch_is_encoded_once_and_each_message_keeps_its_own_rows() -> None:
     for p, payload in ((ok, payloads[0]), (three, payloads[2])):
         single = asyncio.run(alone.prepare(Incoming("guanjia/v1/c/gw/telemetry", payload, 9, 1, 1, now)))
         alone.finish([single])
-        assert b"".join(p.chunks) == b"".join(single.chunks) and p.points == single.points and not p.dead
-    assert bad.points == 2 and [d.reason for d in bad.dead] == ["value_out_of_range"]
+        assert b"".join(p.chunks) == b"".join(single.chunks)
+        assert p.points == single.points
+        assert not p.dead
+    assert bad.points == 2
+    assert [d.reason for d in bad.dead] == ["value_out_of_range"]
     assert bad.dead[0].detail == "value_out_of_range: 1"
     assert (three.tmin_ms, three.tmax_ms) == (now_of(payloads[2]), now_of(payloads[2]) + 2)
 
