@@ -24,11 +24,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import orjson
 import psycopg
 
+from bench import ingest_fleet
 from cloud.registry import store
 from cloud.registry.broker import BrokerAccount
 from edge.config import UplinkConfig
@@ -43,7 +42,6 @@ REAL_EDGES = 5
 READINGS, METRICS = 10, 4
 MESSAGES = int(os.environ.get("GUANJIA_BURST_MESSAGES", "6000"))
 PER_GATEWAY = max(2, MESSAGES // GATEWAYS)
-FLEET_PROCESSES = 2
 GUANJIA = str(Path(sys.executable).parent / "guanjia")
 
 
@@ -55,31 +53,6 @@ def _payloads(community: str, gateway: str, incarnation: str, now: int) -> list[
         out.append(wire.encode("telemetry", gateway=gateway, community=community, seq=seq, sent_at=now + seq,
                                items=items, incarnation=incarnation))
     return out
-
-
-def _fleet(root: Path, broker: BrokerHandle, community: str, names: list[str], ids: dict[str, int],
-           payloads: dict[str, list[bytes]]) -> list[tuple[subprocess.Popen[bytes], Path]]:
-    """Start the simulated gateways (:mod:`bench.ingest_fleet`), wait until each is subscribed."""
-    blob = root / "payloads.pkl"
-    blob.write_bytes(pickle.dumps(payloads))
-    procs = []
-    for k in range(FLEET_PROCESSES):
-        out = root / f"fleet-{k}.json"
-        spec = {"host": broker.host, "port": broker.port, "payloads": str(blob), "mode": "burst", "first": 0,
-                "upto": PER_GATEWAY, "pace_s": 1.0, "confirm_timeout_s": 600.0, "out": str(out),
-                "gateways": [{"name": gw, "topic": wire.topic(community, gw, "telemetry"),
-                              "cmd": wire.topic(community, gw, "cmd"), "incarnation": f"{ids[gw]:016x}",
-                              "username": BrokerAccount.gateway(community, gw).username, "password": f"pw-{gw}"}
-                             for gw in names[k::FLEET_PROCESSES]]}
-        spec_path = root / f"fleet-{k}.spec.json"
-        spec_path.write_bytes(orjson.dumps(spec))
-        proc = subprocess.Popen([sys.executable, "-m", "bench.ingest_fleet", str(spec_path)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE)
-        procs.append((proc, out))
-    for proc, _ in procs:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"ready", "a fleet process did not get ready"
-    return procs
 
 
 def _ingest(db: str, broker: BrokerHandle, root: Path) -> subprocess.Popen[bytes]:
@@ -104,7 +77,11 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
     now = int(time.time() * 1000)
     payloads = {gw: _payloads(community, gw, f"{ids[gw]:016x}", now) for gw in simulated}
     # PostgreSQL and Mosquitto run as their own users; the fleet's files only need to be ours
-    fleet = _fleet(tmp_path, broker, community, simulated, ids, payloads)
+    blob = tmp_path / "payloads.pkl"
+    blob.write_bytes(pickle.dumps(payloads))
+    fleet = ingest_fleet.launch(tmp_path, "burst", host=broker.host, port=broker.port, community=community,
+                                gateways=[(gw, f"{ids[gw]:016x}", f"pw-{gw}") for gw in simulated], payloads=blob,
+                                mode="burst", first=0, upto=PER_GATEWAY, confirm_timeout_s=600.0)
     ingest = _ingest(ingest_db, broker, tmp_path)
     outboxes: list[Outbox] = []
     uplinks: list[Uplink] = []
@@ -133,20 +110,14 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
                                             "values": {f"m{k}": float(seq * 100 + i * 10 + k) for k in range(METRICS)}})
                 await outbox.flush()
             started = time.monotonic()
-            for proc, _ in fleet:
-                assert proc.stdin is not None
-                proc.stdin.write(b"go\n")
-                proc.stdin.flush()
+            ingest_fleet.go(fleet)
             tasks = [asyncio.create_task(u.run()) for u in uplinks]
 
             async def edges_confirmed() -> bool:
                 return all(o.unconfirmed() == 0 and o.depth() == 0 for o in outboxes)
 
             await wait_for(edges_confirmed, timeout=600, what="every real edge's batches confirmed")
-            records: dict[str, Any] = {}
-            for proc, out in fleet:
-                assert await asyncio.to_thread(proc.wait, 600) == 0
-                records.update(orjson.loads(out.read_bytes()))
+            records = await asyncio.to_thread(ingest_fleet.collect, fleet)
             elapsed = time.monotonic() - started
             edge_batches = [o.last_seq for o in outboxes]
     finally:
