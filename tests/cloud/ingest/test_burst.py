@@ -159,8 +159,7 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
     assert int(batches) == total
     assert int(points) == int(stored_points) == int(distinct) == total * READINGS * METRICS
     # no resend storm: fewer resends than batches. Each is a duplicate the backlog did not need, and
-    # the edge's doubling timeout bounds how often one batch goes again. Not zero at every size: a
-    # batch queued at the broker behind more than 30 s of backlog hears nothing until it is
-    # committed, and the behind hint rides on confirmations (measured: 0 resent at 6,000 messages,
-    # 191 of 600 at 60,000 on the loaded 2-core machine, where the burst took 133 s)
+    # the edge's doubling timeout bounds how often one batch goes again. Not zero at every size
+    # (measured: 0 resent at 6,000 messages, 191 of 600 at 60,000 on the loaded 2-core machine,
+    # where the burst took 133 s; see docs/scaling.md, "The per-message cost of ingest")
     assert resent <= sum(edge_batches), (resent, edge_batches)
