@@ -345,6 +345,10 @@ _ADMIN: dict[str, tuple[str, str]] = {
     "audit.contractor.created": ("Contractor added", "新增维保单位"),
     "audit.policy.updated": ("SLA/notification policy changed", "修改时限与通知策略"),
     "audit.policy.reset": ("Policy back to default", "策略恢复默认"),
+    "prio.P0": ("emergency", "紧急"),
+    "prio.P1": ("urgent", "加急"),
+    "prio.P2": ("repair", "维修"),
+    "prio.P3": ("preventive", "预防"),
 }
 _EN.update({key: en for key, (en, _zh) in _ADMIN.items()})
 _ZH.update({key: zh for key, (_en, zh) in _ADMIN.items()})
