@@ -6,7 +6,7 @@ writes that shape them sit next to the reads that use them, and one set of check
 zone, messenger URLs, shifts) guards both the admin API and the admin pages. The models below are
 the API's schemas *and* the pages' view (one model per concept). Every write records an
 ``admin_audit`` row in the caller's transaction; the command line (``guanjia cloud wo
-butler-add``) keeps its synchronous twin in :mod:`cloud.ops.workorders.admin`.
+butler-add``) calls :func:`create_butler` too.
 """
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ async def test_butler_skills_roster_validation_audit(client: httpx.AsyncClient, 
                              json=[{"weekday": 7, "starts": "08:00", "ends": "09:00"}])).status_code == 422
     assert (await client.put(f"{B}/999999/roster", headers=h, json=[])).status_code == 404
 
-    company = await client.post("/api/v1/admin/contractors", headers=h, json={"name": "迅达维保", "skills": ["elevator"]})
+    company = await client.post("/api/v1/admin/contractors", headers=h,
+                                json={"name": "迅达维保", "skills": ["elevator"]})
     assert company.status_code == 201, company.text
     staff = await client.post(B, headers=h, json={"community": "lvyuan", "name": "迅达张工", "skills": ["elevator"],
                                                   "contractor_id": company.json()["id"]})
