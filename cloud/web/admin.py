@@ -11,8 +11,11 @@ Admins change; the community's engineers (managers) read people and policies wit
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
+from psycopg import AsyncConnection
 
 from cloud.auth.deps import PageUser, app_pool
 from cloud.auth.roles import Role
@@ -44,6 +47,12 @@ def _community(request: Request, user: User, known: list[str]) -> str | None:
     return mine[0] if mine else None
 
 
+async def _scope(conn: AsyncConnection[Any], request: Request, user: User) -> tuple[list[str], str | None]:
+    """The communities the user may pick from and the one the page shows."""
+    communities = [c for c in await community_codes(conn) if user.can_see(c)]
+    return communities, _community(request, user, communities)
+
+
 @router.get("/admin/estate")
 async def estate_page(request: Request, user: PageUser) -> Response:
     if user.role is not Role.admin:
@@ -70,8 +79,7 @@ async def people_page(request: Request, user: PageUser) -> Response:
     if user.role not in (Role.admin, Role.engineer):
         return _forbidden(request, user)
     async with app_pool(request).connection() as conn:
-        communities = [c for c in await community_codes(conn) if user.can_see(c)]
-        community = _community(request, user, communities)
+        communities, community = await _scope(conn, request, user)
         butlers = await staff.list_butlers(conn, community) if community else []
         contractors = await staff.list_contractors(conn) if user.is_admin else []
     return render(request, "admin_people.html", user, communities=communities, community=community,
@@ -84,8 +92,7 @@ async def policies_page(request: Request, user: PageUser) -> Response:
     if user.role not in (Role.admin, Role.engineer):
         return _forbidden(request, user)
     async with app_pool(request).connection() as conn:
-        communities = [c for c in await community_codes(conn) if user.can_see(c)]
-        community = _community(request, user, communities)
+        communities, community = await _scope(conn, request, user)
         policy = policies.view(get_policy(request), await policies.load(conn, community)) if community else None
         tz = await staff.community_timezone(conn, community) if community else None
     return render(request, "admin_policies.html", user, communities=communities, community=community,

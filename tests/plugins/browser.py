@@ -36,6 +36,10 @@ async def live_server(app: FastAPI) -> AsyncIterator[str]:
     finally:
         srv.should_exit = True
         await asyncio.wait_for(task, 10)
+        for name in ("inbox_hub", "resident_hub"):  # the live streams' LISTEN tasks, started on first use
+            hub = getattr(app.state, name, None)
+            if hub is not None:
+                hub.stop_detached()
 
 
 @pytest.fixture
