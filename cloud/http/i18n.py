@@ -345,6 +345,7 @@ _ADMIN: dict[str, tuple[str, str]] = {
     "audit.contractor.created": ("Contractor added", "新增维保单位"),
     "audit.policy.updated": ("SLA/notification policy changed", "修改时限与通知策略"),
     "audit.policy.reset": ("Policy back to default", "策略恢复默认"),
+    "role.contractor": ("Contractor staff", "维保人员"),
     "prio.P0": ("emergency", "紧急"),
     "prio.P1": ("urgent", "加急"),
     "prio.P2": ("repair", "维修"),

@@ -476,7 +476,7 @@ async def users_page(request: Request, user: PageUser) -> Response:
         users = await list_users(conn, limit=1000)
         communities = await community_codes(conn)
     # least privileged first, and the form's default: a slip must never create an admin
-    roles = [Role.resident.value, Role.butler.value, Role.engineer.value, Role.admin.value]
+    roles = [Role.resident.value, Role.butler.value, Role.contractor.value, Role.engineer.value, Role.admin.value]
     return render(request, "users.html", user, users=users, roles=roles, communities=communities,
                   error=request.query_params.get("error"), created=request.query_params.get("created"))
 

@@ -11,9 +11,10 @@ admin audit log, written in the same transaction.
 from __future__ import annotations
 
 import re
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Query, status
+from psycopg import AsyncConnection
 
 from cloud.api.deps import AdminUser, ClockDep, PolicyDep, PoolDep, StaffUser
 from cloud.ops.model.errors import InvalidRequest, NotFound, WorkOrderError
@@ -36,6 +37,11 @@ def refuse(exc: WorkOrderError) -> NoReturn:
     raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
         "code": "invalid_request", "message": str(exc),
         "detail": [{"loc": loc, "msg": match.group(2) if match else str(exc)}]}) from exc
+
+
+async def _known(conn: AsyncConnection[Any], community: str) -> None:
+    if not await staff.community_exists(conn, community):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no community {community!r}")
 
 
 @router.get("/butlers", response_model=list[ButlerView], summary="A community's butlers, skills and rosters")
@@ -95,6 +101,7 @@ async def post_contractor(body: ContractorIn, pool: PoolDep, user: AdminUser, cl
             summary="The SLA clocks and notification settings in force for a community")
 async def get_policy(community: str, pool: PoolDep, user: StaffUser, base: PolicyDep) -> policies.PolicyView:
     async with pool.connection() as conn:
+        await _known(conn, community)
         return policies.view(base, await policies.load(conn, community))
 
 
@@ -103,8 +110,7 @@ async def get_policy(community: str, pool: PoolDep, user: StaffUser, base: Polic
 async def put_policy(community: str, body: policies.CommunityPolicy, pool: PoolDep, user: AdminUser,
                      base: PolicyDep, clock: ClockDep) -> policies.PolicyView:
     async with pool.connection() as conn:
-        if not await staff.community_exists(conn, community):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no community {community!r}")
+        await _known(conn, community)
         stored = await policies.save(conn, base, community, body, actor=user.username, now=clock.now())
     return policies.view(base, stored)
 
@@ -114,5 +120,6 @@ async def put_policy(community: str, body: policies.CommunityPolicy, pool: PoolD
 async def delete_policy(community: str, pool: PoolDep, user: AdminUser, base: PolicyDep,
                         clock: ClockDep) -> policies.PolicyView:
     async with pool.connection() as conn:
+        await _known(conn, community)
         await policies.reset(conn, community, actor=user.username, now=clock.now())
         return policies.view(base, await policies.load(conn, community))

@@ -96,6 +96,28 @@ async def test_butler_skills_roster_validation_audit(client: httpx.AsyncClient, 
     assert (await client.get(f"{B}?community=lvyuan", headers=butler.headers)).status_code == 403
 
 
+async def test_odd_input_is_4xx_never_500(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    h = (await make_user(Role.admin)).headers
+    await _estate(client, h, "lvyuan")
+    ok: dict[str, Any] = {"community": "lvyuan", "name": "李管家", "skills": ["water"]}
+    bodies: list[Any] = [{**ok, "name": "李\x00管家"}, {**ok, "manager_id": 2**63}, {**ok, "shifts": [{"weekday": 1}]},
+                         {**ok, "buildings": "b1"}, {**ok, "messengers": ["wxwork://abcdefgh12"]}, [],
+                         {**ok, "extra": 1}]
+    for body in bodies:
+        resp = await client.post(B, headers=h, json=body)
+        assert resp.status_code == 422, (body, resp.text)
+        assert set(resp.json()["error"]) == {"code", "message", "detail"}
+    for path in (f"{B}/{2**64}", f"{B}/-1", f"{B}/x"):
+        assert (await client.patch(path, headers=h, json={})).status_code in (404, 422)
+    policy = "/api/v1/admin/communities/lvyuan/policy"
+    wrong: list[Any] = [{"sla": {"P9": {}}}, {"sla": {"P1": {"respond": -5, "on_site": 1, "resolve": 2,
+                                                             "escalate_every": 1}}},
+                        {"notify": {"reminder_every": "1s"}}, {"sla": []}]
+    for value in wrong:
+        assert (await client.put(policy, headers=h, json=value)).status_code == 422, value
+    assert (await client.get("/api/v1/admin/communities/%E2%80%AE/policy", headers=h)).status_code == 404
+
+
 async def test_sla_policy_sets_deadlines_of_new_orders(client: httpx.AsyncClient, make_user: MakeUser,
                                                        pool: AsyncConnectionPool[Any]) -> None:
     admin = await make_user(Role.admin)
