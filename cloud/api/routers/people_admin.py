@@ -36,7 +36,7 @@ def refuse(exc: WorkOrderError) -> NoReturn:
     loc = ["body", match.group(1)] if match else ["body"]
     raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
         "code": "invalid_request", "message": str(exc),
-        "detail": [{"loc": loc, "msg": match.group(2) if match else str(exc)}]}) from exc
+        "detail": [{"loc": loc, "msg": match.group(2) if match else str(exc), "type": "value_error"}]}) from exc
 
 
 async def _known(conn: AsyncConnection[Any], community: str) -> None:

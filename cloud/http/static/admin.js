@@ -51,6 +51,17 @@
     if (general) { general.textContent = ""; general.hidden = true; }
   }
 
+  var words = {};
+  try { words = JSON.parse((document.getElementById("form-words") || {dataset: {}}).dataset.words || "{}"); }
+  catch (e) { words = {}; }
+
+  /* the page's own words for pydantic's error type; a domain refusal (value_error) keeps its explanation */
+  function say(item) {
+    var word = words[item.type];
+    if (!word) { return item.msg; }
+    return item.type === "value_error" ? word + ": " + item.msg.replace(/^Value error, /, "") : word;
+  }
+
   function show(form, error) {
     var general = form.querySelector(".form-error"), rest = [];
     var detail = Array.isArray(error.detail) ? error.detail : [];
@@ -61,10 +72,11 @@
         spot = form.querySelector('[data-error-for="' + path.slice(0, n).join(".") + '"]');
       }
       if (spot) {
-        spot.textContent = (spot.textContent ? spot.textContent + "; " : "") + item.msg;
+        spot.textContent = (spot.textContent ? spot.textContent + "; " : "") + say(item);
+        spot.title = item.msg;
         var input = form.querySelector('[name="' + path.join(".") + '"]');
         if (input) { input.setAttribute("aria-invalid", "true"); }
-      } else { rest.push(item.msg); }
+      } else { rest.push(say(item)); }
     });
     if (!detail.length) { rest.push(error.message); }
     if (general && rest.length) { general.textContent = rest.join("; "); general.hidden = false; }

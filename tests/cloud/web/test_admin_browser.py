@@ -47,7 +47,7 @@ async def test_butler_roster_sla_and_csv_from_the_pages(live_server: str, chromi
     form = page.locator("#butler-form")
     await form.locator("button.primary").click()
     await expect(form.locator('[data-error-for="name"]')).not_to_be_empty()
-    await expect(form.locator('[data-error-for="skills"]')).not_to_be_empty()
+    await expect(form.locator('[data-error-for="skills"]')).to_contain_text("未选择")  # worded in the page's language
     await form.locator("input[name=name]").fill("王管家")
     await form.locator("input[name=phone]").fill("13800005555")
     await form.locator("input[name=skills][value=water]").check()
@@ -77,7 +77,7 @@ async def test_butler_roster_sla_and_csv_from_the_pages(live_server: str, chromi
     p2 = page.locator("#sla tr[data-priority=P2]")
     await p2.locator("input[name='sla.P2.respond']").fill("soon")
     await page.locator("#policy-form button.primary").click()
-    await expect(p2.locator("[data-error-for='sla.P2.respond']")).not_to_be_empty()
+    await expect(p2.locator("[data-error-for='sla.P2.respond']")).to_contain_text("值无效: 'soon' is not a duration")
     await p2.locator("input[name='sla.P2.respond']").fill("30m")
     await page.locator("#policy-form button.primary").click()
     await expect(page.locator("#sla tr[data-priority=P2].overridden")).to_be_visible(timeout=10_000)

@@ -288,15 +288,7 @@ WORDS: dict[str, dict[str, Any]] = {
 
 async def _engineer_page(browser: Browser, base: str, who: Login) -> Page:
     """A browser in New York with a 12-hour locale: the page must still show Beijing's 24-hour time."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US",
-                                        timezone_id="America/New_York")
-    page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", who.user.username)
-    await page.fill("input[name=password]", who.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-    return page
+    return await login(browser, base, who, locale="en-US", height=1000, timezone_id="America/New_York")
 
 
 async def _values(page: Page, expected: dict[str, str]) -> None:
