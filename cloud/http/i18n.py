@@ -346,6 +346,7 @@ _ADMIN: dict[str, tuple[str, str]] = {
     "audit.policy.updated": ("SLA/notification policy changed", "修改时限与通知策略"),
     "audit.policy.reset": ("Policy back to default", "策略恢复默认"),
     "role.contractor": ("Contractor staff", "维保人员"),
+    "admin.buildings_help": ("(none: all)", "（不选即全部）"),
     "formerror.missing": ("Required", "必填"),
     "formerror.too_short": ("Too short (or none chosen)", "太短（或未选择）"),
     "formerror.too_long": ("Too long", "太长"),

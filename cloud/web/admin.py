@@ -82,9 +82,10 @@ async def people_page(request: Request, user: PageUser) -> Response:
         communities, community = await _scope(conn, request, user)
         butlers = await staff.list_butlers(conn, community) if community else []
         contractors = await staff.list_contractors(conn) if user.is_admin else []
+        buildings = [b.code for b in await list_buildings(conn, community)] if community else []
     return render(request, "admin_people.html", user, communities=communities, community=community,
-                  butlers=butlers, contractors=contractors, skills=SKILLS, weekdays=WEEKDAYS,
-                  editable=user.is_admin)
+                  butlers=butlers, contractors=contractors, skills=SKILLS, weekdays=WEEKDAYS, buildings=buildings,
+                  leads=[b for b in butlers if b.role != "butler" and b.active], editable=user.is_admin)
 
 
 @router.get("/admin/policies")

@@ -193,6 +193,17 @@ async def _check_manager(conn: AsyncConnection[Any], community: str, manager_id:
         raise InvalidRequest(f"manager_id: no butler {manager_id} in community {community}")
 
 
+async def _check_buildings(conn: AsyncConnection[Any], community: str, buildings: list[str] | None) -> None:
+    if not buildings:
+        return
+    cur = await conn.execute("SELECT b.code FROM buildings b JOIN communities c ON c.id = b.community_id "
+                             "WHERE c.code = %s AND b.code = ANY(%s)", (community, buildings))
+    known = {str(r[0]) for r in await cur.fetchall()}
+    unknown = [b for b in buildings if b not in known]
+    if unknown:
+        raise InvalidRequest(f"buildings: no building {', '.join(map(repr, unknown))} in community {community}")
+
+
 async def _user_id(conn: AsyncConnection[Any], username: str | None) -> int | None:
     if not username:
         return None
@@ -223,6 +234,7 @@ async def create_butler(conn: AsyncConnection[Any], new: NewButler, *, actor: st
     if not await community_exists(conn, new.community):
         raise InvalidRequest(f"community: no community {new.community!r}")
     await _check_manager(conn, new.community, new.manager_id)
+    await _check_buildings(conn, new.community, new.buildings)
     user_id = await _user_id(conn, new.username)
     if new.contractor_id is not None:
         cur = await conn.execute("SELECT 1 FROM contractors WHERE id = %s", (new.contractor_id,))
@@ -253,6 +265,8 @@ async def update_butler(conn: AsyncConnection[Any], butler_id: int, fields: Butl
     changes = {c: getattr(fields, c) for c in fields.model_fields_set & set(_COLUMNS)}
     if "manager_id" in changes:
         await _check_manager(conn, before.community, changes["manager_id"], butler_id)
+    if "buildings" in changes:
+        await _check_buildings(conn, before.community, changes["buildings"])
     changes = {c: v for c, v in changes.items() if v is not None or c == "manager_id"}
     if changes:
         sets = ", ".join(f"{c} = %s" for c in changes)

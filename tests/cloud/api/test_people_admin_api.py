@@ -51,6 +51,8 @@ async def test_butler_skills_roster_validation_audit(client: httpx.AsyncClient, 
     wrong_chain = await client.post(B, headers=h, json={**body, "manager_id": 999_999})
     assert wrong_chain.status_code == 422
     assert wrong_chain.json()["error"]["detail"][0]["loc"] == ["body", "manager_id"]
+    nowhere = await client.post(B, headers=h, json={**body, "buildings": ["b9"]})
+    assert nowhere.json()["error"]["detail"][0]["loc"] == ["body", "buildings"]
     nobody = await client.post(B, headers=h, json={**body, "username": "ghost"})
     assert nobody.json()["error"]["detail"][0]["loc"] == ["body", "username"]
     zone = await client.patch(f"{B}/{li['id']}", headers=h, json={"timezone": "Mars/Olympus"})

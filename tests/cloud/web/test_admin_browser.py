@@ -39,6 +39,8 @@ async def test_butler_roster_sla_and_csv_from_the_pages(live_server: str, chromi
     admin = await make_user(Role.admin)
     async with pool.connection() as conn:
         await conn.execute("INSERT INTO communities (code, name) VALUES ('lvyuan', '绿苑'), ('qingyuan', '青园')")
+        await conn.execute("INSERT INTO buildings (community_id, code, name) SELECT id, b, b FROM communities,"
+                           " unnest(array['b1', 'b2']) AS b WHERE code = 'lvyuan'")
     page = await login(chromium, live_server, admin)
 
     # --- a butler with skills -------------------------------------------------------------------
@@ -52,6 +54,7 @@ async def test_butler_roster_sla_and_csv_from_the_pages(live_server: str, chromi
     await form.locator("input[name=phone]").fill("13800005555")
     await form.locator("input[name=skills][value=water]").check()
     await form.locator("input[name=skills][value=general]").check()
+    await form.locator("input[name=buildings][value=b2]").check()
     await form.locator("input[name=star_level]").fill("4")
     await form.locator("button.primary").click()
     row = page.locator("#butlers tbody tr[data-name='王管家']")
@@ -59,6 +62,9 @@ async def test_butler_roster_sla_and_csv_from_the_pages(live_server: str, chromi
     await expect(row.locator("[data-skill=water]")).to_have_text("给排水")
     await expect(row.locator("[data-skill=general]")).to_be_visible()
     await expect(row.locator(".shifts")).to_contain_text("全天在岗")
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT buildings, star_level FROM butlers WHERE name = '王管家'")
+        assert await cur.fetchone() == (["b2"], 4)
 
     # --- its roster ---------------------------------------------------------------------------------
     await row.locator("summary").click()
@@ -86,7 +92,7 @@ async def test_butler_roster_sla_and_csv_from_the_pages(live_server: str, chromi
 
     async with pool.connection() as conn:
         wo = await repo.open_order(conn, app.state.policy, repo.NewOrder(
-            community="lvyuan", title="二次供水泵房漏水", origin="staff", priority="P2", skill="water"),
+            community="lvyuan", title="二次供水泵房漏水", origin="staff", priority="P2", skill="water", building="b2"),
             MONDAY_10_CST, Actor.system("test"))
         cur = await conn.execute("SELECT id FROM butlers WHERE name = '王管家'")
         butler_id = (await cur.fetchone() or (0,))[0]
