@@ -172,7 +172,9 @@ def merge(base: Policy, own: CommunityPolicy) -> Policy:
     """``base`` with the community's clocks and reminder interval in place of the YAML's."""
     if not own.sla and own.notify.reminder_every is None:
         return base
-    update: dict[str, Any] = {"priorities": {**base.priorities, **own.sla}}
+    labelled = {p: c if c.label or p not in base.priorities
+                else c.model_copy(update={"label": base.priorities[p].label}) for p, c in own.sla.items()}
+    update: dict[str, Any] = {"priorities": {**base.priorities, **labelled}}
     if own.notify.reminder_every is not None:
         update["reminder_every"] = own.notify.reminder_every
     return base.model_copy(update=update)
