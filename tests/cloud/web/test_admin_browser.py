@@ -5,7 +5,8 @@ uvicorn and a real PostgreSQL, in Chinese (the default):
   those fields), then edits the butler's roster;
 * changes a community's SLA (a bad duration is shown at its cell) and a new order of that community
   gets the new deadline and is routed to the butler on duty by the new roster;
-* imports a CSV with row errors: every error is listed with its line, and nothing is imported.
+* imports a CSV with row errors: every error is listed with its line, and nothing is imported;
+* adds a building with its floors (a floor count of 0 is shown at its field first).
 """
 
 from __future__ import annotations
@@ -120,6 +121,18 @@ async def test_butler_roster_sla_and_csv_from_the_pages(live_server: str, chromi
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT count(*) FROM devices")
         assert (await cur.fetchone() or (1,))[0] == 0
+
+    # --- a building with its floors on the estate page -------------------------------------------
+    await page.goto(f"{live_server}/admin/estate?community=lvyuan")
+    building = page.locator("#building-form")
+    await building.locator("input[name=code]").fill("b3")
+    await building.locator("input[name=floors]").fill("0")
+    await building.locator("button.primary").click()
+    await expect(building.locator('[data-error-for="floors"]')).to_contain_text("小于允许的最小值")
+    await building.locator("input[name=floors]").fill("18")
+    await building.locator("input[name=basement_floors]").fill("2")
+    await building.locator("button.primary").click()
+    await expect(page.locator("#buildings tr[data-code=b3] td").nth(2)).to_have_text("18", timeout=10_000)
 
     audit = await page.goto(f"{live_server}/admin/audit")
     assert audit is not None
