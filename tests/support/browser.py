@@ -34,12 +34,13 @@ BROWSER_MARKS = [
 ]
 
 
-async def login(browser: Browser, base: str, who: Login, *, locale: str = "zh-CN", height: int = 900,
-                timezone_id: str | None = None) -> Page:
-    """A new desktop-sized page signed in as ``who`` through the login form (``timezone_id``: the
-    browser's own zone, to show that pages keep the community's)."""
-    context = await browser.new_context(viewport={"width": 1280, "height": height}, locale=locale,
-                                        timezone_id=timezone_id)
+async def login(browser: Browser, base: str, who: Login, *, locale: str = "zh-CN", width: int = 1280,
+                height: int = 900, mobile: bool = False, timezone_id: str | None = None) -> Page:
+    """A new page (desktop-sized unless told) signed in as ``who`` through the login form;
+    ``mobile`` a phone with touch, ``timezone_id`` the browser's own zone (to show that pages keep
+    the community's)."""
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale=locale,
+                                        timezone_id=timezone_id, is_mobile=mobile, has_touch=mobile)
     page = await context.new_page()
     await page.goto(f"{base}/login")
     await page.fill("input[name=username]", who.user.username)
