@@ -236,6 +236,20 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/ops/contracts"): _r("contracts.read", STAFF, COMMUNITY),
     ("POST", "/ops/contracts"): _r("contracts.create", STAFF, COMMUNITY),
     ("POST", "/ops/contracts/{contract_id}"): _r("contracts.edit", STAFF, COMMUNITY),
+    # --- self-service administration (issue 19): admins change, the community's engineers read ----
+    ("GET", "/api/v1/admin/butlers"): _r("butlers.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/admin/butlers"): _r("butlers.write", ADMIN, ANY),
+    ("PATCH", "/api/v1/admin/butlers/{butler_id}"): _r("butlers.write", ADMIN, COMMUNITY),
+    ("PUT", "/api/v1/admin/butlers/{butler_id}/roster"): _r("rosters.write", ADMIN, COMMUNITY),
+    ("GET", "/api/v1/admin/contractors"): _r("contractors.read", ADMIN, ANY),
+    ("POST", "/api/v1/admin/contractors"): _r("contractors.write", ADMIN, ANY),
+    ("GET", "/api/v1/admin/communities/{community}/policy"): _r("policies.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    ("DELETE", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    ("GET", "/admin/estate"): _r("registry.read", ADMIN, ANY),
+    ("GET", "/admin/devices"): _r("devices.import", ADMIN, ANY),
+    ("GET", "/admin/people"): _r("butlers.read", STAFF, COMMUNITY),
+    ("GET", "/admin/policies"): _r("policies.read", STAFF, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

@@ -26,7 +26,7 @@ from cloud.auth.roles import Role
 from cloud.auth.users import create_user
 from cloud.db.pool import open_pool
 from guanjia.core.settings import Settings
-from tests.support.webapp import TEST_SECRET, Login, MakeUser, asgi_client, over_http, serving
+from tests.support.webapp import TEST_SECRET, Login, MakeUser, asgi_client, serving
 
 
 @pytest.fixture
@@ -53,13 +53,6 @@ def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]
 
     with serving(create_app(settings, pool)) as application:
         yield application
-
-
-@pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    """The test's ``app`` on uvicorn (the browser tests): its base URL."""
-    async with over_http(app) as url:
-        yield url
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Helpers for the web, API and security tests that drive the real app: the test secret, a
 logged-in user (:class:`Login`), :func:`serving` and :func:`asgi_client` for tests that build an
-app of their own, :func:`over_http` (the app on uvicorn, for a real browser), and
-:func:`browser_session` for the pages (session cookie + CSRF token). The
+app of their own, and :func:`browser_session` for the pages (session cookie + CSRF token). The
 fixtures (``app``, ``client``, ``make_user`` …) are in ``tests/plugins/webapp.py``."""
 
 from __future__ import annotations
@@ -44,31 +43,6 @@ def serving(application: FastAPI) -> Iterator[FastAPI]:
         hub = getattr(application.state, "inbox_hub", None)
         if hub is not None:
             hub.stop_detached()
-
-
-@asynccontextmanager
-async def over_http(app: FastAPI) -> AsyncIterator[str]:
-    """``app`` on uvicorn on a free local port for a real browser; yields its base URL."""
-    import asyncio
-
-    import uvicorn
-
-    from guanjia.core.ports import free_port
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                        timeout_graceful_shutdown=1))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
@@ -19,7 +20,7 @@ from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, draw_signature
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, draw_signature, login
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
 
@@ -29,6 +30,12 @@ except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
 pytestmark = BROWSER_MARKS
+
+
+@pytest.fixture
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
 
 
 async def test_maintainer_fills_checklist_photos_and_signs(server: str, pool: AsyncConnectionPool[Any],
@@ -53,13 +60,7 @@ async def test_maintainer_fills_checklist_photos_and_signs(server: str, pool: As
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-            page = await context.new_page()
-            await page.goto(f"{server}/login")
-            await page.fill("input[name=username]", me.user.username)
-            await page.fill("input[name=password]", me.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
+            page = await login(browser, server, me, width=390, height=844)
             await page.goto(f"{server}/maintenance/{wo_id}")
             await expect(page.locator("h1")).to_have_text("电梯半月维保")
 

@@ -32,8 +32,8 @@ from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
 from guanjia.core.clock import ManualClock
 from guanjia.core.settings import Settings
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, draw_signature
-from tests.support.webapp import Login, MakeUser, serving
+from tests.support.browser import BROWSER_MARKS, draw_signature, login, shot
+from tests.support.webapp import MakeUser, serving
 from tests.support.workorders import add_butler
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -42,9 +42,9 @@ CLOCK = ManualClock(NOW)
 SIGNATURE = "data:image/png;base64," + base64.b64encode(small_png(96, 32, 30)).decode()
 
 try:
-    from playwright.async_api import Page, async_playwright, expect
+    from playwright.async_api import Browser, expect
 except ImportError:  # pragma: no cover - dev extra not installed
-    async_playwright = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]
 
 pytestmark = BROWSER_MARKS
 
@@ -98,84 +98,68 @@ async def _seed(pool: AsyncConnectionPool[Any], run_dir: Path) -> dict[str, Any]
     return {"plan": plan.id, "wo": wo_id, "route": route.id, "company": company, "garage": _garage.code}
 
 
-async def _login(page: Page, server: str, login: Login) -> None:
-    await page.goto(f"{server}/login")
-    await page.fill("input[name=username]", login.user.username)
-    await page.fill("input[name=password]", login.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
-async def test_operations_pages(server: str, pool: AsyncConnectionPool[Any], make_user: MakeUser,
-                                settings: Settings) -> None:
+async def test_operations_pages(live_server: str, chromium: Browser, pool: AsyncConnectionPool[Any],
+                                make_user: MakeUser, settings: Settings) -> None:
+    server = live_server
     staff = await make_user(Role.engineer, "cA", name="eng-ops")
     seeded = await _seed(pool, settings.run_dir)
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            page = await context.new_page()
-            await _login(page, server, staff)
+    page = await login(chromium, server, staff)
+    # the plan list: next due per lift (local dates), lift-2 flagged non-compliant
+    await page.goto(f"{server}/ops/plans?community=cA")
+    lift1 = page.locator("tr.plan-device[data-device='lift-1']")
+    lift2 = page.locator("tr.plan-device[data-device='lift-2']")
+    await expect(lift1.locator(".next-due")).to_contain_text("2027-01-29")
+    await expect(lift1.locator(".compliance")).to_contain_text("合规")
+    await expect(lift2.locator(".compliance")).to_contain_text("超过 15 天未维保")
+    await shot(page, "ops-plans")
 
-            # the plan list: next due per lift (local dates), lift-2 flagged non-compliant
-            await page.goto(f"{server}/ops/plans?community=cA")
-            lift1 = page.locator("tr.plan-device[data-device='lift-1']")
-            lift2 = page.locator("tr.plan-device[data-device='lift-2']")
-            await expect(lift1.locator(".next-due")).to_contain_text("2027-01-29")
-            await expect(lift1.locator(".compliance")).to_contain_text("合规")
-            await expect(lift2.locator(".compliance")).to_contain_text("超过 15 天未维保")
-            await page.screenshot(path=str(ARTIFACTS / "ops-plans.png"), full_page=True)
+    # the second confirmation: the staff's own signature drawn with the pointer
+    await page.goto(f"{server}/ops/plans/{seeded['plan']}")
+    await page.click(f"#order-{seeded['wo']} a.primary")
+    await expect(page.locator("#results li")).to_have_count(9)
+    await page.click("#confirm-submit")  # not signed: refused with the domain's message
+    await expect(page.locator("body")).to_contain_text("signature")
+    await page.goto(f"{server}/ops/confirm/{seeded['wo']}")
+    await draw_signature(page)
+    await page.click("#confirm-submit")
+    await expect(page.locator("#confirmed")).to_contain_text("eng-ops")
 
-            # the second confirmation: the staff's own signature drawn with the pointer
-            await page.goto(f"{server}/ops/plans/{seeded['plan']}")
-            await page.click(f"#order-{seeded['wo']} a.primary")
-            await expect(page.locator("#results li")).to_have_count(9)
-            await page.click("#confirm-submit")  # not signed: refused with the domain's message
-            await expect(page.locator("body")).to_contain_text("signature")
-            await page.goto(f"{server}/ops/confirm/{seeded['wo']}")
-            await draw_signature(page)
-            await page.click("#confirm-submit")
-            await expect(page.locator("#confirmed")).to_contain_text("eng-ops")
+    # the plan's history: checklist with readings, both signatures, local times
+    await page.goto(f"{server}/ops/plans/{seeded['plan']}")
+    order = page.locator(f"#order-{seeded['wo']}")
+    await expect(order.locator(".state")).to_have_text("已完成")
+    await expect(order.locator("img.signature")).to_have_count(2)
+    await expect(order.locator(".reading").first).to_contain_text("mm")
+    await expect(order).to_contain_text("2027-01-28 13:00")  # submitted 20 h before 09:00 local
+    await shot(page, "ops-plan-history")
 
-            # the plan's history: checklist with readings, both signatures, local times
-            await page.goto(f"{server}/ops/plans/{seeded['plan']}")
-            order = page.locator(f"#order-{seeded['wo']}")
-            await expect(order.locator(".state")).to_have_text("已完成")
-            await expect(order.locator("img.signature")).to_have_count(2)
-            await expect(order.locator(".reading").first).to_contain_text("mm")
-            await expect(order).to_contain_text("2027-01-28 13:00")  # submitted 20 h before 09:00 local
-            await page.screenshot(path=str(ARTIFACTS / "ops-plan-history.png"), full_page=True)
+    # the route: today's missed car park in two closed slots, and the QR sheet
+    await page.goto(f"{server}/ops/routes/{seeded['route']}")
+    today = page.locator("tr.coverage-day[data-day='2027-01-29']")
+    await expect(today).to_contain_text("2/4")
+    await expect(today.locator(".missed .chip")).to_have_count(2)
+    await expect(today.locator(".missed")).to_contain_text(seeded["garage"])
+    await page.click("#qr-sheet-link")
+    labels = page.locator("#qr-sheet figure.qr-label")
+    await expect(labels).to_have_count(2)
+    assert await labels.first.locator("img").evaluate("i => i.complete && i.naturalWidth > 0")
+    await expect(page.locator("#qr-sheet")).to_contain_text(seeded["garage"])
 
-            # the route: today's missed car park in two closed slots, and the QR sheet
-            await page.goto(f"{server}/ops/routes/{seeded['route']}")
-            today = page.locator("tr.coverage-day[data-day='2027-01-29']")
-            await expect(today).to_contain_text("2/4")
-            await expect(today.locator(".missed .chip")).to_have_count(2)
-            await expect(today.locator(".missed")).to_contain_text(seeded["garage"])
-            await page.click("#qr-sheet-link")
-            labels = page.locator("#qr-sheet figure.qr-label")
-            await expect(labels).to_have_count(2)
-            assert await labels.first.locator("img").evaluate("i => i.complete && i.naturalWidth > 0")
-            await expect(page.locator("#qr-sheet")).to_contain_text(seeded["garage"])
-
-            # the contract page: create one with the form, see its terms and measured compliance
-            await page.goto(f"{server}/ops/contracts?community=cA")
-            await page.select_option("select[name=skill]", "elevator")
-            await page.check("#contract-form input[name=work][value=rescue]")
-            await page.fill("#contract-form input[name=on_site_within_min]", "30")
-            await page.fill("#contract-form input[name=starts_on]", "2027-01-01")
-            await page.fill("#contract-form input[name=reference]", "WB-2027-01")
-            await page.click("#contract-form button.primary")
-            card = page.locator("article.contract")
-            await expect(card).to_have_count(1)
-            await expect(card).to_contain_text("迅达电梯")
-            await expect(card.locator(".terms")).to_contain_text("30")
-            await expect(card).to_contain_text("紧急救援")
-            await expect(card.locator(".measured")).to_contain_text("0 单")
-            await page.screenshot(path=str(ARTIFACTS / "ops-contracts.png"), full_page=True)
-        finally:
-            await browser.close()
+    # the contract page: create one with the form, see its terms and measured compliance
+    await page.goto(f"{server}/ops/contracts?community=cA")
+    await page.select_option("select[name=skill]", "elevator")
+    await page.check("#contract-form input[name=work][value=rescue]")
+    await page.fill("#contract-form input[name=on_site_within_min]", "30")
+    await page.fill("#contract-form input[name=starts_on]", "2027-01-01")
+    await page.fill("#contract-form input[name=reference]", "WB-2027-01")
+    await page.click("#contract-form button.primary")
+    card = page.locator("article.contract")
+    await expect(card).to_have_count(1)
+    await expect(card).to_contain_text("迅达电梯")
+    await expect(card.locator(".terms")).to_contain_text("30")
+    await expect(card).to_contain_text("紧急救援")
+    await expect(card.locator(".measured")).to_contain_text("0 单")
+    await shot(page, "ops-contracts")
 
     async with pool.connection() as conn:
         order_row = await repo.order_for_work_order(conn, seeded["wo"])
