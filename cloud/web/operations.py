@@ -36,6 +36,7 @@ from cloud.ops.maintenance.templates import shipped
 from cloud.ops.maintenance.views import contract_views, plan_history, plan_view
 from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.routing.contracts import WORK
+from cloud.ops.routing.staff import list_contractors
 from cloud.ops.workorders import queries
 from cloud.ops.workorders import repo as wo_repo
 
@@ -265,7 +266,7 @@ async def contracts_page(request: Request, user: PageUser, community: CommunityQ
         return _not_found(request, user)
     async with app_pool(request).connection() as conn:
         views = await contract_views(conn, chosen, get_clock(request).now())
-        companies = await contracts.companies(conn)
+        companies = await list_contractors(conn)
     return render(request, "ops_contracts.html", user, community=chosen, contracts=views, companies=companies,
                   skills=SKILLS, work_kinds=WORK)
 

@@ -21,6 +21,7 @@ from cloud.api.routers.workorders import raise_http
 from cloud.ops.maintenance import contracts
 from cloud.ops.maintenance.views import ContractOut, contract_views
 from cloud.ops.model.errors import WorkOrderError
+from cloud.ops.routing.staff import ContractorView, list_contractors
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 
@@ -28,12 +29,6 @@ Community = Annotated[str, Query(min_length=1, max_length=64)]
 Skill = Literal["elevator", "water", "electrical", "access", "general"]
 WorkKind = Literal["maintenance", "rescue", "repair"]
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
-
-
-class CompanyOut(BaseModel):
-    id: int
-    name: str
-    skills: list[str]
 
 
 class TermsIn(BaseModel):
@@ -60,10 +55,10 @@ async def _views(pool: PoolDep, community: str, clock: ClockDep) -> list[Contrac
 
 
 @router.get("/contractors")
-async def list_companies(user: StaffUser, pool: PoolDep) -> list[CompanyOut]:
-    """The contractor companies a contract can name."""
+async def list_companies(user: StaffUser, pool: PoolDep) -> list[ContractorView]:
+    """The contractor companies a contract can name (the staff's view of the admin's list)."""
     async with pool.connection() as conn:
-        return [CompanyOut(id=c.id, name=c.name, skills=c.skills) for c in await contracts.companies(conn)]
+        return await list_contractors(conn)
 
 
 @router.get("/contracts")

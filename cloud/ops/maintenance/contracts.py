@@ -66,13 +66,6 @@ class Contract(BaseModel):
         return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
 
 
-@dataclass(frozen=True, slots=True)
-class Company:
-    id: int
-    name: str
-    skills: list[str]
-
-
 def _check(on_site_within: timedelta, resolve_within: timedelta, work: Sequence[str], starts_on: date,
            ends_on: date | None) -> None:
     if on_site_within <= timedelta(0) or resolve_within < on_site_within:
@@ -148,13 +141,6 @@ async def community_zone(conn: AsyncConnection[Any], community: str) -> ZoneInfo
     cur = await conn.execute("SELECT timezone FROM communities WHERE code = %s", (community,))
     row = await cur.fetchone()
     return ZoneInfo(row[0] if row else "Asia/Shanghai")
-
-
-async def companies(conn: AsyncConnection[Any]) -> list[Company]:
-    """Contractor companies (platform-wide; a contract ties one to a community)."""
-    async with conn.cursor(row_factory=class_row(Company)) as cur:
-        await cur.execute("SELECT id, name, skills FROM contractors ORDER BY name, id")
-        return await cur.fetchall()
 
 
 async def compliance(conn: AsyncConnection[Any], community: str, start: datetime, end: datetime) -> list[Compliance]:
