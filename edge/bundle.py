@@ -1,0 +1,124 @@
+"""Configuration bundles: the part of an agent's configuration the cloud manages (issue 19).
+
+A bundle is a handful of files, exactly as they lie on the box::
+
+    devices.yaml        links, mqtt_devices, isapi — the device lists with their poll periods
+    profiles/*.yaml     device profiles (devices.yaml names them as ``profiles/NAME.yaml``)
+    rules/*.yaml        local rule sets, loaded beside the agent file's own rules
+
+The agent file keeps what belongs to the box (identity, broker credentials, outbox, paths); the
+bundle replaces its device lists and adds its rules. :func:`load_bundle` is *the* validator:
+``guanjia edge check`` runs it on the box's last good version, the agent runs it on every push
+before anything is swapped, and the cloud runs it (:func:`check_bundle`, passed in by
+:mod:`guanjia.app`, since the cloud may not import the edge) before it stores a version. One
+function, so a bundle the cloud accepted is a bundle the edge accepts, and the errors read the
+same everywhere: ``devices.yaml:7: links.0.devices.1.profile: unknown profile 'vfd-pmp'``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from device_profiles import find_profile
+from device_profiles.errors import ProfileError
+from edge.config import (
+    AgentConfig,
+    IsapiConfig,
+    LinkConfig,
+    MqttDevicesConfig,
+    UplinkConfig,
+    profile_ref,
+    unique_devices,
+)
+from guanjia.core.config import line_for, parse_model, read_yaml
+from guanjia.core.errors import ConfigError, ConfigIssue
+from guanjia.core.wire_config import bundle_shape_problems, bundle_version
+from rules import load_ruleset
+
+DEVICES_FILE = "devices.yaml"
+
+
+class BundleDevices(BaseModel):
+    """``devices.yaml``: the device lists of :class:`~edge.config.AgentConfig`, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    links: list[LinkConfig] = Field(default_factory=list)
+    mqtt_devices: MqttDevicesConfig = MqttDevicesConfig()
+    isapi: IsapiConfig = IsapiConfig()
+
+    @model_validator(mode="after")
+    def _unique(self) -> BundleDevices:
+        unique_devices(self.links, self.mqtt_devices, self.isapi)
+        return self
+
+
+def write_bundle(files: Mapping[str, str], folder: Path) -> None:
+    """Unpack ``files`` into ``folder`` (names already checked against the bundle's shape)."""
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def load_bundle(base: AgentConfig, folder: Path) -> AgentConfig:
+    """``base`` with the bundle in ``folder`` applied, after checking every file of it: the device
+    lists (file:line), every profile they name (built-in id or ``profiles/…`` file) and the rules
+    (the bundle's with the agent file's). Raises one :class:`ConfigError` listing every problem."""
+    data, lines, source = read_yaml(folder / DEVICES_FILE)
+    devices = parse_model(BundleDevices, data, source, lines)
+    issues: list[ConfigIssue] = []
+    refs: list[tuple[tuple[str | int, ...], str]] = [
+        *((("links", i, "devices", j, "profile"), d.profile)
+          for i, link in enumerate(devices.links) for j, d in enumerate(link.devices)),
+        *((("mqtt_devices", "devices", i, "profile"), d.profile) for i, d in enumerate(devices.mqtt_devices.devices)),
+        *((("isapi", "devices", i, "profile"), d.profile) for i, d in enumerate(devices.isapi.devices)),
+    ]
+    for loc, ref in refs:
+        try:
+            find_profile(profile_ref(ref, folder))
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+        except ProfileError as exc:
+            issues.append(ConfigIssue(source, line_for(loc, lines), ".".join(map(str, loc)), str(exc)))
+    rules_dir = folder / "rules"
+    paths = [*base.rules.paths, *([rules_dir] if rules_dir.is_dir() else [])]
+    try:
+        load_ruleset(paths, builtin=base.rules.builtin)
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+    if issues:
+        raise ConfigError(issues)
+    resolved = AgentConfig(gateway=base.gateway, community=base.community, uplink=base.uplink, links=devices.links,
+                           mqtt_devices=devices.mqtt_devices, isapi=devices.isapi).resolved(folder)
+    return base.model_copy(update={
+        "links": resolved.links, "mqtt_devices": resolved.mqtt_devices, "isapi": resolved.isapi,
+        "rules": base.rules.model_copy(update={"paths": paths}),
+    })
+
+
+_CHECK_BASE = AgentConfig(gateway="check", community="check", uplink=UplinkConfig(url="mqtt://localhost"))
+"""The agent file a bundle is checked against away from a box (the cloud): the built-in rules on,
+so a bundle's rule may not reuse a library rule's id on any gateway."""
+
+
+def check_bundle(files: Mapping[str, str]) -> str:
+    """Validate a bundle away from the box (the cloud's check, :class:`cloud.runtime.context.EdgeConfigCheck`):
+    its version, or :class:`ConfigError` with file names as in the bundle (``rules/pumps.yaml:12: …``)."""
+    shape = bundle_shape_problems(files)
+    if shape:
+        raise ConfigError([ConfigIssue(name, None, "", message) for name, message in shape])
+    with tempfile.TemporaryDirectory(prefix="guanjia-bundle-") as tmp:
+        folder = Path(tmp)
+        write_bundle(files, folder)
+        try:
+            load_bundle(_CHECK_BASE, folder)
+        except ConfigError as exc:
+            prefix = f"{folder}/"
+            raise ConfigError([ConfigIssue(i.file.removeprefix(prefix), i.line, i.field, i.message)
+                               for i in exc.issues]) from None
+    return bundle_version(files)
