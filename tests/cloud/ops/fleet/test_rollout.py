@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,11 @@ def agents(tmp_path: Path) -> Iterator[list[AgentProcess]]:
     yield made
     for a in made:
         a.stop()
+
+
+async def wait_items(wire: Collector, kind: str, predicate: Callable[[Mapping[str, Any]], bool],
+                     timeout: float) -> None:
+    await wire.wait_for(lambda: any(predicate(item) for item in wire.items(kind)), timeout=timeout)
 
 
 async def wait_rollout(client: httpx.AsyncClient, headers: dict[str, str], rollout_id: int, final: set[str],
@@ -142,8 +147,7 @@ async def test_rules_change_reaches_two_gateways_and_a_broken_profile_is_rolled_
                 "files": pump_bundle(server.port, [(f"pump-{index + 1}", index + 1)])})
             assert resp.status_code == 201, resp.text
         for wire in wires:
-            await wire.wait_for(lambda w=wire: any(e["type"] == "device_online" for e in w.items("events")),
-                                timeout=30)
+            await wait_items(wire, "events", lambda e: e["type"] == "device_online", timeout=30)
 
         # 1. a rules change to both, canary first: both apply it, and the new rule fires on each
         resp = await client.post("/api/v1/config-rollouts", headers=engineer.headers, json={
@@ -156,8 +160,8 @@ async def test_rules_change_reaches_two_gateways_and_a_broken_profile_is_rolled_
         assert done["state"] == "completed", done
         assert [t["state"] for t in done["targets"]] == ["applied", "applied"]
         for wire in wires:
-            await wire.wait_for(lambda w=wire: any(a.get("rule") == "site-pressure-high" and a.get("state") == "raise"
-                                                   for a in w.items("alarms")), timeout=20)
+            await wait_items(wire, "alarms", lambda a: a.get("rule") == "site-pressure-high" and a["state"] == "raise",
+                             timeout=20)
         for gateway_id, target in zip(ids, done["targets"], strict=True):
             reported = (await client.get(f"/api/v1/gateways/{gateway_id}/config", headers=engineer.headers)).json()
             assert reported["reported"]["state"] == "good"
