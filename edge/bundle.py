@@ -18,7 +18,7 @@ same everywhere: ``devices.yaml:7: links.0.devices.1.profile: unknown profile 'v
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,10 +65,22 @@ def write_bundle(files: Mapping[str, str], folder: Path) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def load_bundle(base: AgentConfig, folder: Path) -> AgentConfig:
+ProfileLoader = Callable[[str], object]
+RulesLoader = Callable[[list[Path], bool], object]
+
+
+def _load_rules(paths: list[Path], builtin: bool) -> object:
+    return load_ruleset(paths, builtin=builtin)
+
+
+def load_bundle(base: AgentConfig, folder: Path, *, profiles: ProfileLoader = find_profile,
+                rules: RulesLoader = _load_rules) -> AgentConfig:
     """``base`` with the bundle in ``folder`` applied, after checking every file of it: the device
     lists (file:line), every profile they name (built-in id or ``profiles/…`` file) and the rules
-    (the bundle's with the agent file's). Raises one :class:`ConfigError` listing every problem."""
+    (the bundle's with the agent file's). Raises one :class:`ConfigError` listing every problem.
+
+    ``profiles`` and ``rules`` are the loaders (:func:`device_profiles.find_profile`,
+    :func:`rules.load_ruleset`); :func:`check_bundle` passes memoising wrappers of the same."""
     data, lines, source = read_yaml(folder / DEVICES_FILE)
     devices = parse_model(BundleDevices, data, source, lines)
     issues: list[ConfigIssue] = []
@@ -80,7 +92,7 @@ def load_bundle(base: AgentConfig, folder: Path) -> AgentConfig:
     ]
     for loc, ref in refs:
         try:
-            find_profile(profile_ref(ref, folder))
+            profiles(profile_ref(ref, folder))
         except ConfigError as exc:
             issues.extend(exc.issues)
         except ProfileError as exc:
@@ -88,7 +100,7 @@ def load_bundle(base: AgentConfig, folder: Path) -> AgentConfig:
     rules_dir = folder / "rules"
     paths = [*base.rules.paths, *([rules_dir] if rules_dir.is_dir() else [])]
     try:
-        load_ruleset(paths, builtin=base.rules.builtin)
+        rules(paths, base.rules.builtin)
     except ConfigError as exc:
         issues.extend(exc.issues)
     if issues:
@@ -106,6 +118,45 @@ _CHECK_BASE = AgentConfig(gateway="check", community="check", uplink=UplinkConfi
 so a bundle's rule may not reuse a library rule's id on any gateway."""
 
 
+_MEMO: dict[tuple[object, ...], object] = {}
+_MEMO_MAX = 512
+
+
+def _memo(key: tuple[object, ...], folder: Path, load: Callable[[], object]) -> object:
+    """Profile and rule files are parsed once per content, not once per gateway: a rollout to a
+    hundred gateways checks a hundred bundles that differ in ``devices.yaml`` only, and parsing
+    YAML with line numbers costs tens of ms a file. Problems are kept with bundle-relative names."""
+    prefix = f"{folder}/"
+    hit = _MEMO.get(key)
+    if hit is None:
+        try:
+            hit = load()
+        except ConfigError as exc:
+            hit = [ConfigIssue(i.file.removeprefix(prefix), i.line, i.field, i.message) for i in exc.issues]
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = hit
+    if isinstance(hit, list):
+        raise ConfigError([ConfigIssue(prefix + i.file, i.line, i.field, i.message) for i in hit])
+    return hit
+
+
+def _memo_loaders(folder: Path) -> tuple[ProfileLoader, RulesLoader]:
+    def profile(ref: str) -> object:
+        path = Path(ref)
+        if not path.is_absolute() or folder not in path.parents or not path.is_file():
+            return find_profile(ref)
+        name = str(path.relative_to(folder))
+        return _memo(("profile", name, path.read_text(encoding="utf-8")), folder, lambda: find_profile(ref))
+
+    def ruleset(paths: list[Path], builtin: bool) -> object:
+        texts = tuple((str(p.relative_to(folder)), p.read_text(encoding="utf-8"))
+                      for d in paths for p in sorted(d.glob("*.y*ml")))
+        return _memo(("rules", builtin, texts), folder, lambda: load_ruleset(paths, builtin=builtin))
+
+    return profile, ruleset
+
+
 def check_bundle(files: Mapping[str, str]) -> str:
     """Validate a bundle away from the box (the cloud's check, :class:`cloud.runtime.context.EdgeConfigCheck`):
     its version, or :class:`ConfigError` with file names as in the bundle (``rules/pumps.yaml:12: …``)."""
@@ -116,7 +167,8 @@ def check_bundle(files: Mapping[str, str]) -> str:
         folder = Path(tmp)
         write_bundle(files, folder)
         try:
-            load_bundle(_CHECK_BASE, folder)
+            profiles, rules = _memo_loaders(folder)
+            load_bundle(_CHECK_BASE, folder, profiles=profiles, rules=rules)
         except ConfigError as exc:
             prefix = f"{folder}/"
             raise ConfigError([ConfigIssue(i.file.removeprefix(prefix), i.line, i.field, i.message)
