@@ -61,7 +61,7 @@ def get_edge_config(request: Request) -> EdgeConfigCheck:
 
 
 PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
-EdgeConfigDep = Annotated[EdgeConfigCheck, Depends(get_edge_config)]
+
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
