@@ -37,6 +37,7 @@ import orjson
 import psycopg
 import yaml
 
+from guanjia.app.demo_rollout import PROFILE_FILE, broken_profile, pressure_rule, pump_bundle
 from guanjia.app.procs import Supervisor, guanjia_cmd
 from guanjia.app.stack.local import ADMIN_USER, LocalStack
 
@@ -51,30 +52,6 @@ bench measures rollout and commands, not how a starved event loop answers Modbus
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def _bundle(host: str, port: int, device: str, unit: int) -> dict[str, str]:
-    from device_profiles.loader import LIBRARY
-
-    devices = {"links": [{"type": "tcp", "host": host, "port": port, "timeout_s": TIMEOUT_S, "devices": [
-        {"id": device, "profile": "profiles/pump.yaml", "unit": unit, "report_by_exception": False,
-         "period_s": PERIOD_S}]}]}
-    return {"devices.yaml": yaml.safe_dump(devices), "profiles/pump.yaml": (LIBRARY / "vfd-pump.yaml").read_text()}
-
-
-def _broken_profile() -> str:
-    import re
-
-    from device_profiles.loader import LIBRARY
-
-    text = (LIBRARY / "vfd-pump.yaml").read_text()
-    return re.sub(r"address: (\d+)", lambda m: f"address: {int(m.group(1)) + 3000}", text)
-
-
-RULE = yaml.safe_dump({"version": 1, "rules": [{
-    "id": "fleet-bench-pressure", "title": {"zh": "出口压力偏高", "en": "Outlet pressure high"}, "severity": "minor",
-    "kinds": ["pump"], "message": "{device}: outlet pressure {outlet_pressure} bar",
-    "state": {"metric": "outlet_pressure", "above": 15.5}}]}, allow_unicode=True)
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -133,7 +110,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                            "devices": devices}],
                 "rules": {"builtin": False, "state_path": "rules.json"}}))
             configs.append(folder / "agent.yaml")
-            bundles[name] = _bundle(entry["host"], int(entry["port"]), f"pump-{i:03d}", int(entry["unit"]))
+            bundles[name] = pump_bundle(entry["host"], int(entry["port"]), [(f"pump-{i:03d}", int(entry["unit"]))],
+                                        period_s=PERIOD_S, timeout_s=TIMEOUT_S)
         for index in range(0, gateways, PER_PROCESS):
             supervisor.start(f"agents-{index // PER_PROCESS}", [sys.executable, "-m", "bench.fleet_agents",
                                                                *map(str, configs[index:index + PER_PROCESS])])
@@ -186,8 +164,9 @@ async def _measure(database_url: str, mqtt_url: str, names: list[str], bundles: 
 
         # 1. a rules change to all 100, in three stages
         started = time.monotonic()
+        change = {"rules/bench.yaml": pressure_rule("fleet-bench-pressure", 15.5)}
         async with pool.connection() as conn:
-            first = await rollout.start_rollout(conn, check_bundle, ordered, {"rules/bench.yaml": RULE}, [], canary=1,
+            first = await rollout.start_rollout(conn, check_bundle, ordered, change, [], canary=1,
                                                 percent=10, probation_s=probation_s, by="bench", at=clock.now(),
                                                 note="rules change")
         assert isinstance(first, int), first
@@ -203,7 +182,7 @@ async def _measure(database_url: str, mqtt_url: str, names: list[str], bundles: 
         good = {t.gateway: t.version for t in first_targets}
         rb_started = time.monotonic()
         async with pool.connection() as conn:
-            second = await rollout.start_rollout(conn, check_bundle, ordered, {"profiles/pump.yaml": _broken_profile()},
+            second = await rollout.start_rollout(conn, check_bundle, ordered, {PROFILE_FILE: broken_profile()},
                                                  [], canary=1, percent=10, probation_s=30.0, by="bench",
                                                  at=clock.now(), note="broken profile")
         assert isinstance(second, int), second
