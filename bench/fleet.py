@@ -200,6 +200,7 @@ async def _measure(database_url: str, mqtt_url: str, names: list[str], bundles: 
 
         # 3. command round trips, one at a time, over the gateways
         rtts: list[float] = []
+        queued: list[float] = []
         outcomes: dict[str, int] = {}
         for i in range(commands):
             name = names[(i * 7) % len(names)]
@@ -216,8 +217,9 @@ async def _measure(database_url: str, mqtt_url: str, names: list[str], bundles: 
                 if done is not None and done.status not in ("pending", "sent"):
                     break
             outcomes[done.status] = outcomes.get(done.status, 0) + 1
-            if done.status == "done" and done.finished_at is not None:
+            if done.status == "done" and done.finished_at is not None and done.sent_at is not None:
                 rtts.append((done.finished_at - done.created_at).total_seconds() * 1000)
+                queued.append((done.sent_at - done.created_at).total_seconds() * 1000)
     return {
         "gateways": len(names),
         "rollout_all_applied_s": round(applied_s, 2) if state == "completed" else None,
@@ -234,6 +236,8 @@ async def _measure(database_url: str, mqtt_url: str, names: list[str], bundles: 
         "command_outcomes": outcomes,
         "command_rtt_p50_ms": round(statistics.median(rtts), 1) if rtts else None,
         "command_rtt_p99_ms": round(_percentile(rtts, 0.99), 1) if rtts else None,
+        "command_queued_p50_ms": round(statistics.median(queued), 1) if queued else None,
+        "command_queued_p99_ms": round(_percentile(queued, 0.99), 1) if queued else None,
     }
 
 

@@ -239,13 +239,15 @@ class Agent:
 
     def device_states(self) -> dict[str, str]:
         """Modbus devices and ISAPI controllers: ``online``, ``offline``, ``failing`` (it answers,
-        but never with a good value since the last build) or ``unknown`` (not polled yet)."""
+        but never with a good value since the last build: two full rounds of its poll groups, so
+        one group whose points are all bad — a register the device lacks — does not count) or
+        ``unknown`` (not polled yet)."""
         states: dict[str, str] = {}
         for device_id, device in self.devices.items():
             readings, good = self.answers.get(device_id, [0, 0])
             if device.online is False:
                 states[device_id] = "offline"
-            elif readings >= 2 and good == 0:
+            elif good == 0 and readings >= 2 * max(1, len(device.groups)):
                 states[device_id] = "failing"
             else:
                 states[device_id] = "online" if device.online else "unknown"
