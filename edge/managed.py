@@ -241,13 +241,13 @@ class ConfigManager:
                  push.probation_s or self.base.managed.probation_s)
         self._finish(_Report("probation", push.version, self.good, push.version, push.id, None, "", self.now_ms()),
                      trying={"version": push.version, "push": push.id})
+        errors0 = self.agent.rule_errors()  # now, not when the watcher first runs: an early error counts
         self._probation = asyncio.get_running_loop().create_task(
-            self._watch(push, before, push.probation_s or self.base.managed.probation_s),
+            self._watch(push, before, errors0, push.probation_s or self.base.managed.probation_s),
             name=f"config-probation-{push.version}")
 
-    async def _watch(self, push: ConfigPush, before: set[str], window_s: float) -> None:
+    async def _watch(self, push: ConfigPush, before: set[str], errors0: int, window_s: float) -> None:
         deadline = time.monotonic() + window_s
-        errors0 = self.agent.rule_errors()
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
             problem = self._problem(before, errors0)

@@ -17,10 +17,12 @@ import pytest
 import yaml
 
 from device_profiles import find_profile
+from edge.config import AgentConfig, load_config
+from edge.managed import ConfigManager, effective_config
 from guanjia.core.ports import free_port
 from guanjia.core.wire import topic
 from guanjia.core.wire_config import ConfigPush, bundle_version, encode_config_push
-from tests.support.edge.bundles import pump_bundle
+from tests.support.edge.bundles import pressure_rule, pump_bundle
 from tests.support.edge.collector import Collector
 from tests.support.edge.process import AgentProcess
 from tests.support.edge.servers import ProfileServer, Unit
@@ -87,3 +89,83 @@ async def test_push_applies_and_the_last_good_version_survives_a_restart_without
         assert local.requests == 0  # the agent file's own pump-1 is not what runs
     agent.stop()
     assert "1 Modbus devices" in agent.log.read_text()
+
+
+class FakeAgent:
+    """The manager's view of an agent (:class:`edge.managed.Reconfigurable`), for the decisions alone."""
+
+    def __init__(self) -> None:
+        self.states = {"pump-1": "online"}
+        self.errors = 0
+        self.applied: list[AgentConfig] = []
+
+    async def reconfigure(self, config: AgentConfig) -> None:
+        self.applied.append(config)
+
+    def device_states(self) -> dict[str, str]:
+        return dict(self.states)
+
+    def rule_errors(self) -> int:
+        return self.errors
+
+
+def base_config(tmp_path: Path) -> AgentConfig:
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump({"gateway": GATEWAY, "community": COMMUNITY, "uplink": {"url": "mqtt://x:1"},
+                                    "rules": {"builtin": False}, "managed": {"probation_s": 0.6}}))
+    return load_config(path)
+
+
+async def settled(manager: ConfigManager, state: str) -> None:
+    """Until the version on probation is judged (loading a bundle takes a while on a busy box)."""
+    async with asyncio.timeout(20):
+        while manager.report()["state"] != state:
+            await asyncio.sleep(0.05)
+
+
+def push_doc(push_id: str, bundle: dict[str, str]) -> dict[str, Any]:
+    doc: dict[str, Any] = orjson.loads(encode_config_push(ConfigPush(push_id, bundle_version(bundle), bundle), ts=0))
+    return doc
+
+
+async def test_rule_errors_on_probation_roll_back_and_a_busy_push_is_refused(tmp_path: Path) -> None:
+    base = base_config(tmp_path)
+    agent, changes = FakeAgent(), []
+    manager = ConfigManager(base, {}, agent, now_ms=lambda: 1, status_changed=lambda: changes.append(1))
+    good = pump_bundle(1502, [("pump-1", 1)])
+    await manager.on_push(push_doc("p-1", good))
+    assert manager.report()["state"] == "probation"
+    await manager.on_push(push_doc("p-2", {**good, "rules/a.yaml": pressure_rule("a", 1.0)}))
+    assert (manager.report()["state"], manager.report()["reason"]) == ("refused", "busy")
+    await settled(manager, "good")
+    assert manager.report()["running"] == bundle_version(good)
+
+    bad = {**good, "rules/a.yaml": pressure_rule("a", 1.0)}
+    await manager.on_push(push_doc("p-3", bad))
+    agent.errors = 3  # the new rules raise on evaluation
+    await settled(manager, "rolled_back")
+    report = manager.report()
+    assert (report["state"], report["reason"], report["attempted"]) == ("rolled_back", "rules_failed",
+                                                                        bundle_version(bad))
+    assert report["running"] == bundle_version(good)
+    assert len(agent.applied) == 3  # good, bad, good again
+    assert changes  # every change was announced to the uplink
+
+
+async def test_a_restart_during_probation_starts_from_the_last_good_version(tmp_path: Path) -> None:
+    base = base_config(tmp_path)
+    manager = ConfigManager(base, {}, FakeAgent(), now_ms=lambda: 1, status_changed=lambda: None)
+    await manager.on_push(push_doc("p-1", pump_bundle(1502, [("pump-1", 1)])))
+    await manager.close()  # the process ends on probation
+    config, state = effective_config(base)
+    assert config.links == []  # nothing had passed probation: the agent file's own devices
+    again = ConfigManager(base, state, FakeAgent(), now_ms=lambda: 2, status_changed=lambda: None)
+    report = again.report()
+    assert (report["state"], report["reason"], report["running"]) == ("rolled_back", "restarted_in_probation", None)
+    # an invalid bundle is refused with the edge validator's file:line, and nothing is applied
+    agent = FakeAgent()
+    third = ConfigManager(base, {}, agent, now_ms=lambda: 3, status_changed=lambda: None)
+    await third.on_push(push_doc("p-9", {**pump_bundle(1502, [("pump-1", 1)]), "rules/x.yaml": "rules: [{id: x}]"}))
+    assert third.report()["reason"] == "invalid_bundle"
+    assert third.report()["detail"].startswith("rules/x.yaml:1:")
+    assert agent.applied == []
