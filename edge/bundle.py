@@ -150,11 +150,20 @@ def _memo_loaders(folder: Path) -> tuple[ProfileLoader, RulesLoader]:
         return _memo(("profile", name, path.read_text(encoding="utf-8")), folder, lambda: find_profile(ref))
 
     def ruleset(paths: list[Path], builtin: bool) -> object:
+        if not all(folder in p.parents for p in paths):  # the agent file's own rules: read them as they are
+            return load_ruleset(paths, builtin=builtin)
         texts = tuple((str(p.relative_to(folder)), p.read_text(encoding="utf-8"))
                       for d in paths for p in sorted(d.glob("*.y*ml")))
         return _memo(("rules", builtin, texts), folder, lambda: load_ruleset(paths, builtin=builtin))
 
     return profile, ruleset
+
+
+def load_bundle_cached(base: AgentConfig, folder: Path) -> AgentConfig:
+    """:func:`load_bundle` with profile and rule files parsed once per content: what an agent
+    applies a push with (several agents in one process — the ``fleet`` bench — share the work)."""
+    profiles, rules = _memo_loaders(folder)
+    return load_bundle(base, folder, profiles=profiles, rules=rules)
 
 
 def check_bundle(files: Mapping[str, str]) -> str:
@@ -167,8 +176,7 @@ def check_bundle(files: Mapping[str, str]) -> str:
         folder = Path(tmp)
         write_bundle(files, folder)
         try:
-            profiles, rules = _memo_loaders(folder)
-            load_bundle(_CHECK_BASE, folder, profiles=profiles, rules=rules)
+            load_bundle_cached(_CHECK_BASE, folder)
         except ConfigError as exc:
             prefix = f"{folder}/"
             raise ConfigError([ConfigIssue(i.file.removeprefix(prefix), i.line, i.field, i.message)

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from edge.bundle import load_bundle, write_bundle
+from edge.bundle import load_bundle, load_bundle_cached, write_bundle
 from edge.config import AgentConfig
 from guanjia.core.errors import ConfigError, GuanjiaError, WireError
 from guanjia.core.wire_config import ConfigPush, ConfigReportDict, ConfigState, parse_config_push
@@ -216,7 +216,7 @@ class ConfigManager:
             return
         try:
             folder = await asyncio.to_thread(self.store.unpack, push)
-            config = await asyncio.to_thread(load_bundle, self.base, folder)
+            config = await asyncio.to_thread(load_bundle_cached, self.base, folder)
         except ConfigError as exc:
             prefix = f"{self.store.folder(push.version)}/"
             detail = "; ".join(str(i).removeprefix(prefix) for i in exc.issues[:5])
@@ -278,7 +278,7 @@ class ConfigManager:
         config = self.base
         if self.good is not None:
             with contextlib.suppress(ConfigError):
-                config = await asyncio.to_thread(load_bundle, self.base, self.store.folder(self.good))
+                config = await asyncio.to_thread(load_bundle_cached, self.base, self.store.folder(self.good))
         await self.agent.reconfigure(config)
         self._finish(_Report("rolled_back", self.good, self.good, push.version, push.id, reason, detail[:500],
                              self.now_ms()))

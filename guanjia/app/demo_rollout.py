@@ -30,17 +30,18 @@ RULE_ID = "demo-outlet-pressure-high"
 
 
 def devices_yaml(host: str, port: int, devices: list[tuple[str, int]], *, period_s: float | None = None,
-                 timeout_s: float = 0.5) -> str:
+                 timeout_s: float = 0.5, offline_after: int = 3) -> str:
     """``devices.yaml``: one tcp link with (device id, unit id) pumps whose profile is the bundle's."""
     entries = [{"id": device, "profile": PROFILE_FILE, "unit": unit, "report_by_exception": False,
                 **({"period_s": period_s} if period_s else {})} for device, unit in devices]
     return yaml.safe_dump({"links": [{"type": "tcp", "host": host, "port": port, "timeout_s": timeout_s,
-                                      "devices": entries}]}, sort_keys=False)
+                                      "offline_after": offline_after, "devices": entries}]}, sort_keys=False)
 
 
 def pump_bundle(host: str, port: int, devices: list[tuple[str, int]], *, period_s: float | None = None,
-                timeout_s: float = 0.5) -> dict[str, str]:
-    return {"devices.yaml": devices_yaml(host, port, devices, period_s=period_s, timeout_s=timeout_s),
+                timeout_s: float = 0.5, offline_after: int = 3) -> dict[str, str]:
+    return {"devices.yaml": devices_yaml(host, port, devices, period_s=period_s, timeout_s=timeout_s,
+                                         offline_after=offline_after),
             PROFILE_FILE: PUMP_PROFILE}
 
 
