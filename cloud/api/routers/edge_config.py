@@ -17,6 +17,7 @@ in :mod:`cloud.ops.fleet.rollout`; SQL in :mod:`cloud.ops.fleet.configs`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -212,21 +213,24 @@ async def get_rollout(rollout_id: int, pool: PoolDep, user: StaffUser) -> Rollou
     return await _load(pool, user, rollout_id)
 
 
+Move = Callable[..., Awaitable[bool]]
+
+
+async def _move(pool: PoolDep, user: User, rollout_id: int, move: Move, at: dt.datetime, conflict: str) -> RolloutOut:
+    await _load(pool, user, rollout_id)  # 404 unless the caller may see it
+    async with pool.connection() as conn:
+        if not await move(conn, rollout_id, by=user.username, at=at):
+            raise HTTPException(status.HTTP_409_CONFLICT, conflict)
+    return await _load(pool, user, rollout_id)
+
+
 @router.post("/config-rollouts/{rollout_id}/resume", response_model=RolloutOut,
              summary="Resume a halted rollout (its failed gateways are skipped)")
 async def resume_rollout(rollout_id: int, pool: PoolDep, user: StaffUser, clock: ClockDep) -> RolloutOut:
-    await _load(pool, user, rollout_id)
-    async with pool.connection() as conn:
-        if not await rollout.resume(conn, rollout_id, by=user.username, at=clock.now()):
-            raise HTTPException(status.HTTP_409_CONFLICT, "only a halted rollout can be resumed")
-    return await _load(pool, user, rollout_id)
+    return await _move(pool, user, rollout_id, rollout.resume, clock.now(), "only a halted rollout can be resumed")
 
 
 @router.post("/config-rollouts/{rollout_id}/abort", response_model=RolloutOut,
              summary="Abort a running or halted rollout (nothing more is sent)")
 async def abort_rollout(rollout_id: int, pool: PoolDep, user: StaffUser, clock: ClockDep) -> RolloutOut:
-    await _load(pool, user, rollout_id)
-    async with pool.connection() as conn:
-        if not await rollout.abort(conn, rollout_id, by=user.username, at=clock.now()):
-            raise HTTPException(status.HTTP_409_CONFLICT, "the rollout has already ended")
-    return await _load(pool, user, rollout_id)
+    return await _move(pool, user, rollout_id, rollout.abort, clock.now(), "the rollout has already ended")

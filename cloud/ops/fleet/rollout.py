@@ -25,29 +25,25 @@ how soon a rollout created by the API in another process is noticed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import math
-import ssl
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
-import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.db import audit
 from cloud.ops.fleet import configs
 from cloud.ops.fleet.configs import GatewayRef
+from cloud.ops.fleet.session import Publish, run_session
 from cloud.runtime.context import Component, EdgeConfigCheck, ServiceContext
-from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
 from guanjia.core.errors import ConfigError, ConfigIssue, WireError
-from guanjia.core.settings import MqttUrl
 from guanjia.core.wire import TOPIC_ROOT, parse_topic, status_state, topic
 from guanjia.core.wire_config import ConfigPush, encode_config_push, parse_config_report
 
@@ -55,7 +51,6 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "system:config-rollout"
 STATUS_TOPIC = f"{TOPIC_ROOT}/+/+/status"
-PUBLISH_TIMEOUT_S = 5.0
 
 
 def stages(count: int, canary: int, percent: int) -> list[int]:
@@ -146,7 +141,6 @@ async def abort(conn: AsyncConnection[Any], rollout_id: int, *, by: str, at: dt.
     return True
 
 
-Publish = Callable[[str, bytes], Awaitable[None]]
 
 
 class RolloutDriver:
@@ -248,47 +242,11 @@ class RolloutDriver:
 
     # ------------------------------------------------------------------ component
     async def run(self, ctx: ServiceContext) -> None:
-        backoff = Backoff(0.5, 15.0)
-        while True:
-            try:
-                await self._session(ctx.pool, backoff)
-            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
-                log.warning("config rollout: broker connection lost (%s); reconnecting", group.exceptions[0])
-            except* psycopg.Error as group:
-                log.warning("config rollout: database error (%s); restarting", group.exceptions[0])
-            self.online.clear()
-            await asyncio.sleep(backoff.next_delay())
-
-    async def _session(self, pool: AsyncConnectionPool[Any], backoff: Backoff) -> None:
-        url = MqttUrl.parse(self.mqtt_url)
-        async with aiomqtt.Client(hostname=url.host, port=url.port, username=url.username, password=url.password,
-                                  identifier=self.client_id, clean_session=True, keepalive=30,
-                                  tls_context=ssl.create_default_context() if url.tls else None) as client:
-            await client.subscribe(STATUS_TOPIC, qos=1)
-            backoff.reset()
-
-            async def publish(topic_name: str, payload: bytes) -> None:
-                async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                    await client.publish(topic_name, payload, qos=1)
-
-            async def listen() -> None:
-                async for message in client.messages:
-                    payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-                    await self.on_status(pool, str(message.topic), payload)
-
-            async def ticker() -> None:
-                while True:
-                    try:
-                        await self.tick(pool, publish)
-                    except psycopg.Error as exc:
-                        log.warning("config rollout tick failed: %s", exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.tick_s)
-                    self.wake.clear()
-
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(listen(), name="rollout-listen")
-                tg.create_task(ticker(), name="rollout-tick")
+        pool = ctx.pool
+        await run_session("config rollout", self.mqtt_url, self.client_id, (STATUS_TOPIC,),
+                          on_message=lambda topic_name, payload: self.on_status(pool, topic_name, payload),
+                          tick=lambda publish: self.tick(pool, publish), wake=self.wake, tick_s=self.tick_s,
+                          on_lost=self.online.clear)
 
 
 def components(ctx: ServiceContext) -> list[Component]:

@@ -98,7 +98,8 @@ async def test_invalid_bundle_is_refused_in_the_cloud_with_file_and_line(
     error = resp.json()["error"]
     assert error["code"] == "invalid_config"
     issues = {(i["file"], i["line"], i["field"]) for i in error["detail"]["issues"]}
-    assert ("devices.yaml", 8, "links.0.devices.0.profile") in issues  # the line of "profile:"
+    line = bundle["devices.yaml"].splitlines().index("    profile: vfd-pmp") + 1
+    assert ("devices.yaml", line, "links.0.devices.0.profile") in issues
     assert any(f == "rules/site.yaml" and line == 4 and field == "rules.0.severity" for f, line, field in issues)
     assert all(i["gateway"] == f"{community}/gw-a" for i in error["detail"]["issues"])
     # a file the bundle may not hold: refused by name, before anything is unpacked
