@@ -295,7 +295,7 @@ def _rollout_script(database_url: str, pumps: list[dict[str, Any]], base: str) -
     out.print("[bold]Configuration rollout[/bold] (two gateways; see docs/fleet.md) …")
     for line in demo_rollout.script(database_url, COMMUNITY, pumps):
         out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
-    _line("Rollouts, versions and health", f"{base}/fleet/config")
+    _line("Edge config", f"{base}/fleet/config")
 
 
 def _analytics_replay(demo_dir: Path, state: dict[str, Any], env: dict[str, str]) -> list[str]:

@@ -34,7 +34,7 @@ from tests.support.edge.collector import Collector
 from tests.support.edge.process import AgentProcess
 from tests.support.edge.servers import ProfileServer, Unit
 from tests.support.services import BrokerHandle
-from tests.support.webapp import MakeUser, serving
+from tests.support.webapp import MakeUser, browser_session, serving
 
 PUMP = find_profile("vfd-pump")
 SECRET = "test-secret-key-for-the-rollout-tests-0123456789"
@@ -194,9 +194,26 @@ async def test_rules_change_reaches_two_gateways_and_a_broken_profile_is_rolled_
         assert not any(s.get("health", {}).get("config", {}).get("attempted") == rest["version"]
                        for s in wire_b.status)
 
-        # 3. the engineer aborts it; it stays aborted
-        resp = await client.post(f"/api/v1/config-rollouts/{second['id']}/abort", headers=engineer.headers)
-        assert resp.status_code == 200, resp.text
+        # 3. the page: each gateway's running version and last push beside its health; the halted rollout
+        page_headers = await browser_session(client, engineer)
+        page = await client.get("/fleet/config", headers=page_headers)
+        assert page.status_code == 200
+        row_a = page.text.split(f'data-gateway="{community}/gw-a"')[1].split("</tr>")[0]
+        assert good_a in row_a
+        assert "已自动回滚" in row_a  # rolled back, in Chinese by default
+        assert "devices_offline" in row_a
+        assert done["targets"][1]["version"] in page.text.split(f'data-gateway="{community}/gw-b"')[1]
+        halted_row = page.text.split(f'data-rollout="{second["id"]}"')[1].split("</tr>")[0]
+        assert "已暂停" in halted_row
+        assert f"/fleet/config/rollouts/{second['id']}/resume" in halted_row
+        english = await client.get("/fleet/config?lang=en", headers=page_headers)
+        assert "Rolled back" in english.text
+
+        # 4. the engineer aborts it (from the page); it stays aborted
+        resp = await client.post(f"/fleet/config/rollouts/{second['id']}/abort", headers=page_headers,
+                                 follow_redirects=False)
+        assert resp.status_code == 303
+        resp = await client.get(f"/api/v1/config-rollouts/{second['id']}", headers=engineer.headers)
         assert resp.json()["state"] == "aborted"
         resp = await client.post(f"/api/v1/config-rollouts/{second['id']}/resume", headers=engineer.headers)
         assert resp.status_code == 409
