@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from device_profiles.loader import LIBRARY
+from guanjia.core.clock import Clock
 
 GATEWAYS = ("gw-r1", "gw-r2")
 PROFILE_FILE = "profiles/pump.yaml"
@@ -77,18 +78,18 @@ def agent_yaml(community: str, gateway: str, mqtt_url: str, pump: dict[str, Any]
         "health": {"heartbeat_s": 10}})
 
 
-def script(database_url: str, community: str, pump_list: list[dict[str, Any]], timeout_s: float = 120.0) -> list[str]:
+def script(database_url: str, community: str, pump_list: list[dict[str, Any]], clock: Clock,
+           timeout_s: float = 120.0) -> list[str]:
     """Run the two rollouts and say what happened (lines for the demo's banner)."""
-    return asyncio.run(_script(database_url, community, pump_list, timeout_s))
+    return asyncio.run(_script(database_url, community, pump_list, clock, timeout_s))
 
 
-async def _script(database_url: str, community: str, pump_list: list[dict[str, Any]], timeout_s: float) -> list[str]:
+async def _script(database_url: str, community: str, pump_list: list[dict[str, Any]], clock: Clock,
+                  timeout_s: float) -> list[str]:
     from cloud.db.pool import connect_async
     from cloud.ops.fleet import configs, rollout
     from edge.bundle import check_bundle
-    from guanjia.core.clock import SystemClock
 
-    clock = SystemClock()
     deadline = time.monotonic() + timeout_s
     async with connect_async(database_url, "guanjia-demo", autocommit=True) as conn:
         ids: list[int] = []

@@ -291,9 +291,10 @@ def _rollout_agents(database_url: str, demo_dir: Path, run_dir: Path, inventory:
 
 def _rollout_script(database_url: str, pumps: list[dict[str, Any]], base: str) -> None:
     from guanjia.app import demo_rollout
+    from guanjia.core.clock import SystemClock
 
     out.print("[bold]Configuration rollout[/bold] (two gateways; see docs/fleet.md) …")
-    for line in demo_rollout.script(database_url, COMMUNITY, pumps):
+    for line in demo_rollout.script(database_url, COMMUNITY, pumps, SystemClock()):
         out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
     _line("Edge config", f"{base}/fleet/config")
 

@@ -17,10 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 
-from cloud.app import create_app
 from cloud.auth.roles import Role
 from cloud.ops.fleet.rollout import components as rollout_components
 from cloud.registry import store
@@ -34,17 +31,10 @@ from tests.support.edge.collector import Collector
 from tests.support.edge.process import AgentProcess
 from tests.support.edge.servers import ProfileServer, Unit
 from tests.support.services import BrokerHandle
-from tests.support.webapp import MakeUser, browser_session, serving
+from tests.support.webapp import MakeUser, browser_session
 
 PUMP = find_profile("vfd-pump")
 SECRET = "test-secret-key-for-the-rollout-tests-0123456789"
-
-
-@pytest.fixture
-def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]:
-    """The app with the edge's validator injected, as ``guanjia cloud serve`` builds it."""
-    with serving(create_app(settings, pool, edge_config=check_bundle)) as application:
-        yield application
 
 
 @pytest.fixture
