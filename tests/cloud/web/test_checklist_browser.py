@@ -5,9 +5,7 @@ Skipped with a reason when Chromium or Playwright is not installed."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +22,10 @@ from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
-from guanjia.core.ports import free_port
+from tests.support.browser import ARGS, CHROMIUM, live_server
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 try:
@@ -48,22 +43,8 @@ pytestmark = [
 
 @pytest.fixture
 async def server(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                        timeout_graceful_shutdown=1))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with live_server(app) as url:
+        yield url
 
 
 async def test_maintainer_fills_checklist_photos_and_signs(server: str, pool: AsyncConnectionPool[Any],
