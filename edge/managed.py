@@ -34,7 +34,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,7 +42,7 @@ import orjson
 from edge.bundle import load_bundle, load_bundle_cached, write_bundle
 from edge.config import AgentConfig
 from guanjia.core.errors import ConfigError, GuanjiaError, WireError
-from guanjia.core.wire_config import ConfigPush, ConfigReportDict, ConfigState, parse_config_push
+from guanjia.core.wire_config import ConfigPush, ConfigReport, ConfigState, parse_config_push
 
 log = logging.getLogger(__name__)
 
@@ -132,22 +131,6 @@ def effective_config(base: AgentConfig) -> tuple[AgentConfig, dict[str, Any]]:
         return base, {**state, "good": None}
 
 
-@dataclass(slots=True)
-class _Report:
-    state: ConfigState
-    running: str | None
-    good: str | None
-    attempted: str | None = None
-    push: str | None = None
-    reason: str | None = None
-    detail: str = ""
-    ts: int = 0
-
-    def wire(self) -> ConfigReportDict:
-        return ConfigReportDict(state=self.state, running=self.running, good=self.good, attempted=self.attempted,
-                                push=self.push, reason=self.reason, detail=self.detail, ts=self.ts)
-
-
 class ConfigManager:
     """Applies pushes to one agent; ``report()`` goes into the agent's health (``status``)."""
 
@@ -164,27 +147,27 @@ class ConfigManager:
         self.good: str | None = good
         saved_report = state.get("report")
         saved: dict[str, Any] = saved_report if isinstance(saved_report, dict) else {}
-        self._report = _Report(state="good" if good else "local", running=good, good=good,
-                               attempted=saved.get("attempted"), push=saved.get("push"), reason=saved.get("reason"),
-                               detail=str(saved.get("detail") or ""), ts=int(saved.get("ts") or 0))
-        if saved.get("state") in ("rolled_back", "refused"):
-            self._report.state = saved["state"]
+        kept: ConfigState = ("rolled_back" if saved.get("state") == "rolled_back" else "refused"
+                             if saved.get("state") == "refused" else "good" if good else "local")
+        self._report = ConfigReport(state=kept, running=good, good=good, attempted=saved.get("attempted"),
+                                    push=saved.get("push"), reason=saved.get("reason"),
+                                    detail=str(saved.get("detail") or ""), ts=int(saved.get("ts") or 0))
         trying = state.get("trying")
         if isinstance(trying, dict) and isinstance(trying.get("version"), str):
             # the process ended while a version was on probation: it never proved itself
-            self._finish(_Report("rolled_back", good, good, trying["version"], trying.get("push"),
+            self._finish(ConfigReport("rolled_back", good, good, trying["version"], trying.get("push"),
                                  "restarted_in_probation",
                                  f"the agent restarted while {trying['version']} was on probation; "
                                  f"running {good or 'the agent file'}", self.now_ms()))
 
-    def report(self) -> ConfigReportDict:
+    def report(self) -> dict[str, Any]:
         return self._report.wire()
 
     @property
     def running(self) -> str | None:
         return self._report.running
 
-    def _finish(self, report: _Report, trying: dict[str, Any] | None = None) -> None:
+    def _finish(self, report: ConfigReport, trying: dict[str, Any] | None = None) -> None:
         self._report = report
         self.store.write_state({"good": self.good, "trying": trying, "report": dict(report.wire())})
         self.status_changed()
@@ -206,7 +189,7 @@ class ConfigManager:
             await self._apply(push)
 
     def _refuse(self, push_id: str | None, version: str | None, reason: str, detail: str) -> None:
-        self._finish(_Report("refused", self._report.running, self.good, version, push_id, reason, detail,
+        self._finish(ConfigReport("refused", self._report.running, self.good, version, push_id, reason, detail,
                              self.now_ms()))
 
     async def _apply(self, push: ConfigPush) -> None:
@@ -234,12 +217,12 @@ class ConfigManager:
             await self.agent.reconfigure(config)
         except (GuanjiaError, ValueError) as exc:
             log.warning("config %s could not be applied: %s", push.version, exc)
-            self._finish(_Report("refused", previous, self.good, push.version, push.id, "apply_failed",
+            self._finish(ConfigReport("refused", previous, self.good, push.version, push.id, "apply_failed",
                                  str(exc)[:500], self.now_ms()))
             return
         log.info("config %s applied; on probation for %.0f s", push.version,
                  push.probation_s or self.base.managed.probation_s)
-        self._finish(_Report("probation", push.version, self.good, push.version, push.id, None, "", self.now_ms()),
+        self._finish(ConfigReport("probation", push.version, self.good, push.version, push.id, None, "", self.now_ms()),
                      trying={"version": push.version, "push": push.id})
         errors0 = self.agent.rule_errors()  # now, not when the watcher first runs: an early error counts
         self._probation = asyncio.get_running_loop().create_task(
@@ -259,7 +242,7 @@ class ConfigManager:
                 break
         self.good = push.version
         log.info("config %s passed probation; it is the good version now", push.version)
-        self._finish(_Report("good", push.version, push.version, push.version, push.id, None, "", self.now_ms()))
+        self._finish(ConfigReport("good", push.version, push.version, push.version, push.id, None, "", self.now_ms()))
         await asyncio.to_thread(self.store.prune, {push.version})
 
     def _problem(self, before: set[str], errors0: int) -> tuple[str, str] | None:
@@ -280,7 +263,7 @@ class ConfigManager:
             with contextlib.suppress(ConfigError):
                 config = await asyncio.to_thread(load_bundle_cached, self.base, self.store.folder(self.good))
         await self.agent.reconfigure(config)
-        self._finish(_Report("rolled_back", self.good, self.good, push.version, push.id, reason, detail[:500],
+        self._finish(ConfigReport("rolled_back", self.good, self.good, push.version, push.id, reason, detail[:500],
                              self.now_ms()))
 
     async def close(self) -> None:

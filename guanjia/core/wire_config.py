@@ -20,6 +20,7 @@ compute it the same way, so the edge refuses a push whose files do not match its
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
@@ -133,8 +134,10 @@ def parse_config_push(doc: Mapping[str, Any]) -> ConfigPush:
 # --------------------------------------------------------------------------- the report (up, in status.health)
 
 
-class ConfigReportDict(TypedDict):
-    """``status.health.config``: what the gateway runs and how its last push went."""
+@dataclass(frozen=True, slots=True)
+class ConfigReport:
+    """``status.health.config``: what the gateway runs and how its last push went (written by the
+    edge as :meth:`wire`, read by the cloud with :func:`parse_config_report`)."""
 
     state: ConfigState
     running: str | None
@@ -149,17 +152,8 @@ class ConfigReportDict(TypedDict):
     detail: str
     ts: int
 
-
-@dataclass(frozen=True, slots=True)
-class ConfigReport:
-    state: ConfigState
-    running: str | None
-    good: str | None
-    attempted: str | None
-    push: str | None
-    reason: str | None
-    detail: str
-    ts: int
+    def wire(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def _opt_str(value: object, limit: int = 64) -> str | None:
