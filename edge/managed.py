@@ -114,11 +114,12 @@ class ManagedStore:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def effective_config(base: AgentConfig) -> tuple[AgentConfig, dict[str, Any]]:
+def effective_config(base: AgentConfig, *, strict: bool = False) -> tuple[AgentConfig, dict[str, Any]]:
     """The configuration an agent starts with: ``base`` with the last good version applied (or
     ``base`` itself when nothing was pushed), and the saved state. Used by ``edge run`` and
     ``edge check`` alike. A good version that no longer loads (a damaged disk) is logged and the
-    agent file's own devices run: a box that polls something beats one that does not start."""
+    agent file's own devices run: a box that polls something beats one that does not start
+    (``strict``: ``guanjia edge check`` raises the :class:`ConfigError` instead)."""
     store = ManagedStore(base.managed.dir)
     state = store.read_state()
     good = state.get("good")
@@ -127,6 +128,8 @@ def effective_config(base: AgentConfig) -> tuple[AgentConfig, dict[str, Any]]:
     try:
         return load_bundle(base, store.folder(good)), state
     except ConfigError as exc:
+        if strict:
+            raise
         log.error("last good config version %s does not load (%s); running the agent file's devices", good, exc)
         return base, {**state, "good": None}
 

@@ -18,7 +18,8 @@ import yaml
 
 from device_profiles import find_profile
 from edge.config import AgentConfig, load_config
-from edge.managed import ConfigManager, effective_config
+from edge.managed import ConfigManager, ManagedStore, effective_config
+from guanjia.core.errors import ConfigError
 from guanjia.core.ports import free_port
 from guanjia.core.wire import topic
 from guanjia.core.wire_config import ConfigPush, bundle_version, encode_config_push
@@ -169,3 +170,23 @@ async def test_a_restart_during_probation_starts_from_the_last_good_version(tmp_
     assert third.report()["reason"] == "invalid_bundle"
     assert third.report()["detail"].startswith("rules/x.yaml:1:")
     assert agent.applied == []
+
+
+def test_a_damaged_good_version_fails_edge_check_and_edge_run_falls_back(tmp_path: Path) -> None:
+    base = base_config(tmp_path)
+    bundle = pump_bundle(1502, [("pump-1", 1)])
+    version = bundle_version(bundle)
+    store = ManagedStore(base.managed.dir)
+    store.unpack(ConfigPush("p-1", version, bundle))
+    store.write_state({"good": version, "trying": None, "report": {}})
+    config, _ = effective_config(base, strict=True)
+    assert [d.id for link in config.links for d in link.devices] == ["pump-1"]
+    profile = store.folder(version) / "profiles" / "pump.yaml"
+    profile.write_text(profile.read_text().replace("address: 2000", "address: x"))
+    with pytest.raises(ConfigError) as caught:
+        effective_config(base, strict=True)  # guanjia edge check
+    assert caught.value.issues[0].file == str(profile)
+    assert caught.value.issues[0].field == "points.8.address"
+    config, state = effective_config(base)  # guanjia edge run: the agent file's devices
+    assert config.links == []
+    assert state["good"] is None

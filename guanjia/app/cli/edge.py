@@ -55,7 +55,7 @@ def check(
     from edge.managed import effective_config
     from edge.runner import prepare
 
-    cfg, _state = effective_config(prepare(config, inventory))
+    cfg, _state = effective_config(prepare(config, inventory), strict=True)
     from edge.agent import Agent
 
     agent = Agent(cfg)
