@@ -230,12 +230,20 @@ class Agent:
         load_ruleset(config.rules.paths, builtin=config.rules.builtin)  # raises ConfigError before any swap
         for ref in {d.profile for link in config.links for d in link.devices}:
             self._profile(ref)
+        previous = self.config
         await self._stop_acquisition()
-        self._build(config)
-        self.rules.load(self.kinds)
-        self.commands.devices = self.devices
-        self._acquisition = self._start_acquisition(self._group)
-        self._log_up()
+        try:
+            self._build(config)
+            self.rules.load(self.kinds)
+        except Exception:
+            # what the checks above could not see (a meter bus, a listener): the old version runs on
+            self._build(previous)
+            self.rules.load(self.kinds)
+            raise
+        finally:
+            self.commands.devices = self.devices
+            self._acquisition = self._start_acquisition(self._group)
+            self._log_up()
 
     def device_states(self) -> dict[str, str]:
         """Modbus devices and ISAPI controllers: ``online``, ``offline``, ``failing`` (it answers,

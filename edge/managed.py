@@ -218,8 +218,9 @@ class ConfigManager:
                                 "report": dict(self._report.wire())})
         try:
             await self.agent.reconfigure(config)
-        except (GuanjiaError, ValueError) as exc:
-            log.warning("config %s could not be applied: %s", push.version, exc)
+        except Exception as exc:  # any failure of the swap is a refusal; the agent put the old version back
+            log.warning("config %s could not be applied: %s", push.version, exc, exc_info=not isinstance(
+                exc, GuanjiaError | ValueError))
             self._finish(ConfigReport("refused", previous, self.good, push.version, push.id, "apply_failed",
                                  str(exc)[:500], self.now_ms()))
             return
