@@ -46,6 +46,7 @@ from cloud.api.routers import (
     inbox,
     inspections,
     maintenance,
+    people_admin,
     points,
     provisioning,
     registry_admin,
@@ -60,7 +61,7 @@ from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.context import EdgeConfigCheck
 from cloud.runtime.metrics import Metrics
-from cloud.web import checklist, fleetconfig, pages, rounds
+from cloud.web import admin, checklist, fleetconfig, pages, rounds
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
@@ -82,7 +83,9 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (edge_config.router, "self"),
     (fleetconfig.router, "self"),
     (registry_admin.router, "self"),
+    (people_admin.router, "self"),
     (pages.router, "self"),
+    (admin.router, "self"),
     (rounds.router, "self"),
     (checklist.router, "self"),
     (alarms.router, "self"),

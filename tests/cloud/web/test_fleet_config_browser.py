@@ -6,10 +6,9 @@ page's button (audited). Skipped with a reason when Chromium or Playwright is no
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
@@ -17,17 +16,21 @@ from cloud.ops.fleet import configs, rollout
 from cloud.registry import store
 from edge.bundle import check_bundle
 from guanjia.core.wire_config import ConfigReport
-from tests.support.browser import ARGS, CHROMIUM, MARKS, live_server
+from tests.support.browser import BROWSER_MARKS, login
 from tests.support.edge.bundles import broken_profile, pump_bundle
 from tests.support.webapp import MakeUser
 
-pytestmark = MARKS
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+pytestmark = BROWSER_MARKS
 NOW = dt.datetime(2026, 12, 7, 4, 30, tzinfo=dt.UTC)
 
 
-async def test_engineer_sees_versions_and_aborts_a_halted_rollout(app: FastAPI, pool: AsyncConnectionPool[Any],
+async def test_engineer_sees_versions_and_aborts_a_halted_rollout(live_server: str, chromium: Browser,
+                                                                  pool: AsyncConnectionPool[Any],
                                                                   make_user: MakeUser, web_db: str) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     with psycopg.connect(web_db) as conn:
         gateway_id = store.add_gateway(conn, "cA", "gw-a")
@@ -47,27 +50,17 @@ async def test_engineer_sees_versions_and_aborts_a_halted_rollout(app: FastAPI, 
         await configs.move_target(conn, target.push_id, ("waiting",), "failed", NOW, reason="devices_offline")
         await configs.move_rollout(conn, started, ("running",), "halted", NOW, "cA/gw-a: devices_offline")
 
-    async with live_server(app) as server, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = await (await browser.new_context(locale="zh-CN")).new_page()
-            await page.goto(f"{server}/login")
-            await page.fill("input[name=username]", engineer.user.username)
-            await page.fill("input[name=password]", engineer.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
-            await page.goto(f"{server}/fleet/config")
-            await expect(page.locator("h1")).to_have_text("网关配置")
-            row = page.locator('tr[data-gateway="cA/gw-a"]')
-            await expect(row.locator(".cfg-version")).to_have_text(version)
-            await expect(row.locator(".cfg-state")).to_contain_text("已自动回滚")
-            rollout_row = page.locator(f'tr[data-rollout="{started}"]')
-            await expect(rollout_row.locator(".rollout-state")).to_have_text("已暂停")
-            await rollout_row.get_by_role("button", name="中止").click()
-            await page.wait_for_load_state("networkidle")
-            await expect(page.locator(f'tr[data-rollout="{started}"] .rollout-state')).to_have_text("已中止")
-        finally:
-            await browser.close()
+    page = await login(chromium, live_server, engineer)
+    await page.goto(f"{live_server}/fleet/config")
+    await expect(page.locator("h1")).to_have_text("网关配置")
+    row = page.locator('tr[data-gateway="cA/gw-a"]')
+    await expect(row.locator(".cfg-version")).to_have_text(version)
+    await expect(row.locator(".cfg-state")).to_contain_text("已自动回滚")
+    rollout_row = page.locator(f'tr[data-rollout="{started}"]')
+    await expect(rollout_row.locator(".rollout-state")).to_have_text("已暂停")
+    await rollout_row.get_by_role("button", name="中止").click()
+    await page.wait_for_load_state("networkidle")
+    await expect(page.locator(f'tr[data-rollout="{started}"] .rollout-state')).to_have_text("已中止")
     with psycopg.connect(web_db) as conn:
         audited = conn.execute("SELECT actor FROM admin_audit WHERE action = 'config.rollout_aborted'").fetchone()
     assert audited == (engineer.user.username,)

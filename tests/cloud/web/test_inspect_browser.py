@@ -6,39 +6,29 @@ Chromium or Playwright is not installed (as the other browser tests)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
 from cloud.ops.inspections import repo
-from tests.support.browser import ARGS, CHROMIUM, live_server
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, login
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
-
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 try:
     from playwright.async_api import async_playwright, expect
 except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed (pip install -e '.[dev]')"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install "
-                                                            "chromium); Playwright cannot download browsers here"),
-    pytest.mark.slow,
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    async with live_server(app) as url:
-        yield url
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
 
 
 async def test_butler_records_a_visit_and_a_finding_on_the_phone(server: str, pool: AsyncConnectionPool[Any],
@@ -60,14 +50,7 @@ async def test_butler_records_a_visit_and_a_finding_on_the_phone(server: str, po
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
-                                                is_mobile=True, has_touch=True)
-            page = await context.new_page()
-            await page.goto(f"{server}/login")
-            await page.fill("input[name=username]", me.user.username)
-            await page.fill("input[name=password]", me.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
+            page = await login(browser, server, me, width=390, height=844, mobile=True)
             await page.goto(f"{server}/inspect")
             await expect(page.locator("h1")).to_have_text("巡检")
             await expect(page.locator("body")).to_contain_text("地库巡查")
