@@ -75,6 +75,10 @@ async def test_push_applies_and_the_last_good_version_survives_a_restart_without
         assert state["good"] == version
         assert state["trying"] is None
         await wire.wait_for(lambda: any(r["device"] == "pump-7" for r in wire.items("telemetry")), timeout=20)
+        # the swap kept the outbox: one incarnation, every sequence number from before and after it
+        assert len({e.incarnation for e in wire.envelopes}) == 1
+        wire.check_sequence(max(e.seq for e in wire.envelopes))
+        assert any(r["device"] == "pump-1" for r in wire.items("telemetry"))  # polled before the push
         agent.stop()
 
     # the cloud is unreachable now (the broker URL points nowhere): the agent starts on its last good version
