@@ -31,6 +31,7 @@ from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
 from edge.mqtt_devices import MqttDeviceListener
 from edge.outbox import Outbox
+from edge.polling import PolledDevice
 from edge.rbe import ReportFilter
 from edge.rules_runner import RuleRunner
 from edge.serialbus.buses import MeterBuses
@@ -246,21 +247,29 @@ class Agent:
             self._log_up()
 
     def device_states(self) -> dict[str, str]:
-        """Modbus devices and ISAPI controllers: ``online``, ``offline``, ``failing`` (it answers,
-        but never with a good value since the last build: two full rounds of its poll groups, so
-        one group whose points are all bad — a register the device lacks — does not count) or
-        ``unknown`` (not polled yet)."""
+        """Every device the agent follows, by id (what a pushed version's probation watches).
+
+        Polled devices (Modbus units and serial-bus meters): ``online``, ``offline``, ``failing``
+        (it answers, but never with a good value since the last build: two full rounds of its poll
+        groups, so one group whose points are all bad — a register the device lacks — does not
+        count) or ``unknown`` (not polled yet). Devices that report by themselves (MQTT devices,
+        ISAPI controllers): ``online``, ``offline`` (silent past their staleness limit) or ``unknown``.
+        """
         states: dict[str, str] = {}
-        for device_id, device in self.devices.items():
-            readings, good = self.answers.get(device_id, [0, 0])
+        polled: list[PolledDevice[Any]] = [*self.devices.values(), *self.meter_buses.meters.values()]
+        for device in polled:
+            readings, good = self.answers.get(device.id, [0, 0])
             if device.online is False:
-                states[device_id] = "offline"
+                states[device.id] = "offline"
             elif good == 0 and readings >= 2 * max(1, len(device.groups)):
-                states[device_id] = "failing"
+                states[device.id] = "failing"
             else:
-                states[device_id] = "online" if device.online else "unknown"
-        for device_id, controller in self.isapi.devices.items():
-            states[device_id] = "online" if controller.online else "offline"
+                states[device.id] = "online" if device.online else "unknown"
+        pushed: list[tuple[str, bool | None]] = [
+            *((d.id, d.online) for d in self.listener.devices.values()),
+            *((device_id, c.online) for device_id, c in self.isapi.devices.items())]
+        for device_id, online in pushed:
+            states[device_id] = "unknown" if online is None else ("online" if online else "offline")
         return states
 
     def rule_errors(self) -> int:
