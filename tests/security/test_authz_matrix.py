@@ -117,6 +117,16 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 " starts_on, work, created_at) VALUES (%s, %s, 'elevator', '30 min', '2 h', current_date,"
                 " '{maintenance,rescue}', now()) RETURNING id", (company, c))
             contract = (await cur.fetchone() or (0,))[0]
+            # a configuration rollout to the community's gateway (issue 19)
+            gateway = world.gateway_ids[c]
+            await conn.execute("INSERT INTO edge_config_versions (gateway_id, version, files, created_by, created_at)"
+                               " VALUES (%s, 'aaaaaaaaaaaa', '{}', 'm-admin', now())", (gateway,))
+            cur = await conn.execute(
+                "INSERT INTO config_rollouts (state, canary, percent, created_by, created_at, updated_at)"
+                " VALUES ('halted', 1, 50, 'm-admin', now(), now()) RETURNING id")
+            rollout = (await cur.fetchone() or (0,))[0]
+            await conn.execute("INSERT INTO config_rollout_targets (rollout_id, gateway_id, position, stage, version,"
+                               " push_id) VALUES (%s, %s, 0, 0, 'aaaaaaaaaaaa', %s)", (rollout, gateway, f"r-{c}"))
             ids[side] = {
                 "plan_id": plan, "route_id": route, "contract_id": contract,
                 "device_id": world.device_ids[c][0], "gateway_id": world.gateway_ids[c],
@@ -124,6 +134,7 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
                 "complaint_id": complaint[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept", "command_id": f"c-matrix-{c}",
+                "rollout_id": rollout,
             }
         # the contractor's field-staff record (acting as the contractor user) and an order assigned to it
         cur = await conn.execute(
