@@ -111,7 +111,8 @@ class Agent:
         self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
                                        outbox=self.outbox,
                                        read_only_devices=lambda: (self.listener.device_ids | self.meter_buses.ids
-                                                                  | self.isapi.device_ids))
+                                                                  | self.isapi.device_ids),
+                                       actions={**self.listener.performers(), **self.isapi.performers()})
         self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
                              health=self.health, heartbeat_s=config.health.heartbeat_s,
                              on_command=self.commands.handle)

@@ -9,7 +9,8 @@ whole tree); helpers that tests import are plain modules under ``tests/support``
 - ``own_pg``: a database server a test may stop;
 - ``webapp``: the real app and its users for the web, API and security tests;
 - ``workorders``, ``receivers``, ``modbus``: fixtures of the operations, notification and
-  simulator tests.
+  simulator tests;
+- ``fleet``: the remote-command tests' cloud (command dispatcher only) and gateway codes.
 """
 
 pytest_plugins = [
@@ -21,4 +22,5 @@ pytest_plugins = [
     "tests.plugins.workorders",
     "tests.plugins.receivers",
     "tests.plugins.modbus",
+    "tests.plugins.fleet",
 ]
