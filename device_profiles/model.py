@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
 DType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "bitfield", "enum", "string"]
 Order = Literal["big", "little"]
-Kind = Literal["meter", "pump", "elevator", "gate"]
+Kind = Literal["meter", "pump", "elevator", "gate", "call_button"]
 Transport = Literal["modbus", "mqtt", "isapi", "dlt645", "cjt188"]
 SERIAL_METER_TRANSPORTS: frozenset[str] = frozenset({"dlt645", "cjt188"})
 """Transports read one data identifier per request from a meter address on an RS-485 bus."""

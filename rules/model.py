@@ -30,14 +30,14 @@ from guanjia.core.wire import valid_id
 from rules.duration import parse_duration
 from rules.template import check_template
 
-KINDS: Final = ("meter", "pump", "elevator", "gate")
+KINDS: Final = ("meter", "pump", "elevator", "gate", "call_button")
 """Device kinds a rule can apply to; the device profiles use the same words."""
 
 SEVERITIES: Final = ("critical", "major", "minor", "warning", "info")
 PRIORITIES: Final = ("emergency", "high", "normal", "low")
 CONDITIONS: Final = ("threshold", "rate", "stuck", "count", "state", "offline", "baseline")
 
-Kind = Literal["meter", "pump", "elevator", "gate"]
+Kind = Literal["meter", "pump", "elevator", "gate", "call_button"]
 Severity = Literal["critical", "major", "minor", "warning", "info"]
 Priority = Literal["emergency", "high", "normal", "low"]
 Scalar = bool | int | float | str
