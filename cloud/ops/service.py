@@ -5,7 +5,8 @@
 * ``escalation-ticker`` — unaccepted / overdue orders climb the chain;
 * ``notification-sender`` — webhooks, email, messengers, SMS from the outbox, with retries;
 * ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal);
-* ``command-dispatcher`` — remote commands to devices through their gateways (with a broker URL).
+* ``command-dispatcher`` — remote commands to devices through their gateways (with a broker URL);
+* ``rule-commands`` — the commands rules ask for when their alarm is raised (``command:``).
 
 The work-order policy and the clock come from the service context: ``ctx.policy``
 (``GUANJIA_WO_POLICY`` loaded once at start-up, shared with the API, the web inbox and analytics)
@@ -23,6 +24,7 @@ from datetime import timedelta
 
 from cloud.ops.alarms.offline import OfflineWatchdog
 from cloud.ops.alarms.processor import AlarmProcessor
+from cloud.ops.automation.rule_commands import RuleCommands
 from cloud.ops.delivery.email import SmtpConfig
 from cloud.ops.delivery.sender import NotificationSender
 from cloud.ops.delivery.sms import SmsConfig
@@ -45,4 +47,5 @@ def components(ctx: ServiceContext) -> list[Component]:
                            voice=VoiceConfig.parse(config.voice_url) if config.voice_url else None, clock=clock),
         FleetRulesComponent(policy, clock, extra_rules=list(config.fleet_rules)),
         *fleet_components(ctx),
+        RuleCommands(clock),
     ]

@@ -44,7 +44,8 @@ class CommandIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> CommandIn:
-        if (self.action is None) == (self.point is None or self.value is None):
+        partial = (self.point is None) != (self.value is None)
+        if partial or (self.point is not None) == (self.action is not None):
             raise ValueError("send either point and value (a write) or action (e.g. open), not both")
         return self
 

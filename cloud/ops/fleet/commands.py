@@ -32,11 +32,13 @@ def new_command_id() -> str:
 
 async def submit(conn: AsyncConnection[Any], *, device_id: int, point: str, value: Value | None, issued_by: str,
                  now: dt.datetime, expires_in: dt.timedelta = DEFAULT_EXPIRY,
-                 profiles: Mapping[str, Profile] | None = None, action: bool = False) -> repo.CommandRow | None:
+                 profiles: Mapping[str, Profile] | None = None, action: bool = False,
+                 alarm_id: int | None = None) -> repo.CommandRow | None:
     """The stored command: ``pending`` (the dispatcher sends it when the gateway is online) or
     ``rejected`` with the reason (audited, never sent). ``None`` when the device does not exist.
     Never raises for a bad command: the refusal is a row of the trail, and the caller commits it.
-    With ``action`` the command is the profile command named ``point`` (``value`` is ignored)."""
+    With ``action`` the command is the profile command named ``point`` (``value`` is ignored);
+    ``alarm_id`` is the alarm episode of a rule that asked for it (one command per episode)."""
     target = await repo.command_target(conn, device_id)
     if target is None:
         return None
@@ -57,4 +59,4 @@ async def submit(conn: AsyncConnection[Any], *, device_id: int, point: str, valu
         rejected = (exc.reason, exc.detail)
     return await repo.record(conn, command_id=new_command_id(), target=target, point=point[:64], value=value,
                              issued_by=issued_by, now=now, expires_at=now + expires_in, rejected=rejected,
-                             kind="action" if action else "write")
+                             kind="action" if action else "write", alarm_id=alarm_id)

@@ -63,6 +63,14 @@ class CommandTarget:
     profile_id: str | None
 
 
+async def device_id_of(conn: AsyncConnection[Any], community: str, device: str) -> int | None:
+    """The registry id of a device by its codes (a rule's command names devices by code)."""
+    cur = await conn.execute("SELECT d.id FROM devices d JOIN communities c ON c.id = d.community_id "
+                             "WHERE c.code = %s AND d.code = %s", (community, device))
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
 async def command_target(conn: AsyncConnection[Any], device_id: int) -> CommandTarget | None:
     async with conn.cursor(row_factory=class_row(CommandTarget)) as cur:
         await cur.execute(
@@ -74,16 +82,17 @@ async def command_target(conn: AsyncConnection[Any], device_id: int) -> CommandT
 
 async def record(conn: AsyncConnection[Any], *, command_id: str, target: CommandTarget, point: str,
                  value: Value | None, issued_by: str, now: dt.datetime, expires_at: dt.datetime,
-                 rejected: tuple[str, str] | None = None, kind: str = "write") -> CommandRow:
+                 rejected: tuple[str, str] | None = None, kind: str = "write",
+                 alarm_id: int | None = None) -> CommandRow:
     """Insert a new command: ``pending``, or ``rejected`` with ``(reason, detail)`` (audited, never sent)."""
     status, reason, detail = ("pending", None, "") if rejected is None else ("rejected", *rejected)
     async with conn.cursor(row_factory=class_row(CommandRow)) as cur:
         await cur.execute(
             "INSERT INTO device_commands (command_id, community, gateway, device_id, device, point, value, issued_by, "
-            "status, reason, detail, created_at, expires_at, finished_at, kind) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING " + _COLUMNS,
+            "status, reason, detail, created_at, expires_at, finished_at, kind, alarm_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING " + _COLUMNS,
             (command_id, target.community, target.gateway, target.device_id, target.device, point, Jsonb(value),
-             issued_by, status, reason, detail[:500], now, expires_at, now if rejected else None, kind))
+             issued_by, status, reason, detail[:500], now, expires_at, now if rejected else None, kind, alarm_id))
         row = await cur.fetchone()
     assert row is not None
     return row
