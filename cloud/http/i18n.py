@@ -144,6 +144,7 @@ _EN: dict[str, str] = {
     "role.admin": "Admin", "role.engineer": "Engineer", "role.butler": "Butler", "role.resident": "Resident",
     # device actions (issue 19: open a gate)
     "device.command_actions": "Actions", "device.command_action_done": "performed",
+    "kind.call_button": "Call button",
 }
 
 _ZH: dict[str, str] = {
@@ -259,6 +260,7 @@ _ZH: dict[str, str] = {
     "role.admin": "管理员", "role.engineer": "工程师", "role.butler": "管家", "role.resident": "业主",
     # device actions (issue 19: open a gate)
     "device.command_actions": "设备操作", "device.command_action_done": "执行",
+    "kind.call_button": "一键呼叫按钮",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}
