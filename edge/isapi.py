@@ -43,6 +43,7 @@ device on the plant-room LAN do not justify parsing untrusted XML (entities and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -133,6 +134,8 @@ class IsapiDevice:
     last_reject_event: float = -1e9
     status_syncs: int = 0
     status_warned: bool = False
+    command_client: httpx.AsyncClient | None = field(default=None, repr=False)
+    """kept between commands: its digest auth answers the next request without another 401 round"""
 
     @property
     def id(self) -> str:
@@ -184,6 +187,16 @@ class IsapiListener:
         for device in self.devices.values():
             for point in counter_points(device.options):
                 device.values[point] = self.outbox.counter(counter_key(device.id, point))
+        try:
+            await self._follow_all()
+        finally:
+            for device in self.devices.values():
+                client, device.command_client = device.command_client, None
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+
+    async def _follow_all(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._staleness(), name="isapi-staleness")
             for device in self.devices.values():
@@ -383,11 +396,13 @@ class IsapiListener:
         """``PUT`` the remote control to the controller (see the module docstring); raise
         :class:`CommandRejected` unless it answers ``statusCode`` 1."""
         url = device.config.url + REMOTE_CONTROL.format(door=command.door)
+        if device.command_client is None:
+            device.command_client = httpx.AsyncClient(
+                auth=httpx.DigestAuth(device.config.username, device.password), transport=self.transport)
         try:
-            async with httpx.AsyncClient(auth=httpx.DigestAuth(device.config.username, device.password),
-                                         timeout=command.timeout_s, transport=self.transport) as client:
-                response = await client.put(url, content=remote_control_body(command.word),
-                                            headers={"Content-Type": "application/xml"})
+            response = await device.command_client.put(url, content=remote_control_body(command.word),
+                                                       headers={"Content-Type": "application/xml"},
+                                                       timeout=command.timeout_s)
         except httpx.TimeoutException:
             raise CommandRejected("device_timeout",
                                   f"{device.id} did not answer {command.name} within {command.timeout_s:g} s") from None
