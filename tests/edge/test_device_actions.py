@@ -17,11 +17,11 @@ import pytest
 from cloud.registry.broker import BrokerAccount
 from device_profiles import find_profile
 from edge.agent import Agent
-from edge.config import AgentConfig, MqttDeviceConfig, MqttDevicesConfig, OutboxConfig, RulesConfig, UplinkConfig
 from edge.errors import CommandRejected
 from guanjia.core.wire import WriteCommand, encode_command
 from simulators import DeviceSpec, FleetSpec, SimulatedFleet
 from tests.edge.test_isapi import controller, wait_for
+from tests.support.edge.agent import mqtt_agent_config
 from tests.support.services import BrokerHandle
 
 GATE = find_profile("access-gate")
@@ -54,12 +54,7 @@ async def test_mqtt_gate_open_through_the_broker(tmp_path: Path, broker: BrokerH
     community, gateway = f"c{uuid.uuid4().hex[:6]}", f"gw{uuid.uuid4().hex[:6]}"
     _, url = broker.add_gateway(community, gateway)   # the gateway's own ACL: may publish devices/{c}/+/cmd
     devices_url = broker.add_account(BrokerAccount.devices(community))
-    config = AgentConfig(
-        gateway=gateway, community=community, uplink=UplinkConfig(url=url, reconnect_initial_s=0.1),
-        outbox=OutboxConfig(path=tmp_path / "o.db", flush_interval_s=0.1, synchronous="normal"),
-        mqtt_devices=MqttDevicesConfig(devices=[MqttDeviceConfig(id="b1-gate-1", profile="access-gate")]),
-        rules=RulesConfig(builtin=False, state_path=tmp_path / "r.json"),
-    )
+    config = mqtt_agent_config(tmp_path, url, community, gateway, {"b1-gate-1": "access-gate"})
     spec = FleetSpec(community=community, devices=[DeviceSpec(id="b1-gate-1", profile="access-gate",
                                                               building="b1", params={"peak_per_hour": 0})])
     async with Agent(config) as agent:

@@ -26,10 +26,10 @@ from cloud.registry.broker import BrokerAccount
 from cloud.runtime.context import CloudConfig, Component, ServiceContext
 from cloud.service import CloudService
 from edge.agent import Agent
-from edge.config import AgentConfig, MqttDeviceConfig, MqttDevicesConfig, OutboxConfig, RulesConfig, UplinkConfig
 from guanjia.core.clock import SystemClock
 from guanjia.core.settings import Settings
 from simulators import DeviceSpec, FleetSpec, SimulatedFleet
+from tests.support.edge.agent import mqtt_agent_config
 from tests.support.services import BrokerHandle
 from tests.support.workorders import DAY, NIGHT, add_butler
 
@@ -76,11 +76,8 @@ async def test_a_press_opens_one_p0_for_the_butler_on_duty_and_escalates_unanswe
     config = CloudConfig.from_settings(settings, api=False, migrate=False, prefer_timescale=False)
     _, uplink = broker.add_gateway(community, gateway)
     devices_url = broker.add_account(BrokerAccount.devices(community))
-    agent_config = AgentConfig(
-        gateway=gateway, community=community, uplink=UplinkConfig(url=uplink, reconnect_initial_s=0.1),
-        outbox=OutboxConfig(path=tmp_path / "o.db", flush_interval_s=0.05, synchronous="normal"),
-        mqtt_devices=MqttDevicesConfig(devices=[MqttDeviceConfig(id=BUTTON, profile="call-button")]),
-        rules=RulesConfig(builtin=True, state_path=tmp_path / "r.json"))
+    agent_config = mqtt_agent_config(tmp_path, uplink, community, gateway, {BUTTON: "call-button"},
+                                     builtin_rules=True)
     spec = FleetSpec(community=community, devices=[DeviceSpec(id=BUTTON, profile="call-button", building="b1")])
     async with CloudService(settings, config, components=[ingest, processor]), \
             await psycopg.AsyncConnection.connect(fresh_db, autocommit=True) as conn, \
