@@ -164,6 +164,16 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/gateways/{gateway_id}"): _r("gateways.read", STAFF, COMMUNITY),
     ("POST", "/gateways/{gateway_id}/bootstrap-token"): _r("gateways.provision", ADMIN, COMMUNITY),
     ("POST", "/gateways/{gateway_id}/revoke"): _r("gateways.provision", ADMIN, COMMUNITY),
+    # configuration rollout to the edge (issue 19): versions per gateway, staged rollouts, the fleet page
+    ("POST", "/api/v1/gateways/{gateway_id}/config"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("GET", "/api/v1/gateways/{gateway_id}/config"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/config-rollouts"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("GET", "/api/v1/config-rollouts"): _r("gateways.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/config-rollouts/{rollout_id}"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/config-rollouts/{rollout_id}/resume"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("POST", "/api/v1/config-rollouts/{rollout_id}/abort"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("GET", "/fleet/config"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/fleet/config/rollouts/{rollout_id}/{action}"): _r("gateways.configure", STAFF, COMMUNITY),
     ("GET", "/manager"): _r("dashboard.read", STAFF, COMMUNITY),
     # --- work orders ------------------------------------------------------------------------------
     ("GET", "/api/v1/work-orders"): _r("work_orders.list", {A, E, B, R}, COMMUNITY),

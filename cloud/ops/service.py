@@ -6,6 +6,7 @@
 * ``notification-sender`` — webhooks, email, messengers, SMS from the outbox, with retries;
 * ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal);
 * ``command-dispatcher`` — remote commands to devices through their gateways (with a broker URL);
+* ``config-rollout`` — staged configuration rollouts to the gateways (with a broker URL);
 * ``rule-commands`` — the commands rules ask for when their alarm is raised (``command:``).
 
 The work-order policy and the clock come from the service context: ``ctx.policy``
@@ -31,6 +32,7 @@ from cloud.ops.delivery.sms import SmsConfig
 from cloud.ops.delivery.voice import VoiceConfig
 from cloud.ops.escalation import EscalationTicker
 from cloud.ops.fleet.dispatcher import components as fleet_components
+from cloud.ops.fleet.rollout import components as rollout_components
 from cloud.ops.fleetrules.runner import FleetRulesComponent
 from cloud.ops.model.policy import context_policy
 from cloud.runtime.context import Component, ServiceContext
@@ -47,5 +49,6 @@ def components(ctx: ServiceContext) -> list[Component]:
                            voice=VoiceConfig.parse(config.voice_url) if config.voice_url else None, clock=clock),
         FleetRulesComponent(policy, clock, extra_rules=list(config.fleet_rules)),
         *fleet_components(ctx),
+        *rollout_components(ctx),
         RuleCommands(clock),
     ]

@@ -71,6 +71,7 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
     from cloud.components import COMPONENTS, INGEST_ONLY
     from cloud.runtime.context import CloudConfig
     from cloud.service import CloudService
+    from edge.bundle import check_bundle
     from guanjia.app.supervise import auto_processes
     from guanjia.core.clock import SystemClock
     from guanjia.core.settings import Settings
@@ -96,7 +97,9 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
 
     async def main() -> None:
         # wall time enters the cloud here: one clock for every component, the API and the pages
-        async with CloudService(settings, config, components=factories, clock=SystemClock()) as service:
+        # the edge's own bundle validator (``guanjia edge check``), injected: the cloud may not import the edge
+        async with CloudService(settings, config, components=factories, clock=SystemClock(),
+                                edge_config=check_bundle) as service:
             await service.wait()
             _exit_after_grace()
 
