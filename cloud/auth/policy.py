@@ -138,6 +138,10 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/devices/{device_id}/health"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/alarms"): _r("alarms.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/workorders"): _r("work_orders.read", STAFF, COMMUNITY),
+    # writes *and* actions (a gate's remote open, issue 19): engineers and admins only. Butlers may
+    # NOT open gates remotely: a butler is on site with a card, a remote open leaves no one at the
+    # gate to see who walks through, and a butler's phone is the account most often lost; an
+    # elderly resident's call for help reaches the butler as a P0 order, not as a gate button.
     ("POST", "/api/v1/devices/{device_id}/commands"): _r("devices.command", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/commands"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/commands/{command_id}"): _r("devices.read", STAFF, COMMUNITY),

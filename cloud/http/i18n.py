@@ -151,6 +151,9 @@ _EN: dict[str, str] = {
     "users.name": "Name", "users.role": "Role", "users.add": "Add user", "users.created": "User {name} created.",
     "users.disable": "Disable", "users.enable": "Enable",
     "role.admin": "Admin", "role.engineer": "Engineer", "role.butler": "Butler", "role.resident": "Resident",
+    # device actions (issue 19: open a gate)
+    "device.command_actions": "Actions", "device.command_action_done": "performed",
+    "kind.call_button": "Call button",
 }
 
 _ZH: dict[str, str] = {
@@ -273,6 +276,9 @@ _ZH: dict[str, str] = {
     "users.name": "姓名", "users.role": "角色", "users.add": "新增用户", "users.created": "已创建用户 {name}。",
     "users.disable": "停用", "users.enable": "启用",
     "role.admin": "管理员", "role.engineer": "工程师", "role.butler": "管家", "role.resident": "业主",
+    # device actions (issue 19: open a gate)
+    "device.command_actions": "设备操作", "device.command_action_done": "执行",
+    "kind.call_button": "一键呼叫按钮",
 }
 
 # --- self-service administration (issue 19): English, Chinese --------------------------------------

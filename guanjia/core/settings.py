@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     sms_url: str | None = Field(default=None, repr=False)
     """``GUANJIA_SMS_URL``: the SMS provider (see :mod:`cloud.ops.delivery.sms`, Aliyun today);
     unset: SMS deliveries fail with a reason. Not in ``repr``: the URL carries the access key."""
+    voice_url: str | None = Field(default=None, repr=False)
+    """``GUANJIA_VOICE_URL``: the voice-call provider (see :mod:`cloud.ops.delivery.voice`, Aliyun
+    ``SingleCallByTts``) for unaccepted P0 orders; unset: the calls are skipped (recorded as such)."""
     heartbeat_timeout_s: float = 120.0
     """``GUANJIA_HEARTBEAT_TIMEOUT_S``: a gateway silent this long gets a ``gateway_offline`` alarm."""
     fleet_rules: str | None = None

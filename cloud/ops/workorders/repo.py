@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection
@@ -54,6 +54,8 @@ class NewOrder:
     reporter_phone: str | None = None
     reporter_user_id: int | None = None
     auto_close: bool = False
+    respond: timedelta | None = None
+    """The order's own response commitment (a policy override's ``respond``), instead of its priority's."""
     due: datetime | None = None
     """A planned order's due instant (:mod:`cloud.ops.maintenance`): its on-site and resolve
     deadlines, so escalation climbs the chain when it passes; the respond clock stays the priority's."""
@@ -158,6 +160,8 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
     The deadlines are the community's (:func:`cloud.ops.policies.repo.effective`), set by its admin."""
     policy = await effective(conn, policy, new.community)
     sla = policy.sla(new.priority, now)
+    if new.respond is not None:
+        sla = sla.model_copy(update={"respond_due": now + new.respond})
     if new.due is not None:
         sla = sla.model_copy(update={"respond_due": min(sla.respond_due, new.due), "on_site_due": new.due,
                                      "resolve_due": new.due})

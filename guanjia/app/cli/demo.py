@@ -153,7 +153,7 @@ def demo(
 
     from cloud.auth.seed import seed_demo_users
     from cloud.db.migrate import migrate
-    from cloud.demo_seed import seed_butlers, seed_registry
+    from cloud.demo_seed import seed_butlers, seed_call_buttons, seed_registry
     from guanjia.app.procs import Supervisor
     from guanjia.app.stack.local import LocalStack
     from guanjia.core.ports import reuse_or_pick
@@ -186,7 +186,7 @@ def demo(
             "sim", "run", "--devices", str(devices), "--community", COMMUNITY, "--inventory", str(inventory),
             "--control-port", str(state["control_port"]), "--labels", str(demo_dir / "labels.jsonl"),
             "--mqtt-url", stack.broker().url_for(devices_account), "--speed", str(speed), "--seed", "7",
-            "--serial-meters", *(["--field-devices"] if field_devices else [])))
+            "--serial-meters", "--call-buttons", *(["--field-devices"] if field_devices else [])))
         _wait_for(inventory, 60, "the simulator inventory", supervisor)
 
         creds = _gateway_credentials(database_url, demo_dir, run_dir)
@@ -200,6 +200,7 @@ def demo(
 
         logins = asyncio.run(_people())
         seed_butlers(database_url, COMMUNITY)
+        seed_call_buttons(database_url, COMMUNITY)
         out.print(f"  registry: community {COMMUNITY}, gateway {GATEWAY}, {count} devices; demo users and butlers")
 
         async def _operations() -> bool:
