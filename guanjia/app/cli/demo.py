@@ -176,7 +176,11 @@ def demo(
     applied = migrate(database_url)
     out.print(f"  database migrated ({len(applied)} new migrations)")
 
-    child_env = {"GUANJIA_MODE": "demo", "GUANJIA_RUN_DIR": str(run_dir), **env}
+    broker_dir = stack.broker().directory
+    # enrolment edits the local broker's own files (a new gateway joins with a token only)
+    child_env = {"GUANJIA_MODE": "demo", "GUANJIA_RUN_DIR": str(run_dir), **env,
+                 "GUANJIA_BROKER_PASSWD_FILE": str(broker_dir / "passwd"),
+                 "GUANJIA_BROKER_ACL_FILE": str(broker_dir / "acl"), "GUANJIA_BROKER_PID_FILE": str(broker_dir / "pid")}
     devices_account = stack.devices_account(COMMUNITY)
     inventory = demo_dir / "inventory.json"
     inventory.unlink(missing_ok=True)
@@ -227,6 +231,7 @@ def demo(
         agent = _agent_config(demo_dir, gateway_url)
         supervisor.start("edge", guanjia_cmd("edge", "run", "--config", str(agent), "--inventory", str(inventory)))
         rollout_pumps = _rollout_agents(database_url, demo_dir, run_dir, inventory, supervisor)
+        enrolled = _enroll_new_gateway(database_url, demo_dir, base, supervisor)
         deadline = time.monotonic() + 60
         rows = 0
         while time.monotonic() < deadline and (rows := _telemetry_rows(database_url)) == 0:
@@ -234,6 +239,7 @@ def demo(
                 raise typer.Exit(_report_dead(dead))
             time.sleep(1)
         _banner(base, state, logins, rows, demo_dir, stack)
+        out.print(f"[bold]New gateway[/bold] (bootstrap token only): {enrolled}", highlight=False)
         threading.Thread(target=_history, args=(database_url,), name="demo-history", daemon=True).start()
         if rollout_pumps:
             _rollout_script(database_url, rollout_pumps, base)
@@ -317,6 +323,16 @@ def _rollout_agents(database_url: str, demo_dir: Path, run_dir: Path, inventory:
         supervisor.start(f"edge-{gateway}", guanjia_cmd("edge", "run", "--config", str(folder / "agent.yaml")))
     _save_secret(creds_file, saved)
     return pumps
+
+
+def _enroll_new_gateway(database_url: str, demo_dir: Path, base: str, supervisor: Any) -> str:
+    """A gateway that joins with a one-time bootstrap token only (:mod:`guanjia.app.demo_enroll`)."""
+    from guanjia.app import demo_enroll
+    from guanjia.core.clock import SystemClock
+
+    token = demo_enroll.issue_token(database_url, COMMUNITY, SystemClock())
+    return demo_enroll.enroll_and_run(demo_dir / "enrolled" / demo_enroll.GATEWAY, base, token, COMMUNITY,
+                                      supervisor)
 
 
 def _rollout_script(database_url: str, pumps: list[dict[str, Any]], base: str) -> None:
