@@ -33,6 +33,13 @@ from cloud.ops.reports.tariffs import Tariff
 Period = Literal["day", "week", "month"]
 TABLES = ("work_orders", "sla", "maintenance", "inspections", "availability", "energy", "energy_buildings",
           "energy_total", "contractors")
+TABLE_TITLES = {
+    "communities": "各小区 / communities", "work_orders": "工单 / work orders by source and priority",
+    "sla": "服务水平 / SLA, MTTA, MTTR (min)", "maintenance": "计划维保 / planned maintenance",
+    "inspections": "巡检覆盖 / inspection coverage", "availability": "设备可用与故障 / availability and faults",
+    "energy": "能耗与电费 / energy and cost (TOU)", "energy_buildings": "各楼栋能耗 / energy per building",
+    "energy_total": "能耗合计 / energy total", "contractors": "维保单位合同履约 / contractor SLA compliance",
+}
 COMPANY_TABLES = ("communities", "work_orders", "sla", "maintenance", "inspections", "availability", "energy",
                   "contractors")
 

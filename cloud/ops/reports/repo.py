@@ -195,3 +195,72 @@ async def availability_rows(conn: AsyncConnection[Any], community: str, start: d
                  FROM kinds k LEFT JOIN per p ON p.kind = k.kind ORDER BY k.kind""",
             {"c": community, "start": start, "end": end})
         return await cur.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    community: str | None
+    period: str
+    emails: list[str]
+    messengers: list[str]
+    language: str
+    active: bool
+    last_period: date | None
+    created_at: datetime
+
+
+_SUBSCRIPTION = "id, community, period, emails, messengers, language, active, last_period, created_at"
+
+
+async def add_subscription(conn: AsyncConnection[Any], community: str | None, period: str, emails: list[str],
+                           messengers: list[str], language: str, now: datetime) -> Subscription:
+    async with conn.cursor(row_factory=class_row(Subscription)) as cur:
+        await cur.execute(
+            f"""INSERT INTO report_subscriptions (community, period, emails, messengers, language, created_at)
+                VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_SUBSCRIPTION}""",
+            (community, period, emails, messengers, language, now))
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def subscriptions(conn: AsyncConnection[Any], visible: list[str] | None) -> list[Subscription]:
+    """Subscriptions of the ``visible`` communities (None: all, company ones included)."""
+    async with conn.cursor(row_factory=class_row(Subscription)) as cur:
+        await cur.execute(
+            f"""SELECT {_SUBSCRIPTION} FROM report_subscriptions
+                 WHERE %(all)s OR community = ANY(%(some)s) ORDER BY id""",
+            {"all": visible is None, "some": visible or []})
+        return await cur.fetchall()
+
+
+async def remove_subscription(conn: AsyncConnection[Any], sub_id: int, visible: list[str] | None) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM report_subscriptions WHERE id = %(id)s AND (%(all)s OR community = ANY(%(some)s))",
+        {"id": sub_id, "all": visible is None, "some": visible or []})
+    return cur.rowcount > 0
+
+
+async def active_subscription_ids(conn: AsyncConnection[Any]) -> list[int]:
+    cur = await conn.execute("SELECT id FROM report_subscriptions WHERE active ORDER BY id")
+    return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def lock_subscription(conn: AsyncConnection[Any], sub_id: int) -> Subscription | None:
+    """The subscription, locked for this transaction; None if gone or another sender holds it."""
+    async with conn.cursor(row_factory=class_row(Subscription)) as cur:
+        await cur.execute(f"SELECT {_SUBSCRIPTION} FROM report_subscriptions WHERE id = %s AND active "
+                          "FOR UPDATE SKIP LOCKED", (sub_id,))
+        return await cur.fetchone()
+
+
+async def mark_enqueued(conn: AsyncConnection[Any], sub_id: int, first: date) -> None:
+    await conn.execute("UPDATE report_subscriptions SET last_period = %s WHERE id = %s", (first, sub_id))
+
+
+async def community_zones(conn: AsyncConnection[Any], community: str | None) -> list[str]:
+    """The time zone of ``community``, or of every community (None)."""
+    cur = await conn.execute("SELECT DISTINCT timezone FROM communities WHERE %(all)s OR code = %(c)s",
+                             {"all": community is None, "c": community})
+    return [str(r[0]) for r in await cur.fetchall()]
