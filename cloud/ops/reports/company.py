@@ -72,7 +72,7 @@ def _summed(rows: Iterable[dict[str, Any]], keys: Sequence[str], counts: Sequenc
 
 def _summary_row(report: dict[str, Any]) -> dict[str, Any]:
     sla, energy = report["sla"], report["energy_total"]
-    maintenance = _summed(report["maintenance"], (), ("due", "on_time", "late", "not_done"))[0]
+    maintenance = {k: sum(int(m[k]) for m in report["maintenance"]) for k in ("due", "on_time", "not_done")}
     expected = sum(int(i["expected"]) for i in report["inspections"])
     covered = sum(int(i["covered"]) for i in report["inspections"])
     faults = sum(int(a["faults"]) for a in report["availability"])
