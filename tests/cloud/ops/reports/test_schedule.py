@@ -80,7 +80,7 @@ async def test_reports_go_out_once_after_the_month_closes(full: Any, wo_db: str,
     (attachment,) = [p for p in boss.walk() if p.get_filename()]
     assert attachment.get_filename() == "cp-month-2027-01-01.pdf"
     assert attachment.get_content_type() == "application/pdf"
-    assert bytes(attachment.get_payload(decode=True)).startswith(b"%PDF")  # type: ignore[arg-type]
+    assert bytes(attachment.get_payload(decode=True)).startswith(b"%PDF")
     hq = by_to["hq@example.com"]
     assert str(make_header(decode_header(hq["Subject"]))) == "company daily report 2027-01-31 – 2027-01-31"
     ((vendor, data),) = vendor_receiver.accepted
