@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 
-from cloud.analytics import modelstore
 from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.inspections import repo as insp_repo
 from cloud.ops.inspections.rounds import Scan, record_scan
@@ -30,6 +29,7 @@ from cloud.ops.reports.targets import Target
 from cloud.ops.reports.tariffs import shipped as tariff
 from cloud.ops.workorders import repo as wo_repo
 from guanjia.core.clock import to_ms
+from tests.support.reports import hourly_energy, meter_baseline
 from tests.support.workorders import add_butler
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -48,14 +48,7 @@ def test_period_bounds_are_local() -> None:
 
 
 async def _energy(conn: psycopg.AsyncConnection[Any], device_id: int, hours: int) -> None:
-    cur = await conn.execute("INSERT INTO metrics (name, unit) VALUES ('energy_total', 'kWh') "
-                             "ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit RETURNING id")
-    metric = (await cur.fetchone() or (0,))[0]
-    for h in range(hours):  # 1 kWh an hour from local 31 Jan 00:00
-        top = 100.0 + h + 1
-        await conn.execute("INSERT INTO telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n)"
-                           " VALUES (%s, %s, %s, %s, %s, %s, 4)",
-                           (local(1, 31, 0) + timedelta(hours=h), device_id, metric, top - 0.5, top - 1, top))
+    await hourly_energy(conn, device_id, local(1, 31, 0), hours)  # 1 kWh an hour from local 31 Jan 00:00
 
 
 async def test_monthly_report_figures_and_reproducibility(full: Any, policy: Policy) -> None:
@@ -125,15 +118,6 @@ async def test_monthly_report_figures_and_reproducibility(full: Any, policy: Pol
     assert "m-1,b7,24.000" in csv_text
 
 
-async def _baseline(conn: psycopg.AsyncConnection[Any], device_id: int, kwh_per_hour: float,
-                    window_end: datetime) -> None:
-    """A meter baseline as analytics stores it (one model version, one device)."""
-    model = await modelstore.save_model(conn, detector="meter", kind="meter", params={},
-                                        window=(window_end - timedelta(days=14), window_end))
-    await modelstore.save_baseline(conn, model.id, device_id, {"hour_of_week_kwh": [kwh_per_hour] * 168},
-                                   (window_end - timedelta(days=14), window_end))
-
-
 async def test_energy_baseline_target_savings_availability_and_reproducibility(full: Any, policy: Policy) -> None:
     conn, _, _ = full
     cur = await conn.execute(
@@ -141,7 +125,7 @@ async def test_energy_baseline_target_savings_availability_and_reproducibility(f
         " building_id, 'm-1', 'meter' FROM devices WHERE code = 'lift-1' RETURNING id")
     meter = (await cur.fetchone() or (0,))[0]
     await _energy(conn, meter, 30)  # 1 kWh an hour from local 31 Jan 00:00 through 1 Feb 05:00
-    await _baseline(conn, meter, 1.25, local(1, 1, 0))  # trained on December
+    await meter_baseline(conn, meter, 1.25, local(1, 1, 0))  # trained on December
     await repo.set_target(conn, Target("cp", None, "month", Decimal("20"), date(2027, 1, 1)), local(1, 1, 0))
     await repo.set_target(conn, Target("cp", "b7", "month", Decimal("31"), date(2027, 1, 1)), local(1, 1, 0))
     # the lift stops (critical) on 31 Jan 20:00 and is back at 22:30: 2.5 h down
@@ -168,7 +152,7 @@ async def test_energy_baseline_target_savings_availability_and_reproducibility(f
 
     # later: analytics retrains (window ending in February), the targets change from February on,
     # the lift flaps again — January's report stays the same
-    await _baseline(conn, meter, 3.0, local(2, 1, 6))
+    await meter_baseline(conn, meter, 3.0, local(2, 1, 6))
     await repo.set_target(conn, Target("cp", None, "month", Decimal("99"), date(2027, 2, 1)), local(2, 1, 8))
     await apply_event(conn, policy, replace(stop, ts=to_ms(local(2, 1, 9))), local(2, 1, 9))
     again = await build(conn, "cp", "month", date(2027, 1, 31), tariff(), local(3, 15, 9))
