@@ -220,6 +220,7 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("PUT", "/api/v1/manager-reports/targets"): _r("reports.targets", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/subscriptions"): _r("reports.read", STAFF, ANY),
     ("POST", "/api/v1/manager-reports/subscriptions"): _r("reports.subscribe", STAFF, ANY),
+    ("POST", "/api/v1/manager-reports/company/subscriptions"): _r("reports.subscribe_company", {A}, ANY),
     ("DELETE", "/api/v1/manager-reports/subscriptions/{subscription_id}"): _r("reports.subscribe", STAFF, ANY),
     ("GET", "/reports"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/reports/company"): _r("reports.read", STAFF, ANY),

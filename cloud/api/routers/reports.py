@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import ClockDep, PoolDep, StaffUser, ensure_visible
+from cloud.api.deps import AdminUser, ClockDep, PoolDep, StaffUser, ensure_visible
 from cloud.api.routers.workorders import raise_http
 from cloud.auth.users import User
 from cloud.ops.model.errors import WorkOrderError
@@ -136,9 +136,9 @@ async def put_target(user: StaffUser, pool: PoolDep, clock: ClockDep, body: Targ
 
 
 class SubscriptionIn(BaseModel):
-    """A report subscription: a community (or none: the company report, admins only), a period
-    kind, and its recipients — email addresses (the PDF attached) and messenger URLs (a summary
-    with a link)."""
+    """A report subscription: a period kind and its recipients — email addresses (the PDF
+    attached) and messenger URLs (a summary with a link) — for one community, or (on the company
+    route, admins only) for the company report."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -168,13 +168,7 @@ async def get_subscriptions(user: StaffUser, pool: PoolDep) -> list[repo.Subscri
         return await repo.subscriptions(conn, user.scope())
 
 
-@router.post("/subscriptions", response_model=SubscriptionOut, status_code=201)
-async def post_subscription(user: StaffUser, pool: PoolDep, clock: ClockDep, body: SubscriptionIn) -> repo.Subscription:
-    if body.community is None and not user.is_admin:
-        raise HTTPException(403, {"code": "forbidden",
-                                  "message": "company reports are for admins / 全公司报告仅限管理员"})
-    if body.community is not None:
-        ensure_visible(user, body.community)
+async def _subscribe(pool: Any, community: str | None, body: SubscriptionIn, now: datetime) -> repo.Subscription:
     if not body.emails and not body.messengers:
         raise HTTPException(422, {"code": "invalid",
                                   "message": "emails or messengers: at least one recipient / 至少一个接收方"})
@@ -183,12 +177,31 @@ async def post_subscription(user: StaffUser, pool: PoolDep, clock: ClockDep, bod
     except WorkOrderError as exc:
         raise_http(exc)
     async with pool.connection() as conn:
-        return await repo.add_subscription(conn, body.community, body.period, body.emails, messengers, body.language,
-                                           clock.now())
+        return await repo.add_subscription(conn, community, body.period, body.emails, messengers, body.language, now)
+
+
+@router.post("/subscriptions", response_model=SubscriptionOut, status_code=201)
+async def post_subscription(user: StaffUser, pool: PoolDep, clock: ClockDep, body: SubscriptionIn) -> repo.Subscription:
+    """Subscribe to one community's report (``community`` required)."""
+    if body.community is None:
+        raise HTTPException(422, {"code": "invalid", "message": "community: required (the company report has "
+                                  "its own route, /company/subscriptions) / 需指定小区"})
+    ensure_visible(user, body.community)
+    return await _subscribe(pool, body.community, body, clock.now())
+
+
+@router.post("/company/subscriptions", response_model=SubscriptionOut, status_code=201)
+async def post_company_subscription(user: AdminUser, pool: PoolDep, clock: ClockDep,
+                                    body: SubscriptionIn) -> repo.Subscription:
+    """Subscribe to the company report of every community (admins); ``community`` must be empty."""
+    if body.community is not None:
+        raise HTTPException(422, {"code": "invalid", "message": "community: leave empty for the company report"})
+    return await _subscribe(pool, None, body, clock.now())
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
 async def delete_subscription(user: StaffUser, pool: PoolDep, subscription_id: int) -> Response:
+    """Unsubscribe: the subscription stops (kept, inactive, with the last period it sent); repeatable."""
     async with pool.connection() as conn:
         if not await repo.remove_subscription(conn, subscription_id, user.scope()):
             raise HTTPException(404, {"code": "not_found", "message": "no such subscription / 无此订阅"})

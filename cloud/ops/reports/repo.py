@@ -236,8 +236,9 @@ async def subscriptions(conn: AsyncConnection[Any], visible: list[str] | None) -
 
 
 async def remove_subscription(conn: AsyncConnection[Any], sub_id: int, visible: list[str] | None) -> bool:
+    """Deactivate (kept with its ``last_period``, so re-enabling never resends); False if not visible."""
     cur = await conn.execute(
-        "DELETE FROM report_subscriptions WHERE id = %(id)s AND (%(all)s OR community = ANY(%(some)s))",
+        "UPDATE report_subscriptions SET active = false WHERE id = %(id)s AND (%(all)s OR community = ANY(%(some)s))",
         {"id": sub_id, "all": visible is None, "some": visible or []})
     return cur.rowcount > 0
 

@@ -104,17 +104,22 @@ async def test_company_report_targets_and_subscriptions(pool: AsyncConnectionPoo
     created = await client.post("/api/v1/manager-reports/subscriptions", json=sub, headers=staff.headers)
     assert created.status_code == 201, created.text
     assert created.json()["last_period"] is None
-    assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"community": None},
+    assert (await client.post("/api/v1/manager-reports/company/subscriptions", json=sub | {"community": None},
                               headers=staff.headers)).status_code == 403  # company: admins only
+    assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"community": None},
+                              headers=staff.headers)).status_code == 422
     assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"messengers": ["nope"]},
                               headers=staff.headers)).status_code == 422
     assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"emails": [], "messengers": []},
                               headers=staff.headers)).status_code == 422
-    assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"community": None},
+    assert (await client.post("/api/v1/manager-reports/company/subscriptions", json=sub | {"community": None},
                               headers=admin.headers)).status_code == 201
     assert len((await client.get("/api/v1/manager-reports/subscriptions", headers=staff.headers)).json()) == 1
     sub_id = created.json()["id"]
     assert (await client.delete(f"/api/v1/manager-reports/subscriptions/{sub_id}",
                                 headers=staff.headers)).status_code == 204
+    listed = (await client.get("/api/v1/manager-reports/subscriptions", headers=staff.headers)).json()
+    assert [s["active"] for s in listed] == [False]
+    other = await make_user(Role.engineer, "cb")
     assert (await client.delete(f"/api/v1/manager-reports/subscriptions/{sub_id}",
-                                headers=staff.headers)).status_code == 404
+                                headers=other.headers)).status_code == 404
