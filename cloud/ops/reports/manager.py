@@ -1,12 +1,14 @@
 """The manager's report of one community for a day, a week (Monday–Sunday) or a month, in the
 community's time zone: work orders (by origin and priority, SLA compliance, MTTA/MTTR), planned
-maintenance (due, on time, late, not done), inspection coverage and energy per meter with its
-time-of-use cost.
+maintenance (due, on time, late, not done), inspection coverage, device availability and faults,
+and energy per meter and building with its time-of-use cost, baseline, savings and target
+(:mod:`cloud.ops.reports.energy`). The company report is built from these
+(:mod:`cloud.ops.reports.company`).
 
 Reproducible: a period that has ended gives the same report whenever it is generated — every
 figure is computed from events stamped before the period's end (see :mod:`cloud.ops.reports.repo`),
-inspection coverage is judged as at the period's end, and ``generated_at`` is the only field that
-changes. A period not yet over is marked ``final: false``.
+inspection coverage is judged as at the period's end, energy targets and baselines are those valid
+at its start, and ``generated_at`` is the only field that changes. A period not yet over is marked ``final: false``.
 
 Every table is also a list of flat rows (:func:`tables`), which is what the CSV export writes.
 """
