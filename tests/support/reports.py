@@ -3,8 +3,12 @@ as analytics stores it — written straight to the tables the report reads."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -30,3 +34,18 @@ async def meter_baseline(conn: psycopg.AsyncConnection[Any], device_id: int, kwh
     window = (window_end - timedelta(days=14), window_end)
     model = await modelstore.save_model(conn, detector="meter", kind="meter", params={}, window=window)
     await modelstore.save_baseline(conn, model.id, device_id, {"hour_of_week_kwh": [kwh_per_hour] * 168}, window)
+
+
+def slot_of(start: datetime, zone: ZoneInfo) -> int:
+    """The local hour-of-week slot (Monday 00:00 = 0) of an hour starting at ``start``."""
+    local = start.astimezone(zone)
+    return local.weekday() * 24 + local.hour
+
+
+def slot_rows(hours: Iterable[tuple[str, str | None, datetime, float]], zone: ZoneInfo) -> list[dict[str, Any]]:
+    """Hourly kWh (device, building, hour start, kWh) as the rows of ``repo.energy_slots``."""
+    acc: dict[tuple[str, str | None, int], list[Decimal]] = defaultdict(list)
+    for device, building, start, kwh in hours:
+        acc[(device, building, slot_of(start, zone))].append(Decimal(repr(kwh)))
+    return [{"device": d, "building": b, "slot": s, "kwh": sum(v, Decimal(0)), "hours": len(v)}
+            for (d, b, s), v in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][2]))]

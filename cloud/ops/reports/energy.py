@@ -29,12 +29,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from cloud.ops.reports.tariffs import Cost, Tariff, cost_of
+from cloud.ops.reports.tariffs import Cost, Tariff, priced
 
 PCT = Decimal("0.1")
 ZERO = Decimal(0)
@@ -52,23 +50,18 @@ def deviation_pct(actual: Decimal, reference: Decimal | None) -> Decimal | None:
     return ((actual - reference) * 100 / reference).quantize(PCT, ROUND_HALF_UP)
 
 
-def slot_of(start: datetime, zone: ZoneInfo) -> int:
-    """The hour-of-week slot of an hour starting at ``start`` (local Monday 00:00 = 0)."""
-    local = start.astimezone(zone)
-    return local.weekday() * 24 + local.hour
-
-
-def expected_hours(profile: Sequence[float | None], hours: Iterable[tuple[datetime, float]],
-                   zone: ZoneInfo) -> list[tuple[datetime, float]] | None:
-    """The baseline's kWh for each measured hour; None when the profile lacks a needed slot."""
+def baseline_kwh(profile: Sequence[float | None], hours_by_slot: Mapping[int, int],
+                 tariff: Tariff) -> dict[str, Decimal] | None:
+    """The baseline's kWh per tariff band over the measured hours (``hours_by_slot``: how many
+    measured hours fell in each hour-of-week slot); None when the profile lacks a needed slot."""
     if len(profile) != 168:
         return None
-    out = []
-    for start, _kwh in hours:
-        normal = profile[slot_of(start, zone)]
+    out: dict[str, Decimal] = dict.fromkeys(tariff.bands, ZERO)
+    for slot, hours in hours_by_slot.items():
+        normal = profile[slot]
         if normal is None or math.isnan(normal):  # never measured in training
             return None
-        out.append((start, float(normal)))
+        out[tariff.band_of(slot % 24)] += hours * Decimal(repr(float(normal)))
     return out
 
 
@@ -111,20 +104,25 @@ class EnergySection:
     figures: Figures
 
 
-def section(hourly: Iterable[Mapping[str, Any]], profiles: Mapping[str, Sequence[float | None]],
-            targets: Mapping[str | None, Decimal], tariff: Tariff, zone: ZoneInfo) -> EnergySection:
-    """``hourly``: rows (device, building, bucket, kwh) of :func:`cloud.ops.reports.repo.hourly_energy`;
-    ``profiles``: baseline profile per device code; ``targets``: kWh per building code, None = community."""
-    by_meter: dict[tuple[str, str | None], list[tuple[datetime, float]]] = defaultdict(list)
-    for row in hourly:
-        by_meter[(row["device"], row["building"])].append((row["bucket"], float(row["kwh"])))
+def section(slots: Iterable[Mapping[str, Any]], profiles: Mapping[str, Sequence[float | None]],
+            targets: Mapping[str | None, Decimal], tariff: Tariff) -> EnergySection:
+    """``slots``: rows (device, building, slot, kwh, hours) of :func:`cloud.ops.reports.repo.energy_slots`
+    (local hour-of-week slots); ``profiles``: baseline profile per device code; ``targets``: kWh per
+    building code, None = the community."""
+    actual: dict[tuple[str, str | None], dict[str, Decimal]] = {}
+    measured: dict[tuple[str, str | None], dict[int, int]] = defaultdict(dict)
+    for row in slots:
+        key = (row["device"], row["building"])
+        bands = actual.setdefault(key, dict.fromkeys(tariff.bands, ZERO))
+        bands[tariff.band_of(int(row["slot"]) % 24)] += Decimal(row["kwh"])
+        measured[key][int(row["slot"])] = int(row["hours"])
     meters: list[dict[str, Any]] = []
     per_building: dict[str, list[Figures]] = defaultdict(list)
-    for (device, building), hours in sorted(by_meter.items(), key=lambda kv: kv[0][0]):
-        cost = cost_of(tariff, hours, zone)
+    for (device, building), bands in sorted(actual.items(), key=lambda kv: kv[0][0]):
+        cost = priced(tariff, bands)
         profile = profiles.get(device)
-        expected = expected_hours(profile, hours, zone) if profile is not None else None
-        normal: Cost | None = cost_of(tariff, expected, zone) if expected is not None else None
+        expected = baseline_kwh(profile, measured[(device, building)], tariff) if profile is not None else None
+        normal: Cost | None = priced(tariff, expected) if expected is not None else None
         figures = Figures(1, cost.total_kwh, cost.total_cost, normal.total_kwh if normal else None,
                           normal.total_cost if normal else None)
         per_building[building or NO_BUILDING].append(figures)

@@ -94,9 +94,9 @@ async def build(conn: AsyncConnection[Any], community: str, period: Period, day:
         inspections += [{"day": c.day.isoformat(), "route": c.route, "expected": c.expected, "covered": c.covered,
                          "ratio": c.ratio} for c in await coverage(conn, community, d, judged_at) if c.expected]
         d += timedelta(days=1)
-    energy = section(await repo.hourly_energy(conn, community, start, judged_at),
+    energy = section(await repo.energy_slots(conn, community, start, judged_at),
                      await repo.meter_profiles(conn, community, start),
-                     resolve(await repo.energy_targets(conn, community, after), period, first, after), tariff, zone)
+                     resolve(await repo.energy_targets(conn, community, after), period, first, after), tariff)
     hours = max((judged_at - start) / timedelta(hours=1), 0.0)
     availability = [{**row, "availability": _availability(row["devices"], row["down_hours"], hours)}
                     for row in await repo.availability_rows(conn, community, start, judged_at)]

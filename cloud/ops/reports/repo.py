@@ -84,15 +84,23 @@ async def maintenance_rows(conn: AsyncConnection[Any], community: str, start: da
         return await cur.fetchall()
 
 
-async def hourly_energy(conn: AsyncConnection[Any], community: str, start: datetime, end: datetime,
-                        metric: str = "energy_total") -> list[dict[str, Any]]:
-    """kWh per meter and hour from the hourly rollup: the increase of the counter's hourly maximum
-    over the previous hour's (an hour before ``start`` is read so the first hour has one); a counter
-    that went backwards (meter replaced) counts 0 that hour; the first hour ever uses max − min."""
+async def energy_slots(conn: AsyncConnection[Any], community: str, start: datetime, end: datetime,
+                       metric: str = "energy_total") -> list[dict[str, Any]]:
+    """kWh per meter and local hour-of-week slot (Monday 00:00 = 0) over ``[start, end)``, with the
+    number of measured hours in the slot — what both the tariff (local hour) and the baseline
+    (weekday × hour) need, so ≤ 168 rows per meter leave the database instead of one per hour.
+
+    An hour's kWh is the increase of the counter's hourly maximum over the previous hour's (an
+    hour before ``start`` is read so the first hour has one); a counter that went backwards (meter
+    replaced) counts 0 that hour; the first hour ever uses max − min. Summed as ``numeric``: exact,
+    and the same whatever plan the database picks (a float sum's order is not guaranteed)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            """SELECT d.code AS device, b.code AS building, t.bucket,
-                      greatest(coalesce(t.max_value - t.prev, t.max_value - t.min_value), 0) AS kwh
+            """SELECT d.code AS device, b.code AS building,
+                      ((extract(isodow FROM t.bucket AT TIME ZONE c.timezone)::int - 1) * 24
+                       + extract(hour FROM t.bucket AT TIME ZONE c.timezone)::int) AS slot,
+                      sum(greatest(coalesce(t.max_value - t.prev, t.max_value - t.min_value), 0)::numeric) AS kwh,
+                      count(*)::int AS hours
                  FROM devices d
                  JOIN communities c ON c.id = d.community_id
                  JOIN metrics m ON m.name = %(metric)s
@@ -105,7 +113,7 @@ async def hourly_energy(conn: AsyncConnection[Any], community: str, start: datet
                     WHERE x.device_id = d.id AND x.metric_id = m.id
                       AND x.bucket >= %(start)s - interval '1 hour' AND x.bucket < %(end)s) t
                 WHERE c.code = %(c)s AND t.bucket >= %(start)s
-                ORDER BY d.code, t.bucket""",
+                GROUP BY 1, 2, 3 ORDER BY 1, 3""",
             {"c": community, "metric": metric, "start": start, "end": end})
         return await cur.fetchall()
 

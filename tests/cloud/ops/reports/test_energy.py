@@ -7,19 +7,20 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from cloud.ops.reports.energy import deviation_pct, section, slot_of
+from cloud.ops.reports.energy import deviation_pct, section
 from cloud.ops.reports.targets import Target, resolve
 from cloud.ops.reports.tariffs import shipped
+from tests.support.reports import slot_of, slot_rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2027, 1, 31, 0, 0, tzinfo=SHANGHAI)  # a Sunday
 
 
-def _hours(device: str, building: str | None, kwh: float, n: int = 24) -> list[dict[str, object]]:
-    return [{"device": device, "building": building, "bucket": DAY + timedelta(hours=h), "kwh": kwh} for h in range(n)]
+def _hours(device: str, building: str | None, kwh: float, n: int = 24) -> list[tuple[str, str | None, datetime, float]]:
+    return [(device, building, DAY + timedelta(hours=h), kwh) for h in range(n)]
 
 
-def test_slot_is_local_monday_midnight_based() -> None:
+def test_slot_is_local_monday_midnight_based() -> None:  # as analytics' hour_of_week
     assert slot_of(datetime(2027, 2, 1, 0, 0, tzinfo=SHANGHAI), SHANGHAI) == 0  # Monday 00:00
     assert slot_of(DAY + timedelta(hours=23), SHANGHAI) == 167  # Sunday 23:00
 
@@ -27,8 +28,8 @@ def test_slot_is_local_monday_midnight_based() -> None:
 def test_baseline_savings_and_target_by_hand() -> None:
     # m-1 uses 1 kWh every hour of Sunday; its normal Sunday hour is 1.25 kWh
     profile = [1.25] * 168
-    got = section(_hours("m-1", "b7", 1.0) + _hours("m-2", "b7", 0.5), {"m-1": profile, "m-2": [0.5] * 168},
-                  {None: Decimal("40"), "b7": Decimal("30.000")}, shipped(), SHANGHAI)
+    got = section(slot_rows(_hours("m-1", "b7", 1.0) + _hours("m-2", "b7", 0.5), SHANGHAI),
+                  {"m-1": profile, "m-2": [0.5] * 168}, {None: Decimal("40"), "b7": Decimal("30.000")}, shipped())
     m1 = got.meters[0]
     # actual: 24 kWh = 6 peak + 10 flat + 8 valley → 6.40 + 6.58 + 2.38 = 15.36 (see test_tariffs)
     assert (m1["kwh"], m1["cost"]) == ("24.000", "15.36")
@@ -48,7 +49,8 @@ def test_baseline_savings_and_target_by_hand() -> None:
 
 
 def test_a_meter_without_baseline_leaves_the_building_without_one() -> None:
-    got = section(_hours("m-1", "b7", 1.0) + _hours("m-2", "b7", 1.0), {"m-1": [1.0] * 168}, {}, shipped(), SHANGHAI)
+    got = section(slot_rows(_hours("m-1", "b7", 1.0) + _hours("m-2", "b7", 1.0), SHANGHAI), {"m-1": [1.0] * 168}, {},
+                  shipped())
     assert got.meters[0]["savings_kwh"] == "0.000"
     assert got.meters[1]["baseline_kwh"] is None
     assert got.buildings[0]["baseline_kwh"] is None
@@ -58,12 +60,13 @@ def test_a_meter_without_baseline_leaves_the_building_without_one() -> None:
 
 def test_baseline_counts_only_measured_hours_and_needs_every_slot() -> None:
     # 5 measured hours of 24: the baseline covers those 5 only (no fake saving for the gap)
-    got = section(_hours("m-1", None, 2.0, n=5), {"m-1": [1.0] * 168}, {}, shipped(), SHANGHAI)
+    got = section(slot_rows(_hours("m-1", None, 2.0, n=5), SHANGHAI), {"m-1": [1.0] * 168}, {}, shipped())
     assert (got.meters[0]["kwh"], got.meters[0]["baseline_kwh"]) == ("10.000", "5.000")
     assert got.buildings[0]["building"] == "-"
     hole = [1.0] * 168
     hole[slot_of(DAY, SHANGHAI)] = None  # type: ignore[call-overload]
-    assert section(_hours("m-1", None, 2.0), {"m-1": hole}, {}, shipped(), SHANGHAI).meters[0]["baseline_kwh"] is None
+    only = section(slot_rows(_hours("m-1", None, 2.0), SHANGHAI), {"m-1": hole}, {}, shipped())
+    assert only.meters[0]["baseline_kwh"] is None
 
 
 def test_deviation_rounds_half_up_and_needs_a_reference() -> None:
