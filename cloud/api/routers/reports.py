@@ -119,14 +119,14 @@ class TargetIn(BaseModel):
     valid_from: date = Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))
 
 
-@router.get("/targets", response_model=list[TargetIn])
+@router.get("/targets", response_model=list[Target])
 async def get_targets(user: StaffUser, pool: PoolDep, community: Community) -> list[Target]:
     ensure_visible(user, community)
     async with pool.connection() as conn:
         return await repo.list_targets(conn, community)
 
 
-@router.put("/targets", response_model=TargetIn)
+@router.put("/targets", response_model=Target)
 async def put_target(user: StaffUser, pool: PoolDep, clock: ClockDep, body: TargetIn) -> Target:
     ensure_visible(user, body.community)
     target = Target(body.community, body.building, body.period, body.kwh, body.valid_from)
@@ -150,19 +150,7 @@ class SubscriptionIn(BaseModel):
     language: Literal["zh", "en"] = "zh"
 
 
-class SubscriptionOut(BaseModel):
-    id: int
-    community: str | None
-    period: str
-    emails: list[str]
-    messengers: list[str]
-    language: str
-    active: bool
-    last_period: date | None
-    created_at: datetime
-
-
-@router.get("/subscriptions", response_model=list[SubscriptionOut])
+@router.get("/subscriptions", response_model=list[repo.Subscription])
 async def get_subscriptions(user: StaffUser, pool: PoolDep) -> list[repo.Subscription]:
     async with pool.connection() as conn:
         return await repo.subscriptions(conn, user.scope())
@@ -180,7 +168,7 @@ async def _subscribe(pool: Any, community: str | None, body: SubscriptionIn, now
         return await repo.add_subscription(conn, community, body.period, body.emails, messengers, body.language, now)
 
 
-@router.post("/subscriptions", response_model=SubscriptionOut, status_code=201)
+@router.post("/subscriptions", response_model=repo.Subscription, status_code=201)
 async def post_subscription(user: StaffUser, pool: PoolDep, clock: ClockDep, body: SubscriptionIn) -> repo.Subscription:
     """Subscribe to one community's report (``community`` required)."""
     if body.community is None:
@@ -190,7 +178,7 @@ async def post_subscription(user: StaffUser, pool: PoolDep, clock: ClockDep, bod
     return await _subscribe(pool, body.community, body, clock.now())
 
 
-@router.post("/company/subscriptions", response_model=SubscriptionOut, status_code=201)
+@router.post("/company/subscriptions", response_model=repo.Subscription, status_code=201)
 async def post_company_subscription(user: AdminUser, pool: PoolDep, clock: ClockDep,
                                     body: SubscriptionIn) -> repo.Subscription:
     """Subscribe to the company report of every community (admins); ``community`` must be empty."""

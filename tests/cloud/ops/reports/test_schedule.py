@@ -5,14 +5,10 @@ and the local robot stand-in check what arrives."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from email.header import decode_header, make_header
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import psycopg
 
 from cloud.ops.delivery.email import SmtpConfig
 from cloud.ops.delivery.robots import RobotEndpoints
@@ -22,6 +18,7 @@ from cloud.ops.reports import repo
 from cloud.ops.reports.schedule import ReportDelivery, last_closed, summary
 from cloud.ops.reports.tariffs import shipped
 from guanjia.core.clock import ManualClock
+from tests.cloud.ops.delivery.test_notify import factory
 from tests.support.receivers import SmtpReceiver
 from tests.support.vendors import VendorReceiver
 
@@ -31,14 +28,6 @@ KEY = "693a91f6-7aaa-4bc4-97a0-0ec2afa5aaa1"
 
 def local(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
     return datetime(2027, month, day, hour, minute, second, tzinfo=SHANGHAI).astimezone(UTC)
-
-
-def factory(url: str) -> Callable[[], contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]:
-    @contextlib.asynccontextmanager
-    async def make() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
-            yield c
-    return make
 
 
 def test_last_closed_period_is_local() -> None:
