@@ -48,6 +48,8 @@ def charts(report: dict[str, Any]) -> list[Chart]:
         Chart("mtta", "平均响应/解决时长", "MTTA / MTTR", "min",
               [(name, _num(sla[key])) for key, name in (("mtta_min", "MTTA"), ("mttr_min", "MTTR"))
                if sla[key] is not None]),
+        Chart("complaints", "投诉（等级）", "complaints by grade", "",
+              [(c["grade"], _num(c["received"])) for c in report["complaints"]]),
         Chart("maintenance", "计划维保完成", "planned maintenance done on time", "",
               [(m["template"], _num(m["on_time"])) for m in report["maintenance"]]),
         Chart("inspections", "巡检覆盖率", "inspection coverage", "%",

@@ -70,6 +70,14 @@ def _summed(rows: Iterable[dict[str, Any]], keys: Sequence[str], counts: Sequenc
     return [{**dict(zip(keys, key, strict=True)), **acc} for key, acc in sorted(out.items())]
 
 
+def _complaints(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Complaints summed per grade; the mean days to close weighted by the complaints closed."""
+    counts = ("received", "handled", "handled_in_time", "handle_judged", "closed", "closed_in_time", "close_judged")
+    summed = _summed(rows, ("grade",), counts)
+    return [{**row, "close_days": _weighted((r["close_days"], r["closed"]) for r in rows if r["grade"] == row["grade"])}
+            for row in summed]
+
+
 def _summary_row(report: dict[str, Any]) -> dict[str, Any]:
     sla, energy = report["sla"], report["energy_total"]
     maintenance = {k: sum(int(m[k]) for m in report["maintenance"]) for k in ("due", "on_time", "not_done")}
@@ -83,6 +91,7 @@ def _summary_row(report: dict[str, Any]) -> dict[str, Any]:
             "maintenance_not_done": maintenance["not_done"],
             "inspection_expected": expected, "inspection_covered": covered,
             "inspection_ratio": _ratio(covered, expected), "faults": faults,
+            "complaints": sum(int(c["received"]) for c in report["complaints"]),
             "kwh": energy["kwh"], "cost": energy["cost"], "baseline_kwh": energy["baseline_kwh"],
             "savings_kwh": energy["savings_kwh"], "savings_cost": energy["savings_cost"],
             "target_kwh": energy["target_kwh"], "target_deviation_pct": energy["target_deviation_pct"]}
@@ -108,7 +117,8 @@ def combine(reports: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
               **{f"maintenance_{k}": sum(int(x[f"maintenance_{k}"]) for x in rows) for k in ("due", "on_time",
                                                                                               "not_done")},
               "inspection_expected": expected, "inspection_covered": covered,
-              "inspection_ratio": _ratio(covered, expected), "faults": sum(int(x["faults"]) for x in rows)}
+              "inspection_ratio": _ratio(covered, expected), "faults": sum(int(x["faults"]) for x in rows),
+              "complaints": sum(int(x["complaints"]) for x in rows)}
     energy_row = energy.row(total_target, with_target=True)
     totals |= {k: energy_row[k] for k in ("kwh", "cost", "baseline_kwh", "savings_kwh", "savings_cost", "target_kwh",
                                            "target_deviation_pct")}
@@ -128,6 +138,7 @@ def combine(reports: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
         "communities": [*rows, totals], "totals": totals,
         "work_orders": _summed((w for r in reports for w in r["work_orders"]), ("origin", "priority"), ("opened",)),
         "sla": sla,
+        "complaints": _complaints([c for r in reports for c in r["complaints"]]),
         "maintenance": _summed((m for r in reports for m in r["maintenance"]), ("template",),
                                ("due", "on_time", "late", "not_done")),
         "inspections": inspections,

@@ -33,17 +33,18 @@ from cloud.ops.reports.targets import resolve
 from cloud.ops.reports.tariffs import Tariff
 
 Period = Literal["day", "week", "month"]
-TABLES = ("work_orders", "sla", "maintenance", "inspections", "availability", "energy", "energy_buildings",
-          "energy_total", "contractors")
+TABLES = ("work_orders", "sla", "complaints", "maintenance", "inspections", "availability", "energy",
+          "energy_buildings", "energy_total", "contractors")
 TABLE_TITLES = {
     "communities": "各小区 / communities", "work_orders": "工单 / work orders by source and priority",
-    "sla": "服务水平 / SLA, MTTA, MTTR (min)", "maintenance": "计划维保 / planned maintenance",
+    "sla": "服务水平 / SLA, MTTA, MTTR (min)",
+    "complaints": "投诉 / complaints by grade", "maintenance": "计划维保 / planned maintenance",
     "inspections": "巡检覆盖 / inspection coverage", "availability": "设备可用与故障 / availability and faults",
     "energy": "能耗与电费 / energy and cost (TOU)", "energy_buildings": "各楼栋能耗 / energy per building",
     "energy_total": "能耗合计 / energy total", "contractors": "维保单位合同履约 / contractor SLA compliance",
 }
-COMPANY_TABLES = ("communities", "work_orders", "sla", "maintenance", "inspections", "availability", "energy",
-                  "contractors")
+COMPANY_TABLES = ("communities", "work_orders", "sla", "complaints", "maintenance", "inspections", "availability",
+                  "energy", "contractors")
 
 
 def bounds(period: Period, day: date, zone: ZoneInfo) -> tuple[date, date, datetime, datetime]:
@@ -106,6 +107,7 @@ async def build(conn: AsyncConnection[Any], community: str, period: Period, day:
         "generated_at": now.astimezone(zone).isoformat(),
         "work_orders": await repo.order_counts(conn, community, start, end),
         "sla": sla,
+        "complaints": await repo.complaint_rows(conn, community, start, end),
         "maintenance": await repo.maintenance_rows(conn, community, start, end),
         "inspections": inspections,
         "availability": availability,

@@ -273,3 +273,26 @@ async def community_zones(conn: AsyncConnection[Any], community: str | None) -> 
     cur = await conn.execute("SELECT DISTINCT timezone FROM communities WHERE %(all)s OR code = %(c)s",
                              {"all": community is None, "c": community})
     return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def complaint_rows(conn: AsyncConnection[Any], community: str, start: datetime,
+                         end: datetime) -> list[dict[str, Any]]:
+    """Complaints (投诉) filed in the period, per grade, judged with what happened before ``end``:
+    handled and closed, and how many of each met the grade's commitment (a commitment whose
+    deadline is after ``end`` and not yet met is not judged); mean days from filing to closing."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """WITH x AS (
+                 SELECT grade, created_at, handle_due, close_due,
+                        CASE WHEN handled_at < %(end)s THEN handled_at END AS handled,
+                        CASE WHEN closed_at < %(end)s THEN closed_at END AS closed
+                   FROM complaints WHERE community = %(c)s AND created_at >= %(start)s AND created_at < %(end)s)
+               SELECT grade, count(*)::int AS received, count(handled)::int AS handled,
+                      count(*) FILTER (WHERE handled <= handle_due)::int AS handled_in_time,
+                      count(*) FILTER (WHERE handled IS NOT NULL OR handle_due < %(end)s)::int AS handle_judged,
+                      count(closed)::int AS closed,
+                      count(*) FILTER (WHERE closed <= close_due)::int AS closed_in_time,
+                      count(*) FILTER (WHERE closed IS NOT NULL OR close_due < %(end)s)::int AS close_judged,
+                      round((avg(extract(epoch FROM closed - created_at)) / 86400)::numeric, 1)::float AS close_days
+                 FROM x GROUP BY grade ORDER BY grade""", {"c": community, "start": start, "end": end})
+        return await cur.fetchall()

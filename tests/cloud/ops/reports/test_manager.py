@@ -134,7 +134,18 @@ async def test_energy_baseline_target_savings_availability_and_reproducibility(f
     await apply_event(conn, policy, stop, local(1, 31, 20))
     await apply_event(conn, policy, replace(stop, state="clear", ts=to_ms(local(1, 31, 22, 30))), local(1, 31, 22, 30))
 
+    # a complaint filed 30 Jan, handled in time on the 31st, closed in February (after the period)
+    await conn.execute(
+        "INSERT INTO complaints (community, grade, text, state, handle_due, close_due, created_at, updated_at,"
+        " handled_at, closed_at) VALUES ('cp', 'general', '噪音', 'closed', %s, %s, %s, %s, %s, %s)",
+        (local(1, 31, 12), local(2, 5, 12), local(1, 30, 9), local(2, 3, 9), local(1, 31, 10), local(2, 3, 9)))
+
     first = await build(conn, "cp", "month", date(2027, 1, 5), tariff(), local(2, 2, 9))
+    company = await build_company(conn, None, "month", date(2027, 1, 5), tariff(), local(2, 2, 9))
+    assert company["complaints"][0]["received"] == 1
+    assert first["complaints"] == [{"grade": "general", "received": 1, "handled": 1, "handled_in_time": 1,
+                                    "handle_judged": 1, "closed": 0, "closed_in_time": 0, "close_judged": 0,
+                                    "close_days": None}]
     (m1,) = first["energy"]
     # 24 kWh on Sunday 31 Jan → 15.36; baseline 30 kWh → 19.21 (by hand in test_energy)
     assert (m1["kwh"], m1["cost"], m1["baseline_kwh"], m1["baseline_cost"]) == ("24.000", "15.36", "30.000", "19.21")
@@ -158,6 +169,9 @@ async def test_energy_baseline_target_savings_availability_and_reproducibility(f
     again = await build(conn, "cp", "month", date(2027, 1, 31), tariff(), local(3, 15, 9))
     assert again.pop("generated_at") != first.pop("generated_at")
     assert again == first
+    company_again = await build_company(conn, None, "month", date(2027, 1, 31), tariff(), local(3, 15, 9))
+    assert company_again.pop("generated_at") != company.pop("generated_at")
+    assert company_again == company
 
 
 async def test_company_report_rows_and_totals(full: Any, policy: Policy) -> None:
