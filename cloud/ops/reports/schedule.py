@@ -8,7 +8,8 @@ builds the report of the last closed period, queues one outbox notification per 
 ``dedup_key`` is (subscription, period, channel, recipient), and moves ``last_period`` on — all or
 nothing. A crash before the commit sends nothing and the next pass redoes it; after the commit the
 notification sender (:class:`cloud.ops.delivery.sender.NotificationSender`) owns delivery, with
-its retries and its ``notification_failed`` alarm.
+its retries and its ``notification_failed`` alarm. A subscription that cannot be built (no CJK font
+for the PDF) is logged and retried on the next pass; the others still go.
 
 Which period: the one that ended last before ``now`` in the community's time zone (for a company
 subscription, in *every* community's zone — a company month closes at the last midnight). Only
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import AsyncConnection
 
+from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.notify.outbox import notify_report
 from cloud.ops.reports import pdf, repo
 from cloud.ops.reports.company import build_company
@@ -116,23 +118,33 @@ class ReportDelivery:
         """Queue every subscription's latest closed period not yet queued; returns (subscription, first day)."""
         done = []
         for sub_id in await repo.active_subscription_ids(conn):
-            async with conn.transaction():
-                sub = await repo.lock_subscription(conn, sub_id)
-                if sub is None:
-                    continue
-                now = self.clock.now()
-                zones = await repo.community_zones(conn, sub.community)
-                if not zones:
-                    continue
-                period: Period = sub.period  # type: ignore[assignment]  # CHECK constraint: day | week | month
-                first, end = last_closed(period, now, zones)
-                if end <= sub.created_at or (sub.last_period is not None and first <= sub.last_period):
-                    continue
-                await self._enqueue(conn, sub, period, first, now)
-                await repo.mark_enqueued(conn, sub.id, first)
-            done.append((sub_id, first))
-            self.enqueued += 1
+            try:
+                first = await self._one(conn, sub_id)
+            except WorkOrderError as exc:  # no CJK font for the PDF, a community gone: the others still go
+                self.errors += 1
+                log.warning("report subscription %s: %s", sub_id, exc)
+                continue
+            if first is not None:
+                done.append((sub_id, first))
+                self.enqueued += 1
         return done
+
+    async def _one(self, conn: AsyncConnection[Any], sub_id: int) -> date | None:
+        async with conn.transaction():
+            sub = await repo.lock_subscription(conn, sub_id)
+            if sub is None:
+                return None
+            now = self.clock.now()
+            zones = await repo.community_zones(conn, sub.community)
+            if not zones:
+                return None
+            period: Period = sub.period  # type: ignore[assignment]  # CHECK constraint: day | week | month
+            first, end = last_closed(period, now, zones)
+            if end <= sub.created_at or (sub.last_period is not None and first <= sub.last_period):
+                return None
+            await self._enqueue(conn, sub, period, first, now)
+            await repo.mark_enqueued(conn, sub.id, first)
+            return first
 
     async def _enqueue(self, conn: AsyncConnection[Any], sub: repo.Subscription, period: Period, first: date,
                        now: datetime) -> None:
@@ -161,7 +173,7 @@ class ReportDelivery:
             try:
                 async with ctx.pool.connection() as conn:
                     await self.run_once(conn)
-            except (psycopg.Error, TimeoutError, pdf.PdfUnavailable) as exc:
+            except (psycopg.Error, TimeoutError) as exc:
                 self.errors += 1
                 log.warning("report delivery pass failed: %s", exc)
             await asyncio.sleep(self.interval)
