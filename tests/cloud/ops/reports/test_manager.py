@@ -199,7 +199,7 @@ async def test_company_report_rows_and_totals(full: Any, policy: Policy) -> None
     assert company["sla"]["opened"] == 3
     only_cp = await build_company(conn, ["cp"], "month", date(2027, 1, 5), tariff(), local(2, 2, 9))
     assert [r["community"] for r in only_cp["communities"]] == ["cp", "合计 / total"]
-    assert set(tables(company)) == {"communities", "work_orders", "sla", "maintenance", "inspections",
+    assert set(tables(company)) == {"communities", "work_orders", "sla", "complaints", "maintenance", "inspections",
                                     "availability", "energy", "contractors"}
     assert to_csv(tables(company)["communities"]).splitlines()[-1].startswith("合计 / total,3,")
     assert pdf.render(company).startswith(b"%PDF")
