@@ -25,3 +25,12 @@ BROWSER_MARKS: list[Any] = [
                                                             "chromium); Playwright cannot download browsers here"),
     pytest.mark.slow,
 ]
+
+
+async def sign_in(page: Any, base: str, username: str, password: str) -> None:
+    """Sign in through the login form, as a person does, and wait for the first page."""
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")

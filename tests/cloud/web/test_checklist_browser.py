@@ -19,7 +19,7 @@ from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, sign_in
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
 
@@ -55,11 +55,7 @@ async def test_maintainer_fills_checklist_photos_and_signs(live_server: str, poo
         try:
             context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
             page = await context.new_page()
-            await page.goto(f"{live_server}/login")
-            await page.fill("input[name=username]", me.user.username)
-            await page.fill("input[name=password]", me.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
+            await sign_in(page, live_server, me.user.username, me.password)
             await page.goto(f"{live_server}/maintenance/{wo_id}")
             await expect(page.locator("h1")).to_have_text("电梯半月维保")
 

@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
 from cloud.ops.inspections import repo
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, sign_in
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
 
@@ -46,11 +46,7 @@ async def test_butler_records_a_visit_and_a_finding_on_the_phone(live_server: st
             context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
                                                 is_mobile=True, has_touch=True)
             page = await context.new_page()
-            await page.goto(f"{live_server}/login")
-            await page.fill("input[name=username]", me.user.username)
-            await page.fill("input[name=password]", me.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
+            await sign_in(page, live_server, me.user.username, me.password)
             await page.goto(f"{live_server}/inspect")
             await expect(page.locator("h1")).to_have_text("巡检")
             await expect(page.locator("body")).to_contain_text("地库巡查")

@@ -22,7 +22,7 @@ from cloud.ops.reports import repo
 from cloud.ops.reports.targets import Target
 from guanjia.core.clock import ManualClock
 from guanjia.core.settings import Settings
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, sign_in
 from tests.support.reports import hourly_energy, meter_baseline
 from tests.support.webapp import MakeUser, serving
 
@@ -74,11 +74,7 @@ async def test_monthly_report_page_csv_and_pdf(live_server: str, pool: AsyncConn
             context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
                                                 accept_downloads=True)
             page = await context.new_page()
-            await page.goto(f"{live_server}/login")
-            await page.fill("input[name=username]", me.user.username)
-            await page.fill("input[name=password]", me.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
+            await sign_in(page, live_server, me.user.username, me.password)
             await page.goto(f"{live_server}/reports?community=ca&period=month&start=2027-01-15")
             await expect(page.locator("#report-title")).to_contain_text("ca · 月报")
             await expect(page.locator("#report-span")).to_contain_text("2027-01-01 – 2027-01-31 (Asia/Shanghai)")
