@@ -160,6 +160,16 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/gateways/{gateway_id}"): _r("gateways.read", STAFF, COMMUNITY),
     ("POST", "/gateways/{gateway_id}/bootstrap-token"): _r("gateways.provision", ADMIN, COMMUNITY),
     ("POST", "/gateways/{gateway_id}/revoke"): _r("gateways.provision", ADMIN, COMMUNITY),
+    # configuration rollout to the edge (issue 19): versions per gateway, staged rollouts, the fleet page
+    ("POST", "/api/v1/gateways/{gateway_id}/config"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("GET", "/api/v1/gateways/{gateway_id}/config"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/config-rollouts"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("GET", "/api/v1/config-rollouts"): _r("gateways.read", STAFF, COMMUNITY),
+    ("GET", "/api/v1/config-rollouts/{rollout_id}"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/config-rollouts/{rollout_id}/resume"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("POST", "/api/v1/config-rollouts/{rollout_id}/abort"): _r("gateways.configure", STAFF, COMMUNITY),
+    ("GET", "/fleet/config"): _r("gateways.read", STAFF, COMMUNITY),
+    ("POST", "/fleet/config/rollouts/{rollout_id}/{action}"): _r("gateways.configure", STAFF, COMMUNITY),
     ("GET", "/manager"): _r("dashboard.read", STAFF, COMMUNITY),
     # --- work orders ------------------------------------------------------------------------------
     ("GET", "/api/v1/work-orders"): _r("work_orders.list", {A, E, B, R}, COMMUNITY),
@@ -225,6 +235,20 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/reports"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/reports/company"): _r("reports.read", STAFF, ANY),
     ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
+    # --- self-service administration (issue 19): admins change, the community's engineers read ----
+    ("GET", "/api/v1/admin/butlers"): _r("butlers.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/admin/butlers"): _r("butlers.write", ADMIN, ANY),
+    ("PATCH", "/api/v1/admin/butlers/{butler_id}"): _r("butlers.write", ADMIN, COMMUNITY),
+    ("PUT", "/api/v1/admin/butlers/{butler_id}/roster"): _r("rosters.write", ADMIN, COMMUNITY),
+    ("GET", "/api/v1/admin/contractors"): _r("contractors.read", ADMIN, ANY),
+    ("POST", "/api/v1/admin/contractors"): _r("contractors.write", ADMIN, ANY),
+    ("GET", "/api/v1/admin/communities/{community}/policy"): _r("policies.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    ("DELETE", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    ("GET", "/admin/estate"): _r("registry.read", ADMIN, ANY),
+    ("GET", "/admin/devices"): _r("devices.import", ADMIN, ANY),
+    ("GET", "/admin/people"): _r("butlers.read", STAFF, COMMUNITY),
+    ("GET", "/admin/policies"): _r("policies.read", STAFF, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

@@ -50,8 +50,10 @@ def settings(web_db: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]:
     from cloud.app import create_app
+    from edge.bundle import check_bundle
 
-    with serving(create_app(settings, pool)) as application:
+    # as `guanjia cloud serve` builds it: the edge's bundle validator injected (guanjia.app does it there)
+    with serving(create_app(settings, pool, edge_config=check_bundle)) as application:
         yield application
 
 
@@ -75,28 +77,3 @@ def make_user(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient) -> Make
         return Login(user, password, resp.json()["access_token"])
 
     return _make
-
-
-@pytest.fixture
-async def live_server(app: FastAPI) -> AsyncIterator[str]:
-    """``app`` on a real uvicorn at a free local port (for the browser tests): its base URL."""
-    import asyncio
-
-    import uvicorn
-
-    from guanjia.core.ports import free_port
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                        timeout_graceful_shutdown=1))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)

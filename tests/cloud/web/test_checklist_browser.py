@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
@@ -19,19 +20,25 @@ from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, sign_in
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, login
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
 
 try:
     from playwright.async_api import async_playwright, expect
-except ImportError:  # pragma: no cover - dev extra not installed (BROWSER_MARKS skip the tests)
+except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
 pytestmark = BROWSER_MARKS
 
 
-async def test_maintainer_fills_checklist_photos_and_signs(live_server: str, pool: AsyncConnectionPool[Any],
+@pytest.fixture
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
+
+
+async def test_maintainer_fills_checklist_photos_and_signs(server: str, pool: AsyncConnectionPool[Any],
                                                           make_user: MakeUser, tmp_path: Path) -> None:
     me = await make_user(Role.butler, "cA")
     policy, catalog = default_policy(), shipped()
@@ -53,10 +60,8 @@ async def test_maintainer_fills_checklist_photos_and_signs(live_server: str, poo
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-            page = await context.new_page()
-            await sign_in(page, live_server, me.user.username, me.password)
-            await page.goto(f"{live_server}/maintenance/{wo_id}")
+            page = await login(browser, server, me, width=390, height=844)
+            await page.goto(f"{server}/maintenance/{wo_id}")
             await expect(page.locator("h1")).to_have_text("电梯半月维保")
 
             async def fill() -> None:
@@ -71,7 +76,7 @@ async def test_maintainer_fills_checklist_photos_and_signs(live_server: str, poo
             await fill()
             await page.click("#checklist-submit")  # not signed
             await expect(page.locator("body")).to_contain_text("signature")
-            await page.goto(f"{live_server}/maintenance/{wo_id}")
+            await page.goto(f"{server}/maintenance/{wo_id}")
             await fill()
             box = await page.locator("#signature-pad").bounding_box()
             assert box is not None

@@ -8,23 +8,30 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
 from cloud.ops.inspections import repo
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, sign_in
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, login
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
 
 try:
     from playwright.async_api import async_playwright, expect
-except ImportError:  # pragma: no cover - dev extra not installed (BROWSER_MARKS skip the tests)
+except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
 pytestmark = BROWSER_MARKS
 
 
-async def test_butler_records_a_visit_and_a_finding_on_the_phone(live_server: str, pool: AsyncConnectionPool[Any],
+@pytest.fixture
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
+
+
+async def test_butler_records_a_visit_and_a_finding_on_the_phone(server: str, pool: AsyncConnectionPool[Any],
                                                                  make_user: MakeUser) -> None:
     me = await make_user(Role.butler, "cA")
     async with pool.connection() as conn:
@@ -43,11 +50,8 @@ async def test_butler_records_a_visit_and_a_finding_on_the_phone(live_server: st
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
-                                                is_mobile=True, has_touch=True)
-            page = await context.new_page()
-            await sign_in(page, live_server, me.user.username, me.password)
-            await page.goto(f"{live_server}/inspect")
+            page = await login(browser, server, me, width=390, height=844, mobile=True)
+            await page.goto(f"{server}/inspect")
             await expect(page.locator("h1")).to_have_text("巡检")
             await expect(page.locator("body")).to_contain_text("地库巡查")
             assert "门岗" not in await page.content()  # another community's route is not listed

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,9 +22,12 @@ from cloud.ops.reports import repo
 from cloud.ops.reports.targets import Target
 from guanjia.core.clock import ManualClock
 from guanjia.core.settings import Settings
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, sign_in
+from tests.support.browser import BROWSER_MARKS, login, shot
 from tests.support.reports import hourly_energy, meter_baseline
 from tests.support.webapp import MakeUser, serving
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 pytestmark = BROWSER_MARKS
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,9 +50,9 @@ def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]
         yield application
 
 
-async def test_monthly_report_page_csv_and_pdf(live_server: str, pool: AsyncConnectionPool[Any],
+async def test_monthly_report_page_csv_and_pdf(live_server: str, chromium: Browser, pool: AsyncConnectionPool[Any],
                                                make_user: MakeUser) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     me = await make_user(Role.engineer, "ca")
     async with pool.connection() as conn:
@@ -68,54 +71,45 @@ async def test_monthly_report_page_csv_and_pdf(live_server: str, pool: AsyncConn
             " created_at, updated_at, accepted_at) VALUES ('ca', 'staff', '漏水', 'P2', 'accepted', %(t)s, %(t)s,"
             " %(t)s, %(t)s, %(t)s, %(t)s)", {"t": local(1, 10, 10)})
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
-                                                accept_downloads=True)
-            page = await context.new_page()
-            await sign_in(page, live_server, me.user.username, me.password)
-            await page.goto(f"{live_server}/reports?community=ca&period=month&start=2027-01-15")
-            await expect(page.locator("#report-title")).to_contain_text("ca · 月报")
-            await expect(page.locator("#report-span")).to_contain_text("2027-01-01 – 2027-01-31 (Asia/Shanghai)")
-            await expect(page.locator("#kpi-cost")).to_have_text("15.36")
-            await expect(page.locator("#kpi-savings")).to_have_text("3.85")
-            await expect(page.locator("#kpi-target")).to_have_text("20.0%")  # 24 kWh against 20
-            for chart in ("work_orders", "energy_kwh", "energy_cost"):
-                await expect(page.locator(f"figure[data-chart={chart}] rect")).to_have_count(1)
-            await expect(page.locator("#table-energy td").first).to_have_text("m-1")
-            await expect(page.locator("#table-energy th").first).to_have_text("电表")
-            assert "cb" not in await page.locator("select[name=community]").inner_text()  # not the caller's
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "report-month.png"), full_page=True)
+    page = await login(chromium, live_server, me)
+    await page.goto(f"{live_server}/reports?community=ca&period=month&start=2027-01-15")
+    await expect(page.locator("#report-title")).to_contain_text("ca · 月报")
+    await expect(page.locator("#report-span")).to_contain_text("2027-01-01 – 2027-01-31 (Asia/Shanghai)")
+    await expect(page.locator("#kpi-cost")).to_have_text("15.36")
+    await expect(page.locator("#kpi-savings")).to_have_text("3.85")
+    await expect(page.locator("#kpi-target")).to_have_text("20.0%")  # 24 kWh against 20
+    for chart in ("work_orders", "energy_kwh", "energy_cost"):
+        await expect(page.locator(f"figure[data-chart={chart}] rect")).to_have_count(1)
+    await expect(page.locator("#table-energy td").first).to_have_text("m-1")
+    await expect(page.locator("#table-energy th").first).to_have_text("电表")
+    assert "cb" not in await page.locator("select[name=community]").inner_text()  # not the caller's
+    await shot(page, "report-month")
 
-            async with page.expect_download() as csv_info:
-                await page.click("#table-energy a.csv")
-            csv_file = await csv_info.value
-            assert csv_file.suggested_filename == "ca-month-2027-01-01-energy.csv"
-            text = (await _read(csv_file)).decode("utf-8-sig")
-            assert text.splitlines()[1].startswith("m-1,b1,24.000,")
-            assert "19.21" in text  # the baseline cost is in the export
+    async with page.expect_download() as csv_info:
+        await page.click("#table-energy a.csv")
+    csv_file = await csv_info.value
+    assert csv_file.suggested_filename == "ca-month-2027-01-01-energy.csv"
+    text = (await _read(csv_file)).decode("utf-8-sig")
+    assert text.splitlines()[1].startswith("m-1,b1,24.000,")
+    assert "19.21" in text  # the baseline cost is in the export
 
-            async with page.expect_download() as pdf_info:
-                await page.click("#pdf-link")
-            pdf_file = await pdf_info.value
-            assert pdf_file.suggested_filename == "ca-month-2027-01-01.pdf"
-            assert (await _read(pdf_file)).startswith(b"%PDF")
+    async with page.expect_download() as pdf_info:
+        await page.click("#pdf-link")
+    pdf_file = await pdf_info.value
+    assert pdf_file.suggested_filename == "ca-month-2027-01-01.pdf"
+    assert (await _read(pdf_file)).startswith(b"%PDF")
 
-            await page.goto(f"{live_server}/reports?community=ca&period=month&start=2027-01-15&lang=en")
-            await expect(page.locator("#report-title")).to_contain_text("Monthly report")
-            await expect(page.locator("#table-energy th").first).to_have_text("Meter")
+    await page.goto(f"{live_server}/reports?community=ca&period=month&start=2027-01-15&lang=en")
+    await expect(page.locator("#report-title")).to_contain_text("Monthly report")
+    await expect(page.locator("#table-energy th").first).to_have_text("Meter")
 
-            await page.click("#company-link")
-            await expect(page.locator("#report-title")).to_contain_text("Whole company")
-            await expect(page.locator("#table-communities tbody tr")).to_have_count(2)  # ca and the total row
-            async with page.expect_download() as company_csv:
-                await page.click("#table-communities a.csv")
-            rows = (await _read(await company_csv.value)).decode("utf-8-sig").splitlines()
-            assert rows[1].startswith("ca,1,")
+    await page.click("#company-link")
+    await expect(page.locator("#report-title")).to_contain_text("Whole company")
+    await expect(page.locator("#table-communities tbody tr")).to_have_count(2)  # ca and the total row
+    async with page.expect_download() as company_csv:
+        await page.click("#table-communities a.csv")
+    rows = (await _read(await company_csv.value)).decode("utf-8-sig").splitlines()
+    assert rows[1].startswith("ca,1,")
 
-            await page.goto(f"{live_server}/reports?community=cb")
-            await expect(page.locator("body")).to_contain_text("Not found")
-        finally:
-            await browser.close()
+    await page.goto(f"{live_server}/reports?community=cb")
+    await expect(page.locator("body")).to_contain_text("Not found")
