@@ -36,6 +36,7 @@ from cloud.api.routers import (
     auth,
     commands,
     complaints,
+    contracts,
     dashboard,
     deadletter,
     device_admin,
@@ -61,7 +62,7 @@ from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.context import EdgeConfigCheck
 from cloud.runtime.metrics import Metrics
-from cloud.web import admin, checklist, fleetconfig, pages, rounds
+from cloud.web import admin, checklist, fleetconfig, operations, pages, rounds
 from cloud.web import reports as report_pages
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
@@ -100,6 +101,8 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (complaints.router, "self"),
     (points.router, "self"),
     (analytics.router, "self"),
+    (contracts.router, "self"),
+    (operations.router, "self"),
 ]
 
 

@@ -64,6 +64,20 @@ _PEOPLE: list[dict[str, Any]] = [
 ]
 
 
+def seed_call_buttons(database_url: str, community: str, resident: str = "resident") -> int:
+    """The demo resident (陈女士) owns the first call button of building 1: her presses open P0 orders
+    she follows in her inbox. The other buttons stay unlinked (a press still opens the order)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT id FROM users WHERE username = %s", (resident,)).fetchone()
+        found = conn.execute("SELECT 1 FROM devices d JOIN communities c ON c.id = d.community_id "
+                             "WHERE c.code = %s AND d.code = 'b1-call-1'", (community,)).fetchone()
+        if row is None or found is None:
+            return 0
+        store.set_device_owner(conn, community, "b1-call-1", int(row[0]))
+        conn.commit()
+    return 1
+
+
 def seed_butlers(database_url: str, community: str) -> None:
     """Two butlers on duty around the clock, a team lead and a manager as the escalation chain."""
     with psycopg.connect(database_url) as conn:

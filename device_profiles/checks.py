@@ -205,6 +205,33 @@ def profile_problems(profile: Profile, *, display: bool = False) -> list[Problem
         out.extend(_mqtt_problems(profile))
     if profile.isapi is not None:
         out.extend(_isapi_problems(profile))
+    out.extend(_command_problems(profile, set(seen)))
+    return out
+
+
+def _command_problems(profile: Profile, points: set[str]) -> list[Problem]:
+    """Commands need a transport that carries them (an MQTT command topic, an ISAPI controller);
+    a Modbus device's commands are writes of its writable points, not actions."""
+    out: list[Problem] = []
+    names: dict[str, int] = {}
+    for index, command in enumerate(profile.commands):
+        where: Path = ("commands", index)
+        if command.name in names:
+            out.append(((*where, "name"),
+                        f"duplicate command {command.name!r} (first at commands[{names[command.name]}])"))
+        names.setdefault(command.name, index)
+        if command.name in points:
+            out.append(((*where, "name"), f"{command.name!r} is a point; a command needs a name of its own"))
+        if profile.transport == "mqtt" and (profile.mqtt is None or profile.mqtt.command_topic is None):
+            out.append(((*where,), "an MQTT device takes commands on mqtt.command_topic: add it "
+                                   "(e.g. devices/{community}/{device}/cmd)"))
+        elif profile.transport not in ("mqtt", "isapi"):
+            out.append(((*where,), f"a {profile.transport} device has no actions: commands to it are writes of "
+                                   "its writable points"))
+    mqtt = profile.mqtt
+    if mqtt is not None and mqtt.command_topic is not None and (
+            "{device}" not in mqtt.command_topic or "#" in mqtt.command_topic or "+" in mqtt.command_topic):
+        out.append((("mqtt", "command_topic"), "command_topic must contain {device} and no wildcards"))
     return out
 
 

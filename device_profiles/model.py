@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
 DType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "bitfield", "enum", "string"]
 Order = Literal["big", "little"]
-Kind = Literal["meter", "pump", "elevator", "gate"]
+Kind = Literal["meter", "pump", "elevator", "gate", "call_button"]
 Transport = Literal["modbus", "mqtt", "isapi", "dlt645", "cjt188"]
 SERIAL_METER_TRANSPORTS: frozenset[str] = frozenset({"dlt645", "cjt188"})
 """Transports read one data identifier per request from a meter address on an RS-485 bus."""
@@ -120,6 +120,9 @@ class MqttMapping(_Strict):
     fields: dict[str, str | list[str]] = Field(min_length=1)
     codes: dict[str, dict[str | int, str]] = Field(
         default_factory=dict, description="JSON path -> {vendor code: our label}; '*' for unknown codes")
+    command_topic: str | None = Field(
+        None, description="template where the device takes commands (the profile's commands:), e.g. "
+                          "devices/{community}/{device}/cmd; it answers on the same topic + /reply")
 
     def targets(self, path: str) -> list[str]:
         """The point names a JSON path feeds."""
@@ -141,6 +144,9 @@ class MqttMapping(_Strict):
 
     def topic_for(self, community: str, device: str) -> str:
         return self.topic.format(community=community, device=device)
+
+    def command_topic_for(self, community: str, device: str) -> str | None:
+        return None if self.command_topic is None else self.command_topic.format(community=community, device=device)
 
 
 IsapiValue = bool | int | str
@@ -199,6 +205,30 @@ class IsapiOptions(_Strict):
             if not (major.isdigit() and minor.isdigit()):
                 raise ValueError(f"event key {key!r} must be 'major:minor' in decimal, e.g. '5:75'")
         return value
+
+
+class DeviceCommand(_Strict):
+    """A momentary action the device performs on command: open a gate, reset a fault latch.
+
+    Why a section of its own and not a writable point: an action has no value to hold (a gate
+    opened by command closes by itself; nothing reads "open" back from a register), the device
+    answers it (done or refused) instead of the agent reading a value back, and the transports
+    that carry it are not Modbus writes: an MQTT device takes ``{"id", "cmd"}`` on its
+    ``mqtt.command_topic`` and answers on that topic + ``/reply``; an ISAPI controller takes
+    ``PUT /ISAPI/AccessControl/RemoteControl/door/{door}`` with ``<cmd>{action}</cmd>``.
+    """
+
+    name: str = Field(pattern=NAME_PATTERN, description="what the API and rules call it, e.g. open")
+    label: Text
+    action: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$",
+                               description="the device's own word for it (MQTT cmd, ISAPI RemoteControl "
+                                           "cmd: open, close, alwaysOpen…); the name when absent")
+    door: int = Field(1, ge=1, le=64, description="ISAPI: the door number the controller opens")
+    timeout_s: float = Field(5.0, gt=0, le=60, description="how long the agent waits for the device's answer")
+
+    @property
+    def word(self) -> str:
+        return self.action or self.name
 
 
 class Point(_Strict):
@@ -302,6 +332,8 @@ class Profile(_Strict):
     isapi: IsapiOptions | None = None
     poll_groups: dict[str, float] = Field(default_factory=lambda: {"default": 1.0})
     points: list[Point] = Field(min_length=1)
+    commands: list[DeviceCommand] = Field(default_factory=list,
+                                          description="momentary actions (MQTT and ISAPI devices)")
 
     @model_validator(mode="before")
     @classmethod
@@ -349,6 +381,9 @@ class Profile(_Strict):
             if p.name == name:
                 return p
         raise KeyError(name)
+
+    def command(self, name: str) -> DeviceCommand | None:
+        return next((c for c in self.commands if c.name == name), None)
 
     @property
     def point_names(self) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from device_profiles import Profile, find_profile
-from edge.commands import CommandHandler
+from edge.commands import ActionDevice, CommandHandler
 from edge.config import AgentConfig
 from edge.isapi import IsapiListener
 from edge.managed import ConfigManager
@@ -100,7 +100,8 @@ class Agent:
         self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
                                        outbox=self.outbox,
                                        read_only_devices=lambda: (self.listener.device_ids | self.meter_buses.ids
-                                                                  | self.isapi.device_ids))
+                                                                  | self.isapi.device_ids),
+                                       actions=self._actions())
         self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
                              health=self.health, heartbeat_s=config.health.heartbeat_s,
                              on_command=self._on_command)
@@ -151,6 +152,10 @@ class Agent:
     def _register(self, device_id: str, profile: Profile, report_by_exception: bool) -> None:
         self.kinds[device_id] = (profile.kind, profile.id)
         self.filters[device_id] = ReportFilter(profile.points, enabled=report_by_exception)
+
+    def _actions(self) -> dict[str, ActionDevice]:
+        """The devices that take actions (a gate's open), with their adapters' perform."""
+        return {**self.listener.performers(), **self.isapi.performers()}
 
     def _build_modbus(self) -> None:
         for link_cfg in self.config.links:
@@ -243,6 +248,7 @@ class Agent:
             raise
         finally:
             self.commands.devices = self.devices
+            self.commands.actions = self._actions()
             self._acquisition = self._start_acquisition(self._group)
             self._log_up()
 

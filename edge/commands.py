@@ -13,6 +13,13 @@ on ``…/cmd/reply``::
      "ok": false, "reason": "out_of_range", "detail": "pressure_setpoint: 12 is above the maximum 10",
      "device": "b1-pump-1", "point": "pressure_setpoint", "value": 12, "ts": 1700000000000}
 
+An ``action`` command (``"type": "action"``, ``"point": "open"``) asks an MQTT or ISAPI device to
+perform a command of its profile (``commands:``, e.g. a gate's ``open``): the agent checks the
+device and the command exist, then hands it to the device's adapter (:meth:`edge.mqtt_devices.
+MqttDeviceListener.perform`, :meth:`edge.isapi.IsapiListener.perform`), which forwards it and waits
+for the device's own answer within the command's ``timeout_s``. The reply says done only when the
+device said so; ``device_refused`` or ``device_timeout`` otherwise.
+
 Every outcome is audited twice: a row in the outbox's ``audit`` table (local trail, survives the
 cloud being away) and a ``command`` event in the uplink stream (the cloud's trail).
 Write function codes come from the point's table and size: FC05 one coil, FC06 one register,
@@ -22,11 +29,13 @@ FC15/FC16 several (or always FC16 when the profile says ``write_function: multip
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from device_profiles import Profile
 from device_profiles.codec import check_write
 from device_profiles.errors import CodecError
+from device_profiles.model import DeviceCommand
 from edge.errors import CommandRejected, ModbusFault
 from edge.modbus.poller import ModbusDevice
 from edge.outbox import Outbox, now_ms
@@ -35,11 +44,18 @@ from guanjia.core.wire import decode_command, encode_reply, parse_command
 
 log = logging.getLogger(__name__)
 
+Perform = Callable[[DeviceCommand, str], Awaitable[None]]
+"""An adapter's way to have one device perform a command (the command, its id); raises
+:class:`~edge.errors.CommandRejected` with the device's refusal or ``device_timeout``."""
+ActionDevice = tuple[Profile, Perform]
+
 
 class CommandHandler:
     def __init__(self, *, gateway: str, community: str, devices: Mapping[str, ModbusDevice], outbox: Outbox,
-                 read_only_devices: Callable[[], set[str]] = set) -> None:
+                 read_only_devices: Callable[[], set[str]] = set,
+                 actions: Mapping[str, ActionDevice] | None = None) -> None:
         self.gateway = gateway
+        self.actions = actions or {}
         self.community = community
         self.devices = devices
         self.outbox = outbox
@@ -78,6 +94,11 @@ class CommandHandler:
         if command.expires is not None and now_ms() > command.expires:
             # late is refused, never applied silently: the engineer who sent it has moved on
             raise CommandRejected("expired", f"command expired {(now_ms() - command.expires) / 1000:.0f} s ago")
+        if command.type == "action":
+            await self._act(command.id, device_id, point_name)
+            return
+        if value is None:
+            raise CommandRejected("bad_value", "'value' is required for a write")
         device = self.devices.get(device_id)
         if device is None:
             if device_id in self.read_only_devices():
@@ -106,6 +127,19 @@ class CommandHandler:
             await device.link.write(point.table, point.address, registers, device.unit, multiple=multiple)
         except ModbusFault as exc:
             raise CommandRejected("device_error", str(exc)) from exc
+
+    async def _act(self, command_id: str, device_id: str, name: str) -> None:
+        target = self.actions.get(device_id)
+        if target is None:
+            if device_id in self.devices or device_id in self.read_only_devices():
+                raise CommandRejected("unknown_command", f"{device_id} takes no commands (actions)")
+            raise CommandRejected("unknown_device", f"no device {device_id!r} on this gateway")
+        profile, perform = target
+        command = profile.command(name)
+        if command is None:
+            known = ", ".join(c.name for c in profile.commands) or "none"
+            raise CommandRejected("unknown_command", f"{profile.id} has no command {name!r} (it has: {known})")
+        await perform(command, command_id)
 
     def _audit(self, doc: dict[str, Any], outcome: str, reason: str, detail: str) -> None:
         device = str(doc.get("device") or "")

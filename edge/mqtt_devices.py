@@ -15,22 +15,34 @@ not trust a device clock that looks close enough: a gate whose clock jumps four 
 back would otherwise put its readings into the future in the cloud and, after the jump back, have
 the rules skip four minutes of its readings as out of order (their windows cannot run backwards) —
 an alarm raised late or never. The agent's clock is the one the rules' ``for:`` timers run on.
+
+Commands (a gate's ``open``): the profile's ``mqtt.command_topic`` takes ``{"id": …, "cmd":
+"open"}`` and the device answers on that topic + ``/reply`` with ``{"id": …, "ok": true}`` or
+``{"id": …, "ok": false, "reason": "…"}``. :meth:`MqttDeviceListener.perform` publishes on the
+listener's own connection (it is subscribed to the reply topics already) and waits for the answer
+with that id until the command's ``timeout_s``. Why wait for the device instead of replying
+"sent": a gate that is powered but jammed, or a relay that did not pull, is exactly what the
+engineer needs to hear; a publish the broker accepted says nothing about the door.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiomqtt
+import orjson
 
 from device_profiles import Profile
 from device_profiles.errors import CodecError
+from device_profiles.model import DeviceCommand
 from device_profiles.payload import decode_payload
 from edge.config import MqttDeviceConfig, UplinkConfig
+from edge.errors import CommandRejected
 from edge.outbox import Outbox, now_ms
 from edge.polling import ReadingSink
 from edge.uplink import mqtt_client_args
@@ -55,6 +67,7 @@ class MqttDevice:
     rejects: int = 0
     last_reject_event: float = field(default=-1e9)
     messages: int = 0
+    command_topic: str | None = None
 
     @property
     def id(self) -> str:
@@ -80,7 +93,12 @@ class MqttDeviceListener:
             stale = cfg.stale_after_s
             if profile.mqtt.heartbeat_s:
                 stale = min(stale, profile.mqtt.heartbeat_s * 3)
-            self.devices[topic] = MqttDevice(cfg, profile, topic, stale)
+            self.devices[topic] = MqttDevice(cfg, profile, topic, stale,
+                                             command_topic=profile.mqtt.command_topic_for(community, cfg.id))
+        self.replies: dict[str, MqttDevice] = {f"{d.command_topic}/reply": d for d in self.devices.values()
+                                               if d.command_topic and d.profile.commands}
+        self._client: aiomqtt.Client | None = None
+        self._waiting: dict[str, asyncio.Future[dict[str, object]]] = {}
         self.connected = False
         self.connected_at = 0.0
         """Monotonic time of the current subscription: silence is only counted from there."""
@@ -118,7 +136,8 @@ class MqttDeviceListener:
             await client.__aenter__()
         try:
             async with asyncio.timeout(self.uplink.connect_timeout_s):
-                await client.subscribe([(t, 1) for t in self.devices])
+                await client.subscribe([(t, 1) for t in [*self.devices, *self.replies]])
+            self._client = client
             self.connected = True
             self.connected_at = time.monotonic()
             backoff.reset()
@@ -128,11 +147,57 @@ class MqttDeviceListener:
                 self.on_message(message.topic.value, payload)
         finally:
             self.connected = False
+            self._client = None
             await client.__aexit__(None, None, None)
+
+    # ------------------------------------------------------------------ commands
+    def performers(self) -> dict[str, tuple[Profile, Callable[[DeviceCommand, str], Awaitable[None]]]]:
+        """Device id → (profile, perform) for every device that takes commands (see the module docstring)."""
+        out: dict[str, tuple[Profile, Callable[[DeviceCommand, str], Awaitable[None]]]] = {}
+        for device in self.replies.values():
+            out[device.id] = (device.profile, functools.partial(self.perform, device))
+        return out
+
+    async def perform(self, device: MqttDevice, command: DeviceCommand, command_id: str) -> None:
+        """Publish the command to the device and wait for its answer (raises :class:`CommandRejected`)."""
+        client, topic = self._client, device.command_topic
+        if client is None or topic is None:
+            raise CommandRejected("device_offline", "the agent is not connected to the devices' broker")
+        if device.online is False:
+            raise CommandRejected("device_offline", f"{device.id} is offline (silent)")
+        waiter: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        self._waiting[command_id] = waiter
+        try:
+            async with asyncio.timeout(command.timeout_s):
+                await client.publish(topic, orjson.dumps({"id": command_id, "cmd": command.word}), qos=1)
+                answer = await waiter
+        except TimeoutError:
+            raise CommandRejected("device_timeout",
+                                  f"{device.id} did not answer {command.name} within {command.timeout_s:g} s") from None
+        except aiomqtt.MqttError as exc:
+            raise CommandRejected("device_offline", f"publishing to {device.id} failed: {exc}") from exc
+        finally:
+            self._waiting.pop(command_id, None)
+        if answer.get("ok") is not True:
+            reason = answer.get("reason")
+            raise CommandRejected("device_refused", f"{device.id}: {reason if isinstance(reason, str) else 'refused'}"
+                                  [:200])
+
+    def _on_reply(self, payload: bytes) -> None:
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(doc, dict):
+            waiter = self._waiting.get(str(doc.get("id")))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(doc)
 
     def on_message(self, topic: str, payload: bytes) -> None:
         device = self.devices.get(topic)
         if device is None:
+            if topic in self.replies:
+                self._on_reply(payload)
             return
         self.messages += 1
         device.messages += 1

@@ -30,14 +30,14 @@ from guanjia.core.wire import valid_id
 from rules.duration import parse_duration
 from rules.template import check_template
 
-KINDS: Final = ("meter", "pump", "elevator", "gate")
+KINDS: Final = ("meter", "pump", "elevator", "gate", "call_button")
 """Device kinds a rule can apply to; the device profiles use the same words."""
 
 SEVERITIES: Final = ("critical", "major", "minor", "warning", "info")
 PRIORITIES: Final = ("emergency", "high", "normal", "low")
 CONDITIONS: Final = ("threshold", "rate", "stuck", "count", "state", "offline", "baseline")
 
-Kind = Literal["meter", "pump", "elevator", "gate"]
+Kind = Literal["meter", "pump", "elevator", "gate", "call_button"]
 Severity = Literal["critical", "major", "minor", "warning", "info"]
 Priority = Literal["emergency", "high", "normal", "low"]
 Scalar = bool | int | float | str
@@ -357,6 +357,37 @@ class Title(_Strict):
         return self.en if lang == "en" else self.zh
 
 
+class RuleCommand(_Strict):
+    """A command the rule asks for when its alarm is raised: a write (``point`` and ``value``, e.g.
+    ``{point: fault_reset, value: true}``) or an action of the device profile (``action: open``),
+    to the alarm's device or to ``device`` (another device of the community: the gate to open on a
+    fire alarm). At most one per alarm episode.
+
+    Why the cloud sends it and not the edge: every command goes through one validated, audited path
+    (the cloud's check against the profile, the ``device_commands`` trail with ``rule:<id>`` as the
+    sender, the dispatcher's expiry), whoever asks for it; the edge only says, in the alarm's
+    ``command`` label, that the rule wants it."""
+
+    point: MetricName | None = None
+    value: Scalar | None = None
+    action: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    device: str | None = Field(None, description="the target's device id; default: the alarm's device")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str | None) -> str | None:
+        if value is not None and not valid_id(value):
+            raise ValueError(f"{value!r} is not a device id")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleCommand:
+        partial = (self.point is None) != (self.value is None)
+        if partial or (self.point is not None) == (self.action is not None):
+            raise ValueError("write either point and value (a write) or action (e.g. open)")
+        return self
+
+
 class Rule(_Strict):
     """One alarm rule. ``for`` delays the raise, ``clear_for`` the clear, ``hold`` is the least time
     an alarm stays raised (flap damping); all apply to every condition type."""
@@ -378,6 +409,7 @@ class Rule(_Strict):
     clear_for: Duration = 0
     hold: Duration = 0
     enabled: bool = True
+    command: RuleCommand | None = Field(None, description="a command the cloud sends when the alarm is raised")
 
     threshold: Threshold | None = None
     rate: Rate | None = None

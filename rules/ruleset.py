@@ -24,6 +24,8 @@ from rules.model import PSEUDO_METRICS, Expr, Rule, RuleFile
 from rules.template import Template
 
 LIBRARY: Final = Path(__file__).with_name("library")
+COMMAND_LABEL: Final = "command"
+"""The alarm label carrying a rule's ``command:`` as JSON (read by :mod:`cloud.ops.automation`)."""
 
 # parts of a rule that do not change what the evaluator computes: editing them keeps its state
 _PRESENTATION: Final = {"description", "message", "clear_message", "severity", "work_order", "priority", "labels"}
@@ -80,6 +82,9 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
     if rule.priority is not None:
         labels["priority"] = rule.priority
     labels.setdefault("condition", rule.condition_type)
+    if rule.command is not None:
+        # travels with the alarm; the cloud sends the command (see rules.model.RuleCommand)
+        labels[COMMAND_LABEL] = orjson.dumps(rule.command.model_dump(mode="json", exclude_none=True)).decode()
     semantic = rule.model_dump(mode="json", by_alias=True, exclude=_PRESENTATION)
     fingerprint = hashlib.sha1(orjson.dumps(semantic, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
     return CompiledRule(

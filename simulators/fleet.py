@@ -119,8 +119,11 @@ FIELD_PROFILES = {"elevator-gbt24476": ("lift-box-a", "lift-box-b"), "access-gat
 the n-th lift of a building on the n-th lift IoT box family, the first gate on an ISAPI controller."""
 
 
+CALL_BUTTONS_PER_BUILDING = 2
+
+
 def building_devices(building: str, index: int, *, serial_meters: bool = False,
-                     field_devices: bool = False) -> list[DeviceSpec]:
+                     field_devices: bool = False, call_buttons: bool = False) -> list[DeviceSpec]:
     """One building's plant: 2 lifts, 1 pump set, 1–2 gates, 4 meters (main + common areas).
 
     ``serial_meters`` adds what a real Chinese community has besides: three DL/T 645 public-area
@@ -131,6 +134,9 @@ def building_devices(building: str, index: int, *, serial_meters: bool = False,
     gate an ISAPI access controller (HTTP alert stream) instead of the synthetic Modbus lift and the
     MQTT gate. Not the default: the chaos scenarios time a lift's outage by three failed Modbus
     polls, which a box (silent for three heartbeats) does not have.
+
+    ``call_buttons`` adds the one-key call buttons (一键呼叫, MQTT) of elderly residents, two per
+    building (``b1-call-1``…), pressed with the ``pressed`` fault.
     """
     b = building
     gates = 1 + index % 2
@@ -151,6 +157,9 @@ def building_devices(building: str, index: int, *, serial_meters: bool = False,
                                params={"base_kw": kw}) for n, kw in ((1, 4.0), (2, 12.0), (3, 6.0))]
         if index == 1:
             devices.append(DeviceSpec(id=f"{b}-water-1", profile="cjt188-water", building=b))
+    if call_buttons:
+        devices += [DeviceSpec(id=f"{b}-call-{n}", profile="call-button", building=b)
+                    for n in range(1, CALL_BUTTONS_PER_BUILDING + 1)]
     if not field_devices:
         return devices
     out: list[DeviceSpec] = []
@@ -164,7 +173,8 @@ def building_devices(building: str, index: int, *, serial_meters: bool = False,
 
 
 def generate_fleet(count: int, community: str = "demo", layout: Layout = "shared",
-                   host: str = "127.0.0.1", *, serial_meters: bool = False, field_devices: bool = False) -> FleetSpec:
+                   host: str = "127.0.0.1", *, serial_meters: bool = False, field_devices: bool = False,
+                   call_buttons: bool = False) -> FleetSpec:
     """``count`` devices of the four kinds in building-sized proportions, named ``b1-lift-1`` etc.
 
     Buildings are filled in order (meter, lift, pump, gate first), so even a tiny fleet has one
@@ -178,5 +188,6 @@ def generate_fleet(count: int, community: str = "demo", layout: Layout = "shared
     index = 0
     while len(devices) < count:
         index += 1
-        devices.extend(building_devices(f"b{index}", index, serial_meters=serial_meters, field_devices=field_devices))
+        devices.extend(building_devices(f"b{index}", index, serial_meters=serial_meters, field_devices=field_devices,
+                                        call_buttons=call_buttons))
     return FleetSpec(community=community, layout=layout, host=host, devices=devices[:count])

@@ -12,6 +12,12 @@ Why a hand-written HTTP server: the stream faults the edge must survive — a co
 middle of a part, garbage between parts — need control over the socket that an ASGI server hides
 (it would finish or chunk-frame the response). The server speaks just enough HTTP/1.1 for one GET.
 
+Remote control: ``PUT /ISAPI/AccessControl/RemoteControl/door/{n}`` with a ``RemoteControlDoor``
+document (``<cmd>open</cmd>``) behind the same digest auth opens the gate for a few seconds (event
+``5:25`` door opened follows on the stream) and answers a ``ResponseStatus`` (``statusCode`` 1); a
+controller locked down by tamper or duress answers ``statusCode`` 4, ``subStatusCode``
+``deviceLocked``; an unknown door or command ``badParameters``.
+
 Faults (set by the fleet runner): ``offline`` (connections are cut and new ones closed at once),
 ``stream_drop`` (the stream is cut in the middle of a part every ``every_s`` seconds, default 5),
 ``garbage_frames`` (with ``probability`` per tick, a garbage part: broken JSON, bad headers or
@@ -57,6 +63,15 @@ GARBAGE = (
 )
 
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
+_REMOTE = re.compile(r"^/ISAPI/AccessControl/RemoteControl/door/(\d+)$")
+_CMD = re.compile(rb"<cmd>\s*([A-Za-z]+)\s*</cmd>")
+
+
+def response_status(code: int, sub: str, text: str) -> bytes:
+    """An ISAPI ``ResponseStatus`` document."""
+    return (f'<?xml version="1.0" encoding="UTF-8"?><ResponseStatus version="2.0" '
+            f'xmlns="http://www.isapi.org/ver20/XMLSchema"><requestURL></requestURL><statusCode>{code}</statusCode>'
+            f"<statusString>{text}</statusString><subStatusCode>{sub}</subStatusCode></ResponseStatus>").encode()
 
 
 def digest_params(header: str) -> dict[str, str]:
@@ -86,10 +101,13 @@ class IsapiController:
     garbage_probability: float = 0.0
     serial: int = 0
     streams: int = 0
+    remote_controls: int = 0
     refused: int = 0
     sent: int = 0
     garbage_sent: int = 0
     nonces: set[str] = field(default_factory=set)
+    remote_open: bool = False
+    """the door is open because of a remote control: its opening and closing are stream events"""
     _last: dict[str, Any] = field(default_factory=dict)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
@@ -124,6 +142,18 @@ class IsapiController:
         else:
             expected = _md5(f"{ha1}:{params['nonce']}:{ha2}")
         return secrets.compare_digest(expected, params.get("response", ""))
+
+    def remote_control(self, door: int, body: bytes) -> bytes:
+        """Answer a RemoteControl request (see the module docstring)."""
+        self.remote_controls += 1
+        cmd = _CMD.search(body)
+        if door != 1 or cmd is None or cmd.group(1) not in (b"open", b"close"):
+            return response_status(6, "badParameters", "Invalid Content")
+        if cmd.group(1) == b"open":
+            if not self.model.remote_open():
+                return response_status(4, "deviceLocked", "Invalid Operation")
+            self.remote_open = True
+        return response_status(1, "ok", "OK")
 
     def challenge(self) -> str:
         nonce = secrets.token_hex(16)
@@ -161,6 +191,12 @@ class IsapiController:
         for name, reader in (("passages_in", 1), ("passages_out", 2)):
             passed = (int(values[name]) - int(last[name])) & 0xFFFFFFFF
             out.extend(self._event(5, 75, reader) for _ in range(min(passed, MAX_EVENTS_PER_TICK)))
+        door, was = int(values.get("door_state") or 0), int(last.get("door_state") or 0)
+        if self.remote_open and door and not was:
+            out.append(self._event(5, 25))
+        elif self.remote_open and was and not door:
+            out.append(self._event(5, 26))
+            self.remote_open = False
         for fault, (alarm, resume) in ALARMS.items():
             now, before = bool(values.get(fault)), bool(last.get(fault))
             if now and not before:
@@ -230,13 +266,22 @@ class IsapiServer:
                 lines = head.decode("latin-1").split("\r\n")
                 method, uri, *_ = [*lines[0].split(" "), "", ""][:3]
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-                if method != "GET" or uri.split("?")[0] not in (c.path, c.status_path):
+                length = headers.get("content-length", "0")
+                body = await reader.readexactly(int(length)) if length.isdigit() and int(length) <= 65536 else b""
+                remote = _REMOTE.match(uri.split("?")[0]) if method == "PUT" else None
+                if remote is None and (method != "GET" or uri.split("?")[0] not in (c.path, c.status_path)):
                     writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                     await writer.drain()
                     return
                 if not c.authorised(headers.get("authorization"), method, uri):
                     writer.write((f"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {c.challenge()}\r\n"
                                   "Content-Length: 0\r\n\r\n").encode())
+                    await writer.drain()
+                    continue
+                if remote is not None:
+                    answer = c.remote_control(int(remote.group(1)), body)
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: "
+                                 + str(len(answer)).encode() + b"\r\n\r\n" + answer)
                     await writer.drain()
                     continue
                 if uri.split("?")[0] == c.status_path:

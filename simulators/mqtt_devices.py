@@ -12,6 +12,11 @@ limit) and at least every ``heartbeat_s`` of its profile; its ``heartbeat`` coun
 every message. An ``offline`` gate simply stops publishing. Connection losses are retried with
 capped, jittered backoff; messages of the outage are not queued (a gate has no store-and-forward),
 the next state message carries the counters.
+
+A gate whose profile has an ``mqtt.command_topic`` and ``commands:`` takes commands there
+(``{"id", "cmd": "open"}``) and answers on the topic + ``/reply`` (``{"id", "ok"}``, or ``ok:
+false`` with a ``reason``), as the edge's :mod:`edge.mqtt_devices` expects; an ``offline`` gate
+does not answer (the agent times out).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 import aiomqtt
+import orjson
 
 from device_profiles import Profile
 from device_profiles.codec import Value
@@ -30,6 +36,7 @@ from device_profiles.payload import encode_payload
 from guanjia.core.backoff import Backoff
 from guanjia.core.settings import MqttUrl
 from simulators.physics.base import DeviceModel
+from simulators.physics.gate import GateModel
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,8 @@ class MqttGate:
     heartbeat: int = 0
     last_values: dict[str, Value] = field(default_factory=dict)
     last_publish: float = 0.0
+    command_topic: str | None = None
+    commands: int = 0
 
 
 class GatePublisher:
@@ -96,6 +105,30 @@ class GatePublisher:
             gate.last_publish = now
             gate.published += 1
 
+    async def _commands(self, client: aiomqtt.Client, gates: dict[str, MqttGate]) -> None:
+        """Answer the commands addressed to the gates (see the module docstring)."""
+        async for message in client.messages:
+            gate = gates.get(str(message.topic))
+            if gate is None or gate.offline:
+                continue
+            try:
+                doc = orjson.loads(message.payload if isinstance(message.payload, bytes) else b"")
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(doc, dict):
+                continue
+            gate.commands += 1
+            word = doc.get("cmd")
+            known = {c.word for c in gate.profile.commands}
+            if word not in known:
+                answer = {"id": doc.get("id"), "ok": False, "reason": f"unknown command {word!r}"}
+            elif word == "open" and isinstance(gate.model, GateModel) and not gate.model.remote_open():
+                answer = {"id": doc.get("id"), "ok": False, "reason": "locked down (tamper or duress)"}
+            else:
+                answer = {"id": doc.get("id"), "ok": True}
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                await client.publish(f"{message.topic}/reply", orjson.dumps(answer), qos=1)
+
     async def run(self) -> None:
         """Publish until :meth:`stop`; reconnect with backoff. Cancellation is honoured too."""
         backoff = Backoff(initial=0.5, cap=15.0)
@@ -105,14 +138,24 @@ class GatePublisher:
                 async with aiomqtt.Client(self.url.host, self.url.port, username=self.url.username,
                                           password=self.url.password, identifier=self.client_id,
                                           tls_params=tls, timeout=10.0) as client:
+                    commands = {g.command_topic: g for g in self.gates if g.command_topic and g.profile.commands}
+                    if commands:
+                        await client.subscribe([(t, 1) for t in commands])
                     self.connected.set()
                     backoff.reset()
                     log.info("gates connected to mqtt %s:%d as %s", self.url.host, self.url.port, self.client_id)
-                    while not self._stopping.is_set():
-                        await self._publish_all(client)
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(self.tick_s):
-                                await self._stopping.wait()
+                    listener = asyncio.create_task(self._commands(client, commands)) if commands else None
+                    try:
+                        while not self._stopping.is_set():
+                            await self._publish_all(client)
+                            with contextlib.suppress(TimeoutError):
+                                async with asyncio.timeout(self.tick_s):
+                                    await self._stopping.wait()
+                    finally:
+                        if listener is not None:
+                            listener.cancel()
+                            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                                await listener
             except (aiomqtt.MqttError, TimeoutError) as exc:
                 self.connected.clear()
                 task = asyncio.current_task()

@@ -134,7 +134,8 @@ class SimulatedFleet:
                 handle.meter = make_meter(d.id, profile, model, d.address or default_address(profile.transport, number),
                                           self.clock.now)
             elif profile.mqtt is not None:
-                handle.gate = MqttGate(d.id, profile, model, profile.mqtt.topic_for(self.spec.community, d.id))
+                handle.gate = MqttGate(d.id, profile, model, profile.mqtt.topic_for(self.spec.community, d.id),
+                                       command_topic=profile.mqtt.command_topic_for(self.spec.community, d.id))
             elif profile.isapi is not None:
                 assert isinstance(model, GateModel)
                 controller = IsapiController(d.id, profile, model, username=str(d.params.get("username", "admin")),

@@ -10,7 +10,8 @@ whole tree); helpers that tests import are plain modules under ``tests/support``
 - ``webapp``: the real app and its users for the web, API and security tests;
 - ``browser``: that app on uvicorn and a headless Chromium for the Playwright tests;
 - ``workorders``, ``receivers``, ``modbus``: fixtures of the operations, notification and
-  simulator tests.
+  simulator tests;
+- ``fleet``: the remote-command tests' cloud (command dispatcher only) and gateway codes.
 """
 
 pytest_plugins = [
@@ -23,4 +24,5 @@ pytest_plugins = [
     "tests.plugins.workorders",
     "tests.plugins.receivers",
     "tests.plugins.modbus",
+    "tests.plugins.fleet",
 ]

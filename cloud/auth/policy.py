@@ -138,6 +138,10 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/devices/{device_id}/health"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/alarms"): _r("alarms.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/workorders"): _r("work_orders.read", STAFF, COMMUNITY),
+    # writes *and* actions (a gate's remote open, issue 19): engineers and admins only. Butlers may
+    # NOT open gates remotely: a butler is on site with a card, a remote open leaves no one at the
+    # gate to see who walks through, and a butler's phone is the account most often lost; an
+    # elderly resident's call for help reaches the butler as a P0 order, not as a gate button.
     ("POST", "/api/v1/devices/{device_id}/commands"): _r("devices.command", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/commands"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/devices/{device_id}/commands/{command_id}"): _r("devices.read", STAFF, COMMUNITY),
@@ -235,6 +239,29 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/reports"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/reports/company"): _r("reports.read", STAFF, ANY),
     ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
+    # --- operations pages and contracts (issue 17): the property staff's; contractors see their orders only --
+    ("GET", "/api/v1/maintenance/plans/{plan_id}"): _r("maintenance.plans", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/maintenance/plans/{plan_id}"): _r("maintenance.plan_edit", STAFF, COMMUNITY),
+    ("GET", "/api/v1/inspections/routes/{route_id}"): _r("inspections.coverage", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/inspections/routes/{route_id}"): _r("inspections.route_edit", STAFF, COMMUNITY),
+    ("GET", "/api/v1/contractors"): _r("contracts.read", STAFF, ANY),
+    ("GET", "/api/v1/contracts"): _r("contracts.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/contracts"): _r("contracts.create", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/contracts/{contract_id}"): _r("contracts.edit", STAFF, COMMUNITY),
+    ("GET", "/ops/plans"): _r("maintenance.plans", STAFF, COMMUNITY),
+    ("POST", "/ops/plans"): _r("maintenance.plan_create", STAFF, COMMUNITY),
+    ("GET", "/ops/plans/{plan_id}"): _r("maintenance.plans", STAFF, COMMUNITY),
+    ("POST", "/ops/plans/{plan_id}"): _r("maintenance.plan_edit", STAFF, COMMUNITY),
+    ("GET", "/ops/confirm/{work_order_id}"): _r("work_orders.read", STAFF, ASSIGNMENT),
+    ("POST", "/ops/confirm/{work_order_id}"): _r("maintenance.confirm", STAFF, ASSIGNMENT),
+    ("GET", "/ops/routes"): _r("inspections.coverage", STAFF, COMMUNITY),
+    ("POST", "/ops/routes"): _r("inspections.route_create", STAFF, COMMUNITY),
+    ("GET", "/ops/routes/{route_id}"): _r("inspections.coverage", STAFF, COMMUNITY),
+    ("POST", "/ops/routes/{route_id}"): _r("inspections.route_edit", STAFF, COMMUNITY),
+    ("GET", "/ops/routes/{route_id}/qr"): _r("inspections.read", STAFF, COMMUNITY),
+    ("GET", "/ops/contracts"): _r("contracts.read", STAFF, COMMUNITY),
+    ("POST", "/ops/contracts"): _r("contracts.create", STAFF, COMMUNITY),
+    ("POST", "/ops/contracts/{contract_id}"): _r("contracts.edit", STAFF, COMMUNITY),
     # --- self-service administration (issue 19): admins change, the community's engineers read ----
     ("GET", "/api/v1/admin/butlers"): _r("butlers.read", STAFF, COMMUNITY),
     ("POST", "/api/v1/admin/butlers"): _r("butlers.write", ADMIN, ANY),

@@ -151,6 +151,9 @@ _EN: dict[str, str] = {
     "users.name": "Name", "users.role": "Role", "users.add": "Add user", "users.created": "User {name} created.",
     "users.disable": "Disable", "users.enable": "Enable",
     "role.admin": "Admin", "role.engineer": "Engineer", "role.butler": "Butler", "role.resident": "Resident",
+    # device actions (issue 19: open a gate)
+    "device.command_actions": "Actions", "device.command_action_done": "performed",
+    "kind.call_button": "Call button",
     # --- manager reports (issue 17) ---
     "nav.reports": "Reports",
     "reports.title": "Manager reports",
@@ -362,6 +365,9 @@ _ZH: dict[str, str] = {
     "users.name": "姓名", "users.role": "角色", "users.add": "新增用户", "users.created": "已创建用户 {name}。",
     "users.disable": "停用", "users.enable": "启用",
     "role.admin": "管理员", "role.engineer": "工程师", "role.butler": "管家", "role.resident": "业主",
+    # device actions (issue 19: open a gate)
+    "device.command_actions": "设备操作", "device.command_action_done": "执行",
+    "kind.call_button": "一键呼叫按钮",
     # --- manager reports (issue 17) ---
     "nav.reports": "报表",
     "reports.title": "运营报表",
@@ -596,3 +602,62 @@ def pick_lang(request: Request, user_lang: str | None = None) -> str:
     if user_lang in LANGS:
         return user_lang
     return _from_accept_language(request.headers.get("accept-language", "")) or DEFAULT_LANG
+
+
+# --- operations pages (issue 17): plans, confirmation, routes, contracts; key → (中文, English) ------
+_OPS: dict[str, tuple[str, str]] = {
+    "nav.ops": ("运营", "Operations"),
+    "ops.plans": ("维保计划", "Maintenance plans"), "ops.routes": ("巡检路线", "Inspection routes"),
+    "ops.contracts": ("维保合同", "Contracts"), "ops.template": ("模板", "Template"),
+    "ops.last_done": ("上次完成", "Last done"), "ops.next_due": ("下次到期", "Next due"),
+    "ops.interval": ("周期（天）", "Interval (days)"), "ops.days": ("天", "days"),
+    "ops.compliance": ("合规", "Compliance"), "ops.compliant": ("合规", "compliant"),
+    "ops.noncompliant": ("超过 15 天未维保", "not maintained within 15 days"),
+    "ops.overdue": ("已逾期", "overdue"), "ops.in_days": ("{days} 天后", "in {days} days"),
+    "ops.condition_based": ("按需维保", "condition-based"), "ops.plan_new": ("新建计划", "New plan"),
+    "ops.plan_edit": ("修改计划", "Edit plan"), "ops.scope": ("范围", "Scope"),
+    "ops.scope.device": ("单台设备", "one device"), "ops.scope.building": ("整栋楼", "a building"),
+    "ops.scope.community": ("整个小区", "the whole community"),
+    "ops.target": ("设备或楼栋编码", "Device or building code"),
+    "ops.starts_on": ("开始日期", "Starts on"), "ops.ends_on": ("结束日期", "Ends on"),
+    "ops.template_default": ("按模板", "template's"), "ops.devices": ("设备", "Devices"),
+    "ops.history": ("维保记录", "History"), "ops.lead": ("提前开单（天）", "Open ahead (days)"),
+    "ops.active": ("启用", "Active"), "ops.saved": ("已保存。", "Saved."),
+    "ops.bounds": ("允许周期 {min}–{max} 天", "Allowed interval {min}–{max} days"),
+    "ops.state.open": ("待维保", "open"), "ops.state.submitted": ("待物业确认", "waiting for confirmation"),
+    "ops.state.completed": ("已完成", "completed"), "ops.state.cancelled": ("已取消", "cancelled"),
+    "ops.confirm": ("物业确认", "Confirm as property staff"),
+    "ops.staff_sign": ("物业签名", "Property staff signature"),
+    "ops.confirmed": ("已由 {who} 确认，维保完成。", "Confirmed by {who}; the maintenance is completed."),
+    "ops.not_submitted": ("维保人尚未提交检查表。", "The maintainer has not submitted the checklist yet."),
+    "ops.route": ("路线", "Route"), "ops.frequency": ("频次", "Frequency"),
+    "ops.frequency_hours": ("每隔（小时）", "Every (hours)"), "ops.grace": ("宽限（分钟）", "Grace (minutes)"),
+    "ops.checkpoints": ("巡检点", "Checkpoints"), "ops.coverage": ("覆盖率", "Coverage"),
+    "ops.coverage_today": ("今日覆盖", "Covered today"), "ops.missed": ("漏检", "Missed"),
+    "ops.day": ("日期", "Day"), "ops.covered": ("已巡", "Covered"),
+    "ops.route_new": ("新建路线", "New route"), "ops.route_edit": ("修改路线", "Edit route"),
+    "ops.checkpoints_lines": ("巡检点（每行一个；“名称 | 单位”表示需读数）",
+                              "Checkpoints (one per line; \"name | unit\" asks for a reading)"),
+    "ops.add_checkpoints": ("追加巡检点（每行一个）", "Add checkpoints (one per line)"),
+    "ops.qr_sheet": ("打印二维码", "Printable QR sheet"),
+    "ops.qr_hint": ("用浏览器打印本页，贴在各巡检点。",
+                   "Print this page from the browser and post each label at its checkpoint."),
+    "ops.company": ("维保单位", "Company"), "ops.skill": ("工种", "Kind of work"),
+    "ops.skill.elevator": ("电梯", "lifts"), "ops.skill.water": ("给排水", "water"),
+    "ops.skill.electrical": ("电气", "electrical"), "ops.skill.access": ("门禁", "access"),
+    "ops.skill.general": ("综合", "general"), "ops.work": ("承接", "Covers"),
+    "ops.work.maintenance": ("计划维保", "planned maintenance"),
+    "ops.work.rescue": ("紧急救援（管家先到场）", "emergency rescue (butler first)"),
+    "ops.work.repair": ("维修", "repairs"), "ops.validity": ("有效期", "Valid"),
+    "ops.open_ended": ("长期", "open-ended"), "ops.valid": ("有效", "in force"),
+    "ops.not_valid": ("不在有效期", "not in force"),
+    "ops.on_site_within": ("到场时限（分钟）", "On site within (min)"),
+    "ops.resolve_within": ("完成时限（分钟）", "Resolved within (min)"),
+    "ops.measured": ("近 {days} 天实测", "Measured over {days} days"), "ops.orders_n": ("{n} 单", "{n} orders"),
+    "ops.on_site_ratio": ("按时到场", "on site in time"), "ops.resolve_ratio": ("按时完成", "resolved in time"),
+    "ops.contract_new": ("新建合同", "New contract"), "ops.contract_edit": ("修改合同", "Edit contract"),
+    "ops.reference": ("合同编号", "Contract no."),
+    "ops.also_for": ("同时适用于 {community}", "Also for {community}"),
+}
+_ZH.update({key: zh for key, (zh, _en) in _OPS.items()})
+_EN.update({key: en for key, (_zh, en) in _OPS.items()})

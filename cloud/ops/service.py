@@ -6,13 +6,14 @@
 * ``notification-sender`` — webhooks, email, messengers, SMS from the outbox, with retries;
 * ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal);
 * ``command-dispatcher`` — remote commands to devices through their gateways (with a broker URL);
-* ``config-rollout`` — staged configuration rollouts to the gateways (with a broker URL).
+* ``config-rollout`` — staged configuration rollouts to the gateways (with a broker URL);
+* ``rule-commands`` — the commands rules ask for when their alarm is raised (``command:``).
 
 The work-order policy and the clock come from the service context: ``ctx.policy``
 (``GUANJIA_WO_POLICY`` loaded once at start-up, shared with the API, the web inbox and analytics)
 and ``ctx.clock``. Configuration comes from ``ctx.config`` (read once from the settings, see
 :class:`cloud.runtime.context.CloudConfig`): ``GUANJIA_SMTP_URL`` (see :mod:`cloud.ops.delivery.email`),
-``GUANJIA_SMS_URL`` (see :mod:`cloud.ops.delivery.sms`),
+``GUANJIA_SMS_URL`` (see :mod:`cloud.ops.delivery.sms`), ``GUANJIA_VOICE_URL`` (see :mod:`cloud.ops.delivery.voice`),
 ``GUANJIA_HEARTBEAT_TIMEOUT_S`` (default 120), ``GUANJIA_FLEET_RULES`` (an extra fleet rule file).
 The reconnect grace of inhibition (one incident, one ticket) is the policy's ``inhibition.grace``
 (default 3 min; see ``docs/workorders.md``).
@@ -24,9 +25,11 @@ from datetime import timedelta
 
 from cloud.ops.alarms.offline import OfflineWatchdog
 from cloud.ops.alarms.processor import AlarmProcessor
+from cloud.ops.automation.rule_commands import RuleCommands
 from cloud.ops.delivery.email import SmtpConfig
 from cloud.ops.delivery.sender import NotificationSender
 from cloud.ops.delivery.sms import SmsConfig
+from cloud.ops.delivery.voice import VoiceConfig
 from cloud.ops.escalation import EscalationTicker
 from cloud.ops.fleet.dispatcher import components as fleet_components
 from cloud.ops.fleet.rollout import components as rollout_components
@@ -42,8 +45,10 @@ def components(ctx: ServiceContext) -> list[Component]:
         OfflineWatchdog(policy, clock, heartbeat_timeout=timedelta(seconds=config.heartbeat_timeout_s)),
         EscalationTicker(policy, clock),
         NotificationSender(policy, smtp=SmtpConfig.parse(config.smtp_url) if config.smtp_url else None,
-                           sms=SmsConfig.parse(config.sms_url) if config.sms_url else None, clock=clock),
+                           sms=SmsConfig.parse(config.sms_url) if config.sms_url else None,
+                           voice=VoiceConfig.parse(config.voice_url) if config.voice_url else None, clock=clock),
         FleetRulesComponent(policy, clock, extra_rules=list(config.fleet_rules)),
         *fleet_components(ctx),
         *rollout_components(ctx),
+        RuleCommands(clock),
     ]

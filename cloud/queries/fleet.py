@@ -23,7 +23,7 @@ from cloud.auth.users import User, scope_params
 ONLINE_WINDOW = dt.timedelta(minutes=15)
 STATES = ("online", "alarming", "maintenance", "offline", "unknown")
 OPEN_WO_STATES = ("new", "assigned", "accepted", "on_the_way", "on_site", "on_hold", "rejected")
-KINDS = ("elevator", "pump", "gate", "meter")
+KINDS = ("elevator", "pump", "gate", "meter", "call_button")
 
 
 @dataclass(slots=True)

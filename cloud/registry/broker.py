@@ -45,6 +45,7 @@ class BrokerAccount:
                 ("read", f"{prefix}/cmd"),
                 ("read", f"{prefix}/status"),
                 ("read", f"devices/{community}/#"),
+                ("write", f"devices/{community}/+/cmd"),   # actions to the MQTT devices (open a gate)
             ],
         )
 

@@ -95,6 +95,15 @@ def add_device(conn: psycopg.Connection, community: str, code: str, *, gateway: 
     return int(row[0])
 
 
+def set_device_owner(conn: psycopg.Connection, community: str, code: str, user_id: int | None) -> None:
+    """Link a device to the resident it belongs to (an elderly resident's call button), or unlink it
+    (``None``); the orders its alarms open are then that resident's to follow."""
+    cur = conn.execute("UPDATE devices SET owner_user_id = %s WHERE community_id = %s AND code = %s",
+                       (user_id, community_id(conn, community), code))
+    if cur.rowcount != 1:
+        raise RegistryError(f"device {community}/{code} is not registered")
+
+
 def add_devices_bulk(conn: psycopg.Connection, community: str, gateway: str, codes: list[str],
                      kind: str = "unknown") -> int:
     """Many devices of one gateway at once (simulated fleets, imports); existing ones are kept."""

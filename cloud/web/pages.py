@@ -37,7 +37,7 @@ from cloud.http.residents import present
 from cloud.ops.delivery.hub import resident_recent
 from cloud.ops.fleet.commands import known_profiles, submit
 from cloud.ops.fleet.repo import command_target, device_commands
-from cloud.ops.fleet.validate import writable_points
+from cloud.ops.fleet.validate import device_actions, writable_points
 from cloud.queries.complaints import cycle as complaint_cycle
 from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
@@ -191,6 +191,7 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
         target = await command_target(conn, device_id)
         commands = await device_commands(conn, device_id, 20)
     points = writable_points(known_profiles(), target.profile_id if target else None)
+    actions = device_actions(known_profiles(), target.profile_id if target else None)
     queued = request.query_params.get("cmd", "")[:64]
     # the form keeps the point of the command just sent (a second try is usually the same point)
     just_sent = next((c for c in commands if c.command_id == queued), None)
@@ -200,7 +201,8 @@ async def device_page(request: Request, device_id: int, user: PageUser) -> Respo
     return render(request, "device.html", user, device=device, values=values, charted=charted, health=health,
                   alarms=alarms, orders=orders, fixed=fixed,
                   chart_metric=default_metric(device.kind, [m.metric for m in charted]), commands=commands,
-                  command_points=points, queued=queued, last_point=last_point)
+                  command_points=points, queued=queued, last_point=last_point, command_actions=actions,
+                  action_labels={a.name: a.label for a in actions})
 
 
 def form_value(text: str) -> float | int | bool | str:
@@ -218,16 +220,19 @@ def form_value(text: str) -> float | int | bool | str:
 
 @router.post("/devices/{device_id}/commands")
 async def device_command(request: Request, device_id: int, user: PageUser,
-                         point: Annotated[str, Form(min_length=1, max_length=64)],
-                         value: Annotated[str, Form(min_length=1, max_length=64)]) -> Response:
-    """The device page's command form: the same :func:`cloud.ops.fleet.commands.submit` as the API;
-    a refusal is a row of the trail shown on the page (no separate error page)."""
+                         point: Annotated[str, Form(max_length=64)] = "",
+                         value: Annotated[str, Form(max_length=64)] = "",
+                         action: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """The device page's command form (a write) and action buttons (``action``, e.g. open): the same
+    :func:`cloud.ops.fleet.commands.submit` as the API; a refusal is a row of the trail shown on the
+    page (no separate error page)."""
     require_same_origin(request)
     if user.role not in STAFF:
         return _forbidden(request, user)
     async with app_pool(request).connection() as conn:
-        row = await submit(conn, device_id=device_id, point=point, value=form_value(value), issued_by=user.username,
-                           now=get_clock(request).now())
+        row = await submit(conn, device_id=device_id, point=action or point, issued_by=user.username,
+                           value=form_value(value) if value.strip() else None, now=get_clock(request).now(),
+                           action=bool(action))
     if row is None:
         return _not_found(request, user)
     return RedirectResponse(f"/devices/{device_id}?cmd={row.command_id}#commands", status.HTTP_303_SEE_OTHER)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     sms_url: str | None = Field(default=None, repr=False)
     """``GUANJIA_SMS_URL``: the SMS provider (see :mod:`cloud.ops.delivery.sms`, Aliyun today);
     unset: SMS deliveries fail with a reason. Not in ``repr``: the URL carries the access key."""
+    voice_url: str | None = Field(default=None, repr=False)
+    """``GUANJIA_VOICE_URL``: the voice-call provider (see :mod:`cloud.ops.delivery.voice`, Aliyun
+    ``SingleCallByTts``) for unaccepted P0 orders; unset: the calls are skipped (recorded as such)."""
     public_url: str | None = None
     """``GUANJIA_PUBLIC_URL``: the address people open the cloud at (``https://guanjia.example.com``),
     for links in messages (the manager report's messenger summary); unset: the message has no link."""

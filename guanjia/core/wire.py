@@ -437,8 +437,10 @@ def peek_sequence(payload: bytes) -> tuple[str, int | None]:
 
 
 class CommandDict(TypedDict):
-    """A write command, down on ``cmd``. The edge reads ``id``, ``type`` (only ``write``; absent
-    means ``write``), ``device``, ``point``, ``value``, ``expires`` and echoes ``reply_to``;
+    """A command, down on ``cmd``. The edge reads ``id``, ``type`` (``write``, the default, sets a
+    point to ``value``; ``action`` asks the device to perform the profile command named in
+    ``point``, e.g. a gate's ``open``, and has no value), ``device``, ``point``, ``value``,
+    ``expires`` and echoes ``reply_to``;
     ``schema``, ``kind``, ``issued_by`` and ``ts`` are for people reading the broker and are not checked.
 
     ``expires`` (epoch ms, optional) is the moment after which the edge refuses the command
@@ -449,8 +451,8 @@ class CommandDict(TypedDict):
     id: str
     device: str
     point: str
-    value: float | int | bool | str
-    type: NotRequired[Literal["write"]]
+    value: NotRequired[float | int | bool | str]
+    type: NotRequired[Literal["write", "action"]]
     reply_to: NotRequired[str]
     expires: NotRequired[int]
     schema: NotRequired[int]
@@ -487,16 +489,20 @@ class WriteCommand:
     id: str
     device: str
     point: str
-    value: float | int | bool | str
+    value: float | int | bool | str | None
     expires: int | None = None
     """epoch ms after which the edge refuses it (``expired``); ``None``: no expiry"""
+    type: Literal["write", "action"] = "write"
+    """``action``: ``point`` names a command of the device profile and ``value`` is ``None``"""
 
 
 def encode_command(command: WriteCommand, *, ts: int, issued_by: str | None = None,
                    reply_to: str | None = None) -> bytes:
     """The ``cmd`` payload for ``command`` (what a cloud or an operator's tool sends)."""
-    doc = CommandDict(schema=SCHEMA_VERSION, kind="cmd", id=command.id, type="write", device=command.device,
-                      point=command.point, value=command.value, ts=ts)
+    doc = CommandDict(schema=SCHEMA_VERSION, kind="cmd", id=command.id, type=command.type, device=command.device,
+                      point=command.point, ts=ts)
+    if command.value is not None:
+        doc["value"] = command.value
     if command.expires is not None:
         doc["expires"] = command.expires
     if issued_by is not None:
@@ -524,16 +530,19 @@ def parse_command(doc: Mapping[str, Any]) -> WriteCommand:
     cmd_id, device, point, value = doc.get("id"), doc.get("device"), doc.get("point"), doc.get("value")
     if not isinstance(cmd_id, str) or not cmd_id:
         raise WireError("bad_command", "'id' must be a non-empty string")
-    if doc.get("type", "write") != "write":
-        raise WireError("unsupported", f"command type {doc.get('type')!r} is not supported (write)")
+    kind = doc.get("type", "write")
+    if kind not in ("write", "action"):
+        raise WireError("unsupported", f"command type {kind!r} is not supported (write, action)")
     if not isinstance(device, str) or not isinstance(point, str):
         raise WireError("bad_command", "'device' and 'point' must be strings")
-    if isinstance(value, dict | list) or value is None:
+    if kind == "action":
+        value = None   # an action has no value; whatever came is not used
+    elif isinstance(value, dict | list) or value is None:
         raise WireError("bad_value", "'value' must be a number, boolean or enum name")
     expires = doc.get("expires")
     if expires is not None and not (_is_int(expires) and 0 < expires <= MAX_SEQ):
         raise WireError("bad_command", "'expires' must be epoch milliseconds")
-    return WriteCommand(cmd_id, device, point, value, expires)
+    return WriteCommand(cmd_id, device, point, value, expires, "action" if kind == "action" else "write")
 
 
 def encode_reply(command: Mapping[str, Any], *, gateway: str, community: str, ok: bool, reason: str | None,

@@ -9,6 +9,7 @@ import numpy as np
 
 from device_profiles import Profile
 from simulators.physics.base import COMM_FAULTS, FAULTS_BY_KIND, DeviceModel
+from simulators.physics.call_button import CallButtonModel
 from simulators.physics.elevator import ElevatorModel
 from simulators.physics.gate import GateModel
 from simulators.physics.meter import MeterModel
@@ -16,6 +17,7 @@ from simulators.physics.pump import PumpModel
 
 MODELS: dict[str, type[DeviceModel]] = {
     "meter": MeterModel, "pump": PumpModel, "elevator": ElevatorModel, "gate": GateModel,
+    "call_button": CallButtonModel,
 }
 
 __all__ = ["COMM_FAULTS", "FAULTS_BY_KIND", "MODELS", "DeviceModel", "model_for"]

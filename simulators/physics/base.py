@@ -29,6 +29,7 @@ FAULTS_BY_KIND: Final[dict[str, frozenset[str]]] = {
     "elevator": frozenset({"passengers_trapped", "door_lock_fault", "out_of_leveling", "overspeed",
                            "door_open_while_moving", "clock_skew"}),
     "gate": frozenset({"forced_open", "held_open", "tamper", "duress", "clock_skew"}),
+    "call_button": frozenset({"pressed", "low_battery"}),
 }
 DAY: Final = 86400.0
 

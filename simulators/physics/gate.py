@@ -32,6 +32,10 @@ def passage_rates(t: float, peak: float) -> tuple[float, float]:
     return rate_in, rate_out
 
 
+REMOTE_OPEN_S = 5.0
+"""How long a gate opened by command stays open (a speed gate's pass window)."""
+
+
 class GateModel(DeviceModel):
     kind = "gate"
 
@@ -59,6 +63,15 @@ class GateModel(DeviceModel):
             self.last_event = 200
         if alarm is not None:
             self.last_event = alarm   # an active alarm stays the gate's latest event until it clears
+
+    def remote_open(self, seconds: float = REMOTE_OPEN_S) -> bool:
+        """Open on a remote command (event 8, ``remote_open``) for ``seconds``; refused (False)
+        while the gate is tampered with or under duress — a real controller locks down then."""
+        if "tamper" in self.faults or "duress" in self.faults:
+            return False
+        self.open_until = max(self.open_until, self.t + seconds)
+        self.last_event = 8
+        return True
 
     def on_fault(self, fault: str, active: bool) -> None:
         if active and fault in EVENTS:

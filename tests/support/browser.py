@@ -53,3 +53,14 @@ async def login(browser: Browser, base: str, who: Login, *, locale: str = "zh-CN
 async def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def draw_signature(page: Page, canvas: str = "#signature-pad") -> None:
+    """A zig-zag drawn with the pointer on a signature canvas (pointer events, as a finger would)."""
+    box = await page.locator(canvas).bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + 20, box["y"] + 60)
+    await page.mouse.down()
+    for step in range(1, 12):
+        await page.mouse.move(box["x"] + 20 + step * 22, box["y"] + 60 + (15 if step % 2 else -15))
+    await page.mouse.up()

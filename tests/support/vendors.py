@@ -15,6 +15,9 @@ functions, so a wrong product signature fails here:
 * Aliyun SMS: ``GET /?Action=SendSms&…&Signature=…``; the string to sign is rebuilt with the
   documented recipe (form-encode, then ``+``→``%20``, ``*``→``%2A``, ``%7E``→``~``), signed with
   HMAC-SHA1 under ``secret + "&"``; bad → HTTP 400 ``SignatureDoesNotMatch``.
+* Aliyun voice (Dyvmsapi): ``GET /?Action=SingleCallByTts&…`` with ``CalledNumber``,
+  ``CalledShowNumber``, ``TtsCode``, ``TtsParam`` (JSON), the same common parameters and signature as
+  SMS; answers ``{"Code": "OK", "CallId": …}``.
 
 The fixture that runs it: ``vendor_receiver`` in ``tests/plugins/receivers.py``.
 """
@@ -141,8 +144,11 @@ class VendorReceiver:
         return {"code": 0, "msg": "success", "data": {}}
 
     def _aliyun(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        required = ("AccessKeyId", "Action", "Format", "PhoneNumbers", "SignName", "SignatureMethod",
-                    "SignatureNonce", "SignatureVersion", "TemplateCode", "Timestamp", "Version", "Signature")
+        common = ("AccessKeyId", "Action", "Format", "SignatureMethod", "SignatureNonce", "SignatureVersion",
+                  "Timestamp", "Version", "Signature")
+        own = {"SendSms": ("PhoneNumbers", "SignName", "TemplateCode"),
+               "SingleCallByTts": ("CalledNumber", "CalledShowNumber", "TtsCode")}.get(query.get("Action", ""), ())
+        required = (*common, *own)
         missing = [k for k in required if not query.get(k)]
         if missing:
             self.refused.append(("aliyun", f"missing {missing}"))
@@ -151,8 +157,8 @@ class VendorReceiver:
         if secret is None:
             self.refused.append(("aliyun", "key"))
             return 404, {"Code": "InvalidAccessKeyId.NotFound", "Message": "Specified access key is not found."}
-        if (query["Action"], query["Version"], query["SignatureMethod"], query["SignatureVersion"]) != (
-                "SendSms", "2017-05-25", "HMAC-SHA1", "1.0"):
+        if not own or (query["Version"], query["SignatureMethod"], query["SignatureVersion"]) != (
+                "2017-05-25", "HMAC-SHA1", "1.0"):
             self.refused.append(("aliyun", "common parameters"))
             return 400, {"Code": "InvalidParameter", "Message": "common parameters"}
         params = {k: v for k, v in query.items() if k != "Signature"}
@@ -168,5 +174,15 @@ class VendorReceiver:
             return 400, {"Code": "InvalidTimeStamp.Expired", "Message": "Specified time stamp is expired"}
         if self._throttled("aliyun"):
             return 200, {"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发分钟级流控Permits:1"}
+        if query["Action"] == "SingleCallByTts":
+            try:
+                tts = json.loads(query.get("TtsParam", "{}"))
+            except ValueError:
+                tts = None
+            if not isinstance(tts, dict):
+                self.refused.append(("aliyun-voice", "TtsParam"))
+                return 400, {"Code": "InvalidTtsParam", "Message": "TtsParam is not a JSON object"}
+            self.accepted.append(("aliyun-voice", query))
+            return 200, {"Code": "OK", "Message": "OK", "CallId": "116012354148^102813", "RequestId": "D9CB3933"}
         self.accepted.append(("aliyun", query))
         return 200, {"Code": "OK", "Message": "OK", "BizId": "900619746936498440^0", "RequestId": "F655A8D5"}

@@ -5,6 +5,11 @@ the caller's (404 otherwise). A command the cloud refuses (not writable, out of 
 enum name …) is answered **422** ``command_refused`` *and* stored as ``rejected``: the trail shows
 attempts too. An accepted one is **202**: it is queued, and the reply comes later — poll
 ``GET …/commands/{command_id}`` (``status``: pending → sent → done | refused | timed_out, or expired).
+
+An action (``{"action": "open"}``) is a command of the device profile's ``commands:`` (a gate's
+remote open), forwarded by the edge to the device, which answers; the policy row
+``devices.command`` decides who may send one, writes and actions alike (butlers may not open
+gates: see :mod:`cloud.auth.policy`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from cloud.api.deps import ClockDep, PoolDep, StaffUser
 from cloud.ops.fleet.commands import DEFAULT_EXPIRY, MAX_EXPIRY, submit
@@ -25,11 +30,24 @@ CommandId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.:-]{1,64}$
 
 
 class CommandIn(BaseModel):
-    point: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$", examples=["pressure_setpoint"])
-    value: bool | int | float | Annotated[str, Field(max_length=64)] = Field(
-        description="a number, a boolean (coils), or an enum label", examples=[3.2])
+    """A write (``point`` and ``value``) or an action of the device profile (``action``, e.g. a gate's
+    ``open``): exactly one of the two."""
+
+    point: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$",
+                              examples=["pressure_setpoint"])
+    value: bool | int | float | Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="a number, a boolean (coils), or an enum label", examples=[3.2])
+    action: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$", examples=["open"],
+                               description="a command of the device profile (commands:), performed by the device")
     expires_in_s: float = Field(DEFAULT_EXPIRY.total_seconds(), ge=1, le=MAX_EXPIRY.total_seconds(),
                                 description="not sent (and refused by the edge) after this long")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CommandIn:
+        partial = (self.point is None) != (self.value is None)
+        if partial or (self.point is not None) == (self.action is not None):
+            raise ValueError("send either point and value (a write) or action (e.g. open), not both")
+        return self
 
 
 class CommandOut(BaseModel):
@@ -38,8 +56,9 @@ class CommandOut(BaseModel):
     device: str
     community: str
     gateway: str | None
+    kind: str = Field(description="write (point set to value) or action (point names the action, value null)")
     point: str
-    value: bool | int | float | str
+    value: bool | int | float | str | None
     issued_by: str
     status: str = Field(description="rejected | pending | sent | done | refused | timed_out | expired")
     reason: str | None = Field(description="why it was refused, timed out or expired (edge reason codes)")
@@ -53,17 +72,18 @@ class CommandOut(BaseModel):
     @classmethod
     def of(cls, r: CommandRow) -> CommandOut:
         return cls(command_id=r.command_id, device_id=r.device_id, device=r.device, community=r.community,
-                   gateway=r.gateway, point=r.point, value=r.value, issued_by=r.issued_by, status=r.status,
+                   gateway=r.gateway, kind=r.kind, point=r.point, value=r.value, issued_by=r.issued_by, status=r.status,
                    reason=r.reason, detail=r.detail, created_at=r.created_at, expires_at=r.expires_at,
                    sent_at=r.sent_at, finished_at=r.finished_at, late_reply=r.late_reply)
 
 
 @router.post("/{device_id}/commands", response_model=CommandOut, status_code=status.HTTP_202_ACCEPTED,
-             summary="Send a command (a write) to the device through its gateway")
+             summary="Send a command (a write, or an action such as a gate's open) to the device through its gateway")
 async def send_command(device_id: int, body: CommandIn, pool: PoolDep, user: StaffUser, clock: ClockDep) -> CommandOut:
     async with pool.connection() as conn:
-        row = await submit(conn, device_id=device_id, point=body.point, value=body.value, issued_by=user.username,
-                           now=clock.now(), expires_in=dt.timedelta(seconds=body.expires_in_s))
+        row = await submit(conn, device_id=device_id, point=body.action or body.point or "", value=body.value,
+                           issued_by=user.username, now=clock.now(), expires_in=dt.timedelta(seconds=body.expires_in_s),
+                           action=body.action is not None)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
     out = CommandOut.of(row)

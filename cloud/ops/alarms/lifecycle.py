@@ -345,6 +345,15 @@ async def _earlier_order(conn: AsyncConnection[Any], alarm: dict[str, Any], now:
     return int(earlier["id"])
 
 
+async def _device_owner(conn: AsyncConnection[Any], community: str, device: str) -> int | None:
+    """The resident a device belongs to (a call button's elderly resident): the order its alarm
+    opens is theirs to follow, as if they had reported it (inbox steps with the butler's name)."""
+    cur = await conn.execute("SELECT d.owner_user_id FROM devices d JOIN communities c ON c.id = d.community_id "
+                             "WHERE c.code = %s AND d.code = %s", (community, device))
+    row = await cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
 async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: dict[str, Any],
                              now: datetime, fresh: bool = False,
                              description: str | None = None) -> tuple[int | None, bool]:
@@ -363,7 +372,8 @@ async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: 
         community=alarm["community"], title=_titled(alarm["device"], title), origin="alarm", priority=priority,
         building=alarm["building"], device=alarm["device"], device_kind=kind, skill=policy.skill_for(kind),
         alarm_id=alarm["id"], description=description or alarm["message"],
-        auto_close=policy.auto_close(alarm["rule"], kind),
+        auto_close=policy.auto_close(alarm["rule"], kind), respond=policy.respond_for(alarm["rule"], kind),
+        reporter_user_id=await _device_owner(conn, alarm["community"], alarm["device"]),
     )
     wo = await wo_repo.open_order(conn, policy, new, now, Actor.system(f"alarm:{alarm['id']}"))
     if wo is None:  # lost a race that the advisory lock should have prevented: the index held

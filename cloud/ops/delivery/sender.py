@@ -32,6 +32,7 @@ from cloud.ops.delivery.email import SmtpConfig, send_email
 from cloud.ops.delivery.messenger import send_messenger
 from cloud.ops.delivery.robots import RobotEndpoints, send_robot
 from cloud.ops.delivery.sms import SmsConfig, send_sms
+from cloud.ops.delivery.voice import VoiceConfig, place_call
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.errors import InvalidRequest
 from cloud.ops.model.policy import Policy
@@ -63,6 +64,8 @@ class Delivery:
     status: int | None = None
     error: str | None = None
     permanent: bool = False
+    skipped: bool = False
+    """not attempted on purpose (a voice call no longer needed): recorded, never retried, no alarm"""
 
 
 class NotificationSender:
@@ -71,12 +74,13 @@ class NotificationSender:
     name = "notification-sender"
 
     def __init__(self, policy: Policy, *, smtp: SmtpConfig | None = None, sms: SmsConfig | None = None,
-                 robots: RobotEndpoints | None = None, clock: Clock,
+                 voice: VoiceConfig | None = None, robots: RobotEndpoints | None = None, clock: Clock,
                  retry: RetryPolicy | None = None, batch: int = 50, concurrency: int = 8,
                  poll_interval: float = 2.0, http_timeout: float = 10.0) -> None:
         self.policy = policy
         self.smtp = smtp
         self.sms = sms
+        self.voice = voice
         self.robots = robots or RobotEndpoints()
         self.clock = clock
         self.retry = retry or RetryPolicy()
@@ -146,7 +150,26 @@ class NotificationSender:
             assert self._client is not None
             out = await send_sms(self._client, self.sms, row["target"], row["subject"], self.clock.now())
             return Delivery(out.ok, out.status, out.error, out.permanent)
+        if channel == "voice":
+            return await self._call(conn, row)
         return Delivery(True)  # inbox rows are delivered by NOTIFY at commit
+
+    async def _call(self, conn: AsyncConnection[Any], row: dict[str, Any]) -> Delivery:
+        """A P0's voice call, placed only while its order still waits to be accepted. Skipped (not
+        failed: no alarm) when the order was taken meanwhile or no provider is configured — the voice
+        call is the optional last resort after the inbox and the SMS, which did go out."""
+        if row["work_order_id"] is not None:
+            async with conn.transaction():
+                cur = await conn.execute("SELECT state FROM work_orders WHERE id = %s", (row["work_order_id"],))
+                found = await cur.fetchone()
+            if found is None or found[0] not in ("new", "assigned", "rejected"):
+                return Delivery(False, error=f"skipped: the order is {found[0] if found else 'gone'}", skipped=True)
+        if self.voice is None:
+            return Delivery(False, error="skipped: no voice provider configured (GUANJIA_VOICE_URL)", skipped=True)
+        assert self._client is not None
+        out = await place_call(self._client, self.voice, row["target"], row["subject"], str(row["id"]),
+                               self.clock.now())
+        return Delivery(out.ok, out.status, out.error, out.permanent)
 
     async def _finish(self, conn: AsyncConnection[Any], row: dict[str, Any], result: Delivery, started: float,
                       now: datetime) -> None:
@@ -162,6 +185,11 @@ class NotificationSender:
                 await conn.execute(
                     "UPDATE notifications SET state = 'sent', attempts = %s, sent_at = %s, last_error = NULL, "
                     "next_attempt_at = NULL WHERE id = %s", (attempts, now, row["id"]))
+                return
+            if result.skipped:
+                await conn.execute(
+                    "UPDATE notifications SET state = 'skipped', attempts = %s, last_error = %s, "
+                    "next_attempt_at = NULL WHERE id = %s", (attempts, result.error, row["id"]))
                 return
             if result.permanent or attempts >= self.retry.max_attempts:
                 self.failed += 1

@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 
 from cloud.ops.fleet import repo
 from cloud.ops.fleet.errors import CommandRefused
-from cloud.ops.fleet.validate import Value, check_command
+from cloud.ops.fleet.validate import Value, check_action, check_command
 from device_profiles import Profile
 from device_profiles.loader import builtin_profiles
 
@@ -32,25 +32,36 @@ def new_command_id() -> str:
     return f"c-{uuid.uuid4().hex[:20]}"
 
 
-async def submit(conn: AsyncConnection[Any], *, device_id: int, point: str, value: Value, issued_by: str,
+async def submit(conn: AsyncConnection[Any], *, device_id: int, point: str, value: Value | None, issued_by: str,
                  now: dt.datetime, expires_in: dt.timedelta = DEFAULT_EXPIRY,
-                 profiles: Mapping[str, Profile] | None = None) -> repo.CommandRow | None:
+                 profiles: Mapping[str, Profile] | None = None, action: bool = False,
+                 alarm_id: int | None = None) -> repo.CommandRow | None:
     """The stored command: ``pending`` (the dispatcher sends it when the gateway is online) or
     ``rejected`` with the reason (audited, never sent). ``None`` when the device does not exist.
-    Never raises for a bad command: the refusal is a row of the trail, and the caller commits it."""
+    Never raises for a bad command: the refusal is a row of the trail, and the caller commits it.
+    With ``action`` the command is the profile command named ``point`` (``value`` is ignored);
+    ``alarm_id`` is the alarm episode of a rule that asked for it (one command per episode)."""
     target = await repo.command_target(conn, device_id)
     if target is None:
         return None
     expires_in = min(max(expires_in, dt.timedelta(seconds=1)), MAX_EXPIRY)
     rejected: tuple[str, str] | None = None
+    profiles = known_profiles() if profiles is None else profiles
     try:
-        value = check_command(known_profiles() if profiles is None else profiles, target.profile_id, point, value)
+        if action:
+            value = None
+            check_action(profiles, target.profile_id, point)
+        elif value is None:
+            raise CommandRefused("bad_value", f"{point}: a write needs a value")
+        else:
+            value = check_command(profiles, target.profile_id, point, value)
         if target.gateway is None:
             raise CommandRefused("no_gateway", f"{target.device} is not attached to a gateway")
     except CommandRefused as exc:
         rejected = (exc.reason, exc.detail)
     row = await repo.record(conn, command_id=new_command_id(), target=target, point=point[:64], value=value,
-                            issued_by=issued_by, now=now, expires_at=now + expires_in, rejected=rejected)
+                            issued_by=issued_by, now=now, expires_at=now + expires_in, rejected=rejected,
+                            kind="action" if action else "write", alarm_id=alarm_id)
     if rejected is None:
         # delivered at commit: the dispatcher (any process) sends it now instead of at its next tick
         await conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))

@@ -88,7 +88,8 @@ class CommandDispatcher:
                     continue
                 await conn.commit()
                 payload = encode_command(
-                    WriteCommand(row.command_id, row.device, row.point, row.value, to_ms(row.expires_at)),
+                    WriteCommand(row.command_id, row.device, row.point, row.value, to_ms(row.expires_at),
+                                 "action" if row.kind == "action" else "write"),
                     ts=to_ms(now), issued_by=row.issued_by)
                 try:
                     await publish(cmd_topic, payload)

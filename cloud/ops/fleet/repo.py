@@ -22,7 +22,7 @@ Value = float | int | bool | str
 OPEN = ("pending", "sent")
 
 _COLUMNS = ("id, command_id, community, gateway, device_id, device, point, value, issued_by, status, reason, "
-            "detail, created_at, expires_at, sent_at, finished_at, late_reply")
+            "detail, created_at, expires_at, sent_at, finished_at, late_reply, kind")
 
 
 @dataclass(slots=True)
@@ -36,7 +36,9 @@ class CommandRow:
     device_id: int | None
     device: str
     point: str
-    value: Value
+    """the point written, or the name of the action (``kind`` says which)"""
+    value: Value | None
+    """``None`` for an action"""
     issued_by: str
     status: str
     reason: str | None
@@ -46,6 +48,8 @@ class CommandRow:
     sent_at: dt.datetime | None
     finished_at: dt.datetime | None
     late_reply: bool
+    kind: str = "write"
+    """``write`` (a point set to ``value``) or ``action`` (a command of the profile, e.g. ``open``)"""
 
 
 @dataclass(slots=True)
@@ -59,6 +63,14 @@ class CommandTarget:
     profile_id: str | None
 
 
+async def device_id_of(conn: AsyncConnection[Any], community: str, device: str) -> int | None:
+    """The registry id of a device by its codes (a rule's command names devices by code)."""
+    cur = await conn.execute("SELECT d.id FROM devices d JOIN communities c ON c.id = d.community_id "
+                             "WHERE c.code = %s AND d.code = %s", (community, device))
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
 async def command_target(conn: AsyncConnection[Any], device_id: int) -> CommandTarget | None:
     async with conn.cursor(row_factory=class_row(CommandTarget)) as cur:
         await cur.execute(
@@ -68,18 +80,19 @@ async def command_target(conn: AsyncConnection[Any], device_id: int) -> CommandT
         return await cur.fetchone()
 
 
-async def record(conn: AsyncConnection[Any], *, command_id: str, target: CommandTarget, point: str, value: Value,
-                 issued_by: str, now: dt.datetime, expires_at: dt.datetime, rejected: tuple[str, str] | None = None,
-                 ) -> CommandRow:
+async def record(conn: AsyncConnection[Any], *, command_id: str, target: CommandTarget, point: str,
+                 value: Value | None, issued_by: str, now: dt.datetime, expires_at: dt.datetime,
+                 rejected: tuple[str, str] | None = None, kind: str = "write",
+                 alarm_id: int | None = None) -> CommandRow:
     """Insert a new command: ``pending``, or ``rejected`` with ``(reason, detail)`` (audited, never sent)."""
     status, reason, detail = ("pending", None, "") if rejected is None else ("rejected", *rejected)
     async with conn.cursor(row_factory=class_row(CommandRow)) as cur:
         await cur.execute(
             "INSERT INTO device_commands (command_id, community, gateway, device_id, device, point, value, issued_by, "
-            "status, reason, detail, created_at, expires_at, finished_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING " + _COLUMNS,
+            "status, reason, detail, created_at, expires_at, finished_at, kind, alarm_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING " + _COLUMNS,
             (command_id, target.community, target.gateway, target.device_id, target.device, point, Jsonb(value),
-             issued_by, status, reason, detail[:500], now, expires_at, now if rejected else None))
+             issued_by, status, reason, detail[:500], now, expires_at, now if rejected else None, kind, alarm_id))
         row = await cur.fetchone()
     assert row is not None
     return row

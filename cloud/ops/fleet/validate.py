@@ -52,6 +52,30 @@ def check_command(profiles: Mapping[str, Profile], profile_id: str | None, point
     return value
 
 
+def check_action(profiles: Mapping[str, Profile], profile_id: str | None, name: str) -> None:
+    """An action (a command of the profile's ``commands:``, e.g. a gate's ``open``) the device takes,
+    or :class:`CommandRefused` (``unknown_profile``, ``unknown_command``)."""
+    profile = profiles.get(profile_id) if profile_id else None
+    if profile is None:
+        raise CommandRefused("unknown_profile", f"the cloud does not know the device's profile {profile_id!r}")
+    if profile.command(name) is None:
+        known = ", ".join(c.name for c in profile.commands) or "none"
+        raise CommandRefused("unknown_command", f"{profile.id} has no command {name!r} (it has: {known})")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAction:
+    """An action the device page offers as a button."""
+
+    name: str
+    label: Text
+
+
+def device_actions(profiles: Mapping[str, Profile], profile_id: str | None) -> list[DeviceAction]:
+    profile = profiles.get(profile_id) if profile_id else None
+    return [] if profile is None else [DeviceAction(c.name, c.label) for c in profile.commands]
+
+
 @dataclass(frozen=True, slots=True)
 class WritablePoint:
     """A point a command may write, as the device page's form offers it."""

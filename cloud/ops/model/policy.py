@@ -97,6 +97,8 @@ class Override(BaseModel):
     work_order: bool | None = None
     auto_close: bool = False
     title: str | None = None
+    respond: Duration | None = Field(None, description="this kind of order's own response commitment "
+                                                        "(accept within), instead of its priority's")
 
 
 class Inhibition(BaseModel):
@@ -175,6 +177,14 @@ class Policy(BaseModel):
     def auto_close(self, rule: str, kind: str | None) -> bool:
         override = self.override_for(rule, kind)
         return override.auto_close if override is not None else False
+
+    def respond_for(self, rule: str, kind: str | None) -> timedelta | None:
+        """A site override's own response commitment (the call button's 3 minutes), or None: the
+        priority's. Why per override and not a new priority: a call for help is as urgent as a
+        trapped passenger (P0: routing, SMS and voice escalation alike) but the commitment made to
+        the residents is its own number."""
+        override = self.override_for(rule, kind)
+        return override.respond if override is not None else None
 
     def skill_for(self, kind: str | None) -> Skill:
         return self.kind_skill.get(kind or "", "general")

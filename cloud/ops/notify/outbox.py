@@ -9,7 +9,7 @@ out to SSE subscribers); webhook, email and messenger rows are delivered and ret
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 INBOX_CHANNEL: Final = "guanjia_inbox"
 OUTBOX_CHANNEL: Final = "guanjia_outbox"
 MAX_NOTIFY_BYTES: Final = 7000  # pg_notify payloads must stay under 8000 bytes
+VOICE_AFTER: Final = timedelta(minutes=1)
+"""An unaccepted P0's voice call follows its text message by this much: time to read the text."""
 
 
 class NotificationRow(NamedTuple):
@@ -68,11 +70,12 @@ async def _insert(
     body: str = "",
     payload: dict[str, Any] | None = None,
     dedup_key: str | None = None,
+    due: datetime | None = None,
 ) -> int | None:
     cur = await conn.execute(_INSERT_NOTIFICATION, NotificationRow(
         channel=channel, butler_id=butler_id, target=target, event=event, community=community,
         work_order_id=work_order_id, alarm_id=alarm_id, subject=subject, body=body, payload=Jsonb(payload or {}),
-        state=state, next_attempt_at=None if state == "sent" else now, dedup_key=dedup_key, created_at=now,
+        state=state, next_attempt_at=None if state == "sent" else (due or now), dedup_key=dedup_key, created_at=now,
         sent_at=now if state == "sent" else None))
     row = await cur.fetchone()
     return int(row[0]) if row else None
@@ -130,7 +133,9 @@ async def notify_butler(
 ) -> int | None:
     """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction;
     with ``sms`` (a P0 order escalated because nobody accepted it) also a text to the butler's
-    phone, which reaches them when no app is open. The community's notification policy
+    phone, which reaches them when no app is open, and a voice call :data:`VOICE_AFTER` later that
+    the sender skips if the order was accepted meanwhile (a ringing phone for an order already
+    taken would teach people to ignore the calls). The community's notification policy
     (``community_policies.notify``, :mod:`cloud.ops.policies.repo`) may switch email, messengers
     and the SMS off; the inbox row is always written."""
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
@@ -177,6 +182,11 @@ async def notify_butler(
                                 target=phone, community=wo["community"], work_order_id=wo["id"],
                                 alarm_id=wo.get("alarm_id"), subject=s_subject, body=s_subject,
                                 dedup_key=f"{key}:sms" if key else None) is not None
+        # and a phone call a minute later, unless the order is accepted by then (the sender checks)
+        queued |= await _insert(conn, channel="voice", event=event, now=now, state="pending", butler_id=butler_id,
+                                target=phone, community=wo["community"], work_order_id=wo["id"],
+                                alarm_id=wo.get("alarm_id"), subject=s_subject, body=s_subject,
+                                dedup_key=f"{key}:voice" if key else None, due=now + VOICE_AFTER) is not None
     if email:
         queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
                                 target=email, community=wo["community"], work_order_id=wo["id"],

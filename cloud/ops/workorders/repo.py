@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection
@@ -26,6 +26,7 @@ from cloud.ops.notify.masking import mask_text
 from cloud.ops.notify.outbox import notify_butler, notify_residents, notify_webhooks, render_work_order
 from cloud.ops.points.ledger import award_task
 from cloud.ops.policies.repo import effective
+from cloud.ops.routing.contracts import holder, work_of
 from cloud.ops.routing.repo import route
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class NewOrder:
     reporter_phone: str | None = None
     reporter_user_id: int | None = None
     auto_close: bool = False
+    respond: timedelta | None = None
+    """The order's own response commitment (a policy override's ``respond``), instead of its priority's."""
     due: datetime | None = None
     """A planned order's due instant (:mod:`cloud.ops.maintenance`): its on-site and resolve
     deadlines, so escalation climbs the chain when it passes; the respond clock stays the priority's."""
@@ -157,6 +160,8 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
     The deadlines are the community's (:func:`cloud.ops.policies.repo.effective`), set by its admin."""
     policy = await effective(conn, policy, new.community)
     sla = policy.sla(new.priority, now)
+    if new.respond is not None:
+        sla = sla.model_copy(update={"respond_due": now + new.respond})
     if new.due is not None:
         sla = sla.model_copy(update={"respond_due": min(sla.respond_due, new.due), "on_site_due": new.due,
                                      "resolve_due": new.due})
@@ -187,7 +192,24 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
 async def auto_assign(conn: AsyncConnection[Any], policy: Policy, wo: WorkOrder, now: datetime,
                       exclude: frozenset[int] = frozenset()) -> WorkOrder:
     """Route ``wo`` to the best butler and assign it; leave it ``new``/``rejected`` if nobody fits
-    (the escalation clock still runs, and escalation notifies the chain)."""
+    (the escalation clock still runs, and escalation notifies the chain).
+
+    A valid contract covering the order's skill and kind of work sends it to the contract holder's
+    field staff instead (:mod:`cloud.ops.routing.contracts`); for a rescue the butler routing
+    would pick is told first, in the trail and their inbox, and the holder gets the order."""
+    work = work_of(wo["origin"], wo["priority"])
+    held = await holder(conn, wo["community"], wo["skill"], work, wo["building"], now, exclude)
+    if held is not None:
+        # the butler is told once, when the rescue is first routed (not again on each escalation)
+        if work == "rescue" and wo["state"] == State.new and (first := await route(
+                conn, wo["community"], wo["skill"], wo["building"], now, exclude)) is not None:
+            await notify_butler(conn, first.butler_id, wo, "work_order.rescue_called", now, reveal_pii=True,
+                                dedup=f"wo{wo['id']}:rescue:{first.butler_id}")
+            await add_trail(conn, wo["id"], now, "butler_first", SYSTEM_ROUTING,
+                            note=f"管家先到场安抚，救援交合同单位 / butler first on site; rescue by the contract "
+                                 f"holder {held.contractor}", data={"butler_id": first.butler_id})
+        action = Action.assign if wo["state"] in (State.new, State.rejected) else Action.reassign
+        return await _assign(conn, policy, wo, held.butler_id, now, SYSTEM_ROUTING, action, note=held.reason)
     choice = await route(conn, wo["community"], wo["skill"], wo["building"], now, exclude)
     if choice is None:
         await add_trail(conn, wo["id"], now, "unroutable", SYSTEM_ROUTING,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def demo(
 
     from cloud.auth.seed import seed_demo_users
     from cloud.db.migrate import migrate
-    from cloud.demo_seed import seed_butlers, seed_registry
+    from cloud.demo_seed import seed_butlers, seed_call_buttons, seed_registry
     from guanjia.app.procs import Supervisor
     from guanjia.app.stack.local import LocalStack
     from guanjia.core.ports import reuse_or_pick
@@ -185,7 +186,7 @@ def demo(
             "sim", "run", "--devices", str(devices), "--community", COMMUNITY, "--inventory", str(inventory),
             "--control-port", str(state["control_port"]), "--labels", str(demo_dir / "labels.jsonl"),
             "--mqtt-url", stack.broker().url_for(devices_account), "--speed", str(speed), "--seed", "7",
-            "--serial-meters", *(["--field-devices"] if field_devices else [])))
+            "--serial-meters", "--call-buttons", *(["--field-devices"] if field_devices else [])))
         _wait_for(inventory, 60, "the simulator inventory", supervisor)
 
         creds = _gateway_credentials(database_url, demo_dir, run_dir)
@@ -199,6 +200,7 @@ def demo(
 
         logins = asyncio.run(_people())
         seed_butlers(database_url, COMMUNITY)
+        seed_call_buttons(database_url, COMMUNITY)
         out.print(f"  registry: community {COMMUNITY}, gateway {GATEWAY}, {count} devices; demo users and butlers")
 
         async def _operations() -> bool:
@@ -232,6 +234,7 @@ def demo(
                 raise typer.Exit(_report_dead(dead))
             time.sleep(1)
         _banner(base, state, logins, rows, demo_dir, stack)
+        threading.Thread(target=_history, args=(database_url,), name="demo-history", daemon=True).start()
         if rollout_pumps:
             _rollout_script(database_url, rollout_pumps, base)
         if replay:
@@ -250,6 +253,33 @@ def demo(
         supervisor.stop()
         stack.down()
         out.print("stopped; data kept under " + str(run_dir) + " (make demo reuses it)")
+
+
+def _history(database_url: str) -> None:
+    """90 simulated days for every device of the demo community that has no history yet
+    (:mod:`guanjia.app.demo_history`), in the background: the services and the banner do not
+    wait for it (about half a minute of physics for 40 devices on two idle cores), the charts and
+    health records fill in when it is done. Per device and idempotent, so an interrupted run
+    finishes on the next ``make demo``."""
+    import asyncio
+
+    from cloud.db.pool import connect_async
+    from guanjia.app.demo_history import seed_history
+    from guanjia.core.clock import SystemClock
+
+    async def run() -> Any:
+        async with connect_async(database_url, "guanjia-demo-history") as conn:
+            return await seed_history(conn, COMMUNITY, SystemClock().now(), days=90)
+
+    try:
+        result = asyncio.run(run())
+    except Exception as exc:  # the demo runs on without history; say why
+        out.print(f"[yellow]history: not seeded ({exc})[/yellow]")
+        return
+    if result.devices:
+        out.print(f"  history: 90 simulated days for {result.devices} devices ({result.rows:,} hourly rows;"
+                  f" physics {result.simulate_s:.1f} s, COPY {result.write_s:.1f} s) — charts, health records and"
+                  " the monthly report now show them")
 
 
 def _rollout_agents(database_url: str, demo_dir: Path, run_dir: Path, inventory: Path,

@@ -99,6 +99,8 @@ def run(
     serial_meters: bool = typer.Option(
         False, "--serial-meters",
         help="Generated fleet: add DL/T 645 sub-meters per building and a CJ/T 188 water meter."),
+    call_buttons: bool = typer.Option(
+        False, "--call-buttons", help="Generated fleet: add two one-key call buttons (MQTT) per building."),
 ) -> None:
     """Serve simulated devices until Ctrl-C."""
     import asyncio
@@ -123,7 +125,7 @@ def run(
 
     logging.getLogger("pymodbus.logging").setLevel(logging.WARNING)  # "Server listening" per port is noise
     spec = load_fleet(fleet_file) if fleet_file is not None else generate_fleet(
-        devices or 0, community, serial_meters=serial_meters, field_devices=field_devices)
+        devices or 0, community, serial_meters=serial_meters, field_devices=field_devices, call_buttons=call_buttons)
     plan = load_scenario(scenario, spec) if scenario is not None else None
     has_gates = any(find_profile(d.profile).transport == "mqtt" for d in spec.devices)
 

@@ -18,7 +18,7 @@ async def test_components_run_in_the_cloud_service(db_url: str) -> None:
         assert service.ctx is not None
         names = {t.get_name() for t in service._tasks}
         assert names == {"alarm-processor", "offline-watchdog", "escalation-ticker", "notification-sender",
-                         "fleet-rules"}
+                         "fleet-rules", "rule-commands"}
         assert all(not t.done() for t in service._tasks)
         async with service.ctx.pool.connection() as conn:
             cur = await conn.execute("SELECT last_bucket IS NULL FROM fleet_rule_state WHERE name = 'fleet'")

@@ -20,7 +20,7 @@ from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
-from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, login
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, draw_signature, login
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
 
@@ -78,13 +78,7 @@ async def test_maintainer_fills_checklist_photos_and_signs(server: str, pool: As
             await expect(page.locator("body")).to_contain_text("signature")
             await page.goto(f"{server}/maintenance/{wo_id}")
             await fill()
-            box = await page.locator("#signature-pad").bounding_box()
-            assert box is not None
-            await page.mouse.move(box["x"] + 20, box["y"] + 60)
-            await page.mouse.down()
-            for step in range(1, 12):
-                await page.mouse.move(box["x"] + 20 + step * 22, box["y"] + 60 + (15 if step % 2 else -15))
-            await page.mouse.up()
+            await draw_signature(page)
             await page.click("#checklist-submit")
             await expect(page.locator("#submitted")).to_contain_text("等待物业确认")
             ARTIFACTS.mkdir(exist_ok=True)

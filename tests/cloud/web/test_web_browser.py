@@ -209,6 +209,48 @@ async def test_engineer_changes_a_pump_setpoint_and_sees_the_reply(
             edge.stop()
 
 
+async def test_engineer_opens_a_gate_from_the_device_page(
+        server: str, browser: Browser, make_user: MakeUser, web_db: str, broker: BrokerHandle,
+        tmp_path: Path) -> None:
+    """Issue 19's gate: the device page's "远程开门" button → the dispatcher → the broker → an edge
+    agent subprocess → the simulated MQTT gate, whose answer the page shows."""
+    from cloud.registry.broker import BrokerAccount
+    from simulators import DeviceSpec, FleetSpec, SimulatedFleet
+
+    community, gateway = f"c{uuid.uuid4().hex[:6]}", f"gw{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(web_db) as conn:
+        store.add_gateway(conn, community, gateway)
+        device = store.add_device(conn, community, "b1-gate-1", gateway=gateway, kind="gate", profile_id="access-gate")
+    engineer = await make_user(Role.engineer, community)
+    _, url = broker.add_gateway(community, gateway)
+    devices_url = broker.add_account(BrokerAccount.devices(community))
+    settings = Settings(mode="test", database_url=web_db, mqtt_url=broker.admin_url,
+                        secret_key="test-secret-key-for-the-web-tests-0123456789")
+    config = CloudConfig.from_settings(settings, api=False, migrate=False, prefer_timescale=False)
+    spec = FleetSpec(community=community, devices=[
+        DeviceSpec(id="b1-gate-1", profile="access-gate", building="b1", params={"peak_per_hour": 0})])
+    async with SimulatedFleet(spec, mqtt_url=devices_url, tick_s=0.1) as fleet, \
+            CloudService(settings, config, components=[dispatcher]):
+        edge = AgentProcess(tmp_path, url, community, gateway, None, [],
+                            mqtt_devices={"devices": [{"id": "b1-gate-1", "profile": "access-gate"}]}).start()
+        try:
+            # no wait for the agent: the command waits (pending) until the gateway is online
+            page = await login(browser, server, engineer)
+            await page.goto(f"{server}/devices/{device}")
+            await expect(page.locator("#command-action-open")).to_have_text("远程开门")
+            await page.click("#command-action-open")
+            row = page.locator("#command-trail tbody tr").first
+            await expect(row.locator(".cmd-done")).to_be_visible(timeout=30_000)
+            await expect(row).to_contain_text("远程开门")
+            await expect(row).to_contain_text(engineer.user.username)
+            gate = fleet.devices["b1-gate-1"].gate
+            assert gate is not None
+            assert gate.commands == 1
+            await shot(page, "device-gate-open")
+        finally:
+            edge.stop()
+
+
 async def test_resident_follows_their_report_live(server: str, browser: Browser, world: World,
                                                   people: dict[str, Login], pool: AsyncConnectionPool[Any]) -> None:
     from cloud.ops.model.actors import Actor
@@ -393,3 +435,35 @@ async def test_device_pages_speak_the_devices_language(server: str, browser: Bro
     await page.locator("#gw-details summary").click()
     await expect(page.locator("#gw-status")).to_be_visible()
     await shot(page, f"gateway-{lang}")
+
+
+async def test_chart_with_one_point_keeps_the_asked_window(server: str, browser: Browser,
+                                                           pool: AsyncConnectionPool[Any], make_user: MakeUser) -> None:
+    """A fresh demo has one hourly point in a 30-day chart: the x axis is the 30 days asked for, in
+    the community's zone, not a zero span widened to years (the "2027 to 2029" axis of issue 17)."""
+    from zoneinfo import ZoneInfo
+
+    from cloud.db.rollups import HOUR, floor_to
+    from tests.support.devicepages import seed
+
+    engineer = await make_user(Role.engineer, "cE")
+    now = dt.datetime.now(dt.UTC)
+    async with pool.connection() as conn:
+        pages = await seed(conn, "cE", now)
+        await conn.execute(
+            "INSERT INTO telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n)"
+            " SELECT %s, %s, id, 4.1, 4.0, 4.2, 60 FROM metrics WHERE name = 'outlet_pressure'",
+            (floor_to(now, HOUR) - HOUR, pages.devices["pump"]))
+    page = await _engineer_page(browser, server, engineer)
+    await page.goto(f"{server}/devices/{pages.devices['pump']}?lang=zh")
+    await page.select_option("#chart-range", "30d")
+    chart = await _chart(page, "outlet_pressure")
+    assert await chart.get_attribute("data-points") == "1"
+    ticks = [float(t) for t in (await chart.get_attribute("data-axis-t") or "").split("|")]
+    labels = (await chart.get_attribute("data-axis") or "").split("|")
+    assert len(ticks) >= 3, labels
+    start, end = (now - dt.timedelta(days=31)).timestamp(), (now + dt.timedelta(hours=2)).timestamp()
+    assert all(start <= t <= end for t in ticks), (labels, ticks)
+    beijing = ZoneInfo("Asia/Shanghai")
+    assert labels[0].startswith(dt.datetime.fromtimestamp(ticks[0], beijing).strftime("%m"))
+    await shot(page, "chart-one-point")

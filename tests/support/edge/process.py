@@ -17,16 +17,21 @@ ROOT = Path(__file__).resolve().parents[3]
 class AgentProcess:
     """``guanjia edge run`` in a subprocess; :meth:`stop` is a clean shutdown (SIGTERM)."""
 
-    def __init__(self, workdir: Path, url: str, community: str, gateway: str, port: int,
-                 devices: list[dict[str, Any]]) -> None:
+    def __init__(self, workdir: Path, url: str, community: str, gateway: str, port: int | None,
+                 devices: list[dict[str, Any]], **sections: Any) -> None:
+        """``port`` None: no Modbus link; ``sections`` are further config sections (``mqtt_devices``,
+        ``isapi``, ``rules``) as the agent's YAML spells them."""
         self.config = workdir / "agent.yaml"
         self.log = workdir / "agent.log"
+        links = [] if port is None else [
+            {"type": "tcp", "host": "127.0.0.1", "port": port, "timeout_s": 0.5, "devices": devices}]
         self.config.write_text(yaml.safe_dump({
             "gateway": gateway, "community": community,
             "uplink": {"url": url, "reconnect_initial_s": 0.1, "reconnect_max_s": 1.0},
             "outbox": {"path": "outbox.db", "flush_interval_s": 0.05, "synchronous": "normal"},
-            "links": [{"type": "tcp", "host": "127.0.0.1", "port": port, "timeout_s": 0.5, "devices": devices}],
+            "links": links,
             "rules": {"builtin": False, "state_path": "rules.json"},
+            **sections,
         }))
         self.proc: subprocess.Popen[bytes] | None = None
 

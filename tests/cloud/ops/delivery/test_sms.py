@@ -13,9 +13,10 @@ import psycopg
 import pytest
 
 from cloud.ops.alarms.lifecycle import apply_event
+from cloud.ops.delivery.aliyun import normalise_phone, percent_encode
 from cloud.ops.delivery.errors import DeliveryConfigError
 from cloud.ops.delivery.sender import NotificationSender, RetryPolicy
-from cloud.ops.delivery.sms import SmsConfig, normalise_phone, percent_encode, request_params
+from cloud.ops.delivery.sms import SmsConfig, request_params
 from cloud.ops.escalation import escalate_due
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import Policy

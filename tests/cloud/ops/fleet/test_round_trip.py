@@ -8,8 +8,7 @@ and expiry (a command to a gateway that is offline expires and does not fire whe
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,9 @@ import psycopg
 import pytest
 
 from cloud.auth.roles import Role
-from cloud.ops.fleet.dispatcher import components as dispatcher
 from cloud.registry import store
-from cloud.runtime.context import CloudConfig
 from cloud.service import CloudService
 from device_profiles import find_profile
-from guanjia.core.settings import Settings
 from tests.support.edge.collector import Collector
 from tests.support.edge.process import AgentProcess
 from tests.support.edge.servers import ProfileServer, Unit
@@ -31,26 +27,11 @@ from tests.support.services import BrokerHandle
 from tests.support.webapp import MakeUser
 
 PUMP = find_profile("vfd-pump")
-SECRET = "test-secret-key-for-the-command-tests-0123456789"
 
 
 @pytest.fixture
-def names() -> tuple[str, str]:
-    return f"c{uuid.uuid4().hex[:6]}", f"gw{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture
-async def cloud(fresh_db: str, broker: BrokerHandle) -> AsyncIterator[CloudService]:
-    """A cloud process running only the command dispatcher, on the broker's admin account."""
-    settings = Settings(mode="test", database_url=fresh_db, mqtt_url=broker.admin_url, secret_key=SECRET)
-    config = CloudConfig.from_settings(settings, api=False, migrate=False, prefer_timescale=False)
-    async with CloudService(settings, config, components=[dispatcher]) as service:
-        yield service
-
-
-@pytest.fixture
-def registered(fresh_db: str, names: tuple[str, str]) -> dict[str, int]:
-    community, gateway = names
+def registered(fresh_db: str, gateway_names: tuple[str, str]) -> dict[str, int]:
+    community, gateway = gateway_names
     with psycopg.connect(fresh_db) as conn:
         store.add_gateway(conn, community, gateway)
         return {code: store.add_device(conn, community, code, gateway=gateway, kind="pump", profile_id="vfd-pump")
@@ -58,8 +39,8 @@ def registered(fresh_db: str, names: tuple[str, str]) -> dict[str, int]:
 
 
 @pytest.fixture
-def agent(tmp_path: Path, broker: BrokerHandle, names: tuple[str, str]) -> Iterator[Any]:
-    community, gateway = names
+def agent(tmp_path: Path, broker: BrokerHandle, gateway_names: tuple[str, str]) -> Iterator[Any]:
+    community, gateway = gateway_names
     _, url = broker.add_gateway(community, gateway)
     made: list[AgentProcess] = []
 
@@ -84,10 +65,10 @@ async def wait_status(client: httpx.AsyncClient, headers: dict[str, str], device
             await asyncio.sleep(0.1)
 
 
-async def test_command_round_trip_and_refusals(cloud: CloudService, client: httpx.AsyncClient, make_user: MakeUser,
-                                               registered: dict[str, int], agent: Any, broker: BrokerHandle,
-                                               names: tuple[str, str]) -> None:
-    community, gateway = names
+async def test_command_round_trip_and_refusals(
+        command_cloud: CloudService, client: httpx.AsyncClient, make_user: MakeUser, registered: dict[str, int],
+        agent: Any, broker: BrokerHandle, gateway_names: tuple[str, str]) -> None:
+    community, gateway = gateway_names
     engineer = await make_user(Role.engineer, community)
     unit = Unit(1, PUMP, {"pressure_setpoint": 3.0, "outlet_pressure": 2.5})
     async with ProfileServer([unit]) as server, Collector(broker.admin_url, community, gateway) as wire:
@@ -134,9 +115,9 @@ async def test_command_round_trip_and_refusals(cloud: CloudService, client: http
 
 
 async def test_a_command_to_an_offline_gateway_expires_and_never_fires(
-        cloud: CloudService, client: httpx.AsyncClient, make_user: MakeUser, registered: dict[str, int], agent: Any,
-        broker: BrokerHandle, names: tuple[str, str]) -> None:
-    community, gateway = names
+        command_cloud: CloudService, client: httpx.AsyncClient, make_user: MakeUser, registered: dict[str, int],
+        agent: Any, broker: BrokerHandle, gateway_names: tuple[str, str]) -> None:
+    community, gateway = gateway_names
     admin = await make_user(Role.admin)
     unit = Unit(1, PUMP, {"pressure_setpoint": 3.0})
     pump = registered["pump-1"]
@@ -157,9 +138,9 @@ async def test_a_command_to_an_offline_gateway_expires_and_never_fires(
 
 
 async def test_residents_and_butlers_cannot_send_commands(client: httpx.AsyncClient, make_user: MakeUser,
-                                                          registered: dict[str, int], names: tuple[str, str],
+                                                          registered: dict[str, int], gateway_names: tuple[str, str],
                                                           fresh_db: str) -> None:
-    community, _ = names
+    community, _ = gateway_names
     pump = registered["pump-1"]
     for role in (Role.resident, Role.butler):
         login = await make_user(role, community)
