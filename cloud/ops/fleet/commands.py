@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from cloud.ops.fleet import repo
+from cloud.ops.fleet import configs, repo
 from cloud.ops.fleet.errors import CommandRefused
 from cloud.ops.fleet.validate import Value, check_action, check_command
 from device_profiles import Profile
@@ -46,7 +46,10 @@ async def submit(conn: AsyncConnection[Any], *, device_id: int, point: str, valu
         return None
     expires_in = min(max(expires_in, dt.timedelta(seconds=1)), MAX_EXPIRY)
     rejected: tuple[str, str] | None = None
-    profiles = known_profiles() if profiles is None else profiles
+    if profiles is None:
+        # the gateway's own pushed profiles first: they are what its agent writes with
+        pushed = await configs.running_profiles(conn, target.community, target.gateway) if target.gateway else {}
+        profiles = {**known_profiles(), **pushed}
     try:
         if action:
             value = None

@@ -17,6 +17,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from device_profiles import Profile
+from device_profiles.loader import parse_profile
+from guanjia.core.config import load_yaml
+from guanjia.core.errors import ConfigError
 from guanjia.core.wire_config import ConfigReport
 
 
@@ -137,6 +141,31 @@ async def base_files(conn: AsyncConnection[Any], gateway_id: int) -> dict[str, s
         (gateway_id,))
     row = await cur.fetchone()
     return dict(row[0]) if row else None
+
+
+async def running_profiles(conn: AsyncConnection[Any], community: str, gateway: str) -> dict[str, Profile]:
+    """The profiles of the version a gateway reports running, by id (empty: it runs none the cloud
+    pushed). A command to one of that gateway's devices is checked against these before the shipped
+    library, because they are what its agent decodes and writes with. The files were checked when
+    they were uploaded; one that no longer parses (a library change since) is left out, and the
+    command then meets the shipped profile or ``unknown_profile``."""
+    cur = await conn.execute(
+        "SELECT v.files FROM edge_config_versions v "
+        "JOIN gateway_config_state s ON s.gateway_id = v.gateway_id AND s.running = v.version "
+        "JOIN gateways g ON g.id = v.gateway_id JOIN communities c ON c.id = g.community_id "
+        "WHERE c.code = %s AND g.code = %s", (community, gateway))
+    row = await cur.fetchone()
+    profiles: dict[str, Profile] = {}
+    for name, text in sorted(dict(row[0]).items()) if row else ():
+        if not (name.startswith("profiles/") and name.endswith((".yaml", ".yml"))):
+            continue
+        try:
+            data, lines = load_yaml(text, name)
+            profile = parse_profile(data, name, lines)
+        except ConfigError:
+            continue
+        profiles[profile.id] = profile
+    return profiles
 
 
 # --------------------------------------------------------------------------- reports

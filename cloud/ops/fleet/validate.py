@@ -5,10 +5,10 @@ a command the cloud accepts is one the edge accepts too unless the device itself
 offline, lost its profile). The edge checks again on arrival (:mod:`edge.commands`): the cloud's
 check gives the engineer an immediate answer; the edge's is the one that guards the bus.
 
-Why the cloud refuses devices whose profile it does not know (``unknown_profile``) instead of
-passing them to the edge unchecked: the cloud knows the shipped profiles; a gateway's custom
-profile reaches the cloud only with configuration rollout (issue 19, part 3). Until then a
-command the cloud cannot check is not sent.
+Which profiles: the gateway's own, from the configuration version it reports running
+(:func:`cloud.ops.fleet.configs.running_profiles`), then the shipped library. Why the cloud
+refuses devices whose profile it knows from neither (``unknown_profile``) instead of passing them
+to the edge unchecked: a command the cloud cannot check is not sent.
 """
 
 from __future__ import annotations

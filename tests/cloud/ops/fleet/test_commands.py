@@ -16,15 +16,16 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.db.pool import open_pool
-from cloud.ops.fleet import repo
+from cloud.ops.fleet import configs, repo
 from cloud.ops.fleet.commands import submit
 from cloud.ops.fleet.dispatcher import CommandDispatcher
 from cloud.ops.fleet.errors import CommandRefused
 from cloud.ops.fleet.validate import check_command, writable_points
 from cloud.registry import store
-from device_profiles.loader import builtin_profiles
+from device_profiles.loader import LIBRARY, builtin_profiles
 from guanjia.core.clock import ManualClock, to_ms
 from guanjia.core.wire import encode_reply
+from guanjia.core.wire_config import ConfigReport
 
 T0 = dt.datetime(2026, 12, 5, 2, 0, tzinfo=dt.UTC)
 PUMP = "vfd-pump"
@@ -222,3 +223,27 @@ async def test_bad_replies_and_topics_are_ignored(pool: AsyncConnectionPool[Any]
     await dispatcher.on_message(pool, "guanjia/v1/cmdc/gw-1/status", b"[]")
     assert dispatcher.outcomes == {"bad_reply": 2}
     assert dispatcher.online == {}
+
+
+async def test_a_gateways_own_pushed_profile_checks_its_commands(pool: AsyncConnectionPool[Any], fresh_db: str) -> None:
+    """A device on a site profile the library lacks is checked against the profile of the
+    configuration version its gateway reports running (then the library); before that version
+    runs there, the cloud cannot check it and refuses (``unknown_profile``)."""
+    clock = ManualClock(T0)
+    with psycopg.connect(fresh_db) as conn:
+        store.add_device(conn, "cmdc", "site-pump-1", gateway="gw-1", kind="pump", profile_id="site-pump")
+    shipped = (LIBRARY / f"{PUMP}.yaml").read_text(encoding="utf-8")
+    site = shipped.replace(f"id: {PUMP}\n", "id: site-pump\n", 1)
+    assert site != shipped
+    before = await _submit(pool, clock, "pressure_setpoint", 3, device="site-pump-1")
+    assert (before.status, before.reason) == ("rejected", "unknown_profile")
+    async with pool.connection() as conn:
+        gateway_id = await configs.gateway_by_code(conn, "cmdc", "gw-1")
+        assert gateway_id is not None
+        await configs.save_version(conn, gateway_id, "v1", {"profiles/site-pump.yaml": site, "devices.yaml": ""},
+                                   by="eng1", at=T0, note="")
+        await configs.record_report(conn, gateway_id, ConfigReport("good", "v1", "v1", "v1", "p1", None, "", 0), T0)
+    accepted = await _submit(pool, clock, "pressure_setpoint", 3, device="site-pump-1")
+    assert accepted.status == "pending"
+    refused = await _submit(pool, clock, "pressure_setpoint", 12, device="site-pump-1")
+    assert (refused.status, refused.reason) == ("rejected", "out_of_range")
