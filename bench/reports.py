@@ -33,6 +33,7 @@ async def _run(url: str, communities: int, per: int) -> dict[str, Any]:
     from bench.webdata import build_world
     from cloud.db.pool import open_pool
     from cloud.ops.reports import pdf
+    from cloud.ops.reports.company import combine
     from cloud.ops.reports.manager import build
     from cloud.ops.reports.tariffs import shipped
 
@@ -42,13 +43,18 @@ async def _run(url: str, communities: int, per: int) -> dict[str, Any]:
             await build_world(conn, codes, devices_per_community=per, buildings_per_community=5, days=31,
                               minute_days=0, work_orders_per_community=20, now=NOW)
             await conn.commit()
-            await conn.execute("ANALYZE")
+            await conn.set_autocommit(True)
+            # what autovacuum does in a running system: statistics, and the visibility map that
+            # lets the rollup be read index-only (migration 412)
+            await conn.execute("VACUUM ANALYZE")
+            await conn.set_autocommit(False)
             cur = await conn.execute("SELECT count(*) FROM devices")
             devices = int((await cur.fetchone() or (0,))[0])
         tariff = shipped()
         samples: list[float] = []
         energy_rows = 0
         last: dict[str, Any] = {}
+        reports: list[dict[str, Any]] = []
         started = time.perf_counter()
         async with pool.connection() as conn:
             for code in codes:
@@ -56,13 +62,18 @@ async def _run(url: str, communities: int, per: int) -> dict[str, Any]:
                 last = await build(conn, code, "month", dt.date(2027, 1, 15), tariff, NOW)
                 samples.append((time.perf_counter() - t0) * 1000)
                 energy_rows += len(last["energy"])
+                reports.append(last)
+            company = combine(reports, NOW)  # the company report: the communities' rows and totals
         total = time.perf_counter() - started
         t0 = time.perf_counter()
         pdf.render(last)
         pdf_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        pdf.render(company)
+        company_pdf_ms = (time.perf_counter() - t0) * 1000
     return {"communities": communities, "devices": devices, "monthly_report_s": round(total, 2),
             "report_p50_ms": round(statistics.median(samples), 1), "report_max_ms": round(max(samples), 1),
-            "pdf_ms": round(pdf_ms, 1), "energy_rows": energy_rows,
+            "pdf_ms": round(pdf_ms, 1), "company_pdf_ms": round(company_pdf_ms, 1), "energy_rows": energy_rows,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 

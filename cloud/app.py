@@ -63,6 +63,7 @@ from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.context import EdgeConfigCheck
 from cloud.runtime.metrics import Metrics
 from cloud.web import admin, checklist, fleetconfig, operations, pages, rounds
+from cloud.web import reports as report_pages
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
@@ -94,6 +95,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (maintenance.router, "self"),
     (inspections.router, "self"),
     (reports.router, "self"),
+    (report_pages.router, "self"),
     (inbox.router, "self"),
     (resident.router, "self"),
     (complaints.router, "self"),

@@ -19,6 +19,7 @@ from cloud.ingest.service import components as ingest
 from cloud.ops.fleetrules.stream import components as fleet_stream
 from cloud.ops.inspections.service import components as inspections
 from cloud.ops.maintenance.service import components as planned_maintenance
+from cloud.ops.reports.service import components as report_delivery
 from cloud.ops.service import components as ops
 from cloud.runtime.context import ComponentFactory
 from cloud.server import components as api
@@ -32,6 +33,7 @@ COMPONENTS: list[ComponentFactory] = [
     analytics,  # anomaly scoring + health records every 15 min, daily retrain
     inspections,  # missed inspection checkpoints → alarms
     planned_maintenance,  # planned work orders ahead of their due date, overdue and lift-compliance alarms
+    report_delivery,  # manager reports by email (PDF) and messenger after each period closes
 ]
 
 INGEST_ONLY: list[ComponentFactory] = [ingest, api]

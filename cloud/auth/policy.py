@@ -226,6 +226,18 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/manager-reports"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/csv"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/pdf"): _r("reports.read", STAFF, COMMUNITY),
+    # company report: the caller's own communities (admins: all), filtered by the handler
+    ("GET", "/api/v1/manager-reports/company"): _r("reports.read", STAFF, ANY),
+    ("GET", "/api/v1/manager-reports/company/csv"): _r("reports.read", STAFF, ANY),
+    ("GET", "/api/v1/manager-reports/company/pdf"): _r("reports.read", STAFF, ANY),
+    ("GET", "/api/v1/manager-reports/targets"): _r("reports.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/manager-reports/targets"): _r("reports.targets", STAFF, COMMUNITY),
+    ("GET", "/api/v1/manager-reports/subscriptions"): _r("reports.read", STAFF, ANY),
+    ("POST", "/api/v1/manager-reports/subscriptions"): _r("reports.subscribe", STAFF, ANY),
+    ("POST", "/api/v1/manager-reports/company/subscriptions"): _r("reports.subscribe_company", {A}, ANY),
+    ("DELETE", "/api/v1/manager-reports/subscriptions/{subscription_id}"): _r("reports.subscribe", STAFF, ANY),
+    ("GET", "/reports"): _r("reports.read", STAFF, COMMUNITY),
+    ("GET", "/reports/company"): _r("reports.read", STAFF, ANY),
     ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
     # --- operations pages and contracts (issue 17): the property staff's; contractors see their orders only --
     ("GET", "/api/v1/maintenance/plans/{plan_id}"): _r("maintenance.plans", STAFF, COMMUNITY),

@@ -83,6 +83,7 @@ class CloudConfig:
     smtp_url: str | None = None
     sms_url: str | None = dataclasses.field(default=None, repr=False)  # carries the access key
     voice_url: str | None = dataclasses.field(default=None, repr=False)  # carries the access key
+    public_url: str | None = None
     heartbeat_timeout_s: float = 120.0
     fleet_rules: tuple[str, ...] = ()
     fleet_stream_rules: tuple[str, ...] = ()
@@ -105,6 +106,7 @@ class CloudConfig:
             smtp_url=settings.smtp_url or None,
             sms_url=settings.sms_url or None,
             voice_url=settings.voice_url or None,
+            public_url=settings.public_url or None,
             heartbeat_timeout_s=settings.heartbeat_timeout_s,
             # GUANJIA_FLEET_RULES names one file; GUANJIA_FLEET_STREAM_RULES a PATH-like list
             fleet_rules=tuple(p for p in (settings.fleet_rules,) if p),

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     voice_url: str | None = Field(default=None, repr=False)
     """``GUANJIA_VOICE_URL``: the voice-call provider (see :mod:`cloud.ops.delivery.voice`, Aliyun
     ``SingleCallByTts``) for unaccepted P0 orders; unset: the calls are skipped (recorded as such)."""
+    public_url: str | None = None
+    """``GUANJIA_PUBLIC_URL``: the address people open the cloud at (``https://guanjia.example.com``),
+    for links in messages (the manager report's messenger summary); unset: the message has no link."""
     heartbeat_timeout_s: float = 120.0
     """``GUANJIA_HEARTBEAT_TIMEOUT_S``: a gateway silent this long gets a ``gateway_offline`` alarm."""
     fleet_rules: str | None = None

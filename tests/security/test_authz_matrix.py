@@ -98,6 +98,10 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
             complaint = await cur.fetchone()
             assert complaint is not None
             photo = photos.store(settings.run_dir, c, PNG).rsplit("/", 1)[1]
+            cur = await conn.execute("INSERT INTO report_subscriptions (community, period, emails, created_at)"
+                                     " VALUES (%s, 'month', '{m@example.com}', now()) RETURNING id", (c,))
+            subscription = await cur.fetchone()
+            assert subscription is not None
             await conn.execute(
                 "INSERT INTO device_commands (command_id, community, gateway, device_id, device, point, value,"
                 " issued_by, status, created_at, expires_at) SELECT %s, %s, 'gw-1', d.id, d.code, 'fault_reset',"
@@ -132,7 +136,7 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 "device_id": world.device_ids[c][0], "gateway_id": world.gateway_ids[c],
                 "alarm_id": world.alarm_ids[c][0], "wo_id": wo, "work_order_id": wo,
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
-                "complaint_id": complaint[0],
+                "complaint_id": complaint[0], "subscription_id": subscription[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept", "command_id": f"c-matrix-{c}",
                 "rollout_id": rollout,
             }

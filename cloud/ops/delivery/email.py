@@ -43,12 +43,19 @@ class SmtpConfig:
                    unquote(parts.password) if parts.password else None, security)
 
 
-def _send(config: SmtpConfig, to: str, subject: str, body: str) -> None:
+Attachment = tuple[str, str, bytes]
+"""(filename, content type, bytes) — a manager report's PDF, for instance."""
+
+
+def _send(config: SmtpConfig, to: str, subject: str, body: str, attachments: tuple[Attachment, ...] = ()) -> None:
     message = EmailMessage()
     message["From"] = config.sender
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
     smtp: smtplib.SMTP
     if config.security == "tls":
         smtp = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=ssl.create_default_context())
@@ -62,11 +69,12 @@ def _send(config: SmtpConfig, to: str, subject: str, body: str) -> None:
         smtp.send_message(message)
 
 
-async def send_email(config: SmtpConfig, to: str, subject: str, body: str) -> str | None:
+async def send_email(config: SmtpConfig, to: str, subject: str, body: str,
+                     attachments: tuple[Attachment, ...] = ()) -> str | None:
     """Send one email; return None on success or the error text (the sender retries)."""
     try:
         async with asyncio.timeout(config.timeout + 5):
-            await asyncio.to_thread(_send, config, to, subject, body)
+            await asyncio.to_thread(_send, config, to, subject, body, attachments)
     except (smtplib.SMTPException, OSError, TimeoutError) as exc:
         return f"{type(exc).__name__}: {exc}"[:500]
     return None

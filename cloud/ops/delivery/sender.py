@@ -126,7 +126,11 @@ class NotificationSender:
         if channel == "email":
             if self.smtp is None:
                 return Delivery(False, error="no SMTP server configured (GUANJIA_SMTP_URL)")
-            error = await send_email(self.smtp, row["target"], row["subject"], row["body"])
+            async with conn.transaction():
+                cur = await conn.execute("SELECT filename, content_type, data FROM notification_attachments "
+                                         "WHERE notification_id = %s ORDER BY filename", (row["id"],))
+                files = tuple((str(f), str(t), bytes(d)) for f, t, d in await cur.fetchall())
+            error = await send_email(self.smtp, row["target"], row["subject"], row["body"], files)
             return Delivery(error is None, error=error)
         if channel == "messenger":
             try:

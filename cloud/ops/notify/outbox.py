@@ -285,3 +285,31 @@ async def notify_residents(
          "community": wo["community"], "now": now, "channel": RESIDENT_CHANNEL},
     )
     return len(await cur.fetchall())
+
+
+async def notify_report(
+    conn: AsyncConnection[Any],
+    *,
+    channel: str,
+    target: str,
+    community: str | None,
+    subject: str,
+    body: str,
+    payload: dict[str, Any],
+    dedup_key: str,
+    now: datetime,
+    attachments: tuple[tuple[str, str, bytes], ...] = (),
+) -> int | None:
+    """One email or messenger notification of a manager report, in the caller's transaction, with
+    its files (``(filename, content type, bytes)``, table ``notification_attachments``, which the
+    sender attaches to an email). None when ``dedup_key`` was already queued — the report of one
+    period goes to one recipient once."""
+    found = await _insert(conn, channel=channel, event="manager_report", now=now, state="pending", target=target,
+                          community=community, subject=subject, body=body, payload=payload, dedup_key=dedup_key)
+    if found is None:
+        return None
+    for filename, content_type, data in attachments:
+        await conn.execute("INSERT INTO notification_attachments (notification_id, filename, content_type, data) "
+                           "VALUES (%s, %s, %s, %s)", (found, filename, content_type, data))
+    await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return found

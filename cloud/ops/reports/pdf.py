@@ -1,6 +1,7 @@
-"""The manager's report as a PDF (fpdf2: pure Python, embeds a TrueType subset), with its tables
-and a bar chart of energy cost per meter drawn as vector rectangles (no plotting library, no
-raster images: the chart stays sharp when printed and the file small).
+"""The manager's report (community or company) as a PDF (fpdf2: pure Python, embeds a TrueType
+subset): its charts (:func:`cloud.ops.reports.charts.charts`, the same the page draws) as vector
+bars (no plotting library, no raster images: sharp when printed, the file small), then every
+table the CSV export has.
 
 Chinese needs a CJK font: the first found of :data:`FONT_CANDIDATES` is embedded (subset) — the
 project's system dependencies install WenQuanYi Micro Hei (``fonts-wqy-microhei``, with chromium).
@@ -9,7 +10,6 @@ Without one, :class:`PdfUnavailable` says so instead of printing boxes.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,6 +17,8 @@ from fpdf import FPDF
 from fpdf.errors import FPDFException
 
 from cloud.ops.model.errors import WorkOrderError
+from cloud.ops.reports.charts import Chart, charts
+from cloud.ops.reports.manager import TABLE_TITLES, tables
 
 FONT_CANDIDATES: Final = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
@@ -51,22 +53,20 @@ def _table(pdf: FPDF, title: str, rows: list[dict[str, Any]]) -> None:
     pdf.ln(3)
 
 
-def _cost_chart(pdf: FPDF, energy: list[dict[str, Any]]) -> None:
-    if not energy:
-        return
+def _chart(pdf: FPDF, chart: Chart) -> None:
     pdf.set_font("cjk", size=11)
-    pdf.cell(0, 8, "各表电费 / energy cost per meter (CNY)", new_x="LMARGIN", new_y="NEXT")
+    unit = f" ({chart.unit})" if chart.unit else ""
+    pdf.cell(0, 8, f"{chart.title_zh} / {chart.title_en}{unit}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("cjk", size=8)
-    top = max(Decimal(e["cost"]) for e in energy) or Decimal(1)
-    width = pdf.epw - 40
-    for e in energy[:30]:
+    width = pdf.epw - 70
+    for label, value in chart.bars:
         y = pdf.get_y()
-        pdf.cell(38, 5, e["device"])
-        bar = float(Decimal(e["cost"]) / top) * width
+        pdf.cell(48, 5, label[:28])
+        bar = value / chart.top * width
         pdf.set_fill_color(60, 120, 200)
-        pdf.rect(pdf.l_margin + 40, y + 1, max(bar, 0.3), 3, style="F")
-        pdf.set_xy(pdf.l_margin + 40 + bar + 2, y)
-        pdf.cell(20, 5, e["cost"], new_x="LMARGIN", new_y="NEXT")
+        pdf.rect(pdf.l_margin + 50, y + 1, max(bar, 0.3), 3, style="F")
+        pdf.set_xy(pdf.l_margin + 50 + bar + 2, y)
+        pdf.cell(18, 5, f"{value:g}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
 
 
@@ -79,20 +79,18 @@ def render(report: dict[str, Any]) -> bytes:
         pdf.set_auto_page_break(auto=True, margin=12)
         pdf.add_page()
         pdf.set_font("cjk", size=16)
-        pdf.cell(0, 10, f"{report['community']} 物业运营{PERIOD_ZH[report['period']]} / "
+        who = report["community"] or "全公司 / company"
+        pdf.cell(0, 10, f"{who} 物业运营{PERIOD_ZH[report['period']]} / "
                         f"property operations {report['period']} report", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("cjk", size=9)
         status = "" if report["final"] else "（未结束 / period not over）"
         pdf.cell(0, 6, f"{report['start']} – {report['end']} ({report['timezone']}){status} · "
                        f"生成于 / generated {report['generated_at']}", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
-        _table(pdf, "服务水平 / SLA, MTTA, MTTR (min)", [report["sla"]])
-        _table(pdf, "工单 / work orders by origin and priority", report["work_orders"])
-        _table(pdf, "计划维保 / planned maintenance", report["maintenance"])
-        _table(pdf, "巡检覆盖 / inspection coverage", report["inspections"])
-        _cost_chart(pdf, report["energy"])
-        _table(pdf, "能耗与电费 / energy and cost (TOU)", report["energy"])
-        _table(pdf, "维保单位合同履约 / contractor SLA compliance", report.get("contractors", []))
+        for chart in charts(report):
+            _chart(pdf, chart)
+        for name, rows in tables(report).items():
+            _table(pdf, TABLE_TITLES.get(name, name), rows)
         return bytes(pdf.output())
     except (FPDFException, OSError) as exc:
         raise PdfUnavailable(f"the PDF could not be rendered: {exc}") from exc

@@ -84,7 +84,13 @@ def cost_of(tariff: Tariff, hourly: Iterable[tuple[datetime, float]], zone: Zone
     for start, kwh in hourly:
         if kwh > 0:
             raw[tariff.band_of(start.astimezone(zone).hour)] += kwh
-    kwh_by = {band: Decimal(repr(v)).quantize(KWH, ROUND_HALF_UP) for band, v in raw.items()}
+    return priced(tariff, {band: Decimal(repr(v)) for band, v in raw.items()})
+
+
+def priced(tariff: Tariff, kwh_by_band: dict[str, Decimal]) -> Cost:
+    """Exact kWh per band → kWh rounded to 0.001 and its cost rounded to the fen, once per band."""
+    kwh_by: dict[str, Decimal] = {band: kwh_by_band.get(band, Decimal(0)).quantize(KWH, ROUND_HALF_UP)
+                                  for band in tariff.bands}
     cost_by = {band: (kwh_by[band] * tariff.bands[band].price).quantize(FEN, ROUND_HALF_UP)  # type: ignore[index]
                for band in kwh_by}
     return Cost(kwh_by, cost_by)

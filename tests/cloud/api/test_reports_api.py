@@ -66,3 +66,60 @@ async def test_report_json_csv_and_tenancy(pool: AsyncConnectionPool[Any], clien
                              headers=staff.headers)).status_code == 422
     butler = await make_user(Role.butler, "ca")
     assert (await client.get("/api/v1/manager-reports", params=params, headers=butler.headers)).status_code == 403
+
+
+async def test_company_report_targets_and_subscriptions(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient,
+                                                        make_user: MakeUser) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO communities (code) VALUES ('ca'), ('cb')")
+    staff = await make_user(Role.engineer, "ca")
+    admin = await make_user(Role.admin)
+    params = {"start": "2027-01-15", "period": "month"}
+    mine = (await client.get("/api/v1/manager-reports/company", params=params, headers=staff.headers)).json()
+    assert [r["community"] for r in mine["communities"]] == ["ca", "合计 / total"]  # only the caller's
+    every = (await client.get("/api/v1/manager-reports/company", params=params, headers=admin.headers)).json()
+    assert [r["community"] for r in every["communities"]] == ["ca", "cb", "合计 / total"]
+    csv_resp = await client.get("/api/v1/manager-reports/company/csv", params=params | {"table": "communities"},
+                                headers=admin.headers)
+    assert csv_resp.status_code == 200
+    assert "company-month-2027-01-01-communities.csv" in csv_resp.headers["content-disposition"]
+    pdf = await client.get("/api/v1/manager-reports/company/pdf", params=params, headers=admin.headers)
+    assert pdf.content.startswith(b"%PDF")
+
+    target = {"community": "ca", "period": "month", "kwh": "1200.5", "valid_from": "2027-01-01"}
+    assert (await client.put("/api/v1/manager-reports/targets", json=target, headers=staff.headers)).status_code == 200
+    assert (await client.put("/api/v1/manager-reports/targets", json=target | {"community": "cb"},
+                             headers=staff.headers)).status_code == 404
+    assert (await client.put("/api/v1/manager-reports/targets", json=target | {"kwh": "-1"},
+                             headers=staff.headers)).status_code == 422
+    listed = (await client.get("/api/v1/manager-reports/targets", params={"community": "ca"},
+                               headers=staff.headers)).json()
+    assert listed == [{"community": "ca", "building": None, "period": "month", "kwh": "1200.500",
+                       "valid_from": "2027-01-01"}]
+    report = (await client.get("/api/v1/manager-reports", params=params | {"community": "ca"},
+                               headers=staff.headers)).json()
+    assert report["energy_total"]["target_kwh"] == "1200.500"
+
+    sub = {"community": "ca", "period": "week", "emails": ["boss@example.com"], "messengers": ["wecom://key-0001"]}
+    created = await client.post("/api/v1/manager-reports/subscriptions", json=sub, headers=staff.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["last_period"] is None
+    assert (await client.post("/api/v1/manager-reports/company/subscriptions", json=sub | {"community": None},
+                              headers=staff.headers)).status_code == 403  # company: admins only
+    assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"community": None},
+                              headers=staff.headers)).status_code == 422
+    assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"messengers": ["nope"]},
+                              headers=staff.headers)).status_code == 422
+    assert (await client.post("/api/v1/manager-reports/subscriptions", json=sub | {"emails": [], "messengers": []},
+                              headers=staff.headers)).status_code == 422
+    assert (await client.post("/api/v1/manager-reports/company/subscriptions", json=sub | {"community": None},
+                              headers=admin.headers)).status_code == 201
+    assert len((await client.get("/api/v1/manager-reports/subscriptions", headers=staff.headers)).json()) == 1
+    sub_id = created.json()["id"]
+    assert (await client.delete(f"/api/v1/manager-reports/subscriptions/{sub_id}",
+                                headers=staff.headers)).status_code == 204
+    listed = (await client.get("/api/v1/manager-reports/subscriptions", headers=staff.headers)).json()
+    assert [s["active"] for s in listed] == [False]
+    other = await make_user(Role.engineer, "cb")
+    assert (await client.delete(f"/api/v1/manager-reports/subscriptions/{sub_id}",
+                                headers=other.headers)).status_code == 404
