@@ -178,7 +178,8 @@ async def test_add_user_form_defaults_to_the_least_privileged_role(
     page = await client.get("/admin/users", headers=session)
     options = re.findall(r'<option value="(\w+)"( selected)?>', page.text.split('name="role"', 1)[1])
     assert options[0] == ("resident", " selected")
-    assert [o for o, _sel in options[:4]] == ["resident", "butler", "engineer", "admin"]
+    # least privileged first; contractors (issue 17) sit below the property's own engineers
+    assert [o for o, _sel in options[:5]] == ["resident", "butler", "contractor", "engineer", "admin"]
     created = await client.post("/admin/users", headers=session, follow_redirects=False,
                                 data={"username": "newbie", "password": "pw-newbie-secret"})
     assert created.status_code == 303
