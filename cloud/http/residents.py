@@ -12,13 +12,13 @@ from typing import Any
 
 from cloud.http.i18n import translate
 from cloud.http.rendering import local_time
+from cloud.ops.notify.outbox import resident_step
 
 
 def step_text(lang: str, payload: dict[str, Any]) -> str:
-    """The sentence for one step, e.g. 「工单 #12 已派给 陈师傅。」."""
-    butler = payload.get("butler") or translate(lang, "resident.staff")
-    return translate(lang, f"resident.step.{payload.get('step')}", id=payload.get("work_order"),
-                     title=payload.get("title") or "", butler=butler)
+    """The sentence for one step, e.g. 「工单 #12 已派给 陈师傅。」: the words of the channel copies
+    too (:func:`cloud.ops.notify.outbox.resident_step`), so the page and the SMS never disagree."""
+    return resident_step(payload, lang)
 
 
 def present(lang: str, message: dict[str, Any]) -> dict[str, Any]:

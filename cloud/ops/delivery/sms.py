@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,12 +38,12 @@ import orjson
 
 from cloud.ops.delivery.errors import DeliveryConfigError
 from cloud.ops.delivery.webhook import Outcome
+from cloud.ops.notify.preferences import normalise_phone
 
 DEFAULT_HOST: Final = "dysmsapi.aliyuncs.com"
 TITLE_MAX: Final = 35
 _RETRY_CODES: Final = {"isv.BUSINESS_LIMIT_CONTROL", "Throttling.User", "Throttling", "ServiceUnavailable",
                        "InternalError"}
-_MAINLAND: Final = re.compile(r"1[3-9]\d{9}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +88,6 @@ def sign(secret: str, params: dict[str, str]) -> str:
     canonical = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items()))
     to_sign = "GET&%2F&" + percent_encode(canonical)
     return base64.b64encode(hmac.new(f"{secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-
-
-def normalise_phone(phone: str) -> str | None:
-    """A mainland mobile number as Aliyun wants it (11 digits), or None."""
-    digits = re.sub(r"[\s\-()]", "", phone).removeprefix("+86").removeprefix("0086")
-    return digits if _MAINLAND.fullmatch(digits) else None
 
 
 def request_params(config: SmsConfig, phone: str, title: str, now: datetime, nonce: str) -> dict[str, str]:

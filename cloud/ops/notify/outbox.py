@@ -17,7 +17,10 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.db.rows import insert_sql
+from cloud.ops.notify import templates
+from cloud.ops.notify.channels import is_robot
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
+from cloud.ops.notify.templates import Format
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +81,13 @@ async def _insert(
     return int(row[0]) if row else None
 
 
-def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tuple[str, str, dict[str, Any]]:
-    """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``."""
+def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang: str | None = None,
+                      fmt: Format = "email", tz: str | None = None) -> tuple[str, str, dict[str, Any]]:
+    """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``.
+
+    The words come from :mod:`cloud.ops.notify.templates` in ``lang`` (Chinese by default) shaped
+    for ``fmt`` (markdown for the robots, a short line for SMS, labelled lines for email), with
+    deadlines in the community's zone ``tz``; the payload (webhooks: machines) stays language-free."""
     name = wo.get("reporter_name") or ""
     phone = wo.get("reporter_phone") or ""
     if not reveal_pii:
@@ -90,14 +98,18 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tu
     place = (wo.get("community"), wo.get("building"), wo.get("location") or wo.get("device"))
     where = " / ".join(x for x in place if x)
     title = wo["title"] if reveal_pii else mask_text(wo["title"])
-    subject = f"[{wo['priority']}] {title} (#{wo['id']})"
-    lines = [subject, f"event: {event}", f"where: {where}", f"state: {wo['state']}"]
+    code = event if templates.has(event) else "work_order.other"
+    lines: list[tuple[str, str]] = [("label.priority", wo["priority"]), ("label.where", where),
+                                    ("label.state", templates.text(f"state.{wo['state']}", lang))]
     if wo.get("respond_due"):
-        lines.append(f"accept by: {wo['respond_due'].isoformat()}  on site by: {wo['on_site_due'].isoformat()}")
-    if description:
-        lines.append(description)
+        lines += [("label.accept_by", templates.local(wo["respond_due"], tz)),
+                  ("label.on_site_by", templates.local(wo.get("on_site_due"), tz))]
+    if description and description != title:
+        lines.append(("label.details", description))
     if name or phone:
-        lines.append(f"reporter: {name} {phone}".rstrip())
+        lines.append(("label.reporter", f"{name} {phone}".strip()))
+    message = templates.render(code, lang, fmt, {"id": wo["id"], "title": title}, lines)
+    subject = message.subject if fmt == "sms" else f"[{wo['priority']}] {message.subject}"
     payload = {
         "event": event,
         "work_order": {
@@ -110,7 +122,7 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tu
             "created_at": _iso(wo.get("created_at")),
         },
     }
-    return subject, "\n".join(lines), payload
+    return subject, message.body, payload
 
 
 def _iso(value: Any) -> str | None:
@@ -130,8 +142,22 @@ async def notify_butler(
 ) -> int | None:
     """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction;
     with ``sms`` (a P0 order escalated because nobody accepted it) also a text to the butler's
-    phone, which reaches them when no app is open."""
-    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
+    phone, which reaches them when no app is open.
+
+    Every copy is in the butler's language (their web account's, Chinese by default) with times in
+    the community's zone. The account's channel preference (:mod:`cloud.ops.notify.preferences`)
+    adds its channel, or with ``inapp`` keeps email and messengers quiet — never the escalation
+    SMS, which is a duty, not a preference."""
+    cur = await conn.execute(
+        """SELECT b.email, b.messengers, b.phone, u.lang, coalesce(c.timezone, b.timezone), u.notify_channel,
+                  u.notify_target
+           FROM butlers b LEFT JOIN users u ON u.id = b.user_id LEFT JOIN communities c ON c.code = %s
+           WHERE b.id = %s""", (wo["community"], butler_id))
+    found = await cur.fetchone()
+    if found is None:
+        return None
+    email, messengers, phone, lang, tz, preferred, preferred_target = found
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, tz=tz)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
     head = orjson.dumps({"butler": butler_id, "event": event, "subject": subject, "payload": payload},
@@ -145,9 +171,7 @@ async def notify_butler(
              VALUES ('inbox', %(butler)s, %(event)s, %(community)s, %(wo)s, %(alarm)s, %(subject)s, %(body)s,
                      %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
-           SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)),
-                  b.email, b.messengers, b.phone
-           FROM ins JOIN butlers b ON b.id = %(butler)s""",
+           SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)) FROM ins""",
         {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
          "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
          "dedup": f"{key}:inbox" if key else None, "now": now, "channel": INBOX_CHANNEL, "head": head},
@@ -155,30 +179,43 @@ async def notify_butler(
     row = await res.fetchone()
     if row is None:
         return None  # already notified (replay)
-    inbox_id, email, messengers, phone = int(row[0]), row[2], row[3], row[4]
-    queued = False
+    inbox_id = int(row[0])
+    quiet = preferred == "inapp"
+    copies: list[tuple[str, str]] = [] if quiet else [("email", email)] if email else []
+    if not quiet:
+        copies += [("messenger", url) for url in messengers or []]
     if sms and phone:
-        # a text message is short and may sit on a lock screen: the masked subject only
-        s_subject, _s_body, _s_payload = render_work_order(wo, event, reveal_pii=False)
-        queued |= await _insert(conn, channel="sms", event=event, now=now, state="pending", butler_id=butler_id,
-                                target=phone, community=wo["community"], work_order_id=wo["id"],
-                                alarm_id=wo.get("alarm_id"), subject=s_subject, body=s_subject,
-                                dedup_key=f"{key}:sms" if key else None) is not None
-    if email:
-        queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
-                                target=email, community=wo["community"], work_order_id=wo["id"],
-                                alarm_id=wo.get("alarm_id"), subject=subject, body=body, payload=payload,
-                                dedup_key=f"{key}:email" if key else None) is not None
-    for url in messengers or []:
-        # messenger groups are shared rooms: always masked
-        m_subject, m_body, m_payload = render_work_order(wo, event, reveal_pii=False)
-        queued |= await _insert(conn, channel="messenger", event=event, now=now, state="pending",
-                                butler_id=butler_id, target=url, community=wo["community"], work_order_id=wo["id"],
-                                alarm_id=wo.get("alarm_id"), subject=m_subject, body=m_body, payload=m_payload,
-                                dedup_key=f"{key}:m:{url}" if key else None) is not None
+        copies.append(("sms", phone))
+    if preferred in ("email", "messenger", "sms") and preferred_target:
+        copies.append((preferred, preferred_target))
+    queued = False
+    for channel, target in dict.fromkeys(copies):
+        queued |= await _queue_copy(conn, channel, target, wo, event, now, lang=lang, tz=tz,
+                                    reveal_pii=reveal_pii and channel == "email", butler_id=butler_id,
+                                    dedup_key=f"{key}:{channel[0]}:{target}" if key else None) is not None
     if queued:
         await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
     return inbox_id
+
+
+async def _queue_copy(conn: AsyncConnection[Any], channel: str, target: str, wo: dict[str, Any], event: str,
+                      now: datetime, *, lang: str | None, tz: str | None, reveal_pii: bool, butler_id: int,
+                      dedup_key: str | None) -> int | None:
+    """One outbound copy of a work-order message, shaped for its channel: a messenger group is a
+    shared room and an SMS may sit on a lock screen, so both are always masked; a robot gets
+    markdown, an SMS one short line, an email labelled lines."""
+    fmt: Format = "email"
+    if channel == "sms":
+        fmt = "sms"
+    elif channel == "messenger":
+        fmt = "markdown" if is_robot(target) else "email"
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, fmt=fmt, tz=tz)
+    if fmt == "markdown":
+        payload["format"] = "markdown"
+    return await _insert(conn, channel=channel, event=event, now=now, state="pending", butler_id=butler_id,
+                         target=target, community=wo["community"], work_order_id=wo["id"],
+                         alarm_id=wo.get("alarm_id"), subject=subject, body=body, payload=payload,
+                         dedup_key=dedup_key)
 
 
 async def notify_webhooks(
@@ -215,7 +252,7 @@ async def notify_webhooks(
 
 
 RESIDENT_CHANNEL: Final = "guanjia_resident"
-#: the steps of an order a resident hears about (``resident.step.<step>`` in the page catalogs)
+#: the steps of an order a resident hears about (``resident.<step>`` in :mod:`cloud.ops.notify.templates`)
 RESIDENT_STEPS: Final = ("received", "assigned", "on_the_way", "on_site", "resolved", "closed", "reopened",
                          "cancelled")
 
@@ -254,11 +291,46 @@ async def notify_residents(
                                         created_at, sent_at)
              SELECT 'inbox', who.u, %(event)s, %(community)s, %(wo)s, %(title)s, data.payload, 'sent', %(now)s, %(now)s
              FROM who, data RETURNING id, user_id, payload)
-           SELECT pg_notify(%(channel)s, jsonb_build_object('id', id, 'user', user_id, 'event', %(event)s::text,
-                                                            'payload', payload, 'at', %(now)s::timestamptz)::text)
-           FROM ins""",
+           SELECT pg_notify(%(channel)s, jsonb_build_object('id', ins.id, 'user', ins.user_id, 'event', %(event)s::text,
+                                                            'payload', ins.payload, 'at', %(now)s::timestamptz)::text),
+                  ins.user_id, u.lang, u.notify_channel, u.notify_target, ins.payload,
+                  (SELECT timezone FROM communities WHERE code = %(community)s)
+           FROM ins LEFT JOIN users u ON u.id = ins.user_id""",
         {"reporter": wo.get("reporter_user_id"), "wo": wo["id"], "only": only_user, "step": step,
          "title": wo["title"], "state": wo["state"], "butler": butler_id, "event": event,
          "community": wo["community"], "now": now, "channel": RESIDENT_CHANNEL},
     )
-    return len(await cur.fetchall())
+    rows = await cur.fetchall()
+    queued = False
+    for _notified, user_id, lang, channel, target, payload, tz in rows:
+        if channel in ("sms", "email", "messenger") and target:
+            queued |= await _insert(conn, channel=channel, event=event, now=now, state="pending", target=target,
+                                    community=wo["community"], work_order_id=wo["id"],
+                                    **resident_copy(channel, target, payload, lang, tz, now),
+                                    dedup_key=f"{event}:wo{wo['id']}:u{user_id}:{now.timestamp()}") is not None
+    if queued:
+        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return len(rows)
+
+
+def resident_step(payload: dict[str, Any], lang: str | None) -> str:
+    """The sentence of one resident step (inbox, SSE, page and channel alike)."""
+    butler = payload.get("butler") or templates.text("resident.staff", lang)
+    return templates.text(f"resident.{payload.get('step')}", lang, id=payload.get("work_order"),
+                          title=payload.get("title") or "", butler=butler)
+
+
+def resident_copy(channel: str, target: str, payload: dict[str, Any], lang: str | None, tz: str | None,
+                  now: datetime) -> dict[str, Any]:
+    """Subject, body and payload of a resident step for their own channel, in their language: the
+    step's sentence, and for email and robots the state and the time in the community's zone. Only
+    the butler's name and the stored (masked) title appear, never anyone's phone."""
+    fmt: Format = "sms" if channel == "sms" else "markdown" if channel == "messenger" and is_robot(target) else "email"
+    sentence = resident_step(payload, lang)
+    lines = [("label.state", templates.text(f"state.{payload.get('state')}", lang)),
+             ("label.time", templates.local(now, tz))]
+    message = templates.render("resident.line", lang, fmt, {"text": sentence}, lines)
+    subject = templates.text("resident.subject", lang, id=payload.get("work_order"))
+    extra = {"format": "markdown"} if fmt == "markdown" else {}
+    return {"subject": message.subject if fmt == "sms" else subject, "body": message.body,
+            "payload": {**payload, **extra}}

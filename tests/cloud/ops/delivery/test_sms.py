@@ -15,10 +15,11 @@ import pytest
 from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.delivery.errors import DeliveryConfigError
 from cloud.ops.delivery.sender import NotificationSender, RetryPolicy
-from cloud.ops.delivery.sms import SmsConfig, normalise_phone, percent_encode, request_params
+from cloud.ops.delivery.sms import SmsConfig, percent_encode, request_params
 from cloud.ops.escalation import escalate_due
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import Policy
+from cloud.ops.notify.preferences import normalise_phone
 from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.ops.delivery.test_notify import factory
 from tests.support.vendors import VendorReceiver
