@@ -79,6 +79,17 @@ class VendorReceiver:
         self.refused.append((vendor, why))
         return answer
 
+    @staticmethod
+    def text_of(vendor: str, data: dict[str, Any]) -> str:
+        """The words of an accepted robot message, whichever documented shape carried them."""
+        if vendor == "feishu":
+            if data.get("msg_type") == "interactive":
+                return "\n".join(str(e.get("content", "")) for e in data["card"]["elements"])
+            return str(data["content"]["text"])
+        if data.get("msgtype") == "markdown":
+            return str(data["markdown"].get("content") or data["markdown"].get("text"))
+        return str(data["text"]["content"])
+
     def _text_body(self, vendor: str, body: bytes) -> dict[str, Any] | None:
         try:
             data = json.loads(body)

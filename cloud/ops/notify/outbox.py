@@ -109,7 +109,10 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
     if name or phone:
         lines.append(("label.reporter", f"{name} {phone}".strip()))
     message = templates.render(code, lang, fmt, {"id": wo["id"], "title": title}, lines)
-    subject = message.subject if fmt == "sms" else f"[{wo['priority']}] {message.subject}"
+    subject = f"[{wo['priority']}] {templates.text(code, lang, id=wo['id'], title=title)}"
+    if fmt == "sms":  # the whole text message is one short line
+        subject = templates.sms_text(subject)
+        message = templates.Rendered(subject, subject, {"title": subject})
     payload = {
         "event": event,
         "work_order": {
