@@ -46,6 +46,7 @@ from cloud.api.routers import (
     inspections,
     maintenance,
     points,
+    preferences,
     provisioning,
     registry_admin,
     reports,
@@ -90,6 +91,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (resident.router, "self"),
     (complaints.router, "self"),
     (points.router, "self"),
+    (preferences.router, "self"),
     (analytics.router, "self"),
 ]
 

@@ -213,6 +213,9 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/manager-reports/csv"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/pdf"): _r("reports.read", STAFF, COMMUNITY),
     ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
+    # --- issue 18: the caller's own channel; residents' complaints, volunteers' tasks and points ---
+    ("GET", "/api/v1/me/channel"): _r("account.channel", EVERYONE, ANY),
+    ("PUT", "/api/v1/me/channel"): _r("account.channel", EVERYONE, ANY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

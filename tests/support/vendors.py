@@ -125,11 +125,13 @@ class VendorReceiver:
         if not fresh or unquote(raw_sign) != expected or sign != expected:
             return self._refuse("dingtalk", "sign", {"errcode": 310000, "errmsg": "sign not match"})
         data = self._text_body("dingtalk", body)
-        markdown = (data or {}).get("markdown", {}) if data and data.get("msgtype") == "markdown" else None
+        if not data:
+            return self._refuse("dingtalk", "format", {"errcode": 40035, "errmsg": "缺少参数 json"})
+        markdown = data.get("markdown", {}) if data.get("msgtype") == "markdown" else None
         if markdown is not None and (not markdown.get("title") or not markdown.get("text")):
             return self._refuse("dingtalk", "format", {"errcode": 40035, "errmsg": "缺少参数 markdown"})
-        plain = bool(data) and data.get("msgtype") == "text" and data.get("text", {}).get("content")
-        if not data or (markdown is None and not plain):
+        plain = data.get("msgtype") == "text" and data.get("text", {}).get("content")
+        if markdown is None and not plain:
             return self._refuse("dingtalk", "format", {"errcode": 40035, "errmsg": "缺少参数 json"})
         if self._throttled("dingtalk"):
             return {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
