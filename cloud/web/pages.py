@@ -323,7 +323,7 @@ async def inbox_page(request: Request, user: PageUser) -> Response:
 @router.get("/inbox/{work_order_id}/trail")
 async def trail_partial(request: Request, work_order_id: int, user: PageUser) -> Response:
     async with app_pool(request).connection() as conn:
-        trail = await order_trail(conn, user, work_order_id)
+        trail = await order_trail(conn, user, work_order_id, pick_lang(request, user.lang))
     if trail is None:
         return _not_found(request, user)
     return render(request, "partials/trail.html", user, trail=trail)

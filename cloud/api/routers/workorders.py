@@ -32,6 +32,7 @@ from cloud.auth.deps import require_transition
 from cloud.auth.roles import Role
 from cloud.auth.tenancy import contractor_of
 from cloud.auth.users import User
+from cloud.http.i18n import pick_lang
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed, NotFound, WorkOrderError
 from cloud.ops.model.policy import Priority
@@ -39,6 +40,7 @@ from cloud.ops.model.states import Action, State
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 from cloud.ops.workorders import queries, repo
 from cloud.ops.workorders.reports import Report, rate, submit_report
+from cloud.ops.workorders.trail import TrailEntry, work_order_trail
 from cloud.queries.butlers import butler_role
 from cloud.queries.workorders import reported_by
 
@@ -86,20 +88,8 @@ class WorkOrderOut(BaseModel):
     overdue: dict[str, bool] = {}
 
 
-class TrailOut(BaseModel):
-    at: datetime
-    action: str
-    from_state: str | None
-    to_state: str | None
-    actor: str
-    note: str
-    lat: float | None
-    lon: float | None
-    data: dict[str, Any]
-
-
 class WorkOrderDetail(WorkOrderOut):
-    trail: list[TrailOut]
+    trail: list[TrailEntry] = Field(description="oldest first; names and zh/en words (?lang=, Chinese default)")
     reports: list[dict[str, Any]]
     rating: dict[str, Any] | None
 
@@ -171,12 +161,13 @@ async def list_work_orders(
 
 
 @router.get("/work-orders/{wo_id}", response_model=WorkOrderDetail)
-async def get_work_order(wo_id: int, user: CurrentUser, pool: PoolDep, clock: ClockDep) -> dict[str, Any]:
+async def get_work_order(request: Request, wo_id: int, user: CurrentUser, pool: PoolDep,
+                         clock: ClockDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
         wo = await _visible(conn, user, actor, wo_id)
         reveal = reveals_pii(user, actor, wo)
-        trail = await repo.trail(conn, wo_id)
+        trail = await work_order_trail(conn, wo_id, pick_lang(request, user.lang), reveal_pii=reveal)
         reports = await queries.reports_of(conn, wo_id)
         rating = await queries.rating_of(conn, wo_id)
     shown = [{"id": r["id"], "text": r["text"] if reveal else mask_text(r["text"]), "location": r["location"],

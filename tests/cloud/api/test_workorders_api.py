@@ -95,6 +95,13 @@ async def test_work_order_api_flow(pool: AsyncConnectionPool[Any], client: httpx
     detail = (await client.get(f"/api/v1/work-orders/{wo_id}", headers=me.headers)).json()
     assert [t["action"] for t in detail["trail"]] == ["opened", "assign", "accept"]
     assert detail["trail"][-1]["lat"] == 30.2
+    # the trail reads as people say it: names and words (Chinese by default), never butler:1
+    assert [(t["actor_name"], t["action_text"]) for t in detail["trail"]] == [
+        ("告警系统", "创建工单"), ("自动派单", "派单"), (me.user.username, "接单")]
+    assert detail["trail"][-1]["to_state_text"] == "已接单"
+    english = (await client.get(f"/api/v1/work-orders/{wo_id}?lang=en", headers=me.headers)).json()
+    assert [(t["actor_name"], t["action_text"]) for t in english["trail"]] == [
+        ("the alarm system", "opened the order"), ("automatic routing", "assigned"), (me.user.username, "accepted")]
     # another community's engineer and butler cannot see it
     stranger = await make_user(Role.engineer, "cb")
     assert (await client.get(f"/api/v1/work-orders/{wo_id}", headers=stranger.headers)).status_code == 404
@@ -150,6 +157,8 @@ async def test_alarm_api_list_and_ack(pool: AsyncConnectionPool[Any], client: ht
     assert acked.json()["status"] == "ACTIVE_ACK"
     detail = (await client.get(f"/api/v1/alarms/{alarm_id}", headers=engineer.headers)).json()
     assert [t["action"] for t in detail["trail"]] == ["raised", "acknowledged"]
+    assert [t["action_text"] for t in detail["trail"]] == ["告警触发", "确认告警"]
+    assert detail["trail"][-1]["actor_name"] == engineer.user.name
     other = await make_user(Role.engineer, "cy")
     assert (await client.get(f"/api/v1/alarms/{alarm_id}", headers=other.headers)).status_code == 404
     assert (await client.get("/api/v1/alarms", headers=other.headers)).json()["total"] == 0
