@@ -68,4 +68,4 @@ async def test_escalation_note_and_alarm_history(conn: psycopg.AsyncConnection[A
           if e.action == "escalated"]
     assert en[0].note == "level 1: not accepted in time"
     history = await alarm_history(conn, result.alarm_id, "zh")
-    assert [(e.actor_name, e.action_text) for e in history][0] == ("网关 gw-1", "告警触发")
+    assert (history[0].actor_name, history[0].action_text) == ("网关 gw-1", "告警触发")
