@@ -24,7 +24,9 @@ from psycopg.types.json import Jsonb
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotFound
 from cloud.ops.model.policy import Policy
+from cloud.ops.notify import templates
 from cloud.ops.notify.masking import mask_text
+from cloud.ops.notify.outbox import notify_resident
 from cloud.ops.routing.repo import chain
 
 Complaint = dict[str, Any]
@@ -102,7 +104,21 @@ async def file(conn: AsyncConnection[Any], policy: Policy, new: NewComplaint, no
         await _trail(conn, row["id"], now, "filed", actor, to_state="received", note=mask_text(new.text)[:500],
                      data={"grade": new.grade, "handle_due": handle_due.isoformat(),
                            "close_due": close_due.isoformat()})
+        await _tell(conn, row, "complaint.filed", now, handle_by=templates.local(handle_due, await _zone(conn, row)))
     return row
+
+
+async def _zone(conn: AsyncConnection[Any], row: Complaint) -> str | None:
+    cur = await conn.execute("SELECT timezone FROM communities WHERE code = %s", (row["community"],))
+    found = await cur.fetchone()
+    return str(found[0]) if found else None
+
+
+async def _tell(conn: AsyncConnection[Any], row: Complaint, code: str, now: datetime, **params: Any) -> None:
+    """Tell the resident who filed ``row`` (inbox, live, their channel); a staff-filed one has nobody."""
+    if row["reporter_user_id"] is not None:
+        await notify_resident(conn, row["reporter_user_id"], row["community"], code,
+                              {"id": row["id"], "grade": row["grade"], "state": row["state"], **params}, now)
 
 
 async def transition(conn: AsyncConnection[Any], complaint_id: int, action: str, actor: Actor, now: datetime,
@@ -132,6 +148,36 @@ async def transition(conn: AsyncConnection[Any], complaint_id: int, action: str,
         assert updated is not None
         await _trail(conn, complaint_id, now, action, actor, from_state=row["state"], to_state=target,
                      note=note.strip()[:1000])
+        await _tell(conn, updated, f"complaint.{action}", now, note=note.strip()[:500])
+    return updated
+
+
+async def reply(conn: AsyncConnection[Any], complaint_id: int, satisfied: bool, comment: str, actor: Actor,
+                now: datetime) -> Complaint:
+    """The resident answers the feedback they were given: satisfied closes the complaint (the
+    cycle ends with the resident, not with staff), not satisfied sends it back to investigating
+    with a day's commitment to handle it again; both on the trail and in the resident's inbox."""
+    async with conn.transaction():
+        row = await get(conn, complaint_id, lock=True)
+        if actor.role != "admin" and row["reporter_user_id"] != actor.id:
+            raise NotFound(f"complaint {complaint_id} not found")  # another resident's: not even its existence
+        if row["state"] != "feedback":
+            raise IllegalTransition(row["state"], "reply", ["reply (once the feedback is given)"])
+        target = "closed" if satisfied else "investigating"
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                """UPDATE complaints SET state = %(target)s, updated_at = %(now)s,
+                          closed_at = CASE WHEN %(closed)s THEN %(now)s END,
+                          handled_at = CASE WHEN %(closed)s THEN handled_at END,
+                          next_escalation_at = CASE WHEN %(closed)s THEN NULL ELSE %(again)s::timestamptz END
+                    WHERE id = %(id)s RETURNING *""",
+                {"target": target, "now": now, "closed": satisfied, "again": now + _DAY, "id": complaint_id})
+            updated = await cur.fetchone()
+        assert updated is not None
+        action = "resident_satisfied" if satisfied else "resident_unsatisfied"
+        await _trail(conn, complaint_id, now, action, actor, from_state="feedback", to_state=target,
+                     note=mask_text(comment.strip())[:1000], data={"satisfied": satisfied})
+        await _tell(conn, updated, f"complaint.{action}", now)
     return updated
 
 

@@ -317,10 +317,46 @@ async def notify_residents(
 
 
 def resident_step(payload: dict[str, Any], lang: str | None) -> str:
-    """The sentence of one resident step (inbox, SSE, page and channel alike)."""
+    """The sentence of one resident message (inbox, SSE, page and channel alike): a work order's
+    step, or a message stored as a template code and its parameters (complaints)."""
+    if "code" in payload:  # a grade is stored as its code and worded in the reader's language
+        params = dict(payload.get("params") or {})
+        if "grade" in params:
+            params["grade"] = templates.text(f"grade.{params['grade']}", lang)
+        return templates.text(str(payload["code"]), lang, **params)
     butler = payload.get("butler") or templates.text("resident.staff", lang)
     return templates.text(f"resident.{payload.get('step')}", lang, id=payload.get("work_order"),
                           title=payload.get("title") or "", butler=butler)
+
+
+async def notify_resident(conn: AsyncConnection[Any], user_id: int, community: str, code: str,
+                          params: dict[str, Any], now: datetime) -> int | None:
+    """One message to one resident (a complaint's step): stored as ``code`` + ``params`` so the
+    page renders it in the reader's language, live over :data:`RESIDENT_CHANNEL`, and copied to
+    the resident's chosen channel, in the caller's transaction; return the inbox id."""
+    payload = {"code": code, "params": params, "state": params.get("state")}
+    cur = await conn.execute(
+        """WITH ins AS (
+             INSERT INTO notifications (channel, user_id, event, community, subject, payload, state, created_at,
+                                        sent_at)
+             VALUES ('inbox', %(user)s, %(event)s, %(community)s, '', %(payload)s, 'sent', %(now)s, %(now)s)
+             RETURNING id, user_id, payload)
+           SELECT pg_notify(%(channel)s, jsonb_build_object('id', ins.id, 'user', ins.user_id, 'event', %(event)s::text,
+                                                            'payload', ins.payload, 'at', %(now)s::timestamptz)::text),
+                  ins.id, u.lang, u.notify_channel, u.notify_target, ins.payload,
+                  (SELECT timezone FROM communities WHERE code = %(community)s)
+           FROM ins LEFT JOIN users u ON u.id = ins.user_id""",
+        {"user": user_id, "event": code, "community": community, "payload": Jsonb(payload), "now": now,
+         "channel": RESIDENT_CHANNEL})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    _notified, inbox_id, lang, channel, target, stored, tz = row
+    if channel in ("sms", "email", "messenger") and target:
+        await _insert(conn, channel=channel, event=code, now=now, state="pending", target=target, community=community,
+                      **resident_copy(channel, target, stored, lang, tz, now), dedup_key=f"{code}:n{inbox_id}")
+        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return int(inbox_id)
 
 
 def resident_copy(channel: str, target: str, payload: dict[str, Any], lang: str | None, tz: str | None,
@@ -330,10 +366,13 @@ def resident_copy(channel: str, target: str, payload: dict[str, Any], lang: str 
     the butler's name and the stored (masked) title appear, never anyone's phone."""
     fmt: Format = "sms" if channel == "sms" else "markdown" if channel == "messenger" and is_robot(target) else "email"
     sentence = resident_step(payload, lang)
-    lines = [("label.state", templates.text(f"state.{payload.get('state')}", lang)),
+    state = payload.get("state")
+    lines = [("label.state", templates.text(f"complaint.state.{state}" if "code" in payload else f"state.{state}",
+                                            lang) if state else ""),
              ("label.time", templates.local(now, tz))]
     message = templates.render("resident.line", lang, fmt, {"text": sentence}, lines)
-    subject = templates.text("resident.subject", lang, id=payload.get("work_order"))
+    subject = (templates.text("complaint.subject", lang, id=(payload.get("params") or {}).get("id"))
+               if "code" in payload else templates.text("resident.subject", lang, id=payload.get("work_order")))
     extra = {"format": "markdown"} if fmt == "markdown" else {}
     return {"subject": message.subject if fmt == "sms" else subject, "body": message.body,
             "payload": {**payload, **extra}}
