@@ -122,6 +122,7 @@ async def test_resident_hears_each_step_and_answers_the_feedback(conn: psycopg.A
     cur = await conn.execute("SELECT subject, body FROM notifications WHERE channel = 'sms' ORDER BY id")
     texts = await cur.fetchall()
     assert len(texts) == 8  # the resident chose SMS: each step, in English, short
-    assert texts[0][0] == f"We received your complaint #{c['id']} (general); we will handle it by 01-08 10:00."[:34] + "…"
+    full = f"We received your complaint #{c['id']} (general); we will handle it by 01-08 10:00."
+    assert texts[0][0] == full[:34] + "…"
     trail = await repo.trail(conn, c["id"])
     assert [t["action"] for t in trail][-2:] == ["feedback", "resident_satisfied"]
