@@ -59,7 +59,7 @@ from cloud.auth.deps import authorize, build_auth_state
 from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.metrics import Metrics
-from cloud.web import checklist, pages, rounds
+from cloud.web import checklist, community, pages, rounds
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
@@ -82,6 +82,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (pages.router, "self"),
     (rounds.router, "self"),
     (checklist.router, "self"),
+    (community.router, "self"),
     (alarms.router, "self"),
     (workorders.router, "self"),
     (maintenance.router, "self"),

@@ -216,6 +216,11 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     # --- issue 18: the caller's own channel; residents' complaints, volunteers' tasks and points ---
     ("GET", "/api/v1/me/channel"): _r("account.channel", EVERYONE, ANY),
     ("PUT", "/api/v1/me/channel"): _r("account.channel", EVERYONE, ANY),
+    ("POST", "/me/channel"): _r("account.channel", EVERYONE, ANY),
+    ("GET", "/resident/complaints"): _r("complaints.own", {A, R}, ANY),
+    ("POST", "/resident/complaints"): _r("complaints.file", {A, R}, ANY),
+    ("POST", "/resident/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
+    ("POST", "/api/v1/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

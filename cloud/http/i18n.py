@@ -241,6 +241,47 @@ _ZH: dict[str, str] = {
     "role.admin": "管理员", "role.engineer": "工程师", "role.butler": "管家", "role.resident": "业主",
 }
 
+# --- issue 18: residents' complaints and channel, volunteers' tasks and points (pages) ---------------
+_EN.update({
+    "complaints.title": "Complaints", "complaints.file": "File a complaint", "complaints.grade": "Grade",
+    "complaints.text": "What happened?", "complaints.order": "About work order", "complaints.submit": "Send",
+    "complaints.mine": "My complaints", "complaints.none": "No complaints.",
+    "complaints.filed": "Complaint #{id} received.",
+    "complaints.handle_by": "Handled by", "complaints.close_by": "Closed by", "complaints.progress": "Progress",
+    "complaints.satisfied": "Satisfied", "complaints.unsatisfied": "Not satisfied",
+    "complaints.reply_comment": "Anything to add?", "complaints.replied": "Thank you for your answer.",
+    "complaints.link": "Complaints", "channel.title": "Also tell me by", "channel.inapp": "This page only",
+    "channel.sms": "SMS", "channel.email": "Email", "channel.messenger": "Messenger (robot / apprise URL)",
+    "channel.target": "Phone, address or URL", "channel.save": "Save", "channel.saved": "Saved.",
+    "volunteer.title": "My points", "volunteer.balance": "Balance", "volunteer.ledger": "Ledger",
+    "volunteer.redeem": "Request a redemption", "volunteer.points": "Points", "volunteer.service": "For",
+    "volunteer.requested": "Request sent.", "volunteer.requests": "My requests",
+    "volunteer.pending": "pending", "volunteer.approved": "approved", "volunteer.refused": "refused",
+    "volunteer.handoff": "Hand to a volunteer", "volunteer.handed": "Handed to {name}.",
+    "volunteer.none": "No volunteer in this community.", "volunteer.approve": "Approve", "volunteer.refuse": "Refuse",
+    "volunteer.kind.task": "task", "volunteer.kind.adjust": "adjustment", "volunteer.kind.redeem": "redemption",
+    "star.title": "Star level", "star.rule": "How the star level is computed",
+})
+_ZH.update({
+    "complaints.title": "投诉", "complaints.file": "我要投诉", "complaints.grade": "等级",
+    "complaints.text": "发生了什么？", "complaints.order": "相关工单", "complaints.submit": "提交",
+    "complaints.mine": "我的投诉", "complaints.none": "暂无投诉。", "complaints.filed": "已收到投诉 #{id}。",
+    "complaints.handle_by": "承诺处理时间", "complaints.close_by": "承诺办结时间", "complaints.progress": "处理进度",
+    "complaints.satisfied": "满意", "complaints.unsatisfied": "不满意",
+    "complaints.reply_comment": "还有什么想说的？", "complaints.replied": "感谢您的反馈。",
+    "complaints.link": "投诉", "channel.title": "同时通知我", "channel.inapp": "仅本页面",
+    "channel.sms": "短信", "channel.email": "邮件", "channel.messenger": "群机器人 / apprise 地址",
+    "channel.target": "手机号、邮箱或地址", "channel.save": "保存", "channel.saved": "已保存。",
+    "volunteer.title": "我的积分", "volunteer.balance": "积分余额", "volunteer.ledger": "积分明细",
+    "volunteer.redeem": "申请兑换", "volunteer.points": "积分", "volunteer.service": "兑换服务",
+    "volunteer.requested": "兑换申请已提交。", "volunteer.requests": "我的兑换申请",
+    "volunteer.pending": "待审核", "volunteer.approved": "已通过", "volunteer.refused": "未通过",
+    "volunteer.handoff": "转给志愿管家", "volunteer.handed": "已转给 {name}。",
+    "volunteer.none": "本小区暂无志愿管家。", "volunteer.approve": "通过", "volunteer.refuse": "拒绝",
+    "volunteer.kind.task": "任务", "volunteer.kind.adjust": "调整", "volunteer.kind.redeem": "兑换",
+    "star.title": "星级", "star.rule": "星级如何计算",
+})
+
 CATALOGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}
 
 

@@ -104,11 +104,12 @@ async def file(conn: AsyncConnection[Any], policy: Policy, new: NewComplaint, no
         await _trail(conn, row["id"], now, "filed", actor, to_state="received", note=mask_text(new.text)[:500],
                      data={"grade": new.grade, "handle_due": handle_due.isoformat(),
                            "close_due": close_due.isoformat()})
-        await _tell(conn, row, "complaint.filed", now, handle_by=templates.local(handle_due, await _zone(conn, row)))
+        await _tell(conn, row, "complaint.filed", now, handle_by=templates.local(handle_due, await zone_of(conn, row)))
     return row
 
 
-async def _zone(conn: AsyncConnection[Any], row: Complaint) -> str | None:
+async def zone_of(conn: AsyncConnection[Any], row: Complaint) -> str | None:
+    """The IANA zone of the complaint's community (its commitments are shown in it)."""
     cur = await conn.execute("SELECT timezone FROM communities WHERE code = %s", (row["community"],))
     found = await cur.fetchone()
     return str(found[0]) if found else None
@@ -222,3 +223,16 @@ async def trail(conn: AsyncConnection[Any], complaint_id: int) -> list[dict[str,
                           "WHERE complaint_id = %s ORDER BY id", (complaint_id,))
         return await cur.fetchall()
 
+
+
+async def readable_trail(conn: AsyncConnection[Any], complaint_id: int, lang: str | None) -> list[dict[str, Any]]:
+    """The trail as the resident's page shows it: who (the stored name; the system's in words),
+    what (zh/en), when and the note; an escalation's note (staff names) is not the resident's."""
+    out = []
+    for entry in await trail(conn, complaint_id):
+        action = str(entry["action"])
+        system = str(entry["actor"]).startswith("system:")
+        out.append({"at": entry["at"], "action": action, "action_text": templates.text(f"trail.{action}", lang),
+                    "actor_name": templates.text("actor.system.escalation", lang) if system else entry["actor_name"],
+                    "note": "" if system else entry["note"]})
+    return out

@@ -111,7 +111,7 @@ async def test_resident_hears_each_step_and_answers_the_feedback(conn: psycopg.A
         await repo.transition(conn, c["id"], action, STAFF, clock.now(), note=note)
     done = await repo.reply(conn, c["id"], True, "好的", amy, clock.now())
     assert done["state"] == "closed"
-    messages = await resident_backlog(conn, amy.id, 0)
+    messages = await resident_backlog(conn, int(row[0]), 0)
     zh = [resident_step(m["payload"], "zh") for m in messages]
     assert zh[0] == f"已收到您的投诉 #{c['id']}（一般），我们承诺 01-08 10:00 前处理。"  # 3 days, Asia/Shanghai
     assert zh[3] == f"投诉 #{c['id']} 的处理结果：已清理楼道并告知邻居　请告诉我们您是否满意。"

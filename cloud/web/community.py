@@ -1,0 +1,118 @@
+"""The community loop's phone pages (issue 18): a resident's complaints (file one, follow its grade,
+commitments and progress, answer the feedback) and their chosen channel; a volunteer's points
+(balance, ledger, redemption requests). Plain form posts (PRG, CSRF-protected like every page
+form), the words from the same catalogs and template table as the API.
+
+The domain stays in ``cloud.ops`` (complaints, points, notify.preferences): these handlers only
+check who may ask and shape the view.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import RedirectResponse, Response
+
+from cloud.auth.deps import PageUser, app_pool
+from cloud.auth.roles import Role
+from cloud.auth.users import User
+from cloud.http.deps import get_clock, get_policy
+from cloud.http.i18n import pick_lang
+from cloud.http.rendering import render
+from cloud.ops.complaints import repo as complaints
+from cloud.ops.model.actors import Actor
+from cloud.ops.model.errors import NotFound, WorkOrderError
+from cloud.ops.notify import preferences, templates
+from cloud.queries.complaints import resident_complaints
+from cloud.queries.workorders import resident_orders
+
+router = APIRouter(include_in_schema=False)
+
+
+def _error(request: Request, user: User, exc: WorkOrderError) -> Response:
+    code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_422_UNPROCESSABLE_ENTITY
+    return render(request, "error.html", user, code, message=str(exc))
+
+
+def _forbidden(request: Request, user: User) -> Response:
+    return render(request, "error.html", user, status.HTTP_403_FORBIDDEN, message_key="error.forbidden")
+
+
+def _digits(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    return value if value and value.isdigit() and len(value) < 19 else None
+
+
+@router.get("/resident/complaints")
+async def complaints_page(request: Request, user: PageUser) -> Response:
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    lang = pick_lang(request, user.lang)
+    views: list[dict[str, Any]] = []
+    async with app_pool(request).connection() as conn:
+        for row in await resident_complaints(conn, user.id):
+            data = row.model_dump()
+            tz = await complaints.zone_of(conn, data)
+            views.append(data | {
+                "grade_text": templates.text(f"grade.{row.grade}", lang),
+                "state_text": templates.text(f"complaint.state.{row.state}", lang),
+                "handle_by": templates.local(row.handle_due, tz), "close_by": templates.local(row.close_due, tz),
+                "trail": [e | {"when": templates.local(e["at"], tz)}
+                          for e in await complaints.readable_trail(conn, row.id, lang)]})
+        orders = await resident_orders(conn, user, 20)
+        chosen = await preferences.get(conn, user.id)
+    grades = [(g, templates.text(f"grade.{g}", lang)) for g in get_policy(request).complaint_grades]
+    return render(request, "complaints.html", user, complaints=views, grades=grades, orders=orders, chosen=chosen,
+                  channels=preferences.CHOICES, filed=_digits(request, "filed"),
+                  replied=request.query_params.get("replied") == "1", saved=request.query_params.get("saved") == "1")
+
+
+@router.post("/resident/complaints")
+async def file_complaint(request: Request, user: PageUser,
+                         text: Annotated[str, Form(min_length=1, max_length=4000)],
+                         grade: Annotated[str, Form(max_length=32)] = "general",
+                         work_order: Annotated[str, Form(max_length=19)] = "") -> Response:
+    if user.role not in (Role.resident, Role.admin) or not user.communities:
+        return _forbidden(request, user)
+    linked = [int(work_order)] if work_order.isdigit() else []
+    async with app_pool(request).connection() as conn:
+        mine = {o.id: o.community for o in await resident_orders(conn, user, 100)}
+        if any(w not in mine for w in linked):
+            return render(request, "error.html", user, status.HTTP_404_NOT_FOUND, message_key="error.not_found")
+        community = mine[linked[0]] if linked else sorted(user.communities)[0]
+        try:
+            row = await complaints.file(conn, get_policy(request), complaints.NewComplaint(
+                community=community, grade=grade, text=text, reporter_user_id=user.id, work_order_ids=linked),
+                get_clock(request).now(), Actor("user", user.id, user.name, user.role.value))
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse(f"/resident/complaints?filed={row['id']}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/resident/complaints/{complaint_id}/reply")
+async def reply_complaint(request: Request, complaint_id: int, user: PageUser,
+                          satisfied: Annotated[str, Form(pattern="^(yes|no)$")],
+                          comment: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        try:
+            await complaints.reply(conn, complaint_id, satisfied == "yes", comment,
+                                   Actor("user", user.id, user.name, user.role.value), get_clock(request).now())
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse("/resident/complaints?replied=1", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/me/channel")
+async def choose_channel(request: Request, user: PageUser, channel: Annotated[str, Form(max_length=16)],
+                         target: Annotated[str, Form(max_length=1000)] = "",
+                         back: Annotated[str, Form(max_length=64)] = "/resident/complaints") -> Response:
+    async with app_pool(request).connection() as conn:
+        try:
+            await preferences.choose(conn, user.id, channel, target or None)
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    page = back if back in ("/resident/complaints", "/volunteer/points") else "/resident/complaints"
+    return RedirectResponse(f"{page}?saved=1", status.HTTP_303_SEE_OTHER)
