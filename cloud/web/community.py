@@ -31,7 +31,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _error(request: Request, user: User, exc: WorkOrderError) -> Response:
-    code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else 422
     return render(request, "error.html", user, code, message=str(exc))
 
 

