@@ -92,6 +92,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (resident.router, "self"),
     (complaints.router, "self"),
     (points.router, "self"),
+    (points.redemptions_router, "self"),
     (preferences.router, "self"),
     (analytics.router, "self"),
 ]

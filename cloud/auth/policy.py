@@ -221,6 +221,12 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/resident/complaints"): _r("complaints.file", {A, R}, ANY),
     ("POST", "/resident/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
     ("POST", "/api/v1/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
+    # a volunteer is a butler record of kind "volunteer": the butler subject, their own record only
+    ("GET", "/volunteer/points"): _r("volunteer.points", {B}, ANY),
+    ("POST", "/volunteer/points/redeem"): _r("volunteer.redeem", {B}, ANY),
+    ("POST", "/volunteers/handoff/{work_order_id}"): _r("volunteer.handoff", WORKERS, ASSIGNMENT),
+    ("GET", "/api/v1/points/redemptions"): _r("points.redemptions", STAFF, COMMUNITY),
+    ("POST", "/api/v1/points/redemptions/{redemption_id}/decision"): _r("points.redeem", STAFF, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

@@ -261,6 +261,9 @@ _EN.update({
     "volunteer.none": "No volunteer in this community.", "volunteer.approve": "Approve", "volunteer.refuse": "Refuse",
     "volunteer.kind.task": "task", "volunteer.kind.adjust": "adjustment", "volunteer.kind.redeem": "redemption",
     "star.title": "Star level", "star.rule": "How the star level is computed",
+    "star.explain": "Over your last 90 days of finished orders: residents' ratings weigh 60 %, orders accepted in "
+                    "time 20 %, on site in time 20 %. A newcomer starts from 3 stars (3-star ratings, 70 % on time) "
+                    "until real results count; the score 0–1 gives 1★ below 0.2 up to 5★ from 0.8.",
 })
 _ZH.update({
     "complaints.title": "投诉", "complaints.file": "我要投诉", "complaints.grade": "等级",
@@ -280,6 +283,8 @@ _ZH.update({
     "volunteer.none": "本小区暂无志愿管家。", "volunteer.approve": "通过", "volunteer.refuse": "拒绝",
     "volunteer.kind.task": "任务", "volunteer.kind.adjust": "调整", "volunteer.kind.redeem": "兑换",
     "star.title": "星级", "star.rule": "星级如何计算",
+    "star.explain": "按近 90 天已完成的工单计算：业主评分占 60%，按时接单占 20%，按时到场占 20%。新管家从 3 星起步"
+                    "（按 3 星评分、70% 准时计），随真实记录逐步调整；得分 0–1，低于 0.2 为 1 星，0.8 及以上为 5 星。",
 })
 
 CATALOGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

@@ -23,9 +23,13 @@ from cloud.http.rendering import render
 from cloud.ops.complaints import repo as complaints
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.errors import NotFound, WorkOrderError
+from cloud.ops.model.states import Action
 from cloud.ops.notify import preferences, templates
+from cloud.ops.points import ledger, redemptions
+from cloud.ops.workorders import repo
 from cloud.queries.complaints import resident_complaints
 from cloud.queries.workorders import resident_orders
+from cloud.web.inbox import butler_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,3 +120,51 @@ async def choose_channel(request: Request, user: PageUser, channel: Annotated[st
             return _error(request, user, exc)
     page = back if back in ("/resident/complaints", "/volunteer/points") else "/resident/complaints"
     return RedirectResponse(f"{page}?saved=1", status.HTTP_303_SEE_OTHER)
+
+
+# --- volunteers: points, redemption requests; full-time butlers hand them tasks ---------------------
+
+@router.get("/volunteer/points")
+async def points_page(request: Request, user: PageUser) -> Response:
+    async with app_pool(request).connection() as conn:
+        butler = await butler_of(conn, user)
+        if butler is None:
+            return _forbidden(request, user)
+        balance = await ledger.balance(conn, butler["id"])
+        entries = await ledger.entries(conn, butler["id"], 100)
+        asked = await redemptions.of_butler(conn, butler["id"])
+        chosen = await preferences.get(conn, user.id)
+    return render(request, "points.html", user, butler=butler, balance=balance, entries=entries, asked=asked,
+                  chosen=chosen, channels=preferences.CHOICES, requested=request.query_params.get("requested") == "1",
+                  saved=request.query_params.get("saved") == "1")
+
+
+@router.post("/volunteer/points/redeem")
+async def ask_redemption(request: Request, user: PageUser, points: Annotated[int, Form(ge=1, le=100_000)],
+                         service: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
+    async with app_pool(request).connection() as conn:
+        butler = await butler_of(conn, user)
+        if butler is None:
+            return _forbidden(request, user)
+        try:
+            await redemptions.ask(conn, butler["id"], points, service, get_clock(request).now())
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse("/volunteer/points?requested=1", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/volunteers/handoff/{work_order_id}")
+async def hand_off(request: Request, work_order_id: int, user: PageUser,
+                   volunteer: Annotated[int, Form(ge=1, lt=2**63)]) -> Response:
+    """A full-time butler hands their order to a volunteer (``reassign`` with the volunteer named):
+    the state machine, the trail and the volunteer's inbox are the API's (:func:`repo.transition`)."""
+    async with app_pool(request).connection() as conn:
+        butler = await butler_of(conn, user)
+        actor = (Actor.butler(butler["id"], butler["name"]) if butler is not None and user.role is Role.butler
+                 else Actor("user", user.id, user.name, user.role.value))
+        try:
+            await repo.transition(conn, get_policy(request), work_order_id, Action.reassign, actor,
+                                  get_clock(request).now(), assignee_id=volunteer)
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse(f"/inbox?handed={volunteer}", status.HTTP_303_SEE_OTHER)

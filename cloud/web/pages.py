@@ -38,6 +38,7 @@ from cloud.ops.delivery.hub import resident_recent
 from cloud.ops.fleet.commands import known_profiles, submit
 from cloud.ops.fleet.repo import command_target, device_commands
 from cloud.ops.fleet.validate import writable_points
+from cloud.queries.butlers import volunteers
 from cloud.queries.complaints import cycle as complaint_cycle
 from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
@@ -315,9 +316,12 @@ async def inbox_page(request: Request, user: PageUser) -> Response:
     async with app_pool(request).connection() as conn:
         butler = await butler_of(conn, user)
         orders = await inbox_orders(conn, user, butler)
+        # a full-time butler hands tasks to the community's volunteers from here (issue 18)
+        helpers = (await volunteers(conn, butler["community"])
+                   if butler is not None and butler["kind"] == "full_time" else [])
     template = "partials/inbox_list.html" if request.headers.get("HX-Request") else "inbox.html"
-    return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS,
-                  now=get_clock(request).now())
+    return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS, volunteers=helpers,
+                  handed=request.query_params.get("handed") is not None, now=get_clock(request).now())
 
 
 @router.get("/inbox/{work_order_id}/trail")

@@ -101,6 +101,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "state.rejected": ("已拒单", "Rejected"), "state.cancelled": ("已取消", "Cancelled"),
     # --- trail actions (work orders and alarms): readable, never the stored code -----------------
     "trail.opened": ("创建工单", "opened the order"),
+    "trail.to": ("交给 {name}", "to {name}"),
     "trail.assign": ("派单", "assigned"),
     "trail.reassign": ("改派", "reassigned"),
     "trail.accept": ("接单", "accepted"),

@@ -48,7 +48,9 @@ _NAMES: Final = """
     LEFT JOIN butlers b ON b.id = CASE WHEN t.actor ~ '^butler:[0-9]{1,18}$'
                                        THEN split_part(t.actor, ':', 2)::bigint END
     LEFT JOIN users u ON u.id = CASE WHEN t.actor ~ '^user:[0-9]{1,18}$'
-                                     THEN split_part(t.actor, ':', 2)::bigint END"""
+                                     THEN split_part(t.actor, ':', 2)::bigint END
+    LEFT JOIN butlers a ON a.id = CASE WHEN t.data->>'assignee_id' ~ '^[0-9]{1,18}$'
+                                       THEN (t.data->>'assignee_id')::bigint END"""
 
 
 def actor_name(label: str, row: dict[str, Any], lang: str | None, *, reveal_pii: bool) -> str:
@@ -80,7 +82,10 @@ def _note(row: dict[str, Any], lang: str | None) -> str:
         return templates.text("escalation.line", lang, level=data["level"], reason=reason)
     if str(row["actor"]).startswith("system:rating"):
         return ""  # "closed by the rating of user:5": the actor's name says it
-    return str(row.get("note") or "")
+    note = str(row.get("note") or "")
+    if row.get("assignee_name") and row["action"] in ("assign", "reassign", "opened"):
+        return " · ".join(x for x in (templates.text("trail.to", lang, name=row["assignee_name"]), note) if x)
+    return note
 
 
 def _entry(row: dict[str, Any], lang: str | None, reveal_pii: bool) -> TrailEntry:
@@ -101,7 +106,7 @@ async def work_order_trail(conn: AsyncConnection[Any], wo_id: int, lang: str | N
     """A work order's trail, oldest first, readable in ``lang``."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"""SELECT t.*, NULL AS severity, b.name AS butler_name,
+            f"""SELECT t.*, NULL AS severity, b.name AS butler_name, a.name AS assignee_name,
                        coalesce(nullif(u.display_name, ''), u.username) AS user_name, u.role AS user_role
                   FROM work_order_trail t {_NAMES}
                  WHERE t.work_order_id = %s ORDER BY t.id""", (wo_id,))
@@ -113,6 +118,7 @@ async def alarm_history(conn: AsyncConnection[Any], alarm_id: int, lang: str | N
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT t.*, NULL AS from_state, NULL AS to_state, NULL AS lat, NULL AS lon, b.name AS butler_name,
+                       a.name AS assignee_name,
                        coalesce(nullif(u.display_name, ''), u.username) AS user_name, u.role AS user_role
                   FROM alarm_trail t {_NAMES}
                  WHERE t.alarm_id = %s ORDER BY t.id""", (alarm_id,))

@@ -93,8 +93,8 @@ async def test_resident_complaint_on_the_phone(server: str, pool: AsyncConnectio
         await item.locator("input[name=comment]").fill("谢谢")
         await item.locator("button[value=yes]").click()
         await expect(page.locator("#replied")).to_be_visible()
-        await expect(page.locator("#complaint-%d .state" % complaint_id)).to_have_text("已关闭")
-        await expect(page.locator("#complaint-%d .trail-list" % complaint_id)).to_contain_text("业主满意")
+        await expect(page.locator(f"#complaint-{complaint_id} .state")).to_have_text("已关闭")
+        await expect(page.locator(f"#complaint-{complaint_id} .trail-list")).to_contain_text("业主满意")
 
         await page.select_option("#channel-form select[name=channel]", "sms")
         await page.fill("#channel-form input[name=target]", "12345")
@@ -108,3 +108,72 @@ async def test_resident_complaint_on_the_phone(server: str, pool: AsyncConnectio
         await expect(page.locator("#channel-form input[name=target]")).to_have_value("13812341234")
     finally:
         await close(handles)
+
+
+async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncConnectionPool[Any],  # noqa: F811
+                                                       make_user: MakeUser, pinned: ManualClock) -> None:
+    from cloud.ops.model.policy import default_policy
+    from cloud.ops.points import ledger
+    from cloud.ops.workorders.reports import Report, submit_report
+    from tests.support.workorders import add_butler
+
+    chen_login = await make_user(Role.butler, "cA")
+    xiao_login = await make_user(Role.butler, "cA")
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO communities (code, timezone) VALUES ('cA', 'Asia/Shanghai')")
+        chen = await add_butler(conn, "陈师傅", community="cA", star=4)
+        xiao = await add_butler(conn, "志愿者小萧", community="cA", kind="volunteer")
+        for user_id, butler in ((chen_login.user.id, chen), (xiao_login.user.id, xiao)):
+            await conn.execute("UPDATE butlers SET user_id = %s WHERE id = %s", (user_id, butler))
+        wo, _ = await submit_report(conn, default_policy(), Report(community="cA", text="楼道灯不亮"), pinned.now(),
+                                    Actor("user", 99, "业主", "resident"))
+    assert wo["assignee_id"] == chen  # routing never picks a volunteer by itself
+
+    handles, page = await phone(chen_login, server)
+    try:
+        await page.goto(f"{server}/inbox")
+        await expect(page.locator("#star")).to_contain_text("★★★★")
+        await page.locator("#star .star-rule summary").click()
+        await expect(page.locator("#star .star-rule")).to_contain_text("业主评分占 60%")
+        card = page.locator(f"#wo-{wo['id']}")
+        await card.locator("select[name=volunteer]").select_option(str(xiao))
+        await card.locator(".act-handoff").click()
+        await expect(page.locator(f"#wo-{wo['id']}")).to_have_count(0)  # it is the volunteer's now
+    finally:
+        await close(handles)
+
+    handles, page = await phone(xiao_login, server)
+    try:
+        await page.goto(f"{server}/inbox")
+        card = page.locator(f"#wo-{wo['id']}")
+        await expect(card).to_be_visible()
+        await card.locator("details summary").click()
+        await expect(card.locator(".trail")).to_contain_text("陈师傅 改派")
+        await expect(card.locator(".trail")).to_contain_text("交给 志愿者小萧")
+        await card.locator(".act-accept").click()
+        await expect(page.locator(f"#wo-{wo['id']}[data-state=accepted]")).to_be_visible(timeout=10_000)
+        await page.locator(f"#wo-{wo['id']} .act-arrive").click()
+        await expect(page.locator(f"#wo-{wo['id']}[data-state=on_site]")).to_be_visible(timeout=10_000)
+        await page.locator(f"#wo-{wo['id']} .act-resolve").click()
+        await expect(page.locator(f"#wo-{wo['id']}")).to_have_count(0, timeout=10_000)
+
+        await page.goto(f"{server}/volunteer/points")
+        await expect(page.locator("h1")).to_have_text("我的积分")
+        earned = default_policy().points.per_skill.get(wo["skill"], default_policy().points.default)
+        await expect(page.locator("#balance")).to_have_text(str(earned))
+        await expect(page.locator("#ledger .kind-task")).to_contain_text(f"+{earned}")
+        await expect(page.locator("#ledger .kind-task")).to_contain_text("01-05 10:")  # community time, pinned
+        await page.fill("#redeem-form input[name=points]", str(earned + 1))
+        await page.fill("#redeem-form input[name=service]", "家电清洗")
+        await page.click("#redeem-form button")
+        await expect(page.locator("body")).to_contain_text("not enough points")
+        await page.go_back()
+        await page.fill("#redeem-form input[name=points]", "1")
+        await page.fill("#redeem-form input[name=service]", "家电清洗")
+        await page.click("#redeem-form button")
+        await expect(page.locator("#requested")).to_be_visible()
+        await expect(page.locator("#requests .state-pending")).to_contain_text("家电清洗")
+    finally:
+        await close(handles)
+    async with pool.connection() as conn:
+        assert await ledger.balance(conn, xiao) == earned  # a request is not a redemption until staff approve
