@@ -44,7 +44,7 @@ from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
-from cloud.queries.history import device_alarms, device_work_orders
+from cloud.queries.history import device_alarms, device_work_orders, rule_titles
 from cloud.queries.series import default_metric
 from cloud.queries.sites import buildings_of, community_codes, gateway_devices, reportable_devices
 from cloud.queries.stats import load_performance
@@ -321,6 +321,7 @@ async def inbox_page(request: Request, user: PageUser) -> Response:
                    if butler is not None and butler["kind"] == "full_time" else [])
     template = "partials/inbox_list.html" if request.headers.get("HX-Request") else "inbox.html"
     return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS, volunteers=helpers,
+                  titles=rule_titles(),
                   handed=request.query_params.get("handed") is not None, now=get_clock(request).now())
 
 

@@ -21,6 +21,7 @@ from cloud.ops.notify import templates
 from cloud.ops.notify.channels import is_robot
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 from cloud.ops.notify.templates import Format
+from cloud.queries.history import rule_titles
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,21 @@ async def _insert(
     return int(row[0]) if row else None
 
 
+def title_in(wo: dict[str, Any], rule: str | None, lang: str | None) -> str | None:
+    """An alarm-born order's title in ``lang`` — the device and its rule's zh/en name (「lift-2：电梯困人」)
+    — or None when the rule has no title (the stored title, the edge's English message, stands)."""
+    found = rule_titles().get(rule) if rule else None
+    if found is None:
+        return None
+    name = found.get(templates.lang_of(lang))
+    if not wo.get("device"):
+        return name
+    return f"{wo['device']}{': ' if templates.lang_of(lang) == 'en' else '：'}{name}"
+
+
 def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang: str | None = None,
-                      fmt: Format = "email", tz: str | None = None) -> tuple[str, str, dict[str, Any]]:
+                      fmt: Format = "email", tz: str | None = None,
+                      rule: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``.
 
     The words come from :mod:`cloud.ops.notify.templates` in ``lang`` (Chinese by default) shaped
@@ -98,18 +112,19 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
     place = (wo.get("community"), wo.get("building"), wo.get("location") or wo.get("device"))
     where = " / ".join(x for x in place if x)
     title = wo["title"] if reveal_pii else mask_text(wo["title"])
+    shown = title_in(wo, rule, lang) or title
     code = event if templates.has(event) else "work_order.other"
     lines: list[tuple[str, str]] = [("label.priority", wo["priority"]), ("label.where", where),
                                     ("label.state", templates.text(f"state.{wo['state']}", lang))]
     if wo.get("respond_due"):
         lines += [("label.accept_by", templates.local(wo["respond_due"], tz)),
                   ("label.on_site_by", templates.local(wo.get("on_site_due"), tz))]
-    if description and description != title:
+    if description and description not in (title, shown):
         lines.append(("label.details", description))
     if name or phone:
         lines.append(("label.reporter", f"{name} {phone}".strip()))
-    message = templates.render(code, lang, fmt, {"id": wo["id"], "title": title}, lines)
-    subject = f"[{wo['priority']}] {templates.text(code, lang, id=wo['id'], title=title)}"
+    message = templates.render(code, lang, fmt, {"id": wo["id"], "title": shown}, lines)
+    subject = f"[{wo['priority']}] {templates.text(code, lang, id=wo['id'], title=shown)}"
     if fmt == "sms":  # the whole text message is one short line
         subject = templates.sms_text(subject)
         message = templates.Rendered(subject, subject, {"title": subject})
@@ -153,14 +168,14 @@ async def notify_butler(
     SMS, which is a duty, not a preference."""
     cur = await conn.execute(
         """SELECT b.email, b.messengers, b.phone, u.lang, coalesce(c.timezone, b.timezone), u.notify_channel,
-                  u.notify_target
+                  u.notify_target, (SELECT rule FROM alarms WHERE id = %s)
            FROM butlers b LEFT JOIN users u ON u.id = b.user_id LEFT JOIN communities c ON c.code = %s
-           WHERE b.id = %s""", (wo["community"], butler_id))
+           WHERE b.id = %s""", (wo.get("alarm_id"), wo["community"], butler_id))
     found = await cur.fetchone()
     if found is None:
         return None
-    email, messengers, phone, lang, tz, preferred, preferred_target = found
-    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, tz=tz)
+    email, messengers, phone, lang, tz, preferred, preferred_target, rule = found
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, tz=tz, rule=rule)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
     head = orjson.dumps({"butler": butler_id, "event": event, "subject": subject, "payload": payload},
@@ -193,7 +208,7 @@ async def notify_butler(
         copies.append((preferred, preferred_target))
     queued = False
     for channel, target in dict.fromkeys(copies):
-        queued |= await _queue_copy(conn, channel, target, wo, event, now, lang=lang, tz=tz,
+        queued |= await _queue_copy(conn, channel, target, wo, event, now, lang=lang, tz=tz, rule=rule,
                                     reveal_pii=reveal_pii and channel == "email", butler_id=butler_id,
                                     dedup_key=f"{key}:{channel[0]}:{target}" if key else None) is not None
     if queued:
@@ -202,8 +217,8 @@ async def notify_butler(
 
 
 async def _queue_copy(conn: AsyncConnection[Any], channel: str, target: str, wo: dict[str, Any], event: str,
-                      now: datetime, *, lang: str | None, tz: str | None, reveal_pii: bool, butler_id: int,
-                      dedup_key: str | None) -> int | None:
+                      now: datetime, *, lang: str | None, tz: str | None, rule: str | None, reveal_pii: bool,
+                      butler_id: int, dedup_key: str | None) -> int | None:
     """One outbound copy of a work-order message, shaped for its channel: a messenger group is a
     shared room and an SMS may sit on a lock screen, so both are always masked; a robot gets
     markdown, an SMS one short line, an email labelled lines."""
@@ -212,7 +227,8 @@ async def _queue_copy(conn: AsyncConnection[Any], channel: str, target: str, wo:
         fmt = "sms"
     elif channel == "messenger":
         fmt = "markdown" if is_robot(target) else "email"
-    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, fmt=fmt, tz=tz)
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, fmt=fmt, tz=tz,
+                                               rule=rule)
     if fmt == "markdown":
         payload["format"] = "markdown"
     return await _insert(conn, channel=channel, event=event, now=now, state="pending", butler_id=butler_id,

@@ -73,3 +73,17 @@ def test_resident_copy_per_channel() -> None:
     robot = resident_copy("messenger", "wecom://abcdefgh12345678", payload, None, None, now)
     assert robot["payload"]["format"] == "markdown"
     assert robot["body"].splitlines()[0] == "**陈师傅 已到达现场（#9）。**"
+
+
+def test_alarm_born_title_in_the_readers_language() -> None:
+    wo = WO | {"title": "lift-2: passengers trapped at floor 3 (door closed)", "description": "passengers trapped"}
+    subject, body, payload = render_work_order(wo, "work_order.assigned", reveal_pii=True,
+                                               rule="elevator-passengers-trapped")
+    assert subject == "[P0] 新工单 #7：lift-2：电梯困人"
+    assert "passengers trapped" in body  # the edge's own words stay, as the details line
+    assert payload["work_order"]["title"] == wo["title"]  # webhooks: the stored title, language-free
+    subject, _body, _payload = render_work_order(wo, "work_order.escalated", reveal_pii=True, lang="en",
+                                                 rule="elevator-passengers-trapped")
+    assert subject == "[P0] Work order #7 escalated: lift-2: Passengers trapped"
+    subject, _body, _payload = render_work_order(wo, "work_order.assigned", reveal_pii=True, rule="no-such-rule")
+    assert subject == "[P0] 新工单 #7：lift-2: passengers trapped at floor 3 (door closed)"
