@@ -201,14 +201,18 @@ async def escalate_due(conn: AsyncConnection[Any], now: datetime, limit: int = 1
                               "WHERE id = %s", (level, following, now, row["id"]))
             name = None
             if target is not None:
-                await cur.execute("SELECT name FROM butlers WHERE id = %s", (target,))
+                await cur.execute("SELECT b.name, u.lang FROM butlers b LEFT JOIN users u ON u.id = b.user_id "
+                                  "WHERE b.id = %s", (target,))
                 found = await cur.fetchone()
                 name = found["name"] if found else None
+                lang = found["lang"] if found else None  # the words of the person told, Chinese by default
+                subject = templates.text(f"complaint.missed_{missed}", lang, id=row["id"], level=level,
+                                         grade=templates.text(f"grade.{row['grade']}", lang))
                 await conn.execute(
                     """INSERT INTO notifications (channel, butler_id, event, community, subject, body, payload, state,
                                                   created_at, sent_at)
                        VALUES ('inbox', %s, 'complaint.escalated', %s, %s, '', %s, 'sent', %s, %s)""",
-                    (target, row["community"], f"[{row['grade']}] complaint #{row['id']} not {missed} in time",
+                    (target, row["community"], subject,
                      Jsonb({"complaint": row["id"], "level": level, "missed": missed}), now, now))
             await _trail(conn, row["id"], now, "escalated", Actor.system("escalation"),
                          from_state=row["state"], to_state=row["state"],

@@ -69,6 +69,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "complaint.state.handled": ("已处理", "Handled"), "complaint.state.feedback": ("已反馈", "Feedback given"),
     "complaint.state.closed": ("已关闭", "Closed"),
     "grade.serious": ("重大", "serious"), "grade.general": ("一般", "general"), "grade.minor": ("轻微", "minor"),
+    "complaint.missed_handled": ("【{grade}】投诉 #{id} 未按承诺时间处理，已升级至第 {level} 级",
+                                 "[{grade}] complaint #{id} not handled in time, escalated to level {level}"),
+    "complaint.missed_closed": ("【{grade}】投诉 #{id} 未按承诺时间办结，已升级至第 {level} 级",
+                                "[{grade}] complaint #{id} not closed in time, escalated to level {level}"),
     "complaint.escalated": ("投诉 #{id} 未按承诺时间处理，已升级。",
         "Complaint #{id} missed its commitment and was escalated."),
     # --- work orders, to butlers ------------------------------------------------------------------

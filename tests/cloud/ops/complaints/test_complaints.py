@@ -71,6 +71,10 @@ async def test_missed_commitments_escalate_up_the_chain(conn: psycopg.AsyncConne
     cur = await conn.execute(
         "SELECT butler_id, event FROM notifications WHERE event = 'complaint.escalated' ORDER BY id")
     assert await cur.fetchall() == [(lead, "complaint.escalated"), (manager, "complaint.escalated")]
+    cur = await conn.execute("SELECT subject FROM notifications WHERE event = 'complaint.escalated' ORDER BY id")
+    assert [r[0] for r in await cur.fetchall()] == [  # in the words of the person told (Chinese by default)
+        f"【重大】投诉 #{c['id']} 未按承诺时间处理，已升级至第 1 级",
+        f"【重大】投诉 #{c['id']} 未按承诺时间办结，已升级至第 2 级"]
     figures = await cycle(conn, ["c1"], clock.now() - timedelta(days=30), clock.now())
     assert (figures.open, figures.overdue, figures.mean_days) == (1, 1, None)
 
