@@ -221,6 +221,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/resident/complaints"): _r("complaints.file", {A, R}, ANY),
     ("POST", "/resident/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
     ("POST", "/api/v1/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
+    ("POST", "/api/v1/work-orders/{wo_id}/like"): _r("work_orders.like", {A, R}, ASSIGNMENT),
+    ("POST", "/resident/like/{work_order_id}"): _r("work_orders.like", {A, R}, ASSIGNMENT),
     # a volunteer is a butler record of kind "volunteer": the butler subject, their own record only
     ("GET", "/volunteer/points"): _r("volunteer.points", {B}, ANY),
     ("POST", "/volunteer/points/redeem"): _r("volunteer.redeem", {B}, ANY),

@@ -261,9 +261,13 @@ _EN.update({
     "volunteer.none": "No volunteer in this community.", "volunteer.approve": "Approve", "volunteer.refuse": "Refuse",
     "volunteer.kind.task": "task", "volunteer.kind.adjust": "adjustment", "volunteer.kind.redeem": "redemption",
     "star.title": "Star level", "star.rule": "How the star level is computed",
-    "star.explain": "Over your last 90 days of finished orders: residents' ratings weigh 60 %, orders accepted in "
-                    "time 20 %, on site in time 20 %. A newcomer starts from 3 stars (3-star ratings, 70 % on time) "
-                    "until real results count; the score 0–1 gives 1★ below 0.2 up to 5★ from 0.8.",
+    "star.explain": "Over the last {days} days: residents' ratings {rating} %, orders accepted in time {respond} %, "
+                    "on site in time {on_site} %, residents' likes {likes} % (full at {likes_full}), years of "
+                    "service {years} % (full at {years_full}), certifications {certs} % (full at {certs_full}). "
+                    "A newcomer starts from 3 stars (3-star ratings, 70 % on time) until real results count; the "
+                    "score 0–1 gives 1★ below 0.2 up to 5★ from 0.8. The weights are the property's policy.",
+    "resident.like": "Like", "resident.like_title": "Thank {butler} for the repair",
+    "resident.liked": "Thank you — your like counts towards the butler's stars.",
 })
 _ZH.update({
     "complaints.title": "投诉", "complaints.file": "我要投诉", "complaints.grade": "等级",
@@ -283,8 +287,12 @@ _ZH.update({
     "volunteer.none": "本小区暂无志愿管家。", "volunteer.approve": "通过", "volunteer.refuse": "拒绝",
     "volunteer.kind.task": "任务", "volunteer.kind.adjust": "调整", "volunteer.kind.redeem": "兑换",
     "star.title": "星级", "star.rule": "星级如何计算",
-    "star.explain": "按近 90 天已完成的工单计算：业主评分占 60%，按时接单占 20%，按时到场占 20%。新管家从 3 星起步"
-                    "（按 3 星评分、70% 准时计），随真实记录逐步调整；得分 0–1，低于 0.2 为 1 星，0.8 及以上为 5 星。",
+    "star.explain": "按近 {days} 天计算：业主评分占 {rating}%，按时接单占 {respond}%，按时到场占 {on_site}%，"
+                    "业主点赞占 {likes}%（{likes_full} 个赞为满分），服务年限占 {years}%（{years_full} 年为满分），"
+                    "持证占 {certs}%（{certs_full} 个证书为满分）。新管家从 3 星起步（按 3 星评分、70% 准时计），"
+                    "随真实记录逐步调整；得分 0–1，低于 0.2 为 1 星，0.8 及以上为 5 星。权重由物业在策略中配置。",
+    "resident.like": "点赞", "resident.like_title": "感谢 {butler} 的服务",
+    "resident.liked": "感谢点赞，这会计入管家的星级。",
 })
 
 CATALOGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

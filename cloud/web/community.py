@@ -27,6 +27,7 @@ from cloud.ops.model.states import Action
 from cloud.ops.notify import preferences, templates
 from cloud.ops.points import ledger, redemptions
 from cloud.ops.workorders import repo
+from cloud.ops.workorders.reports import like
 from cloud.queries.complaints import resident_complaints
 from cloud.queries.workorders import resident_orders
 from cloud.web.inbox import butler_of
@@ -107,6 +108,20 @@ async def reply_complaint(request: Request, complaint_id: int, user: PageUser,
         except WorkOrderError as exc:
             return _error(request, user, exc)
     return RedirectResponse("/resident/complaints?replied=1", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/resident/like/{work_order_id}")
+async def like_repair(request: Request, work_order_id: int, user: PageUser) -> Response:
+    """点赞: the resident likes the butler's work on their resolved order (counts to the star level)."""
+    if user.role not in (Role.resident, Role.admin):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        try:
+            await like(conn, get_policy(request), work_order_id, Actor("user", user.id, user.name, user.role.value),
+                       get_clock(request).now())
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse("/resident?liked=1", status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/me/channel")

@@ -321,7 +321,7 @@ async def inbox_page(request: Request, user: PageUser) -> Response:
                    if butler is not None and butler["kind"] == "full_time" else [])
     template = "partials/inbox_list.html" if request.headers.get("HX-Request") else "inbox.html"
     return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS, volunteers=helpers,
-                  titles=rule_titles(),
+                  titles=rule_titles(), stars=get_policy(request).stars,
                   handed=request.query_params.get("handed") is not None, now=get_clock(request).now())
 
 
@@ -380,7 +380,8 @@ async def resident_page(request: Request, user: PageUser) -> Response:
     reopen_after = get_clock(request).now() - get_policy(request).resident_reopen_window
     return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices, updates=updates,
                   reopen_after=reopen_after, reopened=reopened if reopened and reopened.isdigit() else None,
-                  sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"))
+                  sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"),
+                  liked=request.query_params.get("liked") == "1")
 
 
 @router.post("/resident/report")

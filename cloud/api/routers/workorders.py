@@ -39,7 +39,7 @@ from cloud.ops.model.policy import Priority
 from cloud.ops.model.states import Action, State
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 from cloud.ops.workorders import queries, repo
-from cloud.ops.workorders.reports import Report, rate, submit_report
+from cloud.ops.workorders.reports import Report, like, rate, submit_report
 from cloud.ops.workorders.trail import TrailEntry, work_order_trail
 from cloud.queries.butlers import butler_role
 from cloud.queries.workorders import reported_by
@@ -292,6 +292,20 @@ async def rate_order(wo_id: int, body: RatingIn, user: ResidentUser, pool: PoolD
         await _visible(conn, user, actor, wo_id)
         try:
             wo = await rate(conn, policy, wo_id, body.stars, body.comment, actor, clock.now())
+        except WorkOrderError as exc:
+            raise_http(exc)
+    return present(wo, True, clock.now())
+
+
+@router.post("/work-orders/{wo_id}/like", response_model=WorkOrderOut)
+async def like_order(wo_id: int, user: ResidentUser, pool: PoolDep, clock: ClockDep,
+                     policy: PolicyDep) -> dict[str, Any]:
+    """The resident likes the butler's work on their resolved order (点赞; once; counts to the star level)."""
+    async with pool.connection() as conn:
+        actor = Actor("user", user.id, user.name, user.role.value)
+        wo = await _visible(conn, user, actor, wo_id)
+        try:
+            await like(conn, policy, wo_id, actor, clock.now())
         except WorkOrderError as exc:
             raise_http(exc)
     return present(wo, True, clock.now())

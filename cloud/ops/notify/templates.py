@@ -123,6 +123,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "trail.unroutable": ("无人可派", "found nobody to route to"),
     "trail.report_linked": ("关联业主报修", "linked a resident's report"),
     "trail.rated": ("业主评价", "rated the repair"),
+    "trail.liked": ("为管家点赞", "liked the butler's work"),
     "trail.followed_up": ("开立跟进工单", "opened a follow-up order"),
     "trail.photo": ("上传照片", "added a photo"),
     "trail.planned": ("计划维保", "planned maintenance"),

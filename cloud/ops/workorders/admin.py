@@ -16,7 +16,7 @@ not a transition.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -117,10 +117,13 @@ class NewButler:
     messengers: list[str]
     shifts: list[tuple[int, time, time]] = field(default_factory=list)
     """(weekday, start, end) rows of ``butler_shifts``; none: always on duty."""
+    hired_on: date | None = None
+    """First day of service: years of service count to the star level."""
+    certifications: list[str] = field(default_factory=list)
 
 
 _BUTLER_COLUMNS = ("user_id", "name", "phone", "email", "community", "buildings", "skills", "kind", "role",
-                   "star_level", "manager_id", "timezone", "messengers")
+                   "star_level", "manager_id", "timezone", "messengers", "hired_on", "certifications")
 
 
 def add_butler(conn: psycopg.Connection[Any], butler: NewButler) -> int:

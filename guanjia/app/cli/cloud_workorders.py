@@ -8,7 +8,7 @@ the state machine, trail and notifications apply).
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import datetime, time
 
 import typer
 from rich.console import Console
@@ -124,6 +124,10 @@ def butler_add(
         [], "--messenger",
         help="wecom://KEY, dingtalk://TOKEN?secret=SEC…, feishu://HOOK?secret=…, a pasted robot webhook "
              "address, or another apprise URL; repeat (checked when added)"),
+    hired_on: datetime | None = typer.Option(None, "--hired-on", formats=["%Y-%m-%d"],
+                                             help="first day of service (years of service count to the stars)"),
+    certifications: list[str] = typer.Option([], "--certification",
+                                             help="e.g. 电梯安全管理员证; repeat (count to the stars)"),
     database_url: str | None = DbOption,
 ) -> None:
     """Add a butler (or team lead / manager) with skills, buildings, roster and escalation link."""
@@ -143,7 +147,8 @@ def butler_add(
         butler_id = add_butler(conn, NewButler(
             user_id=linked, name=name, phone=phone, email=email, community=community, buildings=buildings,
             skills=skills, kind=kind, role=role, star_level=star, manager_id=manager, timezone=timezone,
-            messengers=messengers, shifts=parsed))
+            messengers=messengers, shifts=parsed, hired_on=hired_on.date() if hired_on else None,
+            certifications=certifications))
     out.print(f"butler {butler_id} added ({name}, {role}, {kind}, {len(parsed)} shifts)")
 
 

@@ -137,6 +137,10 @@ async def test_resident_report_rating_and_masking(pool: AsyncConnectionPool[Any]
     assert rated.json()["state"] == "closed"
     again = await client.post(f"/api/v1/work-orders/{wo_id}/rating", headers=resident.headers, json={"stars": 4})
     assert again.status_code == 422
+    liked = await client.post(f"/api/v1/work-orders/{wo_id}/like", headers=resident.headers)
+    assert liked.status_code == 200, liked.text
+    assert (await client.post(f"/api/v1/work-orders/{wo_id}/like", headers=resident.headers)).status_code == 422
+    assert (await client.post(f"/api/v1/work-orders/{wo_id}/like", headers=neighbour.headers)).status_code == 404
     mine = (await client.get("/api/v1/work-orders", headers=resident.headers)).json()
     assert [w["id"] for w in mine["items"]] == [wo_id]
     lead = await make_user(Role.engineer, "cr")

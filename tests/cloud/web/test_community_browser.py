@@ -134,7 +134,7 @@ async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncC
         await page.goto(f"{server}/inbox")
         await expect(page.locator("#star")).to_contain_text("★★★★")
         await page.locator("#star .star-rule summary").click()
-        await expect(page.locator("#star .star-rule")).to_contain_text("业主评分占 60%")
+        await expect(page.locator("#star .star-rule")).to_contain_text("业主评分占 50%")
         card = page.locator(f"#wo-{wo['id']}")
         await card.locator("select[name=volunteer]").select_option(str(xiao))
         await card.locator(".act-handoff").click()
