@@ -222,6 +222,9 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/resident/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
     ("POST", "/api/v1/complaints/{complaint_id}/reply"): _r("complaints.reply", {A, R}, COMMUNITY),
     ("POST", "/api/v1/work-orders/{wo_id}/like"): _r("work_orders.like", {A, R}, ASSIGNMENT),
+    ("GET", "/complaints"): _r("complaints.list", STAFF, ANY),
+    ("POST", "/complaints/{complaint_id}/{action}"): _r("complaints.transition", STAFF, COMMUNITY),
+    ("POST", "/points/redemptions/{redemption_id}"): _r("points.redeem", STAFF, COMMUNITY),
     ("POST", "/resident/like/{work_order_id}"): _r("work_orders.like", {A, R}, ASSIGNMENT),
     # a volunteer is a butler record of kind "volunteer": the butler subject, their own record only
     ("GET", "/volunteer/points"): _r("volunteer.points", {B}, ANY),

@@ -266,6 +266,9 @@ _EN.update({
                     "service {years} % (full at {years_full}), certifications {certs} % (full at {certs_full}). "
                     "A newcomer starts from 3 stars (3-star ratings, 70 % on time) until real results count; the "
                     "score 0–1 gives 1★ below 0.2 up to 5★ from 0.8. The weights are the property's policy.",
+    "complaints.do.investigate": "Investigate", "complaints.do.handle": "Handled",
+    "complaints.do.feedback": "Tell the resident", "complaints.do.close": "Close",
+    "volunteer.requests_staff": "Volunteers' redemption requests",
     "resident.like": "Like", "resident.like_title": "Thank {butler} for the repair",
     "resident.liked": "Thank you — your like counts towards the butler's stars.",
 })
@@ -291,6 +294,9 @@ _ZH.update({
                     "业主点赞占 {likes}%（{likes_full} 个赞为满分），服务年限占 {years}%（{years_full} 年为满分），"
                     "持证占 {certs}%（{certs_full} 个证书为满分）。新管家从 3 星起步（按 3 星评分、70% 准时计），"
                     "随真实记录逐步调整；得分 0–1，低于 0.2 为 1 星，0.8 及以上为 5 星。权重由物业在策略中配置。",
+    "complaints.do.investigate": "开始调查", "complaints.do.handle": "处理完毕",
+    "complaints.do.feedback": "反馈业主", "complaints.do.close": "关闭",
+    "volunteer.requests_staff": "志愿管家积分兑换申请",
     "resident.like": "点赞", "resident.like_title": "感谢 {butler} 的服务",
     "resident.liked": "感谢点赞，这会计入管家的星级。",
 })

@@ -28,7 +28,7 @@ from cloud.ops.notify import preferences, templates
 from cloud.ops.points import ledger, redemptions
 from cloud.ops.workorders import repo
 from cloud.ops.workorders.reports import like
-from cloud.queries.complaints import resident_complaints
+from cloud.queries.complaints import community_complaints, complaint_communities, resident_complaints
 from cloud.queries.workorders import resident_orders
 from cloud.web.inbox import butler_of
 
@@ -183,3 +183,57 @@ async def hand_off(request: Request, work_order_id: int, user: PageUser,
         except WorkOrderError as exc:
             return _error(request, user, exc)
     return RedirectResponse(f"/inbox?handed={volunteer}", status.HTTP_303_SEE_OTHER)
+
+
+# --- staff: complaints to move on, redemption requests to decide ------------------------------------
+
+@router.get("/complaints")
+async def staff_complaints(request: Request, user: PageUser) -> Response:
+    """Staff's page of the communities' complaints (newest first) with the next actions, and the
+    volunteers' pending redemption requests (the API's rules: ``complaints.transition``,
+    ``redemptions.decide``)."""
+    if user.role not in (Role.admin, Role.engineer):
+        return _forbidden(request, user)
+    lang = pick_lang(request, user.lang)
+    views: list[dict[str, Any]] = []
+    asked: list[redemptions.Redemption] = []
+    async with app_pool(request).connection() as conn:
+        for community in sorted(user.communities) if not user.is_admin else await complaint_communities(conn):
+            for row in await community_complaints(conn, community, None, 100):
+                data = row.model_dump()
+                tz = await complaints.zone_of(conn, data)
+                views.append(data | {
+                    "grade_text": templates.text(f"grade.{row.grade}", lang),
+                    "state_text": templates.text(f"complaint.state.{row.state}", lang),
+                    "handle_by": templates.local(row.handle_due, tz), "close_by": templates.local(row.close_due, tz),
+                    "actions": [a for a, (src, _t) in complaints.TRANSITIONS.items() if row.state in src]})
+            asked += await redemptions.pending(conn, community)
+    return render(request, "staff_complaints.html", user, complaints=views, asked=asked)
+
+
+@router.post("/complaints/{complaint_id}/{action}")
+async def staff_move_complaint(request: Request, complaint_id: int, action: str, user: PageUser,
+                               note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    if user.role not in (Role.admin, Role.engineer):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        try:
+            await complaints.transition(conn, complaint_id, action, Actor("user", user.id, user.name, user.role.value),
+                                        get_clock(request).now(), note)
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse(f"/complaints#complaint-{complaint_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/points/redemptions/{redemption_id}")
+async def staff_decide_redemption(request: Request, redemption_id: int, user: PageUser,
+                                  decision: Annotated[str, Form(pattern="^(approve|refuse)$")]) -> Response:
+    if user.role not in (Role.admin, Role.engineer):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        try:
+            await redemptions.decide(conn, redemption_id, decision == "approve",
+                                     Actor("user", user.id, user.name, user.role.value), get_clock(request).now())
+        except WorkOrderError as exc:
+            return _error(request, user, exc)
+    return RedirectResponse("/complaints#redemptions", status.HTTP_303_SEE_OTHER)
