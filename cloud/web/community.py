@@ -28,7 +28,12 @@ from cloud.ops.notify import preferences, templates
 from cloud.ops.points import ledger, redemptions
 from cloud.ops.workorders import repo
 from cloud.ops.workorders.reports import like
-from cloud.queries.complaints import community_complaints, complaint_communities, resident_complaints
+from cloud.queries.complaints import (
+    ComplaintRow,
+    community_complaints,
+    complaint_communities,
+    resident_complaints,
+)
 from cloud.queries.workorders import resident_orders
 from cloud.web.inbox import butler_of
 
@@ -49,6 +54,17 @@ def _digits(request: Request, name: str) -> str | None:
     return value if value and value.isdigit() and len(value) < 19 else None
 
 
+async def _complaint_view(conn: Any, row: ComplaintRow, lang: str) -> tuple[dict[str, Any], str | None]:
+    """A complaint as both pages show it: grade and state in words, commitments in its community's
+    time; and that zone, for the caller's other times."""
+    data = row.model_dump()
+    tz = await complaints.zone_of(conn, data)
+    return data | {"grade_text": templates.text(f"grade.{row.grade}", lang),
+                   "state_text": templates.text(f"complaint.state.{row.state}", lang),
+                   "handle_by": templates.local(row.handle_due, tz),
+                   "close_by": templates.local(row.close_due, tz)}, tz
+
+
 @router.get("/resident/complaints")
 async def complaints_page(request: Request, user: PageUser) -> Response:
     if user.role not in (Role.resident, Role.admin):
@@ -57,14 +73,9 @@ async def complaints_page(request: Request, user: PageUser) -> Response:
     views: list[dict[str, Any]] = []
     async with app_pool(request).connection() as conn:
         for row in await resident_complaints(conn, user.id):
-            data = row.model_dump()
-            tz = await complaints.zone_of(conn, data)
-            views.append(data | {
-                "grade_text": templates.text(f"grade.{row.grade}", lang),
-                "state_text": templates.text(f"complaint.state.{row.state}", lang),
-                "handle_by": templates.local(row.handle_due, tz), "close_by": templates.local(row.close_due, tz),
-                "trail": [e | {"when": templates.local(e["at"], tz)}
-                          for e in await complaints.readable_trail(conn, row.id, lang)]})
+            view, tz = await _complaint_view(conn, row, lang)
+            views.append(view | {"trail": [e | {"when": templates.local(e["at"], tz)}
+                                           for e in await complaints.readable_trail(conn, row.id, lang)]})
         orders = await resident_orders(conn, user, 20)
         chosen = await preferences.get(conn, user.id)
     grades = [(g, templates.text(f"grade.{g}", lang)) for g in get_policy(request).complaint_grades]
@@ -200,13 +211,9 @@ async def staff_complaints(request: Request, user: PageUser) -> Response:
     async with app_pool(request).connection() as conn:
         for community in sorted(user.communities) if not user.is_admin else await complaint_communities(conn):
             for row in await community_complaints(conn, community, None, 100):
-                data = row.model_dump()
-                tz = await complaints.zone_of(conn, data)
-                views.append(data | {
-                    "grade_text": templates.text(f"grade.{row.grade}", lang),
-                    "state_text": templates.text(f"complaint.state.{row.state}", lang),
-                    "handle_by": templates.local(row.handle_due, tz), "close_by": templates.local(row.close_due, tz),
-                    "actions": [a for a, (src, _t) in complaints.TRANSITIONS.items() if row.state in src]})
+                view, _tz = await _complaint_view(conn, row, lang)
+                views.append(view | {"actions": [a for a, (src, _t) in complaints.TRANSITIONS.items()
+                                                 if row.state in src]})
             asked += await redemptions.pending(conn, community)
     return render(request, "staff_complaints.html", user, complaints=views, asked=asked)
 

@@ -91,33 +91,20 @@ async def redeem_points(butler_id: int, body: RedeemIn, user: StaffUser, pool: P
 redemptions_router = APIRouter(prefix="/api/v1/points/redemptions", tags=["points"])
 
 
-class RedemptionOut(BaseModel):
-    id: int
-    butler_id: int
-    butler_name: str
-    community: str
-    points: int
-    service: str
-    state: str
-    created_at: datetime
-    decided_at: datetime | None
-    decided_by: str
-
-
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approve: bool
 
 
-@redemptions_router.get("", response_model=list[RedemptionOut])
+@redemptions_router.get("", response_model=list[redemptions.Redemption])
 async def pending_redemptions(user: StaffUser, pool: PoolDep, community: str) -> list[redemptions.Redemption]:
     """Volunteers' pending redemption requests of ``community``, oldest first."""
     async with pool.connection() as conn:
         return await redemptions.pending(conn, community)
 
 
-@redemptions_router.post("/{redemption_id}/decision", response_model=RedemptionOut)
+@redemptions_router.post("/{redemption_id}/decision", response_model=redemptions.Redemption)
 async def decide_redemption(redemption_id: int, body: DecisionIn, user: StaffUser, pool: PoolDep,
                             clock: ClockDep) -> redemptions.Redemption:
     """Approve (the ledger's redemption entry is written, never overdrawing) or refuse."""

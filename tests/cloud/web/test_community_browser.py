@@ -54,6 +54,17 @@ async def phone(who: Login, base: str) -> tuple[Any, Page]:
     return (pw, browser), page
 
 
+async def send(page: Page, form: str, **values: str) -> None:
+    """Fill a form's fields by name (selects by value) and press its button."""
+    for name, value in values.items():
+        field = page.locator(f"{form} [name={name}]")
+        if await field.evaluate("e => e.tagName") == "SELECT":
+            await field.select_option(value)
+        else:
+            await field.fill(value)
+    await page.click(f"{form} button")
+
+
 async def close(handles: tuple[Any, Any]) -> None:
     pw, browser = handles
     await browser.close()
@@ -96,14 +107,10 @@ async def test_resident_complaint_on_the_phone(server: str, pool: AsyncConnectio
         await expect(page.locator(f"#complaint-{complaint_id} .state")).to_have_text("已关闭")
         await expect(page.locator(f"#complaint-{complaint_id} .trail-list")).to_contain_text("业主满意")
 
-        await page.select_option("#channel-form select[name=channel]", "sms")
-        await page.fill("#channel-form input[name=target]", "12345")
-        await page.click("#channel-form button")
+        await send(page, "#channel-form", channel="sms", target="12345")
         await expect(page.locator("body")).to_contain_text("target: not a mainland mobile number")
         await page.go_back()
-        await page.select_option("#channel-form select[name=channel]", "sms")
-        await page.fill("#channel-form input[name=target]", "138 1234 1234")
-        await page.click("#channel-form button")
+        await send(page, "#channel-form", channel="sms", target="138 1234 1234")
         await expect(page.locator("#saved")).to_be_visible()
         await expect(page.locator("#channel-form input[name=target]")).to_have_value("13812341234")
     finally:
@@ -163,14 +170,10 @@ async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncC
         await expect(page.locator("#balance")).to_have_text(str(earned))
         await expect(page.locator("#ledger .kind-task")).to_contain_text(f"+{earned}")
         await expect(page.locator("#ledger .kind-task")).to_contain_text("01-05 10:")  # community time, pinned
-        await page.fill("#redeem-form input[name=points]", str(earned + 1))
-        await page.fill("#redeem-form input[name=service]", "家电清洗")
-        await page.click("#redeem-form button")
+        await send(page, "#redeem-form", points=str(earned + 1), service="家电清洗")
         await expect(page.locator("body")).to_contain_text("not enough points")
         await page.go_back()
-        await page.fill("#redeem-form input[name=points]", "1")
-        await page.fill("#redeem-form input[name=service]", "家电清洗")
-        await page.click("#redeem-form button")
+        await send(page, "#redeem-form", points="1", service="家电清洗")
         await expect(page.locator("#requested")).to_be_visible()
         await expect(page.locator("#requests .state-pending")).to_contain_text("家电清洗")
     finally:
