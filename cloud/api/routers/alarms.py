@@ -17,6 +17,8 @@ from cloud.ops.model.alarms import status
 from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.workorders import queries
 from cloud.ops.workorders.trail import TrailEntry, alarm_history
+from cloud.queries.history import rule_titles
+from rules.model import Title
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
@@ -48,6 +50,9 @@ class AlarmOut(BaseModel):
     """Grouped under its gateway's offline alarm (``inhibited_by``): recorded, no order or notification of its own."""
     inhibited_by: int | None = None
     """The gateway alarm that inhibits (or inhibited) it; kept as history after the alarm is promoted."""
+    rule_title: Title | None = None
+    """The rule's name in Chinese and English (the shipped rules all have one): ``message`` is what the
+    edge rendered, in English for most rules; pages and clients show the title in the reader's language."""
     work_order_id: int | None = None
 
 
@@ -63,7 +68,7 @@ class AlarmDetail(AlarmOut):
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return row | {"status": status(row["active"], row["acknowledged"])}
+    return row | {"status": status(row["active"], row["acknowledged"]), "rule_title": rule_titles().get(row["rule"])}
 
 
 @router.get("", response_model=AlarmPage)

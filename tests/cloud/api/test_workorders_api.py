@@ -156,6 +156,7 @@ async def test_alarm_api_list_and_ack(pool: AsyncConnectionPool[Any], client: ht
     assert page["total"] == 1
     assert page["items"][0]["status"] == "ACTIVE_UNACK"
     assert page["items"][0]["work_order_id"] == wo_id
+    assert page["items"][0]["rule_title"] is None  # "elevator_trapped" is not a shipped rule (they all have one)
     acked = await client.post(f"/api/v1/alarms/{alarm_id}/ack", headers=engineer.headers, json={"note": "seen"})
     assert acked.status_code == 200
     assert acked.json()["status"] == "ACTIVE_ACK"
@@ -211,3 +212,16 @@ async def test_sse_inbox_stream_live_and_replay(pool: AsyncConnectionPool[Any], 
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, 10)
+
+
+async def test_alarm_carries_its_rules_zh_en_title(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient,
+                                                   make_user: MakeUser) -> None:
+    engineer = await make_user(Role.engineer, "cz")
+    event = AlarmEvent(community="cz", device="lift-z1", rule="elevator-passengers-trapped", state="raise",
+                       ts=to_ms(clock.now()), severity="critical", message="lift-z1: passengers trapped at floor 3",
+                       work_order=True, device_kind="elevator")
+    async with pool.connection() as conn:
+        result = await apply_event(conn, default_policy(), event, clock.now())
+    detail = (await client.get(f"/api/v1/alarms/{result.alarm_id}", headers=engineer.headers)).json()
+    assert detail["rule_title"] == {"zh": "电梯困人", "en": "Passengers trapped"}
+    assert detail["message"] == "lift-z1: passengers trapped at floor 3"  # the edge's words, kept
