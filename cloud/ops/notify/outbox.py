@@ -119,6 +119,8 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
     if wo.get("respond_due"):
         lines += [("label.accept_by", templates.local(wo["respond_due"], tz)),
                   ("label.on_site_by", templates.local(wo.get("on_site_due"), tz))]
+    if event in ("work_order.escalated", "work_order.reminder") and wo.get("escalation_level"):
+        lines.append(("label.escalation", templates.text("escalation.level", lang, level=wo["escalation_level"])))
     if description and description not in (title, shown):
         lines.append(("label.details", description))
     if name or phone:

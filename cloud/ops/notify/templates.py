@@ -93,6 +93,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "label.details": ("描述", "Details"),
     "label.time": ("时间", "Time"),
     "label.escalation": ("升级", "Escalation"),
+    "escalation.level": ("第 {level} 级", "level {level}"),
     "escalation.line": ("第 {level} 级：{reason}", "level {level}: {reason}"),
     "reason.not accepted in time": ("未按时接单", "not accepted in time"),
     "reason.nobody on site in time": ("未按时到场", "nobody on site in time"),

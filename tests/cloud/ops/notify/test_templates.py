@@ -56,6 +56,9 @@ def test_work_order_per_channel() -> None:
     assert subject == "[P0] New work order #7: lift-2: 困人"
     assert "Accept by: 01-05 03:05" in body
     assert "Reporter: 张三 13812341234" in body
+    _subject, body, _ = render_work_order(WO | {"escalation_level": 2}, "work_order.escalated", reveal_pii=True,
+                                          fmt="markdown")
+    assert "- 升级：第 2 级" in body
     subject, body, _ = render_work_order(WO, "work_order.escalated", reveal_pii=False, fmt="sms")
     assert subject == body
     assert subject.startswith("[P0] 工单 #7 已升级")
