@@ -42,7 +42,9 @@ from cloud.ops.workorders import queries, repo
 from cloud.ops.workorders.reports import Report, like, rate, submit_report
 from cloud.ops.workorders.trail import TrailEntry, work_order_trail
 from cloud.queries.butlers import butler_role
+from cloud.queries.history import rule_titles
 from cloud.queries.workorders import reported_by
+from rules.model import Title
 
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
 
@@ -86,6 +88,8 @@ class WorkOrderOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     overdue: dict[str, bool] = {}
+    rule_title: Title | None = Field(None, description="an alarm-born order's fault in Chinese and English (the "
+                                                        "stored title is the edge's message); pages show it")
 
 
 class WorkOrderDetail(WorkOrderOut):
@@ -114,6 +118,7 @@ def present(wo: dict[str, Any], reveal: bool, now: datetime) -> dict[str, Any]:
         out["reporter_phone"] = mask_phone(wo["reporter_phone"] or "") or None
         out["description"] = mask_text(wo["description"])
     out["overdue"] = repo.overdue(wo, now)
+    out["rule_title"] = rule_titles().get(wo["alarm_rule"]) if wo.get("alarm_rule") else None
     return out
 
 
@@ -166,6 +171,7 @@ async def get_work_order(request: Request, wo_id: int, user: CurrentUser, pool: 
     async with pool.connection() as conn:
         actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
         wo = await _visible(conn, user, actor, wo_id)
+        wo["alarm_rule"] = await queries.alarm_rule(conn, wo["alarm_id"])
         reveal = reveals_pii(user, actor, wo)
         trail = await work_order_trail(conn, wo_id, pick_lang(request, user.lang), reveal_pii=reveal)
         reports = await queries.reports_of(conn, wo_id)

@@ -225,3 +225,7 @@ async def test_alarm_carries_its_rules_zh_en_title(pool: AsyncConnectionPool[Any
     detail = (await client.get(f"/api/v1/alarms/{result.alarm_id}", headers=engineer.headers)).json()
     assert detail["rule_title"] == {"zh": "电梯困人", "en": "Passengers trapped"}
     assert detail["message"] == "lift-z1: passengers trapped at floor 3"  # the edge's words, kept
+    order = (await client.get(f"/api/v1/work-orders/{result.work_order_id}", headers=engineer.headers)).json()
+    assert order["rule_title"] == {"zh": "电梯困人", "en": "Passengers trapped"}
+    listed = (await client.get("/api/v1/work-orders?community=cz", headers=engineer.headers)).json()
+    assert listed["items"][0]["rule_title"] == order["rule_title"]
