@@ -23,7 +23,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from bench import alarm, analytics, chaos, edge, ingest, ingest_smoke, reports, rules, soak, web
+from bench import alarm, analytics, chaos, edge, fleet, ingest, ingest_smoke, reports, rules, soak, web
 from guanjia.app.cli.entry import run, verbose_logging
 from guanjia.core.errors import GuanjiaError
 
@@ -38,6 +38,7 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "chaos": chaos.run,
     "soak": soak.run,
     "reports": reports.run,
+    "fleet": fleet.run,
 }
 """Benchmark name → ``run(quick=...)`` (chaos also takes ``only=[scenario, ...]``)."""
 
@@ -51,6 +52,7 @@ HELP: dict[str, str] = {
     "rules": "Cost of the shipped rule sets on the edge's load.",
     "soak": "The demo-sized fleet at speed for a bounded time; memory and queues.",
     "reports": "The monthly manager report of 200 communities / 10,000 devices with 30 days of data.",
+    "fleet": "Configuration rollout to 100 gateways (staged, with a rollback) and command round trips.",
 }
 
 app = typer.Typer(

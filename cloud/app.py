@@ -36,15 +36,18 @@ from cloud.api.routers import (
     auth,
     commands,
     complaints,
+    contracts,
     dashboard,
     deadletter,
     device_admin,
     devices,
+    edge_config,
     gateways,
     health,
     inbox,
     inspections,
     maintenance,
+    people_admin,
     points,
     preferences,
     provisioning,
@@ -58,8 +61,9 @@ from cloud.api.routers import (
 from cloud.auth.deps import authorize, build_auth_state
 from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
+from cloud.runtime.context import EdgeConfigCheck
 from cloud.runtime.metrics import Metrics
-from cloud.web import checklist, community, pages, rounds
+from cloud.web import admin, checklist, community, fleetconfig, operations, pages, rounds
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
@@ -78,8 +82,12 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (dashboard.router, "self"),
     (gateways.router, "self"),
     (provisioning.router, "self"),
+    (edge_config.router, "self"),
+    (fleetconfig.router, "self"),
     (registry_admin.router, "self"),
+    (people_admin.router, "self"),
     (pages.router, "self"),
+    (admin.router, "self"),
     (rounds.router, "self"),
     (checklist.router, "self"),
     (community.router, "self"),
@@ -95,6 +103,8 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (points.redemptions_router, "self"),
     (preferences.router, "self"),
     (analytics.router, "self"),
+    (contracts.router, "self"),
+    (operations.router, "self"),
 ]
 
 
@@ -117,7 +127,8 @@ def route_list(app: FastAPI) -> list[tuple[str, str]]:
 
 
 def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, metrics: Metrics | None = None,
-               auth: bool = True, clock: Clock | None = None, policy: Policy | None = None) -> FastAPI:
+               auth: bool = True, clock: Clock | None = None, policy: Policy | None = None,
+               edge_config: EdgeConfigCheck | None = None) -> FastAPI:
     """The app; ``auth=False`` leaves every route unguarded (tests of storage, benchmarks).
 
     ``clock`` and ``policy`` are the service's (``ServiceContext``); standalone (tests, benches) the
@@ -129,6 +140,7 @@ def create_app(settings: Settings, pool: AsyncConnectionPool[Any] | None, *, met
     app.state.metrics = metrics or Metrics()
     app.state.clock = clock or SystemClock()
     app.state.policy = policy or load_policy(settings.wo_policy)
+    app.state.edge_config = edge_config
     if auth:  # a missing or weak secret is a startup error naming GUANJIA_SECRET_KEY, not a 500 later
         app.state.auth = build_auth_state(settings, app.state.clock)
     errors.install(app)

@@ -1,7 +1,8 @@
 """Demo data of property operations (issue 17): a lift's half-monthly maintenance plan with one
 maintenance already completed (checklist, photo, both signatures) and the next one open, a pump
 plan, a public-area inspection route with a missed checkpoint alarm, handed to the demo's lift
-contractor where there is one.
+contractor where there is one, with its maintenance contract (shown with its measured compliance
+on the contracts page; rescue is left to the butlers, as the tour of docs/tour.md tells it).
 
 Everything goes through the product's own write path (plans, the scheduler, the completion
 steps, scans, the missed-checkpoint check) with ``now`` moved back in time where history is
@@ -26,6 +27,7 @@ from cloud.ops.inspections.rounds import Scan, check_missed, record_scan
 from cloud.ops.inspections.slots import last_closed
 from cloud.ops.maintenance import repo as maintenance
 from cloud.ops.maintenance.completion import Answer, confirm, submit
+from cloud.ops.maintenance.contracts import add_contract
 from cloud.ops.maintenance.scheduler import run_once
 from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
@@ -73,6 +75,11 @@ async def seed_operations(conn: AsyncConnection[Any], policy: Policy, community:
         return False
     catalog = shipped()
     today = now.astimezone(zone).date()
+    company = await _one(conn, "SELECT contractor_id FROM butlers WHERE id = %s", (field,)) if field else None
+    if company is not None:  # the lift contractor's contract: its planned maintenance is routed to it
+        await add_contract(conn, contractor_id=company, community=community, skill="elevator", work=["maintenance"],
+                           on_site_within=timedelta(hours=24), resolve_within=timedelta(hours=48),
+                           starts_on=today - timedelta(days=90), reference="WB-DEMO-01", now=now - timedelta(days=20))
     first_due = today - timedelta(days=12)  # done the day before: the next is due in two days, already open
     await maintenance.create_plan(conn, catalog, community=community, scope="device", target=lift,
                                   template="lift.half_monthly", starts_on=first_due,

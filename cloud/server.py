@@ -41,7 +41,7 @@ class ApiServer:
         async with open_pool(ctx.database_url, min_size=1, max_size=ctx.config.pool_size, application="guanjia-api",
                              wait=False, timeout=REQUEST_CHECKOUT_TIMEOUT_S) as pool:
             await self._serve(create_app(ctx.settings, pool, metrics=ctx.metrics, clock=ctx.clock,
-                                         policy=context_policy(ctx)), ctx)
+                                         policy=context_policy(ctx), edge_config=ctx.edge_config), ctx)
 
     async def _serve(self, app: Any, ctx: ServiceContext) -> None:
         config = uvicorn.Config(app, host=ctx.config.api_host, port=ctx.config.api_port, log_level="warning",

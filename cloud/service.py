@@ -25,7 +25,7 @@ from cloud.components import COMPONENTS
 from cloud.db.migrate import migrate, storage_mode_async
 from cloud.db.pool import open_pool
 from cloud.ops.model.policy import Policy, load_policy
-from cloud.runtime.context import CloudConfig, Component, ComponentFactory, ServiceContext
+from cloud.runtime.context import CloudConfig, Component, ComponentFactory, EdgeConfigCheck, ServiceContext
 from cloud.runtime.hooks import IngestHooks
 from cloud.runtime.metrics import Metrics
 from guanjia.core.clock import Clock, SystemClock
@@ -56,11 +56,13 @@ class CloudService:
     missing database URL); ``components`` to every registered factory."""
 
     def __init__(self, settings: Settings, config: CloudConfig | None = None,
-                 components: list[ComponentFactory] | None = None, *, clock: Clock | None = None) -> None:
+                 components: list[ComponentFactory] | None = None, *, clock: Clock | None = None,
+                 edge_config: EdgeConfigCheck | None = None) -> None:
         self.settings = settings
         self.config = config or CloudConfig.from_settings(settings)
         self.clock: Clock = clock or SystemClock()
         self.policy = service_policy(self.config)  # read once; a bad file fails start-up
+        self.edge_config = edge_config
         self._factories = components
         self.metrics = Metrics()
         self.hooks = IngestHooks()
@@ -80,7 +82,7 @@ class CloudService:
             async with pool.connection() as conn:
                 mode = await storage_mode_async(conn)
             self.ctx = ServiceContext(self.settings, pool, self.metrics, self.hooks, self.config, mode,
-                                      clock=self.clock, policy=self.policy)
+                                      clock=self.clock, policy=self.policy, edge_config=self.edge_config)
             components = load_components(self.ctx, self._factories if self._factories is not None else COMPONENTS)
             self._group = await self._stack.enter_async_context(asyncio.TaskGroup())
             for component in components:

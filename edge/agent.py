@@ -19,22 +19,29 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from device_profiles import Profile, find_profile
 from edge.commands import CommandHandler
 from edge.config import AgentConfig
 from edge.isapi import IsapiListener
+from edge.managed import ConfigManager
 from edge.metrics import PollMetrics
 from edge.modbus.link import ModbusLink
 from edge.modbus.poller import ModbusDevice
 from edge.mqtt_devices import MqttDeviceListener
 from edge.outbox import Outbox
+from edge.polling import PolledDevice
 from edge.rbe import ReportFilter
 from edge.rules_runner import RuleRunner
 from edge.serialbus.buses import MeterBuses
 from edge.uplink import Uplink
 from guanjia import __version__ as AGENT_VERSION
 from guanjia.core.clock import Clock, SystemClock, to_ms
+from guanjia.core.errors import ConfigError, ConfigIssue
 from guanjia.core.wire import Quality, Scalar
+from guanjia.core.wire_config import is_config_push
+from rules import load_ruleset
 
 log = logging.getLogger(__name__)
 
@@ -72,28 +79,54 @@ class Agent:
     or gate set ten minutes wrong, or one that jumps, must neither move readings into the future nor
     stall the rules' ``for:`` timers."""
 
-    def __init__(self, config: AgentConfig, *, clock: Clock | None = None) -> None:
-        self.config = config
+    def __init__(self, config: AgentConfig, *, clock: Clock | None = None, base: AgentConfig | None = None,
+                 managed_state: dict[str, Any] | None = None) -> None:
+        """``config`` is what runs; ``base`` the agent file without any pushed version (default:
+        ``config``), which each pushed version is applied to; ``managed_state`` the saved state of
+        :mod:`edge.managed` (:func:`edge.managed.effective_config` returns both)."""
         self.clock: Clock = clock or SystemClock()
         wall = self.clock
         self.now_ms: Callable[[], int] = lambda: to_ms(wall.now())
         """Epoch ms of the injected clock, as every part of the agent takes it."""
         clock_ms = self.now_ms
         self.metrics = PollMetrics()
-        self.profiles: dict[str, Profile] = {}
-        self.kinds: dict[str, tuple[str, str]] = {}  # device -> (kind, profile id)
-        self.filters: dict[str, ReportFilter] = {}
-        self.links: dict[str, ModbusLink] = {}
-        self.devices: dict[str, ModbusDevice] = {}
         self.started = time.monotonic()
-        self.config_version = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
-        """What the cloud shows as the gateway's config version: a digest of the effective config,
-        so two gateways (or one before and after a push) compare at a glance."""
         self._error_marks: collections.deque[tuple[float, int]] = collections.deque(maxlen=512)
         self.outbox = Outbox(
             config.outbox.path, gateway=config.gateway, max_bytes=config.outbox.max_bytes,
             flush_interval_s=config.outbox.flush_interval_s, batch_max_items=config.outbox.batch_max_items,
             max_pending=config.outbox.max_pending, synchronous=config.outbox.synchronous, clock=clock_ms)
+        self._build(config)
+        self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
+                                       outbox=self.outbox,
+                                       read_only_devices=lambda: (self.listener.device_ids | self.meter_buses.ids
+                                                                  | self.isapi.device_ids))
+        self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
+                             health=self.health, heartbeat_s=config.health.heartbeat_s,
+                             on_command=self._on_command)
+        self.managed = ConfigManager(base or config, managed_state or {}, self, now_ms=clock_ms,
+                                     status_changed=self.uplink.status_changed)
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._acquisition: list[asyncio.Task[Any]] = []
+
+    def _build(self, config: AgentConfig) -> None:
+        """Everything that depends on the device lists and rules: built at start and again by
+        :meth:`reconfigure` (a pushed version). The outbox, the uplink and the command handler
+        outlive it."""
+        self.config = config
+        self.profiles: dict[str, Profile] = {}
+        self.kinds: dict[str, tuple[str, str]] = {}  # device -> (kind, profile id)
+        self.filters: dict[str, ReportFilter] = {}
+        self.links: dict[str, ModbusLink] = {}
+        self.devices: dict[str, ModbusDevice] = {}
+        self.answers: dict[str, list[int]] = {}
+        """device → [readings, readings with at least one good value] since this build (probation)."""
+        self.config_version = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
+        """What the cloud shows as the gateway's config version: a digest of the effective config,
+        so two gateways (or one before and after a push) compare at a glance."""
+        clock_ms = self.now_ms
         self.rules = RuleRunner(config.rules, self.outbox.add_alarm, clock_ms)
         self._build_modbus()
         self.meter_buses = MeterBuses(config.links, profile=self._profile, register=self._register, sink=self,
@@ -108,15 +141,6 @@ class Agent:
         for isapi_cfg, profile in isapi_devices:
             self._register(isapi_cfg.id, profile, report_by_exception=True)
         self.isapi = IsapiListener(isapi_devices, sink=self, outbox=self.outbox, clock=clock_ms)
-        self.commands = CommandHandler(gateway=config.gateway, community=config.community, devices=self.devices,
-                                       outbox=self.outbox,
-                                       read_only_devices=lambda: (self.listener.device_ids | self.meter_buses.ids
-                                                                  | self.isapi.device_ids))
-        self.uplink = Uplink(config.uplink, gateway=config.gateway, community=config.community, outbox=self.outbox,
-                             health=self.health, heartbeat_s=config.health.heartbeat_s,
-                             on_command=self.commands.handle)
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
 
     # ------------------------------------------------------------------ construction
     def _profile(self, ref: str) -> Profile:
@@ -150,10 +174,27 @@ class Agent:
         self._stack = stack
         tg = asyncio.TaskGroup()
         await stack.enter_async_context(tg)
+        self._group = tg
         self._tasks.append(tg.create_task(self.uplink.run(), name="uplink"))
-        self._tasks.append(tg.create_task(self.listener.run(), name="mqtt-devices"))
-        self._tasks.append(tg.create_task(self.isapi.run(), name="isapi-devices"))
-        self._tasks.append(tg.create_task(self.rules.run(), name="rules"))
+        self._acquisition = self._start_acquisition(tg)
+        # everything built so far lives as long as the agent: move it out of the cyclic GC's reach,
+        # so full collections scan only new objects and do not stall the loop for tens of ms
+        gc.collect()
+        gc.freeze()
+        self._log_up()
+        return self
+
+    def _log_up(self) -> None:
+        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d meters on %d buses, %d MQTT devices, "
+                 "%d ISAPI controllers",
+                 self.config.community, self.config.gateway, len(self.devices), len(self.links),
+                 len(self.meter_buses.meters), len(self.meter_buses.links), len(self.listener.devices),
+                 len(self.isapi.devices))
+
+    def _start_acquisition(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[Any]]:
+        tasks = [tg.create_task(self.listener.run(), name="mqtt-devices"),
+                 tg.create_task(self.isapi.run(), name="isapi-devices"),
+                 tg.create_task(self.rules.run(), name="rules")]
         # phase offsets: devices sharing a link are spread evenly over the period, so an RS-485 bus
         # sees a steady trickle of requests instead of a burst at every period boundary; links are
         # interleaved too, so no two devices of the agent start at the same instant (100 links × 10
@@ -163,36 +204,100 @@ class Agent:
             on_link = [d for d in self.devices.values() if d.link is link]
             for index, device in enumerate(on_link):
                 phase = (index + link_index / len(links)) / len(on_link)
-                self._tasks.append(tg.create_task(device.run(phase), name=f"device-{device.id}"))
-        self._tasks += self.meter_buses.start(tg, len(links), len(links) + len(self.meter_buses.links))
-        # everything built so far lives as long as the agent: move it out of the cyclic GC's reach,
-        # so full collections scan only new objects and do not stall the loop for tens of ms
-        gc.collect()
-        gc.freeze()
-        log.info("edge agent %s/%s up: %d Modbus devices on %d links, %d meters on %d buses, %d MQTT devices, "
-                 "%d ISAPI controllers",
-                 self.config.community, self.config.gateway, len(self.devices), len(self.links),
-                 len(self.meter_buses.meters), len(self.meter_buses.links), len(self.listener.devices),
-                 len(self.isapi.devices))
-        return self
+                tasks.append(tg.create_task(device.run(phase), name=f"device-{device.id}"))
+        tasks += self.meter_buses.start(tg, len(links), len(links) + len(self.meter_buses.links))
+        return tasks
+
+    async def _stop_acquisition(self) -> None:
+        """Pollers, buses, listeners and rules stop; their readings are already in the outbox."""
+        for device in self.devices.values():
+            device.stopped = True
+        self.meter_buses.stop()
+        await _cancel(self._acquisition)
+        self._acquisition = []
+        self.rules.snapshot()
+        for link in self.links.values():
+            await link.close()
+        await self.meter_buses.close()
+
+    async def reconfigure(self, config: AgentConfig) -> None:
+        """Swap the device lists and rules for ``config`` in-process (a pushed version, or the
+        last good one coming back). What is checked before anything stops: every profile (by
+        building the new acquisition's objects aside) and the rules (loaded aside); so a refusal
+        leaves the running version untouched. The outbox and the uplink session are not touched:
+        readings queued before the swap leave in order, and the cloud keeps its connection."""
+        if self._group is None:
+            raise ConfigError([ConfigIssue("<agent>", None, "", "the agent is not running")])
+        load_ruleset(config.rules.paths, builtin=config.rules.builtin)  # raises ConfigError before any swap
+        for ref in {d.profile for link in config.links for d in link.devices}:
+            self._profile(ref)
+        previous = self.config
+        await self._stop_acquisition()
+        try:
+            self._build(config)
+            self.rules.load(self.kinds)
+        except Exception:
+            # what the checks above could not see (a meter bus, a listener): the old version runs on
+            self._build(previous)
+            self.rules.load(self.kinds)
+            raise
+        finally:
+            self.commands.devices = self.devices
+            self._acquisition = self._start_acquisition(self._group)
+            self._log_up()
+
+    def device_states(self) -> dict[str, str]:
+        """Every device the agent follows, by id (what a pushed version's probation watches).
+
+        Polled devices (Modbus units and serial-bus meters): ``online``, ``offline``, ``failing``
+        (it answers, but never with a good value since the last build: two full rounds of its poll
+        groups, so one group whose points are all bad — a register the device lacks — does not
+        count) or ``unknown`` (not polled yet). Devices that report by themselves (MQTT devices,
+        ISAPI controllers): ``online``, ``offline`` (silent past their staleness limit) or ``unknown``.
+        """
+        states: dict[str, str] = {}
+        polled: list[PolledDevice[Any]] = [*self.devices.values(), *self.meter_buses.meters.values()]
+        for device in polled:
+            readings, good = self.answers.get(device.id, [0, 0])
+            if device.online is False:
+                states[device.id] = "offline"
+            elif good == 0 and readings >= 2 * max(1, len(device.groups)):
+                states[device.id] = "failing"
+            else:
+                states[device.id] = "online" if device.online else "unknown"
+        pushed: list[tuple[str, bool | None]] = [
+            *((d.id, d.online) for d in self.listener.devices.values()),
+            *((device_id, c.online) for device_id, c in self.isapi.devices.items())]
+        for device_id, online in pushed:
+            states[device_id] = "unknown" if online is None else ("online" if online else "offline")
+        return states
+
+    def rule_errors(self) -> int:
+        return self.rules.errors
+
+    async def _on_command(self, payload: bytes) -> bytes | None:
+        """``cmd``: a config push goes to :mod:`edge.managed` (answered in ``status``), the rest
+        (writes) to the command handler (answered on ``cmd/reply``)."""
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and is_config_push(doc):
+            await self.managed.on_push(doc)
+            return None
+        return await self.commands.handle(payload)
 
     async def __aexit__(self, *exc: object) -> None:
         stack, self._stack = self._stack, None
         if stack is None:
             return
         try:
-            for device in self.devices.values():
-                device.stopped = True
-            self.meter_buses.stop()
-            await _cancel([t for t in self._tasks if t.get_name() != "uplink"])
-            self.rules.snapshot()
+            await self.managed.close()
+            await self._stop_acquisition()
             await self.outbox.flush()
             await self.uplink.drain()
             await self.uplink.say_offline()
             await _cancel(self._tasks)
-            for link in self.links.values():
-                await link.close()
-            await self.meter_buses.close()
         finally:
             self._tasks.clear()
             await stack.__aexit__(None, None, None)
@@ -201,6 +306,12 @@ class Agent:
     # ------------------------------------------------------------------ ReadingSink
     def reading(self, device: str, ts_ms: int, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
         kind, profile = self.kinds[device]
+        answers = self.answers.get(device)
+        if answers is None:
+            answers = self.answers[device] = [0, 0]
+        answers[0] += 1
+        if len(quality) < len(values) or any(q is Quality.GOOD for q in quality.values()):
+            answers[1] += 1
         self.rules.process(device, kind, profile, ts_ms, values, quality)
         rbe = self.filters[device]
         flags: dict[str, str] = {}
@@ -273,5 +384,6 @@ class Agent:
             "isapi_devices": self.isapi.stats(),
             "rules": self.rules.stats(),
             "commands": {"accepted": self.commands.accepted, "refused": self.commands.refused},
+            "config": self.managed.report(),
             "rss_mb": rss_mb(),
         }

@@ -274,6 +274,35 @@ class HealthConfig(_Model):
     heartbeat_s: float = Field(30.0, ge=1, le=3600)
 
 
+def unique_devices(links: list[LinkConfig], mqtt_devices: MqttDevicesConfig, isapi: IsapiConfig) -> None:
+    """One link per endpoint, one device per id, across every kind of device (raises ValueError).
+    Shared by the agent file and a pushed ``devices.yaml`` (:mod:`edge.bundle`)."""
+    seen: set[str] = set()
+    keys: set[str] = set()
+    for index, link in enumerate(links):
+        if link.key in keys:
+            raise ValueError(f"links[{index}]: a second link to {link.key}; put its devices on one link")
+        keys.add(link.key)
+        for device in link.devices:
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} appears twice")
+            seen.add(device.id)
+    for other in [*(d.id for d in mqtt_devices.devices), *(d.id for d in isapi.devices)]:
+        if other in seen:
+            raise ValueError(f"device id {other!r} appears twice")
+        seen.add(other)
+
+
+class ManagedConfig(_Model):
+    """Configuration pushed by the cloud (:mod:`edge.managed`): where versions are kept on this box,
+    and how long a new version is watched before it counts as good."""
+
+    dir: Path = Field(Path("managed"), description="versions pushed by the cloud and the last good one")
+    probation_s: float = Field(60.0, gt=0, le=3600,
+                               description="after a push: devices that were online must stay online and "
+                                           "rules must evaluate for this long, or the last good version returns")
+
+
 class AgentConfig(_Model):
     gateway: str
     community: str
@@ -284,26 +313,14 @@ class AgentConfig(_Model):
     isapi: IsapiConfig = IsapiConfig()
     rules: RulesConfig = RulesConfig()
     health: HealthConfig = HealthConfig()
+    managed: ManagedConfig = ManagedConfig()
     inventory: Path | None = Field(None, description="a simulator inventory JSON to add devices from")
 
     _gateway = field_validator("gateway", "community")(_check_id)
 
     @model_validator(mode="after")
     def _unique(self) -> AgentConfig:
-        seen: set[str] = set()
-        keys: set[str] = set()
-        for index, link in enumerate(self.links):
-            if link.key in keys:
-                raise ValueError(f"links[{index}]: a second link to {link.key}; put its devices on one link")
-            keys.add(link.key)
-            for device in link.devices:
-                if device.id in seen:
-                    raise ValueError(f"device id {device.id!r} appears twice")
-                seen.add(device.id)
-        for other in [*(d.id for d in self.mqtt_devices.devices), *(d.id for d in self.isapi.devices)]:
-            if other in seen:
-                raise ValueError(f"device id {other!r} appears twice")
-            seen.add(other)
+        unique_devices(self.links, self.mqtt_devices, self.isapi)
         return self
 
     def resolved(self, base: Path) -> AgentConfig:
@@ -328,21 +345,22 @@ class AgentConfig(_Model):
             uplink = uplink.model_copy(update={"tls": tls})
         links = [
             link.model_copy(update={"devices": [
-                d.model_copy(update={"profile": _profile_ref(d.profile, base)}) for d in link.devices
+                d.model_copy(update={"profile": profile_ref(d.profile, base)}) for d in link.devices
             ]})
             for link in self.links
         ]
         mqtt = self.mqtt_devices.model_copy(update={"devices": [
-            d.model_copy(update={"profile": _profile_ref(d.profile, base)}) for d in self.mqtt_devices.devices
+            d.model_copy(update={"profile": profile_ref(d.profile, base)}) for d in self.mqtt_devices.devices
         ]})
         isapi = self.isapi.model_copy(update={"devices": [
-            d.model_copy(update={"profile": _profile_ref(d.profile, base),
+            d.model_copy(update={"profile": profile_ref(d.profile, base),
                                  "password_file": fix(d.password_file) or d.password_file})
             for d in self.isapi.devices
         ]})
+        managed = self.managed.model_copy(update={"dir": fix(self.managed.dir) or self.managed.dir})
         return self.model_copy(update={
             "outbox": outbox, "rules": rules, "uplink": uplink, "links": links, "mqtt_devices": mqtt, "isapi": isapi,
-            "inventory": fix(self.inventory) or self.inventory,
+            "inventory": fix(self.inventory) or self.inventory, "managed": managed,
         })
 
     def all_device_ids(self) -> list[str]:
@@ -350,7 +368,7 @@ class AgentConfig(_Model):
         return ids + [d.id for d in self.mqtt_devices.devices] + [d.id for d in self.isapi.devices]
 
 
-def _profile_ref(ref: str, base: Path) -> str:
+def profile_ref(ref: str, base: Path) -> str:
     """A profile given as a relative file path is resolved like every other path; ids stay ids."""
     if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
         return str(base / ref)

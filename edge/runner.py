@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge.config import AgentConfig, load_config
 from edge.inventory import merge_inventory
+from edge.managed import effective_config
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,13 @@ async def run_agent(config_path: Path, inventory: Path | None = None) -> None:
     """Run until SIGINT/SIGTERM; the agent's ``__aexit__`` commits the outbox and saves rule state."""
     from edge.agent import Agent
 
-    config = prepare(config_path, inventory)
+    base = prepare(config_path, inventory)
+    config, state = effective_config(base)  # the last good version the cloud pushed, if any
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("event loop: %s", type(loop).__module__.split(".")[0])
-    async with Agent(config):
+    async with Agent(config, base=base, managed_state=state):
         await stop.wait()
         log.info("stopping (signal received)")

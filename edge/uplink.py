@@ -105,6 +105,7 @@ class Uplink:
         self._topics: dict[str, str] = {kind: topic(community, gateway, kind) for kind in SEQUENCED_KINDS}
         self._client: aiomqtt.Client | None = None
         self._slot = asyncio.Event()
+        self._status_now = asyncio.Event()
         self.connected = False
         self._stopping = False
         self._draining = False
@@ -202,9 +203,16 @@ class Uplink:
     def _status_payload(self, state: str, health: dict[str, Any]) -> bytes:
         return encode_status(self.gateway, self.community, state, now_ms(), health)
 
+    def status_changed(self) -> None:
+        """Publish the status now instead of at the next heartbeat (a config state changed: the
+        cloud's rollout waits for it)."""
+        self._status_now.set()
+
     async def _heartbeat(self, client: aiomqtt.Client) -> None:
         while not self._stopping:
-            await asyncio.sleep(self.heartbeat_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_now.wait(), self.heartbeat_s)
+            self._status_now.clear()
             async with asyncio.timeout(self.config.publish_timeout_s):
                 await client.publish(self.status_topic, self._status_payload("online", self.health()),
                                      qos=1, retain=True)

@@ -311,10 +311,12 @@ def simulate(
 
 
 def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, hours: int, step_s: int,
-               *, thresholds: bool = True, changes: list[OperatingChange] | None = None) -> HourlyAggregates:
+               *, thresholds: bool = True, changes: list[OperatingChange] | None = None,
+               metrics: tuple[str, ...] | None = None) -> HourlyAggregates:
     """Advance one device through ``hours``, switching its faults and applying operating
-    ``changes``; fold the samples into hours."""
-    metrics = SAMPLED[device.kind]
+    ``changes``; fold the samples into hours. ``metrics``: what to keep (default :data:`SAMPLED`
+    of the kind; the demo's history keeps what its device profile stores)."""
+    metrics = metrics if metrics is not None else SAMPLED[device.kind]
     per_hour = (HOUR_MS // 1000) // step_s
     samples = np.full((hours * per_hour, len(metrics)), np.nan)
     engine = _threshold_engine(faults) if thresholds else None

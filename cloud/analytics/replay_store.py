@@ -1,5 +1,7 @@
-"""The writes of the demo's bearing-wear replay (:mod:`guanjia.app.demo_replay`): register the
-demo pump and write simulated hourly aggregates into ``telemetry_1h``.
+"""The writes of the demo's simulated history (:mod:`guanjia.app.demo_replay`, the bearing-wear
+replay, and :mod:`guanjia.app.demo_history`, 90 days for every device of the demo community):
+register the demo pump, list the devices still without history, and write simulated hourly
+aggregates into ``telemetry_1h`` with COPY.
 
 Why here: the replay lives in the app tier (it needs the simulators' physics), but the app must
 carry no SQL (issue 16), and what it writes is an :class:`~cloud.analytics.frames.HourlyFrame`,
@@ -11,10 +13,12 @@ connection and the demo wants the data kept even if scoring fails.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection
+from psycopg.rows import class_row
 
 from cloud.analytics.frames import HOUR_MS, HourlyFrame
 
@@ -69,3 +73,26 @@ async def write_rollup(conn: AsyncConnection[Any], device_id: int, frame: Hourly
                 rows += 1
     await conn.commit()
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryDevice:
+    """A registered device of a community and whether it already has history (hourly rollups
+    older than the asked instant): the demo's history seeding skips those, so a second run, or a
+    run after days of live data, never doubles or overwrites what is there."""
+
+    id: int
+    code: str
+    kind: str
+    profile_id: str | None
+    has_history: bool
+
+
+async def history_devices(conn: AsyncConnection[Any], community: str, older_than: dt.datetime) -> list[HistoryDevice]:
+    async with conn.cursor(row_factory=class_row(HistoryDevice)) as cur:
+        await cur.execute(
+            """SELECT d.id, d.code, d.kind, d.profile_id,
+                      EXISTS (SELECT 1 FROM telemetry_1h h WHERE h.device_id = d.id AND h.bucket < %s) AS has_history
+                 FROM devices d JOIN communities c ON c.id = d.community_id
+                WHERE c.code = %s ORDER BY d.code""", (older_than, community))
+        return await cur.fetchall()

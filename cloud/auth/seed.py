@@ -66,7 +66,8 @@ async def seed_demo_users(conn: AsyncConnection[Any], community: str, *,
 async def _link_contractors(conn: AsyncConnection[Any], community: str, logins: list[DemoLogin]) -> None:
     """Give each demo contractor account a company (one demo lift contractor) and a field-staff
     record in the community (a butler record of that company: a plan can name it as assignee;
-    routing never picks it). Idempotent like :func:`_link_butlers`."""
+    routing picks it only for the kinds of work of a contract, see
+    :mod:`cloud.ops.routing.contracts`). Idempotent like :func:`_link_butlers`."""
     cur = await conn.execute("SELECT to_regclass('contractors') IS NOT NULL")
     row = await cur.fetchone()
     if not (row and row[0]) or not logins:

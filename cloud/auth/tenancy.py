@@ -24,6 +24,9 @@ _COMMUNITY_SQL: Final[dict[str, str]] = {
     "complaint_id": "SELECT community FROM complaints WHERE id = %s",
     "redemption_id": "SELECT community FROM points_redemptions WHERE id = %s",
     "user_id": "SELECT community FROM user_communities WHERE user_id = %s",
+    "plan_id": "SELECT community FROM maintenance_plans WHERE id = %s",
+    "route_id": "SELECT community FROM inspection_routes WHERE id = %s",
+    "contract_id": "SELECT community FROM contractor_contracts WHERE id = %s",
 }
 TENANT_ID_PARAMS: Final = frozenset(_COMMUNITY_SQL)
 ORDER_ID_PARAMS: Final = frozenset({"wo_id", "work_order_id"})

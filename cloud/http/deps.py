@@ -18,6 +18,7 @@ from fastapi import Depends, HTTPException, Request, status
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.ops.model.policy import Policy
+from cloud.runtime.context import EdgeConfigCheck
 from cloud.runtime.metrics import Metrics
 from guanjia.core.clock import Clock
 
@@ -49,7 +50,18 @@ def get_policy(request: Request) -> Policy:
     return policy
 
 
+def get_edge_config(request: Request) -> EdgeConfigCheck:
+    """The edge's bundle validator (``app.state.edge_config``, injected by :mod:`guanjia.app`);
+    503 in a process built without it: the cloud never stores a bundle it could not check."""
+    check: EdgeConfigCheck | None = getattr(request.app.state, "edge_config", None)
+    if check is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "this process cannot validate edge configuration (started without the edge validators)")
+    return check
+
+
 PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
+
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]

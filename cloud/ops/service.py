@@ -5,7 +5,8 @@
 * ``escalation-ticker`` — unaccepted / overdue orders climb the chain;
 * ``notification-sender`` — webhooks, email, messengers, SMS from the outbox, with retries;
 * ``fleet-rules`` — cloud-side rules on hourly rollups (energy vs its weekday/hour normal);
-* ``command-dispatcher`` — remote commands to devices through their gateways (with a broker URL).
+* ``command-dispatcher`` — remote commands to devices through their gateways (with a broker URL);
+* ``config-rollout`` — staged configuration rollouts to the gateways (with a broker URL).
 
 The work-order policy and the clock come from the service context: ``ctx.policy``
 (``GUANJIA_WO_POLICY`` loaded once at start-up, shared with the API, the web inbox and analytics)
@@ -28,6 +29,7 @@ from cloud.ops.delivery.sender import NotificationSender
 from cloud.ops.delivery.sms import SmsConfig
 from cloud.ops.escalation import EscalationTicker
 from cloud.ops.fleet.dispatcher import components as fleet_components
+from cloud.ops.fleet.rollout import components as rollout_components
 from cloud.ops.fleetrules.runner import FleetRulesComponent
 from cloud.ops.model.policy import context_policy
 from cloud.runtime.context import Component, ServiceContext
@@ -43,4 +45,5 @@ def components(ctx: ServiceContext) -> list[Component]:
                            sms=SmsConfig.parse(config.sms_url) if config.sms_url else None, clock=clock),
         FleetRulesComponent(policy, clock, extra_rules=list(config.fleet_rules)),
         *fleet_components(ctx),
+        *rollout_components(ctx),
     ]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -111,6 +111,21 @@ class CloudConfig:
         return dataclasses.replace(base, **flags)
 
 
+class EdgeConfigCheck(Protocol):
+    """Validate an edge configuration bundle (file name → text) as the edge itself would: return
+    its version, or raise :class:`~guanjia.core.errors.ConfigError` naming file:line:field.
+
+    Why a protocol here and not an import: the edge's validators (``guanjia edge check``) live in
+    ``edge/``, a sibling tier the cloud may not import, and moving the whole agent config model
+    (links, Modbus and meter-bus rules, profile resolution, rule loading) down into
+    ``guanjia.core`` would drag the edge's knowledge into every tier. So the cloud declares what
+    it needs, and :mod:`guanjia.app` — which may import both — passes
+    :func:`edge.bundle.check_bundle` in when it builds the service. A process built without it
+    (an ingest-only worker, a test of something else) answers the config routes with 503."""
+
+    def __call__(self, files: Mapping[str, str], /) -> str: ...
+
+
 @dataclass(slots=True)
 class ServiceContext:
     """What every component gets: settings, the process's config, the shared pool, metrics, ingest
@@ -132,6 +147,8 @@ class ServiceContext:
     clock: Clock
     policy: object
     """The work-order policy (a :class:`cloud.ops.model.policy.Policy`; read it with ``context_policy``)."""
+    edge_config: EdgeConfigCheck | None = None
+    """The edge's bundle validator, injected by :mod:`guanjia.app` (see :class:`EdgeConfigCheck`)."""
 
     @property
     def database_url(self) -> str:
@@ -150,4 +167,4 @@ ComponentFactory = Callable[[ServiceContext], "list[Component]"]
 says the part is off, e.g. ``--no-api`` or ``--workers 0``)."""
 
 
-__all__ = ["CloudConfig", "Component", "ComponentFactory", "ServiceContext", "StorageMode"]
+__all__ = ["CloudConfig", "Component", "ComponentFactory", "EdgeConfigCheck", "ServiceContext", "StorageMode"]

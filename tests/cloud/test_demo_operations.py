@@ -47,3 +47,9 @@ async def test_demo_operations_seed(full: Any, policy: Policy, tmp_path: Path) -
     assert (await cur.fetchone())[0] == 1
     cur = await conn.execute("SELECT count(DISTINCT checkpoint_id) FROM inspection_scans")
     assert (await cur.fetchone())[0] == 3
+    # the lift contractor's maintenance contract, in force, with the completed maintenance measured
+    from cloud.ops.maintenance.views import contract_views
+
+    (contract,) = await contract_views(conn, "cp", NOW)
+    assert (contract.work, contract.valid, contract.reference) == (["maintenance"], True, "WB-DEMO-01")
+    assert contract.orders == 1

@@ -50,8 +50,10 @@ def settings(web_db: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(pool: AsyncConnectionPool[Any], settings: Settings) -> Iterator[FastAPI]:
     from cloud.app import create_app
+    from edge.bundle import check_bundle
 
-    with serving(create_app(settings, pool)) as application:
+    # as `guanjia cloud serve` builds it: the edge's bundle validator injected (guanjia.app does it there)
+    with serving(create_app(settings, pool, edge_config=check_bundle)) as application:
         yield application
 
 

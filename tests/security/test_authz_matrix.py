@@ -108,12 +108,38 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 " issued_by, status, created_at, expires_at) SELECT %s, %s, 'gw-1', d.id, d.code, 'fault_reset',"
                 " 'true', 'm-engineer', 'pending', now(), now() + interval '1 hour' FROM devices d WHERE d.id = %s",
                 (f"c-matrix-{c}", c, world.device_ids[c][0]))
+            cur = await conn.execute(
+                "INSERT INTO maintenance_plans (community, scope, target, template, starts_on, created_at)"
+                " VALUES (%s, 'community', '', 'lift.half_monthly', current_date, now()) RETURNING id", (c,))
+            plan = (await cur.fetchone() or (0,))[0]
+            cur = await conn.execute("INSERT INTO inspection_routes (community, name, every_hours, created_at)"
+                                     " VALUES (%s, '巡查', 4, now()) RETURNING id", (c,))
+            route = (await cur.fetchone() or (0,))[0]
+            await conn.execute("INSERT INTO inspection_checkpoints (route_id, code, name) VALUES (%s, %s, '大堂')",
+                               (route, f"XJ-M{c}"))
+            cur = await conn.execute(
+                "INSERT INTO contractor_contracts (contractor_id, community, skill, on_site_within, resolve_within,"
+                " starts_on, work, created_at) VALUES (%s, %s, 'elevator', '30 min', '2 h', current_date,"
+                " '{maintenance,rescue}', now()) RETURNING id", (company, c))
+            contract = (await cur.fetchone() or (0,))[0]
+            # a configuration rollout to the community's gateway (issue 19)
+            gateway = world.gateway_ids[c]
+            await conn.execute("INSERT INTO edge_config_versions (gateway_id, version, files, created_by, created_at)"
+                               " VALUES (%s, 'aaaaaaaaaaaa', '{}', 'm-admin', now())", (gateway,))
+            cur = await conn.execute(
+                "INSERT INTO config_rollouts (state, canary, percent, created_by, created_at, updated_at)"
+                " VALUES ('halted', 1, 50, 'm-admin', now(), now()) RETURNING id")
+            rollout = (await cur.fetchone() or (0,))[0]
+            await conn.execute("INSERT INTO config_rollout_targets (rollout_id, gateway_id, position, stage, version,"
+                               " push_id) VALUES (%s, %s, 0, 0, 'aaaaaaaaaaaa', %s)", (rollout, gateway, f"r-{c}"))
             ids[side] = {
+                "plan_id": plan, "route_id": route, "contract_id": contract,
                 "device_id": world.device_ids[c][0], "gateway_id": world.gateway_ids[c],
                 "alarm_id": world.alarm_ids[c][0], "wo_id": wo, "work_order_id": wo,
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
                 "complaint_id": complaint[0], "redemption_id": redemption[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept", "command_id": f"c-matrix-{c}",
+                "rollout_id": rollout,
             }
         # the contractor's field-staff record (acting as the contractor user) and an order assigned to it
         cur = await conn.execute(

@@ -189,11 +189,26 @@ async def test_every_json_body_with_nul_strings_is_4xx_or_handled(app: FastAPI, 
         cur = await conn.execute("INSERT INTO points_redemptions (butler_id, community, points, service, created_at)"
                                  " VALUES (%s, 'cA', 1, 'x', now()) RETURNING id", (world.butler_ids["cA"][0],))
         redemption = await cur.fetchone()
+        cur = await conn.execute(
+            "INSERT INTO maintenance_plans (community, scope, target, template, starts_on, created_at)"
+            " VALUES ('cA', 'community', '', 'lift.half_monthly', current_date, now()) RETURNING id")
+        plan = (await cur.fetchone() or (0,))[0]
+        cur = await conn.execute("INSERT INTO inspection_routes (community, name, every_hours, created_at)"
+                                 " VALUES ('cA', 'r', 4, now()) RETURNING id")
+        route = (await cur.fetchone() or (0,))[0]
+        cur = await conn.execute(
+            "WITH c AS (INSERT INTO contractors (name, created_at) VALUES ('k', now()) RETURNING id)"
+            " INSERT INTO contractor_contracts (contractor_id, community, skill, on_site_within, resolve_within,"
+            " starts_on, created_at) SELECT id, 'cA', 'elevator', '30 min', '2 h', current_date, now() FROM c"
+            " RETURNING id")
+        contract = (await cur.fetchone() or (0,))[0]
     assert complaint is not None
     assert redemption is not None
-    ids = {"user_id": spare.user.id, "alarm_id": world.alarm_ids["cA"][0], "wo_id": world.work_order_ids["cA"][0],
+    ids = {"plan_id": plan, "route_id": route, "contract_id": contract,
+           "user_id": spare.user.id, "alarm_id": world.alarm_ids["cA"][0], "wo_id": world.work_order_ids["cA"][0],
            "device_id": world.device_ids["cA"][0], "gateway_id": world.gateway_ids["cA"],
-           "butler_id": world.butler_ids["cA"][0], "complaint_id": complaint[0], "redemption_id": redemption[0]}
+           "butler_id": world.butler_ids["cA"][0], "complaint_id": complaint[0], "redemption_id": redemption[0],
+           "community": "cA"}
     spec = app.openapi()
     components = spec["components"]["schemas"]
     sent = 0

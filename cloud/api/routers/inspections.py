@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import ButlerUser, ClockDep, PolicyDep, PoolDep, StaffUser, ensure_visible
 from cloud.api.routers.workorders import raise_http
 from cloud.ops.inspections import qr, repo
 from cloud.ops.inspections.rounds import Scan, coverage, record_scan
+from cloud.ops.inspections.views import RouteDetailOut, RouteOut, route_detail, route_view
 from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.workorders import queries
 
@@ -45,29 +46,18 @@ class RouteIn(BaseModel):
     checkpoints: list[CheckpointIn] = Field(min_length=1, max_length=200)
 
 
-class CheckpointOut(BaseModel):
-    id: int
-    code: str
-    name: str
-    building: str | None
-    device: str | None
-    position: int
-    reading_unit: str
-
-
-class RouteOut(BaseModel):
-    id: int
-    community: str
-    name: str
-    every_hours: int
-    grace_minutes: int
-    checkpoints: list[CheckpointOut]
-
-
 async def _route_out(conn: Any, route: repo.Route) -> RouteOut:
-    cps = [CheckpointOut.model_validate(cp, from_attributes=True) for cp in await repo.checkpoints(conn, route.id)]
-    return RouteOut(id=route.id, community=route.community, name=route.name, every_hours=route.every_hours,
-                    grace_minutes=route.grace_minutes, checkpoints=cps)
+    return await route_view(conn, route)
+
+
+class RouteEditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    every_hours: int = Field(ge=1, le=24)
+    grace_minutes: int = Field(30, ge=0, le=720)
+    add_checkpoints: list[CheckpointIn] = Field(default_factory=list, max_length=200)
+    active: bool = True
 
 
 @router.post("/routes", status_code=201)
@@ -90,6 +80,32 @@ async def list_routes(user: ButlerUser, pool: PoolDep, community: Community) -> 
     ensure_visible(user, community)
     async with pool.connection() as conn:
         return [await _route_out(conn, route) for route in await repo.routes(conn, community)]
+
+
+@router.get("/routes/{route_id}")
+async def get_route(route_id: Annotated[int, Path(gt=0, lt=2**63)], user: StaffUser, pool: PoolDep,
+                    clock: ClockDep) -> RouteDetailOut:
+    """A route with its checkpoints and the last 7 local days' coverage with the missed checkpoints."""
+    async with pool.connection() as conn:
+        try:
+            return await route_detail(conn, route_id, clock.now())
+        except WorkOrderError as exc:
+            raise_http(exc)
+
+
+@router.put("/routes/{route_id}")
+async def edit_route(route_id: Annotated[int, Path(gt=0, lt=2**63)], body: RouteEditIn, user: StaffUser,
+                     pool: PoolDep) -> RouteOut:
+    """Rename, change frequency or grace, append checkpoints (codes of the others stay), or retire."""
+    async with pool.connection() as conn:
+        try:
+            async with conn.transaction():
+                route = await repo.update_route(
+                    conn, route_id, name=body.name, every_hours=body.every_hours, grace_minutes=body.grace_minutes,
+                    add=[repo.NewCheckpoint(**cp.model_dump()) for cp in body.add_checkpoints], active=body.active)
+        except WorkOrderError as exc:
+            raise_http(exc)
+        return await _route_out(conn, route)
 
 
 @router.get("/qr", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})

@@ -14,14 +14,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import ButlerUser, ClockDep, FieldUser, PolicyDep, PoolDep, StaffUser, ensure_visible
 from cloud.api.routers.workorders import raise_http
 from cloud.ops.maintenance import completion, repo
-from cloud.ops.maintenance.scheduler import plan_status
 from cloud.ops.maintenance.templates import Catalog, Template, shipped
+from cloud.ops.maintenance.views import PlanHistoryOut, PlanOut, plan_history, plan_view
 from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.workorders import queries
 from cloud.ops.workorders import repo as wo_repo
@@ -46,40 +46,8 @@ async def list_templates(user: ButlerUser) -> list[dict[str, Any]]:
     return [_template_out(tid, t) for tid, t in sorted(catalog().templates.items())]
 
 
-class DeviceStatusOut(BaseModel):
-    device: str
-    building: str | None
-    last_completed: datetime | None
-    next_due: date
-    interval_days: int
-    reason: str
-    open_work_order: int | None
-    overdue: bool
-    compliant: bool | None
-
-
-class PlanOut(BaseModel):
-    id: int
-    community: str
-    scope: str
-    target: str
-    template: str
-    template_name: dict[str, str]
-    starts_on: date
-    interval_days: int | None
-    lead_days: int | None
-    condition_based: bool
-    assignee_id: int | None
-    devices: list[DeviceStatusOut]
-
-
 async def _plan_out(conn: Any, plan: repo.Plan, now: datetime) -> PlanOut:
-    cat = catalog()
-    devices = [DeviceStatusOut.model_validate(s, from_attributes=True) for s in await plan_status(conn, cat, plan, now)]
-    return PlanOut(id=plan.id, community=plan.community, scope=plan.scope, target=plan.target, template=plan.template,
-                   template_name=cat.get(plan.template).name.model_dump(), starts_on=plan.starts_on,
-                   interval_days=plan.interval_days, lead_days=plan.lead_days, condition_based=plan.condition_based,
-                   assignee_id=plan.assignee_id, devices=devices)
+    return await plan_view(conn, catalog(), plan, now)
 
 
 @router.get("/maintenance/plans")
@@ -112,6 +80,41 @@ async def create_plan(body: PlanIn, user: StaffUser, pool: PoolDep, clock: Clock
         try:
             async with conn.transaction():
                 plan = await repo.create_plan(conn, catalog(), now=clock.now(), **body.model_dump())
+        except WorkOrderError as exc:
+            raise_http(exc)
+        return await _plan_out(conn, plan, clock.now())
+
+
+class PlanEditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval_days: int | None = Field(None, gt=0, le=3660)
+    lead_days: int | None = Field(None, ge=0, le=90)
+    condition_based: bool = False
+    assignee_id: int | None = Field(None, gt=0, lt=2**63)
+    active: bool = True
+
+
+@router.get("/maintenance/plans/{plan_id}")
+async def get_plan(plan_id: Annotated[int, Path(gt=0, lt=2**63)], user: StaffUser, pool: PoolDep,
+                   clock: ClockDep) -> PlanHistoryOut:
+    """A plan with its history: every planned order, the completed ones with checklist, readings,
+    photos and both signatures (the plan page shows the same model)."""
+    async with pool.connection() as conn:
+        try:
+            return await plan_history(conn, catalog(), plan_id, clock.now())
+        except WorkOrderError as exc:
+            raise_http(exc)
+
+
+@router.put("/maintenance/plans/{plan_id}")
+async def edit_plan(plan_id: Annotated[int, Path(gt=0, lt=2**63)], body: PlanEditIn, user: StaffUser,
+                    pool: PoolDep, clock: ClockDep) -> PlanOut:
+    """Change a plan's interval, lead, condition-based switch or assignee, or retire it (``active: false``)."""
+    async with pool.connection() as conn:
+        try:
+            async with conn.transaction():
+                plan = await repo.update_plan(conn, catalog(), plan_id, **body.model_dump())
         except WorkOrderError as exc:
             raise_http(exc)
         return await _plan_out(conn, plan, clock.now())

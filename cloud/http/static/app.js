@@ -92,8 +92,12 @@
             return labels;
           },
         };
+        /* the x axis is the asked window, not the data's extent: with one point (a fresh demo) uPlot
+           would widen a zero span to years ("one point on an axis from 2027 to 2029") */
+        var x0 = Date.parse(s.start) / 1000, x1 = Date.parse(s.end) / 1000;
         var opts = {
           width: Math.max(300, box.clientWidth || 600), height: isState ? 160 : 280,
+          scales: {x: {time: true, range: function () { return [x0, x1]; }}},
           tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); },
           axes: [xAxis, isState ? {show: false} : {size: 60}],
         };
@@ -103,7 +107,7 @@
           var value = s.max.map(function (v) { return v == null ? null : Math.round(v); });
           var mixed = s.min.map(function (v, i) { return v != null && s.max[i] != null && v !== s.max[i]; });
           data = [s.t, value.map(function (v) { return v == null ? null : 0.5; })];
-          opts.scales = {y: {range: [0, 1]}};
+          opts.scales.y = {range: [0, 1]};
           opts.series = [{label: lang === "en" ? "Time" : "时间", value: function (u, v) { return v == null ? "—" : fmt.full(v); }},
                          {label: label, stroke: "transparent", points: {show: false},
                           value: function (u, v, si, i) { var c = value[i]; return c == null ? "—" : (d.states[c] ? d.states[c][lang] : String(c)); }}];

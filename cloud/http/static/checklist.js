@@ -1,5 +1,6 @@
-// The maintainer's signature, drawn with a finger (or mouse) on a canvas, sent as a PNG data URL
-// in the hidden "signature" field when the checklist form is submitted.
+// A signature drawn with a finger (or mouse) on a canvas, sent as a PNG data URL in the hidden
+// "signature" field when the canvas's form is submitted: the maintainer's on the checklist page,
+// the property staff's on the confirmation page (/ops/confirm/N).
 (function () {
   var canvas = document.getElementById("signature-pad");
   if (!canvas) return;
@@ -20,7 +21,7 @@
   document.getElementById("signature-clear").addEventListener("click", function () {
     ctx.fillRect(0, 0, canvas.width, canvas.height); drawn = false;
   });
-  document.getElementById("checklist-form").addEventListener("submit", function () {
+  canvas.closest("form").addEventListener("submit", function () {
     document.getElementById("signature").value = drawn ? canvas.toDataURL("image/png") : "";
   });
 })();

@@ -16,6 +16,8 @@ from cloud.ops.fleet.validate import Value, check_command
 from device_profiles import Profile
 from device_profiles.loader import builtin_profiles
 
+NOTIFY_CHANNEL = "guanjia_device_commands"
+"""Where :func:`submit` announces a queued command (the dispatcher LISTENs)."""
 DEFAULT_EXPIRY = dt.timedelta(minutes=10)
 MAX_EXPIRY = dt.timedelta(days=1)
 
@@ -47,5 +49,9 @@ async def submit(conn: AsyncConnection[Any], *, device_id: int, point: str, valu
             raise CommandRefused("no_gateway", f"{target.device} is not attached to a gateway")
     except CommandRefused as exc:
         rejected = (exc.reason, exc.detail)
-    return await repo.record(conn, command_id=new_command_id(), target=target, point=point[:64], value=value,
-                             issued_by=issued_by, now=now, expires_at=now + expires_in, rejected=rejected)
+    row = await repo.record(conn, command_id=new_command_id(), target=target, point=point[:64], value=value,
+                            issued_by=issued_by, now=now, expires_at=now + expires_in, rejected=rejected)
+    if rejected is None:
+        # delivered at commit: the dispatcher (any process) sends it now instead of at its next tick
+        await conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+    return row

@@ -23,3 +23,9 @@ def svg(code: str, caption: str) -> str:
 def matrix(code: str) -> list[list[int]]:
     """The module matrix (for tests and for checking a printed label)."""
     return [list(row) for row in segno.make(code, error="m").matrix]
+
+
+def data_uri(code: str, caption: str) -> str:
+    """The SVG as a ``data:`` URI, for the printable sheet of a route (an ``<img>`` per checkpoint:
+    the page's CSP allows ``data:`` images, and no inline markup from the QR library reaches the page)."""
+    return segno.make(code, error="m").svg_data_uri(scale=6, border=4, title=f"{caption} {code}")

@@ -74,12 +74,34 @@ async def create_route(conn: AsyncConnection[Any], *, community: str, name: str,
         "VALUES (%s, %s, %s, %s, %s) RETURNING id", (community, name, every_hours, grace_minutes, now))
     row = await cur.fetchone()
     assert row is not None
-    for position, cp in enumerate(checkpoints):
+    await _insert_checkpoints(conn, int(row[0]), checkpoints, 0)
+    return await get_route(conn, int(row[0]))
+
+
+async def _insert_checkpoints(conn: AsyncConnection[Any], route_id: int, checkpoints: list[NewCheckpoint],
+                              first: int) -> None:
+    for position, cp in enumerate(checkpoints, start=first):
         await conn.execute(
             "INSERT INTO inspection_checkpoints (route_id, code, name, building, device, position, reading_unit) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (row[0], new_code(), cp.name, cp.building, cp.device, position, cp.reading_unit))
-    return await get_route(conn, int(row[0]))
+            (route_id, new_code(), cp.name, cp.building, cp.device, position, cp.reading_unit))
+
+
+async def update_route(conn: AsyncConnection[Any], route_id: int, *, name: str, every_hours: int,
+                       grace_minutes: int, add: list[NewCheckpoint], active: bool = True) -> Route:
+    """Rename, change the frequency or grace, append checkpoints, or retire a route. Existing
+    checkpoints keep their codes (printed QR sheets stay valid); past coverage is recomputed from
+    the scans, so a changed frequency applies to the days it was in force only going forward."""
+    if every_hours < 1 or every_hours > 24 or 24 % every_hours:
+        raise InvalidRequest("every_hours: must divide 24 (1, 2, 3, 4, 6, 8, 12, 24) / 巡检间隔须整除 24 小时")
+    await get_route(conn, route_id)
+    await conn.execute("UPDATE inspection_routes SET name = %s, every_hours = %s, grace_minutes = %s, active = %s"
+                       " WHERE id = %s", (name, every_hours, grace_minutes, active, route_id))
+    cur = await conn.execute("SELECT coalesce(max(position) + 1, 0) FROM inspection_checkpoints WHERE route_id = %s",
+                             (route_id,))
+    first = int((await cur.fetchone() or (0,))[0])
+    await _insert_checkpoints(conn, route_id, add, first)
+    return await get_route(conn, route_id)
 
 
 async def get_route(conn: AsyncConnection[Any], route_id: int) -> Route:

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from cloud.db.rows import insert_sql
 from cloud.ops.maintenance.schedule import Health
-from cloud.ops.maintenance.templates import Catalog
+from cloud.ops.maintenance.templates import Catalog, Template
 from cloud.ops.model.errors import InvalidRequest, NotFound
 
 Scope = Literal["device", "building", "community"]
@@ -99,14 +99,7 @@ async def create_plan(conn: AsyncConnection[Any], catalog: Catalog, *, community
         tpl = catalog.get(template)
     except KeyError as exc:
         raise InvalidRequest(f"template: {exc.args[0]}") from None
-    if interval_days is not None and not tpl.bounds.min_days <= interval_days <= tpl.bounds.max_days:
-        raise InvalidRequest(f"interval_days: {interval_days} lies outside the template's bounds "
-                             f"[{tpl.bounds.min_days}, {tpl.bounds.max_days}] / 周期超出模板范围")
-    if assignee_id is not None:
-        cur = await conn.execute("SELECT 1 FROM butlers WHERE id = %s AND community = %s AND active",
-                                 (assignee_id, community))
-        if await cur.fetchone() is None:
-            raise InvalidRequest(f"assignee_id: butler {assignee_id} does not serve {community} / 该管家不属于本小区")
+    await _check_terms(conn, tpl, community, interval_days, assignee_id)
     if not date(2000, 1, 1) <= starts_on <= date(2099, 12, 31):
         raise InvalidRequest("starts_on: between 2000-01-01 and 2099-12-31 / 起始日期超出范围")
     if scope == "community" and target:
@@ -122,6 +115,18 @@ async def create_plan(conn: AsyncConnection[Any], catalog: Catalog, *, community
     got = await cur.fetchone()
     assert got is not None
     return await get_plan(conn, int(got[0]))
+
+
+async def _check_terms(conn: AsyncConnection[Any], tpl: Template, community: str, interval_days: int | None,
+                       assignee_id: int | None) -> None:
+    if interval_days is not None and not tpl.bounds.min_days <= interval_days <= tpl.bounds.max_days:
+        raise InvalidRequest(f"interval_days: {interval_days} lies outside the template's bounds "
+                             f"[{tpl.bounds.min_days}, {tpl.bounds.max_days}] / 周期超出模板范围")
+    if assignee_id is not None:
+        cur = await conn.execute("SELECT 1 FROM butlers WHERE id = %s AND community = %s AND active",
+                                 (assignee_id, community))
+        if await cur.fetchone() is None:
+            raise InvalidRequest(f"assignee_id: butler {assignee_id} does not serve {community} / 该管家不属于本小区")
 
 
 async def get_plan(conn: AsyncConnection[Any], plan_id: int) -> Plan:
@@ -260,3 +265,38 @@ async def orders(conn: AsyncConnection[Any], community: str, device: str | None 
                 WHERE m.community = %s AND (%s::text IS NULL OR m.device = %s) ORDER BY m.due_on DESC, m.id DESC""",
             (community, device, device))
         return await cur.fetchall()
+
+
+async def update_plan(conn: AsyncConnection[Any], catalog: Catalog, plan_id: int, *, interval_days: int | None,
+                      lead_days: int | None, condition_based: bool, assignee_id: int | None, active: bool) -> Plan:
+    """Edit a plan's interval, lead, condition-based switch, assignee or retire it (scope, target
+    and template stay: another template is another plan). Open orders keep their due date; the
+    next one follows the new terms."""
+    plan = await get_plan(conn, plan_id)
+    await _check_terms(conn, catalog.get(plan.template), plan.community, interval_days, assignee_id)
+    await conn.execute("UPDATE maintenance_plans SET interval_days = %s, lead_days = %s, condition_based = %s,"
+                       " assignee_id = %s, active = %s WHERE id = %s",
+                       (interval_days, lead_days, condition_based, assignee_id, active, plan_id))
+    return await get_plan(conn, plan_id)
+
+
+async def plan_orders(conn: AsyncConnection[Any], plan_id: int) -> list[dict[str, Any]]:
+    """A plan's planned orders, newest due first, with the work order's state (the plan's history)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT m.*, w.state AS work_order_state FROM maintenance_orders m
+                 JOIN work_orders w ON w.id = m.work_order_id
+                WHERE m.plan_id = %s ORDER BY m.due_on DESC, m.id DESC LIMIT 200""", (plan_id,))
+        return await cur.fetchall()
+
+
+async def actor_names(conn: AsyncConnection[Any], labels: set[str]) -> dict[str, str]:
+    """Display names of trail actor labels (``butler:7``, ``user:3``) for the pages: the stored
+    label stays the audit's key, people read the name."""
+    ids = {kind: [int(x.split(":", 1)[1]) for x in labels if x.startswith(kind + ":") and x.split(":", 1)[1].isdigit()]
+           for kind in ("butler", "user")}
+    cur = await conn.execute(
+        "SELECT 'butler:' || id, name FROM butlers WHERE id = ANY(%s)"
+        " UNION ALL SELECT 'user:' || id, coalesce(nullif(display_name, ''), username) FROM users WHERE id = ANY(%s)",
+        (ids["butler"], ids["user"]))
+    return {str(label): str(name) for label, name in await cur.fetchall() if label is not None}

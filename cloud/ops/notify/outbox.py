@@ -165,18 +165,25 @@ async def notify_butler(
     phone, which reaches them when no app is open.
 
     Every copy is in the butler's language (their web account's, Chinese by default) with times in
-    the community's zone. The account's channel preference (:mod:`cloud.ops.notify.preferences`)
-    adds its channel, or with ``inapp`` keeps email and messengers quiet — never the escalation
-    SMS, which is a duty, not a preference."""
+    the community's zone. The community's notification policy (``community_policies.notify``,
+    :mod:`cloud.ops.policies.repo`) may switch email, messengers and the escalation SMS off; the
+    account's channel preference (:mod:`cloud.ops.notify.preferences`) adds its channel (within the
+    community's switches), or with ``inapp`` keeps email and messengers quiet — never the
+    escalation SMS, which is a duty, not a preference. The inbox row is always written."""
     cur = await conn.execute(
         """SELECT b.email, b.messengers, b.phone, u.lang, coalesce(c.timezone, b.timezone), u.notify_channel,
-                  u.notify_target, (SELECT rule FROM alarms WHERE id = %s)
+                  u.notify_target, (SELECT rule FROM alarms WHERE id = %s),
+                  coalesce((p.notify ->> 'email')::boolean, true),
+                  coalesce((p.notify ->> 'messengers')::boolean, true),
+                  coalesce((p.notify ->> 'sms_escalation')::boolean, true)
            FROM butlers b LEFT JOIN users u ON u.id = b.user_id LEFT JOIN communities c ON c.code = %s
-           WHERE b.id = %s""", (wo.get("alarm_id"), wo["community"], butler_id))
+           LEFT JOIN community_policies p ON p.community = %s
+           WHERE b.id = %s""", (wo.get("alarm_id"), wo["community"], wo["community"], butler_id))
     found = await cur.fetchone()
     if found is None:
         return None
-    email, messengers, phone, lang, tz, preferred, preferred_target, rule = found
+    (email, messengers, phone, lang, tz, preferred, preferred_target, rule, email_on, messengers_on,
+     sms_on) = found
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, tz=tz, rule=rule)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
@@ -201,12 +208,14 @@ async def notify_butler(
         return None  # already notified (replay)
     inbox_id = int(row[0])
     quiet = preferred == "inapp"
-    copies: list[tuple[str, str]] = [] if quiet else [("email", email)] if email else []
-    if not quiet:
+    copies: list[tuple[str, str]] = [("email", email)] if email and email_on and not quiet else []
+    if messengers_on and not quiet:
         copies += [("messenger", url) for url in messengers or []]
+    sms = sms and bool(sms_on)
     if sms and phone:
         copies.append(("sms", phone))
-    if preferred in ("email", "messenger", "sms") and preferred_target:
+    allowed = {"email": email_on, "messenger": messengers_on, "sms": True}  # the community's switches
+    if preferred in allowed and preferred_target and allowed[preferred]:
         copies.append((preferred, preferred_target))
     queued = False
     for channel, target in dict.fromkeys(copies):

@@ -15,8 +15,11 @@ from cloud.ops.routing.scoring import Candidate, Choice, choose
 _OPEN_STATES = ("new", "assigned", "accepted", "on_the_way", "on_site", "on_hold", "rejected")
 
 
-async def candidates(conn: AsyncConnection[Any], community: str, now: datetime) -> list[Candidate]:
-    """The community's butlers with their rosters and open load, in one round trip."""
+async def candidates(conn: AsyncConnection[Any], community: str, now: datetime, *,
+                     contractor_id: int | None = None) -> list[Candidate]:
+    """The community's butlers with their rosters and open load, in one round trip: the property's
+    own (``contractor_id=None``: automatic routing never picks a contractor's staff on its own), or
+    the field staff of one contractor company (routing to a contract holder)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             """SELECT b.id, b.name, b.kind, b.star_level, b.skills, b.buildings, b.timezone,
@@ -25,8 +28,8 @@ async def candidates(conn: AsyncConnection[Any], community: str, now: datetime) 
                       (SELECT coalesce(array_agg(array[s.weekday::text, s.starts::text, s.ends::text]), '{}')
                          FROM butler_shifts s WHERE s.butler_id = b.id) AS shifts
                FROM butlers b WHERE b.active AND b.community = %s AND b.role = 'butler'
-                 AND b.contractor_id IS NULL""",
-            (list(_OPEN_STATES), community),
+                 AND b.contractor_id IS NOT DISTINCT FROM %s""",
+            (list(_OPEN_STATES), community, contractor_id),
         )
         rows = await cur.fetchall()
     return [

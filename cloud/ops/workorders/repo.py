@@ -25,6 +25,8 @@ from cloud.ops.model.states import FINAL, Action, State, next_state
 from cloud.ops.notify.masking import mask_text
 from cloud.ops.notify.outbox import notify_butler, notify_residents, notify_webhooks, render_work_order
 from cloud.ops.points.ledger import award_task
+from cloud.ops.policies.repo import effective
+from cloud.ops.routing.contracts import holder, work_of
 from cloud.ops.routing.repo import route
 
 log = logging.getLogger(__name__)
@@ -152,7 +154,9 @@ async def add_photo(conn: AsyncConnection[Any], wo_id: int, ref: str) -> None:
 
 async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, now: datetime,
                      actor: Actor) -> WorkOrder | None:
-    """Insert, route and announce a work order; ``None`` when the alarm already has an open one."""
+    """Insert, route and announce a work order; ``None`` when the alarm already has an open one.
+    The deadlines are the community's (:func:`cloud.ops.policies.repo.effective`), set by its admin."""
+    policy = await effective(conn, policy, new.community)
     sla = policy.sla(new.priority, now)
     if new.due is not None:
         sla = sla.model_copy(update={"respond_due": min(sla.respond_due, new.due), "on_site_due": new.due,
@@ -184,7 +188,24 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
 async def auto_assign(conn: AsyncConnection[Any], policy: Policy, wo: WorkOrder, now: datetime,
                       exclude: frozenset[int] = frozenset()) -> WorkOrder:
     """Route ``wo`` to the best butler and assign it; leave it ``new``/``rejected`` if nobody fits
-    (the escalation clock still runs, and escalation notifies the chain)."""
+    (the escalation clock still runs, and escalation notifies the chain).
+
+    A valid contract covering the order's skill and kind of work sends it to the contract holder's
+    field staff instead (:mod:`cloud.ops.routing.contracts`); for a rescue the butler routing
+    would pick is told first, in the trail and their inbox, and the holder gets the order."""
+    work = work_of(wo["origin"], wo["priority"])
+    held = await holder(conn, wo["community"], wo["skill"], work, wo["building"], now, exclude)
+    if held is not None:
+        # the butler is told once, when the rescue is first routed (not again on each escalation)
+        if work == "rescue" and wo["state"] == State.new and (first := await route(
+                conn, wo["community"], wo["skill"], wo["building"], now, exclude)) is not None:
+            await notify_butler(conn, first.butler_id, wo, "work_order.rescue_called", now, reveal_pii=True,
+                                dedup=f"wo{wo['id']}:rescue:{first.butler_id}")
+            await add_trail(conn, wo["id"], now, "butler_first", SYSTEM_ROUTING,
+                            note=f"管家先到场安抚，救援交合同单位 / butler first on site; rescue by the contract "
+                                 f"holder {held.contractor}", data={"butler_id": first.butler_id})
+        action = Action.assign if wo["state"] in (State.new, State.rejected) else Action.reassign
+        return await _assign(conn, policy, wo, held.butler_id, now, SYSTEM_ROUTING, action, note=held.reason)
     choice = await route(conn, wo["community"], wo["skill"], wo["building"], now, exclude)
     if choice is None:
         await add_trail(conn, wo["id"], now, "unroutable", SYSTEM_ROUTING,
@@ -266,6 +287,7 @@ async def transition(
     wo = await get(conn, wo_id, lock=True)
     target = next_state(wo["state"], action)  # raises IllegalTransition naming the allowed actions
     act = Action(action)
+    policy = await effective(conn, policy, wo["community"])
     await _check_actor(conn, wo, act, actor, assignee_id)
     if act in (Action.assign, Action.reassign):
         if assignee_id is None:

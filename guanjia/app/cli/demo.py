@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,7 @@ def demo(
         gateway_url = stack.broker().url_for(_account(creds))
         agent = _agent_config(demo_dir, gateway_url)
         supervisor.start("edge", guanjia_cmd("edge", "run", "--config", str(agent), "--inventory", str(inventory)))
+        rollout_pumps = _rollout_agents(database_url, demo_dir, run_dir, inventory, supervisor)
         deadline = time.monotonic() + 60
         rows = 0
         while time.monotonic() < deadline and (rows := _telemetry_rows(database_url)) == 0:
@@ -231,6 +233,9 @@ def demo(
                 raise typer.Exit(_report_dead(dead))
             time.sleep(1)
         _banner(base, state, logins, rows, demo_dir, stack)
+        threading.Thread(target=_history, args=(database_url,), name="demo-history", daemon=True).start()
+        if rollout_pumps:
+            _rollout_script(database_url, rollout_pumps, base)
         if replay:
             out.print("[bold]Predictive maintenance[/bold] (28 simulated days of a wearing pump, replayed):")
             for line in replay:
@@ -247,6 +252,80 @@ def demo(
         supervisor.stop()
         stack.down()
         out.print("stopped; data kept under " + str(run_dir) + " (make demo reuses it)")
+
+
+def _history(database_url: str) -> None:
+    """90 simulated days for every device of the demo community that has no history yet
+    (:mod:`guanjia.app.demo_history`), in the background: the services and the banner do not
+    wait for it (about half a minute of physics for 40 devices on two idle cores), the charts and
+    health records fill in when it is done. Per device and idempotent, so an interrupted run
+    finishes on the next ``make demo``."""
+    import asyncio
+
+    from cloud.db.pool import connect_async
+    from guanjia.app.demo_history import seed_history
+    from guanjia.core.clock import SystemClock
+
+    async def run() -> Any:
+        async with connect_async(database_url, "guanjia-demo-history") as conn:
+            return await seed_history(conn, COMMUNITY, SystemClock().now(), days=90)
+
+    try:
+        result = asyncio.run(run())
+    except Exception as exc:  # the demo runs on without history; say why
+        out.print(f"[yellow]history: not seeded ({exc})[/yellow]")
+        return
+    if result.devices:
+        out.print(f"  history: 90 simulated days for {result.devices} devices ({result.rows:,} hourly rows;"
+                  f" physics {result.simulate_s:.1f} s, COPY {result.write_s:.1f} s) — charts, health records and"
+                  " the monthly report now show them")
+
+
+def _rollout_agents(database_url: str, demo_dir: Path, run_dir: Path, inventory: Path,
+                    supervisor: Any) -> list[dict[str, Any]]:
+    """Two more gateways for the configuration rollout (:mod:`guanjia.app.demo_rollout`), each an
+    agent on one simulated pump; provisioned once, their credentials kept like the main one's."""
+    from cloud.registry.broker import BrokerAccount
+    from cloud.registry.provisioning import provision_gateway
+    from cloud.runtime.errors import CloudError
+    from guanjia.app import demo_rollout
+    from guanjia.app.stack.local import LocalStack
+
+    pumps = demo_rollout.pumps(inventory)
+    if len(pumps) < len(demo_rollout.GATEWAYS):
+        return []
+    stack = LocalStack(run_dir)
+    creds_file = demo_dir / "rollout-gateways.json"
+    saved: dict[str, Any] = _load_state(creds_file)
+    for gateway, pump in zip(demo_rollout.GATEWAYS, pumps, strict=True):
+        if gateway in saved:
+            account = BrokerAccount.gateway(COMMUNITY, gateway, saved[gateway])
+            stack.broker().ensure_account(account)
+        else:
+            try:
+                _, account = provision_gateway(database_url, COMMUNITY, gateway, trusted=True, auto_register=True,
+                                               stack=stack)
+            except CloudError:  # registered by an earlier run whose credentials file is gone
+                account = BrokerAccount.gateway(COMMUNITY, gateway)
+                stack.broker().ensure_account(account)
+            saved[gateway] = account.password
+        folder = demo_dir / "rollout" / gateway
+        folder.mkdir(parents=True, exist_ok=True)
+        write_private(folder / "agent.yaml", demo_rollout.agent_yaml(COMMUNITY, gateway,
+                                                                     stack.broker().url_for(account), pump))
+        supervisor.start(f"edge-{gateway}", guanjia_cmd("edge", "run", "--config", str(folder / "agent.yaml")))
+    _save_secret(creds_file, saved)
+    return pumps
+
+
+def _rollout_script(database_url: str, pumps: list[dict[str, Any]], base: str) -> None:
+    from guanjia.app import demo_rollout
+    from guanjia.core.clock import SystemClock
+
+    out.print("[bold]Configuration rollout[/bold] (two gateways; see docs/fleet.md) …")
+    for line in demo_rollout.script(database_url, COMMUNITY, pumps, SystemClock()):
+        out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+    _line("Edge config", f"{base}/fleet/config")
 
 
 def _analytics_replay(demo_dir: Path, state: dict[str, Any], env: dict[str, str]) -> list[str]:

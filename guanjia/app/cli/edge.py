@@ -48,12 +48,14 @@ def check(
     config: Path = typer.Option(..., "--config", "-c", help="Agent YAML."),
     inventory: Path | None = typer.Option(None, "--inventory"),
 ) -> None:
-    """Validate the config (and every profile it names) without starting anything."""
+    """Validate the config (and every profile it names) without starting anything; with a version
+    pushed by the cloud on this box, that version too (the same validators the cloud runs)."""
     from rich.console import Console
 
+    from edge.managed import effective_config
     from edge.runner import prepare
 
-    cfg = prepare(config, inventory)
+    cfg, _state = effective_config(prepare(config, inventory), strict=True)
     from edge.agent import Agent
 
     agent = Agent(cfg)

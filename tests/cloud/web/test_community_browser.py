@@ -12,8 +12,9 @@ Skipped with a reason when Chromium or Playwright is not installed (as the other
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
@@ -23,14 +24,16 @@ from cloud.auth.roles import Role
 from cloud.ops.complaints import repo as complaints
 from cloud.ops.model.actors import Actor
 from guanjia.core.clock import ManualClock
-from tests.cloud.web.test_inspect_browser import ARGS, CHROMIUM, pytestmark, server  # noqa: F401  (fixture)
+from tests.support.browser import BROWSER_MARKS, login
 from tests.support.webapp import Login, MakeUser
 
-try:
-    from playwright.async_api import Page, async_playwright, expect
-except ImportError:  # pragma: no cover - dev extra not installed
-    async_playwright = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
 
+with contextlib.suppress(ImportError):  # without the dev extra the marks skip every test
+    from playwright.async_api import expect
+
+pytestmark = BROWSER_MARKS
 STAFF = Actor("user", 1, "王经理", "engineer")
 
 
@@ -40,18 +43,8 @@ def pinned(app: FastAPI, clock: ManualClock) -> ManualClock:
     return clock
 
 
-async def phone(who: Login, base: str) -> tuple[Any, Page]:
-    pw = await async_playwright().start()
-    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                                        has_touch=True)
-    page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", who.user.username)
-    await page.fill("input[name=password]", who.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-    return (pw, browser), page
+async def phone(chromium: Browser, base: str, who: Login) -> Page:
+    return await login(chromium, base, who, width=390, height=844, mobile=True)
 
 
 async def send(page: Page, form: str, **values: str) -> None:
@@ -65,20 +58,14 @@ async def send(page: Page, form: str, **values: str) -> None:
     await page.click(f"{form} button")
 
 
-async def close(handles: tuple[Any, Any]) -> None:
-    pw, browser = handles
-    await browser.close()
-    await pw.stop()
-
-
-async def test_resident_complaint_on_the_phone(server: str, pool: AsyncConnectionPool[Any],  # noqa: F811
+async def test_resident_complaint_on_the_phone(live_server: str, chromium: Browser, pool: AsyncConnectionPool[Any],
                                                make_user: MakeUser, pinned: ManualClock) -> None:
     resident = await make_user(Role.resident, "cA")
     async with pool.connection() as conn:
         await conn.execute("INSERT INTO communities (code, timezone) VALUES ('cA', 'Asia/Shanghai')")
-    handles, page = await phone(resident, server)
+    page = await phone(chromium, live_server, resident)
     try:
-        await page.goto(f"{server}/resident")
+        await page.goto(f"{live_server}/resident")
         await page.click("#complaints-link")
         await expect(page.locator("h1")).to_have_text("投诉")
         await page.fill("#complaint-form textarea[name=text]", "楼道堆放杂物无人清理")
@@ -114,11 +101,12 @@ async def test_resident_complaint_on_the_phone(server: str, pool: AsyncConnectio
         await expect(page.locator("#saved")).to_be_visible()
         await expect(page.locator("#channel-form input[name=target]")).to_have_value("13812341234")
     finally:
-        await close(handles)
+        await page.context.close()
 
 
-async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncConnectionPool[Any],  # noqa: F811
-                                                       make_user: MakeUser, pinned: ManualClock) -> None:
+async def test_volunteer_task_from_the_inbox_to_points(live_server: str, chromium: Browser,
+                                                       pool: AsyncConnectionPool[Any], make_user: MakeUser,
+                                                       pinned: ManualClock) -> None:
     from cloud.ops.model.policy import default_policy
     from cloud.ops.points import ledger
     from cloud.ops.workorders.reports import Report, submit_report
@@ -136,9 +124,9 @@ async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncC
                                     Actor("user", 99, "业主", "resident"))
     assert wo["assignee_id"] == chen  # routing never picks a volunteer by itself
 
-    handles, page = await phone(chen_login, server)
+    page = await phone(chromium, live_server, chen_login)
     try:
-        await page.goto(f"{server}/inbox")
+        await page.goto(f"{live_server}/inbox")
         await expect(page.locator("#star")).to_contain_text("★★★★")
         await page.locator("#star .star-rule summary").click()
         await expect(page.locator("#star .star-rule")).to_contain_text("业主评分占 50%")
@@ -147,11 +135,11 @@ async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncC
         await card.locator(".act-handoff").click()
         await expect(page.locator(f"#wo-{wo['id']}")).to_have_count(0)  # it is the volunteer's now
     finally:
-        await close(handles)
+        await page.context.close()
 
-    handles, page = await phone(xiao_login, server)
+    page = await phone(chromium, live_server, xiao_login)
     try:
-        await page.goto(f"{server}/inbox")
+        await page.goto(f"{live_server}/inbox")
         card = page.locator(f"#wo-{wo['id']}")
         await expect(card).to_be_visible()
         await card.locator("details summary").click()
@@ -164,7 +152,7 @@ async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncC
         await page.locator(f"#wo-{wo['id']} .act-resolve").click()
         await expect(page.locator(f"#wo-{wo['id']}")).to_have_count(0, timeout=10_000)
 
-        await page.goto(f"{server}/volunteer/points")
+        await page.goto(f"{live_server}/volunteer/points")
         await expect(page.locator("h1")).to_have_text("我的积分")
         earned = default_policy().points.per_skill.get(wo["skill"], default_policy().points.default)
         await expect(page.locator("#balance")).to_have_text(str(earned))
@@ -177,6 +165,6 @@ async def test_volunteer_task_from_the_inbox_to_points(server: str, pool: AsyncC
         await expect(page.locator("#requested")).to_be_visible()
         await expect(page.locator("#requests .state-pending")).to_contain_text("家电清洗")
     finally:
-        await close(handles)
+        await page.context.close()
     async with pool.connection() as conn:
         assert await ledger.balance(conn, xiao) == earned  # a request is not a redemption until staff approve

@@ -14,17 +14,13 @@ when Chromium or Playwright is not installed.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
@@ -34,66 +30,32 @@ from cloud.registry import store
 from cloud.runtime.context import CloudConfig
 from cloud.service import CloudService
 from device_profiles import find_profile
-from guanjia.core.ports import free_port
 from guanjia.core.settings import Settings
+from tests.support.browser import BROWSER_MARKS, login, shot
 from tests.support.edge.collector import Collector
 from tests.support.edge.process import AgentProcess
 from tests.support.edge.servers import ProfileServer, Unit
 from tests.support.services import BrokerHandle
 from tests.support.webapp import Login, MakeUser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
 try:
     from playwright.async_api import Browser, Page, async_playwright, expect
 except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed (pip install -e '.[dev]')"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="Debian chromium is not installed (apt-get install chromium); Playwright cannot "
-                              "download browsers here"),
-    pytest.mark.slow,
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=1)
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
-        for name in ("inbox_hub", "resident_hub"):
-            hub = getattr(app.state, name, None)
-            if hub is not None:
-                hub.stop_detached()
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
+def browser(chromium: Browser) -> Browser:
+    """Debian's Chromium, headless (``tests/plugins/browser.py``)."""
+    return chromium
 
 
 @pytest.fixture
@@ -111,22 +73,6 @@ async def world(pool: AsyncConnectionPool[Any], people: dict[str, Login]) -> Wor
     async with pool.connection() as conn:
         return await build_world(conn, ["cA", "cB"], devices_per_community=12, days=31, minute_days=1,
                                  butler_users={"cA": [people["butler"].user.id], "cB": [people["butler_b"].user.id]})
-
-
-async def login(browser: Browser, base: str, who: Login) -> Page:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", who.user.username)
-    await page.fill("input[name=password]", who.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-    return page
-
-
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def test_butler_receives_accepts_and_resolves_live(server: str, browser: Browser, world: World,
@@ -342,15 +288,7 @@ WORDS: dict[str, dict[str, Any]] = {
 
 async def _engineer_page(browser: Browser, base: str, who: Login) -> Page:
     """A browser in New York with a 12-hour locale: the page must still show Beijing's 24-hour time."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US",
-                                        timezone_id="America/New_York")
-    page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", who.user.username)
-    await page.fill("input[name=password]", who.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-    return page
+    return await login(browser, base, who, locale="en-US", height=1000, timezone_id="America/New_York")
 
 
 async def _values(page: Page, expected: dict[str, str]) -> None:
@@ -455,3 +393,35 @@ async def test_device_pages_speak_the_devices_language(server: str, browser: Bro
     await page.locator("#gw-details summary").click()
     await expect(page.locator("#gw-status")).to_be_visible()
     await shot(page, f"gateway-{lang}")
+
+
+async def test_chart_with_one_point_keeps_the_asked_window(server: str, browser: Browser,
+                                                           pool: AsyncConnectionPool[Any], make_user: MakeUser) -> None:
+    """A fresh demo has one hourly point in a 30-day chart: the x axis is the 30 days asked for, in
+    the community's zone, not a zero span widened to years (the "2027 to 2029" axis of issue 17)."""
+    from zoneinfo import ZoneInfo
+
+    from cloud.db.rollups import HOUR, floor_to
+    from tests.support.devicepages import seed
+
+    engineer = await make_user(Role.engineer, "cE")
+    now = dt.datetime.now(dt.UTC)
+    async with pool.connection() as conn:
+        pages = await seed(conn, "cE", now)
+        await conn.execute(
+            "INSERT INTO telemetry_1h (bucket, device_id, metric_id, avg_value, min_value, max_value, n)"
+            " SELECT %s, %s, id, 4.1, 4.0, 4.2, 60 FROM metrics WHERE name = 'outlet_pressure'",
+            (floor_to(now, HOUR) - HOUR, pages.devices["pump"]))
+    page = await _engineer_page(browser, server, engineer)
+    await page.goto(f"{server}/devices/{pages.devices['pump']}?lang=zh")
+    await page.select_option("#chart-range", "30d")
+    chart = await _chart(page, "outlet_pressure")
+    assert await chart.get_attribute("data-points") == "1"
+    ticks = [float(t) for t in (await chart.get_attribute("data-axis-t") or "").split("|")]
+    labels = (await chart.get_attribute("data-axis") or "").split("|")
+    assert len(ticks) >= 3, labels
+    start, end = (now - dt.timedelta(days=31)).timestamp(), (now + dt.timedelta(hours=2)).timestamp()
+    assert all(start <= t <= end for t in ticks), (labels, ticks)
+    beijing = ZoneInfo("Asia/Shanghai")
+    assert labels[0].startswith(dt.datetime.fromtimestamp(ticks[0], beijing).strftime("%m"))
+    await shot(page, "chart-one-point")

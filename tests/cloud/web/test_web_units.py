@@ -55,3 +55,17 @@ def test_gateway_health_headlines() -> None:
     assert row.errors == 4
     assert row.poll_latency == {"poll.request_time.p50_ms": 8.5, "poll.request_time.p99_ms": 41.0}
     assert "nested.deep" not in flatten(status)
+
+
+def test_every_static_key_of_the_templates_is_in_both_catalogs() -> None:
+    """A key written literally in a template (``t('ops.plans')``) exists in Chinese and English: a
+    missing one would show the key itself on the page."""
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[3] / "cloud" / "http" / "templates"
+    used = {key for path in templates.rglob("*.html")
+            for key in re.findall(r"""(?<![\w.])t\('([a-z_.]+)'[,)]""", path.read_text(encoding="utf-8"))}
+    assert {"ops.plans", "ops.confirm", "ops.qr_sheet", "ops.measured"} <= used
+    assert sorted(used - set(CATALOGS["zh"])) == []
+    assert sorted(used - set(CATALOGS["en"])) == []

@@ -74,6 +74,10 @@ async def test_meters_from_the_inventory_report_and_a_silent_one_costs_only_itse
                 {"id": "w1", "device": "b1-water-1", "point": "valve", "value": 1}))
             await cloud.wait_for(lambda: any(r["id"] == "w1" for r in cloud.replies))
             assert next(r for r in cloud.replies if r["id"] == "w1")["reason"] == "not_writable"
+            # a pushed version's probation sees each meter by id, not only a count (issue 19)
+            states = agent.device_states()
+            assert states["b1-submeter-2"] == "offline"
+            assert all(states[d] == "online" for d in everyone if d != "b1-submeter-2")
             health = agent.health()
             assert health["devices_offline"] == 1
             assert health["devices_online"] == len(everyone) - 1

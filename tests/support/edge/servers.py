@@ -93,9 +93,9 @@ def sim_device(unit: Unit) -> SimDevice:
 class ProfileServer:
     """A pymodbus TCP server on a free port serving ``units`` (several unit ids = a shared link)."""
 
-    def __init__(self, units: list[Unit], framer: FramerType = FramerType.SOCKET) -> None:
+    def __init__(self, units: list[Unit], framer: FramerType = FramerType.SOCKET, port: int | None = None) -> None:
         self.units = {u.unit: u for u in units}
-        self.port = free_port()
+        self.port = port or free_port()
         self.server = ModbusTcpServer([sim_device(u) for u in units], address=("127.0.0.1", self.port),
                                       framer=framer)
 
