@@ -49,6 +49,7 @@ from cloud.api.routers import (
     maintenance,
     people_admin,
     points,
+    preferences,
     provisioning,
     registry_admin,
     reports,
@@ -62,7 +63,7 @@ from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.context import EdgeConfigCheck
 from cloud.runtime.metrics import Metrics
-from cloud.web import admin, checklist, fleetconfig, operations, pages, rounds
+from cloud.web import admin, checklist, community, fleetconfig, operations, pages, rounds
 from cloud.web import reports as report_pages
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
@@ -90,6 +91,7 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (admin.router, "self"),
     (rounds.router, "self"),
     (checklist.router, "self"),
+    (community.router, "self"),
     (alarms.router, "self"),
     (workorders.router, "self"),
     (maintenance.router, "self"),
@@ -100,6 +102,8 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (resident.router, "self"),
     (complaints.router, "self"),
     (points.router, "self"),
+    (points.redemptions_router, "self"),
+    (preferences.router, "self"),
     (analytics.router, "self"),
     (contracts.router, "self"),
     (operations.router, "self"),

@@ -32,6 +32,7 @@ def demo_accounts(community: str) -> list[tuple[str, str, Role, str, str]]:
         ("butler", "butler-demo-pass", Role.butler, "李管家", "zh"),
         ("butler2", "butler2-demo-pass", Role.butler, "张管家", "zh"),
         ("resident", "resident-demo-pass", Role.resident, "陈女士", "zh"),
+        ("volunteer", "volunteer-demo-pass", Role.butler, "志愿者小萧", "zh"),
         ("contractor", "contractor-demo-pass", Role.contractor, "迅达维保 赵工", "zh"),
     ]
 
@@ -98,8 +99,11 @@ async def _link_butlers(conn: AsyncConnection[Any], community: str, butlers: lis
     if not (row and row[0]):
         return
     for i, login in enumerate(butlers):
+        # the "volunteer" account is a volunteer butler (志愿管家): routing never picks them; a
+        # full-time butler hands them tasks from the inbox page (issue 18)
         await conn.execute(
             """INSERT INTO butlers (user_id, name, phone, community, skills, kind, star_level)
-               VALUES (%s, %s, %s, %s, %s, 'full_time', %s) ON CONFLICT (user_id) DO NOTHING""",
+               VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO NOTHING""",
             (login.user_id, login.display_name, f"1380013{i:04d}", community,
-             ["elevator", "water", "electrical", "access", "general"], 4 - i % 2))
+             ["elevator", "water", "electrical", "access", "general"],
+             "volunteer" if login.username == "volunteer" else "full_time", 4 - i % 2))

@@ -22,6 +22,7 @@ _COMMUNITY_SQL: Final[dict[str, str]] = {
     "work_order_id": "SELECT community FROM work_orders WHERE id = %s",
     "butler_id": "SELECT community FROM butlers WHERE id = %s",
     "complaint_id": "SELECT community FROM complaints WHERE id = %s",
+    "redemption_id": "SELECT community FROM points_redemptions WHERE id = %s",
     "user_id": "SELECT community FROM user_communities WHERE user_id = %s",
     "plan_id": "SELECT community FROM maintenance_plans WHERE id = %s",
     "route_id": "SELECT community FROM inspection_routes WHERE id = %s",

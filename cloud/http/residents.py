@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cloud.http.i18n import translate
 from cloud.http.rendering import local_time
+from cloud.ops.notify import templates
+from cloud.ops.notify.outbox import resident_step
 
 
 def step_text(lang: str, payload: dict[str, Any]) -> str:
-    """The sentence for one step, e.g. 「工单 #12 已派给 陈师傅。」."""
-    butler = payload.get("butler") or translate(lang, "resident.staff")
-    return translate(lang, f"resident.step.{payload.get('step')}", id=payload.get("work_order"),
-                     title=payload.get("title") or "", butler=butler)
+    """The sentence for one step, e.g. 「工单 #12 已派给 陈师傅。」: the words of the channel copies
+    too (:func:`cloud.ops.notify.outbox.resident_step`), so the page and the SMS never disagree."""
+    return resident_step(payload, lang)
 
 
 def present(lang: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +27,9 @@ def present(lang: str, message: dict[str, Any]) -> dict[str, Any]:
     at = message.get("at")
     if isinstance(at, str):
         at = datetime.fromisoformat(at)
+    complaint = (payload.get("params") or {}).get("id") if "code" in payload else None
+    state_key = f"complaint.state.{payload.get('state')}" if complaint else f"state.{payload.get('state')}"
     return {"id": message["id"], "event": message.get("event"), "work_order": payload.get("work_order"),
-            "step": payload.get("step"), "state": payload.get("state"), "text": step_text(lang, payload),
-            "state_text": translate(lang, f"wo.{payload.get('state')}"),
+            "complaint": complaint, "step": payload.get("step"), "state": payload.get("state"),
+            "text": step_text(lang, payload), "state_text": templates.text(state_key, lang),
             "at": local_time(at) if isinstance(at, datetime) else None}

@@ -31,3 +31,15 @@ async def butler_community(conn: AsyncConnection[Any], butler_id: int) -> str | 
     cur = await conn.execute("SELECT community FROM butlers WHERE id = %s", (butler_id,))
     row = await cur.fetchone()
     return None if row is None else row[0]
+
+
+async def volunteers(conn: AsyncConnection[Any], community: str) -> list[dict[str, Any]]:
+    """The active volunteer butlers (志愿管家) of ``community`` (id, name, open orders): whom a
+    full-time butler may hand a task to from the inbox page."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT b.id, b.name, (SELECT count(*) FROM work_orders w WHERE w.assignee_id = b.id
+                                       AND w.state NOT IN ('resolved', 'closed', 'cancelled')) AS open_orders
+                 FROM butlers b WHERE b.community = %s AND b.kind = 'volunteer' AND b.active ORDER BY b.name, b.id""",
+            (community,))
+        return await cur.fetchall()

@@ -53,6 +53,12 @@ async def community_complaints(conn: AsyncConnection[Any], community: str, state
         return await cur.fetchall()
 
 
+async def complaint_communities(conn: AsyncConnection[Any]) -> list[str]:
+    """Every community that has complaints (an admin's page covers them all)."""
+    cur = await conn.execute("SELECT DISTINCT community FROM complaints ORDER BY community")
+    return [str(r[0]) for r in await cur.fetchall()]
+
+
 async def resident_complaints(conn: AsyncConnection[Any], user_id: int, limit: int = 100) -> list[ComplaintRow]:
     async with conn.cursor(row_factory=class_row(ComplaintRow)) as cur:
         await cur.execute(f"SELECT {_COLUMNS} FROM complaints WHERE reporter_user_id = %s ORDER BY created_at DESC "

@@ -65,7 +65,7 @@ async def open_orders(conn: AsyncConnection[Any], user: User, butler_id: int | N
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT w.*, {_NEXT_DUE} AS next_due, d.id AS device_id, d.name AS device_name,
-                       coalesce(a.rule = %(gateway_rule)s, false) AS gateway_order
+                       coalesce(a.rule = %(gateway_rule)s, false) AS gateway_order, a.rule AS alarm_rule
                   FROM work_orders w
                   LEFT JOIN communities c ON c.code = w.community
                   LEFT JOIN devices d ON d.community_id = c.id AND d.code = w.device

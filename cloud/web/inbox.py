@@ -25,6 +25,7 @@ from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.model.policy import Policy
 from cloud.ops.workorders import repo
 from cloud.ops.workorders.reports import Report, rate, reopen, submit_report
+from cloud.ops.workorders.trail import TrailEntry, work_order_trail
 from cloud.queries import butlers, sites
 from cloud.queries.workorders import affected_devices, open_orders, reported_by, work_order
 from cloud.web import photos
@@ -73,10 +74,15 @@ async def _visible_order(conn: AsyncConnection[Any], user: User, wo_id: int) -> 
     return wo
 
 
-async def order_trail(conn: AsyncConnection[Any], user: User, wo_id: int) -> list[dict[str, Any]] | None:
-    if await _visible_order(conn, user, wo_id) is None:
+async def order_trail(conn: AsyncConnection[Any], user: User, wo_id: int, lang: str) -> list[TrailEntry] | None:
+    """The API's trail read model (names, words in ``lang``); the reporter's data is shown to staff
+    and to the butler assigned, masked for everyone else (as the API's detail does)."""
+    wo = await _visible_order(conn, user, wo_id)
+    if wo is None:
         return None
-    return await repo.trail(conn, wo_id)
+    butler = await butler_of(conn, user) if user.role is Role.butler else None
+    reveal = user.role in (Role.admin, Role.engineer) or (butler is not None and wo["assignee_id"] == butler["id"])
+    return await work_order_trail(conn, wo_id, lang, reveal_pii=reveal)
 
 
 def _actor(user: User, butler: dict[str, Any] | None) -> Actor:

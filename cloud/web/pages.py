@@ -38,12 +38,13 @@ from cloud.ops.delivery.hub import resident_recent
 from cloud.ops.fleet.commands import known_profiles, submit
 from cloud.ops.fleet.repo import command_target, device_commands
 from cloud.ops.fleet.validate import device_actions, writable_points
+from cloud.queries.butlers import volunteers
 from cloud.queries.complaints import cycle as complaint_cycle
 from cloud.queries.device_values import chart_metrics, load_device_values
 from cloud.queries.fleet import KINDS, STATES, FleetFilter, load_device, load_fleet
 from cloud.queries.gateways import load_gateways, load_incarnations
 from cloud.queries.health import load_health
-from cloud.queries.history import device_alarms, device_work_orders
+from cloud.queries.history import device_alarms, device_work_orders, rule_titles
 from cloud.queries.series import default_metric
 from cloud.queries.sites import buildings_of, community_codes, gateway_devices, reportable_devices
 from cloud.queries.stats import load_performance
@@ -320,15 +321,19 @@ async def inbox_page(request: Request, user: PageUser) -> Response:
     async with app_pool(request).connection() as conn:
         butler = await butler_of(conn, user)
         orders = await inbox_orders(conn, user, butler)
+        # a full-time butler hands tasks to the community's volunteers from here (issue 18)
+        helpers = (await volunteers(conn, butler["community"])
+                   if butler is not None and butler["kind"] == "full_time" else [])
     template = "partials/inbox_list.html" if request.headers.get("HX-Request") else "inbox.html"
-    return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS,
-                  now=get_clock(request).now())
+    return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS, volunteers=helpers,
+                  titles=rule_titles(), stars=get_policy(request).stars,
+                  handed=request.query_params.get("handed") is not None, now=get_clock(request).now())
 
 
 @router.get("/inbox/{work_order_id}/trail")
 async def trail_partial(request: Request, work_order_id: int, user: PageUser) -> Response:
     async with app_pool(request).connection() as conn:
-        trail = await order_trail(conn, user, work_order_id)
+        trail = await order_trail(conn, user, work_order_id, pick_lang(request, user.lang))
     if trail is None:
         return _not_found(request, user)
     return render(request, "partials/trail.html", user, trail=trail)
@@ -380,7 +385,8 @@ async def resident_page(request: Request, user: PageUser) -> Response:
     reopen_after = get_clock(request).now() - get_policy(request).resident_reopen_window
     return render(request, "resident.html", user, orders=orders, buildings=buildings, devices=devices, updates=updates,
                   reopen_after=reopen_after, reopened=reopened if reopened and reopened.isdigit() else None,
-                  sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"))
+                  sent=sent if sent and sent.isdigit() else None, rated=request.query_params.get("rated"),
+                  liked=request.query_params.get("liked") == "1")
 
 
 @router.post("/resident/report")

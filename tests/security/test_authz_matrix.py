@@ -97,6 +97,11 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 " now()) RETURNING id", (c, users[Subject.resident].id if c == "cA" else spare["cB"].id))
             complaint = await cur.fetchone()
             assert complaint is not None
+            cur = await conn.execute(
+                "INSERT INTO points_redemptions (butler_id, community, points, service, created_at)"
+                " VALUES (%s, %s, 1, '家电清洗', now()) RETURNING id", (world.butler_ids[c][0], c))
+            redemption = await cur.fetchone()
+            assert redemption is not None
             photo = photos.store(settings.run_dir, c, PNG).rsplit("/", 1)[1]
             cur = await conn.execute("INSERT INTO report_subscriptions (community, period, emails, created_at)"
                                      " VALUES (%s, 'month', '{m@example.com}', now()) RETURNING id", (c,))
@@ -136,7 +141,7 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 "device_id": world.device_ids[c][0], "gateway_id": world.gateway_ids[c],
                 "alarm_id": world.alarm_ids[c][0], "wo_id": wo, "work_order_id": wo,
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
-                "complaint_id": complaint[0], "subscription_id": subscription[0],
+                "complaint_id": complaint[0], "subscription_id": subscription[0], "redemption_id": redemption[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept", "command_id": f"c-matrix-{c}",
                 "rollout_id": rollout,
             }

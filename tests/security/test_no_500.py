@@ -92,7 +92,7 @@ async def test_no_route_answers_5xx_to_nul_in_its_path_or_query(app: FastAPI, cl
     for method, path in route_list(app):
         url = path.replace("{path:path}", "%00")
         for name in ("device_id", "gateway_id", "alarm_id", "wo_id", "work_order_id", "user_id", "dead_letter_id",
-                     "community", "name", "action", "butler_id", "complaint_id"):
+                     "community", "name", "action", "butler_id", "complaint_id", "redemption_id"):
             url = url.replace("{" + name + "}", "a%00")
         for target in (url + "?q=%00", url):
             resp = await client.request(method, target, headers=admin.headers, follow_redirects=False)
@@ -186,6 +186,9 @@ async def test_every_json_body_with_nul_strings_is_4xx_or_handled(app: FastAPI, 
                                  " created_at, updated_at) VALUES ('cA', 'general', 'x', 'received', now(), now(),"
                                  " now(), now()) RETURNING id")
         complaint = await cur.fetchone()
+        cur = await conn.execute("INSERT INTO points_redemptions (butler_id, community, points, service, created_at)"
+                                 " VALUES (%s, 'cA', 1, 'x', now()) RETURNING id", (world.butler_ids["cA"][0],))
+        redemption = await cur.fetchone()
         cur = await conn.execute(
             "INSERT INTO maintenance_plans (community, scope, target, template, starts_on, created_at)"
             " VALUES ('cA', 'community', '', 'lift.half_monthly', current_date, now()) RETURNING id")
@@ -200,10 +203,12 @@ async def test_every_json_body_with_nul_strings_is_4xx_or_handled(app: FastAPI, 
             " RETURNING id")
         contract = (await cur.fetchone() or (0,))[0]
     assert complaint is not None
+    assert redemption is not None
     ids = {"plan_id": plan, "route_id": route, "contract_id": contract,
            "user_id": spare.user.id, "alarm_id": world.alarm_ids["cA"][0], "wo_id": world.work_order_ids["cA"][0],
            "device_id": world.device_ids["cA"][0], "gateway_id": world.gateway_ids["cA"],
-           "butler_id": world.butler_ids["cA"][0], "complaint_id": complaint[0], "community": "cA"}
+           "butler_id": world.butler_ids["cA"][0], "complaint_id": complaint[0], "redemption_id": redemption[0],
+           "community": "cA"}
     spec = app.openapi()
     components = spec["components"]["schemas"]
     sent = 0

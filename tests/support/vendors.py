@@ -6,7 +6,10 @@ The checks are written from the vendors' documentation, *not* by calling the pro
 functions, so a wrong product signature fails here:
 
 * WeCom robot: ``POST /cgi-bin/webhook/send?key=K``, JSON ``{"msgtype": "text", "text": {"content"}}``,
-  content ≤ 2048 bytes; unknown key → ``errcode 93000``.
+  content ≤ 2048 bytes, or ``{"msgtype": "markdown", "markdown": {"content"}}`` ≤ 4096 bytes;
+  unknown key → ``errcode 93000``.
+* Markdown elsewhere: DingTalk ``{"msgtype": "markdown", "markdown": {"title", "text"}}`` (both
+  required); Feishu ``{"msg_type": "interactive", "card": {"elements": [{"tag": "markdown", …}]}}``.
 * DingTalk robot: ``POST /robot/send?access_token=T&timestamp=MS&sign=S``; S (URL-decoded) must be
   ``base64(HmacSHA256(secret, MS + "\\n" + secret))``, MS within an hour → else ``errcode 310000``.
 * Feishu bot: ``POST /open-apis/bot/v2/hook/H`` with ``timestamp`` (seconds, string) and ``sign``
@@ -79,6 +82,17 @@ class VendorReceiver:
         self.refused.append((vendor, why))
         return answer
 
+    @staticmethod
+    def text_of(vendor: str, data: dict[str, Any]) -> str:
+        """The words of an accepted robot message, whichever documented shape carried them."""
+        if vendor == "feishu":
+            if data.get("msg_type") == "interactive":
+                return "\n".join(str(e.get("content", "")) for e in data["card"]["elements"])
+            return str(data["content"]["text"])
+        if data.get("msgtype") == "markdown":
+            return str(data["markdown"].get("content") or data["markdown"].get("text"))
+        return str(data["text"]["content"])
+
     def _text_body(self, vendor: str, body: bytes) -> dict[str, Any] | None:
         try:
             data = json.loads(body)
@@ -90,10 +104,11 @@ class VendorReceiver:
         if query.get("key") not in self.wecom_keys:
             return self._refuse("wecom", "key", {"errcode": 93000, "errmsg": "invalid webhook url"})
         data = self._text_body("wecom", body)
-        content = (data or {}).get("text", {}).get("content") if data else None
-        if not data or data.get("msgtype") != "text" or not isinstance(content, str) or not content:
+        kind = (data or {}).get("msgtype")
+        content = (data or {}).get(kind, {}).get("content") if data and kind in ("text", "markdown") else None
+        if not data or not isinstance(content, str) or not content:
             return self._refuse("wecom", "format", {"errcode": 40008, "errmsg": "invalid message type"})
-        if len(content.encode()) > 2048:
+        if len(content.encode()) > (2048 if kind == "text" else 4096):
             return self._refuse("wecom", "length", {"errcode": 40058, "errmsg": "content exceed max length"})
         if self._throttled("wecom"):
             return {"errcode": 45009, "errmsg": "api freq out of limit"}
@@ -113,7 +128,13 @@ class VendorReceiver:
         if not fresh or unquote(raw_sign) != expected or sign != expected:
             return self._refuse("dingtalk", "sign", {"errcode": 310000, "errmsg": "sign not match"})
         data = self._text_body("dingtalk", body)
-        if not data or data.get("msgtype") != "text" or not data.get("text", {}).get("content"):
+        if not data:
+            return self._refuse("dingtalk", "format", {"errcode": 40035, "errmsg": "缺少参数 json"})
+        markdown = data.get("markdown", {}) if data.get("msgtype") == "markdown" else None
+        if markdown is not None and (not markdown.get("title") or not markdown.get("text")):
+            return self._refuse("dingtalk", "format", {"errcode": 40035, "errmsg": "缺少参数 markdown"})
+        plain = data.get("msgtype") == "text" and data.get("text", {}).get("content")
+        if markdown is None and not plain:
             return self._refuse("dingtalk", "format", {"errcode": 40035, "errmsg": "缺少参数 json"})
         if self._throttled("dingtalk"):
             return {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
@@ -136,7 +157,11 @@ class VendorReceiver:
             if not fresh or data.get("sign") != expected:
                 return self._refuse("feishu", "sign", {
                     "code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time"})
-        if data.get("msg_type") != "text" or not data.get("content", {}).get("text"):
+        card = data.get("card", {}) if data.get("msg_type") == "interactive" else None
+        if card is not None and not any(isinstance(e, dict) and e.get("tag") == "markdown" and e.get("content")
+                                        for e in card.get("elements", [])):
+            return self._refuse("feishu", "format", {"code": 11246, "msg": "card content is empty"})
+        if card is None and (data.get("msg_type") != "text" or not data.get("content", {}).get("text")):
             return self._refuse("feishu", "format", {"code": 19002, "msg": "params error, msg_type need"})
         if self._throttled("feishu"):
             return {"code": 11232, "msg": "frequency limited"}

@@ -6,15 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import ClockDep, PoolDep, StaffUser, ensure_community_param, ensure_visible, scope_params
 from cloud.api.routers.workorders import raise_http
+from cloud.http.i18n import pick_lang
 from cloud.ops.alarms.lifecycle import acknowledge
 from cloud.ops.model.alarms import status
 from cloud.ops.model.errors import WorkOrderError
 from cloud.ops.workorders import queries
+from cloud.ops.workorders.trail import TrailEntry, alarm_history
+from cloud.queries.history import rule_titles
+from rules.model import Title
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
@@ -46,6 +50,9 @@ class AlarmOut(BaseModel):
     """Grouped under its gateway's offline alarm (``inhibited_by``): recorded, no order or notification of its own."""
     inhibited_by: int | None = None
     """The gateway alarm that inhibits (or inhibited) it; kept as history after the alarm is promoted."""
+    rule_title: Title | None = None
+    """The rule's name in Chinese and English (the shipped rules all have one): ``message`` is what the
+    edge rendered, in English for most rules; pages and clients show the title in the reader's language."""
     work_order_id: int | None = None
 
 
@@ -57,11 +64,11 @@ class AlarmPage(BaseModel):
 
 
 class AlarmDetail(AlarmOut):
-    trail: list[dict[str, Any]]
+    trail: list[TrailEntry] = Field(description="oldest first; names and zh/en words (?lang=, Chinese default)")
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return row | {"status": status(row["active"], row["acknowledged"])}
+    return row | {"status": status(row["active"], row["acknowledged"]), "rule_title": rule_titles().get(row["rule"])}
 
 
 @router.get("", response_model=AlarmPage)
@@ -82,13 +89,13 @@ async def list_alarms(
 
 
 @router.get("/{alarm_id}", response_model=AlarmDetail)
-async def get_alarm(alarm_id: int, user: StaffUser, pool: PoolDep) -> dict[str, Any]:
+async def get_alarm(request: Request, alarm_id: int, user: StaffUser, pool: PoolDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         alarm = await queries.get_alarm(conn, alarm_id)
         if alarm is None:
             raise HTTPException(404, "not found")
         ensure_visible(user, alarm["community"])
-        trail = await queries.alarm_trail(conn, alarm_id)
+        trail = await alarm_history(conn, alarm_id, pick_lang(request, user.lang))
     return _out(alarm) | {"trail": trail}
 
 

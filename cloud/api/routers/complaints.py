@@ -119,3 +119,21 @@ async def move_complaint(complaint_id: int, body: TransitionIn, user: StaffUser,
             return await repo.transition(conn, complaint_id, body.action, _actor(user), clock.now(), body.note)
         except WorkOrderError as exc:
             _raise(exc)
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    satisfied: bool
+    comment: str = Field("", max_length=1000)
+
+
+@router.post("/{complaint_id}/reply", response_model=ComplaintRow)
+async def reply_complaint(complaint_id: int, body: ReplyIn, user: CurrentUser, pool: PoolDep,
+                          clock: ClockDep) -> dict[str, Any]:
+    """The resident answers the feedback: satisfied closes it, not satisfied reopens the investigation."""
+    async with pool.connection() as conn:
+        try:
+            return await repo.reply(conn, complaint_id, body.satisfied, body.comment, _actor(user), clock.now())
+        except WorkOrderError as exc:
+            _raise(exc)

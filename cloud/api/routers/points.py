@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import ButlerUser, ClockDep, PoolDep, StaffUser
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.errors import NotFound, WorkOrderError
-from cloud.ops.points import ledger
+from cloud.ops.model.errors import IllegalTransition, NotFound, WorkOrderError
+from cloud.ops.points import ledger, redemptions
 
 router = APIRouter(prefix="/api/v1/butlers/{butler_id}/points", tags=["points"])
 
@@ -86,3 +86,34 @@ async def redeem_points(butler_id: int, body: RedeemIn, user: StaffUser, pool: P
         except WorkOrderError as exc:
             _raise(exc)
         return await _points(conn, butler_id)
+
+
+redemptions_router = APIRouter(prefix="/api/v1/points/redemptions", tags=["points"])
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+
+
+@redemptions_router.get("", response_model=list[redemptions.Redemption])
+async def pending_redemptions(user: StaffUser, pool: PoolDep, community: str) -> list[redemptions.Redemption]:
+    """Volunteers' pending redemption requests of ``community``, oldest first."""
+    async with pool.connection() as conn:
+        return await redemptions.pending(conn, community)
+
+
+@redemptions_router.post("/{redemption_id}/decision", response_model=redemptions.Redemption)
+async def decide_redemption(redemption_id: int, body: DecisionIn, user: StaffUser, pool: PoolDep,
+                            clock: ClockDep) -> redemptions.Redemption:
+    """Approve (the ledger's redemption entry is written, never overdrawing) or refuse."""
+    async with pool.connection() as conn:
+        try:
+            return await redemptions.decide(conn, redemption_id, body.approve,
+                                            Actor("user", user.id, user.name, user.role.value), clock.now())
+        except IllegalTransition as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, {"code": exc.code, "message": str(exc)}) from exc
+        except WorkOrderError as exc:
+            _raise(exc)
+            raise

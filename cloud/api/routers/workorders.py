@@ -32,15 +32,19 @@ from cloud.auth.deps import require_transition
 from cloud.auth.roles import Role
 from cloud.auth.tenancy import contractor_of
 from cloud.auth.users import User
+from cloud.http.i18n import pick_lang
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed, NotFound, WorkOrderError
 from cloud.ops.model.policy import Priority
 from cloud.ops.model.states import Action, State
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 from cloud.ops.workorders import queries, repo
-from cloud.ops.workorders.reports import Report, rate, submit_report
+from cloud.ops.workorders.reports import Report, like, rate, submit_report
+from cloud.ops.workorders.trail import TrailEntry, work_order_trail
 from cloud.queries.butlers import butler_role
+from cloud.queries.history import rule_titles
 from cloud.queries.workorders import reported_by
+from rules.model import Title
 
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
 
@@ -84,22 +88,12 @@ class WorkOrderOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     overdue: dict[str, bool] = {}
-
-
-class TrailOut(BaseModel):
-    at: datetime
-    action: str
-    from_state: str | None
-    to_state: str | None
-    actor: str
-    note: str
-    lat: float | None
-    lon: float | None
-    data: dict[str, Any]
+    rule_title: Title | None = Field(None, description="an alarm-born order's fault in Chinese and English (the "
+                                                        "stored title is the edge's message); pages show it")
 
 
 class WorkOrderDetail(WorkOrderOut):
-    trail: list[TrailOut]
+    trail: list[TrailEntry] = Field(description="oldest first; names and zh/en words (?lang=, Chinese default)")
     reports: list[dict[str, Any]]
     rating: dict[str, Any] | None
 
@@ -124,6 +118,7 @@ def present(wo: dict[str, Any], reveal: bool, now: datetime) -> dict[str, Any]:
         out["reporter_phone"] = mask_phone(wo["reporter_phone"] or "") or None
         out["description"] = mask_text(wo["description"])
     out["overdue"] = repo.overdue(wo, now)
+    out["rule_title"] = rule_titles().get(wo["alarm_rule"]) if wo.get("alarm_rule") else None
     return out
 
 
@@ -171,12 +166,14 @@ async def list_work_orders(
 
 
 @router.get("/work-orders/{wo_id}", response_model=WorkOrderDetail)
-async def get_work_order(wo_id: int, user: CurrentUser, pool: PoolDep, clock: ClockDep) -> dict[str, Any]:
+async def get_work_order(request: Request, wo_id: int, user: CurrentUser, pool: PoolDep,
+                         clock: ClockDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         actor = await queries.actor_for(conn, user.id, user.name, user.role.value)
         wo = await _visible(conn, user, actor, wo_id)
+        wo["alarm_rule"] = await queries.alarm_rule(conn, wo["alarm_id"])
         reveal = reveals_pii(user, actor, wo)
-        trail = await repo.trail(conn, wo_id)
+        trail = await work_order_trail(conn, wo_id, pick_lang(request, user.lang), reveal_pii=reveal)
         reports = await queries.reports_of(conn, wo_id)
         rating = await queries.rating_of(conn, wo_id)
     shown = [{"id": r["id"], "text": r["text"] if reveal else mask_text(r["text"]), "location": r["location"],
@@ -301,6 +298,20 @@ async def rate_order(wo_id: int, body: RatingIn, user: ResidentUser, pool: PoolD
         await _visible(conn, user, actor, wo_id)
         try:
             wo = await rate(conn, policy, wo_id, body.stars, body.comment, actor, clock.now())
+        except WorkOrderError as exc:
+            raise_http(exc)
+    return present(wo, True, clock.now())
+
+
+@router.post("/work-orders/{wo_id}/like", response_model=WorkOrderOut)
+async def like_order(wo_id: int, user: ResidentUser, pool: PoolDep, clock: ClockDep,
+                     policy: PolicyDep) -> dict[str, Any]:
+    """The resident likes the butler's work on their resolved order (点赞; once; counts to the star level)."""
+    async with pool.connection() as conn:
+        actor = Actor("user", user.id, user.name, user.role.value)
+        wo = await _visible(conn, user, actor, wo_id)
+        try:
+            await like(conn, policy, wo_id, actor, clock.now())
         except WorkOrderError as exc:
             raise_http(exc)
     return present(wo, True, clock.now())

@@ -24,7 +24,9 @@ from psycopg.types.json import Jsonb
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotFound
 from cloud.ops.model.policy import Policy
+from cloud.ops.notify import templates
 from cloud.ops.notify.masking import mask_text
+from cloud.ops.notify.outbox import notify_resident
 from cloud.ops.routing.repo import chain
 
 Complaint = dict[str, Any]
@@ -102,7 +104,22 @@ async def file(conn: AsyncConnection[Any], policy: Policy, new: NewComplaint, no
         await _trail(conn, row["id"], now, "filed", actor, to_state="received", note=mask_text(new.text)[:500],
                      data={"grade": new.grade, "handle_due": handle_due.isoformat(),
                            "close_due": close_due.isoformat()})
+        await _tell(conn, row, "complaint.filed", now, handle_by=templates.local(handle_due, await zone_of(conn, row)))
     return row
+
+
+async def zone_of(conn: AsyncConnection[Any], row: Complaint) -> str | None:
+    """The IANA zone of the complaint's community (its commitments are shown in it)."""
+    cur = await conn.execute("SELECT timezone FROM communities WHERE code = %s", (row["community"],))
+    found = await cur.fetchone()
+    return str(found[0]) if found else None
+
+
+async def _tell(conn: AsyncConnection[Any], row: Complaint, code: str, now: datetime, **params: Any) -> None:
+    """Tell the resident who filed ``row`` (inbox, live, their channel); a staff-filed one has nobody."""
+    if row["reporter_user_id"] is not None:
+        await notify_resident(conn, row["reporter_user_id"], row["community"], code,
+                              {"id": row["id"], "grade": row["grade"], "state": row["state"], **params}, now)
 
 
 async def transition(conn: AsyncConnection[Any], complaint_id: int, action: str, actor: Actor, now: datetime,
@@ -132,6 +149,36 @@ async def transition(conn: AsyncConnection[Any], complaint_id: int, action: str,
         assert updated is not None
         await _trail(conn, complaint_id, now, action, actor, from_state=row["state"], to_state=target,
                      note=note.strip()[:1000])
+        await _tell(conn, updated, f"complaint.{action}", now, note=note.strip()[:500])
+    return updated
+
+
+async def reply(conn: AsyncConnection[Any], complaint_id: int, satisfied: bool, comment: str, actor: Actor,
+                now: datetime) -> Complaint:
+    """The resident answers the feedback they were given: satisfied closes the complaint (the
+    cycle ends with the resident, not with staff), not satisfied sends it back to investigating
+    with a day's commitment to handle it again; both on the trail and in the resident's inbox."""
+    async with conn.transaction():
+        row = await get(conn, complaint_id, lock=True)
+        if actor.role != "admin" and row["reporter_user_id"] != actor.id:
+            raise NotFound(f"complaint {complaint_id} not found")  # another resident's: not even its existence
+        if row["state"] != "feedback":
+            raise IllegalTransition(row["state"], "reply", ["reply (once the feedback is given)"])
+        target = "closed" if satisfied else "investigating"
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                """UPDATE complaints SET state = %(target)s, updated_at = %(now)s,
+                          closed_at = CASE WHEN %(closed)s THEN %(now)s END,
+                          handled_at = CASE WHEN %(closed)s THEN handled_at END,
+                          next_escalation_at = CASE WHEN %(closed)s THEN NULL ELSE %(again)s::timestamptz END
+                    WHERE id = %(id)s RETURNING *""",
+                {"target": target, "now": now, "closed": satisfied, "again": now + _DAY, "id": complaint_id})
+            updated = await cur.fetchone()
+        assert updated is not None
+        action = "resident_satisfied" if satisfied else "resident_unsatisfied"
+        await _trail(conn, complaint_id, now, action, actor, from_state="feedback", to_state=target,
+                     note=mask_text(comment.strip())[:1000], data={"satisfied": satisfied})
+        await _tell(conn, updated, f"complaint.{action}", now)
     return updated
 
 
@@ -154,14 +201,18 @@ async def escalate_due(conn: AsyncConnection[Any], now: datetime, limit: int = 1
                               "WHERE id = %s", (level, following, now, row["id"]))
             name = None
             if target is not None:
-                await cur.execute("SELECT name FROM butlers WHERE id = %s", (target,))
+                await cur.execute("SELECT b.name, u.lang FROM butlers b LEFT JOIN users u ON u.id = b.user_id "
+                                  "WHERE b.id = %s", (target,))
                 found = await cur.fetchone()
                 name = found["name"] if found else None
+                lang = found["lang"] if found else None  # the words of the person told, Chinese by default
+                subject = templates.text(f"complaint.missed_{missed}", lang, id=row["id"], level=level,
+                                         grade=templates.text(f"grade.{row['grade']}", lang))
                 await conn.execute(
                     """INSERT INTO notifications (channel, butler_id, event, community, subject, body, payload, state,
                                                   created_at, sent_at)
                        VALUES ('inbox', %s, 'complaint.escalated', %s, %s, '', %s, 'sent', %s, %s)""",
-                    (target, row["community"], f"[{row['grade']}] complaint #{row['id']} not {missed} in time",
+                    (target, row["community"], subject,
                      Jsonb({"complaint": row["id"], "level": level, "missed": missed}), now, now))
             await _trail(conn, row["id"], now, "escalated", Actor.system("escalation"),
                          from_state=row["state"], to_state=row["state"],
@@ -176,3 +227,16 @@ async def trail(conn: AsyncConnection[Any], complaint_id: int) -> list[dict[str,
                           "WHERE complaint_id = %s ORDER BY id", (complaint_id,))
         return await cur.fetchall()
 
+
+
+async def readable_trail(conn: AsyncConnection[Any], complaint_id: int, lang: str | None) -> list[dict[str, Any]]:
+    """The trail as the resident's page shows it: who (the stored name; the system's in words),
+    what (zh/en), when and the note; an escalation's note (staff names) is not the resident's."""
+    out = []
+    for entry in await trail(conn, complaint_id):
+        action = str(entry["action"])
+        system = str(entry["actor"]).startswith("system:")
+        out.append({"at": entry["at"], "action": action, "action_text": templates.text(f"trail.{action}", lang),
+                    "actor_name": templates.text("actor.system.escalation", lang) if system else entry["actor_name"],
+                    "note": "" if system else entry["note"]})
+    return out

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -33,7 +32,6 @@ from cloud.ops.delivery.webhook import Outcome
 
 RETRY_CODES: Final = {"isv.BUSINESS_LIMIT_CONTROL", "Throttling.User", "Throttling", "ServiceUnavailable",
                       "InternalError"}
-_MAINLAND: Final = re.compile(r"1[3-9]\d{9}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +74,6 @@ def sign(secret: str, params: dict[str, str]) -> str:
     canonical = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items()))
     to_sign = "GET&%2F&" + percent_encode(canonical)
     return base64.b64encode(hmac.new(f"{secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-
-
-def normalise_phone(phone: str) -> str | None:
-    """A mainland mobile number as Aliyun wants it (11 digits), or None."""
-    digits = re.sub(r"[\s\-()]", "", phone).removeprefix("+86").removeprefix("0086")
-    return digits if _MAINLAND.fullmatch(digits) else None
 
 
 def signed_params(action: str, key_id: str, secret: str, region: str, now: datetime, nonce: str,

@@ -76,18 +76,28 @@ def _truncate_utf8(text: str, limit: int) -> str:
     return data[: limit - 3].decode(errors="ignore") + "…"
 
 
-def request_for(channel: RobotChannel, endpoints: RobotEndpoints, text: str, now: datetime) -> tuple[str, bytes]:
-    """The URL and JSON body of one robot message sent at ``now``."""
+def request_for(channel: RobotChannel, endpoints: RobotEndpoints, text: str, now: datetime, *,
+                title: str = "", markdown: bool = False) -> tuple[str, bytes]:
+    """The URL and JSON body of one robot message sent at ``now``; with ``markdown`` the vendor's
+    markdown message (WeCom ``markdown``, DingTalk ``markdown`` with a title, Feishu an interactive
+    card with one ``markdown`` element), otherwise plain text."""
     if channel.kind == "wecom":
-        body: dict[str, Any] = {"msgtype": "text", "text": {"content": _truncate_utf8(text, WECOM_MAX_BYTES)}}
+        content = _truncate_utf8(text, WECOM_MAX_BYTES)
+        body: dict[str, Any] = ({"msgtype": "markdown", "markdown": {"content": content}} if markdown
+                                else {"msgtype": "text", "text": {"content": content}})
         return f"{endpoints.wecom}/cgi-bin/webhook/send?key={quote(channel.token)}", orjson.dumps(body)
     if channel.kind == "dingtalk":
         url = f"{endpoints.dingtalk}/robot/send?access_token={quote(channel.token)}"
         if channel.secret:
             ms = int(now.timestamp() * 1000)
             url += f"&timestamp={ms}&sign={dingtalk_sign(channel.secret, ms)}"
-        return url, orjson.dumps({"msgtype": "text", "text": {"content": text}})
-    body = {"msg_type": "text", "content": {"text": text}}
+        body = ({"msgtype": "markdown", "markdown": {"title": title or text[:64], "text": text}} if markdown
+                else {"msgtype": "text", "text": {"content": text}})
+        return url, orjson.dumps(body)
+    body = ({"msg_type": "interactive", "card": {
+                "header": {"title": {"tag": "plain_text", "content": title or text[:64]}},
+                "elements": [{"tag": "markdown", "content": text}]}} if markdown
+            else {"msg_type": "text", "content": {"text": text}})
     if channel.secret:
         seconds = int(now.timestamp())
         body = {"timestamp": str(seconds), "sign": feishu_sign(channel.secret, seconds), **body}
@@ -106,10 +116,11 @@ def _vendor_code(kind: str, payload: Any) -> tuple[int, str]:
 
 
 async def send_robot(client: httpx.AsyncClient, channel: RobotChannel, endpoints: RobotEndpoints,
-                     title: str, body: str, now: datetime, timeout: float = 10.0) -> Outcome:
+                     title: str, body: str, now: datetime, timeout: float = 10.0, *,
+                     markdown: bool = False) -> Outcome:
     """One attempt. The vendors answer 200 with an error code in the body, so the body decides."""
-    text = body if body.startswith(title) else f"{title}\n{body}"
-    url, content = request_for(channel, endpoints, text, now)
+    text = body if markdown or body.startswith(title) else f"{title}\n{body}"
+    url, content = request_for(channel, endpoints, text, now, title=title, markdown=markdown)
     try:
         response = await client.post(url, content=content, timeout=timeout,
                                      headers={"Content-Type": "application/json; charset=utf-8"})

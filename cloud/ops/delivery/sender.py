@@ -140,7 +140,8 @@ class NotificationSender:
             if isinstance(parsed, RobotChannel):
                 assert self._client is not None
                 out = await send_robot(self._client, parsed, self.robots, row["subject"], row["body"],
-                                       self.clock.now(), self.http_timeout)
+                                       self.clock.now(), self.http_timeout,
+                                       markdown=(row["payload"] or {}).get("format") == "markdown")
                 return Delivery(out.ok, out.status, out.error, out.permanent)
             error = await send_messenger(parsed.url, row["subject"], row["body"])
             return Delivery(error is None, error=error)

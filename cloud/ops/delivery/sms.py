@@ -25,8 +25,9 @@ from typing import Final
 import httpx
 import orjson
 
-from cloud.ops.delivery.aliyun import normalise_phone, parse_rpc_url, rpc_get, signed_params
+from cloud.ops.delivery.aliyun import parse_rpc_url, rpc_get, signed_params
 from cloud.ops.delivery.webhook import Outcome
+from cloud.ops.notify.preferences import normalise_phone
 
 DEFAULT_HOST: Final = "dysmsapi.aliyuncs.com"
 TITLE_MAX: Final = 35

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from guanjia.core.config import load_model
 
@@ -80,6 +80,33 @@ class PointsRule(BaseModel):
 
     default: int = Field(5, ge=0)
     per_skill: dict[str, int] = Field(default_factory=dict)
+
+
+class StarRule(BaseModel):
+    """How a butler's star level (1–5) is computed (:mod:`cloud.ops.workorders.performance`): the
+    weights of each part of the 0–1 score (they must add up to 1), and what counts as full marks
+    for the parts that are counts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rating: float = Field(0.5, ge=0, le=1, description="residents' ratings (Bayesian mean, 1–5 → 0–1)")
+    respond: float = Field(0.15, ge=0, le=1, description="share of orders accepted in time")
+    on_site: float = Field(0.15, ge=0, le=1, description="share of orders on site in time")
+    likes: float = Field(0.1, ge=0, le=1, description="residents' likes in the window")
+    years: float = Field(0.05, ge=0, le=1, description="years of service")
+    certifications: float = Field(0.05, ge=0, le=1, description="certifications held")
+    likes_full: int = Field(10, ge=1, description="likes in the window that earn the whole likes weight")
+    years_full: float = Field(5, gt=0, description="years of service that earn the whole years weight")
+    certifications_full: int = Field(2, ge=1, description="certifications that earn the whole weight")
+    window: Duration = Field(timedelta(days=90), description="how far back orders, ratings and likes count")
+
+    @model_validator(mode="after")
+    def _weights_add_up(self) -> StarRule:
+        total = self.rating + self.respond + self.on_site + self.likes + self.years + self.certifications
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"the weights rating + respond + on_site + likes + years + certifications must add up "
+                             f"to 1, got {total:g}")
+        return self
 
 
 class Match(BaseModel):
@@ -148,6 +175,7 @@ class Policy(BaseModel):
     resident_reopen_window: Duration = timedelta(days=7)
     complaint_grades: dict[str, ComplaintGrade] = Field(default_factory=_default_grades)
     points: PointsRule = PointsRule()
+    stars: StarRule = StarRule()
     """Complaint grades and their commitments (``serious`` / ``general`` / ``minor`` by default)."""
     """How long after an order was resolved its resident may reopen it (not fixed after all)."""
     inhibition: Inhibition = Inhibition()

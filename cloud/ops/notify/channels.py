@@ -139,3 +139,11 @@ def normalise_channels(urls: list[str]) -> list[str]:
         if canonical not in out:
             out.append(canonical)
     return out
+
+
+def is_robot(url: str) -> bool:
+    """Whether ``url`` is one of the group robots we send ourselves (they get markdown)."""
+    try:
+        return isinstance(parse_channel(url), RobotChannel)
+    except InvalidRequest:
+        return False

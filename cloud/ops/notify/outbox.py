@@ -17,7 +17,11 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.db.rows import insert_sql
+from cloud.ops.notify import templates
+from cloud.ops.notify.channels import is_robot
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
+from cloud.ops.notify.templates import Format
+from cloud.queries.history import rule_titles
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +85,26 @@ async def _insert(
     return int(row[0]) if row else None
 
 
-def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tuple[str, str, dict[str, Any]]:
-    """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``."""
+def title_in(wo: dict[str, Any], rule: str | None, lang: str | None) -> str | None:
+    """An alarm-born order's title in ``lang`` — the device and its rule's zh/en name (「lift-2：电梯困人」)
+    — or None when the rule has no title (the stored title, the edge's English message, stands)."""
+    found = rule_titles().get(rule) if rule else None
+    if found is None:
+        return None
+    name = found.get(templates.lang_of(lang))
+    if not wo.get("device"):
+        return name
+    return f"{wo['device']}{': ' if templates.lang_of(lang) == 'en' else '：'}{name}"
+
+
+def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang: str | None = None,
+                      fmt: Format = "email", tz: str | None = None,
+                      rule: str | None = None) -> tuple[str, str, dict[str, Any]]:
+    """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``.
+
+    The words come from :mod:`cloud.ops.notify.templates` in ``lang`` (Chinese by default) shaped
+    for ``fmt`` (markdown for the robots, a short line for SMS, labelled lines for email), with
+    deadlines in the community's zone ``tz``; the payload (webhooks: machines) stays language-free."""
     name = wo.get("reporter_name") or ""
     phone = wo.get("reporter_phone") or ""
     if not reveal_pii:
@@ -93,14 +115,24 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tu
     place = (wo.get("community"), wo.get("building"), wo.get("location") or wo.get("device"))
     where = " / ".join(x for x in place if x)
     title = wo["title"] if reveal_pii else mask_text(wo["title"])
-    subject = f"[{wo['priority']}] {title} (#{wo['id']})"
-    lines = [subject, f"event: {event}", f"where: {where}", f"state: {wo['state']}"]
+    shown = title_in(wo, rule, lang) or title
+    code = event if templates.has(event) else "work_order.other"
+    lines: list[tuple[str, str]] = [("label.priority", wo["priority"]), ("label.where", where),
+                                    ("label.state", templates.text(f"state.{wo['state']}", lang))]
     if wo.get("respond_due"):
-        lines.append(f"accept by: {wo['respond_due'].isoformat()}  on site by: {wo['on_site_due'].isoformat()}")
-    if description:
-        lines.append(description)
+        lines += [("label.accept_by", templates.local(wo["respond_due"], tz)),
+                  ("label.on_site_by", templates.local(wo.get("on_site_due"), tz))]
+    if event in ("work_order.escalated", "work_order.reminder") and wo.get("escalation_level"):
+        lines.append(("label.escalation", templates.text("escalation.level", lang, level=wo["escalation_level"])))
+    if description and description not in (title, shown):
+        lines.append(("label.details", description))
     if name or phone:
-        lines.append(f"reporter: {name} {phone}".rstrip())
+        lines.append(("label.reporter", f"{name} {phone}".strip()))
+    message = templates.render(code, lang, fmt, {"id": wo["id"], "title": shown}, lines)
+    subject = f"[{wo['priority']}] {templates.text(code, lang, id=wo['id'], title=shown)}"
+    if fmt == "sms":  # the whole text message is one short line
+        subject = templates.sms_text(subject)
+        message = templates.Rendered(subject, subject, {"title": subject})
     payload = {
         "event": event,
         "work_order": {
@@ -113,7 +145,7 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool) -> tu
             "created_at": _iso(wo.get("created_at")),
         },
     }
-    return subject, "\n".join(lines), payload
+    return subject, message.body, payload
 
 
 def _iso(value: Any) -> str | None:
@@ -135,10 +167,29 @@ async def notify_butler(
     with ``sms`` (a P0 order escalated because nobody accepted it) also a text to the butler's
     phone, which reaches them when no app is open, and a voice call :data:`VOICE_AFTER` later that
     the sender skips if the order was accepted meanwhile (a ringing phone for an order already
-    taken would teach people to ignore the calls). The community's notification policy
-    (``community_policies.notify``, :mod:`cloud.ops.policies.repo`) may switch email, messengers
-    and the SMS off; the inbox row is always written."""
-    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
+    taken would teach people to ignore the calls).
+
+    Every copy is in the butler's language (their web account's, Chinese by default) with times in
+    the community's zone. The community's notification policy (``community_policies.notify``,
+    :mod:`cloud.ops.policies.repo`) may switch email, messengers and the escalation SMS off; the
+    account's channel preference (:mod:`cloud.ops.notify.preferences`) adds its channel (within the
+    community's switches), or with ``inapp`` keeps email and messengers quiet — never the
+    escalation SMS, which is a duty, not a preference. The inbox row is always written."""
+    cur = await conn.execute(
+        """SELECT b.email, b.messengers, b.phone, u.lang, coalesce(c.timezone, b.timezone), u.notify_channel,
+                  u.notify_target, (SELECT rule FROM alarms WHERE id = %s),
+                  coalesce((p.notify ->> 'email')::boolean, true),
+                  coalesce((p.notify ->> 'messengers')::boolean, true),
+                  coalesce((p.notify ->> 'sms_escalation')::boolean, true)
+           FROM butlers b LEFT JOIN users u ON u.id = b.user_id LEFT JOIN communities c ON c.code = %s
+           LEFT JOIN community_policies p ON p.community = %s
+           WHERE b.id = %s""", (wo.get("alarm_id"), wo["community"], wo["community"], butler_id))
+    found = await cur.fetchone()
+    if found is None:
+        return None
+    (email, messengers, phone, lang, tz, preferred, preferred_target, rule, email_on, messengers_on,
+     sms_on) = found
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, tz=tz, rule=rule)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
     head = orjson.dumps({"butler": butler_id, "event": event, "subject": subject, "payload": payload},
@@ -152,13 +203,7 @@ async def notify_butler(
              VALUES ('inbox', %(butler)s, %(event)s, %(community)s, %(wo)s, %(alarm)s, %(subject)s, %(body)s,
                      %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
-           SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)),
-                  b.email, b.messengers, b.phone,
-                  coalesce((p.notify ->> 'email')::boolean, true),
-                  coalesce((p.notify ->> 'messengers')::boolean, true),
-                  coalesce((p.notify ->> 'sms_escalation')::boolean, true)
-           FROM ins JOIN butlers b ON b.id = %(butler)s
-           LEFT JOIN community_policies p ON p.community = %(community)s""",
+           SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)) FROM ins""",
         {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
          "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
          "dedup": f"{key}:inbox" if key else None, "now": now, "channel": INBOX_CHANNEL, "head": head},
@@ -166,42 +211,48 @@ async def notify_butler(
     row = await res.fetchone()
     if row is None:
         return None  # already notified (replay)
-    inbox_id, email, messengers, phone = int(row[0]), row[2], row[3], row[4]
-    # the community's notification policy (cloud.ops.policies, read in the same statement): the
-    # inbox always gets the news; email, messenger robots and the P0 SMS only where switched on
-    if not row[5]:
-        email = None
-    if not row[6]:
-        messengers = []
-    sms = sms and bool(row[7])
-    queued = False
+    inbox_id = int(row[0])
+    quiet = preferred == "inapp"
+    copies: list[tuple[str, str]] = [("email", email)] if email and email_on and not quiet else []
+    if messengers_on and not quiet:
+        copies += [("messenger", url) for url in messengers or []]
+    sms = sms and bool(sms_on)
     if sms and phone:
-        # a text message is short and may sit on a lock screen: the masked subject only
-        s_subject, _s_body, _s_payload = render_work_order(wo, event, reveal_pii=False)
-        queued |= await _insert(conn, channel="sms", event=event, now=now, state="pending", butler_id=butler_id,
-                                target=phone, community=wo["community"], work_order_id=wo["id"],
-                                alarm_id=wo.get("alarm_id"), subject=s_subject, body=s_subject,
-                                dedup_key=f"{key}:sms" if key else None) is not None
-        # and a phone call a minute later, unless the order is accepted by then (the sender checks)
-        queued |= await _insert(conn, channel="voice", event=event, now=now, state="pending", butler_id=butler_id,
-                                target=phone, community=wo["community"], work_order_id=wo["id"],
-                                alarm_id=wo.get("alarm_id"), subject=s_subject, body=s_subject,
-                                dedup_key=f"{key}:voice" if key else None, due=now + VOICE_AFTER) is not None
-    if email:
-        queued |= await _insert(conn, channel="email", event=event, now=now, state="pending", butler_id=butler_id,
-                                target=email, community=wo["community"], work_order_id=wo["id"],
-                                alarm_id=wo.get("alarm_id"), subject=subject, body=body, payload=payload,
-                                dedup_key=f"{key}:email" if key else None) is not None
-    for url in messengers or []:
-        # messenger groups are shared rooms: always masked
-        m_subject, m_body, m_payload = render_work_order(wo, event, reveal_pii=False)
-        queued |= await _insert(conn, channel="messenger", event=event, now=now, state="pending",
-                                butler_id=butler_id, target=url, community=wo["community"], work_order_id=wo["id"],
-                                alarm_id=wo.get("alarm_id"), subject=m_subject, body=m_body, payload=m_payload,
-                                dedup_key=f"{key}:m:{url}" if key else None) is not None
+        # a text now and a phone call a minute later, unless the order is accepted by then
+        copies += [("sms", phone), ("voice", phone)]
+    allowed = {"email": email_on, "messenger": messengers_on, "sms": True}  # the community's switches
+    if preferred in allowed and preferred_target and allowed[preferred]:
+        copies.append((preferred, preferred_target))
+    queued = False
+    for channel, target in dict.fromkeys(copies):
+        queued |= await _queue_copy(conn, channel, target, wo, event, now, lang=lang, tz=tz, rule=rule,
+                                    reveal_pii=reveal_pii and channel == "email", butler_id=butler_id,
+                                    dedup_key=f"{key}:{channel[0]}:{target}" if key else None,
+                                    due=now + VOICE_AFTER if channel == "voice" else None) is not None
     if queued:
         await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
     return inbox_id
+
+
+async def _queue_copy(conn: AsyncConnection[Any], channel: str, target: str, wo: dict[str, Any], event: str,
+                      now: datetime, *, lang: str | None, tz: str | None, rule: str | None, reveal_pii: bool,
+                      butler_id: int, dedup_key: str | None, due: datetime | None = None) -> int | None:
+    """One outbound copy of a work-order message, shaped for its channel: a messenger group is a
+    shared room and an SMS or a call may sit on a lock screen or be heard by anyone, so they are
+    always masked; a robot gets markdown, an SMS and a call one short line, an email labelled lines."""
+    fmt: Format = "email"
+    if channel in ("sms", "voice"):
+        fmt = "sms"
+    elif channel == "messenger":
+        fmt = "markdown" if is_robot(target) else "email"
+    subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, fmt=fmt, tz=tz,
+                                               rule=rule)
+    if fmt == "markdown":
+        payload["format"] = "markdown"
+    return await _insert(conn, channel=channel, event=event, now=now, state="pending", butler_id=butler_id,
+                         target=target, community=wo["community"], work_order_id=wo["id"],
+                         alarm_id=wo.get("alarm_id"), subject=subject, body=body, payload=payload,
+                         dedup_key=dedup_key, due=due)
 
 
 async def notify_webhooks(
@@ -238,7 +289,7 @@ async def notify_webhooks(
 
 
 RESIDENT_CHANNEL: Final = "guanjia_resident"
-#: the steps of an order a resident hears about (``resident.step.<step>`` in the page catalogs)
+#: the steps of an order a resident hears about (``resident.<step>`` in :mod:`cloud.ops.notify.templates`)
 RESIDENT_STEPS: Final = ("received", "assigned", "on_the_way", "on_site", "resolved", "closed", "reopened",
                          "cancelled")
 
@@ -277,14 +328,88 @@ async def notify_residents(
                                         created_at, sent_at)
              SELECT 'inbox', who.u, %(event)s, %(community)s, %(wo)s, %(title)s, data.payload, 'sent', %(now)s, %(now)s
              FROM who, data RETURNING id, user_id, payload)
-           SELECT pg_notify(%(channel)s, jsonb_build_object('id', id, 'user', user_id, 'event', %(event)s::text,
-                                                            'payload', payload, 'at', %(now)s::timestamptz)::text)
-           FROM ins""",
+           SELECT pg_notify(%(channel)s, jsonb_build_object('id', ins.id, 'user', ins.user_id, 'event', %(event)s::text,
+                                                            'payload', ins.payload, 'at', %(now)s::timestamptz)::text),
+                  ins.user_id, u.lang, u.notify_channel, u.notify_target, ins.payload,
+                  (SELECT timezone FROM communities WHERE code = %(community)s)
+           FROM ins LEFT JOIN users u ON u.id = ins.user_id""",
         {"reporter": wo.get("reporter_user_id"), "wo": wo["id"], "only": only_user, "step": step,
          "title": wo["title"], "state": wo["state"], "butler": butler_id, "event": event,
          "community": wo["community"], "now": now, "channel": RESIDENT_CHANNEL},
     )
-    return len(await cur.fetchall())
+    rows = await cur.fetchall()
+    queued = False
+    for _notified, user_id, lang, channel, target, payload, tz in rows:
+        if channel in ("sms", "email", "messenger") and target:
+            queued |= await _insert(conn, channel=channel, event=event, now=now, state="pending", target=target,
+                                    community=wo["community"], work_order_id=wo["id"],
+                                    **resident_copy(channel, target, payload, lang, tz, now),
+                                    dedup_key=f"{event}:wo{wo['id']}:u{user_id}:{now.timestamp()}") is not None
+    if queued:
+        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return len(rows)
+
+
+def resident_step(payload: dict[str, Any], lang: str | None) -> str:
+    """The sentence of one resident message (inbox, SSE, page and channel alike): a work order's
+    step, or a message stored as a template code and its parameters (complaints)."""
+    if "code" in payload:  # a grade is stored as its code and worded in the reader's language
+        params = dict(payload.get("params") or {})
+        if "grade" in params:
+            params["grade"] = templates.text(f"grade.{params['grade']}", lang)
+        return templates.text(str(payload["code"]), lang, **params)
+    butler = payload.get("butler") or templates.text("resident.staff", lang)
+    return templates.text(f"resident.{payload.get('step')}", lang, id=payload.get("work_order"),
+                          title=payload.get("title") or "", butler=butler)
+
+
+async def notify_resident(conn: AsyncConnection[Any], user_id: int, community: str, code: str,
+                          params: dict[str, Any], now: datetime) -> int | None:
+    """One message to one resident (a complaint's step): stored as ``code`` + ``params`` so the
+    page renders it in the reader's language, live over :data:`RESIDENT_CHANNEL`, and copied to
+    the resident's chosen channel, in the caller's transaction; return the inbox id."""
+    payload = {"code": code, "params": params, "state": params.get("state")}
+    cur = await conn.execute(
+        """WITH ins AS (
+             INSERT INTO notifications (channel, user_id, event, community, subject, payload, state, created_at,
+                                        sent_at)
+             VALUES ('inbox', %(user)s, %(event)s, %(community)s, '', %(payload)s, 'sent', %(now)s, %(now)s)
+             RETURNING id, user_id, payload)
+           SELECT pg_notify(%(channel)s, jsonb_build_object('id', ins.id, 'user', ins.user_id, 'event', %(event)s::text,
+                                                            'payload', ins.payload, 'at', %(now)s::timestamptz)::text),
+                  ins.id, u.lang, u.notify_channel, u.notify_target, ins.payload,
+                  (SELECT timezone FROM communities WHERE code = %(community)s)
+           FROM ins LEFT JOIN users u ON u.id = ins.user_id""",
+        {"user": user_id, "event": code, "community": community, "payload": Jsonb(payload), "now": now,
+         "channel": RESIDENT_CHANNEL})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    _notified, inbox_id, lang, channel, target, stored, tz = row
+    if channel in ("sms", "email", "messenger") and target:
+        await _insert(conn, channel=channel, event=code, now=now, state="pending", target=target, community=community,
+                      **resident_copy(channel, target, stored, lang, tz, now), dedup_key=f"{code}:n{inbox_id}")
+        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return int(inbox_id)
+
+
+def resident_copy(channel: str, target: str, payload: dict[str, Any], lang: str | None, tz: str | None,
+                  now: datetime) -> dict[str, Any]:
+    """Subject, body and payload of a resident step for their own channel, in their language: the
+    step's sentence, and for email and robots the state and the time in the community's zone. Only
+    the butler's name and the stored (masked) title appear, never anyone's phone."""
+    fmt: Format = "sms" if channel == "sms" else "markdown" if channel == "messenger" and is_robot(target) else "email"
+    sentence = resident_step(payload, lang)
+    state = payload.get("state")
+    lines = [("label.state", templates.text(f"complaint.state.{state}" if "code" in payload else f"state.{state}",
+                                            lang) if state else ""),
+             ("label.time", templates.local(now, tz))]
+    message = templates.render("resident.line", lang, fmt, {"text": sentence}, lines)
+    subject = (templates.text("complaint.subject", lang, id=(payload.get("params") or {}).get("id"))
+               if "code" in payload else templates.text("resident.subject", lang, id=payload.get("work_order")))
+    extra = {"format": "markdown"} if fmt == "markdown" else {}
+    return {"subject": message.subject if fmt == "sms" else subject, "body": message.body,
+            "payload": {**payload, **extra}}
 
 
 async def notify_report(

@@ -78,6 +78,15 @@ async def alarm_trail(conn: AsyncConnection[Any], alarm_id: int) -> list[dict[st
         return await cur.fetchall()
 
 
+async def alarm_rule(conn: AsyncConnection[Any], alarm_id: int | None) -> str | None:
+    """The rule of an order's alarm (its zh/en title names the fault), or None."""
+    if alarm_id is None:
+        return None
+    cur = await conn.execute("SELECT rule FROM alarms WHERE id = %s", (alarm_id,))
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
 async def get_alarm(conn: AsyncConnection[Any], alarm_id: int) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM alarms WHERE id = %s", (alarm_id,))
@@ -113,7 +122,8 @@ async def list_work_orders(conn: AsyncConnection[Any], scope: dict[str, Any], *,
         await cur.execute(f"SELECT count(*) AS n FROM work_orders WHERE {where}", params)
         total = (await cur.fetchone() or {"n": 0})["n"]
         await cur.execute(
-            f"""SELECT * FROM work_orders WHERE {where}
+            f"""SELECT *, (SELECT a.rule FROM alarms a WHERE a.id = work_orders.alarm_id) AS alarm_rule
+                  FROM work_orders WHERE {where}
                 ORDER BY CASE WHEN state IN ('resolved', 'closed', 'cancelled') THEN 1 ELSE 0 END, priority,
                          created_at DESC, id DESC
                 LIMIT %(limit)s OFFSET %(offset)s""",

@@ -129,8 +129,38 @@ async def rate(conn: AsyncConnection[Any], policy: Policy, wo_id: int, stars: in
             wo = await repo.transition(conn, policy, wo_id, Action.close, Actor.system("rating"), now,
                                        note=f"closed by the rating of {actor.label}")
         if wo["assignee_id"]:
-            await recompute(conn, wo["assignee_id"], now)
+            await recompute(conn, wo["assignee_id"], now, policy.stars)
     return wo
+
+
+async def _ensure_reporter(conn: AsyncConnection[Any], wo: repo.WorkOrder, actor: Actor, what: str) -> None:
+    """A resident acts only on an order they reported or whose report was linked to it."""
+    if actor.role != "resident" or wo["reporter_user_id"] == actor.id:
+        return
+    cur = await conn.execute("SELECT 1 FROM resident_reports WHERE work_order_id = %s AND reporter_user_id = %s",
+                             (wo["id"], actor.id))
+    if await cur.fetchone() is None:
+        raise NotAllowed(f"only a resident who reported it may {what}")
+
+
+async def like(conn: AsyncConnection[Any], policy: Policy, wo_id: int, actor: Actor, now: datetime) -> int:
+    """A resident likes the butler who did their repair (点赞): once per resident and order, only
+    the order's reporter (or a resident whose report was linked to it), only once it is resolved.
+    The like counts towards the butler's star level (``policy.stars.likes``); returns the butler."""
+    async with conn.transaction():
+        wo = await repo.get(conn, wo_id, lock=True)
+        await _ensure_reporter(conn, wo, actor, "like this repair")
+        if wo["state"] not in (State.resolved, State.closed) or wo["assignee_id"] is None:
+            raise IllegalTransition(wo["state"], "like", ["like (once resolved)"])
+        cur = await conn.execute(
+            """INSERT INTO butler_likes (butler_id, user_id, work_order_id, created_at) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (work_order_id, user_id) DO NOTHING RETURNING 1""",
+            (wo["assignee_id"], actor.id, wo_id, now))
+        if await cur.fetchone() is None:
+            raise InvalidRequest(f"you already liked work order {wo_id}")
+        await repo.add_trail(conn, wo_id, now, "liked", actor)
+        await recompute(conn, wo["assignee_id"], now, policy.stars)
+    return int(wo["assignee_id"])
 
 
 async def reopen(conn: AsyncConnection[Any], policy: Policy, wo_id: int, reason: str, actor: Actor,
@@ -146,11 +176,7 @@ async def reopen(conn: AsyncConnection[Any], policy: Policy, wo_id: int, reason:
         raise InvalidRequest("say what is still wrong")
     async with conn.transaction():
         wo = await repo.get(conn, wo_id, lock=True)
-        if actor.role == "resident":
-            cur = await conn.execute(
-                "SELECT 1 FROM resident_reports WHERE work_order_id = %s AND reporter_user_id = %s", (wo_id, actor.id))
-            if wo["reporter_user_id"] != actor.id and await cur.fetchone() is None:
-                raise NotAllowed("only a resident who reported it may reopen this order")
+        await _ensure_reporter(conn, wo, actor, "reopen this order")
         if wo["state"] not in (State.resolved, State.closed) or wo["resolved_at"] is None:
             raise IllegalTransition(wo["state"], "reopen", ["reopen (only once resolved)"])
         if now > wo["resolved_at"] + policy.resident_reopen_window:

@@ -95,6 +95,13 @@ async def test_work_order_api_flow(pool: AsyncConnectionPool[Any], client: httpx
     detail = (await client.get(f"/api/v1/work-orders/{wo_id}", headers=me.headers)).json()
     assert [t["action"] for t in detail["trail"]] == ["opened", "assign", "accept"]
     assert detail["trail"][-1]["lat"] == 30.2
+    # the trail reads as people say it: names and words (Chinese by default), never butler:1
+    assert [(t["actor_name"], t["action_text"]) for t in detail["trail"]] == [
+        ("告警系统", "创建工单"), ("自动派单", "派单"), (me.user.username, "接单")]
+    assert detail["trail"][-1]["to_state_text"] == "已接单"
+    english = (await client.get(f"/api/v1/work-orders/{wo_id}?lang=en", headers=me.headers)).json()
+    assert [(t["actor_name"], t["action_text"]) for t in english["trail"]] == [
+        ("the alarm system", "opened the order"), ("automatic routing", "assigned"), (me.user.username, "accepted")]
     # another community's engineer and butler cannot see it
     stranger = await make_user(Role.engineer, "cb")
     assert (await client.get(f"/api/v1/work-orders/{wo_id}", headers=stranger.headers)).status_code == 404
@@ -130,6 +137,10 @@ async def test_resident_report_rating_and_masking(pool: AsyncConnectionPool[Any]
     assert rated.json()["state"] == "closed"
     again = await client.post(f"/api/v1/work-orders/{wo_id}/rating", headers=resident.headers, json={"stars": 4})
     assert again.status_code == 422
+    liked = await client.post(f"/api/v1/work-orders/{wo_id}/like", headers=resident.headers)
+    assert liked.status_code == 200, liked.text
+    assert (await client.post(f"/api/v1/work-orders/{wo_id}/like", headers=resident.headers)).status_code == 422
+    assert (await client.post(f"/api/v1/work-orders/{wo_id}/like", headers=neighbour.headers)).status_code == 404
     mine = (await client.get("/api/v1/work-orders", headers=resident.headers)).json()
     assert [w["id"] for w in mine["items"]] == [wo_id]
     lead = await make_user(Role.engineer, "cr")
@@ -145,11 +156,14 @@ async def test_alarm_api_list_and_ack(pool: AsyncConnectionPool[Any], client: ht
     assert page["total"] == 1
     assert page["items"][0]["status"] == "ACTIVE_UNACK"
     assert page["items"][0]["work_order_id"] == wo_id
+    assert page["items"][0]["rule_title"] is None  # "elevator_trapped" is not a shipped rule (they all have one)
     acked = await client.post(f"/api/v1/alarms/{alarm_id}/ack", headers=engineer.headers, json={"note": "seen"})
     assert acked.status_code == 200
     assert acked.json()["status"] == "ACTIVE_ACK"
     detail = (await client.get(f"/api/v1/alarms/{alarm_id}", headers=engineer.headers)).json()
     assert [t["action"] for t in detail["trail"]] == ["raised", "acknowledged"]
+    assert [t["action_text"] for t in detail["trail"]] == ["告警触发", "确认告警"]
+    assert detail["trail"][-1]["actor_name"] == engineer.user.name
     other = await make_user(Role.engineer, "cy")
     assert (await client.get(f"/api/v1/alarms/{alarm_id}", headers=other.headers)).status_code == 404
     assert (await client.get("/api/v1/alarms", headers=other.headers)).json()["total"] == 0
@@ -198,3 +212,20 @@ async def test_sse_inbox_stream_live_and_replay(pool: AsyncConnectionPool[Any], 
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, 10)
+
+
+async def test_alarm_carries_its_rules_zh_en_title(pool: AsyncConnectionPool[Any], client: httpx.AsyncClient,
+                                                   make_user: MakeUser) -> None:
+    engineer = await make_user(Role.engineer, "cz")
+    event = AlarmEvent(community="cz", device="lift-z1", rule="elevator-passengers-trapped", state="raise",
+                       ts=to_ms(clock.now()), severity="critical", message="lift-z1: passengers trapped at floor 3",
+                       work_order=True, device_kind="elevator")
+    async with pool.connection() as conn:
+        result = await apply_event(conn, default_policy(), event, clock.now())
+    detail = (await client.get(f"/api/v1/alarms/{result.alarm_id}", headers=engineer.headers)).json()
+    assert detail["rule_title"] == {"zh": "电梯困人", "en": "Passengers trapped"}
+    assert detail["message"] == "lift-z1: passengers trapped at floor 3"  # the edge's words, kept
+    order = (await client.get(f"/api/v1/work-orders/{result.work_order_id}", headers=engineer.headers)).json()
+    assert order["rule_title"] == {"zh": "电梯困人", "en": "Passengers trapped"}
+    listed = (await client.get("/api/v1/work-orders?community=cz", headers=engineer.headers)).json()
+    assert listed["items"][0]["rule_title"] == order["rule_title"]

@@ -102,7 +102,7 @@ async def test_seed_demo_users_is_idempotent(pool: AsyncConnectionPool[Any], cli
         cur = await conn.execute("SELECT count(*) FROM butlers WHERE community = 'demo' AND user_id IS NOT NULL"
                                  " AND contractor_id IS NULL")
         row = await cur.fetchone()
-    assert row == (2,)  # both demo butlers can receive work, once each
+    assert row == (3,)  # both demo butlers and the demo volunteer can receive work, once each
     for login in again:
         r = await client.post("/api/v1/auth/token", data={"username": login.username, "password": login.password})
         assert r.status_code == 200

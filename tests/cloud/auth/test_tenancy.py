@@ -79,6 +79,10 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
                                  " now(), now()) RETURNING id")
         complaint = await cur.fetchone()
         assert complaint is not None
+        cur = await conn.execute("INSERT INTO points_redemptions (butler_id, community, points, service, created_at)"
+                                 " VALUES (%s, 'cB', 1, 'x', now()) RETURNING id", (world.butler_ids["cB"][0],))
+        redemption = await cur.fetchone()
+        assert redemption is not None
     b = "cB"
     photo = photos.store(settings.run_dir, b, b"\x89PNG\r\n\x1a\n" + bytes(16)).rsplit("/", 1)[1]
     return {
@@ -88,6 +92,7 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
         "butler_id": world.butler_ids[b][0], "user_id": row[0] if row else 999_999,
         "community": b, "report_id": world.work_order_ids[b][0], "dead_letter_id": dead[0],
         "name": photo, "path": "app.js", "action": "accept", "command_id": "cmd-cB-1", "complaint_id": complaint[0],
+        "redemption_id": redemption[0],
     }
 
 

@@ -71,6 +71,10 @@ async def test_missed_commitments_escalate_up_the_chain(conn: psycopg.AsyncConne
     cur = await conn.execute(
         "SELECT butler_id, event FROM notifications WHERE event = 'complaint.escalated' ORDER BY id")
     assert await cur.fetchall() == [(lead, "complaint.escalated"), (manager, "complaint.escalated")]
+    cur = await conn.execute("SELECT subject FROM notifications WHERE event = 'complaint.escalated' ORDER BY id")
+    assert [r[0] for r in await cur.fetchall()] == [  # in the words of the person told (Chinese by default)
+        f"【重大】投诉 #{c['id']} 未按承诺时间处理，已升级至第 1 级",
+        f"【重大】投诉 #{c['id']} 未按承诺时间办结，已升级至第 2 级"]
     figures = await cycle(conn, ["c1"], clock.now() - timedelta(days=30), clock.now())
     assert (figures.open, figures.overdue, figures.mean_days) == (1, 1, None)
 
@@ -82,3 +86,47 @@ async def test_links_are_checked(conn: psycopg.AsyncConnection[Any], clock: Manu
     with pytest.raises(InvalidRequest, match="linked work order"):
         await repo.file(conn, policy, repo.NewComplaint("c1", "minor", "x", work_order_ids=[999999]), clock.now(),
                         STAFF)
+
+
+async def test_resident_hears_each_step_and_answers_the_feedback(conn: psycopg.AsyncConnection[Any],
+                                                                 clock: ManualClock, policy: Policy) -> None:
+    from cloud.ops.delivery.hub import resident_backlog
+    from cloud.ops.model.errors import NotFound
+    from cloud.ops.notify import preferences
+    from cloud.ops.notify.outbox import resident_step
+
+    cur = await conn.execute("INSERT INTO users (username, role, password_hash, lang) VALUES ('amy', 'resident', 'x', "
+                             "'en') RETURNING id")
+    row = await cur.fetchone()
+    assert row is not None
+    amy = Actor("user", int(row[0]), "Amy", "resident")
+    await preferences.choose(conn, int(row[0]), "sms", "13812341234")
+    c = await repo.file(conn, policy, repo.NewComplaint("c1", "general", "楼道堆物没人管", reporter_user_id=amy.id),
+                        clock.now(), amy)
+    for action, note in (("investigate", ""), ("handle", ""), ("feedback", "已清理楼道并告知邻居")):
+        await repo.transition(conn, c["id"], action, STAFF, clock.now(), note=note)
+    with pytest.raises(NotFound):
+        await repo.reply(conn, c["id"], True, "", Actor("user", 999, "x", "resident"), clock.now())
+    again = await repo.reply(conn, c["id"], False, "还是有堆物", amy, clock.now())
+    assert again["state"] == "investigating"
+    with pytest.raises(IllegalTransition):
+        await repo.reply(conn, c["id"], True, "", amy, clock.now())
+    for action, note in (("handle", ""), ("feedback", "物业已清走")):
+        await repo.transition(conn, c["id"], action, STAFF, clock.now(), note=note)
+    done = await repo.reply(conn, c["id"], True, "好的", amy, clock.now())
+    assert done["state"] == "closed"
+    messages = await resident_backlog(conn, int(row[0]), 0)
+    zh = [resident_step(m["payload"], "zh") for m in messages]
+    assert zh[0] == f"已收到您的投诉 #{c['id']}（一般），我们承诺 01-08 10:00 前处理。"  # 3 days, Asia/Shanghai
+    assert zh[3] == f"投诉 #{c['id']} 的处理结果：已清理楼道并告知邻居　请告诉我们您是否满意。"
+    assert resident_step(messages[-1]["payload"], "en") == f"Thank you; complaint #{c['id']} is closed."
+    assert [m["event"] for m in messages] == [
+        "complaint.filed", "complaint.investigate", "complaint.handle", "complaint.feedback",
+        "complaint.resident_unsatisfied", "complaint.handle", "complaint.feedback", "complaint.resident_satisfied"]
+    cur = await conn.execute("SELECT subject, body FROM notifications WHERE channel = 'sms' ORDER BY id")
+    texts = await cur.fetchall()
+    assert len(texts) == 8  # the resident chose SMS: each step, in English, short
+    full = f"We received your complaint #{c['id']} (general); we will handle it by 01-08 10:00."
+    assert texts[0][0] == full[:34] + "…"
+    trail = await repo.trail(conn, c["id"])
+    assert [t["action"] for t in trail][-2:] == ["feedback", "resident_satisfied"]

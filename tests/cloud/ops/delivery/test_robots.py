@@ -56,13 +56,17 @@ async def test_three_robots_receive_signed_masked_messages(conn: psycopg.AsyncCo
     assert await sender.run_once(factory(wo_db)) == 3
     assert vendor_receiver.refused == []
     assert await states(conn) == [("dingtalk", "sent", 1), ("feishu", "sent", 1), ("wecom", "sent", 1)]
-    texts = {vendor: data["content"]["text"] if vendor == "feishu" else data["text"]["content"]
-             for vendor, data in vendor_receiver.accepted}
+    texts = {vendor: vendor_receiver.text_of(vendor, data) for vendor, data in vendor_receiver.accepted}
     assert set(texts) == {"wecom", "dingtalk", "feishu"}
+    # markdown for all three, in Chinese by default, the deadline in the community's zone
+    assert {v: d.get("msgtype") or d.get("msg_type") for v, d in vendor_receiver.accepted} == {
+        "wecom": "markdown", "dingtalk": "markdown", "feishu": "interactive"}
     for text in texts.values():  # a group chat is a shared room: the resident stays masked
         assert "13812341234" not in text
         assert "138****1234" in text
         assert "张*" in text
+        assert text.startswith("**新工单 #")
+        assert "- 接单时限：" in text
 
 
 async def test_wrong_secret_fails_at_once_and_raises_the_alarm(conn: psycopg.AsyncConnection[Any], wo_db: str,
@@ -126,5 +130,5 @@ async def test_long_text_fits_wecom_limit(conn: psycopg.AsyncConnection[Any], wo
     sender = NotificationSender(policy, clock=clock, robots=endpoints(vendor_receiver))
     assert await sender.run_once(factory(wo_db)) == 1
     assert vendor_receiver.refused == []
-    (_vendor, data), = vendor_receiver.accepted
-    assert len(data["text"]["content"].encode()) <= 2048
+    (vendor, data), = vendor_receiver.accepted
+    assert len(vendor_receiver.text_of(vendor, data).encode()) <= 4096

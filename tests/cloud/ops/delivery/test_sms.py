@@ -13,13 +13,14 @@ import psycopg
 import pytest
 
 from cloud.ops.alarms.lifecycle import apply_event
-from cloud.ops.delivery.aliyun import normalise_phone, percent_encode
+from cloud.ops.delivery.aliyun import percent_encode
 from cloud.ops.delivery.errors import DeliveryConfigError
 from cloud.ops.delivery.sender import NotificationSender, RetryPolicy
 from cloud.ops.delivery.sms import SmsConfig, request_params
 from cloud.ops.escalation import escalate_due
 from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import Policy
+from cloud.ops.notify.preferences import normalise_phone
 from guanjia.core.clock import ManualClock, to_ms
 from tests.cloud.ops.delivery.test_notify import factory
 from tests.support.vendors import VendorReceiver
