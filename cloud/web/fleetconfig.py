@@ -44,14 +44,13 @@ async def fleet_config_action(request: Request, rollout_id: int, action: str, us
     require_same_origin(request)
     if user.role not in (Role.admin, Role.engineer):
         return render(request, "error.html", user, status.HTTP_403_FORBIDDEN, message_key="error.forbidden")
-    if action not in ACTIONS:  # nothing to do: back to the page
-        return RedirectResponse("/fleet/config", status.HTTP_303_SEE_OTHER)
     async with app_pool(request).connection() as conn:
+        # another tenant's rollout is not found, whatever the action (nothing about it leaks)
         visible = await configs.rollouts(conn, all_communities=user.is_admin, communities=list(user.communities),
                                          rollout_id=rollout_id)
         if not visible:
             return render(request, "error.html", user, status.HTTP_404_NOT_FOUND, message_key="error.not_found")
-        if visible:
+        if action in ACTIONS:  # anything else: nothing to do, back to the page
             move = rollout.resume if action == "resume" else rollout.abort
             await move(conn, rollout_id, by=user.username, at=get_clock(request).now())
     return RedirectResponse("/fleet/config", status.HTTP_303_SEE_OTHER)

@@ -83,6 +83,39 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
                                  " VALUES (%s, 'cB', 1, 'x', now()) RETURNING id", (world.butler_ids["cB"][0],))
         redemption = await cur.fetchone()
         assert redemption is not None
+        # issue 17: a report subscription, a maintenance plan, an inspection route, a contract of cB
+        cur = await conn.execute("INSERT INTO report_subscriptions (community, period, emails, created_at)"
+                                 " VALUES ('cB', 'month', '{b@example.com}', now()) RETURNING id")
+        subscription = await cur.fetchone()
+        cur = await conn.execute("INSERT INTO maintenance_plans (community, scope, target, template, starts_on,"
+                                 " created_at) VALUES ('cB', 'community', '', 'lift.half_monthly', current_date, now())"
+                                 " RETURNING id")
+        plan = await cur.fetchone()
+        cur = await conn.execute("INSERT INTO inspection_routes (community, name, every_hours, created_at)"
+                                 " VALUES ('cB', '巡查', 4, now()) RETURNING id")
+        route = await cur.fetchone()
+        cur = await conn.execute("INSERT INTO contractors (name, created_at) VALUES ('cB 维保', now()) RETURNING id")
+        company = await cur.fetchone()
+        assert subscription is not None
+        assert plan is not None
+        assert route is not None
+        assert company is not None
+        cur = await conn.execute(
+            "INSERT INTO contractor_contracts (contractor_id, community, skill, on_site_within, resolve_within,"
+            " starts_on, work, created_at) VALUES (%s, 'cB', 'elevator', '30 min', '2 h', current_date,"
+            " '{maintenance}', now()) RETURNING id", (company[0],))
+        contract = await cur.fetchone()
+        # issue 19: a configuration rollout to cB's gateway
+        await conn.execute("INSERT INTO edge_config_versions (gateway_id, version, files, created_by, created_at)"
+                           " VALUES (%s, 'bbbbbbbbbbbb', '{}', 'admin', now())", (world.gateway_ids["cB"],))
+        cur = await conn.execute("INSERT INTO config_rollouts (state, canary, percent, created_by, created_at,"
+                                 " updated_at) VALUES ('halted', 1, 50, 'admin', now(), now()) RETURNING id")
+        rollout = await cur.fetchone()
+        assert contract is not None
+        assert rollout is not None
+        await conn.execute("INSERT INTO config_rollout_targets (rollout_id, gateway_id, position, stage, version,"
+                           " push_id) VALUES (%s, %s, 0, 0, 'bbbbbbbbbbbb', 'r-cB')",
+                           (rollout[0], world.gateway_ids["cB"]))
     b = "cB"
     photo = photos.store(settings.run_dir, b, b"\x89PNG\r\n\x1a\n" + bytes(16)).rsplit("/", 1)[1]
     return {
@@ -92,7 +125,8 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
         "butler_id": world.butler_ids[b][0], "user_id": row[0] if row else 999_999,
         "community": b, "report_id": world.work_order_ids[b][0], "dead_letter_id": dead[0],
         "name": photo, "path": "app.js", "action": "accept", "command_id": "cmd-cB-1", "complaint_id": complaint[0],
-        "redemption_id": redemption[0],
+        "redemption_id": redemption[0], "subscription_id": subscription[0], "plan_id": plan[0], "route_id": route[0],
+        "contract_id": contract[0], "rollout_id": rollout[0],
     }
 
 
