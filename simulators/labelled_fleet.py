@@ -47,6 +47,7 @@ from simulators.physics.elevator import ElevatorModel
 from simulators.physics.gate import GateModel
 from simulators.physics.meter import MeterModel
 from simulators.physics.pump import PumpModel
+from simulators.physics.pump_bank import advance_pumps_to
 
 log = logging.getLogger(__name__)
 
@@ -314,20 +315,48 @@ def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, h
                *, thresholds: bool = True, changes: list[OperatingChange] | None = None) -> HourlyAggregates:
     """Advance one device through ``hours``, switching its faults and applying operating
     ``changes``; fold the samples into hours."""
-    metrics = SAMPLED[device.kind]
+    return run_devices([device], {device.id: faults}, start_ms, hours, step_s, thresholds=thresholds,
+                       changes={device.id: changes or []})[device.id]
+
+
+def run_devices(devices: list[FleetDevice], faults: dict[str, list[PlannedFault]], start_ms: int, hours: int,
+                step_s: int, *, thresholds: bool = True,
+                changes: dict[str, list[OperatingChange]] | None = None) -> dict[str, HourlyAggregates]:
+    """:func:`run_device` for many devices in lock-step: every step, each device's changes and
+    faults are applied, then all are advanced — the pump sets together through
+    :func:`advance_pumps_to` (the same arithmetic, vectorised: the pumps' 0.5 s controller
+    substeps were most of a fleet's simulation time), the others one by one — and sampled."""
     per_hour = (HOUR_MS // 1000) // step_s
-    samples = np.full((hours * per_hour, len(metrics)), np.nan)
-    engine = _threshold_engine(faults) if thresholds else None
-    pending = sorted(changes or [], key=lambda c: c.at_ms)
+    samples = {d.id: np.full((hours * per_hour, len(SAMPLED[d.kind])), np.nan) for d in devices}
+    engines = {d.id: _threshold_engine(faults.get(d.id, [])) if thresholds else None for d in devices}
+    pending = {d.id: sorted((changes or {}).get(d.id, []), key=lambda c: c.at_ms) for d in devices}
+    pumps = [d.model for d in devices if isinstance(d.model, PumpModel)]
+    others = [d.model for d in devices if not isinstance(d.model, PumpModel)]
     for index, now_ms in enumerate(_steps(start_ms, hours * per_hour, step_s)):
-        while pending and pending[0].at_ms <= now_ms:
-            pending.pop(0).apply(device.model)
-        _switch_faults(device, faults, now_ms, step_s)
-        device.model.advance_to(now_ms / 1000.0)
-        values = device.model.values()
-        samples[index] = _sample(values, metrics)
-        if engine is not None:
-            _feed_threshold(engine, device, faults, now_ms, values)
+        for device in devices:
+            queue = pending[device.id]
+            while queue and queue[0].at_ms <= now_ms:
+                queue.pop(0).apply(device.model)
+            _switch_faults(device, faults.get(device.id, []), now_ms, step_s)
+        if len(pumps) > 1:
+            advance_pumps_to(pumps, now_ms / 1000.0)
+        else:
+            for model in pumps:
+                model.advance_to(now_ms / 1000.0)
+        for model in others:
+            model.advance_to(now_ms / 1000.0)
+        for device in devices:
+            values = device.model.values()
+            samples[device.id][index] = _sample(values, SAMPLED[device.kind])
+            engine = engines[device.id]
+            if engine is not None:
+                _feed_threshold(engine, device, faults.get(device.id, []), now_ms, values)
+    return {d.id: _fold(d, samples[d.id], start_ms, hours, per_hour) for d in devices}
+
+
+def _fold(device: FleetDevice, samples: npt.NDArray[np.float64], start_ms: int, hours: int,
+          per_hour: int) -> HourlyAggregates:
+    metrics = SAMPLED[device.kind]
     cube = samples.reshape(hours, per_hour, len(metrics))
     with np.errstate(invalid="ignore"), _quiet():
         avg, low, high = np.nanmean(cube, axis=1), np.nanmin(cube, axis=1), np.nanmax(cube, axis=1)
