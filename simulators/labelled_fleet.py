@@ -306,8 +306,7 @@ def simulate(
     by_device: dict[str, list[PlannedFault]] = {}
     for fault in faults:
         by_device.setdefault(fault.device, []).append(fault)
-    hourly = {device.id: run_device(device, by_device.get(device.id, []), start_ms, days * 24, step_s,
-                                    thresholds=thresholds) for device in fleet}
+    hourly = run_devices(fleet, by_device, start_ms, days * 24, step_s, thresholds=thresholds)
     return SimRun(seed, start_ms, days, warmup_days, hourly, faults)
 
 
@@ -341,10 +340,10 @@ def run_devices(devices: list[FleetDevice], faults: dict[str, list[PlannedFault]
         if len(pumps) > 1:
             advance_pumps_to(pumps, now_ms / 1000.0)
         else:
-            for model in pumps:
-                model.advance_to(now_ms / 1000.0)
-        for model in others:
-            model.advance_to(now_ms / 1000.0)
+            for pump in pumps:
+                pump.advance_to(now_ms / 1000.0)
+        for other in others:
+            other.advance_to(now_ms / 1000.0)
         for device in devices:
             values = device.model.values()
             samples[device.id][index] = _sample(values, SAMPLED[device.kind])

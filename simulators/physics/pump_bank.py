@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from simulators.physics.base import DAY
 from simulators.physics.pump import F_MAX, F_MIN, FAULT_EXTERNAL, MAX_DYNAMIC, SUBSTEP, PumpModel, demand_shape
@@ -32,8 +33,46 @@ _PARAMS = ("rated_kw", "q_nom", "h0", "k", "setpoint", "start_delta", "mains", "
 _SQRT3 = math.sqrt(3)
 
 
+Vec = npt.NDArray[np.float64]
+Flags = npt.NDArray[np.bool_]
+
+
 class _Bank:
     """Column arrays of the models' state and parameters (one entry per model)."""
+
+    pressure: Vec
+    suction: Vec
+    freq: Vec
+    integral: Vec
+    trip_since: Vec
+    low_flow_s: Vec
+    dry_s: Vec
+    low_p_s: Vec
+    flow: Vec
+    power_kw: Vec
+    motor_temp: Vec
+    run_hours: Vec
+    energy: Vec
+    demand_noise: Vec
+    rated_kw: Vec
+    q_nom: Vec
+    h0: Vec
+    k: Vec
+    setpoint: Vec
+    start_delta: Vec
+    mains: Vec
+    demand_max: Vec
+    vessel: Vec
+    auto_reset_s: Vec
+    running: Flags
+    tripped: Flags
+    dry: Flags
+    leak: Vec
+    wear_rate: Vec
+    wear_since: Vec
+    i_nom: Vec
+    fault_code: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64]
 
     def __init__(self, models: Sequence[PumpModel]) -> None:
         self.models = models
@@ -63,15 +102,16 @@ class _Bank:
             m.starts = int(self.starts[i])
 
     # ------------------------------------------------------------ the model's helpers, as arrays
-    def demand(self, t: float) -> np.ndarray:
-        return np.maximum(self.demand_max * demand_shape(t) * self.demand_noise + self.leak, 0.0)
+    def demand(self, t: float) -> Vec:
+        out: Vec = np.maximum(self.demand_max * demand_shape(t) * self.demand_noise + self.leak, 0.0)
+        return out
 
-    def wear(self, t: float) -> np.ndarray | float:
+    def wear(self, t: float) -> Vec | float:
         if not self.any_wear:
             return 0.0  # as the scalar model's _wear() without the fault
         return self.wear_rate * (t - self.wear_since) / DAY
 
-    def electrics(self, t: float, dry: np.ndarray) -> None:
+    def electrics(self, t: float, dry: Flags) -> None:
         ratio = self.freq / 50.0
         hyd = self.flow / 3600.0 * np.maximum(self.pressure - self.suction, 0.0) * 1e5 / 1000.0
         cube = ratio ** 3
@@ -84,7 +124,7 @@ class _Bank:
             power = power + 0.015 * self.rated_kw * wear * 10 * ratio
         self.power_kw = np.where(self.running, power, 0.0)
 
-    def current(self) -> np.ndarray:
+    def current(self) -> Vec:
         on = self.running & (self.freq > 0)
         volts = 400.0 * np.where(on, self.freq, 50.0) / 50.0
         amps = np.hypot(self.power_kw * 1000.0 / (_SQRT3 * volts * 0.85), 0.3 * self.i_nom)
@@ -97,7 +137,7 @@ class _Bank:
     def low_pressure(self, dt: float) -> None:
         self.low_p_s = np.where(self.pressure < self.setpoint - 1.0, self.low_p_s + dt, 0.0)
 
-    def auto_reset(self, t: float, tripped: np.ndarray) -> None:
+    def auto_reset(self, t: float, tripped: Flags) -> None:
         if not tripped.any():
             return
         reset = tripped & ~self.dry & (self.auto_reset_s > 0) & (t - self.trip_since >= self.auto_reset_s)
@@ -105,7 +145,7 @@ class _Bank:
         self.fault_code = np.where(reset, 0, self.fault_code)
         self.dry_s = np.where(reset, 0.0, self.dry_s)
 
-    def trip_if_dry(self, t: float, mask: np.ndarray) -> None:
+    def trip_if_dry(self, t: float, mask: Flags) -> None:
         if not mask.any():
             return
         trip = mask & (self.dry_s > 30.0) & ~self.tripped
@@ -199,7 +239,7 @@ def _quasi_static(bank: _Bank, t0: float, dt: float) -> float:
     return t
 
 
-def _dynamic(bank: _Bank, t: float, h: float, normal: np.ndarray) -> None:
+def _dynamic(bank: _Bank, t: float, h: float, normal: Vec) -> None:
     dry = bank.dry
     bank.suction = np.maximum(0.02, np.where(dry, 0.05, bank.mains) + 0.02 * normal)
     q = bank.demand(t)
