@@ -53,3 +53,23 @@ def test_the_scoring_step_does_not_change_what_the_evaluation_finds() -> None:
     assert six.detections, "the fleet should have something to detect"
     assert sorted((d.device, d.detector, d.detected_ms) for d in six.detections) == sorted(
         (d.device, d.detector, d.detected_ms) for d in daily.detections)
+
+
+def test_the_spring_festival_empties_the_building_and_demand_comes_back() -> None:
+    from bench.analytics_product import HOLIDAY_DEMAND, holiday_changes
+    from simulators.labelled_fleet import DEMAND_ATTRIBUTES, OperatingChange, build_fleet
+
+    start = START_TIMES["spring-festival"]
+    fleet = build_fleet(12, 101, start)
+    changes: dict[str, list[OperatingChange]] = {}
+    spans = holiday_changes(fleet, start, 30, changes)
+    assert len(spans) == 1 and spans[0][1] - spans[0][0] == 9 * 86_400_000  # 15–23 Feb, local time
+    assert holiday_changes(fleet, START_TIMES["summer"], 30, {}) == []
+    for device in fleet:
+        attr = next(a for a in DEMAND_ATTRIBUTES if hasattr(device.model, a))
+        before = float(getattr(device.model, attr))
+        going, back = changes[device.id]
+        going.apply(device.model)
+        assert float(getattr(device.model, attr)) == pytest.approx(before * HOLIDAY_DEMAND[device.kind])
+        back.apply(device.model)
+        assert float(getattr(device.model, attr)) == pytest.approx(before)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from simulators import labelled_fleet
 from simulators.labelled_fleet import (
     DAY_MS,
     FAULTS,
@@ -36,7 +38,8 @@ def _faults(devices: list[FleetDevice]) -> dict[str, list[PlannedFault]]:
     }
 
 
-def test_the_bank_reproduces_the_scalar_model_sample_for_sample() -> None:
+def test_the_bank_reproduces_the_scalar_model_sample_for_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(labelled_fleet, "BANK_FROM", 2)  # five pumps go through the bank here
     changes = {_pumps()[3].id: [OperatingChange(START_MS + 2 * DAY_MS, setpoint=3.6)],
                _pumps()[4].id: [OperatingChange(START_MS + DAY_MS, demand_factor=1.3)]}
     scalar_devices = _pumps()
