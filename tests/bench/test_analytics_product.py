@@ -63,7 +63,8 @@ def test_the_spring_festival_empties_the_building_and_demand_comes_back() -> Non
     fleet = build_fleet(12, 101, start)
     changes: dict[str, list[OperatingChange]] = {}
     spans = holiday_changes(fleet, start, 30, changes)
-    assert len(spans) == 1 and spans[0][1] - spans[0][0] == 9 * 86_400_000  # 15–23 Feb, local time
+    assert len(spans) == 1
+    assert spans[0][1] - spans[0][0] == 9 * 86_400_000  # 15–23 Feb, local time
     assert holiday_changes(fleet, START_TIMES["summer"], 30, {}) == []
     for device in fleet:
         attr = next(a for a in DEMAND_ATTRIBUTES if hasattr(device.model, a))
