@@ -289,8 +289,10 @@ def run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int 
 
     One BLAS thread: the retrain's regression is a few hundred rows, and on a busy two-core
     machine OpenBLAS's thread pool made each fit ten times slower (0.19 s against 0.02 s); the
-    fleets run in parallel processes instead.
+    fleets run in parallel processes instead. (``threadpool_limits`` only reaches libraries already
+    loaded, hence the import first: the regression's scipy is otherwise loaded lazily, after it.)
     """
+    import sklearn.linear_model  # noqa: F401  # load scipy's and sklearn's BLAS before limiting it
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # scikit-learn's dependency
 
     started = time.process_time()
