@@ -51,9 +51,9 @@ from device_profiles.payload import json_path
 from edge.alertstream import Garbage, Part, PartStream, boundary_of
 from edge.config import IsapiDeviceConfig
 from edge.errors import IsapiAuthError, IsapiError, IsapiStreamError
-from edge.modbus.poller import ReadingSink
 from edge.mqtt_devices import DEVICE_CLOCK, MAX_SKEW_MS
 from edge.outbox import Outbox, now_ms
+from edge.polling import ReadingSink
 from guanjia.core.backoff import Backoff
 from guanjia.core.wire import Quality, Scalar
 
@@ -74,6 +74,23 @@ def device_time_ms(text: object) -> int | None:
     if parsed.tzinfo is None:
         return None   # a local time without offset cannot be placed: keep the agent's time only
     return int(parsed.timestamp() * 1000)
+
+
+def counter_points(options: IsapiOptions) -> set[str]:
+    """The counter points a controller's events increment (passages in/out, per card reader)."""
+    points: set[str] = set()
+    for meaning in options.events.values():
+        if isinstance(meaning.count, dict):
+            points.update(meaning.count.values())
+        elif meaning.count is not None:
+            points.add(meaning.count)
+    return points
+
+
+def counter_key(device: str, point: str) -> str:
+    """Where the outbox keeps a controller's count: the controller counts nothing itself (its events
+    are the passages), so the agent's count must survive a restart or the cloud sees a reset."""
+    return f"isapi:{device}:{point}"
 
 
 @dataclass(slots=True)
@@ -146,6 +163,9 @@ class IsapiListener:
     async def run(self) -> None:
         if not self.devices:
             return
+        for device in self.devices.values():
+            for point in counter_points(device.options):
+                device.values[point] = self.outbox.counter(counter_key(device.id, point))
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._staleness(), name="isapi-staleness")
             for device in self.devices.values():
@@ -297,7 +317,9 @@ class IsapiListener:
             reader = event.get("cardReaderNo", 1)
             counter = counter.get(reader) if isinstance(reader, int) else None
         if counter is not None:
-            device.values[counter] = int(device.values.get(counter) or 0) + 1
+            count = int(device.values.get(counter) or 0) + 1
+            device.values[counter] = count
+            self.outbox.set_counter(counter_key(device.id, counter), count)
 
     def _check_serial(self, device: IsapiDevice, serial: object) -> None:
         if not isinstance(serial, int) or isinstance(serial, bool):

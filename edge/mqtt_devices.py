@@ -31,8 +31,8 @@ from device_profiles import Profile
 from device_profiles.errors import CodecError
 from device_profiles.payload import decode_payload
 from edge.config import MqttDeviceConfig, UplinkConfig
-from edge.modbus.poller import ReadingSink
 from edge.outbox import Outbox, now_ms
+from edge.polling import ReadingSink
 from edge.uplink import mqtt_client_args
 from guanjia.core.backoff import Backoff
 from guanjia.core.wire import Quality, Scalar

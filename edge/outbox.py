@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_priority ON messages (priority, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);  -- device-side counts
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, source TEXT NOT NULL, topic TEXT NOT NULL,
     reason TEXT NOT NULL, payload BLOB NOT NULL
@@ -137,10 +138,11 @@ class _Work:
     ack_ranges: list[tuple[int, int]]
     rejects: list[tuple[int, str, str, str, bytes]]
     audits: list[tuple[int, str, str, str, str, str, str]]
+    counters: dict[str, int] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not (self.readings or self.alarms or self.events or self.acks or self.ack_ranges or self.rejects
-                    or self.audits)
+                    or self.audits or self.counters)
 
 
 @dataclass(slots=True)
@@ -193,6 +195,8 @@ class Outbox:
         self._sent: dict[int, _Sent] = {}
         """Batches PUBACKed by the broker and not yet confirmed stored by the cloud (in memory)."""
         self._sent_items = 0
+        self._counters: dict[str, int] = {}
+        """Counts the agent keeps for devices that do not count themselves (see :meth:`set_counter`)."""
         # metrics
         self.commits = 0
         self.dropped_messages = 0
@@ -274,6 +278,7 @@ class Outbox:
                 self._counts.messages[prio] = count
                 self._counts.items[prio] = items or 0
                 self._counts.bytes += size or 0
+            self._counters = dict(db.execute("SELECT key, value FROM counters").fetchall())
             for key, value in db.execute("SELECT key, value FROM meta"):
                 if key == "dropped_messages":
                     self.dropped_messages = value
@@ -319,6 +324,21 @@ class Outbox:
         self._work.audits.append(
             (self.clock(), command_id, device, point, orjson.dumps(value).decode(), outcome, reason))
         self._urgent.set()
+
+    def counter(self, key: str) -> int:
+        """The last value of an agent-kept counter (0 for one never set), as of the last commit or later."""
+        return self._counters.get(key, 0)
+
+    def set_counter(self, key: str, value: int) -> None:
+        """Keep a counter the agent maintains for a device (e.g. an access controller's passages, which
+        the controller reports as events, not as a count) across restarts.
+
+        The value is written in the same transaction as the readings produced with it, so after a
+        restart the count goes on from the last reading stored: the cloud never sees the counter
+        fall back to 0, which it would read as a meter reset and lose that hour's increase.
+        """
+        self._counters[key] = value
+        self._work.counters[key] = value
 
     def ack(self, seq: int) -> None:
         """Called after the broker's PUBACK when end-to-end ack is off; the row is deleted in the next
@@ -458,6 +478,7 @@ class Outbox:
                 self._work.ack_ranges[:0] = work.ack_ranges
                 self._work.rejects[:0] = work.rejects
                 self._work.audits[:0] = work.audits
+                self._work.counters = {**work.counters, **self._work.counters}
                 raise
             self.commits += 1
             self.commit_time_ms_max = max(self.commit_time_ms_max, (time.perf_counter() - started) * 1000)
@@ -564,6 +585,9 @@ class Outbox:
                     db.executemany("INSERT INTO rejects (ts_ms, source, topic, reason, payload) VALUES (?,?,?,?,?)",
                                    work.rejects)
                     db.execute("DELETE FROM rejects WHERE id <= (SELECT MAX(id) FROM rejects) - ?", (MAX_REJECTS,))
+                if work.counters:
+                    db.executemany("INSERT OR REPLACE INTO counters (key, value) VALUES (?, ?)",
+                                   list(work.counters.items()))
                 if work.audits:
                     db.executemany("INSERT INTO audit (ts_ms, command_id, device, point, value, outcome, reason) "
                                    "VALUES (?,?,?,?,?,?,?)", work.audits)

@@ -54,6 +54,9 @@ class Condition:
     def load(self, data: Any, now: int) -> Any:
         return self.new(now)
 
+    def resume(self, st: Any, downtime_ms: int) -> None:
+        """The engine did not run for ``downtime_ms`` before this restored state (an agent restart)."""
+
 
 def _guard(pred: Any) -> Any:
     return compile_predicate(pred) if pred is not None else None
@@ -358,7 +361,7 @@ class _Increase:
 
 
 class IncreaseCountCondition(Condition):
-    """A counter grew by at least N within a window (resets to a lower value count from zero)."""
+    """A counter grew by at least N within a window (a drop to a lower value is a reset: it counts nothing)."""
 
     timed = True
 
@@ -377,7 +380,10 @@ class IncreaseCountCondition(Condition):
         if v is None:
             return _UNKNOWN
         prev, st.prev = st.prev, v
-        delta = 0.0 if prev is None else (v - prev if v >= prev else max(v, 0.0))
+        # a drop is a reset (a power cycle, a replaced board or simulator): what happened across it is
+        # unknown, so it counts nothing — counting the new value "from zero" turned a board that comes
+        # back with its lifetime count (900,000 door cycles) into 900,000 cycles in two minutes
+        delta = 0.0 if prev is None or v < prev else v - prev
         if delta:
             b = st.buckets
             if b and ts < b[-1][0] + self.width:
@@ -442,8 +448,10 @@ class OfflineCondition(Condition):
     def reading(self, st: _Seen, ts: int, raw: Mapping[str, Any], unreachable: bool, offline: bool) -> Signal:
         if unreachable:
             if offline and self.on_quality:
+                # the agent says it is offline: raise now, and say how long it has been silent
+                # (unknown, shown as n/a, only for a device never heard from)
                 st.flagged = True
-                return True, None
+                return True, self.silent_s(st, ts)
             return self.tick(st, ts), None
         if self.metric is None or self.metric in raw:
             st.flagged = False
@@ -475,6 +483,12 @@ class OfflineCondition(Condition):
         if isinstance(data, list) and len(data) == 2:
             return _Seen(None if data[0] is None else int(data[0]), bool(data[1]))
         return _Seen(now)
+
+    def resume(self, st: _Seen, downtime_ms: int) -> None:
+        """Silence while the agent was down is not the device's: the silence measured before the
+        stop carries on from where it was (a device already silent past ``after`` stays raised)."""
+        if st.last is not None and not st.flagged:
+            st.last += downtime_ms
 
 
 # --------------------------------------------------------------------------- learned baseline

@@ -159,6 +159,8 @@ class RuleEngine:
         self.enums: EnumTables = builtin_enum_tables() if enums is None else enums
         self._devices: dict[str, _Device] = {}
         self._orphans: list[AlarmEvent] = []
+        self._now: int | None = None
+        """The latest time the engine was told (a reading's or a tick's): the snapshot's "at"."""
         self.stats = {"readings": 0, "out_of_order": 0, "raised": 0, "cleared": 0}
 
     # ------------------------------------------------------------------ devices
@@ -283,6 +285,8 @@ class RuleEngine:
     def tick(self, now_ms: int) -> list[AlarmEvent]:
         """Advance time: offline timeouts, pending ``for``/``clear_for``/``hold``, sliding windows."""
         events: list[AlarmEvent] = []
+        if self._now is None or now_ms > self._now:
+            self._now = now_ms
         if self._orphans:
             events.extend(self._orphans)
             self._orphans.clear()
@@ -407,7 +411,7 @@ class RuleEngine:
                 "values": {k: _wire_value(v) for k, v in dev.values.items() if k in keep},
                 "rules": rules,
             }
-        return {"format": SNAPSHOT_FORMAT, "devices": devices}
+        return {"format": SNAPSHOT_FORMAT, "at": self._now, "devices": devices}
 
     @classmethod
     def restore(
@@ -424,10 +428,18 @@ class RuleEngine:
         Unchanged rules keep all their state. A changed rule keeps its raised alarm but restarts
         its condition (windows, baselines). An active alarm whose rule is gone, or no longer
         applies to the device, is cleared by the next :meth:`tick`.
+
+        With ``now_ms``, the time between the snapshot and now is time the engine did not run
+        (the agent was stopped): conditions that measure silence do not count it against the
+        device (:meth:`rules.conditions.Condition.resume`). Without that, every device looked
+        silent for the whole restart gap, and an agent restarted after two minutes raised an
+        offline alarm for every device before its first poll.
         """
         if snapshot.get("format") != SNAPSHOT_FORMAT:
             raise RuleError(f"unknown rule state format {snapshot.get('format')!r} (want {SNAPSHOT_FORMAT})")
         engine = cls(ruleset, stale_after_ms=stale_after_ms, enums=enums)
+        saved_at = snapshot.get("at")
+        downtime = now_ms - int(saved_at) if now_ms is not None and isinstance(saved_at, int) else 0
         for device, data in snapshot.get("devices", {}).items():
             seen = int(data.get("seen", 0))
             now = now_ms if now_ms is not None else seen
@@ -443,6 +455,8 @@ class RuleEngine:
                     continue
                 if state.get("fp") == slot.cr.fingerprint:
                     slot.st = slot.cr.cond.load(state.get("st"), now)
+                    if downtime > 0:
+                        slot.cr.cond.resume(slot.st, downtime)
                     slot.pending = state.get("pending")
                     slot.clearing = state.get("clearing")
                     slot.sig = state.get("sig")

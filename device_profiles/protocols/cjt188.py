@@ -25,10 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from device_profiles.errors import CodecError
+from device_profiles.protocols import framing
 from device_profiles.protocols.bcd import address_from_bytes, address_to_bytes, decode_decimal, encode_decimal
+from device_profiles.protocols.framing import Buffer
 
-START = 0x68
-END = 0x16
+START = framing.START
+END = framing.END
 WAKE_UP = b"\xfe\xfe"
 BROADCAST = "AAAAAAAAAAAAAA"
 ANY_TYPE = 0xAA
@@ -116,26 +118,11 @@ def encode_frame(frame: Frame, *, wake_up: bool = True) -> bytes:
 
 def split_frame(buffer: bytes | bytearray) -> tuple[bytes | None, int]:
     """Like :func:`device_profiles.protocols.dlt645.split_frame`: ``(frame bytes or None, consumed)``."""
-    index = 0
-    size = len(buffer)
-    while index < size:
-        if buffer[index] != START:
-            index += 1
-            continue
-        if size - index < 11:
-            return None, index
+    def total_length(buffer: Buffer, index: int) -> int | None:
         length = buffer[index + 10]
-        if length < 3 or length > MAX_DATA:
-            index += 1
-            continue
-        total = 13 + length
-        if size - index < total:
-            return None, index
-        if buffer[index + total - 1] != END:
-            index += 1
-            continue
-        return bytes(buffer[index:index + total]), index + total
-    return None, size
+        return None if length < 3 or length > MAX_DATA else 13 + length
+
+    return framing.split_frame(buffer, 11, total_length)
 
 
 def decode_frame(raw: bytes) -> Frame:

@@ -24,15 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from device_profiles.errors import CodecError
+from device_profiles.protocols import framing
 from device_profiles.protocols.bcd import (
     address_from_bytes,
     address_to_bytes,
     decode_decimal,
     encode_decimal,
 )
+from device_profiles.protocols.framing import Buffer
 
-START = 0x68
-END = 0x16
+START = framing.START
+END = framing.END
 WAKE_UP = b"\xfe\xfe\xfe\xfe"
 OFFSET = 0x33
 BROADCAST = "AAAAAAAAAAAA"
@@ -186,25 +188,12 @@ def split_frame(buffer: bytes | bytearray) -> tuple[bytes | None, int]:
     rest and read more. A 0x68 that is not followed by a plausible header is skipped as noise, so a
     garbage burst on the bus costs only the bytes it occupies.
     """
-    index = 0
-    size = len(buffer)
-    while index < size:
-        if buffer[index] != START:
-            index += 1
-            continue
-        if size - index < 10:
-            return None, index
+    def total_length(buffer: Buffer, index: int) -> int | None:
         if buffer[index + 7] != START or buffer[index + 9] > MAX_DATA:
-            index += 1
-            continue
-        total = 12 + buffer[index + 9]
-        if size - index < total:
-            return None, index
-        if buffer[index + total - 1] != END:
-            index += 1
-            continue
-        return bytes(buffer[index:index + total]), index + total
-    return None, size
+            return None
+        return 12 + buffer[index + 9]
+
+    return framing.split_frame(buffer, 10, total_length)
 
 
 def decode_frame(raw: bytes) -> Frame:

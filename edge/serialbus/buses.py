@@ -15,7 +15,7 @@ from device_profiles import Profile
 from edge.config import LinkConfig
 from edge.errors import EdgeError
 from edge.metrics import PollMetrics
-from edge.modbus.poller import ReadingSink
+from edge.polling import ReadingSink
 from edge.serialbus.link import MeterLink
 from edge.serialbus.poller import MeterDevice
 

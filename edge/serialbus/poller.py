@@ -7,10 +7,11 @@ exchange, not the bytes, is the cost, so the meter's fast points take five excha
 nine. A meter that refuses a block ("no such data") or answers it short has that block split
 into single items for good, with a warning — like an undeclared Modbus hole.
 
-The schedule is the Modbus pollers' (:mod:`edge.modbus.poller`): a task per (meter, poll group),
-absolute due times spread by a phase over the period, lateness recorded, overruns skipped rather
-than burst; ``offline_after`` unreachable polls in a row make the meter offline, and an offline
-meter is retried on capped jittered backoff. A silent meter therefore costs the bus one timeout
+The schedule and the online state are every polled device's (:class:`edge.polling.PolledDevice`,
+shared with the Modbus units): a task per (meter, poll group), absolute due times spread by a phase
+over the period, lateness recorded, overruns skipped rather than burst; ``offline_after``
+unreachable polls in a row make the meter offline, and an offline meter is retried on capped
+jittered backoff. A silent meter therefore costs the bus one timeout
 per retry, not one per point per period: when the first identifier of a poll times out, the rest
 of that poll is not asked (they get the same quality), which is what keeps its neighbours on time.
 A meter that answers only noise is treated the same way (see ``_UNREACHABLE``).
@@ -23,11 +24,8 @@ field of that reply.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,9 +36,8 @@ from device_profiles.protocols import cjt188, dlt645
 from edge.config import DeviceConfig
 from edge.errors import EdgeError, MeterFault
 from edge.metrics import PollMetrics
-from edge.modbus.poller import ReadingSink
+from edge.polling import PolledDevice, ReadingSink
 from edge.serialbus.link import MeterLink
-from guanjia.core.backoff import Backoff
 from guanjia.core.wire import Quality, Scalar
 
 log = logging.getLogger(__name__)
@@ -50,7 +47,6 @@ _UNREACHABLE = frozenset({Quality.TIMEOUT, Quality.COMM_ERROR, Quality.DECODE_ER
 Unlike a Modbus device, a meter whose answers never decode (after the link's retries) counts as
 unreachable: on a serial bus that is a baud-rate/parity mismatch, a failing transceiver or a
 second meter on the same address, and polling it at full rate would spend its neighbours' time."""
-_RNG = random.Random()
 
 
 def dlt645_error_quality(error_bits: int) -> Quality:
@@ -70,35 +66,28 @@ class MeterGroup:
     """DL/T 645: the exchanges of one poll (data blocks where the meter serves them)."""
 
 
-class MeterDevice:
+class MeterDevice(PolledDevice[MeterGroup]):
     """One meter on a bus: its poll groups, schedule and online state."""
+
+    task_prefix = "meter"
 
     def __init__(self, config: DeviceConfig, profile: Profile, link: MeterLink, sink: ReadingSink,
                  metrics: PollMetrics, *, clock: Callable[[], int], offline_after: int = 3,
                  backoff_max_s: float = 60.0, rng: random.Random | None = None) -> None:
         if config.address is None:
             raise EdgeError(f"{config.id}: a meter needs an address")
-        self.id = config.id
+        super().__init__(config.id, link, sink, metrics, offline_after=offline_after, backoff_max_s=backoff_max_s,
+                         rng=rng)
         self.config = config
         self.profile = profile
         self.protocol = profile.transport
         self.address = config.address
         self.link = link
-        self.sink = sink
-        self.metrics = metrics
         self.clock = clock
-        self.offline_after = offline_after
         self.timeout_s = config.timeout_s
         self.retries = config.retries
-        self.online: bool | None = None
-        self.failures = 0
-        self.backoff = Backoff(initial=1.0, cap=max(1.0, backoff_max_s), rng=rng or _RNG)
-        self.retry_at = 0.0
-        self.last_error = ""
-        self.stopped = False
         self._ser = 0
         names = sorted({p.poll_group for p in profile.points})
-        self.groups = []
         for name in names:
             points = [p for p in profile.points if p.poll_group == name]
             period = config.period_s or config.poll_groups.get(name) or profile.poll_groups.get(name) or 60.0
@@ -151,36 +140,8 @@ class MeterDevice:
         return await self.link.exchange(request, cjt188.split_frame, accept, timeout_s=self.timeout_s,
                                         retries=self.retries)
 
-    # ------------------------------------------------------------------ scheduling
-    async def run(self, phase: float) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for group in self.groups:
-                tg.create_task(self._loop(group, phase), name=f"meter-{self.id}-{group.name}")
-
-    async def _loop(self, group: MeterGroup, phase: float) -> None:
-        period = group.period_s
-        due = time.monotonic() + phase * period
-        last_warn = 0.0
-        while not self.stopped:
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            started = time.monotonic()
-            if self.online is False and started < self.retry_at:
-                due += max(1, math.ceil((self.retry_at - due) / period)) * period
-                continue
-            self.metrics.lateness.observe(max(0.0, (started - due) * 1000))
-            await self.poll(group)
-            due += period
-            now = time.monotonic()
-            if now > due:
-                missed = math.ceil((now - due) / period)
-                due += missed * period
-                self.metrics.overruns += 1
-                if now - last_warn > 60:
-                    last_warn = now
-                    log.warning("%s: poll group %s took %.0f ms, longer than its %.0f ms period (skipped %d)",
-                                self.id, group.name, (now - started) * 1000, period * 1000, missed)
+    def address_fields(self) -> dict[str, object]:
+        return {"address": self.address}
 
     # ------------------------------------------------------------------ one poll
     async def poll(self, group: MeterGroup) -> None:
@@ -241,29 +202,3 @@ class MeterDevice:
                 values[name], quality[name] = value, Quality.GOOD
             index += 1
         return False
-
-    def _failed(self, ts: int, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
-        self.metrics.poll_errors += 1
-        self.failures += 1
-        if self.online is not False and self.failures >= self.offline_after:
-            self.online = False
-            log.warning("%s (meter %s on %s) is offline: %s", self.id, self.address, self.link.key, self.last_error)
-            self.sink.event(self.id, "device_offline", {"reason": self.last_error, "link": self.link.key,
-                                                        "address": self.address, "failures": self.failures})
-            self.sink.reading(self.id, ts, dict.fromkeys(values), dict.fromkeys(quality, Quality.OFFLINE))
-        elif self.online is not False:
-            self.sink.reading(self.id, ts, values, quality)
-        if self.online is False:
-            self.retry_at = time.monotonic() + self.backoff.next_delay()
-
-    def _succeeded(self) -> None:
-        if self.online is False:
-            log.info("%s (meter %s on %s) is back online after %d failed polls",
-                     self.id, self.address, self.link.key, self.failures)
-            self.sink.event(self.id, "device_online", {"after_failures": self.failures, "link": self.link.key})
-        elif self.online is None:
-            self.sink.event(self.id, "device_online", {"link": self.link.key, "address": self.address})
-        self.online = True
-        self.failures = 0
-        self.backoff.reset()
-        self.retry_at = 0.0

@@ -103,6 +103,19 @@ async def test_events_map_to_gate_points_with_device_time(tmp_path: Path) -> Non
         assert door.rejects == 0
 
 
+async def test_passage_counts_go_on_after_an_agent_restart(tmp_path: Path) -> None:
+    """The controller reports passages as events, so the agent keeps the count; it must not start
+    again at 0 after a restart (the cloud would read a meter reset and lose that hour's passages)."""
+    async with controller(tmp_path, peak=20_000.0) as (_fleet, _listener, sink):
+        await wait_for("passages", lambda: int(sink.last().get("passages_in") or 0) >= 3)
+        before = int(sink.last()["passages_in"] or 0)
+    async with controller(tmp_path, peak=20_000.0) as (_fleet, _listener, sink):
+        await wait_for("a reading after the restart", lambda: "passages_in" in sink.last())
+        counts = [int(values["passages_in"] or 0) for _d, _ts, values, _q in sink.readings if "passages_in" in values]
+        assert counts[0] >= before
+        assert counts == sorted(counts)
+
+
 async def test_clock_skew_is_flagged(tmp_path: Path) -> None:
     async with controller(tmp_path) as (fleet, listener, sink):
         await wait_for("first part", lambda: listener.devices["b1-door-1"].parts > 0)

@@ -207,7 +207,7 @@ def test_count_counter_increase_tolerates_reset() -> None:
     for i in range(60):  # 7.5 per minute
         out += eng.process("e", "elevator", T0 + i * 8000, {"door_cycles": 1000 + i})
     assert out == []
-    out += eng.process("e", "elevator", T0 + 480_000, {"door_cycles": 1})  # counter reset to 0, 1 new
+    out += eng.process("e", "elevator", T0 + 480_000, {"door_cycles": 1})  # counter reset: counts nothing
     assert out == []
     for i in range(10):
         out += eng.process("e", "elevator", T0 + 482_000 + i * 2000, {"door_cycles": 2 + i})
@@ -225,8 +225,11 @@ def test_offline_via_tick_and_quality() -> None:
     assert {e.device for e in out} == {"d", "never"}
     assert out[0].value == 60.0
     assert states(eng.process("d", "pump", T0 + 70_000, {"p": 1})) == [("r1", "clear")]
-    # the agent reports the device offline: raise at once, no waiting
-    assert states(eng.process("d", "pump", T0 + 71_000, {}, quality="offline")) == [("r1", "raise")]
+    # the agent reports the device offline: raise at once, no waiting, saying how long it was silent
+    # (the message reads "silent 1s", not "silent n/as")
+    out = eng.process("d", "pump", T0 + 71_000, {}, quality="offline")
+    assert states(out) == [("r1", "raise")]
+    assert out[0].value == 1.0
     assert eng.tick(T0 + 72_000) == []
     assert states(eng.process("d", "pump", T0 + 73_000, {"p": 1})) == [("r1", "clear")]
 
@@ -349,3 +352,14 @@ def test_alarm_events_pass_the_wire_contract() -> None:
     envelope = decode(payload)
     assert [AlarmEvent.from_wire(item) for item in envelope.items] == events
     assert len(str(events[0].value)) == 256
+
+
+def test_a_counter_that_comes_back_with_its_lifetime_count_is_not_a_burst() -> None:
+    """A lift box restarted with its lifetime door count (lower than the last one seen) is a reset,
+    not 900,000 door cycles in two minutes."""
+    eng = engine(rule("count: {increase: door_cycles, at_least: 20, within: 2m}", kind="elevator"),
+                 stale_after_ms=None)
+    assert eng.process("e", "elevator", T0, {"door_cycles": 1_000_000}) == []
+    assert eng.process("e", "elevator", T0 + 8_000, {"door_cycles": 908_086}) == []
+    assert eng.process("e", "elevator", T0 + 16_000, {"door_cycles": 908_090}) == []
+    assert eng.tick(T0 + 20_000) == []

@@ -131,3 +131,21 @@ def test_restart_anywhere_gives_the_same_alarms(stream: list[int | None], cut: i
     before = feed(first, items[:cut])
     after = feed(roundtrip(first), items[cut:])
     assert before + after == straight
+
+
+def test_an_agent_restart_gap_is_not_the_devices_silence() -> None:
+    """Snapshot, five minutes down, restore: a device heard 10 s before the stop gets the rest of its
+    60 s before it is called offline; one already silent past it stays raised (no clear, no re-raise)."""
+    eng = engine(rule("offline: {after: 60s}"))
+    eng.process("quiet", "pump", T0, {"p": 1})
+    eng.process("fine", "pump", T0 + 90_000, {"p": 1})
+    assert states(eng.tick(T0 + 100_000)) == [("r1", "raise")]   # quiet: silent 100 s
+    data = orjson.loads(orjson.dumps(eng.snapshot()))
+    again = RuleEngine.restore(eng.ruleset, data, now_ms=T0 + 400_000)
+    assert again.tick(T0 + 400_000) == []
+    assert again.tick(T0 + 449_000) == []
+    out = again.tick(T0 + 450_000)   # 10 s before the stop + 50 s after it
+    assert states(out) == [("r1", "raise")]
+    assert out[0].device == "fine"
+    assert out[0].value == 60.0
+    assert sorted(a.device for a in again.active_alarms()) == ["fine", "quiet"]
