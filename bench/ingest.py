@@ -46,11 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import ingest_fleet
 from cloud.db import partitions
 from cloud.db.migrate import migrate, storage_mode
 from cloud.ingest.copy import COPY_SQL, encode_readings, stream
@@ -154,7 +154,7 @@ def _worker(db: str, mqtt_url: str, prefix: str, log: Path) -> subprocess.Popen[
     with log.open("ab") as fh:
         # each process its own /metrics port (the default one would collide between the two)
         return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench",
-                                 "--metrics-port", str(free_port())],
+                                 "--metrics-port", str(free_port()), "--processes", "1"],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -268,37 +268,11 @@ def _fleet(root: Path, broker: MosquittoServer, shape: tuple[int, int, int], pay
     blob = root / f"payloads-{_shape_name(shape)}.pkl"
     if not blob.exists():
         blob.write_bytes(pickle.dumps(payloads))
-    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
-    for k in range(FLEET_PROCESSES):
-        part = names[k::FLEET_PROCESSES]
-        if not part:
-            continue
-        out = root / f"fleet-{_shape_name(shape)}-{mode}-{k}.json"
-        spec = {"host": broker.host, "port": broker.port, "payloads": str(blob), "mode": mode, "first": first,
-                "upto": upto, "pace_s": 1.0, "confirm_timeout_s": 60.0, "out": str(out),
-                "gateways": [{"name": gw, "topic": wire.topic(COMMUNITY, gw, "telemetry"),
-                              "cmd": wire.topic(COMMUNITY, gw, "cmd"), "incarnation": f"{ids[gw]:016x}",
-                              "username": BrokerAccount.gateway(COMMUNITY, gw).username,
-                              "password": f"pw-{gw}"} for gw in part]}
-        spec_path = root / f"fleet-{_shape_name(shape)}-{mode}-{k}.spec.json"
-        spec_path.write_bytes(orjson.dumps(spec))
-        proc = subprocess.Popen([sys.executable, "-m", "bench.ingest_fleet", str(spec_path)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE)
-        procs.append((proc, out))
-    for proc, _ in procs:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != b"ready":
-            raise RuntimeError("a fleet process did not get ready")
-    for proc, _ in procs:
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-        proc.stdin.flush()
-    merged: dict[str, Any] = {}
-    for proc, out in procs:
-        if proc.wait(600) != 0:
-            raise RuntimeError(f"fleet process failed ({proc.returncode})")
-        merged.update(orjson.loads(out.read_bytes()))
-    return merged
+    fleet = ingest_fleet.launch(root, f"{_shape_name(shape)}-{mode}", host=broker.host, port=broker.port,
+                                community=COMMUNITY, gateways=[(gw, f"{ids[gw]:016x}", f"pw-{gw}") for gw in names],
+                                payloads=blob, mode=mode, first=first, upto=upto, processes=FLEET_PROCESSES)
+    ingest_fleet.go(fleet)
+    return ingest_fleet.collect(fleet)
 
 
 def _stored_at(db: str, ids: dict[str, int], keys: int, timeout: float) -> dict[tuple[int, int], float]:

@@ -18,6 +18,7 @@ prints ``ready`` once every client is subscribed, waits for a line on stdin, pub
 from __future__ import annotations
 
 import pickle
+import subprocess
 import sys
 import threading
 import time
@@ -28,7 +29,11 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.registry.broker import BrokerAccount
 from guanjia.core import wire
+
+Fleet = list[tuple[subprocess.Popen[bytes], Path]]
+"""Running publisher processes and the file each writes its record to."""
 
 
 class Gateway:
@@ -116,6 +121,54 @@ def main(spec_path: str) -> None:
     for g in gateways:
         g.client.disconnect()
         g.client.loop_stop()
+
+
+def launch(root: Path, tag: str, *, host: str, port: int, community: str, gateways: list[tuple[str, str, str]],
+           payloads: Path, mode: str, first: int, upto: int, confirm_timeout_s: float = 60.0,
+           processes: int = 2) -> Fleet:
+    """Start ``gateways`` (name, incarnation, broker password; the account is the gateway's own)
+    in ``processes`` publisher processes; returns once every client is subscribed. ``payloads``
+    is a pickle of name → payloads (index ``i`` is seq ``i + 1``)."""
+    fleet: Fleet = []
+    for k in range(processes):
+        part = gateways[k::processes]
+        if not part:
+            continue
+        out = root / f"fleet-{tag}-{k}.json"
+        spec = {"host": host, "port": port, "payloads": str(payloads), "mode": mode, "first": first, "upto": upto,
+                "pace_s": 1.0, "confirm_timeout_s": confirm_timeout_s, "out": str(out),
+                "gateways": [{"name": gw, "topic": wire.topic(community, gw, "telemetry"),
+                              "cmd": wire.topic(community, gw, "cmd"), "incarnation": incarnation,
+                              "username": BrokerAccount.gateway(community, gw).username, "password": password}
+                             for gw, incarnation, password in part]}
+        spec_path = root / f"fleet-{tag}-{k}.spec.json"
+        spec_path.write_bytes(orjson.dumps(spec))
+        proc = subprocess.Popen([sys.executable, "-m", "bench.ingest_fleet", str(spec_path)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        fleet.append((proc, out))
+    for proc, _ in fleet:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("a fleet process did not get ready")
+    return fleet
+
+
+def go(fleet: Fleet) -> None:
+    """Start publishing (every process at once)."""
+    for proc, _ in fleet:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+
+
+def collect(fleet: Fleet, timeout: float = 600) -> dict[str, Any]:
+    """Wait for the processes; their records (gateway → published, confirmed, messages, repeats, behind) merged."""
+    merged: dict[str, Any] = {}
+    for proc, out in fleet:
+        if proc.wait(timeout) != 0:
+            raise RuntimeError(f"fleet process failed ({proc.returncode})")
+        merged.update(orjson.loads(out.read_bytes()))
+    return merged
 
 
 if __name__ == "__main__":

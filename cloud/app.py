@@ -45,6 +45,7 @@ from cloud.api.routers import (
     inbox,
     inspections,
     maintenance,
+    people_admin,
     points,
     provisioning,
     registry_admin,
@@ -58,7 +59,7 @@ from cloud.auth.deps import authorize, build_auth_state
 from cloud.auth.policy import missing_rules
 from cloud.ops.model.policy import Policy, load_policy
 from cloud.runtime.metrics import Metrics
-from cloud.web import checklist, pages, rounds
+from cloud.web import admin, checklist, pages, rounds
 from guanjia.core.clock import Clock, SystemClock
 from guanjia.core.settings import Settings
 
@@ -78,7 +79,9 @@ ROUTERS: list[tuple[APIRouter, Guard]] = [
     (gateways.router, "self"),
     (provisioning.router, "self"),
     (registry_admin.router, "self"),
+    (people_admin.router, "self"),
     (pages.router, "self"),
+    (admin.router, "self"),
     (rounds.router, "self"),
     (checklist.router, "self"),
     (alarms.router, "self"),

@@ -8,6 +8,7 @@ whole tree); helpers that tests import are plain modules under ``tests/support``
 - ``timeshift``: ``--at INSTANT`` / ``--tz ZONE`` run the session at another wall-clock instant;
 - ``own_pg``: a database server a test may stop;
 - ``webapp``: the real app and its users for the web, API and security tests;
+- ``browser``: that app on uvicorn and a headless Chromium for the Playwright tests;
 - ``workorders``, ``receivers``, ``modbus``: fixtures of the operations, notification and
   simulator tests.
 """
@@ -18,6 +19,7 @@ pytest_plugins = [
     "tests.plugins.timeshift",
     "tests.plugins.own_pg",
     "tests.plugins.webapp",
+    "tests.plugins.browser",
     "tests.plugins.workorders",
     "tests.plugins.receivers",
     "tests.plugins.modbus",

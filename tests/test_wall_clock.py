@@ -31,6 +31,7 @@ SYSTEM_CLOCK_ALLOWED: dict[str, str] = {
     "cloud/service.py": "CloudService embedded without a clock (tests, benches) runs on the system clock",
     "cloud/app.py": "create_app used standalone (tests, benches) without a service context",
     "guanjia/app/cli/demo.py": "`guanjia demo`: the seeded operations history is dated back from the demo's start",
+    "guanjia/app/cli/cloud_workorders.py": "`guanjia cloud wo butler-add/policy-import`: the time of the audit row",
 }
 
 _WALL_ATTRS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),

@@ -242,12 +242,31 @@ class Site:
     def edge_name(self) -> str:
         return f"edge-{self.name}"
 
-    def start_edge(self) -> Child:
+    def start_edge(self, ready_timeout_s: float = 90.0) -> Child:
+        """Start the agent and return once it says it is up (outbox opened, rules loaded, polling).
+
+        The scenarios' phases (warm-up, outage, after) are timed from a running agent: on a
+        loaded machine a Python process can take seconds to import, and a fixed sleep from the
+        spawn then killed the agent before it had polled anything (or judged its outbox before it
+        had opened it). A child that dies while starting ends the wait; the scenario reports it.
+        """
         self.stack.forget(self.edge_name)
         self.edge_starts += 1
-        return self.stack.supervisor.start(self.edge_name, guanjia_cmd(
+        log_file = self.stack.supervisor.log_dir / f"{self.edge_name}.log"
+        mark = log_file.stat().st_size if log_file.exists() else 0
+        child = self.stack.supervisor.start(self.edge_name, guanjia_cmd(
             "edge", "run", "--config", str(self.directory / "agent.yaml"),
             "--inventory", str(self.directory / "inventory.json")))
+
+        def up() -> bool:
+            if not child.alive:
+                return True
+            with open(log_file, "rb") as fh:
+                fh.seek(mark)
+                return b"edge agent " in (text := fh.read()) and b" up: " in text
+
+        wait_until(f"{self.edge_name} up", up, ready_timeout_s)
+        return child
 
     def kill_edge(self) -> None:
         self.stack.supervisor.kill(self.edge_name)

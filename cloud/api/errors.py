@@ -61,7 +61,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "not authenticated, or the token expired/was revoked"},
     403: {"model": ErrorBody, "description": "authenticated, but the role may not do this"},
     404: {"model": ErrorBody, "description": "not found (also: another community's resource)"},
-    422: {"model": ErrorBody, "description": "invalid request; detail lists {loc, msg}"},
+    422: {"model": ErrorBody, "description": "invalid request; detail lists {loc, msg, type}"},
 }
 
 
@@ -105,7 +105,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        # ``type`` (pydantic's error type: missing, greater_than_equal …) lets a page word the
+        # message in its own language; ``msg`` stays the English explanation
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
         return respond(request, 422, error_body("invalid_request", "request is invalid", detail))
 
     @app.exception_handler(StorageError)

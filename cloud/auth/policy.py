@@ -213,6 +213,20 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/manager-reports/csv"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/manager-reports/pdf"): _r("reports.read", STAFF, COMMUNITY),
     ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
+    # --- self-service administration (issue 19): admins change, the community's engineers read ----
+    ("GET", "/api/v1/admin/butlers"): _r("butlers.read", STAFF, COMMUNITY),
+    ("POST", "/api/v1/admin/butlers"): _r("butlers.write", ADMIN, ANY),
+    ("PATCH", "/api/v1/admin/butlers/{butler_id}"): _r("butlers.write", ADMIN, COMMUNITY),
+    ("PUT", "/api/v1/admin/butlers/{butler_id}/roster"): _r("rosters.write", ADMIN, COMMUNITY),
+    ("GET", "/api/v1/admin/contractors"): _r("contractors.read", ADMIN, ANY),
+    ("POST", "/api/v1/admin/contractors"): _r("contractors.write", ADMIN, ANY),
+    ("GET", "/api/v1/admin/communities/{community}/policy"): _r("policies.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    ("DELETE", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    ("GET", "/admin/estate"): _r("registry.read", ADMIN, ANY),
+    ("GET", "/admin/devices"): _r("devices.import", ADMIN, ANY),
+    ("GET", "/admin/people"): _r("butlers.read", STAFF, COMMUNITY),
+    ("GET", "/admin/policies"): _r("policies.read", STAFF, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

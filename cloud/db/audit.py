@@ -38,12 +38,23 @@ async def record(conn: AsyncConnection[Any], *, at: dt.datetime, actor: str, act
 
 
 async def entries(conn: AsyncConnection[Any], *, limit: int = 100, community: str | None = None,
-                  before_id: int | None = None) -> list[AuditRow]:
-    """Newest first; ``before_id`` pages back."""
+                  before_id: int | None = None, action: str | None = None,
+                  actor: str | None = None) -> list[AuditRow]:
+    """Newest first; ``before_id`` pages back. ``action`` is an exact action or a family ending in
+    a dot (``butler.`` → ``butler.created``, ``butler.updated``); ``actor`` an exact username."""
     async with conn.cursor(row_factory=class_row(AuditRow)) as cur:
         await cur.execute(
             "SELECT id, at, actor, action, community, target, detail FROM admin_audit "
             "WHERE (%(community)s::text IS NULL OR community = %(community)s) "
+            "AND (%(action)s::text IS NULL OR action = %(action)s "
+            "     OR (right(%(action)s, 1) = '.' AND starts_with(action, %(action)s))) "
+            "AND (%(actor)s::text IS NULL OR actor = %(actor)s) "
             "AND (%(before)s::bigint IS NULL OR id < %(before)s) ORDER BY id DESC LIMIT %(limit)s",
-            {"community": community, "before": before_id, "limit": limit})
+            {"community": community, "before": before_id, "limit": limit, "action": action, "actor": actor})
         return await cur.fetchall()
+
+
+async def families(conn: AsyncConnection[Any]) -> list[str]:
+    """The action families present (``butler.``, ``gateway.`` …), for the page's filter."""
+    cur = await conn.execute("SELECT DISTINCT split_part(action, '.', 1) || '.' FROM admin_audit ORDER BY 1")
+    return [str(r[0]) for r in await cur.fetchall()]

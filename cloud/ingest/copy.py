@@ -109,6 +109,6 @@ def encode_readings(
     return rows.tobytes()
 
 
-def stream(chunks: list[bytes]) -> bytes:
+def stream(chunks: list[bytes | memoryview]) -> bytes:
     """A complete binary COPY stream from encoded row chunks."""
     return b"".join((SIGNATURE, *chunks, TRAILER))

@@ -130,7 +130,7 @@ class IngestWorker:
         m.gauge("guanjia_ingest_lag_seconds", "Receive-to-commit age of the last batch's oldest message",
                 source=lambda: self._lag_s)
         self.m_commit = m.summary("guanjia_ingest_commit_seconds", "Duration of the write transaction")
-        m.gauge("guanjia_ingest_queue_depth", "Messages received and not yet prepared", source=self.inbox.qsize)
+        m.gauge("guanjia_ingest_queue_depth", "Messages received and not yet prepared", source=self._queued)
         m.gauge("guanjia_ingest_ready_batches", "Prepared batches waiting for the writer", source=self.ready.qsize)
         self.m_connected = m.gauge("guanjia_ingest_broker_connected", "1 when the worker's MQTT session is up")
 
@@ -199,7 +199,7 @@ class IngestWorker:
     async def _batcher(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            message = await self.inbox.get()
+            message = await self._next()
             batch: list[Prepared] = []
             points = 0
             deadline = loop.time() + self.options.batch_wait_s
@@ -209,6 +209,8 @@ class IngestWorker:
                 points += prepared.points
                 if points >= self.options.batch_points or len(batch) >= self.options.batch_messages:
                     break
+                if self.inbox.empty() and self.consumer is not None:
+                    self.consumer.take()  # what the network thread handed off meanwhile: no wake-up needed
                 try:  # what is already here needs no timer
                     message = self.inbox.get_nowait()
                     continue
@@ -219,10 +221,29 @@ class IngestWorker:
                     break
                 try:
                     async with asyncio.timeout(remaining):
-                        message = await self.inbox.get()
+                        message = await self._next()
                 except TimeoutError:
                     break
-            await self.ready.put(batch)
+            await self.ready.put(self._finish(batch))
+
+    async def _next(self) -> Incoming:
+        """The next received message: from the inbox, else from the consumer's hand-off, else
+        awaited (then the consumer wakes the loop; see :mod:`cloud.ingest.consumer`)."""
+        if self.inbox.empty() and self.consumer is not None and not self.consumer.take():
+            self.consumer.waiting()
+        return await self.inbox.get()
+
+    def _finish(self, batch: list[Prepared]) -> list[Prepared]:
+        """COPY rows for the batch's fast-path messages, encoded together (:meth:`Preparer.finish`);
+        a bug there turns those messages into ``internal_error`` dead letters, as in :meth:`_prepare`."""
+        try:
+            self.preparer.finish(batch)
+        except Exception as exc:
+            log.exception("finishing a batch of %d messages failed", len(batch))
+            return [p if p.source is None else
+                    Prepared(p.incoming, "dead", dead=[dead_letter(p.incoming, "internal_error", repr(exc))])
+                    for p in batch]
+        return batch
 
     async def _prepare(self, message: Incoming) -> Prepared:
         backoff: Backoff | None = None  # built on the first failure only: this runs per message
@@ -286,7 +307,7 @@ class IngestWorker:
             await self.hooks.fire(self.hooks.alarms, result.alarm_ids)
             await self.hooks.fire(self.hooks.events, result.event_ids)
             if self.hooks.telemetry:
-                self.hooks.fire_telemetry([p.telemetry for p in result.new if p.telemetry is not None])
+                self.hooks.fire_telemetry([b for p in result.new if (b := p.telemetry_batch()) is not None])
 
     def _confirm(self, batch: list[Prepared]) -> None:
         """Tell the gateways what is now stored: queue the batch's seqs and flush, or, while the
@@ -298,10 +319,14 @@ class IngestWorker:
             log.exception("queueing storage confirmations failed")
         self._flush_confirms(coalesce=True)
 
+    def _queued(self) -> int:
+        """Messages received and not yet prepared (the inbox and the consumer's hand-off)."""
+        return self.inbox.qsize() + (self.consumer.handed_off if self.consumer is not None else 0)
+
     @property
     def behind(self) -> bool:
         """The hint for the edges (see the module docstring)."""
-        return (self.inbox.qsize() * 2 >= self.options.receive_maximum or self._lag_s > BEHIND_LAG_S
+        return (self._queued() * 2 >= self.options.receive_maximum or self._lag_s > BEHIND_LAG_S
                 or self.confirms.stalled)
 
     def _flush_confirms(self, *, coalesce: bool = False) -> None:

@@ -270,7 +270,7 @@ class Writer:
 
     async def _data(self, conn: psycopg.AsyncConnection, result: WriteResult) -> None:
         new = result.new
-        rows = [p.rows for p in new if p.rows]
+        rows = [chunk for p in new for chunk in p.chunks]
         texts = [r for p in new for r in p.text_rows]
         tmins = [p.tmin_ms for p in new if p.tmin_ms is not None]
         tmaxs = [p.tmax_ms for p in new if p.tmax_ms is not None]

@@ -28,6 +28,7 @@ from cloud.ops.complaints import repo as complaints
 from cloud.ops.model.actors import SYSTEM_ESCALATION
 from cloud.ops.model.policy import Policy
 from cloud.ops.notify.outbox import notify_butler, notify_webhooks, render_work_order
+from cloud.ops.policies.repo import effective
 from cloud.ops.routing.repo import chain
 from cloud.ops.workorders import repo as wo_repo
 from guanjia.core.clock import Clock
@@ -47,7 +48,9 @@ def _reason(state: str) -> str:
 
 
 async def escalate_one(conn: AsyncConnection[Any], policy: Policy, wo: dict[str, Any], now: datetime) -> int | None:
-    """Take one escalation step for ``wo`` (locked by the caller); return the notified butler."""
+    """Take one escalation step for ``wo`` (locked by the caller); return the notified butler.
+    The intervals are the community's own (:func:`cloud.ops.policies.repo.effective`)."""
+    policy = await effective(conn, policy, wo["community"])
     if wo["state"] in ("new", "rejected"):
         exclude = frozenset({wo["assignee_id"]}) if wo["state"] == "rejected" and wo["assignee_id"] else frozenset()
         wo = await wo_repo.auto_assign(conn, policy, wo, now, exclude)

@@ -447,14 +447,23 @@ async def manager_page(request: Request, user: PageUser) -> Response:
 
 @router.get("/admin/audit")
 async def audit_page(request: Request, user: PageUser) -> Response:
-    """Admins: the admin audit log, newest first (the same rows as ``GET /api/v1/audit``)."""
-    from cloud.db.audit import entries
+    """Admins: the admin audit log, newest first (the same rows as ``GET /api/v1/audit``), filtered
+    by community, action family and actor; times in the chosen community's zone."""
+    from cloud.db.audit import entries, families
+    from cloud.ops.routing.staff import community_timezone
 
     if user.role is not Role.admin:
         return _forbidden(request, user)
+    picked = {k: (request.query_params.get(k) or None) for k in ("community", "action", "actor")}
+    picked = {k: v[:100] if v else None for k, v in picked.items()}
     async with app_pool(request).connection() as conn:
-        rows = await entries(conn, limit=200)
-    return render(request, "audit.html", user, rows=rows)
+        rows = await entries(conn, limit=200, community=picked["community"], action=picked["action"],
+                             actor=picked["actor"])
+        communities = await community_codes(conn)
+        kinds = await families(conn)
+        tz = await community_timezone(conn, picked["community"]) if picked["community"] else None
+    return render(request, "audit.html", user, rows=rows, communities=communities, families=kinds, picked=picked,
+                  tz=tz)
 
 
 @router.get("/admin/users")
@@ -467,7 +476,7 @@ async def users_page(request: Request, user: PageUser) -> Response:
         users = await list_users(conn, limit=1000)
         communities = await community_codes(conn)
     # least privileged first, and the form's default: a slip must never create an admin
-    roles = [Role.resident.value, Role.butler.value, Role.engineer.value, Role.admin.value]
+    roles = [Role.resident.value, Role.butler.value, Role.contractor.value, Role.engineer.value, Role.admin.value]
     return render(request, "users.html", user, users=users, roles=roles, communities=communities,
                   error=request.query_params.get("error"), created=request.query_params.get("created"))
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     """``GUANJIA_BROKER_ACL_FILE``: the production Mosquitto's ACL file."""
     broker_pid_file: Path | None = None
     """``GUANJIA_BROKER_PID_FILE``: the broker's pid file, read at each change to reload it (SIGHUP)."""
+    ingest_processes: int = Field(default=0, ge=0, le=64)
+    """``GUANJIA_INGEST_PROCESSES``: processes ``guanjia cloud ingest`` runs when ``--processes`` is not
+    given (each its own interpreter: an ingest worker is GIL-bound); 0 = one per CPU core, at most 8."""
     gateway_mqtt_url: str | None = None
     """``GUANJIA_GATEWAY_MQTT_URL``: the broker address an enrolling gateway is given (``mqtts://host:8883``,
     no credentials); unset: the host and port of ``GUANJIA_MQTT_URL``."""

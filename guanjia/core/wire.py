@@ -35,8 +35,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Generic, Literal, NotRequired, TypeAlias, TypedDict, TypeVar, cast
+from typing import Annotated, Any, Final, Generic, Literal, NotRequired, TypeAlias, TypedDict, TypeVar, cast
 
+import msgspec
 import orjson
 
 from guanjia.core.errors import WireError
@@ -47,6 +48,9 @@ SUPPORTED_SCHEMAS: Final = (1, 2)
 LEGACY_INCARNATION: Final = "legacy"
 """The incarnation of a schema 1 message (an edge older than incarnations)."""
 _INCARNATION_RE: Final = re.compile(r"^[0-9a-f]{16}$")
+_VALID_IDS: set[str] = set()
+"""Ids already seen valid (bounded by :data:`_VALID_IDS_MAX`): skips the regex for the same few names."""
+_VALID_IDS_MAX: Final = 100_000
 TOPIC_ROOT: Final = "guanjia/v1"
 MAX_PAYLOAD_BYTES: Final = 1 << 20
 """Largest message either side accepts; the broker is configured with the same limit."""
@@ -104,7 +108,18 @@ QUALITY_BY_NAME: Final = {q.wire: q for q in Quality}
 def valid_incarnation(value: object) -> bool:
     """An incarnation is 16 lowercase hex digits (random bits), or ``legacy``: the numbering of
     schema 1 messages, which an outbox file written by an older agent keeps using after an upgrade."""
-    return isinstance(value, str) and (value == LEGACY_INCARNATION or bool(_INCARNATION_RE.match(value)))
+    if type(value) is not str:
+        return False
+    if value in _VALID_INCARNATIONS:
+        return True
+    if value != LEGACY_INCARNATION and _INCARNATION_RE.match(value) is None:
+        return False
+    if len(_VALID_INCARNATIONS) < _VALID_IDS_MAX:
+        _VALID_INCARNATIONS.add(value)
+    return True
+
+
+_VALID_INCARNATIONS: set[str] = set()
 
 
 def content_digest(items: list[Any]) -> bytes:
@@ -119,8 +134,17 @@ def content_digest(items: list[Any]) -> bytes:
 
 
 def valid_id(value: str) -> bool:
-    """Ids (community, gateway, device, metric) are short and topic-safe: no '/', '+', '#'."""
-    return bool(_ID_RE.match(value))
+    """Ids (community, gateway, device, metric) are short and topic-safe: no '/', '+', '#'.
+
+    Ids already seen valid skip the regex (:data:`_VALID_IDS`): every message names its community
+    and gateway twice (topic and payload), and the same few thousand ids recur all day."""
+    if value in _VALID_IDS:
+        return True
+    if _ID_RE.match(value) is None:
+        return False
+    if len(_VALID_IDS) < _VALID_IDS_MAX:
+        _VALID_IDS.add(value)
+    return True
 
 
 # --------------------------------------------------------------------------- topics
@@ -217,6 +241,16 @@ class Envelope(Generic[K, T]):
     items: list[T] = field(default_factory=list)
     raw: bytes = b""
     incarnation: str = LEGACY_INCARNATION
+    items_json: bytes = b""
+    """The items' canonical JSON (what :func:`content_digest` hashes) when the decoder already
+    proved it (:func:`decode`'s fast path); empty otherwise."""
+
+    @property
+    def digest(self) -> bytes:
+        """:func:`content_digest` of the items, without re-encoding them when the decoder kept their JSON."""
+        if self.items_json:
+            return hashlib.blake2b(self.items_json, digest_size=16).digest()
+        return content_digest(self.items)
 
 
 Telemetry: TypeAlias = Envelope[Literal["telemetry"], ReadingDict]
@@ -555,8 +589,124 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""Why the bound: orjson reads an integer past 64 bits as a float, msgspec as an int; such a
+message takes the checked path, whose reading (orjson's) is the contract."""
+
+
+class WireReading(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A reading as :func:`decode_telemetry` takes it: numbers only (``None`` and strings take the
+    checked path), no unknown keys (they would be part of the digest but not of this type)."""
+
+    device: str
+    ts: _Int64
+    values: dict[str, float | _Int64 | bool]
+    quality: str | msgspec.UnsetType = msgspec.UNSET
+    q: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+
+
+class _WireTelemetry(msgspec.Struct):
+    schema: Literal[1, 2]
+    kind: Literal["telemetry"]
+    gateway: str
+    community: str
+    seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+    sent_at: _Int64
+    readings: Annotated[list[WireReading], msgspec.Meta(max_length=MAX_READINGS_PER_MESSAGE)]
+    incarnation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FastTelemetry:
+    """A telemetry message :func:`decode_telemetry` vouched for: typed readings (no dicts)."""
+
+    gateway: str
+    community: str
+    seq: int
+    sent_at: int
+    incarnation: str
+    readings: list[WireReading]
+    items_json: bytes
+    """The readings' canonical JSON: :func:`content_digest` hashes exactly these bytes."""
+
+    @property
+    def digest(self) -> bytes:
+        return hashlib.blake2b(self.items_json, digest_size=16).digest()
+
+    def items(self) -> list[ReadingDict]:
+        """The readings as the dicts :func:`decode` gives (for readers that want the wire shape)."""
+        return cast(list[ReadingDict], msgspec.to_builtins(self.readings))
+
+    def envelope(self, payload: bytes) -> Telemetry:
+        """What :func:`decode` returns for this message."""
+        return cast(Telemetry, Envelope("telemetry", self.gateway, self.community, self.seq, self.sent_at,
+                                        self.items(), payload, self.incarnation, self.items_json))
+
+
+_TELEMETRY_DECODER: Final = msgspec.json.Decoder(_WireTelemetry)
+_ITEMS_ENCODER: Final = msgspec.json.Encoder()
+_READINGS_KEY: Final = b',"readings":'
+
+
+def decode_telemetry(payload: bytes, parts: TopicParts | None) -> FastTelemetry | None:
+    """The common telemetry message decoded and validated in C (msgspec), or ``None`` when this
+    path cannot vouch for it — then :func:`decode`'s checked path decides, with its exact reason.
+
+    Why it is exact: the msgspec types accept a subset of what the checked path accepts (ints
+    that are not bools, number values only, known keys only, the same bounds), and the few
+    checks types cannot express (ids, incarnation, qualities, topic match) are the checked
+    path's own functions, on sets of names. Floats need no finiteness check: JSON has no NaN or
+    infinity, and msgspec refuses a literal that overflows (``1e999``) — that message takes the
+    checked path. Why the digest stays the same: the readings are re-encoded and compared with
+    their bytes in the payload (the last key, as every edge writes it). Equal bytes mean the
+    payload's readings are canonical JSON in the order of the fields above, so
+    ``orjson.dumps(orjson.loads(...))`` — :func:`content_digest` — gives those same bytes; anything
+    else (whitespace, another key order, floats past 1e16, which msgspec formats otherwise) takes
+    the checked path. The caller gets typed readings, not dicts: the preparer reads attributes and
+    builds no dict per reading."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        env = _TELEMETRY_DECODER.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    gateway, community, readings = env.gateway, env.community, env.readings
+    if parts is not None and (parts.gateway != gateway or parts.community != community
+                              or parts.kind != "telemetry"):
+        return None
+    if not (valid_id(gateway) and valid_id(community)):
+        return None
+    incarnation = LEGACY_INCARNATION if env.schema == 1 else env.incarnation
+    if incarnation is None or not valid_incarnation(incarnation):
+        return None
+    start = payload.rfind(_READINGS_KEY)
+    if start < 0 or payload[-1:] != b"}":
+        return None
+    items_json = _ITEMS_ENCODER.encode(readings)
+    if payload[start + len(_READINGS_KEY):-1] != items_json:
+        return None
+    ids: set[str] = set()
+    for reading in readings:
+        values = reading.values
+        if len(values) > 1000 or (reading.q is not msgspec.UNSET and not _QUALITIES.issuperset(reading.q.values())):
+            return None
+        if reading.quality is not msgspec.UNSET and reading.quality not in QUALITY_BY_NAME:
+            return None
+        ids.update(values)
+        ids.add(reading.device)
+    if not _VALID_IDS.issuperset(ids) and not all(valid_id(i) for i in ids):
+        return None
+    return FastTelemetry(gateway, community, env.seq, env.sent_at, incarnation, readings, items_json)
+
+
+_QUALITIES: Final = frozenset(QUALITY_BY_NAME)
+
+
 def decode(payload: bytes, parts: TopicParts | None = None) -> Sequenced:
     """Decode and structurally validate a sequenced message; raise :class:`WireError` with a reason.
+
+    Telemetry tries :func:`decode_telemetry` first (same result, in C); everything it
+    does not vouch for is decoded and checked here.
 
     Checks here are the contract (shape, types, ids, sizes, finite numbers). Policy checks such as
     "is this gateway known" or "is the timestamp plausible" belong to the cloud. The result is
@@ -565,6 +715,16 @@ def decode(payload: bytes, parts: TopicParts | None = None) -> Sequenced:
     checks read; an alarm's ``labels`` and ``work_order`` are not checked here, so their reader
     (the cloud's preparer) still treats them defensively.
     """
+    _require(len(payload) <= MAX_PAYLOAD_BYTES, "too_large", f"{len(payload)} bytes")
+    if parts is None or parts.kind == "telemetry":
+        fast = decode_telemetry(payload, parts)
+        if fast is not None:
+            return fast.envelope(payload)
+    return decode_checked(payload, parts)
+
+
+def decode_checked(payload: bytes, parts: TopicParts | None = None) -> Sequenced:
+    """:func:`decode` without the fast path: every check in Python, with the exact reason."""
     _require(len(payload) <= MAX_PAYLOAD_BYTES, "too_large", f"{len(payload)} bytes")
     try:
         doc = orjson.loads(payload)
@@ -621,8 +781,6 @@ def _check_value(value: object, where: str) -> None:
         _require(value is None or isinstance(value, int | bool), "bad_value", f"{where} has a bad type")
 
 
-_VALID_IDS: set[str] = set()
-"""Device and metric ids already seen valid (bounded): skips the regex for the same few names."""
 
 
 def _plain_values(values: dict[str, Any]) -> bool:
@@ -647,7 +805,7 @@ def _check_values(values: dict[str, Any], index: int) -> None:
         if metric not in _VALID_IDS:
             if not valid_id(metric):
                 raise WireError("bad_id", f"reading {index} metric {metric[:40]!r}")
-            if len(_VALID_IDS) < 100_000:
+            if len(_VALID_IDS) < _VALID_IDS_MAX:
                 _VALID_IDS.add(metric)
         if type(value) is float:
             if not math.isfinite(value):
@@ -661,7 +819,7 @@ def _check_reading(item: object, index: int) -> None:
     if not (isinstance(item, dict) and type(item.get("ts")) is int and type(item.get("device")) is str
             and item["device"] in _VALID_IDS):
         _check_common(item, index)  # raises the exact error, or the device id is new and valid
-        if len(_VALID_IDS) < 100_000:
+        if len(_VALID_IDS) < _VALID_IDS_MAX:
             _VALID_IDS.add(item["device"])  # type: ignore[index]
     assert isinstance(item, dict)
     reading = item

@@ -21,7 +21,7 @@ def _start_ingest(db: str, mqtt_url: str, port: int, log: Path) -> subprocess.Po
     env = {**os.environ, "GUANJIA_DATABASE_URL": db, "GUANJIA_MQTT_URL": mqtt_url, "GUANJIA_MODE": "test"}
     with log.open("ab") as fh:
         return subprocess.Popen([GUANJIA, "cloud", "ingest", "--group", unique("g-"), "--client-id-prefix",
-                                 unique("m-"), "--metrics-port", str(port)], env=env, stdout=fh,
+                                 unique("m-"), "--metrics-port", str(port), "--processes", "1"], env=env, stdout=fh,
                                 stderr=subprocess.STDOUT)
 
 

@@ -375,3 +375,102 @@ def test_reading_values_fast_path_gives_the_loops_verdict(values: dict[str, Any]
         with pytest.raises(WireError) as caught:
             wire.decode(payload)
         assert caught.value.reason == reason
+
+
+def _outcome(decoder: Any, payload: bytes, parts: wire.TopicParts | None) -> tuple[Any, ...]:
+    """What a decoder makes of a payload: the reason it refuses it, or everything it returns."""
+    try:
+        env = decoder(payload, parts)
+    except WireError as exc:
+        return ("refused", exc.reason)
+    return (env.kind, env.gateway, env.community, env.seq, env.sent_at, env.incarnation, env.items, env.digest)
+
+
+_FAST_PARTS = wire.TopicParts("c1", "gw1", "telemetry")
+_FAST_READING: dict[str, Any] = {"device": "d1", "ts": 1_700_000_000_000, "values": {"a": 1.5, "b": 2, "c": True}}
+
+
+def _fast_doc(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"schema": 2, "kind": "telemetry", "gateway": "gw1", "community": "c1",
+                           "incarnation": "0123456789abcdef", "seq": 7, "sent_at": 1_700_000_000_000,
+                           "readings": [dict(_FAST_READING)]}
+    doc.update(changes)
+    return {k: v for k, v in doc.items() if v is not _DROP}
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize("payload", [
+    orjson.dumps(_fast_doc()),
+    orjson.dumps(_fast_doc(schema=1, incarnation=_DROP)),
+    orjson.dumps(_fast_doc(schema=1, incarnation=5)),  # schema 1 ignores the field (the checked path reads it)
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "quality": "uncertain"}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "quality": "nope"}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "q": {"a": "bad"}}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "q": {"a": "nope"}}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "q": None}])),
+    orjson.dumps(_fast_doc(readings=[{"ts": 1, "device": "d1", "values": {"a": 1}}])),  # another key order
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "extra": 1}])),  # an unknown key is hashed too
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "values": {"a": None, "b": "text"}}])),
+    orjson.dumps(_fast_doc()).replace(b"1.5", str(2**70).encode()),  # an int past 64 bits
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "values": {"a": 1e300, "b": 2.5e16}}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "values": {"bad/id": 1}}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "device": "bad device"}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "ts": True}])),
+    orjson.dumps(_fast_doc(readings=[{**_FAST_READING, "values": {f"m{i}": i for i in range(1001)}}])),
+    orjson.dumps(_fast_doc(readings=[])),
+    orjson.dumps(_fast_doc(seq=-1)),
+    orjson.dumps(_fast_doc(seq=2**63)),
+    orjson.dumps(_fast_doc(seq=True)),
+    orjson.dumps(_fast_doc(sent_at=1.5)),
+    orjson.dumps(_fast_doc(schema=3)),
+    orjson.dumps(_fast_doc(incarnation="ABC")),
+    orjson.dumps(_fast_doc(incarnation=_DROP)),
+    orjson.dumps(_fast_doc(gateway="other")),
+    orjson.dumps(_fast_doc(community="bad id")),
+    orjson.dumps(_fast_doc(kind="alarms")),
+    orjson.dumps(_fast_doc(extra={"readings": [1]})),
+    orjson.dumps(_fast_doc()).replace(b'"seq":7', b'"seq":7,"seq":8'),  # duplicate keys: the last wins in both
+    orjson.dumps(_fast_doc()).replace(b'"values":{', b'"values":{"a":0,'),  # a duplicate metric
+    orjson.dumps(_fast_doc()).replace(b',"readings":', b', "readings": '),
+    orjson.dumps(_fast_doc()) + b" ",
+    orjson.dumps(_fast_doc()).replace(b"1.5", b"1e999"),
+    orjson.dumps(_fast_doc()).replace(b"1.5", b"NaN"),
+    orjson.dumps(_fast_doc()).replace(b"1.5", b"1.50"),
+    orjson.dumps(_fast_doc())[:-1] + b',"trailing":1}',
+], ids=lambda p: p.decode(errors="replace")[:80])
+def test_fast_telemetry_path_gives_the_checked_paths_verdict(payload: bytes) -> None:
+    """Issue 21: :func:`wire.decode` takes the msgspec path first; whatever it accepts it returns
+    exactly as the checked path would (items, digest — the dedupe key — and all), and whatever
+    it declines the checked path refuses with its own reason."""
+    for parts in (_FAST_PARTS, None):
+        assert _outcome(wire.decode, payload, parts) == _outcome(wire.decode_checked, payload, parts)
+
+
+def test_fast_telemetry_path_takes_what_edges_send() -> None:
+    items = [{"device": f"d{i}", "ts": 1_700_000_000_000 + i, "values": {"t": 20.5 + i, "on": True, "n": i},
+              "quality": "good"} for i in range(50)]
+    payload = wire.encode("telemetry", gateway="gw1", community="c1", seq=3, sent_at=1, items=items,
+                          incarnation="0123456789abcdef")
+    fast = wire.decode_telemetry(payload, _FAST_PARTS)
+    assert fast is not None
+    assert fast.digest == wire.content_digest(items)
+    assert fast.items() == items
+    assert fast.envelope(payload).items_json == orjson.dumps(items)
+    assert wire.decode_telemetry(orjson.dumps(orjson.loads(payload), option=orjson.OPT_INDENT_2), _FAST_PARTS) is None
+
+
+@given(items=st.lists(st.fixed_dictionaries({
+    "device": st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True), "ts": st.integers(-(2**63), 2**63 - 1),
+    "values": st.dictionaries(st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True),
+                              st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+                              | st.booleans() | st.none(), max_size=6)}), max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_fast_telemetry_path_agrees_on_any_readings(items: list[dict[str, Any]]) -> None:
+    try:
+        payload = wire.encode("telemetry", gateway="gw1", community="c1", seq=1, sent_at=1, items=items,
+                              incarnation="0123456789abcdef")
+    except TypeError:  # ints past 64 bits: orjson will not write them
+        return
+    assert _outcome(wire.decode, payload, _FAST_PARTS) == _outcome(wire.decode_checked, payload, _FAST_PARTS)

@@ -189,7 +189,7 @@ async def test_every_json_body_with_nul_strings_is_4xx_or_handled(app: FastAPI, 
     assert complaint is not None
     ids = {"user_id": spare.user.id, "alarm_id": world.alarm_ids["cA"][0], "wo_id": world.work_order_ids["cA"][0],
            "device_id": world.device_ids["cA"][0], "gateway_id": world.gateway_ids["cA"],
-           "butler_id": world.butler_ids["cA"][0], "complaint_id": complaint[0]}
+           "butler_id": world.butler_ids["cA"][0], "complaint_id": complaint[0], "community": "cA"}
     spec = app.openapi()
     components = spec["components"]["schemas"]
     sent = 0

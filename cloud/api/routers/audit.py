@@ -32,7 +32,12 @@ class AuditOut(BaseModel):
 @router.get("", response_model=list[AuditOut], summary="Administrative changes, newest first")
 async def list_audit(pool: PoolDep, user: AdminUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                      before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+                     community: Annotated[str | None, Query(max_length=64)] = None,
+                     action: Annotated[str | None, Query(max_length=64,
+                                                         description="exact, or a family: butler.")] = None,
+                     actor: Annotated[str | None, Query(max_length=100)] = None,
                      ) -> list[AuditOut]:
     async with pool.connection() as conn:
-        rows = await entries(conn, limit=limit, before_id=before_id)
+        rows = await entries(conn, limit=limit, before_id=before_id, community=community, action=action,
+                             actor=actor)
     return [AuditOut.of(r) for r in rows]

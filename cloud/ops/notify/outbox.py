@@ -130,7 +130,9 @@ async def notify_butler(
 ) -> int | None:
     """Inbox (live, SSE) + the butler's email and messengers, all in the caller's transaction;
     with ``sms`` (a P0 order escalated because nobody accepted it) also a text to the butler's
-    phone, which reaches them when no app is open."""
+    phone, which reaches them when no app is open. The community's notification policy
+    (``community_policies.notify``, :mod:`cloud.ops.policies.repo`) may switch email, messengers
+    and the SMS off; the inbox row is always written."""
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii)
     key = f"{dedup}:b{butler_id}" if dedup else None
     # the inbox row and its live NOTIFY in one round trip; the payload is completed with the id
@@ -146,8 +148,12 @@ async def notify_butler(
                      %(payload)s, 'sent', %(dedup)s, %(now)s, %(now)s)
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id)
            SELECT ins.id, pg_notify(%(channel)s, '{"id": ' || ins.id || ', ' || substr(%(head)s, 2)),
-                  b.email, b.messengers, b.phone
-           FROM ins JOIN butlers b ON b.id = %(butler)s""",
+                  b.email, b.messengers, b.phone,
+                  coalesce((p.notify ->> 'email')::boolean, true),
+                  coalesce((p.notify ->> 'messengers')::boolean, true),
+                  coalesce((p.notify ->> 'sms_escalation')::boolean, true)
+           FROM ins JOIN butlers b ON b.id = %(butler)s
+           LEFT JOIN community_policies p ON p.community = %(community)s""",
         {"butler": butler_id, "event": event, "community": wo["community"], "wo": wo["id"],
          "alarm": wo.get("alarm_id"), "subject": subject, "body": body, "payload": Jsonb(payload),
          "dedup": f"{key}:inbox" if key else None, "now": now, "channel": INBOX_CHANNEL, "head": head},
@@ -156,6 +162,13 @@ async def notify_butler(
     if row is None:
         return None  # already notified (replay)
     inbox_id, email, messengers, phone = int(row[0]), row[2], row[3], row[4]
+    # the community's notification policy (cloud.ops.policies, read in the same statement): the
+    # inbox always gets the news; email, messenger robots and the P0 SMS only where switched on
+    if not row[5]:
+        email = None
+    if not row[6]:
+        messengers = []
+    sms = sms and bool(row[7])
     queued = False
     if sms and phone:
         # a text message is short and may sit on a lock screen: the masked subject only

@@ -9,14 +9,14 @@ is the ``SELECT`` list) except :func:`order_with_trail`, which hands back whole 
 because the command prints an order field by field and its trail as it is.
 
 Nothing here changes an order's state: that goes through the API or the web inbox, so the state
-machine, the trail and the notifications apply. Adding a butler or a webhook endpoint is set-up,
-not a transition.
+machine, the trail and the notifications apply. Adding a webhook endpoint is set-up, not a
+transition; adding a butler goes through :mod:`cloud.ops.routing.staff` (the admin API's checks
+and audit row).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -24,7 +24,6 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cloud.ops.model.errors import InvalidRequest
-from cloud.ops.notify.channels import normalise_channels
 
 
 class OrderLine(NamedTuple):
@@ -90,53 +89,6 @@ def current_alarms(conn: psycopg.Connection[Any], community: str | None = None, 
     """The current alarm of each (device, rule), active ones first (at most 200)."""
     rows = conn.execute(_ALARMS_SQL, {"c": community, "all": include_cleared}).fetchall()
     return [AlarmLine(*r) for r in rows]
-
-
-def user_id(conn: psycopg.Connection[Any], username: str) -> int | None:
-    """The id of a web account by login name (case-insensitive), to link a butler to it."""
-    row = conn.execute("SELECT id FROM users WHERE lower(username) = lower(%s)", (username,)).fetchone()
-    return int(row[0]) if row is not None else None
-
-
-@dataclass(slots=True)
-class NewButler:
-    """A butler row as ``butlers`` stores it; the field order is the ``INSERT``'s column order."""
-
-    user_id: int | None
-    name: str
-    phone: str
-    email: str
-    community: str
-    buildings: list[str]
-    skills: list[str]
-    kind: str
-    role: str
-    star_level: int
-    manager_id: int | None
-    timezone: str
-    messengers: list[str]
-    shifts: list[tuple[int, time, time]] = field(default_factory=list)
-    """(weekday, start, end) rows of ``butler_shifts``; none: always on duty."""
-
-
-_BUTLER_COLUMNS = ("user_id", "name", "phone", "email", "community", "buildings", "skills", "kind", "role",
-                   "star_level", "manager_id", "timezone", "messengers")
-
-
-def add_butler(conn: psycopg.Connection[Any], butler: NewButler) -> int:
-    """Insert the butler and their shifts (in the caller's transaction); returns the butler id.
-    Messenger URLs are checked and stored in their canonical form (:func:`normalise_channels`): a
-    typo is an error now, not a ``notification_failed`` alarm at the first incident."""
-    butler.messengers = normalise_channels(butler.messengers)
-    row = conn.execute(
-        f"INSERT INTO butlers ({', '.join(_BUTLER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_BUTLER_COLUMNS))}) "
-        "RETURNING id", [getattr(butler, c) for c in _BUTLER_COLUMNS]).fetchone()
-    assert row is not None
-    butler_id = int(row[0])
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO butler_shifts (butler_id, weekday, starts, ends) VALUES (%s, %s, %s, %s)",
-                        [(butler_id, d, a, b) for d, a, b in butler.shifts])
-    return butler_id
 
 
 def add_webhook(conn: psycopg.Connection[Any], url: str, secret: str, *, community: str | None = None,

@@ -25,6 +25,7 @@ from cloud.ops.model.states import FINAL, Action, State, next_state
 from cloud.ops.notify.masking import mask_text
 from cloud.ops.notify.outbox import notify_butler, notify_residents, notify_webhooks, render_work_order
 from cloud.ops.points.ledger import award_task
+from cloud.ops.policies.repo import effective
 from cloud.ops.routing.repo import route
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,9 @@ async def add_photo(conn: AsyncConnection[Any], wo_id: int, ref: str) -> None:
 
 async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, now: datetime,
                      actor: Actor) -> WorkOrder | None:
-    """Insert, route and announce a work order; ``None`` when the alarm already has an open one."""
+    """Insert, route and announce a work order; ``None`` when the alarm already has an open one.
+    The deadlines are the community's (:func:`cloud.ops.policies.repo.effective`), set by its admin."""
+    policy = await effective(conn, policy, new.community)
     sla = policy.sla(new.priority, now)
     if new.due is not None:
         sla = sla.model_copy(update={"respond_due": min(sla.respond_due, new.due), "on_site_due": new.due,
@@ -266,6 +269,7 @@ async def transition(
     wo = await get(conn, wo_id, lock=True)
     target = next_state(wo["state"], action)  # raises IllegalTransition naming the allowed actions
     act = Action(action)
+    policy = await effective(conn, policy, wo["community"])
     await _check_actor(conn, wo, act, actor, assignee_id)
     if act in (Action.assign, Action.reassign):
         if assignee_id is None:

@@ -63,13 +63,15 @@ SeqWindowOption = typer.Option(
 def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | None, *, workers: int, api: bool,
              api_host: str, api_port: int, group: str, client_id_prefix: str | None, ingest_only: bool,
              receive_maximum: int, batch_points: int, seq_window: int = SEQ_WINDOW_DEFAULT,
-             needs_secret: bool = True, metrics_host: str = "127.0.0.1", metrics_port: int = 0) -> None:
+             needs_secret: bool = True, metrics_host: str = "127.0.0.1", metrics_port: int = 0,
+             processes: int | None = 1) -> None:
     import asyncio
     import secrets
 
     from cloud.components import COMPONENTS, INGEST_ONLY
     from cloud.runtime.context import CloudConfig
     from cloud.service import CloudService
+    from guanjia.app.supervise import auto_processes
     from guanjia.core.clock import SystemClock
     from guanjia.core.settings import Settings
 
@@ -85,6 +87,12 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
         pool_size=max(4, 2 * workers + 4), client_id_prefix=client_id_prefix, receive_maximum=receive_maximum,
         batch_points=batch_points, seq_window=seq_window, metrics_host=metrics_host, metrics_port=metrics_port)
     factories = INGEST_ONLY if ingest_only else COMPONENTS
+    count = auto_processes(settings.ingest_processes if processes is None else processes)
+    if ingest_only and count > 1:
+        raise typer.Exit(_supervise_ingest(count, db, broker, workers=workers, group=group,
+                                           client_id_prefix=client_id_prefix, receive_maximum=receive_maximum,
+                                           batch_points=batch_points, seq_window=seq_window,
+                                           metrics_host=metrics_host, metrics_port=metrics_port))
 
     async def main() -> None:
         # wall time enters the cloud here: one clock for every component, the API and the pages
@@ -93,6 +101,31 @@ def _service(database_url: str | None, mqtt_url: str | None, run_dir: Path | Non
             _exit_after_grace()
 
     asyncio.run(main())
+
+
+def _supervise_ingest(count: int, db: str, broker: str | None, *, workers: int, group: str,
+                      client_id_prefix: str | None, receive_maximum: int, batch_points: int, seq_window: int,
+                      metrics_host: str, metrics_port: int) -> int:
+    """``count`` ingest processes (:mod:`guanjia.app.supervise`): the same options, ``--processes 1``,
+    a client-id prefix and a metrics port per slot."""
+    import socket
+    import sys
+
+    from guanjia.app.supervise import supervise
+
+    prefix = client_id_prefix or f"guanjia-ingest-{socket.gethostname()[:40]}"
+
+    def command(slot: int) -> list[str]:
+        return [sys.executable, "-m", "guanjia.app.cli.main", "cloud", "ingest", "--processes", "1",
+                "--workers", str(workers), "--group", group, "--client-id-prefix", f"{prefix}-p{slot}",
+                "--receive-maximum", str(receive_maximum), "--batch-points", str(batch_points),
+                "--seq-window", str(seq_window), "--metrics-host", metrics_host,
+                "--metrics-port", str(metrics_port + slot if metrics_port else 0)]
+
+    env = {**os.environ, "GUANJIA_DATABASE_URL": db}
+    if broker:
+        env["GUANJIA_MQTT_URL"] = broker
+    return supervise(command, count, env)
 
 
 STOP_GRACE_S = 15.0
@@ -154,14 +187,18 @@ def ingest(
     seq_window: int = SeqWindowOption,
     metrics_host: str = typer.Option("127.0.0.1", "--metrics-host"),
     metrics_port: int = typer.Option(9108, "--metrics-port", min=0, max=65535,
-                                     help="Serve GET /metrics (and /healthz) here; 0 = off. One port per process."),
+                                     help="Serve GET /metrics (and /healthz) here; 0 = off. Process I of "
+                                          "--processes uses PORT + I."),
+    processes: int | None = typer.Option(None, "--processes", min=0, max=64,
+                                         help="Ingest processes (each its own interpreter); default "
+                                              "GUANJIA_INGEST_PROCESSES, 0 = one per CPU core (at most 8)."),
     run_dir: Path | None = RunDirOption,
 ) -> None:
     """Ingest workers only (scale-out processes beside one `serve`)."""
     _service(database_url, mqtt_url, run_dir, workers=workers, api=False, api_host="", api_port=0, group=group,
              client_id_prefix=client_id_prefix, ingest_only=True,
              receive_maximum=receive_maximum, batch_points=batch_points, seq_window=seq_window, needs_secret=False,
-             metrics_host=metrics_host, metrics_port=metrics_port)
+             metrics_host=metrics_host, metrics_port=metrics_port, processes=processes)
 
 
 # ---------------------------------------------------------------------- gateways

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -126,24 +127,42 @@ def butler_add(
              "address, or another apprise URL; repeat (checked when added)"),
     database_url: str | None = DbOption,
 ) -> None:
-    """Add a butler (or team lead / manager) with skills, buildings, roster and escalation link."""
-    from cloud.db.pool import connect
-    from cloud.ops.routing.roster import zone
-    from cloud.ops.workorders.admin import NewButler, add_butler, user_id
+    """Add a butler (or team lead / manager) with skills, buildings, roster and escalation link.
 
-    zone(timezone)
-    parsed = [s for text in shifts for s in parse_shift(text)]
-    with connect(options.database_url(database_url)) as conn:
-        linked = None
-        if user is not None:
-            linked = user_id(conn, user)
-            if linked is None:
-                out.print(f"no user {user!r}; create it with `guanjia cloud user add`")
-                raise typer.Exit(1)
-        butler_id = add_butler(conn, NewButler(
-            user_id=linked, name=name, phone=phone, email=email, community=community, buildings=buildings,
-            skills=skills, kind=kind, role=role, star_level=star, manager_id=manager, timezone=timezone,
-            messengers=messengers, shifts=parsed))
+    The same checks and audit row as ``POST /api/v1/admin/butlers`` (:func:`cloud.ops.routing.staff.create_butler`);
+    the audit log names the operating-system user as ``cli:<user>``."""
+    import asyncio
+    import getpass
+
+    from pydantic import ValidationError
+
+    from cloud.db.pool import connect_async
+    from cloud.ops.model.errors import WorkOrderError
+    from cloud.ops.routing.staff import NewButler, create_butler
+    from guanjia.core.clock import SystemClock
+    from guanjia.core.errors import ConfigError, ConfigIssue
+
+    parsed = [{"weekday": d, "starts": a, "ends": b} for text in shifts for d, a, b in parse_shift(text)]
+    try:
+        new = NewButler.model_validate({
+            "name": name, "phone": phone, "email": email, "community": community, "buildings": buildings,
+            "skills": skills, "kind": kind, "role": role, "star_level": star, "manager_id": manager,
+            "timezone": timezone, "messengers": messengers, "username": user, "shifts": parsed})
+    except ValidationError as exc:
+        raise ConfigError([ConfigIssue("command line", None, ".".join(map(str, e["loc"])), e["msg"])
+                           for e in exc.errors()]) from None
+    url = options.database_url(database_url)
+
+    async def _run() -> int:
+        async with connect_async(url) as conn:
+            butler = await create_butler(conn, new, actor=f"cli:{getpass.getuser()}", now=SystemClock().now())
+            await conn.commit()
+            return butler.id
+
+    try:
+        butler_id = asyncio.run(_run())
+    except WorkOrderError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     out.print(f"butler {butler_id} added ({name}, {role}, {kind}, {len(parsed)} shifts)")
 
 
@@ -162,3 +181,48 @@ def webhook_add(
     with connect(options.database_url(database_url)) as conn:
         webhook_id = add_webhook(conn, url, secret, community=community, events=events)
     out.print(f"webhook {webhook_id} → {url}")
+
+
+@app.command("policy-import")
+def policy_import(
+    community: str = typer.Argument(..., help="the community's code"),
+    file: Path = typer.Argument(..., help="a policy YAML in the format of cloud/ops/model/policy.yaml"),
+    database_url: str | None = DbOption,
+) -> None:
+    """Give COMMUNITY the SLA clocks and the reminder interval of a policy file.
+
+    What differs from the platform default (``GUANJIA_WO_POLICY``, else the shipped file) is stored
+    as the community's own policy — the same row, checks and audit entry as the admin page's
+    ``/admin/policies`` — so a site's old YAML becomes its community's policy in the database."""
+    import asyncio
+    import getpass
+    import os
+
+    from pydantic import ValidationError
+
+    from cloud.db.pool import connect_async
+    from cloud.ops.model.policy import load_policy
+    from cloud.ops.policies.repo import CommunityPolicy, NotifyPolicy, save
+    from cloud.ops.routing.staff import community_exists
+    from guanjia.core.clock import SystemClock
+    from guanjia.core.errors import ConfigError, ConfigIssue
+
+    base = load_policy(os.environ.get("GUANJIA_WO_POLICY") or None)
+    own = load_policy(file)  # errors name the file, line and field
+    try:
+        wanted = CommunityPolicy(sla=own.priorities, notify=NotifyPolicy(reminder_every=own.reminder_every))
+    except ValidationError as exc:
+        raise ConfigError([ConfigIssue(str(file), None, "priorities", e["msg"]) for e in exc.errors()]) from None
+    url = options.database_url(database_url)
+
+    async def _run() -> list[str]:
+        async with connect_async(url) as conn:
+            if not await community_exists(conn, community):
+                raise typer.BadParameter(f"no community {community!r}")
+            stored = await save(conn, base, community, wanted, actor=f"cli:{getpass.getuser()}",
+                                now=SystemClock().now())
+            await conn.commit()
+            return sorted(stored.policy.sla)
+
+    changed = asyncio.run(_run())
+    out.print(f"{community}: own clocks for {', '.join(changed) or 'no priority'} (the rest follow the default)")

@@ -39,7 +39,7 @@ def _prepared(gateway_id: int, seq: int, device: int, metric: int, times: list[d
     rows = encode_readings(ts, np.full(len(ts), device, np.int32), np.zeros(len(ts), np.int16),
                            np.full((len(ts), 1), metric, np.int16), np.array(values, dtype=np.float64).reshape(-1, 1))
     return Prepared(Incoming("t", b"", 0, 1, 0, 0), "telemetry", gateway_id=gateway_id, seq=seq, items=len(ts),
-                    points=len(ts), rows=rows, tmin_ms=int(ts.min()), tmax_ms=int(ts.max()))
+                    points=len(ts), chunks=[rows], tmin_ms=int(ts.min()), tmax_ms=int(ts.max()))
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def _start_ingest(db: str, mqtt_url: str, client_prefix: str, group: str, log: P
     with log.open("ab") as fh:
         return subprocess.Popen(
             [GUANJIA, "cloud", "ingest", "--client-id-prefix", client_prefix, "--group", group, "--batch-points",
-             "300", "--receive-maximum", "16", "--metrics-port", "0"], env=env, stdout=fh, stderr=subprocess.STDOUT)
+             "300", "--receive-maximum", "16", "--metrics-port", "0", "--processes", "1"],
+            env=env, stdout=fh, stderr=subprocess.STDOUT)
 
 
 async def test_worker_killed_mid_batch_loses_nothing(ingest_db: str, broker: BrokerHandle, tmp_path: Path) -> None:

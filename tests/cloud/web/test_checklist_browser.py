@@ -5,15 +5,11 @@ Skipped with a reason when Chromium or Playwright is not installed."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
@@ -24,46 +20,22 @@ from cloud.ops.maintenance.templates import shipped
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.policy import default_policy
 from cloud.ops.workorders import repo as wo_repo
-from guanjia.core.ports import free_port
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, login
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 try:
     from playwright.async_api import async_playwright, expect
 except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed (pip install -e '.[dev]')"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install "
-                                                            "chromium); Playwright cannot download browsers here"),
-    pytest.mark.slow,
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                        timeout_graceful_shutdown=1))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
 
 
 async def test_maintainer_fills_checklist_photos_and_signs(server: str, pool: AsyncConnectionPool[Any],
@@ -88,13 +60,7 @@ async def test_maintainer_fills_checklist_photos_and_signs(server: str, pool: As
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-            page = await context.new_page()
-            await page.goto(f"{server}/login")
-            await page.fill("input[name=username]", me.user.username)
-            await page.fill("input[name=password]", me.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
+            page = await login(browser, server, me, width=390, height=844)
             await page.goto(f"{server}/maintenance/{wo_id}")
             await expect(page.locator("h1")).to_have_text("电梯半月维保")
 

@@ -5,59 +5,30 @@ Chromium or Playwright is not installed (as the other browser tests)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
 from cloud.ops.inspections import repo
-from guanjia.core.ports import free_port
+from tests.support.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, login
 from tests.support.webapp import MakeUser
 from tests.support.workorders import add_butler
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 try:
     from playwright.async_api import async_playwright, expect
 except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed (pip install -e '.[dev]')"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install "
-                                                            "chromium); Playwright cannot download browsers here"),
-    pytest.mark.slow,
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                        timeout_graceful_shutdown=1))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
 
 
 async def test_butler_records_a_visit_and_a_finding_on_the_phone(server: str, pool: AsyncConnectionPool[Any],
@@ -79,14 +50,7 @@ async def test_butler_records_a_visit_and_a_finding_on_the_phone(server: str, po
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
-                                                is_mobile=True, has_touch=True)
-            page = await context.new_page()
-            await page.goto(f"{server}/login")
-            await page.fill("input[name=username]", me.user.username)
-            await page.fill("input[name=password]", me.password)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state("networkidle")
+            page = await login(browser, server, me, width=390, height=844, mobile=True)
             await page.goto(f"{server}/inspect")
             await expect(page.locator("h1")).to_have_text("巡检")
             await expect(page.locator("body")).to_contain_text("地库巡查")

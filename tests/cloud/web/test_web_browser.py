@@ -14,17 +14,13 @@ when Chromium or Playwright is not installed.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from bench.webdata import World, build_world
@@ -34,66 +30,32 @@ from cloud.registry import store
 from cloud.runtime.context import CloudConfig
 from cloud.service import CloudService
 from device_profiles import find_profile
-from guanjia.core.ports import free_port
 from guanjia.core.settings import Settings
+from tests.support.browser import BROWSER_MARKS, login, shot
 from tests.support.edge.collector import Collector
 from tests.support.edge.process import AgentProcess
 from tests.support.edge.servers import ProfileServer, Unit
 from tests.support.services import BrokerHandle
 from tests.support.webapp import Login, MakeUser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
 try:
     from playwright.async_api import Browser, Page, async_playwright, expect
 except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed (pip install -e '.[dev]')"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="Debian chromium is not installed (apt-get install chromium); Playwright cannot "
-                              "download browsers here"),
-    pytest.mark.slow,
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=1)
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    for _ in range(200):
-        if srv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
-        for name in ("inbox_hub", "resident_hub"):
-            hub = getattr(app.state, name, None)
-            if hub is not None:
-                hub.stop_detached()
+def server(live_server: str) -> str:
+    """The app on uvicorn (``tests/plugins/browser.py``)."""
+    return live_server
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
+def browser(chromium: Browser) -> Browser:
+    """Debian's Chromium, headless (``tests/plugins/browser.py``)."""
+    return chromium
 
 
 @pytest.fixture
@@ -111,22 +73,6 @@ async def world(pool: AsyncConnectionPool[Any], people: dict[str, Login]) -> Wor
     async with pool.connection() as conn:
         return await build_world(conn, ["cA", "cB"], devices_per_community=12, days=31, minute_days=1,
                                  butler_users={"cA": [people["butler"].user.id], "cB": [people["butler_b"].user.id]})
-
-
-async def login(browser: Browser, base: str, who: Login) -> Page:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", who.user.username)
-    await page.fill("input[name=password]", who.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-    return page
-
-
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def test_butler_receives_accepts_and_resolves_live(server: str, browser: Browser, world: World,
@@ -342,15 +288,7 @@ WORDS: dict[str, dict[str, Any]] = {
 
 async def _engineer_page(browser: Browser, base: str, who: Login) -> Page:
     """A browser in New York with a 12-hour locale: the page must still show Beijing's 24-hour time."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US",
-                                        timezone_id="America/New_York")
-    page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", who.user.username)
-    await page.fill("input[name=password]", who.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-    return page
+    return await login(browser, base, who, locale="en-US", height=1000, timezone_id="America/New_York")
 
 
 async def _values(page: Page, expected: dict[str, str]) -> None:

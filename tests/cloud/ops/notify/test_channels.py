@@ -3,14 +3,11 @@ spellings normalise to ours, ``wxwork://`` and typos are refused with the spelli
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 import pytest
 
 from cloud.ops.model.errors import InvalidRequest
 from cloud.ops.notify.channels import AppriseChannel, RobotChannel, normalise_channels, parse_channel
-from cloud.ops.workorders.admin import NewButler, add_butler
 
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 TOKEN = "a" * 64
@@ -57,21 +54,6 @@ def test_refused_with_a_reason(url: str, says: str) -> None:
         parse_channel(url)
     assert says in str(err.value)
     assert "wecom://<key>" in str(err.value)  # every refusal shows what is valid
-
-
-def test_butler_admin_checks_and_stores_canonical(wo_db: str) -> None:
-    def butler(messengers: list[str]) -> NewButler:
-        return NewButler(user_id=None, name="陈师傅", phone="", email="", community="c1", buildings=[], skills=[],
-                         kind="full_time", role="butler", star_level=3, manager_id=None, timezone="Asia/Shanghai",
-                         messengers=messengers)
-
-    with psycopg.connect(wo_db, autocommit=True) as conn:
-        with pytest.raises(InvalidRequest, match="wxwork"):
-            add_butler(conn, butler([f"wxwork://{KEY}"]))
-        assert conn.execute("SELECT count(*) FROM butlers").fetchone() == (0,)
-        butler_id = add_butler(conn, butler([f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}"]))
-        row: Any = conn.execute("SELECT messengers FROM butlers WHERE id = %s", (butler_id,)).fetchone()
-        assert row == ([f"wecom://{KEY}"],)
 
 
 def test_webhook_admin_refuses_non_http(wo_db: str) -> None:

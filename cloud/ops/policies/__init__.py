@@ -1,0 +1,1 @@
+"""Per-community policies held in the database: SLA clocks and notification settings (issue 19)."""
