@@ -24,10 +24,13 @@ def run(quick: bool = False) -> dict[str, float | int | str | bool]:
     from bench.analytics_product import run_product_evaluation
 
     started = time.perf_counter()
+    # one scoring pass per simulated day, right after the daily retrain: the detections do not depend
+    # on the step (tests/cloud/analytics/test_timeline.py, tests/bench/test_analytics_product.py), so
+    # the service's 15-minute cadence would only cost time here
     if quick:
-        figures = run_product_evaluation(seeds=2, devices=30, days=30)
+        figures = run_product_evaluation(seeds=2, devices=30, days=30, step_h=24)
     else:
-        figures = run_product_evaluation(seeds=20, devices=200, days=30)
+        figures = run_product_evaluation(seeds=20, devices=200, days=30, step_h=24)
     out: dict[str, float | int | str | bool] = dict(figures)
     out["quick"] = quick
     out["seconds"] = round(time.perf_counter() - started, 1)

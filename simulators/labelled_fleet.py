@@ -47,6 +47,7 @@ from simulators.physics.elevator import ElevatorModel
 from simulators.physics.gate import GateModel
 from simulators.physics.meter import MeterModel
 from simulators.physics.pump import PumpModel
+from simulators.physics.pump_bank import advance_pumps_to
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +189,20 @@ class OperatingChange:
     setpoint: float | None = None
     """New pressure setpoint (bar), written the way a BMS or the operator panel would."""
     demand_factor: float | None = None
-    """Multiplies the pump set's peak demand from then on."""
+    """Multiplies the device's demand from then on: a pump set's peak water demand, a lift's
+    hall calls, a gate's passages, a meter's base load (whichever the model has)."""
 
     def apply(self, model: DeviceModel) -> None:
         if self.setpoint is not None:
             model.write("pressure_setpoint", self.setpoint)
-        if self.demand_factor is not None and hasattr(model, "demand_max"):
-            model.demand_max = float(model.demand_max) * self.demand_factor
+        if self.demand_factor is not None:
+            for attr in DEMAND_ATTRIBUTES:
+                if hasattr(model, attr):
+                    setattr(model, attr, float(getattr(model, attr)) * self.demand_factor)
+
+
+DEMAND_ATTRIBUTES = ("demand_max", "peak_calls", "peak", "base_kw")
+"""The model attribute that scales each kind's demand (pump, elevator, gate, meter)."""
 
 
 @dataclass(slots=True)
@@ -305,8 +313,7 @@ def simulate(
     by_device: dict[str, list[PlannedFault]] = {}
     for fault in faults:
         by_device.setdefault(fault.device, []).append(fault)
-    hourly = {device.id: run_device(device, by_device.get(device.id, []), start_ms, days * 24, step_s,
-                                    thresholds=thresholds) for device in fleet}
+    hourly = run_devices(fleet, by_device, start_ms, days * 24, step_s, thresholds=thresholds)
     return SimRun(seed, start_ms, days, warmup_days, hourly, faults)
 
 
@@ -316,20 +323,57 @@ def run_device(device: FleetDevice, faults: list[PlannedFault], start_ms: int, h
     """Advance one device through ``hours``, switching its faults and applying operating
     ``changes``; fold the samples into hours. ``metrics``: what to keep (default :data:`SAMPLED`
     of the kind; the demo's history keeps what its device profile stores)."""
-    metrics = metrics if metrics is not None else SAMPLED[device.kind]
+    return run_devices([device], {device.id: faults}, start_ms, hours, step_s, thresholds=thresholds,
+                       changes={device.id: changes or []},
+                       metrics=None if metrics is None else {device.id: metrics})[device.id]
+
+
+BANK_FROM = 16
+"""Pump sets advanced together from this many on: a numpy substep costs ~150 µs whatever the
+number of pumps, a scalar pump ~8 µs (measured on 30 pumps: 2.0 against 3.2 CPU s per 3 days)."""
+
+
+def run_devices(devices: list[FleetDevice], faults: dict[str, list[PlannedFault]], start_ms: int, hours: int,
+                step_s: int, *, thresholds: bool = True,
+                changes: dict[str, list[OperatingChange]] | None = None,
+                metrics: dict[str, tuple[str, ...]] | None = None) -> dict[str, HourlyAggregates]:
+    """:func:`run_device` for many devices in lock-step: every step, each device's changes and
+    faults are applied, then all are advanced — the pump sets together through
+    :func:`advance_pumps_to` (the same arithmetic, vectorised: the pumps' 0.5 s controller
+    substeps were most of a fleet's simulation time; from :data:`BANK_FROM` pumps on, below that the
+    numpy overhead costs more than it saves), the others one by one — and sampled (``metrics`` per
+    device, default :data:`SAMPLED` of its kind)."""
+    kept = {d.id: (metrics or {}).get(d.id) or SAMPLED[d.kind] for d in devices}
     per_hour = (HOUR_MS // 1000) // step_s
-    samples = np.full((hours * per_hour, len(metrics)), np.nan)
-    engine = _threshold_engine(faults) if thresholds else None
-    pending = sorted(changes or [], key=lambda c: c.at_ms)
+    samples = {d.id: np.full((hours * per_hour, len(kept[d.id])), np.nan) for d in devices}
+    engines = {d.id: _threshold_engine(faults.get(d.id, [])) if thresholds else None for d in devices}
+    pending = {d.id: sorted((changes or {}).get(d.id, []), key=lambda c: c.at_ms) for d in devices}
+    pumps = [d.model for d in devices if isinstance(d.model, PumpModel)]
+    others = [d.model for d in devices if not isinstance(d.model, PumpModel)]
     for index, now_ms in enumerate(_steps(start_ms, hours * per_hour, step_s)):
-        while pending and pending[0].at_ms <= now_ms:
-            pending.pop(0).apply(device.model)
-        _switch_faults(device, faults, now_ms, step_s)
-        device.model.advance_to(now_ms / 1000.0)
-        values = device.model.values()
-        samples[index] = _sample(values, metrics)
-        if engine is not None:
-            _feed_threshold(engine, device, faults, now_ms, values)
+        for device in devices:
+            queue = pending[device.id]
+            while queue and queue[0].at_ms <= now_ms:
+                queue.pop(0).apply(device.model)
+            _switch_faults(device, faults.get(device.id, []), now_ms, step_s)
+        if len(pumps) >= BANK_FROM:
+            advance_pumps_to(pumps, now_ms / 1000.0)
+        else:
+            for pump in pumps:
+                pump.advance_to(now_ms / 1000.0)
+        for other in others:
+            other.advance_to(now_ms / 1000.0)
+        for device in devices:
+            values = device.model.values()
+            samples[device.id][index] = _sample(values, kept[device.id])
+            engine = engines[device.id]
+            if engine is not None:
+                _feed_threshold(engine, device, faults.get(device.id, []), now_ms, values)
+    return {d.id: _fold(d, samples[d.id], kept[d.id], start_ms, hours, per_hour) for d in devices}
+
+
+def _fold(device: FleetDevice, samples: npt.NDArray[np.float64], metrics: tuple[str, ...], start_ms: int,
+          hours: int, per_hour: int) -> HourlyAggregates:
     cube = samples.reshape(hours, per_hour, len(metrics))
     with np.errstate(invalid="ignore"), _quiet():
         avg, low, high = np.nanmean(cube, axis=1), np.nanmin(cube, axis=1), np.nanmax(cube, axis=1)

@@ -43,3 +43,34 @@ def test_a_tiny_fleet_runs_the_service_schedule_and_reports_every_target_key() -
     assert 0.0 <= float(figures["inferred_recall_low95"]) <= float(figures["inferred_recall"]) <= 1.0
     assert float(figures["false_alarms_per_device_week_low95"]) <= float(figures["false_alarms_per_device_week"])
     assert figures["negative_leads"] == 0 or isinstance(figures["negative_leads"], int)
+
+
+def test_the_scoring_step_does_not_change_what_the_evaluation_finds() -> None:
+    # the full-size evaluation scores once per simulated day (cheaper); the service scores every
+    # 15 minutes: the same detections, or the cheaper step would measure something else
+    six = run_fleet(102, START_TIMES["winter"], devices=10, days=20, step_h=6)
+    daily = run_fleet(102, START_TIMES["winter"], devices=10, days=20, step_h=24)
+    assert six.detections, "the fleet should have something to detect"
+    assert sorted((d.device, d.detector, d.detected_ms) for d in six.detections) == sorted(
+        (d.device, d.detector, d.detected_ms) for d in daily.detections)
+
+
+def test_the_spring_festival_empties_the_building_and_demand_comes_back() -> None:
+    from bench.analytics_product import HOLIDAY_DEMAND, holiday_changes
+    from simulators.labelled_fleet import DEMAND_ATTRIBUTES, OperatingChange, build_fleet
+
+    start = START_TIMES["spring-festival"]
+    fleet = build_fleet(12, 101, start)
+    changes: dict[str, list[OperatingChange]] = {}
+    spans = holiday_changes(fleet, start, 30, changes)
+    assert len(spans) == 1
+    assert spans[0][1] - spans[0][0] == 9 * 86_400_000  # 15–23 Feb, local time
+    assert holiday_changes(fleet, START_TIMES["summer"], 30, {}) == []
+    for device in fleet:
+        attr = next(a for a in DEMAND_ATTRIBUTES if hasattr(device.model, a))
+        before = float(getattr(device.model, attr))
+        going, back = changes[device.id]
+        going.apply(device.model)
+        assert float(getattr(device.model, attr)) == pytest.approx(before * HOLIDAY_DEMAND[device.kind])
+        back.apply(device.model)
+        assert float(getattr(device.model, attr)) == pytest.approx(before)

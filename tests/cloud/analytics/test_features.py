@@ -111,3 +111,24 @@ def test_from_rollup_rows_builds_a_dense_frame() -> None:
 def test_episodes_open_once_and_need_the_clear_level() -> None:
     stat = np.array([0.0, 0.5, 1.2, 1.5, np.nan, 1.3, 0.8, 0.4, 1.1, 1.2])
     assert episodes(stat, limit=1.0, min_hours=2, clear_ratio=0.5) == [(0, 3), (7, 9)]
+
+
+def test_the_seasonal_profile_is_the_per_slot_robust_centre_and_scale() -> None:
+    # computed for all 168 slots at once (one sort); must equal robust_center_scale slot by slot,
+    # including the hour-of-day fallback for slots with too few values
+    from cloud.analytics.features import hour_of_week, robust_center_scale, seasonal_profile
+
+    rng = np.random.default_rng(4)
+    for hours in (0, 30, 200, 336, 900):
+        values = np.round(rng.normal(10.0, 2.0, hours), 1)
+        values[rng.random(hours) < 0.3] = np.nan
+        times = (np.arange(hours, dtype=np.int64) + 17) * 3_600_000
+        median, sigma = seasonal_profile(values, times)
+        slots = hour_of_week(times)
+        valid = ~np.isnan(values)
+        for slot in range(168):
+            picked = values[valid & (slots == slot)]
+            if picked.size < 2:
+                picked = values[valid & (slots % 24 == slot % 24)]
+            expected = robust_center_scale(picked) if picked.size else (np.nan, np.nan)
+            np.testing.assert_array_equal([median[slot], sigma[slot]], expected)
