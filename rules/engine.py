@@ -32,7 +32,7 @@ from typing import Any, Final, Literal
 from guanjia.core.wire import AlarmDict, Quality, Scalar
 from rules.errors import RuleError
 from rules.profiles import EnumTables, builtin_enum_tables
-from rules.ruleset import CompiledRule, RuleSet
+from rules.ruleset import MESSAGE_ZH_LABEL, CompiledRule, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +365,11 @@ class RuleEngine:
                 message = f"{message} ({reason})"
         labels = dict(cr.labels)
         labels["kind"] = dev.kind
+        if cr.template_zh is not None:
+            zh = cr.template_zh.render(fields)
+            if state == "clear":
+                zh = f"已恢复：{zh}" + (f"（{reason}）" if reason else "")
+            labels[MESSAGE_ZH_LABEL] = zh[:500]
         return AlarmEvent(
             dev.id, rule.id, state, rule.severity, ts, message[:1000], _wire_value(slot.value), rule.work_order, labels
         )

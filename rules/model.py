@@ -400,6 +400,7 @@ class Rule(_Strict):
     profiles: list[str] | None = Field(None, description="profile ids; default all")
     description: str = ""
     message: str
+    message_zh: str | None = Field(None, description="the message in Chinese, same fields (shipped rules: all)")
     clear_message: str | None = None
     work_order: bool = False
     priority: Priority | None = None
@@ -426,7 +427,7 @@ class Rule(_Strict):
             raise ValueError("a rule id is 1-64 of letters, digits, _ . : - (it becomes part of alarm ids)")
         return value
 
-    @field_validator("message", "clear_message")
+    @field_validator("message", "message_zh", "clear_message")
     @classmethod
     def _template(cls, value: str | None) -> str | None:
         if value is not None:

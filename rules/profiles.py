@@ -95,7 +95,7 @@ def _check_rule(cr: CompiledRule, profiles: list[Profile], known: Mapping[str, P
             if metric not in points and metric not in PSEUDO_METRICS:
                 issue(rule.condition_type, f"metric {metric!r} is not a point of any {kind} profile ({names})")
         context = set(cr.cond.context(cr.cond.new(0)))
-        for template in (cr.template, cr.clear_template):
+        for template in (cr.template, cr.template_zh, cr.clear_template):
             if template is None:
                 continue
             for name in template.names:

@@ -25,10 +25,13 @@ from rules.template import Template
 
 LIBRARY: Final = Path(__file__).with_name("library")
 COMMAND_LABEL: Final = "command"
+MESSAGE_ZH_LABEL: Final = "message_zh"
+"""The alarm label that carries the message in Chinese (``message_zh`` of the rule)."""
 """The alarm label carrying a rule's ``command:`` as JSON (read by :mod:`cloud.ops.automation`)."""
 
 # parts of a rule that do not change what the evaluator computes: editing them keeps its state
-_PRESENTATION: Final = {"description", "message", "clear_message", "severity", "work_order", "priority", "labels"}
+_PRESENTATION: Final = {"description", "message", "message_zh", "clear_message", "severity", "work_order", "priority",
+                        "labels"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,10 @@ class CompiledRule:
     cond: Condition
     metrics: frozenset[str]
     template: Template
+    template_zh: Template | None
+    """The Chinese message (``message_zh``): rendered beside the English one into the alarm's
+    ``message_zh`` label, so the cloud shows each reader their language (the wire's ``message``
+    stays one string, as every consumer of the contract reads it)."""
     clear_template: Template | None
     value_fn: ValueFn | None
     labels: dict[str, str]
@@ -77,6 +84,7 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
     cond = build(rule)
     metrics = frozenset(metrics_of(rule.condition))
     template = Template(rule.message)
+    template_zh = Template(rule.message_zh) if rule.message_zh is not None else None
     clear_template = Template(rule.clear_message) if rule.clear_message is not None else None
     labels = dict(rule.labels)
     if rule.priority is not None:
@@ -93,6 +101,7 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
         cond=cond,
         metrics=metrics,
         template=template,
+        template_zh=template_zh,
         clear_template=clear_template,
         value_fn=compile_value(rule.value) if rule.value is not None else None,
         labels=labels,
@@ -108,6 +117,7 @@ def compile_rule(rule: Rule, source: Source) -> CompiledRule:
             metrics
             | (metrics_of(rule.value) if isinstance(rule.value, Expr) else {rule.value} if rule.value else set())
             | set(template.names)
+            | set(template_zh.names if template_zh is not None else ())
             | set(clear_template.names if clear_template is not None else ())
         ),
     )

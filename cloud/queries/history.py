@@ -5,8 +5,9 @@ tables and of ``GET /api/v1/devices/{id}/alarms`` / ``…/workorders`` alike: th
 as its response schema, the page renders the same objects, so the two cannot drift apart.
 
 Alarms and alarm-born work orders also carry their rule's zh/en title (``rule_title``, from the
-shipped rule library): the message and the stored title are what the edge rendered (English), the
-title is what the page shows first, in the reader's language.
+shipped rule library), what the page shows first in the reader's language. An alarm's message
+exists in both languages too: ``message`` as the edge rendered it (English), ``message_zh`` from
+the rule's Chinese template (the alarm's ``message_zh`` label; None for a rule without one).
 """
 
 from __future__ import annotations
@@ -32,12 +33,18 @@ def rule_titles() -> dict[str, Title]:
 class DeviceAlarm(BaseModel):
     """One alarm in a device's history (the full alarm, with its trail, is ``/api/v1/alarms/{id}``)."""
 
+    def message_in(self, lang: str) -> str:
+        """The message in the reader's language (Chinese by default; English where there is no zh)."""
+        return self.message if lang == "en" or not self.message_zh else self.message_zh
+
     id: int
     rule: str
     severity: str
     active: bool
     acknowledged: bool
     message: str
+    message_zh: str | None = None
+    """The message in Chinese (rendered at the edge from the rule's ``message_zh``)."""
     raised_at: dt.datetime
     cleared_at: dt.datetime | None
     raise_count: int
@@ -69,7 +76,8 @@ async def device_alarms(conn: AsyncConnection[Any], community: str, device: str,
     under their gateway's offline alarm (they have no work order of their own)."""
     async with conn.cursor(row_factory=class_row(DeviceAlarm)) as cur:
         await cur.execute(
-            "SELECT id, rule, severity, active, acknowledged, message, raised_at, cleared_at, raise_count,"
+            "SELECT id, rule, severity, active, acknowledged, message, labels ->> 'message_zh' AS message_zh,"
+            "       raised_at, cleared_at, raise_count,"
             "       inhibited, inhibited_by"
             "  FROM alarms WHERE community = %s AND device = %s ORDER BY raised_at DESC LIMIT %s",
             (community, device, limit))

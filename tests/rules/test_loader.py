@@ -12,7 +12,7 @@ from rules import builtin_rulesets, load_ruleset
 from rules.engine import RuleEngine
 from rules.model import KINDS
 from rules.profiles import check_against_profiles
-from tests.support.rules import T0
+from tests.support.rules import T0, engine, rule
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -115,6 +115,22 @@ def test_every_builtin_rule_has_a_chinese_and_english_title() -> None:
     """Pages name an alarm by its rule's title in the reader's language (the edge's message is English)."""
     untitled = [c.id for c in builtin_rulesets().rules if c.rule.title is None]
     assert untitled == []
+
+
+def test_every_builtin_rule_has_its_message_in_chinese_with_the_same_fields() -> None:
+    """Alarm texts exist in Chinese and English (issue 18): the Chinese template names exactly the
+    fields of the English one, so it renders wherever the English one does."""
+    for compiled in builtin_rulesets().rules:
+        assert compiled.template_zh is not None, compiled.id
+        assert set(compiled.template_zh.names) == set(compiled.template.names), compiled.id
+
+
+def test_the_chinese_message_travels_as_a_label_on_raise_and_clear() -> None:
+    eng = engine(rule("threshold: {metric: p, above: 5}", extra='message_zh: "{device}：压力 {value}"'))
+    raised = eng.process("d", "pump", T0, {"p": 7})
+    assert raised[0].labels["message_zh"] == f"d：压力 {raised[0].message.split(': ')[1]}"
+    cleared = eng.process("d", "pump", T0 + 1000, {"p": 1})
+    assert cleared[0].labels["message_zh"].startswith("已恢复：d：压力")
 
 
 def test_every_builtin_rule_applies_to_its_kinds_only() -> None:

@@ -122,12 +122,14 @@ async def seed(conn: AsyncConnection[Any], community: str, now: dt.datetime) -> 
     power = await _metric(conn, "power_total")
     await _hourly(conn, devices["meter"], power, [(start + minute * i, 4000.0 + i, 4100.0 + i)
                                                   for i in range(23 * 60)], "telemetry_1m")
-    # the lift's entrapment alarm (an English message, as the edge renders it) and its work order
+    # the lift's entrapment alarm (its message in English and, as a label, in Chinese, as the edge
+    # renders them) and its work order
     cur = await conn.execute(
         """INSERT INTO alarms (community, gateway, device, rule, source, severity, device_kind, active, message,
-                               raised_at, last_raised_at, last_event_ms, updated_at, work_order)
+                               labels, raised_at, last_raised_at, last_event_ms, updated_at, work_order)
            VALUES (%(c)s, 'gw-1', 'lift', 'elevator-passengers-trapped', 'edge', 'critical', 'elevator', true,
-                   'lift: passengers trapped at floor 7 (door closed)', %(now)s, %(now)s, 0, %(now)s, true)
+                   'lift: passengers trapped at floor 7 (door closed)',
+                   '{"message_zh": "lift：7 层困人（门状态 closed）"}', %(now)s, %(now)s, 0, %(now)s, true)
            RETURNING id""", {"c": community, "now": now})
     row = await cur.fetchone()
     assert row is not None

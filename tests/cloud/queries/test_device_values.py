@@ -92,5 +92,7 @@ async def test_alarms_and_orders_carry_their_rules_title(pool: AsyncConnectionPo
         orders = await device_work_orders(conn, "cV", "lift", 10)
     assert alarms[0].rule_title is not None
     assert alarms[0].rule_title.zh == "电梯困人"
+    assert alarms[0].message_in("zh") == "lift：7 层困人（门状态 closed）"
+    assert alarms[0].message_in("en") == "lift: passengers trapped at floor 7 (door closed)"
     assert orders[0].rule_title is not None
     assert orders[0].rule_title.en == "Passengers trapped"
