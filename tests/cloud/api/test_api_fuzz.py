@@ -56,6 +56,7 @@ class Server(threading.Thread):
         from cloud.auth.roles import Role
         from cloud.auth.users import create_user
         from cloud.db.pool import open_pool
+        from edge.bundle import check_bundle
         from guanjia.core.ports import free_port
         from guanjia.core.settings import Settings
 
@@ -71,8 +72,9 @@ class Server(threading.Thread):
                 }
                 await create_user(conn, "fuzz-admin", "fuzz-admin-pw", Role.admin)
                 await create_user(conn, "fuzz-eng", "fuzz-eng-pw", Role.engineer, ["fA"])
+            # the app as `guanjia cloud serve` builds it: with the edge's configuration validator
             app = create_app(Settings(mode="test", database_url=self.url, secret_key=TEST_SECRET,
-                                      run_dir=self.run_dir), pool)
+                                      run_dir=self.run_dir), pool, edge_config=check_bundle)
             self.schema = app.openapi()
             port = free_port()
             self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
