@@ -16,8 +16,10 @@ The password is generated here and returned once (the CLI prints it); only its h
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,10 +74,32 @@ def remove_account(files: BrokerFiles, username: str) -> None:
     _replace_in_files(files, None, remove=username)
 
 
+RELOAD_SETTLE_S = 0.5
+"""Pause between the two reload signals: far longer than Mosquitto takes to reread two files."""
+
+
 def _replace_in_files(files: BrokerFiles, account: BrokerAccount | None, remove: str | None = None) -> None:
-    """Replace (or, with ``remove``, delete) one account's lines in the password and ACL files."""
+    """Replace (or, with ``remove``, delete) one account's lines in the password and ACL files.
+
+    The read-modify-write runs under an exclusive lock on ``<passwd>.lock``: two enrolments at
+    once (two API workers, two threads) would otherwise each write the files they read, and one
+    account would vanish. The ACL file is replaced before the password file, so a reload that
+    sees the new password sees the account's topics too.
+    """
     user = account.username if account is not None else remove
     assert user is not None
+    lock_path = files.passwd.with_name(files.passwd.name + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _rewrite(files, user, account)
+            if files.pid is not None:
+                _reload(files.pid)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _rewrite(files: BrokerFiles, user: str, account: BrokerAccount | None) -> None:
     passwd_lines = files.passwd.read_text().splitlines() if files.passwd.exists() else []
     passwd_lines = [ln for ln in passwd_lines if ln.strip() and not ln.startswith(f"{user}:")]
     if account is not None:
@@ -93,7 +117,7 @@ def _replace_in_files(files: BrokerFiles, account: BrokerAccount | None, remove:
         kept.pop()
     if account is not None:
         kept += ["", *broker.acl_lines(account), ""]
-    for path, lines, mode in ((files.passwd, passwd_lines, 0o600), (files.acl, kept, 0o644)):
+    for path, lines, mode in ((files.acl, kept, 0o644), (files.passwd, passwd_lines, 0o600)):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)
         write_private(tmp, "\n".join(lines) + "\n", mode)  # born private; widened below only to match
@@ -105,11 +129,23 @@ def _replace_in_files(files: BrokerFiles, account: BrokerAccount | None, remove:
         else:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
-    if files.pid is not None:
-        try:
-            os.kill(files.pid, signal.SIGHUP)
-        except ProcessLookupError as exc:
-            raise BrokerError(f"broker pid {files.pid} is not running; reload it by hand") from exc
+
+
+def _reload(pid: int) -> None:
+    """Signal the broker twice, :data:`RELOAD_SETTLE_S` apart.
+
+    Why twice: Mosquitto clears its reload flag *after* rereading the files, so a SIGHUP that
+    lands while an earlier reload (another writer's) is reading them is lost, and the account
+    just written stays unknown until the next change. By the second signal any reload in flight
+    has finished, and the one it starts reads what we wrote. The callers run in a worker thread
+    (``asyncio.to_thread``) or a CLI, so the pause blocks no event loop.
+    """
+    try:
+        os.kill(pid, signal.SIGHUP)
+        time.sleep(RELOAD_SETTLE_S)
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError as exc:
+        raise BrokerError(f"broker pid {pid} is not running; reload it by hand") from exc
 
 
 def provision_gateway(database_url: str, community: str, gateway: str, *, trusted: bool = False,

@@ -53,6 +53,9 @@ async def test_box_families_report_and_entrapment_raises_the_lift_rule(tmp_path:
             for device in BOXES:
                 fleet.inject(device, "passengers_trapped")
             await cloud.wait_for(lambda: all(_trapped(cloud, d) for d in BOXES), timeout=40)
+            # the alarm goes up at once, the reading that raised it with the next telemetry batch
+            await cloud.wait_for(lambda: any(r["device"] == "b1-lift-2" and r["values"].get("fault_code") == 1
+                                             for r in cloud.items("telemetry")), timeout=20)
         for device in BOXES:
             alarm = _trapped(cloud, device)[0]
             assert alarm["severity"] == "critical"

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.registry.broker import BrokerAccount, acl_lines, passwd_line
 from guanjia.app.stack.pids import pid_running
@@ -32,13 +36,17 @@ INSTALL_HINT = "install the broker: apt-get install -y mosquitto mosquitto-clien
 
 
 def write_auth_files(passwd_file: Path, acl_file: Path, accounts: Iterable[BrokerAccount]) -> None:
-    """Write Mosquitto's password and ACL files atomically (the broker reloads them on SIGHUP)."""
+    """Write Mosquitto's password and ACL files atomically (the broker reloads them on SIGHUP).
+
+    The ACL file is replaced first: a reload that reads the new password file then reads the
+    new ACLs too, so an account that can log in is never one without its topics.
+    """
     accounts = list(accounts)
     pw_lines = [passwd_line(a) for a in accounts]
     acl: list[str] = []
     for a in accounts:
         acl += [*acl_lines(a), ""]
-    for path, lines in ((passwd_file, pw_lines), (acl_file, acl)):
+    for path, lines in ((acl_file, acl), (passwd_file, pw_lines)):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)
         # born with its final mode (the password hashes never exist world-readable), then renamed
@@ -98,7 +106,7 @@ class MosquittoServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_private(self.accounts_file, json.dumps([asdict(a) for a in merged.values()], indent=1))
         write_auth_files(self.directory / "passwd", self.directory / "acl", merged.values())
-        self.reload()
+        self.reload(confirm=list(accounts))
 
     def ensure_account(self, account: BrokerAccount) -> BrokerAccount:
         """Return the stored account with this username, creating it from ``account`` if absent."""
@@ -185,8 +193,30 @@ class MosquittoServer:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def reload(self) -> None:
-        if (pid := self.pid()) is not None:
+    def reload(self, confirm: Iterable[BrokerAccount] = (), timeout: float = 10.0) -> None:
+        """SIGHUP the broker; with ``confirm``, return only once each account can log in.
+
+        Why confirm: Mosquitto clears its reload flag *after* a reload, so a SIGHUP that arrives
+        while an earlier reload is reading the files is lost, and an account written just then
+        stays unknown until some later change (two accounts added back to back: the second
+        refused for good). Logging in with the account proves the broker read our files; if it
+        is refused the signal is sent again, with a growing pause.
+        """
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGHUP)
+        pending = list(confirm)
+        deadline, pause = time.monotonic() + timeout, 0.02
+        while pending:
+            pending = [a for a in pending if not _logs_in(self.host, self.port, a)]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"mosquitto on port {self.port} still refuses {pending[0].username} "
+                                 f"{timeout:.0f} s after the reload")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
             os.kill(pid, signal.SIGHUP)
 
     def stop(self, kill: bool = False) -> None:
@@ -204,3 +234,26 @@ class MosquittoServer:
             time.sleep(0.05)
         self.process = None
         (self.directory / "pid").unlink(missing_ok=True)
+
+
+def _logs_in(host: str, port: int, account: BrokerAccount, timeout: float = 5.0) -> bool:
+    """Whether the broker accepts ``account``'s password now: one CONNECT, answered, then closed.
+
+    A fresh client id each time, so the probe never takes over a session of the account's
+    real client (a gateway connected under its own id keeps its connection).
+    """
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"reload-probe-{secrets.token_hex(5)}",
+                         protocol=mqtt.MQTTv311)
+    client.username_pw_set(account.username, account.password)
+    answer: list[bool] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: answer.append(not reason.is_failure)
+    try:
+        client.connect(host, port, keepalive=10)
+        deadline = time.monotonic() + timeout
+        while not answer and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+    except OSError:
+        return False
+    finally:
+        client.disconnect()
+    return bool(answer and answer[0])

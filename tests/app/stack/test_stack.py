@@ -10,7 +10,9 @@ import psycopg
 import pytest
 
 from cloud.registry.broker import BrokerAccount
+from guanjia.core.errors import StackError
 from guanjia.core.settings import MqttUrl
+from tests.support import mqtt
 from tests.support.services import BrokerHandle
 
 
@@ -58,3 +60,25 @@ def test_password_hash_matches_mosquitto_format() -> None:
     h = hash_password("secret", salt=b"0" * 12)
     assert h.startswith("$7$101$")
     assert BrokerAccount.gateway("c", "g").username == "gw-c-g"
+
+
+def test_accounts_added_back_to_back_are_accepted_at_once(broker: BrokerHandle) -> None:
+    """``set_accounts`` returns only once the broker accepts the account (a reload signal lost
+    during an earlier reload is sent again), so a client may connect straight away."""
+    community = f"hup-{uuid.uuid4().hex[:8]}"
+    accounts = [BrokerAccount.gateway(community, f"gw-{i}") for i in range(5)]
+    for account in accounts:
+        broker.add_account(account)
+    for account in accounts:
+        probe = mqtt.connect(broker.host, broker.port, account.username, account.password)
+        try:
+            assert probe.connected.is_set(), account.username
+            assert probe.refused is None, account.username
+        finally:
+            probe.close()
+
+
+def test_reload_names_an_account_the_broker_keeps_refusing(broker: BrokerHandle) -> None:
+    never_written = BrokerAccount.gateway(f"hup-{uuid.uuid4().hex[:8]}", "gw-x")
+    with pytest.raises(StackError, match="still refuses"):
+        broker.server.reload(confirm=[never_written], timeout=0.5)
