@@ -20,7 +20,10 @@ Variants the calibration never saw (drawn per device from the evaluation seed):
 
 - holidays: the Spring Festival (15–23 Feb 2026) and National Day (1–7 Oct) weeks lower every
   device's demand (:data:`HOLIDAY_DEMAND`), and it comes back after them; their false alarms
-  are also counted apart (``holiday_false_alarms`` per ``holiday_device_weeks``).
+  are also counted apart (``holiday_false_alarms`` per ``holiday_device_weeks``). The weeks are
+  the product's own calendar (:mod:`cloud.analytics.daycalendar`, from the ``holidays`` library:
+  the State Council's notice), and the frames the service scores carry that calendar, as the
+  database's frames do.
 
 Not modelled yet (left for later, said in ``docs/analytics.md``): duty/standby alternation of
 pump pairs, nuisance fault codes, a repair resetting the reference.
@@ -48,6 +51,8 @@ import numpy as np
 from bench.analytics_eval import GRACE_MS, frame_of
 from bench.analytics_scoring import evaluate
 from cloud.analytics import retrain
+from cloud.analytics.daycalendar import DayCalendar
+from cloud.analytics.daycalendar import spans as spans_of
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.detectors.base import Params
@@ -71,11 +76,13 @@ START_TIMES: dict[str, int] = {
     "summer": 1_782_864_000_000,          # 2026-07-01
     "national-day": 1_788_912_000_000,    # 2026-09-09: scoring covers the October holiday week
 }
-HOLIDAYS: tuple[tuple[str, int, int], ...] = (
-    ("spring-festival", 1_771_084_800_000, 1_771_862_400_000),  # 2026-02-15 – 02-23 local (UTC+8), 9 days off
-    ("national-day", 1_790_784_000_000, 1_791_388_800_000),    # 2026-10-01 – 10-07 local
-)
-"""Public holidays inside the evaluation's runs: residents travel, the building empties."""
+CALENDAR = DayCalendar()
+"""The product's calendar of a community in Asia/Shanghai without days of its own."""
+TRAVEL_DAYS = 7
+"""Holiday blocks at least this long empty the simulated building (the Spring Festival and
+National Day "golden weeks": 15–23 Feb and 1–7 Oct 2026, by the calendar). Shorter blocks
+(New Year, Mid-Autumn: 3 days) keep ordinary demand in the simulation — an assumption, like the
+factors below; the product does not judge occupancy on them either way."""
 HOLIDAY_DEMAND: dict[str, float] = {"pump": 0.7, "elevator": 0.6, "gate": 0.6, "meter": 0.85}
 """Demand during a holiday, per device kind (water, hall calls, passages, common-area load); the
 calibration fleet has no holiday (it runs 1 Jan – 12 Feb 2026), so this is a variant it never saw."""
@@ -219,7 +226,10 @@ def holiday_changes(fleet: Sequence[Any], start_ms: int, days: int,
               changes: dict[str, list[OperatingChange]]) -> list[tuple[int, int]]:
     """Every device's demand drops for the holidays inside the run (and comes back after them);
     returns the holiday spans, whose false alarms are counted apart as well."""
-    spans = [(max(lo, start_ms), min(hi, start_ms + days * DAY_MS)) for _, lo, hi in HOLIDAYS
+    # whole blocks first (a run that starts inside a golden week still sees it as one), then clipped
+    blocks = [(lo, hi) for lo, hi in spans_of(CALENDAR, start_ms - 10 * DAY_MS, start_ms + (days + 10) * DAY_MS)
+              if hi - lo >= TRAVEL_DAYS * DAY_MS]
+    spans = [(max(lo, start_ms), min(hi, start_ms + days * DAY_MS)) for lo, hi in blocks
              if lo < start_ms + days * DAY_MS and hi > start_ms]
     for lo, hi in spans:
         for device in fleet:
@@ -318,6 +328,7 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     hourly = run_devices(fleet, by_device, start_ms, days * 24, step_s, changes=changes)
     for device in fleet:
         frame = _degrade(frame_of(hourly.pop(device.id)), rng)
+        frame.calendar = CALENDAR  # what jobs.load_frame gives the service: the community's calendar
         detector = DETECTORS.get(frame.kind)
         if detector is None:
             continue

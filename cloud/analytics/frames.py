@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from cloud.analytics.daycalendar import DayCalendar
+
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 
@@ -35,6 +37,9 @@ class HourlyFrame:
     min: dict[str, Array] = field(default_factory=dict)
     max: dict[str, Array] = field(default_factory=dict)
     community: str = ""
+    calendar: DayCalendar | None = None
+    """The community's day calendar (holidays, make-up workdays): an input of scoring like the
+    data itself; None = every day is an ordinary day of the week."""
 
     def __post_init__(self) -> None:
         if self.start_ms % HOUR_MS:
@@ -49,6 +54,13 @@ class HourlyFrame:
     @property
     def times_ms(self) -> npt.NDArray[np.int64]:
         return self.start_ms + np.arange(self.hours, dtype=np.int64) * HOUR_MS
+
+    def off_hours(self) -> npt.NDArray[np.bool_]:
+        """Hours the ordinary week does not describe (holidays, make-up workdays): the
+        occupancy-driven channels do not judge them and their hour-of-week fits leave them out."""
+        if self.calendar is None:
+            return np.zeros(self.hours, dtype=bool)
+        return self.calendar.off_hours(self.times_ms)
 
     def has(self, metric: str) -> bool:
         return metric in self.avg
@@ -77,6 +89,7 @@ class HourlyFrame:
             min={k: v[lo:hi] for k, v in self.min.items()},
             max={k: v[lo:hi] for k, v in self.max.items()},
             community=self.community,
+            calendar=self.calendar,
         )
 
 
@@ -88,11 +101,13 @@ def from_rollup_rows(
     start_ms: int,
     end_ms: int,
     community: str = "",
+    calendar: DayCalendar | None = None,
 ) -> HourlyFrame:
     """Build a frame from ``(bucket_ms, metric, avg, min, max)`` rows of ``telemetry_1h``."""
     start_ms -= start_ms % HOUR_MS
     hours = max(0, -(-(end_ms - start_ms) // HOUR_MS))
-    frame = HourlyFrame(device=device, kind=kind, start_ms=start_ms, hours=hours, community=community)
+    frame = HourlyFrame(device=device, kind=kind, start_ms=start_ms, hours=hours, community=community,
+                        calendar=calendar)
     for bucket_ms, metric, avg, lo, hi in rows:
         index = (bucket_ms - start_ms) // HOUR_MS
         if not 0 <= index < hours:
@@ -129,6 +144,17 @@ def counter_increase(frame: HourlyFrame, metric: str) -> Array:
     return diff
 
 
+def occupancy(frame: HourlyFrame, values: Array) -> Array:
+    """``values`` with the frame's off hours (holidays, make-up workdays) set to NaN: an
+    occupancy-driven series (passages, trips, energy, flow, duty) is neither judged nor learnt
+    there — its EWMA holds its state across the holiday, its trailing sums wait for enough
+    ordinary hours, and the hour-of-week fit does not learn an empty building as a normal week."""
+    off = frame.off_hours()
+    if not off.any():
+        return values
+    return np.where(off, np.nan, values)
+
+
 def span(frame: HourlyFrame, start_ms: int, end_ms: int) -> HourlyFrame:
     """The hours ``[start_ms, end_ms)`` as a frame that starts exactly at ``start_ms`` (NaN where
     ``frame`` has no hours) — what :func:`from_rollup_rows` gives for the same range, so scoring on
@@ -136,7 +162,8 @@ def span(frame: HourlyFrame, start_ms: int, end_ms: int) -> HourlyFrame:
     if start_ms % HOUR_MS or end_ms % HOUR_MS:
         raise ValueError("span bounds must be aligned to an hour")
     hours = max(0, (end_ms - start_ms) // HOUR_MS)
-    out = HourlyFrame(device=frame.device, kind=frame.kind, start_ms=start_ms, hours=hours, community=frame.community)
+    out = HourlyFrame(device=frame.device, kind=frame.kind, start_ms=start_ms, hours=hours, community=frame.community,
+                      calendar=frame.calendar)
     lo = max(start_ms, frame.start_ms)
     hi = min(end_ms, frame.start_ms + frame.hours * HOUR_MS)
     src = slice(frame.hour_of(lo), frame.hour_of(hi)) if hi > lo else slice(0, 0)
@@ -159,7 +186,7 @@ def mask_hours(frame: HourlyFrame, ranges: Iterable[tuple[int, int]]) -> HourlyF
         if last > first:
             drop[first:last] = True
     out = HourlyFrame(device=frame.device, kind=frame.kind, start_ms=frame.start_ms, hours=frame.hours,
-                      community=frame.community)
+                      community=frame.community, calendar=frame.calendar)
     for source, target in ((frame.avg, out.avg), (frame.min, out.min), (frame.max, out.max)):
         for metric, column in source.items():
             target[metric] = np.where(drop, np.nan, column)

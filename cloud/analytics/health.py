@@ -58,6 +58,9 @@ def figures_for(frame: HourlyFrame, baseline: Mapping[str, Any] | None) -> dict[
     for column in frame.avg.values():
         present |= ~np.isnan(column)
     figures["availability"] = round(float(present.mean()), 4) if frame.hours else 0.0
+    # "not judged: holiday" — hours the occupancy channels (passages, trips, energy, flow) left out
+    # because the community's calendar has them as a holiday or a make-up workday (issue 15)
+    figures["hours_not_judged_holiday"] = int(frame.off_hours().sum())
     if frame.kind == "elevator":
         trips = counter_increase(frame, "run_count")
         doors = counter_increase(frame, "door_cycles")

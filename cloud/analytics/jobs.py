@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from cloud.analytics import modelstore, retrain, timeline
+from cloud.analytics import calendar_store, modelstore, retrain, timeline
+from cloud.analytics.daycalendar import DayCalendar
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
 from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows, mask_hours
@@ -91,15 +92,29 @@ async def devices_of(conn: AsyncConnection[Any], kind: str | None = None,
 
 
 async def load_frame(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
-                     end: dt.datetime) -> HourlyFrame:
-    """The device's hourly rollup over ``[start, end)`` as a frame."""
+                     end: dt.datetime, calendar: DayCalendar | None = None) -> HourlyFrame:
+    """The device's hourly rollup over ``[start, end)`` as a frame, with its community's day
+    calendar (holidays, make-up workdays: the occupancy channels do not judge those hours)."""
     cur = await conn.execute(
         """SELECT (extract(epoch FROM h.bucket) * 1000)::bigint, m.name, h.avg_value, h.min_value, h.max_value
              FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
             WHERE h.device_id = %s AND h.bucket >= %s AND h.bucket < %s""", (device.id, start, end))
     rows = [(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in await cur.fetchall()]
     return from_rollup_rows(device.code, device.kind, rows, start_ms=_ms(start), end_ms=_ms(end),
-                            community=device.community)
+                            community=device.community, calendar=calendar)
+
+
+class _Calendars:
+    """Each community's calendar, read once per train or score run (its own days and time zone)."""
+
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self._conn = conn
+        self._found: dict[str, DayCalendar] = {}
+
+    async def of(self, community: str) -> DayCalendar:
+        if community not in self._found:
+            self._found[community] = await calendar_store.load_calendar(self._conn, community)
+        return self._found[community]
 
 
 async def _suspect_ranges(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
@@ -138,6 +153,7 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
     """Fit baselines on ``[start, end)`` for every device of each kind and store a new version per kind."""
     shipped = shipped_limits()
     saved: dict[str, modelstore.ModelVersion] = {}
+    calendars = _Calendars(conn)
     for kind, detector in DETECTORS.items():
         if kinds and kind not in kinds:
             continue
@@ -155,7 +171,7 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
         cur = await conn.execute("SELECT DISTINCT device_id FROM analytics_detections WHERE open")
         suspect = {int(r[0]) for r in await cur.fetchall()}
         for device in devices:
-            frame = await load_frame(conn, device, start, end)
+            frame = await load_frame(conn, device, start, end, await calendars.of(device.community))
             # hours under a detection or a work order are not "normal": they leave the fit
             frame = mask_hours(frame, await _suspect_ranges(conn, device, start, end))
             reference = await modelstore.load_reference(conn, device.id, detector.name)
@@ -212,6 +228,7 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
     since = since or now - dt.timedelta(hours=2)
     end = now.replace(minute=0, second=0, microsecond=0)  # only complete hours
     result = ScoreResult()
+    calendars = _Calendars(conn)
     for kind, detector in DETECTORS.items():
         model = await modelstore.load_model(conn, detector.name)
         # without a model yet, devices still get their health record (counters, faults, score)
@@ -221,9 +238,9 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
             result.devices += 1
             if model is not None and baseline is not None:
                 await _advance_device(conn, policy, device, detector, model, baseline, since, end, now,
-                                      raise_alarms, result)
+                                      raise_alarms, result, await calendars.of(device.community))
             if health:
-                await _store_health(conn, device, baseline, end)
+                await _store_health(conn, device, baseline, end, await calendars.of(device.community))
                 result.health_updated += 1
             await conn.commit()
     return result
@@ -231,7 +248,7 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
 
 async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: DeviceRef, detector: Detector,
                           model: modelstore.ModelVersion, baseline: Params, since: dt.datetime, end: dt.datetime,
-                          now: dt.datetime, raise_alarms: bool, result: ScoreResult) -> None:
+                          now: dt.datetime, raise_alarms: bool, result: ScoreResult, calendar: DayCalendar) -> None:
     cur = await conn.execute("SELECT scored_until FROM analytics_scoring_state WHERE device_id = %s AND detector = %s",
                              (device.id, detector.name))
     row = await cur.fetchone()
@@ -251,7 +268,7 @@ async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: De
     frames: dict[tuple[int, int], HourlyFrame] = {}
     for cell in range(timeline.cell_of(from_ms), timeline.cell_of(end_ms - HOUR_MS) + 1):
         lo, hi = timeline.cell_origin(cell), min(timeline.cell_range(cell)[1], end_ms)
-        frames[(lo, hi)] = await load_frame(conn, device, _dt(lo), _dt(hi))
+        frames[(lo, hi)] = await load_frame(conn, device, _dt(lo), _dt(hi), calendar)
     outcome = timeline.advance(detector, lambda lo, hi: frames[(lo, hi)], baseline, model.params,
                                from_ms=from_ms, end_ms=end_ms, open_before=open_before,
                                not_before_ms=_ms(model.window_end) if model.window_end is not None else None)
@@ -335,9 +352,9 @@ async def _clear_detection(conn: AsyncConnection[Any], policy: Any, device: Devi
 
 
 async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, baseline: Params | None,
-                        end: dt.datetime) -> None:
+                        end: dt.datetime, calendar: DayCalendar | None = None) -> None:
     start = end - HEALTH_WINDOW
-    window = await load_frame(conn, device, start, end)
+    window = await load_frame(conn, device, start, end, calendar)
     cur = await conn.execute("SELECT detector, fault, message FROM analytics_detections WHERE device_id = %s AND open",
                              (device.id,))
     open_detections = [{"detector": r[0], "fault": r[1], "message": r[2]} for r in await cur.fetchall()]

@@ -149,6 +149,10 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/analytics/devices/{device_id}/health"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/analytics/devices/{device_id}/detections"): _r("devices.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/analytics/models"): _r("analytics.models", STAFF, ANY),
+    # a community's day calendar (issue 15): its staff read it, its admins set its own days
+    ("GET", "/api/v1/analytics/communities/{community}/calendar"): _r("calendar.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/analytics/communities/{community}/calendar/{day}"): _r("calendar.write", ADMIN, COMMUNITY),
+    ("DELETE", "/api/v1/analytics/communities/{community}/calendar/{day}"): _r("calendar.write", ADMIN, COMMUNITY),
     ("GET", "/api/v1/dashboard/summary"): _r("dashboard.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/dashboard/performance"): _r("dashboard.read", STAFF, COMMUNITY),
     ("GET", "/api/v1/gateways"): _r("gateways.read", STAFF, COMMUNITY),

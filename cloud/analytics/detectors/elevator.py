@@ -19,7 +19,7 @@ from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.detectors.flags import code_present
 from cloud.analytics.errors import NotEnoughData
 from cloud.analytics.features import ewma, hour_of_week, robust_center_scale, seasonal_profile
-from cloud.analytics.frames import HourlyFrame, counter_increase
+from cloud.analytics.frames import HourlyFrame, counter_increase, occupancy
 
 FAULT_CODES: dict[str, int] = {
     "passengers_trapped": 1,
@@ -75,7 +75,9 @@ class ElevatorDetector(Detector):
         with np.errstate(invalid="ignore", divide="ignore"):
             per_trip = np.where(trips >= 3, doors / trips, np.nan)
         center, scale = robust_center_scale(per_trip, floor=0.02)
-        median, sigma = seasonal_profile(trips, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
+        # a holiday's empty building is not a normal week: its hours leave the hour-of-week fit
+        median, sigma = seasonal_profile(occupancy(frame, trips), frame.times_ms,
+                                         utc_offset_ms=params["utc_offset_ms"])
         return {
             "doors_per_trip": center,
             "doors_per_trip_sigma": scale,
@@ -96,7 +98,8 @@ class ElevatorDetector(Detector):
         expected = np.asarray(baseline["trips_hour_of_week"], dtype=np.float64)[slots]
         sigma = np.asarray(baseline["trips_sigma_hour_of_week"], dtype=np.float64)[slots]
         # only busy hours say something about missing trips (3 a.m. has none anyway)
-        z_missing = np.where(expected >= 4, (expected - trips) / sigma, np.nan)
+        # holidays and make-up workdays: not judged (door cycles per trip still are: that is the door)
+        z_missing = np.where(expected >= 4, (expected - occupancy(frame, trips)) / sigma, np.nan)
         alpha = float(params["ewma_alpha"])
         stats["doors_per_trip"] = ewma(z_doors, alpha)
         stats["trips_missing"] = ewma(z_missing, alpha)

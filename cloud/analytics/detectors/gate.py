@@ -16,7 +16,7 @@ from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.detectors.flags import flag_present
 from cloud.analytics.errors import NotEnoughData
 from cloud.analytics.features import ewma, hour_of_week, seasonal_profile
-from cloud.analytics.frames import Array, HourlyFrame, counter_increase
+from cloud.analytics.frames import Array, HourlyFrame, counter_increase, occupancy
 
 
 def passages(frame: HourlyFrame, params: Params) -> Array:
@@ -47,7 +47,7 @@ class GateDetector(Detector):
 
     def fit_baseline(self, frame: HourlyFrame, params: Params) -> Params:
         params = self.hyper(params)
-        count = passages(frame, params)
+        count = occupancy(frame, passages(frame, params))  # a holiday is not a normal week
         valid = int((~np.isnan(count)).sum())
         if valid < params["min_training_hours"]:
             need = params["min_training_hours"]
@@ -65,7 +65,8 @@ class GateDetector(Detector):
         slots = hour_of_week(frame.times_ms, params["utc_offset_ms"])
         expected = np.asarray(baseline["passages_hour_of_week"], dtype=np.float64)[slots]
         sigma = np.asarray(baseline["passages_sigma_hour_of_week"], dtype=np.float64)[slots]
-        z_missing = np.where(expected >= 4, (expected - count) / sigma, np.nan)
+        # holidays and make-up workdays: not judged (the hour-of-week normal does not describe them)
+        z_missing = np.where(expected >= 4, (expected - occupancy(frame, count)) / sigma, np.nan)
         stats["passages_missing"] = ewma(z_missing, float(params["ewma_alpha"]))
         return Scored(stats=stats, context={"passages": count, "expected_passages": expected})
 

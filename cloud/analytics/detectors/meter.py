@@ -26,7 +26,7 @@ import numpy as np
 from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.errors import ModelFormatError, NotEnoughData
 from cloud.analytics.features import hour_of_week, seasonal_profile
-from cloud.analytics.frames import Array, HourlyFrame, counter_increase
+from cloud.analytics.frames import Array, HourlyFrame, counter_increase, occupancy
 
 COST_RULE_BAND = 0.15
 """Property cost control: an energy indicator > 15 % away from its normal range is a warning."""
@@ -78,7 +78,7 @@ class MeterDetector(Detector):
 
     def fit_baseline(self, frame: HourlyFrame, params: Params) -> Params:
         params = self.hyper(params)
-        energy = hourly_energy(frame, params)
+        energy = occupancy(frame, hourly_energy(frame, params))  # a holiday is not a normal week
         valid = int((~np.isnan(energy)).sum())
         if valid < params["min_training_hours"]:
             raise NotEnoughData(f"{frame.device}: {valid} hours of energy data in the training window "
@@ -101,7 +101,9 @@ class MeterDetector(Detector):
             raise ModelFormatError(f"meter baseline is missing or has a bad field: {exc}") from exc
         if profile.shape != (168,):
             raise ModelFormatError("meter baseline needs 168 hour-of-week values")
-        energy = hourly_energy(frame, params)
+        # holidays and make-up workdays: the energy channels do not judge them (the trailing sums wait
+        # for enough ordinary hours); phase loss is the supply, not the occupancy, and still does
+        energy = occupancy(frame, hourly_energy(frame, params))
         expected = profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
         expected = np.where(np.isnan(energy), np.nan, expected)
         stats: dict[str, Array] = {}

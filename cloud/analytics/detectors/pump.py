@@ -33,7 +33,7 @@ import numpy.typing as npt
 from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.errors import ModelFormatError, NotEnoughData
 from cloud.analytics.features import daily_sum, ewma, hour_of_week, rising_run, robust_center_scale, seasonal_profile
-from cloud.analytics.frames import Array, HourlyFrame, counter_increase
+from cloud.analytics.frames import Array, HourlyFrame, counter_increase, occupancy
 
 
 def _running_means(frame: HourlyFrame, params: Params) -> tuple[Array, Array, Array, Array]:
@@ -140,10 +140,12 @@ class PumpDetector(Detector):
         _, spread = robust_center_scale(ratio)
         p_normal, p_spread = robust_center_scale(pressure[use])
         suction, _ = robust_center_scale(frame.column(params["suction_metric"]))
-        flow = frame.column(params["flow_metric"])
+        # demand follows occupancy: a holiday's hours leave the flow and duty profiles (not the
+        # regression, which is the pump's physics at its operating point and holds on a holiday too)
+        flow = occupancy(frame, frame.column(params["flow_metric"]))
         flow_profile, _ = seasonal_profile(flow, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
         flow_mean = float(np.nanmean(flow)) if not np.isnan(flow).all() else float("nan")
-        duty = counter_increase(frame, params["run_hours_metric"])
+        duty = occupancy(frame, counter_increase(frame, params["run_hours_metric"]))
         duty_profile, _ = seasonal_profile(duty, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
         return {
             "duty_hour_of_week": [round(float(v), 4) for v in duty_profile],
@@ -234,7 +236,8 @@ class PumpDetector(Detector):
         if flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and flow_profile.shape == (168,):
             expected_flow = flow_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
             # a leak adds a constant flow around the clock: the pump no longer sleeps at night
-            flow_excess = ewma(np.where(same_context, (frame.column(params["flow_metric"]) - expected_flow)
+            flow_excess = ewma(np.where(same_context, (occupancy(frame, frame.column(params["flow_metric"]))
+                                                       - expected_flow)
                                         / float(flow_mean), np.nan), float(params["flow_alpha"]))
             stats["flow_excess"] = flow_excess
         duty_profile = np.asarray(baseline.get("duty_hour_of_week") or [np.nan] * 168, dtype=np.float64)
@@ -243,7 +246,7 @@ class PumpDetector(Detector):
             # the run-hours counter integrates exactly what sparse samples of flow only glimpse:
             # a leak makes the set run longer, most of all at night when it should sleep
             expected_duty = duty_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
-            duty = counter_increase(frame, params["run_hours_metric"])
+            duty = occupancy(frame, counter_increase(frame, params["run_hours_metric"]))
             # only the quiet hours count: more demand (new tenants, summer) makes the set run longer
             # all day and a little at night (+40 % demand: up to 0.31 h/h at night on the simulated
             # fleet), a leak makes it run through the night (above 0.4 h/h within ~18 h of its onset)
