@@ -143,7 +143,7 @@ async def _estate(pool: AsyncConnectionPool[Any], settings: Settings) -> Estate:
                 "user_id": spare[c].id, "butler_id": world.butler_ids[c][0], "dead_letter_id": dead[0],
                 "complaint_id": complaint[0], "subscription_id": subscription[0], "redemption_id": redemption[0],
                 "community": c, "name": photo, "path": "app.js", "action": "accept", "command_id": f"c-matrix-{c}",
-                "rollout_id": rollout,
+                "rollout_id": rollout, "day": "2026-03-10",
             }
         # the contractor's field-staff record (acting as the contractor user) and an order assigned to it
         cur = await conn.execute(
