@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from cloud.analytics.daycalendar import DayCalendar
+from cloud.analytics.daycalendar import DayCalendar, DayType
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -144,12 +144,24 @@ def counter_increase(frame: HourlyFrame, metric: str) -> Array:
     return diff
 
 
-def occupancy(frame: HourlyFrame, values: Array) -> Array:
+def occupancy(frame: HourlyFrame, values: Array, *, holidays: bool = True) -> Array:
     """``values`` with the frame's off hours (holidays, make-up workdays) set to NaN: an
     occupancy-driven series (passages, trips, energy, flow, duty) is neither judged nor learnt
     there — its EWMA holds its state across the holiday, its trailing sums wait for enough
-    ordinary hours, and the hour-of-week fit does not learn an empty building as a normal week."""
-    off = frame.off_hours()
+    ordinary hours, and the hour-of-week fit does not learn an empty building as a normal week.
+
+    ``holidays=False`` masks the make-up workdays only: for the channels that look for *more*
+    than normal (energy excess, flow and night duty of a leak). A holiday lowers occupancy, so
+    an excess over the ordinary week's normal on a holiday is an excess all the more — judging it
+    costs sensitivity, never a false alarm, and a leak or a drift that starts in the Spring
+    Festival is not left unseen for nine days (without it the evaluation's negative leads on
+    energy drift doubled: the drift crossed its 15 % band while the channel was blind). What
+    this assumes: holidays *empty* the building. An estate whose residents come home for the
+    holiday takes those days back as workdays, or adds them as its own — see the docs."""
+    if frame.calendar is None:
+        return values
+    types = frame.calendar.hour_types(frame.times_ms)
+    off = types != DayType.ordinary if holidays else types == DayType.makeup
     if not off.any():
         return values
     return np.where(off, np.nan, values)

@@ -101,24 +101,27 @@ class MeterDetector(Detector):
             raise ModelFormatError(f"meter baseline is missing or has a bad field: {exc}") from exc
         if profile.shape != (168,):
             raise ModelFormatError("meter baseline needs 168 hour-of-week values")
-        # holidays and make-up workdays: the energy channels do not judge them (the trailing sums wait
-        # for enough ordinary hours); phase loss is the supply, not the occupancy, and still does
-        energy = occupancy(frame, hourly_energy(frame, params))
-        expected = profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
-        expected = np.where(np.isnan(energy), np.nan, expected)
+        # the calendar (issue 15): less energy than normal is not judged on holidays nor make-up
+        # workdays (the trailing sums wait for enough ordinary hours); more energy than normal is
+        # judged on holidays too (an emptied building that uses more is wasting it), not on make-up
+        # days. Phase loss is the supply, not the occupancy, and is always judged
+        raw = hourly_energy(frame, params)
+        slots = profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
         stats: dict[str, Array] = {}
-        context: dict[str, Array] = {"energy_kwh": energy, "expected_kwh": expected}
+        context: dict[str, Array] = {"energy_kwh": raw}
         with np.errstate(invalid="ignore", divide="ignore"):
-            for hours, tag in ((24, "1d"), (72, "3d")):
-                actual = trailing_sum(energy, hours)
-                normal = trailing_sum(expected, hours)
-                ratio = np.where(normal > 1e-6, actual / normal - 1.0, np.nan)
-                context[f"ratio_{tag}"] = ratio
-                context[f"actual_{tag}"] = actual
-                context[f"normal_{tag}"] = normal
+            for side, energy in (("", occupancy(frame, raw, holidays=False)), ("low_", occupancy(frame, raw))):
+                expected = np.where(np.isnan(energy), np.nan, slots)
+                for hours, tag in ((24, "1d"), (72, "3d")):
+                    actual = trailing_sum(energy, hours)
+                    normal = trailing_sum(expected, hours)
+                    context[f"{side}ratio_{tag}"] = np.where(normal > 1e-6, actual / normal - 1.0, np.nan)
+                    context[f"{side}actual_{tag}"] = actual
+                    context[f"{side}normal_{tag}"] = normal
+            context["expected_kwh"] = np.where(np.isnan(raw), np.nan, slots)
             stats["energy_excess_1d"] = context["ratio_1d"]
             stats["energy_excess_3d"] = context["ratio_3d"]
-            stats["energy_deficit_1d"] = -context["ratio_1d"]
+            stats["energy_deficit_1d"] = -context["low_ratio_1d"]
             nominal = baseline.get("voltage_nominal")
             phases = [frame.column(m, "min") for m in params["phase_metrics"] if frame.has(m)]
             if nominal and len(phases) >= 3:
@@ -143,9 +146,10 @@ class MeterDetector(Detector):
                     f"(normal {nominal:.0f} V) — phase loss, check the supply and breakers")
         tag = "3d" if channel.name.endswith("3d") else "1d"
         span = "3 days" if tag == "3d" else "24 hours"
-        ratio = ctx[f"ratio_{tag}"][hour]
-        actual = ctx[f"actual_{tag}"][hour]
-        normal = ctx[f"normal_{tag}"][hour]
+        side = "low_" if channel.name.startswith("energy_deficit") else ""
+        ratio = ctx[f"{side}ratio_{tag}"][hour]
+        actual = ctx[f"{side}actual_{tag}"][hour]
+        normal = ctx[f"{side}normal_{tag}"][hour]
         direction = "more" if ratio > 0 else "less"
         advice = ("check for equipment left running, a failing motor or a metering fault" if ratio > 0
                   else "check for a tripped circuit, equipment out of service or a metering fault")

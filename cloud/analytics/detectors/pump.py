@@ -236,8 +236,10 @@ class PumpDetector(Detector):
         if flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and flow_profile.shape == (168,):
             expected_flow = flow_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
             # a leak adds a constant flow around the clock: the pump no longer sleeps at night
-            flow_excess = ewma(np.where(same_context, (occupancy(frame, frame.column(params["flow_metric"]))
-                                                       - expected_flow)
+            # judged on holidays too (a holiday lowers demand: more flow than a normal week is a leak
+            # all the more), not on make-up workdays (no hour-of-week slot describes them)
+            flow = occupancy(frame, frame.column(params["flow_metric"]), holidays=False)
+            flow_excess = ewma(np.where(same_context, (flow - expected_flow)
                                         / float(flow_mean), np.nan), float(params["flow_alpha"]))
             stats["flow_excess"] = flow_excess
         duty_profile = np.asarray(baseline.get("duty_hour_of_week") or [np.nan] * 168, dtype=np.float64)
@@ -246,7 +248,7 @@ class PumpDetector(Detector):
             # the run-hours counter integrates exactly what sparse samples of flow only glimpse:
             # a leak makes the set run longer, most of all at night when it should sleep
             expected_duty = duty_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
-            duty = occupancy(frame, counter_increase(frame, params["run_hours_metric"]))
+            duty = occupancy(frame, counter_increase(frame, params["run_hours_metric"]), holidays=False)
             # only the quiet hours count: more demand (new tenants, summer) makes the set run longer
             # all day and a little at night (+40 % demand: up to 0.31 h/h at night on the simulated
             # fleet), a leak makes it run through the night (above 0.4 h/h within ~18 h of its onset)

@@ -67,7 +67,7 @@ EMPTY = [OperatingChange(SPRING_FESTIVAL_MS, demand_factor=0.1)]
 
 def _found(kind: str, calendar: DayCalendar | None, **options: object) -> list[str]:
     frame, _ = single_device(kind, f"b1-{kind}-1", days=24, seed=5, start_ms=START_MS, changes=EMPTY,
-                             **options)  # type: ignore[arg-type]
+                             **options)
     frame.calendar = calendar
     detector = DETECTORS[kind]
     baseline = detector.fit_baseline(frame.window(START_MS, TRAIN_END_MS), detector.hyper())

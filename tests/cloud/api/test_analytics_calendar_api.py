@@ -31,7 +31,7 @@ async def test_admin_sets_a_closure_day_staff_read_it_other_tenants_do_not(clien
     days = {d["day"]: d for d in body["days"]}
     assert all(days[f"2026-02-{d}"]["type"] == "holiday" for d in range(15, 24))
     assert days["2026-02-14"]["type"] == "makeup"
-    assert days["2026-02-17"]["name_zh"] == "春节" and days["2026-02-17"]["source"] == "statutory"
+    assert (days["2026-02-17"]["name_zh"], days["2026-02-17"]["source"]) == ("春节", "statutory")
 
     closed = await client.put(f"{URL}/2026-03-10", headers=admin, json={"kind": "holiday", "note": "小区停水检修"})
     assert closed.status_code == 200, closed.text
