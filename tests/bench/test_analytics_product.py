@@ -66,6 +66,12 @@ def test_the_spring_festival_empties_the_building_and_demand_comes_back() -> Non
     assert len(spans) == 1
     assert spans[0][1] - spans[0][0] == 9 * 86_400_000  # 15–23 Feb, local time
     assert holiday_changes(fleet, START_TIMES["summer"], 30, {}) == []
+    # the simulated weeks are the product's calendar's (the holidays library: the State Council's
+    # notice): 15 Feb 00:00 Beijing time, and National Day 1–7 Oct; the 3-day Mid-Autumn block
+    # inside the October run keeps ordinary demand (not a travel week)
+    assert spans[0][0] == 1_771_084_800_000
+    october = holiday_changes(fleet, START_TIMES["national-day"], 30, {})
+    assert october == [(1_790_784_000_000, 1_790_784_000_000 + 7 * 86_400_000)]
     for device in fleet:
         attr = next(a for a in DEMAND_ATTRIBUTES if hasattr(device.model, a))
         before = float(getattr(device.model, attr))

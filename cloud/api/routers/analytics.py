@@ -105,11 +105,11 @@ async def put_calendar_day(community: str, day: dt.date, body: calendar_store.Ow
 
 
 @router.delete("/communities/{community}/calendar/{day}", response_model=calendar_store.CalendarView,
-               summary="Remove one of the community's own days (the statutory calendar decides again)")
+               summary="Remove one of the community's own days (the statutory calendar decides again; "
+                       "idempotent: removing a day it does not have changes nothing and audits nothing)")
 async def delete_calendar_day(community: str, day: dt.date, pool: PoolDep, user: AdminUser,
                               clock: ClockDep) -> calendar_store.CalendarView:
     async with pool.connection() as conn:
         zone = await _zone(conn, community)
-        if not await calendar_store.delete_day(conn, community, day, actor=user.username, now=clock.now()):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{community} has no own day on {day.isoformat()}")
+        await calendar_store.delete_day(conn, community, day, actor=user.username, now=clock.now())
         return await calendar_store.view(conn, community, zone, day.year)
