@@ -78,8 +78,13 @@ def seasonal_profile(
 ) -> tuple[Array, Array]:
     """Median and MAD-sigma per hour of week (168 slots) from a training window.
 
-    Slots with fewer than ``min_samples`` values fall back to the same hour of day over all
-    weekdays, so two weeks of history are enough and a holiday does not leave a hole.
+    Slots with fewer than ``min_samples`` values fall back to the same hour of the same kind of
+    day (Monday–Friday, or Saturday–Sunday), then to the same hour of any day, so two weeks of
+    history are enough and a holiday does not leave a hole. Why the kind of day first (issue 15):
+    a training window that lost its holiday and make-up days to the calendar has one Sunday
+    left; falling back to every day's median put a weekday's evening into Sunday's slots, and
+    the meters' energy excess fired on the Sunday after the Spring Festival (18 of 40 false
+    excess alarms of the quick evaluation).
 
     Computed for all slots at once (:func:`grouped_center_scale`): the same figures as
     :func:`robust_center_scale` per slot, but one sort instead of 168 ``np.median`` calls — the
@@ -91,6 +96,15 @@ def seasonal_profile(
     med, sig, count = grouped_center_scale(values[valid], slots[valid], 168)
     med[count < min_samples] = np.nan
     sig[count < min_samples] = np.nan
+    missing = np.isnan(med)
+    if missing.any():
+        # 0..47: weekday (Mon–Fri) hours, then weekend hours; slot 120 is Saturday 00:00
+        kinds = (slots[valid] >= 120) * 24 + slots[valid] % 24
+        kind_med, kind_sig, kind_count = grouped_center_scale(values[valid], kinds, 48)
+        wanted = np.flatnonzero(missing)
+        groups = (wanted >= 120) * 24 + wanted % 24
+        usable = kind_count[groups] >= min_samples
+        med[wanted[usable]], sig[wanted[usable]] = kind_med[groups[usable]], kind_sig[groups[usable]]
     missing = np.isnan(med)
     if missing.any():
         day_med, day_sig, day_count = grouped_center_scale(values[valid], slots[valid] % 24, 24)

@@ -69,7 +69,10 @@ def test_seasonal_profile_learns_weekday_hour_and_falls_back() -> None:
     median, _ = seasonal_profile(values, times)
     assert median[3] == 3.0
     assert median[120 + 3] == 103.0
-    assert median[5] == pytest.approx(5.0)  # fallback: median over weekdays and weekend of hour 5
+    assert median[5] == pytest.approx(5.0)  # fallback: median over the other weekdays' hour 5
+    values[slots == 120 + 7] = np.nan  # Saturday 07:00 never seen → Sunday's, not the weekdays'
+    median, _ = seasonal_profile(values, times)
+    assert median[120 + 7] == 107.0
 
 
 def test_daily_sum_and_rising_run() -> None:
@@ -115,7 +118,8 @@ def test_episodes_open_once_and_need_the_clear_level() -> None:
 
 def test_the_seasonal_profile_is_the_per_slot_robust_centre_and_scale() -> None:
     # computed for all 168 slots at once (one sort); must equal robust_center_scale slot by slot,
-    # including the hour-of-day fallback for slots with too few values
+    # including the fallbacks for slots with too few values (same hour of the same kind of day,
+    # then of any day)
     from cloud.analytics.features import hour_of_week, robust_center_scale, seasonal_profile
 
     rng = np.random.default_rng(4)
@@ -128,6 +132,8 @@ def test_the_seasonal_profile_is_the_per_slot_robust_centre_and_scale() -> None:
         valid = ~np.isnan(values)
         for slot in range(168):
             picked = values[valid & (slots == slot)]
+            if picked.size < 2:
+                picked = values[valid & (slots % 24 == slot % 24) & ((slots >= 120) == (slot >= 120))]
             if picked.size < 2:
                 picked = values[valid & (slots % 24 == slot % 24)]
             expected = robust_center_scale(picked) if picked.size else (np.nan, np.nan)
