@@ -101,3 +101,18 @@ def test_a_holiday_is_not_learnt_as_a_normal_week() -> None:
     frame.calendar = DayCalendar()
     seeing = gate.fit_baseline(frame.window(window_end - 14 * DAY_MS, window_end), gate.hyper())
     assert seeing["passages_per_day"] > 1.5 * blind["passages_per_day"]
+
+
+def test_a_leak_that_starts_in_the_festival_is_found_in_the_festival() -> None:
+    """More water than a normal week on a holiday is a leak all the more: the leak channels judge
+    holidays (the empty building only hides a *lack* of demand)."""
+    onset_day = (SPRING_FESTIVAL_MS + DAY_MS - START_MS) / DAY_MS  # 16 Feb, the festival's second day
+    frame, _ = single_device("pump", "b1-pump-1", days=24, seed=5, start_ms=START_MS, changes=EMPTY,
+                             fault="pressure_loss", fault_start_day=onset_day,
+                             fault_params={"leak_max_m3h": 25.0, "ramp_hours": 72.0})
+    frame.calendar = DayCalendar()
+    pump = DETECTORS["pump"]
+    baseline = pump.fit_baseline(frame.window(START_MS, TRAIN_END_MS), pump.hyper())
+    found = [d for d in pump.score(frame, baseline, {}, from_ms=TRAIN_END_MS) if d.fault == "pressure_loss"]
+    assert found
+    assert found[0].detected_ms < SPRING_FESTIVAL_MS + 9 * DAY_MS  # before the residents are back
