@@ -15,13 +15,17 @@ The API's schemas are these models (one model per concept: the API answer is the
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.analytics.daycalendar import DEFAULT_ZONE, DayCalendar, DayType, calendar_of, names
 from cloud.db import audit
+
+log = logging.getLogger(__name__)
 
 
 class OwnDayIn(BaseModel):
@@ -61,10 +65,20 @@ _TYPES: dict[DayType, Literal["holiday", "makeup", "ordinary"]] = {
 
 
 async def zone_of(conn: AsyncConnection[Any], community: str) -> str | None:
-    """The community's time zone; None when there is no such community."""
+    """The community's time zone; None when there is no such community. A stored zone this
+    machine does not know (the registry checks it on write; a zone database can still lose one)
+    reads as the default, logged, so one community's row cannot stop scoring or the page."""
     cur = await conn.execute("SELECT timezone FROM communities WHERE code = %s", (community,))
     row = await cur.fetchone()
-    return None if row is None else str(row[0] or DEFAULT_ZONE)
+    if row is None:
+        return None
+    zone = str(row[0] or DEFAULT_ZONE)
+    try:
+        ZoneInfo(zone)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        log.warning("community %s: unknown time zone %r, its calendar uses %s", community, zone, DEFAULT_ZONE)
+        return DEFAULT_ZONE
+    return zone
 
 
 async def _own(conn: AsyncConnection[Any], community: str) -> list[tuple[dt.date, str, str]]:

@@ -37,6 +37,9 @@ async def test_the_stored_calendar_has_the_zone_and_the_communitys_own_days(
     assert calendar.day_type(dt.date(2026, 3, 10)) is DayType.holiday
     assert calendar.day_type(dt.date(2026, 2, 17)) is DayType.holiday
     assert (await load_calendar(conn, "nowhere")).zone == "Asia/Shanghai"
+    # a zone the machine does not know: the default, not a failed scoring run
+    await conn.execute("UPDATE communities SET timezone = 'Mars/Olympus' WHERE code = 'c-cal'")
+    assert (await load_calendar(conn, "c-cal")).zone == "Asia/Shanghai"
 
 
 async def _gate_through_the_festival(conn: psycopg.AsyncConnection[Any], community: str) -> list[str]:
