@@ -299,6 +299,7 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/admin/devices"): _r("devices.import", ADMIN, ANY),
     ("GET", "/admin/people"): _r("butlers.read", STAFF, COMMUNITY),
     ("GET", "/admin/policies"): _r("policies.read", STAFF, COMMUNITY),
+    ("GET", "/admin/calendar"): _r("calendar.read", STAFF, COMMUNITY),
 }
 
 #: work-order action → subjects that may take it (on an order the route's scope lets them reach).

@@ -607,6 +607,32 @@ _ADMIN: dict[str, tuple[str, str]] = {
     "prio.P1": ("urgent", "加急"),
     "prio.P2": ("repair", "维修"),
     "prio.P3": ("preventive", "预防"),
+    # the day calendar of the equipment-health analytics (issue 15)
+    "calendar.title": ("Holidays", "节假日"),
+    "calendar.help": ("China's statutory holidays and make-up workdays come from the State Council's notice (the "
+                      "holidays library); a community adds its own closure days or takes a holiday back. On holidays "
+                      "and make-up workdays the equipment-health analytics do not judge missing passages, trips or "
+                      "energy.",
+                      "法定节假日与调休上班日来自国务院通知（holidays 库）；"
+                      "小区可以增加自己的停业日，或取消某个节假日。"
+                      "节假日和调休日，设备健康分析不判断通行、运行次数或用电偏少。"),
+    "calendar.year": ("Year", "年份"),
+    "calendar.day": ("Date", "日期"),
+    "calendar.type": ("Day", "类型"),
+    "calendar.source": ("From", "来源"),
+    "calendar.name": ("Name", "名称"),
+    "calendar.note": ("Note", "备注"),
+    "calendar.type.holiday": ("holiday", "放假"),
+    "calendar.type.makeup": ("make-up workday", "调休上班"),
+    "calendar.type.ordinary": ("ordinary day (taken back)", "照常（已取消放假）"),
+    "calendar.source.statutory": ("statutory", "法定"),
+    "calendar.source.community": ("this community", "本小区"),
+    "calendar.kind.holiday": ("closed (a holiday of its own)", "放假（本小区）"),
+    "calendar.kind.workday": ("ordinary day (take a holiday back)", "照常（取消放假）"),
+    "calendar.set": ("Set a day of this community", "设置本小区的日期"),
+    "calendar.remove": ("Remove", "删除"),
+    "audit.calendar.day_set": ("Calendar day set", "设置节假日"),
+    "audit.calendar.day_removed": ("Calendar day removed", "删除节假日"),
 }
 _EN.update({key: en for key, (en, _zh) in _ADMIN.items()})
 _ZH.update({key: zh for key, (_en, zh) in _ADMIN.items()})

@@ -1,6 +1,8 @@
 """The self-service admin pages: estate (communities, buildings, floors), devices (CSV import and
 export), people (butlers, skills, rosters, contractors) and a community's policy (SLA clocks,
-notifications). Gateways keep their own pages (``/gateways``: tokens, rotation, revocation).
+notifications), and a community's day calendar (holidays, make-up workdays, its own closure
+days: what the equipment-health analytics do not judge). Gateways keep their own pages
+(``/gateways``: tokens, rotation, revocation).
 
 Why the forms post to the JSON API (``static/admin.js``) instead of to page routes: one route per
 change means one validation, one audit row and one authorization row for both the API and the
@@ -12,15 +14,17 @@ Admins change; the community's engineers (managers) read people and policies wit
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
+from cloud.analytics import calendar_store
 from cloud.auth.deps import PageUser, app_pool
 from cloud.auth.roles import Role
 from cloud.auth.users import User
-from cloud.http.deps import get_policy
+from cloud.http.deps import get_clock, get_policy
 from cloud.http.rendering import render
 from cloud.ops.policies import repo as policies
 from cloud.ops.routing import staff
@@ -98,3 +102,22 @@ async def policies_page(request: Request, user: PageUser) -> Response:
         tz = await staff.community_timezone(conn, community) if community else None
     return render(request, "admin_policies.html", user, communities=communities, community=community,
                   policy=policy, tz=tz, editable=user.is_admin)
+
+
+@router.get("/admin/calendar")
+async def calendar_page(request: Request, user: PageUser) -> Response:
+    """A community's holidays, make-up workdays and own days of a year (the analytics' day
+    calendar, issue 15); admins add and remove the community's own days (the API's routes)."""
+    if user.role not in (Role.admin, Role.engineer):
+        return _forbidden(request, user)
+    async with app_pool(request).connection() as conn:
+        communities, community = await _scope(conn, request, user)
+        zone = await calendar_store.zone_of(conn, community) if community else None
+        view = None
+        if community and zone:
+            asked = request.query_params.get("year", "")
+            year = int(asked) if asked.isdigit() and 2000 <= int(asked) <= 2099 else \
+                get_clock(request).now().astimezone(ZoneInfo(zone)).year
+            view = await calendar_store.view(conn, community, zone, year)
+    return render(request, "admin_calendar.html", user, communities=communities, community=community,
+                  calendar=view, editable=user.is_admin)

@@ -6,6 +6,8 @@
  * .shift rows as [{weekday, starts, ends}]. On success the page reloads (it renders from the same
  * read model the API answers from); on failure every {loc, msg} of the error's detail goes to the
  * [data-error-for] element of its field, the rest to the form's .form-error.
+ * A field with data-path fills the {name} of its name in data-api and stays out of the body
+ * (the day calendar's PUT /…/calendar/{day}).
  * form[data-csv] uploads the chosen file as text/csv and lists the per-line errors. */
 (function () {
   "use strict";
@@ -29,6 +31,7 @@
     var body = {};
     form.querySelectorAll("fieldset[data-list]").forEach(function (set) { put(body, set.dataset.list, []); });
     form.querySelectorAll("input[name], select[name], textarea[name]").forEach(function (el) {
+      if (el.dataset.path !== undefined) { return; }
       var list = el.closest("fieldset[data-list]");
       if (list && el.type === "checkbox") {
         if (el.checked) { body[list.dataset.list].push(el.value); }
@@ -93,7 +96,11 @@
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(build(form));
     }
-    fetch(form.dataset.api, init).then(function (resp) {
+    var url = form.dataset.api.replace(/\{(\w+)\}/g, function (whole, name) {
+      var field = form.querySelector('[data-path][name="' + name + '"]');
+      return field ? encodeURIComponent(field.value) : whole;
+    });
+    fetch(url, init).then(function (resp) {
       if (resp.ok) { form.dataset.state = "saved"; window.location.reload(); return null; }
       return resp.json().then(function (body) { show(form, (body && body.error) || {message: resp.statusText}); },
                               function () { show(form, {message: resp.status + " " + resp.statusText}); });
