@@ -1,0 +1,16 @@
+"""Chinese (the default) or English: how every stored bilingual text is read.
+
+A text people read is stored as two columns or fields, ``x`` (English) and ``x_zh`` (Chinese):
+an alarm's ``message`` and its ``message_zh`` label, a work order's ``title`` and ``title_zh``.
+Why two plain strings and not one ``{zh, en}`` object: the English one is the column every older
+reader, webhook and CSV already knows, and a text someone typed (a resident's report) is one text
+in both languages. The Chinese one may be missing (a row written before both existed, a rule
+without ``message_zh``): a Chinese reader then sees the English text rather than nothing.
+"""
+
+from __future__ import annotations
+
+
+def in_lang(lang: str | None, en: str, zh: str | None) -> str:
+    """``en`` for an English reader, ``zh`` for everyone else (English where there is no zh)."""
+    return en if lang == "en" or not zh else zh
