@@ -97,7 +97,7 @@ async def test_orders_open_ahead_across_month_end_and_restart_without_duplicates
     wo = await wo_repo.get(conn, wo_id)
     assert (wo["origin"], wo["assignee_id"], wo["resolve_due"], wo["skill"]) == ("planned", butler, due_at,
                                                                                  "elevator")
-    assert "电梯半月维保" in wo["title"]
+    assert "电梯半月维保" in wo["title_zh"]  # the template's names: each language in its own column
     assert "Lift half-monthly" in wo["title"]
 
     # done on 30 Jan (local) → the next is due 15 days later, 14 Feb, opened on the 11th
