@@ -127,7 +127,8 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
                   ("label.on_site_by", templates.local(wo.get("on_site_due"), tz))]
     if event in ("work_order.escalated", "work_order.reminder") and wo.get("escalation_level"):
         lines.append(("label.escalation", templates.text("escalation.level", lang, level=wo["escalation_level"])))
-    if description and description not in (title, title_zh, shown):
+    if description and not title.endswith(description) and description not in (title_zh, shown):
+        # an alarm-born order's description is its alarm's English message: the title says it already
         lines.append(("label.details", description))
     if name or phone:
         lines.append(("label.reporter", f"{name} {phone}".strip()))
