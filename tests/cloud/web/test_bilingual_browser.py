@@ -27,7 +27,7 @@ from tests.support.workorders import add_butler
 try:
     from playwright.async_api import Browser, expect
 except ImportError:  # pragma: no cover - dev extra not installed
-    pass
+    expect = None  # type: ignore[assignment]
 
 pytestmark = BROWSER_MARKS
 
@@ -45,7 +45,8 @@ async def orders(pool: AsyncConnectionPool[Any], make_user: MakeUser) -> dict[st
     leak = AlarmEvent(community="cL", device="pump-7", rule="site-basement-leak", state="raise", ts=to_ms(now),
                       severity="major", message="pump-7: water in the basement", work_order=True, gateway="gw-7",
                       device_kind="pump", labels={"message_zh": "pump-7：地下室积水"})
-    offline = offline_event("cL", "gw-7", "raise", now, "gateway reported offline (last will)", "网关报告离线（遗嘱消息）")
+    offline = offline_event("cL", "gw-7", "raise", now, "gateway reported offline (last will)",
+                            "网关报告离线（遗嘱消息）")
     async with pool.connection() as conn:
         butler_id = await add_butler(conn, "陈师傅", community="cL", skills=("water", "electrical"))
         await conn.execute("UPDATE butlers SET user_id = %s WHERE id = %s", (butler.user.id, butler_id))

@@ -21,7 +21,7 @@ from cloud.ops.model.policy import DEFAULT_POLICY, Inhibition, Match, Override, 
 from cloud.ops.notify.outbox import render_work_order
 from cloud.ops.workorders import repo
 from guanjia.core.clock import ManualClock, to_ms
-from guanjia.core.config import ConfigError
+from guanjia.core.errors import ConfigError
 from tests.support.workorders import add_butler
 
 MIGRATION = Path(__file__).parents[4] / "cloud" / "db" / "migrations" / "640_work_order_title_zh.sql"
