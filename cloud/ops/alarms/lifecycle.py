@@ -528,7 +528,8 @@ async def _cleared_first(conn: AsyncConnection[Any], policy: Policy, event: Alar
 def _alarm_payload(alarm: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": alarm["id"], "device": alarm["device"], "rule": alarm["rule"], "severity": alarm["severity"],
-        "active": alarm["active"], "message": alarm["message"], "gateway": alarm["gateway"],
+        "active": alarm["active"], "message": alarm["message"],
+        "message_zh": (alarm["labels"] or {}).get(MESSAGE_ZH_LABEL), "gateway": alarm["gateway"],
         "raised_at": alarm["raised_at"].isoformat(),
     }
 
