@@ -18,7 +18,7 @@ from cloud.ops.alarms.offline import offline_event
 from cloud.ops.model.actors import Actor
 from cloud.ops.model.alarms import AlarmEvent, split_bilingual
 from cloud.ops.model.policy import DEFAULT_POLICY, Inhibition, Match, Override, Policy, load_policy
-from cloud.ops.notify.outbox import render_work_order
+from cloud.ops.notify.outbox import render_work_order, resident_step
 from cloud.ops.workorders import repo
 from guanjia.core.clock import ManualClock, to_ms
 from guanjia.core.errors import ConfigError
@@ -156,3 +156,12 @@ async def test_the_migration_backfills_existing_orders_from_their_alarms(
     alarm_born, typed = await repo.get(conn, raised.work_order_id), await repo.get(conn, manual["id"])
     assert alarm_born["title_zh"] == "pump-3：地面积水"
     assert typed["title_zh"] == typed["title"] == "门禁坏了"  # the words someone typed: one text for both
+
+
+def test_a_residents_step_names_the_order_in_the_readers_language() -> None:
+    """The phone page, its live feed and the resident's channel copy word a step at read time."""
+    payload = {"step": "received", "work_order": 7, "title": "pump-3: water on the floor",
+               "title_zh": "pump-3：地面积水"}
+    assert "pump-3：地面积水" in resident_step(payload, "zh")
+    assert "pump-3: water on the floor" in resident_step(payload, "en")
+    assert "water on the floor" in resident_step(payload | {"title_zh": None}, None)  # a row from before
