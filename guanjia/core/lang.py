@@ -10,7 +10,24 @@ without ``message_zh``): a Chinese reader then sees the English text rather than
 
 from __future__ import annotations
 
+import re
+
 
 def in_lang(lang: str | None, en: str, zh: str | None) -> str:
     """``en`` for an English reader, ``zh`` for everyone else (English where there is no zh)."""
     return en if lang == "en" or not zh else zh
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+_SPLIT = re.compile(r"\s?/\s")
+
+
+def split_bilingual(text: str) -> tuple[str, str | None]:
+    """(English, Chinese) of a message written as one ``中文 / English`` string (the ingest's
+    security and incarnation alarms, the analytics explanations), or (``text``, None) when it is not
+    one: the first `` / `` with Chinese before it and none after it is the seam."""
+    for seam in _SPLIT.finditer(text):
+        zh, en = text[:seam.start()].strip(), text[seam.end():].strip()
+        if zh and en and _CJK.search(zh) and not _CJK.search(en):
+            return en, zh
+    return text, None

@@ -251,11 +251,12 @@ async def _insert(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent,
                          %(ts)s, %(seq)s, %(space)s, %(inhibited)s, %(by)s, %(hold)s, %(announced)s, %(now)s)
                  RETURNING *),
                t AS (INSERT INTO alarm_trail (alarm_id, at, action, actor, severity, note, data)
-                     SELECT id, %(now)s, 'raised', %(actor)s, %(severity)s, %(message)s, %(data)s FROM a)
+                     SELECT id, %(now)s, 'raised', %(actor)s, %(severity)s, %(note)s, %(data)s FROM a)
                SELECT * FROM a""",
             {"community": event.community, "gateway": event.gateway, "device": event.device, "rule": event.rule,
              "source": event.source, "severity": event.severity, "kind": kind, "building": building,
-             "message": event.message, "value": Jsonb(event.value), "labels": Jsonb(event.labels), "wants": wants,
+             "message": event.message, "note": _both(event), "value": Jsonb(event.value),
+             "labels": Jsonb(event.labels), "wants": wants,
              "at": at, "ts": event.ts, "seq": stamp.seq, "space": stamp.space, "inhibited": gw is not None,
              "by": gw["id"] if gw else None, "hold": now + policy.inhibition.grace if held else None,
              "announced": now if announce_now else None, "now": now, "actor": actor.label,
@@ -281,6 +282,11 @@ async def _insert(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent,
                           dedup=f"a{alarm['id']}:raised")
     wo_id, opened = await _ensure_work_order(conn, policy, alarm, now, fresh=True) if wants else (None, False)
     return Result("raised", alarm["id"], wo_id, opened)
+
+
+def _both(event: AlarmEvent) -> str:
+    """The event's message for the trail, a free-text note read by both: ``中文 / English``."""
+    return f"{event.message_zh} / {event.message}" if event.message_zh else event.message
 
 
 def _span(policy: Policy) -> str:
@@ -477,9 +483,9 @@ async def _clear(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, 
         why = ("宽限期内恢复，未派单、未通知 / back within the grace: no order, nobody notified"
                if row["rule"] == GATEWAY_OFFLINE_RULE else
                "抑制期间清除，未派单、未通知 / cleared while inhibited: no order, nobody notified")
-        await _trail(conn, row["id"], now, "cleared", actor, row["severity"], f"{event.message} — {why}".strip(" —"))
+        await _trail(conn, row["id"], now, "cleared", actor, row["severity"], f"{_both(event)} — {why}".strip(" —"))
         return Result("cleared", row["id"])
-    await _trail(conn, row["id"], now, "cleared", actor, row["severity"], event.message)
+    await _trail(conn, row["id"], now, "cleared", actor, row["severity"], _both(event))
     await notify_webhooks(conn, row["community"], "alarm.cleared", {"alarm": _alarm_payload(row) | {"active": False}},
                           now, alarm_id=row["id"], dedup=f"a{row['id']}:cleared:{event.ts}")
     wo = await wo_repo.open_for_alarm(conn, row["id"])

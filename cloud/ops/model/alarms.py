@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from guanjia.core.lang import split_bilingual
 from guanjia.core.wire import Scalar
 from rules.ruleset import MESSAGE_ZH_LABEL
 
@@ -64,21 +64,6 @@ def zh_label(zh: str, labels: dict[str, str] | None = None) -> dict[str, str]:
     """``labels`` with the Chinese message: how a cloud-born alarm (watchdog, fleet rule, planner)
     carries its message in both languages, the same way as an edge alarm (``message`` = English)."""
     return {**(labels or {}), MESSAGE_ZH_LABEL: zh}
-
-
-_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
-_SPLIT = re.compile(r"\s?/\s")
-
-
-def split_bilingual(text: str) -> tuple[str, str | None]:
-    """(English, Chinese) of a message written as one ``中文 / English`` string (the ingest's
-    security and incarnation alarms, the analytics explanations), or (``text``, None) when it is not
-    one: the first `` / `` with Chinese before it and none after it is the seam."""
-    for seam in _SPLIT.finditer(text):
-        zh, en = text[:seam.start()].strip(), text[seam.end():].strip()
-        if zh and en and _CJK.search(zh) and not _CJK.search(en):
-            return en, zh
-    return text, None
 
 
 def with_zh(event: AlarmEvent) -> AlarmEvent:

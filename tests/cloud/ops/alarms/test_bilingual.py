@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.alarms.offline import offline_event
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.alarms import AlarmEvent, split_bilingual
+from cloud.ops.model.alarms import AlarmEvent
 from cloud.ops.model.policy import DEFAULT_POLICY, Inhibition, Match, Override, Policy, load_policy
 from cloud.ops.notify.outbox import render_work_order, resident_step
 from cloud.ops.workorders import repo
@@ -103,16 +103,6 @@ async def test_a_message_written_as_chinese_slash_english_is_stored_as_the_two(
     assert alarm is not None
     assert alarm["message"] == "Security: gateway gw1 sent a duplicate seq."
     assert alarm["labels"]["message_zh"] == "安全告警：网关 gw1 的批次序号重复。"
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("电流偏高 18% / current 18% above normal", ("current 18% above normal", "电流偏高 18%")),
-    ("pump-1: 3.2 bar / 4.0 bar", ("pump-1: 3.2 bar / 4.0 bar", None)),  # no Chinese: one English text
-    ("网关 gw1 / 1 号楼 离线 / gateway gw1 offline", ("gateway gw1 offline", "网关 gw1 / 1 号楼 离线")),
-    ("只有中文", ("只有中文", None)),
-])
-def test_split_bilingual(text: str, expected: tuple[str, str | None]) -> None:
-    assert split_bilingual(text) == expected
 
 
 def test_an_override_title_needs_both_languages_and_the_error_names_the_line(tmp_path: Path) -> None:
