@@ -23,8 +23,9 @@ _SPLIT = re.compile(r"\s?/\s")
 
 
 def split_bilingual(text: str) -> tuple[str, str | None]:
-    """(English, Chinese) of a message written as one ``中文 / English`` string (the ingest's
-    security and incarnation alarms, the analytics explanations), or (``text``, None) when it is not
+    """(English, Chinese) of a message written as one ``中文 / English`` string (the analytics
+    explanations; the ingest's security and incarnation alarms stored before they carried
+    ``message_zh``), or (``text``, None) when it is not
     one: the first `` / `` with Chinese before it and none after it is the seam."""
     for seam in _SPLIT.finditer(text):
         zh, en = text[:seam.start()].strip(), text[seam.end():].strip()
