@@ -116,3 +116,23 @@ def test_a_leak_that_starts_in_the_festival_is_found_in_the_festival() -> None:
     found = [d for d in pump.score(frame, baseline, {}, from_ms=TRAIN_END_MS) if d.fault == "pressure_loss"]
     assert found
     assert found[0].detected_ms < SPRING_FESTIVAL_MS + 9 * DAY_MS  # before the residents are back
+
+
+def test_a_window_over_the_festival_keeps_the_previous_baseline() -> None:
+    """Refitting on the few ordinary days a holiday leaves would put a weekday's shape into the
+    weekend's slots; the baseline fitted before the holiday stays (``held: holiday``)."""
+    from cloud.analytics import retrain
+
+    frame, _ = single_device("meter", "b1-meter-1", days=24, seed=5, start_ms=START_MS, changes=EMPTY)
+    frame.calendar = DayCalendar()
+    meter = DETECTORS["meter"]
+    before = meter.fit_baseline(frame.window(START_MS, TRAIN_END_MS), meter.hyper())
+    over = frame.window(SPRING_FESTIVAL_MS - 10 * DAY_MS, SPRING_FESTIVAL_MS + 4 * DAY_MS)
+    decision = retrain.decide(meter, over, meter.hyper(), reference=before, previous=before, open_detection=False,
+                              repaired=False)
+    assert decision.held == "holiday"
+    assert decision.baseline is before
+    # one make-up Saturday in the window is not enough to hold: it is left out of the fit
+    calm = frame.window(SPRING_FESTIVAL_MS - 14 * DAY_MS, SPRING_FESTIVAL_MS)
+    assert retrain.decide(meter, calm, meter.hyper(), reference=before, previous=before, open_detection=False,
+                          repaired=False).held is None
