@@ -704,3 +704,25 @@ _OPS: dict[str, tuple[str, str]] = {
 }
 _ZH.update({key: zh for key, (zh, _en) in _OPS.items()})
 _EN.update({key: en for key, (_zh, en) in _OPS.items()})
+# --- a butler's service profile (issue 18): zh, en ---------------------------------------------------
+_PROFILE: dict[str, tuple[str, str]] = {
+    "profile.title": ("服务档案", "Service profile"),
+    "profile.hired_on": ("入职日期", "Hired on"),
+    "profile.years": ("服务 {years} 年", "{years} years of service"),
+    "profile.years_unknown": ("服务年限未登记", "years of service not recorded"),
+    "profile.certs": ("持证", "Certificates"),
+    "profile.cert_name": ("证书名称", "Certificate"),
+    "profile.cert_number": ("证书编号", "Number"),
+    "profile.cert_issuer": ("发证机关", "Issued by"),
+    "profile.valid_until": ("有效期至", "Valid until"),
+    "profile.no_expiry": ("长期有效", "no expiry"),
+    "profile.expired": ("已过期，不计入星级", "expired, not counted"),
+    "profile.current": ("有效", "valid"),
+    "profile.no_certs": ("暂无证书", "no certificates"),
+    "profile.counted": ("{n} 个有效证书计入星级", "{n} valid certificates count toward the stars"),
+    "profile.save": ("保存服务档案", "Save profile"),
+    "profile.help": ("名称留空的行会被删除；过期证书保留在档案中但不计入星级。",
+                     "A row with no name is removed; an expired certificate stays on record but does not count."),
+}
+_ZH.update({key: zh for key, (zh, _en) in _PROFILE.items()})
+_EN.update({key: en for key, (_zh, en) in _PROFILE.items()})
