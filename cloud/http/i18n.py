@@ -721,6 +721,7 @@ _PROFILE: dict[str, tuple[str, str]] = {
     "profile.no_certs": ("暂无证书", "no certificates"),
     "profile.counted": ("{n} 个有效证书计入星级", "{n} valid certificates count toward the stars"),
     "profile.save": ("保存服务档案", "Save profile"),
+    "audit.butler.profile_updated": ("修改管家服务档案", "Butler's service profile changed"),
     "profile.help": ("名称留空的行会被删除；过期证书保留在档案中但不计入星级。",
                      "A row with no name is removed; an expired certificate stays on record but does not count."),
 }
