@@ -218,11 +218,21 @@ class Uplink:
                                      qos=1, retain=True)
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Clean shutdown, first step: take no new batches and wait for the PUBACKs of those in
-        flight (and, with end-to-end ack, the cloud's confirmations), so they are deleted now instead of
-        resent — duplicated — after a restart."""
-        self._draining = True
+        """Clean shutdown, after acquisition stopped and the last commit: deliver what is stored,
+        then take no new batches and wait for the PUBACKs of those in flight (and, with end-to-end
+        ack, the cloud's confirmations), so they are deleted now instead of resent — duplicated —
+        after a restart.
+
+        Why deliver first: the shutdown's own commit holds the agent's last moments (the readings
+        that say the devices went quiet, an alarm raised as the plant stopped); left in the outbox
+        they would reach the cloud only at the next start, which may be days away. The sender goes
+        on as usual for at most half of ``timeout``, until the outbox is empty; a long backlog is
+        not pushed at shutdown (what is left waits for the next start)."""
         deadline = time.monotonic() + timeout
+        send_until = time.monotonic() + timeout / 2
+        while self.outbox.depth() > 0 and self.connected and time.monotonic() < send_until:
+            await asyncio.sleep(0.02)
+        self._draining = True
         while self.inflight > 0 and self.connected and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         # then, briefly, for the cloud's confirmations of what was just sent (fewer resends later)

@@ -18,10 +18,11 @@ the cloud and cleared at the edge (a clear applied before its older raise) is a 
 at the edge and not in the cloud is *unseen*.
 
 In flight is neither (issue 24). The agent's shutdown snapshots its rule state, commits what it has
-produced and then only waits for what it already sent (``Uplink.drain`` takes no new batch), so an
-alarm raised in the agent's last moments (the site's simulators are stopped first, and a silent
-device is declared offline a few polls later, which can be just as SIGTERM arrives) is active in the
-state file while its raise is still in the outbox, to be sent by the next start. The comparison
+produced and delivers it for a bounded time (``Uplink.drain``: the sender goes on until the outbox is
+empty or half its deadline passed, then only waits for what it already sent), so an alarm raised in
+the agent's last moments (the site's simulators are stopped first, and a silent device is declared
+offline a few polls later, which can be just as SIGTERM arrives) can still be active in the state
+file while its raise is in the outbox — a slow cloud, an uplink down — to be sent by the next start. The comparison
 reads the outbox: a (device, rule) with an alarm event still there is *in flight*, and the cloud may
 show it either as before that event or as after it (the message may have reached the cloud without
 its confirmation reaching the edge); it is reported as ``in_flight``, not as a mismatch. Every other

@@ -838,7 +838,7 @@ def _check_reading(item: object, index: int) -> None:
     if not _plain_values(values):
         _check_values(values, index)  # raises the exact error of the first bad metric, or learns new ids
     quality = reading.get("quality", "good")
-    if quality not in QUALITY_BY_NAME:
+    if not isinstance(quality, str) or quality not in QUALITY_BY_NAME:  # a dict or list is not hashable
         raise WireError("bad_quality", f"reading {index}: {str(quality)[:40]}")
     q = reading.get("q")
     if q is not None:
@@ -846,7 +846,8 @@ def _check_reading(item: object, index: int) -> None:
             raise WireError("bad_shape", f"reading {index} q")
         assert isinstance(q, dict)
         for name in q.values():
-            _require(name in QUALITY_BY_NAME, "bad_quality", f"reading {index}: {str(name)[:40]}")
+            _require(isinstance(name, str) and name in QUALITY_BY_NAME, "bad_quality",
+                     f"reading {index}: {str(name)[:40]}")
 
 
 def _check_alarm(item: object, index: int) -> None:

@@ -68,6 +68,11 @@ def test_wire_decode_never_crashes_on_garbage(data: bytes) -> None:
           "readings": [{"device": "d'; DROP TABLE x;--", "ts": 1, "values": {}}]}, "bad_id"),
         ({"schema": 1, "kind": "alarms", "gateway": "g", "community": "c", "seq": 1, "sent_at": 0,
           "alarms": [{"device": "d", "ts": 1, "rule": "r", "state": "maybe"}]}, "bad_shape"),
+        # an unhashable quality is a quality error, not a TypeError caught as a generic bad_shape
+        ({"schema": 1, "kind": "telemetry", "gateway": "g", "community": "c", "seq": 1, "sent_at": 0,
+          "readings": [{"device": "d", "ts": 1, "values": {"v": 1}, "quality": {"v": "offline"}}]}, "bad_quality"),
+        ({"schema": 1, "kind": "telemetry", "gateway": "g", "community": "c", "seq": 1, "sent_at": 0,
+          "readings": [{"device": "d", "ts": 1, "values": {"v": 1}, "q": {"v": ["offline"]}}]}, "bad_quality"),
     ],
 )
 def test_wire_rejects_with_reason(doc: dict[str, object], reason: str) -> None:
