@@ -294,6 +294,9 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/v1/admin/communities/{community}/policy"): _r("policies.read", STAFF, COMMUNITY),
     ("PUT", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
     ("DELETE", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    # a community's own wording of notification messages (issue 18)
+    ("GET", "/api/v1/admin/communities/{community}/wording"): _r("policies.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/admin/communities/{community}/wording"): _r("policies.write", ADMIN, COMMUNITY),
     ("GET", "/admin/estate"): _r("registry.read", ADMIN, ANY),
     ("GET", "/admin/devices"): _r("devices.import", ADMIN, ANY),
     ("GET", "/admin/people"): _r("butlers.read", STAFF, COMMUNITY),

@@ -722,6 +722,8 @@ _PROFILE: dict[str, tuple[str, str]] = {
     "profile.counted": ("{n} 个有效证书计入星级", "{n} valid certificates count toward the stars"),
     "profile.save": ("保存服务档案", "Save profile"),
     "audit.butler.profile_updated": ("修改管家服务档案", "Butler's service profile changed"),
+    "audit.wording.updated": ("修改通知措辞", "Notification wording changed"),
+    "audit.wording.reset": ("恢复默认通知措辞", "Notification wording reset"),
     "profile.help": ("名称留空的行会被删除；过期证书保留在档案中但不计入星级。",
                      "A row with no name is removed; an expired certificate stays on record but does not count."),
 }

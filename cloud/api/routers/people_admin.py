@@ -19,6 +19,8 @@ from psycopg import AsyncConnection
 
 from cloud.api.deps import AdminUser, ClockDep, PolicyDep, PoolDep, StaffUser
 from cloud.ops.model.errors import InvalidRequest, NotFound, WorkOrderError
+from cloud.ops.notify import wording
+from cloud.ops.notify.wording import WordingIn, WordingRow
 from cloud.ops.policies import repo as policies
 from cloud.ops.routing import staff
 from cloud.ops.routing.staff import CODE, ButlerFields, ButlerView, ContractorIn, ContractorView, NewButler, ShiftSpec
@@ -149,3 +151,20 @@ async def delete_policy(community: str, pool: PoolDep, user: AdminUser, base: Po
         await _known(conn, community)
         await policies.reset(conn, community, actor=user.username, now=clock.now())
         return policies.view(base, await policies.load(conn, community))
+
+
+@router.get("/communities/{community}/wording", response_model=list[WordingRow],
+            summary="The community's own wording of notification messages, beside the shipped words")
+async def get_wording(community: str, pool: PoolDep, user: StaffUser) -> list[WordingRow]:
+    async with pool.connection() as conn:
+        await _known(conn, community)
+        return await wording.rows(conn, community)
+
+
+@router.put("/communities/{community}/wording", response_model=list[WordingRow],
+            summary="Reword one message for one language and channel (template null: the shipped words again)")
+async def put_wording(community: str, body: WordingIn, pool: PoolDep, user: AdminUser,
+                      clock: ClockDep) -> list[WordingRow]:
+    async with pool.connection() as conn:
+        await _known(conn, community)
+        return await wording.save(conn, community, body, actor=user.username, now=clock.now())
