@@ -23,6 +23,8 @@ from cloud.auth.roles import Role
 from cloud.auth.users import User
 from cloud.http.deps import get_clock, get_policy
 from cloud.http.rendering import render
+from cloud.ops.notify import wording
+from cloud.ops.notify.templates import TEXTS, overridable
 from cloud.ops.policies import repo as policies
 from cloud.ops.routing import staff
 from cloud.ops.workorders import profile
@@ -102,5 +104,7 @@ async def policies_page(request: Request, user: PageUser) -> Response:
         communities, community = await _scope(conn, request, user)
         policy = policies.view(get_policy(request), await policies.load(conn, community)) if community else None
         tz = await staff.community_timezone(conn, community) if community else None
+        words = await wording.rows(conn, community) if community else []
     return render(request, "admin_policies.html", user, communities=communities, community=community,
-                  policy=policy, tz=tz, editable=user.is_admin)
+                  policy=policy, tz=tz, editable=user.is_admin, wording=words,
+                  wording_codes=[(code, pair[0]) for code, pair in TEXTS.items() if overridable(code)])
