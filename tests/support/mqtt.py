@@ -76,3 +76,12 @@ def publish(probe: Probe, topic: str, payload: bytes, timeout: float = 5.0) -> R
     info = probe.client.publish(topic, payload, qos=1)
     info.wait_for_publish(timeout)
     return probe.puback.get(info.mid)
+
+
+def logs_in(host: str, port: int, username: str, password: str) -> bool:
+    """Whether the broker accepts this account now (one CONNECT, then closed)."""
+    probe = connect(host, port, username, password)
+    try:
+        return probe.connected.is_set() and probe.refused is None
+    finally:
+        probe.close()
