@@ -36,7 +36,7 @@ async def test_engineer_keeps_a_butlers_certificates(live_server: str, chromium:
     await expect(row.locator(".service-profile")).to_contain_text("服务年限未登记")
     await expect(row.locator("form.butler-edit")).to_have_count(0)  # the rest stays the admin's
 
-    await row.locator("details.profile-edit summary").click()
+    await row.locator("summary").click()
     form = row.locator("form.profile-form")
     await form.locator("input[name=hired_on]").fill("2099-01-01")
     certs = form.locator(".cert")
@@ -54,7 +54,7 @@ async def test_engineer_keeps_a_butlers_certificates(live_server: str, chromium:
     await expect(row.locator(".cert-current")).to_contain_text("电梯安全管理员 · TS-A1-3101 · 上海市市场监督管理局")
 
     # a second certificate in the blank row the page offers after a save; this one has run out
-    await row.locator("details.profile-edit summary").click()
+    await row.locator("summary").click()
     blank = row.locator("form.profile-form .cert").nth(1)
     await blank.locator("input[name=name]").fill("低压电工作业证")
     await blank.locator("input[name=valid_until]").fill("2001-01-01")
