@@ -20,6 +20,7 @@ from cloud.ops.model.errors import InvalidRequest, NotFound
 from cloud.ops.model.policy import StarRule
 from cloud.ops.workorders import performance
 from cloud.ops.workorders.qualifications import (
+    DEFAULT_ZONE,
     Certification,
     HeldCertification,
     held,
@@ -97,6 +98,28 @@ async def save(conn: AsyncConnection[Any], butler_id: int, profile: ProfileIn, r
                                                   [_label(c) for c in profile.certifications]],
                                "star_level": [before.star_level, stars.star_level]})
     return await read(conn, butler_id, now)
+
+
+async def refresh_expired(conn: AsyncConnection[Any], now: dt.datetime, rule: StarRule) -> int:
+    """Recompute the stars of every butler with a computed star level whose certificate stopped
+    counting (midnight after its ``valid_until``, in the community's zone) since that level was
+    computed; return how many. Called by the escalation ticker, so an expiry lowers the stars on
+    the day, not at the butler's next rating."""
+    cur = await conn.execute(
+        """SELECT DISTINCT bc.butler_id FROM butler_certifications bc
+             JOIN butlers b ON b.id = bc.butler_id
+             JOIN butler_performance bp ON bp.butler_id = bc.butler_id
+             LEFT JOIN communities c ON c.code = b.community
+            WHERE bc.valid_until IS NOT NULL
+              AND bp.computed_at < ((bc.valid_until + 1)::timestamp
+                                    AT TIME ZONE coalesce(c.timezone, nullif(b.timezone, ''), %(zone)s))
+              AND ((bc.valid_until + 1)::timestamp
+                   AT TIME ZONE coalesce(c.timezone, nullif(b.timezone, ''), %(zone)s)) <= %(now)s""",
+        {"zone": DEFAULT_ZONE, "now": now})
+    butlers = [int(row[0]) for row in await cur.fetchall()]
+    for butler_id in butlers:
+        await performance.recompute(conn, butler_id, now, rule)
+    return len(butlers)
 
 
 def _iso(day: dt.date | None) -> str | None:

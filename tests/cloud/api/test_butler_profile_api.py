@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
 from cloud.ops.model.policy import StarRule
-from cloud.ops.workorders import performance
+from cloud.ops.workorders import profile
 from guanjia.core.clock import ManualClock
 from tests.support.webapp import MakeUser, browser_session
 
@@ -59,20 +59,25 @@ async def test_engineer_sets_profile_certificates_expire_on_the_community_date(
     saved = await client.put(f"{B}/{li}/profile", headers=engineer.headers,
                              json={"hired_on": "2020-06-30", "certifications": CERTS})
     assert saved.status_code == 200, saved.text
-    profile = saved.json()
-    assert profile["today"] == "2026-06-30"  # Shanghai's date, though UTC is still on the 29th
-    assert profile["years_of_service"] == 6.0
-    assert [(c["name"], c["current"]) for c in profile["certifications"]] == [
+    shown_first = saved.json()
+    assert shown_first["today"] == "2026-06-30"  # Shanghai's date, though UTC is still on the 29th
+    assert shown_first["years_of_service"] == 6.0
+    assert [(c["name"], c["current"]) for c in shown_first["certifications"]] == [
         ("电梯安全管理员", True), ("特种设备作业人员证", True), ("低压电工作业证", False)]
-    assert profile["current_certifications"] == 2
-    assert (await client.get(f"{B}/{li}/profile", headers=admin.headers)).json() == profile  # one read model
+    assert shown_first["current_certifications"] == 2
+    assert (await client.get(f"{B}/{li}/profile", headers=admin.headers)).json() == shown_first  # one read model
 
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT score FROM butler_performance WHERE butler_id = %s", (li,))
         both = (await cur.fetchone() or (0.0,))[0]
+        clock.set(NEXT_DAY_0030 - dt.timedelta(minutes=31))  # 23:59 on 30 June there: still valid
+        assert await profile.refresh_expired(conn, clock.now(), StarRule()) == 0
         clock.set(NEXT_DAY_0030)  # 00:30 on 1 July in Shanghai: the lift certificate has run out
-        later = await performance.recompute(conn, li, clock.now(), StarRule())
-    assert later.score == pytest.approx(both - 0.05 / 2, abs=1e-4)  # one of the two that earn full marks
+        assert await profile.refresh_expired(conn, clock.now(), StarRule()) == 1  # the ticker's step
+        assert await profile.refresh_expired(conn, clock.now(), StarRule()) == 0  # once
+        cur = await conn.execute("SELECT score FROM butler_performance WHERE butler_id = %s", (li,))
+        later = (await cur.fetchone() or (0.0,))[0]
+    assert later == pytest.approx(both - 0.05 / 2, abs=1e-4)  # one of the two that earn full marks
     shown = (await client.get(f"{B}/{li}/profile", headers=engineer.headers)).json()
     assert shown["today"] == "2026-07-01"
     assert [c["current"] for c in shown["certifications"]] == [False, True, False]
