@@ -104,7 +104,8 @@ async def point_resident(conn: AsyncConnection[Any], user_id: int) -> preference
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m guanjia.app.demo_mailbox", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m guanjia.app.demo_mailbox",
+                                     description="the demo resident's local mailbox (SMTP)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", type=Path, required=True, help="folder of the per-recipient files")
     args = parser.parse_args(argv)
