@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from cloud.auth.deps import auth_state
 from cloud.auth.users import User
 from cloud.http.i18n import LANG_COOKIE, LANGS, pick_lang, translate
+from guanjia.core.lang import in_lang
 
 CST = dt.timezone(dt.timedelta(hours=8))
 TEMPLATES = Path(__file__).parent / "templates"
@@ -102,7 +103,7 @@ def render(request: Request, template: str, user: User | None, status_code: int 
     html = env.get_template(template).render(
         request=request, user=user, lang=lang, langs=LANGS, csrf_token=csrf, t=t, now=now,
         ago=lambda m: _ago(m, lang, now), local=local_time, duration=lambda s: _duration(s, lang), pct=_pct, num=_num,
-        path=request.url.path, **context)
+        path=request.url.path, tr=lambda en, zh: in_lang(lang, en, zh), **context)
     response = HTMLResponse(html, status_code=status_code)
     asked = request.query_params.get("lang")
     if asked in LANGS:

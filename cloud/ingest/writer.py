@@ -332,20 +332,22 @@ def _gateway_code(p: Prepared) -> str:
 
 def security_alarm(p: Prepared, reason: str, high_water: int | None) -> AlarmEventRow:
     """The ``alarm_events`` row of a quarantined message: critical, no work order (this is for
-    the operator's security desk, not a butler), text in Chinese and English."""
+    the operator's security desk, not a butler): the English text as the message, the Chinese in
+    the ``message_zh`` label, as every alarm carries it."""
     gateway = _gateway_code(p)
     if reason == "seq_conflict":
-        message = (f"安全告警：网关 {gateway} 的批次（实例 {p.incarnation}，序号 {p.seq}）"
-                   f"与已存储批次序号相同、内容不同，已隔离保存，未覆盖任何数据。可能有人冒用该网关凭据。"
-                   f"/ Security: gateway {gateway} sent batch "
-                   f"seq {p.seq} (incarnation {p.incarnation}) with other content than the stored one; "
-                   f"both kept, the new one quarantined. Its credentials may be in someone else's hands.")
+        message_zh = (f"安全告警：网关 {gateway} 的批次（实例 {p.incarnation}，序号 {p.seq}）"
+                      f"与已存储批次序号相同、内容不同，已隔离保存，未覆盖任何数据。可能有人冒用该网关凭据。")
+        message = (f"Security: gateway {gateway} sent batch seq {p.seq} (incarnation {p.incarnation}) with other "
+                   f"content than the stored one; both kept, the new one quarantined. Its credentials may be in "
+                   f"someone else's hands.")
     else:
-        message = (f"安全告警：网关 {gateway} 的批次序号 {p.seq}（实例 {p.incarnation}）远高于已收到的最高序号 "
-                   f"{high_water or 0}，已隔离，未确认。/ Security: gateway {gateway} sent seq {p.seq} "
-                   f"(incarnation {p.incarnation}), far above the high-water mark {high_water or 0}; "
-                   f"quarantined, not confirmed.")
-    labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation, "seq": str(p.seq), "reason": reason})
+        message_zh = (f"安全告警：网关 {gateway} 的批次序号 {p.seq}（实例 {p.incarnation}）远高于已收到的最高序号 "
+                      f"{high_water or 0}，已隔离，未确认。")
+        message = (f"Security: gateway {gateway} sent seq {p.seq} (incarnation {p.incarnation}), far above the "
+                   f"high-water mark {high_water or 0}; quarantined, not confirmed.")
+    labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation, "seq": str(p.seq), "reason": reason,
+                           "message_zh": message_zh})
     return AlarmEventRow(gateway_id=p.gateway_id, seq=p.seq, device_id=None, device_code=gateway,
                          rule=SECURITY_RULES[reason], state="raise", severity="critical",
                          ts=ms_to_dt(p.incoming.received_ms), message=message, value=None, value_text=None,
@@ -356,11 +358,11 @@ def incarnation_alarms(p: Prepared) -> list[AlarmEventRow]:
     """A new outbox incarnation of a gateway that had another: an info alarm raised and cleared at
     once (an event in the gateway's history, not a standing condition), no work order."""
     gateway = _gateway_code(p)
-    message = (f"网关 {gateway} 启用了新的缓存实例 {p.incarnation}（起始序号 {p.seq}）：本地缓存被清除或更换过。"
-               f"数据照常接收，旧实例的缺口见网关页面。/ Gateway {gateway} started a new outbox incarnation "
-               f"{p.incarnation} (first seq {p.seq}): its outbox was wiped or replaced. Data is stored as usual; "
-               f"the old incarnation's gaps are on the gateway page.")
-    labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation}).decode()
+    message_zh = (f"网关 {gateway} 启用了新的缓存实例 {p.incarnation}（起始序号 {p.seq}）：本地缓存被清除或更换过。"
+                  f"数据照常接收，旧实例的缺口见网关页面。")
+    message = (f"Gateway {gateway} started a new outbox incarnation {p.incarnation} (first seq {p.seq}): its outbox "
+               f"was wiped or replaced. Data is stored as usual; the old incarnation's gaps are on the gateway page.")
+    labels = orjson.dumps({"kind": "gateway", "incarnation": p.incarnation, "message_zh": message_zh}).decode()
     ts = ms_to_dt(p.incoming.received_ms)
     return [AlarmEventRow(gateway_id=p.gateway_id, seq=p.seq, device_id=None, device_code=gateway,
                           rule=INCARNATION_RULE, state=state, severity="info", ts=ts + dt.timedelta(milliseconds=i),

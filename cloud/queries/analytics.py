@@ -15,6 +15,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
+from guanjia.core.lang import split_bilingual
+
 
 class Deduction(BaseModel):
     points: int
@@ -46,6 +48,9 @@ class Detection(BaseModel):
     open: bool
     score: float
     message: str
+    """The explanation in English (what moved, how far, since when, what to check)."""
+    message_zh: str | None = None
+    """The same in Chinese (the job writes one ``中文 / English`` text: :func:`guanjia.core.lang.split_bilingual`)."""
     evidence: dict[str, Any]
     alarm_id: int | None
     model_version: int | None
@@ -73,6 +78,10 @@ async def load_detections(conn: AsyncConnection[Any], device_id: int, *, open_on
              FROM analytics_detections d LEFT JOIN analytics_models m ON m.id = d.model_id
             WHERE d.device_id = %s AND (NOT %s OR d.open)
             ORDER BY d.detected_at DESC LIMIT %s""", (device_id, open_only, limit))
-    return [Detection(id=r[0], detector=r[1], fault=r[2], onset_at=r[3], detected_at=r[4], last_seen_at=r[5],
-                      cleared_at=r[6], open=r[7], score=r[8], message=r[9], evidence=r[10], alarm_id=r[11],
-                      model_version=r[12]) for r in await cur.fetchall()]
+    out = []
+    for r in await cur.fetchall():
+        message, message_zh = split_bilingual(r[9])
+        out.append(Detection(id=r[0], detector=r[1], fault=r[2], onset_at=r[3], detected_at=r[4], last_seen_at=r[5],
+                             cleared_at=r[6], open=r[7], score=r[8], message=message, message_zh=message_zh,
+                             evidence=r[10], alarm_id=r[11], model_version=r[12]))
+    return out

@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from pydantic import BaseModel
 
+from guanjia.core.lang import in_lang
 from rules import builtin_rulesets
 from rules.model import Title
 
@@ -35,7 +36,7 @@ class DeviceAlarm(BaseModel):
 
     def message_in(self, lang: str) -> str:
         """The message in the reader's language (Chinese by default; English where there is no zh)."""
-        return self.message if lang == "en" or not self.message_zh else self.message_zh
+        return in_lang(lang, self.message, self.message_zh)
 
     id: int
     rule: str
@@ -61,6 +62,8 @@ class DeviceWorkOrder(BaseModel):
 
     id: int
     title: str
+    title_zh: str | None = None
+    """The title in Chinese (:mod:`guanjia.core.lang`; None only for a row written by hand)."""
     state: str
     priority: str
     created_at: dt.datetime
@@ -92,7 +95,7 @@ async def device_work_orders(conn: AsyncConnection[Any], community: str, device:
                              limit: int) -> list[DeviceWorkOrder]:
     async with conn.cursor(row_factory=class_row(DeviceWorkOrder)) as cur:
         await cur.execute(
-            "SELECT w.id, w.title, w.state, w.priority, w.created_at, w.resolved_at, b.name AS assignee,"
+            "SELECT w.id, w.title, w.title_zh, w.state, w.priority, w.created_at, w.resolved_at, b.name AS assignee,"
             "       a.rule"
             "  FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id LEFT JOIN alarms a ON a.id = w.alarm_id"
             " WHERE w.community = %s AND w.device = %s ORDER BY w.created_at DESC LIMIT %s",

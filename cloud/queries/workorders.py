@@ -31,6 +31,8 @@ class ResidentOrder:
 
     id: int
     title: str
+    title_zh: str | None
+    """The title in Chinese (:mod:`guanjia.core.lang`; the page picks the reader's language)."""
     state: str
     created_at: dt.datetime
     resolved_at: dt.datetime | None
@@ -102,8 +104,8 @@ async def affected_devices(conn: AsyncConnection[Any], gateway_alarms: list[int]
 async def resident_orders(conn: AsyncConnection[Any], user: User, limit: int = 100) -> list[ResidentOrder]:
     async with conn.cursor(row_factory=class_row(ResidentOrder)) as cur:
         await cur.execute(
-            """SELECT w.id, w.title, w.state, w.created_at, w.resolved_at, w.community, r.stars, r.comment,
-                      b.name AS butler
+            """SELECT w.id, w.title, w.title_zh, w.state, w.created_at, w.resolved_at, w.community, r.stars,
+                      r.comment, b.name AS butler
                  FROM work_orders w
                  LEFT JOIN work_order_ratings r ON r.work_order_id = w.id
                  LEFT JOIN butlers b ON b.id = w.assignee_id

@@ -19,6 +19,7 @@ from cloud.ops.workorders import queries
 from cloud.ops.workorders.trail import TrailEntry, alarm_history
 from cloud.queries.history import rule_titles
 from rules.model import Title
+from rules.ruleset import MESSAGE_ZH_LABEL
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
@@ -37,6 +38,9 @@ class AlarmOut(BaseModel):
     acknowledged: bool
     status: str
     message: str
+    """In English (what the edge rendered, or the cloud wrote)."""
+    message_zh: str | None = None
+    """In Chinese: the ``message_zh`` label (every shipped rule and every cloud-born alarm has one)."""
     value: Any
     labels: dict[str, Any]
     raised_at: datetime
@@ -68,7 +72,8 @@ class AlarmDetail(AlarmOut):
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return row | {"status": status(row["active"], row["acknowledged"]), "rule_title": rule_titles().get(row["rule"])}
+    return row | {"status": status(row["active"], row["acknowledged"]), "rule_title": rule_titles().get(row["rule"]),
+                  "message_zh": (row["labels"] or {}).get(MESSAGE_ZH_LABEL)}
 
 
 @router.get("", response_model=AlarmPage)

@@ -67,7 +67,9 @@ class WorkOrderOut(BaseModel):
     skill: str
     alarm_id: int | None
     origin: str
-    title: str
+    title: str = Field(description="the title in English")
+    title_zh: str = Field(description="the title in Chinese (the default language): an alarm-born order's from "
+                                      "its alarm's Chinese message; a text someone typed is the same in both")
     description: str
     location: str
     photos: list[str]
@@ -117,6 +119,7 @@ def present(wo: dict[str, Any], reveal: bool, now: datetime) -> dict[str, Any]:
         out["reporter_name"] = mask_name(wo["reporter_name"] or "") or None
         out["reporter_phone"] = mask_phone(wo["reporter_phone"] or "") or None
         out["description"] = mask_text(wo["description"])
+    out["title_zh"] = wo.get("title_zh") or wo["title"]  # a row written by hand may lack it
     out["overdue"] = repo.overdue(wo, now)
     out["rule_title"] = rule_titles().get(wo["alarm_rule"]) if wo.get("alarm_rule") else None
     return out

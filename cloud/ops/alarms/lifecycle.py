@@ -43,7 +43,7 @@ from psycopg.types.json import Jsonb
 from cloud.ops.alarms.ordering import Stamp, compare, seq_space
 from cloud.ops.alarms.uplink import reconnected_at
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.alarms import GATEWAY_OFFLINE_RULE, SEVERITY_RANK, AlarmEvent
+from cloud.ops.model.alarms import GATEWAY_OFFLINE_RULE, SEVERITY_RANK, AlarmEvent, with_zh, zh_label
 from cloud.ops.model.errors import NotFound
 from cloud.ops.model.policy import Policy
 from cloud.ops.model.states import BEFORE_ON_SITE, Action, State
@@ -51,6 +51,7 @@ from cloud.ops.notify.outbox import notify_webhooks
 from cloud.ops.workorders import repo as wo_repo
 from cloud.queries.assets import device_info, lock_device
 from guanjia.core.clock import from_ms, to_ms
+from rules.ruleset import MESSAGE_ZH_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,12 @@ def _actor(event: AlarmEvent) -> Actor:
     if event.source == "edge":
         return Actor("edge", None, event.gateway or "-", "edge")
     return Actor.system(event.source)
+
+
+_LABELS_ZH = ("labels = CASE WHEN %s::text IS NULL THEN labels "
+              "ELSE coalesce(labels, '{}'::jsonb) || jsonb_build_object('message_zh', %s::text) END")
+"""The SET clause that keeps the alarm's Chinese message with its English one when a newer event
+updates it (parameters: the event's ``message_zh`` twice; none keeps the stored one)."""
 
 
 def _stamp(event: AlarmEvent) -> Stamp:
@@ -105,6 +112,7 @@ async def apply_locked(conn: AsyncConnection[Any], policy: Policy, event: AlarmE
 
 async def _apply(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, now: datetime,
                  locked: bool = False) -> Result:
+    event = with_zh(event)  # the message in both languages, whatever wrote it (guanjia.core.lang)
     if not locked:
         await lock_device(conn, event.community, event.device)
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -149,9 +157,10 @@ async def _late(conn: AsyncConnection[Any], event: AlarmEvent, row: dict[str, An
                  f"{event.state} from {at.isoformat()} arrived after a newer change; not applied", data)
     if event.state == "raise" and row["raise_count"] == 0:
         await conn.execute(
-            """UPDATE alarms SET raised_at = %s, last_raised_at = %s, raise_count = 1, severity = %s, message = %s,
-                   value = %s, updated_at = %s WHERE id = %s""",
-            (at, at, event.severity, event.message or row["message"], Jsonb(event.value), now, row["id"]))
+            f"""UPDATE alarms SET raised_at = %s, last_raised_at = %s, raise_count = 1, severity = %s, message = %s,
+                   {_LABELS_ZH}, value = %s, updated_at = %s WHERE id = %s""",
+            (at, at, event.severity, event.message or row["message"], event.message_zh, event.message_zh,
+             Jsonb(event.value), now, row["id"]))
 
 
 def _is_communication(policy: Policy, event: AlarmEvent) -> bool:
@@ -199,14 +208,14 @@ async def _reconnect_episode(conn: AsyncConnection[Any], policy: Policy, communi
         old = await cur.fetchone()
         if old is not None:  # an earlier, settled episode (an active or recent one would inhibit already)
             await cur.execute("UPDATE alarms SET current = false, updated_at = %s WHERE id = %s", (now, old["id"]))
-        message = (f"网关 {gateway} 上行链路于 {since.isoformat()} 重连 / gateway {gateway} uplink reconnected at "
-                   f"{since.isoformat()}")
+        message = f"gateway {gateway} uplink reconnected at {since.isoformat()}"
+        labels = zh_label(f"网关 {gateway} 上行链路于 {since.isoformat()} 重连")
         await cur.execute(
             """INSERT INTO alarms (community, gateway, device, rule, source, severity, device_kind, active, message,
-                   work_order, raised_at, last_raised_at, cleared_at, last_event_ms, hold_until, updated_at)
-               VALUES (%s, %s, %s, %s, 'system', 'major', 'gateway', false, %s, %s, %s, %s, %s, %s, %s, %s)
+                   labels, work_order, raised_at, last_raised_at, cleared_at, last_event_ms, hold_until, updated_at)
+               VALUES (%s, %s, %s, %s, 'system', 'major', 'gateway', false, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                RETURNING *""",
-            (community, gateway, gateway, GATEWAY_OFFLINE_RULE, message,
+            (community, gateway, gateway, GATEWAY_OFFLINE_RULE, message, Jsonb(labels),
              policy.wants_work_order(True, GATEWAY_OFFLINE_RULE, "gateway"), since, since, since, to_ms(since),
              since + policy.inhibition.grace, now))
         episode = await cur.fetchone()
@@ -242,11 +251,12 @@ async def _insert(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent,
                          %(ts)s, %(seq)s, %(space)s, %(inhibited)s, %(by)s, %(hold)s, %(announced)s, %(now)s)
                  RETURNING *),
                t AS (INSERT INTO alarm_trail (alarm_id, at, action, actor, severity, note, data)
-                     SELECT id, %(now)s, 'raised', %(actor)s, %(severity)s, %(message)s, %(data)s FROM a)
+                     SELECT id, %(now)s, 'raised', %(actor)s, %(severity)s, %(note)s, %(data)s FROM a)
                SELECT * FROM a""",
             {"community": event.community, "gateway": event.gateway, "device": event.device, "rule": event.rule,
              "source": event.source, "severity": event.severity, "kind": kind, "building": building,
-             "message": event.message, "value": Jsonb(event.value), "labels": Jsonb(event.labels), "wants": wants,
+             "message": event.message, "note": _both(event), "value": Jsonb(event.value),
+             "labels": Jsonb(event.labels), "wants": wants,
              "at": at, "ts": event.ts, "seq": stamp.seq, "space": stamp.space, "inhibited": gw is not None,
              "by": gw["id"] if gw else None, "hold": now + policy.inhibition.grace if held else None,
              "announced": now if announce_now else None, "now": now, "actor": actor.label,
@@ -272,6 +282,11 @@ async def _insert(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent,
                           dedup=f"a{alarm['id']}:raised")
     wo_id, opened = await _ensure_work_order(conn, policy, alarm, now, fresh=True) if wants else (None, False)
     return Result("raised", alarm["id"], wo_id, opened)
+
+
+def _both(event: AlarmEvent) -> str:
+    """The event's message for the trail, a free-text note read by both: ``中文 / English``."""
+    return f"{event.message_zh} / {event.message}" if event.message_zh else event.message
 
 
 def _span(policy: Policy) -> str:
@@ -301,7 +316,8 @@ async def gateway_description(conn: AsyncConnection[Any], gw: dict[str, Any]) ->
         "SELECT device, string_agg(DISTINCT rule, ', ' ORDER BY rule) FROM alarms WHERE inhibited_by = %s "
         "GROUP BY device ORDER BY device", (gw["id"],))
     devices = [f"{device} ({rules})" for device, rules in await cur.fetchall()]
-    head = f"网关 {gw['device']} 离线 / gateway {gw['device']} offline: {gw['message']}"
+    zh = (gw["labels"] or {}).get(MESSAGE_ZH_LABEL) or gw["message"]
+    head = f"网关 {gw['device']} 离线：{zh} / gateway {gw['device']} offline: {gw['message']}"
     if not devices:
         return f"{head}\n受影响设备：暂无上报 / affected devices: none reported yet"
     return f"{head}\n受影响设备 {len(devices)} 台 / affected devices ({len(devices)}): {'; '.join(devices)}"
@@ -367,9 +383,14 @@ async def _ensure_work_order(conn: AsyncConnection[Any], policy: Policy, alarm: 
     kind = alarm["device_kind"]
     priority = policy.priority_for(alarm["severity"], alarm["rule"], kind, (alarm["labels"] or {}).get("priority"))
     override = policy.override_for(alarm["rule"], kind)
-    title = (override.title if override and override.title else None) or alarm["message"] or alarm["rule"]
+    if override is not None and override.title and override.title_zh:
+        title, title_zh = override.title, override.title_zh
+    else:
+        title = alarm["message"] or alarm["rule"]
+        title_zh = (alarm["labels"] or {}).get(MESSAGE_ZH_LABEL) or title
     new = wo_repo.NewOrder(
-        community=alarm["community"], title=_titled(alarm["device"], title), origin="alarm", priority=priority,
+        community=alarm["community"], title=_titled(alarm["device"], title),
+        title_zh=_titled(alarm["device"], title_zh, "："), origin="alarm", priority=priority,
         building=alarm["building"], device=alarm["device"], device_kind=kind, skill=policy.skill_for(kind),
         alarm_id=alarm["id"], description=description or alarm["message"],
         auto_close=policy.auto_close(alarm["rule"], kind), respond=policy.respond_for(alarm["rule"], kind),
@@ -386,10 +407,11 @@ async def _update(conn: AsyncConnection[Any], event: AlarmEvent, row: dict[str, 
                   now: datetime) -> Result:
     changed = event.severity != row["severity"]
     await conn.execute(
-        """UPDATE alarms SET last_raised_at = %s, raise_count = raise_count + 1, last_event_ms = %s, last_seq = %s,
-               last_seq_space = %s, severity = %s, message = %s, value = %s, updated_at = %s WHERE id = %s""",
-        (at, event.ts, stamp.seq, stamp.space, event.severity, event.message or row["message"], Jsonb(event.value),
-         now, row["id"]),
+        f"""UPDATE alarms SET last_raised_at = %s, raise_count = raise_count + 1, last_event_ms = %s, last_seq = %s,
+               last_seq_space = %s, severity = %s, message = %s, {_LABELS_ZH}, value = %s, updated_at = %s
+           WHERE id = %s""",
+        (at, event.ts, stamp.seq, stamp.space, event.severity, event.message or row["message"], event.message_zh,
+         event.message_zh, Jsonb(event.value), now, row["id"]),
     )
     if not changed:
         return Result("updated", row["id"])
@@ -408,12 +430,12 @@ async def _update(conn: AsyncConnection[Any], event: AlarmEvent, row: dict[str, 
 async def _reopen(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, row: dict[str, Any], stamp: Stamp,
                   at: datetime, now: datetime) -> Result:
     await conn.execute(
-        """UPDATE alarms SET active = true, cleared_at = NULL, flaps = flaps + 1, raise_count = raise_count + 1,
+        f"""UPDATE alarms SET active = true, cleared_at = NULL, flaps = flaps + 1, raise_count = raise_count + 1,
                last_raised_at = %s, last_event_ms = %s, last_seq = %s, last_seq_space = %s, severity = %s,
-               message = %s, value = %s, updated_at = %s
+               message = %s, {_LABELS_ZH}, value = %s, updated_at = %s
            WHERE id = %s""",
-        (at, event.ts, stamp.seq, stamp.space, event.severity, event.message or row["message"], Jsonb(event.value),
-         now, row["id"]),
+        (at, event.ts, stamp.seq, stamp.space, event.severity, event.message or row["message"], event.message_zh,
+         event.message_zh, Jsonb(event.value), now, row["id"]),
     )
     actor = _actor(event)
     await _trail(conn, row["id"], now, "reopened", actor, event.severity,
@@ -461,9 +483,9 @@ async def _clear(conn: AsyncConnection[Any], policy: Policy, event: AlarmEvent, 
         why = ("宽限期内恢复，未派单、未通知 / back within the grace: no order, nobody notified"
                if row["rule"] == GATEWAY_OFFLINE_RULE else
                "抑制期间清除，未派单、未通知 / cleared while inhibited: no order, nobody notified")
-        await _trail(conn, row["id"], now, "cleared", actor, row["severity"], f"{event.message} — {why}".strip(" —"))
+        await _trail(conn, row["id"], now, "cleared", actor, row["severity"], f"{_both(event)} — {why}".strip(" —"))
         return Result("cleared", row["id"])
-    await _trail(conn, row["id"], now, "cleared", actor, row["severity"], event.message)
+    await _trail(conn, row["id"], now, "cleared", actor, row["severity"], _both(event))
     await notify_webhooks(conn, row["community"], "alarm.cleared", {"alarm": _alarm_payload(row) | {"active": False}},
                           now, alarm_id=row["id"], dedup=f"a{row['id']}:cleared:{event.ts}")
     wo = await wo_repo.open_for_alarm(conn, row["id"])
@@ -512,7 +534,8 @@ async def _cleared_first(conn: AsyncConnection[Any], policy: Policy, event: Alar
 def _alarm_payload(alarm: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": alarm["id"], "device": alarm["device"], "rule": alarm["rule"], "severity": alarm["severity"],
-        "active": alarm["active"], "message": alarm["message"], "gateway": alarm["gateway"],
+        "active": alarm["active"], "message": alarm["message"],
+        "message_zh": (alarm["labels"] or {}).get(MESSAGE_ZH_LABEL), "gateway": alarm["gateway"],
         "raised_at": alarm["raised_at"].isoformat(),
     }
 
@@ -536,6 +559,7 @@ async def acknowledge(conn: AsyncConnection[Any], alarm_id: int, actor: Actor, n
     return updated
 
 
-def _titled(device: str, text: str) -> str:
-    """Work-order titles start with the device once, whether or not the rule message already does."""
-    return (text if text.startswith(device) else f"{device}: {text}")[:200]
+def _titled(device: str, text: str, sep: str = ": ") -> str:
+    """Work-order titles start with the device once, whether or not the rule message already does
+    (``sep``: the Chinese title takes the full-width colon)."""
+    return (text if text.startswith(device) else f"{device}{sep}{text}")[:200]

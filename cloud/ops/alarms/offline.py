@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from cloud.ops.alarms.lifecycle import Result, announce, apply_event, inhibitor
 from cloud.ops.alarms.uplink import SESSIONS_COLUMN, record_sessions
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.alarms import GATEWAY_OFFLINE_RULE, AlarmEvent
+from cloud.ops.model.alarms import GATEWAY_OFFLINE_RULE, AlarmEvent, zh_label
 from cloud.ops.model.policy import Policy
 from cloud.queries.assets import lock_device
 from guanjia.core.clock import Clock, to_ms
@@ -49,11 +49,12 @@ WHERE g.last_seen IS NOT NULL
 """
 
 
-def offline_event(community: str, gateway: str, state: str, now: datetime, why: str) -> AlarmEvent:
+def offline_event(community: str, gateway: str, state: str, now: datetime, why: str, why_zh: str) -> AlarmEvent:
+    """The watchdog's event; ``why`` in English, ``why_zh`` in Chinese (the ``message_zh`` label)."""
     return AlarmEvent(
         community=community, device=gateway, rule=RULE, state=state,  # type: ignore[arg-type]
-        ts=to_ms(now), severity="major", message=why, work_order=True, gateway=gateway, source="system",
-        device_kind="gateway",
+        ts=to_ms(now), severity="major", message=why, labels=zh_label(why_zh), work_order=True, gateway=gateway,
+        source="system", device_kind="gateway",
     )
 
 
@@ -66,13 +67,14 @@ async def check_gateways(conn: AsyncConnection[Any], policy: Policy, now: dateti
         stale = last_seen < now - heartbeat_timeout
         down = (not online) or stale
         if down and not alarmed:
-            why = "网关报告离线（遗嘱消息） / gateway reported offline (last will)" if not online else (
-                f"自 {last_seen.isoformat()} 起无心跳 / no heartbeat since {last_seen.isoformat()}")
-            results.append(await apply_event(conn, policy, offline_event(community, gateway, "raise", now, why), now))
+            why, why_zh = ("gateway reported offline (last will)", "网关报告离线（遗嘱消息）") if not online else (
+                f"no heartbeat since {last_seen.isoformat()}", f"自 {last_seen.isoformat()} 起无心跳")
+            results.append(await apply_event(
+                conn, policy, offline_event(community, gateway, "raise", now, why, why_zh), now))
         elif not down and alarmed:
-            results.append(await apply_event(conn, policy, offline_event(community, gateway, "clear", now,
-                                                                         "网关恢复在线 / gateway back online"),
-                                               now))
+            results.append(await apply_event(
+                conn, policy, offline_event(community, gateway, "clear", now, "gateway back online", "网关恢复在线"),
+                now))
     results.extend(await announce_held(conn, policy, now))
     results.extend(await promote_inhibited(conn, policy, now))
     return results

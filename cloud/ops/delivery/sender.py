@@ -33,7 +33,7 @@ from cloud.ops.delivery.messenger import send_messenger
 from cloud.ops.delivery.robots import RobotEndpoints, send_robot
 from cloud.ops.delivery.sms import SmsConfig, send_sms
 from cloud.ops.delivery.voice import VoiceConfig, place_call
-from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.alarms import AlarmEvent, zh_label
 from cloud.ops.model.errors import InvalidRequest
 from cloud.ops.model.policy import Policy
 from cloud.ops.notify.channels import RobotChannel, parse_channel
@@ -203,6 +203,7 @@ class NotificationSender:
                     community=row["community"] or "-", device=f"notify-{row['channel']}", rule="notification_failed",
                     state="raise", ts=to_ms(now), severity="major", source="system", device_kind="notifier",
                     message=f"{row['channel']} notification {row['id']} failed: {result.error}"[:500],
+                    labels=zh_label(f"{row['channel']} 通知 {row['id']} 发送失败：{result.error}"[:500]),
                 ), now)
                 return
             self.retried += 1

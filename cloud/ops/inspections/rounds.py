@@ -31,7 +31,7 @@ from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.inspections import repo
 from cloud.ops.inspections.slots import last_closed, slots_of_day
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.alarms import AlarmEvent, zh_label
 from cloud.ops.model.errors import InvalidRequest
 from cloud.ops.model.policy import Policy
 from cloud.ops.workorders import repo as wo_repo
@@ -74,7 +74,8 @@ async def record_scan(conn: AsyncConnection[Any], policy: Policy, community: str
         wo_id = None
         if scan.finding:
             wo = await wo_repo.open_order(conn, policy, wo_repo.NewOrder(
-                community=community, title=f"巡检发现：{cp.name} / inspection finding: {cp.name}",
+                community=community, title=f"inspection finding: {cp.name}",
+                title_zh=f"巡检发现：{cp.name}",
                 origin="inspection", priority=policy.manual_priority, building=cp.building, device=cp.device,
                 skill="general", description=scan.note[:2000], location=f"{route.name} · {cp.name}",
                 photos=[scan.photo] if scan.photo else []), now, actor)
@@ -92,7 +93,7 @@ class MissedResult:
 
 async def check_missed(conn: AsyncConnection[Any], policy: Policy, now: datetime) -> MissedResult:
     result = MissedResult()
-    missed: dict[tuple[str, str], str] = {}
+    missed: dict[tuple[str, str], tuple[str, str]] = {}
     for route in await repo.routes(conn):
         start, end = last_closed(now, route.every_hours, timedelta(minutes=route.grace_minutes), route.zone)
         if end <= route.created_at:
@@ -101,23 +102,23 @@ async def check_missed(conn: AsyncConnection[Any], policy: Policy, now: datetime
         for cp in await repo.checkpoints(conn, route.id):
             if cp.id not in scanned:
                 local = f"{start.astimezone(route.zone):%m-%d %H:%M}–{end.astimezone(route.zone):%H:%M}"
-                missed[(route.community, cp.code)] = (f"巡检点漏检：{route.name} · {cp.name}（{local}）/ "
+                missed[(route.community, cp.code)] = (f"巡检点漏检：{route.name} · {cp.name}（{local}）",
                                                      f"checkpoint missed: {route.name} · {cp.name} ({local})")
     alarmed = await repo.active_alarm_devices(conn, MISSED_RULE)
     for (community, code), why in sorted(missed.items()):
         if (community, code) not in alarmed:
-            await apply_event(conn, policy, _event(community, code, "raise", now, why), now)
+            await apply_event(conn, policy, _event(community, code, "raise", now, *why), now)
             result.raised.append(code)
     for community, code in sorted(alarmed - set(missed)):
-        await apply_event(conn, policy, _event(community, code, "clear", now, "巡检点已巡 / checkpoint visited"), now)
+        await apply_event(conn, policy, _event(community, code, "clear", now, "巡检点已巡", "checkpoint visited"), now)
         result.cleared.append(code)
     return result
 
 
-def _event(community: str, code: str, state: str, now: datetime, message: str) -> AlarmEvent:
+def _event(community: str, code: str, state: str, now: datetime, zh: str, en: str) -> AlarmEvent:
     return AlarmEvent(community=community, device=code, rule=MISSED_RULE, state=state,  # type: ignore[arg-type]
-                      ts=to_ms(now), severity="minor", message=message, work_order=False, source="system",
-                      device_kind="checkpoint")
+                      ts=to_ms(now), severity="minor", message=en, labels=zh_label(zh), work_order=False,
+                      source="system", device_kind="checkpoint")
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,9 +41,9 @@ from psycopg_pool import AsyncConnectionPool
 from cloud.ops.alarms.lifecycle import apply_event
 from cloud.ops.maintenance import repo
 from cloud.ops.maintenance.schedule import Decision, creation_instant, day_end, day_start, local_date, next_due
-from cloud.ops.maintenance.templates import Catalog
+from cloud.ops.maintenance.templates import Catalog, Text
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.alarms import AlarmEvent
+from cloud.ops.model.alarms import AlarmEvent, zh_label
 from cloud.ops.model.policy import Policy
 from cloud.ops.model.states import Action
 from cloud.ops.workorders import repo as wo_repo
@@ -154,7 +154,8 @@ async def _schedule(conn: AsyncConnection[Any], policy: Policy, catalog: Catalog
     due_at = day_end(decision.due_on, zone)
     items = "\n".join(f"- {item.text}" for item in template.items)
     new = wo_repo.NewOrder(
-        community=plan.community, title=f"{template.name.zh} {device.code} / {template.name.en} {device.code}",
+        community=plan.community, title=f"{device.code}: {template.name.en}",
+        title_zh=f"{device.code}：{template.name.zh}",
         origin="planned", priority=PRIORITY, building=device.building, device=device.code,
         device_kind=device.kind, skill=template.skill,
         description=(f"计划维保，{decision.due_on.isoformat()} 前完成 / planned maintenance, due "
@@ -178,10 +179,10 @@ async def _schedule(conn: AsyncConnection[Any], policy: Policy, catalog: Catalog
 
 
 def _event(community: str, device: str, kind: str | None, rule: str, state: str, now: datetime,
-           message: str, severity: str) -> AlarmEvent:
+           message: Text, severity: str) -> AlarmEvent:
     return AlarmEvent(community=community, device=device, rule=rule, state=state,  # type: ignore[arg-type]
-                      ts=to_ms(now), severity=severity, message=message, work_order=False, source="system",
-                      device_kind=kind)
+                      ts=to_ms(now), severity=severity, message=message.en, labels=zh_label(message.zh),
+                      work_order=False, source="system", device_kind=kind)
 
 
 async def _overdue_alarms(conn: AsyncConnection[Any], policy: Policy, now: datetime, result: PassResult) -> None:
@@ -192,16 +193,17 @@ async def _overdue_alarms(conn: AsyncConnection[Any], policy: Policy, now: datet
             continue
         listed = ", ".join(f"{r['template']} (#{r['work_order_id']}, {r['due_on'].isoformat()})" for r in rows)
         await apply_event(conn, policy, _event(community, device, rows[0]["device_kind"], OVERDUE_RULE, "raise", now,
-                                               f"计划维保逾期 / planned maintenance overdue: {listed}", "minor"), now)
+                                               Text(zh=f"计划维保逾期：{listed}",
+                                                    en=f"planned maintenance overdue: {listed}"), "minor"), now)
         result.overdue_raised.append(device)
     for community, device in sorted(alarmed - set(overdue)):
         await apply_event(conn, policy, _event(community, device, None, OVERDUE_RULE, "clear", now,
-                                               "逾期维保已完成 / overdue maintenance done", "minor"), now)
+                                               Text(zh="逾期维保已完成", en="overdue maintenance done"), "minor"), now)
         result.overdue_cleared.append(device)
 
 
 async def _compliance_alarms(conn: AsyncConnection[Any], policy: Policy, now: datetime, result: PassResult) -> None:
-    late: dict[tuple[str, str], str] = {}
+    late: dict[tuple[str, str], Text] = {}
     for plan in await repo.active_plans(conn):
         if plan.template != HALF_MONTHLY:
             continue
@@ -210,8 +212,9 @@ async def _compliance_alarms(conn: AsyncConnection[Any], policy: Policy, now: da
             done_at = await repo.last_completed(conn, plan.community, lift.code, HALF_MONTHLY)
             since = done_at if done_at is not None else day_start(plan.starts_on, plan.zone)
             if now - since > LEGAL_MAX:
-                late[key] = (f"距上次半月维保 {(now - since).days} 天（法定不超过 15 天）/ "
-                             f"{(now - since).days} days since the last half-monthly maintenance (at most 15 allowed)")
+                days = (now - since).days
+                late[key] = Text(zh=f"距上次半月维保 {days} 天（法定不超过 15 天）",
+                                 en=f"{days} days since the last half-monthly maintenance (at most 15 allowed)")
     alarmed = await repo.active_alarm_devices(conn, NONCOMPLIANT_RULE)
     for (community, device), why in sorted(late.items()):
         if (community, device) not in alarmed:
@@ -220,7 +223,7 @@ async def _compliance_alarms(conn: AsyncConnection[Any], policy: Policy, now: da
             result.noncompliant_raised.append(device)
     for community, device in sorted(alarmed - set(late)):
         await apply_event(conn, policy, _event(community, device, "elevator", NONCOMPLIANT_RULE, "clear", now,
-                                               "维保已合规 / maintenance compliant again", "major"), now)
+                                               Text(zh="维保已合规", en="maintenance compliant again"), "major"), now)
         result.noncompliant_cleared.append(device)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from guanjia.core.lang import split_bilingual
 from guanjia.core.wire import Scalar
+from rules.ruleset import MESSAGE_ZH_LABEL
 
 Source = Literal["edge", "fleet", "system"]
 
@@ -37,6 +40,12 @@ class AlarmEvent:
     incarnation: str | None = None
     """The outbox incarnation of that seq (a restarted seq counter is a new one); ``None`` = unknown."""
 
+    @property
+    def message_zh(self) -> str | None:
+        """The message in Chinese: the ``message_zh`` label (the edge renders it from the rule's
+        ``message_zh``; cloud-born alarms set it with :func:`zh_label`). ``message`` is English."""
+        return self.labels.get(MESSAGE_ZH_LABEL) or None
+
     @classmethod
     def from_wire(cls, item: dict[str, Any], community: str, gateway: str, seq: int | None = None,
                   incarnation: str | None = None) -> AlarmEvent:
@@ -49,6 +58,21 @@ class AlarmEvent:
             gateway=gateway, source="edge", device_kind=labels.get("kind"), building=labels.get("building"),
             seq=seq, incarnation=incarnation,
         )
+
+
+def zh_label(zh: str, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """``labels`` with the Chinese message: how a cloud-born alarm (watchdog, fleet rule, planner)
+    carries its message in both languages, the same way as an edge alarm (``message`` = English)."""
+    return {**(labels or {}), MESSAGE_ZH_LABEL: zh}
+
+
+def with_zh(event: AlarmEvent) -> AlarmEvent:
+    """``event`` with its message in both languages: a ``中文 / English`` message without a
+    ``message_zh`` label is split into the two (:func:`split_bilingual`)."""
+    if event.message_zh is not None:
+        return event
+    en, zh = split_bilingual(event.message)
+    return event if zh is None else dataclasses.replace(event, message=en, labels=zh_label(zh, event.labels))
 
 
 SEVERITY_RANK = {"critical": 4, "major": 3, "minor": 2, "warning": 1, "info": 0, "indeterminate": 0}

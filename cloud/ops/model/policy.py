@@ -123,9 +123,16 @@ class Override(BaseModel):
     priority: Priority | None = None
     work_order: bool | None = None
     auto_close: bool = False
-    title: str | None = None
+    title: str | None = Field(None, description="the order's title in English (with title_zh, both or neither)")
+    title_zh: str | None = Field(None, description="the order's title in Chinese, the default language")
     respond: Duration | None = Field(None, description="this kind of order's own response commitment "
                                                         "(accept within), instead of its priority's")
+
+    @model_validator(mode="after")
+    def _both_titles(self) -> Override:
+        if (self.title is None) != (self.title_zh is None):
+            raise ValueError("give the title in both languages (title and title_zh) or neither")
+        return self
 
 
 class Inhibition(BaseModel):

@@ -22,6 +22,7 @@ from cloud.ops.notify.channels import is_robot
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
 from cloud.ops.notify.templates import SHIPPED, Format, Wording
 from cloud.queries.history import rule_titles
+from guanjia.core.lang import in_lang
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,10 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
         description = mask_text(description)
     place = (wo.get("community"), wo.get("building"), wo.get("location") or wo.get("device"))
     where = " / ".join(x for x in place if x)
-    title = wo["title"] if reveal_pii else mask_text(wo["title"])
-    shown = title_in(wo, rule, lang) or title
+    title, title_zh = wo["title"], wo.get("title_zh") or wo["title"]
+    if not reveal_pii:
+        title, title_zh = mask_text(title), mask_text(title_zh)
+    shown = title_in(wo, rule, lang) or in_lang(templates.lang_of(lang), title, title_zh)
     code = event if templates.has(event) else "work_order.other"
     lines: list[tuple[str, str]] = [("label.priority", wo["priority"]), ("label.where", where),
                                     ("label.state", templates.text(f"state.{wo['state']}", lang))]
@@ -125,7 +128,8 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
                   ("label.on_site_by", templates.local(wo.get("on_site_due"), tz))]
     if event in ("work_order.escalated", "work_order.reminder") and wo.get("escalation_level"):
         lines.append(("label.escalation", templates.text("escalation.level", lang, level=wo["escalation_level"])))
-    if description and description not in (title, shown):
+    if description and not title.endswith(description) and description not in (title_zh, shown):
+        # an alarm-born order's description is its alarm's English message: the title says it already
         lines.append(("label.details", description))
     if name or phone:
         lines.append(("label.reporter", f"{name} {phone}".strip()))
@@ -137,7 +141,7 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
     payload = {
         "event": event,
         "work_order": {
-            "id": wo["id"], "title": title, "priority": wo["priority"], "state": wo["state"],
+            "id": wo["id"], "title": title, "title_zh": title_zh, "priority": wo["priority"], "state": wo["state"],
             "community": wo["community"], "building": wo.get("building"), "device": wo.get("device"),
             "device_kind": wo.get("device_kind"), "alarm_id": wo.get("alarm_id"),
             "assignee_id": wo.get("assignee_id"), "escalation_level": wo.get("escalation_level", 0),
@@ -324,7 +328,7 @@ async def notify_residents(
              WHERE u IS NOT NULL AND (%(only)s::bigint IS NULL OR u = %(only)s)),
            data AS (
              SELECT jsonb_build_object('step', %(step)s::text, 'work_order', %(wo)s::bigint, 'title', %(title)s::text,
-                                       'state', %(state)s::text,
+                                       'title_zh', %(title_zh)s::text, 'state', %(state)s::text,
                                        'butler', (SELECT name FROM butlers WHERE id = %(butler)s::bigint)) AS payload),
            ins AS (
              INSERT INTO notifications (channel, user_id, event, community, work_order_id, subject, payload, state,
@@ -337,7 +341,8 @@ async def notify_residents(
                   (SELECT timezone FROM communities WHERE code = %(community)s)
            FROM ins LEFT JOIN users u ON u.id = ins.user_id""",
         {"reporter": wo.get("reporter_user_id"), "wo": wo["id"], "only": only_user, "step": step,
-         "title": wo["title"], "state": wo["state"], "butler": butler_id, "event": event,
+         "title": wo["title"], "title_zh": wo.get("title_zh") or wo["title"], "state": wo["state"],
+         "butler": butler_id, "event": event,
          "community": wo["community"], "now": now, "channel": RESIDENT_CHANNEL},
     )
     rows = await cur.fetchall()
@@ -365,7 +370,8 @@ def resident_step(payload: dict[str, Any], lang: str | None, fmt: Format = "text
         return templates.text(str(payload["code"]), lang, fmt=fmt, words=words, **params)
     butler = payload.get("butler") or templates.text("resident.staff", lang, fmt=fmt, words=words)
     return templates.text(f"resident.{payload.get('step')}", lang, fmt=fmt, words=words, id=payload.get("work_order"),
-                          title=payload.get("title") or "", butler=butler)
+                          title=in_lang(templates.lang_of(lang), payload.get("title") or "", payload.get("title_zh")),
+                          butler=butler)
 
 
 async def notify_resident(conn: AsyncConnection[Any], user_id: int, community: str, code: str,

@@ -40,8 +40,11 @@ class NewOrder:
 
     community: str
     title: str
+    """In English; ``title_zh`` in Chinese (:mod:`guanjia.core.lang`). A text someone typed (a
+    resident's report, a staff order) is one text: ``title_zh`` left ``None`` stores ``title`` twice."""
     origin: str
     priority: Priority
+    title_zh: str | None = None
     building: str | None = None
     device: str | None = None
     device_kind: str | None = None
@@ -74,6 +77,7 @@ class WorkOrderRow(NamedTuple):
     alarm_id: int | None
     origin: str
     title: str
+    title_zh: str
     description: str
     location: str
     photos: list[str]
@@ -170,7 +174,8 @@ async def open_order(conn: AsyncConnection[Any], policy: Policy, new: NewOrder, 
                   "resolve_due": sla.resolve_due.isoformat()}
     row = WorkOrderRow(
         community=new.community, building=new.building, device=new.device, device_kind=new.device_kind,
-        skill=new.skill, alarm_id=new.alarm_id, origin=new.origin, title=new.title, description=new.description,
+        skill=new.skill, alarm_id=new.alarm_id, origin=new.origin, title=new.title,
+        title_zh=new.title_zh or new.title, description=new.description,
         location=new.location, photos=new.photos, reporter_name=new.reporter_name,
         reporter_phone=new.reporter_phone, reporter_user_id=new.reporter_user_id, priority=new.priority,
         state=State.new.value, auto_close=new.auto_close, respond_due=sla.respond_due, on_site_due=sla.on_site_due,

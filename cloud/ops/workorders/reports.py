@@ -186,7 +186,8 @@ async def reopen(conn: AsyncConnection[Any], policy: Policy, wo_id: int, reason:
         if wo["state"] == State.resolved:
             return await repo.transition(conn, policy, wo_id, Action.reopen, actor, now, note=mask_text(reason)[:500])
         new = repo.NewOrder(
-            community=wo["community"], title=f"#{wo_id} {wo['title']}"[:120], origin="resident",
+            community=wo["community"], title=f"#{wo_id} {wo['title']}"[:120],
+            title_zh=f"#{wo_id} {wo['title_zh'] or wo['title']}"[:120], origin="resident",
             priority=wo["priority"], building=wo["building"], device=wo["device"], device_kind=wo["device_kind"],
             skill=wo["skill"], description=reason, location=wo["location"], reporter_name=wo["reporter_name"],
             reporter_phone=wo["reporter_phone"], reporter_user_id=actor.id if actor.role == "resident" else

@@ -64,7 +64,8 @@ async def test_health_detections_and_models_are_served_per_tenant(
         await conn.execute(
             "INSERT INTO analytics_detections (device_id, model_id, detector, fault, onset_at, detected_at, "
             "last_seen_at, score, message) VALUES (%s, %s, 'pump.current_excess', 'bearing_wear', now(), now(), "
-            "now(), 1.4, %s)", (mine, model.id, "pump b1-pump-1 draws 18% more current than usual for this pressure"))
+            "now(), 1.4, %s)", (mine, model.id, "水泵 b1-pump-1 电流比同压力下的常态高 18% / "
+                                  "pump b1-pump-1 draws 18% more current than usual for this pressure"))
         await conn.commit()
     headers = await login(pool, client, Role.engineer, "c-api")
 
@@ -80,7 +81,8 @@ async def test_health_detections_and_models_are_served_per_tenant(
     [detection] = resp.json()
     assert detection["fault"] == "bearing_wear"
     assert detection["model_version"] == 1
-    assert "18% more current" in detection["message"]
+    assert detection["message"] == "pump b1-pump-1 draws 18% more current than usual for this pressure"
+    assert detection["message_zh"] == "水泵 b1-pump-1 电流比同压力下的常态高 18%"  # each language on its own
 
     resp = await client.get("/api/v1/analytics/models", headers=headers)
     assert resp.json()[0]["limits"] == {"current_excess": 0.06}

@@ -229,3 +229,22 @@ async def test_alarm_carries_its_rules_zh_en_title(pool: AsyncConnectionPool[Any
     assert order["rule_title"] == {"zh": "电梯困人", "en": "Passengers trapped"}
     listed = (await client.get("/api/v1/work-orders?community=cz", headers=engineer.headers)).json()
     assert listed["items"][0]["rule_title"] == order["rule_title"]
+
+
+async def test_an_order_comes_with_its_title_in_both_languages(pool: AsyncConnectionPool[Any],
+                                                               client: httpx.AsyncClient,
+                                                               make_user: MakeUser) -> None:
+    """``title`` is English, ``title_zh`` Chinese (issue 18): an alarm-born order's from its alarm's
+    ``message_zh`` label, a staff order's typed words in both."""
+    engineer = await make_user(Role.engineer, "cz")
+    event = AlarmEvent(community="cz", device="pump-z1", rule="site-basement-leak", state="raise",
+                       ts=to_ms(clock.now()), severity="major", message="pump-z1: water on the floor",
+                       work_order=True, device_kind="pump", labels={"message_zh": "pump-z1：地面积水"})
+    async with pool.connection() as conn:
+        result = await apply_event(conn, default_policy(), event, clock.now())
+    order = (await client.get(f"/api/v1/work-orders/{result.work_order_id}", headers=engineer.headers)).json()
+    assert (order["title"], order["title_zh"]) == ("pump-z1: water on the floor", "pump-z1：地面积水")
+    listed = (await client.get("/api/v1/work-orders?community=cz", headers=engineer.headers)).json()
+    assert [(o["title"], o["title_zh"]) for o in listed["items"]] == [(order["title"], order["title_zh"])]
+    alarm = (await client.get(f"/api/v1/alarms/{result.alarm_id}", headers=engineer.headers)).json()
+    assert (alarm["message"], alarm["message_zh"]) == ("pump-z1: water on the floor", "pump-z1：地面积水")

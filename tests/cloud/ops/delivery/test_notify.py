@@ -108,8 +108,14 @@ async def test_failed_notification_raises_an_alarm(conn: psycopg.AsyncConnection
     cur = await conn.execute("SELECT state, attempts FROM notifications WHERE channel = 'webhook' "
                              "AND event = 'alarm.raised'")
     assert await cur.fetchone() == ("failed", 3)
-    cur = await conn.execute("SELECT device, active, work_order FROM alarms WHERE rule = 'notification_failed'")
-    assert await cur.fetchone() == ("notify-webhook", True, False)
+    cur = await conn.execute("SELECT device, active, work_order, message, labels ->> 'message_zh' FROM alarms "
+                             "WHERE rule = 'notification_failed'")
+    row = await cur.fetchone()
+    assert row is not None
+    assert row[:3] == ("notify-webhook", True, False)
+    assert "notification" in row[3]
+    assert "failed" in row[3]
+    assert "发送失败" in row[4]  # both languages (issue 18)
 
 
 async def test_email_and_messenger_with_masking(conn: psycopg.AsyncConnection[Any], wo_db: str,

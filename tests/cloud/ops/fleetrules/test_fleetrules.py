@@ -3,14 +3,17 @@ weekday and hour raises a fleet alarm through the shared lifecycle; state surviv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from cloud.ops.fleetrules.runner import FleetRules
+from cloud.ops.fleetrules.runner import FleetRules, fleet_ruleset
+from cloud.ops.fleetrules.stream import stream_ruleset
 from cloud.ops.model.policy import default_policy
+from rules.ruleset import RuleSet
 
 
 @pytest.fixture
@@ -53,8 +56,23 @@ async def test_energy_baseline_raises_and_clears(meter_db: Any) -> None:
     assert [r.outcome for r in results] == ["raised"]
     cur = await conn.execute("SELECT source, rule, severity, active, device_kind FROM alarms")
     assert await cur.fetchone() == ("fleet", "fleet-energy-baseline", "warning", True, "meter")
+    cur = await conn.execute("SELECT message, labels ->> 'message_zh' FROM alarms")
+    row = await cur.fetchone()
+    assert row is not None
+    assert "kWh this hour" in row[0]
+    assert "本小时用电" in row[1]  # a fleet alarm speaks both languages, as the edge's do
     # state is kept: the next pass only sees the new hour; a normal hour clears the alarm
     await hours(conn, device, metric, t + timedelta(hours=1), [normal[1]], counter)
     results = await runner.run_pass(conn, now + timedelta(hours=1))
     assert [r.outcome for r in results] == ["cleared"]
     assert await runner.run_pass(conn, now + timedelta(hours=1)) == []
+
+
+@pytest.mark.parametrize("ruleset", [fleet_ruleset, stream_ruleset])
+def test_every_fleet_rule_has_its_message_in_chinese_with_the_same_fields(ruleset: Callable[[], RuleSet]) -> None:
+    """Issue 18, as for the edge's library (tests/rules/test_loader.py): the cloud's own rules too."""
+    rules = ruleset().rules
+    assert rules
+    for compiled in rules:
+        assert compiled.template_zh is not None, compiled.id
+        assert set(compiled.template_zh.names) == set(compiled.template.names), compiled.id

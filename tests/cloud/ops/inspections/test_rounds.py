@@ -82,6 +82,10 @@ async def test_scan_finding_missed_alarm_and_coverage(full: Any, policy: Policy)
     assert lift.code in result.raised
     assert pump.code not in result.raised
     assert await _alarm(conn, lift.code) is True
+    cur = await conn.execute("SELECT message, labels ->> 'message_zh' FROM alarms WHERE device = %s", (lift.code,))
+    message, message_zh = await cur.fetchone()
+    assert message.startswith("checkpoint missed: ")
+    assert message_zh.startswith("巡检点漏检：")
     assert (await check_missed(conn, policy, at + timedelta(minutes=1))).raised == []  # once, not per pass
 
     # 00:00–04:00 slot: the lift room is visited and a finding opens a work order in one tap
@@ -93,6 +97,7 @@ async def test_scan_finding_missed_alarm_and_coverage(full: Any, policy: Policy)
     assert wo["origin"] == "inspection"
     assert wo["device"] == "lift-1"
     assert wo["photos"] == ["/photos/cp/x.jpg"]
+    assert (wo["title"], wo["title_zh"]) == ("inspection finding: 电梯机房", "巡检发现：电梯机房")
     await record_scan(conn, policy, "cp", Scan(pump.code, reading=0.5), me, local(2027, 2, 1, 2, 0))
     cleared = await check_missed(conn, policy, local(2027, 2, 1, 4, 30))
     assert cleared.cleared == [lift.code]

@@ -97,7 +97,7 @@ async def test_orders_open_ahead_across_month_end_and_restart_without_duplicates
     wo = await wo_repo.get(conn, wo_id)
     assert (wo["origin"], wo["assignee_id"], wo["resolve_due"], wo["skill"]) == ("planned", butler, due_at,
                                                                                  "elevator")
-    assert "电梯半月维保" in wo["title"]
+    assert "电梯半月维保" in wo["title_zh"]  # the template's names: each language in its own column
     assert "Lift half-monthly" in wo["title"]
 
     # done on 30 Jan (local) → the next is due 15 days later, 14 Feb, opened on the 11th
@@ -190,6 +190,11 @@ async def test_overdue_escalates_and_raises_an_alarm_cleared_on_completion(
     assert passed.overdue_raised == ["lift-1"]
     assert passed.opened == []
     assert await _alarm_active(conn, OVERDUE_RULE)
+    cur = await conn.execute("SELECT message, labels ->> 'message_zh' FROM alarms WHERE rule = %s AND current",
+                             (OVERDUE_RULE,))
+    message, message_zh = await cur.fetchone()
+    assert message.startswith("planned maintenance overdue: ")
+    assert message_zh.startswith("计划维保逾期：")
     assert (await run_once(conn, policy, catalog, clock.now())).overdue_raised == []  # raised once
 
     clock.advance(timedelta(hours=2))
@@ -211,8 +216,12 @@ async def test_lift_is_flagged_after_15_days_without_half_monthly_maintenance(
     result = await run_once(conn, policy, catalog, local(2027, 2, 15, 0, 30))
     assert result.noncompliant_raised == ["lift-1"]
     assert await _alarm_active(conn, NONCOMPLIANT_RULE)
-    cur = await conn.execute("SELECT message FROM alarms WHERE rule = %s AND current", (NONCOMPLIANT_RULE,))
-    assert "15" in (await cur.fetchone())[0]
+    cur = await conn.execute("SELECT message, labels ->> 'message_zh' FROM alarms WHERE rule = %s AND current",
+                             (NONCOMPLIANT_RULE,))
+    message, message_zh = await cur.fetchone()
+    assert "15" in message
+    assert "half-monthly" in message
+    assert "半月维保" in message_zh  # each language on its own (issue 18)
     wo_id, = [o[0] for o in await _orders(conn)]
     await _do(conn, policy, catalog, wo_id, butler, lead, local(2027, 2, 16, 9, 0))
     assert (await run_once(conn, policy, catalog, local(2027, 2, 16, 10, 0))).noncompliant_cleared == ["lift-1"]
