@@ -103,8 +103,10 @@ async def save(conn: AsyncConnection[Any], butler_id: int, profile: ProfileIn, r
 async def refresh_expired(conn: AsyncConnection[Any], now: dt.datetime, rule: StarRule) -> int:
     """Recompute the stars of every butler with a computed star level whose certificate stopped
     counting (midnight after its ``valid_until``, in the community's zone) since that level was
-    computed; return how many. Called by the escalation ticker, so an expiry lowers the stars on
-    the day, not at the butler's next rating."""
+    computed, or whose level is a day old and who has a hire date (years of service grow every
+    day; a butler nobody rates would otherwise keep last year's figure); return how many. Called
+    by the escalation ticker, so an expiry lowers the stars on the day, not at the butler's next
+    rating."""
     cur = await conn.execute(
         """SELECT DISTINCT bc.butler_id FROM butler_certifications bc
              JOIN butlers b ON b.id = bc.butler_id
@@ -114,7 +116,10 @@ async def refresh_expired(conn: AsyncConnection[Any], now: dt.datetime, rule: St
               AND bp.computed_at < ((bc.valid_until + 1)::timestamp
                                     AT TIME ZONE coalesce(c.timezone, nullif(b.timezone, ''), %(zone)s))
               AND ((bc.valid_until + 1)::timestamp
-                   AT TIME ZONE coalesce(c.timezone, nullif(b.timezone, ''), %(zone)s)) <= %(now)s""",
+                   AT TIME ZONE coalesce(c.timezone, nullif(b.timezone, ''), %(zone)s)) <= %(now)s
+           UNION
+           SELECT b.id FROM butlers b JOIN butler_performance bp ON bp.butler_id = b.id
+            WHERE b.hired_on IS NOT NULL AND bp.computed_at <= %(now)s - interval '1 day'""",
         {"zone": DEFAULT_ZONE, "now": now})
     butlers = [int(row[0]) for row in await cur.fetchall()]
     for butler_id in butlers:

@@ -77,6 +77,10 @@ async def test_engineer_sets_profile_certificates_expire_on_the_community_date(
         assert await profile.refresh_expired(conn, clock.now(), StarRule()) == 0  # once
         cur = await conn.execute("SELECT score FROM butler_performance WHERE butler_id = %s", (li,))
         later = (await cur.fetchone() or (0.0,))[0]
+        clock.set(NEXT_DAY_0030 + dt.timedelta(days=1))  # a day on: years of service moved, so once more
+        assert await profile.refresh_expired(conn, clock.now(), StarRule()) == 1
+        assert await profile.refresh_expired(conn, clock.now(), StarRule()) == 0
+        clock.set(NEXT_DAY_0030)
     assert later == pytest.approx(both - 0.05 / 2, abs=1e-4)  # one of the two that earn full marks
     shown = (await client.get(f"{B}/{li}/profile", headers=engineer.headers)).json()
     assert shown["today"] == "2026-07-01"
