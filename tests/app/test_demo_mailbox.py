@@ -66,9 +66,12 @@ async def test_demo_resident_hears_every_step_at_the_mailbox(conn: psycopg.Async
         assert child.alive
     text = demo_mailbox.mailbox_file(folder).read_text(encoding="utf-8")
     n = wo["id"]
-    for step in (f"已收到您的报修：工单 #{n}（3号楼电梯异响）。", f"工单 #{n} 已派给 {butler}。",
-                 f"{butler} 正在赶来（#{n}）。", f"{butler} 已到达现场（#{n}）。", f"工单 #{n} 已处理完成，请您评价。"):
+    steps = (f"已收到您的报修：工单 #{n}（3号楼电梯异响）。", f"工单 #{n} 已派给 {butler}。",
+             f"{butler} 正在赶来（#{n}）。", f"{butler} 已到达现场（#{n}）。", f"工单 #{n} 已处理完成，请您评价。")
+    for step in steps:
         assert step in text, (step, text)
+    # one batch of five, yet in the order they happened (one recipient's messages go one by one)
+    assert [text.index(step) for step in steps] == sorted(text.index(step) for step in steps)
     assert text.count("━━ ") == 5  # one message per step, each with its subject line
     assert "01-05 10:12" in text  # the resolve step, 02:12 UTC in the community's Asia/Shanghai
     assert "13812341234" not in text  # her own phone is not repeated back to her
