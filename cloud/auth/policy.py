@@ -290,11 +290,17 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/api/v1/admin/butlers"): _r("butlers.write", ADMIN, ANY),
     ("PATCH", "/api/v1/admin/butlers/{butler_id}"): _r("butlers.write", ADMIN, COMMUNITY),
     ("PUT", "/api/v1/admin/butlers/{butler_id}/roster"): _r("rosters.write", ADMIN, COMMUNITY),
+    # a butler's hire date and certificates (issue 18): the community's engineers (managers) too
+    ("GET", "/api/v1/admin/butlers/{butler_id}/profile"): _r("butlers.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/admin/butlers/{butler_id}/profile"): _r("butlers.profile", STAFF, COMMUNITY),
     ("GET", "/api/v1/admin/contractors"): _r("contractors.read", ADMIN, ANY),
     ("POST", "/api/v1/admin/contractors"): _r("contractors.write", ADMIN, ANY),
     ("GET", "/api/v1/admin/communities/{community}/policy"): _r("policies.read", STAFF, COMMUNITY),
     ("PUT", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
     ("DELETE", "/api/v1/admin/communities/{community}/policy"): _r("policies.write", ADMIN, COMMUNITY),
+    # a community's own wording of notification messages (issue 18)
+    ("GET", "/api/v1/admin/communities/{community}/wording"): _r("policies.read", STAFF, COMMUNITY),
+    ("PUT", "/api/v1/admin/communities/{community}/wording"): _r("policies.write", ADMIN, COMMUNITY),
     ("GET", "/admin/estate"): _r("registry.read", ADMIN, ANY),
     ("GET", "/admin/devices"): _r("devices.import", ADMIN, ANY),
     ("GET", "/admin/people"): _r("butlers.read", STAFF, COMMUNITY),

@@ -730,3 +730,49 @@ _OPS: dict[str, tuple[str, str]] = {
 }
 _ZH.update({key: zh for key, (zh, _en) in _OPS.items()})
 _EN.update({key: en for key, (_zh, en) in _OPS.items()})
+# --- a butler's service profile (issue 18): zh, en ---------------------------------------------------
+_PROFILE: dict[str, tuple[str, str]] = {
+    "profile.title": ("服务档案", "Service profile"),
+    "profile.hired_on": ("入职日期", "Hired on"),
+    "profile.years": ("服务 {years} 年", "{years} years of service"),
+    "profile.years_unknown": ("服务年限未登记", "years of service not recorded"),
+    "profile.certs": ("持证", "Certificates"),
+    "profile.cert_name": ("证书名称", "Certificate"),
+    "profile.cert_number": ("证书编号", "Number"),
+    "profile.cert_issuer": ("发证机关", "Issued by"),
+    "profile.valid_until": ("有效期至", "Valid until"),
+    "profile.no_expiry": ("长期有效", "no expiry"),
+    "profile.expired": ("已过期，不计入星级", "expired, not counted"),
+    "profile.current": ("有效", "valid"),
+    "profile.no_certs": ("暂无证书", "no certificates"),
+    "profile.counted": ("{n} 个有效证书计入星级", "{n} valid certificates count toward the stars"),
+    "profile.save": ("保存服务档案", "Save profile"),
+    "audit.butler.profile_updated": ("修改管家服务档案", "Butler's service profile changed"),
+    "audit.wording.updated": ("修改通知措辞", "Notification wording changed"),
+    "audit.wording.reset": ("恢复默认通知措辞", "Notification wording reset"),
+    "wording.title": ("通知措辞", "Notification wording"),
+    "wording.help": ("按语言和渠道改写发给业主和管家的消息；只能使用原消息中的占位符（如 {id}、{butler}）。"
+                     "没有改写的消息使用系统默认措辞；站内消息始终使用默认措辞。",
+                     "Reword a message to residents or butlers per language and channel, with the placeholders "
+                     "the message has (such as {id}, {butler}). Messages not reworded use the shipped words; the "
+                     "in-app inbox always does."),
+    "wording.code": ("消息", "Message"),
+    "wording.lang": ("语言", "Language"),
+    "wording.lang.zh": ("中文", "Chinese"),
+    "wording.lang.en": ("英文", "English"),
+    "wording.channel": ("渠道", "Channel"),
+    "wording.channel.*": ("所有渠道", "every channel"),
+    "wording.channel.sms": ("短信", "SMS"),
+    "wording.channel.email": ("邮件", "email"),
+    "wording.channel.markdown": ("群机器人", "group robots"),
+    "wording.channel.text": ("其他即时通讯", "other messengers"),
+    "wording.template": ("本小区措辞", "This community's words"),
+    "wording.shipped": ("默认措辞", "Shipped words"),
+    "wording.save": ("保存措辞", "Save wording"),
+    "wording.reset": ("恢复默认", "Back to shipped"),
+    "wording.none": ("本小区使用默认措辞。", "This community uses the shipped words."),
+    "profile.help": ("名称留空的行会被删除；过期证书保留在档案中但不计入星级。",
+                     "A row with no name is removed; an expired certificate stays on record but does not count."),
+}
+_ZH.update({key: zh for key, (zh, _en) in _PROFILE.items()})
+_EN.update({key: en for key, (_zh, en) in _PROFILE.items()})

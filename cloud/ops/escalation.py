@@ -30,6 +30,7 @@ from cloud.ops.model.policy import Policy
 from cloud.ops.notify.outbox import notify_butler, notify_webhooks, render_work_order
 from cloud.ops.policies.repo import effective
 from cloud.ops.routing.repo import chain
+from cloud.ops.workorders import profile
 from cloud.ops.workorders import repo as wo_repo
 from guanjia.core.clock import Clock
 
@@ -127,6 +128,8 @@ class EscalationTicker:
         async with asyncio.timeout(60), pool.connection() as conn:
             steps = await escalate_due(conn, self.policy, self.clock.now())
             steps += await complaints.escalate_due(conn, self.clock.now())
+            # a certificate that ran out today lowers the butler's stars today (issue 18)
+            await profile.refresh_expired(conn, self.clock.now(), self.policy.stars)
         self.steps += steps
         return steps
 

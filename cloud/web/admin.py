@@ -8,7 +8,8 @@ Why the forms post to the JSON API (``static/admin.js``) instead of to page rout
 change means one validation, one audit row and one authorization row for both the API and the
 page, and the API's 422 (``detail: [{loc, msg}]``) is what the form shows next to each field.
 The pages read through the same repositories the API answers from, so both show the same thing.
-Admins change; the community's engineers (managers) read people and policies without the forms.
+Admins change; the community's engineers (managers) read people and policies without the forms,
+except a butler's service profile (hire date, certificates), which they keep for their community.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from cloud.auth.roles import Role
 from cloud.auth.users import User
 from cloud.http.deps import get_clock, get_policy
 from cloud.http.rendering import render
+from cloud.ops.notify import wording
+from cloud.ops.notify.templates import TEXTS, overridable
 from cloud.ops.policies import repo as policies
 from cloud.ops.routing import staff
+from cloud.ops.workorders import profile
 from cloud.queries.sites import community_codes
 from cloud.registry.admin import list_buildings, list_communities
 
@@ -87,9 +91,13 @@ async def people_page(request: Request, user: PageUser) -> Response:
         butlers = await staff.list_butlers(conn, community) if community else []
         contractors = await staff.list_contractors(conn) if user.is_admin else []
         buildings = [b.code for b in await list_buildings(conn, community)] if community else []
+        now = get_clock(request).now()
+        profiles = {b.id: await profile.read(conn, b.id, now) for b in butlers}
+    # the service profile (hire date, certificates) is the community engineers' to keep too
     return render(request, "admin_people.html", user, communities=communities, community=community,
                   butlers=butlers, contractors=contractors, skills=SKILLS, weekdays=WEEKDAYS, buildings=buildings,
-                  leads=[b for b in butlers if b.role != "butler" and b.active], editable=user.is_admin)
+                  leads=[b for b in butlers if b.role != "butler" and b.active], editable=user.is_admin,
+                  profiles=profiles, profile_editable=user.role in (Role.admin, Role.engineer))
 
 
 @router.get("/admin/policies")
@@ -100,8 +108,10 @@ async def policies_page(request: Request, user: PageUser) -> Response:
         communities, community = await _scope(conn, request, user)
         policy = policies.view(get_policy(request), await policies.load(conn, community)) if community else None
         tz = await staff.community_timezone(conn, community) if community else None
+        words = await wording.rows(conn, community) if community else []
     return render(request, "admin_policies.html", user, communities=communities, community=community,
-                  policy=policy, tz=tz, editable=user.is_admin)
+                  policy=policy, tz=tz, editable=user.is_admin, wording=words,
+                  wording_codes=[(code, pair[0]) for code, pair in TEXTS.items() if overridable(code)])
 
 
 @router.get("/admin/calendar")

@@ -38,6 +38,7 @@ from cloud.ops.delivery.hub import resident_recent
 from cloud.ops.fleet.commands import known_profiles, submit
 from cloud.ops.fleet.repo import command_target, device_commands
 from cloud.ops.fleet.validate import device_actions, writable_points
+from cloud.ops.workorders import profile
 from cloud.queries.butlers import volunteers
 from cloud.queries.complaints import cycle as complaint_cycle
 from cloud.queries.device_values import chart_metrics, load_device_values
@@ -324,9 +325,11 @@ async def inbox_page(request: Request, user: PageUser) -> Response:
         # a full-time butler hands tasks to the community's volunteers from here (issue 18)
         helpers = (await volunteers(conn, butler["community"])
                    if butler is not None and butler["kind"] == "full_time" else [])
+        # years of service and the certificates that count, beside the star rule they feed
+        service = await profile.read(conn, butler["id"], get_clock(request).now()) if butler is not None else None
     template = "partials/inbox_list.html" if request.headers.get("HX-Request") else "inbox.html"
     return render(request, template, user, butler=butler, orders=orders, actions=ACTIONS, volunteers=helpers,
-                  titles=rule_titles(), stars=get_policy(request).stars,
+                  titles=rule_titles(), stars=get_policy(request).stars, service=service,
                   handed=request.query_params.get("handed") is not None, now=get_clock(request).now())
 
 

@@ -1,5 +1,6 @@
 """``/api/v1/admin/butlers``, ``/api/v1/admin/contractors`` and a community's policy: the people
-and rules routing and deadlines run on, for admins (engineers of the community may read).
+and rules routing and deadlines run on, for admins (engineers of the community may read, and set
+a butler's service profile — hire date and certificates — in their own community).
 
 The schemas are :mod:`cloud.ops.routing.staff`'s and :mod:`cloud.ops.policies.repo`'s (the admin
 pages render the same models and post to these routes). A value the domain refuses comes back as
@@ -18,9 +19,13 @@ from psycopg import AsyncConnection
 
 from cloud.api.deps import AdminUser, ClockDep, PolicyDep, PoolDep, StaffUser
 from cloud.ops.model.errors import InvalidRequest, NotFound, WorkOrderError
+from cloud.ops.notify import wording
+from cloud.ops.notify.wording import WordingIn, WordingRow
 from cloud.ops.policies import repo as policies
 from cloud.ops.routing import staff
 from cloud.ops.routing.staff import CODE, ButlerFields, ButlerView, ContractorIn, ContractorView, NewButler, ShiftSpec
+from cloud.ops.workorders import profile
+from cloud.ops.workorders.profile import ButlerProfile, ProfileIn
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 _FIELD = re.compile(r"^([a-z_]+): (.+)$", re.S)
@@ -84,6 +89,29 @@ async def put_roster(butler_id: int, body: list[ShiftSpec], pool: PoolDep, user:
         refuse(exc)
 
 
+@router.get("/butlers/{butler_id}/profile", response_model=ButlerProfile,
+            summary="A butler's hire date, years of service and certificates (which count toward the stars today)")
+async def get_profile(butler_id: int, pool: PoolDep, user: StaffUser, clock: ClockDep) -> ButlerProfile:
+    try:
+        async with pool.connection() as conn:
+            return await profile.read(conn, butler_id, clock.now())
+    except WorkOrderError as exc:
+        refuse(exc)
+
+
+@router.put("/butlers/{butler_id}/profile", response_model=ButlerProfile,
+            summary="Set a butler's hire date and certificates (the whole list); the star level is recomputed")
+async def put_profile(butler_id: int, body: ProfileIn, pool: PoolDep, user: StaffUser, base: PolicyDep,
+                      clock: ClockDep) -> ButlerProfile:
+    """Admins, and the engineers (managers) of the butler's own community (the policy row's
+    tenancy check answers 404 for another community's butler)."""
+    try:
+        async with pool.connection() as conn:
+            return await profile.save(conn, butler_id, body, base.stars, actor=user.username, now=clock.now())
+    except WorkOrderError as exc:
+        refuse(exc)
+
+
 @router.get("/contractors", response_model=list[ContractorView], summary="Contractor companies")
 async def get_contractors(pool: PoolDep, user: AdminUser) -> list[ContractorView]:
     async with pool.connection() as conn:
@@ -123,3 +151,20 @@ async def delete_policy(community: str, pool: PoolDep, user: AdminUser, base: Po
         await _known(conn, community)
         await policies.reset(conn, community, actor=user.username, now=clock.now())
         return policies.view(base, await policies.load(conn, community))
+
+
+@router.get("/communities/{community}/wording", response_model=list[WordingRow],
+            summary="The community's own wording of notification messages, beside the shipped words")
+async def get_wording(community: str, pool: PoolDep, user: StaffUser) -> list[WordingRow]:
+    async with pool.connection() as conn:
+        await _known(conn, community)
+        return await wording.rows(conn, community)
+
+
+@router.put("/communities/{community}/wording", response_model=list[WordingRow],
+            summary="Reword one message for one language and channel (template null: the shipped words again)")
+async def put_wording(community: str, body: WordingIn, pool: PoolDep, user: AdminUser,
+                      clock: ClockDep) -> list[WordingRow]:
+    async with pool.connection() as conn:
+        await _known(conn, community)
+        return await wording.save(conn, community, body, actor=user.username, now=clock.now())

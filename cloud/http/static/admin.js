@@ -3,7 +3,8 @@
  * A form with data-api="URL" data-method="POST|PUT|PATCH|DELETE" sends its named fields as JSON:
  * "a.b.c" names nest, data-type="int|float|bool" converts, data-optional leaves an empty field out,
  * checkboxes inside a fieldset[data-list=NAME] become a list. data-shape="roster" sends the checked
- * .shift rows as [{weekday, starts, ends}]. On success the page reloads (it renders from the same
+ * .shift rows as [{weekday, starts, ends}]; data-shape="profile" sends {hired_on, certifications: [...]}
+ * from the .cert rows that have a name. On success the page reloads (it renders from the same
  * read model the API answers from); on failure every {loc, msg} of the error's detail goes to the
  * [data-error-for] element of its field, the rest to the form's .form-error.
  * A field with data-path fills the {name} of its name in data-api and stays out of the body
@@ -27,6 +28,16 @@
         return {weekday: parseInt(row.dataset.weekday, 10), starts: row.querySelector("input[name=starts]").value,
                 ends: row.querySelector("input[name=ends]").value};
       });
+    }
+    if (form.dataset.shape === "profile") {
+      return {hired_on: form.querySelector("input[name=hired_on]").value || null,
+              certifications: Array.prototype.filter.call(form.querySelectorAll(".cert"), function (row) {
+                return row.querySelector("input[name=name]").value.trim() !== "";
+              }).map(function (row) {
+                var field = function (name) { return row.querySelector("input[name=" + name + "]").value; };
+                return {name: field("name"), number: field("number"), issuer: field("issuer"),
+                        valid_until: field("valid_until") || null};
+              })};
     }
     var body = {};
     form.querySelectorAll("fieldset[data-list]").forEach(function (set) { put(body, set.dataset.list, []); });

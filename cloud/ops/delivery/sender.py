@@ -103,7 +103,7 @@ class NotificationSender:
                 """UPDATE notifications SET next_attempt_at = %s
                    WHERE id IN (SELECT id FROM notifications
                                 WHERE state IN ('pending', 'retrying') AND next_attempt_at <= %s
-                                ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED)
+                                ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)
                    RETURNING *""",
                 (now + LEASE, now, self.batch),
             )
@@ -222,6 +222,10 @@ class NotificationSender:
                     result = Delivery(False, error=f"{type(exc).__name__}: {exc}"[:500])
                 await self._finish(conn, row, result, started, self.clock.now())
 
+    async def _in_order(self, conn_factory: Any, queue: list[dict[str, Any]]) -> None:
+        for row in queue:
+            await self._one(conn_factory, row)
+
     async def run_once(self, conn_factory: Any) -> int:
         """Claim and deliver one batch; ``conn_factory()`` is an async context manager yielding a
         connection (``pool.connection`` in the service, a small helper in tests)."""
@@ -234,8 +238,8 @@ class NotificationSender:
             self._client = httpx.AsyncClient()
         try:
             async with asyncio.TaskGroup() as tg:
-                for row in rows:
-                    tg.create_task(self._one(conn_factory, row))
+                for queue in _per_recipient(rows):
+                    tg.create_task(self._in_order(conn_factory, queue))
         finally:
             if own_client and self._client is not None:
                 await self._client.aclose()
@@ -264,3 +268,15 @@ class NotificationSender:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_interval):
                         await self._wake.wait()
+
+
+def _per_recipient(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The claimed rows, one queue per recipient (channel and target; a webhook's endpoint) in the
+    order they were written. Why: the queues go out side by side, but one person's messages go one
+    after the other — a resident reads "received" before "assigned", even when both were written
+    in the same instant and a parallel send would let the second overtake the first."""
+    queues: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: int(r["id"])):
+        target = row["target"] if row["channel"] != "webhook" else str((row["payload"] or {}).get("endpoint"))
+        queues.setdefault((str(row["channel"]), str(target)), []).append(row)
+    return list(queues.values())

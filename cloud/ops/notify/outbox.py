@@ -17,10 +17,10 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.db.rows import insert_sql
-from cloud.ops.notify import templates
+from cloud.ops.notify import templates, wording
 from cloud.ops.notify.channels import is_robot
 from cloud.ops.notify.masking import mask_name, mask_phone, mask_text
-from cloud.ops.notify.templates import Format
+from cloud.ops.notify.templates import SHIPPED, Format, Wording
 from cloud.queries.history import rule_titles
 from guanjia.core.lang import in_lang
 
@@ -100,12 +100,13 @@ def title_in(wo: dict[str, Any], rule: str | None, lang: str | None) -> str | No
 
 def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang: str | None = None,
                       fmt: Format = "email", tz: str | None = None,
-                      rule: str | None = None) -> tuple[str, str, dict[str, Any]]:
+                      rule: str | None = None, words: Wording = SHIPPED) -> tuple[str, str, dict[str, Any]]:
     """Subject, body and JSON payload for a work-order event; PII masked unless ``reveal_pii``.
 
     The words come from :mod:`cloud.ops.notify.templates` in ``lang`` (Chinese by default) shaped
     for ``fmt`` (markdown for the robots, a short line for SMS, labelled lines for email), with
-    deadlines in the community's zone ``tz``; the payload (webhooks: machines) stays language-free."""
+    deadlines in the community's zone ``tz``, in the community's own ``words`` where it has them;
+    the payload (webhooks: machines) stays language-free."""
     name = wo.get("reporter_name") or ""
     phone = wo.get("reporter_phone") or ""
     if not reveal_pii:
@@ -132,8 +133,8 @@ def render_work_order(wo: dict[str, Any], event: str, *, reveal_pii: bool, lang:
         lines.append(("label.details", description))
     if name or phone:
         lines.append(("label.reporter", f"{name} {phone}".strip()))
-    message = templates.render(code, lang, fmt, {"id": wo["id"], "title": shown}, lines)
-    subject = f"[{wo['priority']}] {templates.text(code, lang, id=wo['id'], title=shown)}"
+    message = templates.render(code, lang, fmt, {"id": wo["id"], "title": shown}, lines, words)
+    subject = f"[{wo['priority']}] {templates.text(code, lang, fmt=fmt, words=words, id=wo['id'], title=shown)}"
     if fmt == "sms":  # the whole text message is one short line
         subject = templates.sms_text(subject)
         message = templates.Rendered(subject, subject, {"title": subject})
@@ -228,8 +229,9 @@ async def notify_butler(
     if preferred in allowed and preferred_target and allowed[preferred]:
         copies.append((preferred, preferred_target))
     queued = False
+    words = await wording.load(conn, wo["community"]) if copies else SHIPPED
     for channel, target in dict.fromkeys(copies):
-        queued |= await _queue_copy(conn, channel, target, wo, event, now, lang=lang, tz=tz, rule=rule,
+        queued |= await _queue_copy(conn, channel, target, wo, event, now, lang=lang, tz=tz, rule=rule, words=words,
                                     reveal_pii=reveal_pii and channel == "email", butler_id=butler_id,
                                     dedup_key=f"{key}:{channel[0]}:{target}" if key else None,
                                     due=now + VOICE_AFTER if channel == "voice" else None) is not None
@@ -240,7 +242,8 @@ async def notify_butler(
 
 async def _queue_copy(conn: AsyncConnection[Any], channel: str, target: str, wo: dict[str, Any], event: str,
                       now: datetime, *, lang: str | None, tz: str | None, rule: str | None, reveal_pii: bool,
-                      butler_id: int, dedup_key: str | None, due: datetime | None = None) -> int | None:
+                      butler_id: int, dedup_key: str | None, due: datetime | None = None,
+                      words: Wording = SHIPPED) -> int | None:
     """One outbound copy of a work-order message, shaped for its channel: a messenger group is a
     shared room and an SMS or a call may sit on a lock screen or be heard by anyone, so they are
     always masked; a robot gets markdown, an SMS and a call one short line, an email labelled lines."""
@@ -250,7 +253,7 @@ async def _queue_copy(conn: AsyncConnection[Any], channel: str, target: str, wo:
     elif channel == "messenger":
         fmt = "markdown" if is_robot(target) else "email"
     subject, body, payload = render_work_order(wo, event, reveal_pii=reveal_pii, lang=lang, fmt=fmt, tz=tz,
-                                               rule=rule)
+                                               rule=rule, words=words)
     if fmt == "markdown":
         payload["format"] = "markdown"
     return await _insert(conn, channel=channel, event=event, now=now, state="pending", butler_id=butler_id,
@@ -344,27 +347,29 @@ async def notify_residents(
     )
     rows = await cur.fetchall()
     queued = False
-    for _notified, user_id, lang, channel, target, payload, tz in rows:
-        if channel in ("sms", "email", "messenger") and target:
-            queued |= await _insert(conn, channel=channel, event=event, now=now, state="pending", target=target,
-                                    community=wo["community"], work_order_id=wo["id"],
-                                    **resident_copy(channel, target, payload, lang, tz, now),
-                                    dedup_key=f"{event}:wo{wo['id']}:u{user_id}:{now.timestamp()}") is not None
+    copies = [row for row in rows if row[3] in ("sms", "email", "messenger") and row[4]]
+    words = await wording.load(conn, wo["community"]) if copies else SHIPPED
+    for _notified, user_id, lang, channel, target, payload, tz in copies:
+        queued |= await _insert(conn, channel=channel, event=event, now=now, state="pending", target=target,
+                                community=wo["community"], work_order_id=wo["id"],
+                                **resident_copy(channel, target, payload, lang, tz, now, words),
+                                dedup_key=f"{event}:wo{wo['id']}:u{user_id}:{now.timestamp()}") is not None
     if queued:
         await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
     return len(rows)
 
 
-def resident_step(payload: dict[str, Any], lang: str | None) -> str:
+def resident_step(payload: dict[str, Any], lang: str | None, fmt: Format = "text", words: Wording = SHIPPED) -> str:
     """The sentence of one resident message (inbox, SSE, page and channel alike): a work order's
-    step, or a message stored as a template code and its parameters (complaints)."""
+    step, or a message stored as a template code and its parameters (complaints); a channel copy
+    passes its ``fmt`` and the community's ``words``."""
     if "code" in payload:  # a grade is stored as its code and worded in the reader's language
         params = dict(payload.get("params") or {})
         if "grade" in params:
             params["grade"] = templates.text(f"grade.{params['grade']}", lang)
-        return templates.text(str(payload["code"]), lang, **params)
-    butler = payload.get("butler") or templates.text("resident.staff", lang)
-    return templates.text(f"resident.{payload.get('step')}", lang, id=payload.get("work_order"),
+        return templates.text(str(payload["code"]), lang, fmt=fmt, words=words, **params)
+    butler = payload.get("butler") or templates.text("resident.staff", lang, fmt=fmt, words=words)
+    return templates.text(f"resident.{payload.get('step')}", lang, fmt=fmt, words=words, id=payload.get("work_order"),
                           title=in_lang(templates.lang_of(lang), payload.get("title") or "", payload.get("title_zh")),
                           butler=butler)
 
@@ -393,26 +398,29 @@ async def notify_resident(conn: AsyncConnection[Any], user_id: int, community: s
         return None
     _notified, inbox_id, lang, channel, target, stored, tz = row
     if channel in ("sms", "email", "messenger") and target:
+        words = await wording.load(conn, community)
         await _insert(conn, channel=channel, event=code, now=now, state="pending", target=target, community=community,
-                      **resident_copy(channel, target, stored, lang, tz, now), dedup_key=f"{code}:n{inbox_id}")
+                      **resident_copy(channel, target, stored, lang, tz, now, words), dedup_key=f"{code}:n{inbox_id}")
         await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
     return int(inbox_id)
 
 
 def resident_copy(channel: str, target: str, payload: dict[str, Any], lang: str | None, tz: str | None,
-                  now: datetime) -> dict[str, Any]:
+                  now: datetime, words: Wording = SHIPPED) -> dict[str, Any]:
     """Subject, body and payload of a resident step for their own channel, in their language: the
     step's sentence, and for email and robots the state and the time in the community's zone. Only
     the butler's name and the stored (masked) title appear, never anyone's phone."""
     fmt: Format = "sms" if channel == "sms" else "markdown" if channel == "messenger" and is_robot(target) else "email"
-    sentence = resident_step(payload, lang)
+    sentence = resident_step(payload, lang, fmt, words)
     state = payload.get("state")
     lines = [("label.state", templates.text(f"complaint.state.{state}" if "code" in payload else f"state.{state}",
                                             lang) if state else ""),
              ("label.time", templates.local(now, tz))]
-    message = templates.render("resident.line", lang, fmt, {"text": sentence}, lines)
-    subject = (templates.text("complaint.subject", lang, id=(payload.get("params") or {}).get("id"))
-               if "code" in payload else templates.text("resident.subject", lang, id=payload.get("work_order")))
+    message = templates.render("resident.line", lang, fmt, {"text": sentence}, lines, words)
+    subject = (templates.text("complaint.subject", lang, fmt=fmt, words=words,
+                              id=(payload.get("params") or {}).get("id"))
+               if "code" in payload else templates.text("resident.subject", lang, fmt=fmt, words=words,
+                                                        id=payload.get("work_order")))
     extra = {"format": "markdown"} if fmt == "markdown" else {}
     return {"subject": message.subject if fmt == "sms" else subject, "body": message.body,
             "payload": {**payload, **extra}}

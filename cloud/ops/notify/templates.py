@@ -17,13 +17,21 @@ Per channel, the same code becomes:
 * ``text`` — the sentence alone (the in-app inbox, apprise messengers).
 
 Chinese is the default (:data:`DEFAULT_LANG`); times are ``MM-DD HH:MM`` in the community's IANA
-zone (Asia/Shanghai when unknown). A per-community override table was not built: no customer has
-asked for different words, and one table keeps both languages in step.
+zone (Asia/Shanghai when unknown).
+
+A community may word a message its own way (issue 18): a :class:`Wording` holds its overrides per
+code, language and channel format (or ``*`` for every channel), written and checked by
+:mod:`cloud.ops.notify.wording`; :func:`text` and :func:`render` use an override when one is given
+and the shipped sentence otherwise. Only message codes (:func:`overridable`) can be overridden, and
+an override may use only the placeholders the shipped sentence has (:func:`check_template`), so a
+send can never fail on a missing value.
 """
 
 from __future__ import annotations
 
 import functools
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Final, Literal
@@ -31,6 +39,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Lang = Literal["zh", "en"]
 Format = Literal["text", "markdown", "sms", "email"]
+#: what an override applies to: one channel format, or ``*`` for all of them
+Channel = Literal["*", "text", "markdown", "sms", "email"]
 
 DEFAULT_LANG: Final[Lang] = "zh"
 DEFAULT_TZ: Final = "Asia/Shanghai"
@@ -182,6 +192,54 @@ class Rendered:
     sms_params: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """A community's own words: (code, language, channel format or ``*``) → template."""
+
+    overrides: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def template(self, code: str, lang: str | None, fmt: Format) -> str | None:
+        language = lang_of(lang)
+        return self.overrides.get((code, language, fmt)) or self.overrides.get((code, language, "*"))
+
+
+SHIPPED: Final = Wording()
+_OVERRIDABLE: Final = ("resident.", "complaint.", "work_order.")
+
+
+def overridable(code: str) -> bool:
+    """Whether a community may word ``code`` its own way: the messages people receive (a
+    resident's steps, complaints, butlers' work orders), not labels, states or trail words."""
+    return code in TEXTS and code.startswith(_OVERRIDABLE) and not code.startswith("complaint.state.")
+
+
+def placeholders(code: str) -> frozenset[str]:
+    """The ``{name}`` placeholders the shipped sentence of ``code`` uses (either language)."""
+    return frozenset(name for template in TEXTS.get(code, ()) for _lit, name, _spec, _conv
+                     in string.Formatter().parse(template) if name)
+
+
+def check_template(code: str, template: str) -> None:
+    """Raise ``ValueError`` saying what is wrong when ``template`` cannot stand in for ``code``:
+    an unknown code, unbalanced braces, or a placeholder the message does not have (a plain
+    ``{name}`` only: no index, attribute, conversion or format spec, which could fail at send)."""
+    if not overridable(code):
+        raise ValueError(f"{code!r} is not a message that can be reworded")
+    known = placeholders(code)
+    allowed = ", ".join(f"{{{name}}}" for name in sorted(known)) or "none"
+    try:
+        fields = [(name, spec, conv) for _lit, name, spec, conv in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"unbalanced braces ({exc}); write {{{{ and }}}} for a literal brace") from exc
+    for name, spec, conv in fields:
+        if name not in known:
+            shown = f"{{{name}}}" if name else "{}"
+            raise ValueError(f"unknown placeholder {shown}; {code} has {allowed}")
+        if spec or conv:
+            raise ValueError(f"write the placeholder as {{{name}}}, without a format or conversion")
+
+
 def lang_of(value: str | None) -> Lang:
     """The recipient's language: ``en`` when they chose it, Chinese otherwise."""
     return "en" if value == "en" else "zh"
@@ -191,13 +249,15 @@ def has(code: str) -> bool:
     return code in TEXTS
 
 
-def text(code: str, lang: str | None = None, /, **params: object) -> str:
-    """The sentence of ``code`` in ``lang`` (Chinese by default); an unknown code is returned as
-    is, so a new action shows its code rather than failing a page."""
+def text(code: str, lang: str | None = None, /, *, fmt: Format = "text", words: Wording = SHIPPED,
+         **params: object) -> str:
+    """The sentence of ``code`` in ``lang`` (Chinese by default), in the community's ``words`` for
+    channel ``fmt`` when it has its own; an unknown code is returned as is, so a new action shows
+    its code rather than failing a page."""
     pair = TEXTS.get(code)
     if pair is None:
         return code
-    template = pair[1] if lang_of(lang) == "en" else pair[0]
+    template = words.template(code, lang, fmt) or (pair[1] if lang_of(lang) == "en" else pair[0])
     try:
         return template.format(**params)
     except (KeyError, IndexError, ValueError):
@@ -223,10 +283,10 @@ def sms_text(sentence: str) -> str:
 
 
 def render(code: str, lang: str | None, fmt: Format, params: dict[str, object],
-           lines: list[tuple[str, str]] | None = None) -> Rendered:
+           lines: list[tuple[str, str]] | None = None, words: Wording = SHIPPED) -> Rendered:
     """``code``'s sentence as a message for ``fmt``; ``lines`` are (label code, value) detail
     lines (already localised values), shown by markdown and email, left out of SMS."""
-    head = text(code, lang, **params)
+    head = text(code, lang, fmt=fmt, words=words, **params)
     details = [(text(label, lang), value) for label, value in (lines or []) if value]
     if fmt == "sms":
         short = sms_text(head)

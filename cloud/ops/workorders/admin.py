@@ -32,13 +32,15 @@ class OrderLine(NamedTuple):
     priority: str
     state: str
     title: str
+    title_zh: str | None
     assignee: str
     escalation_level: int
     created_at: datetime
 
 
 _ORDERS_SQL = """
-SELECT w.id, w.community, w.priority, w.state, w.title, coalesce(b.name, '-'), w.escalation_level, w.created_at
+SELECT w.id, w.community, w.priority, w.state, w.title, w.title_zh, coalesce(b.name, '-'), w.escalation_level,
+       w.created_at
 FROM work_orders w LEFT JOIN butlers b ON b.id = w.assignee_id
 WHERE (%(c)s::text IS NULL OR w.community = %(c)s)
   AND (NOT %(open)s OR w.state NOT IN ('resolved', 'closed', 'cancelled'))

@@ -8,7 +8,7 @@ Over the rule's ``window`` (90 days) of the butler's resolved/closed orders::
     on_site  = (on site in time  + PRIOR_OK * C) / (orders + C)           share on site by on_site_due
     likes    = min(1, likes in the window / likes_full)
     years    = min(1, years since hired_on / years_full)
-    certs    = min(1, certifications / certifications_full)
+    certs    = min(1, certifications valid today / certifications_full)     (expired ones do not count)
     score    = w.rating * (rating - 1) / 4 + w.respond * respond + w.on_site * on_site
                + w.likes * likes + w.years * years + w.certifications * certs            0 … 1
     star     = 1 + min(4, floor(score * 5))                                <0.2 → 1★ … ≥0.8 → 5★
@@ -32,6 +32,7 @@ from typing import Any, Final
 from psycopg import AsyncConnection
 
 from cloud.ops.model.policy import StarRule
+from cloud.ops.workorders.qualifications import count_current, years_of_service
 
 C: Final = 5.0
 PRIOR_RATING: Final = 3.0
@@ -84,11 +85,13 @@ async def recompute(conn: AsyncConnection[Any], butler_id: int, now: datetime,
     )
     star_sum, rated = await cur.fetchone() or (0, 0)
     cur = await conn.execute(
-        """SELECT (SELECT count(*) FROM butler_likes WHERE butler_id = b.id AND created_at >= %s),
-                  b.hired_on, cardinality(b.certifications) FROM butlers b WHERE b.id = %s""",
+        """SELECT (SELECT count(*) FROM butler_likes WHERE butler_id = b.id AND created_at >= %s), b.hired_on
+             FROM butlers b WHERE b.id = %s""",
         (now - rule.window, butler_id))
-    likes, hired_on, certifications = await cur.fetchone() or (0, None, 0)
-    years = (now.date() - hired_on).days / 365.25 if hired_on is not None else 0.0
+    row = await cur.fetchone()
+    likes, hired_on = row or (0, None)
+    certifications = await count_current(conn, butler_id, now) if row is not None else 0
+    years = years_of_service(hired_on, now.date())
     perf = compute(int(orders), int(respond_ok), int(on_site_ok), int(star_sum), int(rated), likes=int(likes),
                    years=years, certifications=int(certifications or 0), rule=rule)
     await conn.execute(

@@ -18,6 +18,8 @@ from rich.table import Table
 from guanjia.app.cli import options
 from guanjia.app.cli.options import DbOption
 
+LangOption = typer.Option("zh", "--lang", help="zh (default) or en: the language of the titles.")
+
 app = typer.Typer(help="work orders, alarms, butlers, webhooks.", no_args_is_help=True)
 out = Console()
 
@@ -44,27 +46,31 @@ def list_orders(
     community: str | None = typer.Option(None, "--community", "-c"),
     open_only: bool = typer.Option(False, "--open", help="only unfinished orders"),
     limit: int = typer.Option(50, "--limit"),
+    lang: str = LangOption,
     database_url: str | None = DbOption,
 ) -> None:
     """Work orders, unfinished first."""
     from cloud.db.pool import connect
     from cloud.ops.workorders.admin import list_orders as load_orders
+    from guanjia.core.lang import in_lang
 
     with connect(options.database_url(database_url)) as conn:
         rows = load_orders(conn, community, open_only=open_only, limit=limit)
     table = Table("id", "community", "prio", "state", "title", "assignee", "esc", "opened")
     for r in rows:
-        table.add_row(str(r.id), r.community, r.priority, r.state, r.title[:50], r.assignee, str(r.escalation_level),
+        table.add_row(str(r.id), r.community, r.priority, r.state, in_lang(lang, r.title, r.title_zh)[:50], r.assignee,
+                      str(r.escalation_level),
                       r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     out.print(table)
 
 
 @app.command("show")
-def show(work_order: int = typer.Argument(...), database_url: str | None = DbOption) -> None:
+def show(work_order: int = typer.Argument(...), lang: str = LangOption, database_url: str | None = DbOption) -> None:
     """One order with its SLA clocks and its whole trail (who, when, where, what)."""
     from cloud.db.pool import connect
     from cloud.ops.notify.masking import mask_name, mask_phone
     from cloud.ops.workorders.admin import order_with_trail
+    from guanjia.core.lang import in_lang
 
     with connect(options.database_url(database_url)) as conn:
         found = order_with_trail(conn, work_order)
@@ -72,7 +78,8 @@ def show(work_order: int = typer.Argument(...), database_url: str | None = DbOpt
         out.print(f"work order {work_order} does not exist")
         raise typer.Exit(1)
     wo, trail = found
-    out.print(f"#{wo['id']} [{wo['priority']}] {wo['title']}  state={wo['state']}  community={wo['community']} "
+    title = in_lang(lang, wo["title"], wo["title_zh"])
+    out.print(f"#{wo['id']} [{wo['priority']}] {title}  state={wo['state']}  community={wo['community']} "
               f"device={wo['device'] or '-'}  origin={wo['origin']}  alarm={wo['alarm_id'] or '-'}")
     if wo["reporter_name"] or wo["reporter_phone"]:  # a terminal is a log: masked
         out.print(f"reporter: {mask_name(wo['reporter_name'] or '')} {mask_phone(wo['reporter_phone'] or '')}")

@@ -2,7 +2,8 @@
 
 Order matters and each step is idempotent, so a second run reuses the data under ``.run/``:
 stack (PostgreSQL + Mosquitto) → migrations → simulated community (Modbus + MQTT devices) →
-registry, gateway account, demo users and butlers → cloud service → edge agent. Each part runs
+the resident's mailbox (local SMTP, :mod:`guanjia.app.demo_mailbox`) → registry, gateway account,
+demo users and butlers → cloud service → edge agent. Each part runs
 as its own process (logs in ``.run/demo/logs``), exactly as an operator would run them; Ctrl-C
 stops them in reverse order and then stops the services.
 """
@@ -154,8 +155,10 @@ def demo(
     from cloud.auth.seed import seed_demo_users
     from cloud.db.migrate import migrate
     from cloud.demo_seed import seed_butlers, seed_call_buttons, seed_registry
+    from guanjia.app import demo_mailbox as mailbox
     from guanjia.app.procs import Supervisor
     from guanjia.app.stack.local import LocalStack
+    from guanjia.core.errors import StackError
     from guanjia.core.ports import reuse_or_pick
     from guanjia.core.settings import Settings
 
@@ -167,6 +170,7 @@ def demo(
     state = _load_state(state_file)
     state["api_port"] = api_port or reuse_or_pick(state.get("api_port"))
     state["control_port"] = reuse_or_pick(state.get("control_port"))
+    state["mail_port"] = reuse_or_pick(state.get("mail_port"))
     _save_secret(state_file, state)
 
     out.print("[bold]guanjia demo[/bold] — starting the local services …")
@@ -196,11 +200,22 @@ def demo(
         creds = _gateway_credentials(database_url, demo_dir, run_dir)
         count = seed_registry(database_url, inventory, COMMUNITY, GATEWAY)
 
+        # the demo resident's channel: a local mailbox, so each step of her order is delivered
+        try:
+            mailbox.start(supervisor, state["mail_port"], demo_dir / "mailbox")
+        except StackError as exc:
+            out.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+
         async def _people() -> list[Any]:
             from cloud.db.pool import connect_async
 
             async with connect_async(database_url, "guanjia-demo", autocommit=True) as conn:
-                return await seed_demo_users(conn, COMMUNITY)
+                logins = await seed_demo_users(conn, COMMUNITY)
+                for login in logins:
+                    if login.role.value == "resident":
+                        await mailbox.point_resident(conn, login.user_id)
+                return logins
 
         logins = asyncio.run(_people())
         seed_butlers(database_url, COMMUNITY)
@@ -221,7 +236,8 @@ def demo(
                       " missed checkpoint, the lift contractor (see docs/operations.md)")
 
         replay = _analytics_replay(demo_dir, state, child_env)
-        supervisor.start("cloud", guanjia_cmd("cloud", "serve", "--api-port", str(state["api_port"]), "--workers", "1"))
+        supervisor.start("cloud", guanjia_cmd("cloud", "serve", "--api-port", str(state["api_port"]), "--workers", "1"),
+                         env={"GUANJIA_SMTP_URL": mailbox.smtp_url(state["mail_port"])})
         base = f"http://127.0.0.1:{state['api_port']}"
         # the broker keeps messages only for subscriptions that exist: the ingest workers'
         # persistent shared subscription must be in place before the agent's first publish
@@ -388,6 +404,10 @@ def _banner(base: str, state: dict[str, Any], logins: list[Any], rows: int, demo
     if admin is not None:
         _line("Watch the uplink", f"mosquitto_sub -h 127.0.0.1 -p {broker.port} -u {ADMIN_USER} "
               f"-P '{admin.password}' -t 'guanjia/v1/{COMMUNITY}/#' -v")
+    from guanjia.app.demo_mailbox import RESIDENT_ADDRESS, mailbox_file
+
+    _line("Resident's mail", f"tail -f {mailbox_file(demo_dir / 'mailbox')}   (陈女士's channel: every step of "
+          f"her reports, by email to {RESIDENT_ADDRESS} on the local mailbox)")
     _line("Logs", str(demo_dir / "logs"))
     out.print("Ctrl-C stops everything; `make demo` again reuses the data.")
 

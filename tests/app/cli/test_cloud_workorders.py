@@ -49,7 +49,8 @@ def test_cli_butler_webhook_list_show(wo_db: str) -> None:
         async with await psycopg.AsyncConnection.connect(wo_db, autocommit=True) as conn:
             r = await apply_event(conn, default_policy(), AlarmEvent(
                 community="cl", device="lift-c", rule="elevator-passengers-trapped", state="raise",
-                ts=to_ms(clock.now()), severity="critical", work_order=True, device_kind="elevator"), clock.now())
+                ts=to_ms(clock.now()), severity="critical", work_order=True, device_kind="elevator",
+                message="lift-c: passengers trapped", labels={"message_zh": "lift-c：困人"}), clock.now())
         assert r.work_order_id is not None
         return r.work_order_id
 
@@ -57,8 +58,11 @@ def test_cli_butler_webhook_list_show(wo_db: str) -> None:
     listed = runner.invoke(app, ["list", "--open"], env=env)
     assert listed.exit_code == 0
     assert "P0" in listed.output
+    assert "困人" in listed.output  # Chinese by default
     shown = runner.invoke(app, ["show", str(wo_id)], env=env)
     assert shown.exit_code == 0
+    assert "困人" in shown.output
+    assert "passengers trapped" in runner.invoke(app, ["show", str(wo_id), "--lang", "en"], env=env).output
     assert "opened" in shown.output
     assert "assign" in shown.output
     alarms = runner.invoke(app, ["alarms"], env=env)

@@ -18,6 +18,7 @@ from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotAllowed
 from cloud.ops.model.policy import DEFAULT_POLICY, Policy, StarRule, load_policy
 from cloud.ops.workorders import repo
 from cloud.ops.workorders.performance import compute
+from cloud.ops.workorders.qualifications import Certification, replace
 from cloud.ops.workorders.reports import Report, like, rate, submit_report
 from guanjia.core.clock import ManualClock
 from guanjia.core.errors import ConfigError
@@ -47,8 +48,8 @@ def test_weights_must_add_up(tmp_path: Path) -> None:
 async def test_a_like_moves_the_stars(conn: psycopg.AsyncConnection[Any], clock: ManualClock,
                                       policy: Policy) -> None:
     butler = await add_butler(conn, "陈师傅")
-    await conn.execute("UPDATE butlers SET hired_on = %s, certifications = %s WHERE id = %s",
-                       (date(2020, 1, 1), ["电梯安全管理员证", "电工证"], butler))
+    await conn.execute("UPDATE butlers SET hired_on = %s WHERE id = %s", (date(2020, 1, 1), butler))
+    await replace(conn, butler, [Certification(name="电梯安全管理员证"), Certification(name="电工证")])
     li = Actor("user", 41, "李女士", "resident")
     wo, _ = await submit_report(conn, policy, Report(community="c1", text="门禁坏了", reporter_user_id=41),
                                 clock.now(), li)
