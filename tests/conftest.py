@@ -7,7 +7,6 @@ whole tree); helpers that tests import are plain modules under ``tests/support``
   test and dropped after;
 - ``timeshift``: ``--at INSTANT`` / ``--tz ZONE`` run the session at another wall-clock instant;
 - ``own_pg``: a database server a test may stop;
-- ``own_broker``: a broker whose password and ACL files a test edits as production does;
 - ``webapp``: the real app and its users for the web, API and security tests;
 - ``browser``: that app on uvicorn and a headless Chromium for the Playwright tests;
 - ``workorders``, ``receivers``, ``modbus``: fixtures of the operations, notification and
@@ -20,7 +19,6 @@ pytest_plugins = [
     "tests.plugins.databases",
     "tests.plugins.timeshift",
     "tests.plugins.own_pg",
-    "tests.plugins.own_broker",
     "tests.plugins.webapp",
     "tests.plugins.browser",
     "tests.plugins.workorders",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cloud.registry.broker import BrokerAccount
 from cloud.registry.provisioning import BrokerFiles, put_account, remove_account
-from guanjia.app.stack.mosquitto import MosquittoServer
 from tests.support import mqtt
+from tests.support.services import BrokerHandle
 
 
 def test_concurrent_enrolments_keep_every_account(tmp_path: Path) -> None:
@@ -23,14 +23,16 @@ def test_concurrent_enrolments_keep_every_account(tmp_path: Path) -> None:
     assert all(acl.count(f"user {a.username}\n") == 1 for a in accounts)
 
 
-def test_accounts_written_back_to_back_can_all_log_in(own_broker: MosquittoServer) -> None:
+def test_accounts_written_back_to_back_can_all_log_in(own_broker: BrokerHandle) -> None:
     """Each write signals the broker; a signal that lands during another writer's reload is
-    lost by Mosquitto, which is why ``put_account`` signals twice. Every account logs in."""
-    files = BrokerFiles(own_broker.directory / "passwd", own_broker.directory / "acl", own_broker.pid())
+    lost by Mosquitto, which is why ``put_account`` signals twice. Every account logs in. (A broker
+    of the test's own: its files are edited by hand here, as on a production broker.)"""
+    server = own_broker.server
+    files = BrokerFiles(server.directory / "passwd", server.directory / "acl", server.pid())
     accounts = [BrokerAccount.gateway("south", f"gw-{i}") for i in range(4)]
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda a: put_account(files, a), accounts))
     for account in accounts:
-        assert mqtt.logs_in(own_broker.host, own_broker.port, account.username, account.password), account.username
+        assert mqtt.logs_in(server.host, server.port, account.username, account.password), account.username
     remove_account(files, accounts[0].username)
-    assert not mqtt.logs_in(own_broker.host, own_broker.port, accounts[0].username, accounts[0].password)
+    assert not mqtt.logs_in(server.host, server.port, accounts[0].username, accounts[0].password)
