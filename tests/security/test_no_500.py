@@ -208,7 +208,7 @@ async def test_every_json_body_with_nul_strings_is_4xx_or_handled(app: FastAPI, 
            "user_id": spare.user.id, "alarm_id": world.alarm_ids["cA"][0], "wo_id": world.work_order_ids["cA"][0],
            "device_id": world.device_ids["cA"][0], "gateway_id": world.gateway_ids["cA"],
            "butler_id": world.butler_ids["cA"][0], "complaint_id": complaint[0], "redemption_id": redemption[0],
-           "community": "cA"}
+           "community": "cA", "day": "2026-10-09"}
     spec = app.openapi()
     components = spec["components"]["schemas"]
     sent = 0

@@ -116,6 +116,9 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
         await conn.execute("INSERT INTO config_rollout_targets (rollout_id, gateway_id, position, stage, version,"
                            " push_id) VALUES (%s, %s, 0, 0, 'bbbbbbbbbbbb', 'r-cB')",
                            (rollout[0], world.gateway_ids["cB"]))
+        # issue 15: a closure day in cB's own calendar
+        await conn.execute("INSERT INTO community_calendar_days (community, day, kind, note, updated_at, updated_by)"
+                           " VALUES ('cB', '2026-10-09', 'holiday', '停水检修', now(), 'admin')")
     b = "cB"
     photo = photos.store(settings.run_dir, b, b"\x89PNG\r\n\x1a\n" + bytes(16)).rsplit("/", 1)[1]
     return {
@@ -126,7 +129,7 @@ async def _foreign_ids(pool: AsyncConnectionPool[Any], world: World, settings: S
         "community": b, "report_id": world.work_order_ids[b][0], "dead_letter_id": dead[0],
         "name": photo, "path": "app.js", "action": "accept", "command_id": "cmd-cB-1", "complaint_id": complaint[0],
         "redemption_id": redemption[0], "subscription_id": subscription[0], "plan_id": plan[0], "route_id": route[0],
-        "contract_id": contract[0], "rollout_id": rollout[0],
+        "contract_id": contract[0], "rollout_id": rollout[0], "day": "2026-10-09",
     }
 
 
