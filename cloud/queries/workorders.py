@@ -118,12 +118,12 @@ async def resident_orders(conn: AsyncConnection[Any], user: User, limit: int = 1
 async def latest_alarm_order(conn: AsyncConnection[Any], community: str, device: str,
                              rule_prefix: str) -> dict[str, Any] | None:
     """The newest order opened by an alarm of ``device`` whose rule starts with ``rule_prefix``
-    (``id``, ``priority``, ``state``, ``title``, ``assignee_id``), or None: the demo replay's
+    (``id``, ``priority``, ``state``, ``title``, ``title_zh``, ``assignee_id``), or None: the demo replay's
     answer to "which work order did the detection open". ``rule_prefix`` is a LIKE pattern's
     start (``_`` matches any character, as in the rule names it is used with)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            """SELECT w.id, w.priority, w.state, w.title, w.assignee_id
+            """SELECT w.id, w.priority, w.state, w.title, w.title_zh, w.assignee_id
                  FROM work_orders w JOIN alarms a ON a.id = w.alarm_id
                 WHERE a.community = %s AND a.device = %s AND a.rule LIKE %s
                 ORDER BY w.id DESC LIMIT 1""", (community, device, rule_prefix + "%"))

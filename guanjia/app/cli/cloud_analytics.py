@@ -165,7 +165,8 @@ def replay_demo(
     out.print(f"detected {result.detected_at:%Y-%m-%d %H:%M}: {result.message}", markup=False)
     if result.work_order:
         wo = result.work_order
-        out.print(f"work order #{wo['id']} {wo['priority']} ({wo['state']}): {wo['title']}", markup=False)
+        title = f"{wo['title_zh']} / {wo['title']}" if wo.get("title_zh") else wo["title"]  # the banner is zh / en
+        out.print(f"work order #{wo['id']} {wo['priority']} ({wo['state']}): {title}", markup=False)
     if result.overload_at is not None and result.lead_days is not None:
         out.print(f"the motor overload would trip at {result.overload_at:%Y-%m-%d %H:%M}: "
                   f"{result.lead_days:.1f} simulated days after the planned work order", markup=False)

@@ -42,6 +42,7 @@ def _assert_planned_order_before_the_trip(result: ReplayResult, now: dt.datetime
     assert "more current than usual for this pressure" in result.message
     assert result.work_order is not None
     assert result.work_order["priority"] == "P3"
+    assert "电流" in result.work_order["title_zh"]  # the order is named in Chinese too (the banner prints both)
     assert result.lead_days is not None
     assert result.lead_days > 3, (now, result.lead_days)
     assert result.detected_at <= now
