@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -99,9 +100,8 @@ class TargetOut(BaseModel):
 
     @classmethod
     def of(cls, t: TargetRow) -> TargetOut:
-        return cls(gateway_id=t.gateway_id, community=t.community, gateway=t.gateway, stage=t.stage,
-                   version=t.version, state=t.state, reason=t.reason, detail=t.detail, sent_at=t.sent_at,
-                   done_at=t.done_at)
+        """The row's fields this schema declares (the row's position and push id stay internal)."""
+        return cls.model_validate(t, from_attributes=True)
 
 
 class RolloutOut(BaseModel):
@@ -119,9 +119,7 @@ class RolloutOut(BaseModel):
 
     @classmethod
     def of(cls, r: RolloutRow, targets: list[TargetRow]) -> RolloutOut:
-        return cls(id=r.id, state=r.state, canary=r.canary, percent=r.percent, probation_s=r.probation_s,
-                   note=r.note, halt_reason=r.halt_reason, created_by=r.created_by, created_at=r.created_at,
-                   updated_at=r.updated_at, targets=[TargetOut.of(t) for t in targets])
+        return cls(**asdict(r), targets=[TargetOut.of(t) for t in targets])
 
 
 def _refused(refused: rollout.Refused) -> HTTPException:
