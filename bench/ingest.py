@@ -15,7 +15,7 @@ Phases (same database, same ``telemetry`` table and index):
 
 5. the matrix (issue 21): gateways × readings per message × metrics per reading — 4×1250×4,
    100×100×20, 500×10×20, 500×10×4 — each gateway with its **own broker account and connection**
-   (:mod:`bench.ingest_fleet`, two publisher processes), the workers' account allowed to publish
+   (:mod:`bench.ingest_fleet`, one asyncio publisher process), the workers' account allowed to publish
    confirmations, so the ``stored`` path is measured too. Per shape: the same-run binary COPY
    baseline of the same rows; one unmeasured warm-up message per gateway; a burst (every
    gateway's messages at once) → points/s and messages/s to the last commit,
@@ -235,7 +235,7 @@ def _latency(gws: Gateways, listener: Listener, rate_points: float, seconds: flo
 
 MATRIX = ((4, 1250, 4), (100, 100, 20), (500, 10, 20), (500, 10, 4))
 """(gateways, readings per message, metrics per reading)."""
-FLEET_PROCESSES = 2
+FLEET_PROCESSES = 1
 
 
 def _shape_name(shape: tuple[int, int, int]) -> str:

@@ -1,37 +1,37 @@
-"""MQTT v5 shared-subscription consumer with manual acknowledgements (paho-mqtt 2.x).
+"""MQTT v5 shared-subscription consumer with acknowledgements after commit, on the event loop.
 
-Why paho directly (not aiomqtt): acknowledging *after* the database commit needs
-``manual_ack=True`` and ``Client.ack(mid, qos)``, and aiomqtt 2.5 does not expose them; its
-incoming queue also drops messages when full, which with manual acks would strand them.
+Why not paho (issue 21): paho's network thread cost ~140 µs per message on the bench machine —
+its per-packet Python parsing, ``MQTTMessage`` objects, locks, callbacks and the hand-off of
+every message to the event loop — 45 % of a worker whose budget is ~100 µs a message. aiomqtt
+wraps paho (and does not expose manual acks); gmqtt and amqtt also parse and call back per
+message and acknowledge before our commit. So the consumer speaks the protocol itself
+(:mod:`cloud.ingest.packets`, :mod:`cloud.ingest.mqtt`): ``data_received`` parses every complete
+packet of a chunk in one pass, stamps the whole chunk with one clock read, and puts the messages
+in the inbox; the PUBACKs of a committed batch go out in one write (:meth:`MqttConsumer.ack_many`).
 
-Backpressure is the broker's: the CONNECT carries ``Receive Maximum`` = ``receive_maximum``, so
-the broker never has more than that many unacknowledged QoS 1 messages out to this worker. The
-in-memory queue is sized above it, so the network thread never blocks (keep-alives keep
-flowing) and memory is bounded by ``receive_maximum × max payload``. When the database is slow
-or down, acks stop, the broker stops sending, and messages wait in the broker — durably, since
-the session is persistent (``clean_start=False`` with a session expiry) and the client id stable:
-a worker that crashes and restarts under the same id gets its unacknowledged messages again.
+Guarantees (unchanged from the paho consumer):
 
-Handing messages to asyncio costs a thread hop only when the event loop is *idle*: the network
-thread appends to a locked list and wakes the loop (``call_soon_threadsafe``) only when the loop
-said it is waiting for messages (:meth:`MqttConsumer.waiting`); a busy loop takes the list itself
-between batches (:meth:`MqttConsumer.take`). Why (issue 21): the old per-message
-``run_coroutine_threadsafe`` + ``future.result`` was a large share of the worker's per-message cost,
-and even one wake-up per burst was one per message in practice (the loop empties the list at once,
-so nearly every message found it empty): a sampled profile of a busy worker put 8 % of its time in
-that self-pipe write and the GIL hand-over after it. The inbox it fills is unbounded on purpose:
-Receive Maximum bounds it (plus, briefly after a reconnect, the previous connection's messages,
-whose acks are dropped).
-
-Outgoing storage confirmations: paho's own queue cap refuses silently from the caller's point of
-view (``MQTT_ERR_QUEUE_SIZE``), so it is off and this class keeps the bound itself — messages handed
-to paho and not yet PUBACKed (``on_publish``) — and says FULL or DOWN instead of dropping; the
-caller (:class:`cloud.ingest.confirm.ConfirmQueue`) keeps those seqs pending.
-
-The network loop is paho's own thread (``loop_start``), the mode in which ``ack`` from the
-asyncio thread is safe; it reconnects with paho's capped exponential delay (1 s … 30 s).
-Every received message carries the connection ``generation``; acks of an older generation are
-dropped because the broker redelivers those messages on the new connection anyway.
+* **Backpressure is the broker's**: CONNECT carries ``Receive Maximum`` = ``receive_maximum``,
+  so the broker never has more than that many unacknowledged QoS 1 messages out to this worker;
+  the inbox is therefore bounded by it (plus, briefly after a reconnect, the previous
+  connection's messages, whose acks are dropped). When the database is slow or down, acks stop,
+  the broker stops sending and messages wait in the broker.
+* **Persistent session**: ``clean_start=False``, a session expiry of :data:`SESSION_EXPIRY_S` and
+  a stable client id — a worker that crashes and restarts under the same id gets its
+  unacknowledged messages again.
+* **Acks after commit only, and only for the current connection**: every received message
+  carries the connection ``generation``; acks of an older generation are dropped because the
+  broker redelivers those messages on the new connection anyway.
+* **Reconnect** with capped, jittered backoff (:class:`guanjia.core.backoff.Backoff`, 1 s … 30 s);
+  every failure is logged with the broker's reason (bad password, not authorized, TLS) and kept
+  in :attr:`MqttConsumer.last_error` (a :class:`~cloud.runtime.errors.BrokerError`).
+* **Keep-alive**: a PINGREQ every half keep-alive; a connection that received nothing for 1.5
+  keep-alives is dropped and re-established.
+* **Outgoing storage confirmations** (QoS 1) have their own bound, :data:`MAX_OUTSTANDING_PUBLISHES`
+  accepted and not yet PUBACKed: past it :meth:`MqttConsumer.publish` says FULL, and DOWN while not
+  connected — never a silent drop; the caller (:class:`cloud.ingest.confirm.ConfirmQueue`) keeps
+  those seqs pending. Accepted ones survive a reconnect: they are sent again (DUP) until PUBACKed,
+  within the broker's own ``Receive Maximum`` from CONNACK.
 """
 
 from __future__ import annotations
@@ -41,18 +41,16 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
+from cloud.ingest import packets
 from cloud.ingest.confirm import Sent
+from cloud.ingest.mqtt import BrokerRefused, Connection, open_connection
+from cloud.ingest.packets import Publish
 from cloud.ingest.prepare import Incoming
+from cloud.runtime.errors import BrokerError
+from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
 from guanjia.core.settings import MqttUrl
 
@@ -62,7 +60,7 @@ KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 10.0
 SESSION_EXPIRY_S = 7 * 86_400
 MAX_OUTSTANDING_PUBLISHES = 2_000
-"""Confirmations handed to paho and not yet PUBACKed; past it :meth:`MqttConsumer.publish` says FULL."""
+"""Confirmations accepted and not yet PUBACKed; past it :meth:`MqttConsumer.publish` says FULL."""
 
 
 class MqttConsumer:
@@ -78,6 +76,7 @@ class MqttConsumer:
         clean_start: bool = False,
         on_state: Callable[[bool], None] | None = None,
         clock: Clock,
+        keepalive: int = KEEPALIVE_S,
     ) -> None:
         self.url = url
         # the receive time stamped on each message decides the plausible-timestamp window of
@@ -90,52 +89,122 @@ class MqttConsumer:
         self.receive_maximum = receive_maximum
         self.clean_start = clean_start
         self.on_state = on_state
+        self.keepalive = keepalive
         self.generation = 0
         self.received = 0
         self.last_received = 0.0
-        self._unsubscribed = False
-        self._handoff: list[Incoming] = []
-        self._handoff_lock = threading.Lock()
-        self._waiting = True
-        """The event loop waits for messages: the next one wakes it (see the module docstring)."""
+        self.last_error: BrokerError | None = None
+        """Why the last connection attempt or connection failed (for logs, metrics and tests)."""
+        self.connected = threading.Event()
+        """Set while a session is up (a threading.Event so sync code may poll it too)."""
         self.published = 0
-        """Confirmations handed to paho (accepted, possibly queued for a reconnect)."""
+        """Confirmations accepted (sent, or waiting for the window or a reconnect)."""
         self.completed = 0
-        """PUBACKs of those (``on_publish``)."""
+        """PUBACKs of those."""
         self.refused = 0
         """publish() calls answered FULL or DOWN (the caller kept the seqs pending)."""
-        self.connected = threading.Event()
-        self._stop = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5, manual_ack=True)
-        if url.username:
-            self.client.username_pw_set(url.username, url.password)
-        if url.tls:
-            self.client.tls_set()
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_publish = self._on_publish
-        self.client.max_inflight_messages_set(receive_maximum)
-        # no paho queue cap (it would refuse silently): the bound is MAX_OUTSTANDING_PUBLISHES, kept here
-        self.client.max_queued_messages_set(0)
+        self._conn: Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._unsubscribed = False
+        self._next_pid = 0
+        self._inflight: dict[int, bytes] = {}
+        """Accepted confirmations by packet id, until PUBACKed (sent again after a reconnect)."""
+        self._unsent: deque[int] = deque()
+        self._window = 0  # sent on this connection and not yet PUBACKed
+        self._send_maximum = 65_535  # the broker's Receive Maximum
+        self._topics: dict[str, bytes] = {}
+        """cmd topic → its encoded PUBLISH topic field, built once per gateway."""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Connect in the background (paho's network thread); retries until :meth:`stop`."""
-        self.client.connect_timeout = CONNECT_TIMEOUT_S
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.connect_async(self.url.host, self.url.port, KEEPALIVE_S, clean_start=self.clean_start,
-                                  properties=self._connect_properties())
-        self.client.loop_start()
+        """Connect in the background (a task on the event loop); retries until :meth:`stop`."""
+        self._task = self.loop.create_task(self._run(), name=f"mqtt-{self.client_id}")
+
+    async def _run(self) -> None:
+        backoff = Backoff(initial=1.0, cap=30.0)
+        while not self._stopping:
+            try:
+                await self._session(backoff)
+            except BrokerError as exc:
+                self.last_error = exc
+                if not self._stopping:
+                    log.error("MQTT %s: %s", self.client_id, exc)
+            if self._stopping:
+                return
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, backoff: Backoff) -> None:
+        # a new generation before the first byte: what arrives now is acked on this connection only
+        self.generation += 1
+        conn, session = await open_connection(
+            self.url, self.client_id, keepalive=self.keepalive, clean_start=self.clean_start,
+            session_expiry=0 if self.clean_start else SESSION_EXPIRY_S, receive_maximum=self.receive_maximum,
+            timeout=CONNECT_TIMEOUT_S, on_publishes=self._received, on_pubacks=self._pubacked)
+        if self._stopping:
+            await conn.close(packets.disconnect())
+            return
+        self._conn = conn
+        try:
+            if not self._unsubscribed:
+                await self._subscribe(conn)
+            self._send_maximum = session.receive_maximum
+            self._window = 0
+            self._unsent = deque(self._inflight)
+            self._pump(resend=True)
+            self.connected.set()
+            backoff.reset()
+            log.info("MQTT %s connected (session present: %s)", self.client_id, session.present)
+            if self.on_state is not None:
+                self.on_state(True)
+            await self._keep_alive(conn)
+        finally:
+            self._conn = None
+            was_up = self.connected.is_set()
+            self.connected.clear()
+            conn.abort()
+            if was_up and self.on_state is not None:
+                self.on_state(False)
+        if conn.error is not None:
+            if isinstance(conn.error, BrokerError):
+                raise conn.error
+            raise BrokerError(f"connection failed: {conn.error}") from conn.error
+        if not self._stopping:
+            raise BrokerError("the broker closed the connection")
+
+    async def _subscribe(self, conn: Connection) -> None:
+        pid = self._pid()
+        try:
+            _, _, _, codes = await conn.request(pid, packets.subscribe(pid, self.topics), CONNECT_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise BrokerError(f"no SUBACK within {CONNECT_TIMEOUT_S:.0f}s") from exc
+        refused = [code for code in codes if code >= 0x80]
+        if refused:
+            raise BrokerRefused(f"subscription of {self.client_id} refused", refused[0])
+
+    async def _keep_alive(self, conn: Connection) -> None:
+        """Until the connection ends: PINGREQ every half keep-alive; silence for 1.5 keep-alives
+        is a dead connection."""
+        interval = self.keepalive / 2
+        while not conn.closed.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await asyncio.shield(conn.closed)
+            if conn.closed.done():
+                return
+            if time.monotonic() - conn.last_received > self.keepalive * 1.5:
+                conn.abort(BrokerError(f"no packet from the broker for {self.keepalive * 1.5:.0f}s"))
+                return
+            conn.write(packets.PINGREQ_PACKET)
 
     def unsubscribe(self) -> None:
         """Leave the shared group: the broker routes new messages to the other members only."""
         self._unsubscribed = True
-        if self.connected.is_set():
-            self.client.unsubscribe(self.topics)
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            conn.write(packets.unsubscribe(self._pid(), self.topics))
 
-    def stop(self, end_session: bool = False) -> None:
+    async def stop(self, end_session: bool = False) -> None:
         """Disconnect; with ``end_session`` (only after a drain) the broker forgets the session.
 
         Why: Mosquitto keeps routing a share group's messages to *offline* persistent members, so
@@ -143,114 +212,95 @@ class MqttConsumer:
         there until it expires and then be dropped. A crash leaves the session (and its
         unacknowledged messages) for the restarted worker with the same client id.
         """
-        self._stop.set()
-        properties = None
-        if end_session and not self.clean_start:
-            properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = 0
-        try:
-            self.client.disconnect(properties=properties)
-        except Exception:  # already gone
-            log.debug("disconnect failed", exc_info=True)
-        self.client.loop_stop()
+        self._stopping = True
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            await conn.close(packets.disconnect(0 if end_session and not self.clean_start else None))
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # ------------------------------------------------------------------ receiving
+    def _received(self, items: list[Publish]) -> None:
+        """All the PUBLISHes of one received chunk: one clock read, straight into the inbox."""
+        now = to_ms(self.clock.now())
+        generation = self.generation
+        put = self.inbox.put_nowait
+        for topic, payload, pid, qos in items:
+            put(Incoming(topic, payload, pid, qos, generation, now))
+        self.received += len(items)
+        self.last_received = time.monotonic()
 
     def ack(self, mid: int, qos: int, generation: int) -> None:
-        """Acknowledge a committed message (thread-safe in paho's threaded mode)."""
-        if qos == 0 or generation != self.generation or not self.connected.is_set():
-            return
-        self.client.ack(mid, qos)
+        """Acknowledge one committed message (see :meth:`ack_many`)."""
+        self.ack_many([(mid, qos, generation)])
 
+    def ack_many(self, items: Iterable[tuple[int, int, int]]) -> None:
+        """PUBACK committed messages — (packet id, qos, generation) — in one write; those of an
+        older connection (or QoS 0) are skipped: the broker redelivers them on the new one."""
+        conn = self._conn
+        if conn is None or not conn.is_open:
+            return
+        generation = self.generation
+        pids = [mid for mid, qos, gen in items if qos and gen == generation]
+        if pids:
+            conn.write(packets.pubacks(pids))
+
+    # ------------------------------------------------------------------ confirmations out
     @property
     def outstanding(self) -> int:
-        """Confirmations handed to paho and not yet PUBACKed."""
-        return self.published - self.completed
+        """Confirmations accepted and not yet PUBACKed."""
+        return len(self._inflight)
 
     def publish(self, topic: str, payload: bytes) -> Sent:
-        """Queue a QoS 1 message without waiting (paho's network thread sends it; thread-safe).
+        """Queue a QoS 1 message without waiting (sent in this loop iteration's write).
 
         DOWN when not connected, FULL when :data:`MAX_OUTSTANDING_PUBLISHES` are unacknowledged:
-        the caller keeps the message's content and tries again; nothing is dropped here. A publish
-        paho takes while the connection is just going down (``MQTT_ERR_NO_CONN``) stays in paho's
-        session queue and goes out after the reconnect, so it counts as queued."""
+        the caller keeps the message's content and tries again; nothing is dropped here."""
         if not self.connected.is_set():
             self.refused += 1
             return Sent.DOWN
-        if self.outstanding >= MAX_OUTSTANDING_PUBLISHES:
+        if len(self._inflight) >= MAX_OUTSTANDING_PUBLISHES:
             self.refused += 1
             return Sent.FULL
-        try:
-            info = self.client.publish(topic, payload, qos=1)
-        except (ValueError, RuntimeError, OSError):
-            log.debug("publish to %s failed", topic[:200], exc_info=True)
-            self.refused += 1
-            return Sent.DOWN
-        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            self.published += 1
-            return Sent.QUEUED
-        self.refused += 1
-        return Sent.FULL
+        encoded = self._topics.get(topic)
+        if encoded is None:
+            if len(self._topics) >= 100_000:
+                self._topics.clear()
+            encoded = self._topics[topic] = packets.topic_prefix(topic)
+        pid = self._pid()
+        self._inflight[pid] = packets.publish(encoded, payload, pid)
+        self._unsent.append(pid)
+        self.published += 1
+        self._pump()
+        return Sent.QUEUED
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
-                    properties: Properties | None) -> None:
-        self.completed += 1
+    def _pid(self) -> int:
+        """The next free packet id (1…65535) of this client's outgoing packets."""
+        for _ in range(65_535):
+            self._next_pid = self._next_pid % 65_535 + 1
+            if self._next_pid not in self._inflight:
+                return self._next_pid
+        raise BrokerError("no free MQTT packet id")  # unreachable: at most 2,000 outstanding
 
-    def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 0 if self.clean_start else SESSION_EXPIRY_S
-        props.ReceiveMaximum = self.receive_maximum
-        return props
-
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
-                    properties: Properties | None) -> None:
-        if reason.is_failure:
-            log.error("MQTT broker refused %s: %s", self.client_id, reason)
+    def _pump(self, *, resend: bool = False) -> None:
+        """Send accepted confirmations while the broker's Receive Maximum allows; ``resend``
+        marks them DUP (first flush after a reconnect)."""
+        conn = self._conn
+        if conn is None:
             return
-        self.generation += 1
-        self.connected.set()
-        if not self._unsubscribed:
-            client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.topics])
-        log.info("MQTT %s connected (session present: %s)", self.client_id, flags.session_present)
-        if self.on_state is not None:
-            self.on_state(True)
+        while self._unsent and self._window < self._send_maximum:
+            pid = self._unsent.popleft()
+            packet = self._inflight.get(pid)
+            if packet is None:
+                continue
+            conn.write(packets.as_dup(packet) if resend else packet)
+            self._window += 1
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags, reason: ReasonCode,
-                       properties: Properties | None) -> None:
-        self.connected.clear()
-        if self.on_state is not None:
-            self.on_state(False)
-        if not self._stop.is_set():
-            log.warning("MQTT %s disconnected: %s", self.client_id, reason)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.received += 1
-        self.last_received = time.monotonic()
-        item = Incoming(message.topic, bytes(message.payload), message.mid, message.qos, self.generation,
-                        to_ms(self.clock.now()))
-        with self._handoff_lock:
-            self._handoff.append(item)
-            wake, self._waiting = self._waiting, False
-        if wake:  # the loop waits: one wake-up, and it takes everything appended until it runs
-            with contextlib.suppress(RuntimeError):  # the loop is closed (shutdown): the broker redelivers
-                self.loop.call_soon_threadsafe(self.take)
-
-    @property
-    def handed_off(self) -> int:
-        """Messages received and not yet in the inbox (a gauge: read without the lock)."""
-        return len(self._handoff)
-
-    def take(self) -> int:
-        """On the event loop: move the handed-off messages into the inbox; returns how many."""
-        with self._handoff_lock:
-            items, self._handoff = self._handoff, []
-        for item in items:
-            self.inbox.put_nowait(item)
-        return len(items)
-
-    def waiting(self) -> None:
-        """On the event loop, right before it awaits the inbox: take what is here, or have the
-        next message wake the loop."""
-        with self._handoff_lock:
-            if not self._handoff:
-                self._waiting = True
-                return
-        self.take()
+    def _pubacked(self, pids: list[int]) -> None:
+        for pid in pids:
+            if self._inflight.pop(pid, None) is not None:
+                self.completed += 1
+                self._window = max(0, self._window - 1)
+        self._pump()

@@ -58,7 +58,7 @@ BEHIND_LAG_S = 1.0
 CONFIRM_COALESCE_S = 0.25
 """While behind, confirmations are flushed at most this often instead of after every commit.
 
-Why: each ``stored`` message is one paho publish (~50–100 µs of Python on the bench machine) and
+Why: each ``stored`` message is one PUBLISH (encoding, a packet id, its PUBACK) and
 the broker's fan-out to the gateway; under a backlog a gateway's consecutive batches are committed
 in consecutive commits, and one message with merged ranges per interval replaces one per commit.
 It costs at most this much confirmation latency, far inside the 1 s p99 target, and only while
@@ -161,7 +161,7 @@ class IngestWorker:
                         drained = await self._drain()
                     raise
         finally:
-            await asyncio.to_thread(self.consumer.stop, drained)
+            await self.consumer.stop(drained)
 
     async def _storage_mode(self) -> str:
         """The database's storage mode (``schema_meta``), waiting for the database if needed:
@@ -209,8 +209,6 @@ class IngestWorker:
                 points += prepared.points
                 if points >= self.options.batch_points or len(batch) >= self.options.batch_messages:
                     break
-                if self.inbox.empty() and self.consumer is not None:
-                    self.consumer.take()  # what the network thread handed off meanwhile: no wake-up needed
                 try:  # what is already here needs no timer
                     message = self.inbox.get_nowait()
                     continue
@@ -227,10 +225,7 @@ class IngestWorker:
             await self.ready.put(self._finish(batch))
 
     async def _next(self) -> Incoming:
-        """The next received message: from the inbox, else from the consumer's hand-off, else
-        awaited (then the consumer wakes the loop; see :mod:`cloud.ingest.consumer`)."""
-        if self.inbox.empty() and self.consumer is not None and not self.consumer.take():
-            self.consumer.waiting()
+        """The next received message (the consumer fills the inbox on this loop: no hand-off)."""
         return await self.inbox.get()
 
     def _finish(self, batch: list[Prepared]) -> list[Prepared]:
@@ -282,8 +277,7 @@ class IngestWorker:
     async def _commit(self, batch: list[Prepared]) -> None:
         results = await self._write_with_retry(batch)
         assert self.consumer is not None
-        for p in batch:
-            self.consumer.ack(p.incoming.mid, p.incoming.qos, p.incoming.generation)
+        self.consumer.ack_many([(p.incoming.mid, p.incoming.qos, p.incoming.generation) for p in batch])
         self._done += len(batch)
         self._confirm(batch)
         # receive-to-commit: both ends on the same clock as received_ms
@@ -320,8 +314,8 @@ class IngestWorker:
         self._flush_confirms(coalesce=True)
 
     def _queued(self) -> int:
-        """Messages received and not yet prepared (the inbox and the consumer's hand-off)."""
-        return self.inbox.qsize() + (self.consumer.handed_off if self.consumer is not None else 0)
+        """Messages received and not yet prepared."""
+        return self.inbox.qsize()
 
     @property
     def behind(self) -> bool:
