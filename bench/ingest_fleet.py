@@ -114,8 +114,8 @@ class Gateway:
                 "repeats": self.repeats, "behind": self.behind}
 
 
-async def _run(spec: dict[str, Any]) -> None:
-    payloads: dict[str, list[bytes]] = pickle.loads(Path(spec["payloads"]).read_bytes())
+async def _run(spec: dict[str, Any], payloads: dict[str, list[bytes]]) -> bytes:
+    """Connect, publish, wait for the confirmations; the record (JSON)."""
     gateways = [Gateway(g, payloads[g["name"]]) for g in spec["gateways"]]
     connecting = asyncio.Semaphore(50)  # the broker's accept queue and password hashing: not all at once
 
@@ -146,13 +146,15 @@ async def _run(spec: dict[str, Any]) -> None:
     while time.monotonic() < deadline and not all(g.done() for g in gateways):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # late repeats
-    Path(spec["out"]).write_bytes(orjson.dumps({g.name: g.record() for g in gateways},
-                                               option=orjson.OPT_NON_STR_KEYS))
+    record = orjson.dumps({g.name: g.record() for g in gateways}, option=orjson.OPT_NON_STR_KEYS)
     await asyncio.gather(*(g.conn.close(packets.disconnect()) for g in gateways if g.conn is not None))
+    return record
 
 
 def main(spec_path: str) -> None:
-    asyncio.run(_run(orjson.loads(Path(spec_path).read_bytes())))
+    spec = orjson.loads(Path(spec_path).read_bytes())
+    payloads: dict[str, list[bytes]] = pickle.loads(Path(spec["payloads"]).read_bytes())
+    Path(spec["out"]).write_bytes(asyncio.run(_run(spec, payloads)))
 
 
 def launch(root: Path, tag: str, *, host: str, port: int, community: str, gateways: list[tuple[str, str, str]],

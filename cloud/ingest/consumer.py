@@ -61,6 +61,9 @@ CONNECT_TIMEOUT_S = 10.0
 SESSION_EXPIRY_S = 7 * 86_400
 MAX_OUTSTANDING_PUBLISHES = 2_000
 """Confirmations accepted and not yet PUBACKed; past it :meth:`MqttConsumer.publish` says FULL."""
+MAX_HELD_BYTES = 64 << 20
+"""Payload bytes received and not yet released (:meth:`MqttConsumer.ack_many`) past which the
+consumer stops reading, whatever Receive Maximum allows (a thousand 1 MiB messages would be 1 GiB)."""
 
 
 class MqttConsumer:
@@ -93,6 +96,9 @@ class MqttConsumer:
         self.generation = 0
         self.received = 0
         self.last_received = 0.0
+        self.released = 0
+        """Messages the worker is done with (:meth:`ack_many`, acked or not)."""
+        self.held_bytes = 0
         self.last_error: BrokerError | None = None
         """Why the last connection attempt or connection failed (for logs, metrics and tests)."""
         self.connected = threading.Event()
@@ -141,6 +147,8 @@ class MqttConsumer:
             self.url, self.client_id, keepalive=self.keepalive, clean_start=self.clean_start,
             session_expiry=0 if self.clean_start else SESSION_EXPIRY_S, receive_maximum=self.receive_maximum,
             timeout=CONNECT_TIMEOUT_S, on_publishes=self._received, on_pubacks=self._pubacked)
+        conn.room = self.room
+        conn.resume()  # anything the handshake's chunk held beyond the room stays buffered
         if self._stopping:
             await conn.close(packets.disconnect())
             return
@@ -192,7 +200,8 @@ class MqttConsumer:
                     await asyncio.shield(conn.closed)
             if conn.closed.done():
                 return
-            if time.monotonic() - conn.last_received > self.keepalive * 1.5:
+            # while paused the broker's PINGRESPs wait unread behind its PUBLISHes: no verdict
+            if not conn.paused and time.monotonic() - conn.last_received > self.keepalive * 1.5:
                 conn.abort(BrokerError(f"no packet from the broker for {self.keepalive * 1.5:.0f}s"))
                 return
             conn.write(packets.PINGREQ_PACKET)
@@ -222,30 +231,58 @@ class MqttConsumer:
                 await self._task
 
     # ------------------------------------------------------------------ receiving
+    def room(self) -> int:
+        """How many more messages may be received now: Receive Maximum minus those held
+        (received, not yet released), none while :data:`MAX_HELD_BYTES` are held.
+
+        Why the consumer enforces the bound itself: Mosquitto 2.0.11 honours Receive Maximum
+        only until the first PUBACKs, then sends the session's whole queue (measured: 5 of 30
+        held, one PUBACK, 10 delivered; five more, all 30). A connection with no room stops
+        reading (``pause_reading``): the rest waits in the socket and the broker, as the bound
+        intends, and memory stays ``receive_maximum × payload`` (at most :data:`MAX_HELD_BYTES`)."""
+        if self.held_bytes >= MAX_HELD_BYTES:
+            return 0
+        return self.receive_maximum - (self.received - self.released)
+
+    @property
+    def saturated(self) -> bool:
+        """No more messages can arrive until some are released (the batcher stops waiting)."""
+        return self.room() <= 0
+
     def _received(self, items: list[Publish]) -> None:
         """All the PUBLISHes of one received chunk: one clock read, straight into the inbox."""
         now = to_ms(self.clock.now())
         generation = self.generation
         put = self.inbox.put_nowait
+        size = 0
         for topic, payload, pid, qos in items:
             put(Incoming(topic, payload, pid, qos, generation, now))
+            size += len(payload)
+        self.held_bytes += size
         self.received += len(items)
         self.last_received = time.monotonic()
 
-    def ack(self, mid: int, qos: int, generation: int) -> None:
-        """Acknowledge one committed message (see :meth:`ack_many`)."""
-        self.ack_many([(mid, qos, generation)])
-
-    def ack_many(self, items: Iterable[tuple[int, int, int]]) -> None:
-        """PUBACK committed messages — (packet id, qos, generation) — in one write; those of an
-        older connection (or QoS 0) are skipped: the broker redelivers them on the new one."""
+    def ack_many(self, items: Iterable[Incoming]) -> None:
+        """Release messages the worker is done with (committed) and PUBACK them in one write;
+        those of an older connection (or QoS 0) are not acked: the broker redelivers them on
+        the new one. Reading resumes if it was paused for room."""
+        generation = self.generation
+        pids: list[int] = []
+        size = count = 0
+        for m in items:
+            count += 1
+            size += len(m.payload)
+            if m.qos and m.generation == generation:
+                pids.append(m.mid)
+        self.released += count
+        self.held_bytes -= size
         conn = self._conn
         if conn is None or not conn.is_open:
             return
-        generation = self.generation
-        pids = [mid for mid, qos, gen in items if qos and gen == generation]
         if pids:
             conn.write(packets.pubacks(pids))
+        if conn.paused:
+            conn.resume()
 
     # ------------------------------------------------------------------ confirmations out
     @property

@@ -57,6 +57,10 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.on_publishes: Callable[[list[Publish]], None] = lambda items: None
         self.on_pubacks: Callable[[list[int]], None] = lambda pids: None
+        self.room: Callable[[], int] = lambda: 1 << 30
+        """How many more PUBLISHes the owner takes now; at 0 the connection stops reading
+        (:attr:`paused`) until :meth:`resume`."""
+        self.paused = False
         self.last_received = time.monotonic()
         self.error: BaseException | None = None
         """Why the connection ended (a :class:`~cloud.ingest.packets.PacketError`, the broker's
@@ -74,8 +78,11 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_received = time.monotonic()
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
         try:
-            publishes, controls = self.parser.feed(data)
+            publishes, controls = self.parser.feed(data, max(0, self.room()))
         except packets.PacketError as exc:
             self.abort(exc)
             return
@@ -83,6 +90,19 @@ class Connection(asyncio.Protocol):
             self.on_publishes(publishes)
         if controls:
             self._controls(controls)
+        if self.parser.blocked and not self.paused and self.transport is not None:
+            # the owner holds all it may: the rest waits in our buffer, the socket and the broker
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        """The owner has room again: hand over what is buffered and read on."""
+        if not self.paused or self.transport is None or self.transport.is_closing():
+            return
+        self.paused = False
+        self._parse(b"")
+        if not self.paused:
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.error is None and exc is not None:
@@ -92,7 +112,7 @@ class Connection(asyncio.Protocol):
             self.closed.set_result(None)
         for future in (self.connack, *self._acks.values()):
             if not future.done():
-                future.set_exception(BrokerError("connection closed"))
+                future.set_exception(self.error if self.error is not None else BrokerError("connection closed"))
                 future.exception()  # nobody may await it any more: no "never retrieved" warning
         self._acks.clear()
 
@@ -196,7 +216,8 @@ async def open_connection(url: MqttUrl, client_id: str, *, keepalive: int, clean
     except TimeoutError as exc:
         raise BrokerError(f"connecting to {where} timed out after {timeout:.0f}s") from exc
     except OSError as exc:
-        raise BrokerError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        what = "TLS handshake with" if context is not None else "cannot connect to"
+        raise BrokerError(f"{what} {where} failed: {exc.strerror or exc}") from exc
     conn.write(packets.connect(client_id, keepalive=keepalive, clean_start=clean_start,
                                session_expiry=session_expiry, receive_maximum=receive_maximum,
                                username=url.username, password=url.password, max_packet=conn.parser.max_packet))

@@ -207,15 +207,20 @@ class Parser:
     """Bytes in, whole packets out. :meth:`feed` keeps an incomplete tail for the next call, so
     any split of a stream into chunks yields the same packets (tests/cloud/ingest/test_packets.py)."""
 
-    __slots__ = ("_tail", "_topics", "max_packet")
+    __slots__ = ("_tail", "_topics", "blocked", "max_packet")
 
     def __init__(self, max_packet: int = MAX_PACKET_BYTES) -> None:
         self.max_packet = max_packet
+        self.blocked = False
+        """The last :meth:`feed` stopped at a PUBLISH over its ``max_publishes``: it is kept."""
         self._tail = b""
         self._topics: dict[bytes, str] = {}
         """Topic bytes → str: a gateway's topic repeats with every message, decoded once."""
 
-    def feed(self, data: bytes) -> tuple[list[Publish], list[Control]]:
+    def feed(self, data: bytes, max_publishes: int = 1 << 30) -> tuple[list[Publish], list[Control]]:
+        """The whole packets of the stream so far; at most ``max_publishes`` PUBLISHes (the
+        rest stay buffered, :attr:`blocked` says so, the next call continues there)."""
+        self.blocked = False
         buf = self._tail + data if self._tail else data
         n = len(buf)
         pos = 0
@@ -247,6 +252,9 @@ class Parser:
                     break
                 kind = first >> 4
                 if kind == PUBLISH:
+                    if len(publishes) >= max_publishes:
+                        self.blocked = True
+                        break
                     qos = (first >> 1) & 3
                     if qos == 3:
                         raise PacketError("PUBLISH with QoS 3")

@@ -80,7 +80,7 @@ def default_client_id(index: int) -> str:
 class WorkerOptions:
     client_id: str = field(default_factory=lambda: default_client_id(0))
     group: str | None = "guanjia-ingest"
-    receive_maximum: int = 128
+    receive_maximum: int = 1000
     batch_points: int = 50_000
     batch_messages: int = 500
     batch_wait_s: float = 0.05
@@ -215,8 +215,8 @@ class IngestWorker:
                 except asyncio.QueueEmpty:
                     pass
                 remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
+                if remaining <= 0 or (self.consumer is not None and self.consumer.saturated):
+                    break  # (saturated: nothing more arrives before this batch's acks)
                 try:
                     async with asyncio.timeout(remaining):
                         message = await self._next()
@@ -277,7 +277,7 @@ class IngestWorker:
     async def _commit(self, batch: list[Prepared]) -> None:
         results = await self._write_with_retry(batch)
         assert self.consumer is not None
-        self.consumer.ack_many([(p.incoming.mid, p.incoming.qos, p.incoming.generation) for p in batch])
+        self.consumer.ack_many([p.incoming for p in batch])
         self._done += len(batch)
         self._confirm(batch)
         # receive-to-commit: both ends on the same clock as received_ms

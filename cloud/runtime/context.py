@@ -74,7 +74,7 @@ class CloudConfig:
     prefer_timescale: bool = True
     # ingest workers (``--client-id-prefix``, ``--receive-maximum``, ``--batch-points``, ``--seq-window``)
     client_id_prefix: str | None = None
-    receive_maximum: int = 128
+    receive_maximum: int = 1000
     batch_points: int = 50_000
     seq_window: int | None = None
     """None: the ingest policy's default (:data:`cloud.ingest.prepare.SEQ_WINDOW`)."""

@@ -3,6 +3,8 @@ stream gives the same packets; malformed or oversized input is a PacketError, ne
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,7 +57,7 @@ def test_any_split_of_a_stream_gives_the_same_packets(items: list[tuple[tuple[ob
     parser = Parser()
     got_pub: list[tuple[object, ...]] = []
     got_ctl: list[tuple[object, ...]] = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         pubs, ctls = parser.feed(stream[a:b])
         got_pub += _normal(pubs, [])
         got_ctl += _normal([], ctls)
@@ -95,7 +97,8 @@ def test_a_topic_that_is_not_utf8_is_delivered_for_a_dead_letter() -> None:
     raw = b"guanjia/v1/\xff/gw/telemetry"
     body = len(raw).to_bytes(2, "big") + raw + b"\x00\x07\x00{}"
     pubs, _ = Parser().feed(bytes((0x32, len(body))) + body)
-    assert pubs[0][0].startswith("guanjia/v1/\ufffd/") and pubs[0][1:] == (b"{}", 7, 1)
+    assert pubs[0][0].startswith("guanjia/v1/\ufffd/")
+    assert pubs[0][1:] == (b"{}", 7, 1)
 
 
 def test_client_packets_encode_what_the_parser_reads() -> None:
@@ -105,6 +108,7 @@ def test_client_packets_encode_what_the_parser_reads() -> None:
     assert packets.pubacks([1, 65_535]) == b"\x40\x02\x00\x01\x40\x02\xff\xff"
     connect = packets.connect("id", keepalive=30, clean_start=False, session_expiry=60, receive_maximum=128,
                               username="u", password="p")
-    assert connect[0] == 0x10 and connect.endswith(b"\x00\x02id\x00\x01u\x00\x01p")
+    assert connect[0] == 0x10
+    assert connect.endswith(b"\x00\x02id\x00\x01u\x00\x01p")
     assert packets.disconnect(0) == b"\xe0\x07\x00\x05\x11\x00\x00\x00\x00"
     assert packets.connack_properties(b"\x21\x00\x14\x27\x00\x01\x00\x00\x12\x00\x02ab") == {0x21: 20, 0x27: 65_536}
