@@ -22,6 +22,7 @@ from cloud.ingest.mqtt import BrokerRefused
 from cloud.ingest.prepare import Incoming
 from cloud.ingest.worker import subscriptions
 from guanjia.core import wire
+from guanjia.core.wire import TOPIC_ROOT
 from guanjia.core.clock import SystemClock
 from guanjia.core.settings import MqttUrl
 from tests.support.ingest import publisher, register, running_worker, scalar, telemetry, unique, wait_for
@@ -30,10 +31,14 @@ from tests.support.services import BrokerHandle
 
 @contextlib.asynccontextmanager
 async def consuming(url: str, *, client_id: str | None = None, group: str | None = None,
-                    **options: Any) -> AsyncIterator[MqttConsumer]:
+                    community: str | None = None, **options: Any) -> AsyncIterator[MqttConsumer]:
+    """A consumer of the worker's subscriptions, or (``community``) of that community's telemetry only:
+    the session broker carries other tests' messages too."""
     inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+    group = group or unique("g-")
+    topics = [f"$share/{group}/{TOPIC_ROOT}/{community}/+/telemetry"] if community else subscriptions(group)
     consumer = MqttConsumer(MqttUrl.parse(url) if isinstance(url, str) else url, client_id or unique("c-"),
-                            subscriptions(group or unique("g-")), inbox, asyncio.get_running_loop(),
+                            topics, inbox, asyncio.get_running_loop(),
                             clock=SystemClock(), **options)
     consumer.start()
     try:
@@ -58,7 +63,7 @@ def _publish(url: str, community: str, gateway: str, seqs: range) -> None:
 
 async def test_receive_maximum_bounds_what_the_broker_sends(broker: BrokerHandle) -> None:
     community, gateway = unique("c"), unique("gw")
-    async with consuming(broker.admin_url, receive_maximum=5) as consumer:
+    async with consuming(broker.admin_url, community=community, receive_maximum=5) as consumer:
         await _connected(consumer)
         await asyncio.to_thread(_publish, broker.admin_url, community, gateway, range(1, 31))
         await asyncio.sleep(0.5)
@@ -76,7 +81,8 @@ async def test_receive_maximum_bounds_what_the_broker_sends(broker: BrokerHandle
 
 async def test_acks_count_only_on_their_own_connection(broker: BrokerHandle) -> None:
     community, gateway, client_id, group = unique("c"), unique("gw"), unique("c-"), unique("g-")
-    async with consuming(broker.admin_url, client_id=client_id, group=group, receive_maximum=10) as consumer:
+    async with consuming(broker.admin_url, client_id=client_id, group=group, community=community,
+                         receive_maximum=10) as consumer:
         await _connected(consumer)
         await asyncio.to_thread(_publish, broker.admin_url, community, gateway, range(1, 4))
 
@@ -102,7 +108,7 @@ async def test_acks_count_only_on_their_own_connection(broker: BrokerHandle) -> 
         consumer.ack_many(again)
         await asyncio.sleep(0.3)
     # a new connection of the same session gets nothing: the current generation's acks counted
-    async with consuming(broker.admin_url, client_id=client_id, group=group) as consumer:
+    async with consuming(broker.admin_url, client_id=client_id, group=group, community=community) as consumer:
         await _connected(consumer)
         await asyncio.sleep(0.5)
         assert consumer.received == 0
