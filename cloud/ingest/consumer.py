@@ -27,9 +27,11 @@ Guarantees (unchanged from the paho consumer):
   in :attr:`MqttConsumer.last_error` (a :class:`~cloud.runtime.errors.BrokerError`).
 * **Keep-alive**: a PINGREQ every half keep-alive; a connection that received nothing for 1.5
   keep-alives is dropped and re-established.
-* **Outgoing storage confirmations** (QoS 1) have their own bound, :data:`MAX_OUTSTANDING_PUBLISHES`
-  accepted and not yet PUBACKed: past it :meth:`MqttConsumer.publish` says FULL, and DOWN while not
-  connected — never a silent drop; the caller (:class:`cloud.ingest.confirm.ConfirmQueue`) keeps
+* **Outgoing storage confirmations** (QoS 1) have their own connection (clean, no subscriptions:
+  their PUBACKs must not wait behind the stream, see :meth:`MqttConsumer._confirm_session`) and
+  their own bound, :data:`MAX_OUTSTANDING_PUBLISHES` accepted and not yet PUBACKed: past it
+  :meth:`MqttConsumer.publish` says FULL, and DOWN while that connection is down — never a
+  silent drop; the caller (:class:`cloud.ingest.confirm.ConfirmQueue`) keeps
   those seqs pending. Accepted ones survive a reconnect: they are sent again (DUP) until PUBACKed,
   within the broker's own ``Receive Maximum`` from CONNACK.
 """
@@ -42,7 +44,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from cloud.ingest import packets
 from cloud.ingest.confirm import Sent
@@ -110,28 +112,33 @@ class MqttConsumer:
         self.refused = 0
         """publish() calls answered FULL or DOWN (the caller kept the seqs pending)."""
         self._conn: Connection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._pub_conn: Connection | None = None
+        """The confirmations' own connection (see :meth:`_confirm_session`)."""
+        self.publishing = asyncio.Event()
+        """Set while the confirmations' connection is up."""
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._unsubscribed = False
         self._next_pid = 0
         self._inflight: dict[int, bytes] = {}
         """Accepted confirmations by packet id, until PUBACKed (sent again after a reconnect)."""
         self._unsent: deque[int] = deque()
-        self._window = 0  # sent on this connection and not yet PUBACKed
-        self._send_maximum = 65_535  # the broker's Receive Maximum
+        self._window = 0  # sent on the confirmations' connection and not yet PUBACKed
+        self._send_maximum = 65_535  # the broker's Receive Maximum there
         self._topics: dict[str, bytes] = {}
         """cmd topic → its encoded PUBLISH topic field, built once per gateway."""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Connect in the background (a task on the event loop); retries until :meth:`stop`."""
-        self._task = self.loop.create_task(self._run(), name=f"mqtt-{self.client_id}")
+        self._tasks = [self.loop.create_task(self._run(self._session), name=f"mqtt-{self.client_id}"),
+                       self.loop.create_task(self._run(self._confirm_session), name=f"mqtt-{self.client_id}-c")]
 
-    async def _run(self) -> None:
+    async def _run(self, session: Callable[[Backoff], Awaitable[None]]) -> None:
         backoff = Backoff(initial=1.0, cap=30.0)
         while not self._stopping:
             try:
-                await self._session(backoff)
+                await session(backoff)
             except BrokerError as exc:
                 self.last_error = exc
                 if not self._stopping:
@@ -146,7 +153,7 @@ class MqttConsumer:
         conn, session = await open_connection(
             self.url, self.client_id, keepalive=self.keepalive, clean_start=self.clean_start,
             session_expiry=0 if self.clean_start else SESSION_EXPIRY_S, receive_maximum=self.receive_maximum,
-            timeout=CONNECT_TIMEOUT_S, on_publishes=self._received, on_pubacks=self._pubacked)
+            timeout=CONNECT_TIMEOUT_S, on_publishes=self._received)
         conn.room = self.room
         conn.resume()  # anything the handshake's chunk held beyond the room stays buffered
         if self._stopping:
@@ -156,10 +163,6 @@ class MqttConsumer:
         try:
             if not self._unsubscribed:
                 await self._subscribe(conn)
-            self._send_maximum = session.receive_maximum
-            self._window = 0
-            self._unsent = deque(self._inflight)
-            self._pump(resend=True)
             self.connected.set()
             backoff.reset()
             log.info("MQTT %s connected (session present: %s)", self.client_id, session.present)
@@ -173,6 +176,40 @@ class MqttConsumer:
             conn.abort()
             if was_up and self.on_state is not None:
                 self.on_state(False)
+        self._ended(conn)
+
+    async def _confirm_session(self, backoff: Backoff) -> None:
+        """The connection the storage confirmations go out on: clean, subscribed to nothing.
+
+        Why not the ingest connection: their PUBACKs would queue behind the stream. While the
+        worker holds its Receive Maximum the ingest connection is not read (see :meth:`room`),
+        and Mosquitto 2.0.11 then has the session's whole backlog queued for it — measured in
+        the 20,000-message burst, confirmations waited for their PUBACKs behind thousands of
+        messages (commit→confirmation p99 6.7 s). Here a PUBACK comes back in a round trip.
+        Accepted confirmations not yet PUBACKed are sent again after a reconnect."""
+        conn, session = await open_connection(
+            self.url, f"{self.client_id}-confirm", keepalive=self.keepalive, clean_start=True, session_expiry=0,
+            receive_maximum=self.receive_maximum, timeout=CONNECT_TIMEOUT_S, on_pubacks=self._pubacked)
+        if self._stopping:
+            await conn.close(packets.disconnect())
+            return
+        self._pub_conn = conn
+        try:
+            self._send_maximum = session.receive_maximum
+            self._window = 0
+            self._unsent = deque(self._inflight)
+            self._pump(resend=True)
+            self.publishing.set()
+            backoff.reset()
+            await self._keep_alive(conn)
+        finally:
+            self._pub_conn = None
+            self.publishing.clear()
+            conn.abort()
+        self._ended(conn)
+
+    def _ended(self, conn: Connection) -> None:
+        """Raise why a connection ended (nothing when we closed it)."""
         if conn.error is not None:
             if isinstance(conn.error, BrokerError):
                 raise conn.error
@@ -222,13 +259,15 @@ class MqttConsumer:
         unacknowledged messages) for the restarted worker with the same client id.
         """
         self._stopping = True
-        conn = self._conn
+        conn, pub = self._conn, self._pub_conn
         if conn is not None and conn.is_open:
             await conn.close(packets.disconnect(0 if end_session and not self.clean_start else None))
-        if self._task is not None:
-            self._task.cancel()
+        if pub is not None and pub.is_open:
+            await pub.close(packets.disconnect())
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     # ------------------------------------------------------------------ receiving
     def room(self) -> int:
@@ -295,7 +334,7 @@ class MqttConsumer:
 
         DOWN when not connected, FULL when :data:`MAX_OUTSTANDING_PUBLISHES` are unacknowledged:
         the caller keeps the message's content and tries again; nothing is dropped here."""
-        if not self.connected.is_set():
+        if not self.publishing.is_set():
             self.refused += 1
             return Sent.DOWN
         if len(self._inflight) >= MAX_OUTSTANDING_PUBLISHES:
@@ -324,7 +363,7 @@ class MqttConsumer:
     def _pump(self, *, resend: bool = False) -> None:
         """Send accepted confirmations while the broker's Receive Maximum allows; ``resend``
         marks them DUP (first flush after a reconnect)."""
-        conn = self._conn
+        conn = self._pub_conn
         if conn is None:
             return
         while self._unsent and self._window < self._send_maximum:

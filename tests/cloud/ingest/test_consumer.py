@@ -22,9 +22,9 @@ from cloud.ingest.mqtt import BrokerRefused
 from cloud.ingest.prepare import Incoming
 from cloud.ingest.worker import subscriptions
 from guanjia.core import wire
-from guanjia.core.wire import TOPIC_ROOT
 from guanjia.core.clock import SystemClock
 from guanjia.core.settings import MqttUrl
+from guanjia.core.wire import TOPIC_ROOT
 from tests.support.ingest import publisher, register, running_worker, scalar, telemetry, unique, wait_for
 from tests.support.services import BrokerHandle
 
@@ -185,7 +185,7 @@ async def test_confirmations_say_full_instead_of_dropping(broker: BrokerHandle,
     monkeypatch.setattr(consumer_module, "MAX_OUTSTANDING_PUBLISHES", 3)
     community, gateway = unique("c"), unique("gw")
     async with consuming(broker.admin_url) as consumer:
-        await _connected(consumer)
+        await asyncio.wait_for(consumer.publishing.wait(), 10)
         cmd = wire.topic(community, gateway, "cmd")
         # one loop iteration: nothing can be PUBACKed in between
         outcomes = [consumer.publish(cmd, b'{"n": %d}' % i) for i in range(5)]
@@ -203,16 +203,16 @@ async def test_confirmations_say_full_instead_of_dropping(broker: BrokerHandle,
 @contextlib.asynccontextmanager
 async def fake_broker(after_connect: bytes) -> AsyncIterator[tuple[MqttUrl, list[int]]]:
     """Answers CONNECT with CONNACK and SUBSCRIBE with SUBACK, then sends ``after_connect`` and
-    stays silent; counts connections."""
+    stays silent; counts subscriptions (the ingest connections, not the confirmations' one)."""
     connections: list[int] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
         try:
             while data := await reader.read(65536):  # one client packet per read is enough here
                 if data[0] >> 4 == packets.CONNECT:
                     writer.write(b"\x20\x03\x00\x00\x00")
                 elif data[0] >> 4 == packets.SUBSCRIBE:
+                    connections.append(1)
                     at = 1 + next(i for i in range(1, 5) if data[i] < 0x80)  # past the remaining length
                     writer.write(b"\x90\x07" + data[at:at + 2] + b"\x00\x01\x01\x01\x01")
                     writer.write(after_connect)
