@@ -36,14 +36,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from cloud.ingest.prepare import Prepared
+from cloud.ingest.prepare import Prepared, topic_parts
 from guanjia.core.errors import WireError
 from guanjia.core.wire import (
     MAX_RANGES_PER_MESSAGE,
     SEQUENCED_KINDS,
     encode_stored,
     merge_seqs,
-    parse_topic,
     peek_sequence,
     topic,
 )
@@ -69,7 +68,7 @@ def confirmable(batch: Iterable[Prepared]) -> dict[GatewayKey, list[int]]:
         if p.held:
             continue
         try:
-            parts = parse_topic(p.incoming.topic)
+            parts = topic_parts(p.incoming.topic)
         except WireError:
             continue
         if parts.kind not in SEQUENCED_KINDS:

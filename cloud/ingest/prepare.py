@@ -45,6 +45,21 @@ DEAD_PAYLOAD_CAP: Final = 64 * 1024
 VALUE_LIMIT: Final = 1e15
 TEXT_LIMIT: Final = 1000
 KEY_SETS_MAX: Final = 10_000
+TOPICS_MAX: Final = 100_000
+_TOPICS: dict[str, TopicParts] = {}
+
+
+def topic_parts(topic: str) -> TopicParts:
+    """:func:`guanjia.core.wire.parse_topic`, remembered per topic string (bounded): a gateway's
+    topic repeats with every message, and the preparer and the confirmations both need its
+    parts. A bad topic raises every time (never cached)."""
+    parts = _TOPICS.get(topic)
+    if parts is None:
+        parts = parse_topic(topic)
+        if len(_TOPICS) >= TOPICS_MAX:
+            _TOPICS.clear()
+        _TOPICS[topic] = parts
+    return parts
 """Bound of :attr:`Preparer.key_ids` (emptied when passed: a gateway inventing key sets costs lookups, not memory)."""
 SEQ_WINDOW: Final = 10_000_000
 """Default of :attr:`Policy.seq_window` (see there)."""
@@ -227,7 +242,7 @@ class Preparer:
 
     async def prepare(self, incoming: Incoming) -> Prepared:
         try:
-            parts = parse_topic(incoming.topic)
+            parts = topic_parts(incoming.topic)
         except WireError as exc:
             return Prepared(incoming, "dead", dead=[dead_letter(incoming, exc.reason, exc.detail)])
         if parts.kind == "status":
