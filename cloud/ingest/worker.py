@@ -25,6 +25,7 @@ flush, or a batch's oldest message waited more than :data:`BEHIND_LAG_S` from re
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -63,6 +64,26 @@ the broker's fan-out to the gateway; under a backlog a gateway's consecutive bat
 in consecutive commits, and one message with merged ranges per interval replaces one per commit.
 It costs at most this much confirmation latency, far inside the 1 s p99 target, and only while
 behind; a worker that keeps up confirms right after each commit."""
+
+
+GC_GEN0_THRESHOLD = 20_000
+"""Allocations between young-generation collections in an ingest process (CPython's default: 700)."""
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections for the ingest's allocation pattern (process-wide).
+
+    Why: a busy worker allocates a dict, a list and a few structs per reading and frees them
+    within a batch; at CPython's default threshold (700) the young generation is collected every
+    few messages and the old ones keep rescanning the long-lived caches (registry, topics, the
+    PUBACK table, psycopg's and numpy's state). Measured (issue 21, in-process worker, 10,000
+    messages of 10 × 4, load 5–6): 149–157 µs of worker CPU per message at the default,
+    111–137 µs with this threshold and the start-up heap frozen (``gc.freeze``). Nothing here
+    needs the collector to run sooner: the per-batch garbage has no reference cycles to speak of."""
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, GC_GEN0_THRESHOLD), max(gen1, 20), max(gen2, 20))
 
 
 def subscriptions(group: str | None) -> list[str]:
@@ -139,6 +160,7 @@ class IngestWorker:
         acknowledges what it holds, then ends its broker session (see :meth:`MqttConsumer.stop`);
         if the drain cannot finish (database down), the session is kept for a restart."""
         loop = asyncio.get_running_loop()
+        tune_gc()
         if not self._mode_known:
             self.writer.mode = await self._storage_mode()
         self.consumer = MqttConsumer(self.mqtt_url, self.options.client_id, subscriptions(self.options.group),
