@@ -300,6 +300,12 @@ class Preparer:
         key_ids = self.key_ids
         unset = msgspec.UNSET
         columns: dict[int, _Group] = {}
+        last_n = -1
+        g_ts: list[int] = []
+        g_dev: list[int] = []
+        g_q: list[int] = []
+        g_ids: list[int] = []
+        g_vals: list[Any] = []
         for r in readings:
             values = r.values
             device = devices.get(r.device)
@@ -307,14 +313,17 @@ class Preparer:
             ts = r.ts
             if device is None or ids is None or r.q is not unset or ts < lo or ts > hi:
                 return None
-            group = columns.get(len(ids))
-            if group is None:
-                group = columns[len(ids)] = _Group(len(ids))
-            group.ts.append(ts)
-            group.dev.append(device)
-            group.q.append(0 if r.quality is unset else _QUALITY[r.quality])
-            group.ids += ids
-            group.vals += values.values()
+            if len(ids) != last_n:  # a message's readings usually share one metric count: one lookup
+                last_n = len(ids)
+                group = columns.get(last_n)
+                if group is None:
+                    group = columns[last_n] = _Group(last_n)
+                g_ts, g_dev, g_q, g_ids, g_vals = group.ts, group.dev, group.q, group.ids, group.vals
+            g_ts.append(ts)
+            g_dev.append(device)
+            g_q.append(0 if r.quality is unset else _QUALITY[r.quality])
+            g_ids += ids
+            g_vals += values.values()
         out = Prepared(incoming, "telemetry", gateway_id=gw.id, seq=fast.seq, sent_at_ms=fast.sent_at,
                        items=len(readings), incarnation=fast.incarnation, digest=fast.digest, columns=columns,
                        source=(parts, devices, fast))

@@ -3,8 +3,8 @@ confirmed once, the real edges among them do not answer the backlog with a resen
 
 What runs (all real): PostgreSQL, Mosquitto, the ingest as ``guanjia cloud ingest --processes 2``
 (the supervisor and two worker processes in one shared-subscription group), 495 simulated
-gateways each with its own broker account and connection (:mod:`bench.ingest_fleet`, two
-publisher processes: they publish their whole backlog as fast as the broker takes it and record
+gateways each with its own broker account and connection (:mod:`bench.ingest_fleet`, one
+asyncio publisher process: they publish their whole backlog as fast as the broker takes it and record
 every ``stored`` confirmation they get) and 5 real edge uplinks (outbox + uplink, end-to-end
 acknowledgement, the edge's default confirmation timeout: 30 s, doubling per batch).
 
