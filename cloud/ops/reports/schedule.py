@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -57,7 +57,7 @@ def last_closed(period: Period, now: datetime, zones: list[str]) -> tuple[date, 
 
 
 @dataclass(frozen=True, slots=True)
-class SubscriptionView:
+class SubscriptionView(repo.Subscription):
     """A subscription as the API lists it and the page shows it: the stored row, plus the next
     period it will send and the instant that period closes (it is queued on the first pass after),
     in ``timezone`` — the community's (a company subscription: the zone where the period closes last).
@@ -65,15 +65,6 @@ class SubscriptionView:
     Derived here, beside :meth:`ReportDelivery._one`, from the same :func:`last_closed`, so the page
     cannot promise a period the sender would skip. None for a stopped subscription."""
 
-    id: int
-    community: str | None
-    period: str
-    emails: list[str]
-    messengers: list[str]
-    language: str
-    active: bool
-    last_period: date | None
-    created_at: datetime
     next_period: date | None
     next_send: datetime | None
     timezone: str | None
@@ -103,10 +94,10 @@ async def subscription_views(conn: AsyncConnection[Any], visible: list[str] | No
         if sub.community not in zones:
             zones[sub.community] = await repo.community_zones(conn, sub.community)
         nxt = upcoming(sub, now, zones[sub.community])
-        views.append(SubscriptionView(
-            sub.id, sub.community, sub.period, sub.emails, sub.messengers, sub.language, sub.active, sub.last_period,
-            sub.created_at, nxt[0] if nxt else None, nxt[1] if nxt else None,
-            nxt[2] if nxt else next(iter(zones[sub.community]), None)))
+        stored: dict[str, Any] = {f.name: getattr(sub, f.name) for f in fields(sub)}
+        views.append(SubscriptionView(**stored, next_period=nxt[0] if nxt else None,
+                                      next_send=nxt[1] if nxt else None,
+                                      timezone=nxt[2] if nxt else next(iter(zones[sub.community]), None)))
     return views
 
 

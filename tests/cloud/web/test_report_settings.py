@@ -59,12 +59,16 @@ async def test_settings_page_lists_what_the_api_lists(client: httpx.AsyncClient,
     assert '<tr data-building="b1" data-period="month" data-from="2027-01-01">' in page.text
     assert "1500.500" in page.text
     assert "boss@example.com" in page.text
-    assert "2027-02-01 起的一期" in page.text and "03-01 00:00 后发送" in page.text  # local midnight
-    assert 'id="target-form"' in page.text and 'id="subscription-form"' in page.text
-    assert "ceo@example.com" not in page.text and 'id="company-form"' not in page.text  # the admin's
+    assert "2027-02-01 起的一期" in page.text
+    assert "03-01 00:00 后发送" in page.text
+    assert 'id="target-form"' in page.text
+    assert 'id="subscription-form"' in page.text
+    assert "ceo@example.com" not in page.text
+    assert 'id="company-form"' not in page.text
     english = await client.get("/reports/settings?community=ca&lang=en", headers=me)
     assert "Energy targets and report subscriptions · ca" in english.text
-    assert "the period from 2027-02-01" in english.text and "whole community" in english.text
+    assert "the period from 2027-02-01" in english.text
+    assert "whole community" in english.text
     assert (await client.get("/reports/settings?community=cb", headers=me)).status_code == 404
     assert (await client.get("/reports/settings?community=nope", headers=me)).status_code == 404
     report = await client.get("/reports?community=ca", headers=me)
@@ -73,7 +77,8 @@ async def test_settings_page_lists_what_the_api_lists(client: httpx.AsyncClient,
     boss = await browser_session(client, admin)
     company = await client.get("/reports/settings?community=cb", headers=boss)
     assert company.status_code == 200
-    assert "ceo@example.com" in company.text and 'id="company-form"' in company.text
+    assert "ceo@example.com" in company.text
+    assert 'id="company-form"' in company.text
     assert "boss@example.com" not in company.text  # ca's subscription is not on cb's page
     butler = await browser_session(client, await make_user(Role.butler, "ca"))
     assert (await client.get("/reports/settings?community=ca", headers=butler)).status_code == 403

@@ -46,10 +46,11 @@ def test_upcoming_period_is_what_the_sender_will_queue_next() -> None:
     assert upcoming(_sub("month", local(1, 5, 0), date(2027, 1, 1)), now, zone) == (
         date(2027, 2, 1), local(3, 1, 0), "Asia/Shanghai")
     # made today: January ended before it, so February is next; a week from Monday 8 Feb
-    assert upcoming(_sub("month", local(2, 10, 8)), now, zone)[:2] == (date(2027, 2, 1), local(3, 1, 0))
-    assert upcoming(_sub("week", local(2, 10, 8)), now, zone)[:2] == (date(2027, 2, 8), local(2, 15, 0))
-    assert upcoming(_sub("day", local(2, 10, 8), date(2027, 2, 9)), now, zone)[:2] == (date(2027, 2, 10),
-                                                                                           local(2, 11, 0))
+    sh = "Asia/Shanghai"
+    assert upcoming(_sub("month", local(2, 10, 8)), now, zone) == (date(2027, 2, 1), local(3, 1, 0), sh)
+    assert upcoming(_sub("week", local(2, 10, 8)), now, zone) == (date(2027, 2, 8), local(2, 15, 0), sh)
+    assert upcoming(_sub("day", local(2, 10, 8), date(2027, 2, 9)), now, zone) == (date(2027, 2, 10),
+                                                                                       local(2, 11, 0), sh)
     # company: the period closes at the last midnight of every zone
     both = ["Asia/Shanghai", "Europe/London"]
     nxt = upcoming(_sub("month", local(2, 10, 8)), now, both)
