@@ -81,8 +81,9 @@ async def _page(request: Request, user: User, community: str | None) -> Response
 
 
 @router.get("/reports")
-async def community_report_page(request: Request, user: PageUser) -> Response:
-    community = request.query_params.get("community")
+async def community_report_page(request: Request, user: PageUser,
+                                community: Annotated[str | None, Query()] = None) -> Response:
+    """``community`` is declared so the authorization matrix sweeps another tenant's code in it."""
     if not community:
         async with app_pool(request).connection() as conn:
             visible = await repo.community_codes(conn, user.scope())
