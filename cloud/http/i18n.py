@@ -811,6 +811,7 @@ _RSET: dict[str, tuple[str, str]] = {
     "rset.period_of": ("{first} 起的一期", "the period from {first}"),
     "rset.sends_after": ("{at} 后发送", "sent after {at}"),
     "rset.never": ("尚未发送", "not yet"),
+    "rset.delivered": ("{at} 送达", "delivered {at}"),
     "rset.stopped": ("已退订", "unsubscribed"),
     "rset.unsubscribe": ("退订", "Unsubscribe"),
     "rset.subscribe": ("订阅报表", "Subscribe"),

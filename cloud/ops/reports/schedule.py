@@ -60,7 +60,8 @@ def last_closed(period: Period, now: datetime, zones: list[str]) -> tuple[date, 
 class SubscriptionView(repo.Subscription):
     """A subscription as the API lists it and the page shows it: the stored row, plus the next
     period it will send and the instant that period closes (it is queued on the first pass after),
-    in ``timezone`` — the community's (a company subscription: the zone where the period closes last).
+    in ``timezone`` — the community's (a company subscription: the zone where the period closes last),
+    and when its report last reached a recipient (``last_period`` is the period it was).
 
     Derived here, beside :meth:`ReportDelivery._one`, from the same :func:`last_closed`, so the page
     cannot promise a period the sender would skip. None for a stopped subscription."""
@@ -68,6 +69,7 @@ class SubscriptionView(repo.Subscription):
     next_period: date | None
     next_send: datetime | None
     timezone: str | None
+    last_sent: datetime | None
 
 
 def upcoming(sub: repo.Subscription, now: datetime, zones: list[str]) -> tuple[date, datetime, str] | None:
@@ -90,14 +92,17 @@ async def subscription_views(conn: AsyncConnection[Any], visible: list[str] | No
     """:func:`repo.subscriptions` with each one's next period (see :func:`upcoming`)."""
     zones: dict[str | None, list[str]] = {}
     views = []
-    for sub in await repo.subscriptions(conn, visible):
+    subs = await repo.subscriptions(conn, visible)
+    sent = await repo.last_sent(conn, [sub.id for sub in subs])
+    for sub in subs:
         if sub.community not in zones:
             zones[sub.community] = await repo.community_zones(conn, sub.community)
         nxt = upcoming(sub, now, zones[sub.community])
         stored: dict[str, Any] = {f.name: getattr(sub, f.name) for f in fields(sub)}
         views.append(SubscriptionView(**stored, next_period=nxt[0] if nxt else None,
                                       next_send=nxt[1] if nxt else None,
-                                      timezone=nxt[2] if nxt else next(iter(zones[sub.community]), None)))
+                                      timezone=nxt[2] if nxt else next(iter(zones[sub.community]), None),
+                                      last_sent=sent.get(sub.id)))
     return views
 
 

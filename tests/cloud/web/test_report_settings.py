@@ -6,7 +6,7 @@ another community is 404, a butler 403; an admin also gets the company subscript
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.auth.roles import Role
+from cloud.ops.reports.schedule import ReportDelivery
+from cloud.ops.reports.tariffs import shipped
 from guanjia.core.clock import ManualClock
 from guanjia.core.settings import Settings
 from tests.support.webapp import MakeUser, browser_session, serving
@@ -49,8 +51,18 @@ async def test_settings_page_lists_what_the_api_lists(client: httpx.AsyncClient,
     assert (await client.post(f"{api}/company/subscriptions", headers=admin.headers, json={
         "period": "week", "emails": ["ceo@example.com"]})).status_code == 201
     listed = (await client.get(f"{api}/subscriptions", headers=engineer.headers)).json()
-    assert [(s["community"], s["next_period"], s["next_send"], s["timezone"]) for s in listed] == [
-        ("ca", "2027-02-01", "2027-02-28T16:00:00Z", "Asia/Shanghai")]
+    assert [(s["community"], s["next_period"], s["next_send"], s["timezone"], s["last_sent"]) for s in listed] == [
+        ("ca", "2027-02-01", "2027-02-28T16:00:00Z", "Asia/Shanghai", None)]
+    # a weekly subscription made in January: the scheduler queues last week (1–7 Feb) for it, and
+    # (standing in for the notification sender) its message went out at 08:00 on Monday 8 Feb
+    async with pool.connection() as conn:
+        cur = await conn.execute("INSERT INTO report_subscriptions (community, period, messengers, created_at)"
+                                 " VALUES ('ca', 'week', '{wecom://key-0001}', %s) RETURNING id",
+                                 (NOW - timedelta(days=30),))
+        weekly = (await cur.fetchone() or (0,))[0]
+        assert await ReportDelivery(shipped(), ManualClock(NOW)).run_once(conn) == [(weekly, date(2027, 2, 1))]
+        await conn.execute("UPDATE notifications SET state = 'sent', sent_at = %s WHERE event = 'manager_report'",
+                           (NOW - timedelta(days=2, hours=1),))
 
     me = await browser_session(client, engineer)
     page = await client.get("/reports/settings", headers=me)  # their own community by default
@@ -60,6 +72,10 @@ async def test_settings_page_lists_what_the_api_lists(client: httpx.AsyncClient,
     assert "1500.500" in page.text
     assert "boss@example.com" in page.text
     assert "2027-02-01 起的一期" in page.text
+    weekly_row = page.text.split(f'<tr data-id="{weekly}"')[1].split("</tr>")[0]
+    assert "2027-02-01 起的一期" in weekly_row  # sent: last week
+    assert "02-08 08:00 送达" in weekly_row  # in Shanghai time
+    assert "2027-02-08 起的一期" in weekly_row  # next: this week
     assert "03-01 00:00 后发送" in page.text
     assert 'id="target-form"' in page.text
     assert 'id="subscription-form"' in page.text
