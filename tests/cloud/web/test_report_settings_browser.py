@@ -2,7 +2,8 @@
 app on uvicorn and a real PostgreSQL, on a pinned clock (Wed 10 Feb 2027, 09:00 in Shanghai), in
 Chinese: a community's engineer sets a building's monthly target (a kWh of 0 is refused under its
 field first, in Chinese), subscribes an address and a WeCom robot to the weekly report (a bad
-address is refused under its field), sees when it will send, and unsubscribes (issue 17)."""
+address, no recipient at all and a bad robot URL are each refused under their field), sees when it
+will send, and unsubscribes; an admin subscribes to the company report (issue 17)."""
 
 from __future__ import annotations
 
@@ -73,10 +74,16 @@ async def test_target_and_subscription_from_the_page(live_server: str, chromium:
     # --- a weekly subscription -------------------------------------------------------------------
     form = page.locator("#subscription-form")
     await form.locator("select[name=period]").select_option("week")
+    await form.locator("button.primary").click()  # nobody to send to
+    await expect(form.locator('[data-error-for="emails"]')).to_have_text("必填")
+    await form.locator("input[name=messengers]").fill("https://example.com/hook")
+    await form.locator("button.primary").click()
+    await expect(form.locator('[data-error-for="messengers"]')).to_contain_text("值无效")
     await form.locator("input[name=emails]").fill("boss@ca, chief@ca.example.com")
     await form.locator("input[name=messengers]").fill(ROBOT)
     await form.locator("button.primary").click()
     await expect(form.locator('[data-error-for="emails"]')).to_have_text("格式不对")
+    await expect(form.locator('[data-error-for="messengers"]')).to_be_empty()
     await form.locator("input[name=emails]").fill("boss@ca.example.com, chief@ca.example.com")
     await form.locator("button.primary").click()
     sub = page.locator('#subscription-rows tr[data-active="yes"]')
@@ -101,3 +108,26 @@ async def test_target_and_subscription_from_the_page(live_server: str, chromium:
     await expect(stopped.locator("form.subscription-delete")).to_have_count(0)
     async with pool.connection() as conn:
         assert [s.active for s in await repo.subscriptions(conn, ["ca"])] == [False]
+
+
+async def test_admin_subscribes_the_company_report(live_server: str, chromium: Browser, make_user: MakeUser,
+                                                   pool: AsyncConnectionPool[Any]) -> None:
+    """The company report's subscriptions are on the same page, for admins only (the API's rule)."""
+    from playwright.async_api import expect
+
+    admin = await make_user(Role.admin)
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO communities (code) VALUES ('ca')")
+    page = await login(chromium, live_server, admin)
+    await page.goto(f"{live_server}/reports/settings?community=ca")
+    form = page.locator("#company-form")
+    await form.locator("input[name=emails]").fill("ceo@example.com")
+    await form.locator("select[name=language]").select_option("en")
+    await form.locator("button.primary").click()
+    row = page.locator('#company-rows tr[data-active="yes"]')
+    await expect(row).to_contain_text("ceo@example.com", timeout=10_000)
+    await expect(row).to_contain_text("英文")
+    await expect(page.locator('#subscription-rows tr[data-active="yes"]')).to_have_count(0)
+    async with pool.connection() as conn:
+        (stored,) = await repo.subscriptions(conn, None)
+    assert (stored.community, stored.period, stored.language) == (None, "month", "en")
