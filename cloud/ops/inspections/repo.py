@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
-from cloud.ops.model.errors import InvalidRequest, NotFound
+from cloud.db.rows import fetch_one
+from cloud.ops.model.errors import InvalidRequest, NotFound, found
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +106,8 @@ async def update_route(conn: AsyncConnection[Any], route_id: int, *, name: str, 
 
 
 async def get_route(conn: AsyncConnection[Any], route_id: int) -> Route:
-    async with conn.cursor(row_factory=class_row(Route)) as cur:
-        await cur.execute(f"{_ROUTE_SELECT} WHERE r.id = %s", (route_id,))
-        route = await cur.fetchone()
-    if route is None:
-        raise NotFound(f"inspection route {route_id} does not exist")
-    return route
+    return found(await fetch_one(conn, Route, f"{_ROUTE_SELECT} WHERE r.id = %s", (route_id,)),
+                 f"inspection route {route_id} does not exist")
 
 
 async def routes(conn: AsyncConnection[Any], community: str | None = None) -> list[Route]:

@@ -17,7 +17,8 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import class_row
 from pydantic import BaseModel, ConfigDict
 
-from cloud.ops.model.errors import InvalidRequest, NotFound
+from cloud.db.rows import fetch_one
+from cloud.ops.model.errors import InvalidRequest, NotFound, found
 from cloud.ops.routing.contracts import WORK
 
 
@@ -129,12 +130,8 @@ async def contracts(conn: AsyncConnection[Any], community: str) -> list[Contract
 
 
 async def get_contract(conn: AsyncConnection[Any], contract_id: int) -> Contract:
-    async with conn.cursor(row_factory=class_row(Contract)) as cur:
-        await cur.execute(_CONTRACT_SELECT + " WHERE k.id = %s", (contract_id,))
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"contract {contract_id} not found / 合同不存在")
-    return row
+    return found(await fetch_one(conn, Contract, _CONTRACT_SELECT + " WHERE k.id = %s", (contract_id,)),
+                 f"contract {contract_id} not found / 合同不存在")
 
 
 async def community_zone(conn: AsyncConnection[Any], community: str) -> ZoneInfo:

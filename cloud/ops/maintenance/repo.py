@@ -19,10 +19,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
-from cloud.db.rows import insert_sql
+from cloud.db.rows import fetch_one, insert_sql
 from cloud.ops.maintenance.schedule import Health
 from cloud.ops.maintenance.templates import Catalog, Template
-from cloud.ops.model.errors import InvalidRequest, NotFound
+from cloud.ops.model.errors import InvalidRequest, found
 
 Scope = Literal["device", "building", "community"]
 
@@ -130,12 +130,8 @@ async def _check_terms(conn: AsyncConnection[Any], tpl: Template, community: str
 
 
 async def get_plan(conn: AsyncConnection[Any], plan_id: int) -> Plan:
-    async with conn.cursor(row_factory=class_row(Plan)) as cur:
-        await cur.execute(f"{_PLAN_SELECT} WHERE p.id = %s", (plan_id,))
-        plan = await cur.fetchone()
-    if plan is None:
-        raise NotFound(f"maintenance plan {plan_id} does not exist")
-    return plan
+    return found(await fetch_one(conn, Plan, f"{_PLAN_SELECT} WHERE p.id = %s", (plan_id,)),
+                 f"maintenance plan {plan_id} does not exist")
 
 
 async def active_plans(conn: AsyncConnection[Any], community: str | None = None) -> list[Plan]:

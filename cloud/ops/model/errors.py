@@ -10,7 +10,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from cloud.runtime.errors import CloudError
+
+T = TypeVar("T")
 
 
 class WorkOrderError(CloudError):
@@ -21,6 +25,14 @@ class WorkOrderError(CloudError):
 
 class NotFound(WorkOrderError):
     code = "not_found"
+
+
+def found(row: T | None, missing: str) -> T:
+    """``row``, or :class:`NotFound` with the ``missing`` text (a repository's ``get_x`` reads one
+    row with :func:`cloud.db.rows.fetch_one` and says in its own words what does not exist)."""
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 class NotAllowed(WorkOrderError):

@@ -16,8 +16,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
+from cloud.db.rows import fetch_one
 from cloud.ops.model.actors import Actor
-from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotFound
+from cloud.ops.model.errors import IllegalTransition, InvalidRequest, NotFound, found
 from cloud.ops.points import ledger
 
 
@@ -59,12 +60,8 @@ async def ask(conn: AsyncConnection[Any], butler_id: int, points: int, service: 
 
 
 async def get(conn: AsyncConnection[Any], redemption_id: int) -> Redemption:
-    async with conn.cursor(row_factory=class_row(Redemption)) as cur:
-        await cur.execute(_SELECT + " WHERE r.id = %s", (redemption_id,))
-        found = await cur.fetchone()
-    if found is None:
-        raise NotFound(f"redemption request {redemption_id} not found")
-    return found
+    return found(await fetch_one(conn, Redemption, _SELECT + " WHERE r.id = %s", (redemption_id,)),
+                 f"redemption request {redemption_id} not found")
 
 
 async def decide(conn: AsyncConnection[Any], redemption_id: int, approve: bool, actor: Actor,

@@ -19,7 +19,8 @@ from psycopg.rows import class_row
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cloud.db import audit
-from cloud.ops.model.errors import InvalidRequest, NotFound
+from cloud.db.rows import fetch_one
+from cloud.ops.model.errors import InvalidRequest, found
 from cloud.ops.model.policy import Skill
 from cloud.ops.notify.channels import normalise_channels
 from cloud.ops.routing.roster import zone
@@ -173,12 +174,8 @@ async def list_butlers(conn: AsyncConnection[Any], community: str) -> list[Butle
 
 
 async def get_butler(conn: AsyncConnection[Any], butler_id: int) -> ButlerView:
-    async with conn.cursor(row_factory=class_row(ButlerView)) as cur:
-        await cur.execute(_VIEW_SQL + " WHERE b.id = %s", (butler_id,))
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"butler {butler_id} does not exist")
-    return row
+    return found(await fetch_one(conn, ButlerView, _VIEW_SQL + " WHERE b.id = %s", (butler_id,)),
+                 f"butler {butler_id} does not exist")
 
 
 async def _check_manager(conn: AsyncConnection[Any], community: str, manager_id: int | None,
