@@ -24,6 +24,9 @@ Phases (same database, same ``telemetry`` table and index):
    p50/p99. "Commit" is ``ingest_batches.received_at`` (``now()``, the write transaction's
    start — a few ms before its commit, so commit→confirmation errs long).
 
+Per burst, ``cpu_us_per_message``: CPU time of the workers, the broker, PostgreSQL and the
+publishers (``/proc``) divided by the burst's messages — where the two cores went.
+
 Checks in every run: points sent == points stored, duplicate rows counted (must be 0).
 Top-level keys for the targets: ``points_per_s_msg200`` (500×10×20), ``messages_per_s_msg40``
 (500×10×4), ``confirm_p99_ms_burst`` (worst shape), ``confirmations_dropped`` (all shapes).
@@ -35,6 +38,7 @@ import asyncio
 import datetime as dt
 import os
 import pickle
+import resource
 import shutil
 import signal
 import subprocess
@@ -262,8 +266,10 @@ def _matrix_rounds(shape: tuple[int, int, int], quick: bool) -> tuple[int, int]:
 
 
 def _fleet(root: Path, broker: MosquittoServer, shape: tuple[int, int, int], payloads: dict[str, list[bytes]],
-           ids: dict[str, int], mode: str, first: int, upto: int) -> dict[str, Any]:
-    """Run the shape's gateways in :data:`FLEET_PROCESSES` publisher processes; their records merged."""
+           ids: dict[str, int], mode: str, first: int, upto: int,
+           cpu_roots: dict[str, list[int]]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Run the shape's gateways in :data:`FLEET_PROCESSES` publisher processes; their records
+    merged, and the CPU counters (:func:`_cpu_seconds`) at the start (connected, before ``go``)."""
     names = _shape_gateways(shape)
     blob = root / f"payloads-{_shape_name(shape)}.pkl"
     if not blob.exists():
@@ -271,8 +277,9 @@ def _fleet(root: Path, broker: MosquittoServer, shape: tuple[int, int, int], pay
     fleet = ingest_fleet.launch(root, f"{_shape_name(shape)}-{mode}", host=broker.host, port=broker.port,
                                 community=COMMUNITY, gateways=[(gw, f"{ids[gw]:016x}", f"pw-{gw}") for gw in names],
                                 payloads=blob, mode=mode, first=first, upto=upto, processes=FLEET_PROCESSES)
+    cpu = _cpu_seconds({**cpu_roots, "publishers": [proc.pid for proc, _ in fleet]})
     ingest_fleet.go(fleet)
-    return ingest_fleet.collect(fleet)
+    return ingest_fleet.collect(fleet), cpu
 
 
 def _stored_at(db: str, ids: dict[str, int], keys: int, timeout: float) -> dict[tuple[int, int], float]:
@@ -287,6 +294,38 @@ def _stored_at(db: str, ids: dict[str, int], keys: int, timeout: float) -> dict[
             time.sleep(0.05)
 
 
+def _cpu_seconds(roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each group's processes and their descendants
+    (``/proc``); ``publishers`` also counts this process's waited-for children (fleet processes
+    that ended), so live fleet pids before and none after measure a fleet's run."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[str, float] = {}
+    for name, pids in roots.items():
+        total, stack = 0.0, list(pids)
+        while stack:
+            pid = stack.pop()
+            if pid in stats:
+                total += stats[pid][1]
+                stack += children.get(pid, [])
+        out[name] = total
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["publishers"] = out.get("publishers", 0.0) + waited.ru_utime + waited.ru_stime
+    return out
+
+
 def _pcts(values: list[float]) -> tuple[float, float]:
     if not values:
         return 0.0, 0.0
@@ -294,7 +333,7 @@ def _pcts(values: list[float]) -> tuple[float, float]:
 
 
 def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int, int, int],
-                  quick: bool) -> dict[str, Any]:
+                  quick: bool, cpu_roots: dict[str, list[int]]) -> dict[str, Any]:
     gateways, readings, metrics = shape
     names = _shape_gateways(shape)
     metric_names = [f"bm{k}" for k in range(metrics)]
@@ -331,9 +370,11 @@ def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int
     # lookups and its incarnation's first row, once in a deployment's life)
     phases = (("warm", 0, 1), ("burst", 1, 1 + burst), ("paced", 1 + burst, 1 + burst + paced_s))
     for mode, first, upto in phases:
-        record = _fleet(root, broker, shape, payloads, ids, "paced" if mode == "paced" else "burst", first, upto)
+        record, cpu_before = _fleet(root, broker, shape, payloads, ids, "paced" if mode == "paced" else "burst",
+                                    first, upto, cpu_roots)
         sent = sum(len(r["published"]) for r in record.values())
         stored = _stored_at(db, ids, before + sent, timeout=300)
+        cpu_after = _cpu_seconds(cpu_roots)
         before += sent
         if mode == "warm":
             continue
@@ -363,6 +404,9 @@ def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int
             row["points_per_s"] = round(sent * points_per_message / elapsed)
             row["messages_per_s"] = round(sent / elapsed)
             row["ratio_to_copy"] = round(row["points_per_s"] / copy_rate, 3)
+            # where the cores went, per message of the burst (from ``go`` to the last commit; the
+            # publishers' figure also holds their wait for the last confirmations)
+            row["cpu_us_per_message"] = {k: round((cpu_after[k] - cpu_before[k]) / sent * 1e6, 1) for k in cpu_after}
         else:
             p50, p99 = _pcts(to_commit)
             row["publish_to_commit_p50_ms"] = round(p50, 1)
@@ -442,7 +486,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             dupes = int(conn.execute(
                 "SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM telemetry "
                 "GROUP BY device_id, metric_id, time HAVING count(*) > 1) d").fetchone()[0])  # type: ignore[index]
-        matrix = {_shape_name(shape): _matrix_shape(root, db, broker, shape, quick) for shape in MATRIX}
+        cpu_roots = {"workers": [w.pid for w in workers], "broker": [broker.pid() or 0],
+                     "postgres": [int((pg.data_dir / "postmaster.pid").read_text().split()[0])]}
+        matrix = {_shape_name(shape): _matrix_shape(root, db, broker, shape, quick, cpu_roots) for shape in MATRIX}
         rss = max(_rss_mb(w.pid) for w in workers)
         return {
             "points_per_s": round(best),
