@@ -100,6 +100,7 @@ class Connection(asyncio.Protocol):
         if not self.paused or self.transport is None or self.transport.is_closing():
             return
         self.paused = False
+        self.last_received = time.monotonic()  # the keep-alive's silence clock starts anew
         self._parse(b"")
         if not self.paused:
             self.transport.resume_reading()
