@@ -57,7 +57,6 @@ from cloud.analytics.daycalendar import spans as spans_of
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.detectors.base import Params
-from cloud.analytics.detectors.meter import community_load, with_community_load
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame, mask_hours, span
 from cloud.analytics.jobs import shipped_limits
 from cloud.analytics.timeline import Advance, Clear, OpenDetection, Raise, advance, cell_of, cell_range
@@ -279,6 +278,7 @@ class _DayFrames:
     def __init__(self, frames: Sequence[HourlyFrame], stores: dict[str, DeviceStore], params: Params,
                  peers: bool) -> None:
         self.frames, self.stores, self.params, self.peers = frames, stores, params, peers
+        self.detector = DETECTORS[frames[0].kind]
         self.loads: dict[tuple[int, int], Any] = {}
 
     def frame(self, frame: HourlyFrame, lo: int, hi: int) -> HourlyFrame:
@@ -286,17 +286,18 @@ class _DayFrames:
         if not self.peers:
             return out
         if (lo, hi) not in self.loads:
-            self.loads[(lo, hi)] = community_load([span(f, lo, hi) for f in self.frames],
-                                                  [self.stores[f.device].baseline for f in self.frames], self.params)
-        return with_community_load(out, self.loads[(lo, hi)])
+            self.loads[(lo, hi)] = self.detector.peer_feature(
+                [span(f, lo, hi) for f in self.frames], [self.stores[f.device].baseline for f in self.frames],
+                self.params)
+        return self.detector.with_peer_feature(out, self.loads[(lo, hi)])
 
 
 def community_schedule(frames: Sequence[HourlyFrame], params: Params, first_ms: int, end_ms: int,
                        step_h: int = 6, *, peers: bool = False) -> dict[str, DeviceStore]:
     """:func:`service_schedule` for the devices of one kind in one community, in lock-step as the
     service runs them: every day all of them are retrained, then scored. With ``peers`` (meters)
-    each frame a pass scores carries the community's load (:func:`community_load` from the same
-    hours of every meter and each meter's baseline of the day — what ``jobs.score`` attaches)."""
+    each frame a pass scores carries the community's feature (the meters' community load, from the
+    same hours of every meter and each meter's baseline of the day — what ``jobs.score`` attaches)."""
     detector = DETECTORS[frames[0].kind]
     stores = {frame.device: DeviceStore() for frame in frames}
     day = first_ms
@@ -371,7 +372,7 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
         detector = DETECTORS[kind]
         params = detector.hyper(limits.get(kind, {}))
         params.setdefault("limits", {c.name: c.floor for c in detector.channels})
-        stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=kind == "meter")
+        stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers)
         for name, store in stores.items():
             detections += list(store.rows.values())
             scored[name] = (first_ms, end_ms)

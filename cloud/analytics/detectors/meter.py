@@ -152,6 +152,15 @@ class MeterDetector(Detector):
         "utc_offset_ms": 8 * 3_600_000,
     }
 
+    peers: ClassVar[bool] = True
+
+    def peer_feature(self, frames: Sequence[HourlyFrame], baselines: Sequence[Params | None],
+                     params: Params) -> Array:
+        return community_load(frames, baselines, self.hyper(params))
+
+    def with_peer_feature(self, frame: HourlyFrame, feature: Array) -> HourlyFrame:
+        return with_community_load(frame, feature)
+
     def limit(self, params: Params, channel: Channel) -> float:
         found = super().limit(params, channel)
         if channel.name.endswith("_1d"):
