@@ -56,6 +56,22 @@ def test_pump_baseline_is_a_robust_regression_stored_as_numbers() -> None:
     assert np.nanmedian(np.abs(ratio)) < 0.05  # the fit explains healthy current within a few percent
 
 
+def test_the_wear_residual_waits_for_a_day_of_running_hours_from_the_frames_origin() -> None:
+    """Scoring computes each cell from its own origin; the wear and pressure statistics are not
+    judged before a time constant (24) of running hours there, so a cell's warm-up cannot open an
+    episode on a few hours (issue 15: a false work order after a setpoint change)."""
+    frame, _ = single_device("pump", "b1-pump-1", days=16, seed=2)
+    pump = DETECTORS["pump"]
+    baseline = pump.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), pump.hyper())
+    cell = frame.window(START_MS + 14 * DAY_MS, START_MS + 16 * DAY_MS)
+    scored = pump.statistics(cell, baseline, pump.hyper())
+    judged = ~np.isnan(scored.context["current_ratio"])
+    first = int(np.flatnonzero(np.cumsum(judged) >= 24)[0])
+    for name in ("current_excess", "pressure_deficit"):
+        assert np.isnan(scored.stats[name][:first]).all()
+        assert not np.isnan(scored.stats[name][first:]).any()
+
+
 def test_bearing_wear_is_flagged_days_before_the_overload_threshold() -> None:
     frame, faults = single_device("pump", "b1-pump-1", days=30, seed=8, fault="bearing_wear", fault_start_day=15,
                                   fault_params={"percent_per_day": 8.0})
