@@ -102,6 +102,24 @@ def hour_of_week(times_ms: npt.NDArray[np.int64], utc_offset_ms: int = 8 * HOUR_
     return np.asarray((local_hours + 3 * 24) % 168, dtype=np.int64)
 
 
+def day_kind_profile(
+    values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS, min_samples: int = 4
+) -> tuple[Array, Array]:
+    """:func:`seasonal_profile` pooled by kind of day: every weekday slot gets the median of the
+    same hour over Monday–Friday, every weekend slot the same hour over Saturday–Sunday (168 slots
+    out, as the hour-of-week profile); slots of a kind with fewer than ``min_samples`` values fall
+    back to :func:`seasonal_profile`."""
+    slots = hour_of_week(times_ms, utc_offset_ms)
+    valid = ~np.isnan(values)
+    kinds = (slots[valid] >= 120) * 24 + slots[valid] % 24
+    med, sig, count = grouped_center_scale(values[valid], kinds, 48)
+    fallback_med, fallback_sig = seasonal_profile(values, times_ms, utc_offset_ms=utc_offset_ms)
+    every = np.arange(168)
+    groups = (every >= 120) * 24 + every % 24
+    enough = count[groups] >= min_samples
+    return (np.where(enough, med[groups], fallback_med), np.where(enough, sig[groups], fallback_sig))
+
+
 def seasonal_profile(
     values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS, min_samples: int = 2
 ) -> tuple[Array, Array]:
