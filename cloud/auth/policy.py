@@ -242,6 +242,8 @@ POLICY: Final[dict[tuple[str, str], Rule]] = {
     ("DELETE", "/api/v1/manager-reports/subscriptions/{subscription_id}"): _r("reports.subscribe", STAFF, ANY),
     ("GET", "/reports"): _r("reports.read", STAFF, COMMUNITY),
     ("GET", "/reports/company"): _r("reports.read", STAFF, ANY),
+    # targets and subscriptions: the page reads; its forms write through the API rows above
+    ("GET", "/reports/settings"): _r("reports.read", STAFF, COMMUNITY),
     ("POST", "/resident/reopen/{work_order_id}"): _r("work_orders.reopen_own", {A, R}, ASSIGNMENT),
     # --- issue 18: the caller's own channel; residents' complaints, volunteers' tasks and points ---
     ("GET", "/api/v1/me/channel"): _r("account.channel", EVERYONE, ANY),

@@ -776,3 +776,48 @@ _PROFILE: dict[str, tuple[str, str]] = {
 }
 _ZH.update({key: zh for key, (zh, _en) in _PROFILE.items()})
 _EN.update({key: en for key, (_zh, en) in _PROFILE.items()})
+# --- energy targets and report subscriptions (issue 17): zh, en ----------------------------------------
+_RSET: dict[str, tuple[str, str]] = {
+    "rset.title": ("能耗指标与报表订阅", "Energy targets and report subscriptions"),
+    "rset.link": ("指标与订阅", "Targets and subscriptions"),
+    "rset.targets": ("能耗指标", "Energy targets"),
+    "rset.targets_help": ("报表使用报告期第一天已生效的最新指标；没有日、周指标时按月指标按天折算。"
+                          "同一楼栋、周期与生效日期再次保存即替换。",
+                          "A report uses the newest target in force on its first day; a day or week without "
+                          "its own target gets the month's pro rata by days. Saving the same building, period "
+                          "and start date again replaces it."),
+    "rset.building": ("楼栋", "Building"),
+    "rset.whole_community": ("全小区", "whole community"),
+    "rset.target_period": ("周期", "Per"),
+    "rset.per.day": ("每日", "day"),
+    "rset.per.week": ("每周", "week"),
+    "rset.per.month": ("每月", "month"),
+    "rset.valid_from": ("生效日期", "Valid from"),
+    "rset.set_target": ("新增或替换指标", "Add or replace a target"),
+    "rset.no_targets": ("尚未设置能耗指标。", "No energy target yet."),
+    "rset.subscriptions": ("本小区报表订阅", "This community's report subscriptions"),
+    "rset.company_subscriptions": ("全公司报表订阅", "Company report subscriptions"),
+    "rset.recipients": ("接收方", "Recipients"),
+    "rset.recipients_help": ("多个地址用空格或逗号分隔；邮件附 PDF，群机器人（企业微信、钉钉、飞书）收到摘要与链接。"
+                             "报告期结束后（按小区时区）发送上一期。",
+                             "Separate several with spaces or commas; email gets the PDF, messenger robots (WeCom, "
+                             "DingTalk, Feishu) a summary with a link. Sent once the period has closed (in the "
+                             "community's time zone)."),
+    "rset.emails": ("邮箱", "Email addresses"),
+    "rset.messengers": ("群机器人地址", "Messenger robot URLs"),
+    "rset.language": ("语言", "Language"),
+    "rset.last_sent": ("上次发送", "Last sent"),
+    "rset.next": ("下次发送", "Next"),
+    "rset.period_of": ("{first} 起的一期", "the period from {first}"),
+    "rset.sends_after": ("{at} 后发送", "sent after {at}"),
+    "rset.never": ("尚未发送", "not yet"),
+    "rset.delivered": ("{at} 送达", "delivered {at}"),
+    "rset.stopped": ("已退订", "unsubscribed"),
+    "rset.unsubscribe": ("退订", "Unsubscribe"),
+    "rset.subscribe": ("订阅报表", "Subscribe"),
+    "rset.no_subscriptions": ("暂无订阅。", "No subscription."),
+    "formerror.decimals": ("小数位数太多", "Too many decimal places"),
+    "formerror.date": ("日期无效", "Not a valid date"),
+}
+_ZH.update({key: zh for key, (zh, _en) in _RSET.items()})
+_EN.update({key: en for key, (_zh, en) in _RSET.items()})

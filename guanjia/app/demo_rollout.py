@@ -98,7 +98,9 @@ async def _script(database_url: str, community: str, pump_list: list[dict[str, A
             if gateway_id is None:
                 return [f"rollout demo skipped: gateway {gateway} is not registered"]
             ids.append(gateway_id)
-        while not set(ids) <= set(await configs.config_states(conn)):  # both agents up and reporting
+        # both agents up and reporting this run's state (they start unmanaged: no good version; a
+        # row still naming one is what the last run's agents said)
+        while not _fresh(await configs.config_states(conn), ids):
             if time.monotonic() > deadline:
                 return ["rollout demo skipped: the two rollout gateways did not report in time (see the logs)"]
             await asyncio.sleep(1)
@@ -123,6 +125,10 @@ async def _script(database_url: str, community: str, pump_list: list[dict[str, A
             lines.append(f"broken profile (rollout {second}): {state}; canary {targets[0].gateway}: "
                          f"{targets[0].state} ({targets[0].reason}), {targets[1].gateway}: {targets[1].state}")
         return lines
+
+
+def _fresh(states: dict[int, Any], ids: list[int]) -> bool:
+    return all(i in states and states[i].good is None for i in ids)
 
 
 async def _wait(conn: Any, rollout_id: int, deadline: float) -> str:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import subprocess
 import sys
 import time
 import uuid
@@ -283,3 +284,11 @@ async def test_odd_parts_are_rejected_or_ignored_never_fatal(tmp_path: Path) -> 
         assert device.rejects == 1
         assert all("device_clock" not in values for _, _, values, _ in sink.readings)
         assert sink.readings[-1][2]["passages_in"] == 0   # a reader we cannot place counts nowhere
+
+
+def test_an_agent_without_controllers_does_not_load_httpx() -> None:
+    """httpx brings its command-line tool (click, rich, pygments) into memory: an agent loads it
+    only when it follows or commands a controller (edge/isapi.py, "Memory")."""
+    code = "import sys, edge.agent; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "False"

@@ -23,6 +23,7 @@ from cloud.ops.notify.channels import normalise_channels
 from cloud.ops.reports import pdf, repo
 from cloud.ops.reports.company import build_company
 from cloud.ops.reports.manager import COMPANY_TABLES, TABLES, Period, build, tables, to_csv
+from cloud.ops.reports.schedule import SubscriptionView, subscription_views
 from cloud.ops.reports.targets import Target
 from cloud.ops.reports.tariffs import shipped
 
@@ -150,20 +151,28 @@ class SubscriptionIn(BaseModel):
     language: Literal["zh", "en"] = "zh"
 
 
-@router.get("/subscriptions", response_model=list[repo.Subscription])
-async def get_subscriptions(user: StaffUser, pool: PoolDep) -> list[repo.Subscription]:
+@router.get("/subscriptions", response_model=list[SubscriptionView])
+async def get_subscriptions(user: StaffUser, pool: PoolDep, clock: ClockDep) -> list[SubscriptionView]:
+    """The caller's communities' subscriptions (admins: all, company ones too), stopped ones
+    included, each with the next period it sends and when that period closes."""
     async with pool.connection() as conn:
-        return await repo.subscriptions(conn, user.scope())
+        return await subscription_views(conn, user.scope(), clock.now())
+
+
+def _invalid(field: str, kind: str, message: str) -> HTTPException:
+    """A 422 naming its field as pydantic's do (``detail: [{loc, msg, type}]``), so the settings
+    page shows it under that field, in the page's words for ``kind``."""
+    return HTTPException(422, {"code": "invalid", "message": message,
+                               "detail": [{"loc": ["body", field], "msg": message, "type": kind}]})
 
 
 async def _subscribe(pool: Any, community: str | None, body: SubscriptionIn, now: datetime) -> repo.Subscription:
     if not body.emails and not body.messengers:
-        raise HTTPException(422, {"code": "invalid",
-                                  "message": "emails or messengers: at least one recipient / 至少一个接收方"})
+        raise _invalid("emails", "missing", "emails or messengers: at least one recipient / 至少一个接收方")
     try:
         messengers = normalise_channels(body.messengers)
     except WorkOrderError as exc:
-        raise_http(exc)
+        raise _invalid("messengers", "value_error", str(exc)) from exc
     async with pool.connection() as conn:
         return await repo.add_subscription(conn, community, body.period, body.emails, messengers, body.language, now)
 

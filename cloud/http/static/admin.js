@@ -2,9 +2,10 @@
  *
  * A form with data-api="URL" data-method="POST|PUT|PATCH|DELETE" sends its named fields as JSON:
  * "a.b.c" names nest, data-type="int|float|bool" converts, data-optional leaves an empty field out,
- * checkboxes inside a fieldset[data-list=NAME] become a list. data-shape="roster" sends the checked
- * .shift rows as [{weekday, starts, ends}]; data-shape="profile" sends {hired_on, certifications: [...]}
- * from the .cert rows that have a name. On success the page reloads (it renders from the same
+ * checkboxes inside a fieldset[data-list=NAME] become a list; data-type="list" splits a field's text
+ * at spaces, commas, semicolons and new lines into a list (a report subscription's recipients).
+ * data-shape="roster" sends the checked .shift rows as [{weekday, starts, ends}]; data-shape="profile"
+ * sends {hired_on, certifications: [...]} from the .cert rows that have a name. On success the page reloads (it renders from the same
  * read model the API answers from); on failure every {loc, msg} of the error's detail goes to the
  * [data-error-for] element of its field, the rest to the form's .form-error.
  * A field with data-path fills the {name} of its name in data-api and stays out of the body
@@ -52,6 +53,7 @@
       if (type === "bool") { put(body, el.name, el.checked); return; }
       if (value === "" && el.dataset.optional !== undefined) { return; }
       if (type === "int") { value = value === "" ? null : (/^-?\d+$/.test(value) ? parseInt(value, 10) : value); }
+      if (type === "list") { value = value.split(/[\s,;，；]+/).filter(function (v) { return v !== ""; }); }
       if (type === "float") { value = value === "" ? null : (isNaN(Number(value)) ? value : Number(value)); }
       put(body, el.name, value);
     });

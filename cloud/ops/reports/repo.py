@@ -251,6 +251,16 @@ async def remove_subscription(conn: AsyncConnection[Any], sub_id: int, visible: 
     return cur.rowcount > 0
 
 
+async def last_sent(conn: AsyncConnection[Any], sub_ids: list[int]) -> dict[int, datetime]:
+    """When each subscription's report last reached a recipient: the newest ``sent_at`` of its
+    notifications (the scheduler writes the subscription id into their payload; migration 660)."""
+    cur = await conn.execute(
+        """SELECT payload ->> 'subscription', max(sent_at) FROM notifications
+            WHERE event = 'manager_report' AND payload ->> 'subscription' = ANY(%s) AND sent_at IS NOT NULL
+            GROUP BY 1""", ([str(i) for i in sub_ids],))
+    return {int(key): at for key, at in await cur.fetchall()}
+
+
 async def active_subscription_ids(conn: AsyncConnection[Any]) -> list[int]:
     cur = await conn.execute("SELECT id FROM report_subscriptions WHERE active ORDER BY id")
     return [int(r[0]) for r in await cur.fetchall()]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -54,6 +54,56 @@ def last_closed(period: Period, now: datetime, zones: list[str]) -> tuple[date, 
         first, _after, _start, end = bounds(period, current - timedelta(days=1), zone)
         found.append((first, end))
     return min(found)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView(repo.Subscription):
+    """A subscription as the API lists it and the page shows it: the stored row, plus the next
+    period it will send and the instant that period closes (it is queued on the first pass after),
+    in ``timezone`` — the community's (a company subscription: the zone where the period closes last),
+    and when its report last reached a recipient (``last_period`` is the period it was).
+
+    Derived here, beside :meth:`ReportDelivery._one`, from the same :func:`last_closed`, so the page
+    cannot promise a period the sender would skip. None for a stopped subscription."""
+
+    next_period: date | None
+    next_send: datetime | None
+    timezone: str | None
+    last_sent: datetime | None
+
+
+def upcoming(sub: repo.Subscription, now: datetime, zones: list[str]) -> tuple[date, datetime, str] | None:
+    """(first day, closing instant, zone) of the next period ``sub`` sends: the latest closed one if
+    the sender has not queued it yet (it goes on the next pass), else the one after it."""
+    if not sub.active or not zones:
+        return None
+    period: Period = sub.period  # type: ignore[assignment]  # CHECK constraint: day | week | month
+    first, end = last_closed(period, now, zones)
+    if end > sub.created_at and (sub.last_period is None or first > sub.last_period):
+        return first, end, max(zones, key=lambda z: bounds(period, first, ZoneInfo(z))[3])
+    after = bounds(period, first, ZoneInfo(zones[0]))[1]
+    closes = [(bounds(period, after, ZoneInfo(z))[3], z) for z in zones]
+    end, zone = max(closes)
+    return after, end, zone
+
+
+async def subscription_views(conn: AsyncConnection[Any], visible: list[str] | None,
+                             now: datetime) -> list[SubscriptionView]:
+    """:func:`repo.subscriptions` with each one's next period (see :func:`upcoming`)."""
+    zones: dict[str | None, list[str]] = {}
+    views = []
+    subs = await repo.subscriptions(conn, visible)
+    sent = await repo.last_sent(conn, [sub.id for sub in subs])
+    for sub in subs:
+        if sub.community not in zones:
+            zones[sub.community] = await repo.community_zones(conn, sub.community)
+        nxt = upcoming(sub, now, zones[sub.community])
+        stored: dict[str, Any] = {f.name: getattr(sub, f.name) for f in fields(sub)}
+        views.append(SubscriptionView(**stored, next_period=nxt[0] if nxt else None,
+                                      next_send=nxt[1] if nxt else None,
+                                      timezone=nxt[2] if nxt else next(iter(zones[sub.community]), None),
+                                      last_sent=sent.get(sub.id)))
+    return views
 
 
 def page_link(public_url: str | None, community: str | None, period: str, first: date) -> str | None:

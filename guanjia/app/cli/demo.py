@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -334,6 +335,10 @@ def _rollout_agents(database_url: str, demo_dir: Path, run_dir: Path, inventory:
             saved[gateway] = account.password
         folder = demo_dir / "rollout" / gateway
         folder.mkdir(parents=True, exist_ok=True)
+        # the simulated pumps listen on new ports at every start: the versions an earlier run pushed
+        # (kept by the agent as its last good one) point at ports nobody answers, and a change laid
+        # over them would judge a pump that was never online. Each run starts these two unmanaged.
+        shutil.rmtree(folder / "managed", ignore_errors=True)
         write_private(folder / "agent.yaml", demo_rollout.agent_yaml(COMMUNITY, gateway,
                                                                      stack.broker().url_for(account), pump))
         supervisor.start(f"edge-{gateway}", guanjia_cmd("edge", "run", "--config", str(folder / "agent.yaml")))

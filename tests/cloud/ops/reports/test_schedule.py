@@ -15,7 +15,7 @@ from cloud.ops.delivery.robots import RobotEndpoints
 from cloud.ops.delivery.sender import NotificationSender
 from cloud.ops.model.policy import Policy
 from cloud.ops.reports import repo
-from cloud.ops.reports.schedule import ReportDelivery, last_closed, summary
+from cloud.ops.reports.schedule import ReportDelivery, last_closed, summary, upcoming
 from cloud.ops.reports.tariffs import shipped
 from guanjia.core.clock import ManualClock
 from tests.cloud.ops.delivery.test_notify import factory
@@ -29,6 +29,33 @@ KEY = "693a91f6-7aaa-4bc4-97a0-0ec2afa5aaa1"
 def local(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
     return datetime(2027, month, day, hour, minute, second, tzinfo=SHANGHAI).astimezone(UTC)
 
+
+
+def _sub(period: str, created: datetime, last: date | None = None, active: bool = True) -> repo.Subscription:
+    return repo.Subscription(1, "ca", period, ["a@example.com"], [], "zh", active, last, created)
+
+
+def test_upcoming_period_is_what_the_sender_will_queue_next() -> None:
+    """What the settings page shows as "next": the closed period the sender has not queued yet
+    (due on its next pass), else the one after it, closing at local midnight."""
+    now = local(2, 10, 9)  # Wed 10 Feb 2027, 09:00 in Shanghai
+    zone = ["Asia/Shanghai"]
+    # made in January, nothing sent: January has closed and goes on the next pass
+    assert upcoming(_sub("month", local(1, 5, 0)), now, zone) == (date(2027, 1, 1), local(2, 1, 0), "Asia/Shanghai")
+    # January sent: February, after 1 March 00:00 local
+    assert upcoming(_sub("month", local(1, 5, 0), date(2027, 1, 1)), now, zone) == (
+        date(2027, 2, 1), local(3, 1, 0), "Asia/Shanghai")
+    # made today: January ended before it, so February is next; a week from Monday 8 Feb
+    sh = "Asia/Shanghai"
+    assert upcoming(_sub("month", local(2, 10, 8)), now, zone) == (date(2027, 2, 1), local(3, 1, 0), sh)
+    assert upcoming(_sub("week", local(2, 10, 8)), now, zone) == (date(2027, 2, 8), local(2, 15, 0), sh)
+    assert upcoming(_sub("day", local(2, 10, 8), date(2027, 2, 9)), now, zone) == (date(2027, 2, 10),
+                                                                                       local(2, 11, 0), sh)
+    # company: the period closes at the last midnight of every zone
+    both = ["Asia/Shanghai", "Europe/London"]
+    nxt = upcoming(_sub("month", local(2, 10, 8)), now, both)
+    assert nxt == (date(2027, 2, 1), datetime(2027, 3, 1, tzinfo=UTC), "Europe/London")
+    assert upcoming(_sub("month", local(1, 5, 0), active=False), now, zone) is None
 
 def test_last_closed_period_is_local() -> None:
     # 31 Jan 16:30 UTC is 1 Feb 00:30 in Shanghai: January has closed there, not in London
