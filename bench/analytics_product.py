@@ -6,7 +6,9 @@ retrained by :func:`cloud.analytics.retrain.decide` on its last 14 days (suspect
 gated against its healthy reference) — the decision :func:`cloud.analytics.jobs.train` takes —
 and scored in ``step_h``-hour passes by :func:`cloud.analytics.timeline.advance`, whose events
 are applied to an in-memory store with the database's rules (one row per episode, one open per
-detector). The limits are the shipped ones (``cloud/analytics/limits.json``, calibrated on
+detector). A community's devices of one kind run in lock-step (all retrained, then all scored,
+every day), so the meters' frames carry the community load of the day's baselines as
+``jobs.score`` attaches it. The limits are the shipped ones (``cloud/analytics/limits.json``, calibrated on
 seed 1 without variants); evaluation seeds start at 100, so calibration and evaluation never
 share a seed or a variant.
 
