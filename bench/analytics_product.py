@@ -6,7 +6,9 @@ retrained by :func:`cloud.analytics.retrain.decide` on its last 14 days (suspect
 gated against its healthy reference) — the decision :func:`cloud.analytics.jobs.train` takes —
 and scored in ``step_h``-hour passes by :func:`cloud.analytics.timeline.advance`, whose events
 are applied to an in-memory store with the database's rules (one row per episode, one open per
-detector). The limits are the shipped ones (``cloud/analytics/limits.json``, calibrated on
+detector). A community's devices of one kind run in lock-step (all retrained, then all scored,
+every day), so the meters' frames carry the community load of the day's baselines as
+``jobs.score`` attaches it. The limits are the shipped ones (``cloud/analytics/limits.json``, calibrated on
 seed 1 without variants); evaluation seeds start at 100, so calibration and evaluation never
 share a seed or a variant.
 
@@ -44,6 +46,7 @@ import statistics
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -266,31 +269,66 @@ def _degrade(frame: HourlyFrame, rng: np.random.Generator) -> HourlyFrame:
 def service_schedule(frame: HourlyFrame, params: Params, first_ms: int, end_ms: int,
                      step_h: int = 6) -> DeviceStore:
     """Daily retrain + ``step_h``-hour scoring passes from ``first_ms`` (the end of the first
-    training window) to ``end_ms``, as the service does."""
-    detector = DETECTORS[frame.kind]
-    store = DeviceStore()
+    training window) to ``end_ms``, as the service does, for one device without peers."""
+    return community_schedule([frame], params, first_ms, end_ms, step_h)[frame.device]
+
+
+class _DayFrames:
+    """The frames one day's passes score: spans of the device's frame, and for meters with the
+    community's load of the day's baselines (computed once per range for all meters)."""
+
+    def __init__(self, frames: Sequence[HourlyFrame], stores: dict[str, DeviceStore], params: Params,
+                 peers: bool) -> None:
+        self.frames, self.stores, self.params, self.peers = frames, stores, params, peers
+        self.detector = DETECTORS[frames[0].kind]
+        self.loads: dict[tuple[int, int], Any] = {}
+
+    def frame(self, frame: HourlyFrame, lo: int, hi: int) -> HourlyFrame:
+        out = span(frame, lo, hi)
+        if not self.peers:
+            return out
+        if (lo, hi) not in self.loads:
+            self.loads[(lo, hi)] = self.detector.peer_feature(
+                [span(f, lo, hi) for f in self.frames], [self.stores[f.device].baseline for f in self.frames],
+                self.params)
+        return self.detector.with_peer_feature(out, self.loads[(lo, hi)])
+
+
+def community_schedule(frames: Sequence[HourlyFrame], params: Params, first_ms: int, end_ms: int,
+                       step_h: int = 6, *, peers: bool = False) -> dict[str, DeviceStore]:
+    """:func:`service_schedule` for the devices of one kind in one community, in lock-step as the
+    service runs them: every day all of them are retrained, then scored. With ``peers`` (meters)
+    each frame a pass scores carries the community's feature (the meters' community load, from the
+    same hours of every meter and each meter's baseline of the day — what ``jobs.score`` attaches)."""
+    detector = DETECTORS[frames[0].kind]
+    stores = {frame.device: DeviceStore() for frame in frames}
     day = first_ms
     while day < end_ms:
-        train_from = day - TRAIN_DAYS * DAY_MS
-        window = mask_hours(span(frame, train_from, day), store.suspect(day))
-        decision = retrain.decide(detector, window, params, reference=store.reference, previous=store.baseline,
-                                  open_detection=store.any_open(), repaired=False)
-        if decision.new_reference is not None:
-            store.reference = decision.baseline
-        store.baseline = decision.baseline
+        for frame in frames:
+            store = stores[frame.device]
+            train_from = day - TRAIN_DAYS * DAY_MS
+            window = mask_hours(span(frame, train_from, day), store.suspect(day))
+            decision = retrain.decide(detector, window, params, reference=store.reference, previous=store.baseline,
+                                      open_detection=store.any_open(), repaired=False)
+            if decision.new_reference is not None:
+                store.reference = decision.baseline
+            store.baseline = decision.baseline
+        load = _DayFrames(frames, stores, params, peers)
         stop = min(end_ms, day + DAY_MS)
-        cursor = day
-        while cursor < stop and store.baseline is not None:
-            until = min(stop, cursor + step_h * HOUR_MS)
-            resume = min(cursor, store.scored_until) if store.scored_until is not None else cursor
-            begin = cell_range(cell_of(resume))[0]
-            outcome = advance(detector, lambda lo, hi: span(frame, lo, hi), store.baseline, params, from_ms=resume,
-                              end_ms=until, open_before=store.open_at(begin), not_before_ms=day)
-            store.apply(outcome)
-            store.scored_until = until
-            cursor = until
+        for frame in frames:
+            store = stores[frame.device]
+            cursor = day
+            while cursor < stop and store.baseline is not None:
+                until = min(stop, cursor + step_h * HOUR_MS)
+                resume = min(cursor, store.scored_until) if store.scored_until is not None else cursor
+                begin = cell_range(cell_of(resume))[0]
+                outcome = advance(detector, partial(load.frame, frame), store.baseline, params, from_ms=resume,
+                                  end_ms=until, open_before=store.open_at(begin), not_before_ms=day)
+                store.apply(outcome)
+                store.scored_until = until
+                cursor = until
         day = stop
-    return store
+    return stores
 
 
 def run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int = 6,
@@ -326,17 +364,20 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     first_ms, end_ms = start_ms + TRAIN_DAYS * DAY_MS, start_ms + days * DAY_MS
     holidays = holiday_changes(fleet, start_ms, days, changes)
     hourly = run_devices(fleet, by_device, start_ms, days * 24, step_s, changes=changes)
+    groups: dict[tuple[str, str], list[HourlyFrame]] = {}
     for device in fleet:
         frame = _degrade(frame_of(hourly.pop(device.id)), rng)
         frame.calendar = CALENDAR  # what jobs.load_frame gives the service: the community's calendar
-        detector = DETECTORS.get(frame.kind)
-        if detector is None:
-            continue
-        params = detector.hyper(limits.get(frame.kind, {}))
+        if frame.kind in DETECTORS:
+            groups.setdefault((frame.kind, frame.community), []).append(frame)
+    for (kind, _), frames in groups.items():
+        detector = DETECTORS[kind]
+        params = detector.hyper(limits.get(kind, {}))
         params.setdefault("limits", {c.name: c.floor for c in detector.channels})
-        store = service_schedule(frame, params, first_ms, end_ms, step_h)
-        detections += list(store.rows.values())
-        scored[device.id] = (first_ms, end_ms)
+        stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers)
+        for name, store in stores.items():
+            detections += list(store.rows.values())
+            scored[name] = (first_ms, end_ms)
     labels = [FaultLabel(f.device, f.plan.fault, f.start_ms, f.end_ms, f.plan.gradual, f.threshold_ms)
               for f in faults]
     wear = {f.device: float(f.params["percent_per_day"]) for f in faults if f.plan.fault == "bearing_wear"}

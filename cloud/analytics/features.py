@@ -35,6 +35,35 @@ def ewma(values: Array, alpha: float) -> Array:
     return out
 
 
+def settled_ewma(values: Array, alpha: float, min_count: int) -> Array:
+    """An EWMA that is NaN until ``min_count`` valid inputs, weighted from the first of them.
+
+    Why (issue 15): :func:`ewma` starts at its first input, so for its first hours it is a single
+    noisy hour, not a day's average. Scoring computes every cell's statistics from the cell's own
+    origin (:mod:`cloud.analytics.timeline`), and an episode the warm-up opens and the statistic
+    still shows open at the cell's first scored hour is recorded as a detection. On the evaluation,
+    a pump whose setpoint changed two days after a cell's origin had its current residual frozen
+    (hours at the new setpoint are not judged) at the level of a handful of start-up hours, and the
+    next cell's hand-over raised a false "bearings" work order at 55 % of the limit. Weighted from
+    the first input (``Σ w·x / Σ w``, the bias-corrected average: after ``n`` inputs it is their
+    exponentially weighted mean, not the first input's echo) and judged only after ``min_count``
+    inputs (one time constant), the warm-up cannot open an episode on a few hours.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError("alpha must be in (0, 1]")
+    out = np.full(values.shape, np.nan)
+    weighted = weight = 0.0
+    count = 0
+    for i, value in enumerate(values.tolist()):
+        if not math.isnan(value):
+            weighted = (1 - alpha) * weighted + alpha * value
+            weight = (1 - alpha) * weight + alpha
+            count += 1
+        if count >= min_count:
+            out[i] = weighted / weight
+    return out
+
+
 def cusum(values: Array, drift: float, *, reset_below: float | None = None) -> Array:
     """One-sided upper CUSUM ``S_t = max(0, S_{t-1} + x_t - drift)``; NaN keeps ``S``.
 
@@ -71,6 +100,24 @@ def hour_of_week(times_ms: npt.NDArray[np.int64], utc_offset_ms: int = 8 * HOUR_
     """0..167 = weekday × 24 + hour in local time (Monday 00:00 = 0); the epoch was a Thursday."""
     local_hours = (times_ms + utc_offset_ms) // HOUR_MS
     return np.asarray((local_hours + 3 * 24) % 168, dtype=np.int64)
+
+
+def day_kind_profile(
+    values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS, min_samples: int = 4
+) -> tuple[Array, Array]:
+    """:func:`seasonal_profile` pooled by kind of day: every weekday slot gets the median of the
+    same hour over Monday–Friday, every weekend slot the same hour over Saturday–Sunday (168 slots
+    out, as the hour-of-week profile); slots of a kind with fewer than ``min_samples`` values fall
+    back to :func:`seasonal_profile`."""
+    slots = hour_of_week(times_ms, utc_offset_ms)
+    valid = ~np.isnan(values)
+    kinds = (slots[valid] >= 120) * 24 + slots[valid] % 24
+    med, sig, count = grouped_center_scale(values[valid], kinds, 48)
+    fallback_med, fallback_sig = seasonal_profile(values, times_ms, utc_offset_ms=utc_offset_ms)
+    every = np.arange(168)
+    groups = (every >= 120) * 24 + every % 24
+    enough = count[groups] >= min_samples
+    return (np.where(enough, med[groups], fallback_med), np.where(enough, sig[groups], fallback_sig))
 
 
 def seasonal_profile(

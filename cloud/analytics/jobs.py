@@ -117,6 +117,29 @@ class _Calendars:
         return self._found[community]
 
 
+class _Peers:
+    """A kind's community features for one score run (:attr:`Detector.peers`): per community and
+    cell range, every device of the kind in the community loaded once and the feature computed
+    from their active baselines — the same for every device of the community scored in the run."""
+
+    def __init__(self, conn: AsyncConnection[Any], detector: Detector, params: Params,
+                 baselines: dict[int, Params]) -> None:
+        self._conn, self._detector, self._params, self._baselines = conn, detector, params, baselines
+        self._devices: dict[str, list[DeviceRef]] = {}
+        self._found: dict[tuple[str, int, int], Any] = {}
+
+    async def attach(self, frame: HourlyFrame, community: str, lo: int, hi: int) -> HourlyFrame:
+        key = (community, lo, hi)
+        if key not in self._found:
+            if community not in self._devices:
+                self._devices[community] = await devices_of(self._conn, self._detector.kind, community)
+            members = self._devices[community]
+            frames = [await load_frame(self._conn, member, _dt(lo), _dt(hi)) for member in members]
+            self._found[key] = self._detector.peer_feature(frames, [self._baselines.get(m.id) for m in members],
+                                                           self._params)
+        return self._detector.with_peer_feature(frame, self._found[key])
+
+
 async def _suspect_ranges(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
                           end: dt.datetime) -> list[tuple[int, int]]:
     """``[from, to)`` ms of the device's detection episodes and work orders overlapping the window
@@ -233,12 +256,13 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
         model = await modelstore.load_model(conn, detector.name)
         # without a model yet, devices still get their health record (counters, faults, score)
         baselines = await modelstore.load_baselines(conn, model.id) if model is not None else {}
+        peers = _Peers(conn, detector, model.params, baselines) if model is not None and detector.peers else None
         for device in await devices_of(conn, kind, community):
             baseline = baselines.get(device.id)
             result.devices += 1
             if model is not None and baseline is not None:
                 await _advance_device(conn, policy, device, detector, model, baseline, since, end, now,
-                                      raise_alarms, result, await calendars.of(device.community))
+                                      raise_alarms, result, await calendars.of(device.community), peers)
             if health:
                 await _store_health(conn, device, baseline, end, await calendars.of(device.community))
                 result.health_updated += 1
@@ -248,7 +272,8 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
 
 async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: DeviceRef, detector: Detector,
                           model: modelstore.ModelVersion, baseline: Params, since: dt.datetime, end: dt.datetime,
-                          now: dt.datetime, raise_alarms: bool, result: ScoreResult, calendar: DayCalendar) -> None:
+                          now: dt.datetime, raise_alarms: bool, result: ScoreResult, calendar: DayCalendar,
+                          peers: _Peers | None = None) -> None:
     cur = await conn.execute("SELECT scored_until FROM analytics_scoring_state WHERE device_id = %s AND detector = %s",
                              (device.id, detector.name))
     row = await cur.fetchone()
@@ -268,7 +293,8 @@ async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: De
     frames: dict[tuple[int, int], HourlyFrame] = {}
     for cell in range(timeline.cell_of(from_ms), timeline.cell_of(end_ms - HOUR_MS) + 1):
         lo, hi = timeline.cell_origin(cell), min(timeline.cell_range(cell)[1], end_ms)
-        frames[(lo, hi)] = await load_frame(conn, device, _dt(lo), _dt(hi), calendar)
+        frame = await load_frame(conn, device, _dt(lo), _dt(hi), calendar)
+        frames[(lo, hi)] = frame if peers is None else await peers.attach(frame, device.community, lo, hi)
     outcome = timeline.advance(detector, lambda lo, hi: frames[(lo, hi)], baseline, model.params,
                                from_ms=from_ms, end_ms=end_ms, open_before=open_before,
                                not_before_ms=_ms(model.window_end) if model.window_end is not None else None)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -81,6 +81,22 @@ class Detector(ABC):
     @abstractmethod
     def explain(self, frame: HourlyFrame, channel: Channel, hour: int, scored: Scored, baseline: Params) -> str:
         """One sentence a butler understands, for an episode raised at ``hour``."""
+
+    # -- community ---------------------------------------------------------------------------
+    peers: ClassVar[bool] = False
+    """Whether a device is scored with a feature of its community's devices of the same kind
+    (the meters' community load, issue 15): the caller computes it with :meth:`peer_feature` from
+    the same hours of every such device and attaches it with :meth:`with_peer_feature`, so
+    :meth:`statistics` stays a function of the frame."""
+
+    def peer_feature(self, frames: Sequence[HourlyFrame], baselines: Sequence[Params | None],
+                     params: Params) -> Array:
+        """The community feature over the hours of ``frames`` (all of the community, alike spanned)."""
+        raise NotImplementedError(f"{self.name} has no community feature")
+
+    def with_peer_feature(self, frame: HourlyFrame, feature: Array) -> HourlyFrame:
+        """``frame`` carrying ``feature`` (what :meth:`statistics` reads)."""
+        raise NotImplementedError(f"{self.name} has no community feature")
 
     # -- fleet ---------------------------------------------------------------------------------
     def hyper(self, params: Mapping[str, Any] | None = None) -> Params:

@@ -32,7 +32,15 @@ import numpy.typing as npt
 
 from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.errors import ModelFormatError, NotEnoughData
-from cloud.analytics.features import daily_sum, ewma, hour_of_week, rising_run, robust_center_scale, seasonal_profile
+from cloud.analytics.features import (
+    daily_sum,
+    ewma,
+    hour_of_week,
+    rising_run,
+    robust_center_scale,
+    seasonal_profile,
+    settled_ewma,
+)
 from cloud.analytics.frames import Array, HourlyFrame, counter_increase, occupancy
 
 
@@ -210,8 +218,11 @@ class PumpDetector(Detector):
         # winsorise single hours at ±3 residual sigmas: a start transient caught by a sparse sample
         # must not move a day-long average, while wear lifts every hour and passes unclipped
         bound = 3.0 * max(float(baseline.get("residual_sigma") or 0.05), 0.01)
-        excess = ewma(np.clip(ratio, -bound, bound), alpha)
-        pressure_def = ewma(p_def, alpha)
+        # settled: judged after a time constant of running hours, averaged from the first (a cell's
+        # warm-up must not open a wear episode on a few start-up hours — see settled_ewma)
+        settle = round(1 / alpha)
+        excess = settled_ewma(np.clip(ratio, -bound, bound), alpha, settle)
+        pressure_def = settled_ewma(p_def, alpha, settle)
         # "rising for N days": consecutive rises of the daily mean residual, mapped back to hours
         day_starts, day_sums = daily_sum(np.nan_to_num(ratio), frame.times_ms, min_hours=1)
         _, day_counts = daily_sum(np.where(np.isnan(ratio), 0.0, 1.0), frame.times_ms, min_hours=1)

@@ -16,6 +16,7 @@ from cloud.analytics.features import (
     rising_run,
     robust_center_scale,
     seasonal_profile,
+    settled_ewma,
     sustained,
 )
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame, counter_increase, from_rollup_rows
@@ -29,13 +30,29 @@ def test_ewma_skips_nan_and_converges() -> None:
     assert out.tolist()[1:] == [1.0, 1.0, 2.0]
 
 
+def test_a_settled_ewma_is_not_judged_on_a_few_hours() -> None:
+    """Issue 15: six start-up hours 8 % high and then the pump at a new setpoint (hours not judged)
+    made a plain EWMA sit at 8 % — an episode opened in a cell's warm-up and handed over as a
+    false "bearings" work order. Settled, the statistic waits for a time constant of inputs."""
+    values = np.concatenate([np.full(6, 0.08), np.full(50, np.nan)])
+    assert np.nanmax(ewma(values, 1 / 24)) == pytest.approx(0.08)
+    assert np.isnan(settled_ewma(values, 1 / 24, 24)).all()
+    # after n inputs it is their exponentially weighted mean, not the first input's echo
+    steady = settled_ewma(np.array([1.0, 0.0, 0.0, np.nan]), 0.5, 2)
+    assert np.isnan(steady[0])
+    np.testing.assert_allclose(steady[1:], [1 / 3, 1 / 7, 1 / 7])
+    with pytest.raises(ValueError):
+        settled_ewma(values, 0.0, 1)
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(-100, 100), min_size=5, max_size=60), st.integers(1, 4))
 def test_features_are_causal(values: list[float], cut: int) -> None:
     """Appending future hours never changes the past: what the lead-time measurement relies on."""
     series = np.array(values)
     prefix = series[: len(values) - cut]
-    for func in (lambda x: ewma(x, 0.2), lambda x: cusum(x, 0.5), lambda x: rising_run(x).astype(float)):
+    for func in (lambda x: ewma(x, 0.2), lambda x: settled_ewma(x, 0.2, 3), lambda x: cusum(x, 0.5),
+                 lambda x: rising_run(x).astype(float)):
         np.testing.assert_allclose(func(series)[: prefix.size], func(prefix))
 
 
