@@ -54,44 +54,52 @@ async def two_rollouts_of_one_version(pool: AsyncConnectionPool[Any], db: str) -
     return ids, targets[0].version
 
 
+class Pushed:
+    """Two rollouts of one version to one online gateway, both pushes sent by the driver."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+        self.clock = ManualClock(START)
+        self.driver = rollout.RolloutDriver(self.clock, "mqtt://unused")
+        self.sent: list[str] = []
+        self.ids: list[int] = []
+        self.version = ""
+
+    async def publish(self, topic_name: str, payload: bytes) -> None:
+        self.sent.append(orjson.loads(payload)["id"])
+
+    async def start(self, db: str) -> None:
+        self.ids, self.version = await two_rollouts_of_one_version(self.pool, db)
+        await self.report_raw(orjson.dumps({"state": "online"}))
+        await self.driver.tick(self.pool, self.publish)
+        assert len(self.sent) == 2  # both pushes went out
+
+    async def report_raw(self, payload: bytes) -> None:
+        await self.driver.on_status(self.pool, topic(COMMUNITY, "gw-a", "status"), payload)
+
+    async def report(self, state: ConfigState) -> None:
+        """The edge's report on the first push (it ignores the second: the same version)."""
+        await self.report_raw(status(report(state, self.version, self.sent[0])))
+
+    async def rollout_states(self) -> list[str]:
+        await self.driver.tick(self.pool, self.publish)
+        async with self.pool.connection() as conn:
+            return [(await configs.rollouts(conn, all_communities=True, communities=[], rollout_id=i))[0].state
+                    for i in self.ids]
+
+
 async def test_a_second_push_of_a_version_on_probation_gets_the_verdict_of_the_first(
         pool: AsyncConnectionPool[Any], web_db: str) -> None:
-    clock = ManualClock(START)
-    driver = rollout.RolloutDriver(clock, "mqtt://unused")
-    sent: list[str] = []
-
-    async def publish(topic_name: str, payload: bytes) -> None:
-        sent.append(orjson.loads(payload)["id"])
-
-    ids, version = await two_rollouts_of_one_version(pool, web_db)
-    status_topic = topic(COMMUNITY, "gw-a", "status")
-    await driver.on_status(pool, status_topic, orjson.dumps({"state": "online"}))
-    await driver.tick(pool, publish)
-    assert len(sent) == 2  # both pushes went out
-    # the edge tries the first push, ignores the second (same version), and the version passes
-    await driver.on_status(pool, status_topic, status(report("probation", version, sent[0])))
-    clock.advance(dt.timedelta(seconds=31))
-    await driver.on_status(pool, status_topic, status(report("good", version, sent[0])))
-    await driver.tick(pool, publish)
-    async with pool.connection() as conn:
-        states = [(await configs.rollouts(conn, all_communities=True, communities=[], rollout_id=i))[0].state
-                  for i in ids]
-    assert states == ["completed", "completed"]
+    pushed = Pushed(pool)
+    await pushed.start(web_db)
+    await pushed.report("probation")
+    pushed.clock.advance(dt.timedelta(seconds=31))
+    await pushed.report("good")
+    assert await pushed.rollout_states() == ["completed", "completed"]
 
 
 async def test_a_rolled_back_version_fails_every_push_of_it(pool: AsyncConnectionPool[Any], web_db: str) -> None:
-    driver = rollout.RolloutDriver(ManualClock(START), "mqtt://unused")
-    sent: list[str] = []
-
-    async def publish(topic_name: str, payload: bytes) -> None:
-        sent.append(orjson.loads(payload)["id"])
-
-    ids, version = await two_rollouts_of_one_version(pool, web_db)
-    status_topic = topic(COMMUNITY, "gw-a", "status")
-    await driver.on_status(pool, status_topic, orjson.dumps({"state": "online"}))
-    await driver.tick(pool, publish)
-    await driver.on_status(pool, status_topic, status(report("rolled_back", version, sent[0])))
-    await driver.tick(pool, publish)
-    async with pool.connection() as conn:
-        found = [(await configs.rollouts(conn, all_communities=True, communities=[], rollout_id=i))[0] for i in ids]
-    assert [r.state for r in found] == ["halted", "halted"]
+    pushed = Pushed(pool)
+    await pushed.start(web_db)
+    await pushed.report("rolled_back")
+    assert await pushed.rollout_states() == ["halted", "halted"]
