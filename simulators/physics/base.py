@@ -27,7 +27,7 @@ FAULTS_BY_KIND: Final[dict[str, frozenset[str]]] = {
     "meter": frozenset({"energy_drift", "phase_loss"}),
     "pump": frozenset({"dry_run", "bearing_wear", "pressure_loss"}),
     "elevator": frozenset({"passengers_trapped", "door_lock_fault", "out_of_leveling", "overspeed",
-                           "door_open_while_moving", "clock_skew"}),
+                           "door_open_while_moving", "clock_skew", "nuisance_code"}),
     "gate": frozenset({"forced_open", "held_open", "tamper", "duress", "clock_skew"}),
     "call_button": frozenset({"pressed", "low_battery"}),
 }

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from bench.analytics_product import START_TIMES, poisson_rate, run_fleet, summarise, wilson
+from bench.analytics_product import NUISANCE_PLAN, START_TIMES, poisson_rate, run_fleet, summarise, wilson
+from cloud.analytics.frames import DAY_MS, HOUR_MS
+from simulators.labelled_fleet import FAULTS
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
@@ -80,3 +84,61 @@ def test_the_spring_festival_empties_the_building_and_demand_comes_back() -> Non
         assert float(getattr(device.model, attr)) == pytest.approx(before * HOLIDAY_DEMAND[device.kind])
         back.apply(device.model)
         assert float(getattr(device.model, attr)) == pytest.approx(before)
+
+
+def _lift(faults: list[tuple[str, float, float, dict[str, int]]], days: int = 20) -> tuple[Any, list[Any]]:
+    """One lift run through its physics with ``(fault, start day, hours, params)`` switched on it."""
+    from device_profiles import find_profile
+    from simulators.labelled_fleet import FleetDevice, PlannedFault, run_device
+    from simulators.physics.elevator import ElevatorModel
+
+    start = START_TIMES["winter"]
+    model = ElevatorModel("b1-elevator-1", find_profile("elevator-gbt24476"), np.random.default_rng(5), start / 1000)
+    device = FleetDevice("b1-elevator-1", "elevator", "elevator-gbt24476", model)
+    plans = {"door_lock_fault": next(p for p in FAULTS if p.fault == "door_lock_fault"), "nuisance_code": NUISANCE_PLAN}
+    planned = []
+    for name, day, hours, params in faults:
+        begin = start + int(day * DAY_MS)
+        if name == "nuisance_code":  # a minute either side of the nearest 20-minute sample, as the bench does
+            begin = start + round(day * DAY_MS / 1_200_000) * 1_200_000 - 60_000
+        planned.append(PlannedFault(device.id, plans[name], begin, begin + int(hours * HOUR_MS), params))
+    return run_device(device, planned, start, days * 24, 1200), planned
+
+
+def test_nuisance_codes_show_in_one_sample_and_never_become_labels() -> None:
+    from bench.analytics_product import nuisance_codes
+    from simulators.labelled_fleet import build_fleet, plan_faults
+
+    start = START_TIMES["winter"]
+    fleet = build_fleet(40, 103, start)
+    codes = nuisance_codes(fleet, 103, start, 30, 1200)
+    lifts = [d for d in fleet if d.kind == "elevator"]
+    assert 0 < len(codes) < len(lifts)  # about half of the lifts
+    shown = [f for events in codes.values() for f in events]
+    assert 2.0 <= len(shown) / len(codes) / (30 / 7) <= 4.0  # ~3 a week
+    assert all(f.plan.fault == "nuisance_code" and f.end_ms - f.start_ms == 120_000 for f in shown)
+    assert all(f.plan.fault != "nuisance_code" for f in plan_faults(fleet, 103, start, 30, 14))
+    # on the lift: the code is in exactly one 20-minute sample of its hour (the hour's max, a third of its mean)
+    hourly, planned = _lift([("nuisance_code", 3.2, 1 / 30, {"code": 12})], days=5)
+    hour = (planned[0].start_ms + 60_000 - 1 - hourly.start_ms) // HOUR_MS
+    assert hourly.max["fault_code"][hour] == 12
+    assert hourly.avg["fault_code"][hour] == pytest.approx(4.0)
+    assert np.nansum(hourly.max["fault_code"] > 0) == 1
+
+
+def test_the_service_opens_no_work_order_for_nuisance_codes_and_still_finds_the_real_one() -> None:
+    from bench.analytics_eval import frame_of
+    from bench.analytics_product import TRAIN_DAYS, service_schedule
+    from cloud.analytics.detectors import DETECTORS
+    from cloud.analytics.jobs import shipped_limits
+
+    nuisance = [("nuisance_code", 14.5 + 0.37 * i, 1 / 30, {"code": (11, 12, 13)[i % 3]}) for i in range(12)]
+    hourly, planned = _lift([*nuisance, ("door_lock_fault", 17.6, 2.0, {})])
+    detector = DETECTORS["elevator"]
+    params = detector.hyper(shipped_limits().get("elevator", {}))
+    start = START_TIMES["winter"]
+    store = service_schedule(frame_of(hourly), params, start + TRAIN_DAYS * DAY_MS, start + 20 * DAY_MS, step_h=24)
+    found = sorted(store.rows.values(), key=lambda d: d.detected_ms)
+    real = planned[-1]
+    assert [d.fault for d in found] == ["door_lock_fault"]
+    assert real.start_ms <= found[0].detected_ms <= real.end_ms + HOUR_MS

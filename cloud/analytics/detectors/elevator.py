@@ -1,7 +1,13 @@
 """Elevators: fault codes by type, and trip / door-time distributions by robust z-scores.
 
 The controller reports sudden faults itself (GB/T 24476 fault items: passengers trapped, door
-lock fault, out of leveling …); their hourly presence is the ``fault_*`` channels. What it does
+lock fault, out of leveling …); their hourly presence is the ``fault_*`` channels. Which codes
+open a work order is :data:`FAULT_CODES`, on purpose not the profile's whole table: the others
+include codes a controller shows for seconds and clears itself (11 floor position lost, re-learnt
+on the next trip; 12/13 door open / close fault, which the door operator retries). A lift shows a
+few of those a week; a work order for each would teach the butler to ignore the lift's orders
+(issue 15's nuisance-code variant counts them: ``nuisance_code_false_work_orders``). The health
+record still shows every code. What it does
 not report is a lift that is *getting worse*: doors that need more open/close cycles per trip
 (a dirty sill, a misadjusted door operator, a light curtain that keeps re-opening) or that stops
 serving its usual traffic. Those are the ``doors_per_trip`` and ``trips_missing`` channels:
