@@ -33,8 +33,17 @@ Variants the calibration never saw (drawn per device from the evaluation seed):
   ``GRACE_MS`` of one that matches no fault is a ``nuisance_code_false_work_orders``. They are drawn
   from their own generator, so adding them moved no other variant and no other figure.
 
+- a repair: on half of the pumps with bearing wear the bearing is replaced
+  :data:`REPAIR_AFTER_DAYS` after the wear began (the fault ends at that labelled time) and the
+  service is told the way the product is — the work order resolved then, which
+  :func:`cloud.analytics.jobs.train` turns into ``repaired`` for :func:`retrain.decide` once the
+  training window starts after it (:func:`community_schedule`'s ``repairs``); a second bearing
+  wear starts :data:`SECOND_FAULT_AFTER_DAYS` after the repair. Counted:
+  ``false_alarms_after_repair`` (detections after the repair matching no label) and
+  ``second_fault_recall``. Own generator, like the nuisance codes.
+
 Not modelled yet (left for later, said in ``docs/analytics.md``): duty/standby alternation of
-pump pairs, a repair resetting the reference.
+pump pairs.
 
 Figures, per fault kind and for the *inferred* faults (wear, drift, leak, dry run, phase loss:
 read from physics) apart from the *self-reported* ones (fault codes and door flags): recall with
@@ -161,6 +170,8 @@ class DeviceStore:
     rows: dict[tuple[str, int], Detection] = field(default_factory=dict)
     cleared: dict[tuple[str, int], int | None] = field(default_factory=dict)
     reference: Params | None = None
+    reference_end: int | None = None
+    """End of the window the reference was fitted on (``analytics_references.window_end``)."""
     baseline: Params | None = None
     scored_until: int | None = None
 
@@ -211,6 +222,8 @@ class FleetOutcome:
     """Holiday spans inside the run (every device's demand lower)."""
     nuisance: list[tuple[str, int]] = field(default_factory=list)
     """(lift, time) of each nuisance code shown."""
+    repairs: dict[str, int] = field(default_factory=dict)
+    """Repaired pump → when its work order was resolved (the bearing replaced)."""
 
 
 def _variants(fleet: Sequence[Any], faults: list[PlannedFault], rng: np.random.Generator, start_ms: int,
@@ -257,6 +270,34 @@ def nuisance_codes(fleet: Sequence[Any], seed: int, start_ms: int, days: int,
             code = int(rng.choice(NUISANCE_CODES))
             out.setdefault(device.id, []).append(
                 PlannedFault(device.id, NUISANCE_PLAN, sample - 60_000, sample + 60_000, {"code": code}))
+    return out
+
+
+REPAIR_AFTER_DAYS = 4.0
+SECOND_FAULT_AFTER_DAYS = 3.0
+
+
+def repairs(faults: list[PlannedFault], seed: int, start_ms: int, days: int) -> dict[str, int]:
+    """Half of the bearing wears are repaired :data:`REPAIR_AFTER_DAYS` after they began (the label
+    ends there) and a second, new bearing wear follows :data:`SECOND_FAULT_AFTER_DAYS` later on
+    the same pump until the run ends (appended to ``faults``: a label like any other). Returns
+    pump → repair time."""
+    rng = np.random.default_rng([seed, start_ms // DAY_MS, 17])
+    end_ms = start_ms + days * DAY_MS
+    out: dict[str, int] = {}
+    for fault in list(faults):
+        # fast wear only (the slow-wear figures are per pump, and a pump has one wear rate there)
+        if fault.plan.fault != "bearing_wear" or rng.random() >= 0.5 or float(fault.params["percent_per_day"]) <= 1.0:
+            continue
+        repaired = fault.start_ms + int(REPAIR_AFTER_DAYS * DAY_MS)
+        second = repaired + int(SECOND_FAULT_AFTER_DAYS * DAY_MS)
+        if second + 2 * DAY_MS > end_ms or repaired >= fault.end_ms:
+            continue
+        fault.end_ms = repaired
+        fault.threshold_ms = None
+        faults.append(PlannedFault(fault.device, fault.plan, second, end_ms,
+                                   {"percent_per_day": float(rng.uniform(6.0, 10.0))}))
+        out[fault.device] = repaired
     return out
 
 
@@ -330,11 +371,14 @@ class _DayFrames:
 
 
 def community_schedule(frames: Sequence[HourlyFrame], params: Params, first_ms: int, end_ms: int,
-                       step_h: int = 6, *, peers: bool = False) -> dict[str, DeviceStore]:
+                       step_h: int = 6, *, peers: bool = False,
+                       repairs: dict[str, int] | None = None) -> dict[str, DeviceStore]:
     """:func:`service_schedule` for the devices of one kind in one community, in lock-step as the
     service runs them: every day all of them are retrained, then scored. With ``peers`` (meters)
     each frame a pass scores carries the community's feature (the meters' community load, from the
-    same hours of every meter and each meter's baseline of the day — what ``jobs.score`` attaches)."""
+    same hours of every meter and each meter's baseline of the day — what ``jobs.score`` attaches).
+    ``repairs``: device → when its work order was resolved; ``repaired`` is what ``jobs.train``
+    passes — resolved after the reference's window and no later than the training window's start."""
     detector = DETECTORS[frames[0].kind]
     stores = {frame.device: DeviceStore() for frame in frames}
     day = first_ms
@@ -343,10 +387,14 @@ def community_schedule(frames: Sequence[HourlyFrame], params: Params, first_ms: 
             store = stores[frame.device]
             train_from = day - TRAIN_DAYS * DAY_MS
             window = mask_hours(span(frame, train_from, day), store.suspect(day))
+            fixed = (repairs or {}).get(frame.device)
+            repaired = (fixed is not None and store.reference_end is not None
+                        and store.reference_end < fixed <= train_from)
             decision = retrain.decide(detector, window, params, reference=store.reference, previous=store.baseline,
-                                      open_detection=store.any_open(), repaired=False)
+                                      open_detection=store.any_open(), repaired=repaired)
             if decision.new_reference is not None:
                 store.reference = decision.baseline
+                store.reference_end = day
             store.baseline = decision.baseline
         load = _DayFrames(frames, stores, params, peers)
         stop = min(end_ms, day + DAY_MS)
@@ -390,6 +438,7 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     faults = plan_faults(fleet, seed, start_ms, days, TRAIN_DAYS)
     rng = np.random.default_rng([seed, start_ms // DAY_MS, 15])
     changes, variants = _variants(fleet, faults, rng, start_ms, days)
+    repaired = repairs(faults, seed, start_ms, days)
     by_device: dict[str, list[PlannedFault]] = {}
     for fault in faults:
         by_device.setdefault(fault.device, []).append(fault)
@@ -411,7 +460,8 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
         detector = DETECTORS[kind]
         params = detector.hyper(limits.get(kind, {}))
         params.setdefault("limits", {c.name: c.floor for c in detector.channels})
-        stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers)
+        stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers,
+                                    repairs=repaired)
         for name, store in stores.items():
             detections += list(store.rows.values())
             scored[name] = (first_ms, end_ms)
@@ -419,7 +469,8 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
               for f in faults]
     wear = {f.device: float(f.params["percent_per_day"]) for f in faults if f.plan.fault == "bearing_wear"}
     shown = [(f.device, f.start_ms + 60_000) for codes in nuisance.values() for f in codes]
-    return FleetOutcome(labels, detections, scored, variants, wear, holidays=holidays, nuisance=shown)
+    return FleetOutcome(labels, detections, scored, variants, wear, holidays=holidays, nuisance=shown,
+                        repairs=repaired)
 
 
 @dataclass(slots=True)
@@ -446,6 +497,7 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     holiday_false = 0
     holiday_weeks = 0.0
     nuisance_shown = nuisance_false = 0
+    repaired_pumps = after_repair_false = second_labels = second_found = 0
     cpu: list[float] = []
     for _, _, out in outcomes:
         cpu.append(out.cpu_s)
@@ -503,6 +555,15 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         nuisance_false += sum(1 for det in report.unmatched
                               if any(device == det.device and at <= det.detected_ms <= at + GRACE_MS
                                      for device, at in out.nuisance))
+        for device, fixed in out.repairs.items():
+            if device not in out.scored:
+                continue
+            repaired_pumps += 1
+            after_repair_false += sum(1 for det in report.unmatched
+                                      if det.device == device and det.detected_ms >= fixed)
+            second = [lb for lb in out.labels if lb.device == device and lb.start_ms > fixed]
+            second_labels += len(second)
+            second_found += sum(1 for lb in second if id(lb) not in missed)
         for variant in out.variants:
             hi = out.scored[variant.device][1]
             variant_weeks += (hi - variant.at_ms) / (7 * DAY_MS)
@@ -535,6 +596,10 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "holiday_false_alarms": holiday_false,
         "nuisance_codes_scored": nuisance_shown,
         "nuisance_code_false_work_orders": nuisance_false,
+        "repaired_pumps": repaired_pumps,
+        "false_alarms_after_repair": after_repair_false,
+        "second_fault_labels": second_labels,
+        "second_fault_recall": round(second_found / second_labels, 4) if second_labels else 1.0,
         "holiday_device_weeks": round(holiday_weeks, 1),
         "slow_wear_labels": slow.labels,
         "slow_wear_recall": round(slow.detected / slow.labels, 4) if slow.labels else 1.0,

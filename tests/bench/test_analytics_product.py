@@ -142,3 +142,56 @@ def test_the_service_opens_no_work_order_for_nuisance_codes_and_still_finds_the_
     real = planned[-1]
     assert [d.fault for d in found] == ["door_lock_fault"]
     assert real.start_ms <= found[0].detected_ms <= real.end_ms + HOUR_MS
+
+
+def test_a_repair_ends_the_wear_label_and_a_second_wear_follows_on_the_same_pump() -> None:
+    from bench.analytics_product import REPAIR_AFTER_DAYS, repairs
+    from simulators.labelled_fleet import build_fleet, plan_faults
+
+    start = START_TIMES["winter"]
+    for seed in range(100, 110):
+        fleet = build_fleet(60, seed, start)
+        faults = plan_faults(fleet, seed, start, 30, 14)
+        fixed = repairs(faults, seed, start, 30)
+        for device, at in fixed.items():
+            wears = sorted((f for f in faults if f.device == device and f.plan.fault == "bearing_wear"),
+                           key=lambda f: f.start_ms)
+            assert len(wears) == 2
+            assert wears[0].end_ms == at == wears[0].start_ms + int(REPAIR_AFTER_DAYS * DAY_MS)
+            assert at < wears[1].start_ms < wears[1].end_ms == start + 30 * DAY_MS
+        if fixed:
+            return
+    raise AssertionError("no seed of ten repaired a pump")
+
+
+def test_after_a_repair_nothing_is_raised_and_the_next_wear_is_found_against_the_new_reference() -> None:
+    # 45 days: the product takes the new reference once a whole training window (14 days) lies after
+    # the repair (jobs.train: resolved no later than the window's start), so day 33 here; the 30-day
+    # evaluation fleets end before that and judge their second wear against the retrained baseline
+    from bench.analytics_eval import frame_of
+    from bench.analytics_product import TRAIN_DAYS, community_schedule
+    from cloud.analytics.detectors import DETECTORS
+    from cloud.analytics.jobs import shipped_limits
+    from device_profiles import find_profile
+    from simulators.labelled_fleet import FleetDevice, PlannedFault, run_device
+    from simulators.physics.pump import PumpModel
+
+    start, days = START_TIMES["winter"], 45
+    plan = next(p for p in FAULTS if p.fault == "bearing_wear")
+    model = PumpModel("b1-pump-1", find_profile("vfd-pump"), np.random.default_rng(7), start / 1000)
+    first = PlannedFault("b1-pump-1", plan, start + 15 * DAY_MS, start + 19 * DAY_MS, {"percent_per_day": 8.0})
+    second = PlannedFault("b1-pump-1", plan, start + 36 * DAY_MS, start + days * DAY_MS, {"percent_per_day": 8.0})
+    hourly = run_device(FleetDevice("b1-pump-1", "pump", "vfd-pump", model), [first, second], start, days * 24, 1200)
+    detector = DETECTORS["pump"]
+    params = detector.hyper(shipped_limits().get("pump", {}))
+    stores = community_schedule([frame_of(hourly)], params, start + TRAIN_DAYS * DAY_MS, start + days * DAY_MS,
+                                step_h=24, repairs={"b1-pump-1": first.end_ms})
+    store = stores["b1-pump-1"]
+    found = sorted(store.rows.values(), key=lambda d: d.detected_ms)
+    assert any(first.start_ms <= d.detected_ms <= first.end_ms for d in found), "the first wear is found"
+    between = [d for d in found if first.end_ms + 12 * HOUR_MS < d.detected_ms < second.start_ms]
+    assert between == [], "a repaired pump raises nothing"
+    assert store.reference_end is not None
+    assert store.reference_end >= first.end_ms + TRAIN_DAYS * DAY_MS
+    assert store.reference_end <= second.start_ms, "the new reference is the healthy weeks after the repair"
+    assert any(d.fault == "bearing_wear" and second.start_ms <= d.detected_ms for d in found), "the second wear"
