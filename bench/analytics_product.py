@@ -42,8 +42,10 @@ Variants the calibration never saw (drawn per device from the evaluation seed):
   ``false_alarms_after_repair`` (detections after the repair matching no label) and
   ``second_fault_recall``. Own generator, like the nuisance codes.
 
-Not modelled yet (left for later, said in ``docs/analytics.md``): duty/standby alternation of
-pump pairs.
+- duty/standby alternation: a third of the pumps without a setpoint or demand change run as one
+  pump of a pair that hands duty over every day (08:00) or every week (Monday 08:00), the standby
+  pump's demand 0 (the other serves it), from installation on (training included); faults on them
+  stay. ``standby_false_work_orders``: detections on them that match no fault. Own generator.
 
 Figures, per fault kind and for the *inferred* faults (wear, drift, leak, dry run, phase loss:
 read from physics) apart from the *self-reported* ones (fault codes and door flags): recall with
@@ -224,6 +226,8 @@ class FleetOutcome:
     """(lift, time) of each nuisance code shown."""
     repairs: dict[str, int] = field(default_factory=dict)
     """Repaired pump → when its work order was resolved (the bearing replaced)."""
+    standby: list[str] = field(default_factory=list)
+    """Pumps alternating duty with a (not simulated) partner."""
 
 
 def _variants(fleet: Sequence[Any], faults: list[PlannedFault], rng: np.random.Generator, start_ms: int,
@@ -270,6 +274,31 @@ def nuisance_codes(fleet: Sequence[Any], seed: int, start_ms: int, days: int,
             code = int(rng.choice(NUISANCE_CODES))
             out.setdefault(device.id, []).append(
                 PlannedFault(device.id, NUISANCE_PLAN, sample - 60_000, sample + 60_000, {"code": code}))
+    return out
+
+
+def duty_standby(fleet: Sequence[Any], variants: list[Variant], seed: int, start_ms: int, days: int,
+                 changes: dict[str, list[OperatingChange]]) -> list[str]:
+    """A third of the pumps without an operating variant alternate duty daily or weekly at 08:00
+    local (00:00 UTC), starting on duty or on standby; returns them."""
+    rng = np.random.default_rng([seed, start_ms // DAY_MS, 18])
+    varied = {v.device for v in variants}
+    out: list[str] = []
+    for device in fleet:
+        if device.kind != "pump" or device.id in varied or rng.random() >= 1 / 3:
+            continue
+        period = DAY_MS if rng.random() < 0.5 else 7 * DAY_MS
+        on_duty = bool(rng.random() < 0.5)
+        # Mondays: the week's hand-over (1970-01-01 was a Thursday: day 4 of the epoch is a Monday)
+        at = start_ms if period == DAY_MS else start_ms + ((4 - start_ms // DAY_MS) % 7) * DAY_MS
+        hand_overs = [OperatingChange(start_ms, standby=not on_duty)]
+        at += period if at == start_ms else 0
+        while at < start_ms + days * DAY_MS:
+            on_duty = not on_duty
+            hand_overs.append(OperatingChange(at, standby=not on_duty))
+            at += period
+        changes.setdefault(device.id, []).extend(hand_overs)
+        out.append(device.id)
     return out
 
 
@@ -439,6 +468,7 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     rng = np.random.default_rng([seed, start_ms // DAY_MS, 15])
     changes, variants = _variants(fleet, faults, rng, start_ms, days)
     repaired = repairs(faults, seed, start_ms, days)
+    standby = duty_standby(fleet, variants, seed, start_ms, days, changes)
     by_device: dict[str, list[PlannedFault]] = {}
     for fault in faults:
         by_device.setdefault(fault.device, []).append(fault)
@@ -470,7 +500,7 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     wear = {f.device: float(f.params["percent_per_day"]) for f in faults if f.plan.fault == "bearing_wear"}
     shown = [(f.device, f.start_ms + 60_000) for codes in nuisance.values() for f in codes]
     return FleetOutcome(labels, detections, scored, variants, wear, holidays=holidays, nuisance=shown,
-                        repairs=repaired)
+                        repairs=repaired, standby=standby)
 
 
 @dataclass(slots=True)
@@ -498,6 +528,8 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     holiday_weeks = 0.0
     nuisance_shown = nuisance_false = 0
     repaired_pumps = after_repair_false = second_labels = second_found = 0
+    standby_pumps = standby_false = 0
+    standby_weeks = 0.0
     cpu: list[float] = []
     for _, _, out in outcomes:
         cpu.append(out.cpu_s)
@@ -555,6 +587,11 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         nuisance_false += sum(1 for det in report.unmatched
                               if any(device == det.device and at <= det.detected_ms <= at + GRACE_MS
                                      for device, at in out.nuisance))
+        for device in out.standby:
+            if device in out.scored:
+                standby_pumps += 1
+                standby_weeks += (out.scored[device][1] - out.scored[device][0]) / (7 * DAY_MS)
+                standby_false += sum(1 for det in report.unmatched if det.device == device)
         for device, fixed in out.repairs.items():
             if device not in out.scored:
                 continue
@@ -596,6 +633,9 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "holiday_false_alarms": holiday_false,
         "nuisance_codes_scored": nuisance_shown,
         "nuisance_code_false_work_orders": nuisance_false,
+        "standby_pumps": standby_pumps,
+        "standby_device_weeks": round(standby_weeks, 1),
+        "standby_false_work_orders": standby_false,
         "repaired_pumps": repaired_pumps,
         "false_alarms_after_repair": after_repair_false,
         "second_fault_labels": second_labels,

@@ -192,18 +192,30 @@ class OperatingChange:
     demand_factor: float | None = None
     """Multiplies the device's demand from then on: a pump set's peak water demand, a lift's
     hall calls, a gate's passages, a meter's base load (whichever the model has)."""
+    standby: bool | None = None
+    """A pump of a duty/standby pair hands over: True — the other pump serves the pair's demand
+    from now on (this one's demand is 0 and it sleeps, as a standby pump does); False — back on
+    duty with its demand (what a demand change meanwhile made of it)."""
 
     def apply(self, model: DeviceModel) -> None:
         if self.setpoint is not None:
             model.write("pressure_setpoint", self.setpoint)
         if self.demand_factor is not None:
-            for attr in DEMAND_ATTRIBUTES:
+            for attr in (*DEMAND_ATTRIBUTES, STANDBY_ATTRIBUTE):
                 if hasattr(model, attr):
                     setattr(model, attr, float(getattr(model, attr)) * self.demand_factor)
+        if self.standby and not hasattr(model, STANDBY_ATTRIBUTE) and hasattr(model, "demand_max"):
+            setattr(model, STANDBY_ATTRIBUTE, float(model.demand_max))
+            model.demand_max = 0.0
+        elif self.standby is False and hasattr(model, STANDBY_ATTRIBUTE):
+            model.demand_max = float(getattr(model, STANDBY_ATTRIBUTE))
+            delattr(model, STANDBY_ATTRIBUTE)
 
 
 DEMAND_ATTRIBUTES = ("demand_max", "peak_calls", "peak", "base_kw")
 """The model attribute that scales each kind's demand (pump, elevator, gate, meter)."""
+STANDBY_ATTRIBUTE = "duty_demand_max"
+"""Where a standby pump keeps its demand until it is back on duty (a demand change scales it too)."""
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -195,3 +196,35 @@ def test_after_a_repair_nothing_is_raised_and_the_next_wear_is_found_against_the
     assert store.reference_end >= first.end_ms + TRAIN_DAYS * DAY_MS
     assert store.reference_end <= second.start_ms, "the new reference is the healthy weeks after the repair"
     assert any(d.fault == "bearing_wear" and second.start_ms <= d.detected_ms for d in found), "the second wear"
+
+
+def test_duty_standby_pumps_hand_over_and_the_standby_one_serves_nothing() -> None:
+    from bench.analytics_product import duty_standby
+    from simulators.labelled_fleet import OperatingChange, build_fleet, run_devices
+
+    start = START_TIMES["winter"]  # a Monday
+    fleet = build_fleet(100, 104, start)
+    changes: dict[str, list[OperatingChange]] = {}
+    paired = duty_standby(fleet, [], 104, start, 30, changes)
+    pumps = [d for d in fleet if d.kind == "pump"]
+    assert 0 < len(paired) < len(pumps)
+    for device in paired:
+        hand_overs = changes[device]
+        assert all(c.standby is not None for c in hand_overs)
+        assert [c.standby for c in hand_overs[1:]] == [not c.standby for c in hand_overs[:-1]]  # alternating
+        gaps = {b.at_ms - a.at_ms for a, b in itertools.pairwise(hand_overs[1:])}
+        assert gaps in ({DAY_MS}, {7 * DAY_MS})
+    # physics: the pump serves its demand on duty and none on standby; a holiday meanwhile scales both
+    device = next(d for d in fleet if d.id == paired[0])
+    week = [OperatingChange(start, standby=False), OperatingChange(start + 2 * DAY_MS, standby=True),
+            OperatingChange(start + 3 * DAY_MS, demand_factor=0.5),
+            OperatingChange(start + 4 * DAY_MS, standby=False)]
+    before = float(device.model.demand_max)
+    hourly = run_devices([device], {}, start, 6 * 24, 1200, thresholds=False, changes={device.id: week})[device.id]
+    flow = hourly.avg["flow"].reshape(6, 24).sum(axis=1)
+    assert flow[0] > 100
+    assert flow[1] > 100
+    assert flow[2] == 0  # standby: the partner serves the pair
+    assert flow[3] < 0.05 * flow[1]  # (its last sample, at midnight, is the hand-over back)
+    assert flow[4] > 0.3 * flow[1]
+    assert float(device.model.demand_max) == pytest.approx(0.5 * before)
