@@ -45,7 +45,8 @@ Variants the calibration never saw (drawn per device from the evaluation seed):
 - duty/standby alternation: a third of the pumps without a setpoint or demand change run as one
   pump of a pair that hands duty over every day (08:00) or every week (Monday 08:00), the standby
   pump's demand 0 (the other serves it), from installation on (training included); faults on them
-  stay. ``standby_false_work_orders``: detections on them that match no fault. Own generator.
+  stay. ``standby_false_work_orders``: detections on them that match no fault (the leak channels
+  raise them: not fixed yet, see ``docs/analytics.md``). Own generator.
 
 Figures, per fault kind and for the *inferred* faults (wear, drift, leak, dry run, phase loss:
 read from physics) apart from the *self-reported* ones (fault codes and door flags): recall with
