@@ -204,8 +204,10 @@ class OperatingChange:
             for attr in (*DEMAND_ATTRIBUTES, STANDBY_ATTRIBUTE):
                 if hasattr(model, attr):
                     setattr(model, attr, float(getattr(model, attr)) * self.demand_factor)
-        if self.standby and not hasattr(model, STANDBY_ATTRIBUTE) and hasattr(model, "demand_max"):
-            setattr(model, STANDBY_ATTRIBUTE, float(model.demand_max))
+        if not isinstance(model, PumpModel):
+            return
+        if self.standby and not hasattr(model, STANDBY_ATTRIBUTE):
+            setattr(model, STANDBY_ATTRIBUTE, model.demand_max)
             model.demand_max = 0.0
         elif self.standby is False and hasattr(model, STANDBY_ATTRIBUTE):
             model.demand_max = float(getattr(model, STANDBY_ATTRIBUTE))

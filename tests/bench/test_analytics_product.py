@@ -201,6 +201,7 @@ def test_after_a_repair_nothing_is_raised_and_the_next_wear_is_found_against_the
 def test_duty_standby_pumps_hand_over_and_the_standby_one_serves_nothing() -> None:
     from bench.analytics_product import duty_standby
     from simulators.labelled_fleet import OperatingChange, build_fleet, run_devices
+    from simulators.physics.pump import PumpModel
 
     start = START_TIMES["winter"]  # a Monday
     fleet = build_fleet(100, 104, start)
@@ -208,14 +209,15 @@ def test_duty_standby_pumps_hand_over_and_the_standby_one_serves_nothing() -> No
     paired = duty_standby(fleet, [], 104, start, 30, changes)
     pumps = [d for d in fleet if d.kind == "pump"]
     assert 0 < len(paired) < len(pumps)
-    for device in paired:
-        hand_overs = changes[device]
+    for name in paired:
+        hand_overs = changes[name]
         assert all(c.standby is not None for c in hand_overs)
         assert [c.standby for c in hand_overs[1:]] == [not c.standby for c in hand_overs[:-1]]  # alternating
         gaps = {b.at_ms - a.at_ms for a, b in itertools.pairwise(hand_overs[1:])}
         assert gaps in ({DAY_MS}, {7 * DAY_MS})
     # physics: the pump serves its demand on duty and none on standby; a holiday meanwhile scales both
     device = next(d for d in fleet if d.id == paired[0])
+    assert isinstance(device.model, PumpModel)
     week = [OperatingChange(start, standby=False), OperatingChange(start + 2 * DAY_MS, standby=True),
             OperatingChange(start + 3 * DAY_MS, demand_factor=0.5),
             OperatingChange(start + 4 * DAY_MS, standby=False)]
