@@ -40,6 +40,7 @@ from cloud.analytics.features import (
     robust_center_scale,
     seasonal_profile,
     settled_ewma,
+    standby_hours,
 )
 from cloud.analytics.frames import Array, HourlyFrame, counter_increase, occupancy
 
@@ -91,6 +92,16 @@ def _quiet_hours(profile: Array, frame: HourlyFrame, params: Params) -> npt.NDAr
         return np.asarray(expected <= cut, dtype=bool)
 
 
+def _standby(frame: HourlyFrame, params: Params, running: Array, *, look_ahead: bool) -> npt.NDArray[np.bool_]:
+    """Hours the pump stands by in a duty/standby pair (:func:`standby_hours`): the leak channels
+    neither learn nor judge them. Running time from the run-hours counter (exact) or the running
+    share of the samples, whichever saw more; a pump that reports neither is never "standby"."""
+    ran = np.fmax(counter_increase(frame, params["run_hours_metric"]), running)
+    if np.isnan(ran).all():
+        return np.zeros(frame.hours, dtype=bool)
+    return standby_hours(ran, int(params["standby_hours"]), look_ahead=look_ahead)
+
+
 def _design(freq: Array, pressure: Array) -> Array:
     return np.column_stack([freq, freq * freq, pressure, freq * pressure])
 
@@ -121,6 +132,7 @@ class PumpDetector(Detector):
         "min_training_hours": 48,
         "ewma_alpha": 1 / 24,
         "huber_epsilon": 1.35,
+        "standby_hours": 12,
     }
 
     def fit_baseline(self, frame: HourlyFrame, params: Params) -> Params:
@@ -150,10 +162,12 @@ class PumpDetector(Detector):
         suction, _ = robust_center_scale(frame.column(params["suction_metric"]))
         # demand follows occupancy: a holiday's hours leave the flow and duty profiles (not the
         # regression, which is the pump's physics at its operating point and holds on a holiday too)
-        flow = occupancy(frame, frame.column(params["flow_metric"]))
+        # ... and so do a duty/standby pair's standby turns (the normal is the normal *on duty*)
+        duty_turn = ~_standby(frame, params, running, look_ahead=True)
+        flow = occupancy(frame, np.where(duty_turn, frame.column(params["flow_metric"]), np.nan))
         flow_profile, _ = seasonal_profile(flow, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
         flow_mean = float(np.nanmean(flow)) if not np.isnan(flow).all() else float("nan")
-        duty = occupancy(frame, counter_increase(frame, params["run_hours_metric"]))
+        duty = occupancy(frame, np.where(duty_turn, counter_increase(frame, params["run_hours_metric"]), np.nan))
         duty_profile, _ = seasonal_profile(duty, frame.times_ms, utc_offset_ms=params["utc_offset_ms"])
         return {
             "duty_hour_of_week": [round(float(v), 4) for v in duty_profile],
@@ -241,6 +255,9 @@ class PumpDetector(Detector):
         if suction_normal is not None and np.isfinite(suction_normal) and suction_normal > 0.1:
             # dry run: the inlet loses its water; the drive soon trips, so the hourly minimum tells
             stats["suction_loss"] = 1.0 - frame.column(params["suction_metric"], "min") / float(suction_normal)
+        # a standby turn is not judged by the leak channels (causal: the past hours only, see
+        # standby_hours); their EWMAs hold their state across it
+        on_duty = same_context & ~_standby(frame, params, running, look_ahead=False)
         flow_mean = baseline.get("flow_mean")
         flow_profile = np.asarray(baseline.get("flow_hour_of_week") or [np.nan] * 168, dtype=np.float64)
         flow_excess = np.full(frame.hours, np.nan)
@@ -250,7 +267,7 @@ class PumpDetector(Detector):
             # judged on holidays too (a holiday lowers demand: more flow than a normal week is a leak
             # all the more), not on make-up workdays (no hour-of-week slot describes them)
             flow = occupancy(frame, frame.column(params["flow_metric"]), holidays=False)
-            flow_excess = ewma(np.where(same_context, (flow - expected_flow)
+            flow_excess = ewma(np.where(on_duty, (flow - expected_flow)
                                         / float(flow_mean), np.nan), float(params["flow_alpha"]))
             stats["flow_excess"] = flow_excess
         duty_profile = np.asarray(baseline.get("duty_hour_of_week") or [np.nan] * 168, dtype=np.float64)
@@ -263,7 +280,7 @@ class PumpDetector(Detector):
             # only the quiet hours count: more demand (new tenants, summer) makes the set run longer
             # all day and a little at night (+40 % demand: up to 0.31 h/h at night on the simulated
             # fleet), a leak makes it run through the night (above 0.4 h/h within ~18 h of its onset)
-            quiet = same_context & _quiet_hours(duty_profile, frame, params)
+            quiet = on_duty & _quiet_hours(duty_profile, frame, params)
             duty_excess = ewma(np.where(quiet, duty - expected_duty, np.nan), float(params["flow_alpha"]))
             stats["duty_excess"] = duty_excess
         return Scored(
