@@ -65,32 +65,36 @@ def settled_ewma(values: Array, alpha: float, min_count: int) -> Array:
 
 
 def standby_hours(ran: Array, hours: int, *, look_ahead: bool = False) -> npt.NDArray[np.bool_]:
-    """Hours a machine of a duty/standby pair stands by: it did not run in the hour nor in the
-    ``hours`` before it (and, with ``look_ahead``, nor in the ``hours`` after it).
+    """Hours a machine of a duty/standby pair stands by: hours of a still stretch (no running at
+    all) longer than ``hours`` — causally, the hours from the ``hours + 1``-th still hour on; with
+    ``look_ahead``, every hour of such a stretch.
 
     ``ran`` is the running time per hour (> 0: it ran; 0: it stood still; NaN: unknown, counted as
     not seen running). Why (issue 15): booster sets alternate duty between the pumps of a pair
     daily or weekly; on standby a pump does not run at all, so an hour-of-week normal of flow or
     running time that mixes duty and standby hours reads every duty hour as a leak. A standby
-    pump stands still for its whole day or week, while a duty pump of a residential set runs
-    every evening and morning (its night's sleep is some 6 hours), so ~12 still hours around an
-    hour tell standby from a sleeping night without knowing the pair or a duty register.
+    turn keeps the pump still for a whole day or week (≥ 24 h), while a duty pump of a residential
+    set runs every evening and morning (its night's sleep is some 6–8 hours), so the length of the
+    still stretch tells standby from a sleeping night without knowing the pair or a duty register.
+    (A day-level mask was tried and failed: a hand-over at 08:00 makes every local day part duty,
+    part standby. A window of ±``hours`` around each hour was considered: it needs ``2·hours + 1``
+    still hours and so hides only the middle of a daily standby turn.)
 
-    The window is one-sided by default because scoring is causal (every statistic at hour *t* uses
-    only hours ``<= t``, :mod:`cloud.analytics.timeline`): the first ``hours`` hours of a standby
-    turn are not recognised and are judged — they read *below* normal, which an excess channel
-    never alarms on. Training may look ahead (the window's hours are all in the past), so the
-    whole standby turn leaves the normal. What it cannot see: a pump out of service for a day is
-    "standby" too (its flow and duty are not judged — nothing to judge while it stands still),
-    and a mask only ever hides hours in which the machine did not run, so a leak that makes it
-    run (longer, or at night) is never hidden.
+    Scoring is causal (every statistic at hour *t* uses only hours ``<= t``,
+    :mod:`cloud.analytics.timeline`), so it cannot know a still stretch will last: the first
+    ``hours`` hours of a standby turn are judged — they read *below* normal, which an excess
+    channel never alarms on. Training may look ahead (the window's hours are all in the past), so
+    the whole turn leaves the normal. What it cannot see: a pump out of service for a day is
+    "standby" too (nothing to judge while it stands still), and a mask only ever hides hours in
+    which the machine did not run, so a leak that makes it run (longer, or at night) is never hidden.
     """
     seen = np.nan_to_num(ran, nan=0.0) > 0
-    counts = np.concatenate(([0], np.cumsum(seen)))
     idx = np.arange(seen.size)
-    lo = np.maximum(idx - hours, 0)
-    hi = np.minimum(idx + (hours if look_ahead else 0) + 1, seen.size)
-    return np.asarray(counts[hi] - counts[lo] == 0, dtype=bool)
+    last_run = np.maximum.accumulate(np.where(seen, idx, -1)) if seen.size else idx
+    if not look_ahead:
+        return np.asarray(idx - last_run > hours, dtype=bool)
+    next_run = np.minimum.accumulate(np.where(seen, idx, seen.size)[::-1])[::-1] if seen.size else idx
+    return np.asarray(~seen & (next_run - last_run - 1 > hours), dtype=bool)
 
 
 def cusum(values: Array, drift: float, *, reset_below: float | None = None) -> Array:

@@ -155,3 +155,23 @@ def test_the_seasonal_profile_is_the_per_slot_robust_centre_and_scale() -> None:
                 picked = values[valid & (slots % 24 == slot % 24)]
             expected = robust_center_scale(picked) if picked.size else (np.nan, np.nan)
             np.testing.assert_array_equal([median[slot], sigma[slot]], expected)
+
+
+def test_standby_is_a_long_still_stretch_and_never_an_hour_that_ran() -> None:
+    from cloud.analytics.features import standby_hours
+
+    # duty days run 06–23 (a 7-hour night's sleep, not standby); day 3 is a standby day
+    day = np.r_[np.zeros(6), np.full(17, 0.5), 0.0]
+    ran = np.r_[day, day, np.zeros(24), day]
+    past = standby_hours(ran, 12)
+    whole = standby_hours(ran, 12, look_ahead=True)
+    assert not (past | whole)[ran > 0].any()  # an hour the pump ran is never hidden
+    assert not past[6:47].any() and not whole[:47].any()  # the duty pump's night is judged
+    # training hides the whole still stretch (hours 47–77); scoring from its 13th still hour on
+    assert whole.nonzero()[0].tolist() == list(range(47, 78))
+    assert [h for h in np.flatnonzero(past) if h >= 6] == list(range(59, 78))
+    # causal: cutting the series leaves the earlier hours alone
+    assert (standby_hours(ran[:64], 12) == past[:64]).all()
+    # unknown hours count as "not seen running"
+    assert standby_hours(np.full(30, np.nan), 12)[12:].all()
+    assert standby_hours(np.zeros(0), 12).shape == (0,)
