@@ -107,3 +107,54 @@ def test_a_lift_s_self_clearing_codes_open_nothing_and_its_stopping_faults_still
     frame.avg["fault_code"][first + 40] = 2
     found = lift.score(frame, baseline, {}, from_ms=START_MS + 14 * DAY_MS)
     assert [d.fault for d in found] == ["door_lock_fault"]
+
+
+def _paired_pump(period_days: int, leak_day: float | None, days: int = 30) -> tuple[list[object], int | None]:
+    """One pump of a duty/standby pair handing duty over every ``period_days`` at 00:00 UTC (08:00
+    local), on duty first, through its physics and the service's daily retrain + score schedule;
+    with a slow leak from ``leak_day``. Returns the detections and the leak's onset."""
+    from bench.analytics_eval import frame_of
+    from bench.analytics_product import START_TIMES, TRAIN_DAYS, community_schedule
+    from cloud.analytics.jobs import shipped_limits
+    from device_profiles import find_profile
+    from simulators.labelled_fleet import FAULTS, FleetDevice, OperatingChange, PlannedFault, run_device
+    from simulators.physics.pump import PumpModel
+
+    start = START_TIMES["winter"]  # a Monday
+    model = PumpModel("b1-pump-1", find_profile("vfd-pump"), np.random.default_rng(9), start / 1000)
+    hand_overs = [OperatingChange(start + k * period_days * DAY_MS, standby=k % 2 == 1)
+                  for k in range(days // period_days + 1)]
+    faults, onset = [], None
+    if leak_day is not None:
+        onset = start + int(leak_day * DAY_MS)
+        plan = next(p for p in FAULTS if p.fault == "pressure_loss")
+        faults = [PlannedFault("b1-pump-1", plan, onset, start + days * DAY_MS,
+                               {"leak_max_m3h": 25.0, "ramp_hours": 96.0})]
+    hourly = run_device(FleetDevice("b1-pump-1", "pump", "vfd-pump", model), faults, start, days * 24, 1200,
+                        changes=hand_overs)
+    detector = DETECTORS["pump"]
+    params = detector.hyper(shipped_limits().get("pump", {}))
+    stores = community_schedule([frame_of(hourly)], params, start + TRAIN_DAYS * DAY_MS, start + days * DAY_MS,
+                                step_h=24)
+    return list(stores["b1-pump-1"].rows.values()), onset
+
+
+def test_a_pump_alternating_duty_daily_or_weekly_raises_no_leak() -> None:
+    """Issue 15: the leak channels learnt an hour-of-week normal mixing duty and standby hours,
+    so every duty hour read as a leak (41 false work orders on 23 pumps of the 2 × 4 × 100 run;
+    on this pump: flow_excess once a day apart, twice a week apart, without the standby mask)."""
+    for period in (1, 7):
+        found, _ = _paired_pump(period, None)
+        leaks = [d for d in found if d.fault == "pressure_loss"]
+        assert leaks == [], f"alternating every {period} day(s): {[d.message for d in leaks]}"
+
+
+def test_a_slow_leak_on_a_pump_of_a_duty_standby_pair_is_still_found() -> None:
+    # the leak starts on a duty turn (days 14–21 of the weekly alternation; day 18 is a duty day of the daily one)
+    for period, leak_day in ((7, 16.3), (1, 18.3)):
+        found, onset = _paired_pump(period, leak_day)
+        assert onset is not None
+        leaks = [d for d in found if d.fault == "pressure_loss" and d.detected_ms >= onset]
+        assert leaks, f"alternating every {period} day(s): the leak is not found ({found})"
+        assert leaks[0].detected_ms <= onset + 3 * DAY_MS
+        assert [d for d in found if d.fault == "pressure_loss" and d.detected_ms < onset] == []
