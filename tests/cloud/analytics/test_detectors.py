@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.analytics_eval import single_device
+from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.detectors.meter import COST_RULE_BAND
 from cloud.analytics.frames import DAY_MS, HOUR_MS
@@ -109,7 +110,7 @@ def test_a_lift_s_self_clearing_codes_open_nothing_and_its_stopping_faults_still
     assert [d.fault for d in found] == ["door_lock_fault"]
 
 
-def _paired_pump(period_days: int, leak_day: float | None, days: int = 30) -> tuple[list[object], int | None]:
+def _paired_pump(period_days: int, leak_day: float | None, days: int = 30) -> tuple[list[Detection], int | None]:
     """One pump of a duty/standby pair handing duty over every ``period_days`` at 00:00 UTC (08:00
     local), on duty first, through its physics and the service's daily retrain + score schedule;
     with a slow leak from ``leak_day``. Returns the detections and the leak's onset."""
