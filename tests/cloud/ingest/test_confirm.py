@@ -208,4 +208,5 @@ def test_confirmation_window_merges_the_commits_inside_it() -> None:
     assert queue.due(10.5)  # a quiet spell longer than the window: at once again
     zero = ConfirmQueue(window_s=0.0)
     zero.add([_prepared(t1, 1)])
-    assert zero.due(1.0) and zero.due(1.0)  # window 0: every commit
+    assert zero.due(1.0)
+    assert zero.due(1.0)  # window 0: every commit
