@@ -202,7 +202,7 @@ def test_confirmation_window_merges_the_commits_inside_it() -> None:
     assert queue.next_due(10.1875) == 0.0625
     assert queue.due(10.25)  # the window's end
     queue.flush(client.publish, 2)
-    assert [doc["seqs"] for _, doc in client.got] == [[[1, 1]], [[2, 4]]]  # type: ignore[index]
+    assert [doc["seqs"] for _, doc in client.got] == [[[1, 1]], [[2, 4]]]
     queue.add([_prepared(t1, 5)])
     assert not queue.due(10.375)
     assert queue.due(10.5)  # a quiet spell longer than the window: at once again
