@@ -20,10 +20,10 @@ resends it.
 
 Never dropped (issue 21): a commit's seqs go into :class:`ConfirmQueue`, a bounded pending set per
 gateway and incarnation, coalesced into ranges when sent. The worker flushes it at most once per
-*confirmation window* (:data:`CONFIRM_WINDOW_S`, ``GUANJIA_INGEST_CONFIRM_WINDOW_S``): a commit
-right after a quiet spell is confirmed at once, the commits inside the window after a flush wait
-for the window's end and go out together — one ``stored`` message per gateway per window instead
-of one per commit (see :meth:`ConfirmQueue.due`); a publish the MQTT client cannot take now (not connected, or its own
+*confirmation window* (``GUANJIA_INGEST_CONFIRM_WINDOW_S``, default :data:`CONFIRM_WINDOW_S` = after
+every commit; while behind at least :data:`BEHIND_WINDOW_S`): a commit after a quiet spell is
+confirmed at once, the commits inside the window after a flush wait for the window's end and go
+out together — one ``stored`` message per gateway per window (see :meth:`ConfirmQueue.due`); a publish the MQTT client cannot take now (not connected, or its own
 outgoing window full) leaves the seqs pending for the next flush instead of being refused and
 forgotten. When the pending set reaches its bound the worker stops committing (so stops acking;
 the broker holds the stream) until it drains: backpressure, not loss.
@@ -104,16 +104,21 @@ class Sent(Enum):
 
 Publish = Callable[[str, bytes], Sent]
 
-CONFIRM_WINDOW_S = 0.2
-"""Default confirmation window: pending confirmations are flushed at most this often.
+CONFIRM_WINDOW_S = 0.0
+"""Default confirmation window: 0 = flush after every commit (while not behind).
 
-Why 0.2 s: under load each worker commits every ~50–100 ms and a busy gateway (20 batches/s)
-has a batch in most commits, so one ``stored`` message per commit was one PUBLISH per message —
-encoded by the worker, received, routed and sent by the broker, and parsed by the gateway:
-measured (issue 21, 500 × 10 × 4 burst) ~1 confirmation per 1.2 messages at a 0.25 s window
-applied only while behind. A window of a few commits cuts that several-fold and costs at most
-the window in confirmation latency (target: p99 ≤ 1 s after commit; the edge resends after
-30 s), and a quiet gateway's single batch is still confirmed right after its commit."""
+Why not 0.2 s by default (measured, issue 21, full bench bursts at load 6–9): under a burst a
+worker commits batches of up to 500 messages about every 0.3 s, and each gateway's messages reach a
+worker about as often, so one ``stored`` message per commit is already about one per gateway per
+0.3 s; a 0.2 s window merged almost nothing (msg40: 14,263–18,214 confirmations per 20,000
+messages with it, 13,875–15,918 without) and pushed commit→confirmation p50 from ~110 to ~320 ms
+and p99 from 310–590 ms to 1.1–1.7 s, past the 1 s target. What does merge is a backlog — many
+commits in a row for the same gateway — which :data:`BEHIND_WINDOW_S` covers."""
+
+BEHIND_WINDOW_S = 0.25
+"""The window while the worker is behind (whatever the setting says, at least this): under a
+backlog a gateway's consecutive batches land in consecutive commits, and one message with merged
+ranges per interval replaces one per commit, at the cost of this much confirmation latency."""
 
 MAX_PENDING_SEQS = 200_000
 """Bound of :class:`ConfirmQueue` (seqs, all gateways): at 1 batch/s per gateway this is minutes of
@@ -142,23 +147,27 @@ class ConfirmQueue:
     last_flush: float | None = None
     """Monotonic time of the last flush that was due (``None``: never)."""
 
-    def due(self, now: float) -> bool:
+    def window(self, behind: bool) -> float:
+        """The window now: the setting, and at least :data:`BEHIND_WINDOW_S` while behind."""
+        return max(self.window_s, BEHIND_WINDOW_S) if behind else self.window_s
+
+    def due(self, now: float, *, behind: bool = False) -> bool:
         """Whether a flush at monotonic time ``now`` should go ahead: something is pending and the
-        last flush is at least :attr:`window_s` ago (or there was none). When it is, ``now``
+        last flush is at least :meth:`window` ago (or there was none). When it is, ``now``
         becomes the window's start. The caller passes the time (the worker's event-loop clock;
         tests pin it), so the window is a pure function of the calls."""
         if not self.size:
             return False
-        if self.last_flush is not None and now - self.last_flush < self.window_s:
+        if self.last_flush is not None and now - self.last_flush < self.window(behind):
             return False
         self.last_flush = now
         return True
 
-    def next_due(self, now: float) -> float:
+    def next_due(self, now: float, *, behind: bool = False) -> float:
         """Seconds from ``now`` until a flush would be due (0 when it is, or nothing has been sent)."""
         if self.last_flush is None:
             return 0.0
-        return max(0.0, self.last_flush + self.window_s - now)
+        return max(0.0, self.last_flush + self.window(behind) - now)
 
     def add(self, batch: Iterable[Prepared]) -> int:
         """Queue the seqs a committed batch confirms; returns how many."""

@@ -16,7 +16,8 @@ never stalls the stream. Hostile input never raises out of the batcher.
 
 Confirmations (:class:`cloud.ingest.confirm.ConfirmQueue`): queued after each commit and flushed
 at most once per confirmation window (``WorkerOptions.confirm_window_s``, default
-:data:`cloud.ingest.confirm.CONFIRM_WINDOW_S`): right after the commit when the window has passed,
+:data:`cloud.ingest.confirm.CONFIRM_WINDOW_S`, 0 = after every commit; while behind at least
+:data:`cloud.ingest.confirm.BEHIND_WINDOW_S`): right after the commit when the window has passed,
 else by the confirmer task at the window's end; when the queue is full the writer
 waits before its next commit (backpressure). A worker is *behind* (the hint in its confirmations)
 when its inbox holds at least half of ``receive_maximum``, confirmations are pending after a
@@ -347,9 +348,9 @@ class IngestWorker:
         if self.consumer is None or not self.confirms.size:
             return
         try:
-            if not self.confirms.due(asyncio.get_running_loop().time()) and not force:
-                return
             behind = self.behind
+            if not self.confirms.due(asyncio.get_running_loop().time(), behind=behind) and not force:
+                return
             sent_before = self.confirms.sent
             outcome = self.confirms.flush(self.consumer.publish, to_ms(self.clock.now()), behind=behind)
             if self.confirms.sent > sent_before:
@@ -366,7 +367,7 @@ class IngestWorker:
         MQTT client was full or down)."""
         loop = asyncio.get_running_loop()
         while True:
-            wait = self.confirms.next_due(loop.time()) if self.confirms.size else CONFIRM_FLUSH_S
+            wait = self.confirms.next_due(loop.time(), behind=self.behind) if self.confirms.size else CONFIRM_FLUSH_S
             await asyncio.sleep(min(CONFIRM_FLUSH_S, max(0.005, wait)))
             self._flush_confirms()
 

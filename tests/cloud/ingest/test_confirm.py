@@ -206,7 +206,10 @@ def test_confirmation_window_merges_the_commits_inside_it() -> None:
     queue.add([_prepared(t1, 5)])
     assert not queue.due(10.375)
     assert queue.due(10.5)  # a quiet spell longer than the window: at once again
-    zero = ConfirmQueue(window_s=0.0)
+    zero = ConfirmQueue(window_s=0.0)  # the default: after every commit …
     zero.add([_prepared(t1, 1)])
     assert zero.due(1.0)
-    assert zero.due(1.0)  # window 0: every commit
+    assert zero.due(1.0)
+    assert not zero.due(1.125, behind=True)  # … but while behind at most every BEHIND_WINDOW_S
+    assert zero.next_due(1.125, behind=True) == 0.125
+    assert zero.due(1.25, behind=True)
