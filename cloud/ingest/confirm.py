@@ -25,8 +25,9 @@ every commit; while behind at least :data:`BEHIND_WINDOW_S`): a commit after a q
 confirmed at once, the commits inside the window after a flush wait for the window's end and go
 out together — one ``stored`` message per gateway per window (see :meth:`ConfirmQueue.due`). A
 publish the MQTT client cannot take now (not connected, or its own outgoing window full) leaves
-the seqs pending for the next flush instead of being refused and forgotten. When the pending set reaches its bound the worker stops committing (so stops acking;
-the broker holds the stream) until it drains: backpressure, not loss.
+the seqs pending for the next flush instead of being refused and forgotten. When the pending set
+reaches its bound the worker stops committing (so stops acking; the broker holds the stream)
+until it drains: backpressure, not loss.
 
 ``behind``: when the worker is behind (its inbox full, confirmations pending, or a batch old at
 commit), the ``stored`` message says so, and the edge restarts its resend timers instead of
