@@ -108,13 +108,14 @@ Publish = Callable[[str, bytes], Sent]
 CONFIRM_WINDOW_S = 0.0
 """Default confirmation window: 0 = flush after every commit (while not behind).
 
-Why not 0.2 s by default (measured, issue 21, full bench bursts at load 6–9): under a burst a
-worker commits batches of up to 500 messages about every 0.3 s, and each gateway's messages reach a
-worker about as often, so one ``stored`` message per commit is already about one per gateway per
-0.3 s; a 0.2 s window merged little or nothing (msg40: 10,052–18,214 confirmations per 20,000
-messages with it, 13,875–15,918 without) and pushed commit→confirmation p50 from 107–150 to
-219–330 ms and p99 from 310–590 ms to 0.9–1.7 s, past the 1 s target in two of three runs. What does merge is a backlog — many
-commits in a row for the same gateway — which :data:`BEHIND_WINDOW_S` covers."""
+Why not 0.2 s by default (measured, issue 21, bench bursts at load 5.6–9): under a burst a
+worker commits batches of up to 500 messages about every 0.3 s, and each gateway's messages
+reach a worker about as often, so one ``stored`` message per commit is already about one per
+gateway per 0.3 s. A 0.2 s window merged little or nothing (msg40: 10,052–18,214 confirmations
+per 20,000 messages with it, 13,875–15,918 without) and pushed commit→confirmation p50 from
+107–150 to 219–330 ms and p99 from 310–590 ms to 0.9–1.7 s, past the 1 s target in two of three
+runs. What does merge is a backlog — many commits in a row for the same gateway — which
+:data:`BEHIND_WINDOW_S` covers."""
 
 BEHIND_WINDOW_S = 0.25
 """The window while the worker is behind (whatever the setting says, at least this): under a
