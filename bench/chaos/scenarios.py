@@ -313,7 +313,7 @@ def db_disk_full(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
         stack.sql_autocommit(f"CREATE TABLESPACE chaos_small LOCATION '{mnt / 'pg'}'")
         stack.sql_autocommit("ALTER TABLE ingest_batches SET TABLESPACE chaos_small")
         stack.sql_autocommit("ALTER INDEX ingest_batches_pkey SET TABLESPACE chaos_small")
-        stack.sql_autocommit("ALTER INDEX ingest_batches_received_idx SET TABLESPACE chaos_small")
+        stack.sql_autocommit("ALTER INDEX ingest_batches_received_brin SET TABLESPACE chaos_small")
         time.sleep(t.warm)
         filler = mnt / "filler"
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True, check=False)
@@ -328,7 +328,7 @@ def db_disk_full(site: Site, stack: Stack, t: Timing) -> dict[str, Any]:
         try:
             stack.sql_autocommit("ALTER TABLE ingest_batches SET TABLESPACE pg_default")
             stack.sql_autocommit("ALTER INDEX ingest_batches_pkey SET TABLESPACE pg_default")
-            stack.sql_autocommit("ALTER INDEX ingest_batches_received_idx SET TABLESPACE pg_default")
+            stack.sql_autocommit("ALTER INDEX ingest_batches_received_brin SET TABLESPACE pg_default")
             stack.sql_autocommit("DROP TABLESPACE IF EXISTS chaos_small")
         finally:
             subprocess.run(["umount", "-l", str(mnt)], check=False)

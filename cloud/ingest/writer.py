@@ -152,10 +152,11 @@ class Writer:
                 claims.append(p)
         if self.mode == "plain":
             tmins = [p.tmin_ms for p in batch if p.tmin_ms is not None]
-            if tmins:
+            days = _days(min(tmins), max(p.tmax_ms or 0 for p in batch)) if tmins else set()
+            if not days <= self.known_days:  # (known: no transaction at all, a round trip saved per batch)
                 # own short transaction: DDL on the parent must not wait inside a data transaction
                 async with conn.transaction():
-                    await self._ensure_partitions(conn, min(tmins), max(p.tmax_ms or 0 for p in batch))
+                    await self._ensure_partitions(conn, days)
         async with conn.transaction():
             high_water = await self._window(conn, claims, result)
             held_keys = {_key(p) for p in claims if p.held}
@@ -298,9 +299,7 @@ class Writer:
                 if (new_id := await cur.fetchone()) is not None:
                     result.event_ids.append(int(new_id[0]))
 
-    async def _ensure_partitions(self, conn: psycopg.AsyncConnection, low_ms: int, high_ms: int) -> None:
-        first, last = ms_to_dt(low_ms).date(), ms_to_dt(high_ms).date()
-        days = {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+    async def _ensure_partitions(self, conn: psycopg.AsyncConnection, days: set[dt.date]) -> None:
         if days <= self.known_days:
             return
         missing = days - self.known_days
@@ -319,6 +318,12 @@ class Writer:
         for channel, ids in ((ALARM_CHANNEL, result.alarm_ids), (EVENT_CHANNEL, result.event_ids)):
             if ids:
                 await conn.execute(sql.SQL("NOTIFY {}, {}").format(sql.Identifier(channel), sql.Literal(str(max(ids)))))
+
+
+def _days(low_ms: int, high_ms: int) -> set[dt.date]:
+    """The UTC days (partitions) from ``low_ms`` to ``high_ms``."""
+    first, last = ms_to_dt(low_ms).date(), ms_to_dt(high_ms).date()
+    return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
 
 
 SECURITY_RULES: Final = {"seq_conflict": "ingest-seq-conflict", "seq_out_of_window": "ingest-seq-out-of-window"}

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     ingest_processes: int = Field(default=0, ge=0, le=64)
     """``GUANJIA_INGEST_PROCESSES``: processes ``guanjia cloud ingest`` runs when ``--processes`` is not
     given (each its own interpreter: an ingest worker is GIL-bound); 0 = one per CPU core, at most 8."""
+    ingest_confirm_window_s: float = Field(default=0.0, ge=0.0, le=1.0)
+    """``GUANJIA_INGEST_CONFIRM_WINDOW_S``: an ingest worker sends each gateway at most one storage
+    confirmation per this many seconds, merging the commits in between (see
+    :mod:`cloud.ingest.confirm`, which says why the default is 0 = after every commit; while
+    behind the worker merges over 0.25 s anyway). At most 1 s: the confirmation target."""
     gateway_mqtt_url: str | None = None
     """``GUANJIA_GATEWAY_MQTT_URL``: the broker address an enrolling gateway is given (``mqtts://host:8883``,
     no credentials); unset: the host and port of ``GUANJIA_MQTT_URL``."""

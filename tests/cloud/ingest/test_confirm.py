@@ -182,3 +182,34 @@ def test_confirm_queue_split_message_keeps_only_the_unsent_ranges() -> None:
     got = [s for _, doc in client.got for a, b in doc["seqs"] for s in range(a, b + 1)]  # type: ignore[attr-defined]
     assert sorted(got) == seqs
     assert len(client.got) == 3
+
+
+def test_confirmation_window_merges_the_commits_inside_it() -> None:
+    """At most one flush per window (times pinned): the first commit after a quiet spell is
+    confirmed at once; the commits inside the window wait for its end and go out as one message
+    with merged ranges; nothing pending is never due."""
+    t1 = wire.topic("c", "g1", "telemetry")
+    queue = ConfirmQueue(window_s=0.25)  # (binary fractions: the pinned times add up exactly)
+    assert not queue.due(0.0)  # nothing pending
+    assert queue.next_due(0.0) == 0.0
+    queue.add([_prepared(t1, 1)])
+    assert queue.due(10.0)  # the first commit: at once
+    client = _Client(room=100)
+    queue.flush(client.publish, 1)
+    for now, seq in ((10.0625, 2), (10.125, 3), (10.1875, 4)):  # three commits inside the window
+        queue.add([_prepared(t1, seq)])
+        assert not queue.due(now)
+    assert queue.next_due(10.1875) == 0.0625
+    assert queue.due(10.25)  # the window's end
+    queue.flush(client.publish, 2)
+    assert [doc["seqs"] for _, doc in client.got] == [[[1, 1]], [[2, 4]]]
+    queue.add([_prepared(t1, 5)])
+    assert not queue.due(10.375)
+    assert queue.due(10.5)  # a quiet spell longer than the window: at once again
+    zero = ConfirmQueue(window_s=0.0)  # the default: after every commit …
+    zero.add([_prepared(t1, 1)])
+    assert zero.due(1.0)
+    assert zero.due(1.0)
+    assert not zero.due(1.125, behind=True)  # … but while behind at most every BEHIND_WINDOW_S
+    assert zero.next_due(1.125, behind=True) == 0.125
+    assert zero.due(1.25, behind=True)
