@@ -50,6 +50,9 @@ CUSUM_CLIP = 0.25
 """One hour's ratio enters the CUSUM clipped to ±25 % (about four of its spreads): a counter that
 catches up after a gap, or a near-zero normal hour, must not fill the sum alone; a drift (at most
 +20 % on the fleet) passes unclipped."""
+CUSUM_FALSE_ALARMS = 0.04
+"""False alarms per device-week the CUSUM may raise on the training fleet — four times the other
+channels' 0.005: it is the channel that must be early, and the issue's budget is 0.05 for all."""
 CUSUM_CAP = 2.0
 """The CUSUM never holds more than 2 (two thirds of a day of a +20 % drift, or ~67 hours of the
 slack): once the excess stops — a repair, or the end of a fault — the sum drains within three days
@@ -140,7 +143,7 @@ class MeterDetector(Detector):
     channels: ClassVar[tuple[Channel, ...]] = (
         Channel("energy_excess_1d", "energy_drift", floor=0.06, min_hours=3),
         Channel("energy_excess_3d", "energy_drift", floor=0.04, min_hours=3),
-        Channel("energy_excess_cusum", "energy_drift", floor=0.3, min_hours=1),
+        Channel("energy_excess_cusum", "energy_drift", floor=0.3, min_hours=1, target_rate=CUSUM_FALSE_ALARMS),
         Channel("energy_deficit_1d", "energy_drop", floor=0.06, min_hours=3),
         Channel("phase_loss", "phase_loss", floor=0.5, min_hours=1),
     )
