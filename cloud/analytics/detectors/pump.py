@@ -244,7 +244,11 @@ class PumpDetector(Detector):
         # Holidays and make-up days are left out of it: the building's demand drops by a third and
         # the fit, learnt on ordinary weeks, reads 2–3 % high for the whole week (the fast channel's
         # 5 % is above that; a three-day mean at 3 % is not)
-        slow = trailing_mean(occupancy(frame, np.clip(ratio, -bound, bound)), int(params["slow_hours"]))
+        # Clipped wider than the day-long average (±10 % at least): the fit's 3-sigma bound is ~3 % on
+        # a quiet pump, which would cap every hour — and so the mean — at the very shift it looks for;
+        # over 72 hours one odd hour moves the mean by a seventieth of itself anyway
+        wide = max(bound, 0.1)
+        slow = trailing_mean(occupancy(frame, np.clip(ratio, -wide, wide)), int(params["slow_hours"]))
         # "rising for N days": consecutive rises of the daily mean residual, mapped back to hours
         day_starts, day_sums = daily_sum(np.nan_to_num(ratio), frame.times_ms, min_hours=1)
         _, day_counts = daily_sum(np.where(np.isnan(ratio), 0.0, 1.0), frame.times_ms, min_hours=1)
