@@ -295,8 +295,9 @@ class PumpDetector(Detector):
             stats["duty_excess"] = duty_excess
         return Scored(
             stats=stats,
-            context={"current_ratio": ratio, "current_excess": excess, "current_excess_slow": slow, "pressure": pressure,
-                     "pressure_deficit": pressure_def, "expected_current": predicted, "current": cur,
+            context={"current_ratio": ratio, "current_excess": excess, "current_excess_slow": slow,
+                     "pressure": pressure, "pressure_deficit": pressure_def, "expected_current": predicted,
+                     "current": cur,
                      "rising_days": rising, "flow_excess": flow_excess, "duty_excess": duty_excess},
         )
 
