@@ -288,11 +288,7 @@ class MeterDetector(Detector):
         direction_zh = "多" if ratio > 0 else "少"
         advice_zh = ("请检查是否有设备未关、电机故障或计量异常" if ratio > 0
                      else "请检查是否跳闸、设备停运或计量异常")
-        peers = float(ctx[COMMUNITY_LOAD][hour])
-        peers_zh = (f"，节假日按本小区其他电表的用电水平（平时的 {peers * 100:.0f}%）折算" if np.isfinite(peers)
-                    else "")
-        peers_en = (f", scaled to the community's holiday load ({peers * 100:.0f}% of normal across its meters)"
-                    if np.isfinite(peers) else "")
+        peers_zh, peers_en = _peers_note(ctx, hour)
         return (f"电表 {frame.device} 近 {span_zh}用电比平时{direction_zh} {abs(ratio) * 100:.0f}%"
                 f"（{actual:.0f} kWh，本机同时段平时约 {normal:.0f} kWh{peers_zh}）——{advice_zh} / "
                 f"meter {frame.device} used {abs(ratio) * 100:.0f}% {direction} energy than normal over the last "
@@ -311,8 +307,19 @@ class MeterDetector(Detector):
                           f"({extra / normal * 100:+.0f}%)")
         else:
             figures_zh, figures_en = "逐小时累计", "hour after hour"
+        peers_zh, peers_en = _peers_note(ctx, hour)
+        figures_zh, figures_en = figures_zh + peers_zh, figures_en + peers_en
         return (f"电表 {frame.device} 用电逐小时持续高于本机平时水平（{figures_zh}），尚未到 15% 管控线——"
                 f"请检查是否有设备未关、电机故障或计量异常 / "
                 f"meter {frame.device} has used more energy than its normal hour after hour ({figures_en}), "
                 f"before the 15% cost-control band — check for equipment left running, a failing motor "
                 f"or a metering fault")
+
+
+def _peers_note(ctx: dict[str, Array], hour: int) -> tuple[str, str]:
+    """The clause (zh, en) saying a holiday hour was judged against the community's load."""
+    peers = float(ctx[COMMUNITY_LOAD][hour])
+    if not np.isfinite(peers):
+        return "", ""
+    return (f"，节假日按本小区其他电表的用电水平（平时的 {peers * 100:.0f}%）折算",
+            f", scaled to the community's holiday load ({peers * 100:.0f}% of normal across its meters)")
