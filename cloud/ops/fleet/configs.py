@@ -242,12 +242,15 @@ async def target_by_push(conn: AsyncConnection[Any], push_id: str) -> TargetRow 
         return await cur.fetchone()
 
 
-async def sent_pushes(conn: AsyncConnection[Any], gateway_id: int, version: str) -> list[str]:
-    """Push ids of every target sent to ``gateway_id`` with ``version`` and still without an outcome."""
-    cur = await conn.execute("SELECT push_id FROM config_rollout_targets "
-                             "WHERE gateway_id = %s AND version = %s AND state = 'sent' ORDER BY push_id",
-                             (gateway_id, version))
-    return [r[0] for r in await cur.fetchall()]
+async def settle_version(conn: AsyncConnection[Any], gateway_id: int, version: str, to: str, at: dt.datetime, *,
+                         reason: str | None = None, detail: str = "") -> int:
+    """Give every target sent to ``gateway_id`` with ``version`` and still without an outcome the
+    outcome ``to`` (one statement: the edge's verdict on a version answers every push of it)."""
+    cur = await conn.execute(
+        "UPDATE config_rollout_targets SET state = %s, reason = %s, detail = %s, done_at = %s "
+        "WHERE gateway_id = %s AND version = %s AND state = 'sent'",
+        (to, reason, detail[:500], at, gateway_id, version))
+    return cur.rowcount
 
 
 async def move_target(conn: AsyncConnection[Any], push_id: str, frm: tuple[str, ...], to: str, at: dt.datetime, *,

@@ -242,12 +242,10 @@ class RolloutDriver:
             # first one's push was on probation gets no report of its own (the edge ignores a push of
             # what it is already trying), so the verdict on the version answers every push of it.
             if report.state == "good" and report.running:
-                for push_id in await configs.sent_pushes(conn, gateway_id, report.running):
-                    await configs.move_target(conn, push_id, ("sent",), "applied", now)
+                await configs.settle_version(conn, gateway_id, report.running, "applied", now)
             elif report.state == "rolled_back" and report.attempted:
-                for push_id in await configs.sent_pushes(conn, gateway_id, report.attempted):
-                    await configs.move_target(conn, push_id, ("sent",), "failed", now,
-                                              reason=report.reason or report.state, detail=report.detail)
+                await configs.settle_version(conn, gateway_id, report.attempted, "failed", now,
+                                             reason=report.reason or report.state, detail=report.detail)
         self.wake.set()
 
     # ------------------------------------------------------------------ component
