@@ -13,6 +13,8 @@ against the baseline's sums over the same hours:
   normal day-to-day spread is small;
 - ``energy_excess_3d``: trailing 72 h ratio − 1, whose spread is smaller, so a slow drift is
   caught days before it reaches the hard threshold;
+- ``energy_excess_cusum``: Page's CUSUM of each hour's ratio to its normal (issue 15): a short
+  ramp accumulates hour by hour instead of waiting for the 24-hour sum to clear its limit;
 - ``phase_loss``: one phase's lowest voltage in the hour below half the meter's normal voltage
   while another phase is normal (3-phase meters only).
 

@@ -15,6 +15,8 @@ feature scaling and residual spread are stored as JSON. Channels:
 - ``current_excess`` (bearing wear): EWMA (≈ one day of running hours) of the relative residual
   ``I / Î − 1``; the explanation quotes it ("draws 18 % more current than usual for this
   pressure") with the number of consecutive days its daily mean has risen;
+- ``current_excess_slow`` (slow bearing wear, issue 15): the same residual's mean over the last
+  three days, whose noise is a fraction of the day-long average's, with a 3 % floor;
 - ``current_deficit`` (dry run): ``1 − I / Î`` in the hour — sudden, so no smoothing;
 - ``flow_excess`` / ``duty_excess`` (slow pressure loss): EWMA of the flow, and of the running
   time per hour (the run-hours counter), above their hour-of-week normal — a leak adds demand
