@@ -539,9 +539,11 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     figures["slow_wear_lead_hours_median"] = round(statistics.median(slow_all), 1) if slow_all else 0.0
     figures["slow_wear_leads_censored"] = len(slow.censored_leads_h)
     # apart: the leads whose trip fired in the run, and the censored ones (at least this long)
-    figures["slow_wear_tripped_lead_hours_median"] = round(statistics.median(slow.leads_h), 1) if slow.leads_h else 0.0
-    figures["slow_wear_censored_lead_hours_median"] = (round(statistics.median(slow.censored_leads_h), 1)
-                                                      if slow.censored_leads_h else 0.0)
+    # (a key is left out when no label of its kind exists: 0.0 would read as a lead of zero hours)
+    if slow.leads_h:
+        figures["slow_wear_tripped_lead_hours_median"] = round(statistics.median(slow.leads_h), 1)
+    if slow.censored_leads_h:
+        figures["slow_wear_censored_lead_hours_median"] = round(statistics.median(slow.censored_leads_h), 1)
     for kind, tally in sorted(tallies.items()):
         low, high = wilson(tally.detected, tally.labels)
         figures[f"{kind}_labels"] = tally.labels
