@@ -4,11 +4,15 @@ Runs the service's own schedule — daily gated retraining (:mod:`cloud.analytic
 6-hour scoring passes on the fixed time grid (:mod:`cloud.analytics.timeline`) — over evaluation
 fleets of several seeds × start dates (winter, the Spring Festival week, summer, the October
 holidays) with variants the calibration never saw (slow wear, setpoint and demand changes, sensor
-offset and noise, missing hours): :mod:`bench.analytics_product`. Keys (``../shared/targets.json``
+offset and noise, missing hours, nuisance fault codes, a repair and a second fault, duty/standby
+alternation of pump pairs):
+:mod:`bench.analytics_product`. Keys (``../shared/targets.json``
 "analytics"): ``seeds``, ``start_times``, ``devices``, ``simulated_days``, ``inferred_recall`` and
 its Wilson ``_low95``, ``precision``, ``false_alarms_per_device_week`` (Poisson interval keys
 beside it), ``slow_wear_lead_hours_median``, ``negative_leads``,
-``setpoint_change_false_work_orders``, ``demand_change_false_work_orders``, plus per fault kind
+``setpoint_change_false_work_orders``, ``demand_change_false_work_orders``,
+``nuisance_code_false_work_orders``, ``false_alarms_after_repair``, ``second_fault_recall``,
+``standby_false_work_orders``, plus per fault kind
 recall with intervals and the lead-time distribution.
 
 The one-pass evaluation on a single seed (and the calibration of ``limits.json``) is

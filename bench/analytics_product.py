@@ -27,8 +27,26 @@ Variants the calibration never saw (drawn per device from the evaluation seed):
   the State Council's notice), and the frames the service scores carry that calendar, as the
   database's frames do.
 
-Not modelled yet (left for later, said in ``docs/analytics.md``): duty/standby alternation of
-pump pairs, nuisance fault codes, a repair resetting the reference.
+- nuisance fault codes: on half of the lifts, about :data:`NUISANCE_PER_WEEK` self-clearing codes a
+  week (floor position lost, door open / close fault: :data:`simulators.physics.elevator.NUISANCE_CODES`),
+  each seen by one sample only and never labelled; a detection on such a lift within
+  ``GRACE_MS`` of one that matches no fault is a ``nuisance_code_false_work_orders``. They are drawn
+  from their own generator, so adding them moved no other variant and no other figure.
+
+- a repair: on half of the pumps with bearing wear the bearing is replaced
+  :data:`REPAIR_AFTER_DAYS` after the wear began (the fault ends at that labelled time) and the
+  service is told the way the product is — the work order resolved then, which
+  :func:`cloud.analytics.jobs.train` turns into ``repaired`` for :func:`retrain.decide` once the
+  training window starts after it (:func:`community_schedule`'s ``repairs``); a second bearing
+  wear starts :data:`SECOND_FAULT_AFTER_DAYS` after the repair. Counted:
+  ``false_alarms_after_repair`` (detections after the repair matching no label) and
+  ``second_fault_recall``. Own generator, like the nuisance codes.
+
+- duty/standby alternation: a third of the pumps without a setpoint or demand change run as one
+  pump of a pair that hands duty over every day (08:00) or every week (Monday 08:00), the standby
+  pump's demand 0 (the other serves it), from installation on (training included); faults on them
+  stay. ``standby_false_work_orders``: detections on them that match no fault (the leak channels
+  raise them: not fixed yet, see ``docs/analytics.md``). Own generator.
 
 Figures, per fault kind and for the *inferred* faults (wear, drift, leak, dry run, phase loss:
 read from physics) apart from the *self-reported* ones (fault codes and door flags): recall with
@@ -65,12 +83,14 @@ from cloud.analytics.jobs import shipped_limits
 from cloud.analytics.timeline import Advance, Clear, OpenDetection, Raise, advance, cell_of, cell_range
 from simulators.labelled_fleet import (
     FaultLabel,
+    FaultPlan,
     OperatingChange,
     PlannedFault,
     build_fleet,
     plan_faults,
     run_devices,
 )
+from simulators.physics.elevator import NUISANCE_CODES
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +202,8 @@ class DeviceStore:
     rows: dict[tuple[str, int], Detection] = field(default_factory=dict)
     cleared: dict[tuple[str, int], int | None] = field(default_factory=dict)
     reference: Params | None = None
+    reference_end: int | None = None
+    """End of the window the reference was fitted on (``analytics_references.window_end``)."""
     baseline: Params | None = None
     scored_until: int | None = None
 
@@ -232,6 +254,12 @@ class FleetOutcome:
     """CPU seconds the fleet took (simulation + schedule), for the scale figures."""
     holidays: list[tuple[int, int]] = field(default_factory=list)
     """Holiday spans inside the run (every device's demand lower)."""
+    nuisance: list[tuple[str, int]] = field(default_factory=list)
+    """(lift, time) of each nuisance code shown."""
+    repairs: dict[str, int] = field(default_factory=dict)
+    """Repaired pump → when its work order was resolved (the bearing replaced)."""
+    standby: list[str] = field(default_factory=list)
+    """Pumps alternating duty with a (not simulated) partner."""
 
 
 def _variants(fleet: Sequence[Any], faults: list[PlannedFault], rng: np.random.Generator, start_ms: int,
@@ -254,6 +282,84 @@ def _variants(fleet: Sequence[Any], faults: list[PlannedFault], rng: np.random.G
             changes[device.id] = [OperatingChange(at, demand_factor=float(rng.uniform(1.1, 1.4)))]
             variants.append(Variant(device.id, "demand", at))
     return changes, variants
+
+
+NUISANCE_PER_WEEK = 3.0
+NUISANCE_PLAN = FaultPlan("elevator", "nuisance_code", False, (0.0, 0.0), lambda _rng: {})
+"""Not a fault: switched like one so the model shows the code, never a label."""
+
+
+def nuisance_codes(fleet: Sequence[Any], seed: int, start_ms: int, days: int,
+                   step_s: int) -> dict[str, list[PlannedFault]]:
+    """Self-clearing codes on half of the lifts, ~:data:`NUISANCE_PER_WEEK` a week, each on from a
+    minute before a sample to a minute after it (so exactly one sample shows it: what seconds of a
+    code leave in the hourly rollup when the poll happens to see it). Their own generator: the
+    draws of the other variants stay where they were."""
+    rng = np.random.default_rng([seed, start_ms // DAY_MS, 16])
+    step_ms = step_s * 1000
+    out: dict[str, list[PlannedFault]] = {}
+    for device in fleet:
+        if device.kind != "elevator" or rng.random() >= 0.5:
+            continue
+        for _ in range(int(rng.poisson(NUISANCE_PER_WEEK * days / 7))):
+            sample = (start_ms + int(rng.uniform(HOUR_MS, days * DAY_MS - HOUR_MS))) // step_ms * step_ms
+            code = int(rng.choice(NUISANCE_CODES))
+            out.setdefault(device.id, []).append(
+                PlannedFault(device.id, NUISANCE_PLAN, sample - 60_000, sample + 60_000, {"code": code}))
+    return out
+
+
+def duty_standby(fleet: Sequence[Any], variants: list[Variant], seed: int, start_ms: int, days: int,
+                 changes: dict[str, list[OperatingChange]]) -> list[str]:
+    """A third of the pumps without an operating variant alternate duty daily or weekly at 08:00
+    local (00:00 UTC), starting on duty or on standby; returns them."""
+    rng = np.random.default_rng([seed, start_ms // DAY_MS, 18])
+    varied = {v.device for v in variants}
+    out: list[str] = []
+    for device in fleet:
+        if device.kind != "pump" or device.id in varied or rng.random() >= 1 / 3:
+            continue
+        period = DAY_MS if rng.random() < 0.5 else 7 * DAY_MS
+        on_duty = bool(rng.random() < 0.5)
+        # Mondays: the week's hand-over (1970-01-01 was a Thursday: day 4 of the epoch is a Monday)
+        at = start_ms if period == DAY_MS else start_ms + ((4 - start_ms // DAY_MS) % 7) * DAY_MS
+        hand_overs = [OperatingChange(start_ms, standby=not on_duty)]
+        at += period if at == start_ms else 0
+        while at < start_ms + days * DAY_MS:
+            on_duty = not on_duty
+            hand_overs.append(OperatingChange(at, standby=not on_duty))
+            at += period
+        changes.setdefault(device.id, []).extend(hand_overs)
+        out.append(device.id)
+    return out
+
+
+REPAIR_AFTER_DAYS = 4.0
+SECOND_FAULT_AFTER_DAYS = 3.0
+
+
+def repairs(faults: list[PlannedFault], seed: int, start_ms: int, days: int) -> dict[str, int]:
+    """Half of the bearing wears are repaired :data:`REPAIR_AFTER_DAYS` after they began (the label
+    ends there) and a second, new bearing wear follows :data:`SECOND_FAULT_AFTER_DAYS` later on
+    the same pump until the run ends (appended to ``faults``: a label like any other). Returns
+    pump → repair time."""
+    rng = np.random.default_rng([seed, start_ms // DAY_MS, 17])
+    end_ms = start_ms + days * DAY_MS
+    out: dict[str, int] = {}
+    for fault in list(faults):
+        # fast wear only (the slow-wear figures are per pump, and a pump has one wear rate there)
+        if fault.plan.fault != "bearing_wear" or rng.random() >= 0.5 or float(fault.params["percent_per_day"]) <= 1.0:
+            continue
+        repaired = fault.start_ms + int(REPAIR_AFTER_DAYS * DAY_MS)
+        second = repaired + int(SECOND_FAULT_AFTER_DAYS * DAY_MS)
+        if second + 2 * DAY_MS > end_ms or repaired >= fault.end_ms:
+            continue
+        fault.end_ms = repaired
+        fault.threshold_ms = None
+        faults.append(PlannedFault(fault.device, fault.plan, second, end_ms,
+                                   {"percent_per_day": float(rng.uniform(6.0, 10.0))}))
+        out[fault.device] = repaired
+    return out
 
 
 def holiday_changes(fleet: Sequence[Any], start_ms: int, days: int,
@@ -326,11 +432,14 @@ class _DayFrames:
 
 
 def community_schedule(frames: Sequence[HourlyFrame], params: Params, first_ms: int, end_ms: int,
-                       step_h: int = 6, *, peers: bool = False) -> dict[str, DeviceStore]:
+                       step_h: int = 6, *, peers: bool = False,
+                       repairs: dict[str, int] | None = None) -> dict[str, DeviceStore]:
     """:func:`service_schedule` for the devices of one kind in one community, in lock-step as the
     service runs them: every day all of them are retrained, then scored. With ``peers`` (meters)
     each frame a pass scores carries the community's feature (the meters' community load, from the
-    same hours of every meter and each meter's baseline of the day — what ``jobs.score`` attaches)."""
+    same hours of every meter and each meter's baseline of the day — what ``jobs.score`` attaches).
+    ``repairs``: device → when its work order was resolved; ``repaired`` is what ``jobs.train``
+    passes — resolved after the reference's window and no later than the training window's start."""
     detector = DETECTORS[frames[0].kind]
     stores = {frame.device: DeviceStore() for frame in frames}
     day = first_ms
@@ -339,10 +448,14 @@ def community_schedule(frames: Sequence[HourlyFrame], params: Params, first_ms: 
             store = stores[frame.device]
             train_from = day - TRAIN_DAYS * DAY_MS
             window = mask_hours(span(frame, train_from, day), store.suspect(day))
+            fixed = (repairs or {}).get(frame.device)
+            repaired = (fixed is not None and store.reference_end is not None
+                        and store.reference_end < fixed <= train_from)
             decision = retrain.decide(detector, window, params, reference=store.reference, previous=store.baseline,
-                                      open_detection=store.any_open(), repaired=False)
+                                      open_detection=store.any_open(), repaired=repaired)
             if decision.new_reference is not None:
                 store.reference = decision.baseline
+                store.reference_end = day
             store.baseline = decision.baseline
         load = _DayFrames(frames, stores, params, peers)
         stop = min(end_ms, day + DAY_MS)
@@ -386,6 +499,8 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     faults = plan_faults(fleet, seed, start_ms, days, TRAIN_DAYS)
     rng = np.random.default_rng([seed, start_ms // DAY_MS, 15])
     changes, variants = _variants(fleet, faults, rng, start_ms, days)
+    repaired = repairs(faults, seed, start_ms, days)
+    standby = duty_standby(fleet, variants, seed, start_ms, days, changes)
     by_device: dict[str, list[PlannedFault]] = {}
     for fault in faults:
         by_device.setdefault(fault.device, []).append(fault)
@@ -394,7 +509,9 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     scored: dict[str, tuple[int, int]] = {}
     first_ms, end_ms = start_ms + TRAIN_DAYS * DAY_MS, start_ms + days * DAY_MS
     holidays = holiday_changes(fleet, start_ms, days, changes)
-    hourly = run_devices(fleet, by_device, start_ms, days * 24, step_s, changes=changes)
+    nuisance = nuisance_codes(fleet, seed, start_ms, days, step_s)
+    switched = {d: by_device.get(d, []) + nuisance.get(d, []) for d in set(by_device) | set(nuisance)}
+    hourly = run_devices(fleet, switched, start_ms, days * 24, step_s, changes=changes)
     groups: dict[tuple[str, str], list[HourlyFrame]] = {}
     for device in fleet:
         frame = _degrade(frame_of(hourly.pop(device.id)), rng)
@@ -405,7 +522,8 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
         detector = DETECTORS[kind]
         params = detector.hyper(limits.get(kind, {}))
         params.setdefault("limits", {c.name: c.floor for c in detector.channels})
-        stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers)
+        stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers,
+                                    repairs=repaired)
         for name, store in stores.items():
             detections += list(store.rows.values())
             scored[name] = (first_ms, end_ms)
@@ -415,7 +533,9 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
     by_id = {frame.device: frame for frames in groups.values() for frame in frames}
     shift = {f.device: wear_current_shift(by_id[f.device], f.start_ms, min(f.end_ms, end_ms)) for f in faults
              if f.plan.fault == "bearing_wear" and wear[f.device] <= 1.0 and f.device in by_id}
-    return FleetOutcome(labels, detections, scored, variants, wear, shift, holidays=holidays)
+    shown = [(f.device, f.start_ms + 60_000) for codes in nuisance.values() for f in codes]
+    return FleetOutcome(labels, detections, scored, variants, wear, holidays=holidays, nuisance=shown,
+                        repairs=repaired, standby=standby, wear_shift=shift)
 
 
 @dataclass(slots=True)
@@ -441,6 +561,10 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     floor_percent = wear_floor_percent()
     holiday_false = 0
     holiday_weeks = 0.0
+    nuisance_shown = nuisance_false = 0
+    repaired_pumps = after_repair_false = second_labels = second_found = 0
+    standby_pumps = standby_false = 0
+    standby_weeks = 0.0
     cpu: list[float] = []
     for _, _, out in outcomes:
         cpu.append(out.cpu_s)
@@ -493,6 +617,25 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
                     target.leads_h.append((label.threshold_ms - first) / HOUR_MS)
                 else:
                     target.negative += 1
+        nuisance_shown += sum(1 for device, at in out.nuisance
+                              if device in out.scored and out.scored[device][0] <= at < out.scored[device][1])
+        nuisance_false += sum(1 for det in report.unmatched
+                              if any(device == det.device and at <= det.detected_ms <= at + GRACE_MS
+                                     for device, at in out.nuisance))
+        for device in out.standby:
+            if device in out.scored:
+                standby_pumps += 1
+                standby_weeks += (out.scored[device][1] - out.scored[device][0]) / (7 * DAY_MS)
+                standby_false += sum(1 for det in report.unmatched if det.device == device)
+        for device, fixed in out.repairs.items():
+            if device not in out.scored:
+                continue
+            repaired_pumps += 1
+            after_repair_false += sum(1 for det in report.unmatched
+                                      if det.device == device and det.detected_ms >= fixed)
+            second = [lb for lb in out.labels if lb.device == device and lb.start_ms > fixed]
+            second_labels += len(second)
+            second_found += sum(1 for lb in second if id(lb) not in missed)
         for variant in out.variants:
             hi = out.scored[variant.device][1]
             variant_weeks += (hi - variant.at_ms) / (7 * DAY_MS)
@@ -523,6 +666,15 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "demand_change_false_work_orders": variant_false["demand"],
         "operating_variant_device_weeks": round(variant_weeks, 1),
         "holiday_false_alarms": holiday_false,
+        "nuisance_codes_scored": nuisance_shown,
+        "nuisance_code_false_work_orders": nuisance_false,
+        "standby_pumps": standby_pumps,
+        "standby_device_weeks": round(standby_weeks, 1),
+        "standby_false_work_orders": standby_false,
+        "repaired_pumps": repaired_pumps,
+        "false_alarms_after_repair": after_repair_false,
+        "second_fault_labels": second_labels,
+        "second_fault_recall": round(second_found / second_labels, 4) if second_labels else 1.0,
         "holiday_device_weeks": round(holiday_weeks, 1),
         "slow_wear_labels": slow.labels,
         "slow_wear_recall": round(slow.detected / slow.labels, 4) if slow.labels else 1.0,

@@ -13,11 +13,19 @@ import numpy as np
 from cloud.analytics.frames import Array, HourlyFrame
 
 
-def code_present(frame: HourlyFrame, metric: str, code: int) -> Array:
-    """1.0 in hours whose maximum of ``metric`` equals ``code`` (or whose minimum does), else 0; NaN = no data."""
+def code_present(frame: HourlyFrame, metric: str, code: int, *, min_seconds: float = 0.0) -> Array:
+    """1.0 in hours whose maximum of ``metric`` equals ``code`` (or whose minimum does), else 0; NaN = no data.
+
+    ``min_seconds``: the code must also have been shown that long in the hour, read from the hour's
+    mean (a code ``c`` shown ``s`` seconds and 0 otherwise averages ``c · s / 3600``; another code
+    in the same hour only raises the mean, so this never hides a code that was there long enough) —
+    the rollup's way of the edge rules' ``hold``, so a contact that bounces for seconds is no fault."""
     top = frame.column(metric, "max")
     low = frame.column(metric, "min")
     hit = (top == code) | (low == code)
+    if min_seconds > 0:
+        with np.errstate(invalid="ignore"):
+            hit &= (low == code) | (frame.column(metric, "avg") >= code * min_seconds / 3600.0)
     out = np.where(hit, 1.0, 0.0)
     out[np.isnan(top)] = np.nan
     return out

@@ -144,3 +144,23 @@ def test_slow_wear_is_found_three_days_before_its_trip() -> None:
     assert found.detected_ms >= faults[0].start_ms
     assert "on average over the last 3 days" in found.message
     assert "近 3 天平均" in found.message
+
+
+def test_a_lift_s_self_clearing_codes_open_nothing_and_its_stopping_faults_still_do() -> None:
+    # the rule (docs/analytics.md, "Nuisance fault codes"): only the stopping faults of the profile's
+    # table are work orders, and only when shown for a minute of the hour; floor position lost and
+    # door open / close faults (11–13) clear themselves
+    frame, _ = single_device("elevator", "b1-elevator-1", days=16, seed=4)
+    lift = DETECTORS["elevator"]
+    baseline = lift.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), lift.hyper())
+    first = frame.hour_of(START_MS + 14 * DAY_MS)
+    for offset, code in enumerate((11, 12, 13, 12, 11, 13)):  # one 20-minute sample of the hour shows it
+        frame.max["fault_code"][first + 5 * offset + 2] = code
+        frame.avg["fault_code"][first + 5 * offset + 2] = code / 3
+    frame.max["fault_code"][first + 33] = 2  # a door-lock contact bouncing for 10 s: under the 60 s hold
+    frame.avg["fault_code"][first + 33] = 2 * 10 / 3600
+    assert lift.score(frame, baseline, {}, from_ms=START_MS + 14 * DAY_MS) == []
+    frame.max["fault_code"][first + 40] = frame.min["fault_code"][first + 40] = 2  # door lock fault, the hour long
+    frame.avg["fault_code"][first + 40] = 2
+    found = lift.score(frame, baseline, {}, from_ms=START_MS + 14 * DAY_MS)
+    assert [d.fault for d in found] == ["door_lock_fault"]
