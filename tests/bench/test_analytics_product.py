@@ -12,9 +12,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.analytics_product import NUISANCE_PLAN, START_TIMES, poisson_rate, run_fleet, summarise, wilson
+from bench.analytics_eval import frame_of
+from bench.analytics_product import (
+    NUISANCE_PLAN,
+    START_TIMES,
+    poisson_rate,
+    run_fleet,
+    summarise,
+    wear_current_shift,
+    wear_floor_percent,
+    wilson,
+)
 from cloud.analytics.frames import DAY_MS, HOUR_MS
-from simulators.labelled_fleet import FAULTS
+from simulators.labelled_fleet import FAULTS, single_device
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
@@ -23,6 +33,17 @@ def test_wilson_interval_matches_the_textbook_values() -> None:
     assert high == pytest.approx(0.972, abs=1e-3)
     assert wilson(0, 0) == (0.0, 1.0)
     assert wilson(10, 10)[1] == 1.0
+
+
+def test_the_slow_wear_floor_is_in_current_terms() -> None:
+    """Issue 15: 0.5 %/day for 16 days is 8 % wear, but the motor's constant magnetising current
+    makes it a smaller shift in current — the figure compared with the (current) floor."""
+    start_ms = 1_767_225_600_000
+    hourly, faults = single_device("pump", "b1-pump-1", days=31, seed=1, start_ms=start_ms, fault="bearing_wear",
+                                   fault_start_day=15, fault_params={"percent_per_day": 0.5})
+    shift = wear_current_shift(frame_of(hourly), faults[0].start_ms, start_ms + 31 * DAY_MS)
+    assert 0.01 < shift < 0.08
+    assert wear_floor_percent() == pytest.approx(3.0)  # the slow channel's floor, in percent of current
 
 
 def test_poisson_interval_is_garwoods_exact_interval() -> None:
