@@ -91,6 +91,9 @@ async def test_bearing_wear_becomes_a_planned_work_order_with_an_explanation(
     assert "more current than usual for this pressure" in wear[0].message
     assert wear[0].detected_ms - (START_MS + 15 * DAY_MS) < 4 * DAY_MS
 
+    # however many channels saw the wear: one alarm (per fault) and one work order
+    cur = await conn.execute("SELECT rule FROM alarms WHERE device = 'b1-pump-1'")
+    assert await cur.fetchall() == [("analytics.pump.bearing_wear",)]
     cur = await conn.execute("SELECT source, severity, message, work_order, id FROM alarms WHERE device = 'b1-pump-1'")
     alarm = await cur.fetchone()
     assert alarm is not None
@@ -148,7 +151,7 @@ async def test_a_recovered_device_clears_its_detection_and_alarm(conn: psycopg.A
     assert row is not None
     assert row[0] == 0
     cur = await conn.execute("SELECT active, cleared_at IS NOT NULL FROM alarms WHERE device = 'b3-pump-1' "
-                             "AND rule LIKE 'analytics.pump.suction_loss'")
+                             "AND rule LIKE 'analytics.pump.dry_run'")
     assert await cur.fetchall() == [(False, True)]
 
 
