@@ -48,6 +48,9 @@ Variants the calibration never saw (drawn per device from the evaluation seed):
   stay. ``standby_false_work_orders``: detections on them that match no fault (the leak channels
   raise them: not fixed yet, see ``docs/analytics.md``). Own generator.
 
+Detections count as the product turns them into work orders: one alarm per fault of a device
+(:meth:`DeviceStore.work_orders`), so a second channel that sees an open fault adds no false one.
+
 Figures, per fault kind and for the *inferred* faults (wear, drift, leak, dry run, phase loss:
 read from physics) apart from the *self-reported* ones (fault codes and door flags): recall with
 a Wilson 95 % interval, false alarms per device-week with an exact Poisson 95 % interval, the
@@ -213,6 +216,24 @@ class DeviceStore:
 
     def any_open(self) -> bool:
         return any(c is None for c in self.cleared.values())
+
+    def open_after(self, key: tuple[str, int], at_ms: int) -> bool:
+        cleared = self.cleared.get(key)
+        return cleared is None or cleared > at_ms
+
+    def work_orders(self) -> list[Detection]:
+        """The detections that open a work order under the product's rule — one alarm per fault
+        (:func:`cloud.analytics.jobs.alarm_rule`): a detection raised while another channel's
+        detection of the same fault is still open only updates that alarm, so the evaluation's
+        false work orders are counted as a butler would receive them."""
+        ordered = sorted(self.rows.items(), key=lambda item: (item[1].detected_ms, item[0]))
+        opened: list[Detection] = []
+        for index, (_, det) in enumerate(ordered):
+            held = any(earlier.fault == det.fault and self.open_after(key, det.detected_ms)
+                       for key, earlier in ordered[:index])
+            if not held:
+                opened.append(det)
+        return opened
 
     def suspect(self, end_ms: int) -> list[tuple[int, int]]:
         return [(det.start_ms, c if c is not None else end_ms) for key, det in self.rows.items()
@@ -525,7 +546,7 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
         stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers,
                                     repairs=repaired)
         for name, store in stores.items():
-            detections += list(store.rows.values())
+            detections += store.work_orders()
             scored[name] = (first_ms, end_ms)
     labels = [FaultLabel(f.device, f.plan.fault, f.start_ms, f.end_ms, f.plan.gradual, f.threshold_ms)
               for f in faults]

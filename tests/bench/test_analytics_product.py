@@ -16,6 +16,7 @@ from bench.analytics_eval import frame_of
 from bench.analytics_product import (
     NUISANCE_PLAN,
     START_TIMES,
+    DeviceStore,
     poisson_rate,
     run_fleet,
     summarise,
@@ -251,3 +252,24 @@ def test_duty_standby_pumps_hand_over_and_the_standby_one_serves_nothing() -> No
     assert flow[3] < 0.05 * flow[1]  # (its last sample, at midnight, is the hand-over back)
     assert flow[4] > 0.3 * flow[1]
     assert float(device.model.demand_max) == pytest.approx(0.5 * before)
+
+
+def test_channels_of_one_fault_open_one_work_order() -> None:
+    """The evaluation counts work orders as the product opens them: one alarm per fault, so a
+    second channel raising while the first is open adds none; after both cleared, a new one does."""
+    from cloud.analytics.detection import Detection
+
+    store = DeviceStore()
+
+    def add(detector: str, fault: str, detected_h: int, cleared_h: int | None) -> None:
+        det = Detection("p1", detector, fault, 0, detected_h * HOUR_MS)
+        store.rows[(detector, det.detected_ms)] = det
+        store.cleared[(detector, det.detected_ms)] = None if cleared_h is None else cleared_h * HOUR_MS
+
+    add("pump.current_excess", "bearing_wear", 10, 40)
+    add("pump.current_excess_slow", "bearing_wear", 10, 30)  # same hour, other channel
+    add("pump.current_excess_slow", "bearing_wear", 20, 50)  # while the first is open
+    add("pump.flow_excess", "pressure_loss", 20, None)  # another fault: its own order
+    add("pump.current_excess", "bearing_wear", 60, None)  # all wear cleared before: a new order
+    assert [(d.detector, d.detected_ms // HOUR_MS) for d in store.work_orders()] == [
+        ("pump.current_excess", 10), ("pump.flow_excess", 20), ("pump.current_excess", 60)]
