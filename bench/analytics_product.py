@@ -48,6 +48,9 @@ Variants the calibration never saw (drawn per device from the evaluation seed):
   stay. ``standby_false_work_orders``: detections on them that match no fault (the leak channels
   raise them: not fixed yet, see ``docs/analytics.md``). Own generator.
 
+Detections count as the product turns them into work orders: one alarm per fault of a device
+(:meth:`DeviceStore.work_orders`), so a second channel that sees an open fault adds no false one.
+
 Figures, per fault kind and for the *inferred* faults (wear, drift, leak, dry run, phase loss:
 read from physics) apart from the *self-reported* ones (fault codes and door flags): recall with
 a Wilson 95 % interval, false alarms per device-week with an exact Poisson 95 % interval, the
@@ -77,6 +80,7 @@ from cloud.analytics.daycalendar import spans as spans_of
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.detectors.base import Params
+from cloud.analytics.errors import NotEnoughData
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame, mask_hours, span
 from cloud.analytics.jobs import shipped_limits
 from cloud.analytics.timeline import Advance, Clear, OpenDetection, Raise, advance, cell_of, cell_range
@@ -115,15 +119,43 @@ TRAIN_DAYS = 14
 
 
 def wear_floor_percent() -> float:
-    """The smallest wear the pump's wear channels can alarm on (the lowest shipped limit of
-    ``current_excess`` / ``current_trend``), in the wear model's percent: a slow-wear label that has
-    not grown this far by the end of the run cannot be told from noise by anyone, so it is reported
-    apart (``slow_wear_past_floor_*``), not hidden and not counted as found."""
+    """The smallest current shift the pump's wear channels can alarm on (the lowest shipped limit of
+    its ``bearing_wear`` channels), in percent of current — compared with what each slow-wear label
+    shows in *current* (:func:`wear_current_shift`), not with its wear percent: the motor's
+    magnetising current does not grow with wear, so 8 % wear is ~4 % current at part load, and
+    comparing the wear percent with a current limit counted labels as reachable that no current
+    reading could show (issue 15). A label under the floor is reported apart
+    (``slow_wear_past_floor_*``), not hidden and not counted as found."""
     from cloud.analytics.detectors import DETECTORS
 
     detector = DETECTORS["pump"]
     params = detector.hyper(shipped_limits().get("pump", {}))
     return 100 * min(detector.limit(params, c) for c in detector.channels if c.fault == "bearing_wear")
+
+
+def wear_current_shift(frame: HourlyFrame, label_start_ms: int, until_ms: int) -> float:
+    """How much more current (a fraction) a worn pump draws at the end of its label than it did
+    healthy: the median, over the running hours of the last 3 days before ``until_ms``, of the
+    current against a fit of the same pump on its hours before the wear began (the product's
+    regression as the measuring instrument: current at the same frequency and pressure). NaN when
+    the pump has too few healthy or final running hours to say.
+
+    Why measured and not computed from the wear rate: the share of the current that wear moves
+    depends on the operating point (the magnetising part is constant), so the physically
+    findable labels are the ones whose *current* moved past the floor."""
+    detector = DETECTORS["pump"]
+    params = detector.hyper(shipped_limits().get("pump", {}))
+    label_start_ms -= label_start_ms % HOUR_MS
+    until_ms -= until_ms % HOUR_MS
+    try:
+        healthy = detector.fit_baseline(span(frame, frame.start_ms, label_start_ms), params)
+    except NotEnoughData:
+        return float("nan")
+    ratio = detector.statistics(span(frame, until_ms - 3 * DAY_MS, until_ms), healthy, params).context["current_ratio"]
+    valid = ratio[~np.isnan(ratio)]
+    return float(np.median(valid)) if valid.size >= 12 else float("nan")
+
+
 EVAL_SEED_BASE = 100
 
 
@@ -185,6 +217,24 @@ class DeviceStore:
     def any_open(self) -> bool:
         return any(c is None for c in self.cleared.values())
 
+    def open_after(self, key: tuple[str, int], at_ms: int) -> bool:
+        cleared = self.cleared.get(key)
+        return cleared is None or cleared > at_ms
+
+    def work_orders(self) -> list[Detection]:
+        """The detections that open a work order under the product's rule — one alarm per fault
+        (:func:`cloud.analytics.jobs.alarm_rule`): a detection raised while another channel's
+        detection of the same fault is still open only updates that alarm, so the evaluation's
+        false work orders are counted as a butler would receive them."""
+        ordered = sorted(self.rows.items(), key=lambda item: (item[1].detected_ms, item[0]))
+        opened: list[Detection] = []
+        for index, (_, det) in enumerate(ordered):
+            held = any(earlier.fault == det.fault and self.open_after(key, det.detected_ms)
+                       for key, earlier in ordered[:index])
+            if not held:
+                opened.append(det)
+        return opened
+
     def suspect(self, end_ms: int) -> list[tuple[int, int]]:
         return [(det.start_ms, c if c is not None else end_ms) for key, det in self.rows.items()
                 for c in [self.cleared[key]]]
@@ -219,6 +269,8 @@ class FleetOutcome:
     variants: list[Variant]
     wear_rate: dict[str, float]
     """Bearing-wear label device → %/day."""
+    wear_shift: dict[str, float] = field(default_factory=dict)
+    """Slow-wear label device → its current shift at the label's end (:func:`wear_current_shift`)."""
     cpu_s: float = 0.0
     """CPU seconds the fleet took (simulation + schedule), for the scale figures."""
     holidays: list[tuple[int, int]] = field(default_factory=list)
@@ -494,14 +546,17 @@ def _run_fleet(seed: int, start_ms: int, *, devices: int, days: int, step_h: int
         stores = community_schedule(frames, params, first_ms, end_ms, step_h, peers=detector.peers,
                                     repairs=repaired)
         for name, store in stores.items():
-            detections += list(store.rows.values())
+            detections += store.work_orders()
             scored[name] = (first_ms, end_ms)
     labels = [FaultLabel(f.device, f.plan.fault, f.start_ms, f.end_ms, f.plan.gradual, f.threshold_ms)
               for f in faults]
     wear = {f.device: float(f.params["percent_per_day"]) for f in faults if f.plan.fault == "bearing_wear"}
+    by_id = {frame.device: frame for frames in groups.values() for frame in frames}
+    shift = {f.device: wear_current_shift(by_id[f.device], f.start_ms, min(f.end_ms, end_ms)) for f in faults
+             if f.plan.fault == "bearing_wear" and wear[f.device] <= 1.0 and f.device in by_id}
     shown = [(f.device, f.start_ms + 60_000) for codes in nuisance.values() for f in codes]
     return FleetOutcome(labels, detections, scored, variants, wear, holidays=holidays, nuisance=shown,
-                        repairs=repaired, standby=standby)
+                        repairs=repaired, standby=standby, wear_shift=shift)
 
 
 @dataclass(slots=True)
@@ -556,9 +611,9 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
             tally = tallies.setdefault(label.fault, Tally())
             tally.labels += 1
             is_slow = label.fault == "bearing_wear" and out.wear_rate.get(label.device, 99.0) <= 1.0
-            # wear that by the end of the run has not reached the lowest wear limit cannot be told
-            # from noise by anyone: reported apart, not hidden
-            grown = out.wear_rate.get(label.device, 0.0) * (label.end_ms - label.start_ms) / DAY_MS
+            # wear whose current has not moved past the lowest wear limit by the end of the label
+            # cannot be told from noise by anyone: reported apart, not hidden
+            grown = 100 * out.wear_shift.get(label.device, float("nan"))
             if is_slow:
                 slow.labels += 1
                 if grown >= floor_percent:
@@ -644,7 +699,7 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "holiday_device_weeks": round(holiday_weeks, 1),
         "slow_wear_labels": slow.labels,
         "slow_wear_recall": round(slow.detected / slow.labels, 4) if slow.labels else 1.0,
-        "slow_wear_floor_percent": round(floor_percent, 2),
+        "slow_wear_floor_current_percent": round(floor_percent, 2),
         "slow_wear_past_floor_labels": reachable.labels,
         "slow_wear_past_floor_recall": round(reachable.detected / reachable.labels, 4) if reachable.labels else 1.0,
         "negative_leads": sum(t.negative for t in tallies.values()),
@@ -656,6 +711,12 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     slow_all = slow.leads_h + slow.censored_leads_h
     figures["slow_wear_lead_hours_median"] = round(statistics.median(slow_all), 1) if slow_all else 0.0
     figures["slow_wear_leads_censored"] = len(slow.censored_leads_h)
+    # apart: the leads whose trip fired in the run, and the censored ones (at least this long)
+    # (a key is left out when no label of its kind exists: 0.0 would read as a lead of zero hours)
+    if slow.leads_h:
+        figures["slow_wear_tripped_lead_hours_median"] = round(statistics.median(slow.leads_h), 1)
+    if slow.censored_leads_h:
+        figures["slow_wear_censored_lead_hours_median"] = round(statistics.median(slow.censored_leads_h), 1)
     for kind, tally in sorted(tallies.items()):
         low, high = wilson(tally.detected, tally.labels)
         figures[f"{kind}_labels"] = tally.labels

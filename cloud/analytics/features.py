@@ -97,13 +97,14 @@ def standby_hours(ran: Array, hours: int, *, look_ahead: bool = False) -> npt.ND
     return np.asarray(~seen & (next_run - last_run - 1 > hours), dtype=bool)
 
 
-def cusum(values: Array, drift: float, *, reset_below: float | None = None) -> Array:
+def cusum(values: Array, drift: float, *, reset_below: float | None = None, cap: float | None = None) -> Array:
     """One-sided upper CUSUM ``S_t = max(0, S_{t-1} + x_t - drift)``; NaN keeps ``S``.
 
     ``drift`` (the "k" of Page's CUSUM) is the slack per step: a mean shift smaller than it never
     accumulates, one larger than it grows linearly, so ``S`` crossing a limit ``h`` detects a
     persistent shift of ``d`` after about ``h / (d - drift)`` steps — the lever that trades lead
     time against false alarms. ``reset_below``: values below it reset ``S`` to 0 (a repair).
+    ``cap``: ``S`` never exceeds it, so a past shift drains in ``cap / drift`` steps once it ends.
     """
     out = np.empty(values.shape)
     state = 0.0
@@ -111,8 +112,32 @@ def cusum(values: Array, drift: float, *, reset_below: float | None = None) -> A
         if not math.isnan(value):
             reset = reset_below is not None and value < reset_below
             state = 0.0 if reset else max(0.0, state + value - drift)
+            if cap is not None:
+                state = min(state, cap)
         out[i] = state
     return out
+
+
+def trailing_sum(values: Array, hours: int, *, min_valid: float = 0.8) -> Array:
+    """Causal sum over the last ``hours`` hours, NaN while fewer than ``min_valid`` of them have data."""
+    valid = ~np.isnan(values)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(valid, values, 0.0))])
+    ccnt = np.concatenate([[0], np.cumsum(valid)])
+    idx = np.arange(values.size)
+    lo = np.maximum(0, idx + 1 - hours)
+    sums = csum[idx + 1] - csum[lo]
+    counts = ccnt[idx + 1] - ccnt[lo]
+    out = np.where(counts >= min_valid * hours, sums, np.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
+def trailing_mean(values: Array, hours: int, *, min_valid: float = 0.5) -> Array:
+    """Causal mean of the valid values among the last ``hours`` hours, NaN while fewer than
+    ``min_valid`` of them have data (a window, not an EWMA: what left it no longer counts)."""
+    valid = ~np.isnan(values)
+    count = trailing_sum(np.where(valid, 1.0, np.nan), hours, min_valid=min_valid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(trailing_sum(values, hours, min_valid=min_valid) / count, dtype=np.float64)
 
 
 def robust_center_scale(values: Array, *, floor: float = 1e-9) -> tuple[float, float]:

@@ -318,8 +318,15 @@ async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: De
                updated_at = EXCLUDED.updated_at""", (device.id, detector.name, end, model.id, now))
 
 
-def _rule_id(det: Detection) -> str:
-    return f"analytics.{det.detector}"
+def alarm_rule(detector: str, fault: str) -> str:
+    """The alarm rule of a detection: one per *fault* of a kind of device, not per channel.
+
+    Several channels can see one fault (a bearing's wear in the day's and the three days' current,
+    a leak in the flow, the duty and the pressure): one alarm and one work order stand for them —
+    a butler sent twice to the same bearing is the kind of noise that teaches people to ignore
+    the system. ``pump.current_excess`` + ``bearing_wear`` → ``analytics.pump.bearing_wear``."""
+    kind, _, _channel = detector.partition(".")
+    return f"analytics.{kind}.{fault}"
 
 
 async def _record_detection(conn: AsyncConnection[Any], device: DeviceRef, model_id: int, det: Detection) -> bool:
@@ -345,7 +352,8 @@ async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRe
     from cloud.ops.alarms.lifecycle import apply_event
     from cloud.ops.model.alarms import AlarmEvent
 
-    event = AlarmEvent(community=device.community, device=device.code, rule=_rule_id(det), state="raise",
+    event = AlarmEvent(community=device.community, device=device.code, rule=alarm_rule(det.detector, det.fault),
+                       state="raise",
                        ts=det.detected_ms, severity="warning", message=det.message, value=round(det.score, 3),
                        work_order=True, labels={"category": "maintenance", "fault": det.fault, "kind": device.kind,
                                                 "source": "analytics"},
@@ -359,21 +367,27 @@ async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRe
 
 async def _clear_detection(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, event: timeline.Clear,
                            now: dt.datetime, raise_alarms: bool) -> bool:
-    """Close the detection the event names (no-op when it is already closed); clear its alarm."""
+    """Close the detection the event names (no-op when it is already closed); clear its alarm
+    unless another channel still sees the same fault (the alarm is per fault, :func:`alarm_rule`)."""
     cur = await conn.execute(
         "UPDATE analytics_detections SET open = false, cleared_at = %s WHERE device_id = %s AND detector = %s "
-        "AND detected_at = %s AND open RETURNING id", (_dt(event.at_ms), device.id, event.detector,
-                                                       _dt(event.detected_ms)))
-    if await cur.fetchone() is None:
+        "AND detected_at = %s AND open RETURNING fault", (_dt(event.at_ms), device.id, event.detector,
+                                                          _dt(event.detected_ms)))
+    row = await cur.fetchone()
+    if row is None:
         return False
+    fault = str(row[0])
     if raise_alarms:
         from cloud.ops.alarms.lifecycle import apply_event
         from cloud.ops.model.alarms import AlarmEvent
 
-        await apply_event(conn, policy, AlarmEvent(
-            community=device.community, device=device.code, rule=f"analytics.{event.detector}", state="clear",
-            ts=event.at_ms, severity="warning", message="back to normal", source="fleet",
-            device_kind=device.kind), now)
+        cur = await conn.execute("SELECT 1 FROM analytics_detections WHERE device_id = %s AND fault = %s AND open "
+                                 "LIMIT 1", (device.id, fault))
+        if await cur.fetchone() is None:
+            await apply_event(conn, policy, AlarmEvent(
+                community=device.community, device=device.code, rule=alarm_rule(event.detector, fault),
+                state="clear", ts=event.at_ms, severity="warning", message="back to normal", source="fleet",
+                device_kind=device.kind), now)
     return True
 
 
@@ -395,4 +409,4 @@ async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, baseline:
          Jsonb(modelstore.to_json_safe(record.deductions))))
 
 
-__all__ = ["DeviceRef", "ScoreResult", "episodes", "load_frame", "score", "shipped_limits", "train"]
+__all__ = ["DeviceRef", "ScoreResult", "alarm_rule", "episodes", "load_frame", "score", "shipped_limits", "train"]

@@ -82,7 +82,7 @@ async def replay_bearing_wear(conn: AsyncConnection[Any], *, community: str = "d
             if det.device == device and det.fault == "bearing_wear" and detected is None:
                 detected, message = _at(det.detected_ms), det.message
         cursor = step_end
-    order = await latest_alarm_order(conn, community, device, "analytics.pump.current_excess")
+    order = await latest_alarm_order(conn, community, device, "analytics.pump.bearing_wear")
     overload = faults[0].threshold_ms
     return ReplayResult(device_id, _at(faults[0].start_ms), detected, message,
                         _at(overload) if overload is not None else None, order)

@@ -12,9 +12,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.analytics_product import NUISANCE_PLAN, START_TIMES, poisson_rate, run_fleet, summarise, wilson
+from bench.analytics_eval import frame_of
+from bench.analytics_product import (
+    NUISANCE_PLAN,
+    START_TIMES,
+    DeviceStore,
+    poisson_rate,
+    run_fleet,
+    summarise,
+    wear_current_shift,
+    wear_floor_percent,
+    wilson,
+)
 from cloud.analytics.frames import DAY_MS, HOUR_MS
-from simulators.labelled_fleet import FAULTS
+from simulators.labelled_fleet import FAULTS, single_device
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
@@ -23,6 +34,17 @@ def test_wilson_interval_matches_the_textbook_values() -> None:
     assert high == pytest.approx(0.972, abs=1e-3)
     assert wilson(0, 0) == (0.0, 1.0)
     assert wilson(10, 10)[1] == 1.0
+
+
+def test_the_slow_wear_floor_is_in_current_terms() -> None:
+    """Issue 15: 0.5 %/day for 16 days is 8 % wear, but the motor's constant magnetising current
+    makes it a smaller shift in current — the figure compared with the (current) floor."""
+    start_ms = 1_767_225_600_000
+    hourly, faults = single_device("pump", "b1-pump-1", days=31, seed=1, start_ms=start_ms, fault="bearing_wear",
+                                   fault_start_day=15, fault_params={"percent_per_day": 0.5})
+    shift = wear_current_shift(frame_of(hourly), faults[0].start_ms, start_ms + 31 * DAY_MS)
+    assert 0.01 < shift < 0.08
+    assert wear_floor_percent() == pytest.approx(3.0)  # the slow channel's floor, in percent of current
 
 
 def test_poisson_interval_is_garwoods_exact_interval() -> None:
@@ -230,3 +252,24 @@ def test_duty_standby_pumps_hand_over_and_the_standby_one_serves_nothing() -> No
     assert flow[3] < 0.05 * flow[1]  # (its last sample, at midnight, is the hand-over back)
     assert flow[4] > 0.3 * flow[1]
     assert float(device.model.demand_max) == pytest.approx(0.5 * before)
+
+
+def test_channels_of_one_fault_open_one_work_order() -> None:
+    """The evaluation counts work orders as the product opens them: one alarm per fault, so a
+    second channel raising while the first is open adds none; after both cleared, a new one does."""
+    from cloud.analytics.detection import Detection
+
+    store = DeviceStore()
+
+    def add(detector: str, fault: str, detected_h: int, cleared_h: int | None) -> None:
+        det = Detection("p1", detector, fault, 0, detected_h * HOUR_MS)
+        store.rows[(detector, det.detected_ms)] = det
+        store.cleared[(detector, det.detected_ms)] = None if cleared_h is None else cleared_h * HOUR_MS
+
+    add("pump.current_excess", "bearing_wear", 10, 40)
+    add("pump.current_excess_slow", "bearing_wear", 10, 30)  # same hour, other channel
+    add("pump.current_excess_slow", "bearing_wear", 20, 50)  # while the first is open
+    add("pump.flow_excess", "pressure_loss", 20, None)  # another fault: its own order
+    add("pump.current_excess", "bearing_wear", 60, None)  # all wear cleared before: a new order
+    assert [(d.detector, d.detected_ms // HOUR_MS) for d in store.work_orders()] == [
+        ("pump.current_excess", 10), ("pump.flow_excess", 20), ("pump.current_excess", 60)]

@@ -13,6 +13,8 @@ against the baseline's sums over the same hours:
   normal day-to-day spread is small;
 - ``energy_excess_3d``: trailing 72 h ratio − 1, whose spread is smaller, so a slow drift is
   caught days before it reaches the hard threshold;
+- ``energy_excess_cusum``: Page's CUSUM of each hour's ratio to its normal (issue 15): a short
+  ramp accumulates hour by hour instead of waiting for the 24-hour sum to clear its limit;
 - ``phase_loss``: one phase's lowest voltage in the hour below half the meter's normal voltage
   while another phase is normal (3-phase meters only).
 
@@ -32,7 +34,7 @@ import numpy as np
 
 from cloud.analytics.detectors.base import Channel, Detector, Params, Scored
 from cloud.analytics.errors import ModelFormatError, NotEnoughData
-from cloud.analytics.features import day_kind_profile, hour_of_week
+from cloud.analytics.features import cusum, day_kind_profile, hour_of_week, trailing_sum
 from cloud.analytics.frames import Array, HourlyFrame, counter_increase, occupancy
 
 COST_RULE_BAND = 0.15
@@ -43,6 +45,20 @@ the caller that loads a meter's frame attaches it, scoring stays a pure function
 PEER_VOTE_LIMIT = 0.05
 """A meter whose last 3 days ran this much above the community's load (relative to each one's own
 normal) does not vote on the community's load: about the 3-day excess channel's limit (0.048)."""
+CUSUM_DRIFT = 0.03
+"""The hourly CUSUM's slack: half the spread of one hour's energy against its normal (~6 % on the
+calibration fleet), so ordinary hours drain the sum and a drift of more than 3 % fills it."""
+CUSUM_CLIP = 0.25
+"""One hour's ratio enters the CUSUM clipped to ±25 % (about four of its spreads): a counter that
+catches up after a gap, or a near-zero normal hour, must not fill the sum alone; a drift (at most
++20 % on the fleet) passes unclipped."""
+CUSUM_FALSE_ALARMS = 0.04
+"""False alarms per device-week the CUSUM may raise on the training fleet — eight times the other
+channels' 0.005: it is the channel that must be early, and the issue's budget is 0.05 for all."""
+CUSUM_CAP = 2.0
+"""The CUSUM never holds more than 2 (two thirds of a day of a +20 % drift, or ~67 hours of the
+slack): once the excess stops — a repair, or the end of a fault — the sum drains within three days
+instead of carrying weeks of a past drift into hours that are normal again."""
 MIN_PEERS = 5
 """Meters whose energy an hour's community load needs; with fewer, the hour has none (NaN) and a
 holiday hour is judged against the ordinary week as before. Five: the median of five ratios
@@ -55,19 +71,6 @@ def hourly_energy(frame: HourlyFrame, params: Params) -> Array:
     if np.isnan(energy).all():
         energy = frame.column(params["power_metric"]) / 1000.0
     return energy
-
-
-def trailing_sum(values: Array, hours: int, *, min_valid: float = 0.8) -> Array:
-    """Causal sum over the last ``hours`` hours, NaN while fewer than ``min_valid`` of them have data."""
-    valid = ~np.isnan(values)
-    csum = np.concatenate([[0.0], np.cumsum(np.where(valid, values, 0.0))])
-    ccnt = np.concatenate([[0], np.cumsum(valid)])
-    idx = np.arange(values.size)
-    lo = np.maximum(0, idx + 1 - hours)
-    sums = csum[idx + 1] - csum[lo]
-    counts = ccnt[idx + 1] - ccnt[lo]
-    out = np.where(counts >= min_valid * hours, sums, np.nan)
-    return np.asarray(out, dtype=np.float64)
 
 
 def community_load(frames: Sequence[HourlyFrame], baselines: Sequence[Params | None], params: Params) -> Array:
@@ -142,6 +145,7 @@ class MeterDetector(Detector):
     channels: ClassVar[tuple[Channel, ...]] = (
         Channel("energy_excess_1d", "energy_drift", floor=0.06, min_hours=3),
         Channel("energy_excess_3d", "energy_drift", floor=0.04, min_hours=3),
+        Channel("energy_excess_cusum", "energy_drift", floor=0.3, min_hours=1, target_rate=CUSUM_FALSE_ALARMS),
         Channel("energy_deficit_1d", "energy_drop", floor=0.06, min_hours=3),
         Channel("phase_loss", "phase_loss", floor=0.5, min_hours=1),
     )
@@ -151,6 +155,9 @@ class MeterDetector(Detector):
         "phase_metrics": ["voltage_l1", "voltage_l2", "voltage_l3"],
         "min_training_hours": 7 * 24,
         "utc_offset_ms": 8 * 3_600_000,
+        "cusum_drift": CUSUM_DRIFT,
+        "cusum_clip": CUSUM_CLIP,
+        "cusum_cap": CUSUM_CAP,
     }
 
     peers: ClassVar[bool] = True
@@ -220,8 +227,9 @@ class MeterDetector(Detector):
         excess_energy = np.where(by_peers, raw, occupancy(frame, raw, holidays=False))
         stats: dict[str, Array] = {}
         context: dict[str, Array] = {"energy_kwh": raw, COMMUNITY_LOAD: np.where(by_peers, peers, np.nan)}
+        normal_now = np.where(by_peers, slots * peers, slots)
         with np.errstate(invalid="ignore", divide="ignore"):
-            for side, energy, normal_kwh in (("", excess_energy, np.where(by_peers, slots * peers, slots)),
+            for side, energy, normal_kwh in (("", excess_energy, normal_now),
                                              ("low_", occupancy(frame, raw), slots)):
                 expected = np.where(np.isnan(energy), np.nan, normal_kwh)
                 for hours, tag in ((24, "1d"), (72, "3d")):
@@ -234,6 +242,17 @@ class MeterDetector(Detector):
             stats["energy_excess_1d"] = context["ratio_1d"]
             stats["energy_excess_3d"] = context["ratio_3d"]
             stats["energy_deficit_1d"] = -context["low_ratio_1d"]
+            # the hourly CUSUM (issue 15): the 24-hour ratio lags a ramp by half a day and judges it
+            # against its own ±2 % day-to-day spread, so a drift ramping to +20 % over three days
+            # crossed the 15 % band before the daily sum crossed its limit on 12 of 444 labels.
+            # Page's CUSUM of each hour's excess over its normal (the same normal the excess channels
+            # use: × community load on holidays) accumulates every hour above the slack; its limit is
+            # calibrated on the training fleet like every channel's. See docs/analytics.md.
+            clip = float(params["cusum_clip"])
+            hourly = np.where(normal_now > 1e-6, excess_energy / normal_now - 1.0, np.nan)
+            stats["energy_excess_cusum"] = cusum(np.clip(hourly, -clip, clip), float(params["cusum_drift"]),
+                                                 cap=float(params["cusum_cap"]))
+            context["cusum"] = stats["energy_excess_cusum"]
             nominal = baseline.get("voltage_nominal")
             phases = [frame.column(m, "min") for m in params["phase_metrics"] if frame.has(m)]
             if nominal and len(phases) >= 3:
@@ -256,6 +275,8 @@ class MeterDetector(Detector):
                     f"缺相，请检查供电和断路器 / "
                     f"meter {frame.device}: one phase dropped to {volts:.0f} V "
                     f"(normal {nominal:.0f} V) — phase loss, check the supply and breakers")
+        if channel.name == "energy_excess_cusum":
+            return self._explain_cusum(frame, hour, scored)
         tag = "3d" if channel.name.endswith("3d") else "1d"
         span = "3 days" if tag == "3d" else "24 hours"
         side = "low_" if channel.name.startswith("energy_deficit") else ""
@@ -269,13 +290,38 @@ class MeterDetector(Detector):
         direction_zh = "多" if ratio > 0 else "少"
         advice_zh = ("请检查是否有设备未关、电机故障或计量异常" if ratio > 0
                      else "请检查是否跳闸、设备停运或计量异常")
-        peers = float(ctx[COMMUNITY_LOAD][hour])
-        peers_zh = (f"，节假日按本小区其他电表的用电水平（平时的 {peers * 100:.0f}%）折算" if np.isfinite(peers)
-                    else "")
-        peers_en = (f", scaled to the community's holiday load ({peers * 100:.0f}% of normal across its meters)"
-                    if np.isfinite(peers) else "")
+        peers_zh, peers_en = _peers_note(ctx, hour)
         return (f"电表 {frame.device} 近 {span_zh}用电比平时{direction_zh} {abs(ratio) * 100:.0f}%"
                 f"（{actual:.0f} kWh，本机同时段平时约 {normal:.0f} kWh{peers_zh}）——{advice_zh} / "
                 f"meter {frame.device} used {abs(ratio) * 100:.0f}% {direction} energy than normal over the last "
                 f"{span} ({actual:.0f} kWh vs {normal:.0f} kWh expected for these hours and weekdays{peers_en})"
                 f" — {advice}")
+
+    def _explain_cusum(self, frame: HourlyFrame, hour: int, scored: Scored) -> str:
+        """The hourly CUSUM's message: what a butler can check — the last 24 hours in kWh against
+        this meter's normal — and that it comes before the 15 % cost-control band."""
+        ctx = scored.context
+        actual, normal = ctx["actual_1d"][hour], ctx["normal_1d"][hour]
+        if np.isfinite(actual) and np.isfinite(normal) and normal > 1e-6:
+            extra = actual - normal
+            figures_zh = f"近 24 小时 {actual:.0f} kWh，平时约 {normal:.0f} kWh，多 {extra / normal * 100:.0f}%"
+            figures_en = (f"{actual:.0f} kWh over the last 24 hours where {normal:.0f} kWh is normal "
+                          f"({extra / normal * 100:+.0f}%)")
+        else:
+            figures_zh, figures_en = "逐小时累计", "hour after hour"
+        peers_zh, peers_en = _peers_note(ctx, hour)
+        figures_zh, figures_en = figures_zh + peers_zh, figures_en + peers_en
+        return (f"电表 {frame.device} 用电逐小时持续高于本机平时水平（{figures_zh}），尚未到 15% 管控线——"
+                f"请检查是否有设备未关、电机故障或计量异常 / "
+                f"meter {frame.device} has used more energy than its normal hour after hour ({figures_en}), "
+                f"before the 15% cost-control band — check for equipment left running, a failing motor "
+                f"or a metering fault")
+
+
+def _peers_note(ctx: dict[str, Array], hour: int) -> tuple[str, str]:
+    """The clause (zh, en) saying a holiday hour was judged against the community's load."""
+    peers = float(ctx[COMMUNITY_LOAD][hour])
+    if not np.isfinite(peers):
+        return "", ""
+    return (f"，节假日按本小区其他电表的用电水平（平时的 {peers * 100:.0f}%）折算",
+            f", scaled to the community's holiday load ({peers * 100:.0f}% of normal across its meters)")

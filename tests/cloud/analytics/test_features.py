@@ -18,6 +18,7 @@ from cloud.analytics.features import (
     seasonal_profile,
     settled_ewma,
     sustained,
+    trailing_mean,
 )
 from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame, counter_increase, from_rollup_rows
 
@@ -52,6 +53,7 @@ def test_features_are_causal(values: list[float], cut: int) -> None:
     series = np.array(values)
     prefix = series[: len(values) - cut]
     for func in (lambda x: ewma(x, 0.2), lambda x: settled_ewma(x, 0.2, 3), lambda x: cusum(x, 0.5),
+                 lambda x: cusum(x, 0.5, cap=2.0), lambda x: trailing_mean(x, 5),
                  lambda x: rising_run(x).astype(float)):
         np.testing.assert_allclose(func(series)[: prefix.size], func(prefix))
 
@@ -61,6 +63,24 @@ def test_cusum_detects_a_shift_larger_than_the_drift_only() -> None:
     large = cusum(np.full(100, 1.5), drift=0.5)
     assert small.max() == 0.0
     assert large[-1] == pytest.approx(100.0)
+
+
+def test_a_capped_cusum_forgets_a_past_shift_within_cap_over_drift_steps() -> None:
+    """The energy CUSUM is capped so a drift that ended stops showing within days (issue 15)."""
+    shifted = np.concatenate([np.full(200, 0.2), np.zeros(100)])
+    capped = cusum(shifted, drift=0.03, cap=2.0)
+    assert capped.max() == pytest.approx(2.0)
+    assert capped[200 + 67] == 0.0  # 2.0 / 0.03 ≈ 67 steps after the shift ended
+    assert cusum(shifted, drift=0.03)[200 + 67] > 30.0  # uncapped: weeks of carry-over
+
+
+def test_trailing_mean_is_a_window_that_forgets_what_left_it() -> None:
+    values = np.concatenate([np.full(72, 0.1), np.full(72, 0.0)])
+    values[5] = np.nan
+    out = trailing_mean(values, 72)
+    assert np.isnan(out[:35]).all()  # fewer than half of the 72 hours seen
+    assert out[71] == pytest.approx(0.1)
+    assert out[72 + 71] == 0.0  # three days on, nothing of the first block is left
 
 
 def test_robust_center_scale_ignores_outliers() -> None:

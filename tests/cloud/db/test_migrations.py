@@ -89,3 +89,27 @@ async def test_partitions_created_ahead_and_dropped(db_url: str) -> None:
         assert "telemetry_readings_p20260309" in dropped
         assert "telemetry_readings_p20260310" in dropped
         assert "telemetry_readings_p20260311" not in dropped
+
+
+def test_analytics_alarms_renamed_per_fault(db_url: str) -> None:
+    """670: alarms of the old per-channel rules take their fault's rule; of two current alarms of
+    one fault on a device, the active one stays current and the other is archived, not deleted."""
+    from pathlib import Path
+
+    migrate(db_url)
+    sql = (Path(__file__).parents[3] / "cloud/db/migrations/670_analytics_alarm_per_fault.sql").read_text()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM alarms WHERE community = 'c-670'")
+        for rule, active in (("analytics.pump.current_excess", False), ("analytics.pump.current_excess_slow", True),
+                             ("analytics.meter.energy_excess_cusum", True)):
+            conn.execute(
+                """INSERT INTO alarms (community, device, rule, source, severity, active, raised_at, last_raised_at,
+                                       last_event_ms, updated_at)
+                   VALUES ('c-670', 'p1', %s, 'fleet', 'warning', %s, now(), now(), 0, now())""", (rule, active))
+        with conn.transaction():
+            conn.execute(sql)
+        rows = conn.execute("SELECT rule, active, current FROM alarms WHERE community = 'c-670' "
+                            "ORDER BY rule, active").fetchall()
+    assert rows == [("analytics.meter.energy_drift", True, True),
+                    ("analytics.pump.bearing_wear", False, False),
+                    ("analytics.pump.bearing_wear", True, True)]
