@@ -277,8 +277,16 @@ class PumpDetector(Detector):
         # Clipped wider than the day-long average (±10 % at least): the fit's 3-sigma bound is ~3 % on
         # a quiet pump, which would cap every hour — and so the mean — at the very shift it looks for;
         # over 72 hours one odd hour moves the mean by a seventieth of itself anyway
+        # Judged only at the hours it reads (NaN elsewhere, which an episode neither extends nor
+        # clears — the other channels' EWMAs "hold their state" the same way). A window mean over
+        # the hours *not* read moves by itself: after a setpoint change (hours at the new setpoint
+        # are not read until the retrain fits it) or into a holiday, the window slides over the last
+        # hours read, its mean becomes that of fewer and fewer of the newest old hours, and it rose
+        # from 2 % to 3.3 % on a pump 18 h after its change to 4.4 bar without a single new reading
+        # (issue 15, 2026-12-06: the false work orders after setpoint changes at 200 devices).
         wide = max(bound, 0.1)
-        slow = trailing_mean(occupancy(frame, np.clip(ratio, -wide, wide)), int(params["slow_hours"]))
+        read = occupancy(frame, np.clip(ratio, -wide, wide))
+        slow = np.where(np.isnan(read), np.nan, trailing_mean(read, int(params["slow_hours"])))
         # "rising for N days": consecutive rises of the daily mean residual, mapped back to hours
         day_starts, day_sums = daily_sum(np.nan_to_num(ratio), frame.times_ms, min_hours=1)
         _, day_counts = daily_sum(np.where(np.isnan(ratio), 0.0, 1.0), frame.times_ms, min_hours=1)
