@@ -255,3 +255,26 @@ def test_the_slow_wear_mean_is_judged_only_at_the_hours_it_reads() -> None:
     assert not np.isnan(slow[frame.hour_of(START_MS + 15 * DAY_MS):after - 1]).all()  # before it, judged
     assert [d for d in pump.score(frame, baseline, params, from_ms=START_MS + 14 * DAY_MS)
             if d.fault == "bearing_wear"] == []
+
+
+def test_slow_wear_after_a_setpoint_change_is_still_found() -> None:
+    """The hold above must not blind the channel: a pump moved to 3.6 bar on day 15 is learnt at
+    its new operating point by the daily retrain (the new reference), and a bearing wear of
+    0.5 %/day starting on day 20 is found against it through the service's schedule."""
+    from bench.analytics_product import TRAIN_DAYS, community_schedule
+    from simulators.labelled_fleet import OperatingChange
+
+    days, wear_day = 44, 20
+    frame, _ = single_device("pump", "b1-pump-1", days=days, seed=21, fault="bearing_wear", fault_start_day=wear_day,
+                             fault_params={"percent_per_day": 0.5},
+                             changes=[OperatingChange(START_MS + 15 * DAY_MS + 10 * HOUR_MS, setpoint=3.6)])
+    pump = DETECTORS["pump"]
+    params = pump.hyper(shipped_limits().get("pump", {}))
+    store = community_schedule([frame], params, START_MS + TRAIN_DAYS * DAY_MS, START_MS + days * DAY_MS,
+                               step_h=24)[frame.device]
+    found = sorted(store.rows.values(), key=lambda d: d.detected_ms)
+    assert found, "the slow wear after the setpoint change was not found"
+    assert found[0].fault == "bearing_wear"
+    assert found[0].detected_ms >= START_MS + wear_day * DAY_MS
+    assert store.reference is not None
+    assert store.reference["setpoint_normal"] == 3.6
