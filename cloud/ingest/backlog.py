@@ -121,6 +121,11 @@ class BehindStatus:
             return StatusMessage(b"", 0)
         return None
 
+    def clear(self) -> StatusMessage | None:
+        """The clearing message when a status may be up (the worker stops), else ``None``."""
+        self.behind = False
+        return StatusMessage(b"", 0) if self._published else None
+
     def sent(self, message: StatusMessage) -> None:
         """The message was accepted by the MQTT client (a refused one is retried next tick)."""
         self.published += 1

@@ -197,6 +197,7 @@ class IngestWorker:
                         drained = await self._drain()
                     raise
         finally:
+            self._clear_status()
             await self.consumer.stop(drained)
             await self._release_connection()
 
@@ -418,6 +419,13 @@ class IngestWorker:
             if message is not None and consumer.publish(topic, message.payload, retain=True,
                                                         expiry_s=message.expiry_s) is Sent.QUEUED:
                 self.status.sent(message)
+
+    def _clear_status(self) -> None:
+        """On the way out: clear a ``behind`` status this worker put up (written before the
+        DISCONNECT; should it not arrive, the message expiry removes it)."""
+        message = self.status.clear()
+        if message is not None and self.consumer is not None:
+            self.consumer.publish(ingest_status_topic(self.options.client_id), message.payload, retain=True)
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         """The writer's connection: taken from the pool once and kept while it works.
