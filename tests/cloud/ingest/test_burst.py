@@ -140,7 +140,8 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
     print(f"burst: {total} messages from {GATEWAYS} gateways in {elapsed:.1f}s ({total / elapsed:.0f}/s); "
           f"real edges: {sum(edge_batches)} batches, {resent} resent, "
           f"{sum(u.confirmations for u in uplinks)} confirmations, "
-          f"{sum(u.behind_hints for u in uplinks)} with the hint; "
+          f"{sum(u.behind_hints for u in uplinks)} with the hint, "
+          f"{sum(u.behind_statuses for u in uplinks)} behind statuses, {sum(o.held for o in outboxes)} resends held; "
           f"simulated: {sum(r['messages'] for r in records.values())} confirmation messages, "
           f"{sum(r['behind'] for r in records.values())} with the hint")
     assert sent == len(simulated) * PER_GATEWAY
