@@ -11,6 +11,9 @@ acknowledgement, the edge's default confirmation timeout: 30 s, doubling per bat
 Size: ``make test`` runs 6,000 messages of 10 readings × 4 metrics (12 per gateway) so it fits
 the suite's time on the shared 2-core machine; ``make chaos`` runs the full 60,000
 (``GUANJIA_BURST_MESSAGES=60000``; 120 per gateway). Each run prints its figures.
+For experiments the real edges' confirmation timeout (``GUANJIA_BURST_EDGE_TIMEOUT_S``, default the
+edge's 30 s) and their hold on the ingest's ``behind`` status (``GUANJIA_BURST_EDGE_HOLD_S``, default
+the edge's 600 s; 0 = ignore it) can be changed.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ READINGS, METRICS = 10, 4
 MESSAGES = int(os.environ.get("GUANJIA_BURST_MESSAGES", "6000"))
 PER_GATEWAY = max(2, MESSAGES // GATEWAYS)
 GUANJIA = str(Path(sys.executable).parent / "guanjia")
+_UPLINK = UplinkConfig.model_fields
+EDGE_TIMEOUT_S = float(os.environ.get("GUANJIA_BURST_EDGE_TIMEOUT_S", _UPLINK["confirm_timeout_s"].default))
+EDGE_HOLD_S = float(os.environ.get("GUANJIA_BURST_EDGE_HOLD_S", _UPLINK["behind_hold_max_s"].default))
 
 
 def _payloads(community: str, gateway: str, incarnation: str, now: int) -> list[bytes]:
@@ -91,7 +97,9 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
             for gw in real:
                 outbox = await stack.enter_async_context(Outbox(tmp_path / f"{gw}.db", gateway=gw,
                                                                 batch_max_items=READINGS, flush_interval_s=0.05))
-                uplink = Uplink(UplinkConfig(url=broker.server.url_for(accounts[gw])),  # the edge's own timeouts
+                config = UplinkConfig(url=broker.server.url_for(accounts[gw]), confirm_timeout_s=EDGE_TIMEOUT_S,
+                                      behind_hold_max_s=EDGE_HOLD_S)  # the edge's own timeouts unless told
+                uplink = Uplink(config,
                                 gateway=gw, community=community, outbox=outbox, health=dict, heartbeat_s=600)
                 outboxes.append(outbox)
                 uplinks.append(uplink)
