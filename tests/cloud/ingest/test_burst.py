@@ -13,7 +13,8 @@ the suite's time on the shared 2-core machine; ``make chaos`` runs the full 60,0
 (``GUANJIA_BURST_MESSAGES=60000``; 120 per gateway). Each run prints its figures.
 For experiments the real edges' confirmation timeout (``GUANJIA_BURST_EDGE_TIMEOUT_S``, default the
 edge's 30 s) and their hold on the ingest's ``behind`` status (``GUANJIA_BURST_EDGE_HOLD_S``, default
-the edge's 600 s; 0 = ignore it) can be changed.
+the edge's 600 s; 0 = ignore it) can be changed, and the real edges can start
+``GUANJIA_BURST_EDGE_DELAY_S`` after the simulated ones (their batches then queue behind the backlog).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ PER_GATEWAY = max(2, MESSAGES // GATEWAYS)
 GUANJIA = str(Path(sys.executable).parent / "guanjia")
 _UPLINK = UplinkConfig.model_fields
 EDGE_TIMEOUT_S = float(os.environ.get("GUANJIA_BURST_EDGE_TIMEOUT_S", _UPLINK["confirm_timeout_s"].default))
+EDGE_DELAY_S = float(os.environ.get("GUANJIA_BURST_EDGE_DELAY_S", "0"))
 EDGE_HOLD_S = float(os.environ.get("GUANJIA_BURST_EDGE_HOLD_S", _UPLINK["behind_hold_max_s"].default))
 
 
@@ -119,6 +121,7 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
                 await outbox.flush()
             started = time.monotonic()
             ingest_fleet.go(fleet)
+            await asyncio.sleep(EDGE_DELAY_S)
             tasks = [asyncio.create_task(u.run()) for u in uplinks]
 
             async def edges_confirmed() -> bool:
