@@ -686,7 +686,7 @@ class Outbox:
             "dropped_readings": self.dropped_readings, "dropped_pending": self.dropped_pending,
             "rejects": self.rejects_total, "commit_time_ms_max": round(self.commit_time_ms_max, 2),
             "unconfirmed_messages": len(self._sent), "unconfirmed_items": self._sent_items,
-            "confirmed": self.confirmed, "resends": self.resends,
+            "confirmed": self.confirmed, "resends": self.resends, "resends_held": self.held,
         }
 
     def depth(self) -> int:
