@@ -217,22 +217,19 @@ class DeviceStore:
     def any_open(self) -> bool:
         return any(c is None for c in self.cleared.values())
 
-    def open_after(self, key: tuple[str, int], at_ms: int) -> bool:
-        cleared = self.cleared.get(key)
-        return cleared is None or cleared > at_ms
-
     def work_orders(self) -> list[Detection]:
         """The detections that open a work order under the product's rule — one alarm per fault
         (:func:`cloud.analytics.jobs.alarm_rule`): a detection raised while another channel's
         detection of the same fault is still open only updates that alarm, so the evaluation's
         false work orders are counted as a butler would receive them."""
-        ordered = sorted(self.rows.items(), key=lambda item: (item[1].detected_ms, item[0]))
         opened: list[Detection] = []
-        for index, (_, det) in enumerate(ordered):
-            held = any(earlier.fault == det.fault and self.open_after(key, det.detected_ms)
-                       for key, earlier in ordered[:index])
-            if not held:
+        open_until: dict[str, float] = {}  # per fault: the latest clearing of the detections so far
+        for key, det in sorted(self.rows.items(), key=lambda item: (item[1].detected_ms, item[0])):
+            if open_until.get(det.fault, -math.inf) <= det.detected_ms:
                 opened.append(det)
+            cleared = self.cleared.get(key)
+            until = math.inf if cleared is None else cleared
+            open_until[det.fault] = max(open_until.get(det.fault, -math.inf), until)
         return opened
 
     def suspect(self, end_ms: int) -> list[tuple[int, int]]:

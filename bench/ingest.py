@@ -443,7 +443,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         admin = BrokerAccount("admin", "bench-admin-password", [("readwrite", "#")])
         # the workers' account may publish storage confirmations (as in production), so they are measured
         cloud = BrokerAccount("cloud", "bench-cloud-password", [("read", "guanjia/v1/#"),
-                                                                ("write", "guanjia/v1/+/+/cmd")])
+                                                                ("write", "guanjia/v1/+/+/cmd"),
+                                                                ("write", wire.INGEST_STATUS_FILTER)])
         broker.set_accounts([admin, cloud, *_shape_accounts()])
         broker.start()
         db = pg.dsn

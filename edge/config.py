@@ -91,6 +91,10 @@ class UplinkConfig(_Model):
     confirm_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="resend a PUBACKed batch the cloud has not confirmed after this long")
     confirm_timeout_max_s: float = Field(600.0, gt=0, description="cap of the doubling confirmation timeout")
+    behind_hold_max_s: float = Field(
+        600.0, ge=0, le=86_400,
+        description="while the cloud's ingest says it is behind, hold a batch's resends for at most this long "
+                    "after its first send (0 = ignore the status)")
 
     @field_validator("url")
     @classmethod

@@ -25,6 +25,9 @@ stores wiped on reconnect, SQLite stores delivering 40 % of 10 msg/s):
   memory only) and the row is deleted when the cloud's ``stored`` confirmation names its seq
   (:meth:`Outbox.confirm`); a sent batch not confirmed within its timeout is handed back for a
   resend with the same seq (:meth:`Outbox.expired`). After a restart every row is pending again.
+  While an ingest worker's retained ``behind`` status is up (:meth:`Outbox.hold`, issue 21) due
+  batches are not resent but re-armed one jittered timeout later, for at most ``hold_max_s`` after
+  their first send — the cloud has them queued at the broker, a resend would only add duplicates.
   Without end-to-end ack the uplink calls :meth:`Outbox.ack` after PUBACK. Deletes happen in the
   next group commit; a crash before it resends the same seq (a duplicate the cloud drops).
 * **Priorities.** alarms (0) < events (1) < telemetry (2); the uplink reads by priority, oldest
@@ -45,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -127,6 +131,7 @@ class _Sent:
     n_items: int
     deadline: float
     timeout_s: float
+    first_sent: float
 
 
 @dataclass(slots=True)
@@ -167,6 +172,8 @@ class Outbox:
         max_pending: int = 200_000,
         synchronous: str = "full",
         clock: Callable[[], int] = now_ms,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.path = Path(path)
         self.gateway = gateway
@@ -176,6 +183,11 @@ class Outbox:
         self.max_pending = max_pending
         self.synchronous = synchronous
         self.clock = clock
+        self.monotonic = monotonic
+        """Seconds on a monotonic clock, for resend timers and holds (injected: tests pin it)."""
+        self._rng = rng or random.Random()
+        self._holds: dict[str, float] = {}
+        """Ingest ``behind`` statuses in force: their topic → until when (:attr:`monotonic`)."""
         self.wake = asyncio.Event()
         """Set after every commit that stored new messages (the uplink waits on it)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
@@ -207,6 +219,7 @@ class Outbox:
         self.confirmed = 0
         self.resends = 0
         self.postponed = 0  # behind hints taken (resend timers restarted)
+        self.held = 0  # resends held back by an ingest's behind status
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Outbox:
@@ -351,11 +364,12 @@ class Outbox:
         ``timeout_s`` (doubled, up to ``max_timeout_s``, each time the same batch is sent again)."""
         entry = self._sent.get(seq)
         if entry is None:
-            self._sent[seq] = _Sent(priority, n_items, time.monotonic() + timeout_s, timeout_s)
+            now = self.monotonic()
+            self._sent[seq] = _Sent(priority, n_items, now + timeout_s, timeout_s, now)
             self._sent_items += n_items
         else:
             entry.timeout_s = min(max_timeout_s, max(timeout_s, entry.timeout_s * 2))
-            entry.deadline = time.monotonic() + entry.timeout_s
+            entry.deadline = self.monotonic() + entry.timeout_s
 
     def postpone(self) -> int:
         """The cloud says it is behind (the ``behind`` hint of a ``stored`` confirmation): restart
@@ -365,7 +379,7 @@ class Outbox:
         confirmations keep arriving the batches it has not reached yet are queued at the broker,
         and resending them would only add duplicates to its backlog. When confirmations stop (the
         cloud is gone, or dropped them) no hint arrives and the timers run out as before."""
-        now = time.monotonic()
+        now = self.monotonic()
         n = 0
         for entry in self._sent.values():
             if entry.deadline != float("inf"):  # one already due is being resent
@@ -414,10 +428,40 @@ class Outbox:
         self._sent_items -= entry.n_items
         return True
 
-    def expired(self, limit: int = 64) -> list[int]:
+    def hold(self, source: str, seconds: float) -> None:
+        """An ingest worker (status topic ``source``) says it is behind: hold resends for
+        ``seconds`` from now (by this clock: the status's own expiry, no clock comparison)."""
+        self._holds[source] = self.monotonic() + seconds
+
+    def release(self, source: str) -> None:
+        """That worker cleared its status (caught up)."""
+        self._holds.pop(source, None)
+
+    @property
+    def cloud_behind(self) -> bool:
+        """Some ingest worker's ``behind`` status is in force."""
+        if not self._holds:
+            return False
+        now = self.monotonic()
+        for source in [s for s, until in self._holds.items() if until <= now]:
+            del self._holds[source]
+        return bool(self._holds)
+
+    def expired(self, limit: int = 64, *, hold_max_s: float = 600.0) -> list[int]:
         """Sent batches whose confirmation is overdue, oldest seq first: they go back to pending
-        (stay tracked with a doubled timeout once resent)."""
-        now = time.monotonic()
+        (stay tracked with a doubled timeout once resent).
+
+        While :attr:`cloud_behind`, an overdue batch first sent less than ``hold_max_s`` ago is
+        re-armed instead: one timeout (not doubled) times 1–1.25 later. Why jittered: when the
+        status ends, the held batches of every edge would otherwise fall due in the same second,
+        the resend storm the status exists to prevent; the cap keeps a status that is never
+        cleared (a cloud bug) from holding a batch for ever."""
+        now = self.monotonic()
+        if self.cloud_behind:
+            for entry in self._sent.values():
+                if entry.deadline <= now and now - entry.first_sent < hold_max_s:
+                    entry.deadline = now + entry.timeout_s * self._rng.uniform(1.0, 1.25)
+                    self.held += 1
         due = sorted(seq for seq, e in self._sent.items() if e.deadline <= now)[:limit]
         for seq in due:
             self._sent[seq].deadline = float("inf")  # due for resend; mark_sent re-arms it
@@ -642,7 +686,7 @@ class Outbox:
             "dropped_readings": self.dropped_readings, "dropped_pending": self.dropped_pending,
             "rejects": self.rejects_total, "commit_time_ms_max": round(self.commit_time_ms_max, 2),
             "unconfirmed_messages": len(self._sent), "unconfirmed_items": self._sent_items,
-            "confirmed": self.confirmed, "resends": self.resends,
+            "confirmed": self.confirmed, "resends": self.resends, "resends_held": self.held,
         }
 
     def depth(self) -> int:

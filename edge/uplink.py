@@ -11,7 +11,11 @@
   batch unconfirmed after ``confirm_timeout_s`` (doubling per batch up to
   ``confirm_timeout_max_s``) is resent first, with the same seq; the cloud dedupes. A confirmation
   with the cloud's ``behind`` hint restarts those timers (:meth:`edge.outbox.Outbox.postpone`), so a
-  cloud working through a backlog is not hit by a resend storm. Without it a
+  cloud working through a backlog is not hit by a resend storm. An edge none of whose batches is
+  committed gets no confirmation to carry that hint, so it also subscribes to the ingest workers'
+  retained ``behind`` status (``guanjia/v1/_cloud/ingest/+/behind``, docs/wire.md): while one is
+  in force, due batches are re-armed (jittered, for at most ``behind_hold_max_s`` after their
+  first send) instead of resent (:meth:`edge.outbox.Outbox.hold`). Without end-to-end ack a
   batch is deleted at the group commit after its PUBACK.
 * Order on every connection: alarms first, then events, then *live* telemetry (committed after
   the connection came up), then the *backlog* (committed before), oldest first. The backlog may use
@@ -40,7 +44,16 @@ from edge.errors import OutboxError
 from edge.outbox import KIND_BY_PRIORITY, Outbox, StoredMessage, now_ms
 from guanjia.core.backoff import Backoff
 from guanjia.core.settings import MqttUrl
-from guanjia.core.wire import SEQUENCED_KINDS, encode_spliced, encode_status, parse_stored, stored_behind, topic
+from guanjia.core.wire import (
+    INGEST_STATUS_FILTER,
+    SEQUENCED_KINDS,
+    encode_spliced,
+    encode_status,
+    parse_ingest_behind,
+    parse_stored,
+    stored_behind,
+    topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +134,7 @@ class Uplink:
         self.commands = 0
         self.confirmations = 0
         self.behind_hints = 0
+        self.behind_statuses = 0
         self.resent = 0
         self.last_error = ""
         self.connected_since: float | None = None
@@ -186,6 +200,8 @@ class Uplink:
                 first = self.reconnects == 0
                 self.reconnects += 1
                 await client.subscribe(self.cmd_topic, qos=1)
+                if self.config.end_to_end_ack and self.config.behind_hold_max_s > 0:
+                    await client.subscribe(INGEST_STATUS_FILTER, qos=1)
                 await client.publish(self.status_topic, self._status_payload("online", self.health()),
                                      qos=1, retain=True)
             if not first or not self.connected:
@@ -254,9 +270,12 @@ class Uplink:
     async def _listen(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         busy = asyncio.Semaphore(8)
         async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            if message.topic.matches(INGEST_STATUS_FILTER):
+                self.ingest_status(message.topic.value, payload)
+                continue
             if not message.topic.matches(self.cmd_topic):
                 continue
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             ranges = parse_stored(payload, self.outbox.incarnation)
             if ranges is not None:
                 # the cloud's storage confirmation: only now may the batches leave the outbox
@@ -271,6 +290,15 @@ class Uplink:
                 continue
             self.commands += 1
             tg.create_task(self._command(client, busy, payload))
+
+    def ingest_status(self, source: str, payload: bytes) -> None:
+        """An ingest worker's retained ``behind`` status (or its clearing, an empty payload)."""
+        hold_s = parse_ingest_behind(payload)
+        if hold_s is None:
+            self.outbox.release(source)
+            return
+        self.behind_statuses += 1
+        self.outbox.hold(source, hold_s)
 
     async def _command(self, client: aiomqtt.Client, busy: asyncio.Semaphore, payload: bytes) -> None:
         assert self.on_command is not None
@@ -306,7 +334,7 @@ class Uplink:
         while not self._stopping:
             if self.config.end_to_end_ack and time.monotonic() >= next_expiry_check and not retry:
                 next_expiry_check = time.monotonic() + 1.0
-                due = outbox.expired()
+                due = outbox.expired(hold_max_s=self.config.behind_hold_max_s)
                 if due:
                     rows = await outbox.fetch_seqs(due)
                     if rows:
@@ -396,8 +424,9 @@ class Uplink:
         return {"connected": self.connected, "published": self.published, "published_items": self.published_items,
                 "backlog_items_sent": self.backlog_items, "inflight": self.inflight,
                 "sessions": self.reconnects, "publish_errors": self.publish_errors, "commands": self.commands,
-                "confirmations": self.confirmations, "behind_hints": self.behind_hints, "resent": self.resent,
-                "last_error": self.last_error[:200]}
+                "confirmations": self.confirmations, "behind_hints": self.behind_hints,
+                "behind_statuses": self.behind_statuses, "cloud_behind": self.outbox.cloud_behind,
+                "resent": self.resent, "last_error": self.last_error[:200]}
 
 
 class _TokenBucket:

@@ -29,11 +29,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 from cloud.analytics import calendar_store, modelstore, retrain, timeline
+from cloud.analytics import detection_store as store
 from cloud.analytics.daycalendar import DayCalendar
 from cloud.analytics.detection import Detection
+from cloud.analytics.detection_store import DeviceRef
 from cloud.analytics.detectors import DETECTORS, Detector, Params, episodes
 from cloud.analytics.frames import HOUR_MS, HourlyFrame, from_rollup_rows, mask_hours
 from cloud.analytics.health import health_record
@@ -46,15 +47,6 @@ log = logging.getLogger(__name__)
 CATCH_UP = dt.timedelta(days=35)
 """How far back scoring resumes at most (after an outage, or for a device never scored)."""
 HEALTH_WINDOW = dt.timedelta(days=30)
-
-
-@dataclass(slots=True)
-class DeviceRef:
-    id: int
-    code: str
-    community: str
-    kind: str
-    building: str | None
 
 
 @dataclass(slots=True)
@@ -80,26 +72,11 @@ def _ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-async def devices_of(conn: AsyncConnection[Any], kind: str | None = None,
-                     community: str | None = None) -> list[DeviceRef]:
-    cur = await conn.execute(
-        """SELECT d.id, d.code, c.code, d.kind, b.code FROM devices d
-             JOIN communities c ON c.id = d.community_id
-             LEFT JOIN buildings b ON b.id = d.building_id
-            WHERE (%(k)s::text IS NULL OR d.kind = %(k)s) AND (%(c)s::text IS NULL OR c.code = %(c)s)
-            ORDER BY d.id""", {"k": kind, "c": community})
-    return [DeviceRef(int(r[0]), r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
-
-
 async def load_frame(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
                      end: dt.datetime, calendar: DayCalendar | None = None) -> HourlyFrame:
     """The device's hourly rollup over ``[start, end)`` as a frame, with its community's day
     calendar (holidays, make-up workdays: the occupancy channels do not judge those hours)."""
-    cur = await conn.execute(
-        """SELECT (extract(epoch FROM h.bucket) * 1000)::bigint, m.name, h.avg_value, h.min_value, h.max_value
-             FROM telemetry_1h h JOIN metrics m ON m.id = h.metric_id
-            WHERE h.device_id = %s AND h.bucket >= %s AND h.bucket < %s""", (device.id, start, end))
-    rows = [(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in await cur.fetchall()]
+    rows = await store.rollup_rows(conn, device.id, start, end)
     return from_rollup_rows(device.code, device.kind, rows, start_ms=_ms(start), end_ms=_ms(end),
                             community=device.community, calendar=calendar)
 
@@ -132,43 +109,12 @@ class _Peers:
         key = (community, lo, hi)
         if key not in self._found:
             if community not in self._devices:
-                self._devices[community] = await devices_of(self._conn, self._detector.kind, community)
+                self._devices[community] = await store.devices_of(self._conn, self._detector.kind, community)
             members = self._devices[community]
-            frames = [await load_frame(self._conn, member, _dt(lo), _dt(hi)) for member in members]
+            frames = [await load_frame(self._conn, member, store.at(lo), store.at(hi)) for member in members]
             self._found[key] = self._detector.peer_feature(frames, [self._baselines.get(m.id) for m in members],
                                                            self._params)
         return self._detector.with_peer_feature(frame, self._found[key])
-
-
-async def _suspect_ranges(conn: AsyncConnection[Any], device: DeviceRef, start: dt.datetime,
-                          end: dt.datetime) -> list[tuple[int, int]]:
-    """``[from, to)`` ms of the device's detection episodes and work orders overlapping the window
-    (an open one runs to ``end``)."""
-    cur = await conn.execute(
-        """SELECT (extract(epoch FROM onset_at) * 1000)::bigint,
-                  (extract(epoch FROM coalesce(cleared_at, %(end)s)) * 1000)::bigint
-             FROM analytics_detections
-            WHERE device_id = %(id)s AND onset_at < %(end)s AND (cleared_at IS NULL OR cleared_at > %(start)s)
-           UNION ALL
-           SELECT (extract(epoch FROM created_at) * 1000)::bigint,
-                  (extract(epoch FROM coalesce(resolved_at, closed_at, %(end)s)) * 1000)::bigint
-             FROM work_orders
-            WHERE community = %(c)s AND device = %(d)s AND created_at < %(end)s
-              AND coalesce(resolved_at, closed_at, %(end)s) > %(start)s AND state NOT IN ('rejected', 'cancelled')""",
-        {"id": device.id, "c": device.community, "d": device.code, "start": start, "end": end})
-    return [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
-
-
-async def _repaired_at(conn: AsyncConnection[Any], device: DeviceRef, after: dt.datetime | None) -> dt.datetime | None:
-    """When the device's last work order after ``after`` was resolved (a repair resets the reference)."""
-    if after is None:
-        return None
-    cur = await conn.execute(
-        """SELECT max(coalesce(resolved_at, closed_at)) FROM work_orders
-            WHERE community = %s AND device = %s AND state IN ('resolved', 'closed')
-              AND coalesce(resolved_at, closed_at) > %s""", (device.community, device.code, after))
-    row = await cur.fetchone()
-    return row[0] if row else None
 
 
 async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime, *, kinds: list[str] | None = None,
@@ -180,7 +126,7 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
     for kind, detector in DETECTORS.items():
         if kinds and kind not in kinds:
             continue
-        devices = await devices_of(conn, kind, community)
+        devices = await store.devices_of(conn, kind, community)
         if not devices:
             continue
         active = await modelstore.load_model(conn, detector.name)
@@ -191,14 +137,13 @@ async def train(conn: AsyncConnection[Any], start: dt.datetime, end: dt.datetime
         skipped: dict[str, str] = {}
         held: dict[str, str] = {}
         previous = await modelstore.load_baselines(conn, active.id) if active else {}
-        cur = await conn.execute("SELECT DISTINCT device_id FROM analytics_detections WHERE open")
-        suspect = {int(r[0]) for r in await cur.fetchall()}
+        suspect = await store.devices_with_open_detection(conn)
         for device in devices:
             frame = await load_frame(conn, device, start, end, await calendars.of(device.community))
             # hours under a detection or a work order are not "normal": they leave the fit
-            frame = mask_hours(frame, await _suspect_ranges(conn, device, start, end))
+            frame = mask_hours(frame, await store.suspect_ranges(conn, device, start, end))
             reference = await modelstore.load_reference(conn, device.id, detector.name)
-            repaired = await _repaired_at(conn, device, reference.window_end if reference else None)
+            repaired = await store.repaired_at(conn, device, reference.window_end) if reference else None
             decision = retrain.decide(detector, frame, params, reference=reference.params if reference else None,
                                       previous=previous.get(device.id), open_detection=device.id in suspect,
                                       repaired=repaired is not None and repaired <= start)
@@ -257,14 +202,14 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
         # without a model yet, devices still get their health record (counters, faults, score)
         baselines = await modelstore.load_baselines(conn, model.id) if model is not None else {}
         peers = _Peers(conn, detector, model.params, baselines) if model is not None and detector.peers else None
-        for device in await devices_of(conn, kind, community):
+        for device in await store.devices_of(conn, kind, community):
             baseline = baselines.get(device.id)
             result.devices += 1
             if model is not None and baseline is not None:
                 await _advance_device(conn, policy, device, detector, model, baseline, since, end, now,
                                       raise_alarms, result, await calendars.of(device.community), peers)
             if health:
-                await _store_health(conn, device, baseline, end, await calendars.of(device.community))
+                await _store_health(conn, device, baseline, end, now, await calendars.of(device.community))
                 result.health_updated += 1
             await conn.commit()
     return result
@@ -274,33 +219,27 @@ async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: De
                           model: modelstore.ModelVersion, baseline: Params, since: dt.datetime, end: dt.datetime,
                           now: dt.datetime, raise_alarms: bool, result: ScoreResult, calendar: DayCalendar,
                           peers: _Peers | None = None) -> None:
-    cur = await conn.execute("SELECT scored_until FROM analytics_scoring_state WHERE device_id = %s AND detector = %s",
-                             (device.id, detector.name))
-    row = await cur.fetchone()
-    resume = min(since, row[0]) if row else since
+    last = await store.scored_until(conn, device.id, detector.name)
+    resume = min(since, last) if last is not None else since
     # a device silent for months is not replayed from the start: at most CATCH_UP back
     from_ms = max(_ms(min(resume, end)) // HOUR_MS * HOUR_MS, _ms(end - CATCH_UP))
     end_ms = _ms(end)
     if end_ms <= from_ms:
         return
     begin_ms = timeline.cell_range(timeline.cell_of(from_ms))[0]
-    cur = await conn.execute(
-        """SELECT detector, (extract(epoch FROM detected_at) * 1000)::bigint FROM analytics_detections
-            WHERE device_id = %s AND detector LIKE %s AND detected_at <= %s
-              AND (cleared_at IS NULL OR cleared_at >= %s)""",
-        (device.id, f"{detector.name}.%", _dt(begin_ms), _dt(begin_ms)))
-    open_before = {str(r[0]): timeline.OpenDetection(str(r[0]), int(r[1])) for r in await cur.fetchall()}
+    open_before = {name: timeline.OpenDetection(name, detected_ms) for name, detected_ms
+                   in (await store.open_at(conn, device.id, detector.name, begin_ms)).items()}
     frames: dict[tuple[int, int], HourlyFrame] = {}
     for cell in range(timeline.cell_of(from_ms), timeline.cell_of(end_ms - HOUR_MS) + 1):
         lo, hi = timeline.cell_origin(cell), min(timeline.cell_range(cell)[1], end_ms)
-        frame = await load_frame(conn, device, _dt(lo), _dt(hi), calendar)
+        frame = await load_frame(conn, device, store.at(lo), store.at(hi), calendar)
         frames[(lo, hi)] = frame if peers is None else await peers.attach(frame, device.community, lo, hi)
     outcome = timeline.advance(detector, lambda lo, hi: frames[(lo, hi)], baseline, model.params,
                                from_ms=from_ms, end_ms=end_ms, open_before=open_before,
                                not_before_ms=_ms(model.window_end) if model.window_end is not None else None)
     for event in outcome.events:
         if isinstance(event, timeline.Raise):
-            if await _record_detection(conn, device, model.id, event.detection):
+            if await store.insert_detection(conn, device.id, model.id, event.detection):
                 result.detections.append(event.detection)
                 if raise_alarms:
                     await _raise_alarm(conn, policy, device, event.detection, now)
@@ -308,14 +247,8 @@ async def _advance_device(conn: AsyncConnection[Any], policy: Policy, device: De
         elif await _clear_detection(conn, policy, device, event, now, raise_alarms):
             result.cleared += 1
     for name, still in outcome.open.items():
-        await conn.execute("UPDATE analytics_detections SET last_seen_at = %s WHERE device_id = %s AND detector = %s "
-                           "AND detected_at = %s AND open", (end, device.id, name, _dt(still.detected_ms)))
-    await conn.execute(
-        """INSERT INTO analytics_scoring_state (device_id, detector, scored_until, model_id, updated_at)
-           VALUES (%s, %s, %s, %s, %s)
-           ON CONFLICT (device_id, detector) DO UPDATE SET scored_until = GREATEST(
-               analytics_scoring_state.scored_until, EXCLUDED.scored_until), model_id = EXCLUDED.model_id,
-               updated_at = EXCLUDED.updated_at""", (device.id, detector.name, end, model.id, now))
+        await store.mark_seen(conn, device.id, name, still.detected_ms, end)
+    await store.save_scoring_state(conn, device.id, detector.name, end, model.id, now)
 
 
 def alarm_rule(detector: str, fault: str) -> str:
@@ -327,24 +260,6 @@ def alarm_rule(detector: str, fault: str) -> str:
     the system. ``pump.current_excess`` + ``bearing_wear`` → ``analytics.pump.bearing_wear``."""
     kind, _, _channel = detector.partition(".")
     return f"analytics.{kind}.{fault}"
-
-
-async def _record_detection(conn: AsyncConnection[Any], device: DeviceRef, model_id: int, det: Detection) -> bool:
-    """Insert the detection; False when this episode is already recorded (same device, detector
-    and confirmation hour) or another one of the detector is still open (a model change can move
-    an episode's confirmation hour; the open one stands for it)."""
-    cur = await conn.execute(
-        """INSERT INTO analytics_detections (device_id, model_id, detector, fault, onset_at, detected_at,
-                                             last_seen_at, score, message, evidence)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT DO NOTHING RETURNING id""",
-        (device.id, model_id, det.detector, det.fault, _dt(det.start_ms), _dt(det.detected_ms), _dt(det.detected_ms),
-         det.score, det.message, Jsonb(modelstore.to_json_safe(det.evidence))))
-    return await cur.fetchone() is not None
-
-
-def _dt(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
 async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, det: Detection,
@@ -360,53 +275,34 @@ async def _raise_alarm(conn: AsyncConnection[Any], policy: Any, device: DeviceRe
                        source="fleet", device_kind=device.kind, building=device.building)
     outcome = await apply_event(conn, policy, event, now)
     if outcome.alarm_id is not None:
-        await conn.execute(
-            "UPDATE analytics_detections SET alarm_id = %s WHERE device_id = %s AND detector = %s AND detected_at = %s",
-            (outcome.alarm_id, device.id, det.detector, _dt(det.detected_ms)))
+        await store.link_alarm(conn, device.id, det.detector, det.detected_ms, outcome.alarm_id)
 
 
 async def _clear_detection(conn: AsyncConnection[Any], policy: Any, device: DeviceRef, event: timeline.Clear,
                            now: dt.datetime, raise_alarms: bool) -> bool:
     """Close the detection the event names (no-op when it is already closed); clear its alarm
     unless another channel still sees the same fault (the alarm is per fault, :func:`alarm_rule`)."""
-    cur = await conn.execute(
-        "UPDATE analytics_detections SET open = false, cleared_at = %s WHERE device_id = %s AND detector = %s "
-        "AND detected_at = %s AND open RETURNING fault", (_dt(event.at_ms), device.id, event.detector,
-                                                          _dt(event.detected_ms)))
-    row = await cur.fetchone()
-    if row is None:
+    fault = await store.close_detection(conn, device.id, event.detector, event.detected_ms, event.at_ms)
+    if fault is None:
         return False
-    fault = str(row[0])
-    if raise_alarms:
+    if raise_alarms and not await store.fault_open(conn, device.id, fault):
         from cloud.ops.alarms.lifecycle import apply_event
         from cloud.ops.model.alarms import AlarmEvent
 
-        cur = await conn.execute("SELECT 1 FROM analytics_detections WHERE device_id = %s AND fault = %s AND open "
-                                 "LIMIT 1", (device.id, fault))
-        if await cur.fetchone() is None:
-            await apply_event(conn, policy, AlarmEvent(
-                community=device.community, device=device.code, rule=alarm_rule(event.detector, fault),
-                state="clear", ts=event.at_ms, severity="warning", message="back to normal", source="fleet",
-                device_kind=device.kind), now)
+        await apply_event(conn, policy, AlarmEvent(
+            community=device.community, device=device.code, rule=alarm_rule(event.detector, fault),
+            state="clear", ts=event.at_ms, severity="warning", message="back to normal", source="fleet",
+            device_kind=device.kind), now)
     return True
 
 
 async def _store_health(conn: AsyncConnection[Any], device: DeviceRef, baseline: Params | None,
-                        end: dt.datetime, calendar: DayCalendar | None = None) -> None:
+                        end: dt.datetime, now: dt.datetime, calendar: DayCalendar | None = None) -> None:
     start = end - HEALTH_WINDOW
     window = await load_frame(conn, device, start, end, calendar)
-    cur = await conn.execute("SELECT detector, fault, message FROM analytics_detections WHERE device_id = %s AND open",
-                             (device.id,))
-    open_detections = [{"detector": r[0], "fault": r[1], "message": r[2]} for r in await cur.fetchall()]
-    record = health_record(window, baseline, open_detections)
-    await conn.execute(
-        """INSERT INTO device_health (device_id, kind, window_start, window_end, record, score, deductions, updated_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, now())
-           ON CONFLICT (device_id) DO UPDATE SET kind = EXCLUDED.kind, window_start = EXCLUDED.window_start,
-               window_end = EXCLUDED.window_end, record = EXCLUDED.record, score = EXCLUDED.score,
-               deductions = EXCLUDED.deductions, updated_at = now()""",
-        (device.id, device.kind, start, end, Jsonb(modelstore.to_json_safe(record.figures)), record.score,
-         Jsonb(modelstore.to_json_safe(record.deductions))))
+    open_detections = [{"detector": o.detector, "fault": o.fault, "message": o.message}
+                       for o in await store.open_summaries(conn, device.id)]
+    await store.save_health(conn, device, (start, end), health_record(window, baseline, open_detections), now)
 
 
 __all__ = ["DeviceRef", "ScoreResult", "alarm_rule", "episodes", "load_frame", "score", "shipped_limits", "train"]

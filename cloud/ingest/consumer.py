@@ -329,11 +329,12 @@ class MqttConsumer:
         """Confirmations accepted and not yet PUBACKed."""
         return len(self._inflight)
 
-    def publish(self, topic: str, payload: bytes) -> Sent:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False, expiry_s: int = 0) -> Sent:
         """Queue a QoS 1 message without waiting (sent in this loop iteration's write).
 
         DOWN when not connected, FULL when :data:`MAX_OUTSTANDING_PUBLISHES` are unacknowledged:
-        the caller keeps the message's content and tries again; nothing is dropped here."""
+        the caller keeps the message's content and tries again; nothing is dropped here.
+        ``retain``/``expiry_s``: the worker's retained ``behind`` status (:mod:`cloud.ingest.backlog`)."""
         if not self.publishing.is_set():
             self.refused += 1
             return Sent.DOWN
@@ -346,7 +347,7 @@ class MqttConsumer:
                 self._topics.clear()
             encoded = self._topics[topic] = packets.topic_prefix(topic)
         pid = self._pid()
-        self._inflight[pid] = packets.publish(encoded, payload, pid)
+        self._inflight[pid] = packets.publish(encoded, payload, pid, retain=retain, expiry_s=expiry_s)
         self._unsent.append(pid)
         self.published += 1
         self._pump()

@@ -136,11 +136,14 @@ def topic_prefix(topic: str) -> bytes:
     return _string(topic)
 
 
-def publish(topic: bytes, payload: bytes, pid: int = 0, qos: int = 1, *, dup: bool = False) -> bytes:
-    """A PUBLISH with no properties; ``topic`` from :func:`topic_prefix`."""
+def publish(topic: bytes, payload: bytes, pid: int = 0, qos: int = 1, *, dup: bool = False,
+            retain: bool = False, expiry_s: int = 0) -> bytes:
+    """A PUBLISH; ``topic`` from :func:`topic_prefix`. Properties: none, or the Message Expiry
+    Interval (0x02) when ``expiry_s`` > 0 (the ingest's retained ``behind`` status)."""
     head = topic + pid.to_bytes(2, "big") if qos else topic
-    return (bytes((PUBLISH << 4 | qos << 1 | (0x08 if dup else 0),)) + varint(len(head) + 1 + len(payload))
-            + head + b"\x00" + payload)
+    props = b"\x05\x02" + expiry_s.to_bytes(4, "big") if expiry_s > 0 else b"\x00"
+    flags = PUBLISH << 4 | qos << 1 | (0x08 if dup else 0) | (0x01 if retain else 0)
+    return bytes((flags,)) + varint(len(head) + len(props) + len(payload)) + head + props + payload
 
 
 def as_dup(packet: bytes) -> bytes:

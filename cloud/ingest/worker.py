@@ -21,7 +21,11 @@ at most once per confirmation window (``WorkerOptions.confirm_window_s``, defaul
 else by the confirmer task at the window's end; when the queue is full the writer
 waits before its next commit (backpressure). A worker is *behind* (the hint in its confirmations)
 when its inbox holds at least half of ``receive_maximum``, confirmations are pending after a
-flush, or a batch's oldest message waited more than :data:`BEHIND_LAG_S` from receipt to commit.
+flush, a batch's oldest message waited more than :data:`BEHIND_LAG_S` from receipt to commit, or
+its retained ``behind`` status is up. That status (:mod:`cloud.ingest.backlog`) is for the edges
+none of whose batches is committed: the status task estimates the broker-side backlog from the
+committed messages' queueing delay every :data:`cloud.ingest.backlog.STATUS_REFRESH_S` and
+publishes, refreshes or clears it on the confirmation connection.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cloud.db.migrate import storage_mode_async
+from cloud.ingest.backlog import BACKLOG_BEHIND_S, BEHIND_EXPIRY_S, STATUS_REFRESH_S, BacklogEstimate, BehindStatus
 from cloud.ingest.confirm import CONFIRM_WINDOW_S, ConfirmQueue, Sent
 from cloud.ingest.consumer import MqttConsumer
 from cloud.ingest.prepare import Incoming, Policy, Prepared, Preparer, dead_letter
@@ -49,7 +54,7 @@ from cloud.runtime.metrics import Metrics
 from guanjia.core.backoff import Backoff
 from guanjia.core.clock import Clock, to_ms
 from guanjia.core.settings import MqttUrl
-from guanjia.core.wire import TOPIC_ROOT
+from guanjia.core.wire import TOPIC_ROOT, ingest_status_topic
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +107,10 @@ class WorkerOptions:
     policy: Policy = field(default_factory=Policy)
     confirm_window_s: float = CONFIRM_WINDOW_S
     """At most one confirmation flush per this many seconds (see :mod:`cloud.ingest.confirm`)."""
+    behind_lag_s: float = BACKLOG_BEHIND_S
+    """Broker-side queueing delay above which the retained ``behind`` status goes up (:mod:`cloud.ingest.backlog`)."""
+    behind_expiry_s: float = BEHIND_EXPIRY_S
+    """MQTT message expiry of that status."""
 
 
 class IngestWorker:
@@ -121,6 +130,10 @@ class IngestWorker:
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
         self.confirms = ConfirmQueue(window_s=self.options.confirm_window_s)
         self._lag_s = 0.0  # receive-to-commit of the last batch's oldest message
+        self.backlog = BacklogEstimate()
+        self.status = BehindStatus(self.options.client_id, threshold_s=self.options.behind_lag_s,
+                                   expiry_s=self.options.behind_expiry_s)
+        self._commits = 0
         self.ready: asyncio.Queue[list[Prepared]] = asyncio.Queue(maxsize=2)
         self.consumer: MqttConsumer | None = None
         self._done = 0  # messages committed and acknowledged (compared with consumer.received)
@@ -146,6 +159,10 @@ class IngestWorker:
                 source=lambda: self.consumer.outstanding if self.consumer is not None else 0)
         m.gauge("guanjia_ingest_lag_seconds", "Receive-to-commit age of the last batch's oldest message",
                 source=lambda: self._lag_s)
+        m.gauge("guanjia_ingest_backlog_seconds", "Broker-side queueing delay of the last batch (median, skew removed)",
+                source=lambda: self.backlog.lag_s)
+        m.gauge("guanjia_ingest_behind_status", "1 while the retained behind status is up",
+                source=lambda: 1.0 if self.status.behind else 0.0)
         self.m_commit = m.summary("guanjia_ingest_commit_seconds", "Duration of the write transaction")
         m.gauge("guanjia_ingest_queue_depth", "Messages received and not yet prepared", source=self._queued)
         m.gauge("guanjia_ingest_ready_batches", "Prepared batches waiting for the writer", source=self.ready.qsize)
@@ -171,7 +188,8 @@ class IngestWorker:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self._batcher(), name="ingest-batcher"),
                          group.create_task(self._writer(), name="ingest-writer"),
-                         group.create_task(self._confirmer(), name="ingest-confirmer")]
+                         group.create_task(self._confirmer(), name="ingest-confirmer"),
+                         group.create_task(self._status_task(), name="ingest-behind-status")]
                 try:
                     await asyncio.Future()  # until cancelled
                 except asyncio.CancelledError:
@@ -179,6 +197,7 @@ class IngestWorker:
                         drained = await self._drain()
                     raise
         finally:
+            self._clear_status()
             await self.consumer.stop(drained)
             await self._release_connection()
 
@@ -300,7 +319,10 @@ class IngestWorker:
         self._done += len(batch)
         self._confirm(batch)
         # receive-to-commit: both ends on the same clock as received_ms
-        self._lag_s = (to_ms(self.clock.now()) - min(p.incoming.received_ms for p in batch)) / 1000
+        now_ms = to_ms(self.clock.now())
+        self._lag_s = (now_ms - min(p.incoming.received_ms for p in batch)) / 1000
+        self._commits += 1
+        self.backlog.observe([(p.gateway_id, p.sent_at_ms, p.incoming.received_ms) for p in batch], now_ms)
         self.m_batch.observe(self._lag_s)
         kinds: dict[str, int] = {}
         for p in batch:  # one counter update per kind and batch, not per message
@@ -340,7 +362,7 @@ class IngestWorker:
     def behind(self) -> bool:
         """The hint for the edges (see the module docstring)."""
         return (self._queued() * 2 >= self.options.receive_maximum or self._lag_s > BEHIND_LAG_S
-                or self.confirms.stalled)
+                or self.confirms.stalled or self.status.behind)
 
     def _flush_confirms(self, *, force: bool = False) -> None:
         """Hand pending confirmations to the MQTT client when the confirmation window allows
@@ -370,6 +392,40 @@ class IngestWorker:
             wait = self.confirms.next_due(loop.time(), behind=self.behind) if self.confirms.size else CONFIRM_FLUSH_S
             await asyncio.sleep(min(CONFIRM_FLUSH_S, max(0.005, wait)))
             self._flush_confirms()
+
+    async def _status_task(self) -> None:
+        """The retained ``behind`` status, every :data:`STATUS_REFRESH_S` (see :mod:`cloud.ingest.backlog`).
+
+        No commit since the last tick: the lag is 0 (nothing queued reached us) unless messages
+        are held uncommitted — held across ticks for the threshold, the worker is *stalled*
+        (database down, a commit hanging) and behind too."""
+        topic = ingest_status_topic(self.options.client_id)
+        loop = asyncio.get_running_loop()
+        commits = self._commits
+        stall_since: float | None = None
+        while True:
+            await asyncio.sleep(STATUS_REFRESH_S)
+            consumer = self.consumer
+            if consumer is None:
+                continue
+            now = loop.time()
+            fresh = self._commits != commits
+            commits = self._commits
+            held = consumer.received > self._done
+            stall_since = None if fresh or not held else (stall_since if stall_since is not None else now)
+            stalled = stall_since is not None and now - stall_since >= self.options.behind_lag_s
+            message = self.status.tick(self.backlog.lag_s if fresh else 0.0, to_ms(self.clock.now()),
+                                       stalled=stalled)
+            if message is not None and consumer.publish(topic, message.payload, retain=True,
+                                                        expiry_s=message.expiry_s) is Sent.QUEUED:
+                self.status.sent(message)
+
+    def _clear_status(self) -> None:
+        """On the way out: clear a ``behind`` status this worker put up (written before the
+        DISCONNECT; should it not arrive, the message expiry removes it)."""
+        message = self.status.clear()
+        if message is not None and self.consumer is not None:
+            self.consumer.publish(ingest_status_topic(self.options.client_id), message.payload, retain=True)
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         """The writer's connection: taken from the pool once and kept while it works.

@@ -19,6 +19,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Literal
 
+from guanjia.core.wire import INGEST_STATUS_FILTER
+
 Access = Literal["read", "write", "readwrite"]
 
 
@@ -31,7 +33,9 @@ class BrokerAccount:
     @classmethod
     def gateway(cls, community: str, gateway: str, password: str | None = None) -> BrokerAccount:
         """A gateway publishes only under its own prefix, reads its own commands and its
-        community's MQTT devices (``devices/{community}/#``), and nothing else."""
+        community's MQTT devices (``devices/{community}/#``), and the ingest workers' retained
+        ``behind`` status (:data:`guanjia.core.wire.INGEST_STATUS_FILTER`, read only: a gateway
+        that could write it would stop every other gateway's resends), and nothing else."""
         prefix = f"guanjia/v1/{community}/{gateway}"
         return cls(
             username=f"gw-{community}-{gateway}",
@@ -44,6 +48,7 @@ class BrokerAccount:
                 ("write", f"{prefix}/cmd/reply"),
                 ("read", f"{prefix}/cmd"),
                 ("read", f"{prefix}/status"),
+                ("read", INGEST_STATUS_FILTER),
                 ("read", f"devices/{community}/#"),
                 ("write", f"devices/{community}/+/cmd"),   # actions to the MQTT devices (open a gate)
             ],

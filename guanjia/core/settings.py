@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     confirmation per this many seconds, merging the commits in between (see
     :mod:`cloud.ingest.confirm`, which says why the default is 0 = after every commit; while
     behind the worker merges over 0.25 s anyway). At most 1 s: the confirmation target."""
+    ingest_behind_lag_s: float = Field(default=5.0, gt=0.0, le=25.0)
+    """``GUANJIA_INGEST_BEHIND_LAG_S``: broker-side queueing delay (the committed messages' median
+    receive − sent time above each gateway's own baseline) at which an ingest worker publishes its
+    retained ``behind`` status, so edges hold their resends (see :mod:`cloud.ingest.backlog`).
+    Below the edges' 30 s confirmation timeout, or they resend first."""
+    ingest_behind_expiry_s: float = Field(default=20.0, ge=5.0, le=600.0)
+    """``GUANJIA_INGEST_BEHIND_EXPIRY_S``: MQTT message expiry of that status (refreshed every 2 s
+    while behind): how long edges keep holding after a worker died behind."""
     gateway_mqtt_url: str | None = None
     """``GUANJIA_GATEWAY_MQTT_URL``: the broker address an enrolling gateway is given (``mqtts://host:8883``,
     no credentials); unset: the host and port of ``GUANJIA_MQTT_URL``."""

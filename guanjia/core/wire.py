@@ -384,6 +384,58 @@ def stored_behind(payload: bytes) -> bool:
     return isinstance(doc, dict) and doc.get("behind") is True
 
 
+INGEST_STATUS_FILTER: Final = f"{TOPIC_ROOT}/_cloud/ingest/+/behind"
+"""What an edge subscribes to for the ingest's retained ``behind`` status (one topic per worker).
+
+Why under ``_cloud``: no community id starts with ``_`` (:func:`valid_id`), so the topic cannot
+collide with a gateway's; six levels, so the ingest's own ``+/+/status`` subscription skips it."""
+MAX_BEHIND_HOLD_S: Final = 3600.0
+"""The longest hold an edge takes from one status message, whatever its ``expiry_s`` says."""
+
+
+class IngestBehindDict(TypedDict):
+    """The retained ``behind`` status of one ingest worker (``…/_cloud/ingest/{worker}/behind``).
+
+    Published while the worker's broker-side backlog exceeds its threshold, refreshed every few
+    seconds, with the MQTT v5 message expiry ``expiry_s`` so a dead worker's status vanishes from
+    the broker; cleared (an empty retained payload) when caught up. An edge holds its resend
+    timers for ``expiry_s`` after receiving one, by its own clock (no clock comparison)."""
+
+    schema: int
+    kind: Literal["ingest_behind"]
+    worker: str
+    lag_s: float
+    expiry_s: float
+    ts: int
+
+
+def ingest_status_topic(worker: str) -> str:
+    """The retained ``behind`` status topic of ingest worker ``worker`` (its MQTT client id)."""
+    return f"{TOPIC_ROOT}/_cloud/ingest/{worker}/behind"
+
+
+def encode_ingest_behind(worker: str, lag_s: float, expiry_s: float, ts: int) -> bytes:
+    return orjson.dumps(IngestBehindDict(schema=SCHEMA_VERSION, kind="ingest_behind", worker=worker,
+                                         lag_s=round(lag_s, 1), expiry_s=expiry_s, ts=ts))
+
+
+def parse_ingest_behind(payload: bytes) -> float | None:
+    """How long (s) an ``ingest_behind`` status says to hold resends, capped at
+    :data:`MAX_BEHIND_HOLD_S`; ``None`` for a cleared status (empty payload) or anything else."""
+    if not payload or b'"ingest_behind"' not in payload:
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != "ingest_behind":
+        return None
+    expiry = doc.get("expiry_s")
+    if isinstance(expiry, bool) or not isinstance(expiry, int | float) or expiry <= 0:
+        return None
+    return float(min(expiry, MAX_BEHIND_HOLD_S))
+
+
 def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | None:
     """The seq ranges of a cloud ``stored`` confirmation (``{"kind": "stored", "incarnation": …,
     "seqs": [[a, b], …]}``, see docs/wire.md), or ``None`` when ``payload`` is not one (then it is a

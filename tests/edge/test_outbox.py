@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 
 from edge.outbox import Outbox, read_stats
+from guanjia.core.clock import ManualClock
 from guanjia.core.wire import parse_stored
 
 
@@ -167,6 +170,69 @@ async def test_behind_hint_restarts_resend_timers_without_doubling(tmp_path: Pat
         assert box.expired() == [1, 2, 3]  # no hint since: due one timeout after the hint
         assert box.postpone() == 0  # being resent: the hint does not hold them back
         assert box.postponed == 2
+
+
+async def test_ingest_behind_status_holds_resends_jittered_and_capped(tmp_path: Path) -> None:
+    """While an ingest's retained ``behind`` status is in force no batch is resent; held ones come
+    due one jittered timeout after the status ends (not all at once), and no later than the cap
+    allows however long the status stays up (time pinned with a ManualClock)."""
+    clock = ManualClock()
+    start = clock.now()
+
+    def seconds() -> float:
+        return (clock.now() - start).total_seconds()
+
+    def tick(s: float) -> None:
+        clock.advance(timedelta(seconds=s))
+
+    async with Outbox(tmp_path / "o.db", gateway="gw", batch_max_items=1, monotonic=seconds,
+                      rng=random.Random(7)) as box:
+        for i in range(20):
+            box.add_reading(reading("d1", i))
+        await box.flush()
+        for msg in await box.fetch(2, 0):
+            box.mark_sent(msg.seq, msg.priority, msg.n_items, timeout_s=30.0)
+        topic = "guanjia/v1/_cloud/ingest/w-0/behind"
+        tick(10)
+        box.hold(topic, 20.0)  # the status arrives; it is refreshed every 2 s while behind
+        for _ in range(15):
+            tick(2)
+            box.hold(topic, 20.0)
+            assert box.cloud_behind
+            assert box.expired(hold_max_s=300.0) == []  # 40 s after sending: due, but held
+        assert box.held == 20
+        assert box.resends == 0
+        box.release(topic)  # caught up: the held ones come due one jittered timeout after their hold
+        assert not box.cloud_behind
+        due_times: list[float] = []
+        for _ in range(40):
+            tick(1)
+            due_times += [seconds()] * len(box.expired(hold_max_s=300.0))
+        # held at 30 s (their deadline), re-armed 30–37.5 s later: spread, not one burst
+        assert len(due_times) == 20
+        assert due_times[0] >= 60
+        assert due_times[-1] <= 68
+        assert len(set(due_times)) >= 5
+        # a status that is neither cleared nor refreshed expires on the edge's own clock
+        box.hold(topic, 20.0)
+        tick(21)
+        assert not box.cloud_behind
+        # the cap: however long the status stays up, a batch is resent once hold_max_s after its first send
+        box.add_reading(reading("d1", 99))
+        await box.flush()
+        seq = box.last_seq
+        box.mark_sent(seq, 2, 1, timeout_s=30.0)
+        sent_at = seconds()
+        resent_at = None
+        for _ in range(20):
+            box.hold(topic, 20.0)
+            tick(5)
+            if seq in box.expired(hold_max_s=60.0):
+                resent_at = seconds() - sent_at
+                break
+        assert resent_at is not None
+        assert 60 <= resent_at <= 70, resent_at
+        assert box.held == 21
 
 
 async def test_disk_limit_drop_forgets_unconfirmed(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cloud.registry.broker import BrokerAccount
 from cloud.registry.provisioning import BrokerFiles, provision_devices
+from guanjia.core.wire import INGEST_STATUS_FILTER, encode_ingest_behind, ingest_status_topic
 from tests.support.mqtt import connect, publish, subscribe
 from tests.support.services import BrokerHandle
 
@@ -147,3 +148,29 @@ def test_provisioned_device_account_replaces_its_lines_only(tmp_path: Path) -> N
     assert acl.count("user dev-north") == 1
     assert "topic readwrite devices/north/#" in acl
     assert "user other\ntopic read x" in acl
+
+
+def test_gateway_reads_the_ingest_behind_status_and_cannot_write_it(broker: BrokerHandle) -> None:
+    """Every gateway reads the ingest workers' ``behind`` status (issue 21); none may publish it —
+    one that could would hold every other gateway's resends."""
+    community = f"c{_uid()}"
+    mine, _ = broker.add_gateway(community, "gw-1")
+    gw = connect(broker.host, broker.port, mine.username, mine.password)
+    admin = connect(broker.host, broker.port, broker.admin.username, broker.admin.password)
+    worker = f"w-{_uid()}"
+    try:
+        subscribe(gw, INGEST_STATUS_FILTER)
+        subscribe(admin, INGEST_STATUS_FILTER)
+        status = encode_ingest_behind(worker, 12.0, 20.0, 0)
+        publish(admin, ingest_status_topic(worker), status)  # as the cloud's ingest does
+        forged = publish(gw, ingest_status_topic(f"{worker}-forged"), status)
+        assert forged is None or forged.value >= 0x80 or forged.value == 0x10, forged
+        deadline = time.monotonic() + 5
+        while not gw.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a forged status would have reached the admin by now
+        assert gw.messages == [(ingest_status_topic(worker), status)]
+        assert admin.messages == [(ingest_status_topic(worker), status)]
+    finally:
+        gw.close()
+        admin.close()

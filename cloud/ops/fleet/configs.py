@@ -236,20 +236,20 @@ async def targets(conn: AsyncConnection[Any], rollout_id: int) -> list[TargetRow
         return await cur.fetchall()
 
 
-async def target_by_push(conn: AsyncConnection[Any], push_id: str) -> TargetRow | None:
-    async with conn.cursor(row_factory=class_row(TargetRow)) as cur:
-        await cur.execute(_TARGET + " WHERE t.push_id = %s", (push_id,))
-        return await cur.fetchone()
-
-
 async def settle_version(conn: AsyncConnection[Any], gateway_id: int, version: str, to: str, at: dt.datetime, *,
-                         reason: str | None = None, detail: str = "") -> int:
-    """Give every target sent to ``gateway_id`` with ``version`` and still without an outcome the
-    outcome ``to`` (one statement: the edge's verdict on a version answers every push of it)."""
+                         push: str | None, whole_version: bool, reason: str | None = None, detail: str = "") -> int:
+    """Give the edge's verdict on ``version`` to its pushes, in one statement: the reported push
+    (``push``, sent or waiting for its report) and, when ``whole_version``, every other push of
+    the version to ``gateway_id`` still ``sent`` — the edge judges a version once, so a second
+    rollout that pushed it while the first one's push was on probation gets no report of its own.
+    A refusal answers only its own push (``whole_version`` False). The gateway and version in the
+    condition also keep a report from settling another gateway's push or another version."""
     cur = await conn.execute(
-        "UPDATE config_rollout_targets SET state = %s, reason = %s, detail = %s, done_at = %s "
-        "WHERE gateway_id = %s AND version = %s AND state = 'sent'",
-        (to, reason, detail[:500], at, gateway_id, version))
+        "UPDATE config_rollout_targets SET state = %(to)s, reason = %(reason)s, detail = %(detail)s, "
+        "done_at = %(at)s WHERE gateway_id = %(gw)s AND version = %(v)s "
+        "AND ((push_id = %(push)s AND state IN ('sent', 'waiting')) OR (%(all)s AND state = 'sent'))",
+        {"to": to, "reason": reason, "detail": detail[:500], "at": at, "gw": gateway_id, "v": version,
+         "push": push, "all": whole_version})
     return cur.rowcount
 
 

@@ -231,20 +231,15 @@ class RolloutDriver:
             if gateway_id is None:
                 return
             await configs.record_report(conn, gateway_id, report, now)
-            target = await configs.target_by_push(conn, report.push) if report.push else None
-            if target is not None and target.gateway_id == gateway_id:
-                if report.state == "good" and report.running == target.version:
-                    await configs.move_target(conn, target.push_id, ("sent", "waiting"), "applied", now)
-                elif report.state in ("rolled_back", "refused") and report.attempted == target.version:
-                    await configs.move_target(conn, target.push_id, ("sent", "waiting"), "failed", now,
-                                              reason=report.reason or report.state, detail=report.detail)
             # The edge judges a version once: a second rollout that pushed the same version while the
             # first one's push was on probation gets no report of its own (the edge ignores a push of
             # what it is already trying), so the verdict on the version answers every push of it.
             if report.state == "good" and report.running:
-                await configs.settle_version(conn, gateway_id, report.running, "applied", now)
-            elif report.state == "rolled_back" and report.attempted:
-                await configs.settle_version(conn, gateway_id, report.attempted, "failed", now,
+                await configs.settle_version(conn, gateway_id, report.running, "applied", now, push=report.push,
+                                             whole_version=True)
+            elif report.state in ("rolled_back", "refused") and report.attempted:
+                await configs.settle_version(conn, gateway_id, report.attempted, "failed", now, push=report.push,
+                                             whole_version=report.state == "rolled_back",
                                              reason=report.reason or report.state, detail=report.detail)
         self.wake.set()
 

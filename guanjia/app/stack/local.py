@@ -17,17 +17,19 @@ from cloud.registry.broker import BrokerAccount, devices_username
 from guanjia.app.stack.mosquitto import MosquittoServer
 from guanjia.app.stack.postgres import PostgresServer
 from guanjia.core.ports import free_port, reuse_or_pick
+from guanjia.core.wire import INGEST_STATUS_FILTER
 
 CLOUD_USER = "cloud"
 ADMIN_USER = "admin"
 
 
 def _cloud_account(password: str | None = None) -> BrokerAccount:
-    """The cloud reads every gateway's uplink and writes only commands."""
+    """The cloud reads every gateway's uplink and writes only commands and its ingest workers' ``behind`` status."""
     return BrokerAccount(
         CLOUD_USER,
         password or secrets.token_urlsafe(18),
-        [("read", "guanjia/v1/#"), ("write", "guanjia/v1/+/+/cmd"), ("read", "$SYS/#")],
+        [("read", "guanjia/v1/#"), ("write", "guanjia/v1/+/+/cmd"), ("write", INGEST_STATUS_FILTER),
+         ("read", "$SYS/#")],
     )
 
 

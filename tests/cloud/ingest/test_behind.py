@@ -84,3 +84,76 @@ async def test_behind_hint_prevents_a_resend_storm(ingest_db: str, broker: Broke
     # the comparison: without the hint a large share of the batches went twice
     assert plain.resent >= plain_last // 3, (plain.resent, plain_last)
     assert hinted.resent <= max(2, plain.resent // 4), (hinted.resent, plain.resent)
+
+
+async def test_retained_behind_status_holds_resends_of_an_edge_with_nothing_committed(
+        ingest_db: str, broker: BrokerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingest is paused (its commits hang), so no batch of either edge is committed and no
+    confirmation can carry the ``behind`` hint. The worker sees it holds messages it cannot commit
+    and publishes its retained ``behind`` status; the edge reading it resends nothing past its
+    confirmation timeout (3 s here, 30 s in production), the edge ignoring it
+    (``behind_hold_max_s=0``) resends. Once the ingest resumes, every batch is stored once and
+    confirmed, and the status is cleared."""
+    resume = asyncio.Event()
+    write = Writer.write
+
+    async def paused_write(self: Writer, conn: Any, batch: Any) -> Any:
+        await resume.wait()
+        return await write(self, conn, batch)
+
+    monkeypatch.setattr(Writer, "write", paused_write)
+    monkeypatch.setattr(worker_module, "STATUS_REFRESH_S", 0.2)
+    community = unique("c")
+    edges: list[tuple[str, int, Outbox, Uplink]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        worker = await stack.enter_async_context(
+            running_worker(ingest_db, broker.admin_url, behind_lag_s=1.0, behind_expiry_s=10.0))
+        for name, hold_max_s in (("gw-reads", 600.0), ("gw-ignores", 0.0)):
+            gid = register(ingest_db, community, name, ["d1"])
+            _, url = broker.add_gateway(community, name)
+            outbox = await stack.enter_async_context(
+                Outbox(tmp_path / f"{name}.db", gateway=name, batch_max_items=5, flush_interval_s=0.05))
+            config = UplinkConfig(url=url, confirm_timeout_s=3.0, confirm_timeout_max_s=3.0,
+                                  behind_hold_max_s=hold_max_s)
+            edges.append((name, gid, outbox, Uplink(config, gateway=name, community=community, outbox=outbox,
+                                                    health=dict, heartbeat_s=60)))
+        tasks = [asyncio.create_task(uplink.run()) for *_, uplink in edges]
+        try:
+            start = time.time()
+            n = 0
+            while time.time() - start < 9.0:  # three confirmation timeouts with nothing committed
+                n += 1
+                for _, _, outbox, _ in edges:
+                    outbox.add_reading({"device": "d1", "ts": int(time.time() * 1000) + n, "values": {"v": float(n)}})
+                await asyncio.sleep(0.2)
+            (_, _, reads_box, reads), (_, _, _, ignores) = edges
+            assert worker.status.behind
+            assert reads.behind_statuses > 0
+            assert reads_box.cloud_behind
+            assert reads.resent == 0, reads.resent
+            assert reads_box.held > 0
+            assert ignores.resent > 0
+            assert ignores.behind_statuses == 0
+            assert reads.confirmations == ignores.confirmations == 0  # the hint had no way to reach them
+            resume.set()
+            for _, _, outbox, _ in edges:
+                await outbox.flush()
+
+            async def all_confirmed() -> bool:
+                return all(o.unconfirmed() == 0 and o.depth() == 0 for _, _, o, _ in edges)
+
+            await wait_for(all_confirmed, timeout=60, what="every batch confirmed")
+            for _, gid, outbox, _ in edges:
+                stored = await scalar(ingest_db, "SELECT count(*) FROM ingest_batches WHERE gateway_id = %s", (gid,))
+                assert stored == outbox.last_seq
+
+            async def cleared() -> bool:
+                return not reads_box.cloud_behind
+
+            await wait_for(cleared, timeout=20, what="the status cleared")
+            assert not worker.status.behind
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

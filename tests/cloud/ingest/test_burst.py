@@ -11,6 +11,10 @@ acknowledgement, the edge's default confirmation timeout: 30 s, doubling per bat
 Size: ``make test`` runs 6,000 messages of 10 readings × 4 metrics (12 per gateway) so it fits
 the suite's time on the shared 2-core machine; ``make chaos`` runs the full 60,000
 (``GUANJIA_BURST_MESSAGES=60000``; 120 per gateway). Each run prints its figures.
+For experiments the real edges' confirmation timeout (``GUANJIA_BURST_EDGE_TIMEOUT_S``, default the
+edge's 30 s) and their hold on the ingest's ``behind`` status (``GUANJIA_BURST_EDGE_HOLD_S``, default
+the edge's 600 s; 0 = ignore it) can be changed, and the real edges can start
+``GUANJIA_BURST_EDGE_DELAY_S`` after the simulated ones (their batches then queue behind the backlog).
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ READINGS, METRICS = 10, 4
 MESSAGES = int(os.environ.get("GUANJIA_BURST_MESSAGES", "6000"))
 PER_GATEWAY = max(2, MESSAGES // GATEWAYS)
 GUANJIA = str(Path(sys.executable).parent / "guanjia")
+_UPLINK = UplinkConfig.model_fields
+EDGE_TIMEOUT_S = float(os.environ.get("GUANJIA_BURST_EDGE_TIMEOUT_S", _UPLINK["confirm_timeout_s"].default))
+EDGE_DELAY_S = float(os.environ.get("GUANJIA_BURST_EDGE_DELAY_S", "0"))
+EDGE_HOLD_S = float(os.environ.get("GUANJIA_BURST_EDGE_HOLD_S", _UPLINK["behind_hold_max_s"].default))
 
 
 def _payloads(community: str, gateway: str, incarnation: str, now: int) -> list[bytes]:
@@ -91,7 +99,9 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
             for gw in real:
                 outbox = await stack.enter_async_context(Outbox(tmp_path / f"{gw}.db", gateway=gw,
                                                                 batch_max_items=READINGS, flush_interval_s=0.05))
-                uplink = Uplink(UplinkConfig(url=broker.server.url_for(accounts[gw])),  # the edge's own timeouts
+                config = UplinkConfig(url=broker.server.url_for(accounts[gw]), confirm_timeout_s=EDGE_TIMEOUT_S,
+                                      behind_hold_max_s=EDGE_HOLD_S)  # the edge's own timeouts unless told
+                uplink = Uplink(config,
                                 gateway=gw, community=community, outbox=outbox, health=dict, heartbeat_s=600)
                 outboxes.append(outbox)
                 uplinks.append(uplink)
@@ -111,6 +121,7 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
                 await outbox.flush()
             started = time.monotonic()
             ingest_fleet.go(fleet)
+            await asyncio.sleep(EDGE_DELAY_S)
             tasks = [asyncio.create_task(u.run()) for u in uplinks]
 
             async def edges_confirmed() -> bool:
@@ -140,7 +151,8 @@ async def test_burst_from_500_gateways_is_stored_and_confirmed_once(ingest_db: s
     print(f"burst: {total} messages from {GATEWAYS} gateways in {elapsed:.1f}s ({total / elapsed:.0f}/s); "
           f"real edges: {sum(edge_batches)} batches, {resent} resent, "
           f"{sum(u.confirmations for u in uplinks)} confirmations, "
-          f"{sum(u.behind_hints for u in uplinks)} with the hint; "
+          f"{sum(u.behind_hints for u in uplinks)} with the hint, "
+          f"{sum(u.behind_statuses for u in uplinks)} behind statuses, {sum(o.held for o in outboxes)} resends held; "
           f"simulated: {sum(r['messages'] for r in records.values())} confirmation messages, "
           f"{sum(r['behind'] for r in records.values())} with the hint")
     assert sent == len(simulated) * PER_GATEWAY

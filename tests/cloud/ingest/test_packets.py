@@ -112,3 +112,14 @@ def test_client_packets_encode_what_the_parser_reads() -> None:
     assert connect.endswith(b"\x00\x02id\x00\x01u\x00\x01p")
     assert packets.disconnect(0) == b"\xe0\x07\x00\x05\x11\x00\x00\x00\x00"
     assert packets.connack_properties(b"\x21\x00\x14\x27\x00\x01\x00\x00\x12\x00\x02ab") == {0x21: 20, 0x27: 65_536}
+
+
+def test_a_retained_publish_with_message_expiry_is_read_back() -> None:
+    """The ingest's ``behind`` status: RETAIN set, one Message Expiry Interval property (0x02)."""
+    topic = packets.topic_prefix("guanjia/v1/_cloud/ingest/w-0/behind")
+    packet = packets.publish(topic, b"{}", 9, retain=True, expiry_s=20)
+    assert packet[0] == 0x33  # PUBLISH, QoS 1, RETAIN
+    assert b"\x05\x02\x00\x00\x00\x14{}" in packet
+    pubs, _ = Parser().feed(packet + packets.publish(topic, b"", 10, retain=True))
+    name = "guanjia/v1/_cloud/ingest/w-0/behind"
+    assert pubs == [(name, b"{}", 9, 1), (name, b"", 10, 1)]
