@@ -116,20 +116,23 @@ bias shows, and under the 5 % of ``current_excess``."""
 NIGHT_FLOW_FLOOR = 0.2
 """``night_flow_excess`` never alarms under a fifth of the pump's mean daily flow more than usual in
 the lowest flow of a night hour: twice the calibration fleet's fault-free maximum (seed 1: 0.09, so
-the calibrated limit is this floor). Why a night channel (issue 15, session 6): a fast leak (20–30 m³/h within 3–6 days) on a
-pump whose peak demand is close to its capacity trips the hard pressure rule (0.8 bar under the
+the calibrated limit is this floor).
+
+Why a night channel (issue 15, session 6): a fast leak (20–30 m³/h within 3–6 days) on a pump
+whose peak demand is close to its capacity trips the hard pressure rule (0.8 bar under the
 setpoint) at the first or second demand peak. ``flow_excess`` judges every hour, so its limit sits
 above the peak hours' sampling noise (1.6 × the mean flow), far above what a young leak adds;
 ``duty_excess`` is capped by the hour itself — a pump that already runs half of a night hour can
 add at most half an hour, and it reached 0.43 h/h against its 0.4 floor on seed 100's
 ``b5-pump-2`` the night before its trip (found after it: a negative lead). At night the demand is
-~4 % of the peak, so a leak of a few m³/h is most of the flow and the hours' spread is a fraction
-of the day's: the same relative excess, judged in the night hours only, sees the leak the first
-night. The hour's *lowest* sample, not its mean: a
-sample that catches the set refilling its vessel after a sleep reads 100–150 m³/h, which made the
-night mean as noisy as the day's (calibrated limit 2.7); a leak is a floor under the flow, so the
-set never sleeps and the lowest sample holds the leak. A demand change (+10–40 %, the evaluation's
-variant) moves the night floor by about 4 % of the peak × 40 % ≈ 6 % of the mean."""
+~4 % of the peak, so a leak of a few m³/h is most of the flow: judged in the night hours only, the
+leak is seen the first night.
+
+The hour's *lowest* sample, not its mean: a sample that catches the set refilling its vessel after
+a sleep reads 100–150 m³/h, which made the night mean as noisy as the day's (calibrated limit
+2.7); a leak is a floor under the flow (the set no longer sleeps), so the lowest sample holds it. A
+demand change (+10–40 %, the evaluation's variant) moves the night floor by about 4 % of the peak
+× 40 % ≈ 6 % of the mean."""
 
 
 NIGHT_END_HOUR = 5

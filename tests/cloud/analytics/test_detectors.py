@@ -238,4 +238,5 @@ def test_a_fast_leak_on_a_pump_near_its_capacity_is_found_the_first_night_before
     assert found is not None
     assert found.detector == "pump.night_flow_excess"
     assert faults[0].start_ms <= found.detected_ms < threshold
-    assert "at night" in found.message and "夜间" in found.message
+    assert "at night" in found.message
+    assert "夜间" in found.message
