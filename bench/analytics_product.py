@@ -584,7 +584,8 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     standby_pumps = standby_false = 0
     standby_weeks = 0.0
     cpu: list[float] = []
-    for _, _, out in outcomes:
+    negative_cases: list[str] = []
+    for start_name, seed, out in outcomes:
         cpu.append(out.cpu_s)
         report = evaluate(out.labels, out.detections, scored=out.scored, grace_ms=GRACE_MS)
         for det in report.unmatched:
@@ -624,9 +625,9 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
                     reachable.detected += 1
             if not label.gradual:
                 continue
-            hits = sorted(d.detected_ms for d in out.detections
-                          if d.device == label.device and label.start_ms <= d.detected_ms <= label.end_ms + GRACE_MS)
-            first = hits[0]
+            found = sorted((d.detected_ms, d.detector) for d in out.detections
+                           if d.device == label.device and label.start_ms <= d.detected_ms <= label.end_ms + GRACE_MS)
+            first = found[0][0]
             targets = [tally, slow] if is_slow else [tally]
             for target in targets:
                 if label.threshold_ms is None:
@@ -635,6 +636,10 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
                     target.leads_h.append((label.threshold_ms - first) / HOUR_MS)
                 else:
                     target.negative += 1
+            if label.threshold_ms is not None and label.threshold_ms < first:
+                # which fleet and pump, so a negative lead can be looked at (once per label)
+                negative_cases.append(f"{seed}/{start_name}/{label.device}/{label.fault}/{found[0][1]}/"
+                                      f"{(label.threshold_ms - first) / HOUR_MS:.1f}h")
         nuisance_shown += sum(1 for device, at in out.nuisance
                               if device in out.scored and out.scored[device][0] <= at < out.scored[device][1])
         nuisance_false += sum(1 for det in report.unmatched
@@ -700,6 +705,7 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "slow_wear_past_floor_labels": reachable.labels,
         "slow_wear_past_floor_recall": round(reachable.detected / reachable.labels, 4) if reachable.labels else 1.0,
         "negative_leads": sum(t.negative for t in tallies.values()),
+        "negative_lead_cases": "; ".join(negative_cases),
         "fleet_cpu_seconds_mean": round(statistics.fmean(cpu), 1) if cpu else 0.0,
         "cpu_seconds_total": round(sum(cpu), 1),
     }

@@ -273,3 +273,21 @@ def test_channels_of_one_fault_open_one_work_order() -> None:
     add("pump.current_excess", "bearing_wear", 60, None)  # all wear cleared before: a new order
     assert [(d.detector, d.detected_ms // HOUR_MS) for d in store.work_orders()] == [
         ("pump.current_excess", 10), ("pump.flow_excess", 20), ("pump.current_excess", 60)]
+
+
+def test_negative_leads_name_their_fleet_pump_and_channel() -> None:
+    """A detection after the hard threshold is a negative lead (counted as late); the JSON names
+    the fleet, device and first channel of each, so the full run says where to look (issue 15)."""
+    from bench.analytics_product import FleetOutcome
+    from cloud.analytics.detection import Detection
+    from simulators.labelled_fleet import FaultLabel
+
+    late = FaultLabel("b5-pump-2", "pressure_loss", 0, 100 * HOUR_MS, True, 10 * HOUR_MS)
+    early = FaultLabel("b1-pump-1", "pressure_loss", 0, 100 * HOUR_MS, True, 40 * HOUR_MS)
+    detections = [Detection("b5-pump-2", "pump.duty_excess", "pressure_loss", 0, 15 * HOUR_MS),
+                  Detection("b1-pump-1", "pump.night_flow_excess", "pressure_loss", 0, 4 * HOUR_MS)]
+    scored = {"b5-pump-2": (0, 200 * HOUR_MS), "b1-pump-1": (0, 200 * HOUR_MS)}
+    outcome = FleetOutcome([late, early], detections, scored, [], {})
+    figures = summarise([("winter", 100, outcome)], seeds=1, starts=1, devices=2, days=9)
+    assert figures["negative_leads"] == 1
+    assert figures["negative_lead_cases"] == "100/winter/b5-pump-2/pressure_loss/pump.duty_excess/-5.0h"

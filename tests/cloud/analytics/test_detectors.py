@@ -278,3 +278,28 @@ def test_slow_wear_after_a_setpoint_change_is_still_found() -> None:
     assert found[0].detected_ms >= START_MS + wear_day * DAY_MS
     assert store.reference is not None
     assert store.reference["setpoint_normal"] == 3.6
+
+
+def test_a_fast_leak_on_a_pump_near_its_capacity_is_found_the_first_night_before_the_pressure_rule() -> None:
+    """Seed 100's ``b5-pump-2``, in small: a leak growing to ~26 m³/h over 79 hours, starting at
+    05:10 local, on a pump whose evening peak is near its capacity. The set already runs part of
+    every night hour, so the night-duty channel is capped; the hard pressure rule fires at the
+    second evening peak. The lowest flow of the night hours rises by several m³/h the first night:
+    ``night_flow_excess`` finds the leak before the rule (issue 15, session 6)."""
+    frame, faults = single_device("pump", "b1-pump-1", days=19, seed=10, fault="pressure_loss",
+                                  fault_start_day=14 + 21 / 24 + 10 / 1440,
+                                  fault_params={"leak_max_m3h": 25.7, "ramp_hours": 79.0})
+    pump = DETECTORS["pump"]
+    shipped = shipped_limits()["pump"]
+    baseline = pump.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), pump.hyper(shipped))
+    threshold = faults[0].threshold_ms
+    assert threshold is not None
+    without = {**shipped, "limits": {**shipped["limits"], "night_flow_excess": 1e9}}
+    late = _first(pump.score(frame, baseline, without, from_ms=START_MS + 14 * DAY_MS), "pressure_loss")
+    assert late is None or late.detected_ms > threshold  # the other leak channels: a negative lead
+    found = _first(pump.score(frame, baseline, shipped, from_ms=START_MS + 14 * DAY_MS), "pressure_loss")
+    assert found is not None
+    assert found.detector == "pump.night_flow_excess"
+    assert faults[0].start_ms <= found.detected_ms < threshold
+    assert "at night" in found.message
+    assert "夜间" in found.message
