@@ -419,16 +419,26 @@ def encode_ingest_behind(worker: str, lag_s: float, expiry_s: float, ts: int) ->
                                          lag_s=round(lag_s, 1), expiry_s=expiry_s, ts=ts))
 
 
-def parse_ingest_behind(payload: bytes) -> float | None:
-    """How long (s) an ``ingest_behind`` status says to hold resends, capped at
-    :data:`MAX_BEHIND_HOLD_S`; ``None`` for a cleared status (empty payload) or anything else."""
-    if not payload or b'"ingest_behind"' not in payload:
+def _message_of_kind(payload: bytes, kind: str) -> dict[str, Any] | None:
+    """The JSON object of a down message of ``kind`` (its ``"kind"`` field), or ``None`` for an
+    empty payload, invalid JSON or another kind — the shared first step of the edge's parsers of
+    cloud messages (a byte search first: most payloads on the topic are of another kind)."""
+    if not payload or f'"{kind}"'.encode() not in payload:
         return None
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(doc, dict) or doc.get("kind") != "ingest_behind":
+    if not isinstance(doc, dict) or doc.get("kind") != kind:
+        return None
+    return doc
+
+
+def parse_ingest_behind(payload: bytes) -> float | None:
+    """How long (s) an ``ingest_behind`` status says to hold resends, capped at
+    :data:`MAX_BEHIND_HOLD_S`; ``None`` for a cleared status (empty payload) or anything else."""
+    doc = _message_of_kind(payload, "ingest_behind")
+    if doc is None:
         return None
     expiry = doc.get("expiry_s")
     if isinstance(expiry, bool) or not isinstance(expiry, int | float) or expiry <= 0:
@@ -446,13 +456,8 @@ def parse_stored(payload: bytes, incarnation: str) -> list[tuple[int, int]] | No
     confirmation of another incarnation (the wiped outbox before this one) names seqs of other
     batches: it confirms nothing here (``[]``). One without the field comes from a cloud older than
     incarnations and is taken as it was."""
-    if b'"stored"' not in payload:
-        return None
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict) or doc.get("kind") != "stored":
+    doc = _message_of_kind(payload, "stored")
+    if doc is None:
         return None
     if doc.get("incarnation", incarnation) != incarnation:
         return []
