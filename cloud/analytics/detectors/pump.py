@@ -341,12 +341,13 @@ class PumpDetector(Detector):
         # a standby turn is not judged by the leak channels (causal: the past hours only, see
         # standby_hours); their EWMAs hold their state across it
         on_duty = same_context & ~_standby(frame, params, running, look_ahead=False)
+        week_hour = hour_of_week(frame.times_ms, params["utc_offset_ms"])  # the normals' slot of each hour
         flow_mean = baseline.get("flow_mean")
         flow_profile = np.asarray(baseline.get("flow_hour_of_week") or [np.nan] * 168, dtype=np.float64)
         flow_excess = np.full(frame.hours, np.nan)
         night_flow = np.full(frame.hours, np.nan)
         if flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and flow_profile.shape == (168,):
-            expected_flow = flow_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
+            expected_flow = flow_profile[week_hour]
             # a leak adds a constant flow around the clock: the pump no longer sleeps at night
             # judged on holidays too (a holiday lowers demand: more flow than a normal week is a leak
             # all the more), not on make-up workdays (no hour-of-week slot describes them)
@@ -363,10 +364,9 @@ class PumpDetector(Detector):
             # and only by the clock's night too (00:00–05:00 local, the residential demand minimum): a
             # duty/standby pair's profile, learnt on half the days, put afternoon hours in its quietest
             # quarter, where demand is not low at all (5 false orders on 24 evaluation fleets)
-            local_hour = ((frame.times_ms + int(params["utc_offset_ms"])) // 3_600_000) % 24
-            night = on_duty & _quiet_hours(flow_profile, frame, params) & (local_hour < NIGHT_END_HOUR)
+            night = on_duty & _quiet_hours(flow_profile, frame, params) & (week_hour % 24 < NIGHT_END_HOUR)
             lowest = occupancy(frame, frame.column(params["flow_metric"], "min"), holidays=False)
-            expected_floor = floor_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
+            expected_floor = floor_profile[week_hour]
             night_flow = np.where(night, ewma(np.where(night, (lowest - expected_floor) / float(flow_mean), np.nan),
                                               float(params["night_flow_alpha"])), np.nan)
             stats["night_flow_excess"] = night_flow
@@ -375,7 +375,7 @@ class PumpDetector(Detector):
         if duty_profile.shape == (168,) and not np.isnan(duty_profile).all():
             # the run-hours counter integrates exactly what sparse samples of flow only glimpse:
             # a leak makes the set run longer, most of all at night when it should sleep
-            expected_duty = duty_profile[hour_of_week(frame.times_ms, params["utc_offset_ms"])]
+            expected_duty = duty_profile[week_hour]
             duty = occupancy(frame, counter_increase(frame, params["run_hours_metric"]), holidays=False)
             # only the quiet hours count: more demand (new tenants, summer) makes the set run longer
             # all day and a little at night (+40 % demand: up to 0.31 h/h at night on the simulated
