@@ -27,6 +27,13 @@ Phases (same database, same ``telemetry`` table and index):
 Per burst, ``cpu_us_per_message``: CPU time of the workers, the broker, PostgreSQL and the
 publishers (``/proc``) divided by the burst's messages — where the two cores went.
 
+Per phase, ``behind_hints`` (confirmations that carried the worker's ``behind`` hint) and
+``behind_statuses`` (the workers' retained ``behind`` status put up or refreshed while it ran:
+whether the confirmations were merged into the wider window of a worker behind).
+
+``BENCH_INGEST_ARGS`` (environment, for experiments): extra ``guanjia cloud ingest`` options for
+the bench's workers, e.g. ``--receive-maximum 1000`` to measure an older default in the same run.
+
 Checks in every run: points sent == points stored, duplicate rows counted (must be 0).
 Top-level keys for the targets: ``points_per_s_msg200`` (500×10×20), ``messages_per_s_msg40``
 (500×10×4), ``confirm_p99_ms_burst`` (worst shape), ``confirmations_dropped`` (all shapes).
@@ -119,6 +126,10 @@ class Gateways:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv5)
         self.client.username_pw_set(target.username, target.password)
         self.client.max_inflight_messages_set(256)
+        self.statuses: list[float] = []
+        """When a worker's retained ``behind`` status went up or was refreshed (non-empty payloads)."""
+        self.client.on_message = lambda _c, _u, m: self.statuses.append(time.time()) if m.payload else None
+        self.client.on_connect = lambda c, *_: c.subscribe(wire.INGEST_STATUS_FILTER, qos=1)
         self.client.connect(target.host, target.port, 60)
         self.client.loop_start()
 
@@ -158,7 +169,8 @@ def _worker(db: str, mqtt_url: str, prefix: str, log: Path) -> subprocess.Popen[
     with log.open("ab") as fh:
         # each process its own /metrics port (the default one would collide between the two)
         return subprocess.Popen([GUANJIA, "cloud", "ingest", "--client-id-prefix", prefix, "--group", "bench",
-                                 "--metrics-port", str(free_port()), "--processes", "1"],
+                                 "--metrics-port", str(free_port()), "--processes", "1",
+                                 *os.environ.get("BENCH_INGEST_ARGS", "").split()],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -338,7 +350,7 @@ def _pcts(values: list[float]) -> tuple[float, float]:
 
 
 def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int, int, int],
-                  quick: bool, cpu_roots: dict[str, list[int]]) -> dict[str, Any]:
+                  quick: bool, cpu_roots: dict[str, list[int]], statuses: list[float]) -> dict[str, Any]:
     gateways, readings, metrics = shape
     names = _shape_gateways(shape)
     metric_names = [f"bm{k}" for k in range(metrics)]
@@ -376,6 +388,7 @@ def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int
     w = WARM_ROUNDS
     phases = (("warm", 0, w), ("burst", w, w + burst), ("paced", w + burst, w + burst + paced_s))
     for mode, first, upto in phases:
+        began = time.time()
         record, cpu_before = _fleet(root, broker, shape, payloads, ids, "paced" if mode == "paced" else "burst",
                                     first, upto, cpu_roots)
         sent = sum(len(r["published"]) for r in record.values())
@@ -398,6 +411,8 @@ def _matrix_shape(root: Path, db: str, broker: MosquittoServer, shape: tuple[int
             "confirmation_messages": sum(r["messages"] for r in record.values()),
             "confirmed_twice": sum(r["repeats"] for r in record.values()),
             "behind_hints": sum(r["behind"] for r in record.values()),
+            # the workers' retained ``behind`` status (put up or refreshed) while this phase ran
+            "behind_statuses": sum(1 for t in statuses if t >= began),
         }
         if mode == "burst":
             first_publish = min(t for _, _, t in publish)
@@ -495,7 +510,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "GROUP BY device_id, metric_id, time HAVING count(*) > 1) d").fetchone()[0])  # type: ignore[index]
         cpu_roots = {"workers": [w.pid for w in workers], "broker": [broker.pid() or 0],
                      "postgres": [int((pg.data_dir / "postmaster.pid").read_text().split()[0])]}
-        matrix = {_shape_name(shape): _matrix_shape(root, db, broker, shape, quick, cpu_roots) for shape in MATRIX}
+        matrix = {_shape_name(shape): _matrix_shape(root, db, broker, shape, quick, cpu_roots, gws.statuses)
+                  for shape in MATRIX}
         rss = max(_rss_mb(w.pid) for w in workers)
         return {
             "points_per_s": round(best),
@@ -513,6 +529,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "points_per_s_msg200": matrix["500x10x20"]["burst"]["points_per_s"],
             "messages_per_s_msg40": matrix["500x10x4"]["burst"]["messages_per_s"],
             "confirm_p99_ms_burst": max(m["burst"]["commit_to_confirm_p99_ms"] for m in matrix.values()),
+            "behind_statuses_burst": sum(m["burst"]["behind_statuses"] for m in matrix.values()),
             "confirmations_dropped": sum(m[p]["confirmations_dropped"] for m in matrix.values()
                                          for p in ("burst", "paced")),
             "matrix_exact": all(m["stored_points"] == m["sent_points"] and not m["duplicates"]

@@ -13,7 +13,7 @@ import dataclasses
 from cloud.ingest.backlog import BACKLOG_BEHIND_S, BEHIND_EXPIRY_S
 from cloud.ingest.confirm import CONFIRM_WINDOW_S
 from cloud.ingest.prepare import Policy
-from cloud.ingest.worker import IngestWorker, WorkerOptions, default_client_id
+from cloud.ingest.worker import BATCH_POINTS, RECEIVE_MAXIMUM, IngestWorker, WorkerOptions, default_client_id
 from cloud.runtime.context import CloudConfig, Component, ServiceContext
 from cloud.runtime.errors import CloudError
 from guanjia.core.settings import MqttUrl
@@ -27,7 +27,8 @@ def worker_options(config: CloudConfig, index: int, *, confirm_window_s: float =
     prefix = config.client_id_prefix
     policy = Policy() if config.seq_window is None else Policy(seq_window=config.seq_window)
     return WorkerOptions(client_id=f"{prefix}-{index}" if prefix else default_client_id(index), group=config.group,
-                         receive_maximum=config.receive_maximum, batch_points=config.batch_points, policy=policy,
+                         receive_maximum=config.receive_maximum or RECEIVE_MAXIMUM,
+                         batch_points=config.batch_points or BATCH_POINTS, policy=policy,
                          confirm_window_s=confirm_window_s, behind_lag_s=behind_lag_s,
                          behind_expiry_s=behind_expiry_s)
 

@@ -64,6 +64,24 @@ CONFIRM_FLUSH_S = 0.05
 when a confirmation window ends sooner)."""
 BEHIND_LAG_S = 1.0
 """Receive-to-commit age of a batch's oldest message above which the worker reports ``behind``."""
+RECEIVE_MAXIMUM = 4000
+"""Default MQTT v5 Receive Maximum of a worker: unacknowledged messages the broker may hand it.
+
+Why 4,000 (it was 1,000): a message is acknowledged only after its batch commits, so this bounds
+the whole pipeline — one batch committing, :attr:`IngestWorker.ready`'s two prepared batches and
+the one being formed, :attr:`WorkerOptions.batch_messages` (500) each. At 1,000 (two batches) the
+batcher ran dry while a commit was in flight and then waited a broker round trip for the next
+messages: measured (issue 21, ``python -m bench ingest``, quiet machine, 2026-12-06) both cores
+were only ~60–75 % busy at msg40 (209 µs of CPU per message × 7,023 messages/s). At 3,000–4,000,
+with :data:`BATCH_POINTS`, the same bench reached 11,000–12,800 messages/s at 40 points and
+1.8–2.0 M points/s at 200 points (docs/scaling.md). Memory stays bounded by the consumer's
+64 MiB payload cap whatever this says."""
+BATCH_POINTS = 150_000
+"""Default points per write transaction (a batch also closes at :attr:`WorkerOptions.batch_messages`
+or after :attr:`WorkerOptions.batch_wait_s`). At 50,000, 200-point messages made batches of 250
+messages, and the per-commit cost (six round trips, the claim, NOTIFY, fsync, the confirmations)
+was paid twice as often; at 150,000 the 500-message cap closes them, and 5,000-point messages
+make 30-message COPYs, still well inside what one transaction should hold."""
 GC_GEN0_THRESHOLD = 20_000
 """Allocations between young-generation collections in an ingest process (CPython's default: 700)."""
 
@@ -99,8 +117,8 @@ def default_client_id(index: int) -> str:
 class WorkerOptions:
     client_id: str = field(default_factory=lambda: default_client_id(0))
     group: str | None = "guanjia-ingest"
-    receive_maximum: int = 1000
-    batch_points: int = 50_000
+    receive_maximum: int = RECEIVE_MAXIMUM
+    batch_points: int = BATCH_POINTS
     batch_messages: int = 500
     batch_wait_s: float = 0.05
     clean_start: bool = False

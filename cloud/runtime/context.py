@@ -74,8 +74,10 @@ class CloudConfig:
     prefer_timescale: bool = True
     # ingest workers (``--client-id-prefix``, ``--receive-maximum``, ``--batch-points``, ``--seq-window``)
     client_id_prefix: str | None = None
-    receive_maximum: int = 1000
-    batch_points: int = 50_000
+    receive_maximum: int | None = None
+    """None: the worker's default (:data:`cloud.ingest.worker.RECEIVE_MAXIMUM`)."""
+    batch_points: int | None = None
+    """None: the worker's default (:data:`cloud.ingest.worker.BATCH_POINTS`)."""
     seq_window: int | None = None
     """None: the ingest policy's default (:data:`cloud.ingest.prepare.SEQ_WINDOW`)."""
     # ops (settings)

@@ -13,6 +13,7 @@ from cloud.components import COMPONENTS, INGEST_ONLY
 from cloud.ingest.prepare import SEQ_WINDOW
 from cloud.ingest.service import components as ingest_components
 from cloud.ingest.service import worker_options
+from cloud.ingest.worker import BATCH_POINTS, RECEIVE_MAXIMUM, WorkerOptions
 from cloud.runtime.context import CloudConfig
 from cloud.runtime.errors import CloudError
 from cloud.server import components as api_components
@@ -65,6 +66,17 @@ def test_worker_options_come_from_the_config() -> None:
     assert (options_.client_id, options_.group, options_.receive_maximum, options_.batch_points) == ("p-2", "g", 7, 9)
     assert options_.policy.seq_window == SEQ_WINDOW
     assert worker_options(CloudConfig(DB, seq_window=5), 0).policy.seq_window == 5
+
+
+def test_flow_control_defaults_are_the_workers_from_the_config_and_the_cli() -> None:
+    """One default for the pipeline's depth and batch size, whichever way a worker is started."""
+    from guanjia.app.cli.cloud import BATCH_POINTS_DEFAULT, RECEIVE_MAXIMUM_DEFAULT
+
+    defaults = worker_options(CloudConfig(DB), 0)
+    assert (defaults.receive_maximum, defaults.batch_points) == (RECEIVE_MAXIMUM, BATCH_POINTS)
+    assert (RECEIVE_MAXIMUM_DEFAULT, BATCH_POINTS_DEFAULT) == (RECEIVE_MAXIMUM, BATCH_POINTS)
+    # the pipeline holds the batch committing, two prepared ones and the one being formed
+    assert 4 * WorkerOptions().batch_messages <= RECEIVE_MAXIMUM
 
 
 def test_factories_and_routers_are_real_objects_not_names() -> None:

@@ -54,6 +54,10 @@ def migrate(
 
 SEQ_WINDOW_DEFAULT = 10_000_000
 """Same as :data:`cloud.ingest.prepare.SEQ_WINDOW` (not imported here: the CLI loads the cloud lazily)."""
+RECEIVE_MAXIMUM_DEFAULT = 4000
+"""Same as :data:`cloud.ingest.worker.RECEIVE_MAXIMUM` (not imported: the CLI loads the cloud lazily)."""
+BATCH_POINTS_DEFAULT = 150_000
+"""Same as :data:`cloud.ingest.worker.BATCH_POINTS`."""
 SeqWindowOption = typer.Option(
     SEQ_WINDOW_DEFAULT, "--seq-window", min=1,
     help="Trust a batch's seq at most this far above its outbox incarnation's high-water mark; beyond it the "
@@ -167,8 +171,8 @@ def serve(
     group: str = typer.Option("guanjia-ingest", "--group", help="Shared-subscription group of the workers."),
     client_id_prefix: str | None = typer.Option(None, "--client-id-prefix",
                                                 help="MQTT client ids PREFIX-0..N-1 (stable across restarts)."),
-    receive_maximum: int = typer.Option(1000, "--receive-maximum", min=1, max=65535),
-    batch_points: int = typer.Option(50_000, "--batch-points", min=1),
+    receive_maximum: int = typer.Option(RECEIVE_MAXIMUM_DEFAULT, "--receive-maximum", min=1, max=65535),
+    batch_points: int = typer.Option(BATCH_POINTS_DEFAULT, "--batch-points", min=1),
     seq_window: int = SeqWindowOption,
     run_dir: Path | None = RunDirOption,
 ) -> None:
@@ -185,8 +189,8 @@ def ingest(
     workers: int = typer.Option(1, "--workers", min=1, max=64),
     group: str = typer.Option("guanjia-ingest", "--group"),
     client_id_prefix: str | None = typer.Option(None, "--client-id-prefix"),
-    receive_maximum: int = typer.Option(1000, "--receive-maximum", min=1, max=65535),
-    batch_points: int = typer.Option(50_000, "--batch-points", min=1),
+    receive_maximum: int = typer.Option(RECEIVE_MAXIMUM_DEFAULT, "--receive-maximum", min=1, max=65535),
+    batch_points: int = typer.Option(BATCH_POINTS_DEFAULT, "--batch-points", min=1),
     seq_window: int = SeqWindowOption,
     metrics_host: str = typer.Option("127.0.0.1", "--metrics-host"),
     metrics_port: int = typer.Option(9108, "--metrics-port", min=0, max=65535,
