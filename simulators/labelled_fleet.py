@@ -15,7 +15,8 @@ energy drift with its ``ramp_hours`` up to +20 %, and a *slow* pressure loss as 
 each gradual fault its hard-threshold rules — the shipped ``pump-pressure-loss`` and
 ``pump-motor-overtemp`` of ``rules/library`` plus the motor-overload limit of
 ``reference_rules.yaml`` — are run over the same samples with the rules engine, and the first
-time one raises after the fault began is the label's ``threshold_ms``: the lead-time reference.
+time one raises after the fault began, and a fault-free twin of the device does not
+(:class:`HealthyTwin`), is the label's ``threshold_ms``: the lead-time reference.
 (The shipped ``pump-bearing-wear`` rule is itself a learned-baseline early warning, not a hard
 threshold, so it is not the reference.) Energy drift is the exception:
 the shipped ``meter-energy-drift`` rule compares single hours and fires on ordinary hourly noise
@@ -365,12 +366,23 @@ def run_devices(devices: list[FleetDevice], faults: dict[str, list[PlannedFault]
     # only the devices with something to switch are visited each step (most have neither changes
     # nor faults, and the loop runs devices × 2160 steps per 30-day fleet)
     eventful = [d for d in devices if pending[d.id] or faults.get(d.id)]
+    twins: dict[str, HealthyTwin] = {}
     for index, now_ms in enumerate(_steps(start_ms, hours * per_hour, step_s)):
         for device in eventful:
             queue = pending[device.id]
+            engine = engines[device.id]
+            if engine is not None and device.id not in twins and any(
+                    f.plan.gradual and now_ms - step_s * 1000 < f.start_ms <= now_ms for f in faults[device.id]):
+                twins[device.id] = HealthyTwin.of(device, engine)
+            twin = twins.get(device.id)
             while queue and queue[0].at_ms <= now_ms:
-                queue.pop(0).apply(device.model)
+                change = queue.pop(0)
+                change.apply(device.model)
+                if twin is not None:
+                    change.apply(twin.device.model)
             _switch_faults(device, faults.get(device.id, []), now_ms, step_s)
+            if twin is not None:
+                _switch_faults(twin.device, [f for f in faults[device.id] if not f.plan.gradual], now_ms, step_s)
         if len(pumps) >= BANK_FROM:
             advance_pumps_to(pumps, now_ms / 1000.0)
         else:
@@ -378,13 +390,58 @@ def run_devices(devices: list[FleetDevice], faults: dict[str, list[PlannedFault]
                 pump.advance_to(now_ms / 1000.0)
         for other in others:
             other.advance_to(now_ms / 1000.0)
+        for twin in twins.values():
+            twin.device.model.advance_to(now_ms / 1000.0)
         for device in devices:
             values = device.model.values()
             samples[device.id][index] = _sample(values, kept[device.id])
             engine = engines[device.id]
             if engine is not None:
-                _feed_threshold(engine, device, faults.get(device.id, []), now_ms, values)
+                feed_threshold(engine, device, faults.get(device.id, []), now_ms, values, twins.get(device.id))
     return {d.id: _fold(d, samples[d.id], kept[d.id], start_ms, hours, per_hour) for d in devices}
+
+
+@dataclass(slots=True)
+class HealthyTwin:
+    """The device as it would have run without its gradual faults: the lead-time reference's control.
+
+    Why (issue 15): a hard-threshold rule raised after a fault began is not always the fault's. On
+    seed 102's summer fleet a pump restarting after an hour asleep drew 33.5 A for one 20-minute
+    sample (flow surging into the emptied pipes) 50 minutes after a 7 %/day bearing wear began;
+    the overload reference (14.0 A) raised, and the wear — which had moved the current by 0.3 % —
+    was charged a 57-hour *negative* lead. A copy of the model taken as the first gradual fault
+    switches on (same state, same random stream, the same operating changes and non-gradual faults
+    from then on, its own copy of the rules engine) shows what the rules do without the fault; a
+    raise the twin makes too, within a step, is the device's and not the fault's."""
+
+    device: FleetDevice
+    engine: Any
+    raised: dict[str, int] = field(default_factory=dict)
+    """Rule → time (ms) of the twin's latest raise."""
+    active: set[str] = field(default_factory=set)
+    """Rules raised and not cleared in the twin."""
+    candidates: list[tuple[PlannedFault, str, int]] = field(default_factory=list)
+    """Raises of the real device that wait one step for the twin (it may raise a step later)."""
+
+    @classmethod
+    def of(cls, device: FleetDevice, engine: Any) -> HealthyTwin:
+        import copy
+
+        return cls(FleetDevice(device.id, device.kind, device.profile, copy.deepcopy(device.model)),
+                   copy.deepcopy(engine))
+
+    def observe(self, now_ms: int) -> None:
+        for event in self.engine.process(self.device.id, self.device.kind, now_ms, self.device.model.values(),
+                                         profile=self.device.profile):
+            if event.state == "raise":
+                self.raised[event.rule] = now_ms
+                self.active.add(event.rule)
+            elif event.state == "clear":
+                self.active.discard(event.rule)
+
+    def explains(self, rule: str, at_ms: int, step_ms: int) -> bool:
+        """The twin raised ``rule`` within a step of ``at_ms``, or holds it raised."""
+        return rule in self.active or abs(self.raised.get(rule, -10 * step_ms) - at_ms) <= step_ms
 
 
 def _fold(device: FleetDevice, samples: npt.NDArray[np.float64], metrics: tuple[str, ...], start_ms: int,
@@ -484,15 +541,26 @@ def _threshold_engine(faults: list[PlannedFault]) -> Any:
     return RuleEngine(RuleSet(tuple(compiled), (), {cr.id: cr for cr in compiled}), stale_after_ms=None)
 
 
-def _feed_threshold(engine: Any, device: FleetDevice, faults: list[PlannedFault], now_ms: int,
-                    values: dict[str, Any]) -> None:
+def feed_threshold(engine: Any, device: FleetDevice, faults: list[PlannedFault], now_ms: int,
+                    values: dict[str, Any], twin: HealthyTwin | None = None) -> None:
+    """The first raise of a fault's hard-threshold rule inside the fault is its ``threshold_ms`` —
+    unless the fault-free twin raised it too (:class:`HealthyTwin`), decided one step later."""
+    if twin is not None:
+        twin.observe(now_ms)
+        waiting, twin.candidates = twin.candidates, []
+        for fault, rule, at_ms in waiting:  # raised at the previous step
+            if fault.threshold_ms is None and not twin.explains(rule, at_ms, now_ms - at_ms):
+                fault.threshold_ms = at_ms
     for event in engine.process(device.id, device.kind, now_ms, values, profile=device.profile):
         if event.state != "raise":
             continue
         for fault in faults:
             if (event.rule in fault.plan.threshold_rules and fault.threshold_ms is None
                     and fault.start_ms <= now_ms <= fault.end_ms):
-                fault.threshold_ms = now_ms
+                if twin is None or not fault.plan.gradual:
+                    fault.threshold_ms = now_ms
+                else:
+                    twin.candidates.append((fault, event.rule, now_ms))
 
 
 def labels_jsonl(run: SimRun) -> bytes:
