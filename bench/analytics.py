@@ -12,7 +12,8 @@ its Wilson ``_low95``, ``precision``, ``false_alarms_per_device_week`` (Poisson 
 beside it), ``slow_wear_lead_hours_median``, ``negative_leads``,
 ``setpoint_change_false_work_orders``, ``demand_change_false_work_orders``,
 ``nuisance_code_false_work_orders``, ``false_alarms_after_repair``, ``second_fault_recall``,
-``standby_false_work_orders``, plus per fault kind
+``standby_false_work_orders`` (the setpoint, demand and standby counts also split by channel in
+``..._by_channel``: ``"pump.current_deficit:17 pump.flow_excess:2"``), plus per fault kind
 recall with intervals and the lead-time distribution.
 
 The one-pass evaluation on a single seed (and the calibration of ``limits.json``) is

@@ -65,6 +65,7 @@ import logging
 import math
 import statistics
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -573,6 +574,9 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
     false_alarms = 0
     fault_free_weeks = 0.0
     variant_false = {"setpoint": 0, "demand": 0}
+    # the same work orders per channel ("pump.current_deficit" → count): the counts say *that* a
+    # variant raised false orders, the split says which channel to look at (issue 15)
+    variant_channels: dict[str, Counter[str]] = {"setpoint": Counter(), "demand": Counter(), "standby": Counter()}
     variant_weeks = 0.0
     by_detector: dict[str, int] = {}
     reachable = Tally()
@@ -649,7 +653,9 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
             if device in out.scored:
                 standby_pumps += 1
                 standby_weeks += (out.scored[device][1] - out.scored[device][0]) / (7 * DAY_MS)
-                standby_false += sum(1 for det in report.unmatched if det.device == device)
+                on_standby = [det for det in report.unmatched if det.device == device]
+                standby_false += len(on_standby)
+                variant_channels["standby"].update(det.detector for det in on_standby)
         for device, fixed in out.repairs.items():
             if device not in out.scored:
                 continue
@@ -662,8 +668,9 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         for variant in out.variants:
             hi = out.scored[variant.device][1]
             variant_weeks += (hi - variant.at_ms) / (7 * DAY_MS)
-            variant_false[variant.kind] += sum(
-                1 for d in out.detections if d.device == variant.device and d.detected_ms >= variant.at_ms)
+            after_change = [d for d in out.detections if d.device == variant.device and d.detected_ms >= variant.at_ms]
+            variant_false[variant.kind] += len(after_change)
+            variant_channels[variant.kind].update(d.detector for d in after_change)
     inferred = [t for k, t in tallies.items() if k not in SELF_REPORTED]
     reported = [t for k, t in tallies.items() if k in SELF_REPORTED]
     inf_labels, inf_hit = sum(t.labels for t in inferred), sum(t.detected for t in inferred)
@@ -686,7 +693,9 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "false_alarms_per_device_week_low95": round(fa_low, 4),
         "false_alarms_per_device_week_high95": round(fa_high, 4),
         "setpoint_change_false_work_orders": variant_false["setpoint"],
+        "setpoint_change_false_work_orders_by_channel": _by_channel(variant_channels["setpoint"]),
         "demand_change_false_work_orders": variant_false["demand"],
+        "demand_change_false_work_orders_by_channel": _by_channel(variant_channels["demand"]),
         "operating_variant_device_weeks": round(variant_weeks, 1),
         "holiday_false_alarms": holiday_false,
         "nuisance_codes_scored": nuisance_shown,
@@ -694,6 +703,7 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         "standby_pumps": standby_pumps,
         "standby_device_weeks": round(standby_weeks, 1),
         "standby_false_work_orders": standby_false,
+        "standby_false_work_orders_by_channel": _by_channel(variant_channels["standby"]),
         "repaired_pumps": repaired_pumps,
         "false_alarms_after_repair": after_repair_false,
         "second_fault_labels": second_labels,
@@ -734,6 +744,12 @@ def summarise(outcomes: Iterable[tuple[str, int, FleetOutcome]], *, seeds: int, 
         if tally.negative:
             figures[f"{kind}_negative_leads"] = tally.negative
     return figures
+
+
+def _by_channel(counts: Counter[str]) -> str:
+    """``"pump.current_deficit:17 pump.flow_excess:2"``: most first, then by name; "" for none (a
+    string key like ``negative_lead_cases``: the JSON's figures stay flat)."""
+    return " ".join(f"{name}:{n}" for name, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def run_product_evaluation(*, seeds: int = 20, starts: Sequence[str] = tuple(START_TIMES), devices: int = 200,

@@ -198,7 +198,13 @@ def advance(detector: Detector, load: FrameLoader, baseline: Params, params: Par
     idempotently, which is how an episode confirmed while nothing was scoring is still recorded.
     ``not_before_ms`` (when the model came into force): episodes confirmed earlier are not raised
     — those hours were the previous model's to judge; re-reading them with a model fitted at a
-    new operating point raised false work orders in the evaluation (issue 15).
+    new operating point raised false work orders in the evaluation (issue 15). Their *clears* are
+    still returned: such an episode is usually one the previous model raised (the same detector
+    and hour, re-derived here), and when its end falls under the new model only this model can
+    close it — dropping the clear with the raise left it open until the next cell's hand-over, up
+    to a week, holding the device's retraining ("open detection") and swallowing the next episode
+    of that channel (issue 15: a meter's second phase loss). A clear of an episode nobody raised
+    closes nothing (the store ignores it).
     """
     out = Advance(open=dict(open_before))
     if end_ms <= from_ms:
@@ -212,8 +218,6 @@ def advance(detector: Detector, load: FrameLoader, baseline: Params, params: Par
             if (isinstance(event, Raise) and not_before_ms is not None
                     and event.detection.detected_ms < not_before_ms):
                 dropped.add((event.detection.detector, event.detection.detected_ms))
-                continue
-            if isinstance(event, Clear) and (event.detector, event.detected_ms) in dropped:
                 continue
             out.events.append(event)
         out.open = {k: v for k, v in step.open.items() if (v.detector, v.detected_ms) not in dropped}

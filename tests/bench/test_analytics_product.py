@@ -291,3 +291,31 @@ def test_negative_leads_name_their_fleet_pump_and_channel() -> None:
     figures = summarise([("winter", 100, outcome)], seeds=1, starts=1, devices=2, days=9)
     assert figures["negative_leads"] == 1
     assert figures["negative_lead_cases"] == "100/winter/b5-pump-2/pressure_loss/pump.duty_excess/-5.0h"
+
+
+def test_variant_false_work_orders_are_split_by_channel_beside_their_counts() -> None:
+    """The setpoint, demand and standby false work orders keep their counts and get a
+    ``..._by_channel`` string beside them, counted the same way (issue 15): after the change for
+    the operating variants, every unmatched one on a standby pump."""
+    from bench.analytics_product import FleetOutcome, Variant
+    from cloud.analytics.detection import Detection
+
+    def det(device: str, channel: str, hour: int) -> Detection:
+        return Detection(device, f"pump.{channel}", "dry_run", 0, hour * HOUR_MS)
+
+    detections = [det("b1-pump-1", "current_deficit", 5),  # before the setpoint change: not counted
+                  det("b1-pump-1", "current_deficit", 30), det("b1-pump-1", "flow_excess", 40),
+                  det("b1-pump-1", "current_deficit", 90),
+                  det("b2-pump-1", "night_flow_excess", 50),
+                  det("b3-pump-1", "duty_excess", 60), det("b3-pump-1", "flow_excess", 70)]
+    scored = dict.fromkeys(("b1-pump-1", "b2-pump-1", "b3-pump-1"), (0, 200 * HOUR_MS))
+    outcome = FleetOutcome([], detections, scored, [Variant("b1-pump-1", "setpoint", 20 * HOUR_MS),
+                                                    Variant("b2-pump-1", "demand", 20 * HOUR_MS)], {},
+                           standby=["b3-pump-1"])
+    figures = summarise([("winter", 100, outcome)], seeds=1, starts=1, devices=3, days=9)
+    assert figures["setpoint_change_false_work_orders"] == 3
+    assert figures["setpoint_change_false_work_orders_by_channel"] == "pump.current_deficit:2 pump.flow_excess:1"
+    assert figures["demand_change_false_work_orders"] == 1
+    assert figures["demand_change_false_work_orders_by_channel"] == "pump.night_flow_excess:1"
+    assert figures["standby_false_work_orders"] == 2
+    assert figures["standby_false_work_orders_by_channel"] == "pump.duty_excess:1 pump.flow_excess:1"

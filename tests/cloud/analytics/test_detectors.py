@@ -7,8 +7,8 @@ import numpy as np
 from bench.analytics_eval import single_device
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS
-from cloud.analytics.detectors.meter import COST_RULE_BAND
-from cloud.analytics.frames import DAY_MS, HOUR_MS
+from cloud.analytics.detectors.meter import COST_RULE_BAND, hourly_energy
+from cloud.analytics.frames import DAY_MS, HOUR_MS, mask_hours
 from cloud.analytics.jobs import shipped_limits
 
 START_MS = 1_767_225_600_000
@@ -119,6 +119,28 @@ def test_a_short_energy_ramp_is_found_before_its_band_by_the_hourly_cusum() -> N
     assert faults[0].start_ms <= early.detected_ms <= band_ms - 24 * HOUR_MS
     assert "hour after hour" in early.message
     assert "逐小时" in early.message
+
+
+def test_an_hour_after_a_gap_is_not_read_as_a_short_hour() -> None:
+    """The hour after a missing one holds only its own readings' increase (two thirds of the hour
+    at the simulated 20-minute poll): read as a whole hour it was a −33 % hour that drained the
+    CUSUM by a third of its limit. With an hour missing every 8 hours of a 72-hour ramp the drift
+    was found 8 hours after its band; not judging those hours finds it before (issue 15)."""
+    frame, faults = single_device("meter", "b1-meter-1", days=19, seed=16, fault="energy_drift", fault_start_day=15,
+                                  fault_params={"percent": 20.0, "ramp_hours": 72.0})
+    onset = faults[0].start_ms
+    gaps = [(onset + h * HOUR_MS, onset + (h + 1) * HOUR_MS) for h in range(8, 72, 8)]
+    gappy = mask_hours(frame, gaps)
+    meter = DETECTORS["meter"]
+    shipped = shipped_limits()["meter"]
+    energy = hourly_energy(gappy, meter.hyper(shipped))
+    after_gap = [gappy.hour_of(hi) for _, hi in gaps]
+    assert np.isnan(energy[after_gap]).all()
+    assert not np.isnan(energy[[h + 1 for h in after_gap]]).any()  # the hour after that is whole again
+    baseline = meter.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), meter.hyper(shipped))
+    found = _first(meter.score(gappy, baseline, shipped, from_ms=START_MS + 14 * DAY_MS), "energy_drift")
+    assert found is not None
+    assert found.detected_ms < onset + 54 * HOUR_MS  # the 15 % band
 
 
 def test_slow_wear_is_found_three_days_before_its_trip() -> None:

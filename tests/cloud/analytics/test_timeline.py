@@ -155,3 +155,28 @@ def test_the_explanation_says_what_moved_how_far_since_when_and_what_to_check_in
     assert "where this pump normally draws" in en
     assert "(since 2026-01-2" in en
     assert en.endswith("UTC+8)")
+
+
+def test_an_episode_raised_under_one_model_is_closed_under_the_next() -> None:
+    """The daily retrain puts a new model in force (``not_before_ms``): its passes re-derive the
+    episodes of the cell and must not raise those confirmed before it, but an episode the previous
+    model raised whose end falls under the new one is closed by the new one — before, its clear
+    was dropped with the re-derived raise and the detection stayed open until the next cell's
+    hand-over, up to a week (issue 15: a meter's next phase loss went unseen behind it)."""
+    onset_ms = START_MS + 20 * DAY_MS + 22 * HOUR_MS  # a 4-hour phase loss across the next model's start
+    frame, _ = single_device("meter", "m", days=24, seed=4, start_ms=START_MS, fault="phase_loss",
+                             fault_start_day=20 + 22 / 24, fault_hours=4.0, fault_params={"phase": 2})
+    baseline, params = _model(frame, "meter")
+    store = Store()
+    for model_from, model_to in ((START_MS + 14 * DAY_MS, START_MS + 21 * DAY_MS),
+                                 (START_MS + 21 * DAY_MS, START_MS + 22 * DAY_MS)):
+        begin = cell_range(cell_of(model_from))[0]
+        store.apply(advance(DETECTORS["meter"], lambda lo, hi: span(frame, lo, hi), baseline, params,
+                            from_ms=model_from, end_ms=model_to, open_before=store.open_at(begin),
+                            not_before_ms=model_from))
+    loss = [(key, row) for key, row in store.rows.items() if key[0] == "meter.phase_loss"]
+    assert len(loss) == 1
+    (_, detected_ms), row = loss[0]
+    assert onset_ms <= detected_ms < START_MS + 21 * DAY_MS  # raised by the first model
+    assert row["cleared"] is not None
+    assert START_MS + 21 * DAY_MS < int(str(row["cleared"])) <= onset_ms + 5 * HOUR_MS
