@@ -10,8 +10,11 @@ from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.detectors.meter import COST_RULE_BAND
 from cloud.analytics.frames import DAY_MS, HOUR_MS
 from cloud.analytics.jobs import shipped_limits
+from simulators.labelled_fleet import OperatingChange, PlannedFault
 
 START_MS = 1_767_225_600_000
+WINTER_MS = 1_767_571_200_000
+"""The evaluation's winter start date (a Monday; ``bench.analytics_product.START_TIMES``)."""
 
 
 def test_the_cost_control_rule_caps_the_daily_energy_limits() -> None:
@@ -166,36 +169,45 @@ def test_a_lift_s_self_clearing_codes_open_nothing_and_its_stopping_faults_still
     assert [d.fault for d in found] == ["door_lock_fault"]
 
 
-def _paired_pump(period_days: int, leak_day: float | None, days: int = 30, *, seed: int = 9,
-                 standby_first: bool = False) -> tuple[list[Detection], int | None]:
-    """One pump of a duty/standby pair handing duty over every ``period_days`` at 00:00 UTC (08:00
-    local), on duty first (or on standby first), through its physics and the service's daily
-    retrain + score schedule; with a slow leak from ``leak_day``. Returns the detections and the
-    leak's onset."""
+def _scheduled_pump(seed: int | list[int], changes: list[OperatingChange], faults: list[PlannedFault],
+                    days: int = 30) -> list[Detection]:
+    """One pump (model ``seed``) from the winter start date with operating ``changes`` and
+    ``faults``, through its physics and the service's daily retrain + score schedule. ``seed``
+    ``[s, i]`` is the model of the ``i``-th device of evaluation fleet ``s``
+    (:func:`simulators.labelled_fleet.build_fleet`): a pump of the evaluation replayed (all but the
+    evaluation's missing hours and sensor offsets)."""
     from bench.analytics_eval import frame_of
-    from bench.analytics_product import START_TIMES, TRAIN_DAYS, community_schedule
-    from cloud.analytics.jobs import shipped_limits
+    from bench.analytics_product import TRAIN_DAYS, community_schedule
     from device_profiles import find_profile
-    from simulators.labelled_fleet import FAULTS, FleetDevice, OperatingChange, PlannedFault, run_device
+    from simulators.labelled_fleet import FleetDevice, run_device
     from simulators.physics.pump import PumpModel
 
-    start = START_TIMES["winter"]  # a Monday
-    model = PumpModel("b1-pump-1", find_profile("vfd-pump"), np.random.default_rng(seed), start / 1000)
-    hand_overs = [OperatingChange(start + k * period_days * DAY_MS, standby=(k % 2 == 1) != standby_first)
+    model = PumpModel("b1-pump-1", find_profile("vfd-pump"), np.random.default_rng(seed), WINTER_MS / 1000)
+    hourly = run_device(FleetDevice("b1-pump-1", "pump", "vfd-pump", model), faults, WINTER_MS, days * 24, 1200,
+                        changes=changes)
+    detector = DETECTORS["pump"]
+    params = detector.hyper(shipped_limits().get("pump", {}))
+    stores = community_schedule([frame_of(hourly)], params, WINTER_MS + TRAIN_DAYS * DAY_MS,
+                                WINTER_MS + days * DAY_MS, step_h=24)
+    return list(stores["b1-pump-1"].rows.values())
+
+
+def _paired_pump(period_days: int, leak_day: float | None, days: int = 30, *, seed: int | list[int] = 9,
+                 standby_first: bool = False) -> tuple[list[Detection], int | None]:
+    """One pump of a duty/standby pair handing duty over every ``period_days`` at 00:00 UTC (08:00
+    local), on duty first (or on standby first), through :func:`_scheduled_pump`; with a slow leak
+    from ``leak_day``. Returns the detections and the leak's onset."""
+    from simulators.labelled_fleet import FAULTS
+
+    hand_overs = [OperatingChange(WINTER_MS + k * period_days * DAY_MS, standby=(k % 2 == 1) != standby_first)
                   for k in range(days // period_days + 1)]
     faults, onset = [], None
     if leak_day is not None:
-        onset = start + int(leak_day * DAY_MS)
+        onset = WINTER_MS + int(leak_day * DAY_MS)
         plan = next(p for p in FAULTS if p.fault == "pressure_loss")
-        faults = [PlannedFault("b1-pump-1", plan, onset, start + days * DAY_MS,
+        faults = [PlannedFault("b1-pump-1", plan, onset, WINTER_MS + days * DAY_MS,
                                {"leak_max_m3h": 25.0, "ramp_hours": 96.0})]
-    hourly = run_device(FleetDevice("b1-pump-1", "pump", "vfd-pump", model), faults, start, days * 24, 1200,
-                        changes=hand_overs)
-    detector = DETECTORS["pump"]
-    params = detector.hyper(shipped_limits().get("pump", {}))
-    stores = community_schedule([frame_of(hourly)], params, start + TRAIN_DAYS * DAY_MS, start + days * DAY_MS,
-                                step_h=24)
-    return list(stores["b1-pump-1"].rows.values()), onset
+    return _scheduled_pump(seed, hand_overs, faults, days), onset
 
 
 def test_a_pump_alternating_duty_daily_or_weekly_raises_no_leak() -> None:
@@ -221,6 +233,29 @@ def test_a_standby_pumps_pressure_keeping_starts_do_not_cut_its_standby_turn() -
         assert leaks == [], f"seed {seed}: {leaks}"
 
 
+def test_hours_a_pump_ran_only_part_of_do_not_read_as_a_dry_run() -> None:
+    """Issue 15, 2026-12-06: in an hour the set sleeps part of, the mean pressure also holds the
+    stopped samples' decaying pressure, while current and frequency are put back on a running
+    basis. The fit took its pressure coefficient from such mixed hours, and at a mixed hour's
+    lower "pressure" predicted a third more current than the healthy pump drew: ``current_deficit``
+    (dry run) twice on this pump, the evaluation's seed 111 winter ``b6-pump-2`` (a daily pair;
+    the same physics as in the fleet), and most of the dry-run orders after setpoint changes at
+    200 devices. The regression now reads only the hours the pump ran throughout."""
+    found, _ = _paired_pump(1, None, seed=[111, 86])
+    assert [d.detector for d in found if d.fault == "dry_run"] == []
+
+
+def test_one_night_hour_that_caught_the_set_refilling_opens_no_leak_order() -> None:
+    """Issue 15, 2026-12-06: at 3 samples an hour, all three samples of one night hour caught the
+    set refilling its vessel after a start (77–130 m³/h, 15 × its mean flow): the evaluation's seed
+    111 winter ``b9-pump-1``, 66 h after its demand rose by 29 %. The night channel's and the flow
+    channel's EWMAs took that one hour in and stayed over their limits for hours — a "leak" work
+    order (``night_flow_excess``, then ``flow_excess``). Each hour now passes a median of three
+    first; a leak holds for hours."""
+    found = _scheduled_pump([111, 94], [OperatingChange(WINTER_MS + 455 * HOUR_MS, demand_factor=1.2939)], [])
+    assert [d.detector for d in found] == []
+
+
 def test_a_slow_leak_on_a_pump_of_a_duty_standby_pair_is_still_found() -> None:
     # the leak starts on a duty turn (days 14–21 of the weekly alternation; day 18 is a duty day of the daily one)
     for period, leak_day in ((7, 16.3), (1, 18.3)):
@@ -239,7 +274,6 @@ def test_the_slow_wear_mean_is_judged_only_at_the_hours_it_reads() -> None:
     rose past the 3 % limit 18 h after a change to 4.4 bar on the evaluation (the false orders
     after setpoint changes at 200 devices). It is now NaN where it reads nothing (an episode is
     neither extended nor cleared there), as the pump's EWMAs hold their state."""
-    from simulators.labelled_fleet import OperatingChange
 
     change = START_MS + 16 * DAY_MS + 10 * HOUR_MS
     frame, _ = single_device("pump", "b1-pump-1", days=21, seed=43, changes=[OperatingChange(change, setpoint=3.6)])
@@ -262,7 +296,6 @@ def test_slow_wear_after_a_setpoint_change_is_still_found() -> None:
     its new operating point by the daily retrain (the new reference), and a bearing wear of
     0.5 %/day starting on day 20 is found against it through the service's schedule."""
     from bench.analytics_product import TRAIN_DAYS, community_schedule
-    from simulators.labelled_fleet import OperatingChange
 
     days, wear_day = 44, 20
     frame, _ = single_device("pump", "b1-pump-1", days=days, seed=21, fault="bearing_wear", fault_start_day=wear_day,
