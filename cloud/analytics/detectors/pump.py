@@ -8,8 +8,9 @@ worn impeller, failing check valve) shows as outlet pressure sagging below what 
 when healthy while the controller pushes frequency up.
 
 So the baseline is a :class:`sklearn.linear_model.HuberRegressor` of the mean current of the hours
-the pump ran throughout on ``[f, f², p, f·p]`` (the pressure clipped to its central range) (Huber, because a training window always holds a few odd hours — a start
-transient, a half-hour of maintenance — that least squares would chase). Its coefficients,
+the pump ran throughout on ``[f, f², p, f·p]``, the pressure clipped to its central range (Huber,
+because a training window always holds a few odd hours — a start transient, a half-hour of
+maintenance — that least squares would chase). Its coefficients,
 feature scaling and residual spread are stored as JSON. Channels:
 
 - ``current_excess`` (bearing wear): EWMA (≈ one day of running hours) of the relative residual
@@ -173,6 +174,11 @@ NIGHT_END_HOUR = 5
 """``night_flow_excess`` judges local hours 00:00–04:59 only."""
 
 
+HELD_PRESSURE_BAR = 0.05
+"""A set whose running pressure's central 90 % spans less than this holds its setpoint: its current fit
+reads frequency only (the pressure terms at the median pressure)."""
+
+
 def _design(freq: Array, pressure: Array) -> Array:
     return np.column_stack([freq, freq * freq, pressure, freq * pressure])
 
@@ -231,6 +237,11 @@ class PumpDetector(Detector):
         # 32 % under the fit, a "dry run" (issue 15, 2026-12-06). Clipped, a pressure that really
         # moves (a set at its capacity sags at every peak) still spans the range and is learnt
         p_lo, p_hi = (float(v) for v in np.percentile(pressure[use], [5.0, 95.0]))
+        if p_hi - p_lo < HELD_PRESSURE_BAR:
+            # held: frequency alone fixes the flow on the system curve, so the current is a function of
+            # frequency; the pressure's last hundredths track the controller's lag behind the flow,
+            # and fitted they made a steep proxy of it (−15 % read at 0.02 bar off the fit)
+            p_lo = p_hi = float(np.median(pressure[use]))
         x = _design(freq[use], np.clip(pressure[use], p_lo, p_hi))
         mean = x.mean(axis=0)
         std = x.std(axis=0)

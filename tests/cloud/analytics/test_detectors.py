@@ -65,6 +65,26 @@ def test_pump_baseline_is_a_robust_regression_stored_as_numbers() -> None:
     assert np.nanmedian(np.abs(ratio)) < 0.05  # the fit explains healthy current within a few percent
 
 
+def test_a_set_that_holds_its_pressure_is_not_read_against_its_pressure_noise() -> None:
+    """Issue 15, 2026-12-06: a set that holds its setpoint runs within 0.01 bar of it; those last
+    hundredths follow the controller's lag behind the flow, and the regression built a pressure
+    slope of tens of amperes per bar out of them (and out of the odd hour that began with a
+    restart, whose overshoot reads 0.05 bar high). A healthy pump's hour 0.05 bar above the usual
+    then read up to half its current "missing" — a dry run (the false ``current_deficit`` orders
+    of the 20-seed run). Physically 0.05 bar is ~1 % of the head: the fit of a held set now reads
+    frequency only, and such an hour reads as the hour it is."""
+    frame, _ = single_device("pump", "b1-pump-1", days=21, seed=7)
+    pump = DETECTORS["pump"]
+    params = pump.hyper(shipped_limits()["pump"])
+    baseline = pump.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), params)
+    week = frame.window(START_MS + 14 * DAY_MS, START_MS + 21 * DAY_MS)
+    usual = pump.statistics(week, baseline, params).context["current_ratio"]
+    week.avg = {**week.avg, "outlet_pressure": week.avg["outlet_pressure"] + 0.05}
+    overshot = pump.statistics(week, baseline, params).context["current_ratio"]
+    assert np.nanmax(np.abs(overshot - usual)) < 0.02
+    assert np.nanmin(overshot) > -0.25
+
+
 def test_the_wear_residual_waits_for_a_day_of_running_hours_from_the_frames_origin() -> None:
     """Scoring computes each cell from its own origin; the wear and pressure statistics are not
     judged before a time constant (24) of running hours there, so a cell's warm-up cannot open an
@@ -125,10 +145,11 @@ def test_a_short_energy_ramp_is_found_before_its_band_by_the_hourly_cusum() -> N
 
 
 def test_slow_wear_is_found_three_days_before_its_trip() -> None:
-    """0.5 %/day of bearing wear: 17 days in, the pump draws ~4 % more current — under the day-long
-    average's 5 % floor, so without the three-day channel nothing is raised in the run. With it the
-    wear is found more than 72 hours before the run ends, and the motor's overload and
-    over-temperature trips have not fired by then (issue 15)."""
+    """0.5 %/day of bearing wear: 17 days in, the pump draws ~4–6 % more current — around the day-long
+    average's 5 % floor, which the day-long channel reaches only late (never before the current fit
+    read frequency alone on a set that holds its pressure, 2026-12-06: now 1.3 days after the
+    three-day channel). With the three-day channel the wear is found more than 72 hours before the
+    run ends, and the motor's overload and over-temperature trips have not fired by then (issue 15)."""
     days = 32
     frame, faults = single_device("pump", "b1-pump-1", days=days, seed=1, fault="bearing_wear", fault_start_day=15,
                                   fault_params={"percent_per_day": 0.5})
@@ -139,9 +160,9 @@ def test_slow_wear_is_found_three_days_before_its_trip() -> None:
     trip_ms = faults[0].threshold_ms if faults[0].threshold_ms is not None else end_ms  # at the earliest
     without = {**shipped, "limits": {**shipped["limits"], "current_excess_slow": 1e9}}
     late = _first(pump.score(frame, baseline, without, from_ms=START_MS + 14 * DAY_MS), "bearing_wear")
-    assert late is None or late.detected_ms > trip_ms - 72 * HOUR_MS
     found = _first(pump.score(frame, baseline, shipped, from_ms=START_MS + 14 * DAY_MS), "bearing_wear")
     assert found is not None
+    assert late is None or late.detected_ms - found.detected_ms >= 24 * HOUR_MS
     assert found.detector == "pump.current_excess_slow"
     assert trip_ms - found.detected_ms >= 72 * HOUR_MS
     assert found.detected_ms >= faults[0].start_ms
