@@ -55,7 +55,8 @@ def _running_means(frame: HourlyFrame, params: Params) -> tuple[Array, Array, Ar
     per hour.
 
     The regression reads only the hours the pump *ran throughout* (every sample of the hour
-    running: the running flag's hourly minimum is 1). In an hour it ran part of the time the
+    running: the running flag's hourly minimum is 1; see :data:`PART_RUNNING_SHARE` for a set
+    that has too few of them). In an hour it ran part of the time the
     current and frequency can be put back on a running basis (divided by the share), but the
     pressure cannot: the hour's mean also holds the stopped samples, whose pressure decays by up to
     the start delta (0.5 bar) while the set sleeps. The fit, learnt where the controller holds the
@@ -79,6 +80,19 @@ def _running_means(frame: HourlyFrame, params: Params) -> tuple[Array, Array, Ar
         freq_run = freq / share
         throughout = np.asarray(lowest >= 1.0, dtype=bool)
     return running, cur_run, freq_run, pressure, throughout
+
+
+PART_RUNNING_SHARE = 0.5
+"""The share of an hour a set that never runs a whole hour must have run for the hour to be fitted and
+judged (:meth:`PumpDetector.fit_baseline`)."""
+
+
+def _judged(running: Array, throughout: npt.NDArray[np.bool_], share: float) -> npt.NDArray[np.bool_]:
+    """The hours the current fit reads: the pump ran throughout, or (``share`` < 1) at least that share."""
+    if share >= 1.0:
+        return throughout
+    with np.errstate(invalid="ignore"):
+        return np.asarray(running >= share, dtype=bool)
 
 
 SETPOINT_TOLERANCE_BAR = 0.05
@@ -221,7 +235,13 @@ class PumpDetector(Detector):
 
         params = self.hyper(params)
         running, cur, freq, pressure, throughout = _running_means(frame, params)
-        use = throughout & ~np.isnan(cur) & ~np.isnan(freq) & ~np.isnan(pressure)
+        valid = ~np.isnan(cur) & ~np.isnan(freq) & ~np.isnan(pressure)
+        # a set that never runs a whole hour (a small building's, cycling all day) is fitted and judged
+        # on the hours it ran at least half of, as before: better a noisier fit than no baseline, which
+        # would leave its leak channels blind too. One that does, and has just too few of them at a
+        # new setpoint, waits for them (the previous baseline does not judge the new setpoint anyway)
+        share = 1.0 if int((throughout & valid).sum()) >= params["min_training_hours"] else PART_RUNNING_SHARE
+        use = _judged(running, throughout, share) & valid
         setpoint = _current_setpoint(frame, params)
         if setpoint is not None:
             # "normal" is normal at the setpoint the set runs at now: an operator's change from 4.0 to
@@ -282,6 +302,7 @@ class PumpDetector(Detector):
             "frequency_range": [float(np.min(freq[use])), float(np.max(freq[use]))],
             "pressure_range": [p_lo, p_hi],
             "samples": int(use.sum()),
+            "min_running_share": share,
             "setpoint_normal": setpoint,
         }
 
@@ -304,7 +325,8 @@ class PumpDetector(Detector):
 
     def statistics(self, frame: HourlyFrame, baseline: Params, params: Params) -> Scored:
         running, cur, freq, pressure, throughout = _running_means(frame, params)
-        use = throughout & ~np.isnan(cur) & ~np.isnan(freq) & ~np.isnan(pressure)
+        share = float(baseline.get("min_running_share") or 1.0)
+        use = _judged(running, throughout, share) & ~np.isnan(cur) & ~np.isnan(freq) & ~np.isnan(pressure)
         setpoint_normal = baseline.get("setpoint_normal")
         # hours at another setpoint than the baseline's say nothing about wear or leaks: the operating
         # point moved (an operating event, explained, not a fault); the statistics hold their state

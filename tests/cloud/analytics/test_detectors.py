@@ -85,6 +85,21 @@ def test_a_set_that_holds_its_pressure_is_not_read_against_its_pressure_noise() 
     assert np.nanmin(overshot) > -0.25
 
 
+def test_a_set_that_never_runs_a_whole_hour_still_has_a_baseline() -> None:
+    """The current fit reads the hours a set ran throughout; one that sleeps in every hour (here:
+    every hour given a stopped sample) is fitted on the hours it ran at least half of instead —
+    without a baseline its leak channels would be blind as well."""
+    frame, _ = single_device("pump", "b1-pump-1", days=15, seed=2)
+    pump = DETECTORS["pump"]
+    params = pump.hyper(shipped_limits()["pump"])
+    assert pump.fit_baseline(frame, params)["min_running_share"] == 1.0
+    frame.min["running"] = np.zeros(frame.hours)
+    baseline = pump.fit_baseline(frame, params)
+    assert baseline["min_running_share"] == 0.5
+    ratio = pump.statistics(frame, baseline, params).context["current_ratio"]
+    assert int(np.sum(~np.isnan(ratio))) >= params["min_training_hours"]
+
+
 def test_the_wear_residual_waits_for_a_day_of_running_hours_from_the_frames_origin() -> None:
     """Scoring computes each cell from its own origin; the wear and pressure statistics are not
     judged before a time constant (24) of running hours there, so a cell's warm-up cannot open an
