@@ -469,8 +469,12 @@ class PumpDetector(Detector):
         dev = frame.device
         if channel.name in ("current_excess", "current_excess_slow"):
             pct = 100 * ctx[channel.name][hour]
-            expected = ctx["expected_current"][hour]
-            actual = ctx["current"][hour]
+            # the amperes of the last hour the fit read: the average holds its state across the hours
+            # it does not read (the pump slept part of the hour), and may cross its limit at one
+            read = np.flatnonzero(np.isfinite(ctx["expected_current"][:hour + 1] * ctx["current"][:hour + 1]))
+            last = int(read[-1]) if read.size else hour
+            expected = ctx["expected_current"][last]
+            actual = ctx["current"][last]
             amps = (f"（{actual:.1f} A，本机正常约 {expected:.1f} A）" if np.isfinite(actual) and np.isfinite(expected)
                     else "")
             amps_en = (f" ({actual:.1f} A where this pump normally draws {expected:.1f} A)"
