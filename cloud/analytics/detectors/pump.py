@@ -184,6 +184,14 @@ and stayed over the limit for hours — a work order. A leak is under every nigh
 the median from its second night hour on."""
 
 
+FLOW_EXCESS_CAP = 3.0
+"""``flow_excess`` counts no hour as more than three mean daily flows above its normal: a sample that
+catches the set refilling its vessel reads ~150 m³/h, a third of an hour's mean at 3 samples an
+hour, and two such hours in a row (seed 111 summer ``b9-pump-1``, 7.7 × its mean flow each) passed
+the median and put the EWMA over its limit. A leak of 3 mean flows (~20 m³/h) and more still
+reaches the limit (1.6) within 4 hours."""
+
+
 NIGHT_END_HOUR = 5
 """``night_flow_excess`` judges local hours 00:00–04:59 only."""
 
@@ -421,7 +429,8 @@ class PumpDetector(Detector):
             # the mean flow), which one hour put the EWMA over its limit for hours (issue 15,
             # 2026-12-06, seed 111 winter ``b9-pump-1``); a leak holds, and passes an hour later
             flow = occupancy(frame, frame.column(params["flow_metric"]), holidays=False)
-            excess = median_of_last(np.where(on_duty, (flow - expected_flow) / float(flow_mean), np.nan), 3)
+            excess = np.minimum(median_of_last(np.where(on_duty, (flow - expected_flow) / float(flow_mean), np.nan), 3),
+                                FLOW_EXCESS_CAP)
             flow_excess = ewma(excess, float(params["flow_alpha"]))
             stats["flow_excess"] = flow_excess
         floor_profile = np.asarray(baseline.get("flow_floor_hour_of_week") or [np.nan] * 168, dtype=np.float64)

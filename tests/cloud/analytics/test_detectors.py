@@ -206,8 +206,8 @@ def test_a_lift_s_self_clearing_codes_open_nothing_and_its_stopping_faults_still
 
 
 def _scheduled_pump(seed: int | list[int], changes: list[OperatingChange], faults: list[PlannedFault],
-                    days: int = 30) -> list[Detection]:
-    """One pump (model ``seed``) from the winter start date with operating ``changes`` and
+                    days: int = 30, start_ms: int = WINTER_MS) -> list[Detection]:
+    """One pump (model ``seed``) from ``start_ms`` (the winter start date) with operating ``changes`` and
     ``faults``, through its physics and the service's daily retrain + score schedule. ``seed``
     ``[s, i]`` is the model of the ``i``-th device of evaluation fleet ``s``
     (:func:`simulators.labelled_fleet.build_fleet`): a pump of the evaluation replayed (all but the
@@ -218,13 +218,13 @@ def _scheduled_pump(seed: int | list[int], changes: list[OperatingChange], fault
     from simulators.labelled_fleet import FleetDevice, run_device
     from simulators.physics.pump import PumpModel
 
-    model = PumpModel("b1-pump-1", find_profile("vfd-pump"), np.random.default_rng(seed), WINTER_MS / 1000)
-    hourly = run_device(FleetDevice("b1-pump-1", "pump", "vfd-pump", model), faults, WINTER_MS, days * 24, 1200,
+    model = PumpModel("b1-pump-1", find_profile("vfd-pump"), np.random.default_rng(seed), start_ms / 1000)
+    hourly = run_device(FleetDevice("b1-pump-1", "pump", "vfd-pump", model), faults, start_ms, days * 24, 1200,
                         changes=changes)
     detector = DETECTORS["pump"]
     params = detector.hyper(shipped_limits().get("pump", {}))
-    stores = community_schedule([frame_of(hourly)], params, WINTER_MS + TRAIN_DAYS * DAY_MS,
-                                WINTER_MS + days * DAY_MS, step_h=24)
+    stores = community_schedule([frame_of(hourly)], params, start_ms + TRAIN_DAYS * DAY_MS,
+                                start_ms + days * DAY_MS, step_h=24)
     return list(stores["b1-pump-1"].rows.values())
 
 
@@ -289,6 +289,17 @@ def test_one_night_hour_that_caught_the_set_refilling_opens_no_leak_order() -> N
     order (``night_flow_excess``, then ``flow_excess``). Each hour now passes a median of three
     first; a leak holds for hours."""
     found = _scheduled_pump([111, 94], [OperatingChange(WINTER_MS + 455 * HOUR_MS, demand_factor=1.2939)], [])
+    assert [d.detector for d in found] == []
+
+
+def test_two_hours_whose_samples_caught_a_refill_open_no_leak_order() -> None:
+    """Issue 15, 2026-12-06: one sample in each of two night hours caught the set refilling its
+    vessel (~150 m³/h, so 52 and 54 m³/h hourly means, 8 × the mean flow): the evaluation's seed 111
+    summer ``b9-pump-1``, a week after its setpoint went to 4.4 bar. Two hours pass a median of
+    three, and the flow EWMA stayed over its limit for hours; no hour now counts for more than
+    ``FLOW_EXCESS_CAP`` mean flows."""
+    summer = 1_782_864_000_000
+    found = _scheduled_pump([111, 94], [OperatingChange(summer + 406 * HOUR_MS, setpoint=4.4)], [], start_ms=summer)
     assert [d.detector for d in found] == []
 
 
