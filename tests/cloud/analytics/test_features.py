@@ -13,6 +13,7 @@ from cloud.analytics.features import (
     daily_sum,
     ewma,
     hour_of_week,
+    median_of_last,
     rising_run,
     robust_center_scale,
     seasonal_profile,
@@ -54,6 +55,7 @@ def test_features_are_causal(values: list[float], cut: int) -> None:
     prefix = series[: len(values) - cut]
     for func in (lambda x: ewma(x, 0.2), lambda x: settled_ewma(x, 0.2, 3), lambda x: cusum(x, 0.5),
                  lambda x: cusum(x, 0.5, cap=2.0), lambda x: trailing_mean(x, 5),
+                 lambda x: median_of_last(x, 3),
                  lambda x: rising_run(x).astype(float)):
         np.testing.assert_allclose(func(series)[: prefix.size], func(prefix))
 
@@ -81,6 +83,22 @@ def test_trailing_mean_is_a_window_that_forgets_what_left_it() -> None:
     assert np.isnan(out[:35]).all()  # fewer than half of the 72 hours seen
     assert out[71] == pytest.approx(0.1)
     assert out[72 + 71] == 0.0  # three days on, nothing of the first block is left
+
+
+def test_the_median_of_the_last_values_lets_one_odd_hour_pass_and_holds_across_unread_hours() -> None:
+    """Issue 15: one night hour whose every sample caught a refill (3.7 × the mean flow) must not
+    move the night statistic, a floor that stays must — on the hours read, whatever lies between."""
+    nan = np.nan
+    values = np.array([0.0, nan, 0.0, 3.7, nan, nan, 0.0, 0.5, nan, 0.5, 0.5])
+    out = median_of_last(values, 3)
+    assert np.isnan(out[:3]).all()  # fewer than three values seen
+    assert out[3] == 0.0  # the odd hour passed unnoticed
+    assert out[6] == 0.0
+    assert np.isnan(out[[4, 5, 8]]).all()  # unread hours are not judged
+    assert out[7] == 0.5  # with the odd hour, two of the last three are high
+    assert out[9] == 0.5
+    assert out[10] == 0.5
+    assert np.isnan(median_of_last(np.array([1.0, nan]), 3)).all()
 
 
 def test_robust_center_scale_ignores_outliers() -> None:
