@@ -39,6 +39,7 @@ from cloud.analytics.features import (
     daily_sum,
     ewma,
     hour_of_week,
+    lower_median_within,
     median_of_last,
     rising_run,
     robust_center_scale,
@@ -47,7 +48,7 @@ from cloud.analytics.features import (
     standby_hours,
     trailing_mean,
 )
-from cloud.analytics.frames import Array, HourlyFrame, counter_increase, occupancy
+from cloud.analytics.frames import DAY_MS, Array, HourlyFrame, counter_increase, occupancy
 
 
 def _running_means(frame: HourlyFrame, params: Params) -> tuple[Array, Array, Array, Array, npt.NDArray[np.bool_]]:
@@ -181,7 +182,9 @@ The median of the last three night hours, not an EWMA (issue 15, 2026-12-06): at
 every sample of one night hour can catch the set refilling its vessel after a start (seed 111
 winter ``b9-pump-1``: 77–130 m³/h at 01:00, 3.7 × its mean flow), and an EWMA took that one hour in
 and stayed over the limit for hours — a work order. A leak is under every night hour, so it moves
-the median from its second night hour on."""
+the median from its second night hour on. The median reads one night at a time
+(:func:`~cloud.analytics.features.lower_median_within`): across two nights it read the waking edge
+hours (04:00, then 00:00) of a pump whose demand rose by a quarter as a floor."""
 
 
 FLOW_EXCESS_CAP = 3.0
@@ -445,8 +448,11 @@ class PumpDetector(Detector):
             night = on_duty & _quiet_hours(flow_profile, frame, params) & (week_hour % 24 < NIGHT_END_HOUR)
             lowest = occupancy(frame, frame.column(params["flow_metric"], "min"), holidays=False)
             expected_floor = floor_profile[week_hour]
-            night_flow = median_of_last(np.where(night, (lowest - expected_floor) / float(flow_mean), np.nan),
-                                        int(params["night_flow_hours"]))
+            # each night on its own: a median spanning two nights read their waking edge hours as a
+            # floor after a demand change (see lower_median_within)
+            local_day = (frame.times_ms + int(params["utc_offset_ms"])) // DAY_MS
+            night_flow = lower_median_within(np.where(night, (lowest - expected_floor) / float(flow_mean), np.nan),
+                                             local_day, int(params["night_flow_hours"]))
             stats["night_flow_excess"] = night_flow
         duty_profile = np.asarray(baseline.get("duty_hour_of_week") or [np.nan] * 168, dtype=np.float64)
         duty_excess = np.full(frame.hours, np.nan)

@@ -325,6 +325,20 @@ def test_two_hours_whose_samples_caught_a_refill_open_no_leak_order() -> None:
     assert [d.detector for d in found] == []
 
 
+def test_the_waking_edges_of_two_nights_after_a_demand_rise_open_no_leak_order() -> None:
+    """Issue 15, 2026-12-06: the evaluation's seed 117 spring-festival ``b1-pump-3`` (demand +24 %
+    from day 22, after the festival's 0.7 and its 1/0.7 return): the set no longer sleeps through
+    04:00 of one night and 00:00 of the next, and the night channel's median of three, spanning the
+    two nights, read two raised hours of three — a leak work order 25 h after the change. The
+    median now reads one night at a time."""
+    spring_festival = 1_770_076_800_000
+    changes = [OperatingChange(1_771_084_800_000, demand_factor=0.7),
+               OperatingChange(1_771_862_400_000, demand_factor=1 / 0.7),
+               OperatingChange(1_771_952_400_000, demand_factor=1.2363)]
+    found = _scheduled_pump([117, 72], changes, [], start_ms=spring_festival)
+    assert [d.detector for d in found] == []
+
+
 def test_a_slow_leak_on_a_pump_of_a_duty_standby_pair_is_still_found() -> None:
     # the leak starts on a duty turn (days 14–21 of the weekly alternation; day 18 is a duty day of the daily one)
     for period, leak_day in ((7, 16.3), (1, 18.3)):

@@ -13,6 +13,7 @@ from cloud.analytics.features import (
     daily_sum,
     ewma,
     hour_of_week,
+    lower_median_within,
     median_of_last,
     rising_run,
     robust_center_scale,
@@ -99,6 +100,28 @@ def test_the_median_of_the_last_values_lets_one_odd_hour_pass_and_holds_across_u
     assert out[9] == 0.5
     assert out[10] == 0.5
     assert np.isnan(median_of_last(np.array([1.0, nan]), 3)).all()
+
+
+def test_the_lower_median_within_a_night_never_reads_the_night_before() -> None:
+    """Issue 15: a raised 04:00 and the next night's raised 00:00 are two of three across nights,
+    one of each night; a floor held two hours of one night moves it (the lower of two, then the
+    median of three), and a night's first hour is read on its own."""
+    nan = np.nan
+    values = np.array([0.0, 0.0, 0.5, nan, 0.5, 0.0, 0.0, nan, 0.5, 0.5, 0.5, 0.0])
+    nights = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    out = lower_median_within(values, nights, 3)
+    assert np.isnan(out[[3, 7]]).all()  # unread hours are not judged
+    assert out[0] == 0.0
+    assert out[1] == 0.0
+    assert out[2] == 0.0
+    assert out[4] == 0.5  # the night's first hour alone
+    assert out[5] == 0.0  # not 0.5: the raised hour of the night before is not in the window
+    assert out[6] == 0.0
+    assert out[8] == 0.5
+    assert out[9] == 0.5  # the lower of two raised hours
+    assert out[10] == 0.5
+    assert out[11] == 0.5
+    assert np.isnan(lower_median_within(np.array([nan, nan]), np.array([0, 0]), 3)).all()
 
 
 def test_robust_center_scale_ignores_outliers() -> None:
