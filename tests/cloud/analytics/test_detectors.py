@@ -419,3 +419,25 @@ def test_a_fast_leak_on_a_pump_near_its_capacity_is_found_the_first_night_before
     assert faults[0].start_ms <= found.detected_ms < threshold
     assert "at night" in found.message
     assert "夜间" in found.message
+
+
+def test_the_three_day_wear_message_quotes_the_three_days_amperes_not_the_last_hours() -> None:
+    """A 3-day percentage beside one hour's amperes read as a contradiction ("3 % more (4.2 A where
+    this pump normally draws 4.3 A)"): the slow channel quotes its window's means."""
+    from cloud.analytics.detectors.base import Scored
+    from cloud.analytics.frames import HourlyFrame
+
+    detector = DETECTORS["pump"]
+    hours = 100
+    expected = np.full(hours, 4.0)
+    current = np.full(hours, 4.2)  # 5 % over the fit for days...
+    current[-1] = 3.9  # ...and the last hour a little under it
+    context = {"current_excess_slow": np.full(hours, 0.05), "current_excess": np.full(hours, 0.04),
+               "expected_current": expected, "current": current, "rising_days": np.zeros(hours)}
+    frame = HourlyFrame("p1", "pump", 0, hours)
+    slow = next(c for c in detector.channels if c.name == "current_excess_slow")
+    fast = next(c for c in detector.channels if c.name == "current_excess")
+    text = detector.explain(frame, slow, hours - 1, Scored({}, context), {})
+    assert "4.2 A，本机正常约 4.0 A" in text
+    assert "(4.2 A where this pump normally draws 4.0 A)" in text
+    assert "3.9 A" in detector.explain(frame, fast, hours - 1, Scored({}, context), {})
