@@ -373,7 +373,7 @@ def run_devices(devices: list[FleetDevice], faults: dict[str, list[PlannedFault]
             engine = engines[device.id]
             if engine is not None and device.id not in twins and any(
                     f.plan.gradual and now_ms - step_s * 1000 < f.start_ms <= now_ms for f in faults[device.id]):
-                twins[device.id] = HealthyTwin.of(device, engine)
+                twins[device.id] = HealthyTwin.of(device, engine, faults[device.id])
             twin = twins.get(device.id)
             while queue and queue[0].at_ms <= now_ms:
                 change = queue.pop(0)
@@ -382,7 +382,7 @@ def run_devices(devices: list[FleetDevice], faults: dict[str, list[PlannedFault]
                     change.apply(twin.device.model)
             _switch_faults(device, faults.get(device.id, []), now_ms, step_s)
             if twin is not None:
-                _switch_faults(twin.device, [f for f in faults[device.id] if not f.plan.gradual], now_ms, step_s)
+                _switch_faults(twin.device, twin.faults, now_ms, step_s)
         if len(pumps) >= BANK_FROM:
             advance_pumps_to(pumps, now_ms / 1000.0)
         else:
@@ -416,6 +416,8 @@ class HealthyTwin:
 
     device: FleetDevice
     engine: Any
+    faults: list[PlannedFault]
+    """The device's non-gradual faults (nuisance codes, sudden faults): the twin has them too."""
     raised: dict[str, int] = field(default_factory=dict)
     """Rule → time (ms) of the twin's latest raise."""
     active: set[str] = field(default_factory=set)
@@ -424,11 +426,11 @@ class HealthyTwin:
     """Raises of the real device that wait one step for the twin (it may raise a step later)."""
 
     @classmethod
-    def of(cls, device: FleetDevice, engine: Any) -> HealthyTwin:
+    def of(cls, device: FleetDevice, engine: Any, faults: list[PlannedFault]) -> HealthyTwin:
         import copy
 
         return cls(FleetDevice(device.id, device.kind, device.profile, copy.deepcopy(device.model)),
-                   copy.deepcopy(engine))
+                   copy.deepcopy(engine), [f for f in faults if not f.plan.gradual])
 
     def observe(self, now_ms: int) -> None:
         for event in self.engine.process(self.device.id, self.device.kind, now_ms, self.device.model.values(),
@@ -441,7 +443,7 @@ class HealthyTwin:
 
     def explains(self, rule: str, at_ms: int, step_ms: int) -> bool:
         """The twin raised ``rule`` within a step of ``at_ms``, or holds it raised."""
-        return rule in self.active or abs(self.raised.get(rule, -10 * step_ms) - at_ms) <= step_ms
+        return rule in self.active or (rule in self.raised and abs(self.raised[rule] - at_ms) <= step_ms)
 
 
 def _fold(device: FleetDevice, samples: npt.NDArray[np.float64], metrics: tuple[str, ...], start_ms: int,

@@ -89,7 +89,7 @@ def test_a_threshold_raise_counts_unless_the_twin_raises_it_within_a_step() -> N
     for twin_at, expected in (({5 * step}, None), ({6 * step}, None), ({9 * step}, 5 * step), (set(), 5 * step)):
         fault = PlannedFault("p", plan, 0, 100 * step, {})
         device = FleetDevice("p", "pump", "vfd-pump", model)  # type: ignore[arg-type]
-        twin = HealthyTwin(FleetDevice("p", "pump", "vfd-pump", model), _Events("overload", twin_at))  # type: ignore[arg-type]
+        twin = HealthyTwin(FleetDevice("p", "pump", "vfd-pump", model), _Events("overload", twin_at), [])  # type: ignore[arg-type]
         engine = _Events("overload", {5 * step})
         for k in range(1, 12):
             feed_threshold(engine, device, [fault], k * step, {}, twin)
