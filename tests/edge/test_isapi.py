@@ -230,6 +230,8 @@ async def test_work_status_puts_the_points_right_after_an_outage(tmp_path: Path)
         await wait_for("the status read on reconnect", lambda: door.status_syncs >= 2)
         assert sink.last().get("forced_open") is False    # latched alarm reset: the contact says closed
         assert sink.last().get("door_state") == 0
+        # the status is read *before* the stream reopens: an event sent in between has no listener
+        await wait_for("the stream back", lambda: door.connected)
         fleet.inject("b1-door-1", "tamper")
         await wait_for("the next event", lambda: sink.last().get("tamper") is True)
         assert ("b1-door-1", "events_missed") in [(d, t) for d, t, _ in sink.events]
