@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.analytics_eval import single_device
 from cloud.analytics.detection import Detection
@@ -381,28 +382,6 @@ def test_the_slow_wear_mean_is_judged_only_at_the_hours_it_reads() -> None:
             if d.fault == "bearing_wear"] == []
 
 
-def test_slow_wear_after_a_setpoint_change_is_still_found() -> None:
-    """The hold above must not blind the channel: a pump moved to 3.6 bar on day 15 is learnt at
-    its new operating point by the daily retrain (the new reference), and a bearing wear of
-    0.5 %/day starting on day 20 is found against it through the service's schedule."""
-    from bench.analytics_product import TRAIN_DAYS, community_schedule
-
-    days, wear_day = 44, 20
-    frame, _ = single_device("pump", "b1-pump-1", days=days, seed=21, fault="bearing_wear", fault_start_day=wear_day,
-                             fault_params={"percent_per_day": 0.5},
-                             changes=[OperatingChange(START_MS + 15 * DAY_MS + 10 * HOUR_MS, setpoint=3.6)])
-    pump = DETECTORS["pump"]
-    params = pump.hyper(shipped_limits().get("pump", {}))
-    store = community_schedule([frame], params, START_MS + TRAIN_DAYS * DAY_MS, START_MS + days * DAY_MS,
-                               step_h=24)[frame.device]
-    found = sorted(store.rows.values(), key=lambda d: d.detected_ms)
-    assert found, "the slow wear after the setpoint change was not found"
-    assert found[0].fault == "bearing_wear"
-    assert found[0].detected_ms >= START_MS + wear_day * DAY_MS
-    assert store.reference is not None
-    assert store.reference["setpoint_normal"] == 3.6
-
-
 def test_the_slow_wear_mean_is_not_judged_at_another_demand() -> None:
     """Issue 15, 2026-12-06: the current fit is one of hourly means, and at a third more demand it
     reads 1.5–2.5 % high for as long as the demand holds — half the three-day channel's 3 % floor
@@ -423,24 +402,30 @@ def test_the_slow_wear_mean_is_not_judged_at_another_demand() -> None:
     assert not np.isnan(slow[frame.hour_of(START_MS + 15 * DAY_MS):frame.hour_of(change)]).all()  # before it, judged
 
 
-def test_slow_wear_after_a_demand_change_is_still_found() -> None:
-    """The wait above must not blind the channel: a pump whose demand rises by a third on day 15 is
-    learnt at its new demand by the daily retrain, and a bearing wear of 0.5 %/day from day 20 is
-    found through the service's schedule."""
+@pytest.mark.parametrize("change", [OperatingChange(START_MS + 15 * DAY_MS + 10 * HOUR_MS, setpoint=3.6),
+                                    OperatingChange(START_MS + 15 * DAY_MS + 10 * HOUR_MS, demand_factor=1.35)],
+                         ids=["setpoint", "demand"])
+def test_slow_wear_after_an_operating_change_is_still_found(change: OperatingChange) -> None:
+    """The holds above must not blind the channel: a pump moved to 3.6 bar (or whose demand rises by
+    a third) on day 15 is learnt at its new operating point by the daily retrain (for a setpoint, the
+    new reference), and a bearing wear of 0.5 %/day starting on day 20 is found against it through
+    the service's schedule."""
     from bench.analytics_product import TRAIN_DAYS, community_schedule
 
     days, wear_day = 44, 20
     frame, _ = single_device("pump", "b1-pump-1", days=days, seed=21, fault="bearing_wear", fault_start_day=wear_day,
-                             fault_params={"percent_per_day": 0.5},
-                             changes=[OperatingChange(START_MS + 15 * DAY_MS + 10 * HOUR_MS, demand_factor=1.35)])
+                             fault_params={"percent_per_day": 0.5}, changes=[change])
     pump = DETECTORS["pump"]
     params = pump.hyper(shipped_limits().get("pump", {}))
     store = community_schedule([frame], params, START_MS + TRAIN_DAYS * DAY_MS, START_MS + days * DAY_MS,
                                step_h=24)[frame.device]
     found = sorted(store.rows.values(), key=lambda d: d.detected_ms)
-    assert found, "the slow wear after the demand change was not found"
+    assert found, "the slow wear after the operating change was not found"
     assert found[0].fault == "bearing_wear"
     assert found[0].detected_ms >= START_MS + wear_day * DAY_MS
+    assert store.reference is not None
+    if change.setpoint is not None:
+        assert store.reference["setpoint_normal"] == 3.6
 
 
 def test_a_fast_leak_on_a_pump_near_its_capacity_is_found_the_first_night_before_the_pressure_rule() -> None:
