@@ -126,6 +126,15 @@ def _quiet_hours(profile: Array, frame: HourlyFrame, params: Params) -> npt.NDAr
         return np.asarray(expected <= cut, dtype=bool)
 
 
+def _lull_hours(profile: Array, flow_mean: float) -> npt.NDArray[np.bool_]:
+    """The hours of the day (24, local) that are lulls of this pump (:data:`LULL_SHARE`)."""
+    days = profile.reshape(7, 24)
+    seen = ~np.isnan(days).all(axis=0)
+    by_hour = np.full(24, np.inf)
+    by_hour[seen] = np.nanmedian(days[:, seen], axis=0)
+    return np.asarray(by_hour < LULL_SHARE * flow_mean, dtype=bool)
+
+
 def _standby(frame: HourlyFrame, params: Params, running: Array, *, look_ahead: bool) -> npt.NDArray[np.bool_]:
     """Hours the pump stands by in a duty/standby pair (:func:`standby_hours`): the leak channels
     neither learn nor judge them. Running time from the run-hours counter (exact) or the running
@@ -209,7 +218,38 @@ reaches the limit (1.6) within 4 hours."""
 
 
 NIGHT_END_HOUR = 5
-"""``night_flow_excess`` judges local hours 00:00–04:59 only."""
+"""``night_flow_excess`` judges every local hour 00:00–04:59 of a duty turn.
+
+Every one, not only those in the lowest quarter of the hour-of-week mean-flow profile, as before
+(issue 15, 2026-12-06, session 8): a slot of that profile is the mean of two training nights, so one
+night that caught the set refilling its vessel left Monday 02:00 at 29 m³/h (seed 119 summer
+``b7-pump-3``), and an hour just above the quarter's cut (04:00 at 3.6 m³/h, seed 105 summer
+``b9-pump-3``) was never judged either: the last night before the pressure rule tripped gave each of
+these leaks one judged hour over the limit, and an alarm needs two. The value judged is the lowest
+sample over the *floor* profile, which a refill barely moves, and the clock's night is the
+residential demand minimum anyway; the quarter only cost hours (80 evaluation fleets: no false
+order more without it)."""
+
+
+LULL_SHARE = 1 / 3
+"""A daytime hour is a *lull* of the pump when its normal flow — the median of the hour-of-week
+profile's seven days at that hour — is under a third of the mean daily flow (a building's early
+afternoon: the set sleeps part of the hour). The median of the days, not the hour-of-week slot: a
+slot is two training days, and one day's refill must not make or unmake a lull."""
+
+
+LULL_FLOW_FLOOR = 0.6
+"""``lull_flow_excess`` never alarms under 0.6 mean daily flows more than usual in the lowest flow of a
+lull hour: three times the night's floor (:data:`NIGHT_FLOW_FLOOR`).
+
+Why a lull channel (issue 15, session 8): a leak that starts in the day and trips the pressure rule
+at the *next* evening peak has one night in between, when it is too young to hold the set awake (seed
+105 winter ``b2-pump-1``: from 14:00, 10–14 h into an 84 h ramp the set still slept through 01:00 and
+03:00). By the next afternoon it has grown to ~10 m³/h on a pump whose mean flow is 8.6 m³/h, and
+the lowest samples of the 14:00 and 15:00 lull sit 1.1 and 0.8 mean flows over their floor, five
+hours before the evening peak. Not at the night's limit: in the day the set runs part of every hour
+and the lowest of three samples scatters more (judged at 0.2, the lull hours opened 2–12 false
+orders per evaluation fleet); a +40 % demand change adds at most 40 % of a third of the mean flow."""
 
 
 HELD_PRESSURE_BAR = 0.05
@@ -232,6 +272,7 @@ class PumpDetector(Detector):
         Channel("flow_excess", "pressure_loss", floor=0.15, min_hours=3),
         Channel("duty_excess", "pressure_loss", floor=0.4, min_hours=3),
         Channel("night_flow_excess", "pressure_loss", floor=NIGHT_FLOW_FLOOR, min_hours=2),
+        Channel("lull_flow_excess", "pressure_loss", floor=LULL_FLOW_FLOOR, min_hours=2),
         Channel("pressure_deficit", "pressure_loss", floor=0.05, min_hours=6),
     )
     defaults: ClassVar[Params] = {
@@ -446,6 +487,7 @@ class PumpDetector(Detector):
         flow_profile = np.asarray(baseline.get("flow_hour_of_week") or [np.nan] * 168, dtype=np.float64)
         flow_excess = np.full(frame.hours, np.nan)
         night_flow = np.full(frame.hours, np.nan)
+        lull_flow = np.full(frame.hours, np.nan)
         if flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and flow_profile.shape == (168,):
             expected_flow = flow_profile[week_hour]
             # a leak adds a constant flow around the clock: the pump no longer sleeps at night
@@ -463,21 +505,24 @@ class PumpDetector(Detector):
         floor_profile = np.asarray(baseline.get("flow_floor_hour_of_week") or [np.nan] * 168, dtype=np.float64)
         if (flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and floor_profile.shape == (168,)
                 and not np.isnan(floor_profile).all()):
-            # the hour's lowest flow above its normal, in the night hours only (the lowest quarter of
-            # this pump's mean-flow profile: where demand is least — not of the floor profile, which is
-            # 0 in every hour the set sometimes sleeps, afternoons included); see NIGHT_FLOW_FLOOR
-            # and only by the clock's night too (00:00–05:00 local, the residential demand minimum): a
-            # duty/standby pair's profile, learnt on half the days, put afternoon hours in its quietest
-            # quarter, where demand is not low at all (5 false orders on 24 evaluation fleets)
-            night = on_duty & _quiet_hours(flow_profile, frame, params) & (week_hour % 24 < NIGHT_END_HOUR)
+            # the hour's lowest flow above its normal floor, at night (every hour 00:00–05:00 local, the
+            # residential demand minimum; see NIGHT_FLOW_FLOOR and NIGHT_END_HOUR) and, on a limit of
+            # its own, in the day's lulls (see LULL_FLOW_FLOOR) — where demand is least. Not every hour
+            # the floor profile calls quiet: it is 0 wherever the set sometimes sleeps, and a duty/
+            # standby pair's profile, learnt on half the days, put afternoon hours in its quietest
+            # quarter (5 false orders on 24 evaluation fleets, session 6)
             lowest = occupancy(frame, frame.column(params["flow_metric"], "min"), holidays=False)
-            expected_floor = floor_profile[week_hour]
-            # each night on its own: a median spanning two nights read their waking edge hours as a
-            # floor after a demand change (see lower_median_within)
+            floor_excess = (lowest - floor_profile[week_hour]) / float(flow_mean)
+            night = week_hour % 24 < NIGHT_END_HOUR
+            lull = ~night & _lull_hours(flow_profile, float(flow_mean))[week_hour % 24]
+            # each night (each day's lulls) on its own: a median spanning two nights read their waking
+            # edge hours as a floor after a demand change (see lower_median_within)
             local_day = (frame.times_ms + int(params["utc_offset_ms"])) // DAY_MS
-            night_flow = lower_median_within(np.where(night, (lowest - expected_floor) / float(flow_mean), np.nan),
-                                             local_day, int(params["night_flow_hours"]))
+            count = int(params["night_flow_hours"])
+            night_flow = lower_median_within(np.where(on_duty & night, floor_excess, np.nan), local_day, count)
+            lull_flow = lower_median_within(np.where(on_duty & lull, floor_excess, np.nan), local_day, count)
             stats["night_flow_excess"] = night_flow
+            stats["lull_flow_excess"] = lull_flow
         duty_profile = np.asarray(baseline.get("duty_hour_of_week") or [np.nan] * 168, dtype=np.float64)
         duty_excess = np.full(frame.hours, np.nan)
         if duty_profile.shape == (168,) and not np.isnan(duty_profile).all():
@@ -498,7 +543,7 @@ class PumpDetector(Detector):
                      "current": cur, "slow_current": slow_current, "slow_expected_current": slow_expected,
                      "slow_window_hours": np.full(frame.hours, float(window)),
                      "rising_days": rising, "flow_excess": flow_excess, "duty_excess": duty_excess,
-                     "night_flow_excess": night_flow},
+                     "night_flow_excess": night_flow, "lull_flow_excess": lull_flow},
         )
 
     def explain(self, frame: HourlyFrame, channel: Any, hour: int, scored: Scored, baseline: Params) -> str:
@@ -549,13 +594,18 @@ class PumpDetector(Detector):
                     f"请巡查管道和阀门 / "
                     f"pump {dev} pumps {pct:.0f}% of its usual daily flow more than normal for this "
                     f"hour, day and night — water is leaking downstream; pressure will drop when the leak grows")
-        if channel.name == "night_flow_excess":
-            pct = 100 * ctx["night_flow_excess"][hour]
-            return (f"水泵 {dev} 夜间流量比平时高出日均流量的 {pct:.0f}%——夜间用水很少，多出的水多半是下游漏水；"
+        if channel.name in ("night_flow_excess", "lull_flow_excess"):
+            pct = 100 * ctx[channel.name][hour]
+            night = channel.name == "night_flow_excess"
+            when, when_en = (("夜间", "at night") if night
+                             else ("在平时用水最少的白天时段", "in its quietest daytime hours"))
+            why, why_en = (("夜间用水很少，", "when hardly anyone draws water") if night
+                           else ("", "when it usually sleeps part of the hour"))
+            return (f"水泵 {dev} {when}流量比平时高出日均流量的 {pct:.0f}%——{why}多出的水多半是下游漏水；"
                     f"请巡查管道、阀门和水箱补水，漏水扩大后用水高峰时压力会不足 / "
-                    f"pump {dev} pumps {pct:.0f}% of its usual daily flow more than normal at night, when "
-                    f"hardly anyone draws water — likely a leak downstream; check pipes, valves and the tank "
-                    f"make-up before the pressure fails at the next demand peak")
+                    f"pump {dev} pumps {pct:.0f}% of its usual daily flow more than normal {when_en}, {why_en} "
+                    f"— likely a leak downstream; check pipes, valves and the tank make-up before the pressure "
+                    f"fails at the next demand peak")
         if channel.name == "suction_loss":
             return (f"水泵 {dev} 进水压力消失——缺水空转；请检查吸水侧、水箱水位和进水阀 / "
                     f"pump {dev} lost its inlet pressure — running dry (no water at the inlet); "
