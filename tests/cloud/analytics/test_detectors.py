@@ -182,6 +182,41 @@ def test_an_hour_after_a_gap_is_not_read_as_a_short_hour() -> None:
     assert found.detected_ms < onset + 54 * HOUR_MS  # the 15 % band
 
 
+def test_a_gap_s_energy_is_spread_over_its_hours_when_scoring() -> None:
+    """The counter keeps counting through a missing hour: scoring spreads the increase from the
+    last reading before the gap to the hour after it over those hours by their normal, so a drift
+    whose rollup misses every fourth hour is still read hour by hour. Left unjudged (the missing
+    hour and the short one after it: half the hours), it was found 90 hours after its onset, 36
+    after its 15 % band (issue 15)."""
+    frame, faults = single_device("meter", "b1-meter-1", days=19, seed=17, fault="energy_drift", fault_start_day=15,
+                                  fault_params={"percent": 20.0, "ramp_hours": 72.0})
+    onset = faults[0].start_ms
+    gaps = [(onset + h * HOUR_MS, onset + (h + 1) * HOUR_MS) for h in range(2, 72, 4)]
+    gappy = mask_hours(frame, gaps)
+    meter = DETECTORS["meter"]
+    shipped = shipped_limits()["meter"]
+    baseline = meter.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), meter.hyper(shipped))
+    scored = meter.statistics(gappy, baseline, meter.hyper(shipped))
+    gap, after = gappy.hour_of(gaps[0][0]), gappy.hour_of(gaps[0][1])
+    counter = gappy.column("energy_import", "max")
+    block = scored.context["energy_kwh"][gap:after + 1]
+    assert block.sum() == pytest.approx(counter[after] - counter[gap - 1])
+    ratios = block / scored.context["expected_kwh"][gap:after + 1]
+    assert ratios[0] == pytest.approx(ratios[1])
+    found = _first(meter.score(gappy, baseline, shipped, from_ms=START_MS + 14 * DAY_MS), "energy_drift")
+    assert found is not None
+    assert found.detected_ms < onset + 54 * HOUR_MS  # the 15 % band
+
+
+def test_a_day_long_gap_is_not_spread() -> None:
+    frame, _ = single_device("meter", "b1-meter-1", days=17, seed=17)
+    gappy = mask_hours(frame, [(START_MS + 15 * DAY_MS, START_MS + 15 * DAY_MS + 30 * HOUR_MS)])
+    meter = DETECTORS["meter"]
+    baseline = meter.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), meter.hyper())
+    energy = meter.statistics(gappy, baseline, meter.hyper()).context["energy_kwh"]
+    assert np.isnan(energy[gappy.hour_of(START_MS + 15 * DAY_MS):gappy.hour_of(START_MS + 16 * DAY_MS)]).all()
+
+
 def test_slow_wear_is_found_three_days_before_its_trip() -> None:
     """0.5 %/day of bearing wear: 17 days in, the pump draws ~4–6 % more current — around the day-long
     average's 5 % floor, which the day-long channel reaches only late (never before the current fit
