@@ -9,7 +9,7 @@ from bench.analytics_eval import single_device
 from cloud.analytics.detection import Detection
 from cloud.analytics.detectors import DETECTORS
 from cloud.analytics.detectors.meter import COST_RULE_BAND, hourly_energy
-from cloud.analytics.frames import DAY_MS, HOUR_MS, mask_hours
+from cloud.analytics.frames import DAY_MS, HOUR_MS, HourlyFrame, mask_hours
 from cloud.analytics.jobs import shipped_limits
 from simulators.labelled_fleet import OperatingChange, PlannedFault
 
@@ -160,16 +160,24 @@ def test_a_short_energy_ramp_is_found_before_its_band_by_the_hourly_cusum() -> N
     assert "逐小时" in early.message
 
 
+def _ramp_missing_every(
+    every: int, *, first: int, seed: int
+) -> tuple[HourlyFrame, HourlyFrame, int, list[tuple[int, int]]]:
+    """A meter's 72-hour +20 % drift from day 15, and the same frame with one hour of every
+    ``every`` missing from ``first`` hours into the ramp: (frame, gappy frame, onset, gaps)."""
+    frame, faults = single_device("meter", "b1-meter-1", days=19, seed=seed, fault="energy_drift", fault_start_day=15,
+                                  fault_params={"percent": 20.0, "ramp_hours": 72.0})
+    onset = faults[0].start_ms
+    gaps = [(onset + h * HOUR_MS, onset + (h + 1) * HOUR_MS) for h in range(first, 72, every)]
+    return frame, mask_hours(frame, gaps), onset, gaps
+
+
 def test_an_hour_after_a_gap_is_not_read_as_a_short_hour() -> None:
     """The hour after a missing one holds only its own readings' increase (two thirds of the hour
     at the simulated 20-minute poll): read as a whole hour it was a −33 % hour that drained the
     CUSUM by a third of its limit. With an hour missing every 8 hours of a 72-hour ramp the drift
     was found 8 hours after its band; not judging those hours finds it before (issue 15)."""
-    frame, faults = single_device("meter", "b1-meter-1", days=19, seed=16, fault="energy_drift", fault_start_day=15,
-                                  fault_params={"percent": 20.0, "ramp_hours": 72.0})
-    onset = faults[0].start_ms
-    gaps = [(onset + h * HOUR_MS, onset + (h + 1) * HOUR_MS) for h in range(8, 72, 8)]
-    gappy = mask_hours(frame, gaps)
+    frame, gappy, onset, gaps = _ramp_missing_every(8, first=8, seed=16)
     meter = DETECTORS["meter"]
     shipped = shipped_limits()["meter"]
     energy = hourly_energy(gappy, meter.hyper(shipped))
@@ -180,6 +188,37 @@ def test_an_hour_after_a_gap_is_not_read_as_a_short_hour() -> None:
     found = _first(meter.score(gappy, baseline, shipped, from_ms=START_MS + 14 * DAY_MS), "energy_drift")
     assert found is not None
     assert found.detected_ms < onset + 54 * HOUR_MS  # the 15 % band
+
+
+def test_a_gap_s_energy_is_spread_over_its_hours_when_scoring() -> None:
+    """The counter keeps counting through a missing hour: scoring spreads the increase from the
+    last reading before the gap to the hour after it over those hours by their normal, so a drift
+    whose rollup misses every fourth hour is still read hour by hour. Left unjudged (the missing
+    hour and the short one after it: half the hours), it was found 90 hours after its onset, 36
+    after its 15 % band (issue 15)."""
+    frame, gappy, onset, gaps = _ramp_missing_every(4, first=2, seed=17)
+    meter = DETECTORS["meter"]
+    shipped = shipped_limits()["meter"]
+    baseline = meter.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), meter.hyper(shipped))
+    scored = meter.statistics(gappy, baseline, meter.hyper(shipped))
+    gap, after = gappy.hour_of(gaps[0][0]), gappy.hour_of(gaps[0][1])
+    counter = gappy.column("energy_import", "max")
+    block = scored.context["energy_kwh"][gap:after + 1]
+    assert block.sum() == pytest.approx(counter[after] - counter[gap - 1])
+    ratios = block / scored.context["expected_kwh"][gap:after + 1]
+    assert ratios[0] == pytest.approx(ratios[1])
+    found = _first(meter.score(gappy, baseline, shipped, from_ms=START_MS + 14 * DAY_MS), "energy_drift")
+    assert found is not None
+    assert found.detected_ms < onset + 54 * HOUR_MS  # the 15 % band
+
+
+def test_a_day_long_gap_is_not_spread() -> None:
+    frame, _ = single_device("meter", "b1-meter-1", days=17, seed=17)
+    gappy = mask_hours(frame, [(START_MS + 15 * DAY_MS, START_MS + 15 * DAY_MS + 30 * HOUR_MS)])
+    meter = DETECTORS["meter"]
+    baseline = meter.fit_baseline(frame.window(START_MS, START_MS + 14 * DAY_MS), meter.hyper())
+    energy = meter.statistics(gappy, baseline, meter.hyper()).context["energy_kwh"]
+    assert np.isnan(energy[gappy.hour_of(START_MS + 15 * DAY_MS):gappy.hour_of(START_MS + 16 * DAY_MS)]).all()
 
 
 def test_slow_wear_is_found_three_days_before_its_trip() -> None:

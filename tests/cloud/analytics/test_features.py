@@ -11,6 +11,7 @@ from cloud.analytics.detectors import episodes
 from cloud.analytics.features import (
     cusum,
     daily_sum,
+    day_kind_profile,
     ewma,
     hour_of_week,
     lower_median_within,
@@ -151,6 +152,26 @@ def test_seasonal_profile_learns_weekday_hour_and_falls_back() -> None:
     values[slots == 120 + 7] = np.nan  # Saturday 07:00 never seen → Sunday's, not the weekdays'
     median, _ = seasonal_profile(values, times)
     assert median[120 + 7] == 107.0
+
+
+def test_a_weekend_hour_seen_once_or_never_keeps_the_weekend_shape() -> None:
+    """A meter's first window in the Spring Festival keeps two weekend days; a weekend hour that
+    lost one of its two values to a missing reading took every day's median — the weekday's — and
+    the meters raised energy excess on the festival's weekends (issue 15). One value of its own
+    kind of day is kept; an hour with none is interpolated from its kind's neighbouring hours."""
+    hours = 14 * 24
+    times = MONDAY_MIDNIGHT_CST + np.arange(hours, dtype=np.int64) * HOUR_MS
+    slots = hour_of_week(times)
+    values = (slots % 24).astype(float) + np.where(slots >= 120, 100.0, 0.0)  # weekend +100
+    days = (times - MONDAY_MIDNIGHT_CST) // DAY_MS
+    values[(days == 12) | (days == 13)] = np.nan  # the second weekend is a holiday: not fitted
+    values[(days == 5) & (slots % 24 == 10)] = np.nan  # Saturday 10:00 missing: Sunday's is left
+    values[(days < 7) & (slots >= 120) & (slots % 24 == 14)] = np.nan  # no weekend 14:00 at all
+    median, _ = day_kind_profile(values, times)
+    assert median[3] == 3.0
+    assert median[120 + 10] == 110.0
+    assert median[144 + 14] == pytest.approx(114.0)  # between 13:00 and 15:00 of the weekend
+    assert median[14] == 14.0
 
 
 def test_daily_sum_and_rising_run() -> None:
