@@ -156,6 +156,14 @@ def median_of_last(values: Array, count: int) -> Array:
     return out
 
 
+def carried(values: Array) -> Array:
+    """The last valid value at every hour (NaN before the first): a statistic read on some hours
+    only (the busy ones), carried across the others."""
+    index = np.where(np.isnan(values), 0, np.arange(values.size))
+    np.maximum.accumulate(index, out=index)
+    return np.asarray(values[index], dtype=np.float64)
+
+
 def lower_median_within(values: Array, groups: npt.NDArray[np.int64], count: int) -> Array:
     """Causal lower median of the last ``count`` valid values *of the same group* (e.g. one night):
     a group's first value alone, then the lower of two, then the median of three; NaN where the

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from cloud.analytics.detectors import episodes
 from cloud.analytics.features import (
+    carried,
     cusum,
     daily_sum,
     day_kind_profile,
@@ -85,6 +86,16 @@ def test_trailing_mean_is_a_window_that_forgets_what_left_it() -> None:
     assert np.isnan(out[:35]).all()  # fewer than half of the 72 hours seen
     assert out[71] == pytest.approx(0.1)
     assert out[72 + 71] == 0.0  # three days on, nothing of the first block is left
+
+
+def test_a_value_read_on_some_hours_is_carried_across_the_others() -> None:
+    nan = np.nan
+    out = carried(np.array([nan, nan, 1.2, nan, nan, 0.9, nan]))
+    assert np.isnan(out[:2]).all()  # nothing read yet
+    assert out[2:5].tolist() == [1.2, 1.2, 1.2]
+    assert out[5:].tolist() == [0.9, 0.9]
+    assert np.isnan(carried(np.array([nan, nan]))).all()
+    assert carried(np.empty(0)).size == 0
 
 
 def test_the_median_of_the_last_values_lets_one_odd_hour_pass_and_holds_across_unread_hours() -> None:
