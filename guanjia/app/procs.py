@@ -27,6 +27,21 @@ def guanjia_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "guanjia.app.cli.main", *args]
 
 
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM stops this foreground command the way Ctrl-C does: a KeyboardInterrupt
+    in the main thread, so its ``finally`` stops the children and the local stack.
+
+    Why: ``timeout``, systemd, ``docker stop`` and a terminal's parent all send SIGTERM, whose
+    default action ends the process at once — ``guanjia demo`` then left its broker, database,
+    simulators, edge agent and cloud service running as orphans (each in its own process group,
+    which is what lets the supervisor stop them one by one)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @dataclass(slots=True)
 class Child:
     name: str

@@ -21,7 +21,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from guanjia.app.procs import guanjia_cmd
+from guanjia.app.procs import guanjia_cmd, interrupt_on_sigterm
 from guanjia.core.files import write_private
 
 COMMUNITY = "demo"
@@ -163,6 +163,7 @@ def demo(
     from guanjia.core.ports import reuse_or_pick
     from guanjia.core.settings import Settings
 
+    interrupt_on_sigterm()  # `timeout`, systemd and docker stop it the way Ctrl-C does
     settings = Settings(mode="demo")
     run_dir = settings.run_dir.absolute()
     demo_dir = run_dir / "demo"
