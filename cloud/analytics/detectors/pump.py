@@ -17,11 +17,15 @@ feature scaling and residual spread are stored as JSON. Channels:
   ``I / Î − 1``; the explanation quotes it ("draws 18 % more current than usual for this
   pressure") with the number of consecutive days its daily mean has risen;
 - ``current_excess_slow`` (slow bearing wear, issue 15): the same residual's mean over the last
-  three days, whose noise is a fraction of the day-long average's, with a 3 % floor;
+  three days, whose noise is a fraction of the day-long average's, with a 3 % floor; not judged
+  while the demand is a fifth off the fit's (:data:`DEMAND_TOLERANCE`);
 - ``current_deficit`` (dry run): ``1 − I / Î`` in the hour — sudden, so no smoothing;
 - ``flow_excess`` / ``duty_excess`` (slow pressure loss): EWMA of the flow, and of the running
   time per hour (the run-hours counter), above their hour-of-week normal — a leak adds demand
   around the clock and the set stops sleeping at night, long before pressure sags;
+- ``night_flow_excess`` / ``lull_flow_excess`` (a fast leak, before the pressure rule): the hour's
+  lowest flow sample over its normal floor, at night and in the day's lulls
+  (:data:`NIGHT_FLOW_FLOOR`, :data:`LULL_FLOW_FLOOR`);
 - ``pressure_deficit`` (pressure loss): EWMA of ``1 − p / p_normal`` with ``p_normal`` the
   median running pressure of the training window.
 """
