@@ -107,9 +107,9 @@ def across_gaps(frame: HourlyFrame, energy: Array, expected: Array, params: Para
     if read.size < 2:
         return energy
     out = energy.copy()
-    for before, after in zip(read[:-1].tolist(), read[1:].tolist(), strict=True):
-        if not 1 < after - before <= MAX_GAP_HOURS + 1:
-            continue
+    steps = np.diff(read)
+    gaps = np.flatnonzero((steps > 1) & (steps <= MAX_GAP_HOURS + 1))  # only the gaps: scoring's hot path
+    for before, after in zip(read[gaps].tolist(), read[gaps + 1].tolist(), strict=True):
         block = slice(before + 1, after + 1)
         weights = expected[block]
         increase = float(top[after] - top[before])

@@ -474,14 +474,18 @@ class PumpDetector(Detector):
         # standby_hours); their EWMAs hold their state across it
         on_duty = same_context & ~_standby(frame, params, running, look_ahead=False)
         week_hour = hour_of_week(frame.times_ms, params["utc_offset_ms"])  # the normals' slot of each hour
-        flow_mean = baseline.get("flow_mean")
+        learnt_mean = baseline.get("flow_mean")
+        # 0: no usable mean flow (a set without a flow meter), and none of the flow statistics
+        flow_mean = float(learnt_mean) if learnt_mean is not None and np.isfinite(learnt_mean) else 0.0
         flow_profile = np.asarray(baseline.get("flow_hour_of_week") or [np.nan] * 168, dtype=np.float64)
-        if flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and flow_profile.shape == (168,):
+        has_flow = flow_mean > 0
+        # each hour's normal flow (its hour-of-week slot): the demand below and the leak channels read it
+        expected_flow = flow_profile[week_hour] if has_flow and flow_profile.shape == (168,) else None
+        if expected_flow is not None:
             # ... nor at another demand than the fit's (see DEMAND_TOLERANCE)
-            expected = flow_profile[week_hour]
             with np.errstate(invalid="ignore", divide="ignore"):
-                busy = on_duty & (expected >= float(flow_mean))
-                peaks = np.where(busy, occupancy(frame, frame.column(params["flow_metric"])) / expected, np.nan)
+                busy = on_duty & (expected_flow >= flow_mean)
+                peaks = np.where(busy, occupancy(frame, frame.column(params["flow_metric"])) / expected_flow, np.nan)
                 demand = carried(median_of_last(peaks, DEMAND_HOURS))
                 slow = np.where(np.abs(demand - 1.0) > DEMAND_TOLERANCE, np.nan, slow)
         # "rising for N days": consecutive rises of the daily mean residual, mapped back to hours
@@ -506,8 +510,7 @@ class PumpDetector(Detector):
         flow_excess = np.full(frame.hours, np.nan)
         night_flow = np.full(frame.hours, np.nan)
         lull_flow = np.full(frame.hours, np.nan)
-        if flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and flow_profile.shape == (168,):
-            expected_flow = flow_profile[week_hour]
+        if expected_flow is not None:
             # a leak adds a constant flow around the clock: the pump no longer sleeps at night
             # judged on holidays too (a holiday lowers demand: more flow than a normal week is a leak
             # all the more), not on make-up workdays (no hour-of-week slot describes them)
@@ -516,13 +519,12 @@ class PumpDetector(Detector):
             # the mean flow), which one hour put the EWMA over its limit for hours (issue 15,
             # 2026-12-06, seed 111 winter ``b9-pump-1``); a leak holds, and passes an hour later
             flow = occupancy(frame, frame.column(params["flow_metric"]), holidays=False)
-            excess = np.minimum(median_of_last(np.where(on_duty, (flow - expected_flow) / float(flow_mean), np.nan), 3),
+            excess = np.minimum(median_of_last(np.where(on_duty, (flow - expected_flow) / flow_mean, np.nan), 3),
                                 FLOW_EXCESS_CAP)
             flow_excess = ewma(excess, float(params["flow_alpha"]))
             stats["flow_excess"] = flow_excess
         floor_profile = np.asarray(baseline.get("flow_floor_hour_of_week") or [np.nan] * 168, dtype=np.float64)
-        if (flow_mean is not None and np.isfinite(flow_mean) and flow_mean > 0 and floor_profile.shape == (168,)
-                and not np.isnan(floor_profile).all()):
+        if has_flow and floor_profile.shape == (168,) and not np.isnan(floor_profile).all():
             # the hour's lowest flow above its normal floor, at night (every hour 00:00–05:00 local, the
             # residential demand minimum; see NIGHT_FLOW_FLOOR and NIGHT_END_HOUR) and, on a limit of
             # its own, in the day's lulls (see LULL_FLOW_FLOOR) — where demand is least. Not every hour
@@ -530,9 +532,9 @@ class PumpDetector(Detector):
             # standby pair's profile, learnt on half the days, put afternoon hours in its quietest
             # quarter (5 false orders on 24 evaluation fleets, session 6)
             lowest = occupancy(frame, frame.column(params["flow_metric"], "min"), holidays=False)
-            floor_excess = (lowest - floor_profile[week_hour]) / float(flow_mean)
+            floor_excess = (lowest - floor_profile[week_hour]) / flow_mean
             night = week_hour % 24 < NIGHT_END_HOUR
-            lull = ~night & _lull_hours(flow_profile, float(flow_mean))[week_hour % 24]
+            lull = ~night & _lull_hours(flow_profile, flow_mean)[week_hour % 24]
             # each night (each day's lulls) on its own: a median spanning two nights read their waking
             # edge hours as a floor after a demand change (see lower_median_within)
             local_day = (frame.times_ms + int(params["utc_offset_ms"])) // DAY_MS
