@@ -177,21 +177,23 @@ def demo(
 
     out.print("[bold]guanjia demo[/bold] — starting the local services …")
     stack = LocalStack(run_dir)
-    env = stack.up()
-    database_url = env["GUANJIA_DATABASE_URL"]
-    applied = migrate(database_url)
-    out.print(f"  database migrated ({len(applied)} new migrations)")
+    supervisor: Supervisor | None = None
+    try:  # the stack's own start-up too: an interrupt while PostgreSQL starts must stop it
+        env = stack.up()
+        database_url = env["GUANJIA_DATABASE_URL"]
+        applied = migrate(database_url)
+        out.print(f"  database migrated ({len(applied)} new migrations)")
 
-    broker_dir = stack.broker().directory
-    # enrolment edits the local broker's own files (a new gateway joins with a token only)
-    child_env = {"GUANJIA_MODE": "demo", "GUANJIA_RUN_DIR": str(run_dir), **env,
-                 "GUANJIA_BROKER_PASSWD_FILE": str(broker_dir / "passwd"),
-                 "GUANJIA_BROKER_ACL_FILE": str(broker_dir / "acl"), "GUANJIA_BROKER_PID_FILE": str(broker_dir / "pid")}
-    devices_account = stack.devices_account(COMMUNITY)
-    inventory = demo_dir / "inventory.json"
-    inventory.unlink(missing_ok=True)
-    supervisor = Supervisor(demo_dir / "logs", env=child_env)
-    try:
+        broker_dir = stack.broker().directory
+        # enrolment edits the local broker's own files (a new gateway joins with a token only)
+        child_env = {"GUANJIA_MODE": "demo", "GUANJIA_RUN_DIR": str(run_dir), **env,
+                     "GUANJIA_BROKER_PASSWD_FILE": str(broker_dir / "passwd"),
+                     "GUANJIA_BROKER_ACL_FILE": str(broker_dir / "acl"),
+                     "GUANJIA_BROKER_PID_FILE": str(broker_dir / "pid")}
+        devices_account = stack.devices_account(COMMUNITY)
+        inventory = demo_dir / "inventory.json"
+        inventory.unlink(missing_ok=True)
+        supervisor = Supervisor(demo_dir / "logs", env=child_env)
         supervisor.start("simulators", guanjia_cmd(
             "sim", "run", "--devices", str(devices), "--community", COMMUNITY, "--inventory", str(inventory),
             "--control-port", str(state["control_port"]), "--labels", str(demo_dir / "labels.jsonl"),
@@ -274,7 +276,8 @@ def demo(
     except KeyboardInterrupt:
         out.print("\nstopping …")
     finally:
-        supervisor.stop()
+        if supervisor is not None:
+            supervisor.stop()
         stack.down()
         out.print("stopped; data kept under " + str(run_dir) + " (make demo reuses it)")
 

@@ -86,19 +86,23 @@ class LocalStack:
 
     # ------------------------------------------------------------------ commands
     def up(self) -> dict[str, str]:
+        """Start what the environment does not give. Each service's port is recorded *before* it
+        starts, so :meth:`down` also stops one whose start was interrupted (Ctrl-C or SIGTERM
+        while PostgreSQL was still starting left it running, unknown to the state file)."""
         state = self._state()
         if not os.environ.get("GUANJIA_DATABASE_URL"):
             pg = self.postgres()
-            pg.start()
             state["pg_port"] = pg.port
+            self._save(state)
+            pg.start()
         if not os.environ.get("GUANJIA_MQTT_URL"):
             mq = self.broker()
             mq.ensure_account(_admin_account())
             mq.ensure_account(_cloud_account())
+            state["mqtt_port"] = mq.port
+            self._save(state)
             if not mq.running():
                 mq.start()
-            state["mqtt_port"] = mq.port
-        self._save(state)
         return self.env()
 
     def down(self) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -117,3 +119,27 @@ def test_production_broker_files_keep_the_password_hashes_and_gateway_secret_pri
     assert _mode(out / "mosquitto.conf") == 0o644
     if os.geteuid() == 0:  # handed to the broker image's user rather than opened to everyone
         assert (out / "passwd").stat().st_uid == 1883
+
+
+def test_a_stack_start_interrupted_while_postgresql_starts_is_taken_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C or SIGTERM during ``guanjia demo``'s first seconds: PostgreSQL is up but ``up()``
+    never returned. ``down()`` must still stop it (it used to stay running, unknown to the state)."""
+    monkeypatch.delenv("GUANJIA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("GUANJIA_MQTT_URL", raising=False)
+
+    def interrupted(self: PostgresServer) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PostgresServer, "_ensure_database", interrupted)
+    directory = Path(tempfile.mkdtemp(prefix="guanjia-stack-"))
+    directory.chmod(0o755)  # the postgres system user must reach it when we run as root
+    stack = LocalStack(directory / "run")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stack.up()
+        assert stack.postgres().running(), "the server came up before the interrupt"
+        stack.down()
+        assert not stack.postgres().running()
+    finally:
+        stack.postgres().stop()
+        shutil.rmtree(directory, ignore_errors=True)
