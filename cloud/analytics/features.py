@@ -210,6 +210,11 @@ def hour_of_week(times_ms: npt.NDArray[np.int64], utc_offset_ms: int = 8 * HOUR_
     return np.asarray((local_hours + 3 * 24) % 168, dtype=np.int64)
 
 
+SLOT_MIN_SAMPLES = 2
+"""Values an hour-of-week slot needs before :func:`seasonal_profile` takes its own median (two
+weeks of history give two); with fewer it falls back to the slot's kind of day."""
+
+
 def day_kind_profile(
     values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS, min_samples: int = 4
 ) -> tuple[Array, Array]:
@@ -236,20 +241,21 @@ def day_kind_profile(
     groups = (every >= 120) * 24 + every % 24
     enough = count[groups] >= min_samples
     out = np.where(enough, med[groups], fallback_med)
-    # seasonal_profile left its own kind where the kind's hour had fewer than its 2 values
+    # seasonal_profile left its own kind where the kind's hour had fewer than SLOT_MIN_SAMPLES values
     for kind in (0, 24):
         hours = np.arange(24)
         seen = count[kind + hours] > 0
         if not seen.any():
             continue
         own = np.interp(hours, hours[seen], med[kind + hours[seen]], period=24)
-        alone = (count[groups] < 2) & (groups >= kind) & (groups < kind + 24)
+        alone = (count[groups] < SLOT_MIN_SAMPLES) & (groups >= kind) & (groups < kind + 24)
         out[alone] = own[groups[alone] - kind]
     return out, np.where(enough, sig[groups], fallback_sig)
 
 
 def seasonal_profile(
-    values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS, min_samples: int = 2
+    values: Array, times_ms: npt.NDArray[np.int64], *, utc_offset_ms: int = 8 * HOUR_MS,
+    min_samples: int = SLOT_MIN_SAMPLES
 ) -> tuple[Array, Array]:
     """Median and MAD-sigma per hour of week (168 slots) from a training window.
 
