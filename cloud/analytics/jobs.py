@@ -97,11 +97,14 @@ class _Calendars:
 class _Peers:
     """A kind's community features for one score run (:attr:`Detector.peers`): per community and
     cell range, every device of the kind in the community loaded once and the feature computed
-    from their active baselines — the same for every device of the community scored in the run."""
+    from their active baselines — the same for every device of the community scored in the run.
+    Each member's frame carries the community's calendar, as the device's own does: the feature
+    judges the members' own statistics (the meters: :meth:`Detector.peer_feature`)."""
 
     def __init__(self, conn: AsyncConnection[Any], detector: Detector, params: Params,
-                 baselines: dict[int, Params]) -> None:
+                 baselines: dict[int, Params], calendars: _Calendars) -> None:
         self._conn, self._detector, self._params, self._baselines = conn, detector, params, baselines
+        self._calendars = calendars
         self._devices: dict[str, list[DeviceRef]] = {}
         self._found: dict[tuple[str, int, int], Any] = {}
 
@@ -111,7 +114,9 @@ class _Peers:
             if community not in self._devices:
                 self._devices[community] = await store.devices_of(self._conn, self._detector.kind, community)
             members = self._devices[community]
-            frames = [await load_frame(self._conn, member, store.at(lo), store.at(hi)) for member in members]
+            calendar = await self._calendars.of(community)
+            frames = [await load_frame(self._conn, member, store.at(lo), store.at(hi), calendar)
+                      for member in members]
             self._found[key] = self._detector.peer_feature(frames, [self._baselines.get(m.id) for m in members],
                                                            self._params)
         return self._detector.with_peer_feature(frame, self._found[key])
@@ -201,7 +206,8 @@ async def score(conn: AsyncConnection[Any], now: dt.datetime, *, since: dt.datet
         model = await modelstore.load_model(conn, detector.name)
         # without a model yet, devices still get their health record (counters, faults, score)
         baselines = await modelstore.load_baselines(conn, model.id) if model is not None else {}
-        peers = _Peers(conn, detector, model.params, baselines) if model is not None and detector.peers else None
+        peers = (_Peers(conn, detector, model.params, baselines, calendars)
+                 if model is not None and detector.peers else None)
         for device in await store.devices_of(conn, kind, community):
             baseline = baselines.get(device.id)
             result.devices += 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from cloud.analytics.detection import Detection
 from cloud.analytics.frames import HOUR_MS, Array, HourlyFrame
@@ -192,6 +193,21 @@ class Detector(ABC):
         return None
 
     # -- scoring -------------------------------------------------------------------------------
+    def open_hours(self, scored: Scored, params: Params) -> npt.NDArray[np.bool_]:
+        """Hours under an open episode of any channel: from the hour it was confirmed up to the
+        hour it cleared (causal, like the episodes: whether hour *t* is open uses hours ``<= t``
+        only). Full ``params`` (:meth:`hyper`)."""
+        hours = next(iter(scored.stats.values())).size if scored.stats else 0
+        out = np.zeros(hours, dtype=np.bool_)
+        for channel in self.channels:
+            stat = scored.stats.get(channel.name)
+            if stat is None:
+                continue
+            for _, raised, closed in episode_spans(stat, self.limit(params, channel), channel.min_hours,
+                                                   channel.clear_ratio):
+                out[raised:hours if closed is None else closed] = True
+        return out
+
     def score(
         self, frame: HourlyFrame, baseline: Params, params: Params, *, from_ms: int | None = None
     ) -> list[Detection]:
