@@ -210,6 +210,12 @@ def hour_of_week(times_ms: npt.NDArray[np.int64], utc_offset_ms: int = 8 * HOUR_
     return np.asarray((local_hours + 3 * 24) % 168, dtype=np.int64)
 
 
+def day_kind_hour(slots: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Hour-of-week slots (0 = Monday 00:00) as hours of a kind of day: 0..23 the weekday (Monday–
+    Friday) hours, 24..47 the weekend ones (slot 120 is Saturday 00:00)."""
+    return np.asarray((slots >= 120) * 24 + slots % 24, dtype=np.int64)
+
+
 SLOT_MIN_SAMPLES = 2
 """Values an hour-of-week slot needs before :func:`seasonal_profile` takes its own median (two
 weeks of history give two); with fewer it falls back to the slot's kind of day."""
@@ -234,11 +240,9 @@ def day_kind_profile(
     is smooth enough between neighbouring hours."""
     slots = hour_of_week(times_ms, utc_offset_ms)
     valid = ~np.isnan(values)
-    kinds = (slots[valid] >= 120) * 24 + slots[valid] % 24
-    med, sig, count = grouped_center_scale(values[valid], kinds, 48)
+    med, sig, count = grouped_center_scale(values[valid], day_kind_hour(slots[valid]), 48)
     fallback_med, fallback_sig = seasonal_profile(values, times_ms, utc_offset_ms=utc_offset_ms)
-    every = np.arange(168)
-    groups = (every >= 120) * 24 + every % 24
+    groups = day_kind_hour(np.arange(168))
     enough = count[groups] >= min_samples
     out = np.where(enough, med[groups], fallback_med)
     # seasonal_profile left its own kind where the kind's hour had fewer than SLOT_MIN_SAMPLES values
@@ -280,11 +284,9 @@ def seasonal_profile(
     sig[count < min_samples] = np.nan
     missing = np.isnan(med)
     if missing.any():
-        # 0..47: weekday (Mon–Fri) hours, then weekend hours; slot 120 is Saturday 00:00
-        kinds = (slots[valid] >= 120) * 24 + slots[valid] % 24
-        kind_med, kind_sig, kind_count = grouped_center_scale(values[valid], kinds, 48)
+        kind_med, kind_sig, kind_count = grouped_center_scale(values[valid], day_kind_hour(slots[valid]), 48)
         wanted = np.flatnonzero(missing)
-        groups = (wanted >= 120) * 24 + wanted % 24
+        groups = day_kind_hour(wanted)
         usable = kind_count[groups] >= min_samples
         med[wanted[usable]], sig[wanted[usable]] = kind_med[groups[usable]], kind_sig[groups[usable]]
     missing = np.isnan(med)
