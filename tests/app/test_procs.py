@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from guanjia.app.stack.pids import pid_running
 
 PARENT = """
 import sys, time
@@ -28,14 +29,6 @@ finally:
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_sigterm_stops_a_foreground_command_and_its_children_like_ctrl_c(tmp_path: Path) -> None:
     """``timeout``/systemd/``docker stop`` send SIGTERM: ``guanjia demo`` used to die at once and
     leave its database, broker and services running as orphans."""
@@ -45,14 +38,14 @@ def test_sigterm_stops_a_foreground_command_and_its_children_like_ctrl_c(tmp_pat
         while not (tmp_path / "child").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         child = int((tmp_path / "child").read_text())
-        assert _alive(child)
+        assert pid_running(child)
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=30) == 0
         assert (tmp_path / "interrupted").read_text() == "yes"
         deadline = time.monotonic() + 10
-        while _alive(child) and time.monotonic() < deadline:
+        while pid_running(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(child)
+        assert not pid_running(child)
     finally:
         if parent.poll() is None:
             parent.kill()
